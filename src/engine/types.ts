@@ -1,0 +1,148 @@
+// Plain data types shared by the engine facade and the layers above it.
+// Everything here crosses the native boundary as-is (typed arrays, numbers, strings).
+
+export const ARCHS = [
+  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
+  'densenet121', 'densenet161', 'densenet169', 'densenet201',
+  'mobilenet_v2',
+] as const;
+export type Arch = (typeof ARCHS)[number];
+
+export type Precision = 'fp32' | 'bf16' | 'fp16';
+export type BatchNormMode = 'train' | 'eval' | 'frozen';
+export type OptimizerKind = 'sgd' | 'adamw' | 'adam';
+
+/** A batch of images as uint8 pixels, NHWC, C = 1 (grayscale) or 3 (RGB). */
+export interface Batch {
+  pixels: Uint8Array;
+  shape: [n: number, h: number, w: number, c: number];
+  /** Class index per image (training only). */
+  labels?: Int32Array;
+}
+
+export interface Normalisation {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface ModelSpec {
+  arch: Arch;
+  numClasses: number;
+  /** Dropout before the classifier (mobilenet_v2 keeps torchvision's 0.2 by default). */
+  dropout?: number;
+  normalisation?: Normalisation;
+  /** 'cpu' or 'cuda:N'. */
+  device?: string;
+  /** Use channels_last memory format (faster for some archs/precisions). */
+  channelsLast?: boolean;
+}
+
+/** A named tensor in host memory (safetensors dtypes). */
+export interface HostTensor {
+  dtype: 'F32' | 'F16' | 'BF16' | 'I64' | 'F64' | 'I32' | 'U8';
+  shape: number[];
+  /** Raw little-endian bytes of the tensor, row-major. */
+  data: Uint8Array;
+}
+export type TensorMap = Map<string, HostTensor>;
+
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  kind: 'param' | 'buffer';
+  trainable: boolean;
+}
+
+/** A parameterised layer (a module owning parameters directly), input → output order. */
+export interface LayerInfo {
+  /** Module path, e.g. 'layer1.0.conv1' or 'features.denseblock1.denselayer1.norm1'. */
+  name: string;
+  /** stem | stage1..stage4 | denseblock1..4 | transition1..3 | head (per family). */
+  stage: string;
+  /** Index of the stage in input→output order (0 = stem). */
+  stageIndex: number;
+  /** Indices into Model.parameters() (params only, not buffers). */
+  params: number[];
+  kind: 'conv' | 'bn' | 'linear';
+}
+
+/** Per-group hyperparameters for one step (set before every step). */
+export interface GroupHyper {
+  lr: number;
+  /** SGD momentum, or Adam/AdamW β1. */
+  momentum: number;
+  weightDecay: number;
+}
+
+export interface OptimizerConfig {
+  kind: OptimizerKind;
+  /** Parameter indices (into Model.parameters()) per group, first group nearest the input. */
+  groups: number[][];
+  weightDecay?: number;
+  nesterov?: boolean;
+  /** Adam β2 (default 0.99 as fastai; torch default 0.999). */
+  beta2?: number;
+  eps?: number;
+}
+
+export interface StepOptions {
+  precision?: Precision;
+  classWeights?: number[];
+}
+
+export interface StepResult {
+  loss: number;
+  /** Softmax probabilities [N, numClasses], fp32. */
+  probs: Float32Array;
+  /** fp16: the step was skipped because a gradient was inf/NaN. */
+  overflow: boolean;
+  /** Loss scale used for this step (1 unless fp16). */
+  lossScale: number;
+}
+
+export interface PredictResult {
+  logits: Float32Array;
+  probs: Float32Array;
+  numClasses: number;
+}
+
+export interface CamResult {
+  /** Per-image CAM before ReLU/upsampling: [N, h, w] = Σ_k mean(∂y_c/∂A_k) A_k. */
+  maps: Float32Array;
+  shape: [n: number, h: number, w: number];
+  probs: Float32Array;
+  layer: string;
+}
+
+export interface BatchNormStats {
+  /** BatchNorm module name. */
+  name: string;
+  /** Per-channel mean and (biased) variance of the BN's input over the batch. */
+  mean: Float32Array;
+  var: Float32Array;
+}
+
+/**
+ * What the layers above need from a model (implemented by engine/model.ts `Model`).
+ * Every heavy call runs off the event loop; calls on one model are serialised.
+ */
+export interface EngineModel {
+  readonly spec: Required<Pick<ModelSpec, 'arch' | 'numClasses'>> & ModelSpec;
+  /** Parameters then buffers, in torchvision's state_dict order. */
+  parameters(): ParamInfo[];
+  /** Parameterised layers, input → output, with their stage. */
+  layers(): LayerInfo[];
+  state(): Promise<TensorMap>;
+  loadState(tensors: TensorMap, opts?: { strict?: boolean }): Promise<void>;
+  configureOptimizer(cfg: OptimizerConfig): void;
+  trainStep(batch: Batch, perGroup: GroupHyper[], opts?: StepOptions): Promise<StepResult>;
+  predict(batch: Batch, opts?: { precision?: Precision }): Promise<PredictResult>;
+  gradCamMaps(batch: Batch, classIndex: number, layer?: string): Promise<CamResult>;
+  /** Freeze (trainable=false) or unfreeze parameters by name. */
+  setTrainable(names: string[], trainable: boolean): void;
+  setBatchNormMode(mode: BatchNormMode): void;
+  /** Optimizer state (momentum buffers, Adam moments, step) as named tensors, for resume. */
+  optimizerState(): Promise<TensorMap>;
+  loadOptimizerState(tensors: TensorMap): Promise<void>;
+  batchNormInputStats(batch: Batch): Promise<BatchNormStats[]>;
+}

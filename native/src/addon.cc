@@ -1,0 +1,55 @@
+// Module entry: the NativeModel class and process-wide settings (threads, seed, info).
+#include <napi.h>
+#include "common.h"
+
+namespace cxr {
+Napi::Function InitModel(Napi::Env env);
+extern std::atomic<int> g_threads;
+}
+
+namespace {
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1) throw Napi::Error::New(info.Env(), "threads must be >= 1");
+  cxr::g_threads = n;
+  at::set_num_threads(n);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  int n = cxr::g_threads > 0 ? int(cxr::g_threads) : at::get_num_threads();
+  return Napi::Number::New(info.Env(), n);
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  double s = info[0].As<Napi::Number>().DoubleValue();
+  if (!(s >= 0)) throw Napi::Error::New(info.Env(), "seed must be a non-negative integer");
+  torch::manual_seed(uint64_t(s));
+  return info.Env().Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("torch", TORCH_VERSION);
+  o.Set("cuda", torch::cuda::is_available());
+  o.Set("cudaDevices", Napi::Number::New(env, double(torch::cuda::is_available() ? torch::cuda::device_count() : 0)));
+  o.Set("threads", Napi::Number::New(env, at::get_num_threads()));
+  o.Set("mkldnn", at::hasMKLDNN());
+  o.Set("parallel", at::get_parallel_info());
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", cxr::InitModel(env));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cxrtune, Init)

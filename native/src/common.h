@@ -1,0 +1,156 @@
+// Shared helpers for the cxrtune addon: version guards, autocast, building blocks
+// that keep torchvision's numerics (ReLU6 with an exact bf16 backward), and the
+// BatchNorm observer used to measure BN input statistics.
+#pragma once
+#include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace cxr {
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define CXR_AUTOCAST_DEVICE_API 1
+#endif
+
+// Autocast state is thread-local and our calls run on libuv pool threads, so every
+// call sets it on entry and restores it on exit (RAII).
+class AutocastScope {
+ public:
+  AutocastScope(c10::DeviceType device, c10::ScalarType dtype, bool enabled) : device_(device), enabled_(enabled) {
+    if (!enabled_) return;
+#ifdef CXR_AUTOCAST_DEVICE_API
+    prev_enabled_ = at::autocast::is_autocast_enabled(device_);
+    prev_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_dtype(device_, dtype);
+    at::autocast::set_autocast_enabled(device_, true);
+#else
+    if (device_ == c10::DeviceType::CUDA) {
+      prev_enabled_ = at::autocast::is_enabled();
+      prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(true);
+    } else {
+      prev_enabled_ = at::autocast::is_cpu_enabled();
+      prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(true);
+    }
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef CXR_AUTOCAST_DEVICE_API
+    at::autocast::set_autocast_enabled(device_, prev_enabled_);
+    at::autocast::set_autocast_dtype(device_, prev_dtype_);
+#else
+    if (device_ == c10::DeviceType::CUDA) {
+      at::autocast::set_enabled(prev_enabled_);
+      at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(prev_enabled_);
+      at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+    }
+#endif
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool enabled_;
+  bool prev_enabled_ = false;
+  c10::ScalarType prev_dtype_ = c10::ScalarType::Float;
+};
+
+// ReLU6 = hardtanh(x, 0, 6). libtorch 1.13 has no bf16 CPU kernel for
+// hardtanh_backward, so the backward is written with ops that have one; the
+// gradient mask (0 < x < 6, strict) is exactly hardtanh_backward's.
+struct Relu6Fn : public torch::autograd::Function<Relu6Fn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    ctx->save_for_backward({x});
+    return torch::clamp(x, 0.0, 6.0);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                                torch::autograd::tensor_list grads) {
+    auto x = ctx->get_saved_variables()[0];
+    auto mask = torch::logical_and(x > 0, x < 6);
+    return {grads[0] * mask.to(grads[0].scalar_type())};
+  }
+};
+inline torch::Tensor relu6(const torch::Tensor& x) {
+  if (x.requires_grad() && x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kDouble)
+    return Relu6Fn::apply(x);
+  return torch::hardtanh(x, 0.0, 6.0);
+}
+
+// While a BnObserver is active on this thread, every BatchNorm call records the
+// per-channel mean and biased variance of its input (for "unfolding" folded BN).
+struct BnObserver {
+  std::vector<std::pair<const torch::nn::BatchNorm2dImpl*, std::pair<torch::Tensor, torch::Tensor>>> seen;
+};
+BnObserver*& bn_observer();
+
+inline torch::Tensor bn(torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
+  if (auto* obs = bn_observer()) {
+    auto xf = x.detach().to(torch::kFloat);
+    auto mean = xf.mean({0, 2, 3});
+    auto var = xf.var({0, 2, 3}, /*unbiased=*/false);
+    obs->seen.push_back({m.get(), {mean.cpu(), var.cpu()}});
+  }
+  return m->forward(x);
+}
+
+// A network: an ordered list of named feature blocks (a Grad-CAM tap can be any of
+// them), then a head (pooling + classifier). Names are torchvision module paths.
+struct Net : torch::nn::Module {
+  using Block = std::pair<std::string, std::function<torch::Tensor(const torch::Tensor&)>>;
+  std::vector<Block> blocks;
+  std::string default_cam_layer;
+  virtual torch::Tensor head(const torch::Tensor& features) = 0;
+
+  // Runs the network; if `tap` names a block, its output is detached, made to
+  // require grad and returned in *tapped so gradients can be taken w.r.t. it.
+  torch::Tensor run(torch::Tensor x, const std::string& tap = "", torch::Tensor* tapped = nullptr) {
+    bool found = tap.empty();
+    for (auto& b : blocks) {
+      x = b.second(x);
+      if (!tap.empty() && b.first == tap) {
+        x = x.detach().requires_grad_(true);
+        if (tapped) *tapped = x;
+        found = true;
+      }
+    }
+    TORCH_CHECK(found, "unknown Grad-CAM layer '", tap, "'");
+    return head(x);
+  }
+  std::vector<std::string> block_names() const {
+    std::vector<std::string> out;
+    for (auto& b : blocks) out.push_back(b.first);
+    return out;
+  }
+};
+
+struct NetOptions {
+  int64_t num_classes = 1000;
+  double dropout = -1;  // < 0: the family's default
+};
+
+std::shared_ptr<Net> make_resnet(const std::string& arch, const NetOptions& o);
+std::shared_ptr<Net> make_densenet(const std::string& arch, const NetOptions& o);
+std::shared_ptr<Net> make_mobilenet_v2(const NetOptions& o);
+
+inline torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0,
+                              int64_t groups = 1, bool bias = false) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).groups(groups).bias(bias));
+}
+inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }
+
+}  // namespace cxr

@@ -1,0 +1,223 @@
+// The engine's Model: a typed facade over one native network. It validates every
+// request, serialises calls (one at a time per model, in order), and converts
+// between typed arrays and the plain types of engine/types.ts.
+import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
+import { familyOf, IMAGENET } from './models/index.js';
+import { GradScaler } from './gradScaler.js';
+import {
+  ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel,
+  type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
+  type ParamInfo, type PredictResult, type Precision, type StepOptions, type StepResult, type TensorMap,
+} from './types.js';
+
+const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
+
+export type ResolvedSpec = ModelSpec & { arch: Arch; numClasses: number; normalisation: Normalisation; device: string };
+
+export class Model implements EngineModel {
+  readonly spec: ResolvedSpec;
+  readonly scaler = new GradScaler();
+  private readonly native: NativeModel;
+  private readonly entries: ParamInfo[];
+  private readonly index = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private groupCount = 0;
+  readonly blockNames: string[];
+  readonly camLayer: string;
+
+  private constructor(spec: ResolvedSpec, native: NativeModel) {
+    this.spec = spec;
+    this.native = native;
+    this.entries = native.entries();
+    this.entries.forEach((e, i) => this.index.set(e.name, i));
+    const b = native.blocks();
+    this.blockNames = b.blocks;
+    this.camLayer = b.camLayer;
+  }
+
+  static async create(spec: ModelSpec): Promise<Model> {
+    if (!ARCHS.includes(spec.arch)) {
+      throw new Error(`unknown architecture '${spec.arch}' (known: ${ARCHS.join(', ')})`);
+    }
+    if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
+    if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
+    const resolved: ResolvedSpec = { ...spec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu' };
+    const { NativeModel } = loadNative();
+    return new Model(resolved, new NativeModel(resolved));
+  }
+
+  /** Runs calls on this model one at a time, in the order they were made. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  parameters(): ParamInfo[] {
+    return this.native.entries();
+  }
+
+  layers(): LayerInfo[] {
+    const fam = familyOf(this.spec.arch);
+    return this.native.modules().map((m) => {
+      const s = fam.stageOf(m.name);
+      return { name: m.name, kind: m.kind, params: m.params, stage: s.stage, stageIndex: s.index };
+    });
+  }
+
+  async state(): Promise<TensorMap> {
+    const list = await this.serial(() => this.native.getState());
+    return toMap(list);
+  }
+
+  /** Loads tensors by name. strict (default): every state entry must be given, with its shape. */
+  async loadState(tensors: TensorMap, opts: { strict?: boolean } = {}): Promise<void> {
+    const strict = opts.strict ?? true;
+    const unexpected: string[] = [];
+    const badShape: string[] = [];
+    for (const [name, t] of tensors) {
+      const i = this.index.get(name);
+      if (i === undefined) unexpected.push(name);
+      else if (!sameShape(this.entries[i]!.shape, t.shape)) badShape.push(`${name}: [${t.shape}] vs model [${this.entries[i]!.shape}]`);
+    }
+    const missing = strict ? this.entries.filter((e) => !tensors.has(e.name)).map((e) => e.name) : [];
+    const problems = [
+      unexpected.length ? `unexpected: ${list(unexpected)}` : '',
+      missing.length ? `missing: ${list(missing)}` : '',
+      badShape.length ? `wrong shape: ${list(badShape)}` : '',
+    ].filter(Boolean);
+    if (problems.length) throw new Error(`state does not fit ${this.spec.arch}: ${problems.join('; ')}`);
+    await this.serial(() => this.native.setState(fromMap(tensors)));
+  }
+
+  configureOptimizer(cfg: OptimizerConfig): void {
+    if (!['sgd', 'adamw', 'adam'].includes(cfg.kind)) throw new Error(`unknown optimizer '${cfg.kind}' (sgd, adam, adamw)`);
+    this.native.configureOptimizer({ kind: cfg.kind, groups: cfg.groups, nesterov: cfg.nesterov ?? false, beta2: cfg.beta2 ?? 0.999, eps: cfg.eps ?? 1e-8 });
+    this.groupCount = cfg.groups.length;
+    this.defaultWeightDecay = cfg.weightDecay ?? 0;
+  }
+  private defaultWeightDecay = 0;
+
+  async trainStep(batch: Batch, perGroup: GroupHyper[], opts: StepOptions & { lossScale?: number } = {}): Promise<StepResult> {
+    const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
+    const n = checkBatch(batch);
+    if (!batch.labels || batch.labels.length !== n) throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
+    if (this.groupCount === 0) throw new Error('configureOptimizer must be called before trainStep');
+    if (perGroup.length !== this.groupCount) throw new Error(`trainStep got hyperparameters for ${perGroup.length} groups; the optimizer has ${this.groupCount}`);
+    for (const [g, h] of perGroup.entries()) {
+      if (!(Number.isFinite(h.lr) && h.lr >= 0)) throw new Error(`group ${g}: learning rate must be finite and >= 0 (got ${h.lr})`);
+      if (!(Number.isFinite(h.momentum) && h.momentum >= 0 && h.momentum < 1)) throw new Error(`group ${g}: momentum must be in [0, 1) (got ${h.momentum})`);
+    }
+    const lossScale = opts.lossScale ?? (precision === 'fp16' ? this.scaler.scale : 1);
+    const r = await this.serial(() => this.native.trainStep({
+      ...this.input(batch), labels: batch.labels!, precision, lossScale,
+      hyper: perGroup.map((h) => ({ lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay ?? this.defaultWeightDecay })),
+      ...(opts.classWeights ? { classWeights: opts.classWeights } : {}),
+    }));
+    if (precision === 'fp16' && opts.lossScale === undefined) this.scaler.update(r.overflow);
+    return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
+  }
+
+  async predict(batch: Batch, opts: { precision?: Precision } = {}): Promise<PredictResult> {
+    const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
+    checkBatch(batch);
+    const r = await this.serial(() => this.native.predict({ ...this.input(batch), precision }));
+    return { logits: r.logits, probs: softmax(r.logits, this.spec.numClasses), numClasses: this.spec.numClasses };
+  }
+
+  async gradCamMaps(batch: Batch, classIndex: number, layer?: string): Promise<CamResult> {
+    checkBatch(batch);
+    if (!(Number.isInteger(classIndex) && classIndex >= 0 && classIndex < this.spec.numClasses)) {
+      throw new Error(`class index ${classIndex} is out of range for ${this.spec.numClasses} classes`);
+    }
+    if (layer !== undefined && !this.blockNames.includes(layer)) {
+      throw new Error(`unknown Grad-CAM layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
+    }
+    const r = await this.serial(() => this.native.gradCam({ ...this.input(batch), classIndex, ...(layer ? { layer } : {}) }));
+    return { maps: r.maps, shape: r.shape as [number, number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
+  }
+
+  setTrainable(names: string[], trainable: boolean): void {
+    const idx = names.map((n) => {
+      const i = this.index.get(n);
+      if (i === undefined || this.entries[i]!.kind !== 'param') throw new Error(`'${n}' is not a parameter of ${this.spec.arch}`);
+      return i;
+    });
+    this.native.setTrainable(idx, trainable);
+  }
+
+  setBatchNormMode(mode: BatchNormMode): void {
+    if (!['train', 'eval', 'frozen'].includes(mode)) throw new Error(`BatchNorm mode must be train, eval or frozen (got '${mode}')`);
+    this.native.setBatchNormMode(mode);
+  }
+
+  async optimizerState(): Promise<TensorMap> {
+    return toMap(await this.serial(() => this.native.getOptimizerState()));
+  }
+
+  async loadOptimizerState(tensors: TensorMap): Promise<void> {
+    await this.serial(() => this.native.setOptimizerState(fromMap(tensors)));
+  }
+
+  async batchNormInputStats(batch: Batch): Promise<BatchNormStats[]> {
+    checkBatch(batch);
+    return this.serial(() => this.native.bnInputStats(this.input(batch)));
+  }
+
+  private input(batch: Batch): NativeInput {
+    return { pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std };
+  }
+}
+
+function checkPrecision(p: string, device: string): Precision {
+  if (!PRECISIONS.includes(p as Precision)) throw new Error(`unknown precision '${p}' (fp32, bf16, fp16)`);
+  if (p === 'fp16' && !device.startsWith('cuda')) throw new Error('precision fp16 needs a CUDA device; on CPU use bf16 or fp32');
+  return p as Precision;
+}
+
+/** Validates a batch's shape against its pixels; returns N. */
+export function checkBatch(batch: Batch): number {
+  const s = batch.shape;
+  if (!Array.isArray(s) || s.length !== 4 || !s.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`batch shape must be [N, H, W, C] of positive integers (got ${JSON.stringify(s)})`);
+  }
+  const [n, h, w, c] = s;
+  if (c !== 1 && c !== 3) throw new Error(`batch must have 1 or 3 channels (got ${c})`);
+  if (h < 8 || w < 8) throw new Error(`images must be at least 8x8 pixels (got ${h}x${w})`);
+  if (!(batch.pixels instanceof Uint8Array) && !((batch.pixels as unknown) instanceof Float32Array)) {
+    throw new Error('batch pixels must be a Uint8Array (or Float32Array)');
+  }
+  if (batch.pixels.length !== n * h * w * c) {
+    throw new Error(`batch has ${batch.pixels.length} pixel values; shape [${s}] needs ${n * h * w * c}`);
+  }
+  if ((batch.pixels as unknown) instanceof Float32Array) {
+    const px = batch.pixels as unknown as Float32Array;
+    for (let i = 0; i < px.length; i++) if (!Number.isFinite(px[i]!)) throw new Error(`batch pixels contain NaN or infinity (at index ${i})`);
+  }
+  return n;
+}
+
+export function softmax(logits: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let r = 0; r < logits.length / k; r++) {
+    let mx = -Infinity;
+    for (let j = 0; j < k; j++) mx = Math.max(mx, logits[r * k + j]!);
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += out[r * k + j] = Math.exp(logits[r * k + j]! - mx);
+    for (let j = 0; j < k; j++) out[r * k + j]! /= sum;
+  }
+  return out;
+}
+
+function toMap(list: NativeTensor[]): TensorMap {
+  return new Map(list.map((t) => [t.name, { dtype: t.dtype as HostTensor['dtype'], shape: t.shape, data: t.data }]));
+}
+function fromMap(m: TensorMap): NativeTensor[] {
+  return [...m].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
+}
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+function list(xs: string[]): string {
+  return xs.length > 8 ? `${xs.slice(0, 8).join(', ')} … (${xs.length} in all)` : xs.join(', ');
+}

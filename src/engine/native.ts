@@ -1,0 +1,63 @@
+// Loads the libtorch addon (native/build/Release/cxrtune.node) once, with a clear
+// message when it has not been built.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
+export interface NativeInput {
+  pixels: Uint8Array | Float32Array;
+  shape: number[];
+  mean: number[];
+  std: number[];
+}
+export interface NativeModel {
+  entries(): { name: string; shape: number[]; kind: 'param' | 'buffer'; trainable: boolean }[];
+  modules(): { name: string; kind: 'conv' | 'bn' | 'linear'; params: number[] }[];
+  blocks(): { blocks: string[]; camLayer: string };
+  getState(): Promise<NativeTensor[]>;
+  setState(t: NativeTensor[]): Promise<void>;
+  configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov?: boolean; beta2?: number; eps?: number }): void;
+  trainStep(req: NativeInput & {
+    labels: Int32Array; hyper: { lr: number; momentum: number; weightDecay: number }[];
+    precision: string; lossScale: number; classWeights?: number[];
+  }): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
+  predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
+  gradCam(req: NativeInput & { classIndex: number; layer?: string }): Promise<{ maps: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
+  setTrainable(indices: number[], trainable: boolean): void;
+  setBatchNormMode(mode: string): void;
+  getOptimizerState(): Promise<NativeTensor[]>;
+  setOptimizerState(t: NativeTensor[]): Promise<void>;
+  bnInputStats(req: NativeInput): Promise<{ name: string; mean: Float32Array; var: Float32Array }[]>;
+}
+export interface NativeAddon {
+  NativeModel: new (spec: object) => NativeModel;
+  setThreads(n: number): void;
+  getThreads(): number;
+  manualSeed(seed: number): void;
+  info(): { torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string };
+}
+
+let addon: NativeAddon | undefined;
+
+export function loadNative(): NativeAddon {
+  if (addon) return addon;
+  const path = join(projectRoot(), 'native', 'build', 'Release', 'cxrtune.node');
+  if (!existsSync(path)) {
+    throw new Error(`the libtorch addon is not built (${path} is missing): run \`npm run bootstrap\``);
+  }
+  addon = createRequire(import.meta.url)(path) as NativeAddon;
+  return addon;
+}
+
+/** The package root (works from src/ under tsx and from dist/ once compiled). */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'native', 'binding.gyp'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the cxrtune package root');
+    dir = up;
+  }
+  return dir;
+}

@@ -3,7 +3,6 @@
 // between typed arrays and the plain types of engine/types.ts.
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { familyOf, IMAGENET } from './models/index.js';
-import { GradScaler } from './gradScaler.js';
 import {
   ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel,
   type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
@@ -16,7 +15,6 @@ export type ResolvedSpec = ModelSpec & { arch: Arch; numClasses: number; normali
 
 export class Model implements EngineModel {
   readonly spec: ResolvedSpec;
-  readonly scaler = new GradScaler();
   private readonly native: NativeModel;
   private readonly entries: ParamInfo[];
   private readonly index = new Map<string, number>();
@@ -98,7 +96,7 @@ export class Model implements EngineModel {
   }
   private defaultWeightDecay = 0;
 
-  async trainStep(batch: Batch, perGroup: GroupHyper[], opts: StepOptions & { lossScale?: number } = {}): Promise<StepResult> {
+  async trainStep(batch: Batch, perGroup: GroupHyper[], opts: StepOptions = {}): Promise<StepResult> {
     const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
     const n = checkBatch(batch);
     if (!batch.labels || batch.labels.length !== n) throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
@@ -108,13 +106,13 @@ export class Model implements EngineModel {
       if (!(Number.isFinite(h.lr) && h.lr >= 0)) throw new Error(`group ${g}: learning rate must be finite and >= 0 (got ${h.lr})`);
       if (!(Number.isFinite(h.momentum) && h.momentum >= 0 && h.momentum < 1)) throw new Error(`group ${g}: momentum must be in [0, 1) (got ${h.momentum})`);
     }
-    const lossScale = opts.lossScale ?? (precision === 'fp16' ? this.scaler.scale : 1);
+    // fp16 loss scaling is the caller's policy (recipe/gradScaler.ts); 2^16 is its starting value.
+    const lossScale = opts.lossScale ?? (precision === 'fp16' ? 2 ** 16 : 1);
     const r = await this.serial(() => this.native.trainStep({
       ...this.input(batch), labels: batch.labels!, precision, lossScale,
       hyper: perGroup.map((h) => ({ lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay ?? this.defaultWeightDecay })),
       ...(opts.classWeights ? { classWeights: opts.classWeights } : {}),
     }));
-    if (precision === 'fp16' && opts.lossScale === undefined) this.scaler.update(r.overflow);
     return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
   }
 

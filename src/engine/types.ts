@@ -88,6 +88,8 @@ export interface OptimizerConfig {
 export interface StepOptions {
   precision?: Precision;
   classWeights?: number[];
+  /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
+  lossScale?: number;
 }
 
 export interface StepResult {

@@ -1,0 +1,73 @@
+// A checkpoint is a folder: model.safetensors (weights, torchvision names) and
+// model.json (everything needed to rebuild and use the model). Both files are
+// written atomically; loading checks that they agree.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Model } from './model.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { writeFileAtomic } from './atomic.js';
+import type { Arch, Normalisation } from './types.js';
+
+export interface CheckpointMeta {
+  format: 'cxrtune-checkpoint/1';
+  arch: Arch;
+  classes: string[];
+  /** Index of the class whose probability is screened (e.g. 'covid'). */
+  positiveClass: number;
+  inputSize: number;
+  channels: 1 | 3;
+  normalisation: Normalisation;
+  dropout?: number;
+  /** Decision threshold on the positive-class probability. */
+  threshold: number;
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  /** SHA-256 of the data manifest the model was trained on. */
+  manifestSha256?: string;
+  created: string;
+  [k: string]: unknown;
+}
+
+export async function saveCheckpoint(dir: string, model: Model, meta: Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & Partial<CheckpointMeta>): Promise<CheckpointMeta> {
+  const full: CheckpointMeta = {
+    format: 'cxrtune-checkpoint/1',
+    arch: model.spec.arch,
+    normalisation: model.spec.normalisation,
+    ...(model.spec.dropout !== undefined ? { dropout: model.spec.dropout } : {}),
+    created: new Date().toISOString(),
+    ...meta,
+  };
+  if (full.classes.length !== model.spec.numClasses) {
+    throw new Error(`checkpoint: ${full.classes.length} class names for a ${model.spec.numClasses}-class model`);
+  }
+  // Weights first: a model.json never points at missing weights.
+  await writeSafetensors(join(dir, 'model.safetensors'), await model.state(), { format: 'pt', arch: full.arch });
+  await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(full, null, 2) + '\n');
+  return full;
+}
+
+export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
+  const file = join(dir, 'model.json');
+  if (!existsSync(file)) throw new Error(`not a cxrtune checkpoint: ${file} is missing`);
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    throw new Error(`${file} is not valid JSON`);
+  }
+  if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${meta.format}'`);
+  return meta;
+}
+
+export async function loadCheckpoint(dir: string, opts: { device?: string; channelsLast?: boolean } = {}): Promise<{ model: Model; meta: CheckpointMeta }> {
+  const meta = await readCheckpointMeta(dir);
+  const model = await Model.create({
+    arch: meta.arch, numClasses: meta.classes.length, normalisation: meta.normalisation,
+    ...(meta.dropout !== undefined ? { dropout: meta.dropout } : {}),
+    ...(opts.device ? { device: opts.device } : {}), ...(opts.channelsLast ? { channelsLast: true } : {}),
+  });
+  const { tensors } = await readSafetensors(join(dir, 'model.safetensors'));
+  await model.loadState(tensors);
+  return { model, meta };
+}

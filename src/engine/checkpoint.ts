@@ -29,7 +29,9 @@ export interface CheckpointMeta {
   [k: string]: unknown;
 }
 
-export async function saveCheckpoint(dir: string, model: Model, meta: Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & Partial<CheckpointMeta>): Promise<CheckpointMeta> {
+export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & { normalisation?: Normalisation };
+
+export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
   const full: CheckpointMeta = {
     format: 'cxrtune-checkpoint/1',
     arch: model.spec.arch,

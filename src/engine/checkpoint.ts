@@ -26,7 +26,8 @@ export interface CheckpointMeta {
   /** SHA-256 of the data manifest the model was trained on. */
   manifestSha256?: string;
   created: string;
-  [k: string]: unknown;
+  /** Free-form additions (data summary, intended use, …). */
+  extra?: Record<string, unknown>;
 }
 
 export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & { normalisation?: Normalisation };

@@ -1,7 +1,8 @@
 // Loads the libtorch addon (native/build/Release/cxrtune.node) once, with a clear
 // message when it has not been built.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +49,9 @@ export function loadNative(): NativeAddon {
     throw new Error(`the libtorch addon is not built (${path} is missing): run \`npm run bootstrap\``);
   }
   addon = createRequire(import.meta.url)(path) as NativeAddon;
+  // Default: one intra-op thread per physical core (CXRTUNE_THREADS overrides).
+  const env = Number(process.env.CXRTUNE_THREADS);
+  addon.setThreads(Number.isInteger(env) && env > 0 ? env : physicalCoreCount());
   return addon;
 }
 
@@ -60,4 +64,19 @@ export function projectRoot(): string {
     dir = up;
   }
   return dir;
+}
+
+/** Physical cores (hyper-threads share a core's FPUs, so more threads rarely help). */
+export function physicalCoreCount(): number {
+  try {
+    const seen = new Set<string>();
+    for (const d of readdirSync('/sys/devices/system/cpu')) {
+      if (!/^cpu\d+$/.test(d)) continue;
+      try {
+        seen.add(readFileSync(`/sys/devices/system/cpu/${d}/topology/thread_siblings_list`, 'utf8').trim());
+      } catch { /* offline cpu */ }
+    }
+    if (seen.size) return seen.size;
+  } catch { /* not Linux */ }
+  return availableParallelism();
 }

@@ -1,22 +1,8 @@
 // Process-wide engine settings: threads (default: physical cores), seed, devices.
-import { readFileSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { loadNative } from './native.js';
+import { readFileSync } from 'node:fs';
+import { loadNative, physicalCoreCount } from './native.js';
 
-/** Physical cores (hyper-threads share a core's FPUs, so more threads rarely help). */
-export function physicalCores(): number {
-  try {
-    const seen = new Set<string>();
-    for (const d of readdirSync('/sys/devices/system/cpu')) {
-      if (!/^cpu\d+$/.test(d)) continue;
-      try {
-        seen.add(readFileSync(`/sys/devices/system/cpu/${d}/topology/thread_siblings_list`, 'utf8').trim());
-      } catch { /* offline cpu */ }
-    }
-    if (seen.size) return seen.size;
-  } catch { /* not Linux */ }
-  return availableParallelism();
-}
+export const physicalCores = physicalCoreCount;
 
 export function setThreads(n: number = physicalCores()): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`threads must be a positive integer (got ${n})`);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One idempotent setup for `npm test` and `npm run demo` on a fresh Debian/Ubuntu
+# machine: system packages (libtorch, the torchvision test oracle, a compiler,
+# Chromium for browser tests), npm packages, the native addon, the TypeScript build.
+# Each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_pkgs=()
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/torch/csrc/api/include/torch/torch.h ]; then apt_pkgs+=(libtorch-dev); fi
+if ! /usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1; then apt_pkgs+=(python3-torchvision); fi
+if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then apt_pkgs+=(g++ make python3); fi
+if [ "${CXRTUNE_NO_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then apt_pkgs+=(chromium); fi
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${apt_pkgs[*]} with apt-get" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+
+# npm ci only when the lockfile changed since the last install.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.cxrtune-lock ] || [ "$(cat node_modules/.cxrtune-lock)" != "$lock_hash" ]; then
+  echo "bootstrap: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.cxrtune-lock
+fi
+
+node scripts/build-native.mjs
+echo "bootstrap: compiling TypeScript" >&2
+node_modules/.bin/tsc -p tsconfig.json

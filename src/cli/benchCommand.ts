@@ -1,0 +1,55 @@
+// `cxrtune bench`: engine throughput (train and predict images/s), optionally vs Python torch.
+import { Command, Option } from 'commander';
+import { ARCHS, type Arch, type Precision } from '../engine/types.js';
+import { benchOne, type BenchResult } from '../app/bench.js';
+import { physicalCores } from '../engine/runtime.js';
+import { intArg, listArg } from './args.js';
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('measure training and inference images/s of the engine (optionally against Python torch/torchvision)')
+    .addOption(new Option('--arch <list>', `architectures, comma-separated (${ARCHS.join(', ')})`).default('resnet18'))
+    .option('--size <px>', 'input side in pixels', intArg, 224)
+    .option('--batch <n>', 'batch size', intArg, 16)
+    .option('--precision <list>', 'precisions, comma-separated: fp32, bf16 (CPU/CUDA), fp16 (CUDA)', 'fp32,bf16')
+    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
+    .option('--steps <n>', 'timed steps per configuration', intArg, 5)
+    .option('--warmup <n>', 'untimed warm-up steps', intArg, 2)
+    .option('--channels-last', 'use channels_last memory format')
+    .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .option('--vs-python', 'run the same step in Debian\'s Python torch and print the ratio')
+    .option('--json', 'print one JSON object per configuration')
+    .action(async (o) => {
+      const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
+      const precs = listArg(o.precision, ['fp32', 'bf16', 'fp16'], 'precision') as Precision[];
+      const threads = o.threads ?? physicalCores();
+      const results: BenchResult[] = [];
+      for (const arch of archs) {
+        for (const precision of precs) {
+          if (!o.json) process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
+          const r = await benchOne({ arch, size: o.size, batch: o.batch, precision, threads, steps: o.steps, warmup: o.warmup,
+            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device });
+          results.push(r);
+          if (o.json) console.log(JSON.stringify(r));
+        }
+      }
+      if (!o.json) printTable(results);
+    });
+}
+
+function printTable(rs: BenchResult[]): void {
+  const f = (x: number | undefined, d = 1) => (x === undefined ? '' : x.toFixed(d));
+  const rows = rs.map((r) => [r.arch, String(r.size), String(r.batch), r.precision, f(r.train_img_s), f(r.predict_img_s),
+    f(r.python_train_img_s), f(r.ratio, 2), f(r.python_predict_img_s), f(r.predict_ratio, 2)]);
+  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'predict img/s', 'python train', 'ratio', 'python predict', 'ratio'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
+  for (const p of ['bf16']) {
+    for (const arch of new Set(rs.map((r) => r.arch))) {
+      const a = rs.find((r) => r.arch === arch && r.precision === 'fp32');
+      const b = rs.find((r) => r.arch === arch && r.precision === p);
+      if (a && b) console.log(`${arch}: ${p} trains ${(b.train_img_s / a.train_img_s).toFixed(2)}x fp32`);
+    }
+  }
+}

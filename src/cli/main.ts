@@ -1,0 +1,35 @@
+// The `cxrtune` command. Each command lives in its own file and registers itself;
+// user errors end in one line on stderr and exit code 1 (CXRTUNE_DEBUG=1 for a stack).
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../engine/native.js';
+import { registerBenchCommand } from './benchCommand.js';
+import { registerDataCommands } from './dataCommand.js';
+import { registerInfoCommand } from './infoCommand.js';
+
+const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('cxrtune')
+    .description('Fine-tune ImageNet CNNs on chest X-rays with discriminative, cyclical, mixed-precision training\n(Adedigba et al. 2021), evaluate them the way clinicians need, and serve them as a screening app.')
+    .version(pkg.version)
+    .showHelpAfterError('(run with --help for usage)');
+  registerDataCommands(program);
+  registerBenchCommand(program);
+  registerInfoCommand(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const err = e as Error;
+    if (process.env.CXRTUNE_DEBUG) console.error(err.stack);
+    console.error(`cxrtune: ${err.message}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

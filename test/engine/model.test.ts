@@ -68,7 +68,7 @@ test('loadPretrained: another architecture is an error listing names; another he
   const after = await mnet.state();
   assert.deepEqual(after.get('classifier.1.weight')!.data, before.get('classifier.1.weight')!.data);
   const ref = (await readSafetensors(PRETRAINED)).tensors;
-  assert.deepEqual(after.get('features.3.conv.1.0.weight')!.data, ref.get('features.3.conv.1.0.weight')!.data);
+  assert.deepEqual(new Uint8Array(after.get('features.3.conv.1.0.weight')!.data), new Uint8Array(ref.get('features.3.conv.1.0.weight')!.data));
 });
 
 test('the event loop keeps running timers while a training step computes', async () => {

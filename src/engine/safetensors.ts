@@ -49,7 +49,7 @@ export function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): Sa
       throw new Error(`${what} is corrupt: tensor '${name}' has ${e - b} bytes for shape [${info.shape}] ${dtype}`);
     }
     // Copy so tensors are aligned and independent of the file buffer.
-    tensors.set(name, { dtype, shape: info.shape, data: body.slice(b, e) });
+    tensors.set(name, { dtype, shape: info.shape, data: new Uint8Array(body.subarray(b, e)) });
   }
   return { tensors, metadata };
 }

@@ -1,43 +1,52 @@
 #!/usr/bin/python3
 """Reference for `cxrtune bench --vs-python`: the same training step (and inference)
 in Debian's Python torch/torchvision. Prints one JSON object.
-Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST
+Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE]
 """
 import json, sys, time
 import torch, torchvision
 
 arch, size, batch, precision, threads, steps, warmup, cl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8] == "1"
+dev = torch.device(sys.argv[9] if len(sys.argv) > 9 else "cpu")
+ac = dict(device_type=dev.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16, enabled=precision != "fp32")
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 net = getattr(torchvision.models, arch)(num_classes=2)
 fmt = torch.channels_last if cl else torch.contiguous_format
-net = net.to(memory_format=fmt)
+net = net.to(dev, memory_format=fmt)
 opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
 g = torch.Generator().manual_seed(0)
 px = torch.randint(0, 256, (batch, size, size, 1), dtype=torch.uint8, generator=g)
 labels = torch.randint(0, 2, (batch,), generator=g)
-mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1)
+std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
+labels = labels.to(dev)
+scaler = torch.cuda.amp.GradScaler(enabled=precision == "fp16") if dev.type == "cuda" else None
 
 def inputs():
     # Same preprocessing per step as cxrtune: uint8 NHWC -> normalised float NCHW.
-    x = px.float().div(255).expand(-1, -1, -1, 3).permute(0, 3, 1, 2)
+    x = px.to(dev).float().div(255).expand(-1, -1, -1, 3).permute(0, 3, 1, 2)
     return ((x - mean) / std).contiguous(memory_format=fmt)
 
 def step():
     net.train()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with torch.autocast(**ac):
         logits = net(inputs())
     loss = torch.nn.functional.cross_entropy(logits.float(), labels)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    if scaler is not None and precision == "fp16":
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     return loss.item()
 
 def infer():
     net.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        return net(inputs()).float()
+    with torch.inference_mode(), torch.autocast(**ac):
+        return net(inputs()).float().cpu()
 
 for _ in range(warmup):
     step()

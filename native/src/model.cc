@@ -290,10 +290,21 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       for (auto& kv : bn_names_) const_cast<torch::nn::BatchNorm2dImpl*>(kv.first)->eval();
   }
 
-  static std::string state_key(const torch::Tensor& p) {
-    std::ostringstream s;  // the key torch::optim uses for per-parameter state
-    s << p.unsafeGetTensorImpl();
-    return s.str();
+  // The key torch::optim uses for per-parameter state: the TensorImpl address,
+  // printed as a string in libtorch 1.x, a void* in 2.x.
+  template <typename K>
+  static K state_key_as(const torch::Tensor& p) {
+    if constexpr (std::is_same_v<K, std::string>) {
+      std::ostringstream s;
+      s << p.unsafeGetTensorImpl();
+      return s.str();
+    } else {
+      return static_cast<K>(p.unsafeGetTensorImpl());
+    }
+  }
+  auto state_key(const torch::Tensor& p) const {
+    using Map = std::remove_reference_t<decltype(opt_->state())>;
+    return state_key_as<typename Map::key_type>(p);
   }
 
   Napi::Value Entries(const Napi::CallbackInfo& info) {

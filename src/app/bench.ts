@@ -71,9 +71,9 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
 async function pythonBench(c: BenchConfig & { threads: number }): Promise<{ train_img_s: number; predict_img_s: number }> {
   const py = process.env.CXRTUNE_PYTHON ?? '/usr/bin/python3';
   if (!existsSync(py)) throw new Error(`--vs-python needs ${py} with torch and torchvision (apt-get install python3-torchvision)`);
-  if (c.precision === 'fp16') throw new Error('--vs-python compares CPU runs; fp16 is CUDA-only');
+  if (c.precision === 'fp16' && !(c.device ?? 'cpu').startsWith('cuda')) throw new Error('fp16 is CUDA-only');
   const script = join(projectRoot(), 'scripts', 'bench_torch.py');
-  const args = [script, c.arch, c.size, c.batch, c.precision, c.threads, c.steps, c.warmup, c.channelsLast ? 1 : 0].map(String);
+  const args = [script, c.arch, c.size, c.batch, c.precision, c.threads, c.steps, c.warmup, c.channelsLast ? 1 : 0, c.device ?? 'cpu'].map(String);
   try {
     const { stdout } = await run(py, args, { maxBuffer: 1 << 20, timeout: 3_600_000 });
     return JSON.parse(stdout.trim().split('\n').pop()!);

@@ -1,0 +1,186 @@
+// `data build`: sources → label map → image check → balance → patient-level split →
+// manifest.csv + summary.json (+ skipped.csv). Everything is seeded and written atomically.
+import { resolve, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { decodeImage } from './image.js';
+import { LabelMap, loadLabelMap } from './labelMap.js';
+import { manifestPathFor, writeManifest, type ManifestRow } from './manifest.js';
+import { readSource, parseSourceSpec, type SourceSpec } from './sources/sourceSpec.js';
+import type { SourceProblem, SourceRow } from './sources/source.js';
+import { undersample, oversample, type BalanceMode } from './balance.js';
+import { assignSplits, findPatientLeaks, parseSplit, type SplitSpec } from './split.js';
+import { summarise, type DatasetSummary } from './summary.js';
+import { writeFileAtomic } from './atomicWrite.js';
+import { formatCsv } from './csv.js';
+
+export type OnError = 'skip' | 'fail';
+export type Verify = 'none' | 'header' | 'decode';
+
+export interface BuildOptions {
+  sources: (SourceSpec | string)[];
+  /** Preset name, file, or a LabelMap. Default identity. */
+  labelMap?: string | LabelMap;
+  views?: string[];
+  balance?: BalanceMode;
+  /** Fractions or "0.7,0.3". Default 0.7,0.3. */
+  split?: SplitSpec | string;
+  seed?: number;
+  out: string;
+  onError?: OnError;
+  /** How images are checked before they enter the manifest (default decode). */
+  verify?: Verify;
+  /** Notes copied into the summary (e.g. what a preset stands in for). */
+  notes?: string[];
+  /** Concurrency of the image check (default 8). */
+  concurrency?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface BuildResult {
+  manifestFile: string;
+  summaryFile: string;
+  skippedFile?: string;
+  rows: ManifestRow[];
+  summary: DatasetSummary;
+  skipped: SourceProblem[];
+}
+
+/** The paper's D_A from ../shared/data-style folders (see its README). */
+export function paperDaPreset(dataDir: string): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes'> {
+  const d = resolve(dataDir);
+  return {
+    sources: [
+      { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { findings: 'COVID-19*' } },
+      { kind: 'folder', path: join(d, 'kermany'), options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' } },
+      { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings' } },
+    ],
+    labelMap: 'paper-da',
+    views: ['PA', 'AP'],
+    balance: 'undersample',
+    split: '0.7,0.3',
+    notes: [
+      'paper-da: positives = COVID-19 frontal (PA/AP/AP Supine) X-rays of covid-chestxray; negatives = as many images drawn at random, evenly over kermany NORMAL, kermany PNEUMONIA and nih No_findings',
+      'nih/No_findings stands in for the Montgomery adult set used by the paper (not available here)',
+      'positives and negatives come from different hospitals and age groups: beware source confounding',
+    ],
+  };
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i], i);
+      }
+    }),
+  );
+  return out;
+}
+
+export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
+  const out = resolve(opts.out);
+  const seed = opts.seed ?? 0;
+  const onError = opts.onError ?? 'fail';
+  const split = typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
+  const labelMap = opts.labelMap instanceof LabelMap ? opts.labelMap : loadLabelMap(opts.labelMap);
+  if (opts.sources.length === 0) throw new Error('no --source given (or use --preset paper-da)');
+  const problems: SourceProblem[] = [];
+  const candidates: (SourceRow & { label: string })[] = [];
+  for (const s of opts.sources) {
+    const spec = typeof s === 'string' ? parseSourceSpec(s) : s;
+    const res = readSource(spec, opts.views);
+    problems.push(...res.problems);
+    for (const r of res.rows) {
+      const label = labelMap.map(r.rawLabel);
+      if (label === undefined) problems.push({ where: r.path, message: `unknown label '${r.rawLabel}' (not in label map ${labelMap.name})` });
+      else if (label !== null) candidates.push({ ...r, label });
+    }
+    opts.onProgress?.(`read ${spec.kind}:${spec.path}`, res.rows.length, res.rows.length);
+  }
+  const fail = () => {
+    if (onError === 'fail' && problems.length > 0) {
+      const p = problems[0];
+      const more = problems.length > 1 ? ` (+${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+      throw new Error(`${p.where}: ${p.message}${more}; use --on-error skip to leave such files out`);
+    }
+  };
+  fail();
+
+  const labels = [...new Set(candidates.map((r) => r.label))].sort();
+  if (labels.length < 2) {
+    throw new Error(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two`);
+  }
+  const balance = opts.balance ?? 'none';
+  const verify = opts.verify ?? 'decode';
+  // Check only the images that end up in the dataset: balance, check the draw, drop the bad
+  // ones and redraw (same seed) until every drawn image has passed.
+  const checked = new Map<string, boolean>();
+  let pool = candidates;
+  let rows = pool;
+  for (;;) {
+    rows = balance === 'undersample' ? undersample(pool, seed, (r) => `${r.source}/${r.rawLabel}`) : pool;
+    const todo = verify === 'none' ? [] : rows.filter((r) => !checked.has(r.path));
+    if (todo.length === 0) break;
+    let done = 0;
+    await mapLimit(todo, opts.concurrency ?? 4, async (r) => {
+      try {
+        // A tiny output size lets JPEG shrink-on-load skip most work while still reading
+        // the whole entropy-coded stream, so truncated files are caught.
+        if (verify === 'decode') await decodeImage(r.path, { size: 32, fit: 'stretch' });
+        else if (!existsSync(r.path)) throw new Error(`${r.path}: image file not found`);
+        checked.set(r.path, true);
+      } catch (err) {
+        checked.set(r.path, false);
+        problems.push({ where: r.path, message: (err as Error).message.replace(`${r.path}: `, '') });
+      } finally {
+        if (++done % 200 === 0 || done === todo.length) opts.onProgress?.('check images', done, todo.length);
+      }
+    });
+    fail();
+    pool = pool.filter((r) => checked.get(r.path) !== false);
+  }
+  for (const l of labels) if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
+
+  const splits = assignSplits(rows, split, seed);
+  let manifestRows: ManifestRow[] = rows.map((r, i) => ({
+    path: manifestPathFor(out, r.path),
+    label: r.label,
+    patientId: r.patientId,
+    source: r.source,
+    view: r.view,
+    split: splits[i],
+    extra: { raw_label: r.rawLabel, ...r.extra },
+  }));
+  if (balance === 'oversample') {
+    const train = manifestRows.filter((r) => r.split === 'train');
+    const rest = manifestRows.filter((r) => r.split !== 'train');
+    manifestRows = [...oversample(train, seed, (t, k) => ({ ...t, extra: { ...t.extra, oversampled: String(k) } })), ...rest];
+  }
+  const leaks = findPatientLeaks(manifestRows);
+  if (leaks.length > 0) throw new Error(`internal error: patient ${leaks[0].patientId} in splits ${leaks[0].splits.join(', ')}`);
+
+  const notes = [...(opts.notes ?? [])];
+  for (const s of split.names) {
+    for (const l of labels) {
+      if (!manifestRows.some((r) => r.split === s && r.label === l)) notes.push(`split '${s}' has no '${l}' images`);
+    }
+  }
+  if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
+  const summary = summarise(manifestRows, notes);
+  const manifestFile = join(out, 'manifest.csv');
+  const summaryFile = join(out, 'summary.json');
+  let skippedFile: string | undefined;
+  if (problems.length > 0) {
+    skippedFile = join(out, 'skipped.csv');
+    await writeFileAtomic(skippedFile, formatCsv(['where', 'message'], problems as unknown as Record<string, unknown>[]));
+  }
+  await writeManifest(manifestFile, manifestRows);
+  await writeFileAtomic(
+    summaryFile,
+    JSON.stringify({ ...summary, seed, split, balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
+  );
+  return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
+}

@@ -1,0 +1,152 @@
+// Image decode + preprocess (sharp): PNG (8/16-bit), JPEG, DICOM → grayscale → S×S → uint8,
+// with optional histogram equalisation or CLAHE. Every failure names the file.
+import { readFile } from 'node:fs/promises';
+import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
+import { decodeDicom, looksLikeDicom } from './dicom.js';
+
+export type Fit = 'letterbox' | 'crop' | 'stretch';
+export type Equalize = 'none' | 'hist' | 'clahe';
+export const FITS: Fit[] = ['letterbox', 'crop', 'stretch'];
+export const EQUALIZE_MODES: Equalize[] = ['none', 'hist', 'clahe'];
+
+export interface GrayImage {
+  /** Row-major 8-bit grayscale, width × height. */
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface ImageOptions {
+  /** Output S×S; omit to keep the native size. */
+  size?: number;
+  /** letterbox (pad, keep aspect; default), crop (centre crop), stretch. */
+  fit?: Fit;
+  equalize?: Equalize;
+  /** Refuse images with more pixels than this (decompression bombs). Default 64 Mpx. */
+  maxPixels?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+const MAX_SIDE = 16384;
+const MIN_SIDE = 16;
+
+function fail(where: string, what: string, err?: unknown): never {
+  const detail = err instanceof Error ? ` (${err.message.split('\n')[0]})` : '';
+  throw new Error(`${where}: ${what}${detail}`);
+}
+
+/** Decode an image file (PNG, JPEG, DICOM, anything sharp reads) to preprocessed grayscale. */
+export async function decodeImage(path: string, opts: ImageOptions = {}): Promise<GrayImage> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(path, code === 'ENOENT' ? 'image file not found' : code === 'EISDIR' ? 'is a directory, not an image' : 'cannot read image', code === 'ENOENT' ? undefined : err);
+  }
+  return decodeImageBuffer(buf, path, opts);
+}
+
+/** As decodeImage, from bytes; `where` names the input in errors. */
+export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: ImageOptions = {}): Promise<GrayImage> {
+  if (buf.length === 0) fail(where, 'empty image file');
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let pipeline: Sharp;
+  if (looksLikeDicom(buf) || /\.dcm$/i.test(where)) {
+    const d = await decodeDicom(buf, where);
+    checkSize(where, d.width, d.height, maxPixels);
+    pipeline = sharp(d.pixels, { raw: { width: d.width, height: d.height, channels: 1 } });
+  } else {
+    let meta: Metadata;
+    try {
+      meta = await sharp(buf, { limitInputPixels: maxPixels }).metadata();
+    } catch (err) {
+      fail(where, 'corrupt or unsupported image', err);
+    }
+    checkSize(where, meta.width ?? 0, meta.height ?? 0, maxPixels);
+    if (meta.depth === 'ushort') {
+      // 16-bit PNG/TIFF: sharp would keep only the high byte (dark 12-bit data); stretch
+      // the actual value range to 8 bits instead.
+      const g = await run(where, sharp(buf, { limitInputPixels: maxPixels }).toColourspace('grey16').raw({ depth: 'ushort' }));
+      const n = g.info.width * g.info.height;
+      const ch = g.info.channels;
+      const src = new Uint16Array(g.data.buffer, g.data.byteOffset, n * ch);
+      let lo = 65535;
+      let hi = 0;
+      for (let i = 0; i < n; i++) {
+        const v = src[i * ch];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      const span = hi > lo ? hi - lo : 1;
+      const px = new Uint8Array(n);
+      for (let i = 0; i < n; i++) px[i] = Math.round(((src[i * ch] - lo) * 255) / span);
+      pipeline = sharp(px, { raw: { width: g.info.width, height: g.info.height, channels: 1 } });
+    } else {
+      pipeline = sharp(buf, { limitInputPixels: maxPixels, failOn: 'error' }).removeAlpha();
+    }
+  }
+  if (opts.size !== undefined) {
+    const s = opts.size;
+    if (!Number.isInteger(s) || s < 8 || s > 4096) fail(where, `invalid output size ${s}`);
+    const fit = opts.fit ?? 'letterbox';
+    pipeline = pipeline.resize(s, s, {
+      fit: fit === 'letterbox' ? 'contain' : fit === 'crop' ? 'cover' : 'fill',
+      background: { r: 0, g: 0, b: 0 },
+    });
+  }
+  if (opts.equalize === 'clahe') {
+    const w = Math.max(3, Math.round((opts.size ?? 256) / 8));
+    pipeline = pipeline.clahe({ width: w, height: w, maxSlope: 3 });
+  }
+  const out = await run(where, pipeline.grayscale().raw());
+  const n = out.info.width * out.info.height;
+  const ch = out.info.channels;
+  let pixels: Uint8Array;
+  if (ch === 1) pixels = new Uint8Array(out.data.buffer, out.data.byteOffset, n).slice();
+  else {
+    pixels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) pixels[i] = out.data[i * ch];
+  }
+  if (opts.equalize === 'hist') equalizeHistogram(pixels);
+  return { pixels, width: out.info.width, height: out.info.height };
+}
+
+async function run(where: string, p: Sharp): Promise<{ data: Buffer; info: OutputInfo }> {
+  try {
+    return await p.toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    fail(where, 'corrupt or unsupported image', err);
+  }
+}
+
+function checkSize(where: string, w: number, h: number, maxPixels: number): void {
+  if (w < MIN_SIDE || h < MIN_SIDE) fail(where, `image too small (${w}×${h}; at least ${MIN_SIDE}×${MIN_SIDE})`);
+  if (w > MAX_SIDE || h > MAX_SIDE || w * h > maxPixels) {
+    fail(where, `image too large (${w}×${h}; limit ${MAX_SIDE} px per side and ${maxPixels} pixels)`);
+  }
+}
+
+/** Global histogram equalisation in place (CDF mapping, the classic formula). */
+export function equalizeHistogram(px: Uint8Array): Uint8Array {
+  const hist = new Uint32Array(256);
+  for (let i = 0; i < px.length; i++) hist[px[i]]++;
+  let cdfMin = 0;
+  for (let v = 0; v < 256; v++) if (hist[v]) (cdfMin = hist[v], v = 256);
+  const lut = new Uint8Array(256);
+  let cdf = 0;
+  const denom = px.length - cdfMin;
+  for (let v = 0; v < 256; v++) {
+    cdf += hist[v];
+    lut[v] = denom > 0 ? Math.round(Math.max(0, ((cdf - cdfMin) * 255) / denom)) : v;
+  }
+  for (let i = 0; i < px.length; i++) px[i] = lut[px[i]];
+  return px;
+}
+
+/** Encode grayscale as PNG (lossless: augmented outputs and phantoms stay exact). */
+export async function encodePng(img: GrayImage): Promise<Buffer> {
+  return sharp(img.pixels, { raw: { width: img.width, height: img.height, channels: 1 } })
+    .png({ compressionLevel: 6 })
+    .toBuffer();
+}

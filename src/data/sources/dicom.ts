@@ -1,0 +1,94 @@
+// A folder of DICOM files. Label from a mapping CSV (columns `file,label` with the path
+// relative to the folder or the bare file name, or `patient_id,label` keyed by the raw
+// PatientID); patient id = hashed PatientID so manifests carry no identifiers.
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename, join, relative, resolve, sep } from 'node:path';
+import { parseCsv } from '../csv.js';
+import { hashPatientId, looksLikeDicom, readDicomHeader } from '../dicom.js';
+import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+
+export interface DicomSourceOptions {
+  name?: string;
+  /** Mapping CSV (required unless `label` is given). */
+  labels?: string;
+  /** One label for every file (a folder per class). */
+  label?: string;
+  views?: string[];
+}
+
+function walk(dir: string, out: string[]): string[] {
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    if (d.name.startsWith('.')) continue;
+    const p = join(dir, d.name);
+    if (d.isDirectory()) walk(p, out);
+    else if (d.isFile()) out.push(p);
+  }
+  return out;
+}
+
+export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): SourceResult {
+  const root = resolve(dir);
+  const name = opts.name ?? basename(root);
+  requireDir(root, `source ${name}`);
+  if (!opts.labels && !opts.label) throw new Error(`source ${name}: DICOM sources need labels=FILE (file,label or patient_id,label) or label=NAME`);
+  const byFile = new Map<string, string>();
+  const byPatient = new Map<string, string>();
+  if (opts.labels) {
+    const lf = resolve(opts.labels);
+    requireFile(lf, `source ${name} labels`);
+    const t = parseCsv(readFileSync(lf, 'utf8'), lf);
+    if (!t.header.includes('label') || !(t.header.includes('file') || t.header.includes('patient_id'))) {
+      throw new Error(`source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ${t.header.join(', ')})`);
+    }
+    for (const { values: v } of t.records) {
+      if (v.file) byFile.set(v.file.replace(/\\/g, '/'), v.label);
+      if (v.patient_id) byPatient.set(v.patient_id.trim(), v.label);
+    }
+  }
+  const rows: SourceRow[] = [];
+  const problems: SourceResult['problems'] = [];
+  const files = walk(root, []).sort();
+  for (const path of files) {
+    let buf: Buffer;
+    try {
+      buf = readFileSync(path);
+    } catch (err) {
+      problems.push({ where: path, message: `cannot read (${(err as Error).message})` });
+      continue;
+    }
+    if (!looksLikeDicom(buf)) {
+      if (/\.dcm$/i.test(path)) problems.push({ where: path, message: 'not a DICOM file (no DICM preamble)' });
+      continue;
+    }
+    let h;
+    try {
+      h = readDicomHeader(buf, path);
+    } catch (err) {
+      problems.push({ where: path, message: (err as Error).message.replace(`${path}: `, '') });
+      continue;
+    }
+    if (!viewMatches(h.view, opts.views)) continue;
+    const rel = relative(root, path).split(sep).join('/');
+    const label = byFile.get(rel) ?? byFile.get(basename(path)) ?? byPatient.get(h.patientId) ?? opts.label;
+    if (!label) {
+      problems.push({ where: path, message: 'no label in the mapping file for this file or its PatientID' });
+      continue;
+    }
+    if (!h.patientId) {
+      problems.push({ where: path, message: 'DICOM without PatientID (0010,0020)' });
+      continue;
+    }
+    rows.push({
+      path,
+      rawLabel: label,
+      patientId: `${name}:${hashPatientId(h.patientId)}`,
+      source: name,
+      view: h.view,
+      extra: { transfer_syntax: h.transferSyntax, photometric: h.photometric },
+    });
+  }
+  if (files.length > 0 && rows.length === 0 && problems.length === 0) {
+    throw new Error(`source ${name}: no DICOM files in ${root}`);
+  }
+  return { rows, problems };
+}

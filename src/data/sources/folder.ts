@@ -1,0 +1,54 @@
+// Folder-per-class trees (Kermany pneumonia, COVID-19 Radiography Database, NIH subsets):
+// the sub-folder name is the raw label, the patient id comes from the file name by a rule.
+import { readdirSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { patientIdRule } from '../patientId.js';
+import { IMAGE_EXTENSIONS, requireDir, type SourceResult, type SourceRow } from './source.js';
+
+export interface FolderSourceOptions {
+  /** Source name (patient id namespace). Default: the folder's name. */
+  name?: string;
+  /** Patient id rule: kermany | nih | stem | regex:PATTERN (default stem). */
+  rule?: string;
+  /** Only these class folders (default all). */
+  classes?: string[];
+  /** View to record (folders rarely say; default ''). */
+  view?: string;
+}
+
+export function readFolderSource(dir: string, opts: FolderSourceOptions = {}): SourceResult {
+  const root = resolve(dir);
+  const name = opts.name ?? basename(root);
+  requireDir(root, `source ${name}`);
+  const rule = patientIdRule(opts.rule ?? 'stem');
+  let classes = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+    .map((d) => d.name)
+    .sort();
+  if (opts.classes) {
+    const missing = opts.classes.filter((c) => !classes.includes(c));
+    if (missing.length) throw new Error(`source ${name}: class folder${missing.length > 1 ? 's' : ''} not found in ${root}: ${missing.join(', ')}`);
+    classes = opts.classes;
+  }
+  if (classes.length === 0) throw new Error(`source ${name}: no class sub-folders in ${root} (expected one folder per class)`);
+  const rows: SourceRow[] = [];
+  const problems: SourceResult['problems'] = [];
+  for (const cls of classes) {
+    const cdir = join(root, cls);
+    const files = readdirSync(cdir)
+      .filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()) && !f.startsWith('.'))
+      .sort();
+    if (files.length === 0) throw new Error(`source ${name}: empty class folder ${cdir} (no .png/.jpg/.jpeg/.dcm files)`);
+    for (const f of files) {
+      const path = join(cdir, f);
+      if (!statSync(path).isFile()) continue;
+      const pid = rule(f);
+      if (!pid) {
+        problems.push({ where: path, message: `patient-id rule '${opts.rule ?? 'stem'}' does not match the file name` });
+        continue;
+      }
+      rows.push({ path, rawLabel: cls, patientId: `${name}:${pid}`, source: name, view: opts.view ?? '', extra: { class_folder: cls } });
+    }
+  }
+  return { rows, problems };
+}

@@ -1,0 +1,52 @@
+// What every source reader returns: rows with absolute paths and the source's raw label
+// (mapped to a dataset label later), plus the problems found (missing file, bad row, …),
+// which the builder turns into an error or a skip list (--on-error).
+import { existsSync, statSync } from 'node:fs';
+
+export interface SourceRow {
+  /** Absolute image path. */
+  path: string;
+  /** The source's own label (finding, folder name, …) before the label map. */
+  rawLabel: string;
+  /** Namespaced `source:id`. */
+  patientId: string;
+  source: string;
+  view: string;
+  extra: Record<string, string>;
+}
+
+export interface SourceProblem {
+  /** The file or CSV row at fault. */
+  where: string;
+  message: string;
+}
+
+export interface SourceResult {
+  rows: SourceRow[];
+  problems: SourceProblem[];
+}
+
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.dcm', '.dicom'];
+
+export function requireDir(dir: string, what: string): void {
+  if (!existsSync(dir)) throw new Error(`${what}: folder not found: ${dir}`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${what}: not a folder: ${dir}`);
+}
+
+export function requireFile(file: string, what: string): void {
+  if (!existsSync(file)) throw new Error(`${what}: file not found: ${file}`);
+  if (!statSync(file).isFile()) throw new Error(`${what}: not a file: ${file}`);
+}
+
+/** View names as written by sources ('AP Supine', 'AP erect') match a filter entry by
+ * their first word; 'frontal' = PA + AP (any). Empty filter keeps all. */
+export function viewMatches(view: string, filter: string[] | undefined): boolean {
+  if (!filter || filter.length === 0) return true;
+  const v = view.trim().toUpperCase();
+  const first = v.split(/\s+/)[0];
+  return filter.some((f) => {
+    const u = f.trim().toUpperCase();
+    if (u === 'FRONTAL') return first === 'PA' || first === 'AP';
+    return v === u || first === u;
+  });
+}

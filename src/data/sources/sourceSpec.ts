@@ -1,0 +1,64 @@
+// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, folder, csv, dicom.
+import { readCovidChestxray } from './covidChestxray.js';
+import { readFolderSource } from './folder.js';
+import { readCsvSource } from './csv.js';
+import { readDicomSource } from './dicom.js';
+import type { SourceResult } from './source.js';
+
+export const SOURCE_KINDS = ['covid-chestxray', 'folder', 'csv', 'dicom'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
+export interface SourceSpec {
+  kind: SourceKind;
+  path: string;
+  options: Record<string, string>;
+}
+
+const OPTION_KEYS: Record<SourceKind, string[]> = {
+  'covid-chestxray': ['name', 'views', 'modality', 'findings'],
+  folder: ['name', 'rule', 'classes', 'view'],
+  csv: ['name', 'path', 'label', 'patient', 'view', 'rule', 'views', 'keep'],
+  dicom: ['name', 'labels', 'label', 'views'],
+};
+
+/** Parse `KIND:PATH[:OPTIONS]`; OPTIONS are comma-separated key=value (lists use '|'). */
+export function parseSourceSpec(text: string): SourceSpec {
+  const m = /^([a-z-]+):(.+)$/.exec(text);
+  if (!m) throw new Error(`invalid --source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`);
+  const kind = m[1] as SourceKind;
+  if (!SOURCE_KINDS.includes(kind)) throw new Error(`invalid --source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`);
+  let path = m[2];
+  const options: Record<string, string> = {};
+  const k = path.lastIndexOf(':');
+  if (k > 0 && /^[a-z]+=/.test(path.slice(k + 1))) {
+    for (const part of path.slice(k + 1).split(/,(?=[a-z]+=)/)) {
+      const eq = part.indexOf('=');
+      const key = part.slice(0, eq);
+      if (!OPTION_KEYS[kind].includes(key)) {
+        throw new Error(`invalid --source '${text}': unknown option '${key}' for ${kind} (${OPTION_KEYS[kind].join(', ')})`);
+      }
+      options[key] = part.slice(eq + 1);
+    }
+    path = path.slice(0, k);
+  }
+  return { kind, path, options };
+}
+
+const list = (v: string | undefined) => (v ? v.split('|').map((s) => s.trim()).filter(Boolean) : undefined);
+
+export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
+  const o = spec.options;
+  const v = list(o.views) ?? views;
+  switch (spec.kind) {
+    case 'covid-chestxray':
+      return readCovidChestxray(spec.path, { name: o.name, views: v, modality: o.modality, findings: list(o.findings) });
+    case 'folder':
+      return readFolderSource(spec.path, { name: o.name, rule: o.rule, classes: list(o.classes), view: o.view });
+    case 'csv':
+      return readCsvSource(spec.path, {
+        name: o.name, pathColumn: o.path, labelColumn: o.label, patientColumn: o.patient, viewColumn: o.view, rule: o.rule, views: v, keep: list(o.keep),
+      });
+    case 'dicom':
+      return readDicomSource(spec.path, { name: o.name, labels: o.labels, label: o.label, views: v });
+  }
+}

@@ -539,18 +539,24 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         (scale != 1.0 ? loss * scale : loss).backward();
         if (scale != 1.0) {
           // Unscale, and skip the step if any gradient overflowed (dynamic loss scaling).
-          auto bad = torch::zeros({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
-          for (auto& e : entries_) {
-            auto& g = e.t.mutable_grad();
-            if (!g.defined()) continue;
-            bad = bad.logical_or(torch::isfinite(g).logical_not().any());
+          std::vector<torch::Tensor> grads;
+          for (auto& e : entries_) if (e.is_param && e.t.mutable_grad().defined()) grads.push_back(e.t.mutable_grad());
+          auto opts = torch::TensorOptions().dtype(torch::kFloat).device(device_);
+          auto found_inf = torch::zeros({1}, opts);
+          if (device_.is_cuda()) {
+            // One fused kernel over all gradients (what torch.cuda.amp.GradScaler uses).
+            at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, torch::full({1}, 1.0 / scale, opts));
+          } else {
+            for (auto& g : grads) {
+              found_inf.add_(torch::isfinite(g).logical_not().any());
+              g.div_(scale);
+            }
           }
-          if (bad.item<bool>()) {
+          if (found_inf.item<float>() > 0) {
             out->overflow = true;
             for (auto& e : entries_) if (e.is_param) e.t.mutable_grad() = torch::Tensor();
             return;
           }
-          for (auto& e : entries_) { auto& g = e.t.mutable_grad(); if (g.defined()) g.div_(scale); }
         }
         apply_hyper(hyper);
         opt_->step();

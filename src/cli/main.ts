@@ -7,6 +7,7 @@ import { projectRoot } from '../engine/native.js';
 import { registerBenchCommand } from './benchCommand.js';
 import { registerDataCommands } from './dataCommand.js';
 import { registerInfoCommand } from './infoCommand.js';
+import { registerTrainCommands } from './trainCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
   registerDataCommands(program);
+  registerTrainCommands(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   return program;

@@ -1,0 +1,81 @@
+// What the trainer tells its callbacks, and the callback interface. Callbacks do the side
+// work (progress display, history, schedule trace, checkpoints) so the loop stays small;
+// anything that writes files lives in app/ and implements this interface.
+import type { GroupHyper } from '../engine/types.js';
+import type { TrainableSet } from './transfer.js';
+import type { ValidMetrics } from './validationMetrics.js';
+
+export interface TrainBeginInfo {
+  epochs: number;
+  batchesPerEpoch: number;
+  imagesPerEpoch: number;
+  totalSteps: number;
+  groupCount: number;
+  /** 0 for a fresh run; the epoch a resumed run continues at. */
+  startEpoch: number;
+  startStep: number;
+}
+
+export interface EpochBeginInfo {
+  epoch: number;
+  trainable: TrainableSet;
+}
+
+export interface StepInfo {
+  /** Global optimizer step t (0-based) of totalSteps. */
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  /** Batch index within the epoch. */
+  batch: number;
+  batchesPerEpoch: number;
+  images: number;
+  loss: number;
+  /** Exactly the hyperparameters passed to the engine for this step, per group. */
+  hyper: GroupHyper[];
+  overflow: boolean;
+  lossScale: number;
+  /** Wall seconds of this step (data wait included). */
+  seconds: number;
+}
+
+export interface EpochResult {
+  /** 0-based epoch index. */
+  epoch: number;
+  /** Steps done when the epoch ended. */
+  step: number;
+  trainLoss: number;
+  valid: ValidMetrics;
+  /** The monitored value this epoch, and whether it is the best so far. */
+  monitorValue: number;
+  improved: boolean;
+  bestValue: number;
+  bestEpoch: number;
+  seconds: number;
+  imagesPerSecond: number;
+  /** Steps skipped for an fp16 overflow in this epoch. */
+  skippedSteps: number;
+}
+
+export type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
+
+export interface TrainResult {
+  status: TrainStatus;
+  /** One line saying why training ended (always set for anything but 'completed'). */
+  message: string;
+  epochsDone: number;
+  stepsDone: number;
+  bestValue: number;
+  bestEpoch: number;
+  history: EpochResult[];
+  seconds: number;
+}
+
+export interface TrainerCallback {
+  onTrainBegin?(info: TrainBeginInfo): void | Promise<void>;
+  onEpochBegin?(info: EpochBeginInfo): void | Promise<void>;
+  onStep?(info: StepInfo): void | Promise<void>;
+  /** After validation. Return { stop: reason } to end training after this epoch. */
+  onEpochEnd?(result: EpochResult): void | { stop?: string } | Promise<void | { stop?: string }>;
+  onTrainEnd?(result: TrainResult): void | Promise<void>;
+}

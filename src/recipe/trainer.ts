@@ -1,0 +1,268 @@
+// The training loop: per-iteration schedule → per-group hyperparameters → one engine step,
+// validation after every epoch, monitor/early stopping, divergence detection, and callbacks
+// for everything else. No I/O here: data comes in as async batches, files are written by
+// callbacks (app/).
+//
+// Choices:
+// - The schedule runs over the whole run: T = epochs × batchesPerEpoch, step t is global.
+// - Transfer mode and BatchNorm mode are (re)applied at the start of every epoch (gradual
+//   unfreezing changes the trainable set per epoch; applying it every epoch also makes a
+//   resumed run identical to an uninterrupted one).
+// - `seedEpoch(e)` is called at every epoch start so the engine's RNG (dropout) depends only
+//   on (seed, epoch): a run resumed at an epoch boundary draws what the uninterrupted run drew.
+// - Divergence: a non-finite loss, or a step whose gradients overflowed in fp32/bf16, or (fp16)
+//   `maxConsecutiveOverflows` skipped steps in a row, ends training at once with status
+//   'diverged'. No epoch end is reported for that epoch, so no checkpoint of the broken
+//   weights is written: the last good one stays.
+// - An aborted signal ends training at the next step with status 'interrupted'; a callback's
+//   { stop } ends it after the current epoch.
+import type { BatchNormMode, EngineModel, GroupHyper, OptimizerKind, Precision, TensorMap } from '../engine/types.js';
+import type { EpochResult, TrainerCallback, TrainResult, TrainStatus } from './callbacks.js';
+import { scheduleGroupHyper, type Spacing } from './discriminative.js';
+import { GradScaler, type GradScalerState } from './gradScaler.js';
+import type { Schedule } from './schedules.js';
+import { trainableAt, type TransferMode } from './transfer.js';
+import { monitorMode, validationMetrics, type Monitor, type ValidMetrics } from './validationMetrics.js';
+import type { Batch } from '../engine/types.js';
+
+export interface LabelledBatch extends Batch { labels: Int32Array }
+
+/** A dataset the trainer can walk epoch by epoch; epoch(e) must be a pure function of e. */
+export interface EpochSource {
+  batchesPerEpoch: number;
+  imagesPerEpoch: number;
+  epoch(e: number): AsyncIterable<LabelledBatch>;
+}
+
+export interface TrainerOptions {
+  epochs: number;
+  /** Built for totalSteps = epochs × train.batchesPerEpoch. */
+  schedule: Schedule;
+  /** Optimizer parameter groups (indices into model.parameters()), input → output. */
+  groups: number[][];
+  optimizer: OptimizerKind;
+  weightDecay: number;
+  spacing?: Spacing;
+  momentumSpacing?: Spacing;
+  /** false: every group gets the schedule's value (the traditional baseline). Default true. */
+  discriminative?: boolean;
+  precision?: Precision;
+  classWeights?: number[];
+  transfer?: TransferMode;
+  batchNorm?: BatchNormMode;
+  monitor?: Monitor;
+  /** Stop after this many epochs without improvement of the monitor (0 = never). */
+  patience?: number;
+  /** Improvement must exceed this to count. */
+  minDelta?: number;
+  positiveClass?: number;
+  threshold?: number;
+  maxConsecutiveOverflows?: number;
+  seedEpoch?: (epoch: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Everything besides the weights and optimizer tensors that a resumed run needs. */
+export interface TrainerState {
+  /** Next epoch to run (= epochs completed). */
+  epoch: number;
+  /** Next global step. */
+  step: number;
+  scaler: GradScalerState;
+  bestValue: number | null;
+  bestEpoch: number;
+  epochsWithoutImprovement: number;
+  history: EpochResult[];
+}
+
+export interface ResumePoint {
+  state: TrainerState;
+  optimizer?: TensorMap;
+}
+
+export class Trainer {
+  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal'>> & TrainerOptions;
+  private scaler: GradScaler;
+  private st: TrainerState;
+
+  constructor(readonly model: EngineModel, opts: TrainerOptions, readonly callbacks: TrainerCallback[] = []) {
+    this.o = {
+      spacing: 'geometric', momentumSpacing: 'linear', discriminative: true, precision: 'fp32', transfer: 'finetune',
+      batchNorm: 'train', monitor: 'valid_loss', patience: 0, minDelta: 0, positiveClass: 1, threshold: 0.5,
+      maxConsecutiveOverflows: 20, ...opts,
+    };
+    if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw new Error(`epochs must be a positive integer (got ${opts.epochs})`);
+    if (!Number.isInteger(this.o.patience) || this.o.patience < 0) throw new Error(`patience must be a non-negative integer (got ${this.o.patience})`);
+    this.scaler = new GradScaler({ enabled: this.o.precision === 'fp16' });
+    this.st = { epoch: 0, step: 0, scaler: this.scaler.state(), bestValue: null, bestEpoch: -1, epochsWithoutImprovement: 0, history: [] };
+  }
+
+  /** The state to save beside a checkpoint (valid at an epoch end). */
+  state(): TrainerState {
+    return structuredClone({ ...this.st, scaler: this.scaler.state() });
+  }
+
+  /** Hyperparameters of every group at step t (what the trace records). */
+  hyperAt(t: number): GroupHyper[] {
+    return scheduleGroupHyper(this.o.schedule, t, this.o.groups.length, {
+      spacing: this.o.spacing, momentumSpacing: this.o.momentumSpacing, weightDecay: this.o.weightDecay,
+      discriminative: this.o.discriminative,
+    });
+  }
+
+  async fit(train: EpochSource, valid: EpochSource | null, resume?: ResumePoint): Promise<TrainResult> {
+    const o = this.o;
+    const totalSteps = o.epochs * train.batchesPerEpoch;
+    if (o.schedule.totalSteps !== totalSteps) {
+      throw new Error(`the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`);
+    }
+    const model = this.model;
+    model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
+    if (resume) {
+      this.st = structuredClone(resume.state);
+      this.scaler.load(resume.state.scaler);
+      if (resume.optimizer && resume.optimizer.size) await model.loadOptimizerState(resume.optimizer);
+    }
+    const mode = monitorMode(o.monitor);
+    const t0 = performance.now();
+    for (const cb of this.callbacks) {
+      await cb.onTrainBegin?.({
+        epochs: o.epochs, batchesPerEpoch: train.batchesPerEpoch, imagesPerEpoch: train.imagesPerEpoch, totalSteps,
+        groupCount: o.groups.length, startEpoch: this.st.epoch, startStep: this.st.step,
+      });
+    }
+    let status: TrainStatus = 'completed';
+    let message = '';
+    const layers = model.layers();
+    const params = model.parameters();
+
+    epochs: while (this.st.epoch < o.epochs) {
+      const e = this.st.epoch;
+      const trainable = trainableAt(o.transfer, layers, params, e);
+      if (trainable.frozen.length) model.setTrainable(trainable.frozen, false);
+      model.setTrainable(trainable.trainable, true);
+      model.setBatchNormMode(o.batchNorm);
+      o.seedEpoch?.(e);
+      for (const cb of this.callbacks) await cb.onEpochBegin?.({ epoch: e, trainable });
+
+      const te = performance.now();
+      let step = e * train.batchesPerEpoch;
+      let lossSum = 0;
+      let lossCount = 0;
+      let images = 0;
+      let skipped = 0;
+      let b = 0;
+      let tStep = performance.now();
+      for await (const batch of train.epoch(e)) {
+        if (o.signal?.aborted) {
+          status = 'interrupted';
+          message = `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`;
+          break epochs;
+        }
+        if (step >= totalSteps) throw new Error(`epoch ${e + 1} gave more than ${train.batchesPerEpoch} batches`);
+        const hyper = this.hyperAt(step);
+        const r = await model.trainStep(batch, hyper, {
+          precision: o.precision, lossScale: this.scaler.scale, ...(o.classWeights ? { classWeights: o.classWeights } : {}),
+        });
+        const { skip } = this.scaler.update(r.overflow);
+        const n = batch.shape[0];
+        const now = performance.now();
+        for (const cb of this.callbacks) {
+          await cb.onStep?.({
+            step, totalSteps, epoch: e, batch: b, batchesPerEpoch: train.batchesPerEpoch, images: n, loss: r.loss, hyper,
+            overflow: r.overflow, lossScale: r.lossScale, seconds: (now - tStep) / 1000,
+          });
+        }
+        tStep = now;
+        const where = `at epoch ${e + 1}, step ${step + 1}/${totalSteps} (last group's LR ${hyper[hyper.length - 1]!.lr.toExponential(2)})`;
+        if (!Number.isFinite(r.loss)) {
+          status = 'diverged';
+          message = `training diverged ${where}: the loss became ${r.loss}. Lower --lr-max (try cxrtune lr-find) or use fp32`;
+          break epochs;
+        }
+        if (skip) {
+          skipped++;
+          const c = this.scaler.state().consecutiveOverflows;
+          if (o.precision !== 'fp16' || c >= o.maxConsecutiveOverflows) {
+            status = 'diverged';
+            message = o.precision === 'fp16'
+              ? `training diverged ${where}: ${c} fp16 steps in a row overflowed (loss scale now ${this.scaler.scale}). Lower --lr-max or use bf16/fp32`
+              : `training diverged ${where}: the gradients became NaN/Inf. Lower --lr-max (try cxrtune lr-find)`;
+            break epochs;
+          }
+        }
+        lossSum += r.loss * n;
+        lossCount += n;
+        images += n;
+        step++;
+        b++;
+      }
+      if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
+      const trainSeconds = (performance.now() - te) / 1000;
+
+      const vm = valid ? await this.validate(valid, e) : emptyMetrics();
+      const trainLoss = lossCount ? lossSum / lossCount : NaN;
+      const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];
+      const best = this.st.bestValue;
+      const improved = Number.isFinite(value) && (best === null
+        || (mode === 'min' ? value < best - o.minDelta : value > best + o.minDelta));
+      if (improved) {
+        this.st.bestValue = value;
+        this.st.bestEpoch = e;
+        this.st.epochsWithoutImprovement = 0;
+      } else {
+        this.st.epochsWithoutImprovement++;
+      }
+      const result: EpochResult = {
+        epoch: e, step, trainLoss, valid: vm, monitorValue: value, improved,
+        bestValue: this.st.bestValue ?? NaN, bestEpoch: this.st.bestEpoch,
+        seconds: (performance.now() - te) / 1000, imagesPerSecond: images / trainSeconds, skippedSteps: skipped,
+      };
+      this.st.history.push(result);
+      this.st.epoch = e + 1;
+      this.st.step = step;
+      let stop: string | undefined;
+      for (const cb of this.callbacks) {
+        const r = await cb.onEpochEnd?.(result);
+        if (r && r.stop && !stop) stop = r.stop;
+      }
+      if (stop) {
+        status = 'interrupted';
+        message = stop;
+        break;
+      }
+      if (o.patience > 0 && this.st.epochsWithoutImprovement >= o.patience && this.st.epoch < o.epochs) {
+        status = 'early-stopped';
+        message = `early stopping after epoch ${e + 1}: ${o.monitor} has not improved for ${o.patience} epoch(s) (best ${fmt(this.st.bestValue)} at epoch ${this.st.bestEpoch + 1})`;
+        break;
+      }
+    }
+    const result: TrainResult = {
+      status, message, epochsDone: this.st.epoch, stepsDone: this.st.step, bestValue: this.st.bestValue ?? NaN,
+      bestEpoch: this.st.bestEpoch, history: this.st.history, seconds: (performance.now() - t0) / 1000,
+    };
+    for (const cb of this.callbacks) await cb.onTrainEnd?.(result);
+    return result;
+  }
+
+  /** Validation pass in eval mode; BatchNorm statistics are not touched. */
+  private async validate(valid: EpochSource, e: number): Promise<ValidMetrics> {
+    const k = this.model.spec.numClasses;
+    const probs: number[] = [];
+    const labels: number[] = [];
+    for await (const batch of valid.epoch(e)) {
+      const r = await this.model.predict(batch, { precision: this.o.precision === 'fp16' ? 'fp16' : this.o.precision });
+      for (const p of r.probs) probs.push(p);
+      for (const l of batch.labels) labels.push(l);
+    }
+    return validationMetrics(Float64Array.from(probs), Int32Array.from(labels), k, this.o.positiveClass, this.o.threshold);
+  }
+}
+
+function emptyMetrics(): ValidMetrics {
+  return { n: 0, loss: NaN, accuracy: NaN, sensitivity: NaN, specificity: NaN, auc: NaN };
+}
+
+function fmt(x: number | null): string {
+  return x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4);
+}

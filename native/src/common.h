@@ -84,10 +84,11 @@ struct Relu6Fn : public torch::autograd::Function<Relu6Fn> {
     return {grads[0] * mask.to(grads[0].scalar_type())};
   }
 };
-inline torch::Tensor relu6(const torch::Tensor& x) {
+// In place like torchvision's ReLU6(inplace=True) when the x is fp32 (or no grad).
+inline torch::Tensor relu6(torch::Tensor x) {
   if (x.requires_grad() && x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kDouble)
     return Relu6Fn::apply(x);
-  return torch::hardtanh(x, 0.0, 6.0);
+  return torch::hardtanh_(x, 0.0, 6.0);
 }
 
 // While a BnObserver is active on this thread, every BatchNorm call records the

@@ -34,9 +34,11 @@ struct BasicBlock : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = torch::relu(bn(bn1, conv1(x)));
+    // In place where torchvision is (ReLU(inplace=True), out += identity): fewer allocations.
+    auto out = (bn(bn1, conv1(x))).relu_();
     out = bn(bn2, conv2(out));
-    return torch::relu(out + (downsample ? downsample->forward(x) : x));
+    out += downsample ? downsample->forward(x) : x;
+    return out.relu_();
   }
 };
 
@@ -56,10 +58,11 @@ struct Bottleneck : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = torch::relu(bn(bn1, conv1(x)));
-    out = torch::relu(bn(bn2, conv2(out)));
+    auto out = (bn(bn1, conv1(x))).relu_();
+    out = (bn(bn2, conv2(out))).relu_();
     out = bn(bn3, conv3(out));
-    return torch::relu(out + (downsample ? downsample->forward(x) : x));
+    out += downsample ? downsample->forward(x) : x;
+    return out.relu_();
   }
 };
 
@@ -105,7 +108,7 @@ struct ResNet : Net {
     }
 
     blocks.push_back({"maxpool", [this](const torch::Tensor& x) {
-                        return torch::max_pool2d(torch::relu(bn(bn1, conv1(x))), 3, 2, 1);
+                        return torch::max_pool2d((bn(bn1, conv1(x))).relu_(), 3, 2, 1);
                       }});
     for (int i = 0; i < 4; ++i) {
       auto layer = layers[i];

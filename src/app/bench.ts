@@ -28,6 +28,8 @@ export interface BenchResult {
   arch: Arch; size: number; batch: number; precision: Precision; threads: number; channels_last: boolean; device: string;
   train_img_s: number; predict_img_s: number; train_ms_per_img: number;
   python_train_img_s?: number; python_predict_img_s?: number; ratio?: number; predict_ratio?: number;
+  /** Why the Python reference could not run this configuration (e.g. a missing bf16 kernel in torch 1.13). */
+  python_error?: string;
 }
 
 export function benchBatch(n: number, size: number): Batch {
@@ -59,11 +61,15 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     train_ms_per_img: (trainS * 1000) / (c.steps * c.batch),
   };
   if (c.vsPython) {
-    const py = await pythonBench({ ...c, threads });
-    r.python_train_img_s = py.train_img_s;
-    r.python_predict_img_s = py.predict_img_s;
-    r.ratio = r.train_img_s / py.train_img_s;
-    r.predict_ratio = r.predict_img_s / py.predict_img_s;
+    try {
+      const py = await pythonBench({ ...c, threads });
+      r.python_train_img_s = py.train_img_s;
+      r.python_predict_img_s = py.predict_img_s;
+      r.ratio = r.train_img_s / py.train_img_s;
+      r.predict_ratio = r.predict_img_s / py.predict_img_s;
+    } catch (e) {
+      r.python_error = (e as Error).message;
+    }
   }
   return r;
 }

@@ -4,6 +4,8 @@ import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import { benchOne, type BenchResult } from '../app/bench.js';
 import { physicalCores } from '../engine/runtime.js';
 import { intArg, listArg } from './args.js';
+import { existsSync, statSync } from 'node:fs';
+import { benchData, folderManifest } from '../data/bench.js';
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -19,8 +21,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--channels-last', 'use channels_last memory format')
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
     .option('--vs-python', 'run the same step in Debian\'s Python torch and print the ratio')
+    .option('--data <dir|manifest>', 'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih')
     .option('--json', 'print one JSON object per configuration')
     .action(async (o) => {
+      if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
       const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
       const precs = listArg(o.precision, ['fp32', 'bf16', 'fp16'], 'precision') as Precision[];
       const threads = o.threads ?? physicalCores();
@@ -45,6 +49,7 @@ function printTable(rs: BenchResult[]): void {
   const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'predict img/s', 'python train', 'ratio', 'python predict', 'ratio'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
+  for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const p of ['bf16']) {
     for (const arch of new Set(rs.map((r) => r.arch))) {
       const a = rs.find((r) => r.arch === arch && r.precision === 'fp32');
@@ -52,4 +57,12 @@ function printTable(rs: BenchResult[]): void {
       if (a && b) console.log(`${arch}: ${p} trains ${(b.train_img_s / a.train_img_s).toFixed(2)}x fp32`);
     }
   }
+}
+
+async function benchDataCommand(source: string, size: number, batch: number, json: boolean): Promise<void> {
+  if (!existsSync(source)) throw new Error(`--data: ${source} does not exist`);
+  const m = statSync(source).isDirectory() ? folderManifest(source) : source;
+  const r = await benchData(m, { size, batch });
+  if (json) console.log(JSON.stringify(r));
+  else console.log(`data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`);
 }

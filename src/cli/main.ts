@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { projectRoot } from '../engine/native.js';
 import { registerBenchCommand } from './benchCommand.js';
 import { registerDataCommands } from './dataCommand.js';
+import { registerEvaluateCommands } from './evaluateCommand.js';
 import { registerInfoCommand } from './infoCommand.js';
 import { registerTrainCommands } from './trainCommand.js';
+import { registerCompareCommand } from './compareCommand.js';
+import { registerServeCommand } from './serveCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -18,8 +21,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerDataCommands(program);
   registerTrainCommands(program);
+  registerCompareCommand(program);
+  registerEvaluateCommands(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

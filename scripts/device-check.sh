@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p /tmp/nodebin && xz -dc .device/node.xz > /tmp/nodebin/node && chmod +x /tmp/nodebin/node
 export PATH=/tmp/nodebin:$PATH
-PY=${PYTHON:-python3}
+PY=$(command -v ${PYTHON:-python3})
 export LIBTORCH=$($PY -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 echo "libtorch: $LIBTORCH ($($PY -c 'import torch; print(torch.__version__, torch.version.cuda)'))"
 inc=$(node scripts/torch-config.mjs includes); defs=$(node scripts/torch-config.mjs defines); libs=$(node scripts/torch-config.mjs libs)
@@ -22,4 +22,7 @@ wait
 g++ -shared -o native/build/Release/cxrtune.node "${objs[@]}" $libs
 echo "build: $(( $(date +%s) - t0 )) s"
 export CXRTUNE_PYTHON=$PY
-node scripts/cuda-check.mjs "$@"
+node scripts/cuda-check.mjs "$@" || status=$?
+# The CPU golden and engine tests, compiled, against this libtorch and its torchvision.
+if [ "${SKIP_TESTS:-}" != 1 ]; then node --test --test-concurrency=1 dist/test/engine/golden.test.js dist/test/engine/model.test.js; fi
+exit ${status:-0}

@@ -14,7 +14,7 @@ import { fromFloat32, toFloat32 } from '../../src/engine/dtype.js';
 import { loadPretrained } from '../../src/engine/pretrained.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
 
-const PY = '/usr/bin/python3';
+const PY = process.env.CXRTUNE_PYTHON ?? '/usr/bin/python3';
 const ORACLE = join(projectRoot(), 'test', 'oracle', 'torchvision_oracle.py');
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 const IMAGE = join(projectRoot(), '..', 'shared', 'data', 'kermany', 'NORMAL');

@@ -4,6 +4,7 @@ import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import { benchOne, type BenchResult } from '../app/bench.js';
 import { physicalCores } from '../engine/runtime.js';
 import { intArg, listArg } from './args.js';
+import { runServeBench } from './serveBench.js';
 import { existsSync, statSync } from 'node:fs';
 import { benchData, folderManifest } from '../data/bench.js';
 
@@ -23,7 +24,18 @@ export function registerBenchCommand(program: Command): void {
     .option('--vs-python', 'run the same step in Debian\'s Python torch and print the ratio')
     .option('--data <dir|manifest>', 'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih')
     .option('--json', 'print one JSON object per configuration')
-    .action(async (o) => {
+    .option('--serve', 'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test')
+    .option('--model <dir>', '--serve: model to load-test (default: an untrained-head mobilenet_v2)')
+    .option('--url <url>', '--serve: load-test a running server instead (token: env CXRTUNE_TOKEN)')
+    .option('--clients <n>', '--serve: concurrent clients', intArg, 20)
+    .option('--duration <s>', '--serve: load-test seconds (0 = skip)', intArg, 60)
+    .option('--study-runs <n>', '--serve: timed one-study runs per arch (0 = skip)', intArg, 20)
+    .action(async (o, cmd: Command) => {
+      if (o.serve) {
+        const archs = cmd.getOptionValueSource('arch') === 'default' ? ['resnet18', 'mobilenet_v2'] as Arch[] : listArg(o.arch, ARCHS, 'architecture') as Arch[];
+        return runServeBench({ archs, size: o.size, threads: o.threads, model: o.model, url: o.url, token: process.env.CXRTUNE_TOKEN,
+          clients: o.clients, duration: o.duration, studyRuns: o.studyRuns, json: !!o.json });
+      }
       if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
       const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
       const precs = listArg(o.precision, ['fp32', 'bf16', 'fp16'], 'precision') as Precision[];

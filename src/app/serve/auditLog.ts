@@ -1,0 +1,92 @@
+// The audit log: one SQLite row per API request — who asked (client address), when, what
+// (the image's SHA-256 and size, never its pixels, file name or DICOM tags), what the model
+// answered, which model (weights SHA-256), how long it took, and any error. WAL mode keeps
+// each insert to microseconds on the event loop; the file is created private (0600).
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export interface AuditRecord {
+  id: string;
+  time: string;
+  client: string;
+  method: string;
+  route: string;
+  status: number;
+  imageSha256?: string | null;
+  sizeBytes?: number | null;
+  format?: string | null;
+  probability?: number | null;
+  label?: string | null;
+  threshold?: number | null;
+  modelSha256: string;
+  latencyMs: number;
+  error?: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS audit (
+  id TEXT PRIMARY KEY,
+  time TEXT NOT NULL,
+  client TEXT NOT NULL,
+  method TEXT NOT NULL,
+  route TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  image_sha256 TEXT,
+  size_bytes INTEGER,
+  format TEXT,
+  probability REAL,
+  label TEXT,
+  threshold REAL,
+  model_sha256 TEXT NOT NULL,
+  latency_ms REAL NOT NULL,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+`;
+
+export const AUDIT_COLUMNS = ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error'] as const;
+
+export class AuditLog {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+
+  constructor(readonly file: string) {
+    const path = file === ':memory:' ? file : resolve(file);
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+    }
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (e) {
+      throw new Error(`cannot open the audit log ${file}: ${(e as Error).message}`);
+    }
+    this.insert = this.db.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => '@' + c).join(', ')})`);
+  }
+
+  write(r: AuditRecord): void {
+    this.insert.run({
+      id: r.id, time: r.time, client: r.client, method: r.method, route: r.route, status: r.status,
+      image_sha256: r.imageSha256 ?? null, size_bytes: r.sizeBytes ?? null, format: r.format ?? null,
+      probability: r.probability ?? null, label: r.label ?? null, threshold: r.threshold ?? null,
+      model_sha256: r.modelSha256, latency_ms: r.latencyMs, error: r.error ?? null,
+    });
+  }
+
+  /** Newest first (tests, inspection). */
+  recent(limit = 100): Record<string, unknown>[] {
+    return this.db.prepare('SELECT * FROM audit ORDER BY time DESC, rowid DESC LIMIT ?').all(limit) as Record<string, unknown>[];
+  }
+
+  count(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,96 @@
+// The model card the page and GET /api/v1/model show: what the model is, what it was
+// trained and validated on (with intervals where known), and what it is for. Built from
+// model.json only; fields a checkpoint lacks are reported as unknown, never invented.
+import { basename } from 'node:path';
+import type { CheckpointMeta } from '../../engine/checkpoint.js';
+import { wilson } from '../../recipe/wilson.js';
+import type { ServedModel } from './servedModel.js';
+
+export const DISCLAIMER = 'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
+const DEFAULT_INTENDED_USE = 'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. '
+  + 'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
+
+export interface CardMetric {
+  name: string;
+  value: number;
+  /** 95 % interval when the checkpoint carries one (or counts to compute a Wilson interval). */
+  ci?: [number, number];
+}
+
+export interface ModelCard {
+  arch: string;
+  version: string;
+  sha256: string;
+  created: string;
+  classes: string[];
+  positiveClass: string;
+  threshold: number;
+  inputSize: number;
+  channels: number;
+  training: Record<string, unknown>;
+  data: { manifestSha256: string | null; summary: unknown };
+  validation: { n: number | null; metrics: CardMetric[] };
+  intendedUse: string;
+  disclaimer: string;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** Numbers, {value|estimate, lo, hi}, {value, ci: [lo, hi]} → CardMetric; anything else is skipped. */
+function metricOf(name: string, v: unknown, n: number | undefined): CardMetric | null {
+  const flat = num(v);
+  if (flat !== undefined) {
+    // Accuracy over n images: a Wilson interval follows from the count alone.
+    if (name === 'accuracy' && n && flat >= 0 && flat <= 1) {
+      const w = wilson(Math.round(flat * n), n);
+      return { name, value: flat, ci: [w.lo, w.hi] };
+    }
+    return { name, value: flat };
+  }
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const value = num(o.value) ?? num(o.estimate) ?? num(o.point);
+    if (value === undefined) return null;
+    const ci = Array.isArray(o.ci) ? o.ci : [o.lo, o.hi];
+    const lo = num(ci[0]);
+    const hi = num(ci[1]);
+    return lo !== undefined && hi !== undefined ? { name, value, ci: [lo, hi] } : { name, value };
+  }
+  return null;
+}
+
+export function modelCard(s: ServedModel): ModelCard {
+  const m: CheckpointMeta = s.meta;
+  const metrics = (m.metrics ?? {}) as Record<string, unknown>;
+  const n = num(metrics.n);
+  const cfg = (m.training?.config ?? {}) as Record<string, unknown>;
+  const pick = (k: string) => (cfg[k] === undefined ? undefined : cfg[k]);
+  const training: Record<string, unknown> = {};
+  for (const k of ['preset', 'schedule', 'optimizer', 'mode', 'epochs', 'batch', 'size', 'precision', 'aug', 'seed', 'discriminative', 'groups']) {
+    if (pick(k) !== undefined) training[k] = pick(k);
+  }
+  // Paths can name hospitals or people; keep only file names.
+  if (typeof cfg.pretrained === 'string') training.pretrained = basename(cfg.pretrained);
+  if (typeof cfg.manifest === 'string') training.manifest = basename(cfg.manifest);
+  if (m.training?.epoch !== undefined) training.epochsRun = m.training.epoch;
+  const extra = (m.extra ?? {}) as Record<string, unknown>;
+  return {
+    arch: m.arch,
+    version: s.version,
+    sha256: s.sha256,
+    created: m.created,
+    classes: m.classes,
+    positiveClass: m.classes[m.positiveClass]!,
+    threshold: m.threshold,
+    inputSize: m.inputSize,
+    channels: m.channels,
+    training,
+    data: { manifestSha256: m.manifestSha256 ?? null, summary: extra.data ?? extra.dataSummary ?? null },
+    validation: {
+      n: n ?? null,
+      metrics: Object.entries(metrics).filter(([k]) => k !== 'n').map(([k, v]) => metricOf(k, v, n)).filter((x): x is CardMetric => x !== null),
+    },
+    intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : DEFAULT_INTENDED_USE,
+    disclaimer: DISCLAIMER,
+  };
+}

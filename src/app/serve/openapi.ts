@@ -1,0 +1,79 @@
+// The OpenAPI 3.1 description of the REST API, served at /api/v1/openapi.json.
+const errorRef = { $ref: '#/components/schemas/Error' };
+const err = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });
+
+export function openApiDocument(version: string, tokenRequired: boolean): Record<string, unknown> {
+  const security = tokenRequired ? [{ bearer: [] }] : [];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'cxrtune screening API',
+      version,
+      description: 'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the probability, '
+        + 'the decision at the model\'s threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.',
+    },
+    servers: [{ url: '/' }],
+    security,
+    paths: {
+      '/api/v1/screen': {
+        post: {
+          summary: 'Screen one study',
+          description: 'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) or as the '
+            + 'single file of a multipart/form-data form. The format is recognised by its bytes (PNG, JPEG, DICOM Part 10).',
+          requestBody: {
+            required: true,
+            content: {
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+              'application/dicom': { schema: { type: 'string', format: 'binary' } },
+              'image/png': { schema: { type: 'string', format: 'binary' } },
+              'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+              'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } },
+            },
+          },
+          responses: {
+            200: { description: 'The result', content: { 'application/json': { schema: { $ref: '#/components/schemas/ScreenResult' } } } },
+            400: err('Empty body or malformed request'),
+            401: err('Missing or wrong bearer token'),
+            413: err('Body or image larger than the limits'),
+            415: err('Not a PNG, JPEG or DICOM file'),
+            422: err('Corrupt image, unsupported DICOM transfer syntax, or an image too small'),
+            503: { ...err('Queue full; retry after the Retry-After header\'s seconds'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+            504: err('The study took longer than the per-request timeout'),
+          },
+        },
+      },
+      '/api/v1/model': {
+        get: { summary: 'The model card', responses: { 200: { description: 'Model card', content: { 'application/json': { schema: { type: 'object' } } } }, 401: err('Missing or wrong bearer token') } },
+      },
+      '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI document' } } } },
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: '{status: "ok"}' } } } },
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Error: { type: 'object', required: ['error', 'detail'], properties: { error: { type: 'string' }, detail: { type: 'string' } } },
+        ScreenResult: {
+          type: 'object',
+          required: ['id', 'probability', 'label', 'decision', 'threshold', 'heatmap', 'model', 'timings'],
+          properties: {
+            id: { type: 'string', description: 'Request id; the audit log row has the same id' },
+            probability: { type: 'number', description: 'Probability of the positive class (e.g. covid)' },
+            label: { type: 'string', description: 'Class decided at the threshold' },
+            decision: { type: 'string', enum: ['positive', 'negative'] },
+            threshold: { type: 'number' },
+            positiveClass: { type: 'string' },
+            probabilities: { type: 'object', additionalProperties: { type: 'number' } },
+            format: { type: 'string', enum: ['png', 'jpeg', 'dicom'] },
+            sha256: { type: 'string', description: 'SHA-256 of the uploaded bytes' },
+            bytes: { type: 'integer' },
+            image: { type: 'string', description: 'PNG data URL of the image as the model saw it' },
+            heatmap: { type: 'string', description: 'PNG data URL, RGBA Grad-CAM (alpha = relevance), same size as image' },
+            model: { type: 'object', properties: { arch: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } } },
+            timings: { type: 'object', additionalProperties: { type: 'number' } },
+            disclaimer: { type: 'string' },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// POST /api/v1/screen: the body (raw, or one multipart file) → the bounded queue → JSON.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { StudyInputError, type StudyInputProblem } from '../../screen.js';
+import { ApiError } from '../apiError.js';
+import { DISCLAIMER } from '../modelCard.js';
+import type { ServedModel } from '../servedModel.js';
+import { AbortedError, QueueFullError, type StudyQueue } from '../studyQueue.js';
+import type { StudyAuditInfo } from '../studyAudit.js';
+
+const STATUS: Record<StudyInputProblem, [number, string]> = {
+  empty: [400, 'empty_body'],
+  unsupported_type: [415, 'unsupported_media_type'],
+  too_large: [413, 'image_too_large'],
+  too_small: [422, 'image_too_small'],
+  corrupt: [422, 'corrupt_image'],
+  unsupported_dicom: [422, 'unsupported_dicom'],
+};
+
+export interface ScreenRouteDeps {
+  served: ServedModel;
+  queue: StudyQueue;
+  timeoutMs: number;
+  bodyLimit: number;
+  /** Where the handler leaves what the audit row needs. */
+  note: (req: FastifyRequest, info: StudyAuditInfo) => void;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+const dataUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
+
+async function bodyBytes(req: FastifyRequest, bodyLimit: number): Promise<Buffer> {
+  if (req.isMultipart()) {
+    const part = await req.file({ limits: { fileSize: bodyLimit, files: 1 } });
+    if (!part) throw new ApiError(400, 'empty_body', 'the multipart form carried no file');
+    return part.toBuffer();
+  }
+  const b = req.body;
+  if (b === undefined || b === null) return Buffer.alloc(0);
+  if (!Buffer.isBuffer(b)) throw new ApiError(400, 'bad_request', 'unreadable request body');
+  return b;
+}
+
+export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): void {
+  const { served, queue } = d;
+  app.post('/api/v1/screen', async (req, reply) => {
+    const t0 = performance.now();
+    const bytes = await bodyBytes(req, d.bodyLimit);
+    // Hashed here too so refused inputs are traceable in the audit log.
+    const sha256 = bytes.length ? createHash('sha256').update(bytes).digest('hex') : undefined;
+    d.note(req, { sizeBytes: bytes.length, ...(sha256 ? { imageSha256: sha256 } : {}) });
+    const ac = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        ac.abort();
+        reject(new ApiError(504, 'timeout', `the study took longer than ${d.timeoutMs} ms`));
+      }, d.timeoutMs);
+    });
+    const work = queue.submit(bytes, ac.signal);
+    work.catch(() => undefined); // settled after a timeout: nobody awaits it any more
+    let r;
+    try {
+      r = await Promise.race([work, timeout]);
+    } catch (e) {
+      if (e instanceof StudyInputError) {
+        const [status, code] = STATUS[e.problem];
+        throw new ApiError(status, code, e.message);
+      }
+      if (e instanceof QueueFullError) throw new ApiError(503, 'busy', e.message, { 'retry-after': String(e.retryAfterS) });
+      if (e instanceof AbortedError) throw new ApiError(504, 'timeout', `the study took longer than ${d.timeoutMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    const m = served.meta;
+    d.note(req, { sizeBytes: bytes.length, imageSha256: r.study.sha256, format: r.study.format, probability: r.probability, label: r.label, threshold: m.threshold });
+    reply.header('cache-control', 'no-store');
+    return {
+      id: req.id,
+      probability: r.probability,
+      label: r.label,
+      decision: r.positive ? 'positive' : 'negative',
+      threshold: m.threshold,
+      positiveClass: m.classes[m.positiveClass],
+      probabilities: Object.fromEntries(m.classes.map((c, i) => [c, r.probabilities[i]])),
+      format: r.study.format,
+      sha256: r.study.sha256,
+      bytes: r.study.bytes,
+      image: dataUrl(r.imagePng),
+      heatmap: dataUrl(r.heatmapPng),
+      model: { arch: m.arch, version: served.version, sha256: served.sha256 },
+      timings: {
+        decodeMs: round(r.timings.decodeMs), queueMs: round(r.timings.queueMs), inferMs: round(r.timings.inferMs),
+        renderMs: round(r.timings.renderMs), totalMs: round(performance.now() - t0), batch: r.timings.batch,
+      },
+      disclaimer: DISCLAIMER,
+    };
+  });
+}

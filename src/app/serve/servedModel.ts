@@ -1,0 +1,55 @@
+// The model the server screens with: a checkpoint folder (or a run folder: its best, else
+// last, checkpoint), loaded once, identified by the SHA-256 of its weights so every result
+// and audit row names exactly which model produced it.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadCheckpoint, type CheckpointMeta } from '../../engine/checkpoint.js';
+import type { Model } from '../../engine/model.js';
+import { RUN_FILES, lastCheckpointDir } from '../runFolder.js';
+
+export interface ServedModel {
+  model: Model;
+  meta: CheckpointMeta;
+  dir: string;
+  /** SHA-256 of model.safetensors. */
+  sha256: string;
+  version: string;
+}
+
+/** A checkpoint folder, or a run folder holding checkpoints/best or checkpoints/last. */
+export function resolveCheckpointDir(path: string): string {
+  const p = resolve(path);
+  if (!existsSync(p)) throw new Error(`--model: ${path} does not exist`);
+  if (!statSync(p).isDirectory()) throw new Error(`--model: ${path} is not a folder (give a run folder or a checkpoint folder)`);
+  if (existsSync(join(p, 'model.json'))) return p;
+  if (existsSync(join(p, RUN_FILES.best, 'model.json'))) return join(p, RUN_FILES.best);
+  const last = lastCheckpointDir(p);
+  if (last) return last;
+  throw new Error(`--model: ${path} holds no checkpoint (no model.json, ${RUN_FILES.best}/ or ${RUN_FILES.last}/)`);
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export async function loadServedModel(path: string, opts: { device?: string } = {}): Promise<ServedModel> {
+  const dir = resolveCheckpointDir(path);
+  const { model, meta } = await loadCheckpoint(dir, opts.device ? { device: opts.device } : {});
+  checkServable(meta);
+  const sha256 = await sha256File(join(dir, 'model.safetensors'));
+  // A checkpoint's creation time identifies its version unless model.json names one.
+  const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
+  return { model, meta, dir, sha256, version };
+}
+
+function checkServable(m: CheckpointMeta): void {
+  const bad = (what: string) => { throw new Error(`checkpoint cannot be served: ${what}`); };
+  if (!Array.isArray(m.classes) || m.classes.length < 2) bad('it needs at least two classes');
+  if (!(Number.isInteger(m.positiveClass) && m.positiveClass >= 0 && m.positiveClass < m.classes.length)) bad(`positiveClass ${m.positiveClass} is not a class index`);
+  if (!(m.threshold >= 0 && m.threshold <= 1)) bad(`threshold ${m.threshold} is not in [0, 1]`);
+  if (!(Number.isInteger(m.inputSize) && m.inputSize >= 32 && m.inputSize <= 1024)) bad(`inputSize ${m.inputSize} is not in [32, 1024]`);
+  if (m.channels !== 1 && m.channels !== 3) bad(`channels must be 1 or 3 (got ${m.channels})`);
+}

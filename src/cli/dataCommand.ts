@@ -13,6 +13,7 @@ import { augmentDataset } from '../data/augmentDataset.js';
 import { parseTransforms, TRANSFORMS } from '../data/augment.js';
 import { benchData, folderManifest } from '../data/bench.js';
 import { FITS, type Fit } from '../data/image.js';
+import { floatArg } from './args.js';
 
 /** Throttled one-line progress on stderr: done/total, rate and ETA. */
 function progress(label: string, quiet: boolean): (done: number, total: number) => void {
@@ -110,13 +111,14 @@ Examples:
     .option('--size <px>', 'image side in pixels', int('--size'), 128)
     .option('--seed <n>', 'seed (same seed → identical files)', int('--seed'), 0)
     .option('--split <fractions>', 'train,valid[,test] fractions', '0.7,0.3')
+    .option('--lesion-intensity <x>', 'multiplier of the lesions\' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)', floatArg, 1)
     .option('--sheet-size <n>', 'images on contact-sheet.png (0 = none)', int('--sheet-size'), 64)
     .requiredOption('--out <dir>', 'output folder (images/, masks/, manifest.csv, contact-sheet.png)')
     .option('--json', 'print the result as JSON')
     .action(
       act(async (o: Record<string, any>) => {
         const t = Date.now();
-        const r = await writePhantoms({ n: o.n, size: o.size, seed: o.seed, out: resolve(o.out), split: o.split, sheetSize: o.sheetSize, onProgress: progress('phantoms', !!o.json) });
+        const r = await writePhantoms({ n: o.n, size: o.size, seed: o.seed, out: resolve(o.out), split: o.split, sheetSize: o.sheetSize, lesionIntensity: o.lesionIntensity, onProgress: progress('phantoms', !!o.json) });
         const secs = (Date.now() - t) / 1000;
         const res = { ...r, seconds: secs, perSecond: Math.round((r.count / secs) * 10) / 10 };
         if (o.json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');

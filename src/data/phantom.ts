@@ -46,7 +46,16 @@ export interface Phantom {
 export interface PhantomOptions {
   size?: number;
   label?: PhantomLabel;
+  /** Multiplies each lesion's peak opacity (default 1 = DEFAULT_LESION_INTENSITY's range). */
+  lesionIntensity?: number;
 }
+
+/**
+ * Peak added opacity of one lesion, drawn uniformly from this range (0–1 scale). Raised from
+ * 0.14–0.26: fainter lesions were hard to see and a short CPU run could not learn them; at
+ * this level they are still hazy (the ribs and markings show through), as ground glass is.
+ */
+export const DEFAULT_LESION_INTENSITY: readonly [number, number] = [0.22, 0.36];
 
 interface Lung {
   cx: number;
@@ -62,6 +71,8 @@ interface Lung {
 export function generatePhantom(seed: number, index: number, opts: PhantomOptions = {}): Phantom {
   const S = opts.size ?? 128;
   const label: PhantomLabel = opts.label ?? (index % 2 === 0 ? 'normal' : 'covid');
+  const gain = opts.lesionIntensity ?? 1;
+  if (!(gain >= 0 && gain <= 4)) throw new Error(`lesion intensity must be in [0, 4] (got ${gain})`);
   const rng = Rng.derive(seed, 'phantom', index);
   // --- anatomy (normalised 0..1 coordinates, x to the right, y down) ---
   const tilt = rng.uniform(-0.04, 0.04);
@@ -112,7 +123,7 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
         const x = l.cx + rng.uniform(-0.75, 0.75) * l.a;
         const y = l.top + rng.uniform(y0, y1) * span;
         if (!inField(x, y)) continue;
-        lesions.push({ zone, x: x * S, y: y * S, sigma: rng.uniform(0.035, 0.065) * S, intensity: rng.uniform(0.14, 0.26) });
+        lesions.push({ zone, x: x * S, y: y * S, sigma: rng.uniform(0.035, 0.065) * S, intensity: gain * rng.uniform(DEFAULT_LESION_INTENSITY[0], DEFAULT_LESION_INTENSITY[1]) });
         break;
       }
     }
@@ -235,12 +246,14 @@ export interface GeneratePhantomsOptions {
   n: number;
   size?: number;
   seed?: number;
+  /** See PhantomOptions.lesionIntensity. */
+  lesionIntensity?: number;
 }
 
 /** n phantoms, exactly balanced (⌊n/2⌋ normal, the rest covid) in a seeded order. */
 export function generatePhantoms(opts: GeneratePhantomsOptions): Phantom[] {
   const seed = opts.seed ?? 0;
-  return phantomLabels(opts.n, seed).map((label, i) => generatePhantom(seed, i, { size: opts.size, label }));
+  return phantomLabels(opts.n, seed).map((label, i) => generatePhantom(seed, i, { size: opts.size, label, lesionIntensity: opts.lesionIntensity }));
 }
 
 export function phantomLabels(n: number, seed: number): PhantomLabel[] {
@@ -277,7 +290,7 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   const sheetSize = opts.sheetSize ?? 64;
   let inflight: Promise<void>[] = [];
   for (let i = 0; i < opts.n; i++) {
-    const p = generatePhantom(seed, i, { size: S, label: labels[i] });
+    const p = generatePhantom(seed, i, { size: S, label: labels[i], lesionIntensity: opts.lesionIntensity });
     const id = `phantom_${String(i).padStart(5, '0')}`;
     const files = { image: `images/${p.label}/${id}.png`, mask: `masks/${id}_lesion.png`, lung: `masks/${id}_lung.png` };
     // Encode/write the previous phantoms while the CPU draws the next one.

@@ -73,3 +73,19 @@ test('writePhantoms: images, masks, manifest with patient ids and splits, contac
   const meta = await sharp(r.sheet!).metadata();
   assert.equal(meta.width, 8 * 128 + 9 * 2);
 });
+
+test('lesionIntensity scales the opacity, not the geometry; out-of-range values are refused', () => {
+  const normal = generatePhantom(3, 1, { size: 128, label: 'normal' });
+  const bright = (gain: number) => {
+    const p = generatePhantom(3, 1, { size: 128, label: 'covid', lesionIntensity: gain });
+    let d = 0;
+    let n = 0;
+    for (let i = 0; i < p.pixels.length; i++) if (p.lesionMask[i]) (d += p.pixels[i] - normal.pixels[i], n++);
+    return { p, d: d / n };
+  };
+  const a = bright(0.5);
+  const b = bright(1);
+  assert.deepEqual(a.p.lesionMask, b.p.lesionMask);
+  assert.ok(b.d > 1.6 * a.d, `brightening ${a.d} at 0.5 vs ${b.d} at 1`);
+  assert.throws(() => generatePhantom(3, 1, { lesionIntensity: -1 }), /lesion intensity/);
+});

@@ -1,0 +1,266 @@
+// `cxrtune report`: one self-contained HTML file (inline SVG plots rendered from Vega-Lite,
+// images as data URLs, no scripts, no network) covering a run and its evaluations: run
+// configuration, data summary, LR finder (Fig. 7), LR/momentum per group, training curves,
+// analogs of the paper's Tables 2–5 with intervals, confusion matrices (Fig. 8), ROC, PR,
+// reliability, top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10), limitations.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../engine/atomic.js';
+import { Model } from '../../engine/model.js';
+import type { Arch } from '../../engine/types.js';
+import { readManifest } from '../../data/manifest.js';
+import { summarise, type DatasetSummary } from '../../data/summary.js';
+import type { EpochResult } from '../../recipe/callbacks.js';
+import { layerGroups, type GroupMode } from '../../recipe/discriminative.js';
+import type { LrFindResult } from '../../recipe/lrFinder.js';
+import { formatDuration } from '../../recipe/progressBar.js';
+import type { CamCheckResult } from '../camCheck.js';
+import type { Evaluation } from '../evaluate.js';
+import type { TopLossResult } from '../explain.js';
+import { RUN_FILES } from '../runFolder.js';
+import { confusionSpec, prSpec, reliabilitySpec, rocSpec, scheduleSpec, shareHistogramSpec, trainingCurvesSpec, type TracePoint } from './evalPlots.js';
+import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
+import { limitations } from './limitations.js';
+import { lrFinderSpec, renderSvg, type VegaLiteSpec } from './plots.js';
+
+export interface ReportOptions {
+  run: string;
+  /** Evaluation folders (metrics.json from `cxrtune evaluate`); their explain outputs are picked up too. */
+  evals?: string[];
+  /** Folders with explain outputs (top_losses.json/png, gradcam_check.json, gradcam_gallery.png). */
+  explain?: string[];
+  /** lr_find.json (default: RUN/lr_find.json when present). */
+  lrFind?: string;
+  out: string;
+  title?: string;
+  /** Extra lines for the limitations section. */
+  notes?: string[];
+}
+
+export interface ReportResult { file: string; bytes: number; sections: string[] }
+
+const readJson = <T>(f: string): T => JSON.parse(readFileSync(f, 'utf8')) as T;
+const plot = async (spec: VegaLiteSpec) => `<div class="plot">${inlineSvg(await renderSvg(spec))}</div>`;
+
+function readTrace(file: string, maxSteps = 400): TracePoint[] {
+  const lines = readFileSync(file, 'utf8').trim().split('\n').slice(1);
+  const pts = lines.map((l) => {
+    const [step, , group, lr, momentum] = l.split(',').map(Number);
+    return { step: step!, group: group!, lr: lr!, momentum: momentum! };
+  });
+  const steps = pts.length ? pts[pts.length - 1]!.step + 1 : 0;
+  const every = Math.max(1, Math.ceil(steps / maxSteps));
+  return pts.filter((p) => p.step % every === 0 || p.step === steps - 1);
+}
+
+async function groupNames(arch: string, groups: GroupMode): Promise<string[]> {
+  try {
+    const m = await Model.create({ arch: arch as Arch, numClasses: 2 });
+    return layerGroups(m.layers(), groups).map((g) => (g.stages.length <= 2 ? g.stages.join('+') : `${g.stages[0]}…${g.stages[g.stages.length - 1]}`));
+  } catch {
+    return [];
+  }
+}
+
+function configTable(cfg: Record<string, unknown>): string {
+  const show = (v: unknown) => (v === null ? '—' : Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const keys = Object.keys(cfg).filter((k) => k !== 'manifestSha256');
+  const half = Math.ceil(keys.length / 2);
+  const rows: Cell[][] = [];
+  for (let i = 0; i < half; i++) {
+    const a = keys[i]!;
+    const b = keys[i + half];
+    rows.push([a, show(cfg[a]), b ?? '', b ? show(cfg[b]) : '']);
+  }
+  return table(['setting', 'value', 'setting', 'value'], rows, 'config');
+}
+
+function dataTable(s: DatasetSummary): string {
+  const order = ['train', 'valid', 'test', '(none)'];
+  const splits = Object.keys(s.imagesPerSplit).sort((a, b) => (order.indexOf(a) + 10) % 14 - (order.indexOf(b) + 10) % 14 || (a < b ? -1 : 1));
+  const rows: Cell[][] = [];
+  for (const label of Object.keys(s.counts).sort()) {
+    for (const source of Object.keys(s.counts[label]!).sort()) {
+      const c = s.counts[label]![source]!;
+      const vals = splits.map((sp) => c[sp] ?? 0);
+      rows.push([label, source, ...vals, vals.reduce((a, b) => a + b, 0)]);
+    }
+  }
+  rows.push([{ html: '<b>all images</b>' }, '', ...splits.map((sp) => s.imagesPerSplit[sp] ?? 0), s.images]);
+  rows.push([{ html: '<b>patients</b>' }, '', ...splits.map((sp) => s.patientsPerSplit[sp] ?? 0), '']);
+  return table(['label', 'source', ...splits, 'total'], rows) + `<p>Patients shared between splits: <b>${s.sharedPatients}</b>${s.sharedPatients ? ' — <span class="bad">leak</span>' : ' (patient-level split)'}.</p>`
+    + (s.notes.length ? `<ul>${s.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '');
+}
+
+function metricsRow(e: Evaluation): Cell[] {
+  const m = e.metrics;
+  const flag = e.overlap.sharedPatients > 0 ? ' ⚠ shares patients with training' : '';
+  return [
+    { html: `${escapeHtml(e.name)}${flag ? `<br><span class="bad">${escapeHtml(flag)}</span>` : ''}` }, m.n, `${m.positives} / ${m.negatives}`,
+    pctCi(m.accuracy), pctCi(m.sensitivity), pctCi(m.specificity), pctCi(m.ppv), pctCi(m.npv), num(m.f1), num(m.balancedAccuracy),
+    Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${num(m.auc.lo)}–${num(m.auc.hi)})` : 'n/a', num(m.calibration.ece),
+  ];
+}
+const METRIC_HEADER = ['set', 'images', 'pos / neg', 'accuracy', 'sensitivity', 'specificity', 'PPV', 'NPV', 'F1', 'bal. acc.', 'AUC (95 % CI)', 'ECE'];
+
+function find(dirs: string[], file: string): string | null {
+  for (const d of dirs) if (existsSync(join(d, file))) return join(d, file);
+  return null;
+}
+
+export async function buildReport(o: ReportOptions): Promise<ReportResult> {
+  const run = resolve(o.run);
+  const cfgFile = join(run, RUN_FILES.config);
+  if (!existsSync(cfgFile)) throw new Error(`${o.run} is not a run folder (no ${RUN_FILES.config}); pass the folder given to train --out`);
+  const cfg = readJson<Record<string, unknown>>(cfgFile);
+  const history = existsSync(join(run, RUN_FILES.historyJson)) ? readJson<EpochResult[]>(join(run, RUN_FILES.historyJson)) : [];
+  const summary = existsSync(join(run, RUN_FILES.summary)) ? readJson<Record<string, any>>(join(run, RUN_FILES.summary)) : null;
+  const evalDirs = (o.evals ?? []).map((d) => resolve(d));
+  const evals: Evaluation[] = evalDirs.map((d) => {
+    const f = existsSync(join(d, 'metrics.json')) ? join(d, 'metrics.json') : d;
+    if (!existsSync(f) || !f.endsWith('.json')) throw new Error(`${d} holds no metrics.json (run cxrtune evaluate --out ${d} first)`);
+    return readJson<Evaluation>(f);
+  });
+  const explainDirs = [...(o.explain ?? []).map((d) => resolve(d)), ...evalDirs];
+  const sections: string[] = [];
+  const parts: string[] = [];
+  const section = (id: string, title: string, body: string) => {
+    sections.push(id);
+    parts.push(`<section id="${id}"><h2>${escapeHtml(title)}</h2>${body}</section>`);
+  };
+  const arch = String(cfg.arch);
+  const manifestFile = String(cfg.manifest);
+  let data: DatasetSummary | null = null;
+  if (existsSync(manifestFile)) data = summarise(readManifest(manifestFile).rows);
+  const positive = evals[0]?.model.classes[evals[0].model.positiveClass] ?? String(cfg.positive ?? '');
+
+  // Headline: the first evaluation's numbers, and any overlap warning up front.
+  const warnings = evals.filter((e) => e.overlap.sharedPatients > 0).map((e) => `<p class="warn">⚠ ${escapeHtml(e.name)}: ${escapeHtml(e.overlap.note)}.</p>`).join('');
+  const head = evals[0];
+  const headline = head ? `<div class="cards">${[
+    ['accuracy', pctCi(head.metrics.accuracy)], ['sensitivity', pctCi(head.metrics.sensitivity)], ['specificity', pctCi(head.metrics.specificity)],
+    ['AUC', `${num(head.metrics.auc.value)} (${num(head.metrics.auc.lo)}–${num(head.metrics.auc.hi)})`],
+  ].map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`).join('')}</div><p class="muted">On ${escapeHtml(head.name)} (${head.metrics.n} images) at threshold ${head.metrics.threshold}; 95 % Wilson intervals, AUC stratified bootstrap (${head.metrics.auc.iterations} resamples).</p>` : '<p>No evaluation given (add --eval DIR from cxrtune evaluate).</p>';
+  section('summary', 'Summary', warnings + headline + (summary ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)}, ${num(summary.imagesPerSecond, 1)} images/s, precision ${escapeHtml(String(cfg.precision))}.</p>` : ''));
+
+  section('config', 'Run configuration', configTable(cfg));
+  section('data', 'Data summary (training manifest)', data ? `<p class="muted">${escapeHtml(manifestFile)}</p>${dataTable(data)}` : `<p>The training manifest ${escapeHtml(manifestFile)} is not on this machine.</p>`);
+
+  const lrFile = o.lrFind ? resolve(o.lrFind) : existsSync(join(run, 'lr_find.json')) ? join(run, 'lr_find.json') : null;
+  if (lrFile && existsSync(lrFile)) {
+    const r = readJson<LrFindResult>(lrFile);
+    // JSON turned non-finite losses into null; the plot skips them.
+    r.losses = r.losses.map((x) => (x === null ? NaN : x));
+    r.smoothed = r.smoothed.map((x) => (x === null ? NaN : x));
+    section('lr-finder', 'LR range test (Fig. 7)', await plot(lrFinderSpec(r, `LR range test — ${arch}`))
+      + `<p>Suggestions: steepest ${r.suggestions.steepest.toExponential(2)}, valley ${r.suggestions.valley.toExponential(2)}, minimum/10 ${r.suggestions.minimumDiv10.toExponential(2)}. Proposed α_min..α_max = ${r.proposed.lrMin.toExponential(1)}..${r.proposed.lrMax.toExponential(1)}; the run used ${Number(cfg.lrMin).toExponential(1)}..${Number(cfg.lrMax).toExponential(1)}.</p>`);
+  } else {
+    section('lr-finder', 'LR range test (Fig. 7)', '<p>No lr_find.json for this run (cxrtune lr-find --out RUN writes one).</p>');
+  }
+
+  const traceFile = join(run, RUN_FILES.trace);
+  if (existsSync(traceFile)) {
+    const names = await groupNames(arch, cfg.groups as GroupMode);
+    section('schedule', 'Learning rate and momentum per layer group', await plot(scheduleSpec(readTrace(traceFile), names))
+      + `<p>${escapeHtml(String(cfg.schedule))} schedule per iteration; ${cfg.discriminative ? `discriminative: ${names.length || '?'} groups (${escapeHtml(String(cfg.groups))}), ${escapeHtml(String(cfg.spacing))} spacing from α_min (input side) to the schedule's α_t (head)` : 'one LR for all layers (traditional)'}; momentum ${escapeHtml(String(cfg.momentumMode))} to the LR.</p>`);
+  }
+  if (history.length) {
+    section('training', 'Training curves', await plot(trainingCurvesSpec(history))
+      + table(['epoch', 'train loss', 'valid loss', 'accuracy', 'sensitivity', 'specificity', 'AUC', 'seconds', 'images/s'],
+        history.map((h) => [h.epoch + 1, num(h.trainLoss), num(h.valid.loss), num(h.valid.accuracy), num(h.valid.sensitivity), num(h.valid.specificity), num(h.valid.auc), num(h.seconds, 1), num(h.imagesPerSecond, 1)])));
+  }
+
+  // Tables 2–5 analogs.
+  const t2: Cell[][] = [
+    ['architecture', arch], ['pretrained', String(cfg.pretrained ?? 'no (random initialisation)')], ['image size', `${cfg.size} px`], ['batch', String(cfg.batch)],
+    ['epochs', String(cfg.epochs)], ['optimizer', `${cfg.optimizer}, weight decay ${cfg.wd}`], ['schedule', `${cfg.schedule}, α ${cfg.lrMin}..${cfg.lrMax}, momentum ${cfg.momMin}..${cfg.momMax} (${cfg.momentumMode})`],
+    ['discriminative', cfg.discriminative ? `yes — groups: ${cfg.groups}, ${cfg.spacing}` : 'no'], ['transfer mode', String(cfg.mode)], ['precision', String(cfg.precision)],
+    ['augmentation', String(cfg.aug)], ['seed', String(cfg.seed)],
+  ];
+  const t3: Cell[][] = summary ? [
+    ['status', String(summary.status)], ['epochs done', `${summary.epochsDone}/${summary.epochs}`], ['training time', formatDuration(summary.seconds)],
+    ['time per epoch', formatDuration(summary.secondsPerEpoch)], ['throughput', `${num(summary.imagesPerSecond, 1)} images/s`], ['peak memory (RSS)', `${summary.peakRssMiB} MiB`],
+    [`best ${summary.monitor}`, `${num(summary.best?.value, 4)} at epoch ${summary.best?.epoch}`],
+  ] : [];
+  const internal = evals.filter((e) => !e.data.external);
+  const external = evals.filter((e) => e.data.external);
+  section('tables', 'Tables (analogs of the paper\'s Tables 2–5)',
+    `<h3>Table 2 — training setup</h3>${table(['', ''], t2)}`
+    + (t3.length ? `<h3>Table 3 — training outcome</h3>${table(['', ''], t3)}` : '')
+    + `<h3>Table 4 — reliability on internal sets (same sources as training)</h3>${internal.length ? table(METRIC_HEADER, internal.map(metricsRow)) : '<p>None.</p>'}`
+    + `<h3>Table 5 — generalisation on external sets (sources unseen in training)</h3>${external.length ? table(METRIC_HEADER, external.map(metricsRow)) : '<p>No external set evaluated.</p>'}`
+    + '<p class="muted">Sensitivity = TP/(TP+FN), specificity = TN/(TN+FP) (the standard definitions; the paper\'s eq. 12 is wrong). Proportions: value (95 % Wilson interval). AUC: stratified percentile bootstrap.</p>'
+    + evals.map((e) => e.metrics.youden ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${num(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>` : '').join(''));
+
+  for (const [k, e] of evals.entries()) {
+    const m = e.metrics;
+    const cls = e.model.classes;
+    const pc = e.model.positiveClass;
+    const neg = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
+    const ops = [{ fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${m.threshold}` }].filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
+    const both = m.positives > 0 && m.negatives > 0;
+    section(`eval-${k + 1}`, `Evaluation: ${e.name}`,
+      `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${e.data.external ? 'external (sources unseen in training)' : `internal${e.data.sourcesSeenInTraining.length ? ` (sources also in training: ${escapeHtml(e.data.sourcesSeenInTraining.join(', '))})` : ''}`}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>`
+      + `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}`
+      + (both ? await plot(rocSpec(m.roc, m.auc, ops, 'ROC')) + await plot(prSpec(m.pr, m.averagePrecision, m.positives / m.n, 'Precision–recall')) : '')
+      + `${await plot(reliabilitySpec(m.calibration, 'Reliability'))}</div>`);
+  }
+
+  const tl = find(explainDirs, 'top_losses.json');
+  if (tl) {
+    const r = readJson<Omit<TopLossResult, 'files'> & { split: string; layer: string }>(tl);
+    const png = tl.replace(/\.json$/, '.png');
+    section('top-losses', 'Top losses (Fig. 9)', `<p>The images the model gets most wrong (highest cross-entropy), each with the Grad-CAM (${escapeHtml(r.layer)}) of the predicted class. ${r.wrong} of ${r.evaluated} images are misclassified.</p>`
+      + (existsSync(png) ? `<img class="gallery" alt="top losses" src="${pngDataUrl(readFileSync(png))}">` : '')
+      + table(['#', 'predicted', 'actual', 'loss', 'p(actual)', 'image'], r.items.map((it, i) => [i + 1, it.predicted, it.actual, num(it.loss), num(it.probActual), basename(it.path)])));
+  }
+  const gc = find(explainDirs, 'gradcam_check.json');
+  if (gc) {
+    const r = readJson<CamCheckResult>(gc);
+    // Further checks (other layers) in sub-folders of the same folder.
+    const dirOf = gc.slice(0, -'/gradcam_check.json'.length);
+    const others = readdirSync(dirOf, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(dirOf, d.name, 'gradcam_check.json')))
+      .map((d) => readJson<CamCheckResult>(join(dirOf, d.name, 'gradcam_check.json')));
+    const checks = [r, ...others].filter((c) => c.pointing.n || c.lungMass.n);
+    const gpng = gc.replace(/gradcam_check\.json$/, 'gradcam_gallery.png');
+    const lungs = r.perImage.filter((p) => p.lungMass !== undefined).map((p) => p.lungMass!);
+    section('gradcam', 'Grad-CAM (Fig. 10) — where does the model look?',
+      (existsSync(gpng) ? `<img class="gallery" alt="Grad-CAM gallery" src="${pngDataUrl(readFileSync(gpng))}">` : '')
+      + (checks.length ? table(['measure', 'layer', 'value', 'chance level', 'images'], checks.flatMap((c) => [
+        ['pointing game (peak of the positive-class CAM inside a lesion)', c.layer, c.pointing.n ? `${num(100 * c.pointing.rate, 1)} % (${c.pointing.hits}/${c.pointing.n})` : 'n/a (no lesion masks)', c.pointing.n ? `${num(100 * c.pointing.chance, 1)} %` : '', c.pointing.n],
+        ['mean share of CAM mass inside the lesions', c.layer, c.lesionMass.n ? `${num(100 * c.lesionMass.mean, 1)} %` : 'n/a', c.lesionMass.n ? `${num(100 * c.lesionMass.chance, 1)} %` : '', c.lesionMass.n],
+        ['mean share of CAM mass inside the lung field', c.layer, c.lungMass.n ? `${num(100 * c.lungMass.mean, 1)} %` : 'n/a (no lung masks)', c.lungMass.n ? `${num(100 * c.lungMass.chance, 1)} %` : '', c.lungMass.n],
+      ] as Cell[][])) : `<p>Grad-CAM (${escapeHtml(r.layer)}) of the positive class on positives and of the predicted class on the others. This set has no lesion or lung masks, so where the model looks is shown, not measured.</p>`)
+      + (lungs.length ? await plot(shareHistogramSpec(lungs, 'share of Grad-CAM mass inside the lung field', 'Where does it look?')) : '')
+      + `<p class="muted">Gallery and histogram: layer ${escapeHtml(r.layer)}; split ${escapeHtml(r.split)}. A deeper layer is more semantic but coarser (a 4×4 map at stride 32 cannot point inside a lesion a few percent of the image wide). Chance level: the share of the image the mask covers (a random point's hit rate; a uniform heatmap's mass).</p>`);
+  }
+  const lim = limitations(data, evals, positive, o.notes ?? []);
+  section('limitations', 'Limitations', `<ul>${lim.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>`);
+
+  const title = o.title ?? `cxrtune report — ${basename(run)}`;
+  const nav = sections.map((s) => `<a href="#${s}">${s.replace(/-/g, ' ')}</a>`).join(' · ');
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${escapeHtml(title)}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1280px;padding:16px 24px;color:#1d232a}
+h1{font-size:24px;margin:8px 0}h2{font-size:19px;border-bottom:2px solid #dde3ea;padding-bottom:4px;margin-top:32px}h3{font-size:15px;margin:18px 0 6px}
+nav{font-size:13px;color:#567}nav a{color:#2a6bb0;text-decoration:none}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f2f5f8}td.num{text-align:right}
+table.config td:nth-child(odd){color:#567}
+.muted{color:#667;font-size:12.5px}.warn{background:#fff4d6;border:1px solid #e8c66a;padding:8px;border-radius:4px}.bad{color:#b3261e;font-weight:600}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#f2f5f8;border-radius:8px;padding:10px 14px;min-width:180px}.card .k{color:#567;font-size:12px;text-transform:uppercase}.card .v{font-size:18px;font-weight:600}
+.row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.plot svg{max-width:100%;height:auto}
+img.gallery{max-width:100%;border:1px solid #dde3ea}
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<p class="muted">Generated ${new Date().toISOString()} by cxrtune from ${escapeHtml(run)}. Self-contained: opens offline.</p>
+<nav>${nav}</nav>
+${parts.join('\n')}
+</body></html>
+`;
+  const file = resolve(o.out);
+  await writeFileAtomic(file, html);
+  return { file, bytes: Buffer.byteLength(html), sections };
+}

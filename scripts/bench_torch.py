@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Reference for `cxrtune bench --vs-python`: the same training step (and inference)
 in Debian's Python torch/torchvision. Prints one JSON object.
-Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE]
+Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE [WEIGHTS]]
+WEIGHTS: a safetensors file with the initial weights (cxrtune passes its own, so both
+processes compute on identical values: speed can depend on them).
 """
-import json, sys, time
+import json, os, struct, sys, time
+import numpy as np
 import torch, torchvision
 
 arch, size, batch, precision, threads, steps, warmup, cl = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), sys.argv[8] == "1"
@@ -12,6 +15,14 @@ ac = dict(device_type=dev.type, dtype=torch.float16 if precision == "fp16" else 
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 net = getattr(torchvision.models, arch)(num_classes=2)
+if len(sys.argv) > 10 and sys.argv[10]:
+    b = open(sys.argv[10], "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    dt = {"F32": np.float32, "I64": np.int64}
+    sd = {k: torch.from_numpy(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
+          for k, v in h.items() if k != "__metadata__"}
+    net.load_state_dict(sd, strict=True)
 fmt = torch.channels_last if cl else torch.contiguous_format
 net = net.to(dev, memory_format=fmt)
 opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)

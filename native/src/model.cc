@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 #include "common.h"
+#include "executor.h"
 
 namespace cxr {
 
@@ -33,8 +34,10 @@ class Task : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      if (g_threads > 0) at::set_num_threads(g_threads);
-      run_();
+      Executor::get().run([this] {
+        if (g_threads > 0 && at::get_num_threads() != g_threads) at::set_num_threads(g_threads);
+        run_();
+      });
     } catch (const c10::Error& e) {
       SetError(clean_error(e.what_without_backtrace()));
     } catch (const std::exception& e) {

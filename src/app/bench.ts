@@ -2,7 +2,9 @@
 // precision), optionally against the same step in Python torch/torchvision.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { writeSafetensors } from '../engine/safetensors.js';
 import { join } from 'node:path';
 import { Model } from '../engine/model.js';
 import { projectRoot } from '../engine/native.js';
@@ -44,6 +46,9 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   manualSeed(0);
   const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(c.channelsLast ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
+  // The Python reference starts from these same weights: speed can depend on the values.
+  const weights = c.vsPython ? join(mkdtempSync(join(tmpdir(), 'cxrtune-bench-')), 'init.safetensors') : '';
+  if (weights) await writeSafetensors(weights, await model.state());
   const batch = benchBatch(c.batch, c.size);
   const hyper = [{ lr: 1e-3, momentum: 0.9, weightDecay: 0 }];
   for (let i = 0; i < c.warmup; i++) await model.trainStep(batch, hyper, { precision: c.precision });
@@ -62,7 +67,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   };
   if (c.vsPython) {
     try {
-      const py = await pythonBench({ ...c, threads });
+      const py = await pythonBench({ ...c, threads }, weights);
       r.python_train_img_s = py.train_img_s;
       r.python_predict_img_s = py.predict_img_s;
       r.ratio = r.train_img_s / py.train_img_s;
@@ -74,12 +79,12 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   return r;
 }
 
-async function pythonBench(c: BenchConfig & { threads: number }): Promise<{ train_img_s: number; predict_img_s: number }> {
+async function pythonBench(c: BenchConfig & { threads: number }, weights: string): Promise<{ train_img_s: number; predict_img_s: number }> {
   const py = process.env.CXRTUNE_PYTHON ?? '/usr/bin/python3';
   if (!existsSync(py)) throw new Error(`--vs-python needs ${py} with torch and torchvision (apt-get install python3-torchvision)`);
   if (c.precision === 'fp16' && !(c.device ?? 'cpu').startsWith('cuda')) throw new Error('fp16 is CUDA-only');
   const script = join(projectRoot(), 'scripts', 'bench_torch.py');
-  const args = [script, c.arch, c.size, c.batch, c.precision, c.threads, c.steps, c.warmup, c.channelsLast ? 1 : 0, c.device ?? 'cpu'].map(String);
+  const args = [script, c.arch, c.size, c.batch, c.precision, c.threads, c.steps, c.warmup, c.channelsLast ? 1 : 0, c.device ?? 'cpu', weights].map(String);
   try {
     const { stdout } = await run(py, args, { maxBuffer: 1 << 20, timeout: 3_600_000 });
     return JSON.parse(stdout.trim().split('\n').pop()!);

@@ -47,9 +47,14 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(c.channelsLast ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
   // The Python reference starts from these same weights: speed can depend on the values.
-  const weights = c.vsPython ? join(mkdtempSync(join(tmpdir(), 'cxrtune-bench-')), 'init.safetensors') : '';
-  if (weights) await writeSafetensors(weights, await model.state());
   const batch = benchBatch(c.batch, c.size);
+  const weights = c.vsPython ? join(mkdtempSync(join(tmpdir(), 'cxrtune-bench-')), 'init.safetensors') : '';
+  if (weights) {
+    const init = await model.state();
+    init.set('__input.pixels', { dtype: 'U8', shape: [batch.pixels.length], data: batch.pixels });
+    init.set('__input.labels', { dtype: 'I32', shape: [c.batch], data: new Uint8Array(batch.labels!.buffer) });
+    await writeSafetensors(weights, init);
+  }
   const hyper = [{ lr: 1e-3, momentum: 0.9, weightDecay: 0 }];
   for (let i = 0; i < c.warmup; i++) await model.trainStep(batch, hyper, { precision: c.precision });
   let t0 = performance.now();

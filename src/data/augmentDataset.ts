@@ -8,7 +8,7 @@ import { readManifest, rowPath, manifestPathFor, writeManifest, type ManifestRow
 import { decodeImage, encodePng, type GrayImage, type Fit } from './image.js';
 import { applyAugment, augmentColumns, sampleAugment, type AugmentConfig } from './augment.js';
 import { Rng } from './rng.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 import { contactSheet, thumbnail } from './contactSheet.js';
 import { formatCsv } from './csv.js';
 

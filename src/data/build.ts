@@ -10,7 +10,7 @@ import type { SourceProblem, SourceRow } from './sources/source.js';
 import { undersample, oversample, type BalanceMode } from './balance.js';
 import { assignSplits, findPatientLeaks, parseSplit, type SplitSpec } from './split.js';
 import { summarise, type DatasetSummary } from './summary.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 import { formatCsv } from './csv.js';
 
 export type OnError = 'skip' | 'fail';

@@ -4,7 +4,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { parseCsv, requireColumns, formatCsv } from './csv.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 
 export const MANIFEST_COLUMNS = ['path', 'label', 'patient_id', 'source', 'view', 'split'] as const;
 export type Split = 'train' | 'valid' | 'test' | '';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Rng } from './rng.js';
 import { encodePng } from './image.js';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 import { writeManifest, type ManifestRow } from './manifest.js';
 import { assignSplits, parseSplit, type SplitSpec } from './split.js';
 import { contactSheet } from './contactSheet.js';

@@ -145,7 +145,8 @@ test('a bf16 step gives a finite loss within 2e-2 of fp32 on the same weights', 
   // torch too (52 BatchNorms on tiny batch statistics), which says nothing about training.
   const cases = [{ arch: 'resnet18' }, { arch: 'densenet121' }, { arch: 'mobilenet_v2', pretrained: true }] as const;
   for (const c of cases) {
-    const pre = 'pretrained' in c && existsSync(PRETRAINED);
+    const pre = 'pretrained' in c;
+    if (pre && !existsSync(PRETRAINED)) continue; // see above: only meaningful with real weights
     const m = await Model.create({ arch: c.arch, numClasses: 2, dropout: 0, ...(pre ? { normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } : {}) });
     if (pre) { await loadPretrained(m, PRETRAINED, () => undefined); m.setBatchNormMode('frozen'); }
     const b = batchOf(8, 64, 1, 3, [0, 1, 1, 0, 1, 0, 0, 1]);

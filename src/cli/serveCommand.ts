@@ -6,6 +6,7 @@ import { buildServer } from '../app/serve/server.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { DEFAULT_MAX_STUDY_PIXELS } from '../app/screen.js';
 import { intArg } from './args.js';
+import { resolveToken } from '../app/serve/tokenSource.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -14,23 +15,26 @@ export function registerServeCommand(program: Command): void {
     .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder')
     .option('--host <addr>', 'listen address; anything but loopback needs a token', SERVE_DEFAULTS.host)
     .option('--port <n>', 'port (0 = any free port)', intArg, SERVE_DEFAULTS.port)
-    .option('--token <t>', 'bearer token the API requires (default: env CXRTUNE_TOKEN)')
+    .option('--token-file <file>', 'file holding the bearer token the API requires (default: env CXRTUNE_TOKEN)')
+    .option('--token <t>', 'the token on the command line (visible in `ps`: prefer --token-file or CXRTUNE_TOKEN)')
     .option('--db <file>', 'SQLite audit log', SERVE_DEFAULTS.db)
     .option('--max-body-mb <n>', 'request body limit in MB', intArg, SERVE_DEFAULTS.bodyLimit / 1024 / 1024)
     .option('--max-pixels <n>', 'pixel-count limit per image', intArg, DEFAULT_MAX_STUDY_PIXELS)
     .option('--timeout-ms <n>', 'per-request processing timeout', intArg, SERVE_DEFAULTS.timeoutMs)
+    .option('--rate-limit <n>', 'requests per minute per client on the API (0 = none)', intArg, SERVE_DEFAULTS.rateLimit)
     .option('--queue <n>', 'studies in flight at most; more get 503 + Retry-After', intArg, 32)
     .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
     .option('--quiet', 'no line per request on stderr')
     .action(async (o) => {
-      const token: string | undefined = o.token ?? (process.env.CXRTUNE_TOKEN || undefined);
+      const warn = (l: string) => process.stderr.write(l + '\n');
+      const token = resolveToken({ token: o.token, tokenFile: o.tokenFile, env: process.env.CXRTUNE_TOKEN }, warn);
       if (o.threads) setThreads(o.threads);
-      const served = await loadServedModel(o.model, { device: o.device });
+      const served = await loadServedModel(o.model, { device: o.device, warn });
       const server = await buildServer(served, {
         host: o.host, port: o.port, ...(token ? { token } : {}), db: o.db, bodyLimit: o.maxBodyMb * 1024 * 1024,
-        maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch },
+        maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch }, rateLimit: o.rateLimit,
         ...(o.quiet ? {} : { log: (l: string) => process.stderr.write(l + '\n') }),
       });
       const url = await server.listen();

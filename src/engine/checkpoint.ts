@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from './model.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { readSafetensors, serializeSafetensors } from './safetensors.js';
+import { createHash } from 'node:crypto';
 import { writeFileAtomic } from './atomic.js';
 import type { Arch, Normalisation } from './types.js';
 
@@ -28,9 +29,11 @@ export interface CheckpointMeta {
   created: string;
   /** Free-form additions (data summary, intended use, …). */
   extra?: Record<string, unknown>;
+  /** SHA-256 of model.safetensors as written: serve refuses weights that do not match. */
+  weightsSha256?: string;
 }
 
-export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & { normalisation?: Normalisation };
+export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation' | 'weightsSha256'> & { normalisation?: Normalisation };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
   const full: CheckpointMeta = {
@@ -44,8 +47,11 @@ export async function saveCheckpoint(dir: string, model: Model, meta: Checkpoint
   if (full.classes.length !== model.spec.numClasses) {
     throw new Error(`checkpoint: ${full.classes.length} class names for a ${model.spec.numClasses}-class model`);
   }
-  // Weights first: a model.json never points at missing weights.
-  await writeSafetensors(join(dir, 'model.safetensors'), await model.state(), { format: 'pt', arch: full.arch });
+  // Weights first: a model.json never points at missing weights. Their hash goes into
+  // model.json so a consumer can tell the weights it loads are the ones training wrote.
+  const bytes = serializeSafetensors(await model.state(), { format: 'pt', arch: full.arch });
+  full.weightsSha256 = createHash('sha256').update(bytes).digest('hex');
+  await writeFileAtomic(join(dir, 'model.safetensors'), bytes);
   await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(full, null, 2) + '\n');
   return full;
 }

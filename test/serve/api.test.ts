@@ -106,7 +106,7 @@ test('DICOM is accepted; the audit log never holds patient tags or file names', 
   assert.ok(!db.includes('DOE^JANE'), 'no DICOM patient id in the audit log');
   assert.ok(!db.includes('Jane_Doe'), 'no file name in the audit log');
   const cols = Object.keys(srv.audit.recent(1)[0]!);
-  assert.deepEqual(cols, ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error']);
+  assert.deepEqual(cols, ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error', 'count']);
 });
 
 test('empty body → 400 empty_body (raw and multipart)', async () => {

@@ -2,6 +2,8 @@
 // (the image's SHA-256 and size, never its pixels, file name or DICOM tags), what the model
 // answered, which model (weights SHA-256), how long it took, and any error. WAL mode keeps
 // each insert to microseconds on the event loop; the file is created private (0600).
+// Refusals in a flood (429, 503) are aggregated by RefusalTally: one row per client, route
+// and status per second, its `count` saying how many requests it stands for.
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -22,6 +24,8 @@ export interface AuditRecord {
   modelSha256: string;
   latencyMs: number;
   error?: string | null;
+  /** How many requests this row stands for (1, or a refusal tally). */
+  count?: number;
 }
 
 const SCHEMA = `
@@ -40,12 +44,13 @@ CREATE TABLE IF NOT EXISTS audit (
   threshold REAL,
   model_sha256 TEXT NOT NULL,
   latency_ms REAL NOT NULL,
-  error TEXT
+  error TEXT,
+  count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 `;
 
-export const AUDIT_COLUMNS = ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error'] as const;
+export const AUDIT_COLUMNS = ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error', 'count'] as const;
 
 export class AuditLog {
   private readonly db: Database.Database;
@@ -62,6 +67,9 @@ export class AuditLog {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      // Logs written before the count column existed gain it (every old row stands for one request).
+      const cols = this.db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     } catch (e) {
       throw new Error(`cannot open the audit log ${file}: ${(e as Error).message}`);
     }
@@ -73,7 +81,7 @@ export class AuditLog {
       id: r.id, time: r.time, client: r.client, method: r.method, route: r.route, status: r.status,
       image_sha256: r.imageSha256 ?? null, size_bytes: r.sizeBytes ?? null, format: r.format ?? null,
       probability: r.probability ?? null, label: r.label ?? null, threshold: r.threshold ?? null,
-      model_sha256: r.modelSha256, latency_ms: r.latencyMs, error: r.error ?? null,
+      model_sha256: r.modelSha256, latency_ms: r.latencyMs, error: r.error ?? null, count: r.count ?? 1,
     });
   }
 
@@ -82,8 +90,14 @@ export class AuditLog {
     return this.db.prepare('SELECT * FROM audit ORDER BY time DESC, rowid DESC LIMIT ?').all(limit) as Record<string, unknown>[];
   }
 
+  /** Rows in the log. */
   count(): number {
     return (this.db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+  }
+
+  /** Requests the log stands for (a tally row counts as many). */
+  requests(): number {
+    return (this.db.prepare('SELECT coalesce(sum(count), 0) AS n FROM audit').get() as { n: number }).n;
   }
 
   close(): void {

@@ -15,6 +15,8 @@ export interface ServeOptions {
   /** Per-request processing timeout in ms (default 30 s). */
   timeoutMs?: number;
   queue?: QueueOptions;
+  /** Requests per minute per client on non-public routes (0 = no limit; default 600). */
+  rateLimit?: number;
   /** One line per API request (the CLI prints them; tests pass nothing). */
   log?: (line: string) => void;
 }
@@ -25,4 +27,5 @@ export const SERVE_DEFAULTS = {
   db: 'audit.sqlite',
   bodyLimit: 32 * 1024 * 1024,
   timeoutMs: 30_000,
+  rateLimit: 600,
 } as const;

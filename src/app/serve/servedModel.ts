@@ -1,10 +1,11 @@
 // The model the server screens with: a checkpoint folder (or a run folder: its best, else
 // last, checkpoint), loaded once, identified by the SHA-256 of its weights so every result
-// and audit row names exactly which model produced it.
+// and audit row names exactly which model produced it; that hash must match the one
+// training wrote into model.json (weightsSha256), else the model is not served.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadCheckpoint, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import { RUN_FILES, lastCheckpointDir } from '../runFolder.js';
 
@@ -35,11 +36,18 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function loadServedModel(path: string, opts: { device?: string } = {}): Promise<ServedModel> {
+export async function loadServedModel(path: string, opts: { device?: string; warn?: (line: string) => void } = {}): Promise<ServedModel> {
   const dir = resolveCheckpointDir(path);
+  // The weights are hashed before they are loaded: tampered weights never reach the engine.
+  const sha256 = await sha256File(join(dir, 'model.safetensors'));
+  const declared = (await readCheckpointMeta(dir)).weightsSha256;
+  if (declared === undefined) {
+    opts.warn?.(`warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the weights cannot be verified`);
+  } else if (declared !== sha256) {
+    throw new Error(`refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`);
+  }
   const { model, meta } = await loadCheckpoint(dir, opts.device ? { device: opts.device } : {});
   checkServable(meta);
-  const sha256 = await sha256File(join(dir, 'model.safetensors'));
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
   return { model, meta, dir, sha256, version };

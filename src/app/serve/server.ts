@@ -1,10 +1,14 @@
 // The screening server: Fastify with the API, the page, token auth, the audit log and the
 // bounded study queue. buildServer() wires everything without listening (tests inject);
-// startServer() also listens. Secure by default: off loopback it will not start without a
-// token, only PNG/JPEG/DICOM bytes are accepted, bodies and pixels are bounded, and every
-// /api request leaves an audit row.
+// listen() also listens. Secure by default: off loopback it will not start without a token;
+// every route but the page and /healthz needs the token, is rate-limited per client and
+// leaves an audit row (decided on the matched route: routeAccess.ts); only PNG/JPEG/DICOM
+// bytes are accepted, bodies and pixels are bounded; every error is {error, detail}.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +22,9 @@ import { openApiDocument } from './openapi.js';
 import { registerInfoRoutes } from './routes/infoRoutes.js';
 import { registerPageRoutes } from './routes/pageRoutes.js';
 import { registerScreenRoute } from './routes/screenRoute.js';
+import { RefusalTally, TALLIED_STATUSES } from './refusalTally.js';
+import { auditRoute, isPublic, probedPath } from './routeAccess.js';
+import { errorMessage } from '../../util/errorMessage.js';
 import { SERVE_DEFAULTS, type ServeOptions } from './serveOptions.js';
 import type { ServedModel } from './servedModel.js';
 import type { StudyAuditInfo } from './studyAudit.js';
@@ -29,6 +36,8 @@ export interface Server {
   audit: AuditLog;
   queue: StudyQueue;
   host: string;
+  /** Every registered route (method, pattern): what the access tests enumerate. */
+  routes: Array<{ method: string; url: string }>;
   /** Listens; resolves to the base URL (port 0 picks a free port). */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -67,6 +76,15 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     requestIdHeader: false,
     trustProxy: false,
     return503OnClosing: true,
+    // The router's own refusals (a malformed %-escape, an over-long parameter) in our shape.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const detail = `malformed request (${err.message})`;
+      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: `(no route) ${probedPath(req.url)}`,
+        status: 400, modelSha256: served.sha256, latencyMs: 0, error: `bad_request: ${detail}` });
+      void reply.status(400).send({ error: 'bad_request', detail });
+    },
+    // Errors of the HTTP parser itself (header overflow, garbage request line) in our shape.
+    clientErrorHandler: clientError,
   });
 
   // Per-request notes for the audit row (a WeakMap: no typing games with FastifyRequest).
@@ -77,11 +95,17 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10, parts: 11, fieldSize: 4096, headerPairs: 100 } });
+  // Per-client rate limit (@fastify/rate-limit), run from our own hook so it comes before
+  // the token check: an unauthenticated flood is slowed down too.
+  await app.register(rateLimit, { global: false });
+  const limit = rateLimitHook(app, opts.rateLimit ?? SERVE_DEFAULTS.rateLimit);
 
+  // Access is decided on the route the router matched (routeAccess.ts), whatever the encoding.
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
-    if (!req.url.startsWith('/api/')) return;
+    if (isPublic(req)) return;
     reply.header('cache-control', 'no-store');
+    await limit(req, reply);
     if (checkToken && !checkToken(req.headers.authorization)) {
       reply.header('www-authenticate', 'Bearer realm="cxrtune"');
       throw new ApiError(401, 'unauthorized', req.headers.authorization ? 'wrong token' : 'this server needs a token: send the header Authorization: Bearer <token>');
@@ -91,31 +115,38 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   app.setErrorHandler((err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
     const e = toApiError(err);
     note(req, { error: `${e.code}: ${e.message}` });
-    if (e.status >= 500 && e.status !== 503 && e.status !== 504) opts.log?.(`error in request ${req.id}: ${(err as Error).stack ?? err.message}`);
+    if (e.status >= 500 && e.status !== 503 && e.status !== 504) opts.log?.(`error in request ${req.id}: ${errorMessage(err)}`);
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
     return reply.status(e.status).send(e.body());
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${probedPath(req.url)}` }));
 
+  const tally = new RefusalTally(audit);
   app.addHook('onResponse', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
+    if (isPublic(req)) return;
     const n = notes.get(req) ?? {};
     const latencyMs = Math.round(reply.elapsedTime * 10) / 10;
-    audit.write({
-      id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: req.url.split('?')[0]!,
+    const row = {
+      id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
       status: reply.statusCode, modelSha256: served.sha256, latencyMs, ...n,
-    });
-    opts.log?.(`${new Date().toISOString()} ${req.ip} ${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${latencyMs} ms`
+    };
+    if (TALLIED_STATUSES.has(reply.statusCode)) tally.add(row);
+    else audit.write(row);
+    opts.log?.(`${new Date().toISOString()} ${req.ip} ${req.method} ${row.route} ${reply.statusCode} ${latencyMs} ms`
       + (n.probability !== undefined ? ` p=${n.probability.toFixed(3)} ${n.label}` : '') + (n.error ? ` ${n.error}` : ''));
   });
 
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
   registerPageRoutes(app);
   registerInfoRoutes(app, card, openApiDocument(packageVersion(), !!token), queue);
   registerScreenRoute(app, { served, queue, timeoutMs, bodyLimit, note });
   await app.ready();
 
   return {
-    app, audit, queue, host,
+    app, audit, queue, host, routes,
     async listen() {
       await app.listen({ host, port });
       const a = app.server.address();
@@ -124,6 +155,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     },
     async close() {
       await app.close();
+      tally.close();
       audit.close();
     },
   };
@@ -133,8 +165,35 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** Node's HTTP parser errors, answered as JSON {error, detail} before closing the socket. */
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'headers_too_large', 'the request headers are larger than the server accepts']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request was not received in time']
+      : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: code, detail });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+      + `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+/** The per-client limiter of @fastify/rate-limit, refusing with our error shape. */
+function rateLimitHook(app: FastifyInstance, perMinute: number): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  if (!(perMinute > 0)) return async () => undefined;
+  return app.rateLimit({
+    max: perMinute,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_req, ctx) => new ApiError(429, 'rate_limited', `more than ${ctx.max} requests per minute from this client; retry in ${ctx.after}`),
+  }) as (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+}
+
 function toApiError(err: FastifyError | ApiError): ApiError {
   if (err instanceof ApiError) return err;
+  if (!(err instanceof Error)) return new ApiError(500, 'internal_error', 'the server could not process this request');
   const code = (err as FastifyError).code;
   const status = (err as FastifyError).statusCode;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE' || status === 413) {

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StudyInputError, type StudyInputProblem } from '../../screen.js';
 import { ApiError } from '../apiError.js';
+import { errorMessage } from '../../../util/errorMessage.js';
 import { DISCLAIMER } from '../modelCard.js';
 import type { ServedModel } from '../servedModel.js';
 import { AbortedError, QueueFullError, type StudyQueue } from '../studyQueue.js';
@@ -31,14 +32,29 @@ const dataUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')
 
 async function bodyBytes(req: FastifyRequest, bodyLimit: number): Promise<Buffer> {
   if (req.isMultipart()) {
-    const part = await req.file({ limits: { fileSize: bodyLimit, files: 1 } });
-    if (!part) throw new ApiError(400, 'empty_body', 'the multipart form carried no file');
-    return part.toBuffer();
+    try {
+      const part = await req.file({ limits: { fileSize: bodyLimit, files: 1 } });
+      if (!part) throw new ApiError(400, 'empty_body', 'the multipart form carried no file');
+      return await part.toBuffer();
+    } catch (e) {
+      throw multipartError(e);
+    }
   }
   const b = req.body;
   if (b === undefined || b === null) return Buffer.alloc(0);
   if (!Buffer.isBuffer(b)) throw new ApiError(400, 'bad_request', 'unreadable request body');
   return b;
+}
+
+/**
+ * A broken multipart body (no boundary, a part cut short, bad headers) is the client's
+ * fault: busboy throws plain Errors for those, which used to become 500s with a stack trace.
+ */
+function multipartError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  const status = (e as { statusCode?: unknown })?.statusCode;
+  if (status === 413) return new ApiError(413, 'payload_too_large', `the uploaded file is larger than the limit (${errorMessage(e)})`);
+  return new ApiError(400, 'bad_multipart', `malformed multipart/form-data body: ${errorMessage(e)}`);
 }
 
 export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): void {

@@ -3,6 +3,7 @@
 // and MONOCHROME1 is inverted, so every image comes out as "bones bright" 8-bit grayscale.
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../util/errorMessage.js';
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 
 // dicom-parser ships a UMD bundle: load it through require so its exports are reliable.
@@ -61,7 +62,7 @@ function parse(buf: Uint8Array, where: string): DataSet {
   try {
     return dicomParser.parseDicom(buf);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
+    const msg = errorMessage(err);
     throw new Error(`${where}: not a readable DICOM file (${/eof|buffer|end of/i.test(msg) ? 'truncated: ' : ''}${msg})`);
   }
 }

@@ -30,11 +30,12 @@ export function registerBenchCommand(program: Command): void {
     .option('--clients <n>', '--serve: concurrent clients', intArg, 20)
     .option('--duration <s>', '--serve: load-test seconds (0 = skip)', intArg, 60)
     .option('--study-runs <n>', '--serve: timed one-study runs per arch (0 = skip)', intArg, 20)
+    .option('--hostile <n>', '--serve: also N clients sending hostile inputs (decoder bombs, header-lie DICOM, truncations, no token); the server gets a token', intArg, 0)
     .action(async (o, cmd: Command) => {
       if (o.serve) {
         const archs = cmd.getOptionValueSource('arch') === 'default' ? ['resnet18', 'mobilenet_v2'] as Arch[] : listArg(o.arch, ARCHS, 'architecture') as Arch[];
         return runServeBench({ archs, size: o.size, threads: o.threads, model: o.model, url: o.url, token: process.env.CXRTUNE_TOKEN,
-          clients: o.clients, duration: o.duration, studyRuns: o.studyRuns, json: !!o.json });
+          clients: o.clients, duration: o.duration, studyRuns: o.studyRuns, hostile: o.hostile, json: !!o.json });
       }
       if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
       const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];

@@ -8,6 +8,8 @@ import type { Arch } from '../engine/types.js';
 import { setThreads, physicalCores } from '../engine/runtime.js';
 import { benchStudy, phantomStudyPng, type StudyBenchResult } from '../app/serve/studyBench.js';
 import { runLoad, type LoadResult } from '../app/serve/loadBench.js';
+import { hostileRequests } from '../app/serve/hostileInputs.js';
+import { randomBytes } from 'node:crypto';
 import { loadServedModel } from '../app/serve/servedModel.js';
 import { buildServer } from '../app/serve/server.js';
 import { writeUntrainedCheckpoint } from '../app/serve/untrainedCheckpoint.js';
@@ -22,6 +24,8 @@ export interface ServeBenchOptions {
   clients: number;
   duration: number;
   studyRuns: number;
+  /** Clients replaying hostile inputs during the load test (0 = none). */
+  hostile: number;
   json: boolean;
 }
 
@@ -42,9 +46,12 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
     const tmp = mkdtempSync(join(tmpdir(), 'cxrtune-servebench-'));
     try {
       const body = await phantomStudyPng(1024);
+      const hostile = o.hostile > 0 ? { clients: o.hostile, requests: await hostileRequests(body) } : undefined;
       let url = o.url;
       let close = async () => undefined as void;
       let what = url ?? '';
+      let token = o.token;
+      let auditOk = (): number | null => null;
       if (!url) {
         let modelDir = o.model;
         if (!modelDir) {
@@ -53,15 +60,20 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
         }
         const served = await loadServedModel(modelDir);
         // Capacity above the client count: the benchmark measures service, not refusals.
-        const server = await buildServer(served, { host: '127.0.0.1', port: 0, db: join(tmp, 'audit.sqlite'), queue: { capacity: Math.max(32, o.clients * 2) } });
+        // With hostile clients the server runs as deployed: a token, the rate limit on.
+        token = o.hostile > 0 ? randomBytes(24).toString('hex') : undefined;
+        const server = await buildServer(served, { host: '127.0.0.1', port: 0, db: join(tmp, 'audit.sqlite'), queue: { capacity: Math.max(32, o.clients * 2) }, ...(token ? { token } : {}) });
+        auditOk = () => server.audit.requestsWithStatus(200);
         url = await server.listen();
         close = () => server.close();
         what = `${served.meta.arch}@${served.meta.inputSize} on ${url}`;
       }
-      log(`load: ${o.clients} clients for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`);
+      log(`load: ${o.clients} clients${hostile ? ` + ${o.hostile} hostile (${hostile.requests.map((r) => r.name).join('; ')})` : ''} for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`);
       try {
-        load = await runLoad({ url, clients: o.clients, durationS: o.duration, body, ...(o.token ? { token: o.token } : {}),
+        load = await runLoad({ url, clients: o.clients, durationS: o.duration, body, ...(token ? { token } : {}), ...(hostile ? { hostile } : {}),
           onTick: (n, t) => log(`  ${t.toFixed(0)} s: ${n} requests`) });
+        const rows = auditOk();
+        if (rows !== null) load.auditRowsOk = rows;
       } finally {
         await close();
       }
@@ -83,6 +95,11 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
   if (load) {
     const errs = Object.entries(load.errorsByKind).map(([k, v]) => `${k}: ${v}`).join(', ');
     console.log(`load: ${load.clients} clients, ${f(load.durationS)} s: ${load.requests} requests, ${f(load.requestsPerS, 2)} requests/s, `
-      + `p50 ${f(load.p50Ms, 0)} ms, p95 ${f(load.p95Ms, 0)} ms, p99 ${f(load.p99Ms, 0)} ms, max ${f(load.maxMs, 0)} ms, errors ${load.errors}${errs ? ` (${errs})` : ''}`);
+      + `p50 ${f(load.p50Ms, 0)} ms, p95 ${f(load.p95Ms, 0)} ms, p99 ${f(load.p99Ms, 0)} ms, max ${f(load.maxMs, 0)} ms, errors ${load.errors}${errs ? ` (${errs})` : ''}`
+      + (load.auditRowsOk !== undefined ? `, audit rows for 200s ${load.auditRowsOk}/${load.ok}` : ''));
+    if (load.hostile) {
+      const by = Object.entries(load.hostile.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ');
+      console.log(`hostile: ${load.hostile.clients} clients, ${load.hostile.requests} requests (${by})`);
+    }
   }
 }

@@ -162,7 +162,7 @@ test('token sources: --token-file (trimmed, permission warning), CXRTUNE_TOKEN, 
   chmodSync(f, 0o600);
   const w: string[] = [];
   assert.equal(resolveToken({ tokenFile: f }, (l) => w.push(l)), TOKEN);
-  assert.deepEqual(w, []);
+  assert.equal(w.length, 0);
   chmodSync(f, 0o644);
   assert.equal(resolveToken({ tokenFile: f }, (l) => w.push(l)), TOKEN);
   assert.match(w.join(), /readable by other users/);

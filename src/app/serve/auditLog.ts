@@ -95,6 +95,11 @@ export class AuditLog {
     return (this.db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
   }
 
+  /** Requests with this HTTP status the log stands for. */
+  requestsWithStatus(status: number): number {
+    return (this.db.prepare('SELECT coalesce(sum(count), 0) AS n FROM audit WHERE status = ?').get(status) as { n: number }).n;
+  }
+
   /** Requests the log stands for (a tally row counts as many). */
   requests(): number {
     return (this.db.prepare('SELECT coalesce(sum(count), 0) AS n FROM audit').get() as { n: number }).n;

@@ -32,11 +32,12 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
           },
           responses: {
             200: { description: 'The result', content: { 'application/json': { schema: { $ref: '#/components/schemas/ScreenResult' } } } },
-            400: err('Empty body or malformed request'),
+            400: err('Empty body, malformed multipart/form-data (bad_multipart) or malformed request'),
             401: err('Missing or wrong bearer token'),
             413: err('Body or image larger than the limits'),
             415: err('Not a PNG, JPEG or DICOM file'),
             422: err('Corrupt image, unsupported DICOM transfer syntax, or an image too small'),
+            429: { ...err('More requests per minute from this client than the server allows'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
             503: { ...err('Queue full; retry after the Retry-After header\'s seconds'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
             504: err('The study took longer than the per-request timeout'),
           },
@@ -45,7 +46,7 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
       '/api/v1/model': {
         get: { summary: 'The model card', responses: { 200: { description: 'Model card', content: { 'application/json': { schema: { type: 'object' } } } }, 401: err('Missing or wrong bearer token') } },
       },
-      '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI document' } } } },
+      '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI document' }, 401: err('Missing or wrong bearer token') } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: '{status: "ok"}' } } } },
     },
     components: {

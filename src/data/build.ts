@@ -12,6 +12,7 @@ import { assignSplits, findPatientLeaks, parseSplit, type SplitSpec } from './sp
 import { summarise, type DatasetSummary } from './summary.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { formatCsv } from './csv.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 export type OnError = 'skip' | 'fail';
 export type Verify = 'none' | 'header' | 'decode';
@@ -134,7 +135,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
         checked.set(r.path, true);
       } catch (err) {
         checked.set(r.path, false);
-        problems.push({ where: r.path, message: (err as Error).message.replace(`${r.path}: `, '') });
+        problems.push({ where: r.path, message: errorMessage(err).replace(`${r.path}: `, '') });
       } finally {
         if (++done % 200 === 0 || done === todo.length) opts.onProgress?.('check images', done, todo.length);
       }

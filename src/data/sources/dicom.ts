@@ -6,6 +6,7 @@ import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseCsv } from '../csv.js';
 import { hashPatientId, looksLikeDicom, readDicomHeader } from '../dicom.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+import { errorMessage } from '../../util/errorMessage.js';
 
 export interface DicomSourceOptions {
   name?: string;
@@ -53,7 +54,7 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     try {
       buf = readFileSync(path);
     } catch (err) {
-      problems.push({ where: path, message: `cannot read (${(err as Error).message})` });
+      problems.push({ where: path, message: `cannot read (${errorMessage(err)})` });
       continue;
     }
     if (!looksLikeDicom(buf)) {
@@ -64,7 +65,7 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     try {
       h = readDicomHeader(buf, path);
     } catch (err) {
-      problems.push({ where: path, message: (err as Error).message.replace(`${path}: `, '') });
+      problems.push({ where: path, message: errorMessage(err).replace(`${path}: `, '') });
       continue;
     }
     if (!viewMatches(h.view, opts.views)) continue;

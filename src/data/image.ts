@@ -1,10 +1,11 @@
 // Image decode + preprocess (sharp): PNG (8/16-bit), JPEG, DICOM → grayscale → S×S → uint8,
 // with optional histogram equalisation or CLAHE. Every failure names the file. Pixel count
 // and decode memory are bounded from the headers before decoding (decodeLimits.ts).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { errorMessage } from '../util/errorMessage.js';
 import { decodeDicom, looksLikeDicom } from './dicom.js';
+import { unreadableReason } from './fileProbe.js';
 import { checkRaster, isSharpPixelLimit, resolveLimits, DEFAULT_MAX_PIXELS, type ResolvedLimits } from './decodeLimits.js';
 
 export { DEFAULT_MAX_PIXELS };
@@ -52,10 +53,15 @@ const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2,
 export async function decodeImage(path: string, opts: ImageOptions = {}): Promise<GrayImage> {
   let buf: Buffer;
   try {
+    // A FIFO or device would block readFile (or never end): regular files only.
+    const st = await stat(path);
+    if (st.isDirectory()) fail(path, 'is a directory, not an image');
+    if (!st.isFile()) fail(path, 'not a regular file (device, FIFO or socket)');
     buf = await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(path, code === 'ENOENT' ? 'image file not found' : code === 'EISDIR' ? 'is a directory, not an image' : 'cannot read image', code === 'ENOENT' ? undefined : err);
+    if (!(err as NodeJS.ErrnoException).code) throw err;
+    const why = unreadableReason(path, err);
+    fail(path, why === 'not found' ? 'image file not found' : `cannot read image: ${why}`);
   }
   return decodeImageBuffer(buf, path, opts);
 }

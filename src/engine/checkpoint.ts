@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from './model.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
-import { writeFileAtomic } from './atomic.js';
+import { removeStaleTemps, writeFileAtomic } from './atomic.js';
 import type { Arch, Normalisation } from './types.js';
 
 export interface CheckpointMeta {
@@ -33,6 +33,7 @@ export interface CheckpointMeta {
 export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation'> & { normalisation?: Normalisation };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
+  await removeStaleTemps(dir); // temp files of an earlier, killed save
   const full: CheckpointMeta = {
     format: 'cxrtune-checkpoint/1',
     arch: model.spec.arch,

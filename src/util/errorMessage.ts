@@ -1,7 +1,7 @@
 // Readable text for anything a library may throw. Some throw strings or plain objects
 // (dicom-parser throws `{ exception, dataSet }`), which `String(e)` prints as "[object Object]".
 
-const MAX_LENGTH = 300;
+const MAX_LENGTH = 1000;
 
 function text(e: unknown, depth: number): string | undefined {
   if (e === null || e === undefined) return undefined;
@@ -22,6 +22,7 @@ function text(e: unknown, depth: number): string | undefined {
  * The message of a thrown value as one line (never "[object Object]", never a stack):
  * Errors give their message, strings themselves, wrapper objects their inner error.
  * `firstLine` keeps only the first line of a multi-line message (libvips repeats itself).
+ * Control characters are escaped (\x1b…) and the text is capped at 1000 characters.
  */
 export function errorMessage(e: unknown, opts: { firstLine?: boolean } = {}): string {
   let t = text(e, 0)?.trim();
@@ -29,7 +30,9 @@ export function errorMessage(e: unknown, opts: { firstLine?: boolean } = {}): st
     const kind = e === null ? 'null' : Array.isArray(e) ? 'array' : typeof e;
     return `unknown error (a thrown ${kind} with no message)`;
   }
-  const lines = t.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = t.split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean);
   t = opts.firstLine ? lines[0]! : lines.join('; ');
+  // Control characters from file contents or names (terminal escapes) are shown, not sent.
+  t = t.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return t.length > MAX_LENGTH ? `${t.slice(0, MAX_LENGTH - 1)}…` : t;
 }

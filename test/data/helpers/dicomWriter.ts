@@ -12,7 +12,7 @@ export interface DicomSpec {
   /** SamplesPerPixel (0028,0002); default 1. */
   samplesPerPixel?: number;
   /** NumberOfFrames (0028,0008); written only when set. */
-  numberOfFrames?: number;
+  numberOfFrames?: number | string;
   signed?: boolean;
   photometric?: 'MONOCHROME1' | 'MONOCHROME2';
   slope?: number;

@@ -11,7 +11,7 @@ if (process.argv[2] === '--child') {
   const maxPixels = Number(process.argv[3]);
   const { adversarialCorpus } = await import('../test/fixtures/adversarial.js');
   const { prepareStudy } = await import('../src/app/screen.js');
-  const corpus = await adversarialCorpus(join(tmpdir(), 'cxrtune-adversarial-v1'));
+  const corpus = await adversarialCorpus(join(tmpdir(), 'cxrtune-adversarial-v2'));
   const lie = corpus.find((c) => c.name === 'dicom-header-lie-16000-jpeg')!;
   const ok = corpus.find((c) => c.name === 'ok-dicom-jpeg')!;
   await prepareStudy(ok.bytes, { size: 224, maxPixels }); // warm sharp up

@@ -20,7 +20,7 @@ import { adversarialCorpus, type AdversarialCase } from '../fixtures/adversarial
 import { applyMutations, mutations, type Format } from './mutate.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const CACHE = join(tmpdir(), 'cxrtune-adversarial-v1');
+const CACHE = join(tmpdir(), 'cxrtune-adversarial-v2');
 const SEED = 20261126;
 const RUNS_PER_SEED = 300;
 /** 4× a seed's 64×64: a lie to 128×128 passes the pixel limit (and must then fail on the data), 129×128 does not. */

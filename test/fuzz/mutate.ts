@@ -70,7 +70,9 @@ export type Mutation =
   | { kind: 'truncate'; pos: number }
   | { kind: 'insert'; pos: number; bytes: Uint8Array }
   | { kind: 'delete'; pos: number; len: number }
-  | { kind: 'field'; field: number; value: number; fixCrc: boolean };
+  | { kind: 'field'; field: number; value: number; fixCrc: boolean }
+  /** Recompute every PNG chunk CRC last, so flipped bytes reach the decoder instead of libpng's CRC check. */
+  | { kind: 'pngCrcs' };
 
 /** Values that sit on the edges decoders get wrong. */
 const edgy = fc.oneof(
@@ -91,7 +93,18 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), pos, bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pos, len: fc.integer({ min: 1, max: 64 }) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('field' as const), field: fc.nat(), value: edgy, fixCrc: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'pngCrcs' as const }) },
 );
+
+/** Walks the PNG chunks (as far as their lengths allow) and rewrites each CRC. */
+function fixPngCrcs(b: Buffer): void {
+  for (let at = 8; at + 12 <= b.length; ) {
+    const len = b.readUInt32BE(at);
+    if (at + 12 + len > b.length) break;
+    b.writeUInt32BE(crc32(b.subarray(at + 4, at + 8 + len)) >>> 0, at + 8 + len);
+    at += 12 + len;
+  }
+}
 
 function writeField(b: Buffer, f: Field, value: number): void {
   if (f.at + f.size > b.length) return;
@@ -110,7 +123,7 @@ function writeField(b: Buffer, f: Field, value: number): void {
 export function applyMutations(format: Format, seed: Buffer, ms: Mutation[]): Buffer {
   const fields = fieldsOf(format, seed);
   let b = Buffer.from(seed);
-  const ordered = [...ms.filter((m) => m.kind === 'field'), ...ms.filter((m) => m.kind !== 'field')];
+  const ordered = [...ms.filter((m) => m.kind === 'field'), ...ms.filter((m) => m.kind !== 'field' && m.kind !== 'pngCrcs'), ...ms.filter((m) => m.kind === 'pngCrcs')];
   for (const m of ordered) {
     const pos = 'pos' in m && b.length ? m.pos % b.length : 0;
     switch (m.kind) {
@@ -125,6 +138,9 @@ export function applyMutations(format: Format, seed: Buffer, ms: Mutation[]): Bu
         break;
       case 'delete':
         b = Buffer.concat([b.subarray(0, pos), b.subarray(pos + m.len)]);
+        break;
+      case 'pngCrcs':
+        if (format === 'png') fixPngCrcs(b);
         break;
       case 'field': {
         if (!fields.length) break;

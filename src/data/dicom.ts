@@ -219,7 +219,10 @@ function decodeNative(buf: Uint8Array, ds: DataSet, pe: Element, h: DicomHeader,
   }
   const n = h.rows * h.columns;
   const bytes = h.bitsAllocated / 8;
-  const available = Math.max(0, Math.min(pe.length, buf.length - pe.dataOffset));
+  if (pe.encapsulatedPixelData || pe.hadUndefinedLength) {
+    throw new Error(`${where}: corrupt DICOM: encapsulated pixel data under the uncompressed syntax ${h.transferSyntax}`);
+  }
+  const available = Number.isFinite(pe.length) ? Math.max(0, Math.min(pe.length, buf.length - pe.dataOffset)) : 0;
   if (available < n * bytes) {
     throw new Error(`${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ${bytes} = ${n * bytes})`);
   }

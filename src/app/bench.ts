@@ -10,6 +10,7 @@ import { Model } from '../engine/model.js';
 import { projectRoot } from '../engine/native.js';
 import { getThreads, setThreads, manualSeed } from '../engine/runtime.js';
 import type { Arch, Batch, Precision } from '../engine/types.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 const run = promisify(execFile);
 
@@ -78,7 +79,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
       r.ratio = r.train_img_s / py.train_img_s;
       r.predict_ratio = r.predict_img_s / py.predict_img_s;
     } catch (e) {
-      r.python_error = (e as Error).message;
+      r.python_error = errorMessage(e);
     }
   }
   return r;

@@ -24,7 +24,7 @@ import type { ValidMetrics } from '../recipe/validationMetrics.js';
 import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from './bnUnfold.js';
 import { inverseFrequencyWeights, openRunData, type RunData } from './dataSource.js';
 import {
-  CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
+  CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
 import { validateTrainConfig, type TrainConfig } from './trainConfig.js';
 
@@ -87,6 +87,7 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
   }
   setupRuntime(cfg);
+  await removeStaleRunTemps(cfg.out);
   const data = openRunData({ ...cfg, needValid: false });
   if (!data.valid) log(`no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`);
   if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
@@ -129,6 +130,8 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const last = lastCheckpointDir(dir);
   if (!last) throw new Error(`${runDir} has no checkpoint to resume from (${RUN_FILES.last} is missing)`);
   setupRuntime(cfg);
+  const stale = await removeStaleRunTemps(dir);
+  if (stale.length) (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
   const data = openRunData({ ...cfg, needValid: false });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(`the manifest ${cfg.manifest} changed since this run started (sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`);

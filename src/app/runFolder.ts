@@ -9,8 +9,8 @@
 // swapped in by renames, so `last` is always a complete checkpoint.
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { dirname, join } from 'node:path';
+import { removeStaleTemps, writeFileAtomic } from '../engine/atomic.js';
 import { saveCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';
@@ -133,10 +133,20 @@ export function lastCheckpointDir(runDir: string): string | null {
   return null;
 }
 
+/**
+ * Removes what a crashed writer left in a run folder (temp checkpoint folders, temp files of
+ * dead processes); run at every start and resume. `.old` is kept: it may be the only
+ * complete checkpoint (lastCheckpointDir falls back to it).
+ */
+export async function removeStaleRunTemps(runDir: string): Promise<string[]> {
+  return [...(await removeStaleTemps(runDir)), ...(await removeStaleTemps(join(runDir, 'checkpoints')))];
+}
+
 /** Builds `target` in a sibling temp folder, then swaps it in: target → .old, tmp → target. */
 async function swapDir(target: string, build: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${target}.tmp-${process.pid}`;
   const old = `${target}.old`;
+  await removeStaleTemps(dirname(target));
   await rm(tmp, { recursive: true, force: true });
   try {
     await build(tmp);

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import { decodeImageBuffer, FITS, EQUALIZE_MODES, type Equalize, type Fit, type GrayImage } from '../data/image.js';
-import { readDicomHeader } from '../data/dicom.js';
+import { decodeBudget } from '../data/decodeLimits.js';
+import { errorMessage } from '../util/errorMessage.js';
 import { camHeatmap, turbo } from '../recipe/gradcam.js';
 
 export type StudyFormat = 'png' | 'jpeg' | 'dicom';
@@ -38,15 +39,18 @@ export interface PreprocessOptions {
   size: number;
   fit?: Fit;
   equalize?: Equalize;
+  /** Pixel limit per image, enforced inside every decoder (embedded DICOM JPEGs too). */
   maxPixels?: number;
+  /** Decoder memory budget per study in bytes (largest raster held); default maxPixels × 8. */
+  maxDecodeBytes?: number;
 }
 
 /** The preprocessing a checkpoint was trained with (fit, equalisation), defaulting to the loader's. */
-export function preprocessOf(meta: CheckpointMeta, maxPixels = DEFAULT_MAX_STUDY_PIXELS): PreprocessOptions {
+export function preprocessOf(meta: CheckpointMeta, maxPixels = DEFAULT_MAX_STUDY_PIXELS, maxDecodeBytes = decodeBudget(maxPixels)): PreprocessOptions {
   const cfg = (meta.training?.config ?? {}) as Record<string, unknown>;
   const fit = FITS.includes(cfg.fit as Fit) ? (cfg.fit as Fit) : 'letterbox';
   const equalize = EQUALIZE_MODES.includes(cfg.equalize as Equalize) ? (cfg.equalize as Equalize) : 'none';
-  return { size: meta.inputSize, fit, equalize, maxPixels };
+  return { size: meta.inputSize, fit, equalize, maxPixels, maxDecodeBytes };
 }
 
 export interface PreparedStudy {
@@ -65,21 +69,13 @@ export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Pr
   const format = sniffFormat(buf);
   if (!format) throw new StudyInputError('unsupported_type', 'content is not a PNG, JPEG or DICOM file (recognised by its bytes, not its name or Content-Type)');
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_STUDY_PIXELS;
-  if (format === 'dicom') {
-    // Check Rows × Columns before any pixel data is decoded (decodeDicom checks only afterwards).
-    let h;
-    try {
-      h = readDicomHeader(buf, 'DICOM');
-    } catch (e) {
-      throw classify(e);
-    }
-    if (h.rows * h.columns > maxPixels) throw new StudyInputError('too_large', `image too large (${h.columns}×${h.rows}; limit ${maxPixels} pixels)`);
-  }
+  const maxBytes = opts.maxDecodeBytes ?? decodeBudget(maxPixels);
   const sha256 = createHash('sha256').update(buf).digest('hex');
   let input: GrayImage;
   try {
     // 'upload' names the input in errors: the client's file name never reaches us or the log.
-    input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', { size: opts.size, fit: opts.fit ?? 'letterbox', equalize: opts.equalize ?? 'none', maxPixels });
+    // The decoders check every limit from the headers before they decode (DICOM too).
+    input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', { size: opts.size, fit: opts.fit ?? 'letterbox', equalize: opts.equalize ?? 'none', maxPixels, maxBytes });
   } catch (e) {
     throw classify(e);
   }
@@ -88,10 +84,11 @@ export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Pr
 
 /** Maps data/image.ts and data/dicom.ts messages to a problem kind. */
 function classify(e: unknown): StudyInputError {
-  const msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof StudyInputError) return e;
+  const msg = errorMessage(e);
   if (/too large|exceeds pixel limit/.test(msg)) return new StudyInputError('too_large', msg);
   if (/too small/.test(msg)) return new StudyInputError('too_small', msg);
-  if (/transfer syntax|no pixel data|without Rows/.test(msg)) return new StudyInputError('unsupported_dicom', msg);
+  if (/transfer syntax|no pixel data|without Rows|unsupported DICOM/.test(msg)) return new StudyInputError('unsupported_dicom', msg);
   return new StudyInputError('corrupt', msg);
 }
 

@@ -14,6 +14,7 @@ import { parseTransforms, TRANSFORMS } from '../data/augment.js';
 import { benchData, folderManifest } from '../data/bench.js';
 import { FITS, type Fit } from '../data/image.js';
 import { floatArg } from './args.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 /** Throttled one-line progress on stderr: done/total, rate and ETA. */
 function progress(label: string, quiet: boolean): (done: number, total: number) => void {
@@ -38,7 +39,7 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: 
     try {
       await fn(...args);
     } catch (err) {
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`error: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     }
   };

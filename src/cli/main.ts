@@ -11,6 +11,7 @@ import { registerInfoCommand } from './infoCommand.js';
 import { registerTrainCommands } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -33,9 +34,8 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
-    const err = e as Error;
-    if (process.env.CXRTUNE_DEBUG) console.error(err.stack);
-    console.error(`cxrtune: ${err.message}`);
+    if (process.env.CXRTUNE_DEBUG && e instanceof Error) console.error(e.stack);
+    console.error(`cxrtune: ${errorMessage(e)}`);
     process.exitCode = 1;
   }
 }

@@ -12,6 +12,7 @@ import { PRESETS } from '../app/presets.js';
 import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConfig.js';
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
 import { runLrFind, type LrFindRunOptions } from '../app/lrFind.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -44,7 +45,7 @@ function act<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: 
       await fn(...args);
     } catch (err) {
       if (process.env.CXRTUNE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`error: ${errorMessage(err)}\n`);
       process.exitCode = 1;
     }
   };

@@ -11,6 +11,7 @@ import { Rng } from './rng.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { contactSheet, thumbnail } from './contactSheet.js';
 import { formatCsv } from './csv.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 export interface AugmentDatasetOptions {
   manifest: string;
@@ -101,7 +102,7 @@ export async function augmentDataset(opts: AugmentDatasetOptions): Promise<Augme
         img = await p;
       } catch (err) {
         if ((opts.onError ?? 'fail') === 'fail') throw err;
-        if (j.k === 1) skipped.push({ where: j.parent, message: (err as Error).message });
+        if (j.k === 1) skipped.push({ where: j.parent, message: errorMessage(err) });
         continue;
       }
       if (j.k === K) decoded.delete(j.parent);

@@ -1,8 +1,8 @@
 // `data build`: sources → label map → image check → balance → patient-level split →
 // manifest.csv + summary.json (+ skipped.csv). Everything is seeded and written atomically.
 import { resolve, join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { decodeImage } from './image.js';
+import { notAFile } from './fileProbe.js';
 import { LabelMap, loadLabelMap } from './labelMap.js';
 import { manifestPathFor, writeManifest, type ManifestRow } from './manifest.js';
 import { readSource, parseSourceSpec, type SourceSpec } from './sources/sourceSpec.js';
@@ -12,6 +12,7 @@ import { assignSplits, findPatientLeaks, parseSplit, type SplitSpec } from './sp
 import { summarise, type DatasetSummary } from './summary.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { formatCsv } from './csv.js';
+import { errorMessage } from '../util/errorMessage.js';
 
 export type OnError = 'skip' | 'fail';
 export type Verify = 'none' | 'header' | 'decode';
@@ -130,11 +131,14 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
         // A tiny output size lets JPEG shrink-on-load skip most work while still reading
         // the whole entropy-coded stream, so truncated files are caught.
         if (verify === 'decode') await decodeImage(r.path, { size: 32, fit: 'stretch' });
-        else if (!existsSync(r.path)) throw new Error(`${r.path}: image file not found`);
+        else {
+          const why = notAFile(r.path);
+          if (why) throw new Error(`${r.path}: ${why === 'not found' ? 'image file not found' : why}`);
+        }
         checked.set(r.path, true);
       } catch (err) {
         checked.set(r.path, false);
-        problems.push({ where: r.path, message: (err as Error).message.replace(`${r.path}: `, '') });
+        problems.push({ where: r.path, message: errorMessage(err).replace(`${r.path}: `, '') });
       } finally {
         if (++done % 200 === 0 || done === todo.length) opts.onProgress?.('check images', done, todo.length);
       }

@@ -72,12 +72,18 @@ export function parseCsv(text: string, where = 'CSV'): CsvTable {
   return { header, records };
 }
 
+/** The header for an error message: a binary or garbage file must not flood it. */
+function headerList(header: string[]): string {
+  const shown = header.slice(0, 20).map((h) => (h.length > 40 ? `${h.slice(0, 39)}…` : h));
+  return shown.join(', ') + (header.length > 20 ? `, … (${header.length} columns)` : '');
+}
+
 /** Throw one clear error if a needed column is missing. */
 export function requireColumns(table: CsvTable, columns: string[], where: string): void {
   const missing = columns.filter((c) => !table.header.includes(c));
   if (missing.length > 0) {
     throw new Error(
-      `${where}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (has: ${table.header.join(', ')})`,
+      `${where}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (has: ${headerList(table.header)})`,
     );
   }
 }

@@ -6,8 +6,13 @@ export interface DicomSpec {
   columns: number;
   /** Native pixel values (row-major) for uncompressed syntaxes. */
   values?: number[] | Uint16Array | Uint8Array;
-  bitsAllocated?: 8 | 16;
+  /** 8 or 16 for valid files; other values make header-lie fixtures. */
+  bitsAllocated?: number;
   bitsStored?: number;
+  /** SamplesPerPixel (0028,0002); default 1. */
+  samplesPerPixel?: number;
+  /** NumberOfFrames (0028,0008); written only when set. */
+  numberOfFrames?: number | string;
   signed?: boolean;
   photometric?: 'MONOCHROME1' | 'MONOCHROME2';
   slope?: number;
@@ -21,6 +26,8 @@ export interface DicomSpec {
   frame?: Uint8Array;
   /** Drop this many bytes from the end (truncated file). */
   truncate?: number;
+  /** Native pixel data bytes as given (overrides `values`): e.g. shorter than the header says. */
+  pixelBytes?: Uint8Array;
 }
 
 const LONG_VRS = new Set(['OB', 'OW', 'OF', 'SQ', 'UT', 'UN']);
@@ -82,8 +89,9 @@ export function encodeDicom(spec: DicomSpec): Buffer {
     element(0x0008, 0x0060, 'CS', str('DX')),
     element(0x0010, 0x0020, 'LO', str(spec.patientId ?? 'PAT001')),
     element(0x0018, 0x5101, 'CS', str(spec.view ?? 'PA')),
-    element(0x0028, 0x0002, 'US', us(1)),
+    element(0x0028, 0x0002, 'US', us(spec.samplesPerPixel ?? 1)),
     element(0x0028, 0x0004, 'CS', str(spec.photometric ?? 'MONOCHROME2')),
+    ...(spec.numberOfFrames !== undefined ? [element(0x0028, 0x0008, 'IS', str(String(spec.numberOfFrames)))] : []),
     element(0x0028, 0x0010, 'US', us(spec.rows)),
     element(0x0028, 0x0011, 'US', us(spec.columns)),
     element(0x0028, 0x0100, 'US', us(bits)),
@@ -105,6 +113,8 @@ export function encodeDicom(spec: DicomSpec): Buffer {
     dv.setUint32(8, 0xffffffff, true);
     const frame = spec.frame.length % 2 ? concat([spec.frame, new Uint8Array(1)]) : spec.frame;
     ds.push(head, item(0xe000, new Uint8Array(0)), item(0xe000, frame), item(0xe0dd, new Uint8Array(0)));
+  } else if (spec.pixelBytes) {
+    ds.push(element(0x7fe0, 0x0010, bits === 8 ? 'OB' : 'OW', spec.pixelBytes));
   } else {
     const n = spec.rows * spec.columns;
     const vals = spec.values ?? new Array(n).fill(0);

@@ -1,8 +1,14 @@
 // Image decode + preprocess (sharp): PNG (8/16-bit), JPEG, DICOM → grayscale → S×S → uint8,
-// with optional histogram equalisation or CLAHE. Every failure names the file.
-import { readFile } from 'node:fs/promises';
+// with optional histogram equalisation or CLAHE. Every failure names the file. Pixel count
+// and decode memory are bounded from the headers before decoding (decodeLimits.ts).
+import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
+import { errorMessage } from '../util/errorMessage.js';
 import { decodeDicom, looksLikeDicom } from './dicom.js';
+import { unreadableReason } from './fileProbe.js';
+import { checkRaster, isSharpPixelLimit, resolveLimits, DEFAULT_MAX_PIXELS, type ResolvedLimits } from './decodeLimits.js';
+
+export { DEFAULT_MAX_PIXELS };
 
 export type Fit = 'letterbox' | 'crop' | 'stretch';
 export type Equalize = 'none' | 'hist' | 'clahe';
@@ -24,25 +30,38 @@ export interface ImageOptions {
   equalize?: Equalize;
   /** Refuse images with more pixels than this (decompression bombs). Default 64 Mpx. */
   maxPixels?: number;
+  /** Decode memory budget in bytes (largest raster held). Default maxPixels × 8. */
+  maxBytes?: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
-const MAX_SIDE = 16384;
 const MIN_SIDE = 16;
 
 function fail(where: string, what: string, err?: unknown): never {
-  const detail = err instanceof Error ? ` (${err.message.split('\n')[0]})` : '';
+  const detail = err === undefined ? '' : ` (${errorMessage(err, { firstLine: true })})`;
   throw new Error(`${where}: ${what}${detail}`);
 }
+
+/** sharp refused by limitInputPixels: say so, instead of "corrupt". */
+function failDecode(where: string, err: unknown, lim: ResolvedLimits): never {
+  if (isSharpPixelLimit(err)) fail(where, `image too large (more than ${lim.maxPixels} pixels)`);
+  fail(where, 'corrupt or unsupported image', err);
+}
+
+const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
 
 /** Decode an image file (PNG, JPEG, DICOM, anything sharp reads) to preprocessed grayscale. */
 export async function decodeImage(path: string, opts: ImageOptions = {}): Promise<GrayImage> {
   let buf: Buffer;
   try {
+    // A FIFO or device would block readFile (or never end): regular files only.
+    const st = await stat(path);
+    if (st.isDirectory()) fail(path, 'is a directory, not an image');
+    if (!st.isFile()) fail(path, 'not a regular file (device, FIFO or socket)');
     buf = await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(path, code === 'ENOENT' ? 'image file not found' : code === 'EISDIR' ? 'is a directory, not an image' : 'cannot read image', code === 'ENOENT' ? undefined : err);
+    if (!(err as NodeJS.ErrnoException).code) throw err;
+    const why = unreadableReason(path, err);
+    fail(path, why === 'not found' ? 'image file not found' : `cannot read image: ${why}`);
   }
   return decodeImageBuffer(buf, path, opts);
 }
@@ -50,24 +69,29 @@ export async function decodeImage(path: string, opts: ImageOptions = {}): Promis
 /** As decodeImage, from bytes; `where` names the input in errors. */
 export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: ImageOptions = {}): Promise<GrayImage> {
   if (buf.length === 0) fail(where, 'empty image file');
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const lim = resolveLimits(opts);
+  const maxPixels = lim.maxPixels;
   let pipeline: Sharp;
   if (looksLikeDicom(buf) || /\.dcm$/i.test(where)) {
-    const d = await decodeDicom(buf, where);
-    checkSize(where, d.width, d.height, maxPixels);
+    // decodeDicom enforces the same limits inside, before it decodes.
+    const d = await decodeDicom(buf, where, lim);
+    checkSize(where, d.width, d.height, lim, 1);
     pipeline = sharp(d.pixels, { raw: { width: d.width, height: d.height, channels: 1 } });
   } else {
     let meta: Metadata;
     try {
       meta = await sharp(buf, { limitInputPixels: maxPixels }).metadata();
     } catch (err) {
-      fail(where, 'corrupt or unsupported image', err);
+      failDecode(where, err, lim);
     }
-    checkSize(where, meta.width ?? 0, meta.height ?? 0, maxPixels);
+    const sample = BYTES_PER_SAMPLE[meta.depth ?? 'uchar'] ?? 8;
+    const channels = Math.max(1, meta.channels ?? 1);
+    // The 16-bit path below holds the 16-bit raster plus an 8-bit copy.
+    checkSize(where, meta.width ?? 0, meta.height ?? 0, lim, channels * sample + (meta.depth === 'ushort' ? 1 : 0));
     if (meta.depth === 'ushort') {
       // 16-bit PNG/TIFF: sharp would keep only the high byte (dark 12-bit data); stretch
       // the actual value range to 8 bits instead.
-      const g = await run(where, sharp(buf, { limitInputPixels: maxPixels }).toColourspace('grey16').raw({ depth: 'ushort' }));
+      const g = await run(where, sharp(buf, { limitInputPixels: maxPixels }).toColourspace('grey16').raw({ depth: 'ushort' }), lim);
       const n = g.info.width * g.info.height;
       const ch = g.info.channels;
       const src = new Uint16Array(g.data.buffer, g.data.byteOffset, n * ch);
@@ -99,7 +123,7 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
     const w = Math.max(3, Math.round((opts.size ?? 256) / 8));
     pipeline = pipeline.clahe({ width: w, height: w, maxSlope: 3 });
   }
-  const out = await run(where, pipeline.grayscale().raw());
+  const out = await run(where, pipeline.grayscale().raw(), lim);
   const n = out.info.width * out.info.height;
   const ch = out.info.channels;
   let pixels: Uint8Array;
@@ -112,19 +136,17 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
   return { pixels, width: out.info.width, height: out.info.height };
 }
 
-async function run(where: string, p: Sharp): Promise<{ data: Buffer; info: OutputInfo }> {
+async function run(where: string, p: Sharp, lim: ResolvedLimits): Promise<{ data: Buffer; info: OutputInfo }> {
   try {
     return await p.toBuffer({ resolveWithObject: true });
   } catch (err) {
-    fail(where, 'corrupt or unsupported image', err);
+    failDecode(where, err, lim);
   }
 }
 
-function checkSize(where: string, w: number, h: number, maxPixels: number): void {
+function checkSize(where: string, w: number, h: number, lim: ResolvedLimits, bytesPerPixel: number): void {
   if (w < MIN_SIDE || h < MIN_SIDE) fail(where, `image too small (${w}×${h}; at least ${MIN_SIDE}×${MIN_SIDE})`);
-  if (w > MAX_SIDE || h > MAX_SIDE || w * h > maxPixels) {
-    fail(where, `image too large (${w}×${h}; limit ${MAX_SIDE} px per side and ${maxPixels} pixels)`);
-  }
+  checkRaster(where, w, h, bytesPerPixel, lim);
 }
 
 /** Global histogram equalisation in place (CDF mapping, the classic formula). */

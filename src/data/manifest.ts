@@ -1,10 +1,11 @@
 // A manifest (CSV) is the one description of a dataset that every later step reads:
 // path,label,patient_id,source,view,split plus free columns. Paths are relative to the
 // manifest's folder (portable) or absolute (data kept elsewhere, e.g. ../shared/data).
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { parseCsv, requireColumns, formatCsv } from './csv.js';
 import { writeFileAtomic } from '../engine/atomic.js';
+import { notAFile } from './fileProbe.js';
 
 export const MANIFEST_COLUMNS = ['path', 'label', 'patient_id', 'source', 'view', 'split'] as const;
 export type Split = 'train' | 'valid' | 'test' | '';
@@ -32,7 +33,8 @@ export interface Manifest {
 
 export function readManifest(file: string): Manifest {
   const abs = resolve(file);
-  if (!existsSync(abs)) throw new Error(`manifest not found: ${file}`);
+  const why = notAFile(abs);
+  if (why) throw new Error(why === 'not found' ? `manifest not found: ${file}` : `manifest ${file}: ${why}`);
   const table = parseCsv(readFileSync(abs, 'utf8'), abs);
   requireColumns(table, ['path', 'label'], `manifest ${file}`);
   const rows = table.records.map(({ line, values }) => {

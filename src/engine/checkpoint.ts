@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Model } from './model.js';
 import { readSafetensors, serializeSafetensors } from './safetensors.js';
 import { createHash } from 'node:crypto';
-import { writeFileAtomic } from './atomic.js';
+import { removeStaleTemps, writeFileAtomic } from './atomic.js';
 import type { Arch, Normalisation } from './types.js';
 
 export interface CheckpointMeta {
@@ -36,6 +36,7 @@ export interface CheckpointMeta {
 export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation' | 'weightsSha256'> & { normalisation?: Normalisation };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
+  await removeStaleTemps(dir); // temp files of an earlier, killed save
   const full: CheckpointMeta = {
     format: 'cxrtune-checkpoint/1',
     arch: model.spec.arch,

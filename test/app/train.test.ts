@@ -2,7 +2,8 @@
 // loss going down, transfer modes, divergence handling, resume (bitwise) and lr-find.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePhantoms } from '../../src/data/phantom.js';
@@ -89,7 +90,13 @@ test('resume: interrupted after epoch 1, resumed, ends bitwise equal to an unint
   const part = await trainRun(cfg('resume-part', over), { callbacks: [{ onEpochEnd: (r) => (r.epoch === 0 ? { stop: 'stop for the test' } : undefined) }] });
   assert.equal(part.status, 'interrupted');
   assert.equal(part.epochsDone, 1);
+  // A save killed mid-write (dead PID) left its temp folder: the resume removes it.
+  const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  const stale = join(dir, 'resume-part', 'checkpoints', `last.tmp-${deadPid}`);
+  mkdirSync(stale, { recursive: true });
+  writeFileSync(join(stale, 'model.safetensors'), 'half-written');
   const resumed = await resumeRun(join(dir, 'resume-part'));
+  assert.ok(!existsSync(stale), 'stale temp checkpoint folder removed on resume');
   assert.equal(resumed.status, 'completed');
   assert.equal(resumed.epochsDone, 3);
   for (const f of ['model.safetensors', 'optimizer.safetensors']) {

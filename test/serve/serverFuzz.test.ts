@@ -14,6 +14,7 @@ import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { generatePhantom } from '../../src/data/phantom.js';
 import { encodeDicom } from '../data/helpers/dicomWriter.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
+import { adversarialCorpus } from '../fixtures/adversarial.js';
 
 const TOKEN = 'fuzz-token-0123456789abcdef';
 const SEED = 20261126;
@@ -127,4 +128,33 @@ test('fuzzed methods, paths and headers: never a 500, never an API answer withou
   );
   console.log(`# fuzzed requests: ${n} cases, 0 failures`);
   assert.equal((await srv.app.inject({ url: '/healthz' })).statusCode, 200);
+});
+
+test('the adversarial corpus through the server: each hostile file refused with its status, quickly, without growing memory', async () => {
+  const STATUS = { ok: 200, too_large: 413, corrupt: 422, unsupported_dicom: 422, too_small: 422, empty: 400, unsupported_type: 415 } as const;
+  const corpus = await adversarialCorpus();
+  // The server's own limit (25 Mpx), not the fuzz server's.
+  const s = await buildServer(served, { db: ':memory:', port: 0, token: TOKEN, rateLimit: 0 });
+  try {
+    const rss0 = process.memoryUsage().rss;
+    for (const c of corpus) {
+      const t0 = performance.now();
+      const res = await s.app.inject({ method: 'POST', url: '/api/v1/screen', payload: c.bytes, headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${TOKEN}` } });
+      const ms = performance.now() - t0;
+      assert.equal(res.statusCode, STATUS[c.expect], `${c.name}: ${res.statusCode} ${res.body.slice(0, 160)}`);
+      if (c.expect !== 'ok') {
+        assert.ok(!res.json().detail.includes('[object'), c.name);
+        if (c.message) assert.match(res.json().detail, c.message, c.name);
+        // Refused before decoding: milliseconds, not the seconds a full 256 Mpx decode takes.
+        assert.ok(ms < 1500, `${c.name} took ${ms.toFixed(0)} ms`);
+      }
+    }
+    const grown = (process.memoryUsage().rss - rss0) / 2 ** 20;
+    console.log(`# adversarial corpus via the server: ${corpus.length} files, RSS +${grown.toFixed(0)} MB`);
+    assert.ok(grown < 150, `RSS grew ${grown.toFixed(0)} MB`);
+    // Every request is in the audit log, hostile ones with their reason.
+    assert.equal(s.audit.requests(), corpus.length);
+  } finally {
+    await s.close();
+  }
 });

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { errorMessage } from '../../util/errorMessage.js';
 
 export interface AuditRecord {
   id: string;
@@ -71,7 +72,7 @@ export class AuditLog {
       const cols = this.db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>;
       if (!cols.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     } catch (e) {
-      throw new Error(`cannot open the audit log ${file}: ${(e as Error).message}`);
+      throw new Error(`cannot open the audit log ${file}: ${errorMessage(e)}`);
     }
     this.insert = this.db.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => '@' + c).join(', ')})`);
   }

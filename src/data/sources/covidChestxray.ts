@@ -1,8 +1,9 @@
 // ieee8023 covid-chestxray-dataset: metadata.csv (patientid, finding, view, modality,
 // folder, filename). One row per image; the same file may be listed twice (kept once).
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCsv, requireColumns } from '../csv.js';
+import { notAFile } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 
 export interface CovidChestxrayOptions {
@@ -45,8 +46,9 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     const path = join(root, v.folder || 'images', v.filename);
     if (seen.has(path)) continue;
     seen.add(path);
-    if (!existsSync(path)) {
-      problems.push({ where: path, message: `image listed in metadata.csv line ${line} is missing` });
+    const why = notAFile(path);
+    if (why) {
+      problems.push({ where: path, message: why === 'not found' ? `image listed in metadata.csv line ${line} is missing` : `image listed in metadata.csv line ${line}: ${why}` });
       continue;
     }
     rows.push({

@@ -1,11 +1,13 @@
 // A folder of DICOM files. Label from a mapping CSV (columns `file,label` with the path
 // relative to the folder or the bare file name, or `patient_id,label` keyed by the raw
 // PatientID); patient id = hashed PatientID so manifests carry no identifiers.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseCsv } from '../csv.js';
 import { hashPatientId, looksLikeDicom, readDicomHeader } from '../dicom.js';
+import { probePath, unreadableReason } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+import { errorMessage } from '../../util/errorMessage.js';
 
 export interface DicomSourceOptions {
   name?: string;
@@ -16,12 +18,33 @@ export interface DicomSourceOptions {
   views?: string[];
 }
 
-function walk(dir: string, out: string[]): string[] {
-  for (const d of readdirSync(dir, { withFileTypes: true })) {
+/**
+ * Regular files under `dir`, following symbolic links; a folder reached twice (a link to an
+ * ancestor) is walked once, and broken links, link loops and unreadable folders become problems.
+ */
+function walk(dir: string, out: string[], problems: SourceResult['problems'], seen = new Set<string>()): string[] {
+  let real: string;
+  let entries;
+  try {
+    real = realpathSync(dir);
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    problems.push({ where: dir, message: unreadableReason(dir, err) });
+    return out;
+  }
+  if (seen.has(real)) return out;
+  seen.add(real);
+  for (const d of entries) {
     if (d.name.startsWith('.')) continue;
     const p = join(dir, d.name);
-    if (d.isDirectory()) walk(p, out);
+    if (d.isDirectory()) walk(p, out, problems, seen);
     else if (d.isFile()) out.push(p);
+    else if (d.isSymbolicLink()) {
+      const t = probePath(p);
+      if (!t.ok) problems.push({ where: p, message: t.reason });
+      else if (t.kind === 'dir') walk(p, out, problems, seen);
+      else if (t.kind === 'file') out.push(p);
+    }
   }
   return out;
 }
@@ -47,13 +70,13 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
   }
   const rows: SourceRow[] = [];
   const problems: SourceResult['problems'] = [];
-  const files = walk(root, []).sort();
+  const files = walk(root, [], problems).sort();
   for (const path of files) {
     let buf: Buffer;
     try {
       buf = readFileSync(path);
     } catch (err) {
-      problems.push({ where: path, message: `cannot read (${(err as Error).message})` });
+      problems.push({ where: path, message: unreadableReason(path, err) });
       continue;
     }
     if (!looksLikeDicom(buf)) {
@@ -64,7 +87,7 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     try {
       h = readDicomHeader(buf, path);
     } catch (err) {
-      problems.push({ where: path, message: (err as Error).message.replace(`${path}: `, '') });
+      problems.push({ where: path, message: errorMessage(err).replace(`${path}: `, '') });
       continue;
     }
     if (!viewMatches(h.view, opts.views)) continue;

@@ -1,7 +1,7 @@
 // What every source reader returns: rows with absolute paths and the source's raw label
 // (mapped to a dataset label later), plus the problems found (missing file, bad row, …),
 // which the builder turns into an error or a skip list (--on-error).
-import { existsSync, statSync } from 'node:fs';
+import { probePath } from '../fileProbe.js';
 
 export interface SourceRow {
   /** Absolute image path. */
@@ -29,13 +29,15 @@ export interface SourceResult {
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.dcm', '.dicom'];
 
 export function requireDir(dir: string, what: string): void {
-  if (!existsSync(dir)) throw new Error(`${what}: folder not found: ${dir}`);
-  if (!statSync(dir).isDirectory()) throw new Error(`${what}: not a folder: ${dir}`);
+  const p = probePath(dir);
+  if (!p.ok) throw new Error(p.reason === 'not found' ? `${what}: folder not found: ${dir}` : `${what}: ${p.reason}: ${dir}`);
+  if (p.kind !== 'dir') throw new Error(`${what}: not a folder: ${dir}`);
 }
 
 export function requireFile(file: string, what: string): void {
-  if (!existsSync(file)) throw new Error(`${what}: file not found: ${file}`);
-  if (!statSync(file).isFile()) throw new Error(`${what}: not a file: ${file}`);
+  const p = probePath(file);
+  if (!p.ok) throw new Error(p.reason === 'not found' ? `${what}: file not found: ${file}` : `${what}: ${p.reason}: ${file}`);
+  if (p.kind !== 'file') throw new Error(`${what}: not a file: ${file}`);
 }
 
 /** View names as written by sources ('AP Supine', 'AP erect') match a filter entry by

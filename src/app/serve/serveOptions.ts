@@ -1,5 +1,6 @@
 // Settings of `cxrtune serve`, with the secure defaults in one place.
 import type { QueueOptions } from './studyQueue.js';
+import type { PacsOptions } from '../pacs/pacsOptions.js';
 
 export interface ServeOptions {
   host?: string;
@@ -15,6 +16,8 @@ export interface ServeOptions {
   /** Per-request processing timeout in ms (default 30 s). */
   timeoutMs?: number;
   queue?: QueueOptions;
+  /** Link to a PACS (Orthanc follower, STOW-RS, worklist); off when absent. */
+  pacs?: PacsOptions;
   /** One line per API request (the CLI prints them; tests pass nothing). */
   log?: (line: string) => void;
 }

@@ -15,6 +15,8 @@ import { AuditLog } from './auditLog.js';
 import { isLoopbackHost } from './loopback.js';
 import { modelCard } from './modelCard.js';
 import { openApiDocument } from './openapi.js';
+import { attachPacs } from './pacsLink.js';
+import type { PacsService } from '../pacs/pacsService.js';
 import { registerInfoRoutes } from './routes/infoRoutes.js';
 import { registerPageRoutes } from './routes/pageRoutes.js';
 import { registerScreenRoute } from './routes/screenRoute.js';
@@ -28,6 +30,8 @@ export interface Server {
   app: FastifyInstance;
   audit: AuditLog;
   queue: StudyQueue;
+  /** The PACS link (worklist, follower, STOW-RS) when opts.pacs is set. */
+  pacs: PacsService | null;
   host: string;
   /** Listens; resolves to the base URL (port 0 picks a free port). */
   listen(): Promise<string>;
@@ -112,10 +116,12 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   registerPageRoutes(app);
   registerInfoRoutes(app, card, openApiDocument(packageVersion(), !!token), queue);
   registerScreenRoute(app, { served, queue, timeoutMs, bodyLimit, note });
+  const pacs = opts.pacs ? attachPacs(app, { served, queue, audit, software: packageVersion(), ...(opts.log ? { log: opts.log } : {}) }, opts.pacs) : null;
   await app.ready();
+  pacs?.start();
 
   return {
-    app, audit, queue, host,
+    app, audit, queue, pacs, host,
     async listen() {
       await app.listen({ host, port });
       const a = app.server.address();
@@ -124,6 +130,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     },
     async close() {
       await app.close();
+      await pacs?.close();
       audit.close();
     },
   };

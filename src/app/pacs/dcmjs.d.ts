@@ -17,6 +17,8 @@ declare module 'dcmjs' {
         naturalizeDataset(ds: Dataset): Dataset;
         denaturalizeDataset(ds: Dataset): Dataset;
         uid(): string;
+        /** keyword → { tag: '(0008,0016)', vr, name, … } */
+        nameMap: Record<string, { tag: string; vr: string; name: string }>;
       };
     };
   };

@@ -1,6 +1,9 @@
 // A readable dump of a DICOM SR: the header attributes (keyword = value) and the content
 // tree, one item per line, indented by depth, as "RELATIONSHIP TYPE (code, scheme, "meaning") = value".
+import dcmjs from 'dcmjs';
 import type { Dataset } from './dicomFile.js';
+
+const tagOf = (keyword: string) => dcmjs.data.DicomMetaDictionary.nameMap[keyword]?.tag ?? '(????,????)';
 
 const first = (v: unknown): Dataset | undefined => (Array.isArray(v) ? v[0] : v) as Dataset | undefined;
 const codeText = (c: Dataset | undefined) => (c ? `(${c.CodeValue}, ${c.CodingSchemeDesignator}, "${c.CodeMeaning}")` : '(no concept name)');
@@ -37,32 +40,32 @@ function itemValue(it: Dataset): string {
 
 function tree(items: Dataset[], depth: number, out: string[]): void {
   for (const it of items) {
-    out.push(`${'  '.repeat(depth)}${it.RelationshipType ?? ''} ${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`.trimStart());
+    out.push(`${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`);
     const kids = it.ContentSequence;
     if (kids) tree((Array.isArray(kids) ? kids : [kids]) as Dataset[], depth + 1, out);
   }
 }
 
 function attrs(ds: Dataset, depth: number, out: string[]): void {
-  for (const [k, v] of Object.entries(ds)) {
-    if (k.startsWith('_') || k === 'ContentSequence') continue;
+  const entries = Object.entries(ds).filter(([k]) => !k.startsWith('_') && k !== 'ContentSequence').sort(([a], [b]) => tagOf(a).localeCompare(tagOf(b)));
+  for (const [k, v] of entries) {
     const pad = '  '.repeat(depth);
     if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'object' && x && !(x instanceof ArrayBuffer) && !('Alphabetic' in x))) {
-      out.push(`${pad}${k}:`);
+      out.push(`${pad}${tagOf(k)} ${k}:`);
       v.forEach((x, i) => {
         out.push(`${pad}  item ${i + 1}`);
         attrs(x as Dataset, depth + 2, out);
       });
     } else if (Array.isArray(v) && v.length === 0) {
-      out.push(`${pad}${k}: (empty)`);
+      out.push(`${pad}${tagOf(k)} ${k}: (empty)`);
     } else {
-      out.push(`${pad}${k} = ${valueOf(v)}`);
+      out.push(`${pad}${tagOf(k)} ${k} = ${valueOf(v)}`);
     }
   }
 }
 
 export function dumpSr(ds: Dataset): string {
-  const out = ['Attributes (content tree below):'];
+  const out = ['Attributes (the content tree follows):'];
   attrs(ds, 1, out);
   out.push('', 'Content tree:');
   out.push(`  CONTAINER ${codeText(first(ds.ConceptNameCodeSequence))} = [${ds.ContinuityOfContent ?? ''}]`);

@@ -105,7 +105,7 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
     const sc = readDicomFile(await orthanc.file(scInst.ID));
     assert.equal(str(sc, 'PhotometricInterpretation'), 'RGB');
     assert.equal(sc.SamplesPerPixel, 3);
-    assert.equal(sc.Rows, 672); // 224 × 3: upscaled to ≥ 512
+    assert.equal(sc.Rows, 512); // the 224² model input upscaled to 512
     assert.equal(str(sc, 'StudyInstanceUID'), chest.studyUid);
     assert.equal(((sc.SourceImageSequence as Dataset[])[0]!).ReferencedSOPInstanceUID, chest.sopUid);
 

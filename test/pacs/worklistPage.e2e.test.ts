@@ -77,7 +77,7 @@ test('worklist page: studies from Orthanc sorted by probability, statuses and re
   assert.match(await page.locator('#wl-summary').textContent() ?? '', /4 sent back/);
   await page.getByRole('button', { name: 'Overlay' }).first().click();
   await page.locator('#detail:not([hidden])').waitFor();
-  assert.ok(await page.locator('#overlay').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 672));
+  assert.ok(await page.locator('#overlay').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 512));
   assert.deepEqual(errors, []);
   const shotDir = docs ? join(projectRoot(), 'docs') : tmp;
   mkdirSync(shotDir, { recursive: true });

@@ -31,9 +31,9 @@ export async function renderOverlay(input: GrayImage, heat: Float32Array): Promi
     const a = (rgba[i * 4 + 3]! / 255) * OVERLAY_OPACITY;
     for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.round(pixels[i]! * (1 - a) + rgba[i * 4 + c]! * a);
   }
-  const scale = Math.max(1, Math.ceil(OVERLAY_MIN_SIZE / Math.min(width, height)));
-  const W = width * scale;
-  const H = height * scale;
+  const scale = Math.max(1, OVERLAY_MIN_SIZE / Math.min(width, height));
+  const W = Math.round(width * scale);
+  const H = Math.round(height * scale);
   const img = sharp(rgb, { raw: { width, height, channels: 3 } }).resize(W, H, { kernel: 'lanczos3' });
   const out = await img.clone().raw().toBuffer();
   const png = await img.clone().png({ compressionLevel: 6 }).toBuffer();

@@ -26,12 +26,13 @@ export function registerPacsCommands(program: Command): void {
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
     .action(async (o) => {
+      const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
       if (o.threads) setThreads(o.threads);
       const served = await loadServedModel(o.model, { device: o.device });
       const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta), { maxBatch: o.maxBatch });
       const audit = new AuditLog(o.db);
       const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-      const service = new PacsService({ served, queue, audit, software: version, log: (l) => process.stderr.write(l + '\n') }, pacsOptionsFrom(o)!);
+      const service = new PacsService({ served, queue, audit, software: version, log: (l) => process.stderr.write(l + '\n') }, options);
       service.start();
       console.log(`cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`);
       const stop = async () => {

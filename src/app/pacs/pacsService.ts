@@ -192,7 +192,8 @@ export class PacsService {
         this.auditStep(it.id, 'waiting', ms, { error: e.message });
       } else {
         const msg = e instanceof Error ? e.message : String(e);
-        this.store.update(it.id, { status: 'failed', reason: `${step}: ${msg}`, inbox: null });
+        // Terminal: the pushed bytes and unsent results (they hold patient attributes) are dropped.
+        this.store.update(it.id, { status: 'failed', reason: `${step}: ${msg}`, inbox: null, outbox: null });
         this.auditStep(it.id, 'failed', ms, { error: `${step}: ${msg}` });
       }
     }

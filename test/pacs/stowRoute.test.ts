@@ -85,6 +85,10 @@ test('the API needs the token; the page and its script are static with a strict 
   assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
   assert.doesNotMatch(page.body, /<script>|<script [^>]*>[^<]/); // no inline script
   assert.match(page.body, /src="\/assets\/worklist\.js"/);
+  const doc = (await srv.app.inject({ url: '/api/v1/openapi.json', headers: auth })).json();
+  for (const p of ['/api/v1/studies', '/api/v1/studies/{study}', '/api/v1/worklist', '/api/v1/worklist/{id}', '/api/v1/worklist/{id}/overlay.png', '/api/v1/screen']) {
+    assert.ok(doc.paths[p], `OpenAPI lists ${p}`);
+  }
   const js = await srv.app.inject({ url: '/assets/worklist.js' });
   assert.equal(js.statusCode, 200);
   assert.match(String(js.headers['content-type']), /javascript/);

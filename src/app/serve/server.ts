@@ -16,6 +16,7 @@ import { isLoopbackHost } from './loopback.js';
 import { modelCard } from './modelCard.js';
 import { openApiDocument } from './openapi.js';
 import { attachPacs } from './pacsLink.js';
+import { withPacsPaths } from './pacsOpenApi.js';
 import type { PacsService } from '../pacs/pacsService.js';
 import { registerInfoRoutes } from './routes/infoRoutes.js';
 import { registerPageRoutes } from './routes/pageRoutes.js';
@@ -114,7 +115,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   });
 
   registerPageRoutes(app);
-  registerInfoRoutes(app, card, openApiDocument(packageVersion(), !!token), queue);
+  registerInfoRoutes(app, card, withPacsPaths(openApiDocument(packageVersion(), !!token), !!opts.pacs), queue);
   registerScreenRoute(app, { served, queue, timeoutMs, bodyLimit, note });
   const pacs = opts.pacs ? attachPacs(app, { served, queue, audit, software: packageVersion(), ...(opts.log ? { log: opts.log } : {}) }, opts.pacs) : null;
   await app.ready();

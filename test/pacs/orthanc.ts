@@ -50,8 +50,13 @@ export class Orthanc {
 
   async start(): Promise<void> {
     const log = openSync(join(this.dir, 'orthanc.log'), 'a');
-    this.proc = spawn(ORTHANC_BIN, [join(this.dir, 'config.json')], { stdio: ['ignore', log, log] });
+    const proc = spawn(ORTHANC_BIN, [join(this.dir, 'config.json')], { stdio: ['ignore', log, log] });
+    this.proc = proc;
     closeSync(log);
+    // A test run that dies without its after() hook must not leave Orthanc behind.
+    const reap = () => proc.kill('SIGKILL');
+    process.once('exit', reap);
+    proc.once('exit', () => process.removeListener('exit', reap));
     const deadline = Date.now() + 20_000;
     for (;;) {
       try {

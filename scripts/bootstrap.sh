@@ -11,12 +11,18 @@ if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/torch/csrc/api/include/torch/to
 if ! /usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1; then apt_pkgs+=(python3-torchvision); fi
 if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then apt_pkgs+=(g++ make python3); fi
 if [ "${CXRTUNE_NO_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then apt_pkgs+=(chromium); fi
+# A real PACS for the PACS-link tests (the tests start their own; the system service stays off).
+if [ "${CXRTUNE_NO_ORTHANC:-}" != 1 ] && { [ ! -x /usr/sbin/Orthanc ] || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; }; then apt_pkgs+=(orthanc orthanc-dicomweb); fi
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "bootstrap: installing ${apt_pkgs[*]} with apt-get" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
+  # policy-rc.d 101: packages (orthanc) must not start system services from here.
+  policy_rc=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then policy_rc=/usr/sbin/policy-rc.d; printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy_rc >/dev/null; $sudo chmod +x $policy_rc; fi
   $sudo apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+  if [ -n "$policy_rc" ]; then $sudo rm -f "$policy_rc"; fi
 fi
 
 # npm ci only when the lockfile changed since the last install.

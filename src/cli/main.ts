@@ -12,6 +12,7 @@ import { registerTrainCommands } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
 import { errorMessage } from '../util/errorMessage.js';
+import { registerPacsCommands } from './pacsCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);
+  registerPacsCommands(program);
   return program;
 }
 

@@ -7,10 +7,11 @@ import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { DEFAULT_MAX_STUDY_PIXELS } from '../app/screen.js';
 import { intArg } from './args.js';
 import { resolveToken } from '../app/serve/tokenSource.js';
+import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 
 export function registerServeCommand(program: Command): void {
-  program
-    .command('serve')
+  addPacsOptions(program
+    .command('serve'))
     .description('serve a model to clinicians: web page (upload a CXR → probability, decision, Grad-CAM) and REST API, with an audit log')
     .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder')
     .option('--host <addr>', 'listen address; anything but loopback needs a token', SERVE_DEFAULTS.host)
@@ -34,13 +35,14 @@ export function registerServeCommand(program: Command): void {
       const served = await loadServedModel(o.model, { device: o.device, warn });
       const server = await buildServer(served, {
         host: o.host, port: o.port, ...(token ? { token } : {}), db: o.db, bodyLimit: o.maxBodyMb * 1024 * 1024,
-        maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch }, rateLimit: o.rateLimit,
+        maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch }, rateLimit: o.rateLimit, pacs: pacsOptionsFrom(o),
         ...(o.quiet ? {} : { log: (l: string) => process.stderr.write(l + '\n') }),
       });
       const url = await server.listen();
       const m = served.meta;
       console.log(`cxrtune serve: ${m.arch} (${m.classes.join('/')}, threshold ${m.threshold}, sha256 ${served.sha256.slice(0, 12)}) on ${url}`);
       console.log(`  page ${url}/   API ${url}/api/v1/openapi.json   audit log ${o.db}${token ? '   token required' : ''}`);
+      if (server.pacs) console.log(`  worklist ${url}/worklist   STOW-RS ${url}/api/v1/studies${server.pacs.client ? `   following ${server.pacs.client.base}` : ''}`);
       const stop = async () => {
         process.stderr.write('cxrtune serve: stopping\n');
         await server.close();

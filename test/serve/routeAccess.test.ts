@@ -6,7 +6,9 @@
 // ran the model with no token and no audit row.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { PUBLIC_ROUTES } from '../../src/app/serve/routeAccess.js';
@@ -17,16 +19,20 @@ let ckpt: string;
 let served: ServedModel;
 let srv: Server;
 let png: Buffer;
+let tmp: string;
 
 before(async () => {
   ckpt = await makeCheckpoint();
+  tmp = mkdtempSync(join(tmpdir(), 'cxrtune-route-access-'));
   served = await loadServedModel(ckpt);
-  srv = await buildServer(served, { db: ':memory:', port: 0, token: TOKEN, rateLimit: 0 });
+  // With the PACS link in STOW-RS mode, so its routes (studies, worklist) are enumerated too.
+  srv = await buildServer(served, { db: ':memory:', port: 0, token: TOKEN, rateLimit: 0, pacs: { worklist: join(tmp, 'worklist.sqlite') } });
   png = await phantomPng(128);
 });
 after(async () => {
   await srv?.close();
   rmSync(ckpt, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
 });
 
 const hex = (c: string) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0');
@@ -68,6 +74,7 @@ test('every non-public route × every URL encoding: 401 without a token, and exa
   const api = srv.routes.filter((r) => !PUBLIC_ROUTES.has(r.url));
   assert.ok(api.some((r) => r.url === '/api/v1/screen' && r.method === 'POST'), 'the screen route is enumerated');
   assert.ok(api.some((r) => r.url === '/api/v1/model'), 'the model card route is enumerated');
+  assert.ok(api.some((r) => r.url.startsWith('/api/v1/studies')) && api.some((r) => r.url.startsWith('/api/v1/worklist')), 'the PACS routes are enumerated');
   let cases = 0;
   for (const r of api) {
     for (const [how, url] of encodings(r.url)) {
@@ -80,7 +87,7 @@ test('every non-public route × every URL encoding: 401 without a token, and exa
       cases++;
     }
   }
-  assert.ok(cases >= 60, `${cases} cases`);
+  assert.ok(cases >= 150, `${cases} cases`);
   console.log(`# route × encoding: ${api.length} routes, ${cases} cases, 0 bypasses`);
 });
 

@@ -4,9 +4,14 @@
 // is open only if it is listed here; everything else (every API route, routes added later,
 // and requests that match nothing) needs the token and leaves an audit row.
 import type { FastifyRequest } from 'fastify';
+import { WORKLIST_PUBLIC_ROUTES } from './routes/worklistRoutes.js';
 
-/** The only routes anyone may call: the page, its assets, and liveness. */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/assets/app.js', '/assets/app.css', '/healthz']);
+/**
+ * The only routes anyone may call: the pages (screening, PACS worklist) and their static
+ * assets, which hold no data — the worklist page fetches its rows from /api/v1/worklist with
+ * the token — and liveness.
+ */
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/assets/app.js', '/assets/app.css', ...WORKLIST_PUBLIC_ROUTES, '/healthz']);
 
 /** The route pattern the router matched, or null when nothing matched (404, bad URL). */
 export function matchedRoute(req: FastifyRequest): string | null {

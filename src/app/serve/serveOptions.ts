@@ -1,5 +1,6 @@
 // Settings of `cxrtune serve`, with the secure defaults in one place.
 import type { QueueOptions } from './studyQueue.js';
+import type { PacsOptions } from '../pacs/pacsOptions.js';
 
 export interface ServeOptions {
   host?: string;
@@ -17,6 +18,8 @@ export interface ServeOptions {
   queue?: QueueOptions;
   /** Requests per minute per client on non-public routes (0 = no limit; default 600). */
   rateLimit?: number;
+  /** Link to a PACS (Orthanc follower, STOW-RS, worklist); off when absent. */
+  pacs?: PacsOptions;
   /** One line per API request (the CLI prints them; tests pass nothing). */
   log?: (line: string) => void;
 }

@@ -19,6 +19,9 @@ import { AuditLog } from './auditLog.js';
 import { isLoopbackHost } from './loopback.js';
 import { modelCard } from './modelCard.js';
 import { openApiDocument } from './openapi.js';
+import { attachPacs } from './pacsLink.js';
+import { withPacsPaths } from './pacsOpenApi.js';
+import type { PacsService } from '../pacs/pacsService.js';
 import { registerInfoRoutes } from './routes/infoRoutes.js';
 import { registerPageRoutes } from './routes/pageRoutes.js';
 import { registerScreenRoute } from './routes/screenRoute.js';
@@ -35,6 +38,8 @@ export interface Server {
   app: FastifyInstance;
   audit: AuditLog;
   queue: StudyQueue;
+  /** The PACS link (worklist, follower, STOW-RS) when opts.pacs is set. */
+  pacs: PacsService | null;
   host: string;
   /** Every registered route (method, pattern): what the access tests enumerate. */
   routes: Array<{ method: string; url: string }>;
@@ -141,12 +146,14 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
   registerPageRoutes(app);
-  registerInfoRoutes(app, card, openApiDocument(packageVersion(), !!token), queue);
+  registerInfoRoutes(app, card, withPacsPaths(openApiDocument(packageVersion(), !!token), !!opts.pacs), queue);
   registerScreenRoute(app, { served, queue, timeoutMs, bodyLimit, note });
+  const pacs = opts.pacs ? attachPacs(app, { served, queue, audit, software: packageVersion(), ...(opts.log ? { log: opts.log } : {}) }, opts.pacs) : null;
   await app.ready();
+  pacs?.start();
 
   return {
-    app, audit, queue, host, routes,
+    app, audit, queue, pacs, host, routes,
     async listen() {
       await app.listen({ host, port });
       const a = app.server.address();
@@ -155,6 +162,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     },
     async close() {
       await app.close();
+      await pacs?.close();
       tally.close();
       audit.close();
     },

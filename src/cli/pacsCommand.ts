@@ -1,0 +1,53 @@
+// `cxrtune pacs follow`: the PACS link without the web server (screen what arrives in
+// Orthanc, store SR + overlay back); `cxrtune pacs dump-sr`: read an SR file.
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setThreads } from '../engine/runtime.js';
+import { projectRoot } from '../engine/native.js';
+import { loadServedModel } from '../app/serve/servedModel.js';
+import { StudyQueue } from '../app/serve/studyQueue.js';
+import { AuditLog } from '../app/serve/auditLog.js';
+import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
+import { preprocessOf } from '../app/screen.js';
+import { PacsService } from '../app/pacs/pacsService.js';
+import { readDicomFile } from '../app/pacs/dicomFile.js';
+import { dumpSr } from '../app/pacs/srDump.js';
+import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
+import { intArg } from './args.js';
+
+export function registerPacsCommands(program: Command): void {
+  const pacs = program.command('pacs').description('PACS link: follow Orthanc, screen new chest radiographs, store DICOM SR + Grad-CAM overlay back');
+  addPacsOptions(pacs.command('follow')
+    .description('follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, results stored back by STOW-RS')
+    .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder'), { required: true })
+    .option('--db <file>', 'SQLite audit log', SERVE_DEFAULTS.db)
+    .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
+    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
+    .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .action(async (o) => {
+      const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
+      if (o.threads) setThreads(o.threads);
+      const served = await loadServedModel(o.model, { device: o.device });
+      const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta), { maxBatch: o.maxBatch });
+      const audit = new AuditLog(o.db);
+      const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+      const service = new PacsService({ served, queue, audit, software: version, log: (l) => process.stderr.write(l + '\n') }, options);
+      service.start();
+      console.log(`cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`);
+      const stop = async () => {
+        process.stderr.write('cxrtune pacs: stopping\n');
+        await service.close();
+        audit.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  pacs.command('dump-sr')
+    .description('print a DICOM SR file: its attributes and content tree')
+    .argument('<file>', 'DICOM Part 10 file')
+    .action((file: string) => {
+      process.stdout.write(dumpSr(readDicomFile(readFileSync(file))));
+    });
+}

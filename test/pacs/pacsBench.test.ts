@@ -1,0 +1,99 @@
+// PACS-link figures with a real Orthanc (CXRTUNE_HEAVY=1): latency from an instance arriving
+// in Orthanc (its REST upload answered) to the SR stored back (STOW-RS answered), median of
+// 20 one at a time; and throughput with 200 instances queued in Orthanc before cxrtune starts.
+// Prints the figures (docs/PACS.md quotes them); asserts only that everything arrived.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
+import { buildServer, type Server } from '../../src/app/serve/server.js';
+import { quantile } from '../../src/app/serve/quantile.js';
+import { makeCheckpoint } from '../serve/fixture.js';
+import { cxrDicom } from './cxrDicom.js';
+import { Orthanc, orthancSkip } from './orthanc.js';
+
+const heavy = process.env.CXRTUNE_HEAVY === '1';
+const skip = !heavy ? 'set CXRTUNE_HEAVY=1' : orthancSkip;
+const N_LATENCY = 20;
+const N_QUEUED = Number(process.env.CXRTUNE_PACS_QUEUED ?? 200);
+let tmp: string;
+let ckpt: string;
+let served: ServedModel;
+let orthanc: Orthanc;
+
+before(async () => {
+  if (skip) return;
+  tmp = mkdtempSync(join(tmpdir(), 'cxrtune-pacs-bench-'));
+  ckpt = await makeCheckpoint();
+  served = await loadServedModel(ckpt);
+  orthanc = await Orthanc.create(join(tmp, 'orthanc'));
+});
+after(async () => {
+  await orthanc?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (ckpt) rmSync(ckpt, { recursive: true, force: true });
+});
+
+const start = () => buildServer(served, { db: join(tmp, 'audit.sqlite'), port: 0, pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite') } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9), min: s[0]!, max: s[s.length - 1]! };
+};
+
+async function sentAt(srv: Server, sop: string): Promise<number> {
+  for (;;) {
+    const it = srv.pacs!.store.list().find((i) => i.sopUid === sop);
+    if (it?.status === 'sent') return it.sentMs!;
+    if (it?.status === 'failed' || it?.status === 'skipped') throw new Error(`${it.status}: ${it.reason}`);
+    await sleep(2);
+  }
+}
+
+test(`latency arrival → SR stored (median of ${N_LATENCY}) and throughput with ${N_QUEUED} queued`, { skip, timeout: 1_200_000 }, async () => {
+  let srv = await start();
+  while (srv.pacs!.store.cursor() === null) await sleep(20);
+  // Warm-up (first engine call allocates).
+  const w = cxrDicom({ seed: 1 });
+  await orthanc.upload(w.bytes);
+  await sentAt(srv, w.sopUid);
+  const lat: number[] = [];
+  // Where the time goes: seen (change log polled), screened (fetched, screened, SR + SC written), sent (STOW-RS).
+  const seen: number[] = [];
+  const screened: number[] = [];
+  const sent: number[] = [];
+  for (let i = 0; i < N_LATENCY; i++) {
+    const d = cxrDicom({ seed: 100 + i });
+    await orthanc.upload(d.bytes);
+    const t0 = Date.now();
+    const t3 = await sentAt(srv, d.sopUid);
+    lat.push(t3 - t0);
+    const it = srv.pacs!.store.list().find((x) => x.sopUid === d.sopUid)!;
+    const t2 = Date.parse(it.screenedAt!);
+    seen.push(it.arrivedMs - t0);
+    screened.push(t2 - it.arrivedMs);
+    sent.push(t3 - t2);
+  }
+  await srv.close();
+
+  // 200 instances arrive while cxrtune is down; it starts and works through the backlog.
+  const queued = Array.from({ length: N_QUEUED }, (_, i) => cxrDicom({ seed: 1000 + i }));
+  for (const d of queued) await orthanc.upload(d.bytes);
+  const t0 = Date.now();
+  srv = await start();
+  let last = 0;
+  for (const d of queued) last = Math.max(last, await sentAt(srv, d.sopUid));
+  const seconds = (last - t0) / 1000;
+  const counts = srv.pacs!.store.counts();
+  await srv.close();
+  assert.equal(counts.sent, N_LATENCY + 1 + N_QUEUED);
+  const L = stats(lat);
+  console.log(JSON.stringify({
+    latencyMs: Object.fromEntries(Object.entries(L).map(([k, v]) => [k, Math.round(v)])), latencyRawMs: lat,
+    medianStageMs: { seen: stats(seen).median, screened: stats(screened).median, sent: stats(sent).median },
+    throughput: { instances: N_QUEUED, seconds: Math.round(seconds * 10) / 10, perSecond: Math.round((N_QUEUED / seconds) * 100) / 100 },
+    model: served.meta.arch, inputSize: served.meta.inputSize, pollMs: 250, concurrency: 4,
+  }));
+});

@@ -96,7 +96,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
     const errs = Object.entries(load.errorsByKind).map(([k, v]) => `${k}: ${v}`).join(', ');
     console.log(`load: ${load.clients} clients, ${f(load.durationS)} s: ${load.requests} requests, ${f(load.requestsPerS, 2)} requests/s, `
       + `p50 ${f(load.p50Ms, 0)} ms, p95 ${f(load.p95Ms, 0)} ms, p99 ${f(load.p99Ms, 0)} ms, max ${f(load.maxMs, 0)} ms, errors ${load.errors}${errs ? ` (${errs})` : ''}`
-      + (load.auditRowsOk !== undefined ? `, audit rows for 200s ${load.auditRowsOk}/${load.ok}` : ''));
+      + (load.auditRowsOk !== undefined ? `, audit rows for 200s ${load.auditRowsOk}/${load.ok + (load.hostile?.byStatus['200'] ?? 0)}` : ''));
     if (load.hostile) {
       const by = Object.entries(load.hostile.byStatus).map(([k, v]) => `${k}: ${v}`).join(', ');
       console.log(`hostile: ${load.hostile.clients} clients, ${load.hostile.requests} requests (${by})`);

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Reference for `cxrtune bench --vs-python`: the same training step (and inference)
 in Debian's Python torch/torchvision. Prints one JSON object.
-Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE [WEIGHTS]]
+Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE [WEIGHTS [serve]]]
+With `serve`, the process stays alive for interleaved rounds: it reads commands
+`train|predict|latency WARMUP STEPS` on stdin and answers each with one JSON line
+{"seconds": S} (the timed steps only), until stdin closes.
 WEIGHTS: a safetensors file with the initial weights (cxrtune passes its own, so both
 processes compute on identical values: speed can depend on them).
 """
@@ -64,6 +67,27 @@ def infer():
     net.eval()
     with torch.inference_mode(), torch.autocast(**ac):
         return net(inputs()).float().cpu()
+
+def latency():
+    net.eval()
+    with torch.inference_mode(), torch.autocast(**ac):
+        return net(inputs()[:1]).float().cpu()
+
+def timed(fn, w, n):
+    for _ in range(w):
+        fn()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return time.perf_counter() - t0
+
+if len(sys.argv) > 11 and sys.argv[11] == "serve":
+    fns = {"train": step, "predict": infer, "latency": latency}
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        cmd, w, n = line.split()
+        print(json.dumps({"seconds": timed(fns[cmd], int(w), int(n))}), flush=True)
+    sys.exit(0)
 
 for _ in range(warmup):
     step()

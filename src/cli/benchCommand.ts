@@ -1,7 +1,7 @@
 // `cxrtune bench`: engine throughput (train and predict images/s), optionally vs Python torch.
 import { Command, Option } from 'commander';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
-import { benchOne, type BenchResult } from '../app/bench.js';
+import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../app/bench.js';
 import { physicalCores } from '../engine/runtime.js';
 import { intArg, listArg } from './args.js';
 import { runServeBench } from './serveBench.js';
@@ -21,7 +21,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--warmup <n>', 'untimed warm-up steps', intArg, 2)
     .option('--channels-last', 'use channels_last memory format')
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
-    .option('--vs-python', 'run the same step in Debian\'s Python torch and print the ratio')
+    .option('--vs-python', 'run the same step in Debian\'s Python torch, alternating in rounds; print median ratios and their spread')
+    .option('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', intArg)
     .option('--data <dir|manifest>', 'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih')
     .option('--json', 'print one JSON object per configuration')
     .option('--serve', 'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test')
@@ -46,7 +47,7 @@ export function registerBenchCommand(program: Command): void {
         for (const precision of precs) {
           if (!o.json) process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
           const r = await benchOne({ arch, size: o.size, batch: o.batch, precision, threads, steps: o.steps, warmup: o.warmup,
-            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device });
+            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device, ...(o.rounds ? { rounds: o.rounds } : {}) });
           results.push(r);
           if (o.json) console.log(JSON.stringify(r));
         }
@@ -57,11 +58,20 @@ export function registerBenchCommand(program: Command): void {
 
 function printTable(rs: BenchResult[]): void {
   const f = (x: number | undefined, d = 1) => (x === undefined ? '' : x.toFixed(d));
-  const rows = rs.map((r) => [r.arch, String(r.size), String(r.batch), r.precision, f(r.train_img_s), f(r.predict_img_s),
-    f(r.python_train_img_s), f(r.ratio, 2), f(r.python_predict_img_s), f(r.predict_ratio, 2)]);
-  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'predict img/s', 'python train', 'ratio', 'python predict', 'ratio'];
+  // A ratio is printed with its per-round range; one whose rounds disagree too much is not printed.
+  const ratio = (x: number | undefined, spread: [number, number] | undefined, ok: boolean | undefined) =>
+    x === undefined ? '' : ok ? `${x.toFixed(2)} (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})` : `noise (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})`;
+  const rows = rs.map((r) => [r.arch, String(r.size), String(r.batch), r.precision, f(r.train_img_s), f(r.python_train_img_s),
+    ratio(r.ratio, r.ratio_spread, r.conclusive?.train), f(r.predict_img_s), f(r.python_predict_img_s), ratio(r.predict_ratio, r.predict_ratio_spread, r.conclusive?.predict),
+    f(r.latency_ms), f(r.python_latency_ms), ratio(r.latency_ratio, r.latency_ratio_spread, r.conclusive?.latency)]);
+  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'python', 'ratio (range)', 'predict img/s', 'python', 'ratio (range)', 'batch-1 ms', 'python', 'ratio (range)'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
+  const r0 = rs[0];
+  if (r0?.rounds && r0.rounds > 1) {
+    console.log(`medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); `
+      + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);
+  }
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const p of ['bf16']) {
     for (const arch of new Set(rs.map((r) => r.arch))) {

@@ -6,9 +6,9 @@
 // network", the discriminative spread is applied around the answer afterwards).
 import { join, resolve } from 'node:path';
 import { Model } from '../engine/model.js';
-import { loadPretrained, resolveWeightsFile } from '../engine/pretrained.js';
+import { loadPretrained } from '../engine/pretrained.js';
+import { weightsInfo } from '../engine/weights/weightsFile.js';
 import { checkDevice, manualSeed, physicalCores, setThreads } from '../engine/runtime.js';
-import { readSafetensors } from '../engine/safetensors.js';
 import type { BatchNormMode, EngineModel, Normalisation, OptimizerKind, Precision } from '../engine/types.js';
 import { lrFind, type LrFindOptions, type LrFindResult, type Suggestion } from '../recipe/lrFinder.js';
 import { trainableAt, type TransferMode } from '../recipe/transfer.js';
@@ -110,7 +110,7 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   manualSeed(seed);
   let normalisation: Normalisation | undefined;
   if (o.pretrained) {
-    const meta = (await readSafetensors(resolveWeightsFile(o.pretrained))).metadata;
+    const meta = (await weightsInfo(o.pretrained)).metadata;
     try {
       const mean = JSON.parse(meta.mean ?? 'null');
       const std = JSON.parse(meta.std ?? 'null');

@@ -2,7 +2,7 @@
 // torch hub ($TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch; checkpoints/),
 // the Hugging Face hub ($HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub),
 // and cxrtune's own ($CXRTUNE_CACHE, else $XDG_CACHE_HOME/cxrtune; weights/).
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,6 +40,7 @@ export function hubSnapshot(repoId: string, revision = 'main', env: Env = proces
     if (existsSync(join(snaps, commit))) return join(snaps, commit);
   }
   if (existsSync(join(snaps, revision))) return join(snaps, revision);
-  const all = readdirSync(snaps).filter((s) => !s.startsWith('.'));
-  return all.length ? join(snaps, all.sort().at(-1)!) : null;
+  const all = readdirSync(snaps).filter((s) => !s.startsWith('.')).map((s) => join(snaps, s));
+  all.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  return all.at(-1) ?? null;
 }

@@ -11,6 +11,7 @@ import { registerInfoCommand } from './infoCommand.js';
 import { registerTrainCommands } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
+import { registerWeightsCommands } from './weightsCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);
+  registerWeightsCommands(program);
   return program;
 }
 

@@ -93,9 +93,14 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
 
   manualSeed(cfg.seed);
   let normalisation: Normalisation | undefined;
-  if (cfg.pretrained) normalisation = pretrainedNormalisation((await weightsInfo(cfg.pretrained)).metadata);
+  let strideIn1x1 = false;
+  if (cfg.pretrained) {
+    const meta = (await weightsInfo(cfg.pretrained)).metadata;
+    normalisation = pretrainedNormalisation(meta);
+    strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
+  }
   const model = await Model.create({
-    arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}),
+    arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}),
   });
   if (cfg.pretrained) {
     const rep = await loadPretrained(model, cfg.pretrained, log);

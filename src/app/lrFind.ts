@@ -109,15 +109,17 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   const data = openRunData({ manifest: o.manifest, size: o.size ?? 224, batch: o.batch ?? 16, seed, aug: o.aug ?? 'none', balanced: o.balanced ?? false });
   manualSeed(seed);
   let normalisation: Normalisation | undefined;
+  let strideIn1x1 = false;
   if (o.pretrained) {
     const meta = (await weightsInfo(o.pretrained)).metadata;
+    strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     try {
       const mean = JSON.parse(meta.mean ?? 'null');
       const std = JSON.parse(meta.std ?? 'null');
       if (Array.isArray(mean) && Array.isArray(std)) normalisation = { mean, std } as Normalisation;
     } catch { /* ImageNet default */ }
   }
-  const model = await Model.create({ arch: o.arch, numClasses: data.classes.length, device, ...(normalisation ? { normalisation } : {}) });
+  const model = await Model.create({ arch: o.arch, numClasses: data.classes.length, device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
   if (o.pretrained) await loadPretrained(model, o.pretrained, log);
   const unfold = o.unfoldBn ?? 'auto';
   if (unfold === 'on' || (unfold === 'auto' && o.pretrained && isFoldedBatchNorm(await model.state(), batchNormNames(model)))) {

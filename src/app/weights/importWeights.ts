@@ -29,6 +29,8 @@ export interface WeightsDescriptor {
   inputSize: number;
   normalisation: Normalisation;
   classifier: string;
+  /** ResNet v1 (Keras): the engine builds the model with strideIn1x1. */
+  strideIn1x1?: true;
   source: string;
   sourceFile: string;
   sourceSha256: string;
@@ -86,17 +88,18 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const numClasses = heads[0]?.[1].shape[0] ?? (Number(info.metadata.num_classes) || 1000);
   const mean = parseVec(info.metadata.mean);
   const std = parseVec(info.metadata.std);
-  const model = await Model.create({ arch, numClasses, ...(mean && std ? { normalisation: { mean, std } } : {}) });
+  const strideIn1x1 = info.metadata.stride_in_1x1 === 'true';
+  const model = await Model.create({ arch, numClasses, ...(mean && std ? { normalisation: { mean, std } } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
   const rep = await loadPretrained(model, source, log);
   const out = resolve(o.out ?? join(cxrtuneWeightsCache(), importName(o.source)));
   const sourceSha256 = await sha256File(info.file);
   const inputSize = Number(info.metadata.input_size) || 224;
   const descriptor: WeightsDescriptor = {
     format: 'cxrtune-weights/1', arch, numClasses, inputSize, normalisation: model.spec.normalisation,
-    classifier: torchvisionClassifier(arch), source: o.source, sourceFile: info.file, sourceSha256,
+    classifier: torchvisionClassifier(arch), ...(strideIn1x1 ? { strideIn1x1: true as const } : {}), source: o.source, sourceFile: info.file, sourceSha256,
     reinitialised: rep.reinitialised, created: new Date().toISOString(),
   };
-  const keep = Object.fromEntries(Object.entries(info.metadata).filter(([k]) => ['license', 'timm_architecture', 'timm_tag', 'labels'].includes(k)));
+  const keep = Object.fromEntries(Object.entries(info.metadata).filter(([k]) => ['license', 'timm_architecture', 'timm_tag', 'labels', 'stride_in_1x1', 'conversion'].includes(k)));
   await writeSafetensors(join(out, 'model.safetensors'), await model.state(), {
     ...keep, format: 'pt', arch, layout: `torchvision.models.${arch} state_dict`, num_classes: String(numClasses), input_size: String(inputSize),
     mean: JSON.stringify(model.spec.normalisation.mean), std: JSON.stringify(model.spec.normalisation.std),

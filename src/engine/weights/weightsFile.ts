@@ -14,8 +14,10 @@ import { normaliseName } from './names.js';
 import { readTimmConfig, timmArch, timmMetadata, timmToTorchvision } from './timm.js';
 import { archFromFileName, archFromNames } from './archOf.js';
 import { HUB_ID, hubRepoDir, hubSnapshot } from './caches.js';
+import { isTfjsLayersModel, readTfjsLayersModel } from './tfjsLayers.js';
+import { isKerasResnet, kerasResnetMetadata, kerasResnetToTorchvision } from './kerasResnet.js';
 
-export type WeightsFormat = 'safetensors' | 'torch';
+export type WeightsFormat = 'safetensors' | 'torch' | 'tfjs';
 
 export interface WeightsInfo {
   file: string;
@@ -33,6 +35,7 @@ export interface Weights extends WeightsInfo {
 }
 
 const TORCH_EXT = /\.(pth|pt|bin|ckpt|tar|pkl)$/i;
+const TFJS_SHARD = /^group\d+-shard\d+of\d+(\.bin)?$/;
 
 /** A --pretrained argument made absolute when it is a path; a hub id stays as it is. */
 export function weightsRef(source: string): string {
@@ -55,18 +58,22 @@ export function resolveWeightsFile(source: string): string {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory() && depth < 4 && !e.name.startsWith('.')) walk(p, depth + 1);
-      else if (e.name.endsWith('.safetensors') || TORCH_EXT.test(e.name)) found.push(p);
+      else if (e.name.endsWith('.safetensors') || (TORCH_EXT.test(e.name) && !TFJS_SHARD.test(e.name)) || (e.name === 'model.json' && isTfjsLayersModel(p))) found.push(p);
     }
   };
   walk(source, 0);
   // model.safetensors first, then any safetensors, then torch files (pytorch_model.bin …).
-  const rank = (p: string) => (p.endsWith('model.safetensors') ? 0 : p.endsWith('.safetensors') ? 1 : 2);
+  const rank = (p: string) => (p.endsWith('model.safetensors') ? 0 : p.endsWith('.safetensors') ? 1 : p.endsWith('.json') ? 3 : 2);
   found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-  if (!found.length) throw new Error(`no weights file (.safetensors, .pth, .bin) in ${source}`);
+  if (!found.length) throw new Error(`no weights file (.safetensors, .pth, .bin, a TF.js model.json) in ${source}`);
   return found[0]!;
 }
 
 function formatOf(file: string): WeightsFormat {
+  if (file.endsWith('.json')) {
+    if (isTfjsLayersModel(file)) return 'tfjs';
+    throw new Error(`${file} is JSON but not a TensorFlow.js layers model`);
+  }
   const head = new Uint8Array(512);
   const fd = openSync(file, 'r');
   try {
@@ -123,7 +130,21 @@ async function load(source: string, data: boolean): Promise<WeightsInfo & { tens
   let metadata: Record<string, string> = {};
   let entries: WeightsInfo['entries'];
   let tensors: TensorMap | undefined;
-  if (format === 'torch') {
+  if (format === 'tfjs') {
+    const tf = await readTfjsLayersModel(file, { data });
+    if (!isKerasResnet(tf)) throw new Error(`${file}: of TensorFlow.js models cxrtune reads Keras' ResNet-50/101/152 (keras.applications names)`);
+    if (data) {
+      const k = kerasResnetToTorchvision(tf);
+      tensors = k.tensors;
+      metadata = k.metadata;
+      entries = new Map([...tensors].map(([n, t]) => [n, { dtype: t.dtype, shape: t.shape }]));
+    } else {
+      // The topology only: enough for list and arch recognition, without reading 100 MB of shards.
+      metadata = kerasResnetMetadata(tf);
+      entries = new Map();
+    }
+    notes.push('Keras ResNet v1 converted: conv biases folded into BatchNorm, eps adjusted, BGR input folded into conv1');
+  } else if (format === 'torch') {
     const sd = await readTorchStateDict(file, { data });
     entries = sd.entries;
     tensors = sd.tensors;

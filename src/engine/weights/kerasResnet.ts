@@ -83,7 +83,7 @@ function convKernel(t: HostTensor, reverseIn = false): HostTensor {
 }
 
 export function kerasResnetToTorchvision(model: TfjsLayersModel): { arch: Arch; tensors: TensorMap; metadata: Record<string, string> } {
-  const { arch, strideIn1x1, eps } = kerasResnetSpec(model);
+  const { arch, eps } = kerasResnetSpec(model);
   const w = model.weights;
   if (!w) throw new Error(`${model.file}: weights were not read`);
   const get = (layer: string, p: string) => w.get(`${layer}/${p}`);

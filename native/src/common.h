@@ -141,6 +141,8 @@ struct Net : torch::nn::Module {
 struct NetOptions {
   int64_t num_classes = 1000;
   double dropout = -1;  // < 0: the family's default
+  // ResNet v1 (Keras, Caffe): the stride of a downsampling bottleneck on its first 1x1 conv.
+  bool stride_in_1x1 = false;
 };
 
 std::shared_ptr<Net> make_resnet(const std::string& arch, const NetOptions& o);

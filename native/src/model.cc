@@ -197,6 +197,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       o.num_classes = spec.Has("numClasses") ? spec.Get("numClasses").As<Napi::Number>().Int64Value() : 1000;
       if (o.num_classes < 1) throw std::runtime_error("numClasses must be >= 1");
       if (spec.Has("dropout") && spec.Get("dropout").IsNumber()) o.dropout = spec.Get("dropout").As<Napi::Number>().DoubleValue();
+      o.stride_in_1x1 = spec.Has("strideIn1x1") && spec.Get("strideIn1x1").ToBoolean();
       std::string dev = spec.Has("device") && spec.Get("device").IsString() ? spec.Get("device").ToString().Utf8Value() : "cpu";
       channels_last_ = spec.Has("channelsLast") && spec.Get("channelsLast").ToBoolean();
       if (arch.rfind("resnet", 0) == 0) net_ = make_resnet(arch, o);

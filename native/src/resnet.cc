@@ -1,5 +1,6 @@
 // ResNet-18/34/50/101/152 with torchvision's module names, shapes and numerics
-// (v1.5: the stride sits on the 3x3 conv of the bottleneck).
+// (v1.5: the stride sits on the 3x3 conv of the bottleneck; stride_in_1x1 gives v1, whose
+// stride sits on the first 1x1 conv, as Keras' and Caffe's ResNet-50 — same names and shapes).
 #include "common.h"
 
 namespace cxr {
@@ -25,7 +26,7 @@ struct BasicBlock : ResBlock {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   std::shared_ptr<Downsample> downsample;
-  BasicBlock(int64_t in, int64_t planes, int64_t stride) {
+  BasicBlock(int64_t in, int64_t planes, int64_t stride, bool /*stride_in_1x1*/) {
     conv1 = register_module("conv1", conv(in, planes, 3, stride, 1));
     bn1 = register_module("bn1", batchnorm(planes));
     conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
@@ -47,10 +48,10 @@ struct Bottleneck : ResBlock {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
   std::shared_ptr<Downsample> downsample;
-  Bottleneck(int64_t in, int64_t planes, int64_t stride) {
-    conv1 = register_module("conv1", conv(in, planes, 1));
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, bool stride_in_1x1) {
+    conv1 = register_module("conv1", conv(in, planes, 1, stride_in_1x1 ? stride : 1));
     bn1 = register_module("bn1", batchnorm(planes));
-    conv2 = register_module("conv2", conv(planes, planes, 3, stride, 1));
+    conv2 = register_module("conv2", conv(planes, planes, 3, stride_in_1x1 ? 1 : stride, 1));
     bn2 = register_module("bn2", batchnorm(planes));
     conv3 = register_module("conv3", conv(planes, planes * expansion, 1));
     bn3 = register_module("bn3", batchnorm(planes * expansion));
@@ -90,7 +91,7 @@ struct ResNet : Net {
     for (int i = 0; i < 4; ++i) {
       auto layer = std::make_shared<Layer>();
       for (int64_t j = 0; j < counts[i]; ++j) {
-        auto blk = std::make_shared<B>(inplanes, planes[i], (j == 0 && i > 0) ? 2 : 1);
+        auto blk = std::make_shared<B>(inplanes, planes[i], (j == 0 && i > 0) ? 2 : 1, o.stride_in_1x1);
         inplanes = planes[i] * B::expansion;
         layer->register_module(std::to_string(j), blk);
         layer->blocks.push_back(blk);

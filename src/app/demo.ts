@@ -12,8 +12,7 @@ import { writePhantoms } from '../data/phantom.js';
 import { formatSummaryTable } from '../data/summary.js';
 import { projectRoot } from '../engine/native.js';
 import { cpuHasBf16, physicalCores } from '../engine/runtime.js';
-import { resolveWeightsFile } from '../engine/pretrained.js';
-import { readSafetensors } from '../engine/safetensors.js';
+import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { formatDuration } from '../recipe/progressBar.js';
@@ -122,10 +121,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const seed = o.seed ?? 0;
   const precision: Precision = o.precision ?? (cpuHasBf16() ? 'bf16' : 'fp32');
   const threads = o.threads ?? physicalCores();
-  const pretrained = o.pretrained === 'none' ? null : !o.pretrained || o.pretrained === 'auto' ? autoPretrained() : resolve(o.pretrained);
+  const pretrained = o.pretrained === 'none' ? null : !o.pretrained || o.pretrained === 'auto' ? autoPretrained() : weightsRef(o.pretrained);
   let arch: Arch = o.arch ?? PHANTOM_DEMO.arch;
   if (pretrained && !o.arch) {
-    const meta = (await readSafetensors(resolveWeightsFile(pretrained))).metadata;
+    const meta = (await weightsInfo(pretrained)).metadata;
     if (meta.arch && (ARCHS as readonly string[]).includes(meta.arch)) arch = meta.arch as Arch;
   }
   const size = o.size ?? (real ? 224 : PHANTOM_DEMO.size);

@@ -11,9 +11,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
 import { Model } from '../engine/model.js';
-import { loadPretrained, resolveWeightsFile } from '../engine/pretrained.js';
+import { loadPretrained } from '../engine/pretrained.js';
+import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
 import { checkDevice, manualSeed, physicalCores, setThreads } from '../engine/runtime.js';
-import { readSafetensors } from '../engine/safetensors.js';
 import type { Normalisation } from '../engine/types.js';
 import { hashSeed } from '../data/rng.js';
 import type { EpochResult, TrainerCallback, TrainResult } from '../recipe/callbacks.js';
@@ -81,7 +81,7 @@ function setupRuntime(cfg: TrainConfig): void {
 export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const log = opts.log ?? (() => undefined);
   validateTrainConfig(config);
-  const cfg: TrainConfig = { ...config, manifest: resolve(config.manifest), out: resolve(config.out), pretrained: config.pretrained ? resolve(config.pretrained) : null };
+  const cfg: TrainConfig = { ...config, manifest: resolve(config.manifest), out: resolve(config.out), pretrained: config.pretrained ? weightsRef(config.pretrained) : null };
   if (cfg.aug !== 'none' && cfg.aug !== 'online') cfg.aug = resolve(cfg.aug);
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
@@ -94,9 +94,14 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
 
   manualSeed(cfg.seed);
   let normalisation: Normalisation | undefined;
-  if (cfg.pretrained) normalisation = pretrainedNormalisation((await readSafetensors(resolveWeightsFile(cfg.pretrained))).metadata);
+  let strideIn1x1 = false;
+  if (cfg.pretrained) {
+    const meta = (await weightsInfo(cfg.pretrained)).metadata;
+    normalisation = pretrainedNormalisation(meta);
+    strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
+  }
   const model = await Model.create({
-    arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}),
+    arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}),
   });
   if (cfg.pretrained) {
     const rep = await loadPretrained(model, cfg.pretrained, log);

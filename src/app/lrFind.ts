@@ -6,9 +6,9 @@
 // network", the discriminative spread is applied around the answer afterwards).
 import { join, resolve } from 'node:path';
 import { Model } from '../engine/model.js';
-import { loadPretrained, resolveWeightsFile } from '../engine/pretrained.js';
+import { loadPretrained } from '../engine/pretrained.js';
+import { weightsInfo } from '../engine/weights/weightsFile.js';
 import { checkDevice, manualSeed, physicalCores, setThreads } from '../engine/runtime.js';
-import { readSafetensors } from '../engine/safetensors.js';
 import type { BatchNormMode, EngineModel, Normalisation, OptimizerKind, Precision } from '../engine/types.js';
 import { lrFind, type LrFindOptions, type LrFindResult, type Suggestion } from '../recipe/lrFinder.js';
 import { trainableAt, type TransferMode } from '../recipe/transfer.js';
@@ -109,15 +109,17 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   const data = openRunData({ manifest: o.manifest, size: o.size ?? 224, batch: o.batch ?? 16, seed, aug: o.aug ?? 'none', balanced: o.balanced ?? false });
   manualSeed(seed);
   let normalisation: Normalisation | undefined;
+  let strideIn1x1 = false;
   if (o.pretrained) {
-    const meta = (await readSafetensors(resolveWeightsFile(o.pretrained))).metadata;
+    const meta = (await weightsInfo(o.pretrained)).metadata;
+    strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     try {
       const mean = JSON.parse(meta.mean ?? 'null');
       const std = JSON.parse(meta.std ?? 'null');
       if (Array.isArray(mean) && Array.isArray(std)) normalisation = { mean, std } as Normalisation;
     } catch { /* ImageNet default */ }
   }
-  const model = await Model.create({ arch: o.arch, numClasses: data.classes.length, device, ...(normalisation ? { normalisation } : {}) });
+  const model = await Model.create({ arch: o.arch, numClasses: data.classes.length, device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
   if (o.pretrained) await loadPretrained(model, o.pretrained, log);
   const unfold = o.unfoldBn ?? 'auto';
   if (unfold === 'on' || (unfold === 'auto' && o.pretrained && isFoldedBatchNorm(await model.state(), batchNormNames(model)))) {

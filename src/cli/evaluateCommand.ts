@@ -123,7 +123,7 @@ export function registerEvaluateCommands(program: Command): void {
     .option('--out <dir>', 'output folder (replaced if an earlier demo made it)', 'runs/demo')
     .option('--data <dir>', "real data in ../shared/data's layout: build the paper's D_A (paper-da preset), train with the paper preset")
     .option('--manifest <csv>', 'or any manifest with train and valid splits')
-    .option('--pretrained <file|auto|none>', 'ImageNet weights (safetensors; the architecture is read from its metadata unless --arch is given); auto (default): $CXRTUNE_PRETRAINED or ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors when present, else none (ResNet-18 from scratch)')
+    .option('--pretrained <file|auto|none>', 'ImageNet weights (safetensors, a PyTorch .pth read safely, a folder or a local Hugging Face id; the architecture is read from the file unless --arch is given); auto (default): $CXRTUNE_PRETRAINED or ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors when present, else none (ResNet-18 from scratch)')
     .addOption(new Option('--arch <name>', 'architecture (default resnet18, or the pretrained file\'s)').choices([...ARCHS]))
     .option('--size <px>', 'image side (default 128 phantoms, 224 real)', intArg)
     .option('--epochs <n>', 'epochs (default: phantoms 4 pretrained / 6 from scratch; real data 20 as in the paper)', intArg)

@@ -13,6 +13,7 @@ import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { registerPacsCommands } from './pacsCommand.js';
+import { registerWeightsCommands } from './weightsCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerServeCommand(program);
   registerPacsCommands(program);
+  registerWeightsCommands(program);
   return program;
 }
 

@@ -20,6 +20,8 @@ export interface CheckpointMeta {
   channels: 1 | 3;
   normalisation: Normalisation;
   dropout?: number;
+  /** ResNet v1 (stride in the bottleneck's first 1x1 conv), e.g. fine-tuned from Keras' ResNet-50. */
+  strideIn1x1?: true;
   /** Decision threshold on the positive-class probability. */
   threshold: number;
   training?: Record<string, unknown>;
@@ -42,6 +44,7 @@ export async function saveCheckpoint(dir: string, model: Model, meta: Checkpoint
     arch: model.spec.arch,
     normalisation: model.spec.normalisation,
     ...(model.spec.dropout !== undefined ? { dropout: model.spec.dropout } : {}),
+    ...(model.spec.strideIn1x1 ? { strideIn1x1: true as const } : {}),
     created: new Date().toISOString(),
     ...meta,
   };
@@ -75,6 +78,7 @@ export async function loadCheckpoint(dir: string, opts: { device?: string; chann
   const model = await Model.create({
     arch: meta.arch, numClasses: meta.classes.length, normalisation: meta.normalisation,
     ...(meta.dropout !== undefined ? { dropout: meta.dropout } : {}),
+    ...(meta.strideIn1x1 ? { strideIn1x1: true } : {}),
     ...(opts.device ? { device: opts.device } : {}), ...(opts.channelsLast ? { channelsLast: true } : {}),
   });
   const { tensors } = await readSafetensors(join(dir, 'model.safetensors'));

@@ -39,6 +39,7 @@ export class Model implements EngineModel {
     }
     if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
     if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
+    if (spec.strideIn1x1 && !['resnet50', 'resnet101', 'resnet152'].includes(spec.arch)) throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
     const resolved: ResolvedSpec = { ...spec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu' };
     const { NativeModel } = loadNative();
     return new Model(resolved, new NativeModel(resolved));

@@ -35,6 +35,8 @@ export interface ModelSpec {
   device?: string;
   /** Use channels_last memory format (faster for some archs/precisions). */
   channelsLast?: boolean;
+  /** ResNet-50/101/152 v1 (Keras, Caffe): the downsampling stride on the bottleneck's first 1x1 conv. */
+  strideIn1x1?: boolean;
 }
 
 /** A named tensor in host memory (safetensors dtypes). */

@@ -50,7 +50,8 @@ test('bad input ends in an Error that names the problem', async () => {
   writeFileSync(join(dir, 'cut.safetensors'), bytes.subarray(0, bytes.length - 1000));
   await assert.rejects(loadPretrained(m, join(dir, 'cut.safetensors')), /truncated or corrupt/);
   writeFileSync(join(dir, 'w.pth'), 'x');
-  await assert.rejects(loadPretrained(m, join(dir, 'w.pth')), /pickle files are not read/);
+  // .pth files are read (safely, engine/weights); one that is not a torch.save zip is an error naming it.
+  await assert.rejects(loadPretrained(m, join(dir, 'w.pth')), /w\.pth is neither safetensors nor a PyTorch checkpoint/);
   // The process is still healthy after all of that.
   assert.equal((await m.predict(b)).probs.length, 4);
 });

@@ -30,7 +30,7 @@ def save(path, tensors):
     header, chunks, off = {}, [], 0
     for k, t in tensors.items():
         a = t.detach().cpu().contiguous().numpy()
-        dt = {np.float32: "F32", np.int64: "I64"}[a.dtype.type]
+        dt = {np.float32: "F32", np.int64: "I64", np.uint8: "U8"}[a.dtype.type]
         raw = a.tobytes()
         header[k] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
         chunks.append(raw)

@@ -6,19 +6,16 @@
 // cxrtune restarting meanwhile, loses nothing (the retry queue and cursor live in SQLite).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
+import type { ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { readDicomFile, str, type Dataset } from '../../src/app/pacs/dicomFile.js';
 import { srProbability, SR_DISCLAIMER } from '../../src/app/pacs/screeningSr.js';
 import { resultUids } from '../../src/app/pacs/resultUids.js';
 import { buildMultipart } from '../../src/app/pacs/multipartRelated.js';
 import type { WorklistItem } from '../../src/app/pacs/worklistStore.js';
-import { makeCheckpoint } from '../serve/fixture.js';
 import { cxrDicom } from './cxrDicom.js';
-import { Orthanc, orthancSkip } from './orthanc.js';
+import { Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
 
 const skip = orthancSkip;
 let tmp: string;
@@ -26,18 +23,14 @@ let ckpt: string;
 let served: ServedModel;
 let orthanc: Orthanc;
 
+let fixture: PacsFixture | undefined;
+
 before(async () => {
   if (skip) return;
-  tmp = mkdtempSync(join(tmpdir(), 'cxrtune-pacs-e2e-'));
-  ckpt = await makeCheckpoint();
-  served = await loadServedModel(ckpt);
-  orthanc = await Orthanc.create(join(tmp, 'orthanc'));
+  fixture = await pacsFixture('cxrtune-pacs-e2e-');
+  ({ tmp, ckpt, served, orthanc } = fixture);
 });
-after(async () => {
-  await orthanc?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-  if (ckpt) rmSync(ckpt, { recursive: true, force: true });
-});
+after(() => fixture?.dispose());
 
 const start = (worklist: string, extra: { fromStart?: boolean; url?: string } = {}) => buildServer(served, {
   db: join(tmp, 'audit.sqlite'), port: 0,

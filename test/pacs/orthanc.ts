@@ -2,9 +2,12 @@
 // its own configuration and a temporary storage folder; stop and start again on the same
 // storage to play a PACS outage.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
+import { makeCheckpoint } from '../serve/fixture.js';
 
 export const ORTHANC_BIN = '/usr/sbin/Orthanc';
 const PLUGIN_CANDIDATES = ['/usr/share/orthanc/plugins/libOrthancDicomWeb.so', '/usr/lib/orthanc/libOrthancDicomWeb.so'];
@@ -111,4 +114,28 @@ export class Orthanc {
     }
     return out;
   }
+}
+
+/** What a PACS test needs: a temp folder, a servable checkpoint, and a running Orthanc. */
+export interface PacsFixture {
+  tmp: string;
+  ckpt: string;
+  served: ServedModel;
+  orthanc: Orthanc;
+  dispose(): Promise<void>;
+}
+
+export async function pacsFixture(prefix: string): Promise<PacsFixture> {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  const ckpt = await makeCheckpoint();
+  const served = await loadServedModel(ckpt);
+  const orthanc = await Orthanc.create(join(tmp, 'orthanc'));
+  return {
+    tmp, ckpt, served, orthanc,
+    async dispose() {
+      await orthanc.stop();
+      rmSync(tmp, { recursive: true, force: true });
+      rmSync(ckpt, { recursive: true, force: true });
+    },
+  };
 }

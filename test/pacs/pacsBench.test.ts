@@ -4,15 +4,12 @@
 // Prints the figures (docs/PACS.md quotes them); asserts only that everything arrived.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
+import type { ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { quantile } from '../../src/app/serve/quantile.js';
-import { makeCheckpoint } from '../serve/fixture.js';
 import { cxrDicom } from './cxrDicom.js';
-import { Orthanc, orthancSkip } from './orthanc.js';
+import { Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
 
 const heavy = process.env.CXRTUNE_HEAVY === '1';
 const skip = !heavy ? 'set CXRTUNE_HEAVY=1' : orthancSkip;
@@ -23,18 +20,14 @@ let ckpt: string;
 let served: ServedModel;
 let orthanc: Orthanc;
 
+let fixture: PacsFixture | undefined;
+
 before(async () => {
   if (skip) return;
-  tmp = mkdtempSync(join(tmpdir(), 'cxrtune-pacs-bench-'));
-  ckpt = await makeCheckpoint();
-  served = await loadServedModel(ckpt);
-  orthanc = await Orthanc.create(join(tmp, 'orthanc'));
+  fixture = await pacsFixture('cxrtune-pacs-bench-');
+  ({ tmp, ckpt, served, orthanc } = fixture);
 });
-after(async () => {
-  await orthanc?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-  if (ckpt) rmSync(ckpt, { recursive: true, force: true });
-});
+after(() => fixture?.dispose());
 
 const start = () => buildServer(served, { db: join(tmp, 'audit.sqlite'), port: 0, pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite') } });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,8 +7,7 @@
 // patient names, IDs and dates are never stored (they live only in the outbox DICOM until sent).
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { openSqliteFile } from '../../util/sqliteFile.js';
 
 export const ITEM_STATUSES = ['received', 'skipped', 'screened', 'sent', 'failed'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
@@ -100,19 +99,7 @@ export class WorklistStore {
   private readonly db: Database.Database;
 
   constructor(readonly file: string) {
-    const path = file === ':memory:' ? file : resolve(file);
-    if (path !== ':memory:') {
-      mkdirSync(dirname(path), { recursive: true });
-      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-    }
-    try {
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
-    } catch (e) {
-      throw new Error(`cannot open the worklist ${file}: ${(e as Error).message}`);
-    }
+    this.db = openSqliteFile(file, SCHEMA, 'worklist');
   }
 
   cursor(name = 'orthanc'): number | null {

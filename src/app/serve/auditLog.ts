@@ -5,9 +5,7 @@
 // Refusals in a flood (429, 503) are aggregated by RefusalTally: one row per client, route
 // and status per second, its `count` saying how many requests it stands for.
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { errorMessage } from '../../util/errorMessage.js';
+import { openSqliteFile } from '../../util/sqliteFile.js';
 
 export interface AuditRecord {
   id: string;
@@ -58,22 +56,11 @@ export class AuditLog {
   private readonly insert: Database.Statement;
 
   constructor(readonly file: string) {
-    const path = file === ':memory:' ? file : resolve(file);
-    if (path !== ':memory:') {
-      mkdirSync(dirname(path), { recursive: true });
-      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
-    }
-    try {
-      this.db = new Database(path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
+    this.db = openSqliteFile(file, SCHEMA, 'audit log', (db) => {
       // Logs written before the count column existed gain it (every old row stands for one request).
-      const cols = this.db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>;
-      if (!cols.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
-    } catch (e) {
-      throw new Error(`cannot open the audit log ${file}: ${errorMessage(e)}`);
-    }
+      const cols = db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'count')) db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+    });
     this.insert = this.db.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => '@' + c).join(', ')})`);
   }
 

@@ -68,7 +68,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
         close = () => server.close();
         what = `${served.meta.arch}@${served.meta.inputSize} on ${url}`;
       }
-      log(`load: ${o.clients} clients${hostile ? ` + ${o.hostile} hostile (${hostile.requests.map((r) => r.name).join('; ')})` : ''} for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`);
+      log(`load: ${o.clients} clients${hostile ? ` + ${o.hostile} hostile replaying ${hostile.requests.length} attacks (the adversarial corpus, malformed multipart, no token)` : ''} for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`);
       try {
         load = await runLoad({ url, clients: o.clients, durationS: o.duration, body, ...(token ? { token } : {}), ...(hostile ? { hostile } : {}),
           onTick: (n, t) => log(`  ${t.toFixed(0)} s: ${n} requests`) });

@@ -58,13 +58,14 @@ export function registerDataCommands(program: Command): void {
   data
     .command('build')
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
-    .option('--source <KIND:PATH[:k=v,...]>', `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`, collect)
+    .option('--source <KIND:PATH[:k=v,...]>', `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`, collect)
     .option('--preset <name>', "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings (reads --data-dir)")
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
     .option('--label-map <file|preset>', `raw label → label: a JSON/CSV file or a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`)
     .option('--views <list>', 'keep only these views, e.g. PA,AP (AP also matches "AP Supine"; "frontal" = PA+AP)')
     .addOption(new Option('--balance <mode>', 'class balancing (undersample before the split; oversample the train split only)').choices(BALANCE_MODES))
     .option('--split <fractions>', 'train,valid[,test] fractions, grouped by patient and stratified by label', '0.7,0.3')
+    .option('--split-by <what>', "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation", 'patient')
     .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
     .addOption(new Option('--on-error <mode>', 'bad files: fail on the first, or skip them and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
@@ -73,6 +74,8 @@ export function registerDataCommands(program: Command): void {
     .addHelpText('after', `
 Examples:
   cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da
+  cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   # validation on unseen hospitals and sources
+  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
   cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
   cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`)
     .action(
@@ -91,6 +94,7 @@ Examples:
           views: o.views ? String(o.views).split(',') : base.views,
           balance: (o.balance as BalanceMode | undefined) ?? base.balance ?? 'none',
           split: o.split === '0.7,0.3' && base.split ? base.split : o.split,
+          splitBy: o.splitBy,
           seed: o.seed,
           out: o.out,
           onError: o.onError,

@@ -8,7 +8,7 @@ import { manifestPathFor, writeManifest, type ManifestRow } from './manifest.js'
 import { readSource, parseSourceSpec, type SourceSpec } from './sources/sourceSpec.js';
 import type { SourceProblem, SourceRow } from './sources/source.js';
 import { undersample, oversample, type BalanceMode } from './balance.js';
-import { assignSplits, findPatientLeaks, parseSplit, type SplitSpec } from './split.js';
+import { assignSplits, findPatientLeaks, groupUnits, parseSplit, type SplitSpec } from './split.js';
 import { summarise, type DatasetSummary } from './summary.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { formatCsv } from './csv.js';
@@ -25,6 +25,12 @@ export interface BuildOptions {
   balance?: BalanceMode;
   /** Fractions or "0.7,0.3". Default 0.7,0.3. */
   split?: SplitSpec | string;
+  /**
+   * What is held out together: 'patient' (default), 'source', or a manifest column such as
+   * 'location' (covid-chestxray's hospital/city); rows without that column fall back to
+   * their source. Whole groups land on one side: source-held-out validation.
+   */
+  splitBy?: string;
   seed?: number;
   out: string;
   onError?: OnError;
@@ -148,7 +154,10 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   }
   for (const l of labels) if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
 
-  const splits = assignSplits(rows, split, seed);
+  const splitBy = opts.splitBy ?? 'patient';
+  const units = splitBy === 'patient' ? null
+    : groupUnits(rows, (i) => (splitBy === 'source' ? rows[i]!.source : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`));
+  const splits = assignSplits(units ? rows.map((r, i) => ({ label: r.label, patientId: units[i]! })) : rows, split, seed);
   let manifestRows: ManifestRow[] = rows.map((r, i) => ({
     path: manifestPathFor(out, r.path),
     label: r.label,
@@ -173,6 +182,11 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     }
   }
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
+  if (units) {
+    const sides = new Map<string, Set<string>>();
+    units.forEach((u, i) => sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u)));
+    notes.push(`split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`);
+  }
   const summary = summarise(manifestRows, notes);
   const manifestFile = join(out, 'manifest.csv');
   const summaryFile = join(out, 'summary.json');
@@ -184,7 +198,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   await writeManifest(manifestFile, manifestRows);
   await writeFileAtomic(
     summaryFile,
-    JSON.stringify({ ...summary, seed, split, balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
+    JSON.stringify({ ...summary, seed, split, splitBy, balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
   );
   return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
 }

@@ -55,6 +55,8 @@ export const LABEL_MAP_PRESETS: Record<string, LabelRule[]> = {
     { pattern: 'NORMAL', target: 'non-covid' },
     { pattern: 'PNEUMONIA', target: 'non-covid' },
     { pattern: 'No_findings', target: 'non-covid' },
+    // figure1 (an external set) writes 'No finding'.
+    { pattern: 'No finding', target: 'non-covid' },
     { pattern: '*', target: null },
   ],
 };

@@ -89,3 +89,38 @@ export function findPatientLeaks(rows: readonly { patientId: string; split: stri
   }
   return [...m].filter(([, s]) => s.size > 1).map(([patientId, s]) => ({ patientId, splits: [...s].sort() }));
 }
+
+/**
+ * Hold-out units for `--split-by source|location|KEY`: whole groups (a source, a hospital)
+ * land on one side, so validation measures a provenance the model never trained on. A
+ * patient whose images fall in two groups joins them into one unit (union-find), so the
+ * patient-level guarantee still holds. Returns a unit id per row, to use as the patient id
+ * of assignSplits.
+ */
+export function groupUnits(rows: readonly Splittable[], groupOf: (i: number) => string): string[] {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  const add = (x: string) => { if (!parent.has(x)) parent.set(x, x); };
+  rows.forEach((r, i) => {
+    const g = `g:${groupOf(i)}`;
+    const p = `p:${r.patientId}`;
+    add(g);
+    add(p);
+    const a = find(g);
+    const b = find(p);
+    if (a !== b) parent.set(b, a);
+  });
+  // Name each unit by its smallest group, so unit ids (and the seeded order) do not depend on row order.
+  const name = new Map<string, string>();
+  rows.forEach((_, i) => {
+    const root = find(`g:${groupOf(i)}`);
+    const g = groupOf(i);
+    if (!name.has(root) || g < name.get(root)!) name.set(root, g);
+  });
+  return rows.map((_, i) => name.get(find(`g:${groupOf(i)}`))!);
+}

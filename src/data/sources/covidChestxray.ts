@@ -62,6 +62,8 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
         ...(v.sex !== undefined ? { sex: v.sex } : {}),
         ...(v.age !== undefined ? { age: v.age } : {}),
         ...(v.license !== undefined ? { license: v.license } : {}),
+        // The hospital / city / country: what `data build --split-by location` holds out.
+        ...(v.location ? { location: v.location.trim() } : {}),
       },
     });
   }

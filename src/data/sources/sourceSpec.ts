@@ -1,11 +1,12 @@
-// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, folder, csv, dicom.
+// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, figure1, folder, csv, dicom.
 import { readCovidChestxray } from './covidChestxray.js';
+import { readFigure1 } from './figure1.js';
 import { readFolderSource } from './folder.js';
 import { readCsvSource } from './csv.js';
 import { readDicomSource } from './dicom.js';
 import type { SourceResult } from './source.js';
 
-export const SOURCE_KINDS = ['covid-chestxray', 'folder', 'csv', 'dicom'] as const;
+export const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface SourceSpec {
@@ -16,6 +17,7 @@ export interface SourceSpec {
 
 const OPTION_KEYS: Record<SourceKind, string[]> = {
   'covid-chestxray': ['name', 'views', 'modality', 'findings'],
+  figure1: ['name', 'views'],
   folder: ['name', 'rule', 'classes', 'view'],
   csv: ['name', 'path', 'label', 'patient', 'view', 'rule', 'views', 'keep'],
   dicom: ['name', 'labels', 'label', 'views'],
@@ -23,7 +25,7 @@ const OPTION_KEYS: Record<SourceKind, string[]> = {
 
 /** Parse `KIND:PATH[:OPTIONS]`; OPTIONS are comma-separated key=value (lists use '|'). */
 export function parseSourceSpec(text: string): SourceSpec {
-  const m = /^([a-z-]+):(.+)$/.exec(text);
+  const m = /^([a-z][a-z0-9-]*):(.+)$/.exec(text);
   if (!m) throw new Error(`invalid --source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`);
   const kind = m[1] as SourceKind;
   if (!SOURCE_KINDS.includes(kind)) throw new Error(`invalid --source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`);
@@ -52,6 +54,8 @@ export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
   switch (spec.kind) {
     case 'covid-chestxray':
       return readCovidChestxray(spec.path, { name: o.name, views: v, modality: o.modality, findings: list(o.findings) });
+    case 'figure1':
+      return readFigure1(spec.path, { name: o.name, views: v });
     case 'folder':
       return readFolderSource(spec.path, { name: o.name, rule: o.rule, classes: list(o.classes), view: o.view });
     case 'csv':

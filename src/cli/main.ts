@@ -11,6 +11,7 @@ import { registerInfoCommand } from './infoCommand.js';
 import { registerTrainCommands } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
+import { registerAuditCommand } from './auditCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrainCommands(program);
   registerCompareCommand(program);
   registerEvaluateCommands(program);
+  registerAuditCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

@@ -191,13 +191,13 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     json: join(outDir, 'audit.json'), rows: join(outDir, 'audit_rows.csv'), aucPlot: join(outDir, 'audit_auc.svg'),
     sourcesPlot: join(outDir, 'audit_sources.svg'), examples: join(outDir, 'audit_examples.png'),
   };
-  const header = ['row', 'path', 'patient_id', 'source', 'label', 'p_full', 'p_frame_only', 'p_lungs_out', ...CUE_FEATURES.map((f) => f.replace(/[^a-z0-9]+/gi, '_'))];
+  const header = ['row', 'path', 'patient_id', 'source', 'label', 'p_full', 'p_frame_only', 'p_lungs_out', 'bytes_per_pixel', ...CUE_FEATURES.map((f) => f.replace(/[^a-z0-9]+/gi, '_'))];
   await writeFileAtomic(files.rows, formatCsv(header, rows.map((r, k) => {
     const rec: Record<string, unknown> = {
       row: rowIdx[k], path: r.path, patient_id: r.patientId, source: r.source, label: r.label,
-      p_full: pos.full[k]!.toFixed(6), p_frame_only: pos.frame[k]!.toFixed(6), p_lungs_out: pos.lungs[k]!.toFixed(6),
+      p_full: pos.full[k]!.toFixed(6), p_frame_only: pos.frame[k]!.toFixed(6), p_lungs_out: pos.lungs[k]!.toFixed(6), bytes_per_pixel: Number(cues[k]!.bytesPerPixel.toPrecision(6)),
     };
-    cueVector(cues[k]!).forEach((v, j) => (rec[header[8 + j]!] = Number(v.toPrecision(6))));
+    cueVector(cues[k]!).forEach((v, j) => (rec[header[9 + j]!] = Number(v.toPrecision(6))));
     return rec;
   })));
   const result: AuditResult = {

@@ -65,6 +65,7 @@ export function registerDataCommands(program: Command): void {
     .addOption(new Option('--balance <mode>', 'class balancing (undersample before the split; oversample the train split only)').choices(BALANCE_MODES))
     .option('--split <fractions>', 'train,valid[,test] fractions, grouped by patient and stratified by label', '0.7,0.3')
     .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
+    .option('--external', "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)")
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
     .addOption(new Option('--on-error <mode>', 'bad files: fail on the first, or skip them and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
     .addOption(new Option('--verify <mode>', 'check the images that enter the manifest').choices(['decode', 'header', 'none']).default('decode'))
@@ -94,6 +95,7 @@ Examples:
           out: o.out,
           onError: o.onError,
           verify: o.verify,
+          external: Boolean(o.external),
           onProgress: (() => {
             const p = progress('checking images', !!o.json);
             return (stage: string, done: number, total: number) => (stage === 'check images' ? p(done, total) : undefined);

@@ -101,19 +101,20 @@ test('planted shortcut: the corner marker is drawn on covid phantoms only, outsi
   assert.deepEqual(generatePhantom(4, 2, { size: S, label: 'normal', marker: true }).pixels, normal.pixels);
 });
 
-test('provenance cues: intensity of the border band and of the frame outside the fixed box (hand case)', () => {
-  // S = 20: border band (3 px) = 400 − 14² = 204 pixels, all white; the rest black. The frame
-  // outside the box (232 pixels) = the 204 border pixels + 28 inner ones.
-  const S = 20;
+test('provenance cues: intensity of the border band and of the outer 10 % frame (hand case)', () => {
+  // S = 40: border band (3 px) = 1600 − 34² = 444 pixels, all white; the rest black. The frame
+  // (pixel centres outside [0.1, 0.9)², i.e. outside columns/rows 4–35) = 1600 − 32² = 576
+  // pixels = the 444 border pixels + 132 black ones.
+  const S = 40;
   const px = new Uint8Array(S * S);
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (x < 3 || y < 3 || x >= 17 || y >= 17) px[y * S + x] = 255;
+  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (x < 3 || y < 3 || x >= 37 || y >= 37) px[y * S + x] = 255;
   const c = intensityCues(px, S);
   assert.equal(c.borderMean, 1);
   assert.equal(c.borderStd, 0);
-  assert.ok(Math.abs(c.frameMean - 204 / 232) < 1e-12);
-  assert.ok(Math.abs(c.frameWhite - 204 / 232) < 1e-12);
-  assert.ok(Math.abs(c.frameBlack - 28 / 232) < 1e-12);
-  const p = 204 / 232;
+  assert.ok(Math.abs(c.frameMean - 444 / 576) < 1e-12);
+  assert.ok(Math.abs(c.frameWhite - 444 / 576) < 1e-12);
+  assert.ok(Math.abs(c.frameBlack - 132 / 576) < 1e-12);
+  const p = 444 / 576;
   assert.ok(Math.abs(c.frameStd - Math.sqrt(p * (1 - p))) < 1e-9);
 });
 

@@ -9,7 +9,8 @@ import { mkdtempSync, mkdirSync, copyFileSync, readFileSync, existsSync, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePhantoms } from '../../src/data/phantom.js';
-import { readManifest } from '../../src/data/manifest.js';
+import { readManifest, writeManifest } from '../../src/data/manifest.js';
+import { spawnSync } from 'node:child_process';
 import { buildDataset } from '../../src/data/build.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { loadCheckpoint } from '../../src/engine/checkpoint.js';
@@ -92,6 +93,27 @@ test('report.html gets a "Shortcut audit" section when RUN/audit/audit.json exis
   assert.match(html, /<h2>Shortcut audit<\/h2>/);
   assert.match(html, /AUDIT: FLAG/);
   assert.match(html, /frame-only: AUC/);
+});
+
+test('without lung masks the fixed box is used; the CLI prints verdict lines, --json the audit, mistakes end in one line', async () => {
+  const m = readManifest(runs.marker.manifest);
+  const bare = join(dir, 'marker', 'no-masks.csv');
+  await writeManifest(bare, m.rows.map((r) => ({ ...r, extra: {} })));
+  const a = await audit({ model: runs.marker.run, manifest: bare, split: 'valid', bootstrap: 200, out: join(dir, 'audit-box') });
+  assert.deepEqual(a.data.lungRegion, { masks: 0, fixedBox: a.data.images });
+  assert.ok(Math.abs(a.data.blanked['frame-only'] - 0.6 * 0.7) < 0.01, `fixed box covers 42 % (got ${a.data.blanked['frame-only']})`);
+  assert.equal(a.frameOnly.verdict, 'flag', 'the corner marker lies outside the fixed box too');
+  const root = new URL('../..', import.meta.url).pathname;
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8' });
+  const ok = cli('audit', '--model', runs.clean.run, '--manifest', runs.clean.manifest, '--split', 'valid', '--bootstrap', '200', '--out', join(dir, 'audit-cli'), '--json');
+  assert.equal(ok.status, 0, ok.stderr);
+  const j = JSON.parse(ok.stdout);
+  assert.equal(j.verdict, 'pass');
+  assert.match(j.lines[0], /^AUDIT: PASS/);
+  const bad = cli('audit', '--model', runs.clean.run, '--manifest', runs.clean.manifest, '--split', 'nope', '--out', join(dir, 'audit-bad'));
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim(), `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`);
+  assert.equal(existsSync(join(dir, 'audit-bad')), false);
 });
 
 test('single-class external set: refused without --external; with it every image is in test and evaluate gives sensitivity with its interval', async () => {

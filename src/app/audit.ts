@@ -59,8 +59,8 @@ export interface AuditResult {
   data: {
     manifest: string; split: string; images: number; patients: number; positives: number; negatives: number;
     sources: Record<string, Record<string, number>>;
-    /** Images whose lung region came from a lung mask / from the fixed box. */
-    lungRegion: { masks: number; fixedBox: number };
+    /** Images whose lung region came from a lung mask / from the fixed box; masks present on only some images (then unused). */
+    lungRegion: { masks: number; fixedBox: number; ignoredMasks: number };
     /** Mean share of the image blanked by each test. */
     blanked: Record<OcclusionKind, number>;
     overlap: string;
@@ -81,8 +81,12 @@ export interface AuditResult {
   files: { json: string; rows: string; aucPlot: string; sourcesPlot: string; examples: string };
 }
 
-async function lungMask(manifest: Manifest, row: ManifestRow, S: number): Promise<Uint8Array | null> {
-  const col = LUNG_MASK_COLUMNS.find((c) => row.extra[c]);
+/** The column holding lung masks when every audited row has one, else null (fixed box for all). */
+export function maskColumn(rows: ManifestRow[]): string | null {
+  return LUNG_MASK_COLUMNS.find((c) => rows.every((r) => r.extra[c])) ?? null;
+}
+
+async function lungMask(manifest: Manifest, row: ManifestRow, S: number, col: string | null): Promise<Uint8Array | null> {
   if (!col) return null;
   const img = await decodeImage(rowPath(manifest, { path: row.extra[col]! }), { size: S });
   const m = img.pixels.map((v) => (v > 127 ? 1 : 0));
@@ -123,6 +127,10 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const ch = meta.channels;
   const layer = o.layer ?? model.camLayer;
   if (!model.blockNames.includes(layer)) throw new Error(`unknown feature layer '${layer}' (one of: ${model.blockNames.join(', ')})`);
+  // Masks only when every image has one: masks on one class and the box on the other would
+  // make the blanked shape itself a label cue (e.g. V7 masks exist for covid-chestxray only).
+  const maskCol = maskColumn(selected);
+  const partialMasks = maskCol ? 0 : selected.filter((r) => LUNG_MASK_COLUMNS.some((c) => r.extra[c])).length;
   const loader = loaderFor(manifest, meta, all ? undefined : split, o.batch ?? 16);
   const n = loader.length;
   const probs = { full: new Float32Array(n * C), 'frame-only': new Float32Array(n * C), 'lungs-out': new Float32Array(n * C) };
@@ -142,7 +150,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     if (!features) features = new Float32Array(n * dims);
     features.set(f.features, done * dims);
     probs.full.set(f.probs, done * C);
-    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, S)));
+    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, S, maskCol)));
     const occluded: Partial<Record<OcclusionKind, Uint8Array>> = {};
     for (const kind of ['frame-only', 'lungs-out'] as const) {
       const px = b.pixels.slice();
@@ -206,7 +214,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     model: { checkpoint: ref.checkpoint, runDir: ref.runDir, arch: meta.arch, classes: meta.classes, positiveClass: pc, inputSize: S, threshold, featureLayer: layer, featureDims: dims },
     data: {
       manifest: manifest.file, split: split || 'all', images: n, patients: new Set(patients).size, positives: y.reduce((a, b) => a + b, 0), negatives: n - y.reduce((a, b) => a + b, 0),
-      sources: countBy(labels, sources), lungRegion: { masks: fromMasks, fixedBox: n - fromMasks },
+      sources: countBy(labels, sources), lungRegion: { masks: fromMasks, fixedBox: n - fromMasks, ignoredMasks: partialMasks },
       blanked: { 'frame-only': blanked['frame-only'] / n, 'lungs-out': blanked['lungs-out'] / n },
       overlap: checkOverlap(ref, rows, true).note,
     },

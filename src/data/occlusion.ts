@@ -12,7 +12,8 @@
 // The lung region comes from a lung mask where the manifest has one (column lung_mask or
 // masks: a PNG the same shape as the image, non-zero inside the lungs); otherwise from a
 // fixed box, the central FIXED_BOX share of the image (x 20–80 %, y 15–85 %, which holds both
-// lung fields of a centred PA/AP radiograph): frame only blanks the whole box, lungs out two
+// lung fields of a centred PA/AP radiograph; also used for every image when only some have
+// masks, since different shapes per class would themselves be a label cue): frame only blanks the whole box, lungs out two
 // ellipses inscribed in the box's left and right parts (x 20–45 % and 55–80 %), leaving the
 // central 10 % (mediastinum) visible.
 

@@ -16,7 +16,7 @@ import { setThreads } from '../../src/engine/runtime.js';
 import { loadCheckpoint } from '../../src/engine/checkpoint.js';
 import { trainRun } from '../../src/app/experiment.js';
 import { resolveTrainConfig } from '../../src/app/trainConfig.js';
-import { audit, type AuditResult } from '../../src/app/audit.js';
+import { audit, maskColumn, type AuditResult } from '../../src/app/audit.js';
 import { evaluate, formatEvaluation } from '../../src/app/evaluate.js';
 import { loaderFor } from '../../src/app/predictSet.js';
 import { buildReport } from '../../src/app/report/report.js';
@@ -56,7 +56,7 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
   assert.equal(c.metadata.verdict, 'pass', c.metadata.line);
   assert.equal(c.verdict, 'pass', c.lines.join('\n'));
   // Bookkeeping: lung masks came from the manifest; one source → probe and LOSO do not apply.
-  assert.deepEqual(c.data.lungRegion, { masks: c.data.images, fixedBox: 0 });
+  assert.deepEqual(c.data.lungRegion, { masks: c.data.images, fixedBox: 0, ignoredMasks: 0 });
   assert.ok(c.data.blanked['frame-only'] > c.data.blanked['lungs-out']);
   assert.equal(c.sourceProbe.verdict, 'n/a');
   assert.equal(c.leaveOneSourceOut.verdict, 'n/a');
@@ -100,7 +100,7 @@ test('without lung masks the fixed box is used; the CLI prints verdict lines, --
   const bare = join(dir, 'marker', 'no-masks.csv');
   await writeManifest(bare, m.rows.map((r) => ({ ...r, extra: {} })));
   const a = await audit({ model: runs.marker.run, manifest: bare, split: 'valid', bootstrap: 200, out: join(dir, 'audit-box') });
-  assert.deepEqual(a.data.lungRegion, { masks: 0, fixedBox: a.data.images });
+  assert.deepEqual(a.data.lungRegion, { masks: 0, fixedBox: a.data.images, ignoredMasks: 0 });
   assert.ok(Math.abs(a.data.blanked['frame-only'] - 0.6 * 0.7) < 0.01, `fixed box covers 42 % (got ${a.data.blanked['frame-only']})`);
   assert.equal(a.frameOnly.verdict, 'flag', 'the corner marker lies outside the fixed box too');
   const root = new URL('../..', import.meta.url).pathname;
@@ -114,6 +114,14 @@ test('without lung masks the fixed box is used; the CLI prints verdict lines, --
   assert.equal(bad.status, 1);
   assert.equal(bad.stderr.trim(), `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`);
   assert.equal(existsSync(join(dir, 'audit-bad')), false);
+});
+
+test('lung masks are used only when every audited image has one (else the blanked shape could differ by class)', () => {
+  const row = (extra: Record<string, string>) => ({ path: 'a.png', label: 'covid', patientId: 'p', source: 's', view: 'PA', split: 'valid', extra });
+  assert.equal(maskColumn([row({ lung_mask: 'm1.png' }), row({ lung_mask: 'm2.png' })]), 'lung_mask');
+  assert.equal(maskColumn([row({ masks: 'm1.png' }), row({ masks: 'm2.png' })]), 'masks');
+  assert.equal(maskColumn([row({ lung_mask: 'm1.png' }), row({})]), null);
+  assert.equal(maskColumn([row({ lung_mask: 'm1.png' }), row({ lung_mask: '' })]), null);
 });
 
 test('single-class external set: refused without --external; with it every image is in test and evaluate gives sensitivity with its interval', async () => {

@@ -224,7 +224,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     choices: {
       frameOnlyLimit: FRAME_ONLY_LIMIT, lungsOutLimit: LUNGS_OUT_LIMIT, probeLambda: PROBE_LAMBDA, probeFlagLift: PROBE_FLAG_LIFT, probeWarnLift: PROBE_WARN_LIFT,
       metadataFlagAuc: METADATA_FLAG_AUC, metadataWarnAuc: METADATA_WARN_AUC, losoSpread: LOSO_SPREAD, folds: o.folds ?? 5, bootstrap: stat.bootstrap, seed: stat.seed,
-      regions: 'frame-only blanks the lungs\' bounding box grown by 5 % of the side (fixed box x 20–80 %, y 15–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two ellipses in the fixed box without a mask)',
+      regions: 'frame-only blanks the lungs\' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central 10 % kept, without a mask)',
     },
     seconds: (performance.now() - t0) / 1000,
     files,

@@ -11,19 +11,20 @@
 //
 // The lung region comes from a lung mask where the manifest has one (column lung_mask or
 // masks: a PNG the same shape as the image, non-zero inside the lungs); otherwise from a
-// fixed box, the central FIXED_BOX share of the image (x 20–80 %, y 15–85 %, which holds both
-// lung fields of a centred PA/AP radiograph; also used for every image when only some have
-// masks, since different shapes per class would themselves be a label cue): frame only blanks the whole box, lungs out two
-// ellipses inscribed in the box's left and right parts (x 20–45 % and 55–80 %), leaving the
-// central 10 % (mediastinum) visible.
+// fixed box, FIXED_BOX (x 12–88 %, y 10–85 %: both lung fields of a centred PA/AP radiograph
+// fit in it; a tighter 20–80 % box left the lateral lungs visible on real CXRs). The box is
+// also used for every image when only some have masks (different shapes per class would
+// themselves be a label cue). Frame only blanks the whole box, lungs out two
+// superellipses (|u|³ + |v|³ < 1, lung-like rounded boxes) inscribed in the box's left and
+// right parts (x 12–45 % and 55–88 %), leaving the central 10 % (mediastinum) visible.
 
 /** Share of the side added around the lungs' bounding box before blanking it (frame only). */
 export const FRAME_MARGIN = 0.05;
 /** Dilation of the lung mask, as a share of the side (lungs out). */
 export const LUNG_MARGIN = 0.02;
 /** The lung region used when there is no mask: [x0, y0, x1, y1] as shares of the side. */
-export const FIXED_BOX = [0.2, 0.15, 0.8, 0.85] as const;
-/** Mediastinum gap between the two fixed-box ellipses (share of the side). */
+export const FIXED_BOX = [0.12, 0.1, 0.88, 0.85] as const;
+/** Mediastinum gap between the two fixed-box lung shapes (share of the side). */
 export const FIXED_GAP = 0.1;
 
 export type OcclusionKind = 'frame-only' | 'lungs-out';
@@ -41,7 +42,7 @@ export function fixedBoxMask(S: number): Uint8Array {
   return m;
 }
 
-/** Two ellipses inscribed in the fixed box's left and right parts (lung stand-ins). */
+/** Two superellipses (exponent 3) inscribed in the fixed box's left and right parts (lung stand-ins). */
 export function fixedLungsMask(S: number): Uint8Array {
   const m = new Uint8Array(S * S);
   const [x0, y0, x1, y1] = FIXED_BOX;
@@ -54,7 +55,7 @@ export function fixedLungsMask(S: number): Uint8Array {
     for (let x = 0; x < S; x++) {
       const u = (x + 0.5) / S;
       const v = (y + 0.5) / S;
-      for (const cx of centres) if (((u - cx) / a) ** 2 + ((v - cy) / b) ** 2 < 1) m[y * S + x] = 1;
+      for (const cx of centres) if (Math.abs((u - cx) / a) ** 3 + Math.abs((v - cy) / b) ** 3 < 1) m[y * S + x] = 1;
     }
   }
   return m;

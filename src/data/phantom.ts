@@ -57,7 +57,7 @@ export interface PhantomOptions {
 }
 
 /** The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the body). */
-export const MARKER_BOX = { x: 0.04, y: 0.04, side: 0.12 } as const;
+export const MARKER_BOX = { x: 0.02, y: 0.02, side: 0.08 } as const;
 
 /** Draws the marker into an S×S 8-bit image (in place): a filled square with an L cut out of it. */
 export function drawMarker(pixels: Uint8Array, S: number): void {

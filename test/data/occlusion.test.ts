@@ -14,26 +14,32 @@ import { intensityCues, provenanceCues, cueVector, CUE_FEATURES } from '../../sr
 const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 const at = (m: Uint8Array, S: number, x: number, y: number) => m[y * S + x];
 
-test('fixed box: pixel centres in x 20–80 %, y 15–85 % (S = 20 → columns 4–15, rows 3–16)', () => {
+test('fixed box: pixel centres in x 12–88 %, y 10–85 % (S = 20: centres 0.025 + 0.05·p → columns 2–17, rows 2–16)', () => {
   const m = fixedBoxMask(20);
-  assert.equal(count(m), 12 * 14);
-  assert.equal(at(m, 20, 4, 3), 1);
-  assert.equal(at(m, 20, 3, 3), 0);
-  assert.equal(at(m, 20, 15, 16), 1);
-  assert.equal(at(m, 20, 16, 16), 0);
-  assert.equal(at(m, 20, 15, 17), 0);
+  assert.equal(count(m), 16 * 15);
+  assert.equal(at(m, 20, 2, 2), 1);
+  assert.equal(at(m, 20, 1, 2), 0);
+  assert.equal(at(m, 20, 2, 1), 0);
+  assert.equal(at(m, 20, 17, 16), 1);
+  assert.equal(at(m, 20, 18, 16), 0);
+  assert.equal(at(m, 20, 17, 17), 0);
   // frame-only without a lung mask blanks exactly the box
   assert.deepEqual(occlusionMask('frame-only', 20, null), m);
 });
 
-test('fixed lungs (no mask): two mirror-image ellipses inside the box, the mediastinum kept', () => {
+test('fixed lungs (no mask): two mirror-image lung shapes inside the box, the mediastinum kept', () => {
   const S = 40;
   const m = fixedLungsMask(S);
   const box = fixedBoxMask(S);
   for (let i = 0; i < S * S; i++) if (m[i]) assert.equal(box[i], 1, 'inside the box');
   for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) assert.equal(at(m, S, x, y), at(m, S, S - 1 - x, y), `mirror at ${x},${y}`);
-  // Centre column of the left ellipse (x = 0.325 → pixel 12.5… → 12) is in at mid-height; the middle 10 % is not.
-  assert.equal(at(m, S, 12, 20), 1);
+  // Left shape: x 0.12–0.45 (centre 0.285, half-width 0.165), y 0.1–0.85 (centre 0.475,
+  // half-height 0.375). Pixel (11, 18) is at its centre: in. The corner pixel (5, 4) has
+  // u = −0.894, v = −0.967: |u|³ + |v|³ = 1.62, out. Pixel (6, 8) has u = −0.742, v = −0.700:
+  // an ellipse would leave it out (u² + v² = 1.04), the superellipse takes it (0.41 + 0.34 = 0.75).
+  assert.equal(at(m, S, 11, 18), 1);
+  assert.equal(at(m, S, 5, 4), 0);
+  assert.equal(at(m, S, 6, 8), 1);
   for (let x = 18; x <= 21; x++) for (let y = 0; y < S; y++) assert.equal(at(m, S, x, y), 0, `mediastinum ${x},${y}`);
   assert.deepEqual(occlusionMask('lungs-out', S, null), m);
 });
@@ -96,7 +102,7 @@ test('planted shortcut: the corner marker is drawn on covid phantoms only, outsi
     assert.equal(box[i], 0, 'marker inside the fixed box');
   }
   assert.ok(diff > 20, `marker pixels changed: ${diff}`);
-  assert.deepEqual(new Set(Array.from({ length: 8 * 8 }, (_, k) => marked.pixels[(3 + (k >> 3)) * S + 3 + (k & 7)])), new Set([240, 40]));
+  assert.deepEqual(new Set(Array.from({ length: 25 }, (_, k) => marked.pixels[(1 + Math.floor(k / 5)) * S + 1 + (k % 5)])), new Set([240, 40])); // S = 64: the 5 × 5 marker at (1, 1)
   const normal = generatePhantom(4, 2, { size: S, label: 'normal' });
   assert.deepEqual(generatePhantom(4, 2, { size: S, label: 'normal', marker: true }).pixels, normal.pixels);
 });

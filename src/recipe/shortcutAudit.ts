@@ -203,8 +203,11 @@ export function perSource(scores: ArrayLike<number>, y: ArrayLike<number>, sourc
     return { source, n: idx.length, positives, negatives: idx.length - positives, accuracy: r.accuracy, sensitivity: r.sensitivity, specificity: r.specificity, auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null };
   });
   const mixedShare = mixed / Math.max(1, sources.length);
-  const verdict: Verdict = names.length < 2 && mixedShare === 1 ? 'pass' : mixedShare === 0 ? 'flag' : mixedShare < 0.5 ? 'warn' : 'pass';
-  const why = verdict === 'flag' ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
+  let allPos = 0;
+  for (let i = 0; i < y.length; i++) allPos += y[i] ? 1 : 0;
+  const oneClass = allPos === 0 || allPos === y.length;
+  const verdict: Verdict = oneClass ? 'n/a' : mixedShare === 0 ? 'flag' : mixedShare < 0.5 ? 'warn' : 'pass';
+  const why = verdict === 'n/a' ? 'the set has one class, so the design check does not apply' : verdict === 'flag' ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
     : verdict === 'warn' ? `only ${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes` : `${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`;
   const list = rows.map((r) => `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`).join('; ');
   return { sources: rows, mixedShare, verdict, line: `per source: ${list} — ${verdict.toUpperCase()}: ${why}` };

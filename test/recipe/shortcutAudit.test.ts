@@ -109,6 +109,8 @@ test('per source and leave one source out against hand counts', () => {
   for (let i = 0; i < 60; i++) { S.push(0.6 * rng.next() + 0.05); Y.push(0); L.push('normal'); Src.push('N'); }
   const w = leaveOneSourceOut(S, Y, L, Src, { bootstrap: 300 });
   assert.equal(w.verdict, 'warn', w.line);
+  // One class in the whole set (a single-class external set): the design check does not apply.
+  assert.equal(perSource([0.9, 0.8], [1, 1], ['A', 'B'], 0.5, { bootstrap: 100 }).verdict, 'n/a');
   // Mixed sources: every source holds both classes → pass.
   assert.equal(perSource([0.9, 0.1, 0.8, 0.2], [1, 0, 1, 0], ['A', 'A', 'B', 'B'], 0.5, { bootstrap: 100 }).verdict, 'pass');
 });

@@ -180,6 +180,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("trainStep", &NativeModel::TrainStep),
                         InstanceMethod("predict", &NativeModel::Predict),
                         InstanceMethod("gradCam", &NativeModel::GradCam),
+                        InstanceMethod("features", &NativeModel::Features),
                         InstanceMethod("setTrainable", &NativeModel::SetTrainable),
                         InstanceMethod("setBatchNormMode", &NativeModel::SetBatchNormMode),
                         InstanceMethod("getOptimizerState", &NativeModel::GetOptimizerState),
@@ -641,6 +642,40 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         auto o = Napi::Object::New(env);
         o.Set("maps", float_array(env, out->cam));
         o.Set("shape", shape_array(env, out->cam.sizes()));
+        o.Set("logits", float_array(env, out->logits));
+        o.Set("layer", layer);
+        return o;
+      };
+      return std::make_pair(std::function<void()>(run), std::function<Napi::Value(Napi::Env)>(done));
+    });
+  }
+
+  // Global-average-pooled activations of one block (default: the Grad-CAM layer), [N, C],
+  // with the logits of the same forward pass. Policy (what to do with them) stays in TS.
+  Napi::Value Features(const Napi::CallbackInfo& info) {
+    return Async(info, [&]() {
+      auto req = info[0].As<Napi::Object>();
+      auto in = std::make_shared<HostInput>(parse_input(req));
+      std::string layer = req.Get("layer").IsString() ? req.Get("layer").ToString().Utf8Value() : net_->default_cam_layer;
+      auto names = net_->block_names();
+      if (std::find(names.begin(), names.end(), layer) == names.end())
+        throw std::runtime_error("unknown feature layer '" + layer + "'");
+      struct Out { torch::Tensor feats, logits; };
+      auto out = std::make_shared<Out>();
+      auto run = [this, in, layer, out]() {
+        std::lock_guard<std::mutex> lk(mu_);
+        torch::NoGradGuard ng;  // not InferenceMode: the tap sets requires_grad on its output
+        set_mode(false);
+        auto x = to_device_input(*in);
+        torch::Tensor act;
+        auto logits = net_->run(x, layer, &act);
+        out->feats = act.to(torch::kFloat).mean({2, 3}).cpu().contiguous();
+        out->logits = logits.to(torch::kFloat).cpu().contiguous();
+      };
+      auto done = [out, layer](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("features", float_array(env, out->feats));
+        o.Set("shape", shape_array(env, out->feats.sizes()));
         o.Set("logits", float_array(env, out->logits));
         o.Set("layer", layer);
         return o;

@@ -67,6 +67,7 @@ export function registerDataCommands(program: Command): void {
     .option('--split <fractions>', 'train,valid[,test] fractions, grouped by patient and stratified by label', '0.7,0.3')
     .option('--split-by <what>', "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation", 'patient')
     .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
+    .option('--external', "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)")
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
     .addOption(new Option('--on-error <mode>', 'bad files: fail on the first, or skip them and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
     .addOption(new Option('--verify <mode>', 'check the images that enter the manifest').choices(['decode', 'header', 'none']).default('decode'))
@@ -99,6 +100,7 @@ Examples:
           out: o.out,
           onError: o.onError,
           verify: o.verify,
+          external: Boolean(o.external),
           onProgress: (() => {
             const p = progress('checking images', !!o.json);
             return (stage: string, done: number, total: number) => (stage === 'check images' ? p(done, total) : undefined);
@@ -118,12 +120,13 @@ Examples:
     .option('--split <fractions>', 'train,valid[,test] fractions', '0.7,0.3')
     .option('--lesion-intensity <x>', 'multiplier of the lesions\' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)', floatArg, 1)
     .option('--sheet-size <n>', 'images on contact-sheet.png (0 = none)', int('--sheet-size'), 64)
+    .option('--marker', 'plant a shortcut: a bright corner marker on covid phantoms only (for testing cxrtune audit)')
     .requiredOption('--out <dir>', 'output folder (images/, masks/, manifest.csv, contact-sheet.png)')
     .option('--json', 'print the result as JSON')
     .action(
       act(async (o: Record<string, any>) => {
         const t = Date.now();
-        const r = await writePhantoms({ n: o.n, size: o.size, seed: o.seed, out: resolve(o.out), split: o.split, sheetSize: o.sheetSize, lesionIntensity: o.lesionIntensity, onProgress: progress('phantoms', !!o.json) });
+        const r = await writePhantoms({ n: o.n, size: o.size, seed: o.seed, out: resolve(o.out), split: o.split, sheetSize: o.sheetSize, lesionIntensity: o.lesionIntensity, marker: Boolean(o.marker), onProgress: progress('phantoms', !!o.json) });
         const secs = (Date.now() - t) / 1000;
         const res = { ...r, seconds: secs, perSecond: Math.round((r.count / secs) * 10) / 10 };
         if (o.json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');

@@ -14,6 +14,7 @@ import { registerServeCommand } from './serveCommand.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { registerPacsCommands } from './pacsCommand.js';
 import { registerWeightsCommands } from './weightsCommand.js';
+import { registerAuditCommand } from './auditCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTrainCommands(program);
   registerCompareCommand(program);
   registerEvaluateCommands(program);
+  registerAuditCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

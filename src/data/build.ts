@@ -40,6 +40,11 @@ export interface BuildOptions {
   notes?: string[];
   /** Concurrency of the image check (default 8). */
   concurrency?: number;
+  /**
+   * An external evaluation set: every row goes to split 'test' (no train/valid) and a single
+   * class is allowed (e.g. a hospital's positives alone: evaluate reports sensitivity).
+   */
+  external?: boolean;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
@@ -91,7 +96,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const out = resolve(opts.out);
   const seed = opts.seed ?? 0;
   const onError = opts.onError ?? 'fail';
-  const split = typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
+  const split = opts.external ? { names: ['test'], fractions: [1] } : typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
   const labelMap = opts.labelMap instanceof LabelMap ? opts.labelMap : loadLabelMap(opts.labelMap);
   if (opts.sources.length === 0) throw new Error('no --source given (or use --preset paper-da)');
   const problems: SourceProblem[] = [];
@@ -117,8 +122,8 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   fail();
 
   const labels = [...new Set(candidates.map((r) => r.label))].sort();
-  if (labels.length < 2) {
-    throw new Error(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two`);
+  if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
+    throw new Error(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (for an external evaluation set of one class, e.g. a hospital's positives, pass --external)`);
   }
   const balance = opts.balance ?? 'none';
   const verify = opts.verify ?? 'decode';
@@ -181,6 +186,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
       if (!manifestRows.some((r) => r.split === s && r.label === l)) notes.push(`split '${s}' has no '${l}' images`);
     }
   }
+  if (opts.external) notes.push(`external evaluation set: every image in split 'test'${labels.length === 1 ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class (sensitivity for positives, specificity for negatives), not AUC` : ''}`);
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
   if (units) {
     const sides = new Map<string, Set<string>>();

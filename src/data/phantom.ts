@@ -48,6 +48,30 @@ export interface PhantomOptions {
   label?: PhantomLabel;
   /** Multiplies each lesion's peak opacity (default 1 = DEFAULT_LESION_INTENSITY's range). */
   lesionIntensity?: number;
+  /**
+   * Planted shortcut for the audit's tests: draw a bright corner marker (see drawMarker) on
+   * covid phantoms only. It uses no random draws, so a phantom is otherwise identical with
+   * and without it.
+   */
+  marker?: boolean;
+}
+
+/** The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the body). */
+export const MARKER_BOX = { x: 0.02, y: 0.02, side: 0.08 } as const;
+
+/** Draws the marker into an S×S 8-bit image (in place): a filled square with an L cut out of it. */
+export function drawMarker(pixels: Uint8Array, S: number): void {
+  const x0 = Math.round(MARKER_BOX.x * S);
+  const y0 = Math.round(MARKER_BOX.y * S);
+  const side = Math.max(3, Math.round(MARKER_BOX.side * S));
+  const t = Math.max(1, Math.round(side / 4));
+  for (let y = y0; y < y0 + side; y++) {
+    for (let x = x0; x < x0 + side; x++) {
+      // An "L" (dark) in a bright square: letter-like, so it is not a mere brightness cue.
+      const inL = (x >= x0 + t && x < x0 + 2 * t && y >= y0 + t && y < y0 + side - t) || (y >= y0 + side - 2 * t && y < y0 + side - t && x >= x0 + t && x < x0 + side - t);
+      pixels[y * S + x] = inL ? 40 : 240;
+    }
+  }
 }
 
 /**
@@ -239,6 +263,7 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
       pixels[py * S + px] = Math.max(0, Math.min(255, Math.round((s / c) * 255)));
     }
   }
+  if (opts.marker && label === 'covid') drawMarker(pixels, S);
   return { index, label, size: S, pixels, lungMask, lesionMask, lesionMap, lesions };
 }
 
@@ -248,12 +273,14 @@ export interface GeneratePhantomsOptions {
   seed?: number;
   /** See PhantomOptions.lesionIntensity. */
   lesionIntensity?: number;
+  /** See PhantomOptions.marker (the planted shortcut). */
+  marker?: boolean;
 }
 
 /** n phantoms, exactly balanced (⌊n/2⌋ normal, the rest covid) in a seeded order. */
 export function generatePhantoms(opts: GeneratePhantomsOptions): Phantom[] {
   const seed = opts.seed ?? 0;
-  return phantomLabels(opts.n, seed).map((label, i) => generatePhantom(seed, i, { size: opts.size, label, lesionIntensity: opts.lesionIntensity }));
+  return phantomLabels(opts.n, seed).map((label, i) => generatePhantom(seed, i, { size: opts.size, label, lesionIntensity: opts.lesionIntensity, marker: opts.marker }));
 }
 
 export function phantomLabels(n: number, seed: number): PhantomLabel[] {
@@ -290,7 +317,7 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   const sheetSize = opts.sheetSize ?? 64;
   let inflight: Promise<void>[] = [];
   for (let i = 0; i < opts.n; i++) {
-    const p = generatePhantom(seed, i, { size: S, label: labels[i], lesionIntensity: opts.lesionIntensity });
+    const p = generatePhantom(seed, i, { size: S, label: labels[i], lesionIntensity: opts.lesionIntensity, marker: opts.marker });
     const id = `phantom_${String(i).padStart(5, '0')}`;
     const files = { image: `images/${p.label}/${id}.png`, mask: `masks/${id}_lesion.png`, lung: `masks/${id}_lung.png` };
     // Encode/write the previous phantoms while the CPU draws the next one.
@@ -319,6 +346,7 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
         lesions: String(p.lesions.length),
         zones: [...new Set(p.lesions.map((l) => l.zone))].join('|'),
         lesion_pixels: String(p.lesionMask.reduce((a, b) => a + b, 0)),
+        ...(opts.marker ? { marker: p.label === 'covid' ? '1' : '0' } : {}),
       },
     });
     opts.onProgress?.(i + 1, opts.n);

@@ -4,7 +4,7 @@
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { familyOf, IMAGENET } from './models/index.js';
 import {
-  ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel,
+  ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel, type FeatureResult,
   type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
   type ParamInfo, type PredictResult, type Precision, type StepOptions, type StepResult, type TensorMap,
 } from './types.js';
@@ -134,6 +134,16 @@ export class Model implements EngineModel {
     }
     const r = await this.serial(() => this.native.gradCam({ ...this.input(batch), classIndex, ...(layer ? { layer } : {}) }));
     return { maps: r.maps, shape: r.shape as [number, number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
+  }
+
+  /** Pooled activations of `layer` (default: the Grad-CAM layer, i.e. the last block) and the softmax, in eval mode. */
+  async features(batch: Batch, layer?: string): Promise<FeatureResult> {
+    checkBatch(batch);
+    if (layer !== undefined && !this.blockNames.includes(layer)) {
+      throw new Error(`unknown feature layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
+    }
+    const r = await this.serial(() => this.native.features({ ...this.input(batch), ...(layer ? { layer } : {}) }));
+    return { features: r.features, shape: r.shape as [number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
   }
 
   setTrainable(names: string[], trainable: boolean): void {

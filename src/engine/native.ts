@@ -26,6 +26,7 @@ export interface NativeModel {
   }): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
   predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
   gradCam(req: NativeInput & { classIndex: number; layer?: string }): Promise<{ maps: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
+  features(req: NativeInput & { layer?: string }): Promise<{ features: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
   setTrainable(indices: number[], trainable: boolean): void;
   setBatchNormMode(mode: string): void;
   getOptimizerState(): Promise<NativeTensor[]>;

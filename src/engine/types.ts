@@ -118,6 +118,15 @@ export interface CamResult {
   layer: string;
 }
 
+export interface FeatureResult {
+  /** [N, C] global-average-pooled activations of one block (the network's penultimate features at the default layer). */
+  features: Float32Array;
+  shape: [n: number, c: number];
+  /** Softmax of the same forward pass. */
+  probs: Float32Array;
+  layer: string;
+}
+
 export interface BatchNormStats {
   /** BatchNorm module name. */
   name: string;

@@ -2,7 +2,8 @@
 // images as data URLs, no scripts, no network) covering a run and its evaluations: run
 // configuration, data summary, LR finder (Fig. 7), LR/momentum per group, training curves,
 // analogs of the paper's Tables 2–5 with intervals, confusion matrices (Fig. 8), ROC, PR,
-// reliability, top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10), limitations.
+// reliability, the shortcut audit (when RUN/audit/audit.json exists), top losses (Fig. 9),
+// Grad-CAM gallery and checks (Fig. 10), limitations.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../engine/atomic.js';
@@ -21,6 +22,8 @@ import { RUN_FILES } from '../runFolder.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec, scheduleSpec, shareHistogramSpec, trainingCurvesSpec, type TracePoint } from './evalPlots.js';
 import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
 import { limitations } from './limitations.js';
+import { auditSection } from './auditSection.js';
+import { findAudit } from '../audit.js';
 import { lrFinderSpec, renderSvg, type VegaLiteSpec } from './plots.js';
 
 export interface ReportOptions {
@@ -192,6 +195,9 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     + '<p class="muted">Sensitivity = TP/(TP+FN), specificity = TN/(TN+FP) (the standard definitions; the paper\'s eq. 12 is wrong). Proportions: value (95 % Wilson interval). AUC: stratified percentile bootstrap.</p>'
     + evals.map((e) => e.metrics.youden ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${num(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>` : '').join(''));
 
+  const auditFile = findAudit(run);
+  if (auditFile) section('audit', 'Shortcut audit', await auditSection(auditFile));
+
   for (const [k, e] of evals.entries()) {
     const m = e.metrics;
     const cls = e.model.classes;
@@ -249,7 +255,7 @@ h1{font-size:24px;margin:8px 0}h2{font-size:19px;border-bottom:2px solid #dde3ea
 nav{font-size:13px;color:#567}nav a{color:#2a6bb0;text-decoration:none}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f2f5f8}td.num{text-align:right}
 table.config td:nth-child(odd){color:#567}
-.muted{color:#667;font-size:12.5px}.warn{background:#fff4d6;border:1px solid #e8c66a;padding:8px;border-radius:4px}.bad{color:#b3261e;font-weight:600}
+.muted{color:#667;font-size:12.5px}.warn{background:#fff4d6;border:1px solid #e8c66a;padding:8px;border-radius:4px}.bad{color:#b3261e;font-weight:600}.good{color:#1e7b34;font-weight:600}.warnText{color:#9a6700;font-weight:600}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#f2f5f8;border-radius:8px;padding:10px 14px;min-width:180px}.card .k{color:#567;font-size:12px;text-transform:uppercase}.card .v{font-size:18px;font-weight:600}
 .row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.plot svg{max-width:100%;height:auto}
 img.gallery{max-width:100%;border:1px solid #dde3ea}

@@ -16,6 +16,7 @@ import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { formatDuration } from '../recipe/progressBar.js';
+import { audit } from './audit.js';
 import { camCheck, type CamCheckResult } from './camCheck.js';
 import { evaluate, formatEvaluation, type Evaluation } from './evaluate.js';
 import { trainRun, type RunSummary } from './experiment.js';
@@ -54,6 +55,8 @@ export interface DemoResult {
   arch: Arch;
   seconds: number;
   steps: { name: string; seconds: number }[];
+  /** The shortcut audit's overall verdict and headline line. */
+  audit: { verdict: string; headline: string };
   run: RunSummary;
   evaluation: Evaluation;
   gradcam: CamCheckResult | null;
@@ -139,15 +142,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let manifest: string;
   if (o.manifest) {
     manifest = resolve(o.manifest);
-    log(`[1/6] data: using ${manifest}`);
+    log(`[1/7] data: using ${manifest}`);
   } else if (o.data) {
-    log(`[1/6] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; patient-level 70/30 split)`);
+    log(`[1/7] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; patient-level 70/30 split)`);
     const r = await buildDataset({ ...paperDaPreset(o.data), seed, out: join(out, 'data'), onError: 'skip' });
     manifest = r.manifestFile;
     log(formatSummaryTable(r.summary).split('\n').map((l) => `      ${l}`).join('\n'));
   } else {
     const n = o.n ?? PHANTOM_DEMO.n;
-    log(`[1/6] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
+    log(`[1/7] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
     const r = await writePhantoms({ n, size, seed, out: join(out, 'data'), split: '0.7,0.3', sheetSize: 32 });
     manifest = r.manifestFile;
   }
@@ -155,7 +158,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   // 2. LR range test
   const runDir = join(out, 'run');
-  log(`[2/6] lr-find: ${arch}${pretrained ? ' (pretrained)' : ''}, ${precision}, exponential sweep 1e-6 → 1`);
+  log(`[2/7] lr-find: ${arch}${pretrained ? ' (pretrained)' : ''}, ${precision}, exponential sweep 1e-6 → 1`);
   const lf = await runLrFind({
     manifest, arch, pretrained, out: runDir, size, batch, seed, start: 1e-6, end: 1,
     iterations: real ? 100 : PHANTOM_DEMO.lrFindIterations, precision, threads, log: (m) => log(`      ${m}`),
@@ -174,7 +177,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     ...(preset ? { preset } : { schedule: 'oneCycle' as const }),
     monitor: 'valid_loss',
   });
-  log(`[3/6] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
+  log(`[3/7] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
   const run = await trainRun(cfg, { log: (m) => log(`      ${m}`), ...(o.callbacks ? { callbacks: o.callbacks } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (run.status === 'diverged' || run.status === 'interrupted') throw new Error(`training ${run.status}: ${run.message}`);
   log(`      ${run.status}: best ${run.monitor} ${run.best.value.toFixed(4)} at epoch ${run.best.epoch}, ${run.imagesPerSecond.toFixed(1)} images/s`);
@@ -182,13 +185,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 
   // 4. Evaluate on the validation split (held-out patients)
   const evalDir = join(out, 'eval-valid');
-  log(`[4/6] evaluate: validation split → ${evalDir}`);
+  log(`[4/7] evaluate: validation split → ${evalDir}`);
   const evaluation = await evaluate({ model: runDir, manifest, split: 'valid', out: evalDir, name: real ? 'D_A validation' : 'phantom validation', threads });
   log(formatEvaluation(evaluation).split('\n').map((l) => `      ${l}`).join('\n'));
   step('evaluate');
 
   // 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game
-  log('[5/6] explain: top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10)');
+  log('[5/7] explain: top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10)');
   await explainTopLosses({ model: runDir, manifest, split: 'valid', out: evalDir, top: 9, threads });
   const hasMasks = readFileSync(manifest, 'utf8').split('\n', 1)[0]!.split(',').some((h) => h === 'mask' || h === 'lung_mask');
   let gradcam: CamCheckResult | null = null;
@@ -205,13 +208,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   }
   step('explain');
 
-  // 6. Report
+  // 6. Shortcut audit: does the model read the lungs, or the frame and the provenance?
+  log('[6/7] audit: frame only, lungs out, source probe, metadata-only baseline, per source');
+  const shortcut = await audit({ model: runDir, manifest, split: 'valid', out: join(runDir, 'audit'), threads });
+  log(shortcut.lines.map((l) => `      ${l}`).join('\n'));
+  step('audit');
+
+  // 7. Report
   const reportFile = join(out, 'report.html');
-  log(`[6/6] report → ${reportFile}`);
+  log(`[7/7] report → ${reportFile}`);
   await buildReport({
     run: runDir, evals: [evalDir], out: reportFile,
     title: real ? `cxrtune — the paper's protocol on ${o.data ?? o.manifest}` : 'cxrtune demo — phantoms',
   });
   step('report');
-  return { out, mode: real ? 'real' : 'phantoms', pretrained, arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, gradcam, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
+  return { out, mode: real ? 'real' : 'phantoms', pretrained, arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
 }

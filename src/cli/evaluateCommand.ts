@@ -151,8 +151,9 @@ export function registerEvaluateCommands(program: Command): void {
         process.stdout.write([
           `demo finished in ${formatDuration(r.seconds)} (${r.steps.map((s) => `${s.name} ${formatDuration(s.seconds)}`).join(', ')})`,
           `model: ${r.arch}, ${r.pretrained ? `fine-tuned from ${r.pretrained}` : 'trained from scratch'}; α ${r.lr.lrMin.toExponential(1)}..${r.lr.lrMax.toExponential(1)} (finder proposed ${r.lr.proposed.lrMin.toExponential(1)}..${r.lr.proposed.lrMax.toExponential(1)})`,
-          `validation (${m.n} images, held-out patients): accuracy ${pct(m.accuracy)}, sensitivity ${pct(m.sensitivity)}, specificity ${pct(m.specificity)}, AUC ${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)})`,
+          `${r.mode === 'real' ? 'INTERNAL validation (held-out patients from the same hospitals and sources as training: not evidence of generalisation; see the audit)' : 'validation'} (${m.n} images, held-out patients): accuracy ${pct(m.accuracy)}, sensitivity ${pct(m.sensitivity)}, specificity ${pct(m.specificity)}, AUC ${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)})`,
           ...(r.gradcam && r.gradcam.pointing.n ? [`Grad-CAM: pointing game ${(100 * r.gradcam.pointing.rate).toFixed(1)} % (${r.gradcam.pointing.hits}/${r.gradcam.pointing.n}), mean CAM mass in lesions ${(100 * r.gradcam.lesionMass.mean).toFixed(1)} %`] : []),
+          r.audit.headline,
           `report: ${r.report}`,
         ].join('\n') + '\n');
       }

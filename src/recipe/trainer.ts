@@ -60,6 +60,14 @@ export interface TrainerOptions {
   maxConsecutiveOverflows?: number;
   seedEpoch?: (epoch: number) => void;
   signal?: AbortSignal;
+  /** Data parallel: sums over ranks and the gather of validation rows (engine ProcessGroup). */
+  collective?: TrainerCollective;
+}
+
+/** What the trainer needs of a process group: epoch figures and validation over all ranks. */
+export interface TrainerCollective {
+  sum(xs: number[]): Promise<number[]>;
+  gather(probs: Float64Array, labels: Int32Array): Promise<{ probs: Float64Array; labels: Int32Array }>;
 }
 
 /** Everything besides the weights and optimizer tensors that a resumed run needs. */
@@ -81,7 +89,7 @@ export interface ResumePoint {
 }
 
 export class Trainer {
-  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal'>> & TrainerOptions;
+  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
 
@@ -199,6 +207,7 @@ export class Trainer {
       }
       if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
       const trainSeconds = (performance.now() - te) / 1000;
+      if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
 
       const vm = valid ? await this.validate(valid, e) : emptyMetrics();
       const trainLoss = lossCount ? lossSum / lossCount : NaN;
@@ -255,7 +264,10 @@ export class Trainer {
       for (const p of r.probs) probs.push(p);
       for (const l of batch.labels) labels.push(l);
     }
-    return validationMetrics(Float64Array.from(probs), Int32Array.from(labels), k, this.o.positiveClass, this.o.threshold);
+    let p: Float64Array = Float64Array.from(probs);
+    let l: Int32Array = Int32Array.from(labels);
+    if (this.o.collective) ({ probs: p, labels: l } = await this.o.collective.gather(p, l));
+    return validationMetrics(p, l, k, this.o.positiveClass, this.o.threshold);
   }
 }
 

@@ -14,6 +14,8 @@ export interface LaunchOptions {
   env?: NodeJS.ProcessEnv;
   log?: (msg: string) => void;
   graceMs?: number;
+  /** Node flags for the workers (default: this process's, e.g. tsx's --import). */
+  execArgv?: string[];
 }
 
 /** A TCP port free on the loopback interface right now (the OS picks it). */
@@ -58,7 +60,7 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
   process.on('SIGTERM', onTerm);
   try {
     const done = Array.from({ length: o.nproc }, (_, rank) => new Promise<number>((resolve) => {
-      const c = spawn(process.execPath, [...process.execArgv, ...o.args], {
+      const c = spawn(process.execPath, [...(o.execArgv ?? process.execArgv), ...o.args], {
         stdio: 'inherit',
         env: {
           ...process.env, ...o.env, RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(o.nproc),

@@ -223,7 +223,7 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
     positiveClass: data.positiveClass, threshold: cfg.threshold,
     seedEpoch: (e) => manualSeed(hashSeed(cfg.seed, 'epoch', e) & 0x7fffffff),
     ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(g ? { collective: g } : {}),
+    ...(g ? { collective: { sum: (xs) => g.sum(xs), gather: (p, l) => g.gather(p, l), syncModel: () => g.broadcastModel(model, { buffersOnly: true }) } } : {}),
   }, callbacks);
   await g?.setGradSync(true);
   const result = await trainer.fit(data.train, data.valid, resume);

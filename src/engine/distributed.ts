@@ -124,10 +124,15 @@ export class ProcessGroup {
     return { probs: p, labels: l };
   }
 
-  /** Rank 0's parameters and buffers into every rank's model (DDP does this at construction). */
-  async broadcastModel(model: Model): Promise<void> {
+  /**
+   * Rank 0's parameters and buffers into every rank's model (DDP does this at construction);
+   * `buffersOnly`: just the buffers — BatchNorm running statistics, which each rank updates
+   * from its own batches (DDP broadcasts them before every forward).
+   */
+  async broadcastModel(model: Model, opts: { buffersOnly?: boolean } = {}): Promise<void> {
     const state = await model.state();
-    const names = [...state.keys()].sort();
+    const buffers = new Set(model.parameters().filter((p) => p.kind === 'buffer').map((p) => p.name));
+    const names = [...state.keys()].filter((n) => !opts.buffersOnly || buffers.has(n)).sort();
     const bytes = names.reduce((a, n) => a + state.get(n)!.data.byteLength, 0);
     const flat = new Uint8Array(bytes);
     let off = 0;
@@ -145,7 +150,7 @@ export class ProcessGroup {
       off += t.data.byteLength;
       out.set(n, { dtype: t.dtype, shape: t.shape, data } satisfies HostTensor);
     }
-    await model.loadState(out);
+    await model.loadState(out, { strict: !opts.buffersOnly });
   }
 }
 

@@ -68,6 +68,8 @@ export interface TrainerOptions {
 export interface TrainerCollective {
   sum(xs: number[]): Promise<number[]>;
   gather(probs: Float64Array, labels: Int32Array): Promise<{ probs: Float64Array; labels: Int32Array }>;
+  /** Before validation: make every rank's model rank 0's (BatchNorm running statistics). */
+  syncModel?(): Promise<void>;
 }
 
 /** Everything besides the weights and optimizer tensors that a resumed run needs. */
@@ -162,7 +164,10 @@ export class Trainer {
       let b = 0;
       let tStep = performance.now();
       for await (const batch of train.epoch(e)) {
-        if (o.signal?.aborted) {
+        // Data parallel: all ranks stop at the same step (a rank that stopped alone would
+        // leave the others waiting in the next gradient all-reduce).
+        const aborted = o.collective ? (await o.collective.sum([o.signal?.aborted ? 1 : 0]))[0]! > 0 : o.signal?.aborted;
+        if (aborted) {
           status = 'interrupted';
           message = `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`;
           break epochs;
@@ -209,6 +214,7 @@ export class Trainer {
       const trainSeconds = (performance.now() - te) / 1000;
       if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
 
+      await o.collective?.syncModel?.();
       const vm = valid ? await this.validate(valid, e) : emptyMetrics();
       const trainLoss = lossCount ? lossSum / lossCount : NaN;
       const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];

@@ -89,3 +89,16 @@ async function initialParams(): Promise<Float32Array> {
   const names = [...st.keys()].filter((n) => kinds.get(n) === 'param').sort();
   return Float32Array.from(names.flatMap((n) => { const d = st.get(n)!.data; return Array.from(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength))); }));
 }
+
+test('launcher: a worker that fails ends the run; one that does not stop within the grace period is killed', async () => {
+  const logs: string[] = [];
+  const t0 = performance.now();
+  const code = await launchLocal({
+    nproc: 2, execArgv: [], graceMs: 300, log: (m) => logs.push(m),
+    args: ['-e', 'if (process.env.RANK === "0") process.exit(3); setInterval(() => {}, 1000);'],
+  });
+  assert.equal(code, 1);
+  assert.ok(performance.now() - t0 < 10_000);
+  assert.match(logs.join('\n'), /worker rank 0 \(pid \d+\) exited with code 3/);
+  assert.match(logs.join('\n'), /worker rank 1 still running 0.3 s after rank 0 failed: ending it/);
+});

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
-import type { ProcessGroup } from '../engine/distributed.js';
+import { workerThreads, type ProcessGroup } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
 import { loadPretrained } from '../engine/pretrained.js';
 import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
@@ -78,8 +78,7 @@ function pretrainedNormalisation(meta: Record<string, string>): Normalisation | 
 function setupRuntime(cfg: TrainConfig): void {
   checkDevice(cfg.device);
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
-  const local = Number(process.env.LOCAL_WORLD_SIZE);
-  setThreads(cfg.threads ?? Math.max(1, Math.floor(physicalCores() / (Number.isInteger(local) && local > 1 ? local : 1))));
+  setThreads(cfg.threads ?? workerThreads(physicalCores()));
 }
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});

@@ -13,8 +13,7 @@ import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConf
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
 import { runLrFind, type LrFindRunOptions } from '../app/lrFind.js';
 import { errorMessage } from '../util/errorMessage.js';
-import { distEnvFrom, ProcessGroup, type Backend } from '../engine/distributed.js';
-import { launchLocal, withoutFlag } from '../app/launcher.js';
+import { launchOrJoin } from './distributedLaunch.js';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -220,22 +219,16 @@ export function registerTrainCommands(program: Command): void {
       '  cxrtune train --preset paper-resnet --manifest M --arch resnet50 --pretrained resnet50.safetensors --precision bf16 --out runs/paper',
       '  cxrtune train --resume runs/paper',
       '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
-      '  torchrun --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
+      '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))
     .action(act(async (o: Record<string, unknown>) => {
-      const denv = distEnvFrom();
-      const nproc = o.nproc as number | undefined;
-      if (nproc !== undefined && nproc > 1 && !denv) {
-        const args = [process.argv[1]!, ...withoutFlag(process.argv.slice(2), '--nproc')];
-        process.exitCode = await launchLocal({ nproc, args, log: (m) => process.stderr.write(`launcher: ${m}\n`) });
+      const lj = await launchOrJoin({ nproc: o.nproc as number | undefined, backend: o.backend as string | undefined });
+      if (lj.launched) {
+        process.exitCode = lj.exitCode;
         return;
       }
-      let group: ProcessGroup | undefined;
-      if (denv) {
-        const timeoutMs = process.env.CXRTUNE_DIST_TIMEOUT ? Number(process.env.CXRTUNE_DIST_TIMEOUT) * 1000 : undefined;
-        group = await ProcessGroup.init({ ...denv, backend: (o.backend as Backend | undefined) ?? 'gloo', ...(timeoutMs ? { timeoutMs } : {}) });
-        if (!group.isMain) o.quiet = true; // one progress bar and one summary: rank 0's
-      }
+      const group = lj.group;
+      if (group && !group.isMain) o.quiet = true; // one progress bar and one summary: rank 0's
       const quiet = Boolean(o.quiet);
       const tty = Boolean(process.stderr.isTTY);
       const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };

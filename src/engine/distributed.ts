@@ -154,7 +154,8 @@ export class ProcessGroup {
   }
 }
 
-/** The CPU threads each of `nproc` local workers gets (at least one). */
-export function threadsPerWorker(cores: number, nproc: number): number {
-  return Math.max(1, Math.floor(cores / nproc));
+/** The CPU threads a worker takes by default: the cores split between the local workers (LOCAL_WORLD_SIZE). */
+export function workerThreads(cores: number, env: NodeJS.ProcessEnv = process.env): number {
+  const local = Number(env.LOCAL_WORLD_SIZE);
+  return Math.max(1, Math.floor(cores / (Number.isInteger(local) && local > 1 ? local : 1)));
 }

@@ -75,3 +75,13 @@ test('train --nproc 2: a worker killed mid-epoch stops the other naming its rank
   // Each rank served ceil(34/2) = 17 images per epoch in 3 steps of ≤ 6.
   assert.equal(hist[2].step, 9);
 });
+
+test('train --nproc / --backend mistakes: one line, exit code 1', async () => {
+  const base = ['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x')];
+  const a = await start([...base, '--nproc', '0']).done;
+  assert.equal(a.code, 1);
+  assert.match(a.err, /^error: --nproc must be at least 1 \(got 0\)\n$/);
+  const b = await start([...base, '--nproc', '2', '--backend', 'nccl']).done;
+  assert.equal(b.code, 1);
+  assert.match(b.err, /^error: --backend nccl needs ProcessGroupNCCL from a CUDA libtorch/);
+});

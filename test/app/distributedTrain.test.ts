@@ -11,13 +11,14 @@ import { writePhantoms } from '../../src/data/phantom.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-cli-'));
 const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'cliEntry.ts');
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 let manifest = '';
 before(async () => {
   manifest = (await writePhantoms({ n: 48, size: 64, seed: 3, out: join(dir, 'data'), sheetSize: 0 })).manifestFile;
 });
 
-function start(args: string[]) {
-  const c = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], entry = ENTRY) {
+  const c = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   c.stdout.on('data', (d) => (out += d));
@@ -74,6 +75,18 @@ test('train --nproc 2: a worker killed mid-epoch stops the other naming its rank
   assert.deepEqual(hist.map((e: { epoch: number }) => e.epoch), [0, 1, 2]);
   // Each rank served ceil(34/2) = 17 images per epoch in 3 steps of ≤ 6.
   assert.equal(hist[2].step, 9);
+
+  // evaluate --nproc 2: each rank predicts every other row; rank 0 writes the same predictions, in manifest order.
+  const ev = (o: string, ...extra: string[]) => start(['evaluate', '--model', out, '--manifest', manifest, '--split', 'valid', '--out', join(dir, o), '--bootstrap', '100', '--quiet', ...extra], MAIN).done;
+  const [e1, e2] = [await ev('ev1'), await ev('ev2', '--nproc', '2')];
+  assert.equal(e1.code, 0, e1.err);
+  assert.equal(e2.code, 0, e2.err);
+  assert.equal((e2.out.match(/images \(/g) ?? []).length, 1, 'one report: rank 0\'s');
+  const cols = (f: string) => readFileSync(join(dir, f, 'predictions.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, 7).join(','));
+  assert.deepEqual(cols('ev2'), cols('ev1'));
+  const m = (f: string) => JSON.parse(readFileSync(join(dir, f, 'metrics.json'), 'utf8')).metrics;
+  assert.equal(m('ev2').n, 14);
+  assert.deepEqual(m('ev2').auc, m('ev1').auc);
 });
 
 test('train --nproc / --backend mistakes: one line, exit code 1', async () => {

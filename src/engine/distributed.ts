@@ -64,7 +64,9 @@ export class ProcessGroup {
     const backend = o.backend ?? 'gloo';
     if (backend !== 'gloo' && backend !== 'nccl') throw new Error(`unknown backend '${backend}' (gloo or nccl)`);
     const n = native();
-    if (!n.distInfo().available) throw new Error('this build of the addon has no c10d Gloo: install libgloo-dev and run node scripts/build-native.mjs');
+    if (typeof n.distInfo !== 'function' || !n.distInfo().available) {
+      throw new Error('this build of the addon has no c10d Gloo: install libgloo-dev and run node scripts/build-native.mjs');
+    }
     const r = await n.initProcessGroup({
       masterAddr: o.masterAddr, masterPort: o.masterPort, rank: o.rank, worldSize: o.worldSize,
       timeoutMs: o.timeoutMs ?? 300_000, backend,

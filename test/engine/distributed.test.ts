@@ -1,4 +1,4 @@
-// Data parallel on c10d Gloo: the sampler's shards, and the golden check that 2 processes ×
+// Data parallel on c10d Gloo: torchrun's environment, the launcher, and the golden check that 2 processes ×
 // batch 8 end with the weights of 1 process × batch 16 (gradients averaged over ranks).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,27 +6,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shardLength, shardOrder } from '../../src/data/distributedSampler.js';
 import { distEnvFrom } from '../../src/engine/distributed.js';
 import { launchLocal, withoutFlag } from '../../src/app/launcher.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { runSteps } from './helpers/ddpSteps.js';
 
 const helper = fileURLToPath(new URL('./helpers/ddpSteps.ts', import.meta.url));
-
-test('shards: disjoint, equal lengths, padded by wrapping as torch DistributedSampler', () => {
-  const order = [9, 3, 7, 1, 0, 5, 2, 8, 6, 4];
-  const shards = [0, 1, 2, 3].map((rank) => shardOrder(order, { rank, world: 4 }, true));
-  assert.deepEqual(shards, [[9, 0, 6], [3, 5, 4], [7, 2, 9], [1, 8, 3]]);
-  assert.deepEqual(shards.map((s) => s.length), [3, 3, 3, 3]);
-  assert.equal(shardLength(10, { rank: 3, world: 4 }, true), 3);
-  // Validation: no repeats, every item once over all ranks.
-  const valid = [0, 1, 2, 3].map((rank) => shardOrder(order, { rank, world: 4 }, false));
-  assert.deepEqual(valid.map((s) => s.length), [3, 3, 2, 2]);
-  assert.deepEqual(valid.flat().sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  assert.equal(shardLength(10, { rank: 3, world: 4 }, false), 2);
-  assert.throws(() => shardOrder(order, { rank: 4, world: 4 }, true), /rank must be in \[0, 4\)/);
-});
 
 test('torchrun environment: read when WORLD_SIZE > 1, clear errors otherwise', () => {
   assert.equal(distEnvFrom({}), null);

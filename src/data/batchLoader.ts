@@ -161,7 +161,10 @@ export class BatchLoader {
     const rows: number[] = [];
     await Promise.all(
       positions.map(async (pos, i) => {
-        const img = await this.image(pos, epochSeed, first + i);
+        // Augmentation is drawn per place in the whole epoch's order, so a rank's shard gets
+        // the draws a single process would give the same images.
+        const sh = this.opts.shard;
+        const img = await this.image(pos, epochSeed, sh ? sh.rank + (first + i) * sh.world : first + i);
         if (img.width !== S || img.height !== S) throw new Error(`BatchLoader: ${img.width}×${img.height} image, expected ${S}×${S}`);
         if (C === 1) pixels.set(img.pixels, i * S * S);
         else {

@@ -45,3 +45,20 @@ test('BatchLoader shards: 3 ranks serve the seeded epoch order, padded, in equal
   assert.deepEqual(new Set(rows.flat()), new Set(order), 'every row is served');
   assert.throws(() => new BatchLoader(manifest, 'train', { size: 32, batch: 4, shard: { rank: 3, world: 3, pad: true } }), /rank must be in \[0, 3\)/);
 });
+
+test('online augmentation: the images of a rank get the draws a single process gives them', async () => {
+  const pixels = async (l: BatchLoader) => {
+    const out = new Map<number, string>();
+    for await (const b of l.epoch(5)) {
+      const px = b.shape[1] * b.shape[2];
+      b.rows.forEach((r, i) => { if (!out.has(r)) out.set(r, Buffer.from(b.pixels.subarray(i * px, (i + 1) * px)).toString('base64')); });
+    }
+    return out;
+  };
+  const one = await pixels(new BatchLoader(manifest, 'train', { size: 32, batch: 4, seed: 1, augment: true }));
+  for (const rank of [0, 1]) {
+    const part = await pixels(new BatchLoader(manifest, 'train', { size: 32, batch: 4, seed: 1, augment: true, shard: { rank, world: 2, pad: false } }));
+    assert.ok(part.size > 5);
+    for (const [row, px] of part) assert.equal(px, one.get(row), `row ${row} on rank ${rank}`);
+  }
+});

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 apt_pkgs=()
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/torch/csrc/api/include/torch/torch.h ]; then apt_pkgs+=(libtorch-dev); fi
+# Gloo's headers: c10d's ProcessGroupGloo needs them to build data-parallel training (train --nproc).
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ]; then apt_pkgs+=(libgloo-dev); fi
 if ! /usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1; then apt_pkgs+=(python3-torchvision); fi
 if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then apt_pkgs+=(g++ make python3); fi
 if [ "${CXRTUNE_NO_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then apt_pkgs+=(chromium); fi

@@ -16,7 +16,8 @@ export function torchConfig(env = process.env) {
     return {
       root,
       includes: [join(root, 'include'), join(root, 'include', 'torch', 'csrc', 'api', 'include')],
-      defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'))}`],
+      defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'))}`,
+        ...glooDefines([join(root, 'include')])],
       libs: [`-L${lib}`, `-Wl,-rpath,${lib}`, '-Wl,--no-as-needed', ...(cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
         '-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed'],
       cuda,
@@ -27,10 +28,19 @@ export function torchConfig(env = process.env) {
   return {
     root: '/usr',
     includes: [inc],
-    defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi('/usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake')}`],
+    defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi('/usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake')}`,
+      ...glooDefines(['/usr/include'])],
     libs: ['-ltorch', '-ltorch_cpu', '-lc10'],
     cuda: false,
   };
+}
+
+// c10d's ProcessGroupGloo header needs Gloo's headers (Debian: libgloo-dev); without
+// them the addon builds with distributed training switched off (a clear error at run time).
+function glooDefines(includeDirs) {
+  const has = includeDirs.some((d) => existsSync(join(d, 'gloo', 'algorithm.h')))
+    && includeDirs.some((d) => existsSync(join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')));
+  return has ? ['USE_C10D_GLOO', 'CXR_C10D_GLOO'] : [];
 }
 
 // libtorch records the C++ ABI it was built with in TorchConfig.cmake.

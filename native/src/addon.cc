@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <cstdlib>
 #include "common.h"
+#include "distributed.h"
 
 namespace cxr {
 Napi::Function InitModel(Napi::Env env);
@@ -57,6 +58,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("info", Napi::Function::New(env, Info));
+  cxr::InitDistributed(env, exports);
   return exports;
 }
 

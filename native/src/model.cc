@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sstream>
 #include "common.h"
+#include "distributed.h"
 #include "executor.h"
 
 namespace cxr {
@@ -540,8 +541,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         out->loss = loss.item<double>();
         out->probs = torch::softmax(lf.detach(), 1).cpu();
         for (auto& e : entries_) if (e.is_param) e.t.mutable_grad() = torch::Tensor();
-        if (!std::isfinite(out->loss)) { out->overflow = true; return; }
-        (scale != 1.0 ? loss * scale : loss).backward();
+        bool finite = std::isfinite(out->loss);
+        if (finite) (scale != 1.0 ? loss * scale : loss).backward();
+        if (grad_sync_active()) {  // data parallel: every rank joins, also one whose loss overflowed
+          std::vector<torch::Tensor> ps;
+          for (auto& e : entries_) if (e.is_param && e.t.requires_grad()) ps.push_back(e.t);
+          finite = sync_gradients(ps, finite);
+        }
+        if (!finite) {
+          out->overflow = true;
+          for (auto& e : entries_) if (e.is_param) e.t.mutable_grad() = torch::Tensor();
+          return;
+        }
         if (scale != 1.0) {
           // Unscale, and skip the step if any gradient overflowed (dynamic loss scaling).
           std::vector<torch::Tensor> grads;

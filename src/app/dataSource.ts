@@ -7,6 +7,7 @@ import { BatchLoader } from '../data/batchLoader.js';
 import { ImageCache } from '../data/imageCache.js';
 import { defaultClasses, readManifest, type Manifest } from '../data/manifest.js';
 import { hashSeed } from '../data/rng.js';
+import type { Shard } from '../data/distributedSampler.js';
 import type { EpochSource } from '../recipe/trainer.js';
 
 export interface RunData {
@@ -31,6 +32,8 @@ export interface RunDataOptions {
   validSplit?: string;
   /** Validation is optional (lr-find needs none). */
   needValid?: boolean;
+  /** Data parallel: this rank's shard of every epoch (training padded, validation not). */
+  shard?: Shard;
 }
 
 export function sha256File(file: string): string {
@@ -63,11 +66,14 @@ export function openRunData(o: RunDataOptions): RunData {
   const cache = new ImageCache();
   const train = new BatchLoader(trainManifest, trainSplit, {
     size: o.size, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache, channels: 1,
+    ...(o.shard ? { shard: { ...o.shard, pad: true } } : {}),
   });
   let valid: EpochSource | null = null;
   const hasValid = manifest.rows.some((r) => r.split === validSplit);
   if (hasValid) {
-    const vl = new BatchLoader(manifest, validSplit, { size: o.size, batch: o.batch, shuffle: false, classes, cache, channels: 1 });
+    const vl = new BatchLoader(manifest, validSplit, {
+      size: o.size, batch: o.batch, shuffle: false, classes, cache, channels: 1, ...(o.shard ? { shard: { ...o.shard, pad: false } } : {}),
+    });
     valid = loaderSource(vl, () => 0);
   } else if (o.needValid) {
     throw new Error(`manifest ${manifest.file} has no '${validSplit}' rows to validate on`);

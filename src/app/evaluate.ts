@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
 import { physicalCores, setThreads } from '../engine/runtime.js';
+import { workerThreads, type ProcessGroup } from '../engine/distributed.js';
 import type { Precision } from '../engine/types.js';
 import { formatCsv } from '../data/csv.js';
 import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
@@ -114,6 +115,8 @@ export interface EvaluateOptions {
   /** Shown in plots and the report (default: manifest file name + split). */
   name?: string;
   onProgress?: (done: number, total: number) => void;
+  /** Data parallel (evaluate --nproc): this process's group. */
+  group?: ProcessGroup;
 }
 
 export interface Evaluation {
@@ -163,13 +166,16 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   if (overlap.sharedPatients > 0 && !o.allowTrainOverlap) {
     throw new Error(`${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it anyway (the result will say so)`);
   }
-  setThreads(o.threads ?? physicalCores());
+  setThreads(o.threads ?? workerThreads(physicalCores()));
+  // Data parallel: every rank predicts its share and scores the gathered set; rank 0 writes.
+  const main = !o.group || o.group.isMain;
+  const write = (file: string, data: string | Uint8Array) => (main ? writeFileAtomic(file, data) : Promise.resolve());
   const { model, meta } = await loadCheckpoint(ref.checkpoint);
   const threshold = o.threshold ?? meta.threshold;
   if (!(threshold >= 0 && threshold <= 1)) throw new Error(`--threshold must be in [0, 1] (got ${threshold})`);
   const pred = await predictSet(model, meta, manifest, {
     split: split === '' || split === 'all' ? undefined : split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32',
-    ...(o.onProgress ? { onBatch: o.onProgress } : {}),
+    ...(o.onProgress ? { onBatch: o.onProgress } : {}), ...(o.group ? { group: o.group } : {}),
   });
   const { summary, rows } = scoreSet(pred.probs, pred.labels, pred.numClasses, {
     positiveClass: meta.positiveClass, threshold, bootstrapIterations: o.bootstrap ?? 2000, seed: o.seed ?? 0, bins: o.bins ?? 10,
@@ -192,18 +198,18 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     cls.forEach((c, k) => (rec[`p_${c}`] = pred.probs[r.index * cls.length + k]!.toFixed(6)));
     return rec;
   });
-  await writeFileAtomic(files.predictions, formatCsv(header, table));
+  await write(files.predictions, formatCsv(header, table));
   const name = o.name ?? `${manifest.file.split('/').slice(-2).join('/')}${split ? ` [${split}]` : ''}`;
   const negName = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
   const ops = [{ fpr: 1 - summary.specificity.value, tpr: summary.sensitivity.value, label: `threshold ${threshold}` }]
     .concat(summary.youden ? [{ fpr: 1 - summary.youden.specificity, tpr: summary.youden.sensitivity, label: `Youden ${summary.youden.threshold.toFixed(3)}` }] : [])
     .filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
-  await writeFileAtomic(files.confusion, await renderSvg(confusionSpec(summary.confusion, [negName, cls[pc]!], `Confusion matrix — ${name}`)));
+  await write(files.confusion, await renderSvg(confusionSpec(summary.confusion, [negName, cls[pc]!], `Confusion matrix — ${name}`)));
   if (summary.positives > 0 && summary.negatives > 0) {
-    await writeFileAtomic(files.roc, await renderSvg(rocSpec(summary.roc, summary.auc, ops, `ROC — ${name}`)));
-    await writeFileAtomic(files.pr, await renderSvg(prSpec(summary.pr, summary.averagePrecision, summary.positives / summary.n, `Precision–recall — ${name}`)));
+    await write(files.roc, await renderSvg(rocSpec(summary.roc, summary.auc, ops, `ROC — ${name}`)));
+    await write(files.pr, await renderSvg(prSpec(summary.pr, summary.averagePrecision, summary.positives / summary.n, `Precision–recall — ${name}`)));
   }
-  await writeFileAtomic(files.reliability, await renderSvg(reliabilitySpec(summary.calibration, `Reliability — ${name}`)));
+  await write(files.reliability, await renderSvg(reliabilitySpec(summary.calibration, `Reliability — ${name}`)));
   const evalRows = pred.rows.map((i) => manifest.rows[i]!);
   const sha256 = sha256File(manifest.file);
   const trainSources = trainingSources(ref.meta);
@@ -222,7 +228,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     seconds: (performance.now() - t0) / 1000,
     files,
   };
-  await writeJson(files.metrics, result);
+  if (main) await writeJson(files.metrics, result);
   return result;
 }
 

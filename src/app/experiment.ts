@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
+import { workerThreads, type ProcessGroup } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
 import { loadPretrained } from '../engine/pretrained.js';
 import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
@@ -34,6 +35,8 @@ export interface RunOptions {
   /** Extra callbacks (the CLI's progress bar, a test's interrupter). */
   callbacks?: TrainerCallback[];
   signal?: AbortSignal;
+  /** Data parallel: this process's group. Every rank trains its shard; rank 0 alone writes files. */
+  group?: ProcessGroup;
 }
 
 export interface RunSummary {
@@ -74,8 +77,11 @@ function pretrainedNormalisation(meta: Record<string, string>): Normalisation | 
 
 function setupRuntime(cfg: TrainConfig): void {
   checkDevice(cfg.device);
-  setThreads(cfg.threads ?? physicalCores());
+  // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
+  setThreads(cfg.threads ?? workerThreads(physicalCores()));
 }
+
+const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
 
 /** Starts a new run in cfg.out (which must not hold a run already). */
 export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
@@ -86,9 +92,12 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
   }
+  const g = opts.group;
+  await g?.barrier(); // every rank has checked before rank 0 writes config.json
+  const main = !g || g.isMain;
   setupRuntime(cfg);
-  await removeStaleRunTemps(cfg.out);
-  const data = openRunData({ ...cfg, needValid: false });
+  if (main) await removeStaleRunTemps(cfg.out);
+  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
   if (!data.valid) log(`no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`);
   if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
 
@@ -117,10 +126,13 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
       log(`BatchNorm: unfolded ${rep.layers} folded layers with statistics of ${rep.images} training images`);
     }
   }
-  await writeJson(join(cfg.out, RUN_FILES.config), { ...cfg, manifestSha256: data.manifestSha256 });
+  if (g) await g.broadcastModel(model); // rank 0's weights everywhere (as DDP's constructor)
   const p: Prepared = { cfg, data, model, runDir: cfg.out };
-  // Epoch-0 checkpoint: a run that diverges in its first epoch still leaves usable weights.
-  await saveResumable(join(cfg.out, RUN_FILES.last), model, checkpointMeta(p, null, unfolded), null);
+  if (main) {
+    await writeJson(join(cfg.out, RUN_FILES.config), { ...cfg, manifestSha256: data.manifestSha256 });
+    // Epoch-0 checkpoint: a run that diverges in its first epoch still leaves usable weights.
+    await saveResumable(join(cfg.out, RUN_FILES.last), model, checkpointMeta(p, null, unfolded), null);
+  }
   return fitRun(p, undefined, unfolded, opts);
 }
 
@@ -135,13 +147,15 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const last = lastCheckpointDir(dir);
   if (!last) throw new Error(`${runDir} has no checkpoint to resume from (${RUN_FILES.last} is missing)`);
   setupRuntime(cfg);
-  const stale = await removeStaleRunTemps(dir);
+  const g = opts.group;
+  const stale = !g || g.isMain ? await removeStaleRunTemps(dir) : [];
   if (stale.length) (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
-  const data = openRunData({ ...cfg, needValid: false });
+  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(`the manifest ${cfg.manifest} changed since this run started (sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`);
   }
   const { model, meta } = await loadCheckpoint(last, { device: cfg.device });
+  if (g) await g.broadcastModel(model);
   const { state, optimizer } = await readResumable(last);
   const unfolded = Boolean((meta.training as { unfoldedBatchNorm?: boolean } | undefined)?.unfoldedBatchNorm);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
@@ -187,15 +201,19 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
   if (classWeights && classWeights.length !== data.classes.length) {
     throw new Error(`classWeights has ${classWeights.length} values for ${data.classes.length} classes (${data.classes.join(', ')})`);
   }
-  const trace = new ScheduleTrace(join(runDir, RUN_FILES.trace));
-  if (resume) await trace.loadUpTo(resume.state.step);
+  const g = opts.group;
+  const main = !g || g.isMain;
   let trainer!: Trainer;
-  const callbacks: TrainerCallback[] = [
-    trace,
-    new HistoryWriter(runDir, () => trainer),
-    new CheckpointWriter(runDir, model, () => trainer, (r) => checkpointMeta(p, r, unfolded)),
-    ...(opts.callbacks ?? []),
-  ];
+  const callbacks: TrainerCallback[] = [...(opts.callbacks ?? [])];
+  if (main) { // rank 0 alone writes the run folder
+    const trace = new ScheduleTrace(join(runDir, RUN_FILES.trace));
+    if (resume) await trace.loadUpTo(resume.state.step);
+    callbacks.unshift(
+      trace,
+      new HistoryWriter(runDir, () => trainer),
+      new CheckpointWriter(runDir, model, () => trainer, (r) => checkpointMeta(p, r, unfolded)),
+    );
+  }
   trainer = new Trainer(model, {
     epochs: cfg.epochs, schedule, groups: groups.map((g) => g.params), optimizer: cfg.optimizer, weightDecay: cfg.wd,
     spacing: cfg.spacing, discriminative: cfg.discriminative, precision: cfg.precision,
@@ -204,8 +222,11 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
     positiveClass: data.positiveClass, threshold: cfg.threshold,
     seedEpoch: (e) => manualSeed(hashSeed(cfg.seed, 'epoch', e) & 0x7fffffff),
     ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(g ? { collective: { sum: (xs) => g.sum(xs), gather: (p, l) => g.gather(p, l), syncModel: () => g.broadcastModel(model, { buffersOnly: true }) } } : {}),
   }, callbacks);
+  await g?.setGradSync(true);
   const result = await trainer.fit(data.train, data.valid, resume);
+  await g?.barrier(); // rank 0's last checkpoint is written before any rank reports
   const h = result.history;
   const lastCk = lastCheckpointDir(runDir);
   const bestDir = join(runDir, RUN_FILES.best);
@@ -229,6 +250,6 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
     groups: groups.length,
     unfoldedBatchNorm: unfolded,
   };
-  await writeJson(join(runDir, RUN_FILES.summary), summary);
+  if (main) await writeJson(join(runDir, RUN_FILES.summary), summary);
   return summary;
 }

@@ -5,6 +5,7 @@ import type { Manifest } from '../data/manifest.js';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import type { Precision } from '../engine/types.js';
+import type { ProcessGroup } from '../engine/distributed.js';
 
 export interface PredictedSet {
   /** Manifest row indices, in the order predicted. */
@@ -20,14 +21,19 @@ export interface PredictSetOptions {
   batch?: number;
   precision?: Precision;
   onBatch?: (done: number, total: number) => void;
+  /** Data parallel: each rank predicts every world-th row; the result (manifest order) is on every rank. */
+  group?: ProcessGroup;
 }
 
-export function loaderFor(manifest: Manifest, meta: CheckpointMeta, split: string | string[] | undefined, batch = 16): BatchLoader {
-  return new BatchLoader(manifest, split, { size: meta.inputSize, batch, shuffle: false, classes: meta.classes, channels: meta.channels, cache: false });
+export function loaderFor(manifest: Manifest, meta: CheckpointMeta, split: string | string[] | undefined, batch = 16, group?: ProcessGroup): BatchLoader {
+  return new BatchLoader(manifest, split, {
+    size: meta.inputSize, batch, shuffle: false, classes: meta.classes, channels: meta.channels, cache: false,
+    ...(group ? { shard: { rank: group.rank, world: group.worldSize, pad: false } } : {}),
+  });
 }
 
 export async function predictSet(model: Model, meta: CheckpointMeta, manifest: Manifest, o: PredictSetOptions = {}): Promise<PredictedSet> {
-  const loader = loaderFor(manifest, meta, o.split, o.batch ?? 16);
+  const loader = loaderFor(manifest, meta, o.split, o.batch ?? 16, o.group);
   const C = meta.classes.length;
   const n = loader.length;
   const probs = new Float32Array(n * C);
@@ -42,6 +48,28 @@ export async function predictSet(model: Model, meta: CheckpointMeta, manifest: M
     done += b.shape[0];
     o.onBatch?.(done, n);
   }
+  return o.group ? gatherSet(o.group, { rows, labels, probs, numClasses: C }) : { rows, labels, probs, numClasses: C };
+}
+
+/** Every rank's rows on every rank, back in manifest order (the row index rides as a last column). */
+async function gatherSet(g: ProcessGroup, p: PredictedSet): Promise<PredictedSet> {
+  const C = p.numClasses;
+  const W = C + 1;
+  const local = new Float64Array(p.rows.length * W);
+  p.rows.forEach((row, i) => {
+    for (let k = 0; k < C; k++) local[i * W + k] = p.probs[i * C + k]!;
+    local[i * W + C] = row;
+  });
+  const all = await g.gather(local, p.labels);
+  const n = all.labels.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => all.probs[a * W + C]! - all.probs[b * W + C]!);
+  const probs = new Float32Array(n * C);
+  const labels = new Int32Array(n);
+  const rows = order.map((i, j) => {
+    for (let k = 0; k < C; k++) probs[j * C + k] = all.probs[i * W + k]!;
+    labels[j] = all.labels[i]!;
+    return all.probs[i * W + C]!;
+  });
   return { rows, labels, probs, numClasses: C };
 }
 

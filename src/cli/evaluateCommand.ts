@@ -5,6 +5,7 @@ import { formatDuration } from '../recipe/progressBar.js';
 import { evaluate, formatEvaluation } from '../app/evaluate.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
+import { launchOrJoin } from './distributedLaunch.js';
 
 const prob = (v: string) => {
   const n = Number(v);
@@ -30,17 +31,28 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--allow-train-overlap', 'evaluate even if the set shares patients with the training split (the result says so)')
     .addOption(new Option('--precision <p>', 'inference precision (default fp32)').choices(['fp32', 'bf16', 'fp16']))
     .option('--batch <n>', 'batch size (default 16)', intArg)
-    .option('--threads <n>', 'CPU threads (default: physical cores)', intArg)
+    .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', intArg)
+    .option('--nproc <n>', 'data parallel: N local worker processes each predict a share of the rows (c10d, torchrun-compatible)', intArg)
+    .addOption(new Option('--backend <b>', 'process-group backend (default gloo)').choices(['gloo', 'nccl']))
     .option('--name <text>', 'name of this set in plots and the report')
     .option('--json', 'print metrics.json on stdout')
     .option('--quiet', 'no progress on stderr')
     .addHelpText('after', '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid --out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"')
     .action(async (o: Record<string, any>) => {
+      const lj = await launchOrJoin({ nproc: o.nproc, backend: o.backend });
+      if (lj.launched) {
+        process.exitCode = lj.exitCode;
+        return;
+      }
+      const group = lj.group;
+      if (group && !group.isMain) o.quiet = true;
       const e = await evaluate({
         model: o.model, manifest: o.manifest, split: o.split, out: o.out, threshold: o.threshold, targetSensitivity: o.targetSensitivity,
         bootstrap: o.bootstrap, bins: o.bins, seed: o.seed, allowTrainOverlap: Boolean(o.allowTrainOverlap), precision: o.precision,
         batch: o.batch, threads: o.threads, name: o.name, onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
+        ...(group ? { group } : {}),
       });
+      if (group && !group.isMain) return; // rank 0 reports
       if (o.json) process.stdout.write(json(e));
       else process.stdout.write(`${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots (${formatDuration(e.seconds)})\n`);
       if (e.overlap.sharedPatients > 0) process.stderr.write(`warning: ${e.overlap.note}\n`);

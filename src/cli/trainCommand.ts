@@ -13,6 +13,7 @@ import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConf
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
 import { runLrFind, type LrFindRunOptions } from '../app/lrFind.js';
 import { errorMessage } from '../util/errorMessage.js';
+import { launchOrJoin } from './distributedLaunch.js';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -205,7 +206,9 @@ export function registerTrainCommands(program: Command): void {
     .option('--positive <label>', 'positive class for sensitivity/specificity/AUC (default: class 1)')
     .option('--threshold <p>', `decision threshold on the positive probability (default ${d.threshold})`, num)
     .option('--device <dev>', 'cpu or cuda:N (default cpu)')
-    .option('--threads <n>', 'CPU threads (default: physical cores)', int)
+    .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', int)
+    .option('--nproc <n>', 'data parallel: start N local worker processes (c10d, torchrun-style); --batch is per worker. Started by torchrun (WORLD_SIZE > 1 set), a worker joins that group instead', int)
+    .addOption(choice('--backend <b>', 'process-group backend (default gloo)', ['gloo', 'nccl']))
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--quiet', 'no progress on stderr')
     .addHelpText('after', [
@@ -215,8 +218,17 @@ export function registerTrainCommands(program: Command): void {
       '  cxrtune train --manifest data/manifest.csv --arch resnet18 --size 128 --epochs 5 --lr-min 1e-4 --lr-max 1e-2 --out runs/r18',
       '  cxrtune train --preset paper-resnet --manifest M --arch resnet50 --pretrained resnet50.safetensors --precision bf16 --out runs/paper',
       '  cxrtune train --resume runs/paper',
+      '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
+      '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))
     .action(act(async (o: Record<string, unknown>) => {
+      const lj = await launchOrJoin({ nproc: o.nproc as number | undefined, backend: o.backend as string | undefined });
+      if (lj.launched) {
+        process.exitCode = lj.exitCode;
+        return;
+      }
+      const group = lj.group;
+      if (group && !group.isMain) o.quiet = true; // one progress bar and one summary: rank 0's
       const quiet = Boolean(o.quiet);
       const tty = Boolean(process.stderr.isTTY);
       const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };
@@ -225,17 +237,18 @@ export function registerTrainCommands(program: Command): void {
       let summary: RunSummary;
       try {
         if (o.resume) {
-          const extra = Object.keys(o).filter((k) => o[k] !== undefined && !['resume', 'json', 'quiet'].includes(k));
+          const extra = Object.keys(o).filter((k) => o[k] !== undefined && !['resume', 'json', 'quiet', 'nproc', 'backend'].includes(k));
           if (extra.length) throw new Error(`--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
-          summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal });
+          summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
         } else {
           const file = o.config ? readConfigFile(String(o.config)) : {};
           const cfg = resolveTrainConfig(file as Partial<TrainConfig>, flagsToConfig(o));
-          summary = await trainRun(cfg, { log, callbacks, signal: intr.signal });
+          summary = await trainRun(cfg, { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
         }
       } finally {
         intr.dispose();
       }
+      if (group && !group.isMain) return; // rank 0 reports
       if (o.json) process.stdout.write(JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
       else printSummary(summary);
       if (summary.status === 'diverged' || summary.status === 'interrupted') {

@@ -8,6 +8,7 @@ import { ImageCache } from './imageCache.js';
 import { applyAugment, sampleAugment, type AugmentConfig } from './augment.js';
 import { decodeImage, type Equalize, type Fit, type GrayImage } from './image.js';
 import { Rng } from './rng.js';
+import { checkShard, shardLength, shardOrder, type Shard } from './distributedSampler.js';
 
 export interface LoaderBatch extends Batch {
   labels: Int32Array;
@@ -41,6 +42,8 @@ export interface BatchLoaderOptions {
   cache?: ImageCache | false;
   /** Drop a final partial batch (default false). */
   dropLast?: boolean;
+  /** Data parallel: serve only this rank's part of every epoch (padded by wrapping when pad). */
+  shard?: Shard & { pad: boolean };
 }
 
 class Semaphore {
@@ -76,6 +79,7 @@ export class BatchLoader {
     if (!Number.isInteger(o.size) || o.size < 8) throw new Error(`BatchLoader: invalid size ${o.size}`);
     if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error(`BatchLoader: invalid batch ${o.batch}`);
     this.opts = o;
+    if (o.shard) checkShard(o.shard);
     const want = split === undefined ? null : Array.isArray(split) ? split : [split];
     this.indices = [];
     this.manifest.rows.forEach((r, i) => {
@@ -94,9 +98,10 @@ export class BatchLoader {
     this.sem = new Semaphore(o.concurrency ?? 8);
   }
 
-  /** Images per epoch. */
+  /** Images per epoch (this rank's share when sharded). */
   get length(): number {
-    return this.indices.length;
+    const s = this.opts.shard;
+    return s ? shardLength(this.indices.length, s, s.pad) : this.indices.length;
   }
 
   get batchesPerEpoch(): number {
@@ -117,7 +122,12 @@ export class BatchLoader {
 
   /** Positions (into `indices`) served in the epoch with this seed. */
   order(seed: number): number[] {
-    const n = this.length;
+    const full = this.fullOrder(seed);
+    return this.opts.shard ? shardOrder(full, this.opts.shard, this.opts.shard.pad) : full;
+  }
+
+  private fullOrder(seed: number): number[] {
+    const n = this.indices.length;
     const rng = Rng.derive(seed, 'epoch');
     if (this.opts.balanced) {
       const byClass: number[][] = this.classes.map(() => []);
@@ -151,7 +161,10 @@ export class BatchLoader {
     const rows: number[] = [];
     await Promise.all(
       positions.map(async (pos, i) => {
-        const img = await this.image(pos, epochSeed, first + i);
+        // Augmentation is drawn per place in the whole epoch's order, so a rank's shard gets
+        // the draws a single process would give the same images.
+        const sh = this.opts.shard;
+        const img = await this.image(pos, epochSeed, sh ? sh.rank + (first + i) * sh.world : first + i);
         if (img.width !== S || img.height !== S) throw new Error(`BatchLoader: ${img.width}×${img.height} image, expected ${S}×${S}`);
         if (C === 1) pixels.set(img.pixels, i * S * S);
         else {

@@ -60,6 +60,16 @@ export interface TrainerOptions {
   maxConsecutiveOverflows?: number;
   seedEpoch?: (epoch: number) => void;
   signal?: AbortSignal;
+  /** Data parallel: sums over ranks and the gather of validation rows (engine ProcessGroup). */
+  collective?: TrainerCollective;
+}
+
+/** What the trainer needs of a process group: epoch figures and validation over all ranks. */
+export interface TrainerCollective {
+  sum(xs: number[]): Promise<number[]>;
+  gather(probs: Float64Array, labels: Int32Array): Promise<{ probs: Float64Array; labels: Int32Array }>;
+  /** Before validation: make every rank's model rank 0's (BatchNorm running statistics). */
+  syncModel?(): Promise<void>;
 }
 
 /** Everything besides the weights and optimizer tensors that a resumed run needs. */
@@ -81,7 +91,7 @@ export interface ResumePoint {
 }
 
 export class Trainer {
-  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal'>> & TrainerOptions;
+  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
 
@@ -154,7 +164,10 @@ export class Trainer {
       let b = 0;
       let tStep = performance.now();
       for await (const batch of train.epoch(e)) {
-        if (o.signal?.aborted) {
+        // Data parallel: all ranks stop at the same step (a rank that stopped alone would
+        // leave the others waiting in the next gradient all-reduce).
+        const aborted = o.collective ? (await o.collective.sum([o.signal?.aborted ? 1 : 0]))[0]! > 0 : o.signal?.aborted;
+        if (aborted) {
           status = 'interrupted';
           message = `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`;
           break epochs;
@@ -199,7 +212,9 @@ export class Trainer {
       }
       if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
       const trainSeconds = (performance.now() - te) / 1000;
+      if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
 
+      await o.collective?.syncModel?.();
       const vm = valid ? await this.validate(valid, e) : emptyMetrics();
       const trainLoss = lossCount ? lossSum / lossCount : NaN;
       const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];
@@ -255,7 +270,10 @@ export class Trainer {
       for (const p of r.probs) probs.push(p);
       for (const l of batch.labels) labels.push(l);
     }
-    return validationMetrics(Float64Array.from(probs), Int32Array.from(labels), k, this.o.positiveClass, this.o.threshold);
+    let p: Float64Array = Float64Array.from(probs);
+    let l: Int32Array = Int32Array.from(labels);
+    if (this.o.collective) ({ probs: p, labels: l } = await this.o.collective.gather(p, l));
+    return validationMetrics(p, l, k, this.o.positiveClass, this.o.threshold);
   }
 }
 

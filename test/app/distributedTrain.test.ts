@@ -1,0 +1,100 @@
+// `cxrtune train --nproc 2` end to end on phantoms: two c10d workers, rank 0 writes the run
+// folder; killing rank 1 mid-epoch makes rank 0 fail naming it; --resume finishes the run.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { writePhantoms } from '../../src/data/phantom.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-cli-'));
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'cliEntry.ts');
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+let manifest = '';
+before(async () => {
+  manifest = (await writePhantoms({ n: 48, size: 64, seed: 3, out: join(dir, 'data'), sheetSize: 0 })).manifestFile;
+});
+
+function start(args: string[], entry = ENTRY) {
+  const c = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  c.stdout.on('data', (d) => (out += d));
+  c.stderr.on('data', (d) => (err += d));
+  const done = new Promise<{ code: number; out: string; err: string }>((res) => c.on('exit', (code) => res({ code: code ?? 1, out, err })));
+  return { child: c, done };
+}
+
+/** The pid of the worker with this RANK whose command line names `marker`. */
+function workerPid(marker: string, rank: number): number | null {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (!readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker)) continue;
+      if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`)) return Number(p);
+    } catch { /* gone */ }
+  }
+  return null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('train --nproc 2: a worker killed mid-epoch stops the other naming its rank; --resume finishes the run', async () => {
+  const out = join(dir, 'run');
+  const args = ['train', '--manifest', manifest, '--arch', 'resnet18', '--size', '32', '--batch', '6', '--epochs', '3',
+    '--lr-min', '1e-4', '--lr-max', '3e-3', '--seed', '1', '--out', out, '--quiet', '--json'];
+  const run = start([...args, '--nproc', '2']);
+  const history = join(out, 'history.json');
+  while (!existsSync(history)) {
+    if (run.child.exitCode !== null) break;
+    await sleep(100);
+  }
+  const pid = workerPid(out, 1);
+  if (!pid) { run.child.kill(); assert.fail(`rank 1 is not running after epoch 1: ${(await run.done).err}`); }
+  const tKill = performance.now();
+  process.kill(pid!, 'SIGKILL');
+  const r = await run.done;
+  const seconds = (performance.now() - tKill) / 1000;
+  process.stderr.write(`ddp fault: launcher exited ${r.code} ${seconds.toFixed(1)} s after rank 1 was killed\n`);
+  assert.notEqual(r.code, 0);
+  assert.ok(seconds < 60, `stopped within 60 s (took ${seconds})`);
+  assert.match(r.err, /error: distributed .* failed on rank 0 of 2: rank 1 stopped/);
+  assert.match(r.err, /launcher: worker rank 1 \(pid \d+\) killed by SIGKILL/);
+  const h = JSON.parse(readFileSync(history, 'utf8'));
+  assert.ok(h.length >= 1 && h.length < 3, 'the run stopped part-way');
+
+  const resumed = await start(['train', '--resume', out, '--nproc', '2', '--json', '--quiet']).done;
+  assert.equal(resumed.code, 0, resumed.err);
+  const s = JSON.parse(resumed.out); // one summary: rank 0's
+  assert.equal(s.status, 'completed');
+  assert.equal(s.epochsDone, 3);
+  assert.equal(s.lastValid.n, 14, 'validation over the whole valid split (14 rows), gathered from both ranks');
+  const hist = JSON.parse(readFileSync(history, 'utf8'));
+  assert.deepEqual(hist.map((e: { epoch: number }) => e.epoch), [0, 1, 2]);
+  // Each rank served ceil(34/2) = 17 images per epoch in 3 steps of ≤ 6.
+  assert.equal(hist[2].step, 9);
+
+  // evaluate --nproc 2: each rank predicts every other row; rank 0 writes the same predictions, in manifest order.
+  const ev = (o: string, ...extra: string[]) => start(['evaluate', '--model', out, '--manifest', manifest, '--split', 'valid', '--out', join(dir, o), '--bootstrap', '100', '--quiet', ...extra], MAIN).done;
+  const [e1, e2] = [await ev('ev1'), await ev('ev2', '--nproc', '2')];
+  assert.equal(e1.code, 0, e1.err);
+  assert.equal(e2.code, 0, e2.err);
+  assert.equal((e2.out.match(/images \(/g) ?? []).length, 1, 'one report: rank 0\'s');
+  const cols = (f: string) => readFileSync(join(dir, f, 'predictions.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, 7).join(','));
+  assert.deepEqual(cols('ev2'), cols('ev1'));
+  const m = (f: string) => JSON.parse(readFileSync(join(dir, f, 'metrics.json'), 'utf8')).metrics;
+  assert.equal(m('ev2').n, 14);
+  assert.deepEqual(m('ev2').auc, m('ev1').auc);
+});
+
+test('train --nproc / --backend mistakes: one line, exit code 1', async () => {
+  const base = ['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x')];
+  const a = await start([...base, '--nproc', '0']).done;
+  assert.equal(a.code, 1);
+  assert.match(a.err, /^error: --nproc must be at least 1 \(got 0\)\n$/);
+  const b = await start([...base, '--nproc', '2', '--backend', 'nccl']).done;
+  assert.equal(b.code, 1);
+  assert.match(b.err, /^error: --backend nccl needs ProcessGroupNCCL from a CUDA libtorch/);
+});

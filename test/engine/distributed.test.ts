@@ -1,0 +1,89 @@
+// Data parallel on c10d Gloo: torchrun's environment, the launcher, and the golden check that 2 processes ×
+// batch 8 end with the weights of 1 process × batch 16 (gradients averaged over ranks).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { distEnvFrom } from '../../src/engine/distributed.js';
+import { launchLocal, withoutFlag } from '../../src/app/launcher.js';
+import { setThreads } from '../../src/engine/runtime.js';
+import { runSteps } from './helpers/ddpSteps.js';
+
+const helper = fileURLToPath(new URL('./helpers/ddpSteps.ts', import.meta.url));
+
+test('torchrun environment: read when WORLD_SIZE > 1, clear errors otherwise', () => {
+  assert.equal(distEnvFrom({}), null);
+  assert.equal(distEnvFrom({ WORLD_SIZE: '1', RANK: '0' }), null);
+  assert.deepEqual(distEnvFrom({ WORLD_SIZE: '4', RANK: '2', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29400' }),
+    { rank: 2, worldSize: 4, localRank: 2, masterAddr: '10.0.0.1', masterPort: 29400 });
+  assert.throws(() => distEnvFrom({ WORLD_SIZE: '2' }), /RANK must be too/);
+  assert.throws(() => distEnvFrom({ WORLD_SIZE: '2', RANK: '2' }), /RANK=2 must be below WORLD_SIZE=2/);
+  assert.deepEqual(withoutFlag(['train', '--nproc', '2', '--out', 'r', '--nproc=3'], '--nproc'), ['train', '--out', 'r']);
+});
+
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+const read = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+
+async function twoRanks(bn: string) {
+  const out = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-'));
+  const code = await launchLocal({ nproc: 2, args: [helper], execArgv: ['--import', 'tsx'], env: { DDP_OUT: out, DDP_BN: bn }, graceMs: 20_000 });
+  assert.equal(code, 0, 'both workers exit 0');
+  return [0, 1].map((r) => ({ params: read(join(out, `rank${r}.params.bin`)), buffers: read(join(out, `rank${r}.buffers.bin`)) }));
+}
+
+test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)', async () => {
+  setThreads(2);
+  const one = await runSteps('frozen');
+  const [r0, r1] = await twoRanks('frozen');
+  const start = await initialParams();
+  const moved = maxAbsDiff(one.params, start);
+  const d = maxAbsDiff(one.params, r0!.params);
+  process.stderr.write(`ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (weights moved up to ${moved.toExponential(2)})\n`);
+  assert.ok(moved > 1e-3, 'the steps moved the weights');
+  assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
+  assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
+});
+
+test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ from 1×16', async () => {
+  setThreads(2);
+  const one = await runSteps('train');
+  const [r0, r1] = await twoRanks('train');
+  const d = maxAbsDiff(one.params, r0!.params);
+  const db = maxAbsDiff(r0!.buffers, r1!.buffers);
+  process.stderr.write(`ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`);
+  assert.ok(d > 1e-5, 'normalising by 8-image statistics is not normalising by 16');
+  assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'parameters stay identical across ranks');
+  assert.ok(db > 0, 'running statistics are per process');
+});
+
+// The initial weights (seed 7, no steps) to show how far the steps moved them.
+async function initialParams(): Promise<Float32Array> {
+  const { Model } = await import('../../src/engine/model.js');
+  const { manualSeed } = await import('../../src/engine/runtime.js');
+  manualSeed(7);
+  const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
+  const st = await m.state();
+  const kinds = new Map(m.parameters().map((p) => [p.name, p.kind]));
+  const names = [...st.keys()].filter((n) => kinds.get(n) === 'param').sort();
+  return Float32Array.from(names.flatMap((n) => { const d = st.get(n)!.data; return Array.from(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength))); }));
+}
+
+test('launcher: a worker that fails ends the run; one that does not stop within the grace period is killed', async () => {
+  const logs: string[] = [];
+  const t0 = performance.now();
+  const code = await launchLocal({
+    nproc: 2, execArgv: [], graceMs: 300, log: (m) => logs.push(m),
+    args: ['-e', 'if (process.env.RANK === "0") process.exit(3); setInterval(() => {}, 1000);'],
+  });
+  assert.equal(code, 1);
+  assert.ok(performance.now() - t0 < 10_000);
+  assert.match(logs.join('\n'), /worker rank 0 \(pid \d+\) exited with code 3/);
+  assert.match(logs.join('\n'), /worker rank 1 still running 0.3 s after rank 0 failed: ending it/);
+});

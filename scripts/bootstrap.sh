@@ -22,7 +22,12 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   # policy-rc.d 101: packages (orthanc) must not start system services from here.
   policy_rc=""
-  if [ ! -e /usr/sbin/policy-rc.d ]; then policy_rc=/usr/sbin/policy-rc.d; printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy_rc >/dev/null; $sudo chmod +x $policy_rc; fi
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy_rc=/usr/sbin/policy-rc.d
+    trap '$sudo rm -f "$policy_rc"' EXIT # removed even if apt-get fails
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy_rc >/dev/null
+    $sudo chmod +x $policy_rc
+  fi
   $sudo apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
   if [ -n "$policy_rc" ]; then $sudo rm -f "$policy_rc"; fi
 fi

@@ -94,12 +94,12 @@ class Heartbeat {
 struct Group {
   int rank = 0, world = 1;
   std::string backend = "gloo";
-  milliseconds timeout{300000};
+  milliseconds timeout{0};  // set by initProcessGroup
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   std::unique_ptr<Heartbeat> heartbeat;
   bool grad_sync = false;
-  int64_t bucket_bytes = 25 << 20;
+  int64_t bucket_bytes = 0;  // set by setGradSync
   std::vector<torch::Tensor> buckets;  // reused between steps while the layout holds
 };
 Group* g_group = nullptr;
@@ -185,12 +185,8 @@ torch::Tensor view_typed(const Napi::Value& v) {
   return torch::from_blob(data, {int64_t(ta.ElementLength())}, torch::TensorOptions().dtype(dt));
 }
 
-std::string env_or(const char* k, const std::string& def) {
-  const char* v = std::getenv(k);
-  return v && *v ? v : def;
-}
-
-// initProcessGroup({ masterAddr, masterPort, rank, worldSize, timeoutMs }) → { rank, worldSize }
+// initProcessGroup({ masterAddr, masterPort, rank, worldSize, timeoutMs, backend, hostStore,
+// socketInterface }) → { rank, worldSize }
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
 #ifndef CXR_C10D_GLOO
   no_c10d();
@@ -202,8 +198,11 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   int port = o.Get("masterPort").As<Napi::Number>().Int32Value();
   int rank = o.Get("rank").As<Napi::Number>().Int32Value();
   int world = o.Get("worldSize").As<Napi::Number>().Int32Value();
-  double tmo = o.Get("timeoutMs").IsNumber() ? o.Get("timeoutMs").As<Napi::Number>().DoubleValue() : 300000;
-  std::string backend = o.Get("backend").IsString() ? o.Get("backend").ToString().Utf8Value() : "gloo";
+  // Every setting comes from TypeScript (engine/distributed.ts): no defaults, no environment here.
+  double tmo = o.Get("timeoutMs").As<Napi::Number>().DoubleValue();
+  std::string backend = o.Get("backend").ToString().Utf8Value();
+  bool host_store = o.Get("hostStore").ToBoolean();
+  std::string ifname = o.Get("socketInterface").IsString() ? o.Get("socketInterface").ToString().Utf8Value() : "";
   if (backend != "gloo") throw Napi::Error::New(env, "backend '" + backend + "' is not built into this addon (gloo only; NCCL needs a CUDA libtorch)");
   if (world < 1 || rank < 0 || rank >= world) throw Napi::Error::New(env, "rank must be in [0, worldSize)");
   if (port < 1 || port > 65535) throw Napi::Error::New(env, "masterPort must be in 1..65535");
@@ -212,11 +211,10 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   out->rank = rank;
   out->world = world;
   out->timeout = milliseconds(int64_t(tmo));
-  auto run = [out, addr, port]() {
+  auto run = [out, addr, port, host_store, ifname]() {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(port);
-    // torchrun ≥ 2.0 may host the store in its agent; otherwise rank 0 does (env://).
-    so.isServer = out->rank == 0 && env_or("TORCHELASTIC_USE_AGENT_STORE", "") != "True";
+    so.isServer = host_store;
     so.numWorkers = out->world;
     so.waitWorkers = false;
     so.timeout = out->timeout;
@@ -227,7 +225,6 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
                                std::to_string(out->rank) + ": " + clean_error(e.what()));
     }
     auto po = c10d::ProcessGroupGloo::Options::create(out->timeout);
-    auto ifname = env_or("GLOO_SOCKET_IFNAME", "");
     if (!ifname.empty()) po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
     else if (addr == "localhost" || addr.rfind("127.", 0) == 0) po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     else po->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
@@ -291,13 +288,13 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
 #endif
 }
 
-// setGradSync(enabled, bucketMB = 25)
+// setGradSync(enabled, bucketMB)
 Napi::Value SetGradSync(const Napi::CallbackInfo& info) {
 #ifndef CXR_C10D_GLOO
   no_c10d();
 #else
   bool on = info[0].ToBoolean();
-  double mb = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 25;
+  double mb = info[1].As<Napi::Number>().DoubleValue();
   if (!(mb > 0)) throw Napi::Error::New(info.Env(), "bucket size must be > 0 MB");
   return queue(info, info.Env().Undefined(), [on, mb]() {
     auto& g = group();

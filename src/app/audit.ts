@@ -29,6 +29,7 @@ import { loaderFor } from './predictSet.js';
 import { auditAucSpec, perSourceSpec, type AuditBar, type SourceBar } from './report/auditPlots.js';
 import { renderSvg } from './report/plots.js';
 import { writeJson } from './runFolder.js';
+import { mapLimit } from '../util/mapLimit.js';
 
 /** Manifest columns read as the image's lung mask (PNG, non-zero inside the lungs). */
 export const LUNG_MASK_COLUMNS = ['lung_mask', 'masks'];
@@ -91,19 +92,6 @@ async function lungMask(manifest: Manifest, row: ManifestRow, S: number, col: st
   const img = await decodeImage(rowPath(manifest, { path: row.extra[col]! }), { size: S });
   const m = img.pixels.map((v) => (v > 127 ? 1 : 0));
   return m.some((v) => v) ? m : null;
-}
-
-/** Runs each step over items with at most `limit` in flight, keeping order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
-  return out;
 }
 
 export async function audit(o: AuditOptions): Promise<AuditResult> {

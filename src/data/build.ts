@@ -13,6 +13,7 @@ import { summarise, type DatasetSummary } from './summary.js';
 import { writeFileAtomic } from '../engine/atomic.js';
 import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
+import { mapLimit } from '../util/mapLimit.js';
 
 export type OnError = 'skip' | 'fail';
 export type Verify = 'none' | 'header' | 'decode';
@@ -76,20 +77,6 @@ export function paperDaPreset(dataDir: string): Pick<BuildOptions, 'sources' | '
       'positives and negatives come from different hospitals and age groups: beware source confounding',
     ],
   };
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i], i);
-      }
-    }),
-  );
-  return out;
 }
 
 export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {

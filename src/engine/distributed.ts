@@ -17,12 +17,15 @@ export interface DistEnv {
 }
 
 interface DistNative {
-  initProcessGroup(o: { masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: string }): Promise<{ rank: number; worldSize: number; backend: string }>;
+  initProcessGroup(o: {
+    masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: string;
+    hostStore: boolean; socketInterface: string;
+  }): Promise<{ rank: number; worldSize: number; backend: string }>;
   destroyProcessGroup(): Promise<void>;
   allReduce(a: Float32Array | Float64Array | Int32Array, op?: 'sum' | 'max' | 'min'): Promise<void>;
   broadcast(a: Float32Array | Float64Array | Int32Array | Uint8Array, root?: number): Promise<void>;
   barrier(): Promise<void>;
-  setGradSync(on: boolean, bucketMB?: number): Promise<void>;
+  setGradSync(on: boolean, bucketMB: number): Promise<void>;
   distInfo(): { available: boolean; rank?: number; worldSize?: number };
 }
 
@@ -70,6 +73,10 @@ export class ProcessGroup {
     const r = await n.initProcessGroup({
       masterAddr: o.masterAddr, masterPort: o.masterPort, rank: o.rank, worldSize: o.worldSize,
       timeoutMs: o.timeoutMs ?? 300_000, backend,
+      // Rank 0 hosts the TCPStore (torch's env://) unless torchrun ≥ 2.0's agent already does.
+      hostStore: o.rank === 0 && process.env.TORCHELASTIC_USE_AGENT_STORE !== 'True',
+      // As torch: GLOO_SOCKET_IFNAME picks the network interface ('' = from the address).
+      socketInterface: process.env.GLOO_SOCKET_IFNAME ?? '',
     });
     return new ProcessGroup(r.rank, r.worldSize, backend);
   }

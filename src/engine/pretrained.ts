@@ -16,8 +16,6 @@ export interface PretrainedReport {
   metadata: Record<string, string>;
 }
 
-export { resolveWeightsFile } from './weights/weightsFile.js';
-export { normaliseNames } from './weights/names.js';
 
 export async function loadPretrained(model: Model, source: string, log: (msg: string) => void = (m) => console.error(m)): Promise<PretrainedReport> {
   const w = await readWeights(source);

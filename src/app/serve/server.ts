@@ -55,7 +55,7 @@ export function checkExposure(host: string, token: string | undefined): void {
     if (p) throw new Error(p);
   } else if (!isLoopbackHost(host)) {
     throw new Error(`refusing to listen on ${host} without a token: anyone on the network could send and screen images. `
-      + 'Give --token T (or set CXRTUNE_TOKEN), or listen on 127.0.0.1');
+      + 'Give --token-file FILE (or set CXRTUNE_TOKEN), or listen on 127.0.0.1');
   }
 }
 
@@ -84,7 +84,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
     // The router's own refusals (a malformed %-escape, an over-long parameter) in our shape.
     frameworkErrors: (err, req, reply: FastifyReply) => {
       const detail = `malformed request (${err.message})`;
-      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: `(no route) ${probedPath(req.url)}`,
+      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
         status: 400, modelSha256: served.sha256, latencyMs: 0, error: `bad_request: ${detail}` });
       void reply.status(400).send({ error: 'bad_request', detail });
     },

@@ -7,9 +7,8 @@
 // audit_examples.png (what the model saw in each test); `cxrtune report` shows it.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../engine/atomic.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
-import { physicalCores, setThreads } from '../engine/runtime.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
+import type { Preprocessing } from '../engine/preprocessing.js';
 import { contactSheet } from '../data/contactSheet.js';
 import { formatCsv } from '../data/csv.js';
 import { decodeImage, type GrayImage } from '../data/image.js';
@@ -24,6 +23,7 @@ import {
   type LosoResult, type MetadataResult, type OcclusionResult, type PerSourceResult, type ProbeResult, type Verdict,
 } from '../recipe/shortcutAudit.js';
 import { checkOverlap, defaultSplit } from './evaluate.js';
+import { Learner } from './learner.js';
 import { resolveModel } from './modelRef.js';
 import { loaderFor } from './predictSet.js';
 import { auditAucSpec, perSourceSpec, type AuditBar, type SourceBar } from './report/auditPlots.js';
@@ -87,9 +87,10 @@ export function maskColumn(rows: ManifestRow[]): string | null {
   return LUNG_MASK_COLUMNS.find((c) => rows.every((r) => r.extra[c])) ?? null;
 }
 
-async function lungMask(manifest: Manifest, row: ManifestRow, S: number, col: string | null): Promise<Uint8Array | null> {
+/** A lung mask placed exactly as the model's input (same fit), thresholded. */
+async function lungMask(manifest: Manifest, row: ManifestRow, p: Preprocessing, col: string | null): Promise<Uint8Array | null> {
   if (!col) return null;
-  const img = await decodeImage(rowPath(manifest, { path: row.extra[col]! }), { size: S });
+  const img = await decodeImage(rowPath(manifest, { path: row.extra[col]! }), { size: p.size, fit: p.fit });
   const m = img.pixels.map((v) => (v > 127 ? 1 : 0));
   return m.some((v) => v) ? m : null;
 }
@@ -107,12 +108,12 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
     throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
   }
-  setThreads(o.threads ?? physicalCores());
-  const { model, meta } = await loadCheckpoint(ref.checkpoint);
+  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null });
+  const { model, meta } = learner;
   const pc = meta.positiveClass;
   const C = meta.classes.length;
-  const S = meta.inputSize;
-  const ch = meta.channels;
+  const S = meta.preprocessing.size;
+  const ch = meta.preprocessing.channels;
   const layer = o.layer ?? model.camLayer;
   if (!model.blockNames.includes(layer)) throw new Error(`unknown feature layer '${layer}' (one of: ${model.blockNames.join(', ')})`);
   // Masks only when every image has one: masks on one class and the box on the other would
@@ -138,7 +139,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     if (!features) features = new Float32Array(n * dims);
     features.set(f.features, done * dims);
     probs.full.set(f.probs, done * C);
-    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, S, maskCol)));
+    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, meta.preprocessing, maskCol)));
     const occluded: Partial<Record<OcclusionKind, Uint8Array>> = {};
     for (const kind of ['frame-only', 'lungs-out'] as const) {
       const px = b.pixels.slice();

@@ -8,15 +8,13 @@
 // Chance levels are reported beside them (a uniformly random point hits a mask with
 // probability = its area share), so a score can be read against what it would be blind.
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../engine/atomic.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
-import { physicalCores, setThreads } from '../engine/runtime.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
+import type { Preprocessing } from '../engine/preprocessing.js';
 import { decodeImage } from '../data/image.js';
 import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
 import { massInside, overlay, pointingHit } from '../recipe/gradcam.js';
 import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
-import { resolveModel } from './modelRef.js';
-import { batchesOfRows } from './predictSet.js';
+import { Learner } from './learner.js';
 import { writeJson } from './runFolder.js';
 import { renderSvg } from './report/plots.js';
 import { shareHistogramSpec } from './report/evalPlots.js';
@@ -60,18 +58,18 @@ export interface CamCheckResult {
   files: { json: string; galleryPng: string; galleryHtml: string; lungHistogram: string | null };
 }
 
-async function loadMask(m: Manifest, rel: string | undefined, S: number): Promise<Uint8Array | null> {
+/** A mask placed exactly as the model's input (same size and fit), thresholded. */
+async function loadMask(m: Manifest, rel: string | undefined, p: Preprocessing): Promise<Uint8Array | null> {
   if (!rel) return null;
-  const img = await decodeImage(rowPath(m, { path: rel }), { size: S });
+  const img = await decodeImage(rowPath(m, { path: rel }), { size: p.size, fit: p.fit });
   return img.pixels.map((v) => (v > 127 ? 1 : 0));
 }
 const area = (m: Uint8Array) => m.reduce((a, b) => a + b, 0) / m.length;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
-  setThreads(o.threads ?? physicalCores());
-  const ref = await resolveModel(o.model);
-  const { model, meta } = await loadCheckpoint(ref.checkpoint);
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const { model, meta } = learner;
   const manifest = readManifest(o.manifest);
   const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : 'all');
   const inSplit = manifest.rows.flatMap((r, i) => (split === 'all' || r.split === split ? [i] : []));
@@ -85,14 +83,14 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
     rowIdx = [...byClass(meta.classes[meta.positiveClass]!), ...meta.classes.filter((_, k) => k !== meta.positiveClass).flatMap(byClass)];
   }
   if (o.limit) rowIdx = rowIdx.slice(0, o.limit);
-  const S = meta.inputSize;
+  const S = meta.preprocessing.size;
   const pc = meta.positiveClass;
   const posName = meta.classes[pc]!;
   const per: CamCheckImage[] = [];
   const tiles: { tile: Tile; positive: boolean }[] = [];
   const galleryN = o.gallery ?? 8;
   const opacity = o.opacity ?? 0.5;
-  for await (const b of batchesOfRows(manifest, meta, rowIdx, 8)) {
+  for await (const b of learner.rowsBatches(manifest, rowIdx, 8)) {
     const n = b.shape[0];
     // Positive-class CAM for everyone (pointing game), then the predicted class's where it differs.
     const posCam = await camFor(model, b, new Array(n).fill(pc), o.layer);
@@ -114,13 +112,13 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
       const mr = manifest.rows[row]!;
       const isPos = b.labels[i] === pc;
       const rec: CamCheckImage = { row, label: mr.label, predicted: meta.classes[predicted[i]!]!, pPositive: posCam.probs[i * meta.classes.length + pc]! };
-      const lesion = isPos ? await loadMask(manifest, mr.extra.mask, S) : null;
+      const lesion = isPos ? await loadMask(manifest, mr.extra.mask, meta.preprocessing) : null;
       if (lesion && lesion.some((v) => v)) {
         rec.hit = pointingHit(posCam.heat[i]!, lesion);
         rec.lesionMass = massInside(posCam.heat[i]!, lesion);
         rec.lesionArea = area(lesion);
       }
-      const lung = await loadMask(manifest, mr.extra.lung_mask, S);
+      const lung = await loadMask(manifest, mr.extra.lung_mask, meta.preprocessing);
       if (lung) {
         rec.lungMass = massInside(predHeat[i]!, lung);
         rec.lungArea = area(lung);

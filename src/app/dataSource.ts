@@ -4,9 +4,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BatchLoader } from '../data/batchLoader.js';
+import { DEFAULT_EQUALIZE, DEFAULT_FIT, type Equalize, type Fit } from '../engine/preprocessing.js';
 import { ImageCache } from '../data/imageCache.js';
 import { defaultClasses, readManifest, type Manifest } from '../data/manifest.js';
-import { hashSeed } from '../data/rng.js';
+import { hashSeed } from '../util/rng.js';
 import type { Shard } from '../data/distributedSampler.js';
 import type { EpochSource } from '../recipe/trainer.js';
 
@@ -21,6 +22,8 @@ export interface RunData {
 export interface RunDataOptions {
   manifest: string;
   size: number;
+  fit?: Fit;
+  equalize?: Equalize;
   batch: number;
   seed: number;
   /** 'none' | 'online' | path of an offline-augmented manifest (training rows). */
@@ -65,14 +68,14 @@ export function openRunData(o: RunDataOptions): RunData {
   if (positiveClass < 0) throw new Error(`positive class '${o.positive}' is not among the classes (${classes.join(', ')})`);
   const cache = new ImageCache();
   const train = new BatchLoader(trainManifest, trainSplit, {
-    size: o.size, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache, channels: 1,
+    size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache, channels: 1,
     ...(o.shard ? { shard: { ...o.shard, pad: true } } : {}),
   });
   let valid: EpochSource | null = null;
   const hasValid = manifest.rows.some((r) => r.split === validSplit);
   if (hasValid) {
     const vl = new BatchLoader(manifest, validSplit, {
-      size: o.size, batch: o.batch, shuffle: false, classes, cache, channels: 1, ...(o.shard ? { shard: { ...o.shard, pad: false } } : {}),
+      size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, shuffle: false, classes, cache, channels: 1, ...(o.shard ? { shard: { ...o.shard, pad: false } } : {}),
     });
     valid = loaderSource(vl, () => 0);
   } else if (o.needValid) {

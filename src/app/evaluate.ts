@@ -6,10 +6,9 @@
 // then the result says so (the report repeats it next to every number).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../engine/atomic.js';
-import { loadCheckpoint } from '../engine/checkpoint.js';
-import { physicalCores, setThreads } from '../engine/runtime.js';
-import { workerThreads, type ProcessGroup } from '../engine/distributed.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
+import type { ProcessGroup } from '../engine/distributed.js';
+import { describePreprocessing } from '../engine/preprocessing.js';
 import type { Precision } from '../engine/types.js';
 import { formatCsv } from '../data/csv.js';
 import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
@@ -17,7 +16,7 @@ import { summarise, type DatasetSummary } from '../data/summary.js';
 import { positiveColumn, summarize, type Summary } from '../recipe/metrics.js';
 import { sha256File } from './dataSource.js';
 import { resolveModel, trainingSet, type ModelRef } from './modelRef.js';
-import { predictSet } from './predictSet.js';
+import { Learner } from './learner.js';
 import { renderSvg } from './report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from './report/evalPlots.js';
 import { writeJson } from './runFolder.js';
@@ -123,7 +122,7 @@ export interface Evaluation {
   format: 'cxrtune-evaluation/1';
   created: string;
   name: string;
-  model: { checkpoint: string; runDir: string | null; arch: string; classes: string[]; positiveClass: number; inputSize: number; threshold: number };
+  model: { checkpoint: string; runDir: string | null; arch: string; classes: string[]; positiveClass: number; inputSize: number; preprocessing: string; threshold: number };
   data: {
     manifest: string; sha256: string; split: string; images: number; patients: number; summary: DatasetSummary;
     /** External validation: another manifest whose sources the training split never saw. */
@@ -166,14 +165,14 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   if (overlap.sharedPatients > 0 && !o.allowTrainOverlap) {
     throw new Error(`${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it anyway (the result will say so)`);
   }
-  setThreads(o.threads ?? workerThreads(physicalCores()));
   // Data parallel: every rank predicts its share and scores the gathered set; rank 0 writes.
   const main = !o.group || o.group.isMain;
   const write = (file: string, data: string | Uint8Array) => (main ? writeFileAtomic(file, data) : Promise.resolve());
-  const { model, meta } = await loadCheckpoint(ref.checkpoint);
+  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null, worker: true });
+  const meta = learner.meta;
   const threshold = o.threshold ?? meta.threshold;
   if (!(threshold >= 0 && threshold <= 1)) throw new Error(`--threshold must be in [0, 1] (got ${threshold})`);
-  const pred = await predictSet(model, meta, manifest, {
+  const pred = await learner.predictSet(manifest, {
     split: split === '' || split === 'all' ? undefined : split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32',
     ...(o.onProgress ? { onBatch: o.onProgress } : {}), ...(o.group ? { group: o.group } : {}),
   });
@@ -218,7 +217,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     format: 'cxrtune-evaluation/1',
     created: new Date().toISOString(),
     name,
-    model: { checkpoint: ref.checkpoint, runDir: ref.runDir, arch: meta.arch, classes: cls, positiveClass: pc, inputSize: meta.inputSize, threshold },
+    model: { checkpoint: ref.checkpoint, runDir: ref.runDir, arch: meta.arch, classes: cls, positiveClass: pc, inputSize: meta.preprocessing.size, preprocessing: describePreprocessing(meta.preprocessing), threshold },
     data: {
       manifest: manifest.file, sha256, split: split || 'all', images: rows.length, patients: new Set(evalRows.map((r) => r.patientId)).size,
       summary: summarise(evalRows), external: sha256 !== meta.manifestSha256 && seen.length === 0, sourcesSeenInTraining: seen,

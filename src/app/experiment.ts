@@ -9,25 +9,22 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
-import { workerThreads, type ProcessGroup } from '../engine/distributed.js';
-import { Model } from '../engine/model.js';
-import { loadPretrained } from '../engine/pretrained.js';
-import { weightsInfo, weightsRef } from '../engine/weights/weightsFile.js';
-import { checkDevice, manualSeed, physicalCores, setThreads } from '../engine/runtime.js';
-import type { Normalisation } from '../engine/types.js';
-import { hashSeed } from '../data/rng.js';
+import type { CheckpointInput } from '../engine/checkpoint.js';
+import type { ProcessGroup } from '../engine/distributed.js';
+import { weightsRef } from '../engine/weights/weightsFile.js';
+import { manualSeed } from '../engine/runtime.js';
+import { hashSeed } from '../util/rng.js';
 import type { EpochResult, TrainerCallback, TrainResult } from '../recipe/callbacks.js';
 import { layerGroups } from '../recipe/discriminative.js';
 import { createSchedule, type ScheduleDescription } from '../recipe/schedules.js';
 import { Trainer, type ResumePoint } from '../recipe/trainer.js';
 import type { ValidMetrics } from '../recipe/validationMetrics.js';
-import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from './bnUnfold.js';
-import { inverseFrequencyWeights, openRunData, type RunData } from './dataSource.js';
+import { inverseFrequencyWeights, openRunData } from './dataSource.js';
+import { Learner } from './learner.js';
 import {
   CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
-import { validateTrainConfig, type TrainConfig } from './trainConfig.js';
+import { DEFAULTS, validateTrainConfig, type TrainConfig } from './trainConfig.js';
 
 export interface RunOptions {
   /** One-line notes for the user (stderr in the CLI). */
@@ -61,24 +58,8 @@ export interface RunSummary {
 
 interface Prepared {
   cfg: TrainConfig;
-  data: RunData;
-  model: Model;
+  learner: Learner;
   runDir: string;
-}
-
-function pretrainedNormalisation(meta: Record<string, string>): Normalisation | undefined {
-  try {
-    const mean = JSON.parse(meta.mean ?? 'null');
-    const std = JSON.parse(meta.std ?? 'null');
-    if (Array.isArray(mean) && Array.isArray(std) && mean.length === 3 && std.length === 3) return { mean, std } as Normalisation;
-  } catch { /* not recorded: ImageNet's */ }
-  return undefined;
-}
-
-function setupRuntime(cfg: TrainConfig): void {
-  checkDevice(cfg.device);
-  // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
-  setThreads(cfg.threads ?? workerThreads(physicalCores()));
 }
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
@@ -95,45 +76,21 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   const g = opts.group;
   await g?.barrier(); // every rank has checked before rank 0 writes config.json
   const main = !g || g.isMain;
-  setupRuntime(cfg);
   if (main) await removeStaleRunTemps(cfg.out);
   const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
   if (!data.valid) log(`no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`);
   if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
 
-  manualSeed(cfg.seed);
-  let normalisation: Normalisation | undefined;
-  let strideIn1x1 = false;
-  if (cfg.pretrained) {
-    const meta = (await weightsInfo(cfg.pretrained)).metadata;
-    normalisation = pretrainedNormalisation(meta);
-    strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
-  }
-  const model = await Model.create({
-    arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}),
-  });
-  if (cfg.pretrained) {
-    const rep = await loadPretrained(model, cfg.pretrained, log);
-    log(`pretrained: ${rep.loaded} tensors from ${rep.file}`);
-  }
-  let unfolded = false;
-  if (cfg.unfoldBn === 'on' || (cfg.unfoldBn === 'auto' && cfg.pretrained)) {
-    const bn = batchNormNames(model);
-    const folded = isFoldedBatchNorm(await model.state(), bn);
-    if (cfg.unfoldBn === 'on' || folded) {
-      const rep = await unfoldBatchNorm(model, firstBatches(data, 64));
-      unfolded = true;
-      log(`BatchNorm: unfolded ${rep.layers} folded layers with statistics of ${rep.images} training images`);
-    }
-  }
-  if (g) await g.broadcastModel(model); // rank 0's weights everywhere (as DDP's constructor)
-  const p: Prepared = { cfg, data, model, runDir: cfg.out };
+  // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
+  const learner = await Learner.forTraining(cfg, data, { log, worker: true });
+  if (g) await g.broadcastModel(learner.model); // rank 0's weights everywhere (as DDP's constructor)
+  const p: Prepared = { cfg, learner, runDir: cfg.out };
   if (main) {
     await writeJson(join(cfg.out, RUN_FILES.config), { ...cfg, manifestSha256: data.manifestSha256 });
     // Epoch-0 checkpoint: a run that diverges in its first epoch still leaves usable weights.
-    await saveResumable(join(cfg.out, RUN_FILES.last), model, checkpointMeta(p, null, unfolded), null);
+    await saveResumable(join(cfg.out, RUN_FILES.last), learner.model, checkpointMeta(p, null), null);
   }
-  return fitRun(p, undefined, unfolded, opts);
+  return fitRun(p, undefined, opts);
 }
 
 /** Continues the run in runDir from its last checkpoint. */
@@ -142,11 +99,11 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const cfgFile = join(dir, RUN_FILES.config);
   if (!existsSync(cfgFile)) throw new Error(`${runDir} is not a cxrtune run folder (no ${RUN_FILES.config})`);
   const { manifestSha256, ...saved } = JSON.parse(await readFile(cfgFile, 'utf8')) as TrainConfig & { manifestSha256: string };
-  const cfg: TrainConfig = { ...saved, out: dir };
+  // Settings added since the run started (e.g. fit, equalize) take the defaults it ran with.
+  const cfg: TrainConfig = { ...DEFAULTS, ...saved, out: dir };
   validateTrainConfig(cfg);
   const last = lastCheckpointDir(dir);
   if (!last) throw new Error(`${runDir} has no checkpoint to resume from (${RUN_FILES.last} is missing)`);
-  setupRuntime(cfg);
   const g = opts.group;
   const stale = !g || g.isMain ? await removeStaleRunTemps(dir) : [];
   if (stale.length) (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
@@ -154,41 +111,32 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(`the manifest ${cfg.manifest} changed since this run started (sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`);
   }
-  const { model, meta } = await loadCheckpoint(last, { device: cfg.device });
-  if (g) await g.broadcastModel(model);
+  const learner = await Learner.resume(last, cfg, data, { worker: true });
+  if (g) await g.broadcastModel(learner.model);
   const { state, optimizer } = await readResumable(last);
-  const unfolded = Boolean((meta.training as { unfoldedBatchNorm?: boolean } | undefined)?.unfoldedBatchNorm);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
   if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.epochs} (step ${state.step})`);
-  return fitRun({ cfg, data, model, runDir: dir }, resume, unfolded, opts);
+  return fitRun({ cfg, learner, runDir: dir }, resume, opts);
 }
 
-/** Up to `n` training images in a fixed order (BatchNorm statistics). */
-async function* firstBatches(data: RunData, n: number) {
-  let seen = 0;
-  for await (const b of data.train.epoch(-1)) {
-    yield b;
-    seen += b.shape[0];
-    if (seen >= n) return;
-  }
-}
-
-function checkpointMeta(p: Prepared, r: EpochResult | null, unfolded: boolean): CheckpointInput {
-  const { cfg, data } = p;
+function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
+  const { cfg, learner } = p;
+  const data = learner.data!;
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
-    inputSize: cfg.size,
-    channels: 1,
+    preprocessing: { size: cfg.size, fit: cfg.fit, equalize: cfg.equalize, channels: 1 },
     threshold: cfg.threshold,
-    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: unfolded },
+    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
   };
 }
 
-async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: boolean, opts: RunOptions): Promise<RunSummary> {
-  const { cfg, data, model, runDir } = p;
+async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOptions): Promise<RunSummary> {
+  const { cfg, learner, runDir } = p;
+  const { model } = learner;
+  const data = learner.data!;
   if (resume && resume.state.epoch >= cfg.epochs) throw new Error(`${runDir} already finished all ${cfg.epochs} epochs; nothing to resume`);
   const groups = layerGroups(model.layers(), cfg.groups);
   const totalSteps = cfg.epochs * data.train.batchesPerEpoch;
@@ -211,7 +159,7 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
     callbacks.unshift(
       trace,
       new HistoryWriter(runDir, () => trainer),
-      new CheckpointWriter(runDir, model, () => trainer, (r) => checkpointMeta(p, r, unfolded)),
+      new CheckpointWriter(runDir, model, () => trainer, (r) => checkpointMeta(p, r)),
     );
   }
   trainer = new Trainer(model, {
@@ -248,7 +196,7 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, unfolded: bo
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     schedule: schedule.describe(),
     groups: groups.length,
-    unfoldedBatchNorm: unfolded,
+    unfoldedBatchNorm: learner.unfoldedBatchNorm,
   };
   if (main) await writeJson(join(runDir, RUN_FILES.summary), summary);
   return summary;

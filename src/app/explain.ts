@@ -1,20 +1,16 @@
 // Explanations (the paper's Figs. 9–10): Grad-CAM heatmaps from the engine's raw maps
 // (recipe/gradcam: ReLU, bilinear upsampling, normalisation, turbo overlay), a top-losses
 // gallery (PNG + HTML) and per-image overlays for given files. Every tile shows the image
-// exactly as the model saw it (size, letterbox), so the heatmap lines up with it.
+// exactly as the model saw it (its preprocessing record), so the heatmap lines up with it.
 import { basename, extname, join, resolve } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
-import { writeFileAtomic } from '../engine/atomic.js';
-import { loadCheckpoint, type CheckpointMeta } from '../engine/checkpoint.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { Model } from '../engine/model.js';
-import { physicalCores, setThreads } from '../engine/runtime.js';
 import type { Batch } from '../engine/types.js';
-import { decodeImage } from '../data/image.js';
 import { readManifest, rowPath } from '../data/manifest.js';
 import { camHeatmap, overlay } from '../recipe/gradcam.js';
 import { topLosses } from '../recipe/topLosses.js';
-import { resolveModel } from './modelRef.js';
-import { batchesOfRows, predictSet } from './predictSet.js';
+import { Learner } from './learner.js';
 import { writeJson } from './runFolder.js';
 import { escapeHtml, pngDataUrl } from './report/html.js';
 
@@ -150,12 +146,13 @@ export interface TopLossResult {
 /** Fig. 9: the N rows with the highest loss (most confused first) with a Grad-CAM of the predicted class. */
 export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult> {
   const opacity = checkOpacity(o.opacity);
-  setThreads(o.threads ?? physicalCores());
-  const ref = await resolveModel(o.model);
-  const { model, meta } = await loadCheckpoint(ref.checkpoint);
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const { model, meta } = learner;
+  const ref = learner.ref;
+  const S = meta.preprocessing.size;
   const manifest = readManifest(o.manifest);
   const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : undefined);
-  const pred = await predictSet(model, meta, manifest, { ...(split && split !== 'all' ? { split } : {}) });
+  const pred = await learner.predictSet(manifest, { ...(split && split !== 'all' ? { split } : {}) });
   const pc = meta.positiveClass;
   const rows = topLosses(pred.probs, pred.numClasses, pred.labels, { k: o.top ?? 9, ...(pred.numClasses === 2 ? { threshold: meta.threshold, positiveClass: pc } : {}) });
   const all = topLosses(pred.probs, pred.numClasses, pred.labels, { ...(pred.numClasses === 2 ? { threshold: meta.threshold, positiveClass: pc } : {}), wrongOnly: true });
@@ -163,7 +160,7 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
   const tiles: Tile[] = [];
   const items: TopLossItem[] = [];
   let k = 0;
-  for await (const b of batchesOfRows(manifest, meta, rowIdx, 8)) {
+  for await (const b of learner.rowsBatches(manifest, rowIdx, 8)) {
     const n = b.shape[0];
     const lr = rows.slice(k, k + n);
     const { heat } = await camFor(model, b, lr.map((r) => r.predicted), o.layer);
@@ -179,14 +176,14 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
       tiles.push({
         title: `${item.predicted} / ${item.actual}`,
         lines: [`loss ${r.loss.toFixed(2)}, p(actual) ${r.probActual.toFixed(3)}`, basename(item.path)],
-        image: await grayPng(gray, meta.inputSize), overlay: await rgbPng(overlay(gray, heat[i]!, opacity), meta.inputSize), wrong: r.predicted !== r.actual,
+        image: await grayPng(gray, S), overlay: await rgbPng(overlay(gray, heat[i]!, opacity), S), wrong: r.predicted !== r.actual,
       });
     }
     k += n;
   }
   const out = resolve(o.out);
   const files = { png: join(out, 'top_losses.png'), html: join(out, 'top_losses.html'), json: join(out, 'top_losses.json') };
-  await writeFileAtomic(files.png, await galleryPng(tiles, meta.inputSize, o.cols ?? 3));
+  await writeFileAtomic(files.png, await galleryPng(tiles, S, o.cols ?? 3));
   await writeFileAtomic(files.html, galleryHtml('Top losses', `predicted / actual, loss, probability of the actual class; most confused first; Grad-CAM of the predicted class. ${all.length} of ${pred.labels.length} images are misclassified at threshold ${meta.threshold}.`, tiles));
   await writeJson(files.json, { model: ref.checkpoint, manifest: manifest.file, split: split ?? 'all', layer: o.layer ?? model.camLayer, opacity, evaluated: pred.labels.length, wrong: all.length, items });
   return { items, files, evaluated: pred.labels.length, wrong: all.length };
@@ -211,17 +208,17 @@ export interface ImageExplanation {
 export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[]> {
   if (!o.images.length) throw new Error('no images given (--images FILE…)');
   const opacity = checkOpacity(o.opacity);
-  setThreads(o.threads ?? physicalCores());
-  const ref = await resolveModel(o.model);
-  const { model, meta } = await loadCheckpoint(ref.checkpoint);
-  const S = meta.inputSize;
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const { model, meta } = learner;
+  const ref = learner.ref;
+  const S = meta.preprocessing.size;
   const out = resolve(o.out);
   const results: ImageExplanation[] = [];
   const tiles: Tile[] = [];
   const used = new Set<string>();
   for (const file of o.images) {
-    const img = await decodeImage(file, { size: S });
-    const batch = oneImageBatch(img.pixels, S, meta);
+    const img = await learner.decode(file);
+    const batch = learner.batchOf(img.pixels);
     const p = await model.predict(batch);
     let predicted = 0;
     for (let c = 1; c < meta.classes.length; c++) if (p.probs[c]! > p.probs[predicted]!) predicted = c;
@@ -244,13 +241,6 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
   await writeFileAtomic(join(out, 'gradcam.html'), galleryHtml('Grad-CAM', `Model ${ref.checkpoint} (${meta.arch}); layer ${o.layer ?? model.camLayer}; opacity ${opacity}.`, tiles));
   await writeJson(join(out, 'gradcam.json'), { model: ref.checkpoint, layer: o.layer ?? model.camLayer, opacity, images: results });
   return results;
-}
-
-export function oneImageBatch(gray: Uint8Array, S: number, meta: CheckpointMeta): Batch {
-  if (meta.channels === 1) return { pixels: gray, shape: [1, S, S, 1] };
-  const px = new Uint8Array(S * S * 3);
-  for (let i = 0; i < S * S; i++) px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = gray[i]!;
-  return { pixels: px, shape: [1, S, S, 3] };
 }
 
 function checkOpacity(o: number | undefined): number {

@@ -3,6 +3,7 @@
 import { BatchLoader, type LoaderBatch } from '../data/batchLoader.js';
 import type { Manifest } from '../data/manifest.js';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
+import { loaderOptions } from '../engine/preprocessing.js';
 import type { Model } from '../engine/model.js';
 import type { Precision } from '../engine/types.js';
 import type { ProcessGroup } from '../engine/distributed.js';
@@ -25,14 +26,17 @@ export interface PredictSetOptions {
   group?: ProcessGroup;
 }
 
-export function loaderFor(manifest: Manifest, meta: CheckpointMeta, split: string | string[] | undefined, batch = 16, group?: ProcessGroup): BatchLoader {
+/** What predicting needs of a model's record: its classes and its preprocessing. */
+export type PredictMeta = Pick<CheckpointMeta, 'classes' | 'preprocessing'>;
+
+export function loaderFor(manifest: Manifest, meta: PredictMeta, split: string | string[] | undefined, batch = 16, group?: ProcessGroup): BatchLoader {
   return new BatchLoader(manifest, split, {
-    size: meta.inputSize, batch, shuffle: false, classes: meta.classes, channels: meta.channels, cache: false,
+    ...loaderOptions(meta.preprocessing), batch, shuffle: false, classes: meta.classes, cache: false,
     ...(group ? { shard: { rank: group.rank, world: group.worldSize, pad: false } } : {}),
   });
 }
 
-export async function predictSet(model: Model, meta: CheckpointMeta, manifest: Manifest, o: PredictSetOptions = {}): Promise<PredictedSet> {
+export async function predictSet(model: Model, meta: PredictMeta, manifest: Manifest, o: PredictSetOptions = {}): Promise<PredictedSet> {
   const loader = loaderFor(manifest, meta, o.split, o.batch ?? 16, o.group);
   const C = meta.classes.length;
   const n = loader.length;
@@ -74,7 +78,7 @@ async function gatherSet(g: ProcessGroup, p: PredictedSet): Promise<PredictedSet
 }
 
 /** Batches of the given manifest rows (in that order), as the model sees them. */
-export async function* batchesOfRows(manifest: Manifest, meta: CheckpointMeta, rowIdx: number[], batch = 8): AsyncGenerator<LoaderBatch> {
+export async function* batchesOfRows(manifest: Manifest, meta: PredictMeta, rowIdx: number[], batch = 8): AsyncGenerator<LoaderBatch> {
   const sub: Manifest = { ...manifest, rows: rowIdx.map((i) => ({ ...manifest.rows[i]!, split: '__sel__' })) };
   const loader = loaderFor(sub, meta, '__sel__', batch);
   for await (const b of loader.epoch(0)) yield { ...b, rows: b.rows.map((k) => rowIdx[k]!) };

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { removeStaleTemps, writeFileAtomic } from '../engine/atomic.js';
+import { removeStaleTemps, writeFileAtomic } from '../util/atomicWrite.js';
 import { saveCheckpoint, type CheckpointInput } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import { readSafetensors, writeSafetensors } from '../engine/safetensors.js';

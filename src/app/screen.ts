@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
-import { decodeImageBuffer, FITS, EQUALIZE_MODES, type Equalize, type Fit, type GrayImage } from '../data/image.js';
+import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../data/image.js';
+import { imageOptions } from '../engine/preprocessing.js';
 import { decodeBudget } from '../data/decodeLimits.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { camHeatmap, turbo } from '../recipe/gradcam.js';
@@ -45,12 +46,9 @@ export interface PreprocessOptions {
   maxDecodeBytes?: number;
 }
 
-/** The preprocessing a checkpoint was trained with (fit, equalisation), defaulting to the loader's. */
+/** The checkpoint's preprocessing record as decode options, with the server's limits. */
 export function preprocessOf(meta: CheckpointMeta, maxPixels = DEFAULT_MAX_STUDY_PIXELS, maxDecodeBytes = decodeBudget(maxPixels)): PreprocessOptions {
-  const cfg = (meta.training?.config ?? {}) as Record<string, unknown>;
-  const fit = FITS.includes(cfg.fit as Fit) ? (cfg.fit as Fit) : 'letterbox';
-  const equalize = EQUALIZE_MODES.includes(cfg.equalize as Equalize) ? (cfg.equalize as Equalize) : 'none';
-  return { size: meta.inputSize, fit, equalize, maxPixels, maxDecodeBytes };
+  return { ...imageOptions(meta.preprocessing), maxPixels, maxDecodeBytes };
 }
 
 export interface PreparedStudy {
@@ -106,8 +104,8 @@ export interface StudyInference {
  * every image's map is what it would be alone.
  */
 export async function inferStudies(model: Model, meta: CheckpointMeta, studies: PreparedStudy[]): Promise<StudyInference[]> {
-  const S = meta.inputSize;
-  const C = meta.channels;
+  const S = meta.preprocessing.size;
+  const C = meta.preprocessing.channels;
   const pixels = new Uint8Array(studies.length * S * S * C);
   studies.forEach((s, i) => {
     const px = s.input.pixels;

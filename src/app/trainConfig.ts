@@ -1,6 +1,7 @@
 // A training run's configuration: plain JSON, everything needed to rerun it (config.json in
 // the run folder is exactly this). Resolution order: defaults < preset < --config file <
 // command-line flags. validateTrainConfig names the offending field in every error.
+import { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
 import { ARCHS, type Arch, type BatchNormMode, type OptimizerKind, type Precision } from '../engine/types.js';
 import { SCHEDULE_KINDS, type MomentumMode, type ScheduleKind } from '../recipe/schedules.js';
 import type { GroupMode, Spacing } from '../recipe/discriminative.js';
@@ -35,6 +36,10 @@ export interface TrainConfig {
   epochs: number;
   batch: number;
   size: number;
+  /** How a non-square image reaches size×size (the preprocessing record in model.json). */
+  fit: Fit;
+  /** Contrast equalisation after resizing. */
+  equalize: Equalize;
   precision: Precision;
   /** 'none', 'online' (Table 1 transforms on the fly) or an offline-augmented manifest. */
   aug: string;
@@ -79,6 +84,8 @@ export const DEFAULTS: Omit<TrainConfig, 'manifest' | 'arch' | 'out'> = {
   epochs: 5,
   batch: 16,
   size: 224,
+  fit: 'letterbox',
+  equalize: 'none',
   precision: 'fp32',
   aug: 'none',
   seed: 0,
@@ -153,6 +160,8 @@ export function validateTrainConfig(c: TrainConfig): void {
   posInt('batch', c.batch);
   posInt('size', c.size);
   if (c.size < 32 || c.size > 1024) bad('size', `must be in [32, 1024] pixels (got ${c.size})`);
+  oneOf('fit', c.fit, FITS);
+  oneOf('equalize', c.equalize, EQUALIZE_MODES);
   oneOf('precision', c.precision, ['fp32', 'bf16', 'fp16'] as const);
   if (typeof c.aug !== 'string' || !c.aug) bad('aug', 'must be none, online or an offline-augmented manifest');
   if (!Number.isInteger(c.seed) || c.seed < 0) bad('seed', `must be a non-negative integer (got ${JSON.stringify(c.seed)})`);

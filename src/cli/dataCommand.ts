@@ -14,6 +14,7 @@ import { parseTransforms, TRANSFORMS } from '../data/augment.js';
 import { benchData, folderManifest } from '../data/bench.js';
 import { FITS, type Fit } from '../data/image.js';
 import { floatArg } from './args.js';
+import { act } from './act.js';
 import { errorMessage } from '../util/errorMessage.js';
 
 /** Throttled one-line progress on stderr: done/total, rate and ETA. */
@@ -30,18 +31,6 @@ function progress(label: string, quiet: boolean): (done: number, total: number) 
     const eta = rate > 0 ? (total - done) / rate : 0;
     const line = `${label}: ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${eta.toFixed(0)} s`;
     process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : done === total ? `${line}\n` : '');
-  };
-}
-
-/** Run an action; a user error ends in one line on stderr and exit code 1, never a stack. */
-function act<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      process.stderr.write(`error: ${errorMessage(err)}\n`);
-      process.exitCode = 1;
-    }
   };
 }
 

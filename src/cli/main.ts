@@ -11,7 +11,8 @@ import { registerExplainCommand } from './explainCommand.js';
 import { registerReportCommand } from './reportCommand.js';
 import { registerDemoCommand } from './demoCommand.js';
 import { registerInfoCommand } from './infoCommand.js';
-import { registerTrainCommands } from './trainCommand.js';
+import { registerLrFindCommand } from './lrFindCommand.js';
+import { registerTrainCommand } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
 import { errorMessage } from '../util/errorMessage.js';
@@ -27,7 +28,8 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
   registerDataCommands(program);
-  registerTrainCommands(program);
+  registerLrFindCommand(program);
+  registerTrainCommand(program);
   registerCompareCommand(program);
   registerEvaluateCommand(program);
   registerExplainCommand(program);

@@ -3,7 +3,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setThreads } from '../engine/runtime.js';
 import { projectRoot } from '../engine/native.js';
 import { loadServedModel } from '../app/serve/servedModel.js';
 import { StudyQueue } from '../app/serve/studyQueue.js';
@@ -27,8 +26,7 @@ export function registerPacsCommands(program: Command): void {
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
     .action(async (o) => {
       const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
-      if (o.threads) setThreads(o.threads);
-      const served = await loadServedModel(o.model, { device: o.device });
+      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads });
       const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta), { maxBatch: o.maxBatch });
       const audit = new AuditLog(o.db);
       const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;

@@ -1,6 +1,5 @@
 // `cxrtune serve`: the screening web page and REST API over one trained model.
 import { Command } from 'commander';
-import { setThreads } from '../engine/runtime.js';
 import { loadServedModel } from '../app/serve/servedModel.js';
 import { buildServer } from '../app/serve/server.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
@@ -31,8 +30,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (o) => {
       const warn = (l: string) => process.stderr.write(l + '\n');
       const token = resolveToken({ token: o.token, tokenFile: o.tokenFile, env: process.env.CXRTUNE_TOKEN }, warn);
-      if (o.threads) setThreads(o.threads);
-      const served = await loadServedModel(o.model, { device: o.device, warn });
+      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads, warn });
       const server = await buildServer(served, {
         host: o.host, port: o.port, ...(token ? { token } : {}), db: o.db, bodyLimit: o.maxBodyMb * 1024 * 1024,
         maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch }, rateLimit: o.rateLimit, pacs: pacsOptionsFrom(o),

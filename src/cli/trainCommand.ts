@@ -1,9 +1,8 @@
-// `cxrtune lr-find` and `cxrtune train`. Flags left out fall back to --config FILE, then to
-// the --preset, then to the defaults (so commander gets no defaults of its own: "not given"
-// must stay distinguishable). User mistakes end in one line on stderr and exit code 1.
-import { existsSync, readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+// `cxrtune train`. Flags left out fall back to --config FILE, then to the --preset, then to the
+// defaults (so commander gets no defaults of its own: "not given" must stay distinguishable).
+import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
+import { EQUALIZE_MODES, FITS } from '../engine/preprocessing.js';
 import { SCHEDULE_KINDS } from '../recipe/schedules.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
 import { MONITORS } from '../recipe/validationMetrics.js';
@@ -11,77 +10,9 @@ import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
 import { PRESETS } from '../app/presets.js';
 import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConfig.js';
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
-import { runLrFind, type LrFindRunOptions } from '../app/lrFind.js';
-import { errorMessage } from '../util/errorMessage.js';
+import { act } from './act.js';
 import { launchOrJoin } from './distributedLaunch.js';
-
-const num = (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not a number`);
-  return n;
-};
-const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
-  return n;
-};
-const groupsArg = (v: string): 'layer' | 'stage' | number => {
-  if (v === 'layer' || v === 'stage') return v;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`'${v}' is not layer, stage or a positive integer`);
-  return n;
-};
-const classWeightsArg = (v: string): 'none' | 'auto' | number[] => {
-  if (v === 'none' || v === 'auto') return v;
-  const ws = v.split(',').map(Number);
-  if (!ws.length || !ws.every((w) => Number.isFinite(w) && w > 0)) throw new InvalidArgumentError(`'${v}' is not none, auto or comma-separated positive weights`);
-  return ws;
-};
-const choice = (flags: string, desc: string, xs: readonly string[]) => new Option(flags, desc).choices(xs as string[]);
-
-/** Runs an action; a user error ends in one line on stderr and exit code 1, never a stack. */
-function act<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      await fn(...args);
-    } catch (err) {
-      if (process.env.CXRTUNE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-      process.stderr.write(`error: ${errorMessage(err)}\n`);
-      process.exitCode = 1;
-    }
-  };
-}
-
-function readConfigFile(file: string): Record<string, unknown> {
-  if (!existsSync(file)) throw new Error(`config file not found: ${file}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`config file ${file} is not valid JSON (${(e as Error).message})`);
-  }
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`config file ${file} must hold a JSON object`);
-  const { manifestSha256: _ignored, ...rest } = v as Record<string, unknown>;
-  return rest;
-}
-
-/** Commander's option names → TrainConfig keys (only those given). */
-function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> {
-  const map: Record<string, keyof TrainConfig> = {
-    manifest: 'manifest', arch: 'arch', pretrained: 'pretrained', preset: 'preset', schedule: 'schedule',
-    lrMin: 'lrMin', lrMax: 'lrMax', momMin: 'momMin', momMax: 'momMax', momentumMode: 'momentumMode', pct: 'pct',
-    groups: 'groups', spacing: 'spacing', discriminative: 'discriminative', optimizer: 'optimizer', wd: 'wd', mode: 'mode',
-    bn: 'batchNorm', unfoldBn: 'unfoldBn', epochs: 'epochs', batch: 'batch', size: 'size', precision: 'precision', aug: 'aug',
-    seed: 'seed', monitor: 'monitor', patience: 'patience', classWeights: 'classWeights', balanced: 'balanced',
-    classes: 'classes', positive: 'positive', threshold: 'threshold', trainSplit: 'trainSplit', validSplit: 'validSplit',
-    device: 'device', threads: 'threads', out: 'out',
-  };
-  const c: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined && map[k]) c[map[k]!] = v;
-  if (typeof c.discriminative === 'string') c.discriminative = c.discriminative === 'on';
-  if (typeof c.classes === 'string') c.classes = (c.classes as string).split(',').map((s) => s.trim()).filter(Boolean);
-  return c as Partial<TrainConfig>;
-}
+import { choice, classWeightsArg, flagsToConfig, groupsArg, int, num, readConfigFile } from './trainArgs.js';
 
 function printSummary(s: RunSummary): void {
   const f = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4));
@@ -107,66 +38,8 @@ function interruptible(): { signal: AbortSignal; dispose: () => void } {
   return { signal: ac.signal, dispose: () => process.off('SIGINT', onSig) };
 }
 
-export function registerTrainCommands(program: Command): void {
+export function registerTrainCommand(program: Command): void {
   const d = DEFAULTS;
-  program
-    .command('lr-find')
-    .description('LR range test (the paper\'s Fig. 7): sweep the LR exponentially, record the smoothed loss, suggest (α_min, α_max); writes lr_find.json and lr_find.svg. The model\'s weights are restored afterwards.')
-    .option('--manifest <csv>', 'dataset manifest (trains on its train split)')
-    .addOption(choice('--arch <name>', 'architecture', ARCHS))
-    .option('--pretrained <file|dir|hub-id>', 'pretrained weights: safetensors, a PyTorch .pth (read safely, never unpickled into code), a folder holding one, or a Hugging Face id in the local cache (e.g. timm/resnet50.tv_in1k; see cxrtune weights)')
-    .option('--out <dir>', 'output folder for lr_find.json and lr_find.svg')
-    .option('--config <file>', 'JSON file with any of these options (camelCase keys); flags override it')
-    .option('--size <px>', 'image side (default 224)', int)
-    .option('--batch <n>', 'batch size (default 16)', int)
-    .option('--start <lr>', 'first LR (default 1e-7)', num)
-    .option('--end <lr>', 'last LR (default 10)', num)
-    .option('--iterations <n>', 'sweep length (default 100)', int)
-    .addOption(choice('--suggestion <kind>', 'which suggestion becomes α_max (default steepest)', ['steepest', 'valley', 'minimumDiv10']))
-    .addOption(choice('--optimizer <kind>', 'optimizer (default adamw)', ['sgd', 'adam', 'adamw']))
-    .option('--momentum <m>', 'momentum / Adam β1 during the sweep (default 0.9)', num)
-    .option('--wd <w>', 'weight decay (default 0.01)', num)
-    .addOption(choice('--precision <p>', 'fp32 | bf16 | fp16 (CUDA) (default fp32)', ['fp32', 'bf16', 'fp16']))
-    .addOption(choice('--mode <m>', 'transfer mode whose trainable set is swept (default finetune)', TRANSFER_MODES))
-    .addOption(choice('--bn <mode>', 'BatchNorm mode (default train)', ['train', 'eval', 'frozen']))
-    .addOption(choice('--unfold-bn <when>', 'unfold folded BatchNorm first (default auto)', ['auto', 'on', 'off']))
-    .option('--aug <what>', 'none | online | OFFLINE_MANIFEST (default none)')
-    .option('--balanced', 'class-balanced sampler')
-    .option('--seed <n>', 'seed (default 0)', int)
-    .option('--device <dev>', 'cpu or cuda:N (default cpu)')
-    .option('--threads <n>', 'CPU threads (default: physical cores)', int)
-    .option('--json', 'print the result as JSON on stdout')
-    .option('--quiet', 'no progress on stderr')
-    .addHelpText('after', '\nExample:\n  cxrtune lr-find --manifest data/manifest.csv --arch resnet18 --size 128 --out runs/lr')
-    .action(act(async (o: Record<string, unknown>) => {
-      const file = o.config ? readConfigFile(String(o.config)) : {};
-      const given = Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && !['config', 'json', 'quiet'].includes(k)));
-      const opts = { ...file, ...given } as Record<string, unknown>;
-      if (!opts.manifest) throw new Error('--manifest is required');
-      if (!opts.arch) throw new Error(`--arch is required (${ARCHS.join(', ')})`);
-      if (!opts.out) throw new Error('--out is required');
-      if (opts.precision === 'fp16' && !String(opts.device ?? 'cpu').startsWith('cuda')) throw new Error('--precision fp16 needs a CUDA device (--device cuda:0); on CPU use bf16 or fp32');
-      const tty = Boolean(process.stderr.isTTY);
-      const quiet = Boolean(o.quiet);
-      const r = await runLrFind({
-        ...(opts as unknown as LrFindRunOptions),
-        log: (m) => { if (!quiet) process.stderr.write(`${m}\n`); },
-        onStep: quiet || !tty ? undefined : ({ i, lr, smoothed }) => process.stderr.write(`\r\x1b[Klr-find ${i + 1}/${(opts.iterations as number) ?? 100} lr ${lr.toExponential(2)} loss ${smoothed.toFixed(4)}`),
-      });
-      if (tty && !quiet) process.stderr.write('\r\x1b[K');
-      const res = r.result;
-      if (o.json) {
-        process.stdout.write(JSON.stringify({ ...res, files: r.files, seconds: r.seconds }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
-      } else {
-        process.stdout.write([
-          `lr-find: ${res.lrs.length} iterations (${res.stopped}), ${formatDuration(r.seconds)}`,
-          `suggestions: steepest ${res.suggestions.steepest.toExponential(2)}  valley ${res.suggestions.valley.toExponential(2)}  minimum/10 ${res.suggestions.minimumDiv10.toExponential(2)}`,
-          `proposed: --lr-min ${res.proposed.lrMin.toExponential(1)} --lr-max ${res.proposed.lrMax.toExponential(1)}  (${res.proposed.by})`,
-          `wrote ${r.files.json} and ${r.files.svg}`,
-        ].join('\n') + '\n');
-      }
-    }));
-
   program
     .command('train')
     .description('fine-tune a CNN: discriminative per-group LRs on a per-iteration cyclical LR/momentum schedule (the paper\'s method), or the traditional constant-LR baseline; validation metrics each epoch, best checkpoint, early stopping, resume')
@@ -195,6 +68,8 @@ export function registerTrainCommands(program: Command): void {
     .option('--epochs <n>', `epochs (default ${d.epochs})`, int)
     .option('--batch <n>', `batch size (default ${d.batch})`, int)
     .option('--size <px>', `image side (default ${d.size})`, int)
+    .addOption(choice('--fit <mode>', `how a non-square image becomes size×size: letterbox (pad) | crop (centre) | stretch (default ${d.fit}); recorded in model.json`, FITS))
+    .addOption(choice('--equalize <mode>', `contrast after resizing: none | hist | clahe (default ${d.equalize}); recorded in model.json`, EQUALIZE_MODES))
     .addOption(choice('--precision <p>', 'fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA, dynamic loss scaling) (default fp32)', ['fp32', 'bf16', 'fp16']))
     .option('--aug <what>', 'OFFLINE_MANIFEST (from cxrtune augment) | online | none (default none)')
     .option('--seed <n>', `seed for init, order, augmentation, dropout (default ${d.seed})`, int)

@@ -13,7 +13,7 @@
 // - Gaussian blur, kernel 3×3, σ uniform in [0.5, 1.0].
 // Geometric transforms are composed and resampled once (bilinear, reflection padding).
 import type { GrayImage } from './image.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 export const TRANSFORMS = ['rotate', 'zoom', 'warp', 'lighting', 'blur'] as const;
 export type TransformName = (typeof TRANSFORMS)[number];

@@ -2,7 +2,7 @@
 // draw evenly over sub-groups (source × raw class) so one big source does not supply all
 // negatives; oversampling repeats minority rows (training split only: a repeated image in
 // validation would count twice).
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 export type BalanceMode = 'none' | 'undersample' | 'oversample';
 export const BALANCE_MODES: BalanceMode[] = ['none', 'undersample', 'oversample'];

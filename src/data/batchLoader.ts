@@ -7,7 +7,7 @@ import { defaultClasses, readManifest, rowPath, type Manifest, type ManifestRow 
 import { ImageCache } from './imageCache.js';
 import { applyAugment, sampleAugment, type AugmentConfig } from './augment.js';
 import { decodeImage, type Equalize, type Fit, type GrayImage } from './image.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { checkShard, shardLength, shardOrder, type Shard } from './distributedSampler.js';
 
 export interface LoaderBatch extends Batch {

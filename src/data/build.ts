@@ -10,7 +10,7 @@ import type { SourceProblem, SourceRow } from './sources/source.js';
 import { undersample, oversample, type BalanceMode } from './balance.js';
 import { assignSplits, findPatientLeaks, groupUnits, parseSplit, type SplitSpec } from './split.js';
 import { summarise, type DatasetSummary } from './summary.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { mapLimit } from '../util/mapLimit.js';

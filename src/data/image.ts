@@ -10,10 +10,8 @@ import { checkRaster, isSharpPixelLimit, resolveLimits, DEFAULT_MAX_PIXELS, type
 
 export { DEFAULT_MAX_PIXELS };
 
-export type Fit = 'letterbox' | 'crop' | 'stretch';
-export type Equalize = 'none' | 'hist' | 'clahe';
-export const FITS: Fit[] = ['letterbox', 'crop', 'stretch'];
-export const EQUALIZE_MODES: Equalize[] = ['none', 'hist', 'clahe'];
+import type { Equalize, Fit } from '../engine/preprocessing.js';
+export { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
 
 export interface GrayImage {
   /** Row-major 8-bit grayscale, width × height. */

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 
 export interface ImageCacheOptions {
   /** Memory budget in bytes (default 512 MiB); 0 disables the memory cache. */

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { parseCsv, requireColumns, formatCsv } from './csv.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { notAFile } from './fileProbe.js';
 
 export const MANIFEST_COLUMNS = ['path', 'label', 'patient_id', 'source', 'view', 'split'] as const;

@@ -5,9 +5,9 @@
 // Deterministic by (seed, index). Orientation is radiological (patient's right on the
 // image's left), so the heart bulges to the image's right.
 import { join } from 'node:path';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import { encodePng } from './image.js';
-import { writeFileAtomic } from '../engine/atomic.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 import { writeManifest, type ManifestRow } from './manifest.js';
 import { assignSplits, parseSplit, type SplitSpec } from './split.js';
 import { contactSheet } from './contactSheet.js';

@@ -1,7 +1,7 @@
 // Patient-level, label-stratified, seeded splits: every image of a patient lands in one
 // split (a follow-up on both sides inflates every metric), and each label keeps close to
 // the requested fractions.
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 
 export const SPLIT_NAMES_2 = ['train', 'valid'];
 export const SPLIT_NAMES_3 = ['train', 'valid', 'test'];

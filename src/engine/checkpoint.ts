@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { Model } from './model.js';
 import { readSafetensors, serializeSafetensors } from './safetensors.js';
 import { createHash } from 'node:crypto';
-import { removeStaleTemps, writeFileAtomic } from './atomic.js';
-import type { Arch, Normalisation } from './types.js';
+import { removeStaleTemps, writeFileAtomic } from '../util/atomicWrite.js';
+import type { Arch } from './types.js';
+import { readPreprocessing, type ImagePreprocessing, type Preprocessing } from './preprocessing.js';
 
 export interface CheckpointMeta {
   format: 'cxrtune-checkpoint/1';
@@ -16,9 +17,8 @@ export interface CheckpointMeta {
   classes: string[];
   /** Index of the class whose probability is screened (e.g. 'covid'). */
   positiveClass: number;
-  inputSize: number;
-  channels: 1 | 3;
-  normalisation: Normalisation;
+  /** How an image file becomes this model's input (written by training, read by every consumer). */
+  preprocessing: Preprocessing;
   dropout?: number;
   /** ResNet v1 (stride in the bottleneck's first 1x1 conv), e.g. fine-tuned from Keras' ResNet-50. */
   strideIn1x1?: true;
@@ -35,18 +35,19 @@ export interface CheckpointMeta {
   weightsSha256?: string;
 }
 
-export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'normalisation' | 'weightsSha256'> & { normalisation?: Normalisation };
+/** What a caller gives: the image side of preprocessing (normalisation is the model's own). */
+export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'preprocessing' | 'weightsSha256'> & { preprocessing: ImagePreprocessing };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
   await removeStaleTemps(dir); // temp files of an earlier, killed save
   const full: CheckpointMeta = {
     format: 'cxrtune-checkpoint/1',
     arch: model.spec.arch,
-    normalisation: model.spec.normalisation,
     ...(model.spec.dropout !== undefined ? { dropout: model.spec.dropout } : {}),
     ...(model.spec.strideIn1x1 ? { strideIn1x1: true as const } : {}),
     created: new Date().toISOString(),
     ...meta,
+    preprocessing: { ...meta.preprocessing, normalisation: model.spec.normalisation },
   };
   if (full.classes.length !== model.spec.numClasses) {
     throw new Error(`checkpoint: ${full.classes.length} class names for a ${model.spec.numClasses}-class model`);
@@ -70,13 +71,19 @@ export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
     throw new Error(`${file} is not valid JSON`);
   }
   if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${meta.format}'`);
-  return meta;
+  // Older model.json: inputSize/channels/normalisation at the top level → the record.
+  const legacy = meta as CheckpointMeta & { inputSize?: number; channels?: number; normalisation?: unknown };
+  const preprocessing = readPreprocessing(file, legacy);
+  delete legacy.inputSize;
+  delete legacy.channels;
+  delete legacy.normalisation;
+  return { ...meta, preprocessing };
 }
 
 export async function loadCheckpoint(dir: string, opts: { device?: string; channelsLast?: boolean } = {}): Promise<{ model: Model; meta: CheckpointMeta }> {
   const meta = await readCheckpointMeta(dir);
   const model = await Model.create({
-    arch: meta.arch, numClasses: meta.classes.length, normalisation: meta.normalisation,
+    arch: meta.arch, numClasses: meta.classes.length, normalisation: meta.preprocessing.normalisation,
     ...(meta.dropout !== undefined ? { dropout: meta.dropout } : {}),
     ...(meta.strideIn1x1 ? { strideIn1x1: true } : {}),
     ...(opts.device ? { device: opts.device } : {}), ...(opts.channelsLast ? { channelsLast: true } : {}),

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import type { HostTensor, TensorMap } from './types.js';
 import { DTYPE_BYTES, numel } from './dtype.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../util/atomicWrite.js';
 
 export interface SafetensorsFile {
   tensors: TensorMap;

@@ -3,7 +3,7 @@
 // and stratified (each class's groups are dealt round-robin over the folds in a seeded
 // order, so every fold sees every class in about its share). Standardisation statistics are
 // fitted on each training fold only (fitLogistic does that), so no fold leaks into its test.
-import { Rng } from '../data/rng.js';
+import { Rng } from '../util/rng.js';
 import { fitLogistic, predictLogistic, type LogisticOptions } from './logisticRegression.js';
 
 /**

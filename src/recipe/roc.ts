@@ -3,7 +3,7 @@
 // equals `positiveClass` (default 1), negative otherwise. A row is called positive when
 // score >= threshold.
 
-import { createRng } from './rng.js';
+import { createRng } from '../util/rng.js';
 
 export interface RocPoint { threshold: number; fpr: number; tpr: number }
 export interface PrPoint { threshold: number; precision: number; recall: number }

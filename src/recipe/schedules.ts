@@ -11,7 +11,7 @@
 //     with    (Algorithm 1 as printed):  m = m_min + (m_max − m_min)·level
 // - Momentum means SGD momentum or Adam/AdamW β1.
 
-import { createRng } from './rng.js';
+import { createRng } from '../util/rng.js';
 
 export const SCHEDULE_KINDS = ['oneCycle', 'paperCycle', 'triangular', 'constant'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];

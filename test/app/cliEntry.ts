@@ -1,7 +1,9 @@
-// A stand-alone `cxrtune` with only the train commands, for subprocess CLI tests.
+// A stand-alone `cxrtune` with only the train and lr-find commands, for subprocess CLI tests.
 import { Command } from 'commander';
-import { registerTrainCommands } from '../../src/cli/trainCommand.js';
+import { registerTrainCommand } from '../../src/cli/trainCommand.js';
+import { registerLrFindCommand } from '../../src/cli/lrFindCommand.js';
 
 const program = new Command('cxrtune');
-registerTrainCommands(program);
+registerLrFindCommand(program);
+registerTrainCommand(program);
 await program.parseAsync(process.argv);

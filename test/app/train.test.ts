@@ -14,7 +14,8 @@ import { Model } from '../../src/engine/model.js';
 import { trainRun, resumeRun } from '../../src/app/experiment.js';
 import { resolveTrainConfig, type TrainConfig } from '../../src/app/trainConfig.js';
 import { openRunData } from '../../src/app/dataSource.js';
-import { lrFindOnModel, runLrFind } from '../../src/app/lrFind.js';
+import { runLrFind } from '../../src/app/lrFind.js';
+import { lrFindOnModel } from '../../src/recipe/lrFindOnModel.js';
 import { createSchedule } from '../../src/recipe/schedules.js';
 import { layerGroups, scheduleGroupHyper } from '../../src/recipe/discriminative.js';
 import { trainableAt } from '../../src/recipe/transfer.js';
@@ -66,7 +67,7 @@ test('a short phantom run: loss falls, the run folder is complete, the trace is 
   const meta = JSON.parse(readFileSync(join(s.runDir, 'checkpoints/best/model.json'), 'utf8'));
   assert.deepEqual(meta.classes, ['normal', 'covid']);
   assert.equal(meta.manifestSha256, conf.manifestSha256);
-  assert.equal(meta.inputSize, 64);
+  assert.deepEqual({ ...meta.preprocessing, normalisation: undefined }, { size: 64, fit: 'letterbox', equalize: 'none', channels: 1, normalisation: undefined });
 });
 
 test('feature mode: the backbone parameters do not move, the head does', async () => {

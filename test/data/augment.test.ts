@@ -7,7 +7,7 @@ import { applyAugment, gaussianBlur3, homography, sampleAugment, parseTransforms
 import { augmentDataset } from '../../src/data/augmentDataset.js';
 import { writePhantoms } from '../../src/data/phantom.js';
 import { readManifest } from '../../src/data/manifest.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/util/rng.js';
 
 const img = (w: number, h: number, f: (x: number, y: number) => number) => ({
   width: w, height: h, pixels: Uint8Array.from({ length: w * h }, (_, i) => f(i % w, Math.floor(i / w))),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng, hashSeed } from '../../src/data/rng.js';
+import { Rng, hashSeed } from '../../src/util/rng.js';
 import { parseCsv, parseCsvRows, formatCsv, requireColumns } from '../../src/data/csv.js';
 import { patientIdRule } from '../../src/data/patientId.js';
 import { assignSplits, findPatientLeaks, parseSplit } from '../../src/data/split.js';

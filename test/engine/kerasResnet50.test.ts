@@ -47,7 +47,7 @@ test('ResNet v1 (strideIn1x1): same names and shapes, other numerics, kept throu
   const c = (await v15.predict(b)).logits;
   assert.ok(a.some((v, i) => Math.abs(v - c[i]!) > 1e-3), 'the stride position changes the function');
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-v1-'));
-  const meta = await saveCheckpoint(dir, v1, { classes: ['a', 'b', 'c'], positiveClass: 1, inputSize: 64, channels: 3, threshold: 0.5 });
+  const meta = await saveCheckpoint(dir, v1, { classes: ['a', 'b', 'c'], positiveClass: 1, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 3 }, threshold: 0.5 });
   assert.equal(meta.strideIn1x1, true);
   const back = await loadCheckpoint(dir);
   assert.equal(back.model.spec.strideIn1x1, true);

@@ -156,9 +156,9 @@ test('Grad-CAM on ResNet: the map sums to the class logit minus its bias (exact 
 test('a checkpoint folder round-trips to identical predictions', async () => {
   const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
   const ck = join(dir, 'ck');
-  await saveCheckpoint(ck, m, { classes: ['normal', 'covid'], positiveClass: 1, inputSize: 64, channels: 1, threshold: 0.5 });
+  await saveCheckpoint(ck, m, { classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5 });
   const { model, meta } = await loadCheckpoint(ck);
-  assert.deepEqual(meta.normalisation.mean, [0.5, 0.5, 0.5]);
+  assert.deepEqual(meta.preprocessing.normalisation.mean, [0.5, 0.5, 0.5]);
   const b = batchOf(2, 64);
   assert.deepEqual((await model.predict(b)).logits, (await m.predict(b)).logits);
 });

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pidAlive, removeStaleTemps } from '../../src/engine/atomic.js';
+import { pidAlive, removeStaleTemps } from '../../src/util/atomicWrite.js';
 import { Model } from '../../src/engine/model.js';
 import { removeStaleRunTemps, RUN_FILES, saveResumable } from '../../src/app/runFolder.js';
 
@@ -62,7 +62,7 @@ test('saving a checkpoint cleans the dead writer’s last.tmp-PID/ beside it', a
     const p = leftovers(dir, deadPid(), sleeper.pid!);
     const model = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
     await saveResumable(join(dir, RUN_FILES.last), model, {
-      classes: ['normal', 'covid'], positiveClass: 1, inputSize: 64, channels: 1, threshold: 0.5,
+      classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5,
     }, null);
     const ck = readdirSync(join(dir, 'checkpoints')).sort();
     assert.deepEqual(ck, ['best.tmp-' + sleeper.pid, 'last']);

@@ -87,6 +87,6 @@ test(`latency arrival → SR stored (median of ${N_LATENCY}) and throughput with
     latencyMs: Object.fromEntries(Object.entries(L).map(([k, v]) => [k, Math.round(v)])), latencyRawMs: lat,
     medianStageMs: { seen: stats(seen).median, screened: stats(screened).median, sent: stats(sent).median },
     throughput: { instances: N_QUEUED, seconds: Math.round(seconds * 10) / 10, perSecond: Math.round((N_QUEUED / seconds) * 100) / 100 },
-    model: served.meta.arch, inputSize: served.meta.inputSize, pollMs: 250, concurrency: 4,
+    model: served.meta.arch, inputSize: served.meta.preprocessing.size, pollMs: 250, concurrency: 4,
   }));
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fitLogistic, predictLogistic, standardiser } from '../../src/recipe/logisticRegression.js';
 import { crossValidate, groupedFolds } from '../../src/recipe/crossValidation.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/util/rng.js';
 
 const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
 

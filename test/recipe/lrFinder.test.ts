@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LrFindError, lrFind, minimumIndex, steepestIndex, valleyIndex } from '../../src/recipe/lrFinder.js';
-import { createRng } from '../../src/recipe/rng.js';
+import { createRng } from '../../src/util/rng.js';
 import { close, rclose } from './helpers.js';
 
 test('the sweep is exponential from start to end, both included', async () => {

@@ -4,7 +4,7 @@ import {
   auc, averagePrecision, bootstrapAuc, calibration, confusionAtThreshold, confusionMatrix, positiveColumn,
   prCurve, rates, rocCurve, summarize, thresholdForSensitivity, wilson, youdenThreshold,
 } from '../../src/recipe/metrics.js';
-import { createRng } from '../../src/recipe/rng.js';
+import { createRng } from '../../src/util/rng.js';
 import { close } from './helpers.js';
 
 /** Rows that reproduce a confusion matrix (positive = 1) with scores on the right side of 0.5. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRng } from '../../src/recipe/rng.js';
+import { createRng } from '../../src/util/rng.js';
 
 test('seeded, in range, resumable', () => {
   const a = createRng(5);

@@ -6,7 +6,7 @@
 // Grad-CAM gallery and checks (Fig. 10), limitations.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { writeFileAtomic } from '../../engine/atomic.js';
+import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { Model } from '../../engine/model.js';
 import type { Arch } from '../../engine/types.js';
 import { readManifest } from '../../data/manifest.js';

@@ -2,6 +2,7 @@
 // trained and validated on (with intervals where known), and what it is for. Built from
 // model.json only; fields a checkpoint lacks are reported as unknown, never invented.
 import { basename } from 'node:path';
+import { describePreprocessing } from '../../engine/preprocessing.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
@@ -26,6 +27,8 @@ export interface ModelCard {
   positiveClass: string;
   threshold: number;
   inputSize: number;
+  /** The preprocessing record in one line (fit, equalisation, normalisation). */
+  preprocessing: string;
   channels: number;
   training: Record<string, unknown>;
   data: { manifestSha256: string | null; summary: unknown };
@@ -82,8 +85,9 @@ export function modelCard(s: ServedModel): ModelCard {
     classes: m.classes,
     positiveClass: m.classes[m.positiveClass]!,
     threshold: m.threshold,
-    inputSize: m.inputSize,
-    channels: m.channels,
+    inputSize: m.preprocessing.size,
+    channels: m.preprocessing.channels,
+    preprocessing: describePreprocessing(m.preprocessing),
     training,
     data: { manifestSha256: m.manifestSha256 ?? null, summary: extra.data ?? extra.dataSummary ?? null },
     validation: {

@@ -5,9 +5,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import { RUN_FILES, lastCheckpointDir } from '../runFolder.js';
+import { Learner } from '../learner.js';
 
 export interface ServedModel {
   model: Model;
@@ -36,7 +37,7 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function loadServedModel(path: string, opts: { device?: string; warn?: (line: string) => void } = {}): Promise<ServedModel> {
+export async function loadServedModel(path: string, opts: { device?: string; threads?: number; warn?: (line: string) => void } = {}): Promise<ServedModel> {
   const dir = resolveCheckpointDir(path);
   // The weights are hashed before they are loaded: tampered weights never reach the engine.
   const sha256 = await sha256File(join(dir, 'model.safetensors'));
@@ -46,7 +47,8 @@ export async function loadServedModel(path: string, opts: { device?: string; war
   } else if (declared !== sha256) {
     throw new Error(`refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`);
   }
-  const { model, meta } = await loadCheckpoint(dir, opts.device ? { device: opts.device } : {});
+  // The same Learner as evaluate and explain: same threads rule, same preprocessing record.
+  const { model, meta } = await Learner.loadCheckpointDir(dir, { threads: opts.threads ?? null, ...(opts.device ? { device: opts.device } : {}) });
   checkServable(meta);
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
@@ -58,6 +60,7 @@ function checkServable(m: CheckpointMeta): void {
   if (!Array.isArray(m.classes) || m.classes.length < 2) bad('it needs at least two classes');
   if (!(Number.isInteger(m.positiveClass) && m.positiveClass >= 0 && m.positiveClass < m.classes.length)) bad(`positiveClass ${m.positiveClass} is not a class index`);
   if (!(m.threshold >= 0 && m.threshold <= 1)) bad(`threshold ${m.threshold} is not in [0, 1]`);
-  if (!(Number.isInteger(m.inputSize) && m.inputSize >= 32 && m.inputSize <= 1024)) bad(`inputSize ${m.inputSize} is not in [32, 1024]`);
-  if (m.channels !== 1 && m.channels !== 3) bad(`channels must be 1 or 3 (got ${m.channels})`);
+  // The record itself was checked when model.json was read; serving bounds the size further.
+  const S = m.preprocessing.size;
+  if (S < 32 || S > 1024) bad(`input size ${S} is not in [32, 1024]`);
 }

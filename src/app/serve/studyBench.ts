@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../engine/checkpoint.js';
+import { Learner } from '../learner.js';
 import type { Arch } from '../../engine/types.js';
 import { encodePng } from '../../data/image.js';
 import { generatePhantom } from '../../data/phantom.js';
@@ -38,7 +38,7 @@ export async function benchStudy(arch: Arch, opts: { size?: number; runs?: numbe
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-studybench-'));
   try {
     await writeUntrainedCheckpoint(dir, arch, size);
-    const { model, meta } = await loadCheckpoint(dir);
+    const { model, meta } = await Learner.loadCheckpointDir(dir, { threads: null });
     const png = await phantomStudyPng(imagePx);
     for (let i = 0; i < (opts.warmup ?? 3); i++) await screenStudy(model, meta, png);
     const total: number[] = [], dec: number[] = [], inf: number[] = [], ren: number[] = [];

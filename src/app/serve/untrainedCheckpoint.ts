@@ -15,7 +15,7 @@ export async function writeUntrainedCheckpoint(dir: string, arch: Arch, inputSiz
   const model = await Model.create({ arch, numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
   if (arch === 'mobilenet_v2' && existsSync(SHARED_MOBILENET)) await loadPretrained(model, SHARED_MOBILENET, () => undefined);
   await saveCheckpoint(dir, model, {
-    classes: ['normal', 'covid'], positiveClass: 1, inputSize, channels: 1, threshold: 0.5,
+    classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: inputSize, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5,
     extra: { intendedUse: 'Benchmark model with an untrained head: its outputs mean nothing. Not for clinical use.' },
   });
 }

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Model } from '../../engine/model.js';
 import { loadPretrained } from '../../engine/pretrained.js';
 import { writeSafetensors } from '../../engine/safetensors.js';
-import { writeFileAtomic } from '../../engine/atomic.js';
+import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { ARCHS, type Arch, type Normalisation } from '../../engine/types.js';
 import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { cxrtuneWeightsCache, HUB_ID } from '../../engine/weights/caches.js';

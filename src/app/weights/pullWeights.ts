@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, 
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { once } from 'node:events';
-import { writeFileAtomic } from '../../engine/atomic.js';
+import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { HUB_ID, hfHubCache, hubRepoDir, hubSnapshot } from '../../engine/weights/caches.js';
 import { resolveWeightsFile } from '../../engine/weights/weightsFile.js';
 

@@ -1,6 +1,10 @@
-// Seeded PRNG shared by splits, balancing, augmentation and phantoms, so that one seed
-// reproduces a whole dataset. mulberry32: tiny, fast, good enough for sampling (not crypto).
-
+// One seeded PRNG for every layer: splits, balancing, augmentation, phantoms (data), the
+// paperCycle pct draw and bootstrap resampling (recipe). mulberry32: tiny, fast, good enough for
+// sampling (not crypto); its whole state is one integer, so it can be saved for resume.
+// Two ways to seed it, kept because existing seeds must keep drawing the same numbers:
+// `new Rng(seed)` / `Rng.derive(seed, ...key)` use the seed (or its FNV-1a hash) as the state;
+// `createRng(seed)` scrambles an integer seed first so nearby seeds (0, 1, 2…) do not give
+// correlated first draws.
 /** Hash a string (or number) to a 32-bit seed (FNV-1a), so seeds can be derived from names. */
 export function hashSeed(...parts: (string | number)[]): number {
   let h = 0x811c9dc5;
@@ -15,11 +19,11 @@ export function hashSeed(...parts: (string | number)[]): number {
 }
 
 export class Rng {
-  private state: number;
+  private st: number;
   private spare: number | null = null;
 
   constructor(seed: number | string = 0) {
-    this.state = typeof seed === 'string' ? hashSeed(seed) : seed >>> 0;
+    this.st = typeof seed === 'string' ? hashSeed(seed) : seed >>> 0;
   }
 
   /** A child generator whose stream depends only on this seed and the key (order-independent). */
@@ -27,9 +31,20 @@ export class Rng {
     return new Rng(hashSeed(seed, ...key));
   }
 
+  /** Internal state (an unsigned 32-bit integer), for resume. */
+  state(): number {
+    return this.st;
+  }
+
+  load(state: number): void {
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) throw new Error(`rng: state must be an unsigned 32-bit integer, got ${state}`);
+    this.st = state;
+    this.spare = null;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    let t = (this.st = (this.st + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
@@ -82,4 +97,16 @@ export class Rng {
   sample<T>(items: readonly T[], k: number): T[] {
     return this.shuffle(items.slice()).slice(0, Math.min(k, items.length));
   }
+}
+
+/** A generator from an integer seed, scrambled once (recipe: pct draw, bootstrap). */
+export function createRng(seed: number): Rng {
+  if (!Number.isInteger(seed)) throw new Error(`rng: seed must be an integer, got ${seed}`);
+  return new Rng(hash32(seed >>> 0));
+}
+
+function hash32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
 }

@@ -1,0 +1,83 @@
+// The preprocessing record: how an image file becomes the tensor a model was trained on.
+// Training writes it into model.json; every consumer (evaluate, explain, audit, cam-check,
+// serve, PACS) builds its decode options from it and nothing else, so a model is never fed
+// pixels prepared differently from the ones it learnt on (issue 10 item 3).
+//
+// Order of operations (data/image.ts): decode → grayscale → `fit` to size×size → `equalize`
+// → uint8; the engine then replicates to `channels` and applies `normalisation` (0..1 scale).
+//
+// Choices:
+// - Checkpoints written before the record existed (inputSize/channels/normalisation at the top
+//   of model.json) are read as fit 'letterbox', equalize 'none': what the loader always did then.
+// - Normalisation lives here, not only on the model, so one record answers "what did this model
+//   see"; the engine still applies it (native), from this record.
+// The engine owns the record (as it owns normalisation): checkpoint.ts reads and writes it, and
+// the layers above (data's decoder, app's consumers) import it from here.
+import type { Normalisation } from './types.js';
+
+export type Fit = 'letterbox' | 'crop' | 'stretch';
+export type Equalize = 'none' | 'hist' | 'clahe';
+export const FITS: Fit[] = ['letterbox', 'crop', 'stretch'];
+export const EQUALIZE_MODES: Equalize[] = ['none', 'hist', 'clahe'];
+
+export interface Preprocessing {
+  /** Side S of the network's S×S input. */
+  size: number;
+  /** letterbox (pad, keep aspect), crop (centre), stretch. */
+  fit: Fit;
+  /** Contrast after resizing: none, global histogram equalisation, CLAHE. */
+  equalize: Equalize;
+  /** Channels of the input tensor (grayscale, or replicated to 3). */
+  channels: 1 | 3;
+  /** Per-channel mean/std on the 0..1 scale, applied by the engine. */
+  normalisation: Normalisation;
+}
+
+/** The image-side part (what the decoder does); normalisation comes from the model. */
+export type ImagePreprocessing = Omit<Preprocessing, 'normalisation'>;
+
+export const DEFAULT_FIT: Fit = 'letterbox';
+export const DEFAULT_EQUALIZE: Equalize = 'none';
+
+/** Decode options for data/image.ts: the same file gives the same pixels everywhere. */
+export function imageOptions(p: ImagePreprocessing): { size: number; fit: Fit; equalize: Equalize } {
+  return { size: p.size, fit: p.fit, equalize: p.equalize };
+}
+
+/** BatchLoader options implied by the record. */
+export function loaderOptions(p: ImagePreprocessing): { size: number; fit: Fit; equalize: Equalize; channels: 1 | 3 } {
+  return { size: p.size, fit: p.fit, equalize: p.equalize, channels: p.channels };
+}
+
+function isTriple(x: unknown): x is [number, number, number] {
+  return Array.isArray(x) && x.length === 3 && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
+/**
+ * Checks a record read from disk (or its older form: the top-level inputSize, channels and
+ * normalisation of a model.json written before this record) and returns it typed.
+ */
+export function readPreprocessing(where: string, raw: { preprocessing?: unknown; inputSize?: unknown; channels?: unknown; normalisation?: unknown }): Preprocessing {
+  const legacy = raw.preprocessing === undefined;
+  const r = (legacy ? { size: raw.inputSize, fit: DEFAULT_FIT, equalize: DEFAULT_EQUALIZE, channels: raw.channels, normalisation: raw.normalisation } : raw.preprocessing) as Record<string, unknown>;
+  const bad = (what: string): never => { throw new Error(`${where}: preprocessing ${what}`); };
+  if (!r || typeof r !== 'object') bad('is not an object');
+  const size = r.size;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 8 || size > 4096) bad(`size ${String(size)} is not an integer in [8, 4096]`);
+  if (!FITS.includes(r.fit as Fit)) bad(`fit '${String(r.fit)}' is not one of ${FITS.join(', ')}`);
+  if (!EQUALIZE_MODES.includes(r.equalize as Equalize)) bad(`equalize '${String(r.equalize)}' is not one of ${EQUALIZE_MODES.join(', ')}`);
+  if (r.channels !== 1 && r.channels !== 3) bad(`channels ${String(r.channels)} is not 1 or 3`);
+  const n = r.normalisation as { mean?: unknown; std?: unknown } | undefined;
+  if (!n || !isTriple(n.mean) || !isTriple(n.std)) bad('normalisation needs mean and std of three numbers each');
+  if ((n!.std as number[]).some((s) => s <= 0)) bad('normalisation std must be positive');
+  return {
+    size: size as number, fit: r.fit as Fit, equalize: r.equalize as Equalize, channels: r.channels as 1 | 3,
+    normalisation: { mean: [...(n!.mean as number[])] as Normalisation['mean'], std: [...(n!.std as number[])] as Normalisation['std'] },
+  };
+}
+
+/** One line for logs and reports. */
+export function describePreprocessing(p: Preprocessing): string {
+  const f = (xs: number[]) => xs.map((x) => x.toFixed(3)).join('/');
+  return `${p.size}×${p.size} ${p.fit}, equalize ${p.equalize}, ${p.channels} channel(s), mean ${f(p.normalisation.mean)} std ${f(p.normalisation.std)}`;
+}

@@ -22,7 +22,7 @@ import { evaluate, formatEvaluation, type Evaluation } from './evaluate.js';
 import { trainRun, type RunSummary } from './experiment.js';
 import { explainTopLosses } from './explain.js';
 import { runLrFind } from './lrFind.js';
-import { isDenseNet } from './presets.js';
+import { familyOf } from '../engine/models/registry.js';
 import { buildReport } from './report/report.js';
 import { resolveTrainConfig } from './trainConfig.js';
 
@@ -66,17 +66,6 @@ export interface DemoResult {
 
 const MARKER = '.cxrtune-demo';
 
-/**
- * Grad-CAM layer for the demo's localisation check: the block at stride 8 (16×16 maps at
- * 128 px). The last block (stride 32: 4×4 maps) is too coarse to point at lesions of a few
- * percent of the image — measured on the phantom demo: pointing game 23 % at features.18,
- * 48 % at features.10, 92 % at features.6. Both are reported.
- */
-export function stride8Layer(arch: Arch): string {
-  if (arch.startsWith('resnet')) return 'layer2';
-  if (arch.startsWith('densenet')) return 'features.denseblock2';
-  return 'features.6'; // mobilenet_v2
-}
 
 /**
  * Phantom demo settings, chosen so a 2-core CPU finishes in a few minutes with clear results:
@@ -170,7 +159,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   step('lr-find');
 
   // 3. Train
-  const preset = real ? (isDenseNet(arch) ? 'paper-densenet' : 'paper-resnet') : null;
+  const preset = real ? familyOf(arch).paperPreset : null;
   const cfg = resolveTrainConfig({}, {
     manifest, arch, out: runDir, pretrained, size, batch, epochs, precision, seed, threads,
     lrMin: lr.lrMin, lrMax: lr.lrMax, groups: 'stage', discriminative: true,
@@ -196,7 +185,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const hasMasks = readFileSync(manifest, 'utf8').split('\n', 1)[0]!.split(',').some((h) => h === 'mask' || h === 'lung_mask');
   let gradcam: CamCheckResult | null = null;
   if (hasMasks) {
-    const mid = stride8Layer(arch);
+    const mid = familyOf(arch).stride8Layer; // finer maps than the last block: see models/family.ts
     const say = (g: CamCheckResult) => log(`      ${g.layer}: pointing game ${(100 * g.pointing.rate).toFixed(1)} % (${g.pointing.hits}/${g.pointing.n}; chance ${(100 * g.pointing.chance).toFixed(1)} %), mean CAM mass in lesions ${(100 * g.lesionMass.mean).toFixed(1)} % (area ${(100 * g.lesionMass.chance).toFixed(1)} %), in the lung field ${(100 * g.lungMass.mean).toFixed(1)} % (area ${(100 * g.lungMass.chance).toFixed(1)} %)`);
     gradcam = await camCheck({ model: runDir, manifest, split: 'valid', out: evalDir, gallery: 8, threads, layer: mid });
     say(gradcam);

@@ -13,14 +13,11 @@
 // - Precision is not part of a preset: fp16 needs CUDA and bf16 is only fast on some CPUs,
 //   so it stays the user's (or the default fp32).
 import type { Arch } from '../engine/types.js';
+import { familyOf } from '../engine/models/registry.js';
 import type { TrainConfig } from './trainConfig.js';
 
 export const PRESETS = ['paper-resnet', 'paper-densenet', 'traditional'] as const;
 export type PresetName = (typeof PRESETS)[number];
-
-export function isDenseNet(arch: Arch | string): boolean {
-  return String(arch).startsWith('densenet');
-}
 
 const PAPER_COMMON: Partial<TrainConfig> = {
   schedule: 'paperCycle',
@@ -42,9 +39,7 @@ export function presetValues(name: PresetName, arch: Arch | string): Partial<Tra
     case 'paper-densenet':
       return { ...PAPER_COMMON, lrMin: 1e-4, lrMax: 1e-2, momMin: 0.79, momMax: 0.9 };
     case 'traditional': {
-      const dense = isDenseNet(arch);
-      const lr = dense ? 1e-4 : 1e-3;
-      const mom = dense ? 0.9 : 0.99;
+      const { lr, momentum: mom } = familyOf(arch).traditional;
       return {
         schedule: 'constant', lrMin: lr, lrMax: lr, momMin: mom, momMax: mom, optimizer: 'adamw', wd: 0.01,
         epochs: 20, mode: 'finetune', discriminative: false,

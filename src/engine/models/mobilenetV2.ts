@@ -1,9 +1,14 @@
-// MobileNetV2: features.0 = stem; stages split where the resolution halves
-// (features.2, .4, .7, .14): stage1 = 1–3, stage2 = 4–6, stage3 = 7–13,
-// stage4 = 14–18; classifier = head.
-import { HEAD, type Family } from './family.js';
+// MobileNetV2 (torchvision.models.mobilenet_v2): features.0 = stem; stages split where the
+// resolution halves (features.2, .4, .7, .14): stage1 = 1–3, stage2 = 4–6, stage3 = 7–13,
+// stage4 = 14–18; classifier (Dropout, Linear) = head. Native: native/src/mobilenet_v2.cc.
+import { HEAD, IMAGENET, type Family } from './family.js';
 
-export const mobilenetV2: Family = {
+export const MOBILENET_ARCHS = ['mobilenet_v2'] as const;
+type MobileNetArch = (typeof MOBILENET_ARCHS)[number];
+
+export const mobilenetV2: Family<MobileNetArch> = {
+  native: 'mobilenet_v2',
+  archs: MOBILENET_ARCHS,
   stageOf(name) {
     const m = /^features\.(\d+)\./.exec(name);
     if (m) {
@@ -14,4 +19,20 @@ export const mobilenetV2: Family = {
     }
     return HEAD;
   },
+  classifier: 'classifier.1',
+  camLayer: 'features.18',
+  stride8Layer: 'features.6',
+  // Not in the paper; its ResNet ranges are the ones tried with it here.
+  paperPreset: 'paper-resnet',
+  traditional: { lr: 1e-3, momentum: 0.99 },
+  // timm's mobilenetv2_100 uses its own module names (conv_stem, blocks.N): not read.
+  timmLayout: false,
+  fromStateNames(names) {
+    for (const n of names) if (/(?:^|\.)features\.18\.0\.weight$/.test(n)) return 'mobilenet_v2';
+    return null;
+  },
+  pretrained: [
+    { arch: 'mobilenet_v2', source: '../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors (TFLite-converted, BatchNorm folded: unfolded before training)', normalisation: IMAGENET },
+    { arch: 'mobilenet_v2', source: 'torchvision mobilenet_v2 IMAGENET1K_V1 (.pth, read safely)', normalisation: IMAGENET },
+  ],
 };

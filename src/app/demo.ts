@@ -23,6 +23,7 @@ import { trainRun, type RunSummary } from './experiment.js';
 import { explainTopLosses } from './explain.js';
 import { runLrFind } from './lrFind.js';
 import { familyOf } from '../engine/models/registry.js';
+import { presetValues } from './presets.js';
 import { buildReport } from './report/report.js';
 import { resolveTrainConfig } from './trainConfig.js';
 
@@ -61,7 +62,7 @@ export interface DemoResult {
   evaluation: Evaluation;
   gradcam: CamCheckResult | null;
   report: string;
-  lr: { lrMin: number; lrMax: number; proposed: { lrMin: number; lrMax: number } };
+  lr: { lrMin: number; lrMax: number; from: 'lr-find' | 'preset'; why: string; proposed: { lrMin: number; lrMax: number } };
 }
 
 const MARKER = '.cxrtune-demo';
@@ -83,13 +84,15 @@ export function autoPretrained(): string | null {
 }
 
 /**
- * Clamp the finder's α_max into a window known to train. The steepest-descent suggestion of a
- * 60-step sweep on a small set is noisy and tends low (5.6e-4 from scratch on phantoms, which
- * then trained to 85 % instead of 95 %), so the window's floor is 3e-3; α_min = α_max/30.
+ * The training range is the LR finder's proposal (its suggestion as α_max, α_min = α_max/100,
+ * recipe/lrFinder.ts), as in the paper. Only a sweep that proposes nothing usable (no finite
+ * suggestion) falls back to the family's paper preset, and the result says why.
  */
-export function chooseLr(proposedMax: number, lo = 3e-3, hi = 1e-2): { lrMin: number; lrMax: number } {
-  const lrMax = Math.min(hi, Math.max(lo, Number.isFinite(proposedMax) ? proposedMax : lo));
-  return { lrMin: lrMax / 30, lrMax };
+export function chooseLr(proposed: { lrMin: number; lrMax: number }, fallback: { lrMin: number; lrMax: number }): { lrMin: number; lrMax: number; from: 'lr-find' | 'preset'; why: string } {
+  if (Number.isFinite(proposed.lrMax) && proposed.lrMax > 0 && Number.isFinite(proposed.lrMin) && proposed.lrMin > 0) {
+    return { ...proposed, from: 'lr-find', why: 'the LR finder\'s proposal' };
+  }
+  return { ...fallback, from: 'preset', why: `the LR finder proposed no usable range (α_max ${proposed.lrMax}); the paper preset's range instead` };
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -154,8 +157,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   });
   const proposed = lf.result.proposed;
   // Real data follows the paper (its preset's range, replaced by the finder's where it proposes one in a sane window).
-  const lr = real ? chooseLr(proposed.lrMax, 1e-4, 1e-2) : chooseLr(proposed.lrMax);
-  log(`      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}`);
+  const paper = presetValues(familyOf(arch).paperPreset, arch);
+  const lr = chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
+  log(`      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} (${proposed.by}) → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ${lr.why}`);
   step('lr-find');
 
   // 3. Train

@@ -127,7 +127,8 @@ export function registerTrainCommand(program: Command): void {
       if (o.json) process.stdout.write(JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
       else printSummary(summary);
       if (summary.status === 'diverged' || summary.status === 'interrupted') {
-        process.stderr.write(`${summary.status === 'diverged' ? 'error' : 'stopped'}: ${summary.message}${summary.status === 'interrupted' ? ` — continue with: cxrtune train --resume ${summary.runDir}` : ''}\n`);
+        const hint = summary.status === 'interrupted' ? ` — continue with: cxrtune train --resume ${summary.runDir}` : ' (the peak LR is --lr-max; cxrtune lr-find proposes one)';
+        process.stderr.write(`${summary.status === 'diverged' ? 'error' : 'stopped'}: ${summary.message}${hint}\n`);
         process.exitCode = summary.status === 'diverged' ? 1 : 130;
       } else if (summary.status === 'early-stopped') {
         log(summary.message);

@@ -35,6 +35,8 @@ export interface StepInfo {
   hyper: GroupHyper[];
   overflow: boolean;
   lossScale: number;
+  /** fp16: steps in a row whose gradients overflowed, this one included (0 after a clean step). */
+  consecutiveOverflows: number;
   /** Wall seconds of this step (data wait included). */
   seconds: number;
 }
@@ -71,11 +73,18 @@ export interface TrainResult {
   seconds: number;
 }
 
+/** A callback's request to end training: why (one line), and the status it ends with (default 'interrupted'). */
+export interface StopRequest {
+  stop?: string;
+  status?: Exclude<TrainStatus, 'completed'>;
+}
+
 export interface TrainerCallback {
   onTrainBegin?(info: TrainBeginInfo): void | Promise<void>;
   onEpochBegin?(info: EpochBeginInfo): void | Promise<void>;
-  onStep?(info: StepInfo): void | Promise<void>;
-  /** After validation. Return { stop: reason } to end training after this epoch. */
-  onEpochEnd?(result: EpochResult): void | { stop?: string } | Promise<void | { stop?: string }>;
+  /** After each step. Return { stop } to end training at once (this step's loss is not counted). */
+  onStep?(info: StepInfo): void | StopRequest | Promise<void | StopRequest>;
+  /** After validation. Return { stop } to end training after this epoch. */
+  onEpochEnd?(result: EpochResult): void | StopRequest | Promise<void | StopRequest>;
   onTrainEnd?(result: TrainResult): void | Promise<void>;
 }

@@ -10,14 +10,15 @@
 //   resumed run identical to an uninterrupted one).
 // - `seedEpoch(e)` is called at every epoch start so the engine's RNG (dropout) depends only
 //   on (seed, epoch): a run resumed at an epoch boundary draws what the uninterrupted run drew.
-// - Divergence: a non-finite loss, or a step whose gradients overflowed in fp32/bf16, or (fp16)
-//   `maxConsecutiveOverflows` skipped steps in a row, ends training at once with status
-//   'diverged'. No epoch end is reported for that epoch, so no checkpoint of the broken
-//   weights is written: the last good one stays.
-// - An aborted signal ends training at the next step with status 'interrupted'; a callback's
-//   { stop } ends it after the current epoch.
+// - Divergence (divergenceStop.ts) and early stopping (earlyStopping.ts) are callbacks the
+//   trainer always appends after the caller's: a step callback's { stop } ends training at once
+//   (no epoch end is reported, so no checkpoint of broken weights is written), an epoch-end
+//   callback's { stop } after the current epoch. The first stop asked for wins.
+// - An aborted signal ends training at the next step with status 'interrupted'.
 import type { BatchNormMode, EngineModel, GroupHyper, OptimizerKind, Precision, TensorMap } from '../engine/types.js';
-import type { EpochResult, TrainerCallback, TrainResult, TrainStatus } from './callbacks.js';
+import type { EpochResult, StopRequest, TrainerCallback, TrainResult, TrainStatus } from './callbacks.js';
+import { DivergenceStop } from './divergenceStop.js';
+import { EarlyStopping } from './earlyStopping.js';
 import { scheduleGroupHyper, type Spacing } from './discriminative.js';
 import { GradScaler, type GradScalerState } from './gradScaler.js';
 import type { Schedule } from './schedules.js';
@@ -94,15 +95,21 @@ export class Trainer {
   private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
+  /** The caller's callbacks, then divergence and early stopping. */
+  readonly callbacks: TrainerCallback[];
 
-  constructor(readonly model: EngineModel, opts: TrainerOptions, readonly callbacks: TrainerCallback[] = []) {
+  constructor(readonly model: EngineModel, opts: TrainerOptions, callbacks: TrainerCallback[] = []) {
     this.o = {
       spacing: 'geometric', momentumSpacing: 'linear', discriminative: true, precision: 'fp32', transfer: 'finetune',
       batchNorm: 'train', monitor: 'valid_loss', patience: 0, minDelta: 0, positiveClass: 1, threshold: 0.5,
       maxConsecutiveOverflows: 20, ...opts,
     };
     if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw new Error(`epochs must be a positive integer (got ${opts.epochs})`);
-    if (!Number.isInteger(this.o.patience) || this.o.patience < 0) throw new Error(`patience must be a non-negative integer (got ${this.o.patience})`);
+    this.callbacks = [
+      ...callbacks,
+      new DivergenceStop({ precision: this.o.precision, maxConsecutiveOverflows: this.o.maxConsecutiveOverflows }),
+      new EarlyStopping({ monitor: this.o.monitor, patience: this.o.patience, epochs: opts.epochs }),
+    ];
     this.scaler = new GradScaler({ enabled: this.o.precision === 'fp16' });
     this.st = { epoch: 0, step: 0, scaler: this.scaler.state(), bestValue: null, bestEpoch: -1, epochsWithoutImprovement: 0, history: [] };
   }
@@ -180,30 +187,22 @@ export class Trainer {
         const { skip } = this.scaler.update(r.overflow);
         const n = batch.shape[0];
         const now = performance.now();
+        let stepStop: StopRequest | undefined;
         for (const cb of this.callbacks) {
-          await cb.onStep?.({
+          const req = await cb.onStep?.({
             step, totalSteps, epoch: e, batch: b, batchesPerEpoch: train.batchesPerEpoch, images: n, loss: r.loss, hyper,
-            overflow: r.overflow, lossScale: r.lossScale, seconds: (now - tStep) / 1000,
+            overflow: r.overflow, lossScale: r.lossScale, consecutiveOverflows: this.scaler.state().consecutiveOverflows,
+            seconds: (now - tStep) / 1000,
           });
+          if (req?.stop && !stepStop) stepStop = req;
         }
         tStep = now;
-        const where = `at epoch ${e + 1}, step ${step + 1}/${totalSteps} (last group's LR ${hyper[hyper.length - 1]!.lr.toExponential(2)})`;
-        if (!Number.isFinite(r.loss)) {
-          status = 'diverged';
-          message = `training diverged ${where}: the loss became ${r.loss}. Lower --lr-max (try cxrtune lr-find) or use fp32`;
+        if (stepStop) {
+          status = stepStop.status ?? 'interrupted';
+          message = stepStop.stop!;
           break epochs;
         }
-        if (skip) {
-          skipped++;
-          const c = this.scaler.state().consecutiveOverflows;
-          if (o.precision !== 'fp16' || c >= o.maxConsecutiveOverflows) {
-            status = 'diverged';
-            message = o.precision === 'fp16'
-              ? `training diverged ${where}: ${c} fp16 steps in a row overflowed (loss scale now ${this.scaler.scale}). Lower --lr-max or use bf16/fp32`
-              : `training diverged ${where}: the gradients became NaN/Inf. Lower --lr-max (try cxrtune lr-find)`;
-            break epochs;
-          }
-        }
+        if (skip) skipped++;
         lossSum += r.loss * n;
         lossCount += n;
         images += n;
@@ -236,19 +235,14 @@ export class Trainer {
       this.st.history.push(result);
       this.st.epoch = e + 1;
       this.st.step = step;
-      let stop: string | undefined;
+      let stop: StopRequest | undefined;
       for (const cb of this.callbacks) {
-        const r = await cb.onEpochEnd?.(result);
-        if (r && r.stop && !stop) stop = r.stop;
+        const req = await cb.onEpochEnd?.(result);
+        if (req?.stop && !stop) stop = req;
       }
       if (stop) {
-        status = 'interrupted';
-        message = stop;
-        break;
-      }
-      if (o.patience > 0 && this.st.epochsWithoutImprovement >= o.patience && this.st.epoch < o.epochs) {
-        status = 'early-stopped';
-        message = `early stopping after epoch ${e + 1}: ${o.monitor} has not improved for ${o.patience} epoch(s) (best ${fmt(this.st.bestValue)} at epoch ${this.st.bestEpoch + 1})`;
+        status = stop.status ?? 'interrupted';
+        message = stop.stop!;
         break;
       }
     }
@@ -279,8 +273,4 @@ export class Trainer {
 
 function emptyMetrics(): ValidMetrics {
   return { n: 0, loss: NaN, accuracy: NaN, sensitivity: NaN, specificity: NaN, auc: NaN };
-}
-
-function fmt(x: number | null): string {
-  return x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4);
 }

@@ -116,7 +116,7 @@ test('resume: interrupted after epoch 1, resumed, ends bitwise equal to an unint
 test('an absurd LR stops cleanly with a message and leaves a usable checkpoint', async () => {
   const s = await trainRun(cfg('absurd', { schedule: 'constant', lrMin: 1e4, lrMax: 1e4, optimizer: 'sgd', momMax: 0.9, epochs: 2 }));
   assert.equal(s.status, 'diverged');
-  assert.match(s.message, /diverged at epoch 1, step \d+\/\d+ .*Lower --lr-max.*last good checkpoint is .*checkpoints\/last/);
+  assert.match(s.message, /diverged at epoch 1, step \d+\/\d+ .*Lower the peak LR.*last good checkpoint is .*checkpoints\/last/);
   const { model } = await loadCheckpoint(s.lastCheckpoint!);
   const data = openRunData({ manifest, size: 64, batch: 4, seed: 0 });
   for await (const b of data.valid!.epoch(0)) {

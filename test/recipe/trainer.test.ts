@@ -64,7 +64,7 @@ test('a NaN loss stops training at once with a clear message and no epoch end', 
   let epochEnds = 0;
   const r = await new Trainer(m, { epochs: 3, schedule, groups, optimizer: 'sgd', weightDecay: 0 }, [{ onEpochEnd: () => { epochEnds++; } }]).fit(fakeSource(4), fakeSource(1));
   assert.equal(r.status, 'diverged');
-  assert.match(r.message, /diverged at epoch \d, step \d+\/12.*loss became NaN.*--lr-max/);
+  assert.match(r.message, /diverged at epoch \d, step \d+\/12.*loss became NaN.*Lower the peak LR/);
   assert.ok(r.stepsDone < 12);
   assert.equal(epochEnds, r.epochsDone);
 });
@@ -150,14 +150,14 @@ test('progress bar: loss, images/s and ETA on a terminal; one line per epoch oth
   bar.onTrainBegin({ epochs: 2, batchesPerEpoch: 4, imagesPerEpoch: 32, totalSteps: 8, groupCount: 1, startEpoch: 0, startStep: 0 });
   for (let s = 0; s < 4; s++) {
     now += 1000;
-    bar.onStep({ step: s, totalSteps: 8, epoch: 0, batch: s, batchesPerEpoch: 4, images: 8, loss: 0.5, hyper: [], overflow: false, lossScale: 1, seconds: 1 });
+    bar.onStep({ step: s, totalSteps: 8, epoch: 0, batch: s, batchesPerEpoch: 4, images: 8, loss: 0.5, hyper: [], overflow: false, lossScale: 1, consecutiveOverflows: 0, seconds: 1 });
   }
   const last = out[out.length - 1]!;
   assert.match(last, /epoch 1\/2 .* 4\/4 loss 0\.5000 8\.0 img\/s ETA 4s/);
   const plain: string[] = [];
   const p2 = new ProgressBar({ write: (s) => plain.push(s), tty: false });
   p2.onTrainBegin({ epochs: 1, batchesPerEpoch: 1, imagesPerEpoch: 1, totalSteps: 1, groupCount: 1, startEpoch: 0, startStep: 0 });
-  p2.onStep({ step: 0, totalSteps: 1, epoch: 0, batch: 0, batchesPerEpoch: 1, images: 1, loss: 1, hyper: [], overflow: false, lossScale: 1, seconds: 1 });
+  p2.onStep({ step: 0, totalSteps: 1, epoch: 0, batch: 0, batchesPerEpoch: 1, images: 1, loss: 1, hyper: [], overflow: false, lossScale: 1, consecutiveOverflows: 0, seconds: 1 });
   assert.equal(plain.length, 0);
   assert.equal(formatDuration(125), '2m05s');
 });

@@ -156,7 +156,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     r.losses = r.losses.map((x) => (x === null ? NaN : x));
     r.smoothed = r.smoothed.map((x) => (x === null ? NaN : x));
     section('lr-finder', 'LR range test (Fig. 7)', await plot(lrFinderSpec(r, `LR range test — ${arch}`))
-      + `<p>Suggestions: steepest ${r.suggestions.steepest.toExponential(2)}, valley ${r.suggestions.valley.toExponential(2)}, minimum/10 ${r.suggestions.minimumDiv10.toExponential(2)}. Proposed α_min..α_max = ${r.proposed.lrMin.toExponential(1)}..${r.proposed.lrMax.toExponential(1)}; the run used ${Number(cfg.lrMin).toExponential(1)}..${Number(cfg.lrMax).toExponential(1)}.</p>`);
+      + `<p>Suggestions: steepest ${r.suggestions.steepest.toExponential(2)}, valley ${r.suggestions.valley.toExponential(2)}, minimum/10 ${r.suggestions.minimumDiv10.toExponential(2)}. Proposed α_min..α_max = ${r.proposed.lrMin.toExponential(1)}..${r.proposed.lrMax.toExponential(1)}; the run used ${Number(cfg.lrMin).toExponential(1)}..${Number(cfg.lrMax).toExponential(1)}${Number(cfg.lrMax) === r.proposed.lrMax && Number(cfg.lrMin) === r.proposed.lrMin ? ' — the finder\'s proposal' : ' — not the finder\'s proposal (set by a flag, a --config file or a preset)'}.</p>`);
   } else {
     section('lr-finder', 'LR range test (Fig. 7)', '<p>No lr_find.json for this run (cxrtune lr-find --out RUN writes one).</p>');
   }

@@ -2,6 +2,7 @@
 // an augmented manifest (parent + every parameter) and contact sheets to inspect. Parameters
 // are derived from (seed, parent path, k), so re-running with an --exclude list reproduces
 // every other file byte for byte. The test split is never augmented.
+import { OptionError } from '../util/optionError.js';
 import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { readManifest, rowPath, manifestPathFor, writeManifest, type ManifestRow } from './manifest.js';
@@ -56,7 +57,7 @@ export function readExcludeList(file: string): Set<string> {
 
 export async function augmentDataset(opts: AugmentDatasetOptions): Promise<AugmentDatasetResult> {
   const K = opts.perImage;
-  if (!Number.isInteger(K) || K < 1) throw new Error(`--per-image must be a positive integer (got ${K})`);
+  if (!Number.isInteger(K) || K < 1) throw new OptionError(`perImage must be a positive integer (got ${K})`, 'perImage');
   const splits = opts.splits ?? ['train'];
   if (splits.includes('test')) throw new Error('refusing to augment the test split: a test set must stay untouched');
   const m = readManifest(opts.manifest);

@@ -2,6 +2,7 @@
 // sharp off the main thread and prefetched a few batches ahead, so the engine never waits on
 // decoding. Epoch order is a pure function of the seed (reproducible runs); the balanced
 // sampler draws classes uniformly (with replacement) for imbalanced training sets.
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Batch } from '../engine/types.js';
 import { defaultClasses, readManifest, rowPath, type Manifest, type ManifestRow } from './manifest.js';
 import { ImageCache } from './imageCache.js';
@@ -46,22 +47,6 @@ export interface BatchLoaderOptions {
   shard?: Shard & { pad: boolean };
 }
 
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  constructor(private free: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.free > 0) this.free--;
-    else await new Promise<void>((r) => this.waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}
-
 export class BatchLoader {
   readonly manifest: Manifest;
   readonly classes: string[];
@@ -69,7 +54,7 @@ export class BatchLoader {
   readonly indices: number[];
   private readonly labelIndex: Int32Array;
   private readonly cache: ImageCache | null;
-  private readonly sem: Semaphore;
+  private readonly limit: LimitFunction;
   private readonly opts: Required<Pick<BatchLoaderOptions, 'size' | 'batch' | 'shuffle' | 'seed' | 'balanced' | 'channels' | 'prefetch' | 'dropLast'>> & BatchLoaderOptions;
   private epochCount = 0;
 
@@ -95,7 +80,7 @@ export class BatchLoader {
       this.labelIndex[k] = c;
     });
     this.cache = o.cache === false ? null : (o.cache ?? new ImageCache());
-    this.sem = new Semaphore(o.concurrency ?? 8);
+    this.limit = pLimit(o.concurrency ?? 8);
   }
 
   /** Images per epoch (this rank's share when sharded). */
@@ -146,7 +131,7 @@ export class BatchLoader {
     const row = this.manifest.rows[this.indices[pos]];
     const path = rowPath(this.manifest, row);
     const io = { size: this.opts.size, fit: this.opts.fit, equalize: this.opts.equalize };
-    const img = await this.sem.run(() => (this.cache ? this.cache.get(path, io) : decodeImage(path, io)));
+    const img = await this.limit(() => (this.cache ? this.cache.get(path, io) : decodeImage(path, io)));
     if (!this.opts.augment) return img;
     const cfg = this.opts.augment === true ? {} : this.opts.augment;
     return applyAugment(img, sampleAugment(Rng.derive(epochSeed, 'online', slot), cfg));

@@ -1,5 +1,6 @@
 // `data build`: sources → label map → image check → balance → patient-level split →
 // manifest.csv + summary.json (+ skipped.csv). Everything is seeded and written atomically.
+import { OptionError } from '../util/optionError.js';
 import { resolve, join } from 'node:path';
 import { decodeImage } from './image.js';
 import { notAFile } from './fileProbe.js';
@@ -85,7 +86,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const onError = opts.onError ?? 'fail';
   const split = opts.external ? { names: ['test'], fractions: [1] } : typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
   const labelMap = opts.labelMap instanceof LabelMap ? opts.labelMap : loadLabelMap(opts.labelMap);
-  if (opts.sources.length === 0) throw new Error('no --source given (or use --preset paper-da)');
+  if (opts.sources.length === 0) throw new OptionError('no data source given', 'source', { option: 'preset', value: 'paper-da' });
   const problems: SourceProblem[] = [];
   const candidates: (SourceRow & { label: string })[] = [];
   for (const s of opts.sources) {
@@ -103,14 +104,14 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     if (onError === 'fail' && problems.length > 0) {
       const p = problems[0];
       const more = problems.length > 1 ? ` (+${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-      throw new Error(`${p.where}: ${p.message}${more}; use --on-error skip to leave such files out`);
+      throw new OptionError(`${p.where}: ${p.message}${more}`, null, { option: 'onError', value: 'skip' });
     }
   };
   fail();
 
   const labels = [...new Set(candidates.map((r) => r.label))].sort();
   if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
-    throw new Error(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (for an external evaluation set of one class, e.g. a hospital's positives, pass --external)`);
+    throw new OptionError(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`, null, { option: 'external' });
   }
   const balance = opts.balance ?? 'none';
   const verify = opts.verify ?? 'decode';

@@ -4,6 +4,7 @@
 // and the Grad-CAM check can ask "is the evidence inside the lesion / the lung field?".
 // Deterministic by (seed, index). Orientation is radiological (patient's right on the
 // image's left), so the heart bulges to the image's right.
+import { OptionError } from '../util/optionError.js';
 import { join } from 'node:path';
 import { Rng } from '../util/rng.js';
 import { encodePng } from './image.js';
@@ -309,8 +310,8 @@ const maskPng = (m: Uint8Array, S: number) => encodePng({ pixels: m.map((v) => (
 export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePhantomsResult> {
   const seed = opts.seed ?? 0;
   const S = opts.size ?? 128;
-  if (!Number.isInteger(opts.n) || opts.n < 2) throw new Error(`--n must be an integer ≥ 2 (got ${opts.n})`);
-  if (!Number.isInteger(S) || S < 32 || S > 1024) throw new Error(`--size must be an integer in [32, 1024] (got ${S})`);
+  if (!Number.isInteger(opts.n) || opts.n < 2) throw new OptionError(`n must be an integer ≥ 2 (got ${opts.n})`, 'n');
+  if (!Number.isInteger(S) || S < 32 || S > 1024) throw new OptionError(`size must be an integer in [32, 1024] (got ${S})`, 'size');
   const labels = phantomLabels(opts.n, seed);
   const rows: ManifestRow[] = [];
   const thumbs: Phantom[] = [];

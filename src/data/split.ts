@@ -1,6 +1,7 @@
 // Patient-level, label-stratified, seeded splits: every image of a patient lands in one
 // split (a follow-up on both sides inflates every metric), and each label keeps close to
 // the requested fractions.
+import { OptionError } from '../util/optionError.js';
 import { Rng } from '../util/rng.js';
 
 export const SPLIT_NAMES_2 = ['train', 'valid'];
@@ -15,10 +16,10 @@ export interface SplitSpec {
 export function parseSplit(spec: string): SplitSpec {
   const parts = spec.split(',').map((s) => Number(s.trim()));
   if (parts.length < 1 || parts.length > 3 || parts.some((p) => !Number.isFinite(p) || p < 0)) {
-    throw new Error(`invalid --split '${spec}': expected 1–3 non-negative fractions like 0.7,0.3 or 0.7,0.15,0.15`);
+    throw new OptionError(`invalid split '${spec}': expected 1–3 non-negative fractions like 0.7,0.3 or 0.7,0.15,0.15`, 'split');
   }
   const sum = parts.reduce((a, b) => a + b, 0);
-  if (sum <= 0) throw new Error(`invalid --split '${spec}': fractions sum to 0`);
+  if (sum <= 0) throw new OptionError(`invalid split '${spec}': fractions sum to 0`, 'split');
   return { names: parts.length === 3 ? SPLIT_NAMES_3 : SPLIT_NAMES_2.slice(0, parts.length), fractions: parts.map((p) => p / sum) };
 }
 

@@ -56,6 +56,7 @@ export class Rng {
 
   /** Integer in [0, n). */
   int(n: number): number {
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`rng: int(n) needs a positive integer n, got ${n}`);
     return Math.floor(this.next() * n);
   }
 

@@ -74,7 +74,7 @@ test('split: hand case — patients never straddle, fractions per label', () => 
   assert.deepEqual(three.names, ['train', 'valid', 'test']);
   const s3 = assignSplits(rows.filter((r) => r.label === 'b'), three, 1);
   assert.deepEqual(countBy(s3, (x) => x), { train: 6, valid: 2, test: 2 });
-  assert.throws(() => parseSplit('0.7,abc'), /invalid --split/);
+  assert.throws(() => parseSplit('0.7,abc'), /invalid split/);
   assert.deepEqual(findPatientLeaks([{ patientId: 'p', split: 'train' }, { patientId: 'p', split: 'valid' }]), [{ patientId: 'p', splits: ['train', 'valid'] }]);
 });
 

@@ -1,4 +1,5 @@
 // `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, figure1, folder, csv, dicom.
+import { OptionError } from '../../util/optionError.js';
 import { readCovidChestxray } from './covidChestxray.js';
 import { readFigure1 } from './figure1.js';
 import { readFolderSource } from './folder.js';
@@ -26,9 +27,9 @@ const OPTION_KEYS: Record<SourceKind, string[]> = {
 /** Parse `KIND:PATH[:OPTIONS]`; OPTIONS are comma-separated key=value (lists use '|'). */
 export function parseSourceSpec(text: string): SourceSpec {
   const m = /^([a-z][a-z0-9-]*):(.+)$/.exec(text);
-  if (!m) throw new Error(`invalid --source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`);
+  if (!m) throw new OptionError(`invalid source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`, 'source');
   const kind = m[1] as SourceKind;
-  if (!SOURCE_KINDS.includes(kind)) throw new Error(`invalid --source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`);
+  if (!SOURCE_KINDS.includes(kind)) throw new OptionError(`invalid source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`, 'source');
   let path = m[2];
   const options: Record<string, string> = {};
   const k = path.lastIndexOf(':');
@@ -37,7 +38,7 @@ export function parseSourceSpec(text: string): SourceSpec {
       const eq = part.indexOf('=');
       const key = part.slice(0, eq);
       if (!OPTION_KEYS[kind].includes(key)) {
-        throw new Error(`invalid --source '${text}': unknown option '${key}' for ${kind} (${OPTION_KEYS[kind].join(', ')})`);
+        throw new OptionError(`invalid source '${text}': unknown option '${key}' for ${kind} (${OPTION_KEYS[kind].join(', ')})`, 'source');
       }
       options[key] = part.slice(eq + 1);
     }

@@ -16,7 +16,7 @@
 //   callback's { stop } after the current epoch. The first stop asked for wins.
 // - An aborted signal ends training at the next step with status 'interrupted'.
 import type { BatchNormMode, EngineModel, GroupHyper, OptimizerKind, Precision, TensorMap } from '../engine/types.js';
-import type { EpochResult, StopRequest, TrainerCallback, TrainResult, TrainStatus } from './callbacks.js';
+import type { EpochResult, StopRequest, TrainerCallback, TrainResult } from './callbacks.js';
 import { DivergenceStop } from './divergenceStop.js';
 import { EarlyStopping } from './earlyStopping.js';
 import { scheduleGroupHyper, type Spacing } from './discriminative.js';
@@ -91,6 +91,19 @@ export interface ResumePoint {
   optimizer?: TensorMap;
 }
 
+/** What one epoch of steps leaves for its end (sums are this rank's). */
+interface EpochRun {
+  /** Next global step. */
+  step: number;
+  lossSum: number;
+  lossCount: number;
+  images: number;
+  skipped: number;
+  /** Seconds of the steps (validation excluded). */
+  seconds: number;
+  stop?: StopRequest;
+}
+
 export class Trainer {
   private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
   private scaler: GradScaler;
@@ -128,130 +141,136 @@ export class Trainer {
   }
 
   async fit(train: EpochSource, valid: EpochSource | null, resume?: ResumePoint): Promise<TrainResult> {
+    const totalSteps = await this.begin(train, resume);
+    const t0 = performance.now();
+    let stop: StopRequest | undefined;
+    while (this.st.epoch < this.o.epochs && !stop) {
+      const e = this.st.epoch;
+      await this.beginEpoch(e);
+      const te = performance.now();
+      const run = await this.trainEpoch(train, e, totalSteps);
+      stop = run.stop ?? await this.endEpoch(run, valid, e, te);
+    }
+    const result: TrainResult = {
+      status: stop ? stop.status ?? 'interrupted' : 'completed', message: stop?.stop ?? '',
+      epochsDone: this.st.epoch, stepsDone: this.st.step, bestValue: this.st.bestValue ?? NaN,
+      bestEpoch: this.st.bestEpoch, history: this.st.history, seconds: (performance.now() - t0) / 1000,
+    };
+    for (const cb of this.callbacks) await cb.onTrainEnd?.(result);
+    return result;
+  }
+
+  /** Checks the schedule, configures the optimizer, restores a resume point; returns T. */
+  private async begin(train: EpochSource, resume?: ResumePoint): Promise<number> {
     const o = this.o;
     const totalSteps = o.epochs * train.batchesPerEpoch;
     if (o.schedule.totalSteps !== totalSteps) {
       throw new Error(`the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`);
     }
-    const model = this.model;
-    model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
+    this.model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
     if (resume) {
       this.st = structuredClone(resume.state);
       this.scaler.load(resume.state.scaler);
-      if (resume.optimizer && resume.optimizer.size) await model.loadOptimizerState(resume.optimizer);
+      if (resume.optimizer && resume.optimizer.size) await this.model.loadOptimizerState(resume.optimizer);
     }
-    const mode = monitorMode(o.monitor);
-    const t0 = performance.now();
     for (const cb of this.callbacks) {
       await cb.onTrainBegin?.({
         epochs: o.epochs, batchesPerEpoch: train.batchesPerEpoch, imagesPerEpoch: train.imagesPerEpoch, totalSteps,
         groupCount: o.groups.length, startEpoch: this.st.epoch, startStep: this.st.step,
       });
     }
-    let status: TrainStatus = 'completed';
-    let message = '';
-    const layers = model.layers();
-    const params = model.parameters();
+    return totalSteps;
+  }
 
-    epochs: while (this.st.epoch < o.epochs) {
-      const e = this.st.epoch;
-      const trainable = trainableAt(o.transfer, layers, params, e);
-      if (trainable.frozen.length) model.setTrainable(trainable.frozen, false);
-      model.setTrainable(trainable.trainable, true);
-      model.setBatchNormMode(o.batchNorm);
-      o.seedEpoch?.(e);
-      for (const cb of this.callbacks) await cb.onEpochBegin?.({ epoch: e, trainable });
+  /** Trainable set, BatchNorm mode and the engine's RNG for epoch e (reapplied every epoch). */
+  private async beginEpoch(e: number): Promise<void> {
+    const { model, o } = { model: this.model, o: this.o };
+    const trainable = trainableAt(o.transfer, model.layers(), model.parameters(), e);
+    if (trainable.frozen.length) model.setTrainable(trainable.frozen, false);
+    model.setTrainable(trainable.trainable, true);
+    model.setBatchNormMode(o.batchNorm);
+    o.seedEpoch?.(e);
+    for (const cb of this.callbacks) await cb.onEpochBegin?.({ epoch: e, trainable });
+  }
 
-      const te = performance.now();
-      let step = e * train.batchesPerEpoch;
-      let lossSum = 0;
-      let lossCount = 0;
-      let images = 0;
-      let skipped = 0;
-      let b = 0;
-      let tStep = performance.now();
-      for await (const batch of train.epoch(e)) {
-        // Data parallel: all ranks stop at the same step (a rank that stopped alone would
-        // leave the others waiting in the next gradient all-reduce).
-        const aborted = o.collective ? (await o.collective.sum([o.signal?.aborted ? 1 : 0]))[0]! > 0 : o.signal?.aborted;
-        if (aborted) {
-          status = 'interrupted';
-          message = `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`;
-          break epochs;
-        }
-        if (step >= totalSteps) throw new Error(`epoch ${e + 1} gave more than ${train.batchesPerEpoch} batches`);
-        const hyper = this.hyperAt(step);
-        const r = await model.trainStep(batch, hyper, {
-          precision: o.precision, lossScale: this.scaler.scale, ...(o.classWeights ? { classWeights: o.classWeights } : {}),
-        });
-        const { skip } = this.scaler.update(r.overflow);
-        const n = batch.shape[0];
-        const now = performance.now();
-        let stepStop: StopRequest | undefined;
-        for (const cb of this.callbacks) {
-          const req = await cb.onStep?.({
-            step, totalSteps, epoch: e, batch: b, batchesPerEpoch: train.batchesPerEpoch, images: n, loss: r.loss, hyper,
-            overflow: r.overflow, lossScale: r.lossScale, consecutiveOverflows: this.scaler.state().consecutiveOverflows,
-            seconds: (now - tStep) / 1000,
-          });
-          if (req?.stop && !stepStop) stepStop = req;
-        }
-        tStep = now;
-        if (stepStop) {
-          status = stepStop.status ?? 'interrupted';
-          message = stepStop.stop!;
-          break epochs;
-        }
-        if (skip) skipped++;
-        lossSum += r.loss * n;
-        lossCount += n;
-        images += n;
-        step++;
-        b++;
+  /** One epoch of steps; ends early with a stop request (abort, divergence, a callback). */
+  private async trainEpoch(train: EpochSource, e: number, totalSteps: number): Promise<EpochRun> {
+    const o = this.o;
+    const run: EpochRun = { step: e * train.batchesPerEpoch, lossSum: 0, lossCount: 0, images: 0, skipped: 0, seconds: 0 };
+    const te = performance.now();
+    let b = 0;
+    let tStep = performance.now();
+    for await (const batch of train.epoch(e)) {
+      // Data parallel: all ranks stop at the same step (a rank that stopped alone would
+      // leave the others waiting in the next gradient all-reduce).
+      const aborted = o.collective ? (await o.collective.sum([o.signal?.aborted ? 1 : 0]))[0]! > 0 : o.signal?.aborted;
+      if (aborted) {
+        return { ...run, stop: { status: 'interrupted', stop: `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})` } };
       }
-      if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
-      const trainSeconds = (performance.now() - te) / 1000;
-      if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
-
-      await o.collective?.syncModel?.();
-      const vm = valid ? await this.validate(valid, e) : emptyMetrics();
-      const trainLoss = lossCount ? lossSum / lossCount : NaN;
-      const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];
-      const best = this.st.bestValue;
-      const improved = Number.isFinite(value) && (best === null
-        || (mode === 'min' ? value < best - o.minDelta : value > best + o.minDelta));
-      if (improved) {
-        this.st.bestValue = value;
-        this.st.bestEpoch = e;
-        this.st.epochsWithoutImprovement = 0;
-      } else {
-        this.st.epochsWithoutImprovement++;
-      }
-      const result: EpochResult = {
-        epoch: e, step, trainLoss, valid: vm, monitorValue: value, improved,
-        bestValue: this.st.bestValue ?? NaN, bestEpoch: this.st.bestEpoch,
-        seconds: (performance.now() - te) / 1000, imagesPerSecond: images / trainSeconds, skippedSteps: skipped,
-      };
-      this.st.history.push(result);
-      this.st.epoch = e + 1;
-      this.st.step = step;
+      if (run.step >= totalSteps) throw new Error(`epoch ${e + 1} gave more than ${train.batchesPerEpoch} batches`);
+      const hyper = this.hyperAt(run.step);
+      const r = await this.model.trainStep(batch, hyper, {
+        precision: o.precision, lossScale: this.scaler.scale, ...(o.classWeights ? { classWeights: o.classWeights } : {}),
+      });
+      const { skip } = this.scaler.update(r.overflow);
+      const n = batch.shape[0];
+      const now = performance.now();
       let stop: StopRequest | undefined;
       for (const cb of this.callbacks) {
-        const req = await cb.onEpochEnd?.(result);
+        const req = await cb.onStep?.({
+          step: run.step, totalSteps, epoch: e, batch: b, batchesPerEpoch: train.batchesPerEpoch, images: n, loss: r.loss, hyper,
+          overflow: r.overflow, lossScale: r.lossScale, consecutiveOverflows: this.scaler.state().consecutiveOverflows,
+          seconds: (now - tStep) / 1000,
+        });
         if (req?.stop && !stop) stop = req;
       }
-      if (stop) {
-        status = stop.status ?? 'interrupted';
-        message = stop.stop!;
-        break;
-      }
+      tStep = now;
+      if (stop) return { ...run, stop };
+      if (skip) run.skipped++;
+      run.lossSum += r.loss * n;
+      run.lossCount += n;
+      run.images += n;
+      run.step++;
+      b++;
     }
-    const result: TrainResult = {
-      status, message, epochsDone: this.st.epoch, stepsDone: this.st.step, bestValue: this.st.bestValue ?? NaN,
-      bestEpoch: this.st.bestEpoch, history: this.st.history, seconds: (performance.now() - t0) / 1000,
+    if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
+    run.seconds = (performance.now() - te) / 1000;
+    return run;
+  }
+
+  /** Validation, the monitor and best epoch, the epoch-end callbacks (which may stop the run). */
+  private async endEpoch(run: EpochRun, valid: EpochSource | null, e: number, te: number): Promise<StopRequest | undefined> {
+    const o = this.o;
+    let { lossSum, lossCount, images } = run;
+    if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
+    await o.collective?.syncModel?.();
+    const vm = valid ? await this.validate(valid, e) : emptyMetrics();
+    const trainLoss = lossCount ? lossSum / lossCount : NaN;
+    const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];
+    const best = this.st.bestValue;
+    const improved = Number.isFinite(value) && (best === null
+      || (monitorMode(o.monitor) === 'min' ? value < best - o.minDelta : value > best + o.minDelta));
+    if (improved) {
+      this.st.bestValue = value;
+      this.st.bestEpoch = e;
+      this.st.epochsWithoutImprovement = 0;
+    } else {
+      this.st.epochsWithoutImprovement++;
+    }
+    const result: EpochResult = {
+      epoch: e, step: run.step, trainLoss, valid: vm, monitorValue: value, improved,
+      bestValue: this.st.bestValue ?? NaN, bestEpoch: this.st.bestEpoch,
+      seconds: (performance.now() - te) / 1000, imagesPerSecond: images / run.seconds, skippedSteps: run.skipped,
     };
-    for (const cb of this.callbacks) await cb.onTrainEnd?.(result);
-    return result;
+    this.st.history.push(result);
+    this.st.epoch = e + 1;
+    this.st.step = run.step;
+    let stop: StopRequest | undefined;
+    for (const cb of this.callbacks) {
+      const req = await cb.onEpochEnd?.(result);
+      if (req?.stop && !stop) stop = req;
+    }
+    return stop;
   }
 
   /** Validation pass in eval mode; BatchNorm statistics are not touched. */

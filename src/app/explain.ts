@@ -145,11 +145,7 @@ export interface TopLossResult {
 
 /** Fig. 9: the N rows with the highest loss (most confused first) with a Grad-CAM of the predicted class. */
 export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult> {
-  const opacity = checkOpacity(o.opacity);
-  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
-  const { model, meta } = learner;
-  const ref = learner.ref;
-  const S = meta.preprocessing.size;
+  const { opacity, learner, model, meta, ref, S } = await setup(o);
   const manifest = readManifest(o.manifest);
   const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : undefined);
   const pred = await learner.predictSet(manifest, { ...(split && split !== 'all' ? { split } : {}) });
@@ -207,11 +203,7 @@ export interface ImageExplanation {
 /** Fig. 10: Grad-CAM overlays for image files (any format decodeImage reads). */
 export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[]> {
   if (!o.images.length) throw new Error('no images given (--images FILE…)');
-  const opacity = checkOpacity(o.opacity);
-  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
-  const { model, meta } = learner;
-  const ref = learner.ref;
-  const S = meta.preprocessing.size;
+  const { opacity, learner, model, meta, ref, S } = await setup(o);
   const out = resolve(o.out);
   const results: ImageExplanation[] = [];
   const tiles: Tile[] = [];
@@ -241,6 +233,13 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
   await writeFileAtomic(join(out, 'gradcam.html'), galleryHtml('Grad-CAM', `Model ${ref.checkpoint} (${meta.arch}); layer ${o.layer ?? model.camLayer}; opacity ${opacity}.`, tiles));
   await writeJson(join(out, 'gradcam.json'), { model: ref.checkpoint, layer: o.layer ?? model.camLayer, opacity, images: results });
   return results;
+}
+
+/** Both explanations: the opacity checked, then the model loaded as every consumer loads it. */
+async function setup(o: ExplainCommon) {
+  const opacity = checkOpacity(o.opacity);
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  return { opacity, learner, model: learner.model, meta: learner.meta, ref: learner.ref, S: learner.preprocessing.size };
 }
 
 function checkOpacity(o: number | undefined): number {

@@ -1,7 +1,7 @@
 // DenseNet family (torchvision.models.densenet): conv0/norm0 = stem; denseblockN and the
 // transitionN after it form stage N (norm5 closes stage 4); classifier = head.
 // Native: native/src/densenet.cc.
-import { HEAD, IMAGENET, type Family } from './family.js';
+import { blocksPerStage, HEAD, IMAGENET, type Family } from './family.js';
 
 export const DENSENET_ARCHS = ['densenet121', 'densenet161', 'densenet169', 'densenet201'] as const;
 type DenseNetArch = (typeof DENSENET_ARCHS)[number];
@@ -26,16 +26,8 @@ export const densenet: Family<DenseNetArch> = {
   traditional: { lr: 1e-4, momentum: 0.9 },
   timmLayout: true,
   fromStateNames(names) {
-    const blocks = new Map<number, Set<string>>();
-    for (const n of names) {
-      const m = /(?:^|\.)denseblock([1-4])\.denselayer(\d+)\./.exec(n);
-      if (!m) continue;
-      const s = Number(m[1]);
-      if (!blocks.has(s)) blocks.set(s, new Set());
-      blocks.get(s)!.add(m[2]!);
-    }
-    if (!blocks.has(1)) return null;
-    return BY_BLOCKS[[1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(',')] ?? null;
+    const b = blocksPerStage(names, /(?:^|\.)denseblock([1-4])\.denselayer(\d+)\./);
+    return b ? BY_BLOCKS[b.counts] ?? null : null;
   },
   pretrained: DENSENET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),
 };

@@ -49,5 +49,21 @@ export interface Family<A extends string = string> {
   pretrained: readonly PretrainedConfig[];
 }
 
+/** For fromStateNames: how many distinct blocks each stage (1–4) has, by a regex (stage, block). */
+export function blocksPerStage(names: Iterable<string>, re: RegExp): { counts: string; bottleneck: boolean } | null {
+  const blocks = new Map<number, Set<string>>();
+  let bottleneck = false;
+  for (const n of names) {
+    const m = re.exec(n);
+    if (!m) continue;
+    const s = Number(m[1]);
+    if (!blocks.has(s)) blocks.set(s, new Set());
+    blocks.get(s)!.add(m[2]!);
+    if (m[3] === 'conv3') bottleneck = true;
+  }
+  if (!blocks.has(1)) return null;
+  return { counts: [1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(','), bottleneck };
+}
+
 export const IMAGENET: Normalisation = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 export const HEAD: Stage = { stage: 'head', index: 5 };

@@ -1,6 +1,6 @@
 // ResNet family (torchvision.models.resnet): conv1/bn1 = stem, layer1..4 = stage1..4, fc = head.
 // Native: native/src/resnet.cc (BasicBlock for 18/34, Bottleneck for 50/101/152).
-import { HEAD, IMAGENET, type Family } from './family.js';
+import { blocksPerStage, HEAD, IMAGENET, type Family } from './family.js';
 
 export const RESNET_ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'] as const;
 type ResNetArch = (typeof RESNET_ARCHS)[number];
@@ -30,19 +30,8 @@ export const resnet: Family<ResNetArch> = {
   traditional: { lr: 1e-3, momentum: 0.99 },
   timmLayout: true,
   fromStateNames(names) {
-    const blocks = new Map<number, Set<string>>();
-    let bottleneck = false;
-    for (const n of names) {
-      const m = /(?:^|\.)layer([1-4])\.(\d+)\.(conv\d)\./.exec(n);
-      if (!m) continue;
-      const s = Number(m[1]);
-      if (!blocks.has(s)) blocks.set(s, new Set());
-      blocks.get(s)!.add(m[2]!);
-      if (m[3] === 'conv3') bottleneck = true;
-    }
-    if (!blocks.has(1)) return null;
-    const counts = [1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(',');
-    return BY_BLOCKS[`${bottleneck ? 'bottleneck' : 'basic'}:${counts}`] ?? null;
+    const b = blocksPerStage(names, /(?:^|\.)layer([1-4])\.(\d+)\.(conv\d)\./);
+    return b ? BY_BLOCKS[`${b.bottleneck ? 'bottleneck' : 'basic'}:${b.counts}`] ?? null : null;
   },
   pretrained: [
     ...RESNET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),

@@ -1,11 +1,13 @@
 // Runs a model over a manifest's rows (one split, or all) in manifest order: the positive
 // probability, the full softmax rows and, on request, the input pixels (for overlays).
+// A calibrated checkpoint's probabilities are mapped through its calibration here.
 import { BatchLoader, type LoaderBatch } from '../data/batchLoader.js';
 import type { Manifest } from '../data/manifest.js';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import type { Precision } from '../engine/types.js';
 import type { ProcessGroup } from '../engine/distributed.js';
+import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 
 export interface PredictedSet {
   /** Manifest row indices, in the order predicted. */
@@ -39,10 +41,11 @@ export async function predictSet(model: Model, meta: CheckpointMeta, manifest: M
   const probs = new Float32Array(n * C);
   const labels = new Int32Array(n);
   const rows: number[] = [];
+  const cal = calibrationOf(meta);
   let done = 0;
   for await (const b of loader.epoch(0)) {
     const r = await model.predict(b, { precision: o.precision ?? 'fp32' });
-    probs.set(r.probs, done * C);
+    probs.set(applyCalibration(r.probs, C, meta.positiveClass, cal), done * C);
     labels.set(b.labels, done);
     rows.push(...b.rows);
     done += b.shape[0];

@@ -77,7 +77,10 @@ export function fitTemperature(probs: ArrayLike<number>, labels: ArrayLike<numbe
   const f = (b: number) => temperatureNll(z, labels, numClasses, b);
   let lo = BETA_MIN;
   let hi = BETA_MAX;
-  if (f(hi).d1 < 0) return done(BETA_MAX, 0, true);
+  // Every row scores its classes alike (e.g. p = 0.5 everywhere): the NLL is flat in β, keep T = 1.
+  if (f(1).d2 === 0) return done(1, 0, false);
+  // Still falling at the upper bound (or flat there to round-off): the sample is separated.
+  if (f(hi).d1 <= 0) return done(BETA_MAX, 0, true);
   if (f(lo).d1 > 0) return done(BETA_MIN, 0, true);
   let beta = 1;
   let it = 0;

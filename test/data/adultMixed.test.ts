@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { adultMixedPreset, buildDataset } from '../../src/data/build.js';
 import { loadLabelMap } from '../../src/data/labelMap.js';
 import { readTbScreening, tbLabelOf } from '../../src/data/sources/tbScreening.js';
-import { parseSourceSpec, readSource } from '../../src/data/sources/sourceSpec.js';
+import { parseSourceSpec, readSource, type SourceSpec } from '../../src/data/sources/sourceSpec.js';
 
 const DATA = process.env.CXR_DATA ?? resolve(fileURLToPath(import.meta.url), '../../../../shared/data');
 const need = ['covid-chestxray/metadata.csv', 'nih/No_findings', 'nih/Pneumonia', 'lungs/montgomery/images', 'lungs/shenzhen/images'];
@@ -67,9 +67,9 @@ test('stratifyBySource keeps each source\'s share in every split (fixture, patie
   const pos = join(root, 'pos', 'covid');
   mkdirSync(pos, { recursive: true });
   for (let i = 0; i < 30; i++) await png(join(pos, `c${i}.png`), 100 + i);
-  const sources = [
-    { kind: 'tb-screening' as const, path: a, options: {} }, { kind: 'tb-screening' as const, path: b, options: {} },
-    { kind: 'folder' as const, path: join(root, 'pos'), options: { rule: 'stem' } },
+  const sources: SourceSpec[] = [
+    { kind: 'tb-screening', path: a, options: {} }, { kind: 'tb-screening', path: b, options: {} },
+    { kind: 'folder', path: join(root, 'pos'), options: { rule: 'stem' } },
   ];
   writeFileSync(join(root, 'map.json'), JSON.stringify({ covid: 'covid', '*': 'non-covid' }));
   const r = await buildDataset({ sources, labelMap: join(root, 'map.json'), split: '0.7,0.3', stratifyBySource: true, seed: 3, out: join(root, 'out'), verify: 'none' });

@@ -169,8 +169,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const sha256 = sha256File(manifest.file);
   const sample = { manifest: manifest.file, sha256, split: split || 'all', n: labels.length, positives, negatives, by };
   const sampleRows = pred.rows.map((i) => manifest.rows[i]!);
-  const trainSources = new Set((trainingRowsOf(meta, readManifest) ?? []).map((r) => r.source));
-  const protocol = decideProtocol(sampleRows, trainingRowsOf(meta, readManifest), manifestSplitBy(manifest.file), sha256 !== meta.manifestSha256 && !sampleRows.some((r) => trainSources.has(r.source)));
+  const trainRows = trainingRowsOf(meta, readManifest);
+  const protocol = decideProtocol(sampleRows, trainRows, manifestSplitBy(manifest.file), sha256 !== meta.manifestSha256 && trainRows === null);
   const auc = bootstrapAuc(pos, labels, { iterations: 2000, seed: 0, positiveClass: pc });
   const created = new Date().toISOString();
   const record: CalibrationRecord | null = method ? {

@@ -257,7 +257,7 @@ export function formatEvaluation(e: Evaluation): string {
     `  AUC         ${Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)` : 'n/a'}   ECE ${m.calibration.ece.toFixed(3)}`,
     ...(m.youden ? [`  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity ${(100 * m.youden.sensitivity).toFixed(1)} %, specificity ${(100 * m.youden.specificity).toFixed(1)} %`] : []),
     ...(m.positives === 0 || m.negatives === 0 ? [`  one class only (${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}): ${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other rate need both classes`] : []),
-    ...((e.bySource ?? []).length > 1 ? [`  per source at threshold ${m.threshold}:`, ...e.bySource.map((g) => `    ${g.group.padEnd(20)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`)] : []),
+    ...((e.bySource ?? []).length > 1 ? [`  per source at threshold ${Number(m.threshold.toFixed(4))}:`, ...e.bySource.map((g) => `    ${g.group.padEnd(20)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`)] : []),
     `  patients vs training split: ${e.overlap.note}`,
   ].join('\n');
 }

@@ -5,6 +5,7 @@
 // and their verdicts are recipe/shortcutAudit.ts. Writes audit.json (every figure, interval
 // and verdict line), audit_rows.csv (per image), audit_auc.svg, audit_sources.svg and
 // audit_examples.png (what the model saw in each test); `cxrtune report` shows it.
+import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomicWrite.js';
@@ -131,6 +132,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const blanked: Record<OcclusionKind, number> = { 'frame-only': 0, 'lungs-out': 0 };
   const examples: GrayImage[] = [];
   const gray = (px: Uint8Array, i: number): GrayImage => ({ pixels: Uint8Array.from({ length: S * S }, (_, p) => px[(i * S * S + p) * ch]!), width: S, height: S });
+  const cal = calibrationOf(meta); // a recalibrated checkpoint: its threshold is on the calibrated scale
   let done = 0;
   for await (const b of loader.epoch(0)) {
     const B = b.shape[0];
@@ -138,7 +140,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     dims = f.shape[1];
     if (!features) features = new Float32Array(n * dims);
     features.set(f.features, done * dims);
-    probs.full.set(f.probs, done * C);
+    probs.full.set(applyCalibration(f.probs, C, pc, cal), done * C);
     const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, meta.preprocessing, maskCol)));
     const occluded: Partial<Record<OcclusionKind, Uint8Array>> = {};
     for (const kind of ['frame-only', 'lungs-out'] as const) {
@@ -149,7 +151,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
         applyOcclusion(px, i, S, ch, m);
       });
       const r = await model.predict({ ...b, pixels: px });
-      probs[kind].set(r.probs, done * C);
+      probs[kind].set(applyCalibration(r.probs, C, pc, cal), done * C);
       occluded[kind] = px;
     }
     for (let i = 0; i < B && examples.length < 18; i++) examples.push(gray(b.pixels, i), gray(occluded['frame-only']!, i), gray(occluded['lungs-out']!, i));

@@ -4,6 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { RUN_FILES } from './runFolder.js';
+import { readManifest } from '../data/manifest.js';
+import { protocolLabel, validationProtocolOf, type Protocol } from './protocol.js';
 
 export interface RunComparison {
   run: string;
@@ -22,6 +24,8 @@ export interface RunComparison {
   imagesPerSecond: number;
   peakRssMiB: number;
   status: string;
+  /** What the validation figures are: INTERNAL unless the run's manifest held sources out. */
+  protocol: Protocol;
 }
 
 interface HistoryRecord {
@@ -54,14 +58,15 @@ export function compareRun(runDir: string): RunComparison {
     precision: String(cfg.precision), monitor: sum.monitor, best: sum.best.value, bestEpoch: sum.best.epoch,
     accuracy: at?.valid.accuracy ?? null, sensitivity: at?.valid.sensitivity ?? null, specificity: at?.valid.specificity ?? null, auc: at?.valid.auc ?? null,
     epochs: sum.epochsDone, seconds: sum.seconds, imagesPerSecond: sum.imagesPerSecond, peakRssMiB: sum.peakRssMiB, status: sum.status,
+    protocol: validationProtocolOf({ training: { config: cfg } }, readManifest).protocol,
   };
 }
 
 export function compareTable(rows: RunComparison[]): string {
   const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
   const num = (x: number | null, d = 4) => (x === null ? '–' : x.toFixed(d));
-  const head = ['run', 'arch', 'precision', 'best', 'epoch', 'accuracy', 'sensitivity', 'specificity', 'AUC', 'time', 'img/s', 'peak MiB', 'method'];
-  const body = rows.map((r) => [r.run, r.arch, r.precision, `${r.monitor} ${num(r.best)}`, String(r.bestEpoch ?? '–'), pct(r.accuracy), pct(r.sensitivity),
+  const head = ['run', 'arch', 'precision', 'validation', 'best', 'epoch', 'accuracy', 'sensitivity', 'specificity', 'AUC', 'time', 'img/s', 'peak MiB', 'method'];
+  const body = rows.map((r) => [r.run, r.arch, r.precision, protocolLabel(r.protocol), `${r.monitor} ${num(r.best)}`, String(r.bestEpoch ?? '–'), pct(r.accuracy), pct(r.sensitivity),
     pct(r.specificity), num(r.auc, 3), `${r.seconds.toFixed(0)} s`, r.imagesPerSecond.toFixed(1), String(r.peakRssMiB), r.method]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   return [head, ...body].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ')).join('\n');

@@ -24,7 +24,7 @@ import { explainTopLosses } from './explain.js';
 import { runLrFind } from './lrFind.js';
 import { familyOf } from '../engine/models/registry.js';
 import { presetValues } from './presets.js';
-import { buildReport } from './report/report.js';
+import { buildReport, headlineEvaluation } from './report/report.js';
 import { resolveTrainConfig } from './trainConfig.js';
 
 export interface DemoOptions {
@@ -59,7 +59,12 @@ export interface DemoResult {
   /** The shortcut audit's overall verdict and headline line. */
   audit: { verdict: string; headline: string };
   run: RunSummary;
+  /** The validation split's evaluation (its protocol: evaluation.protocol). */
   evaluation: Evaluation;
+  /** Real data: figure1 as an external set, when ../shared/data has it. */
+  external: Evaluation | null;
+  /** The figure the report headlines: source-held-out, else external, else (labelled INTERNAL) the validation. */
+  headline: Evaluation;
   gradcam: CamCheckResult | null;
   report: string;
   lr: { lrMin: number; lrMax: number; from: 'lr-find' | 'preset'; why: string; proposed: { lrMin: number; lrMax: number } };
@@ -181,6 +186,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   log(`[4/7] evaluate: validation split → ${evalDir}`);
   const evaluation = await evaluate({ model: runDir, manifest, split: 'valid', out: evalDir, name: real ? 'D_A validation' : 'phantom validation', threads });
   log(formatEvaluation(evaluation).split('\n').map((l) => `      ${l}`).join('\n'));
+  // Real data: figure1's labelled images (hospitals none of the training sources come from) as an external set.
+  let external: Evaluation | null = null;
+  const figure1 = o.data ? join(resolve(o.data), 'figure1') : null;
+  if (figure1 && existsSync(join(figure1, 'metadata.csv'))) {
+    const ext = await buildDataset({ sources: [{ kind: 'figure1', path: figure1, options: {} }], labelMap: 'paper-da', views: ['PA', 'AP'], external: true, seed, out: join(out, 'data-figure1'), onError: 'skip' });
+    external = await evaluate({ model: runDir, manifest: ext.manifestFile, split: 'test', out: join(out, 'eval-figure1'), name: 'figure1 (external)', threads });
+    log(formatEvaluation(external).split('\n').map((l) => `      ${l}`).join('\n'));
+  }
+  const headline = headlineEvaluation(external ? [evaluation, external] : [evaluation])!;
   step('evaluate');
 
   // 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game
@@ -211,9 +225,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const reportFile = join(out, 'report.html');
   log(`[7/7] report → ${reportFile}`);
   await buildReport({
-    run: runDir, evals: [evalDir], out: reportFile,
+    run: runDir, evals: external ? [evalDir, join(out, 'eval-figure1')] : [evalDir], out: reportFile,
     title: real ? `cxrtune — the paper's protocol on ${o.data ?? o.manifest}` : 'cxrtune demo — phantoms',
   });
   step('report');
-  return { out, mode: real ? 'real' : 'phantoms', pretrained, arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
+  return { out, mode: real ? 'real' : 'phantoms', pretrained, arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, external, headline, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
 }

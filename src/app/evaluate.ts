@@ -20,6 +20,8 @@ import { Learner } from './learner.js';
 import { renderSvg } from './report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from './report/evalPlots.js';
 import { writeJson } from './runFolder.js';
+import { decideProtocol, manifestSplitBy, protocolLabel, trainingRowsOf, type ProtocolInfo } from './protocol.js';
+import { ratesByGroup, type GroupRates } from '../recipe/operatingThreshold.js';
 
 export interface ScoredRow {
   /** Position in the evaluated set. */
@@ -131,7 +133,11 @@ export interface Evaluation {
     sourcesSeenInTraining: string[];
   };
   overlap: OverlapCheck;
+  /** internal | source-held-out | external, and why (app/protocol.ts). */
+  protocol: ProtocolInfo;
   metrics: Summary;
+  /** Sensitivity and specificity (Wilson intervals) at the threshold, per source. */
+  bySource: GroupRates[];
   seconds: number;
   files: { metrics: string; predictions: string; confusion: string; roc: string; pr: string; reliability: string };
 }
@@ -223,7 +229,9 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
       summary: summarise(evalRows), external: sha256 !== meta.manifestSha256 && seen.length === 0, sourcesSeenInTraining: seen,
     },
     overlap,
+    protocol: decideProtocol(evalRows, trainingRowsOf(ref.meta, readManifest), manifestSplitBy(manifest.file), sha256 !== meta.manifestSha256 && seen.length === 0),
     metrics: summary,
+    bySource: ratesByGroup(rows.map((r) => r.probability), rows.map((r) => r.label), evalRows.map((r) => r.source), threshold, pc),
     seconds: (performance.now() - t0) / 1000,
     files,
   };
@@ -236,7 +244,9 @@ export function formatEvaluation(e: Evaluation): string {
   const m = e.metrics;
   const pct = (p: { value: number; lo: number; hi: number }) => (Number.isFinite(p.value) ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)})` : 'n/a');
   const c = m.confusion;
+  const rate = (p: { value: number; lo: number; hi: number; num: number; den: number }) => (p.den ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)}, ${p.num}/${p.den})` : '—');
   return [
+    ...(e.protocol ? [`[${protocolLabel(e.protocol.protocol)}] ${e.protocol.why}`] : []),
     `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${m.threshold}`,
     `  TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`,
     `  accuracy    ${pct(m.accuracy)}`,
@@ -246,6 +256,7 @@ export function formatEvaluation(e: Evaluation): string {
     `  AUC         ${Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)` : 'n/a'}   ECE ${m.calibration.ece.toFixed(3)}`,
     ...(m.youden ? [`  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity ${(100 * m.youden.sensitivity).toFixed(1)} %, specificity ${(100 * m.youden.specificity).toFixed(1)} %`] : []),
     ...(m.positives === 0 || m.negatives === 0 ? [`  one class only (${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}): ${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other rate need both classes`] : []),
+    ...((e.bySource ?? []).length > 1 ? [`  per source at threshold ${Number(m.threshold.toFixed(4))}:`, ...e.bySource.map((g) => `    ${g.group.padEnd(20)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`)] : []),
     `  patients vs training split: ${e.overlap.note}`,
   ].join('\n');
 }

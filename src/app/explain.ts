@@ -2,6 +2,7 @@
 // (recipe/gradcam: ReLU, bilinear upsampling, normalisation, turbo overlay), a top-losses
 // gallery (PNG + HTML) and per-image overlays for given files. Every tile shows the image
 // exactly as the model saw it (its preprocessing record), so the heatmap lines up with it.
+import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import { writeFileAtomic } from '../util/atomicWrite.js';
@@ -211,7 +212,7 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
   for (const file of o.images) {
     const img = await learner.decode(file);
     const batch = learner.batchOf(img.pixels);
-    const p = await model.predict(batch);
+    const p = { probs: applyCalibration((await model.predict(batch)).probs, meta.classes.length, meta.positiveClass, calibrationOf(meta)) };
     let predicted = 0;
     for (let c = 1; c < meta.classes.length; c++) if (p.probs[c]! > p.probs[predicted]!) predicted = c;
     if (meta.classes.length === 2) predicted = p.probs[meta.positiveClass]! >= meta.threshold ? meta.positiveClass : 1 - meta.positiveClass;

@@ -1,5 +1,6 @@
 // Runs a model over a manifest's rows (one split, or all) in manifest order: the positive
 // probability, the full softmax rows and, on request, the input pixels (for overlays).
+// A calibrated checkpoint's probabilities are mapped through its calibration here.
 import { BatchLoader, type LoaderBatch } from '../data/batchLoader.js';
 import type { Manifest } from '../data/manifest.js';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
@@ -7,6 +8,7 @@ import { loaderOptions } from '../engine/preprocessing.js';
 import type { Model } from '../engine/model.js';
 import type { Precision } from '../engine/types.js';
 import type { ProcessGroup } from '../engine/distributed.js';
+import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 
 export interface PredictedSet {
   /** Manifest row indices, in the order predicted. */
@@ -27,7 +29,7 @@ export interface PredictSetOptions {
 }
 
 /** What predicting needs of a model's record: its classes and its preprocessing. */
-export type PredictMeta = Pick<CheckpointMeta, 'classes' | 'preprocessing'>;
+export type PredictMeta = Pick<CheckpointMeta, 'classes' | 'positiveClass' | 'preprocessing' | 'calibration'>;
 
 export function loaderFor(manifest: Manifest, meta: PredictMeta, split: string | string[] | undefined, batch = 16, group?: ProcessGroup): BatchLoader {
   return new BatchLoader(manifest, split, {
@@ -43,10 +45,11 @@ export async function predictSet(model: Model, meta: PredictMeta, manifest: Mani
   const probs = new Float32Array(n * C);
   const labels = new Int32Array(n);
   const rows: number[] = [];
+  const cal = calibrationOf(meta);
   let done = 0;
   for await (const b of loader.epoch(0)) {
     const r = await model.predict(b, { precision: o.precision ?? 'fp32' });
-    probs.set(r.probs, done * C);
+    probs.set(applyCalibration(r.probs, C, meta.positiveClass, cal), done * C);
     labels.set(b.labels, done);
     rows.push(...b.rows);
     done += b.shape[0];

@@ -10,6 +10,7 @@ import { imageOptions } from '../engine/preprocessing.js';
 import { decodeBudget } from '../data/decodeLimits.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { camHeatmap, turbo } from '../recipe/gradcam.js';
+import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 
 export type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -115,8 +116,10 @@ export async function inferStudies(model: Model, meta: CheckpointMeta, studies: 
   const cam = await model.gradCamMaps({ pixels, shape: [studies.length, S, S, C] }, meta.positiveClass);
   const [, h, w] = cam.shape;
   const k = meta.classes.length;
+  // A recalibrated checkpoint (cxrtune calibrate): the same mapping evaluate applies.
+  const probs = applyCalibration(cam.probs, k, meta.positiveClass, calibrationOf(meta));
   return studies.map((_, i) => {
-    const probabilities = Array.from(cam.probs.subarray(i * k, (i + 1) * k));
+    const probabilities = Array.from(probs.subarray(i * k, (i + 1) * k));
     return { probability: probabilities[meta.positiveClass]!, probabilities, heat: camHeatmap(cam.maps.subarray(i * h * w, (i + 1) * h * w), h, w, S, S) };
   });
 }

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { buildDataset, paperDaPreset, type BuildOptions } from '../data/build.js';
+import { adultMixedPreset, buildDataset, DATA_PRESETS, paperDaPreset, type BuildOptions } from '../data/build.js';
 import { BALANCE_MODES, type BalanceMode } from '../data/balance.js';
 import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
 import { PATIENT_ID_RULES } from '../data/patientId.js';
@@ -48,7 +48,8 @@ export function registerDataCommands(program: Command): void {
     .command('build')
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
     .option('--source <KIND:PATH[:k=v,...]>', `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`, collect)
-    .option('--preset <name>', "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings (reads --data-dir)")
+    .option('--preset <name>', "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources balanced across splits (reads --data-dir)")
+    .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
     .option('--label-map <file|preset>', `raw label → label: a JSON/CSV file or a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`)
     .option('--views <list>', 'keep only these views, e.g. PA,AP (AP also matches "AP Supine"; "frontal" = PA+AP)')
@@ -65,6 +66,7 @@ export function registerDataCommands(program: Command): void {
 Examples:
   cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da
   cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   # validation on unseen hospitals and sources
+  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   # adult negatives, unseen hospitals in validation
   cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
   cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
   cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`)
@@ -72,9 +74,11 @@ Examples:
       act(async (o: Record<string, any>) => {
         let base: Partial<BuildOptions> = {};
         if (o.preset) {
-          if (o.preset !== 'paper-da') throw new Error(`unknown preset '${o.preset}' (paper-da)`);
+          if (!(DATA_PRESETS as readonly string[]).includes(o.preset)) throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
           if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
-          base = paperDaPreset(o.dataDir);
+          base = o.preset === 'adult-mixed' ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) }) : paperDaPreset(o.dataDir);
+        } else if (o.withKermany) {
+          throw new Error('--with-kermany goes with --preset adult-mixed');
         }
         const sources = [...(base.sources ?? []), ...((o.source as string[] | undefined) ?? [])];
         const r = await buildDataset({

@@ -41,7 +41,14 @@ export function registerDemoCommand(program: Command): void {
         process.stdout.write([
           `demo finished in ${formatDuration(r.seconds)} (${r.steps.map((s) => `${s.name} ${formatDuration(s.seconds)}`).join(', ')})`,
           `model: ${r.arch}, ${r.pretrained ? `fine-tuned from ${r.pretrained}` : 'trained from scratch'}; α ${r.lr.lrMin.toExponential(1)}..${r.lr.lrMax.toExponential(1)} (finder proposed ${r.lr.proposed.lrMin.toExponential(1)}..${r.lr.proposed.lrMax.toExponential(1)})`,
-          `${r.mode === 'real' ? 'INTERNAL validation (held-out patients from the same hospitals and sources as training: not evidence of generalisation; see the audit)' : 'validation'} (${m.n} images, held-out patients): accuracy ${pct(m.accuracy)}, sensitivity ${pct(m.sensitivity)}, specificity ${pct(m.specificity)}, AUC ${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)})`,
+          // The honest figure first (source-held-out, else external); an internal one says so.
+          ...[r.headline, ...[r.evaluation, r.external].filter((e): e is NonNullable<typeof e> => Boolean(e) && e !== r.headline)].map((e) => {
+            const em = e.metrics;
+            const p = e.protocol;
+            const auc = Number.isFinite(em.auc.value) ? `, AUC ${em.auc.value.toFixed(3)} (${em.auc.lo.toFixed(3)}–${em.auc.hi.toFixed(3)})` : '';
+            const spec = em.negatives ? `, specificity ${pct(em.specificity)}` : '';
+            return `${p.protocol.toUpperCase()} — ${e.name} (${em.n} images; ${p.why}): sensitivity ${pct(em.sensitivity)}${spec}${auc}${p.protocol === 'internal' && r.mode === 'real' ? ' — not evidence of generalisation; see the audit' : ''}`;
+          }),
           ...(r.gradcam && r.gradcam.pointing.n ? [`Grad-CAM: pointing game ${(100 * r.gradcam.pointing.rate).toFixed(1)} % (${r.gradcam.pointing.hits}/${r.gradcam.pointing.n}), mean CAM mass in lesions ${(100 * r.gradcam.lesionMass.mean).toFixed(1)} %`] : []),
           r.audit.headline,
           `report: ${r.report}`,

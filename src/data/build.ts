@@ -33,6 +33,11 @@ export interface BuildOptions {
    * their source. Whole groups land on one side: source-held-out validation.
    */
   splitBy?: string;
+  /**
+   * Stratify the patient-level split by label × source (each source keeps its share in every
+   * split) instead of by label alone. Ignored with a group split-by, which holds whole groups out.
+   */
+  stratifyBySource?: boolean;
   seed?: number;
   out: string;
   onError?: OnError;
@@ -76,6 +81,45 @@ export function paperDaPreset(dataDir: string): Pick<BuildOptions, 'sources' | '
       'paper-da: positives = COVID-19 frontal (PA/AP/AP Supine) X-rays of covid-chestxray; negatives = as many images drawn at random, evenly over kermany NORMAL, kermany PNEUMONIA and nih No_findings',
       'nih/No_findings stands in for the Montgomery adult set used by the paper (not available here)',
       'positives and negatives come from different hospitals and age groups: beware source confounding',
+    ],
+  };
+}
+
+export const DATA_PRESETS = ['paper-da', 'adult-mixed'] as const;
+export type DataPreset = (typeof DATA_PRESETS)[number];
+
+export interface AdultMixedOptions {
+  /** Add the paediatric Kermany NORMAL + PNEUMONIA folders back (off by default). */
+  kermany?: boolean;
+}
+
+/**
+ * De-confounded alternative to paper-da: COVID-19 frontal X-rays of covid-chestxray against
+ * adult negatives only — nih No_findings + Pneumonia, the Montgomery and Shenzhen normals
+ * (lungs/, with their lung masks), and covid-chestxray's own non-COVID findings, which share
+ * the positives' provenance (figures from publications) so provenance alone cannot separate
+ * the classes. Negatives are drawn evenly over source × finding; the patient-level split keeps
+ * each source's share in every split.
+ */
+export function adultMixedPreset(dataDir: string, o: AdultMixedOptions = {}): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
+  const d = resolve(dataDir);
+  return {
+    sources: [
+      { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
+      { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
+      { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
+      { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
+      ...(o.kermany ? [{ kind: 'folder' as const, path: join(d, 'kermany'), options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' } }] : []),
+    ],
+    labelMap: 'adult-mixed',
+    views: ['PA', 'AP'],
+    balance: 'undersample',
+    split: '0.7,0.3',
+    stratifyBySource: true,
+    notes: [
+      'adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = as many adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen normals and covid-chestxray\'s non-COVID findings',
+      o.kermany ? 'paediatric Kermany NORMAL + PNEUMONIA added on request (--with-kermany): age is then a cue for the label' : 'no paediatric images (Kermany left out)',
+      'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; use --split-by location (its hospitals and cities; the other sources are held out whole)',
     ],
   };
 }
@@ -150,7 +194,9 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const splitBy = opts.splitBy ?? 'patient';
   const units = splitBy === 'patient' ? null
     : groupUnits(rows, (i) => (splitBy === 'source' ? rows[i]!.source : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`));
-  const splits = assignSplits(units ? rows.map((r, i) => ({ label: r.label, patientId: units[i]! })) : rows, split, seed);
+  // Stratum per row: label, or label × source (each source keeps its share in every split).
+  const stratum = (r: SourceRow & { label: string }) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
+  const splits = assignSplits(rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })), split, seed);
   let manifestRows: ManifestRow[] = rows.map((r, i) => ({
     path: manifestPathFor(out, r.path),
     label: r.label,
@@ -192,7 +238,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   await writeManifest(manifestFile, manifestRows);
   await writeFileAtomic(
     summaryFile,
-    JSON.stringify({ ...summary, seed, split, splitBy, balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
+    JSON.stringify({ ...summary, seed, split, splitBy, ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}), balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
   );
   return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
 }

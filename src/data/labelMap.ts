@@ -59,6 +59,14 @@ export const LABEL_MAP_PRESETS: Record<string, LabelRule[]> = {
     { pattern: 'No finding', target: 'non-covid' },
     { pattern: '*', target: null },
   ],
+  // data build --preset adult-mixed: every non-COVID finding is a negative, except
+  // tuberculosis (the TB screening sets' positives: another disease, another question).
+  // Which sources are read (adults only, no Kermany unless asked) is the preset's choice.
+  'adult-mixed': [
+    { pattern: 'COVID-19*', target: 'covid' },
+    { pattern: 'tuberculosis', target: null },
+    { pattern: '*', target: 'non-covid' },
+  ],
 };
 
 /**

@@ -33,6 +33,13 @@ export interface CheckpointMeta {
   extra?: Record<string, unknown>;
   /** SHA-256 of model.safetensors as written: serve refuses weights that do not match. */
   weightsSha256?: string;
+  /**
+   * Recalibration fitted by `cxrtune calibrate` (recipe/calibrationMap's CalibrationRecord):
+   * every consumer maps the network's softmax through it, and `threshold` is on that scale.
+   */
+  calibration?: Record<string, unknown>;
+  /** How `threshold` was chosen (rule, sample), when `cxrtune calibrate` chose it. */
+  thresholdChoice?: Record<string, unknown>;
 }
 
 /** What a caller gives: the image side of preprocessing (normalisation is the model's own). */

@@ -25,7 +25,8 @@ test('compare: the metrics at the best epoch, side by side, and a clear error fo
   assert.match(a.method, /^DFT stage groups, oneCycle 0.0001..0.01/);
   assert.match(b.method, /^constant lr 0.001, m 0.99/);
   const t = compareTable([a, b]);
-  assert.match(t, /dft .*95\.0%/);
+  assert.match(t, /dft .*INTERNAL .*95\.0%/, 'no manifest here: the validation figure is labelled INTERNAL');
+  assert.equal(a.protocol, 'internal');
   assert.match(t, /trad .*85\.0%/);
   assert.throws(() => compareRun(join(root, 'nope')), /not a finished cxrtune run/);
 });

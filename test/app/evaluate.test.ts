@@ -112,5 +112,5 @@ test('limitations name source confounding, pediatric negatives, small sets and m
   assert.match(lines, /Positives \(covid\) come only from covid-chestxray and negatives only from kermany/);
   assert.match(lines, /pediatric/);
   assert.match(lines, /small/);
-  assert.match(lines, /No external validation/);
+  assert.match(lines, /No source-held-out or external validation/);
 });

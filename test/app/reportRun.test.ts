@@ -74,6 +74,11 @@ test('report: self-contained HTML with every section; headless Chromium shows no
   assert.doesNotMatch(html, /<script|https?:\/\/(?!vega\.github\.io|www\.w3\.org)/, 'no scripts, no remote resources');
   assert.match(html, /shares patients with training/);
   assert.match(html, /synthetic phantoms/);
+  // Every figure names its protocol; on phantoms (one source) the headline says only an INTERNAL figure exists.
+  assert.match(html, /Every image comes from one source \(synthetic phantoms\), so only an <b>INTERNAL<\/b> figure exists/);
+  assert.match(html, /Evaluation \[INTERNAL\]/);
+  assert.ok(r.sections.indexOf('audit') < 0 || r.sections.indexOf('audit') < r.sections.indexOf('config'), 'audit verdicts follow the headline');
+  assert.ok(r.sections.indexOf('limitations') < r.sections.indexOf('config'), 'limitations follow the headline');
   if (!existsSync(CHROMIUM)) {
     assert.fail(`${CHROMIUM} not found: install Debian's chromium (npm run bootstrap does) to check the report in a browser`);
   }

@@ -2,6 +2,7 @@
 // trusting the numbers (source confounding, sample size, overlap, synthetic data, …).
 import type { DatasetSummary } from '../../data/summary.js';
 import type { Evaluation } from '../evaluate.js';
+import { protocolOf } from '../protocol.js';
 
 const PEDIATRIC = /kermany|pediatric|paediatric|guangzhou/i;
 
@@ -52,8 +53,9 @@ export function limitations(data: DatasetSummary | null, evals: Evaluation[], po
     else if (!e.overlap.checked) out.push(`${e.name}: ${e.overlap.note}.`);
     if (m.calibration.ece > 0.1) out.push(`${e.name}: probabilities are poorly calibrated (ECE ${m.calibration.ece.toFixed(3)}); read them as scores, not risks.`);
   }
-  const external = evals.filter((e) => e.data.external);
-  if (evals.length && !external.length) out.push('No external validation: every evaluated set comes from the training manifest (same sources, same preprocessing). Performance on another hospital\'s images is unknown.');
+  const honest = evals.filter((e) => protocolOf(e).protocol !== 'internal');
+  if (evals.length && !honest.length) out.push('No source-held-out or external validation: every evaluated set holds out patients of the training sources (INTERNAL). Performance on another hospital\'s images is unknown.');
+  else if (evals.length && !evals.some((e) => protocolOf(e).protocol === 'external')) out.push('Validation holds out whole sources or hospitals of the training collection (SOURCE-HELD-OUT), but no fully external set was evaluated.');
   out.push('The decision threshold was set before evaluation (or chosen on the validation set itself, where Youden\'s point is quoted): a threshold chosen on the same data it is scored on is optimistic.');
   out.push(...notes);
   return out;

@@ -25,6 +25,8 @@ import { limitations } from './limitations.js';
 import { auditSection } from './auditSection.js';
 import { findAudit } from '../audit.js';
 import { lrFinderSpec, renderSvg, type VegaLiteSpec } from './plots.js';
+import { protocolLabel, protocolOf, type Protocol } from '../protocol.js';
+import type { GroupRates } from '../../recipe/operatingThreshold.js';
 
 export interface ReportOptions {
   run: string;
@@ -99,12 +101,30 @@ function metricsRow(e: Evaluation): Cell[] {
   const m = e.metrics;
   const flag = e.overlap.sharedPatients > 0 ? ' ⚠ shares patients with training' : '';
   return [
-    { html: `${escapeHtml(e.name)}${flag ? `<br><span class="bad">${escapeHtml(flag)}</span>` : ''}` }, m.n, `${m.positives} / ${m.negatives}`,
+    { html: `${escapeHtml(e.name)}${flag ? `<br><span class="bad">${escapeHtml(flag)}</span>` : ''}` }, { html: protocolBadge(protocolOf(e).protocol) }, m.n, `${m.positives} / ${m.negatives}`,
     pctCi(m.accuracy), pctCi(m.sensitivity), pctCi(m.specificity), pctCi(m.ppv), pctCi(m.npv), num(m.f1), num(m.balancedAccuracy),
     Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${num(m.auc.lo)}–${num(m.auc.hi)})` : 'n/a', num(m.calibration.ece),
   ];
 }
-const METRIC_HEADER = ['set', 'images', 'pos / neg', 'accuracy', 'sensitivity', 'specificity', 'PPV', 'NPV', 'F1', 'bal. acc.', 'AUC (95 % CI)', 'ECE'];
+const METRIC_HEADER = ['set', 'protocol', 'images', 'pos / neg', 'accuracy', 'sensitivity', 'specificity', 'PPV', 'NPV', 'F1', 'bal. acc.', 'AUC (95 % CI)', 'ECE'];
+
+const PROTOCOL_CLASS: Record<Protocol, string> = { 'source-held-out': 'good', external: 'good', internal: 'warnText' };
+function protocolBadge(p: Protocol): string {
+  return `<span class="${PROTOCOL_CLASS[p]}">${protocolLabel(p)}</span>`;
+}
+
+/** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals). */
+function bySourceTable(groups: GroupRates[] | undefined): string {
+  if (!groups || groups.length === 0) return '';
+  const rate = (p: GroupRates['sensitivity']) => (p.den ? `${pctCi(p)} (${p.num}/${p.den})` : '—');
+  return table(['source', 'images', 'pos / neg', 'sensitivity (95 % CI)', 'specificity (95 % CI)'], groups.map((g) => [g.group, g.n, `${g.positives} / ${g.negatives}`, rate(g.sensitivity), rate(g.specificity)]));
+}
+
+/** The figure to headline: source-held-out first, then external; internal only when nothing else exists. */
+export function headlineEvaluation(evals: Evaluation[]): Evaluation | undefined {
+  const by = (p: Protocol) => evals.find((e) => protocolOf(e).protocol === p);
+  return by('source-held-out') ?? by('external') ?? evals[0];
+}
 
 function find(dirs: string[], file: string): string | null {
   for (const d of dirs) if (existsSync(join(d, file))) return join(d, file);
@@ -137,14 +157,33 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   if (existsSync(manifestFile)) data = summarise(readManifest(manifestFile).rows);
   const positive = evals[0]?.model.classes[evals[0].model.positiveClass] ?? String(cfg.positive ?? '');
 
-  // Headline: the first evaluation's numbers, and any overlap warning up front.
+  // Headline: the honest figure first — source-held-out, else external, with its interval.
+  // An internal figure (same sources as training) is labelled INTERNAL and is not headlined on
+  // real data; on phantoms every image is one source, and the headline says so.
   const warnings = evals.filter((e) => e.overlap.sharedPatients > 0).map((e) => `<p class="warn">⚠ ${escapeHtml(e.name)}: ${escapeHtml(e.overlap.note)}.</p>`).join('');
-  const head = evals[0];
-  const headline = head ? `<div class="cards">${[
-    ['accuracy', pctCi(head.metrics.accuracy)], ['sensitivity', pctCi(head.metrics.sensitivity)], ['specificity', pctCi(head.metrics.specificity)],
-    ['AUC', `${num(head.metrics.auc.value)} (${num(head.metrics.auc.lo)}–${num(head.metrics.auc.hi)})`],
-  ].map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`).join('')}</div><p class="muted">On ${escapeHtml(head.name)} (${head.metrics.n} images) at threshold ${head.metrics.threshold}; 95 % Wilson intervals, AUC stratified bootstrap (${head.metrics.auc.iterations} resamples).</p>` : '<p>No evaluation given (add --eval DIR from cxrtune evaluate).</p>';
-  section('summary', 'Summary', warnings + headline + (summary ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)}, ${num(summary.imagesPerSecond, 1)} images/s, precision ${escapeHtml(String(cfg.precision))}.</p>` : ''));
+  const head = headlineEvaluation(evals);
+  const headProto = head ? protocolOf(head) : null;
+  const oneSource = data ? Object.values(data.counts).every((bySrc) => Object.keys(bySrc).every((src) => src === 'phantom')) : false;
+  const cards = (e: Evaluation) => `<div class="cards">${[
+    ['protocol', protocolLabel(protocolOf(e).protocol)],
+    ['AUC', `${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)})`],
+    ['sensitivity', pctCi(e.metrics.sensitivity)], ['specificity', pctCi(e.metrics.specificity)], ['accuracy', pctCi(e.metrics.accuracy)],
+  ].map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`).join('')}</div>`
+    + `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}. On ${escapeHtml(e.name)} (${e.metrics.n} images) at threshold ${e.metrics.threshold}; 95 % Wilson intervals, AUC stratified bootstrap (${e.metrics.auc.iterations} resamples).</p>`;
+  let headline: string;
+  if (!head) headline = '<p>No evaluation given (add --eval DIR from cxrtune evaluate).</p>';
+  else if (headProto!.protocol !== 'internal') headline = cards(head);
+  else if (oneSource) headline = `<p class="warn">Every image comes from one source (synthetic phantoms), so only an <b>INTERNAL</b> figure exists: it shows that the pipeline works, not how a model would do at another hospital.</p>${cards(head)}`;
+  else headline = `<p class="warn"><b>No source-held-out or external figure.</b> The only evaluation is <b>INTERNAL</b> (held-out patients of the training sources), which provenance shortcuts inflate; it is listed in the tables below, not headlined. Build the data with <code>data build --split-by location</code> (or source) for a source-held-out validation, or evaluate an external set.</p>`;
+  const others = evals.filter((e) => e !== head);
+  const otherFigures = head && others.length ? `<p>Other figures:</p><ul>${others.map((e) => `<li>${protocolBadge(protocolOf(e).protocol)} ${escapeHtml(e.name)}: AUC ${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)}), sensitivity ${escapeHtml(pctCi(e.metrics.sensitivity))}, specificity ${escapeHtml(pctCi(e.metrics.specificity))}</li>`).join('')}</ul>` : '';
+  section('summary', 'Summary', warnings + headline + otherFigures + (summary ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)}, ${num(summary.imagesPerSecond, 1)} images/s, precision ${escapeHtml(String(cfg.precision))}.</p>` : ''));
+
+  // The audit's verdicts and the limitations follow the headline.
+  const auditFile = findAudit(run);
+  if (auditFile) section('audit', 'Shortcut audit', await auditSection(auditFile));
+  const lim = limitations(data, evals, positive, o.notes ?? []);
+  section('limitations', 'Limitations', `<ul>${lim.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>`);
 
   section('config', 'Run configuration', configTable(cfg));
   section('data', 'Data summary (training manifest)', data ? `<p class="muted">${escapeHtml(manifestFile)}</p>${dataTable(data)}` : `<p>The training manifest ${escapeHtml(manifestFile)} is not on this machine.</p>`);
@@ -185,18 +224,18 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     ['time per epoch', formatDuration(summary.secondsPerEpoch)], ['throughput', `${num(summary.imagesPerSecond, 1)} images/s`], ['peak memory (RSS)', `${summary.peakRssMiB} MiB`],
     [`best ${summary.monitor}`, `${num(summary.best?.value, 4)} at epoch ${summary.best?.epoch}`],
   ] : [];
-  const internal = evals.filter((e) => !e.data.external);
-  const external = evals.filter((e) => e.data.external);
+  const ofProtocol = (p: Protocol) => evals.filter((e) => protocolOf(e).protocol === p);
+  const internal = ofProtocol('internal');
+  const heldOut = ofProtocol('source-held-out');
+  const external = ofProtocol('external');
   section('tables', 'Tables (analogs of the paper\'s Tables 2–5)',
     `<h3>Table 2 — training setup</h3>${table(['', ''], t2)}`
     + (t3.length ? `<h3>Table 3 — training outcome</h3>${table(['', ''], t3)}` : '')
-    + `<h3>Table 4 — reliability on internal sets (same sources as training)</h3>${internal.length ? table(METRIC_HEADER, internal.map(metricsRow)) : '<p>None.</p>'}`
-    + `<h3>Table 5 — generalisation on external sets (sources unseen in training)</h3>${external.length ? table(METRIC_HEADER, external.map(metricsRow)) : '<p>No external set evaluated.</p>'}`
+    + `<h3>Table 4 — INTERNAL sets (held-out patients of the training sources: optimistic)</h3>${internal.length ? table(METRIC_HEADER, internal.map(metricsRow)) : '<p>None.</p>'}`
+    + `<h3>Table 5a — SOURCE-HELD-OUT validation (sources or hospitals that never fed training)</h3>${heldOut.length ? table(METRIC_HEADER, heldOut.map(metricsRow)) : '<p>None (build the data with --split-by source|location).</p>'}`
+    + `<h3>Table 5b — EXTERNAL sets (sources unseen in training)</h3>${external.length ? table(METRIC_HEADER, external.map(metricsRow)) : '<p>No external set evaluated.</p>'}`
     + '<p class="muted">Sensitivity = TP/(TP+FN), specificity = TN/(TN+FP) (the standard definitions; the paper\'s eq. 12 is wrong). Proportions: value (95 % Wilson interval). AUC: stratified percentile bootstrap.</p>'
     + evals.map((e) => e.metrics.youden ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${num(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>` : '').join(''));
-
-  const auditFile = findAudit(run);
-  if (auditFile) section('audit', 'Shortcut audit', await auditSection(auditFile));
 
   for (const [k, e] of evals.entries()) {
     const m = e.metrics;
@@ -205,8 +244,10 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     const neg = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
     const ops = [{ fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${m.threshold}` }].filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
     const both = m.positives > 0 && m.negatives > 0;
-    section(`eval-${k + 1}`, `Evaluation: ${e.name}`,
-      `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${e.data.external ? 'external (sources unseen in training)' : `internal${e.data.sourcesSeenInTraining.length ? ` (sources also in training: ${escapeHtml(e.data.sourcesSeenInTraining.join(', '))})` : ''}`}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>`
+    const pi = protocolOf(e);
+    section(`eval-${k + 1}`, `Evaluation [${protocolLabel(pi.protocol)}]: ${e.name}`,
+      `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${protocolBadge(pi.protocol)}: ${escapeHtml(pi.why)}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>`
+      + ((e.bySource ?? []).length > 1 ? `<h3>Per source at threshold ${num(m.threshold)}</h3>${bySourceTable(e.bySource)}` : '')
       + `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}`
       + (both ? await plot(rocSpec(m.roc, m.auc, ops, 'ROC')) + await plot(prSpec(m.pr, m.averagePrecision, m.positives / m.n, 'Precision–recall')) : '')
       + `${await plot(reliabilitySpec(m.calibration, 'Reliability'))}</div>`);
@@ -240,9 +281,6 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
       + (lungs.length ? await plot(shareHistogramSpec(lungs, 'share of Grad-CAM mass inside the lung field', 'Where does it look?')) : '')
       + `<p class="muted">Gallery and histogram: layer ${escapeHtml(r.layer)}; split ${escapeHtml(r.split)}. A deeper layer is more semantic but coarser (a 4×4 map at stride 32 cannot point inside a lesion a few percent of the image wide). Chance level: the share of the image the mask covers (a random point's hit rate; a uniform heatmap's mass).</p>`);
   }
-  const lim = limitations(data, evals, positive, o.notes ?? []);
-  section('limitations', 'Limitations', `<ul>${lim.map((l) => `<li>${escapeHtml(l)}</li>`).join('')}</ul>`);
-
   const title = o.title ?? `cxrtune report — ${basename(run)}`;
   const nav = sections.map((s) => `<a href="#${s}">${s.replace(/-/g, ' ')}</a>`).join(' · ');
   const html = `<!doctype html>

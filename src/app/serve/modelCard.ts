@@ -1,11 +1,15 @@
 // The model card the page and GET /api/v1/model show: what the model is, what it was
 // trained and validated on (with intervals where known), and what it is for. Built from
-// model.json only; fields a checkpoint lacks are reported as unknown, never invented.
+// model.json (and, for the protocol of its validation figure, the training manifest when it
+// is on this machine); fields a checkpoint lacks are reported as unknown, never invented.
+// Every figure names its protocol (INTERNAL / SOURCE-HELD-OUT / EXTERNAL), the honest ones first.
 import { basename } from 'node:path';
 import { describePreprocessing } from '../../engine/preprocessing.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
+import { readManifest } from '../../data/manifest.js';
+import { protocolLabel, validationProtocolOf, type Protocol } from '../protocol.js';
 
 export const DISCLAIMER = 'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
 const DEFAULT_INTENDED_USE = 'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. '
@@ -16,6 +20,17 @@ export interface CardMetric {
   value: number;
   /** 95 % interval when the checkpoint carries one (or counts to compute a Wilson interval). */
   ci?: [number, number];
+}
+
+export interface CardFigure {
+  protocol: Protocol;
+  /** INTERNAL | SOURCE-HELD-OUT | EXTERNAL. */
+  label: string;
+  why: string;
+  name: string;
+  n: number | null;
+  metrics: CardMetric[];
+  note?: string;
 }
 
 export interface ModelCard {
@@ -32,7 +47,14 @@ export interface ModelCard {
   channels: number;
   training: Record<string, unknown>;
   data: { manifestSha256: string | null; summary: unknown };
-  validation: { n: number | null; metrics: CardMetric[] };
+  /** The training run's validation figures, with their protocol. */
+  validation: { n: number | null; metrics: CardMetric[]; protocol: Protocol; label: string; why: string };
+  /** Every figure the checkpoint carries, source-held-out and external before internal. */
+  figures: CardFigure[];
+  /** How the threshold was chosen (`cxrtune calibrate`), when recorded. */
+  thresholdRule: string | null;
+  /** Recalibration (`cxrtune calibrate`): method, parameters, sample size, ECE before/after. */
+  calibration: { method: string; parameters: unknown; n: number | null; eceBefore: number | null; eceAfter: number | null } | null;
   intendedUse: string;
   disclaimer: string;
 }
@@ -77,6 +99,27 @@ export function modelCard(s: ServedModel): ModelCard {
   if (typeof cfg.manifest === 'string') training.manifest = basename(cfg.manifest);
   if (m.training?.epoch !== undefined) training.epochsRun = m.training.epoch;
   const extra = (m.extra ?? {}) as Record<string, unknown>;
+  const vp = validationProtocolOf(m, readManifest);
+  const validation = {
+    n: n ?? null,
+    metrics: Object.entries(metrics).filter(([k]) => k !== 'n').map(([k, v]) => metricOf(k, v, n)).filter((x): x is CardMetric => x !== null),
+    protocol: vp.protocol, label: protocolLabel(vp.protocol), why: vp.why,
+  };
+  const figures: CardFigure[] = [{ protocol: vp.protocol, label: protocolLabel(vp.protocol), why: vp.why, name: "training run's validation split", n: validation.n, metrics: validation.metrics }];
+  // The sample `cxrtune calibrate` chose the threshold on (source-held-out validation or a site's sample).
+  const tc = m.thresholdChoice as { rule?: string; evaluation?: Record<string, any>; chosenOn?: { manifest?: string; split?: string } } | undefined;
+  const ev = tc?.evaluation;
+  if (ev && (ev.protocol === 'internal' || ev.protocol === 'source-held-out' || ev.protocol === 'external')) {
+    const fig = ['auc', 'sensitivity', 'specificity'].map((k) => metricOf(k, ev[k] && typeof ev[k] === 'object' && 'num' in ev[k] ? { value: ev[k].value, lo: ev[k].lo, hi: ev[k].hi } : ev[k], undefined)).filter((x): x is CardMetric => x !== null);
+    figures.push({
+      protocol: ev.protocol, label: protocolLabel(ev.protocol), why: String(ev.why ?? ''), n: num(ev.n) ?? null, metrics: fig,
+      name: `threshold sample ${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
+      ...(typeof ev.note === 'string' ? { note: ev.note } : {}),
+    });
+  }
+  const rank: Record<Protocol, number> = { 'source-held-out': 0, external: 1, internal: 2 };
+  figures.sort((a, b) => rank[a.protocol] - rank[b.protocol]);
+  const cal = m.calibration as { method?: string; parameters?: unknown; fittedOn?: { n?: number }; eceBefore?: number; eceAfter?: number } | undefined;
   return {
     arch: m.arch,
     version: s.version,
@@ -90,10 +133,12 @@ export function modelCard(s: ServedModel): ModelCard {
     preprocessing: describePreprocessing(m.preprocessing),
     training,
     data: { manifestSha256: m.manifestSha256 ?? null, summary: extra.data ?? extra.dataSummary ?? null },
-    validation: {
-      n: n ?? null,
-      metrics: Object.entries(metrics).filter(([k]) => k !== 'n').map(([k, v]) => metricOf(k, v, n)).filter((x): x is CardMetric => x !== null),
-    },
+    validation,
+    figures,
+    thresholdRule: typeof tc?.rule === 'string' ? tc.rule : null,
+    calibration: cal && typeof cal.method === 'string'
+      ? { method: cal.method, parameters: cal.parameters ?? null, n: num(cal.fittedOn?.n) ?? null, eceBefore: num(cal.eceBefore) ?? null, eceAfter: num(cal.eceAfter) ?? null }
+      : null,
     intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : DEFAULT_INTENDED_USE,
     disclaimer: DISCLAIMER,
   };

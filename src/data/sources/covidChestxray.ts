@@ -15,6 +15,8 @@ export interface CovidChestxrayOptions {
   modality?: string;
   /** Keep only findings matching one of these globs (before the label map). */
   findings?: string[];
+  /** Leave out rows whose age is known and below this (adults only: 18); unknown ages stay. */
+  minAge?: number;
 }
 
 export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}): SourceResult {
@@ -34,6 +36,7 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     if (modality && v.modality !== undefined && v.modality !== modality) continue;
     if (!viewMatches(v.view, opts.views)) continue;
     if (findingRes && !findingRes.some((re) => re.test(v.finding))) continue;
+    if (opts.minAge !== undefined && v.age !== undefined && v.age.trim() !== '' && Number(v.age) < opts.minAge) continue;
     const where = `${metaFile}:${line}`;
     if (!v.filename) {
       problems.push({ where, message: 'empty filename' });

@@ -1,13 +1,14 @@
-// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, figure1, folder, csv, dicom.
+// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, figure1, folder, csv, dicom, tb-screening.
 import { OptionError } from '../../util/optionError.js';
 import { readCovidChestxray } from './covidChestxray.js';
 import { readFigure1 } from './figure1.js';
 import { readFolderSource } from './folder.js';
 import { readCsvSource } from './csv.js';
 import { readDicomSource } from './dicom.js';
+import { readTbScreening } from './tbScreening.js';
 import type { SourceResult } from './source.js';
 
-export const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom'] as const;
+export const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom', 'tb-screening'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface SourceSpec {
@@ -17,11 +18,12 @@ export interface SourceSpec {
 }
 
 const OPTION_KEYS: Record<SourceKind, string[]> = {
-  'covid-chestxray': ['name', 'views', 'modality', 'findings'],
+  'covid-chestxray': ['name', 'views', 'modality', 'findings', 'minage'],
   figure1: ['name', 'views'],
   folder: ['name', 'rule', 'classes', 'view'],
   csv: ['name', 'path', 'label', 'patient', 'view', 'rule', 'views', 'keep'],
   dicom: ['name', 'labels', 'label', 'views'],
+  'tb-screening': ['name'],
 };
 
 /** Parse `KIND:PATH[:OPTIONS]`; OPTIONS are comma-separated key=value (lists use '|'). */
@@ -49,12 +51,18 @@ export function parseSourceSpec(text: string): SourceSpec {
 
 const list = (v: string | undefined) => (v ? v.split('|').map((s) => s.trim()).filter(Boolean) : undefined);
 
+function minAgeOf(v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n >= 0)) throw new Error(`invalid --source option minage=${v}: expected an age in years`);
+  return n;
+}
+
 export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
   const o = spec.options;
   const v = list(o.views) ?? views;
   switch (spec.kind) {
     case 'covid-chestxray':
-      return readCovidChestxray(spec.path, { name: o.name, views: v, modality: o.modality, findings: list(o.findings) });
+      return readCovidChestxray(spec.path, { name: o.name, views: v, modality: o.modality, findings: list(o.findings), ...(o.minage !== undefined ? { minAge: minAgeOf(o.minage) } : {}) });
     case 'figure1':
       return readFigure1(spec.path, { name: o.name, views: v });
     case 'folder':
@@ -65,5 +73,7 @@ export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
       });
     case 'dicom':
       return readDicomSource(spec.path, { name: o.name, labels: o.labels, label: o.label, views: v });
+    case 'tb-screening':
+      return readTbScreening(spec.path, { name: o.name });
   }
 }

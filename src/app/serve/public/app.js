@@ -60,9 +60,14 @@ function renderCard(c) {
   const data = c.data || {};
   const summary = data.summary ? (typeof data.summary === 'string' ? data.summary : JSON.stringify(data.summary)) : null;
   add('Training data', [summary, data.manifestSha256 ? `manifest SHA-256 ${data.manifestSha256.slice(0, 16)}…` : null].filter(Boolean).join('; ') || 'not recorded in the checkpoint');
-  const v = c.validation || { metrics: [] };
-  const ms = v.metrics.map((m) => `${m.name} ${fmt(m.value)}${m.ci ? ` (95 % CI ${fmt(m.ci[0])}–${fmt(m.ci[1])})` : ''}`);
-  add(`Validation${v.n ? ` (n = ${v.n})` : ''}`, ms.join('; ') || 'no validation metrics in the checkpoint');
+  // Every figure with its protocol (SOURCE-HELD-OUT / EXTERNAL first, INTERNAL last).
+  const figs = c.figures || [{ label: 'INTERNAL', why: '', name: 'validation', n: (c.validation || {}).n, metrics: (c.validation || { metrics: [] }).metrics }];
+  for (const f of figs) {
+    const ms = f.metrics.map((m) => `${m.name} ${fmt(m.value)}${m.ci ? ` (95 % CI ${fmt(m.ci[0])}–${fmt(m.ci[1])})` : ''}`);
+    add(`${f.label}: ${f.name}${f.n ? ` (n = ${f.n})` : ''}`, [ms.join('; ') || 'no metrics in the checkpoint', f.why, f.note].filter(Boolean).join(' — '));
+  }
+  if (c.thresholdRule) add('Threshold rule', c.thresholdRule);
+  if (c.calibration) add('Calibration', `${c.calibration.method}${c.calibration.n ? ` on ${c.calibration.n} site images` : ''}${c.calibration.eceBefore != null ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}` : ''}`);
   add('Intended use', c.intendedUse);
   root.append(dl, el('p', c.disclaimer, 'disclaimer'));
   for (const id of ['pos-name']) $(id).textContent = className(c.positiveClass);

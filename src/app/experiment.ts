@@ -21,6 +21,8 @@ import { Trainer, type ResumePoint } from '../recipe/trainer.js';
 import type { ValidMetrics } from '../recipe/validationMetrics.js';
 import { inverseFrequencyWeights, openRunData } from './dataSource.js';
 import { Learner } from './learner.js';
+import { validationProtocolOf, type ProtocolInfo } from './protocol.js';
+import { readManifest } from '../data/manifest.js';
 import {
   CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
@@ -60,6 +62,12 @@ interface Prepared {
   cfg: TrainConfig;
   learner: Learner;
   runDir: string;
+  /** The validation split's protocol (internal / source-held-out / external), recorded in model.json. */
+  validProtocol: ProtocolInfo;
+}
+
+function prepared(cfg: TrainConfig, learner: Learner, runDir: string): Prepared {
+  return { cfg, learner, runDir, validProtocol: validationProtocolOf({ training: { config: cfg } }, readManifest) };
 }
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
@@ -84,7 +92,7 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
   const learner = await Learner.forTraining(cfg, data, { log, worker: true });
   if (g) await g.broadcastModel(learner.model); // rank 0's weights everywhere (as DDP's constructor)
-  const p: Prepared = { cfg, learner, runDir: cfg.out };
+  const p = prepared(cfg, learner, cfg.out);
   if (main) {
     await writeJson(join(cfg.out, RUN_FILES.config), { ...cfg, manifestSha256: data.manifestSha256 });
     // Epoch-0 checkpoint: a run that diverges in its first epoch still leaves usable weights.
@@ -116,7 +124,7 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const { state, optimizer } = await readResumable(last);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
   if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.epochs} (step ${state.step})`);
-  return fitRun({ cfg, learner, runDir: dir }, resume, opts);
+  return fitRun(prepared(cfg, learner, dir), resume, opts);
 }
 
 function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
@@ -127,7 +135,7 @@ function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
     positiveClass: data.positiveClass,
     preprocessing: { size: cfg.size, fit: cfg.fit, equalize: cfg.equalize, channels: 1 },
     threshold: cfg.threshold,
-    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm },
+    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm, validProtocol: p.validProtocol },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
   };

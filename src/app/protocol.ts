@@ -86,6 +86,9 @@ export function protocolOf(e: { protocol?: ProtocolInfo; data: { external: boole
  * machine, else INTERNAL (never more favourable than can be shown).
  */
 export function validationProtocolOf(meta: { training?: Record<string, unknown> }, read: (file: string) => { rows: ManifestRow[] }): ProtocolInfo {
+  // Recorded by training (model.json's training.validProtocol): true wherever the model travels.
+  const recorded = (meta.training as { validProtocol?: ProtocolInfo } | undefined)?.validProtocol;
+  if (recorded && (PROTOCOLS as readonly string[]).includes(recorded.protocol)) return recorded;
   const cfg = (meta.training as { config?: { manifest?: string; trainSplit?: string; validSplit?: string } } | undefined)?.config;
   if (!cfg?.manifest || !existsSync(cfg.manifest)) return { protocol: 'internal', why: "the training run's validation split; its manifest is not on this machine, so held-out sources cannot be shown" };
   const rows = read(cfg.manifest).rows;

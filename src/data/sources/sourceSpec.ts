@@ -53,7 +53,7 @@ const list = (v: string | undefined) => (v ? v.split('|').map((s) => s.trim()).f
 
 function minAgeOf(v: string): number {
   const n = Number(v);
-  if (!(Number.isFinite(n) && n >= 0)) throw new Error(`invalid --source option minage=${v}: expected an age in years`);
+  if (!(Number.isFinite(n) && n >= 0)) throw new OptionError(`invalid source option minage=${v}: expected an age in years`, 'source');
   return n;
 }
 

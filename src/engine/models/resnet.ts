@@ -11,6 +11,11 @@ const BY_BLOCKS: Record<string, ResNetArch> = {
   'bottleneck:3,4,6,3': 'resnet50', 'bottleneck:3,4,23,3': 'resnet101', 'bottleneck:3,8,36,3': 'resnet152',
 };
 
+/** The ResNet with these blocks per stage ('3,4,6,3'), or null. */
+export function resnetFromBlocks(bottleneck: boolean, counts: string): ResNetArch | null {
+  return BY_BLOCKS[`${bottleneck ? 'bottleneck' : 'basic'}:${counts}`] ?? null;
+}
+
 /** The bottleneck ResNets (the Keras/Caffe v1 variant, strideIn1x1, exists for these). */
 export const BOTTLENECK_RESNETS: readonly ResNetArch[] = ['resnet50', 'resnet101', 'resnet152'];
 

@@ -9,13 +9,13 @@
 //   reversed so cxrtune feeds RGB, and normalisation mean = mean_rgb/255, std = 1/255.
 // Both Keras namings are read: 2.2's (res2a_branch2a, bn_conv1, fc1000) and keras-applications
 // ≥ 1.0.7's (conv2_block1_1_conv, conv1_bn, predictions).
+import { resnetFromBlocks } from '../models/resnet.js';
 import type { Arch, HostTensor, TensorMap } from '../types.js';
 import { toFloat32 } from '../dtype.js';
 import type { TfjsLayersModel } from './tfjsLayers.js';
 
 const TORCH_BN_EPS = 1e-5;
 const CAFFE_MEAN_RGB = [123.68, 116.779, 103.939];
-const BOTTLENECK_COUNTS: Record<string, Arch> = { '3,4,6,3': 'resnet50', '3,4,23,3': 'resnet101', '3,8,36,3': 'resnet152' };
 
 /** Keras layer name → torchvision module path (conv/bn/fc), or null when not a weight layer of ResNet. */
 export function kerasResnetModule(name: string): string | null {
@@ -63,7 +63,7 @@ export function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1
     if (/^layer2\.0\.conv1$/.test(path)) strideIn1x1 = JSON.stringify(l.config.strides) === '[2,2]';
   }
   const counts = [1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(',');
-  const arch = BOTTLENECK_COUNTS[counts];
+  const arch = resnetFromBlocks(true, counts);
   if (!arch) throw new Error(`${model.file}: a Keras ResNet with blocks ${counts} per stage is not ResNet-50/101/152`);
   return { arch, strideIn1x1, eps: eps ?? 1e-3 };
 }

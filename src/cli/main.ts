@@ -18,6 +18,7 @@ import { errorMessage } from '../util/errorMessage.js';
 import { registerPacsCommands } from './pacsCommand.js';
 import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
+import { registerLungsCommand } from './lungsCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerDemoCommand(program);
   registerAuditCommand(program);
+  registerLungsCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

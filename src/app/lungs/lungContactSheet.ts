@@ -16,7 +16,7 @@ export async function lungContactSheet(cells: SheetCell[], opts: { cell?: number
     const rgb = new Uint8Array(C * C * 3);
     for (let j = 0; j < C * C; j++) rgb[3 * j] = rgb[3 * j + 1] = rgb[3 * j + 2] = img.pixels[j]!;
     const paint = async (m: Uint8Array, colour: [number, number, number]) => {
-      const small = await sharp(m.map((v) => v * 255), { raw: { width: c.width, height: c.height, channels: 1 } }).resize(C, C, { fit: 'fill' }).raw().toBuffer();
+      const small = await sharp(m.map((v) => v * 255), { raw: { width: c.width, height: c.height, channels: 1 } }).resize(C, C, { fit: 'fill' }).extractChannel(0).raw().toBuffer();
       const e = edges(small.map((v) => (v >= 128 ? 1 : 0)), C, C);
       for (let j = 0; j < C * C; j++) if (e[j]) [rgb[3 * j], rgb[3 * j + 1], rgb[3 * j + 2]] = colour;
     };

@@ -26,7 +26,7 @@ export async function segmentProbs(model: Segmenter, meta: Pick<SegmenterMeta, '
 /** An S×S probability map (0..255) → a 0/1 mask of width×height (bilinear resize, then threshold). */
 export async function maskAtSize(prob: Uint8Array, S: number, width: number, height: number, threshold = 0.5): Promise<Uint8Array> {
   const r = width === S && height === S ? prob
-    : new Uint8Array(await sharp(prob, { raw: { width: S, height: S, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'linear' }).raw().toBuffer());
+    : new Uint8Array(await sharp(prob, { raw: { width: S, height: S, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'linear' }).extractChannel(0).raw().toBuffer());
   const cut = threshold * 255;
   return r.map((v) => (v >= cut ? 1 : 0));
 }

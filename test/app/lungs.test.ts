@@ -1,0 +1,96 @@
+// The lung segmenter end to end on phantoms (exact lung masks): a short training run
+// beats the trivial all-lung answer by a wide margin, predicted masks land in the cache
+// at the image's own size and fill the manifest's lung_mask column, and the CLI refuses
+// bad input in one line.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { writePhantoms } from '../../src/data/phantom.js';
+import { readMaskManifest } from '../../src/data/sources/lungs.js';
+import { readManifest, rowPath } from '../../src/data/manifest.js';
+import { decodeImage } from '../../src/data/image.js';
+import { loadSamples } from '../../src/app/lungs/lungData.js';
+import { trainSegmenter } from '../../src/app/lungs/trainSegmenter.js';
+import { evaluateSegmenter } from '../../src/app/lungs/evaluateSegmenter.js';
+import { fillManifestMasks } from '../../src/app/lungs/predictMasks.js';
+import { loadSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
+import { dice } from '../../src/recipe/segmentationMetrics.js';
+import { loadNative, projectRoot } from '../../src/engine/native.js';
+
+const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'lungsEntry.ts');
+const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+const dir = mkdtempSync(join(tmpdir(), 'cxrtune-lungs-'));
+const S = 64;
+let manifestFile = '';
+
+before(async () => {
+  loadNative().setThreads(2);
+  manifestFile = (await writePhantoms({ n: 30, size: S, seed: 5, out: join(dir, 'phantoms'), sheetSize: 0 })).manifestFile;
+});
+
+test('30 phantoms, 64 px, 12 epochs: held-out Dice > 0.85 and well above the all-lung answer', async () => {
+  const pairs = readMaskManifest(manifestFile, { testFraction: 0.2, seed: 1 });
+  const train = pairs.filter((p) => p.split === 'train'), held = pairs.filter((p) => p.split === 'test');
+  assert.ok(held.length >= 4 && train.length >= 20, `${train.length} train / ${held.length} held out`);
+  assert.ok(held.every((h) => !train.some((t) => t.patientId === h.patientId)), 'a patient on both sides');
+  const samples = await loadSamples(train, S);
+  const r = await trainSegmenter({ samples, size: S, out: join(dir, 'seg'), epochs: 12, batchSize: 8, lr: 3e-3, log: () => undefined,
+    ...(existsSync(PRETRAINED) ? { pretrained: PRETRAINED } : {}) });
+  assert.ok(r.epochs[r.epochs.length - 1]!.loss < r.epochs[0]!.loss, `loss ${r.epochs.map((e) => e.loss.toFixed(3))}`);
+  const ev = await evaluateSegmenter(r.model, r.meta, held);
+  const allLung = held.map(() => 0);
+  for (const [i, h] of held.entries()) {
+    const m = (await decodeImage(h.mask)).pixels.map((v) => (v >= 128 ? 1 : 0));
+    allLung[i] = dice(new Uint8Array(m.length).fill(1), m);
+  }
+  const chance = allLung.reduce((a, b) => a + b, 0) / allLung.length;
+  const d = ev.sources[0]!.dice.mean;
+  assert.ok(d > 0.85 && d > chance + 0.3, `held-out Dice ${d.toFixed(3)} vs all-lung ${chance.toFixed(3)}`);
+  const meta = JSON.parse(readFileSync(join(dir, 'seg', 'model.json'), 'utf8'));
+  assert.equal(meta.task, 'segmentation');
+  assert.equal(meta.inputSize, S);
+  assert.deepEqual(meta.classes, ['lung']);
+});
+
+test('predict fills lung_mask with PNGs at the image size, from the cache the second time', async () => {
+  const { model, meta } = await loadSegmenter(join(dir, 'seg'));
+  const cacheDir = join(dir, 'cache');
+  const out = join(dir, 'with-masks.csv');
+  // Overwrite: the phantoms' own lung_mask values are replaced by predictions.
+  const r1 = await fillManifestMasks(model, meta, manifestFile, out, { overwrite: true, cacheDir });
+  const m = readManifest(out);
+  assert.equal(r1.filled, m.rows.length);
+  assert.equal(r1.cached, 0);
+  const first = m.rows[0]!;
+  const mask = await decodeImage(rowPath(m, { path: first.extra.lung_mask! }));
+  const img = await decodeImage(rowPath(m, first));
+  assert.deepEqual([mask.width, mask.height], [img.width, img.height]);
+  assert.ok(mask.pixels.every((v) => v === 0 || v === 255));
+  const r2 = await fillManifestMasks(model, meta, manifestFile, join(dir, 'again.csv'), { overwrite: true, cacheDir });
+  assert.equal(r2.cached, m.rows.length);
+  // Rows that have a mask keep it without --overwrite.
+  const r3 = await fillManifestMasks(model, meta, manifestFile, join(dir, 'kept.csv'), { cacheDir });
+  assert.equal(r3.kept, m.rows.length);
+});
+
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { encoding: 'utf8', env: { ...process.env, CXRTUNE_THREADS: '1' } });
+}
+
+test('lungs CLI: a missing model, missing data or a bad size is one line and exit 1', () => {
+  const a = cli('lungs', 'evaluate', '--model', join(dir, 'nope'));
+  assert.equal(a.status, 1);
+  assert.match(a.stderr.trim(), /^cxrtune: segmenter not found: .*nope/);
+  assert.equal(a.stderr.trim().split('\n').length, 1);
+  const b = cli('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x'));
+  assert.match(b.stderr, /lung data not found/);
+  const c = cli('lungs', 'bench', '--size', '100', '--runs', '1');
+  assert.equal(c.status, 1);
+  assert.match(c.stderr, /multiple of 32/);
+  const d = cli('lungs', 'predict', '--model', join(dir, 'seg'));
+  assert.match(d.stderr, /give image files or --manifest/);
+});

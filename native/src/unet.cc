@@ -46,16 +46,18 @@ struct UNet : Net {
   std::vector<size_t> skip_at;       // encoder block indices whose outputs are skips (shallow first)
   std::vector<torch::Tensor> feats;  // this forward's skips; calls on one model are serialised
 
+  // enc_blocks: the encoder's forward as named steps (default: the encoder's own blocks).
   UNet(std::shared_ptr<Net> enc, const std::vector<int64_t>& enc_channels, std::vector<size_t> skips,
-       const std::vector<int64_t>& dec, int64_t classes)
+       const std::vector<int64_t>& dec, int64_t classes, std::vector<Block> enc_blocks = {})
       : encoder(std::move(enc)), skip_at(std::move(skips)) {
     TORCH_CHECK(dec.size() == 5, "a U-Net decoder needs 5 channel counts (got ", dec.size(), ")");
     for (auto c : dec) TORCH_CHECK(c > 0, "decoder channels must be positive");
     register_module("encoder", encoder);
-    for (size_t i = 0; i < encoder->blocks.size(); ++i) {
-      auto fn = encoder->blocks[i].second;
+    if (enc_blocks.empty()) enc_blocks = encoder->blocks;
+    for (size_t i = 0; i < enc_blocks.size(); ++i) {
+      auto fn = enc_blocks[i].second;
       bool keep = std::find(skip_at.begin(), skip_at.end(), i) != skip_at.end();
-      blocks.push_back({"encoder." + encoder->blocks[i].first, [this, fn, keep, i](const torch::Tensor& x) {
+      blocks.push_back({"encoder." + enc_blocks[i].first, [this, fn, keep, i](const torch::Tensor& x) {
                           if (i == 0) feats.clear();
                           auto y = fn(x);
                           if (keep) feats.push_back(y);
@@ -110,6 +112,24 @@ std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, con
     // smp's stages: features[:2] /2 16ch, [2:4] /4 24, [4:7] /8 32, [7:14] /16 96, [14:] /32 1280.
     return std::make_shared<UNet>(enc, std::vector<int64_t>{1280, 96, 32, 24, 16}, std::vector<size_t>{1, 3, 6, 13}, dec,
                                   o.num_classes);
+  }
+  if (arch == "unet_resnet18" || arch == "unet_resnet34") {
+    NetOptions eo;
+    eo.num_classes = 1;
+    auto enc = make_resnet(arch.substr(5), eo);
+    enc->unregister_module("fc");
+    // smp's stages: relu(bn1(conv1)) /2 64ch, maxpool + layer1 /4 64, layer2 /8 128, layer3 /16 256, layer4 /32 512.
+    // The classifier's "maxpool" block joins the stem and the pool; here the stem is its own step.
+    auto c1 = enc->named_children()["conv1"]->as<torch::nn::Conv2d>();
+    auto b1 = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(enc->named_children()["bn1"]);
+    torch::nn::BatchNorm2d bn1(b1);
+    std::vector<Net::Block> steps;
+    steps.push_back({"conv1", [c1, bn1](const torch::Tensor& x) mutable { return bn(bn1, c1->forward(x)).relu_(); }});
+    auto layer1 = enc->blocks[1].second;
+    steps.push_back({"layer1", [layer1](const torch::Tensor& x) { return layer1(torch::max_pool2d(x, 3, 2, 1)); }});
+    for (size_t i = 2; i < enc->blocks.size(); ++i) steps.push_back(enc->blocks[i]);
+    return std::make_shared<UNet>(enc, std::vector<int64_t>{512, 256, 128, 64, 64}, std::vector<size_t>{0, 1, 2, 3}, dec,
+                                  o.num_classes, steps);
   }
   return nullptr;
 }

@@ -6,7 +6,7 @@
 
 namespace cxr {
 
-// arch "unet_mobilenet_v2"; decoder_channels from the head (deepest) to full resolution.
+// arch "unet_mobilenet_v2", "unet_resnet18" or "unet_resnet34"; decoder_channels from the head (deepest) to full resolution.
 // Returns nullptr for an unknown encoder. Output: [N, classes, H, W] logits (H, W % 32 == 0).
 std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, const std::vector<int64_t>& decoder_channels);
 

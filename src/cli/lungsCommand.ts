@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { intArg, floatArg } from './args.js';
 import { loadNative, projectRoot } from '../engine/native.js';
 import { physicalCores } from '../engine/runtime.js';
-import { Segmenter, LIGHT_DECODER } from '../engine/segmentation/segmenter.js';
+import { Segmenter, LIGHT_DECODER, SEGMENTER_ARCHS, type SegmenterArch } from '../engine/segmentation/segmenter.js';
 import { loadSegmenter } from '../engine/segmentation/segmenterCheckpoint.js';
 import { readSegmentationData, type LungPair } from '../data/sources/lungs.js';
 import { loadSamples } from '../app/lungs/lungData.js';
@@ -66,12 +66,13 @@ export function registerLungsCommand(program: Command): void {
 
   common(lungs.command('train').description('train a segmenter on the train patients of every source, then evaluate on the held-out ones'))
     .requiredOption('--out <dir>', 'checkpoint folder (model.json with task "segmentation", model.safetensors, eval.json)')
+    .option('--arch <name>', `segmenter (${SEGMENTER_ARCHS.join(', ')})`, 'unet_mobilenet_v2')
     .option('--size <px>', 'input side (multiple of 32)', intArg, 256)
     .option('--epochs <n>', 'epochs', intArg, 10)
     .option('--batch <n>', 'batch size', intArg, 8)
     .option('--lr <x>', 'peak learning rate of the decoder (encoder: 0.3×)', floatArg, 1e-3)
     .option('--precision <p>', 'fp32 or bf16 (fp16 on CUDA)', precisionArg, 'fp32')
-    .option('--pretrained <file>', 'ImageNet MobileNetV2 weights for the encoder ("none" for random)', DEFAULT_PRETRAINED())
+    .option('--pretrained <file>', 'torchvision ImageNet weights of the encoder ("none" for random; default: ../shared/pretrained MobileNetV2 for unet_mobilenet_v2)')
     .option('--decoder <list>', 'decoder channels, 5 comma-separated, deepest first', LIGHT_DECODER.join(','))
     .option('--no-augment', 'no online augmentation')
     .option('--no-evaluate', 'skip the held-out evaluation')
@@ -81,7 +82,8 @@ export function registerLungsCommand(program: Command): void {
       const train = pairs.filter((p) => p.split === 'train');
       const test = pairs.filter((p) => p.split === 'test');
       const dec = String(o.decoder).split(',').map(Number);
-      const pretrained = o.pretrained === 'none' ? undefined : o.pretrained;
+      if (!SEGMENTER_ARCHS.includes(o.arch)) throw new Error(`unknown segmenter architecture '${o.arch}' (known: ${SEGMENTER_ARCHS.join(', ')})`);
+      const pretrained = o.pretrained === 'none' ? undefined : o.pretrained ?? (o.arch === 'unet_mobilenet_v2' ? DEFAULT_PRETRAINED() : undefined);
       if (pretrained && !existsSync(pretrained)) throw new Error(`pretrained weights not found: ${pretrained} (or --pretrained none)`);
       console.error(`lungs train: ${train.length} train / ${test.length} held-out images, ${o.size}px, ${t} threads`);
       const t0 = performance.now();
@@ -89,7 +91,7 @@ export function registerLungsCommand(program: Command): void {
       console.error(`decoded ${train.length} images in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       const bySource = Object.fromEntries([...new Set(pairs.map((p) => p.source))].map((s) => [s, { train: train.filter((p) => p.source === s).length, test: test.filter((p) => p.source === s).length }]));
       const r = await trainSegmenter({
-        samples, size: o.size, out: o.out, decoderChannels: dec, epochs: o.epochs, batchSize: o.batch, lr: o.lr, precision: o.precision,
+        samples, size: o.size, out: o.out, arch: o.arch as SegmenterArch, decoderChannels: dec, epochs: o.epochs, batchSize: o.batch, lr: o.lr, precision: o.precision,
         augment: o.augment, seed: o.seed, ...(pretrained ? { pretrained } : {}),
         record: { data: resolve(o.data), split: { testFraction: o.testFraction, seed: o.seed, unit: 'patient, per source', bySource }, threads: t },
       });
@@ -153,7 +155,8 @@ export function registerLungsCommand(program: Command): void {
     });
 
   lungs.command('bench').description('segmenter inference ms per image (batch 1), median and spread of --runs calls')
-    .option('--model <dir>', 'segmenter checkpoint (default: an untrained unet_mobilenet_v2 with the light decoder)')
+    .option('--model <dir>', 'segmenter checkpoint (default: an untrained --arch with the light decoder)')
+    .option('--arch <name>', `without --model (${SEGMENTER_ARCHS.join(', ')})`, 'unet_mobilenet_v2')
     .option('--size <px>', 'input side', intArg, 256)
     .option('--runs <n>', 'timed calls', intArg, 50)
     .option('--precision <p>', 'fp32 or bf16', precisionArg, 'fp32')
@@ -161,7 +164,7 @@ export function registerLungsCommand(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o) => {
       const t = threads(o.threads);
-      const model = o.model ? (await loadSegmenter(requireModel(o.model))).model : Segmenter.create({ arch: 'unet_mobilenet_v2' });
+      const model = o.model ? (await loadSegmenter(requireModel(o.model))).model : Segmenter.create({ arch: o.arch as SegmenterArch });
       const r = await benchSegmenter(model, { size: o.size, runs: o.runs, precision: o.precision, threads: t });
       if (o.json) console.log(JSON.stringify(r));
       else console.log(`${model.spec.arch} [${model.spec.decoderChannels}] ${r.size}px ${r.precision} ${t} threads: median ${r.medianMs.toFixed(1)} ms/image (p10 ${r.p10Ms.toFixed(1)}, p90 ${r.p90Ms.toFixed(1)}, min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.runs} runs)`);

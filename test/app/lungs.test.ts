@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { writePhantoms } from '../../src/data/phantom.js';
-import { readMaskManifest } from '../../src/data/sources/lungs.js';
+import { readLungs, readMaskManifest } from '../../src/data/sources/lungs.js';
 import { readManifest, rowPath } from '../../src/data/manifest.js';
 import { decodeImage } from '../../src/data/image.js';
 import { loadSamples } from '../../src/app/lungs/lungData.js';
@@ -25,6 +25,7 @@ const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'lungsEntry.ts');
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-lungs-'));
 const S = 64;
+const LUNGS = join(projectRoot(), '..', 'shared', 'data', 'lungs');
 let manifestFile = '';
 
 before(async () => {
@@ -92,4 +93,19 @@ test('lungs CLI: a missing model, missing data or no input is one line and exit 
   assert.match(b.stderr, /lung data not found/);
   const d = cli('lungs', 'predict', '--model', join(dir, 'seg'));
   assert.match(d.stderr, /give image files or --manifest/);
+});
+
+test('the shared lung set: 138 + 566 + 417 pairs, every source split by patient, about a fifth held out', (t) => {
+  if (!existsSync(LUNGS)) return t.skip('../shared/data/lungs is missing');
+  const pairs = readLungs(LUNGS, { seed: 0 });
+  const count = (s: string, split?: string) => pairs.filter((p) => p.source === s && (!split || p.split === split)).length;
+  assert.deepEqual([count('montgomery'), count('shenzhen'), count('v7-covid')], [138, 566, 417]);
+  for (const s of ['montgomery', 'shenzhen', 'v7-covid']) {
+    const f = count(s, 'test') / count(s);
+    assert.ok(f > 0.15 && f < 0.25, `${s}: ${f} held out`);
+    const trainIds = new Set(pairs.filter((p) => p.source === s && p.split === 'train').map((p) => p.patientId));
+    assert.ok(pairs.filter((p) => p.source === s && p.split === 'test').every((p) => !trainIds.has(p.patientId)), `${s}: a patient on both sides`);
+  }
+  // V7 images come from covid-chestxray's patients: several images of one patient stay together.
+  assert.ok(new Set(pairs.filter((p) => p.source === 'v7-covid').map((p) => p.patientId)).size < 417);
 });

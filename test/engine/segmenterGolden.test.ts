@@ -1,13 +1,14 @@
 // Golden test of the segmenter against a plain-torch U-Net in segmentation_models_pytorch's
-// layout (test/oracle/unet_oracle.py): state_dict names and shapes, eval logits, and two
-// AdamW steps on Dice + BCE (losses and every tensor after the steps).
+// layout (test/oracle/unet_oracle.py), for a MobileNetV2 and a ResNet-18 encoder: state_dict
+// names and shapes, eval logits, and two AdamW steps on Dice + BCE (losses and every
+// tensor after the steps).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Segmenter, LIGHT_DECODER } from '../../src/engine/segmentation/segmenter.js';
+import { Segmenter, LIGHT_DECODER, type SegmenterArch } from '../../src/engine/segmentation/segmenter.js';
 import { readSafetensors, writeSafetensors } from '../../src/engine/safetensors.js';
 import { toFloat32 } from '../../src/engine/dtype.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
@@ -19,6 +20,10 @@ const dir = mkdtempSync(join(tmpdir(), 'cxrtune-unet-golden-'));
 const S = 64;
 const N = 2;
 const LRS = [1e-3, 2e-3];
+const CASES: { arch: SegmenterArch; encoder: string }[] = [
+  { arch: 'unet_mobilenet_v2', encoder: 'mobilenet_v2' },
+  { arch: 'unet_resnet18', encoder: 'resnet18' },
+];
 
 function batch(): { b: Batch; masks: Uint8Array } {
   const px = new Uint8Array(N * S * S);
@@ -37,60 +42,67 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-let model: Segmenter;
-let logits: Float32Array;
-let losses: number[] = [];
-let after: TensorMap;
+const runs = new Map<string, { model: Segmenter; logits: Float32Array; losses: number[]; after: TensorMap }>();
 const { b, masks } = batch();
 
 before(async () => {
   assert.ok(existsSync(PY), `${PY} is missing: the golden tests need Debian's python3-torchvision`);
   loadNative().setThreads(2);
   loadNative().manualSeed(3);
-  model = Segmenter.create({ arch: 'unet_mobilenet_v2', decoderChannels: LIGHT_DECODER });
-  const d = join(dir, 'job');
-  mkdirSync(d, { recursive: true });
-  await writeSafetensors(join(d, 'model.safetensors'), await model.state());
-  await writeSafetensors(join(d, 'input.safetensors'), new Map([
-    ['pixels', { dtype: 'U8', shape: [...b.shape], data: b.pixels }],
-    ['masks', { dtype: 'U8', shape: [N, S, S], data: masks }],
-  ]));
-  writeFileSync(join(d, 'job.json'), JSON.stringify({ decoderChannels: LIGHT_DECODER, mean: model.spec.normalisation.mean, std: model.spec.normalisation.std, threads: 2, steps: LRS }));
-  logits = await model.predict(b);
-  model.configureOptimizer('adamw', [model.parameters().flatMap((e, i) => (e.kind === 'param' ? [i] : []))]);
-  for (const lr of LRS) losses.push((await model.trainStep(b, masks, [{ lr, momentum: 0.9, weightDecay: 0 }])).loss);
-  after = await model.state();
-  execFileSync(PY, [ORACLE, d], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120_000 });
-});
-
-test('segmenter state_dict names, order and shapes equal the smp-layout torch U-Net\'s', async () => {
-  const names = JSON.parse(readFileSync(join(dir, 'job', 'out.json'), 'utf8')).names as [string, number[]][];
-  assert.deepEqual(model.parameters().map((e) => [e.name, e.shape]), names);
-  assert.ok(names.some(([n]) => n === 'decoder.blocks.0.conv1.0.weight'));
-  assert.ok(names.some(([n]) => n === 'segmentation_head.0.bias'));
-  assert.ok(names.some(([n]) => n === 'encoder.features.18.1.running_var'));
-});
-
-test('segmenter eval logits equal torch within 1e-4, one per pixel', async () => {
-  const { tensors } = await readSafetensors(join(dir, 'job', 'out.safetensors'));
-  assert.equal(logits.length, N * S * S);
-  const d = maxAbsDiff(logits, toFloat32(tensors.get('logits')!));
-  assert.ok(d < 1e-4, `max |Δlogit| = ${d}`);
-});
-
-test('two AdamW steps on Dice + BCE equal torch: losses within 1e-5, tensors within 1e-4', async () => {
-  const { tensors } = await readSafetensors(join(dir, 'job', 'out.safetensors'));
-  const ref = [...toFloat32(tensors.get('loss')!)];
-  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(losses[i]! - ref[i]!) < 1e-5, `step ${i}: ${losses[i]} vs ${ref[i]}`);
-  let worst = 0, at = '';
-  for (const [name, v] of after) {
-    const d = maxAbsDiff(toFloat32(v), toFloat32(tensors.get(`state.${name}`)!));
-    if (d > worst) { worst = d; at = name; }
+  const dirs: string[] = [];
+  for (const c of CASES) {
+    const model = Segmenter.create({ arch: c.arch, decoderChannels: LIGHT_DECODER });
+    const d = join(dir, c.arch);
+    mkdirSync(d, { recursive: true });
+    await writeSafetensors(join(d, 'model.safetensors'), await model.state());
+    await writeSafetensors(join(d, 'input.safetensors'), new Map([
+      ['pixels', { dtype: 'U8', shape: [...b.shape], data: b.pixels }],
+      ['masks', { dtype: 'U8', shape: [N, S, S], data: masks }],
+    ]));
+    writeFileSync(join(d, 'job.json'), JSON.stringify({ encoder: c.encoder, decoderChannels: LIGHT_DECODER, mean: model.spec.normalisation.mean, std: model.spec.normalisation.std, threads: 2, steps: LRS }));
+    const logits = await model.predict(b);
+    model.configureOptimizer('adamw', [model.parameters().flatMap((e, i) => (e.kind === 'param' ? [i] : []))]);
+    const losses: number[] = [];
+    for (const lr of LRS) losses.push((await model.trainStep(b, masks, [{ lr, momentum: 0.9, weightDecay: 0 }])).loss);
+    runs.set(c.arch, { model, logits, losses, after: await model.state() });
+    dirs.push(d);
   }
-  assert.ok(worst < 1e-4, `max |Δ| = ${worst} at ${at}`);
+  execFileSync(PY, [ORACLE, ...dirs], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120_000 });
 });
+
+for (const c of CASES) {
+  test(`${c.arch}: state_dict names, order and shapes equal the smp-layout torch U-Net's`, async () => {
+    const names = JSON.parse(readFileSync(join(dir, c.arch, 'out.json'), 'utf8')).names as [string, number[]][];
+    assert.deepEqual(runs.get(c.arch)!.model.parameters().map((e) => [e.name, e.shape]), names);
+    assert.ok(names.some(([n]) => n === 'decoder.blocks.0.conv1.0.weight'));
+    assert.ok(names.some(([n]) => n === 'segmentation_head.0.bias'));
+    assert.ok(names.every(([n]) => /^(encoder|decoder|segmentation_head)\./.test(n)));
+  });
+
+  test(`${c.arch}: eval logits equal torch within 1e-4, one per pixel`, async () => {
+    const { tensors } = await readSafetensors(join(dir, c.arch, 'out.safetensors'));
+    const logits = runs.get(c.arch)!.logits;
+    assert.equal(logits.length, N * S * S);
+    const d = maxAbsDiff(logits, toFloat32(tensors.get('logits')!));
+    assert.ok(d < 1e-4, `max |Δlogit| = ${d}`);
+  });
+
+  test(`${c.arch}: two AdamW steps on Dice + BCE equal torch: losses within 1e-5, tensors within 1e-4`, async () => {
+    const { tensors } = await readSafetensors(join(dir, c.arch, 'out.safetensors'));
+    const { losses, after } = runs.get(c.arch)!;
+    const ref = [...toFloat32(tensors.get('loss')!)];
+    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(losses[i]! - ref[i]!) < 1e-5, `step ${i}: ${losses[i]} vs ${ref[i]}`);
+    let worst = 0, at = '';
+    for (const [name, v] of after) {
+      const d = maxAbsDiff(toFloat32(v), toFloat32(tensors.get(`state.${name}`)!));
+      if (d > worst) { worst = d; at = name; }
+    }
+    assert.ok(worst < 1e-4, `max |Δ| = ${worst} at ${at}`);
+  });
+}
 
 test('bf16 predict stays close to fp32 and masks of the wrong size are refused', async () => {
+  const model = runs.get('unet_mobilenet_v2')!.model;
   const f = await model.predict(b, 'fp32');
   const h = await model.predict(b, 'bf16');
   let agree = 0;
@@ -98,4 +110,5 @@ test('bf16 predict stays close to fp32 and masks of the wrong size are refused',
   assert.ok(agree / f.length > 0.95, `bf16 and fp32 masks agree on ${agree / f.length}`);
   await assert.rejects(model.trainStep(b, masks.subarray(1), [{ lr: 0, momentum: 0.9, weightDecay: 0 }]), /masks hold/);
   await assert.rejects(model.predict({ pixels: new Uint8Array(48 * 48), shape: [1, 48, 48, 1] }), /multiple of 32/);
+  assert.throws(() => Segmenter.create({ arch: 'unet_vgg' as SegmenterArch }), /unknown segmenter architecture/);
 });

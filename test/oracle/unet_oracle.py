@@ -2,9 +2,10 @@
 """Test oracle for the segmenter: a U-Net in segmentation_models_pytorch's layout
 (Unet(encoder_name="mobilenet_v2"): encoder.features.* = torchvision's MobileNetV2 features,
 decoder.blocks.N.conv{1,2}.{0,1}, segmentation_head.0) written in plain torch, since smp
-is not installed. Skips: features.1 (/2), .3 (/4), .6 (/8), .13 (/16); head: features.18 (/32).
+is not installed. MobileNetV2 skips: features.1 (/2), .3 (/4), .6 (/8), .13 (/16); head: features.18
+(/32). ResNet (smp's ResNetEncoder): relu(bn1(conv1)) /2, layer1 /4, layer2, layer3; head: layer4.
 
-Usage: unet_oracle.py DIR  (DIR/job.json: {"decoderChannels", "mean", "std", "threads", "steps": [lr...]})
+Usage: unet_oracle.py DIR...  (each DIR/job.json: {"encoder": mobilenet_v2 | resnet18 | resnet34, "decoderChannels", "mean", "std", "threads", "steps": [lr...]})
 with model.safetensors and input.safetensors (pixels U8 NHWC, masks U8 NHW 0/1) beside it.
 Writes out.json {"names"} and out.safetensors {logits, loss, state.* after the AdamW steps}.
 """
@@ -56,11 +57,30 @@ class Encoder(nn.Module):
                 skips.append(x)
         return x, skips[::-1]
 
-class Unet(nn.Module):
-    def __init__(self, dec):
+class ResNetEncoder(nn.Module):
+    """smp's ResNetEncoder: torchvision's ResNet without fc and avgpool (names conv1, bn1, layer1..4)."""
+    def __init__(self, arch):
         super().__init__()
-        self.encoder = Encoder()
-        self.decoder = Decoder([1280, 96, 32, 24, 16], dec)
+        net = getattr(torchvision.models, arch)()
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+    def forward(self, x):
+        s0 = self.relu(self.bn1(self.conv1(x)))
+        s1 = self.layer1(self.maxpool(s0))
+        s2 = self.layer2(s1)
+        s3 = self.layer3(s2)
+        return self.layer4(s3), [s3, s2, s1, s0]
+
+class Unet(nn.Module):
+    def __init__(self, dec, encoder="mobilenet_v2"):
+        super().__init__()
+        if encoder == "mobilenet_v2":
+            self.encoder = Encoder()
+            chans = [1280, 96, 32, 24, 16]
+        else:
+            self.encoder = ResNetEncoder(encoder)
+            chans = [512, 256, 128, 64, 64]
+        self.decoder = Decoder(chans, dec)
         self.segmentation_head = nn.Sequential(nn.Conv2d(dec[-1], 1, 3, padding=1))
     def forward(self, x):
         h, skips = self.encoder(x)
@@ -76,7 +96,7 @@ def seg_loss(logits, y):
 def run(d):
     job = json.load(open(os.path.join(d, "job.json")))
     torch.set_num_threads(job.get("threads", 1))
-    net = Unet(job["decoderChannels"])
+    net = Unet(job["decoderChannels"], job.get("encoder", "mobilenet_v2"))
     names = [[k, list(v.shape)] for k, v in net.state_dict().items()]
     net.load_state_dict(load(os.path.join(d, "model.safetensors")), strict=True)
     inp = load(os.path.join(d, "input.safetensors"))
@@ -122,4 +142,5 @@ if __name__ == "__main__":
             t = time.time(); net(xb).mean().backward(); tr = (time.time() - t) / 8
             print(dec, s, f"infer {fwd*1000:.0f} ms/img, train {tr*1000:.0f} ms/img")
     else:
-        run(sys.argv[1])
+        for d in sys.argv[1:]:
+            run(d)

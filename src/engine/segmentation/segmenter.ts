@@ -8,7 +8,7 @@ import { checkBatch } from '../model.js';
 import { readWeights } from '../weights/weightsFile.js';
 import type { Batch, HostTensor, Normalisation, ParamInfo, Precision, TensorMap } from '../types.js';
 
-export const SEGMENTER_ARCHS = ['unet_mobilenet_v2'] as const;
+export const SEGMENTER_ARCHS = ['unet_mobilenet_v2', 'unet_resnet18', 'unet_resnet34'] as const;
 export type SegmenterArch = (typeof SEGMENTER_ARCHS)[number];
 /** Lighter than smp's default (256, 128, 64, 32, 16): 2-core CPU training and ≤ 50 ms inference at 256 px. */
 export const LIGHT_DECODER = [64, 32, 16, 16, 8];
@@ -78,9 +78,12 @@ export class Segmenter {
   async loadEncoder(source: string): Promise<number> {
     const w = await readWeights(source);
     const use: TensorMap = new Map();
-    for (const [k, t] of w.tensors) if (k.startsWith('features.')) use.set(`encoder.${k}`, t);
+    // Everything but the classifier (MobileNetV2's classifier.*, ResNet's fc.*) is the encoder.
+    for (const [k, t] of w.tensors) if (!/^(classifier|fc)\./.test(k)) use.set(`encoder.${k}`, t);
     const want = this.parameters().filter((e) => e.name.startsWith('encoder.') && !e.name.endsWith('num_batches_tracked'));
     const missing = want.filter((e) => !use.has(e.name)).map((e) => e.name);
+    const known = new Set(this.parameters().map((e) => e.name));
+    for (const k of use.keys()) if (!known.has(k)) missing.push(`(unexpected) ${k}`);
     if (missing.length) throw new Error(`${w.file} is not a ${this.spec.arch.replace('unet_', '')} encoder: missing ${missing.slice(0, 4).join(', ')}`);
     await this.loadState(use, { strict: false });
     // The encoder's own input normalisation (e.g. mean = std = 0.5 for TF-converted weights) wins.

@@ -188,8 +188,14 @@ export function registerLungsCommand(program: Command): void {
         for (const row of Rng.derive(o.seed, 'sheet', s).shuffle(rows.filter((r) => r.source === s && !worst.includes(r))).slice(0, o.perSource)) picked.push({ row, tag: '' });
       }
       for (const row of worst) picked.push({ row, tag: 'WORST ' });
-      const cells: SheetCell[] = [];
+      // One row per source, then the worst: blank cells pad each group to the row's end.
+      const cols = Math.max(o.perSource, o.worst);
+      const cells: (SheetCell | null)[] = [];
+      let group = '';
       for (const { row, tag } of picked) {
+        const g = tag ? 'worst' : row.source;
+        if (group && g !== group) while (cells.length % cols) cells.push(null);
+        group = g;
         const input = await decodeImage(row.image, { size: meta.inputSize, fit: 'stretch' });
         const [prob] = await segmentProbs(model, meta, [input.pixels]);
         const truthImg = await decodeImage(row.mask);
@@ -198,7 +204,7 @@ export function registerLungsCommand(program: Command): void {
         cells.push({ image: row.image, predicted: pred, truth, width: truthImg.width, height: truthImg.height, caption: `${tag}${row.source} Dice ${dice(pred, truth).toFixed(3)}` });
       }
       mkdirSync(dirname(resolve(o.out)), { recursive: true });
-      writeFileSync(o.out, await lungContactSheet(cells, { columns: Math.max(o.perSource, o.worst), cell: 200, title: 'Lung outlines: red = predicted, green = reference mask; last row: the worst by Dice' }));
-      console.log(`${o.out}: ${cells.length} images`);
+      writeFileSync(o.out, await lungContactSheet(cells, { columns: cols, cell: 200, title: 'Lung outlines: red = predicted, green = reference mask; last row: the worst by Dice' }));
+      console.log(`${o.out}: ${cells.filter(Boolean).length} images`);
     });
 }

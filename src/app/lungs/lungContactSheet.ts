@@ -7,11 +7,13 @@ import { edges } from '../../recipe/segmentationMetrics.js';
 
 export interface SheetCell { image: string; predicted: Uint8Array; truth?: Uint8Array; width: number; height: number; caption: string }
 
-export async function lungContactSheet(cells: SheetCell[], opts: { cell?: number; columns?: number; title?: string } = {}): Promise<Buffer> {
+/** `null` cells stay blank (to start a group on a new row). */
+export async function lungContactSheet(cells: (SheetCell | null)[], opts: { cell?: number; columns?: number; title?: string } = {}): Promise<Buffer> {
   const C = opts.cell ?? 224, cols = opts.columns ?? 6, capH = 18, titleH = opts.title ? 28 : 0;
   const rows = Math.ceil(cells.length / cols);
   const parts: OverlayOptions[] = [];
   for (const [i, c] of cells.entries()) {
+    if (!c) continue;
     const img = await decodeImage(c.image, { size: C, fit: 'stretch' });
     const rgb = new Uint8Array(C * C * 3);
     for (let j = 0; j < C * C; j++) rgb[3 * j] = rgb[3 * j + 1] = rgb[3 * j + 2] = img.pixels[j]!;

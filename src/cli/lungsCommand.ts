@@ -16,6 +16,7 @@ import { benchSegmenter } from '../app/lungs/benchSegmenter.js';
 import { lungContactSheet, type SheetCell } from '../app/lungs/lungContactSheet.js';
 import { maskAtSize, segmentProbs } from '../app/lungs/segmentImages.js';
 import { decodeImage } from '../data/image.js';
+import { writeFileAtomic } from '../engine/atomic.js';
 import { dice } from '../recipe/segmentationMetrics.js';
 import { Rng } from '../data/rng.js';
 import type { Precision } from '../engine/types.js';
@@ -99,6 +100,8 @@ export function registerLungsCommand(program: Command): void {
       if (o.evaluate && test.length) {
         const ev = await evaluateSegmenter(r.model, r.meta, test, { log: (m) => console.error(m) });
         writeFileSync(join(o.out, 'eval.json'), JSON.stringify({ sources: ev.sources, rows: ev.rows }, null, 1));
+        // The held-out summary goes into model.json too (the weights, and their hash, are unchanged).
+        await writeFileAtomic(join(o.out, 'model.json'), JSON.stringify({ ...r.meta, metrics: { heldOut: ev.sources } }, null, 2) + '\n');
         printSummary(ev.sources);
       }
     });

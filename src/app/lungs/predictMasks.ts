@@ -12,6 +12,7 @@ import { readManifest, rowPath, writeManifest, manifestPathFor } from '../../dat
 import type { Segmenter } from '../../engine/segmentation/segmenter.js';
 import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoint.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
+import type { Precision } from '../../engine/types.js';
 
 export const MASK_COLUMN = 'lung_mask';
 
@@ -29,7 +30,7 @@ function cacheFile(dir: string, image: string): string {
 export interface PredictMasksResult { image: string; mask: string; cached: boolean; lungFraction: number }
 
 /** Masks for files; `cacheDir` defaults to lungMaskCacheDir(meta). */
-export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images: string[], opts: { cacheDir?: string; log?: (m: string) => void } = {}): Promise<PredictMasksResult[]> {
+export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images: string[], opts: { cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {}): Promise<PredictMasksResult[]> {
   const dir = opts.cacheDir ?? lungMaskCacheDir(meta);
   const out: PredictMasksResult[] = [];
   const S = meta.inputSize;
@@ -43,7 +44,7 @@ export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images
     }
     const native = await decodeImage(image);
     const input = await decodeImage(image, { size: S, fit: 'stretch' });
-    const [prob] = await segmentProbs(model, meta, [input.pixels]);
+    const [prob] = await segmentProbs(model, meta, [input.pixels], opts.precision ? { precision: opts.precision } : {});
     const mask = await maskAtSize(prob!, S, native.width, native.height, meta.threshold);
     await writeFileAtomic(file, await encodePng({ pixels: mask.map((v) => v * 255), width: native.width, height: native.height }));
     out.push({ image, mask: file, cached: false, lungFraction: mask.reduce((s, v) => s + v, 0) / mask.length });
@@ -53,7 +54,7 @@ export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images
 }
 
 /** Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`. */
-export async function fillManifestMasks(model: Segmenter, meta: SegmenterMeta, manifestFile: string, outFile: string, opts: { overwrite?: boolean; cacheDir?: string; log?: (m: string) => void } = {}): Promise<{ filled: number; kept: number; cached: number }> {
+export async function fillManifestMasks(model: Segmenter, meta: SegmenterMeta, manifestFile: string, outFile: string, opts: { overwrite?: boolean; cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {}): Promise<{ filled: number; kept: number; cached: number }> {
   const m = readManifest(manifestFile);
   const todo = m.rows.filter((r) => opts.overwrite || !r.extra[MASK_COLUMN]);
   const res = await predictMasks(model, meta, todo.map((r) => rowPath(m, r)), opts);

@@ -44,7 +44,7 @@ export async function saveSegmenter(dir: string, model: Segmenter, meta: Segment
   return full;
 }
 
-export async function loadSegmenter(dir: string, opts: { device?: string } = {}): Promise<{ model: Segmenter; meta: SegmenterMeta }> {
+export async function loadSegmenter(dir: string, opts: { device?: string; channelsLast?: boolean } = {}): Promise<{ model: Segmenter; meta: SegmenterMeta }> {
   const file = join(dir, 'model.json');
   if (!existsSync(file)) throw new Error(`not a cxrtune checkpoint: ${file} is missing`);
   let meta: SegmenterMeta;
@@ -55,7 +55,7 @@ export async function loadSegmenter(dir: string, opts: { device?: string } = {})
   }
   if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${meta.format}'`);
   if (meta.task !== 'segmentation') throw new Error(`${dir} is a ${meta.task ?? 'classification'} checkpoint, not a segmenter`);
-  const model = Segmenter.create({ arch: meta.arch, decoderChannels: meta.decoderChannels, normalisation: meta.normalisation, ...(opts.device ? { device: opts.device } : {}) });
+  const model = Segmenter.create({ arch: meta.arch, decoderChannels: meta.decoderChannels, normalisation: meta.normalisation, ...(opts.device ? { device: opts.device } : {}), ...(opts.channelsLast ? { channelsLast: true } : {}) });
   const { tensors } = await readSafetensors(join(dir, 'model.safetensors'));
   await model.loadState(tensors);
   return { model, meta };

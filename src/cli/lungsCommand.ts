@@ -132,14 +132,14 @@ export function registerLungsCommand(program: Command): void {
     .option('--manifest <csv>', 'fill the lung_mask column of this manifest')
     .option('--out <path>', 'with --manifest: the manifest to write (default: beside it, *.lungs.csv); with files: a folder to copy the masks into')
     .option('--overwrite', 'with --manifest: replace lung_mask values already there')
-    .option('--cache-dir <dir>', 'mask cache (default: $CXRTUNE_CACHE/lung-masks/<weights hash>)')
+    .option('--cache-dir <dir>', 'mask cache (default: $CXRTUNE_CACHE/lung-masks/<weights hash>[-bf16])')
     .option('--precision <p>', 'fp32 or bf16 (bf16: about half the time on CPUs with fast bf16; same Dice on the held-out set)', precisionArg, 'fp32')
     .option('--threads <n>', 'intra-op threads', intArg)
     .action(async (images: string[], o) => {
       threads(o.threads);
       if (!o.manifest && !images.length) throw new Error('give image files or --manifest <csv>');
       const { model, meta } = await loadSegmenter(requireModel(o.model));
-      const cacheDir = o.cacheDir ?? lungMaskCacheDir(meta);
+      const cacheDir = o.cacheDir ?? lungMaskCacheDir(meta, o.precision);
       if (o.manifest) {
         const out = o.out ?? o.manifest.replace(/\.csv$/i, '') + '.lungs.csv';
         const r = await fillManifestMasks(model, meta, o.manifest, out, { overwrite: !!o.overwrite, cacheDir, precision: o.precision, log: (m) => console.error(m) });

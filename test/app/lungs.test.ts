@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
+import { Command } from 'commander';
+import { registerLungsCommand } from '../../src/cli/lungsCommand.js';
 import { writePhantoms } from '../../src/data/phantom.js';
 import { readLungs, readMaskManifest } from '../../src/data/sources/lungs.js';
 import { readManifest, rowPath } from '../../src/data/manifest.js';
@@ -84,15 +86,20 @@ function cli(...args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { encoding: 'utf8', env: { ...process.env, CXRTUNE_THREADS: '1' } });
 }
 
-test('lungs CLI: a missing model, missing data or no input is one line and exit 1', () => {
+test('lungs CLI: a missing model is one line and exit 1; missing data and no input are named', async () => {
   const a = cli('lungs', 'evaluate', '--model', join(dir, 'nope'));
   assert.equal(a.status, 1);
   assert.match(a.stderr.trim(), /^cxrtune: segmenter not found: .*nope/);
   assert.equal(a.stderr.trim().split('\n').length, 1);
-  const b = cli('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x'));
-  assert.match(b.stderr, /lung data not found/);
-  const d = cli('lungs', 'predict', '--model', join(dir, 'seg'));
-  assert.match(d.stderr, /give image files or --manifest/);
+  // In process (no subprocess start-up): the same commands, errors as thrown.
+  const run = (...args: string[]) => {
+    const p = new Command('cxrtune').exitOverride();
+    registerLungsCommand(p);
+    return p.parseAsync(['node', 'cxrtune', ...args]);
+  };
+  await assert.rejects(run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')), /lung data not found/);
+  await assert.rejects(run('lungs', 'predict', '--model', join(dir, 'seg')), /give image files or --manifest/);
+  await assert.rejects(run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')), /unknown segmenter architecture 'unet_vgg'/);
 });
 
 test('the shared lung set: 138 + 566 + 417 pairs, every source split by patient, about a fifth held out', (t) => {

@@ -16,9 +16,10 @@ import type { Precision } from '../../engine/types.js';
 
 export const MASK_COLUMN = 'lung_mask';
 
-export function lungMaskCacheDir(meta: Pick<SegmenterMeta, 'weightsSha256'>, env: NodeJS.ProcessEnv = process.env): string {
+/** One folder per weights (and per precision other than fp32: bf16 masks may differ by a pixel). */
+export function lungMaskCacheDir(meta: Pick<SegmenterMeta, 'weightsSha256'>, precision: Precision = 'fp32', env: NodeJS.ProcessEnv = process.env): string {
   const root = env.CXRTUNE_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'cxrtune');
-  return join(root, 'lung-masks', (meta.weightsSha256 ?? 'unhashed').slice(0, 16));
+  return join(root, 'lung-masks', (meta.weightsSha256 ?? 'unhashed').slice(0, 16) + (precision === 'fp32' ? '' : `-${precision}`));
 }
 
 function cacheFile(dir: string, image: string): string {
@@ -31,7 +32,7 @@ export interface PredictMasksResult { image: string; mask: string; cached: boole
 
 /** Masks for files; `cacheDir` defaults to lungMaskCacheDir(meta). */
 export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images: string[], opts: { cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {}): Promise<PredictMasksResult[]> {
-  const dir = opts.cacheDir ?? lungMaskCacheDir(meta);
+  const dir = opts.cacheDir ?? lungMaskCacheDir(meta, opts.precision);
   const out: PredictMasksResult[] = [];
   const S = meta.inputSize;
   for (const image of images) {

@@ -94,6 +94,8 @@ export function registerLungsCommand(program: Command): void {
       const r = await trainSegmenter({
         samples, size: o.size, out: o.out, arch: o.arch as SegmenterArch, decoderChannels: dec, epochs: o.epochs, batchSize: o.batch, lr: o.lr, precision: o.precision,
         augment: o.augment, seed: o.seed, ...(pretrained ? { pretrained } : {}),
+        // ../shared/data/lungs/README: a model trained with the Shenzhen masks inherits their licence.
+        ...(bySource.shenzhen?.train ? { licence: 'non-commercial: trained with the Shenzhen masks (CC BY-NC-SA 4.0)' } : {}),
         record: { data: resolve(o.data), split: { testFraction: o.testFraction, seed: o.seed, unit: 'patient, per source', bySource }, threads: t },
       });
       console.error(`trained in ${r.seconds.toFixed(0)} s: ${r.imagesPerSecond.toFixed(2)} images/s (${samples.length} images × ${o.epochs} epochs)`);

@@ -34,6 +34,8 @@ export interface SegTrainOptions {
   seed?: number;
   /** Extra facts for model.json's training record (data, splits). */
   record?: Record<string, unknown>;
+  /** Licence the weights inherit from their training data (model.json `licence`). */
+  licence?: string;
   log?: (msg: string) => void;
 }
 
@@ -95,7 +97,7 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
     log(`epoch ${e + 1}/${epochs}: loss ${(lossSum / seen).toFixed(4)}, ${secs.toFixed(0)} s, ${(seen / secs).toFixed(2)} img/s`);
     const seconds = (performance.now() - t0) / 1000;
     meta = await saveSegmenter(o.out, model, {
-      classes: ['lung'], inputSize: S, channels: 1, threshold: 0.5,
+      classes: ['lung'], inputSize: S, channels: 1, threshold: 0.5, ...(o.licence ? { licence: o.licence } : {}),
       training: {
         epochs: e + 1, plannedEpochs: epochs, batchSize: bs, lr, encoderLrFactor: ENCODER_LR_FACTOR, weightDecay: wd, optimizer: 'adamw', schedule: 'oneCycle',
         loss: 'bce+dice', batchNormUnfolded: unfolded, precision: o.precision ?? 'fp32', augment: o.augment !== false, seed, pretrained: o.pretrained ?? null,

@@ -23,6 +23,8 @@ export interface SegmenterMeta {
   normalisation: Normalisation;
   /** Probability threshold for the binary mask. */
   threshold: number;
+  /** Licence the weights inherit from their training data, when it restricts use. */
+  licence?: string;
   training?: Record<string, unknown>;
   metrics?: Record<string, unknown>;
   created: string;

@@ -37,9 +37,14 @@ function requireModel(dir: string): string {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`segmenter not found: ${dir} (train one with \`cxrtune lungs train\`)`);
   return dir;
 }
-function readData(path: string, o: { testFraction: number; seed: number; covidImages?: string }): LungPair[] {
+function readData(path: string, o: { testFraction: number; seed: number; covidImages?: string; sources?: string }): LungPair[] {
   if (!existsSync(path)) throw new Error(`lung data not found: ${path} (a folder like ../shared/data/lungs, or a manifest with a lung_mask column)`);
-  return readSegmentationData(resolve(path), { testFraction: o.testFraction, seed: o.seed, ...(o.covidImages ? { covidImages: o.covidImages } : {}) });
+  const pairs = readSegmentationData(resolve(path), { testFraction: o.testFraction, seed: o.seed, ...(o.covidImages ? { covidImages: o.covidImages } : {}) });
+  if (!o.sources) return pairs;
+  const known = [...new Set(pairs.map((p) => p.source))];
+  const want = String(o.sources).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const w of want) if (!known.includes(w)) throw new Error(`unknown source '${w}' (in ${path}: ${known.join(', ')})`);
+  return pairs.filter((p) => want.includes(p.source));
 }
 function limitPerSource(pairs: LungPair[], n: number | undefined, seed: number): LungPair[] {
   if (!n) return pairs;
@@ -62,6 +67,7 @@ export function registerLungsCommand(program: Command): void {
     .option('--covid-images <dir>', 'images of the V7 masks (default: ../covid-chestxray/images beside --data)')
     .option('--test-fraction <f>', 'held-out patients per source', floatArg, 0.2)
     .option('--seed <n>', 'seed of the split, shuffling and augmentation', intArg, 0)
+    .option('--sources <list>', 'only these sources, comma-separated (e.g. montgomery,v7-covid: no non-commercial Shenzhen masks)')
     .option('--limit <n>', 'at most n images per source (quick runs)', intArg)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg);
 

@@ -99,6 +99,7 @@ test('lungs CLI: a missing model is one line and exit 1; missing data and no inp
   };
   await assert.rejects(run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')), /lung data not found/);
   await assert.rejects(run('lungs', 'predict', '--model', join(dir, 'seg')), /give image files or --manifest/);
+  await assert.rejects(run('lungs', 'evaluate', '--model', join(dir, 'seg'), '--data', manifestFile, '--sources', 'nih'), /unknown source 'nih'/);
   await assert.rejects(run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')), /unknown segmenter architecture 'unet_vgg'/);
 });
 

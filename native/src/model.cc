@@ -8,6 +8,7 @@
 #include "common.h"
 #include "distributed.h"
 #include "executor.h"
+#include "unet.h"  // segmenter (issue 11)
 
 namespace cxr {
 
@@ -205,6 +206,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (arch.rfind("resnet", 0) == 0) net_ = make_resnet(arch, o);
       else if (arch.rfind("densenet", 0) == 0) net_ = make_densenet(arch, o);
       else if (arch == "mobilenet_v2") net_ = make_mobilenet_v2(o);
+      // Segmenter (unet.cc): spec.decoderChannels, 5 counts; smp's default 256..16.
+      else if (arch.rfind("unet_", 0) == 0) {
+        std::vector<int64_t> dec{256, 128, 64, 32, 16};
+        if (spec.Has("decoderChannels") && spec.Get("decoderChannels").IsArray()) dec = to_shape(spec.Get("decoderChannels"), "decoderChannels");
+        net_ = make_unet(arch, o, dec);
+      }
       if (!net_) throw std::runtime_error("unknown architecture '" + arch + "'");
       num_classes_ = o.num_classes;
       device_ = torch::Device(dev);
@@ -497,9 +504,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto req = info[0].As<Napi::Object>();
       auto in = std::make_shared<HostInput>(parse_input(req));
       int64_t n = in->pixels.size(0);
-      auto labels = tensor_from_typed(req.Get("labels"), torch::kInt, {n}, "labels").to(torch::kLong);
-      if (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= num_classes())
-        throw std::runtime_error("labels must be class indices in [0, " + std::to_string(num_classes()) + ")");
+      // Segmenter (unet.cc): per-pixel 0/1 masks [N, H, W] instead of labels.
+      torch::Tensor labels, masks;
+      if (req.Get("masks").IsTypedArray()) {
+        masks = tensor_from_typed(req.Get("masks"), torch::kByte, {n, in->pixels.size(1), in->pixels.size(2)}, "masks");
+      } else {
+        labels = tensor_from_typed(req.Get("labels"), torch::kInt, {n}, "labels").to(torch::kLong);
+        if (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= num_classes())
+          throw std::runtime_error("labels must be class indices in [0, " + std::to_string(num_classes()) + ")");
+      }
       auto ha = req.Get("hyper").As<Napi::Array>();
       if (ha.Length() != groups_.size())
         throw std::runtime_error("trainStep got hyperparameters for " + std::to_string(ha.Length()) + " groups, the optimizer has " + std::to_string(groups_.size()));
@@ -524,22 +537,27 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       }
       struct Out { double loss = 0; bool overflow = false; torch::Tensor probs; };
       auto out = std::make_shared<Out>();
-      auto run = [this, in, labels, hyper, precision, scale, cw, out]() {
+      auto run = [this, in, labels, masks, hyper, precision, scale, cw, out]() {
         std::lock_guard<std::mutex> lk(mu_);
         set_mode(true);
         auto x = to_device_input(*in);
-        auto y = labels.to(device_);
         torch::Tensor logits;
         {
           AutocastScope ac(device_.type(), precision == "bf16" ? torch::kBFloat16 : torch::kHalf, precision != "fp32");
           logits = net_->run(x);
         }
         auto lf = logits.to(torch::kFloat);
-        auto ce = torch::nn::functional::CrossEntropyFuncOptions();
-        if (cw.defined()) ce.weight(cw.to(device_));
-        auto loss = torch::nn::functional::cross_entropy(lf, y, ce);
+        torch::Tensor loss;
+        if (masks.defined()) {  // segmenter: Dice + BCE; probs = per-image mean foreground probability
+          loss = segmentation_loss(lf, masks);
+          out->probs = torch::sigmoid(lf.detach()).mean({1, 2, 3}).cpu();
+        } else {
+          auto ce = torch::nn::functional::CrossEntropyFuncOptions();
+          if (cw.defined()) ce.weight(cw.to(device_));
+          loss = torch::nn::functional::cross_entropy(lf, labels.to(device_), ce);
+          out->probs = torch::softmax(lf.detach(), 1).cpu();
+        }
         out->loss = loss.item<double>();
-        out->probs = torch::softmax(lf.detach(), 1).cpu();
         for (auto& e : entries_) if (e.is_param) e.t.mutable_grad() = torch::Tensor();
         bool finite = std::isfinite(out->loss);
         if (finite) (scale != 1.0 ? loss * scale : loss).backward();

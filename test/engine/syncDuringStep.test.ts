@@ -16,17 +16,20 @@ function batchOf(n: number, s: number, seed = 1): Batch {
 const H = [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }];
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
-test('sync calls made during a running step return while it is still pending, and apply from the next step', async () => {
+test('sync calls made during a running step return while it is still pending, and apply from the next step', async (t) => {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
   const body = m.parameters().filter((p) => p.kind === 'param' && !p.name.startsWith('fc.')).map((p) => p.name);
   const s0 = await m.state();
-  // 16 images of 192² on resnet18: a step of about a second on two cores.
+  // 8 images of 176² on resnet18: a step of over half a second on two cores.
   let pending = true;
-  const step = m.trainStep(batchOf(16, 192), H).then(() => { pending = false; });
-  // One round of sync calls per event-loop turn until the step resolves. Each call records
-  // whether the step was still pending when it returned.
+  const start = performance.now();
+  let resolved = 0;
+  const step = m.trainStep(batchOf(8, 176), H).then(() => { pending = false; resolved = performance.now(); });
+  // A round of sync calls every few milliseconds until the step resolves. Each round records
+  // when it returned and whether the step was still pending then.
   const returnedWhilePending: boolean[] = [];
+  const returnedAt: number[] = [];
   let frozenDuringStep = false;
   await new Promise<void>((resolve) => {
     const turn = () => {
@@ -37,16 +40,22 @@ test('sync calls made during a running step return while it is still pending, an
       m.setBatchNormMode('frozen');
       assert.ok(trainable > 0);
       returnedWhilePending.push(pending);
-      setImmediate(turn);
+      returnedAt.push(performance.now());
+      setTimeout(turn, 2);  // a timer, not setImmediate: a busy loop would take a core from the step
     };
-    setImmediate(turn);
+    setTimeout(turn, 2);
   });
   await step;
-  // A call that waited for the step's lock would return only once the step had finished,
-  // and the step's promise resolves on the very next turn: one or two calls at most.
-  // Calls that do not wait keep returning, turn after turn, for the whole step.
-  assert.ok(returnedWhilePending.length >= 20, `only ${returnedWhilePending.length} sync calls returned while the step ran`);
-  assert.ok(returnedWhilePending.every(Boolean));
+  // A call that waited for the step's lock would return only once the step had finished:
+  // one gap between returns would span most of the step. Calls that do not wait keep
+  // returning, round after round, so no gap comes near half of it.
+  const times = [start, ...returnedAt, resolved];
+  const gaps = times.slice(1).map((t, i) => t - times[i]!);
+  const stepMs = resolved - start;
+  t.diagnostic(`step ${stepMs.toFixed(0)} ms; ${returnedWhilePending.length} rounds of sync calls returned while it ran; longest gap ${Math.max(...gaps).toFixed(1)} ms`);
+  assert.ok(Math.max(...gaps) < stepMs / 2,
+    `a sync call waited ${Math.max(...gaps).toFixed(0)} ms of a ${stepMs.toFixed(0)} ms step (${returnedWhilePending.length} calls)`);
+  assert.ok(returnedWhilePending.length >= 3 && returnedWhilePending.every(Boolean));
   // The freeze made during step 1 did not touch step 1 (all weights moved) …
   const s1 = await m.state();
   assert.ok(!same(s0.get('conv1.weight')!.data, s1.get('conv1.weight')!.data), 'step 1 updated conv1');

@@ -8,13 +8,11 @@
 // a resnet18 step of 16 × 224² images; now 0.2 ms). A change made while a step
 // runs applies from the next call on, which is also when the lock used to let it in.
 // No policy here: every default (normalisation, class weights, Grad-CAM layer, optimizer
-// β2 and ε) is TypeScript's, and TypeScript validates requests; this file keeps the
-// checks that protect memory (byte lengths, indices).
+// β2 and ε) is TypeScript's, and TypeScript validates requests; requests.cc reads them,
+// keeping the checks that protect memory (byte lengths, indices).
 #include <napi.h>
 #include <mutex>
-#include "cam.h"
-#include "core.h"
-#include "step.h"
+#include "requests.h"
 #include "task.h"
 
 namespace cxr {
@@ -38,19 +36,6 @@ const char* module_kind(const torch::nn::Module& m) {
   if (m.as<torch::nn::BatchNorm2d>()) return "bn";
   if (m.as<torch::nn::Linear>()) return "linear";
   return "other";
-}
-
-CoreSpec core_spec(const Napi::Value& v) {
-  if (!v.IsObject()) throw std::runtime_error("createModel needs a spec object");
-  auto spec = v.As<Napi::Object>();
-  CoreSpec c;
-  c.arch = string_from_js(spec.Get("arch"), "arch");
-  c.net.num_classes = int64_t(number_from_js(spec.Get("numClasses"), "numClasses"));
-  if (spec.Get("dropout").IsNumber()) c.net.dropout = spec.Get("dropout").As<Napi::Number>().DoubleValue();
-  c.net.stride_in_1x1 = spec.Get("strideIn1x1").ToBoolean();
-  c.device = string_from_js(spec.Get("device"), "device");
-  c.channels_last = spec.Get("channelsLast").ToBoolean();
-  return c;
 }
 
 }  // namespace
@@ -79,7 +64,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     try {
       on_js_thread(info.Env(), [&]() -> Napi::Value {
-        auto spec = core_spec(info[0]);
+        auto spec = core_spec_from_js(info[0]);
         num_classes_ = spec.net.num_classes;
         core_ = std::make_unique<Core>(spec);
         describe(*core_);
@@ -228,46 +213,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
-  // { pixels, shape, mean, std, labels, classWeights, hyper: [{ lr, momentum, weightDecay }], precision, lossScale }
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     return js(info, [&] {
-      auto req = info[0].As<Napi::Object>();
-      auto r = std::make_shared<TrainRequest>();
-      r->in = input_from_js(req);
-      int64_t n = r->in.pixels.size(0);
-      r->labels = tensor_from_typed(req.Get("labels"), torch::kInt, {n}, "labels").to(torch::kLong);
-      if (n > 0 && (r->labels.min().item<int64_t>() < 0 || r->labels.max().item<int64_t>() >= num_classes_))
-        throw std::runtime_error("labels must be class indices in [0, " + std::to_string(num_classes_) + ")");
-      auto w = numbers_from_js(req.Get("classWeights"), size_t(num_classes_), "classWeights");
-      r->class_weights = torch::tensor(std::vector<float>(w.begin(), w.end()));
-      r->hyper = hyper_from_js(req.Get("hyper"));
-      r->precision = precision(string_from_js(req.Get("precision"), "precision"));
-      r->loss_scale = number_from_js(req.Get("lossScale"), "lossScale");
+      if (!settings_.optimizer) throw std::runtime_error("configureOptimizer must be called before trainStep");
+      auto r = std::make_shared<TrainRequest>(train_request_from_js(info[0], num_classes_, settings_.optimizer->groups.size()));
       auto out = std::make_shared<TrainResult>();
-      return queue(info, [r, out](Core& m) { *out = train_step(m, *r); }, [out](Napi::Env env) -> Napi::Value {
-        auto o = Napi::Object::New(env);
-        o.Set("loss", out->loss);
-        o.Set("overflow", out->overflow);
-        o.Set("probs", float_array(env, out->probs));
-        return o;
-      });
+      return queue(info, [r, out](Core& m) { *out = train_step(m, *r); },
+                   [out](Napi::Env env) { return train_result_to_js(env, *out); });
     });
-  }
-
-  // One { lr, momentum, weightDecay } per optimizer group.
-  std::vector<GroupHyper> hyper_from_js(const Napi::Value& v) {
-    if (!settings_.optimizer) throw std::runtime_error("configureOptimizer must be called before trainStep");
-    size_t groups = settings_.optimizer->groups.size();
-    if (!v.IsArray() || v.As<Napi::Array>().Length() != groups)
-      throw std::runtime_error("trainStep needs hyperparameters for each of the optimizer's " + std::to_string(groups) + " groups");
-    auto a = v.As<Napi::Array>();
-    std::vector<GroupHyper> out;
-    for (uint32_t g = 0; g < a.Length(); ++g) {
-      auto h = a.Get(g).As<Napi::Object>();
-      out.push_back({number_from_js(h.Get("lr"), "lr"), number_from_js(h.Get("momentum"), "momentum"),
-                     number_from_js(h.Get("weightDecay"), "weightDecay")});
-    }
-    return out;
   }
 
   // { pixels, shape, mean, std, precision } → { logits }
@@ -290,20 +243,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return js(info, [&] {
       auto req = info[0].As<Napi::Object>();
       auto in = std::make_shared<HostInput>(input_from_js(req));
-      double cls = number_from_js(req.Get("classIndex"), "classIndex");
-      if (!(cls >= 0 && cls < double(num_classes_))) throw std::runtime_error("class index out of range");
+      int64_t cls = class_index_from_js(req.Get("classIndex"), num_classes_);
       auto layer = string_from_js(req.Get("layer"), "layer");
       auto out = std::make_shared<cxr::LayerGradients>();
-      return queue(info, [in, cls, layer, out](Core& m) { *out = layer_gradients(m, *in, int64_t(cls), layer); },
-                   [out, layer](Napi::Env env) -> Napi::Value {
-                     auto o = Napi::Object::New(env);
-                     o.Set("activations", float_array(env, out->activations));
-                     o.Set("gradients", float_array(env, out->gradients));
-                     o.Set("shape", shape_array(env, out->activations.sizes()));
-                     o.Set("logits", float_array(env, out->logits));
-                     o.Set("layer", layer);
-                     return o;
-                   });
+      return queue(info, [in, cls, layer, out](Core& m) { *out = layer_gradients(m, *in, cls, layer); },
+                   [out, layer](Napi::Env env) { return layer_gradients_to_js(env, *out, layer); });
     });
   }
 
@@ -315,14 +259,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto layer = string_from_js(req.Get("layer"), "layer");
       auto out = std::make_shared<PooledFeatures>();
       return queue(info, [in, layer, out](Core& m) { *out = pooled_features(m, *in, layer); },
-                   [out, layer](Napi::Env env) -> Napi::Value {
-                     auto o = Napi::Object::New(env);
-                     o.Set("features", float_array(env, out->features));
-                     o.Set("shape", shape_array(env, out->features.sizes()));
-                     o.Set("logits", float_array(env, out->logits));
-                     o.Set("layer", layer);
-                     return o;
-                   });
+                   [out, layer](Napi::Env env) { return pooled_features_to_js(env, *out, layer); });
     });
   }
 
@@ -345,17 +282,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return js(info, [&] {
       auto in = std::make_shared<HostInput>(input_from_js(info[0].As<Napi::Object>()));
       auto out = std::make_shared<std::vector<cxr::BnInputStats>>();
-      return queue(info, [in, out](Core& m) { *out = bn_input_stats(m, *in); }, [out](Napi::Env env) -> Napi::Value {
-        auto arr = Napi::Array::New(env, out->size());
-        for (size_t i = 0; i < out->size(); ++i) {
-          auto o = Napi::Object::New(env);
-          o.Set("name", (*out)[i].name);
-          o.Set("mean", float_array(env, (*out)[i].mean));
-          o.Set("var", float_array(env, (*out)[i].var));
-          arr[i] = o;
-        }
-        return arr;
-      });
+      return queue(info, [in, out](Core& m) { *out = bn_input_stats(m, *in); },
+                   [out](Napi::Env env) { return bn_stats_to_js(env, *out); });
     });
   }
 };

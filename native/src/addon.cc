@@ -4,10 +4,10 @@
 #include <cstdlib>
 #include "common.h"
 #include "distributed.h"
+#include "task.h"
 
 namespace cxr {
 Napi::Function InitModel(Napi::Env env);
-extern std::atomic<int> g_threads;
 }
 
 namespace {
@@ -15,13 +15,13 @@ namespace {
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throw Napi::Error::New(info.Env(), "threads must be >= 1");
-  cxr::g_threads = n;
+  cxr::set_compute_threads(n);
   at::set_num_threads(n);
   return info.Env().Undefined();
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {
-  int n = cxr::g_threads > 0 ? int(cxr::g_threads) : at::get_num_threads();
+  int n = cxr::compute_threads() > 0 ? cxr::compute_threads() : at::get_num_threads();
   return Napi::Number::New(info.Env(), n);
 }
 

@@ -139,12 +139,16 @@ struct Net : torch::nn::Module {
 };
 
 struct NetOptions {
-  int64_t num_classes = 1000;
+  int64_t num_classes = 0;  // always given by TypeScript
   double dropout = -1;  // < 0: the family's default
   // ResNet v1 (Keras, Caffe): the stride of a downsampling bottleneck on its first 1x1 conv.
   bool stride_in_1x1 = false;
+  // Segmenter (unet.cc): decoder channels from the deepest block to full resolution; given by TypeScript.
+  std::vector<int64_t> decoder_channels;
 };
 
+// families.cc: the family file that builds `arch`; an error for an unknown name.
+std::shared_ptr<Net> make_net(const std::string& arch, const NetOptions& o);
 std::shared_ptr<Net> make_resnet(const std::string& arch, const NetOptions& o);
 std::shared_ptr<Net> make_densenet(const std::string& arch, const NetOptions& o);
 std::shared_ptr<Net> make_mobilenet_v2(const NetOptions& o);

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
-#include "executor.h"
+#include "task.h"
 
 #ifdef CXR_C10D_GLOO
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -22,8 +22,6 @@
 #endif
 
 namespace cxr {
-
-std::string clean_error(const char* what);
 
 namespace {
 
@@ -132,40 +130,10 @@ void wait_or_explain(const c10::intrusive_ptr<c10d::Work>& w, const char* op) {
       "this build of the addon has no c10d Gloo (install libgloo-dev and rebuild: node scripts/build-native.mjs)");
 }
 
-// Runs work on the compute thread from a libuv pool thread; resolves with done(env).
-class DistTask : public Napi::AsyncWorker {
- public:
-  DistTask(Napi::Env env, Napi::Value keep, std::function<void()> run, std::function<Napi::Value(Napi::Env)> done)
-      : Napi::AsyncWorker(env, "cxrtune.dist"), deferred_(Napi::Promise::Deferred::New(env)),
-        run_(std::move(run)), done_(std::move(done)) {
-    if (keep.IsObject()) keep_ = Napi::Persistent(keep.As<Napi::Object>());
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      Executor::get().run(run_);
-    } catch (const c10::Error& e) {
-      SetError(clean_error(e.what_without_backtrace()));
-    } catch (const std::exception& e) {
-      SetError(clean_error(e.what()));
-    }
-  }
-  void OnOK() override { deferred_.Resolve(done_ ? done_(Env()) : Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;  // the typed array being reduced in place
-  std::function<void()> run_;
-  std::function<Napi::Value(Napi::Env)> done_;
-};
-
+// Runs work on the compute thread (task.h), behind the model calls issued before it.
 Napi::Value queue(const Napi::CallbackInfo& info, Napi::Value keep, std::function<void()> run,
                   std::function<Napi::Value(Napi::Env)> done = nullptr) {
-  auto* t = new DistTask(info.Env(), keep, std::move(run), std::move(done));
-  auto p = t->Promise();
-  t->Queue();
-  return p;
+  return run_async(info.Env(), keep, std::move(run), std::move(done));
 }
 
 // A tensor over a typed array's memory (no copy): collectives work on it in place.

@@ -1,6 +1,6 @@
 // Data-parallel hooks the model's train step calls: gradient averaging over the
 // process group made by distributed.cc (c10d TCPStore + ProcessGroupGloo). Kept free
-// of c10d headers so model.cc builds the same with or without them.
+// of c10d headers so step.cc builds the same with or without them.
 #pragma once
 #include <napi.h>
 #include <torch/torch.h>

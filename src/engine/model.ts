@@ -1,10 +1,13 @@
 // The engine's Model: a typed facade over one native network. It validates every
 // request, serialises calls (one at a time per model, in order), and converts
-// between typed arrays and the plain types of engine/types.ts.
+// between typed arrays and the plain types of engine/types.ts. Every default the
+// addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
+// layer, optimizer β2/ε, precision, loss scale): the C++ has none.
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
+import { gradCamMaps } from './gradCam.js';
 import {
   ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel, type FeatureResult,
   type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
@@ -43,6 +46,7 @@ export class Model implements EngineModel {
     if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
     if (spec.strideIn1x1 && !(BOTTLENECK_RESNETS as readonly string[]).includes(spec.arch)) throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
     const resolved: ResolvedSpec = { ...spec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu' };
+    checkNormalisation(resolved.normalisation);
     const { NativeModel } = loadNative();
     return new Model(resolved, new NativeModel(resolved));
   }
@@ -93,6 +97,15 @@ export class Model implements EngineModel {
 
   configureOptimizer(cfg: OptimizerConfig): void {
     if (!['sgd', 'adamw', 'adam'].includes(cfg.kind)) throw new Error(`unknown optimizer '${cfg.kind}' (sgd, adam, adamw)`);
+    if (!cfg.groups.length) throw new Error('the optimizer needs at least one parameter group');
+    const seen = new Set<number>();
+    for (const [g, ids] of cfg.groups.entries()) {
+      for (const i of ids) {
+        if (this.entries[i]?.kind !== 'param') throw new Error(`optimizer group ${g} names index ${i}, which is not a parameter of ${this.spec.arch}`);
+        if (seen.has(i)) throw new Error(`parameter '${this.entries[i]!.name}' is in two optimizer groups`);
+        seen.add(i);
+      }
+    }
     this.native.configureOptimizer({ kind: cfg.kind, groups: cfg.groups, nesterov: cfg.nesterov ?? false, beta2: cfg.beta2 ?? 0.999, eps: cfg.eps ?? 1e-8 });
     this.groupCount = cfg.groups.length;
     this.defaultWeightDecay = cfg.weightDecay ?? 0;
@@ -111,10 +124,15 @@ export class Model implements EngineModel {
     }
     // fp16 loss scaling is the caller's policy (recipe/gradScaler.ts); 2^16 is its starting value.
     const lossScale = opts.lossScale ?? (precision === 'fp16' ? 2 ** 16 : 1);
+    if (!(Number.isFinite(lossScale) && lossScale > 0)) throw new Error(`loss scale must be finite and > 0 (got ${lossScale})`);
+    // Unweighted cross-entropy is cross-entropy with every class weighing 1 (the same numbers).
+    const classWeights = opts.classWeights ?? new Array<number>(this.spec.numClasses).fill(1);
+    if (classWeights.length !== this.spec.numClasses || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
+      throw new Error(`class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`);
+    }
     const r = await this.serial(() => this.native.trainStep({
-      ...this.input(batch), labels: batch.labels!, precision, lossScale,
+      ...this.input(batch), labels: batch.labels!, precision, lossScale, classWeights,
       hyper: perGroup.map((h) => ({ lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay ?? this.defaultWeightDecay })),
-      ...(opts.classWeights ? { classWeights: opts.classWeights } : {}),
     }));
     return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
   }
@@ -134,8 +152,10 @@ export class Model implements EngineModel {
     if (layer !== undefined && !this.blockNames.includes(layer)) {
       throw new Error(`unknown Grad-CAM layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
     }
-    const r = await this.serial(() => this.native.gradCam({ ...this.input(batch), classIndex, layer: layer ?? this.camLayer }));
-    return { maps: r.maps, shape: r.shape as [number, number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
+    const r = await this.serial(() => this.native.layerGradients({ ...this.input(batch), classIndex, layer: layer ?? this.camLayer }));
+    const [n, c, h, w] = r.shape as [number, number, number, number];
+    const maps = gradCamMaps(r.activations, r.gradients, [n, c, h, w]);
+    return { maps, shape: [n, h, w], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
   }
 
   /** Pooled activations of `layer` (default: the Grad-CAM layer, i.e. the last block) and the softmax, in eval mode. */
@@ -167,6 +187,7 @@ export class Model implements EngineModel {
   }
 
   async loadOptimizerState(tensors: TensorMap): Promise<void> {
+    if (this.groupCount === 0) throw new Error('configureOptimizer must be called before loading optimizer state');
     await this.serial(() => this.native.setOptimizerState(fromMap(tensors)));
   }
 
@@ -177,6 +198,14 @@ export class Model implements EngineModel {
 
   private input(batch: Batch): NativeInput {
     return { pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std };
+  }
+}
+
+function checkNormalisation(n: Normalisation): void {
+  const ok = (xs: unknown, positive: boolean) => Array.isArray(xs) && xs.length === 3
+    && xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  if (!ok(n.mean, false) || !ok(n.std, true)) {
+    throw new Error(`normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`);
   }
 }
 

@@ -7,26 +7,41 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
+/** A batch as the addon takes it; the normalisation is always given (no native default). */
 export interface NativeInput {
   pixels: Uint8Array | Float32Array;
   shape: number[];
   mean: number[];
   std: number[];
 }
+export interface NativeModelSpec {
+  arch: string;
+  numClasses: number;
+  device: string;
+  dropout?: number;
+  strideIn1x1?: boolean;
+  channelsLast?: boolean;
+}
+/**
+ * The addon's model (native/src/model.cc). Every field shown is required: the addon has
+ * no defaults and trusts engine/model.ts to have validated the request, checking only
+ * what protects memory (byte lengths, indices). The synchronous calls never wait for a
+ * running task; what they set applies from the next call on.
+ */
 export interface NativeModel {
   entries(): { name: string; shape: number[]; kind: 'param' | 'buffer'; trainable: boolean }[];
   modules(): { name: string; kind: 'conv' | 'bn' | 'linear'; params: number[] }[];
   blocks(): { blocks: string[]; camLayer: string };
   getState(): Promise<NativeTensor[]>;
   setState(t: NativeTensor[]): Promise<void>;
-  configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov?: boolean; beta2?: number; eps?: number }): void;
-  trainStep(req: NativeInput & {
-    labels: Int32Array; hyper: { lr: number; momentum: number; weightDecay: number }[];
-    precision: string; lossScale: number; classWeights?: number[];
-  }): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
+  configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov: boolean; beta2: number; eps: number }): void;
+  /** Classifier: labels and class weights (cross-entropy); segmenter: 0/1 masks [N, H, W] (Dice + BCE). */
+  trainStep(req: NativeInput & { hyper: { lr: number; momentum: number; weightDecay: number }[]; precision: string; lossScale: number }
+    & ({ labels: Int32Array; classWeights: number[] } | { masks: Uint8Array })): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
   predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
-  gradCam(req: NativeInput & { classIndex: number; layer?: string }): Promise<{ maps: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
-  features(req: NativeInput & { layer?: string }): Promise<{ features: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
+  /** A block's activations and the gradient of Σ logit[classIndex] w.r.t. them, [N, C, h, w]. */
+  layerGradients(req: NativeInput & { classIndex: number; layer: string }): Promise<{ activations: Float32Array; gradients: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
+  features(req: NativeInput & { layer: string }): Promise<{ features: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
   setTrainable(indices: number[], trainable: boolean): void;
   setBatchNormMode(mode: string): void;
   getOptimizerState(): Promise<NativeTensor[]>;
@@ -34,7 +49,7 @@ export interface NativeModel {
   bnInputStats(req: NativeInput): Promise<{ name: string; mean: Float32Array; var: Float32Array }[]>;
 }
 export interface NativeAddon {
-  NativeModel: new (spec: object) => NativeModel;
+  NativeModel: new (spec: NativeModelSpec) => NativeModel;
   setThreads(n: number): void;
   getThreads(): number;
   manualSeed(seed: number): void;

@@ -129,8 +129,8 @@ export class Segmenter {
     checkSize(h, w);
     const r = await this.serial(() => this.native.trainStep({
       pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std,
-      labels: new Int32Array(n), masks, hyper, precision, lossScale: 1,
-    } as Parameters<NativeModel['trainStep']>[0]));
+      masks, hyper, precision, lossScale: 1,
+    }));
     return { loss: r.loss, overflow: r.overflow };
   }
 

@@ -1,0 +1,34 @@
+// Forward, loss, backward and the optimizer step; inference. The loss is cross-entropy
+// with the class weights TypeScript sends; loss-scaling policy (the scale, when to
+// change it) is TypeScript's: the step multiplies by the scale it is given, unscales,
+// and reports an overflow instead of stepping.
+#pragma once
+#include <string>
+#include <vector>
+#include "core.h"
+
+namespace cxr {
+
+enum class Precision { Fp32, Bf16, Fp16 };
+Precision precision(const std::string& name);  // an error for an unknown name
+
+struct TrainRequest {
+  HostInput in;
+  torch::Tensor labels;         // int64 class indices, one per image (classifier)
+  torch::Tensor masks;          // uint8 0/1 [N, H, W] (segmenter: Dice + BCE instead of cross-entropy)
+  torch::Tensor class_weights;  // float32, one per class
+  std::vector<GroupHyper> hyper;
+  Precision precision;
+  double loss_scale;
+};
+
+struct TrainResult {
+  double loss = 0;
+  bool overflow = false;  // not finite: no step was taken
+  torch::Tensor probs;    // softmax [N, classes], CPU fp32 (segmenter: mean foreground probability [N])
+};
+
+TrainResult train_step(Core& m, const TrainRequest& r);
+torch::Tensor predict_logits(Core& m, const HostInput& in, Precision p);  // CPU fp32 [N, classes]
+
+}  // namespace cxr

@@ -26,11 +26,12 @@ export function registerServeCommand(program: Command): void {
     .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .option('--lungs <dir>', 'lung segmenter (cxrtune lungs train): each result shows the lung outline and the share of the Grad-CAM evidence inside the lungs, with a warning when most lies outside')
     .option('--quiet', 'no line per request on stderr')
     .action(async (o) => {
       const warn = (l: string) => process.stderr.write(l + '\n');
       const token = resolveToken({ token: o.token, tokenFile: o.tokenFile, env: process.env.CXRTUNE_TOKEN }, warn);
-      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads, warn });
+      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads, ...(o.lungs ? { lungs: o.lungs } : {}), warn });
       const server = await buildServer(served, {
         host: o.host, port: o.port, ...(token ? { token } : {}), db: o.db, bodyLimit: o.maxBodyMb * 1024 * 1024,
         maxPixels: o.maxPixels, timeoutMs: o.timeoutMs, queue: { capacity: o.queue, maxBatch: o.maxBatch }, rateLimit: o.rateLimit, pacs: pacsOptionsFrom(o),

@@ -69,6 +69,15 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
             bytes: { type: 'integer' },
             image: { type: 'string', description: 'PNG data URL of the image as the model saw it' },
             heatmap: { type: 'string', description: 'PNG data URL, RGBA Grad-CAM (alpha = relevance), same size as image' },
+            lungs: {
+              type: ['object', 'null'], description: 'With serve --lungs: the lung field and how much of the Grad-CAM evidence lies in it (null without a segmenter)',
+              properties: {
+                evidenceInside: { type: ['number', 'null'], description: 'Share of the heatmap inside the lung field (null when no lungs were found)' },
+                lungArea: { type: 'number', description: 'Lung field as a share of the image (what a uniform heatmap would put inside)' },
+                warning: { type: ['string', 'null'], description: 'Plain-language warning when most evidence lies outside the lungs or no lungs were found' },
+                outline: { type: 'string', description: 'PNG data URL, RGBA lung outline, same size as image' },
+              },
+            },
             model: { type: 'object', properties: { arch: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } } },
             timings: { type: 'object', additionalProperties: { type: 'number' } },
             disclaimer: { type: 'string' },

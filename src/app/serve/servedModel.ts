@@ -9,6 +9,7 @@ import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint
 import type { Model } from '../../engine/model.js';
 import { RUN_FILES, lastCheckpointDir } from '../runFolder.js';
 import { Learner } from '../learner.js';
+import { LungField } from '../lungs/lungEvidence.js';
 
 export interface ServedModel {
   model: Model;
@@ -17,6 +18,8 @@ export interface ServedModel {
   /** SHA-256 of model.safetensors. */
   sha256: string;
   version: string;
+  /** The lung segmenter (`serve --lungs DIR`): each result says how much of its evidence lies in the lungs. */
+  lungs?: LungField;
 }
 
 /** A checkpoint folder, or a run folder holding checkpoints/best or checkpoints/last. */
@@ -37,7 +40,7 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function loadServedModel(path: string, opts: { device?: string; threads?: number; warn?: (line: string) => void } = {}): Promise<ServedModel> {
+export async function loadServedModel(path: string, opts: { device?: string; threads?: number; lungs?: string; warn?: (line: string) => void } = {}): Promise<ServedModel> {
   const dir = resolveCheckpointDir(path);
   // The weights are hashed before they are loaded: tampered weights never reach the engine.
   const sha256 = await sha256File(join(dir, 'model.safetensors'));
@@ -52,7 +55,8 @@ export async function loadServedModel(path: string, opts: { device?: string; thr
   checkServable(meta);
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
-  return { model, meta, dir, sha256, version };
+  const lungs = opts.lungs ? await LungField.load(opts.lungs, opts.device ? { device: opts.device } : {}) : undefined;
+  return { model, meta, dir, sha256, version, ...(lungs ? { lungs } : {}) };
 }
 
 function checkServable(m: CheckpointMeta): void {

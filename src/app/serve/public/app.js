@@ -89,6 +89,16 @@ function show(r) {
   $('result').hidden = false;
   $('image').src = r.image;
   $('heatmap').src = r.heatmap;
+  // Lung field (serve --lungs): outline under the heatmap, and how much of the evidence lies in it.
+  const lungs = r.lungs;
+  $('lungs-outline').hidden = !lungs;
+  $('lung-evidence').hidden = !lungs || lungs.evidenceInside === null;
+  $('lung-warning').hidden = !lungs || !lungs.warning;
+  if (lungs) {
+    $('lungs-outline').src = lungs.outline;
+    if (lungs.evidenceInside !== null) $('lung-evidence').textContent = `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of the image).`;
+    if (lungs.warning) $('lung-warning').textContent = lungs.warning;
+  }
   $('probability').textContent = pct(r.probability);
   const meter = $('prob-meter');
   meter.low = r.threshold;

@@ -90,6 +90,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       clearTimeout(timer);
     }
     const m = served.meta;
+    const lungs = served.lungs ? await served.lungs.explain(r.study.input, r.heat) : null;
     d.note(req, { sizeBytes: bytes.length, imageSha256: r.study.sha256, format: r.study.format, probability: r.probability, label: r.label, threshold: m.threshold });
     reply.header('cache-control', 'no-store');
     return {
@@ -105,6 +106,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       bytes: r.study.bytes,
       image: dataUrl(r.imagePng),
       heatmap: dataUrl(r.heatmapPng),
+      lungs: lungs ? { evidenceInside: lungs.insideShare, lungArea: lungs.lungArea, warning: lungs.warning, outline: dataUrl(lungs.outlinePng) } : null,
       model: { arch: m.arch, version: served.version, sha256: served.sha256 },
       timings: {
         decodeMs: round(r.timings.decodeMs), queueMs: round(r.timings.queueMs), inferMs: round(r.timings.inferMs),

@@ -10,6 +10,9 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { Preprocessing } from '../engine/preprocessing.js';
+import type { CheckpointMeta } from '../engine/checkpoint.js';
+import type { Model } from '../engine/model.js';
+import type { BatchLoader } from '../data/batchLoader.js';
 import { contactSheet } from '../data/contactSheet.js';
 import { formatCsv } from '../data/csv.js';
 import { decodeImage, type GrayImage } from '../data/image.js';
@@ -102,19 +105,12 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const outDir = resolve(o.out ?? (ref.runDir ? join(ref.runDir, AUDIT_DIR) : ''));
   if (!o.out && !ref.runDir) throw new Error('--model is a checkpoint outside a run folder: give --out DIR');
   const manifest = readManifest(o.manifest);
-  const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
+  const { split, all, selected } = selectRows(o, manifest);
   const learner = await Learner.loadRef(ref, { threads: o.threads ?? null });
   const { model, meta } = learner;
   const pc = meta.positiveClass;
   const C = meta.classes.length;
   const S = meta.preprocessing.size;
-  const ch = meta.preprocessing.channels;
   const layer = o.layer ?? model.camLayer;
   if (!model.blockNames.includes(layer)) throw new Error(`unknown feature layer '${layer}' (one of: ${model.blockNames.join(', ')})`);
   // Masks only when every image has one: masks on one class and the box on the other would
@@ -123,58 +119,21 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const partialMasks = maskCol ? 0 : selected.filter((r) => LUNG_MASK_COLUMNS.some((c) => r.extra[c])).length;
   const loader = loaderFor(manifest, meta, all ? undefined : split, o.batch ?? 16);
   const n = loader.length;
-  const probs = { full: new Float32Array(n * C), 'frame-only': new Float32Array(n * C), 'lungs-out': new Float32Array(n * C) };
-  const rowIdx: number[] = [];
-  const labelIdx = new Int32Array(n);
-  let features: Float32Array | null = null;
-  let dims = 0;
-  let fromMasks = 0;
-  const blanked: Record<OcclusionKind, number> = { 'frame-only': 0, 'lungs-out': 0 };
-  const examples: GrayImage[] = [];
-  const gray = (px: Uint8Array, i: number): GrayImage => ({ pixels: Uint8Array.from({ length: S * S }, (_, p) => px[(i * S * S + p) * ch]!), width: S, height: S });
-  const cal = calibrationOf(meta); // a recalibrated checkpoint: its threshold is on the calibrated scale
-  let done = 0;
-  for await (const b of loader.epoch(0)) {
-    const B = b.shape[0];
-    const f = await model.features(b, layer);
-    dims = f.shape[1];
-    if (!features) features = new Float32Array(n * dims);
-    features.set(f.features, done * dims);
-    probs.full.set(applyCalibration(f.probs, C, pc, cal), done * C);
-    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, meta.preprocessing, maskCol)));
-    const occluded: Partial<Record<OcclusionKind, Uint8Array>> = {};
-    for (const kind of ['frame-only', 'lungs-out'] as const) {
-      const px = b.pixels.slice();
-      masks.forEach((lung, i) => {
-        const m = occlusionMask(kind, S, lung);
-        blanked[kind] += coverage(m);
-        applyOcclusion(px, i, S, ch, m);
-      });
-      const r = await model.predict({ ...b, pixels: px });
-      probs[kind].set(applyCalibration(r.probs, C, pc, cal), done * C);
-      occluded[kind] = px;
-    }
-    for (let i = 0; i < B && examples.length < 18; i++) examples.push(gray(b.pixels, i), gray(occluded['frame-only']!, i), gray(occluded['lungs-out']!, i));
-    fromMasks += masks.filter((m) => m).length;
-    labelIdx.set(b.labels, done);
-    rowIdx.push(...b.rows);
-    done += B;
-    o.onProgress?.(done, n);
-  }
-  const rows = rowIdx.map((i) => manifest.rows[i]!);
-  const y = Int32Array.from(labelIdx, (l) => (l === pc ? 1 : 0));
+  const sc = await scoreImages(model, meta, manifest, loader, layer, maskCol, o.onProgress);
+  const rows = sc.rowIdx.map((i) => manifest.rows[i]!);
+  const y = Int32Array.from(sc.labelIdx, (l) => (l === pc ? 1 : 0));
   const labels = rows.map((r) => r.label);
   const sources = rows.map((r) => r.source);
   const patients = rows.map((r) => r.patientId);
   const threshold = meta.threshold;
   const stat = { bootstrap: o.bootstrap ?? 2000, seed: o.seed ?? 0 };
   const pos = {
-    full: positiveColumn(probs.full, C, pc), frame: positiveColumn(probs['frame-only'], C, pc), lungs: positiveColumn(probs['lungs-out'], C, pc),
+    full: positiveColumn(sc.probs.full, C, pc), frame: positiveColumn(sc.probs['frame-only'], C, pc), lungs: positiveColumn(sc.probs['lungs-out'], C, pc),
   };
   const full = { auc: bootstrapAuc(pos.full, y, { iterations: stat.bootstrap, seed: stat.seed }) };
   const frameOnly = occlusionTest('frame-only', pos.frame, y, full.auc.value, threshold, stat);
   const lungsOut = occlusionTest('lungs-out', pos.lungs, y, full.auc.value, threshold, stat);
-  const probe = sourceProbe(features!, dims, labels, sources, patients, { ...stat, k: o.folds ?? 5 });
+  const probe = sourceProbe(sc.features!, sc.dims, labels, sources, patients, { ...stat, k: o.folds ?? 5 });
   const cues = await mapLimit(rows, 4, (r) => provenanceCues(rowPath(manifest, r)));
   const cueMatrix = Float64Array.from(cues.flatMap(cueVector));
   const metadata = metadataBaseline(cueMatrix, CUE_FEATURES, y, patients, { ...stat, k: o.folds ?? 5 });
@@ -182,16 +141,120 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const loso = leaveOneSourceOut(pos.full, y, labels, sources, stat);
   const verdict = worst([frameOnly.verdict, lungsOut.verdict, probe.verdict, metadata.verdict, per.verdict, loso.verdict]);
   const flagged = [frameOnly, lungsOut, probe, metadata, per, loso].filter((t) => t.verdict === 'flag').map((t) => t.line.split(':')[0]);
-  const headline = verdict === 'flag' ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data as evidence that it reads the lungs`
-    : verdict === 'warn' ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal (see below)'
-      : 'AUDIT: PASS — the model falls to chance without the lungs, and provenance does not predict the label';
 
   const files = {
     json: join(outDir, 'audit.json'), rows: join(outDir, 'audit_rows.csv'), aucPlot: join(outDir, 'audit_auc.svg'),
     sourcesPlot: join(outDir, 'audit_sources.svg'), examples: join(outDir, 'audit_examples.png'),
   };
+  await writeRowsCsv(files.rows, rows, sc.rowIdx, pos, cues);
+  const result: AuditResult = {
+    format: 'cxrtune-audit/1',
+    created: new Date().toISOString(),
+    model: { checkpoint: ref.checkpoint, runDir: ref.runDir, arch: meta.arch, classes: meta.classes, positiveClass: pc, inputSize: S, threshold, featureLayer: layer, featureDims: sc.dims },
+    data: {
+      manifest: manifest.file, split: split || 'all', images: n, patients: new Set(patients).size, positives: y.reduce((a, b) => a + b, 0), negatives: n - y.reduce((a, b) => a + b, 0),
+      sources: countBy(labels, sources), lungRegion: { masks: sc.fromMasks, fixedBox: n - sc.fromMasks, ignoredMasks: partialMasks },
+      blanked: { 'frame-only': sc.blanked['frame-only'] / n, 'lungs-out': sc.blanked['lungs-out'] / n },
+      overlap: checkOverlap(ref, rows, true).note,
+    },
+    full, frameOnly, lungsOut, sourceProbe: probe, metadata, perSource: per, leaveOneSourceOut: loso,
+    verdict,
+    lines: [headlineOf(verdict, flagged), `as is: AUC ${fmt(full.auc)} on ${n} images`, frameOnly.line, lungsOut.line, probe.line, metadata.line, per.line, loso.line],
+    choices: auditChoices(o, stat),
+    seconds: (performance.now() - t0) / 1000,
+    files,
+  };
+  for (const [file, spec] of [[files.aucPlot, auditAucSpec(auditBars(result))], [files.sourcesPlot, perSourceSpec(sourceBars(result))]] as const) {
+    await writeFileAtomic(file, await renderSvg(spec));
+  }
+  if (sc.examples.length) await writeFileAtomic(files.examples, await contactSheet(sc.examples, { cols: 6, cell: Math.min(160, Math.max(96, S)) }));
+  await writeJson(files.json, result);
+  return result;
+}
+
+/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+function selectRows(o: AuditOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
+  const split = o.split ?? defaultSplit(manifest);
+  const all = split === '' || split === 'all';
+  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
+  if (!selected.length) {
+    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
+    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
+  }
+  return { split, all, selected };
+}
+
+interface Scored {
+  probs: Record<'full' | OcclusionKind, Float32Array>;
+  rowIdx: number[];
+  labelIdx: Int32Array;
+  features: Float32Array | null;
+  dims: number;
+  fromMasks: number;
+  blanked: Record<OcclusionKind, number>;
+  examples: GrayImage[];
+}
+
+/** One pass over the split: each image as is (with its pooled features) and under both occlusions. */
+async function scoreImages(
+  model: Model, meta: CheckpointMeta, manifest: Manifest, loader: BatchLoader, layer: string, maskCol: string | null,
+  onProgress: AuditOptions['onProgress'],
+): Promise<Scored> {
+  const pc = meta.positiveClass;
+  const C = meta.classes.length;
+  const S = meta.preprocessing.size;
+  const ch = meta.preprocessing.channels;
+  const n = loader.length;
+  const sc: Scored = {
+    probs: { full: new Float32Array(n * C), 'frame-only': new Float32Array(n * C), 'lungs-out': new Float32Array(n * C) },
+    rowIdx: [], labelIdx: new Int32Array(n), features: null, dims: 0, fromMasks: 0, blanked: { 'frame-only': 0, 'lungs-out': 0 }, examples: [],
+  };
+  const gray = (px: Uint8Array, i: number): GrayImage => ({ pixels: Uint8Array.from({ length: S * S }, (_, p) => px[(i * S * S + p) * ch]!), width: S, height: S });
+  const cal = calibrationOf(meta); // a recalibrated checkpoint: its threshold is on the calibrated scale
+  let done = 0;
+  for await (const b of loader.epoch(0)) {
+    const B = b.shape[0];
+    const f = await model.features(b, layer);
+    sc.dims = f.shape[1];
+    if (!sc.features) sc.features = new Float32Array(n * sc.dims);
+    sc.features.set(f.features, done * sc.dims);
+    sc.probs.full.set(applyCalibration(f.probs, C, pc, cal), done * C);
+    const masks = await Promise.all(b.rows.map((r) => lungMask(manifest, manifest.rows[r]!, meta.preprocessing, maskCol)));
+    const occluded: Partial<Record<OcclusionKind, Uint8Array>> = {};
+    for (const kind of ['frame-only', 'lungs-out'] as const) {
+      const px = b.pixels.slice();
+      masks.forEach((lung, i) => {
+        const m = occlusionMask(kind, S, lung);
+        sc.blanked[kind] += coverage(m);
+        applyOcclusion(px, i, S, ch, m);
+      });
+      const r = await model.predict({ ...b, pixels: px });
+      sc.probs[kind].set(applyCalibration(r.probs, C, pc, cal), done * C);
+      occluded[kind] = px;
+    }
+    for (let i = 0; i < B && sc.examples.length < 18; i++) sc.examples.push(gray(b.pixels, i), gray(occluded['frame-only']!, i), gray(occluded['lungs-out']!, i));
+    sc.fromMasks += masks.filter((m) => m).length;
+    sc.labelIdx.set(b.labels, done);
+    sc.rowIdx.push(...b.rows);
+    done += B;
+    onProgress?.(done, n);
+  }
+  return sc;
+}
+
+function headlineOf(verdict: Verdict, flagged: (string | undefined)[]): string {
+  return verdict === 'flag' ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data as evidence that it reads the lungs`
+    : verdict === 'warn' ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal (see below)'
+      : 'AUDIT: PASS — the model falls to chance without the lungs, and provenance does not predict the label';
+}
+
+/** audit_rows.csv: per image, the three scores and its provenance cues. */
+async function writeRowsCsv(
+  file: string, rows: ManifestRow[], rowIdx: number[], pos: { full: Float64Array; frame: Float64Array; lungs: Float64Array },
+  cues: Awaited<ReturnType<typeof provenanceCues>>[],
+): Promise<void> {
   const header = ['row', 'path', 'patient_id', 'source', 'label', 'p_full', 'p_frame_only', 'p_lungs_out', 'bytes_per_pixel', ...CUE_FEATURES.map((f) => f.replace(/[^a-z0-9]+/gi, '_'))];
-  await writeFileAtomic(files.rows, formatCsv(header, rows.map((r, k) => {
+  await writeFileAtomic(file, formatCsv(header, rows.map((r, k) => {
     const rec: Record<string, unknown> = {
       row: rowIdx[k], path: r.path, patient_id: r.patientId, source: r.source, label: r.label,
       p_full: pos.full[k]!.toFixed(6), p_frame_only: pos.frame[k]!.toFixed(6), p_lungs_out: pos.lungs[k]!.toFixed(6), bytes_per_pixel: Number(cues[k]!.bytesPerPixel.toPrecision(6)),
@@ -199,33 +262,15 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     cueVector(cues[k]!).forEach((v, j) => (rec[header[9 + j]!] = Number(v.toPrecision(6))));
     return rec;
   })));
-  const result: AuditResult = {
-    format: 'cxrtune-audit/1',
-    created: new Date().toISOString(),
-    model: { checkpoint: ref.checkpoint, runDir: ref.runDir, arch: meta.arch, classes: meta.classes, positiveClass: pc, inputSize: S, threshold, featureLayer: layer, featureDims: dims },
-    data: {
-      manifest: manifest.file, split: split || 'all', images: n, patients: new Set(patients).size, positives: y.reduce((a, b) => a + b, 0), negatives: n - y.reduce((a, b) => a + b, 0),
-      sources: countBy(labels, sources), lungRegion: { masks: fromMasks, fixedBox: n - fromMasks, ignoredMasks: partialMasks },
-      blanked: { 'frame-only': blanked['frame-only'] / n, 'lungs-out': blanked['lungs-out'] / n },
-      overlap: checkOverlap(ref, rows, true).note,
-    },
-    full, frameOnly, lungsOut, sourceProbe: probe, metadata, perSource: per, leaveOneSourceOut: loso,
-    verdict,
-    lines: [headline, `as is: AUC ${fmt(full.auc)} on ${n} images`, frameOnly.line, lungsOut.line, probe.line, metadata.line, per.line, loso.line],
-    choices: {
-      frameOnlyLimit: FRAME_ONLY_LIMIT, lungsOutLimit: LUNGS_OUT_LIMIT, probeLambda: PROBE_LAMBDA, probeFlagLift: PROBE_FLAG_LIFT, probeWarnLift: PROBE_WARN_LIFT,
-      metadataFlagAuc: METADATA_FLAG_AUC, metadataWarnAuc: METADATA_WARN_AUC, losoSpread: LOSO_SPREAD, folds: o.folds ?? 5, bootstrap: stat.bootstrap, seed: stat.seed,
-      regions: 'frame-only blanks the lungs\' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central 10 % kept, without a mask)',
-    },
-    seconds: (performance.now() - t0) / 1000,
-    files,
+}
+
+/** The limits and settings the verdicts were reached with (a table). */
+function auditChoices(o: AuditOptions, stat: { bootstrap: number; seed: number }): Record<string, number | string> {
+  return {
+    frameOnlyLimit: FRAME_ONLY_LIMIT, lungsOutLimit: LUNGS_OUT_LIMIT, probeLambda: PROBE_LAMBDA, probeFlagLift: PROBE_FLAG_LIFT, probeWarnLift: PROBE_WARN_LIFT,
+    metadataFlagAuc: METADATA_FLAG_AUC, metadataWarnAuc: METADATA_WARN_AUC, losoSpread: LOSO_SPREAD, folds: o.folds ?? 5, bootstrap: stat.bootstrap, seed: stat.seed,
+    regions: 'frame-only blanks the lungs\' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central 10 % kept, without a mask)',
   };
-  for (const [file, spec] of [[files.aucPlot, auditAucSpec(auditBars(result))], [files.sourcesPlot, perSourceSpec(sourceBars(result))]] as const) {
-    await writeFileAtomic(file, await renderSvg(spec));
-  }
-  if (examples.length) await writeFileAtomic(files.examples, await contactSheet(examples, { cols: 6, cell: Math.min(160, Math.max(96, S)) }));
-  await writeJson(files.json, result);
-  return result;
 }
 
 function countBy(labels: string[], sources: string[]): Record<string, Record<string, number>> {

@@ -14,17 +14,17 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Precision } from '../engine/types.js';
-import { readManifest } from '../data/manifest.js';
+import { readManifest, type Manifest, type ManifestRow } from '../data/manifest.js';
 import { calibration } from '../recipe/calibration.js';
 import { applyCalibration, mapThreshold, type CalibrationMethod, type CalibrationRecord } from '../recipe/calibrationMap.js';
 import { positiveColumn } from '../recipe/metrics.js';
-import { chooseThreshold, formatThresholdRule, parseThresholdRule, ratesByGroup, type GroupRates } from '../recipe/operatingThreshold.js';
+import { chooseThreshold, formatThresholdRule, parseThresholdRule, ratesByGroup, type GroupRates, type ThresholdRule } from '../recipe/operatingThreshold.js';
 import { fitPlatt, type PlattFit } from '../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../recipe/temperatureScaling.js';
 import { sha256File } from './dataSource.js';
 import { checkOverlap, defaultSplit } from './evaluate.js';
 import { Learner } from './learner.js';
-import { resolveModel } from './modelRef.js';
+import { resolveModel, type ModelRef } from './modelRef.js';
 import { predictSet } from './predictSet.js';
 import { renderSvg } from './report/plots.js';
 import { reliabilitySpec } from './report/evalPlots.js';
@@ -101,25 +101,14 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   if (o.method === 'none' && (rule.kind === 'keep' || rule.kind === 'mapped')) throw new Error(`--threshold ${formatThresholdRule(rule)} with --method none changes nothing; choose youden, sensitivity:X or a number`);
   const ref = await resolveModel(o.model);
   const out = resolve(o.out);
-  if (out === resolve(ref.checkpoint)) throw new Error('--out is the model\'s own checkpoint folder: calibrate writes a new checkpoint, give another folder');
-  if (existsSync(out) && (await readdir(out)).length > 0) throw new Error(`--out ${o.out} exists and is not empty: give a new folder`);
+  await checkOutFolder(o, out, ref);
   const manifest = readManifest(o.manifest);
-  const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
+  const { split, all, selected } = selectSample(o, manifest);
   const overlap = checkOverlap(ref, selected, false);
   if (overlap.sharedPatients > 0) throw new Error(`${overlap.sharedPatients} patient(s) of the calibration sample are in the model's training split (e.g. ${overlap.examples[0]}): calibrate on a site's own held-out images`);
   const by = o.by ?? 'source';
   const groupOf = (r: (typeof selected)[number]) => (by === 'source' ? r.source : by === 'view' ? r.view : r.extra[by] ?? '') || '(none)';
-
-  // Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.
-  const declared = ref.meta.weightsSha256;
-  const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
-  if (declared !== undefined && declared !== actual) throw new Error(`${ref.checkpoint}: model.safetensors does not match its weightsSha256 (the weights changed after training); not calibrating it`);
+  await verifyWeights(ref);
 
   const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
   const raw: CheckpointMeta = { ...meta };
@@ -142,28 +131,11 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const prevRaw = typeof meta.calibration?.thresholdBefore === 'number' ? meta.calibration.thresholdBefore : meta.threshold;
   const before = operating(rawPos, labels, groups, prevRaw, pc);
 
-  let fit: TemperatureFit | PlattFit | null = null;
-  let parameters: CalibrationRecord['parameters'] = {};
-  if (o.method === 'temperature') {
-    const f = fitTemperature(pred.probs, labels, C);
-    fit = f;
-    parameters = { temperature: f.temperature };
-  } else if (o.method === 'platt') {
-    const f = fitPlatt(rawPos, Array.from(labels, (y) => y === pc), { smooth: o.smooth ?? true });
-    fit = f;
-    parameters = { a: f.a, b: f.b };
-  }
+  const { fit, parameters } = fitMethod(o, pred.probs, rawPos, labels, C, pc);
   const method = o.method === 'none' ? null : (o.method as CalibrationMethod);
   const probs = method ? applyCalibration(pred.probs, C, pc, { method, parameters } as CalibrationRecord) : pred.probs;
   const pos = positiveColumn(probs, C, pc);
-  let threshold: number;
-  switch (rule.kind) {
-    case 'youden':
-    case 'sensitivity': threshold = chooseThreshold(pos, labels, rule, pc).threshold; break;
-    case 'fixed': threshold = rule.value; break;
-    case 'keep': threshold = meta.threshold; break;
-    case 'mapped': threshold = mapThreshold(prevRaw, { method: method!, parameters }); break;
-  }
+  const threshold = thresholdFor(rule, pos, labels, pc, meta.threshold, prevRaw, method, parameters);
   const after = operating(pos, labels, groups, threshold, pc);
   const sha256 = sha256File(manifest.file);
   const sample = { manifest: manifest.file, sha256, split: split || 'all', n: labels.length, positives, negatives, by };
@@ -177,28 +149,9 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
     fittedOn: { manifest: manifest.file, sha256, split: split || 'all', n: labels.length, positives, negatives },
     eceBefore: before.ece, eceAfter: after.ece, threshold, thresholdRule: formatThresholdRule(rule), thresholdBefore: prevRaw, created,
   } : null;
-  const next: CheckpointMeta = {
-    ...meta, threshold,
-    thresholdChoice: {
-      rule: formatThresholdRule(rule), value: threshold, chosenOn: { ...sample, sources: [...new Set(groups)].sort() }, calibrated: Boolean(method), created,
-      // The figures at this threshold on the sample (the model card shows them with their protocol).
-      evaluation: {
-        protocol: protocol.protocol, why: protocol.why, n: labels.length, positives, negatives, auc: { value: auc.value, lo: auc.lo, hi: auc.hi },
-        sensitivity: after.all.sensitivity, specificity: after.all.specificity, ece: after.ece,
-        bySource: after.groups.map((g) => ({ group: g.group, n: g.n, sensitivity: g.sensitivity, specificity: g.specificity })),
-        note: rule.kind === 'youden' || rule.kind === 'sensitivity' ? 'threshold chosen on this same sample: its sensitivity/specificity are optimistic' : undefined,
-      },
-    },
-  };
-  if (record) next.calibration = record as unknown as Record<string, unknown>;
-  else if (meta.calibration) delete next.calibration; // --method none: thresholds on the raw scale again
+  const next = calibratedMeta(meta, record, rule, threshold, { ...sample, sources: [...new Set(groups)].sort() }, created, protocol, auc, after);
 
-  await mkdir(out, { recursive: true });
-  // Weights first, then model.json: a model.json never points at missing weights.
-  const tmp = join(out, `.model.safetensors.${process.pid}.tmp`);
-  await copyFile(join(ref.checkpoint, 'model.safetensors'), tmp);
-  await rename(tmp, join(out, 'model.safetensors'));
-  await writeFileAtomic(join(out, 'model.json'), JSON.stringify(next, null, 2) + '\n');
+  await writeCheckpointCopy(out, ref.checkpoint, next);
   const files = { json: join(out, 'calibration.json'), reliabilityBefore: join(out, 'reliability-before.svg'), reliabilityAfter: join(out, 'reliability-after.svg') };
   await writeFileAtomic(files.reliabilityBefore, await renderSvg(reliabilitySpec(calibration(rawPos, labels, { positiveClass: pc }), 'Reliability before calibration')));
   await writeFileAtomic(files.reliabilityAfter, await renderSvg(reliabilitySpec(calibration(pos, labels, { positiveClass: pc }), `Reliability after ${o.method === 'none' ? '(no calibration)' : o.method}`)));
@@ -207,6 +160,87 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   };
   await writeJson(files.json, result);
   return result;
+}
+
+/** calibrate writes a new checkpoint: --out must be a new (or empty) folder, not the model's own. */
+async function checkOutFolder(o: CalibrateOptions, out: string, ref: ModelRef): Promise<void> {
+  if (out === resolve(ref.checkpoint)) throw new Error('--out is the model\'s own checkpoint folder: calibrate writes a new checkpoint, give another folder');
+  if (existsSync(out) && (await readdir(out)).length > 0) throw new Error(`--out ${o.out} exists and is not empty: give a new folder`);
+}
+
+/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+function selectSample(o: CalibrateOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
+  const split = o.split ?? defaultSplit(manifest);
+  const all = split === '' || split === 'all';
+  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
+  if (!selected.length) {
+    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
+    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
+  }
+  return { split, all, selected };
+}
+
+// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.
+async function verifyWeights(ref: ModelRef): Promise<void> {
+  const declared = ref.meta.weightsSha256;
+  const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
+  if (declared !== undefined && declared !== actual) throw new Error(`${ref.checkpoint}: model.safetensors does not match its weightsSha256 (the weights changed after training); not calibrating it`);
+}
+
+/** Fits the chosen method on the sample's raw softmax (nothing for 'none'). */
+function fitMethod(o: CalibrateOptions, probs: Float32Array | Float64Array, rawPos: Float64Array, labels: Int32Array, C: number, pc: number): { fit: TemperatureFit | PlattFit | null; parameters: CalibrationRecord['parameters'] } {
+  if (o.method === 'temperature') {
+    const f = fitTemperature(probs, labels, C);
+    return { fit: f, parameters: { temperature: f.temperature } };
+  } else if (o.method === 'platt') {
+    const f = fitPlatt(rawPos, Array.from(labels, (y) => y === pc), { smooth: o.smooth ?? true });
+    return { fit: f, parameters: { a: f.a, b: f.b } };
+  }
+  return { fit: null, parameters: {} };
+}
+
+/** The threshold the rule gives on the calibrated scale. */
+function thresholdFor(rule: ThresholdRule, pos: Float64Array, labels: Int32Array, pc: number, kept: number, prevRaw: number, method: CalibrationMethod | null, parameters: CalibrationRecord['parameters']): number {
+  switch (rule.kind) {
+    case 'youden':
+    case 'sensitivity': return chooseThreshold(pos, labels, rule, pc).threshold;
+    case 'fixed': return rule.value;
+    case 'keep': return kept;
+    case 'mapped': return mapThreshold(prevRaw, { method: method!, parameters });
+  }
+}
+
+/** model.json of the new checkpoint: the threshold, how it was chosen, its figures, and the calibration record. */
+function calibratedMeta(
+  meta: CheckpointMeta, record: CalibrationRecord | null, rule: ThresholdRule, threshold: number,
+  chosenOn: CalibrateResult['sample'] & { sources: string[] }, created: string, protocol: ProtocolInfo, auc: AucInterval, after: OperatingSummary,
+): CheckpointMeta {
+  const { n, positives, negatives } = chosenOn;
+  const next: CheckpointMeta = {
+    ...meta, threshold,
+    thresholdChoice: {
+      rule: formatThresholdRule(rule), value: threshold, chosenOn, calibrated: Boolean(record), created,
+      // The figures at this threshold on the sample (the model card shows them with their protocol).
+      evaluation: {
+        protocol: protocol.protocol, why: protocol.why, n, positives, negatives, auc: { value: auc.value, lo: auc.lo, hi: auc.hi },
+        sensitivity: after.all.sensitivity, specificity: after.all.specificity, ece: after.ece,
+        bySource: after.groups.map((g) => ({ group: g.group, n: g.n, sensitivity: g.sensitivity, specificity: g.specificity })),
+        note: rule.kind === 'youden' || rule.kind === 'sensitivity' ? 'threshold chosen on this same sample: its sensitivity/specificity are optimistic' : undefined,
+      },
+    },
+  };
+  if (record) next.calibration = record as unknown as Record<string, unknown>;
+  else if (meta.calibration) delete next.calibration; // --method none: thresholds on the raw scale again
+  return next;
+}
+
+/** Weights first, then model.json: a model.json never points at missing weights. */
+async function writeCheckpointCopy(out: string, from: string, next: CheckpointMeta): Promise<void> {
+  await mkdir(out, { recursive: true });
+  const tmp = join(out, `.model.safetensors.${process.pid}.tmp`);
+  await copyFile(join(from, 'model.safetensors'), tmp);
+  await rename(tmp, join(out, 'model.safetensors'));
+  await writeFileAtomic(join(out, 'model.json'), JSON.stringify(next, null, 2) + '\n');
 }
 
 const pct = (p: { value: number; lo: number; hi: number; num: number; den: number }) =>

@@ -10,6 +10,9 @@
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import type { Preprocessing } from '../engine/preprocessing.js';
+import type { CheckpointMeta } from '../engine/checkpoint.js';
+import type { Model } from '../engine/model.js';
+import type { Batch } from '../engine/types.js';
 import { decodeImage } from '../data/image.js';
 import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
 import { massInside, overlay, pointingHit } from '../recipe/gradcam.js';
@@ -71,18 +74,7 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
   const learner = await Learner.load(o.model, { threads: o.threads ?? null });
   const { model, meta } = learner;
   const manifest = readManifest(o.manifest);
-  const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : 'all');
-  const inSplit = manifest.rows.flatMap((r, i) => (split === 'all' || r.split === split ? [i] : []));
-  if (!inSplit.length) throw new Error(`no '${split}' rows in ${o.manifest}`);
-  let rowIdx = inSplit.filter((i) => manifest.rows[i]!.extra.mask || manifest.rows[i]!.extra.lung_mask);
-  // Without masks there is nothing to measure: a gallery of a few images per class only.
-  const masked = rowIdx.length > 0;
-  if (!masked) {
-    const n = 2 * (o.gallery ?? 8);
-    const byClass = (c: string) => inSplit.filter((i) => manifest.rows[i]!.label === c).slice(0, n);
-    rowIdx = [...byClass(meta.classes[meta.positiveClass]!), ...meta.classes.filter((_, k) => k !== meta.positiveClass).flatMap(byClass)];
-  }
-  if (o.limit) rowIdx = rowIdx.slice(0, o.limit);
+  const { split, rowIdx } = selectCamRows(o, manifest, meta);
   const S = meta.preprocessing.size;
   const pc = meta.positiveClass;
   const posName = meta.classes[pc]!;
@@ -91,54 +83,16 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
   const galleryN = o.gallery ?? 8;
   const opacity = o.opacity ?? 0.5;
   for await (const b of learner.rowsBatches(manifest, rowIdx, 8)) {
-    const n = b.shape[0];
-    // Positive-class CAM for everyone (pointing game), then the predicted class's where it differs.
-    const posCam = await camFor(model, b, new Array(n).fill(pc), o.layer);
-    const predicted: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const p = posCam.probs[i * meta.classes.length + pc]!;
-      predicted.push(meta.classes.length === 2 ? (p >= meta.threshold ? pc : 1 - pc) : argmax(posCam.probs.subarray(i * meta.classes.length, (i + 1) * meta.classes.length)));
-    }
-    const need = predicted.map((c, i) => (c !== pc ? i : -1)).filter((i) => i >= 0);
-    const predHeat = [...posCam.heat];
-    if (need.length) {
-      const sub = { pixels: new Uint8Array(need.length * S * S * b.shape[3]), shape: [need.length, S, S, b.shape[3]] as [number, number, number, number] };
-      need.forEach((i, k) => sub.pixels.set((b.pixels as Uint8Array).subarray(i * S * S * b.shape[3], (i + 1) * S * S * b.shape[3]), k * S * S * b.shape[3]));
-      const r = await camFor(model, sub, need.map((i) => predicted[i]!), o.layer);
-      need.forEach((i, k) => (predHeat[i] = r.heat[k]!));
-    }
-    for (let i = 0; i < n; i++) {
+    const { posCam, predicted, predHeat } = await batchCams(model, meta, b, o.layer);
+    for (let i = 0; i < b.shape[0]; i++) {
       const row = b.rows[i]!;
-      const mr = manifest.rows[row]!;
       const isPos = b.labels[i] === pc;
-      const rec: CamCheckImage = { row, label: mr.label, predicted: meta.classes[predicted[i]!]!, pPositive: posCam.probs[i * meta.classes.length + pc]! };
-      const lesion = isPos ? await loadMask(manifest, mr.extra.mask, meta.preprocessing) : null;
-      if (lesion && lesion.some((v) => v)) {
-        rec.hit = pointingHit(posCam.heat[i]!, lesion);
-        rec.lesionMass = massInside(posCam.heat[i]!, lesion);
-        rec.lesionArea = area(lesion);
-      }
-      const lung = await loadMask(manifest, mr.extra.lung_mask, meta.preprocessing);
-      if (lung) {
-        rec.lungMass = massInside(predHeat[i]!, lung);
-        rec.lungArea = area(lung);
-      }
+      const pPositive = posCam.probs[i * meta.classes.length + pc]!;
+      const { rec, lesion } = await measureImage(manifest, meta, { row, predicted: meta.classes[predicted[i]!]!, pPositive }, isPos, posCam.heat[i]!, predHeat[i]!);
       per.push(rec);
       if (tiles.length < 4 * galleryN) {
-        const gray = grayOf(b, i);
         const heat = isPos ? posCam.heat[i]! : predHeat[i]!;
-        // Lesion outline drawn into the overlay (white), so a reader sees hit or miss.
-        const ov = overlay(gray, heat, opacity);
-        if (lesion) outline(ov, lesion, S);
-        tiles.push({
-          positive: isPos,
-          tile: {
-            title: `${mr.label} → ${rec.predicted} (p ${rec.pPositive.toFixed(2)})`,
-            lines: [isPos && rec.hit !== undefined ? `peak ${rec.hit ? 'inside' : 'outside'} lesion; ${(100 * rec.lesionMass!).toFixed(0)} % mass in lesion` : `Grad-CAM of '${rec.predicted}'`,
-              rec.lungMass !== undefined ? `${(100 * rec.lungMass).toFixed(0)} % of mass in the lung field` : ''],
-            image: await grayPng(gray, S), overlay: await rgbPng(ov, S), wrong: predicted[i] !== b.labels[i],
-          },
-        });
+        tiles.push({ positive: isPos, tile: await camTile(b, i, rec, heat, lesion, { isPos, wrong: predicted[i] !== b.labels[i], opacity, S }) });
       }
     }
   }
@@ -163,6 +117,77 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
   if (files.lungHistogram) await writeFileAtomic(files.lungHistogram, await renderSvg(shareHistogramSpec(lungs.map((p) => p.lungMass!), 'share of Grad-CAM mass inside the lung field', 'Where does it look?')));
   await writeJson(files.json, result);
   return result;
+}
+
+/** The split's rows with masks; without masks there is nothing to measure: a gallery of a few images per class only. */
+function selectCamRows(o: CamCheckOptions, manifest: Manifest, meta: CheckpointMeta): { split: string; rowIdx: number[] } {
+  const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : 'all');
+  const inSplit = manifest.rows.flatMap((r, i) => (split === 'all' || r.split === split ? [i] : []));
+  if (!inSplit.length) throw new Error(`no '${split}' rows in ${o.manifest}`);
+  let rowIdx = inSplit.filter((i) => manifest.rows[i]!.extra.mask || manifest.rows[i]!.extra.lung_mask);
+  const masked = rowIdx.length > 0;
+  if (!masked) {
+    const n = 2 * (o.gallery ?? 8);
+    const byClass = (c: string) => inSplit.filter((i) => manifest.rows[i]!.label === c).slice(0, n);
+    rowIdx = [...byClass(meta.classes[meta.positiveClass]!), ...meta.classes.filter((_, k) => k !== meta.positiveClass).flatMap(byClass)];
+  }
+  if (o.limit) rowIdx = rowIdx.slice(0, o.limit);
+  return { split, rowIdx };
+}
+
+/** Positive-class CAM for everyone (pointing game), then the predicted class's where it differs. */
+async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: string | undefined) {
+  const n = b.shape[0];
+  const S = meta.preprocessing.size;
+  const pc = meta.positiveClass;
+  const posCam = await camFor(model, b, new Array(n).fill(pc), layer);
+  const predicted: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = posCam.probs[i * meta.classes.length + pc]!;
+    predicted.push(meta.classes.length === 2 ? (p >= meta.threshold ? pc : 1 - pc) : argmax(posCam.probs.subarray(i * meta.classes.length, (i + 1) * meta.classes.length)));
+  }
+  const need = predicted.map((c, i) => (c !== pc ? i : -1)).filter((i) => i >= 0);
+  const predHeat = [...posCam.heat];
+  if (need.length) {
+    const sub = { pixels: new Uint8Array(need.length * S * S * b.shape[3]), shape: [need.length, S, S, b.shape[3]] as [number, number, number, number] };
+    need.forEach((i, k) => sub.pixels.set((b.pixels as Uint8Array).subarray(i * S * S * b.shape[3], (i + 1) * S * S * b.shape[3]), k * S * S * b.shape[3]));
+    const r = await camFor(model, sub, need.map((i) => predicted[i]!), layer);
+    need.forEach((i, k) => (predHeat[i] = r.heat[k]!));
+  }
+  return { posCam, predicted, predHeat };
+}
+
+/** One image's pointing hit and mass in the lesions (positives) and in the lung field, where it has the masks. */
+async function measureImage(
+  manifest: Manifest, meta: CheckpointMeta, base: { row: number; predicted: string; pPositive: number }, isPos: boolean, posHeat: Float32Array, predHeat: Float32Array,
+): Promise<{ rec: CamCheckImage; lesion: Uint8Array | null }> {
+  const mr = manifest.rows[base.row]!;
+  const rec: CamCheckImage = { row: base.row, label: mr.label, predicted: base.predicted, pPositive: base.pPositive };
+  const lesion = isPos ? await loadMask(manifest, mr.extra.mask, meta.preprocessing) : null;
+  if (lesion && lesion.some((v) => v)) {
+    rec.hit = pointingHit(posHeat, lesion);
+    rec.lesionMass = massInside(posHeat, lesion);
+    rec.lesionArea = area(lesion);
+  }
+  const lung = await loadMask(manifest, mr.extra.lung_mask, meta.preprocessing);
+  if (lung) {
+    rec.lungMass = massInside(predHeat, lung);
+    rec.lungArea = area(lung);
+  }
+  return { rec, lesion };
+}
+
+/** A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or miss. */
+async function camTile(b: Batch, i: number, rec: CamCheckImage, heat: Float32Array, lesion: Uint8Array | null, t: { isPos: boolean; wrong: boolean; opacity: number; S: number }): Promise<Tile> {
+  const gray = grayOf(b, i);
+  const ov = overlay(gray, heat, t.opacity);
+  if (lesion) outline(ov, lesion, t.S);
+  return {
+    title: `${rec.label} → ${rec.predicted} (p ${rec.pPositive.toFixed(2)})`,
+    lines: [t.isPos && rec.hit !== undefined ? `peak ${rec.hit ? 'inside' : 'outside'} lesion; ${(100 * rec.lesionMass!).toFixed(0)} % mass in lesion` : `Grad-CAM of '${rec.predicted}'`,
+      rec.lungMass !== undefined ? `${(100 * rec.lungMass).toFixed(0)} % of mass in the lung field` : ''],
+    image: await grayPng(gray, t.S), overlay: await rgbPng(ov, t.S), wrong: t.wrong,
+  };
 }
 
 function argmax(xs: ArrayLike<number>): number {

@@ -100,6 +100,23 @@ export function chooseLr(proposed: { lrMin: number; lrMax: number }, fallback: {
   return { ...fallback, from: 'preset', why: `the LR finder proposed no usable range (α_max ${proposed.lrMax}); the paper preset's range instead` };
 }
 
+/** What every demo step reads: the options and the settings resolved from them. */
+interface DemoContext {
+  o: DemoOptions;
+  out: string;
+  runDir: string;
+  log: (line: string) => void;
+  real: boolean;
+  seed: number;
+  precision: Precision;
+  threads: number;
+  pretrained: string | null;
+  arch: Arch;
+  size: number;
+  batch: number;
+  epochs: number;
+}
+
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now();
   const log = o.log ?? (() => undefined);
@@ -117,6 +134,31 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(`  done in ${formatDuration((now - ts) / 1000)} (total ${formatDuration((now - t0) / 1000)})`);
     ts = now;
   };
+  const c = await demoContext(o, out, log);
+  log(c.pretrained ? `weights: ImageNet ${c.arch} from ${c.pretrained} (--pretrained none trains from scratch)` : `weights: none — ${c.arch} from random initialisation${o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'}`);
+  // A marker first: a crashed demo's folder can still be cleaned by the next one.
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, MARKER), 'made by cxrtune demo\n');
+
+  const manifest = await demoData(c);
+  step('data');
+  const { proposed, lr } = await demoLrFind(c, manifest);
+  step('lr-find');
+  const run = await demoTrain(c, manifest, lr);
+  step('train');
+  const { evalDir, evaluation, external, headline } = await demoEvaluate(c, manifest);
+  step('evaluate');
+  const gradcam = await demoExplain(c, manifest, evalDir);
+  step('explain');
+  const shortcut = await demoAudit(c, manifest);
+  step('audit');
+  const reportFile = await demoReport(c, evalDir, external !== null);
+  step('report');
+  return { out, mode: c.real ? 'real' : 'phantoms', pretrained: c.pretrained, arch: c.arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, external, headline, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
+}
+
+/** Settings from the options: real data or phantoms, weights (and the arch they declare), sizes. */
+async function demoContext(o: DemoOptions, out: string, log: (line: string) => void): Promise<DemoContext> {
   const real = Boolean(o.data || o.manifest);
   const seed = o.seed ?? 0;
   const precision: Precision = o.precision ?? (cpuHasBf16() ? 'bf16' : 'fp32');
@@ -130,31 +172,31 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const size = o.size ?? (real ? 224 : PHANTOM_DEMO.size);
   const batch = o.batch ?? PHANTOM_DEMO.batch;
   const epochs = o.epochs ?? (real ? 20 : pretrained ? PHANTOM_DEMO.pretrainedEpochs : PHANTOM_DEMO.epochs);
-  log(pretrained ? `weights: ImageNet ${arch} from ${pretrained} (--pretrained none trains from scratch)` : `weights: none — ${arch} from random initialisation${o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'}`);
-  // A marker first: a crashed demo's folder can still be cleaned by the next one.
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, MARKER), 'made by cxrtune demo\n');
+  return { o, out, runDir: join(out, 'run'), log, real, seed, precision, threads, pretrained, arch, size, batch, epochs };
+}
 
-  // 1. Data
-  let manifest: string;
+/** 1. Data: the given manifest, the paper's D_A built from --data, or phantoms. */
+async function demoData(c: DemoContext): Promise<string> {
+  const { o, out, log, seed, size } = c;
   if (o.manifest) {
-    manifest = resolve(o.manifest);
+    const manifest = resolve(o.manifest);
     log(`[1/7] data: using ${manifest}`);
+    return manifest;
   } else if (o.data) {
     log(`[1/7] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; patient-level 70/30 split)`);
     const r = await buildDataset({ ...paperDaPreset(o.data), seed, out: join(out, 'data'), onError: 'skip' });
-    manifest = r.manifestFile;
     log(formatSummaryTable(r.summary).split('\n').map((l) => `      ${l}`).join('\n'));
-  } else {
-    const n = o.n ?? PHANTOM_DEMO.n;
-    log(`[1/7] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
-    const r = await writePhantoms({ n, size, seed, out: join(out, 'data'), split: '0.7,0.3', sheetSize: 32 });
-    manifest = r.manifestFile;
+    return r.manifestFile;
   }
-  step('data');
+  const n = o.n ?? PHANTOM_DEMO.n;
+  log(`[1/7] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
+  const r = await writePhantoms({ n, size, seed, out: join(out, 'data'), split: '0.7,0.3', sheetSize: 32 });
+  return r.manifestFile;
+}
 
-  // 2. LR range test
-  const runDir = join(out, 'run');
+/** 2. LR range test, and the training range chosen from it. */
+async function demoLrFind(c: DemoContext, manifest: string) {
+  const { arch, pretrained, precision, runDir, size, batch, seed, threads, real, log } = c;
   log(`[2/7] lr-find: ${arch}${pretrained ? ' (pretrained)' : ''}, ${precision}, exponential sweep 1e-6 → 1`);
   const lf = await runLrFind({
     manifest, arch, pretrained, out: runDir, size, batch, seed, start: 1e-6, end: 1,
@@ -165,9 +207,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const paper = presetValues(familyOf(arch).paperPreset, arch);
   const lr = chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
   log(`      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} (${proposed.by}) → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ${lr.why}`);
-  step('lr-find');
+  return { proposed, lr };
+}
 
-  // 3. Train
+/** 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo. */
+async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; lrMax: number }): Promise<RunSummary> {
+  const { o, arch, pretrained, precision, runDir, size, batch, epochs, seed, threads, real, log } = c;
   const preset = real ? familyOf(arch).paperPreset : null;
   const cfg = resolveTrainConfig({}, {
     manifest, arch, out: runDir, pretrained, size, batch, epochs, precision, seed, threads,
@@ -179,9 +224,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const run = await trainRun(cfg, { log: (m) => log(`      ${m}`), ...(o.callbacks ? { callbacks: o.callbacks } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (run.status === 'diverged' || run.status === 'interrupted') throw new Error(`training ${run.status}: ${run.message}`);
   log(`      ${run.status}: best ${run.monitor} ${run.best.value.toFixed(4)} at epoch ${run.best.epoch}, ${run.imagesPerSecond.toFixed(1)} images/s`);
-  step('train');
+  return run;
+}
 
-  // 4. Evaluate on the validation split (held-out patients)
+/** 4. Evaluate on the validation split (held-out patients), and on figure1 as an external set when present. */
+async function demoEvaluate(c: DemoContext, manifest: string) {
+  const { o, out, runDir, seed, threads, real, log } = c;
   const evalDir = join(out, 'eval-valid');
   log(`[4/7] evaluate: validation split → ${evalDir}`);
   const evaluation = await evaluate({ model: runDir, manifest, split: 'valid', out: evalDir, name: real ? 'D_A validation' : 'phantom validation', threads });
@@ -195,9 +243,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     log(formatEvaluation(external).split('\n').map((l) => `      ${l}`).join('\n'));
   }
   const headline = headlineEvaluation(external ? [evaluation, external] : [evaluation])!;
-  step('evaluate');
+  return { evalDir, evaluation, external, headline };
+}
 
-  // 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game
+/** 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game. */
+async function demoExplain(c: DemoContext, manifest: string, evalDir: string): Promise<CamCheckResult | null> {
+  const { arch, runDir, threads, log } = c;
   log('[5/7] explain: top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10)');
   await explainTopLosses({ model: runDir, manifest, split: 'valid', out: evalDir, top: 9, threads });
   const hasMasks = readFileSync(manifest, 'utf8').split('\n', 1)[0]!.split(',').some((h) => h === 'mask' || h === 'lung_mask');
@@ -213,21 +264,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     gradcam = await camCheck({ model: runDir, manifest, split: 'valid', out: evalDir, gallery: 8, threads });
     log(`      Grad-CAM gallery (${gradcam.layer}) → ${gradcam.files.galleryPng}; no lesion or lung masks in this manifest, so no pointing game`);
   }
-  step('explain');
+  return gradcam;
+}
 
-  // 6. Shortcut audit: does the model read the lungs, or the frame and the provenance?
+/** 6. Shortcut audit: does the model read the lungs, or the frame and the provenance? */
+async function demoAudit(c: DemoContext, manifest: string) {
+  const { runDir, threads, log } = c;
   log('[6/7] audit: frame only, lungs out, source probe, metadata-only baseline, per source');
   const shortcut = await audit({ model: runDir, manifest, split: 'valid', out: join(runDir, 'audit'), threads });
   log(shortcut.lines.map((l) => `      ${l}`).join('\n'));
-  step('audit');
+  return shortcut;
+}
 
-  // 7. Report
+/** 7. Report: report.html over the run and its evaluations. */
+async function demoReport(c: DemoContext, evalDir: string, external: boolean): Promise<string> {
+  const { o, out, runDir, real, log } = c;
   const reportFile = join(out, 'report.html');
   log(`[7/7] report → ${reportFile}`);
   await buildReport({
     run: runDir, evals: external ? [evalDir, join(out, 'eval-figure1')] : [evalDir], out: reportFile,
     title: real ? `cxrtune — the paper's protocol on ${o.data ?? o.manifest}` : 'cxrtune demo — phantoms',
   });
-  step('report');
-  return { out, mode: real ? 'real' : 'phantoms', pretrained, arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, external, headline, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
+  return reportFile;
 }

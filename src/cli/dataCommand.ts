@@ -43,7 +43,14 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerDataCommands(program: Command): void {
   const data = program.command('data').description('build dataset manifests, synthetic phantoms and data benchmarks');
+  registerDataBuild(data);
+  registerDataPhantoms(data);
+  registerDataSummary(data);
+  registerDataBench(data);
+  registerAugment(program);
+}
 
+function registerDataBuild(data: Command): void {
   data
     .command('build')
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
@@ -70,40 +77,43 @@ Examples:
   cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
   cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
   cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`)
-    .action(
-      act(async (o: Record<string, any>) => {
-        let base: Partial<BuildOptions> = {};
-        if (o.preset) {
-          if (!(DATA_PRESETS as readonly string[]).includes(o.preset)) throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
-          if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
-          base = o.preset === 'adult-mixed' ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) }) : paperDaPreset(o.dataDir);
-        } else if (o.withKermany) {
-          throw new Error('--with-kermany goes with --preset adult-mixed');
-        }
-        const sources = [...(base.sources ?? []), ...((o.source as string[] | undefined) ?? [])];
-        const r = await buildDataset({
-          ...base,
-          sources,
-          labelMap: o.labelMap ?? base.labelMap,
-          views: o.views ? String(o.views).split(',') : base.views,
-          balance: (o.balance as BalanceMode | undefined) ?? base.balance ?? 'none',
-          split: o.split === '0.7,0.3' && base.split ? base.split : o.split,
-          splitBy: o.splitBy,
-          seed: o.seed,
-          out: o.out,
-          onError: o.onError,
-          verify: o.verify,
-          external: Boolean(o.external),
-          onProgress: (() => {
-            const p = progress('checking images', !!o.json);
-            return (stage: string, done: number, total: number) => (stage === 'check images' ? p(done, total) : undefined);
-          })(),
-        });
-        if (o.json) process.stdout.write(JSON.stringify({ manifest: r.manifestFile, summaryFile: r.summaryFile, skippedFile: r.skippedFile, ...r.summary }, null, 2) + '\n');
-        else process.stdout.write(`${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`);
-      }),
-    );
+    .action(act(runDataBuild));
+}
 
+/** `data build`: preset and --source options → buildDataset, then the summary table or JSON. */
+async function runDataBuild(o: Record<string, any>): Promise<void> {
+  let base: Partial<BuildOptions> = {};
+  if (o.preset) {
+    if (!(DATA_PRESETS as readonly string[]).includes(o.preset)) throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
+    if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
+    base = o.preset === 'adult-mixed' ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) }) : paperDaPreset(o.dataDir);
+  } else if (o.withKermany) {
+    throw new Error('--with-kermany goes with --preset adult-mixed');
+  }
+  const sources = [...(base.sources ?? []), ...((o.source as string[] | undefined) ?? [])];
+  const r = await buildDataset({
+    ...base,
+    sources,
+    labelMap: o.labelMap ?? base.labelMap,
+    views: o.views ? String(o.views).split(',') : base.views,
+    balance: (o.balance as BalanceMode | undefined) ?? base.balance ?? 'none',
+    split: o.split === '0.7,0.3' && base.split ? base.split : o.split,
+    splitBy: o.splitBy,
+    seed: o.seed,
+    out: o.out,
+    onError: o.onError,
+    verify: o.verify,
+    external: Boolean(o.external),
+    onProgress: (() => {
+      const p = progress('checking images', !!o.json);
+      return (stage: string, done: number, total: number) => (stage === 'check images' ? p(done, total) : undefined);
+    })(),
+  });
+  if (o.json) process.stdout.write(JSON.stringify({ manifest: r.manifestFile, summaryFile: r.summaryFile, skippedFile: r.skippedFile, ...r.summary }, null, 2) + '\n');
+  else process.stdout.write(`${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`);
+}
+
+function registerDataPhantoms(data: Command): void {
   data
     .command('phantoms')
     .description('draw synthetic chest radiographs (normal / covid with ground-glass opacities) with lesion and lung masks')
@@ -126,7 +136,9 @@ Examples:
         else process.stdout.write(`wrote ${r.count} phantoms (${Object.entries(r.labels).map(([k, v]) => `${k} ${v}`).join(', ')}) in ${secs.toFixed(1)} s → ${r.manifestFile}${r.sheet ? `, ${r.sheet}` : ''}\n`);
       }),
     );
+}
 
+function registerDataSummary(data: Command): void {
   data
     .command('summary')
     .description('counts per label × source × split, patients per split and patients shared between splits')
@@ -139,7 +151,9 @@ Examples:
         if (s.sharedPatients > 0) process.exitCode = 2;
       }),
     );
+}
 
+function registerDataBench(data: Command): void {
   data
     .command('bench')
     .description('decoded-and-resized images/s through the batch loader, cold and cached')
@@ -157,7 +171,9 @@ Examples:
         else process.stdout.write(`${r.images} images at ${r.size} px, batch ${r.batch}: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached+augment ${r.augmentedCachedImagesPerSec} img/s\n`);
       }),
     );
+}
 
+function registerAugment(program: Command): void {
   program
     .command('augment')
     .description("offline augmentation (paper Table 1): K copies per image with every parameter recorded, plus contact sheets to inspect")
@@ -175,27 +191,28 @@ Examples:
     .option('--sheet-size <n>', 'images per contact sheet (0 = none)', int('--sheet-size'), 64)
     .addOption(new Option('--on-error <mode>', 'unreadable inputs: fail, or skip and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
     .option('--json', 'print the result as JSON')
-    .action(
-      act(async (o: Record<string, any>) => {
-        const p = Number(o.p);
-        if (!(p >= 0 && p <= 1)) throw new Error(`--p must be in [0, 1] (got ${o.p})`);
-        const r = await augmentDataset({
-          manifest: o.manifest,
-          out: o.out,
-          perImage: o.perImage,
-          seed: o.seed,
-          splits: String(o.splits).split(',').map((s: string) => s.trim()),
-          config: { transforms: parseTransforms(o.transforms), p },
-          exclude: o.exclude,
-          size: o.size,
-          fit: o.fit as Fit,
-          withOriginals: !!o.withOriginals,
-          sheetSize: o.sheetSize,
-          onError: o.onError,
-          onProgress: progress('augment', !!o.json),
-        });
-        if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        else process.stdout.write(`${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ${r.manifestFile}; ${r.sheets.length} contact sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`);
-      }),
-    );
+    .action(act(runAugment));
+}
+
+/** `augment`: checks --p, runs augmentDataset, then prints the counts or JSON. */
+async function runAugment(o: Record<string, any>): Promise<void> {
+  const p = Number(o.p);
+  if (!(p >= 0 && p <= 1)) throw new Error(`--p must be in [0, 1] (got ${o.p})`);
+  const r = await augmentDataset({
+    manifest: o.manifest,
+    out: o.out,
+    perImage: o.perImage,
+    seed: o.seed,
+    splits: String(o.splits).split(',').map((s: string) => s.trim()),
+    config: { transforms: parseTransforms(o.transforms), p },
+    exclude: o.exclude,
+    size: o.size,
+    fit: o.fit as Fit,
+    withOriginals: !!o.withOriginals,
+    sheetSize: o.sheetSize,
+    onError: o.onError,
+    onProgress: progress('augment', !!o.json),
+  });
+  if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+  else process.stdout.write(`${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ${r.manifestFile}; ${r.sheets.length} contact sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`);
 }

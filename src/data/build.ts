@@ -124,6 +124,8 @@ export function adultMixedPreset(dataDir: string, o: AdultMixedOptions = {}): Pi
   };
 }
 
+type Candidate = SourceRow & { label: string };
+
 export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const out = resolve(opts.out);
   const seed = opts.seed ?? 0;
@@ -132,7 +134,45 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const labelMap = opts.labelMap instanceof LabelMap ? opts.labelMap : loadLabelMap(opts.labelMap);
   if (opts.sources.length === 0) throw new OptionError('no data source given', 'source', { option: 'preset', value: 'paper-da' });
   const problems: SourceProblem[] = [];
-  const candidates: (SourceRow & { label: string })[] = [];
+  const candidates = readCandidates(opts, labelMap, problems);
+  failOnProblems(onError, problems);
+
+  const labels = [...new Set(candidates.map((r) => r.label))].sort();
+  if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
+    throw new OptionError(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`, null, { option: 'external' });
+  }
+  const balance = opts.balance ?? 'none';
+  const rows = await drawCheckedRows(opts, candidates, balance, seed, problems, () => failOnProblems(onError, problems));
+  for (const l of labels) if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
+
+  const splitBy = opts.splitBy ?? 'patient';
+  const units = splitBy === 'patient' ? null
+    : groupUnits(rows, (i) => (splitBy === 'source' ? rows[i]!.source : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`));
+  // Stratum per row: label, or label × source (each source keeps its share in every split).
+  const stratum = (r: Candidate) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
+  const splits = assignSplits(rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })), split, seed);
+  const manifestRows = toManifestRows(out, rows, splits, balance, seed);
+
+  const notes = buildNotes(opts, split, labels, manifestRows, problems, splitBy, units, splits);
+  const summary = summarise(manifestRows, notes);
+  const manifestFile = join(out, 'manifest.csv');
+  const summaryFile = join(out, 'summary.json');
+  let skippedFile: string | undefined;
+  if (problems.length > 0) {
+    skippedFile = join(out, 'skipped.csv');
+    await writeFileAtomic(skippedFile, formatCsv(['where', 'message'], problems as unknown as Record<string, unknown>[]));
+  }
+  await writeManifest(manifestFile, manifestRows);
+  await writeFileAtomic(
+    summaryFile,
+    JSON.stringify({ ...summary, seed, split, splitBy, ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}), balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
+  );
+  return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
+}
+
+/** Reads every source and maps its labels; unknown labels become problems, dropped (null) ones vanish. */
+function readCandidates(opts: BuildOptions, labelMap: LabelMap, problems: SourceProblem[]): Candidate[] {
+  const candidates: Candidate[] = [];
   for (const s of opts.sources) {
     const spec = typeof s === 'string' ? parseSourceSpec(s) : s;
     const res = readSource(spec, opts.views);
@@ -144,23 +184,24 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     }
     opts.onProgress?.(`read ${spec.kind}:${spec.path}`, res.rows.length, res.rows.length);
   }
-  const fail = () => {
-    if (onError === 'fail' && problems.length > 0) {
-      const p = problems[0];
-      const more = problems.length > 1 ? ` (+${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-      throw new OptionError(`${p.where}: ${p.message}${more}`, null, { option: 'onError', value: 'skip' });
-    }
-  };
-  fail();
+  return candidates;
+}
 
-  const labels = [...new Set(candidates.map((r) => r.label))].sort();
-  if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
-    throw new OptionError(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`, null, { option: 'external' });
+/** With onError 'fail', the first problem so far stops the build. */
+function failOnProblems(onError: OnError, problems: SourceProblem[]): void {
+  if (onError === 'fail' && problems.length > 0) {
+    const p = problems[0];
+    const more = problems.length > 1 ? ` (+${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
+    throw new OptionError(`${p.where}: ${p.message}${more}`, null, { option: 'onError', value: 'skip' });
   }
-  const balance = opts.balance ?? 'none';
+}
+
+/**
+ * Check only the images that end up in the dataset: balance, check the draw, drop the bad
+ * ones and redraw (same seed) until every drawn image has passed.
+ */
+async function drawCheckedRows(opts: BuildOptions, candidates: Candidate[], balance: BalanceMode, seed: number, problems: SourceProblem[], fail: () => void): Promise<Candidate[]> {
   const verify = opts.verify ?? 'decode';
-  // Check only the images that end up in the dataset: balance, check the draw, drop the bad
-  // ones and redraw (same seed) until every drawn image has passed.
   const checked = new Map<string, boolean>();
   let pool = candidates;
   let rows = pool;
@@ -174,10 +215,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
         // A tiny output size lets JPEG shrink-on-load skip most work while still reading
         // the whole entropy-coded stream, so truncated files are caught.
         if (verify === 'decode') await decodeImage(r.path, { size: 32, fit: 'stretch' });
-        else {
-          const why = notAFile(r.path);
-          if (why) throw new Error(`${r.path}: ${why === 'not found' ? 'image file not found' : why}`);
-        }
+        else assertImageFile(r.path);
         checked.set(r.path, true);
       } catch (err) {
         checked.set(r.path, false);
@@ -189,14 +227,17 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     fail();
     pool = pool.filter((r) => checked.get(r.path) !== false);
   }
-  for (const l of labels) if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
+  return rows;
+}
 
-  const splitBy = opts.splitBy ?? 'patient';
-  const units = splitBy === 'patient' ? null
-    : groupUnits(rows, (i) => (splitBy === 'source' ? rows[i]!.source : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`));
-  // Stratum per row: label, or label × source (each source keeps its share in every split).
-  const stratum = (r: SourceRow & { label: string }) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
-  const splits = assignSplits(rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })), split, seed);
+/** The header-level check: throws unless `path` is a readable file. */
+function assertImageFile(path: string): void {
+  const why = notAFile(path);
+  if (why) throw new Error(`${path}: ${why === 'not found' ? 'image file not found' : why}`);
+}
+
+/** Manifest rows with their split; oversampling (train only) then the patient-leak check. */
+function toManifestRows(out: string, rows: Candidate[], splits: string[], balance: BalanceMode, seed: number): ManifestRow[] {
   let manifestRows: ManifestRow[] = rows.map((r, i) => ({
     path: manifestPathFor(out, r.path),
     label: r.label,
@@ -213,7 +254,11 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   }
   const leaks = findPatientLeaks(manifestRows);
   if (leaks.length > 0) throw new Error(`internal error: patient ${leaks[0].patientId} in splits ${leaks[0].splits.join(', ')}`);
+  return manifestRows;
+}
 
+/** The summary's notes: the caller's, empty split × class cells, external set, skips, group split sizes. */
+function buildNotes(opts: BuildOptions, split: { names: string[] }, labels: string[], manifestRows: ManifestRow[], problems: SourceProblem[], splitBy: string, units: string[] | null, splits: string[]): string[] {
   const notes = [...(opts.notes ?? [])];
   for (const s of split.names) {
     for (const l of labels) {
@@ -227,18 +272,5 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     units.forEach((u, i) => sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u)));
     notes.push(`split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`);
   }
-  const summary = summarise(manifestRows, notes);
-  const manifestFile = join(out, 'manifest.csv');
-  const summaryFile = join(out, 'summary.json');
-  let skippedFile: string | undefined;
-  if (problems.length > 0) {
-    skippedFile = join(out, 'skipped.csv');
-    await writeFileAtomic(skippedFile, formatCsv(['where', 'message'], problems as unknown as Record<string, unknown>[]));
-  }
-  await writeManifest(manifestFile, manifestRows);
-  await writeFileAtomic(
-    summaryFile,
-    JSON.stringify({ ...summary, seed, split, splitBy, ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}), balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
-  );
-  return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
+  return notes;
 }

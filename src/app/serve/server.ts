@@ -59,6 +59,8 @@ export function checkExposure(host: string, token: string | undefined): void {
   }
 }
 
+type AuditNote = StudyAuditInfo & { error?: string };
+
 export async function buildServer(served: ServedModel, opts: ServeOptions = {}): Promise<Server> {
   const host = opts.host ?? SERVE_DEFAULTS.host;
   const port = opts.port ?? SERVE_DEFAULTS.port;
@@ -71,75 +73,21 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   const audit = new AuditLog(opts.db ?? SERVE_DEFAULTS.db);
   const card = modelCard(served);
   const checkToken = token ? makeTokenCheck(token) : null;
-
-  const app = Fastify({
-    logger: false,
-    bodyLimit,
-    // Slow uploads (slowloris) are cut off; processing has its own timeout.
-    requestTimeout: Math.max(60_000, timeoutMs * 2),
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    trustProxy: false,
-    return503OnClosing: true,
-    // The router's own refusals (a malformed %-escape, an over-long parameter) in our shape.
-    frameworkErrors: (err, req, reply: FastifyReply) => {
-      const detail = `malformed request (${err.message})`;
-      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
-        status: 400, modelSha256: served.sha256, latencyMs: 0, error: `bad_request: ${detail}` });
-      void reply.status(400).send({ error: 'bad_request', detail });
-    },
-    // Errors of the HTTP parser itself (header overflow, garbage request line) in our shape.
-    clientErrorHandler: clientError,
-  });
+  const app = createApp(served, audit, bodyLimit, timeoutMs);
 
   // Per-request notes for the audit row (a WeakMap: no typing games with FastifyRequest).
-  const notes = new WeakMap<FastifyRequest, StudyAuditInfo & { error?: string }>();
-  const note = (req: FastifyRequest, info: StudyAuditInfo & { error?: string }) => notes.set(req, { ...notes.get(req), ...info });
+  const notes = new WeakMap<FastifyRequest, AuditNote>();
+  const note = (req: FastifyRequest, info: AuditNote) => notes.set(req, { ...notes.get(req), ...info });
 
-  // Every body is bytes: the content is judged by its magic bytes, not by Content-Type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
-  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10, parts: 11, fieldSize: 4096, headerPairs: 100 } });
+  await registerBodyParsers(app, bodyLimit);
   // Per-client rate limit (@fastify/rate-limit), run from our own hook so it comes before
   // the token check: an unauthenticated flood is slowed down too.
   await app.register(rateLimit, { global: false });
   const limit = rateLimitHook(app, opts.rateLimit ?? SERVE_DEFAULTS.rateLimit);
-
-  // Access is decided on the route the router matched (routeAccess.ts), whatever the encoding.
-  app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
-    if (isPublic(req)) return;
-    reply.header('cache-control', 'no-store');
-    await limit(req, reply);
-    if (checkToken && !checkToken(req.headers.authorization)) {
-      reply.header('www-authenticate', 'Bearer realm="cxrtune"');
-      throw new ApiError(401, 'unauthorized', req.headers.authorization ? 'wrong token' : 'this server needs a token: send the header Authorization: Bearer <token>');
-    }
-  });
-
-  app.setErrorHandler((err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
-    const e = toApiError(err);
-    note(req, { error: `${e.code}: ${e.message}` });
-    if (e.status >= 500 && e.status !== 503 && e.status !== 504) opts.log?.(`error in request ${req.id}: ${errorMessage(err)}`);
-    for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
-    return reply.status(e.status).send(e.body());
-  });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${probedPath(req.url)}` }));
-
+  addAccessHook(app, limit, checkToken);
+  setErrorHandlers(app, note, opts);
   const tally = new RefusalTally(audit);
-  app.addHook('onResponse', async (req, reply) => {
-    if (isPublic(req)) return;
-    const n = notes.get(req) ?? {};
-    const latencyMs = Math.round(reply.elapsedTime * 10) / 10;
-    const row = {
-      id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
-      status: reply.statusCode, modelSha256: served.sha256, latencyMs, ...n,
-    };
-    if (TALLIED_STATUSES.has(reply.statusCode)) tally.add(row);
-    else audit.write(row);
-    opts.log?.(`${new Date().toISOString()} ${req.ip} ${req.method} ${row.route} ${reply.statusCode} ${latencyMs} ms`
-      + (n.probability !== undefined ? ` p=${n.probability.toFixed(3)} ${n.label}` : '') + (n.error ? ` ${n.error}` : ''));
-  });
+  addAuditHook(app, { audit, tally, served, notes, opts });
 
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (r) => {
@@ -167,6 +115,80 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
       audit.close();
     },
   };
+}
+
+/** The Fastify instance: bounded bodies and upload time, our request ids, framework and parser errors in our shape. */
+function createApp(served: ServedModel, audit: AuditLog, bodyLimit: number, timeoutMs: number): FastifyInstance {
+  return Fastify({
+    logger: false,
+    bodyLimit,
+    // Slow uploads (slowloris) are cut off; processing has its own timeout.
+    requestTimeout: Math.max(60_000, timeoutMs * 2),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    // The router's own refusals (a malformed %-escape, an over-long parameter) in our shape.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const detail = `malformed request (${err.message})`;
+      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
+        status: 400, modelSha256: served.sha256, latencyMs: 0, error: `bad_request: ${detail}` });
+      void reply.status(400).send({ error: 'bad_request', detail });
+    },
+    // Errors of the HTTP parser itself (header overflow, garbage request line) in our shape.
+    clientErrorHandler: clientError,
+  });
+}
+
+/** Every body is bytes: the content is judged by its magic bytes, not by Content-Type. */
+async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10, parts: 11, fieldSize: 4096, headerPairs: 100 } });
+}
+
+/** Security headers, then (off the public routes) the rate limit and the token check. Access is decided on the route the router matched (routeAccess.ts), whatever the encoding. */
+function addAccessHook(app: FastifyInstance, limit: (req: FastifyRequest, reply: FastifyReply) => Promise<void>, checkToken: ((header: string | undefined) => boolean) | null): void {
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
+    if (isPublic(req)) return;
+    reply.header('cache-control', 'no-store');
+    await limit(req, reply);
+    if (checkToken && !checkToken(req.headers.authorization)) {
+      reply.header('www-authenticate', 'Bearer realm="cxrtune"');
+      throw new ApiError(401, 'unauthorized', req.headers.authorization ? 'wrong token' : 'this server needs a token: send the header Authorization: Bearer <token>');
+    }
+  });
+}
+
+/** Every error as {error, detail} (noted for the audit row); unknown routes as not_found. */
+function setErrorHandlers(app: FastifyInstance, note: (req: FastifyRequest, info: AuditNote) => unknown, opts: ServeOptions): void {
+  app.setErrorHandler((err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
+    const e = toApiError(err);
+    note(req, { error: `${e.code}: ${e.message}` });
+    if (e.status >= 500 && e.status !== 503 && e.status !== 504) opts.log?.(`error in request ${req.id}: ${errorMessage(err)}`);
+    for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+    return reply.status(e.status).send(e.body());
+  });
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${probedPath(req.url)}` }));
+}
+
+/** One audit row per non-public request (refusals tallied instead), and the log line. */
+function addAuditHook(app: FastifyInstance, c: { audit: AuditLog; tally: RefusalTally; served: ServedModel; notes: WeakMap<FastifyRequest, AuditNote>; opts: ServeOptions }): void {
+  const { audit, tally, served, notes, opts } = c;
+  app.addHook('onResponse', async (req, reply) => {
+    if (isPublic(req)) return;
+    const n = notes.get(req) ?? {};
+    const latencyMs = Math.round(reply.elapsedTime * 10) / 10;
+    const row = {
+      id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
+      status: reply.statusCode, modelSha256: served.sha256, latencyMs, ...n,
+    };
+    if (TALLIED_STATUSES.has(reply.statusCode)) tally.add(row);
+    else audit.write(row);
+    opts.log?.(`${new Date().toISOString()} ${req.ip} ${req.method} ${row.route} ${reply.statusCode} ${latencyMs} ms`
+      + (n.probability !== undefined ? ` p=${n.probability.toFixed(3)} ${n.label}` : '') + (n.error ? ` ${n.error}` : ''));
+  });
 }
 
 function packageVersion(): string {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../engine/native.js';
 import { registerBenchCommand } from './benchCommand.js';
 import { registerDataCommands } from './dataCommand.js';
+import { registerAugmentCommand } from './augmentCommand.js';
 import { registerEvaluateCommand } from './evaluateCommand.js';
 import { registerExplainCommand } from './explainCommand.js';
 import { registerReportCommand } from './reportCommand.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
   registerDataCommands(program);
+  registerAugmentCommand(program);
   registerLrFindCommand(program);
   registerTrainCommand(program);
   registerCompareCommand(program);

@@ -1,5 +1,5 @@
 // `cxrtune pacs follow`: the PACS link without the web server (screen what arrives in
-// Orthanc, store SR + overlay back); `cxrtune pacs dump-sr`: read an SR file.
+// Orthanc, store SR + overlay back). `pacs dump-sr` is in pacsDumpSrCommand.ts.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,10 +10,9 @@ import { AuditLog } from '../app/serve/auditLog.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { preprocessOf } from '../app/screen.js';
 import { PacsService } from '../app/pacs/pacsService.js';
-import { readDicomFile } from '../app/pacs/dicomFile.js';
-import { dumpSr } from '../app/pacs/srDump.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 import { intArg } from './args.js';
+import { registerPacsDumpSr } from './pacsDumpSrCommand.js';
 
 export function registerPacsCommands(program: Command): void {
   const pacs = program.command('pacs').description('PACS link: follow Orthanc, screen new chest radiographs, store DICOM SR + Grad-CAM overlay back');
@@ -42,10 +41,5 @@ export function registerPacsCommands(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-  pacs.command('dump-sr')
-    .description('print a DICOM SR file: its attributes and content tree')
-    .argument('<file>', 'DICOM Part 10 file')
-    .action((file: string) => {
-      process.stdout.write(dumpSr(readDicomFile(readFileSync(file))));
-    });
+  registerPacsDumpSr(pacs);
 }

@@ -1,0 +1,24 @@
+// Shared by the data commands: a throttled progress line and integer/list flag parsers.
+/** Throttled one-line progress on stderr: done/total, rate and ETA. */
+export function progress(label: string, quiet: boolean): (done: number, total: number) => void {
+  const t0 = Date.now();
+  let last = 0;
+  return (done, total) => {
+    if (quiet) return;
+    const now = Date.now();
+    if (done < total && now - last < 250) return;
+    last = now;
+    const s = (now - t0) / 1000;
+    const rate = s > 0 ? done / s : 0;
+    const eta = rate > 0 ? (total - done) / rate : 0;
+    const line = `${label}: ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${eta.toFixed(0)} s`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : done === total ? `${line}\n` : '');
+  };
+}
+
+export const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer (got '${v}')`);
+  return n;
+};
+export const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -17,5 +17,10 @@ const walk = (d) => {
 walk(join(root, 'test'));
 const only = process.argv.slice(2);
 const chosen = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
+// With no file, node --test would discover every test it can find (dist/ included): refuse instead.
+if (!chosen.length) {
+  console.error(`no test file matches ${only.join(', ')}`);
+  process.exit(2);
+}
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

@@ -110,22 +110,12 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const groupOf = (r: (typeof selected)[number]) => (by === 'source' ? r.source : by === 'view' ? r.view : r.extra[by] ?? '') || '(none)';
   await verifyWeights(ref);
 
-  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
-  const raw: CheckpointMeta = { ...meta };
-  delete raw.calibration; // fit on the network's own softmax
+  const { meta, pred } = await predictRaw(o, ref, manifest, all ? undefined : split);
   const pc = meta.positiveClass;
   const C = meta.classes.length;
-  const pred = await predictSet(model, raw, manifest, {
-    split: all ? undefined : split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32', ...(o.onProgress ? { onBatch: o.onProgress } : {}),
-  });
   const labels = pred.labels;
   const groups = pred.rows.map((i) => groupOf(manifest.rows[i]!));
-  let positives = 0;
-  for (const y of labels) if (y === pc) positives++;
-  const negatives = labels.length - positives;
-  if (positives === 0 || negatives === 0) {
-    throw new Error(`the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`);
-  }
+  const { positives, negatives } = countClasses(o, split, labels, meta);
   const rawPos = positiveColumn(pred.probs, C, pc);
   // The raw-scale threshold in force (an earlier calibration recorded it).
   const prevRaw = typeof meta.calibration?.thresholdBefore === 'number' ? meta.calibration.thresholdBefore : meta.threshold;
@@ -178,6 +168,29 @@ function selectSample(o: CalibrateOptions, manifest: Manifest): { split: string;
     throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
   }
   return { split, all, selected };
+}
+
+/** The network's own softmax on the sample (an earlier calibration is set aside: the fit starts from the raw scale). */
+async function predictRaw(o: CalibrateOptions, ref: ModelRef, manifest: Manifest, split: string | undefined) {
+  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
+  const raw: CheckpointMeta = { ...meta };
+  delete raw.calibration; // fit on the network's own softmax
+  const pred = await predictSet(model, raw, manifest, {
+    split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32', ...(o.onProgress ? { onBatch: o.onProgress } : {}),
+  });
+  return { meta, pred };
+}
+
+/** Positives and negatives of the sample; fitting and choosing a threshold need both. */
+function countClasses(o: CalibrateOptions, split: string, labels: Int32Array, meta: CheckpointMeta): { positives: number; negatives: number } {
+  const pc = meta.positiveClass;
+  let positives = 0;
+  for (const y of labels) if (y === pc) positives++;
+  const negatives = labels.length - positives;
+  if (positives === 0 || negatives === 0) {
+    throw new Error(`the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`);
+  }
+  return { positives, negatives };
 }
 
 // Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.

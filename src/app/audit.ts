@@ -26,7 +26,7 @@ import {
   leaveOneSourceOut, metadataBaseline, occlusionTest, perSource, sourceProbe, worst,
   type LosoResult, type MetadataResult, type OcclusionResult, type PerSourceResult, type ProbeResult, type Verdict,
 } from '../recipe/shortcutAudit.js';
-import { checkOverlap, defaultSplit } from './evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
 import { Learner } from './learner.js';
 import { resolveModel } from './modelRef.js';
 import { loaderFor } from './predictSet.js';
@@ -182,16 +182,10 @@ async function runTests(
   return { full, frameOnly, lungsOut, probe, cues, metadata, per, loso, verdict, flagged };
 }
 
-/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+/** The chosen split (default as evaluate's) and its rows. */
 function selectRows(o: AuditOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
   const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
-  return { split, all, selected };
+  return { split, all: split === '' || split === 'all', selected: splitRows(manifest, split, o.manifest) };
 }
 
 interface Scored {

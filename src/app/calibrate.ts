@@ -22,7 +22,7 @@ import { chooseThreshold, formatThresholdRule, parseThresholdRule, ratesByGroup,
 import { fitPlatt, type PlattFit } from '../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../recipe/temperatureScaling.js';
 import { sha256File } from './dataSource.js';
-import { checkOverlap, defaultSplit } from './evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
 import { Learner } from './learner.js';
 import { resolveModel, type ModelRef } from './modelRef.js';
 import { predictSet } from './predictSet.js';
@@ -158,16 +158,10 @@ async function checkOutFolder(o: CalibrateOptions, out: string, ref: ModelRef): 
   if (existsSync(out) && (await readdir(out)).length > 0) throw new Error(`--out ${o.out} exists and is not empty: give a new folder`);
 }
 
-/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+/** The chosen split (default as evaluate's) and its rows. */
 function selectSample(o: CalibrateOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
   const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
-  return { split, all, selected };
+  return { split, all: split === '' || split === 'all', selected: splitRows(manifest, split, o.manifest) };
 }
 
 /** The network's own softmax on the sample (an earlier calibration is set aside: the fit starts from the raw scale). */

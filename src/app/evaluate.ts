@@ -11,7 +11,7 @@ import type { ProcessGroup } from '../engine/distributed.js';
 import { describePreprocessing } from '../engine/preprocessing.js';
 import type { Precision } from '../engine/types.js';
 import { formatCsv } from '../data/csv.js';
-import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
+import { readManifest, rowPath, type Manifest, type ManifestRow } from '../data/manifest.js';
 import { summarise, type DatasetSummary } from '../data/summary.js';
 import { positiveColumn, summarize, type Summary } from '../recipe/metrics.js';
 import { sha256File } from './dataSource.js';
@@ -158,16 +158,22 @@ export function defaultSplit(m: Manifest): string {
   return '';
 }
 
+/** The rows of `split` ('' or 'all': every row); an empty selection is an error naming the splits present. */
+export function splitRows(manifest: Manifest, split: string, manifestArg: string): ManifestRow[] {
+  const selected = split === '' || split === 'all' ? manifest.rows : manifest.rows.filter((r) => r.split === split);
+  if (!selected.length) {
+    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
+    throw new Error(`manifest ${manifestArg} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
+  }
+  return selected;
+}
+
 export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const t0 = performance.now();
   const ref = await resolveModel(o.model);
   const manifest = readManifest(o.manifest);
   const split = o.split ?? defaultSplit(manifest);
-  const selected = split === '' || split === 'all' ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
+  const selected = splitRows(manifest, split, o.manifest);
   const overlap = checkOverlap(ref, selected, Boolean(o.allowTrainOverlap));
   if (overlap.sharedPatients > 0 && !o.allowTrainOverlap) {
     throw new Error(`${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it anyway (the result will say so)`);

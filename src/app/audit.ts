@@ -26,7 +26,7 @@ import {
   leaveOneSourceOut, metadataBaseline, occlusionTest, perSource, sourceProbe, worst,
   type LosoResult, type MetadataResult, type OcclusionResult, type PerSourceResult, type ProbeResult, type Verdict,
 } from '../recipe/shortcutAudit.js';
-import { checkOverlap, defaultSplit } from './evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
 import { Learner } from './learner.js';
 import { resolveModel } from './modelRef.js';
 import { loaderFor } from './predictSet.js';
@@ -130,17 +130,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const pos = {
     full: positiveColumn(sc.probs.full, C, pc), frame: positiveColumn(sc.probs['frame-only'], C, pc), lungs: positiveColumn(sc.probs['lungs-out'], C, pc),
   };
-  const full = { auc: bootstrapAuc(pos.full, y, { iterations: stat.bootstrap, seed: stat.seed }) };
-  const frameOnly = occlusionTest('frame-only', pos.frame, y, full.auc.value, threshold, stat);
-  const lungsOut = occlusionTest('lungs-out', pos.lungs, y, full.auc.value, threshold, stat);
-  const probe = sourceProbe(sc.features!, sc.dims, labels, sources, patients, { ...stat, k: o.folds ?? 5 });
-  const cues = await mapLimit(rows, 4, (r) => provenanceCues(rowPath(manifest, r)));
-  const cueMatrix = Float64Array.from(cues.flatMap(cueVector));
-  const metadata = metadataBaseline(cueMatrix, CUE_FEATURES, y, patients, { ...stat, k: o.folds ?? 5 });
-  const per = perSource(pos.full, y, sources, threshold, stat);
-  const loso = leaveOneSourceOut(pos.full, y, labels, sources, stat);
-  const verdict = worst([frameOnly.verdict, lungsOut.verdict, probe.verdict, metadata.verdict, per.verdict, loso.verdict]);
-  const flagged = [frameOnly, lungsOut, probe, metadata, per, loso].filter((t) => t.verdict === 'flag').map((t) => t.line.split(':')[0]);
+  const { full, frameOnly, lungsOut, probe, cues, metadata, per, loso, verdict, flagged } = await runTests(manifest, rows, sc, pos, y, { labels, sources, patients }, threshold, stat, o.folds ?? 5);
 
   const files = {
     json: join(outDir, 'audit.json'), rows: join(outDir, 'audit_rows.csv'), aucPlot: join(outDir, 'audit_auc.svg'),
@@ -172,16 +162,30 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   return result;
 }
 
-/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+/** The audit's tests, in order: as is, frame only, lungs out, source probe, metadata-only baseline, per source, leave one source out. */
+async function runTests(
+  manifest: Manifest, rows: ManifestRow[], sc: Scored, pos: { full: Float64Array; frame: Float64Array; lungs: Float64Array }, y: Int32Array,
+  cols: { labels: string[]; sources: string[]; patients: string[] }, threshold: number, stat: { bootstrap: number; seed: number }, folds: number,
+) {
+  const { labels, sources, patients } = cols;
+  const full = { auc: bootstrapAuc(pos.full, y, { iterations: stat.bootstrap, seed: stat.seed }) };
+  const frameOnly = occlusionTest('frame-only', pos.frame, y, full.auc.value, threshold, stat);
+  const lungsOut = occlusionTest('lungs-out', pos.lungs, y, full.auc.value, threshold, stat);
+  const probe = sourceProbe(sc.features!, sc.dims, labels, sources, patients, { ...stat, k: folds });
+  const cues = await mapLimit(rows, 4, (r) => provenanceCues(rowPath(manifest, r)));
+  const cueMatrix = Float64Array.from(cues.flatMap(cueVector));
+  const metadata = metadataBaseline(cueMatrix, CUE_FEATURES, y, patients, { ...stat, k: folds });
+  const per = perSource(pos.full, y, sources, threshold, stat);
+  const loso = leaveOneSourceOut(pos.full, y, labels, sources, stat);
+  const verdict = worst([frameOnly.verdict, lungsOut.verdict, probe.verdict, metadata.verdict, per.verdict, loso.verdict]);
+  const flagged = [frameOnly, lungsOut, probe, metadata, per, loso].filter((t) => t.verdict === 'flag').map((t) => t.line.split(':')[0]);
+  return { full, frameOnly, lungsOut, probe, cues, metadata, per, loso, verdict, flagged };
+}
+
+/** The chosen split (default as evaluate's) and its rows. */
 function selectRows(o: AuditOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
   const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
-  return { split, all, selected };
+  return { split, all: split === '' || split === 'all', selected: splitRows(manifest, split, o.manifest) };
 }
 
 interface Scored {

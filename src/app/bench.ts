@@ -74,23 +74,19 @@ export function summariseRatios(ratios: number[]): { median: number; spread: [nu
   return { median: median(ratios), spread: [lo, hi], conclusive: ratios.length >= 3 && hi / lo <= MAX_RATIO_SPREAD };
 }
 
+type Timings = Record<'ours' | 'python', Record<TimedKind, number[]>>;
+type TimedRunner = Record<TimedKind, (warmup: number, steps: number) => Promise<number>>;
+
 export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   if (c.threads) setThreads(c.threads);
   manualSeed(0);
   const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(c.channelsLast ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
-  // The Python reference starts from these same weights: speed can depend on the values.
   const batch = benchBatch(c.batch, c.size);
   const one: Batch = { pixels: batch.pixels.subarray(0, c.size * c.size), shape: [1, c.size, c.size, 1] };
-  const weights = c.vsPython ? join(mkdtempSync(join(tmpdir(), 'cxrtune-bench-')), 'init.safetensors') : '';
-  if (weights) {
-    const init = await model.state();
-    init.set('__input.pixels', { dtype: 'U8', shape: [batch.pixels.length], data: batch.pixels });
-    init.set('__input.labels', { dtype: 'I32', shape: [c.batch], data: new Uint8Array(batch.labels!.buffer) });
-    await writeSafetensors(weights, init);
-  }
+  const weights = c.vsPython ? await writeInitWeights(model, batch, c.batch) : '';
   const hyper = [{ lr: 1e-3, momentum: 0.9, weightDecay: 0 }];
-  const ours: Record<TimedKind, (warmup: number, steps: number) => Promise<number>> = {
+  const ours: TimedRunner = {
     train: (w, n) => timed(() => model.trainStep(batch, hyper, { precision: c.precision }), w, n),
     predict: (w, n) => timed(() => model.predict(batch, { precision: c.precision }), w, n),
     latency: (w, n) => timed(() => model.predict(one, { precision: c.precision }), w, n),
@@ -106,11 +102,43 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     }
   }
   const rounds = Math.max(1, c.rounds ?? (py ? 5 : 1));
+  const load0 = loadavg()[0]!;
+  const { t, error } = await runRounds(c, rounds, ours, py);
+  pythonError = error ?? pythonError;
+  const perImg = (secs: number[], n: number) => secs.map((s) => n / s);
+  const trainImgS = perImg(t.ours.train, c.steps * c.batch);
+  const predImgS = perImg(t.ours.predict, c.steps * c.batch);
+  const r: BenchResult = {
+    arch: c.arch, size: c.size, batch: c.batch, precision: c.precision, threads, channels_last: !!c.channelsLast, device: c.device ?? 'cpu',
+    train_img_s: median(trainImgS), predict_img_s: median(predImgS),
+    train_ms_per_img: 1000 / median(trainImgS),
+    latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),
+    rounds, load: [load0, loadavg()[0]!],
+  };
+  const n = t.python.latency.length;
+  if (n > 0 && n === t.ours.latency.length) Object.assign(r, pythonFigures(t, c, perImg));
+  if (pythonError) r.python_error = pythonError;
+  return r;
+}
+
+/** The Python reference starts from these same weights (and input): speed can depend on the values. */
+async function writeInitWeights(model: Model, batch: Batch, n: number): Promise<string> {
+  const weights = join(mkdtempSync(join(tmpdir(), 'cxrtune-bench-')), 'init.safetensors');
+  const init = await model.state();
+  init.set('__input.pixels', { dtype: 'U8', shape: [batch.pixels.length], data: batch.pixels });
+  init.set('__input.labels', { dtype: 'I32', shape: [n], data: new Uint8Array(batch.labels!.buffer) });
+  await writeSafetensors(weights, init);
+  return weights;
+}
+
+/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only. */
+async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pyStarted: PythonReference | null): Promise<{ t: Timings; error?: string }> {
+  let py = pyStarted;
+  let error: string | undefined;
   const kinds: TimedKind[] = ['train', 'predict', 'latency'];
-  const t: Record<'ours' | 'python', Record<TimedKind, number[]>> = {
+  const t: Timings = {
     ours: { train: [], predict: [], latency: [] }, python: { train: [], predict: [], latency: [] },
   };
-  const load0 = loadavg()[0]!;
   try {
     for (let r = 0; r < rounds; r++) {
       for (const k of kinds) {
@@ -123,7 +151,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
             t[side][k].push(side === 'ours' ? await ours[k](c.warmup, steps) : await py!.time(k, c.warmup, steps));
           } catch (e) {
             if (side === 'ours') throw e;
-            pythonError = errorMessage(e);
+            error = errorMessage(e);
             py?.close();
             py = null;
           }
@@ -133,32 +161,21 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   } finally {
     py?.close();
   }
-  const perImg = (secs: number[], n: number) => secs.map((s) => n / s);
-  const trainImgS = perImg(t.ours.train, c.steps * c.batch);
-  const predImgS = perImg(t.ours.predict, c.steps * c.batch);
-  const r: BenchResult = {
-    arch: c.arch, size: c.size, batch: c.batch, precision: c.precision, threads, channels_last: !!c.channelsLast, device: c.device ?? 'cpu',
-    train_img_s: median(trainImgS), predict_img_s: median(predImgS),
-    train_ms_per_img: 1000 / median(trainImgS),
-    latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),
-    rounds, load: [load0, loadavg()[0]!],
+  return { t, ...(error !== undefined ? { error } : {}) };
+}
+
+/** Python's figures and the ratios per round (ours ÷ Python in images/s; Python ÷ ours in latency), then their median. */
+function pythonFigures(t: Timings, c: BenchConfig, perImg: (secs: number[], n: number) => number[]): Partial<BenchResult> {
+  const tr = summariseRatios(t.python.train.map((p, i) => p / t.ours.train[i]!));
+  const pr = summariseRatios(t.python.predict.map((p, i) => p / t.ours.predict[i]!));
+  const lr = summariseRatios(t.python.latency.map((p, i) => p / t.ours.latency[i]!));
+  return {
+    python_train_img_s: median(perImg(t.python.train, c.steps * c.batch)), python_predict_img_s: median(perImg(t.python.predict, c.steps * c.batch)),
+    python_latency_ms: median(t.python.latency.map((s) => (s * 1000) / (c.steps * 4))),
+    ratio: tr.median, predict_ratio: pr.median, latency_ratio: lr.median,
+    ratio_spread: tr.spread, predict_ratio_spread: pr.spread, latency_ratio_spread: lr.spread,
+    conclusive: { train: tr.conclusive, predict: pr.conclusive, latency: lr.conclusive },
   };
-  const n = t.python.latency.length;
-  if (n > 0 && n === t.ours.latency.length) {
-    // Ratios per round (ours ÷ Python in images/s; Python ÷ ours in latency), then their median.
-    const tr = summariseRatios(t.python.train.map((p, i) => p / t.ours.train[i]!));
-    const pr = summariseRatios(t.python.predict.map((p, i) => p / t.ours.predict[i]!));
-    const lr = summariseRatios(t.python.latency.map((p, i) => p / t.ours.latency[i]!));
-    Object.assign(r, {
-      python_train_img_s: median(perImg(t.python.train, c.steps * c.batch)), python_predict_img_s: median(perImg(t.python.predict, c.steps * c.batch)),
-      python_latency_ms: median(t.python.latency.map((s) => (s * 1000) / (c.steps * 4))),
-      ratio: tr.median, predict_ratio: pr.median, latency_ratio: lr.median,
-      ratio_spread: tr.spread, predict_ratio_spread: pr.spread, latency_ratio_spread: lr.spread,
-      conclusive: { train: tr.conclusive, predict: pr.conclusive, latency: lr.conclusive },
-    });
-  }
-  if (pythonError) r.python_error = pythonError;
-  return r;
 }
 
 async function timed(fn: () => Promise<unknown>, warmup: number, steps: number): Promise<number> {

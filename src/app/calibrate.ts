@@ -22,7 +22,7 @@ import { chooseThreshold, formatThresholdRule, parseThresholdRule, ratesByGroup,
 import { fitPlatt, type PlattFit } from '../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../recipe/temperatureScaling.js';
 import { sha256File } from './dataSource.js';
-import { checkOverlap, defaultSplit } from './evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
 import { Learner } from './learner.js';
 import { resolveModel, type ModelRef } from './modelRef.js';
 import { predictSet } from './predictSet.js';
@@ -110,22 +110,12 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const groupOf = (r: (typeof selected)[number]) => (by === 'source' ? r.source : by === 'view' ? r.view : r.extra[by] ?? '') || '(none)';
   await verifyWeights(ref);
 
-  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
-  const raw: CheckpointMeta = { ...meta };
-  delete raw.calibration; // fit on the network's own softmax
+  const { meta, pred } = await predictRaw(o, ref, manifest, all ? undefined : split);
   const pc = meta.positiveClass;
   const C = meta.classes.length;
-  const pred = await predictSet(model, raw, manifest, {
-    split: all ? undefined : split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32', ...(o.onProgress ? { onBatch: o.onProgress } : {}),
-  });
   const labels = pred.labels;
   const groups = pred.rows.map((i) => groupOf(manifest.rows[i]!));
-  let positives = 0;
-  for (const y of labels) if (y === pc) positives++;
-  const negatives = labels.length - positives;
-  if (positives === 0 || negatives === 0) {
-    throw new Error(`the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`);
-  }
+  const { positives, negatives } = countClasses(o, split, labels, meta);
   const rawPos = positiveColumn(pred.probs, C, pc);
   // The raw-scale threshold in force (an earlier calibration recorded it).
   const prevRaw = typeof meta.calibration?.thresholdBefore === 'number' ? meta.calibration.thresholdBefore : meta.threshold;
@@ -168,16 +158,33 @@ async function checkOutFolder(o: CalibrateOptions, out: string, ref: ModelRef): 
   if (existsSync(out) && (await readdir(out)).length > 0) throw new Error(`--out ${o.out} exists and is not empty: give a new folder`);
 }
 
-/** The rows of the chosen split ('' or 'all': every row); an empty selection is an error. */
+/** The chosen split (default as evaluate's) and its rows. */
 function selectSample(o: CalibrateOptions, manifest: Manifest): { split: string; all: boolean; selected: ManifestRow[] } {
   const split = o.split ?? defaultSplit(manifest);
-  const all = split === '' || split === 'all';
-  const selected = all ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
+  return { split, all: split === '' || split === 'all', selected: splitRows(manifest, split, o.manifest) };
+}
+
+/** The network's own softmax on the sample (an earlier calibration is set aside: the fit starts from the raw scale). */
+async function predictRaw(o: CalibrateOptions, ref: ModelRef, manifest: Manifest, split: string | undefined) {
+  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
+  const raw: CheckpointMeta = { ...meta };
+  delete raw.calibration; // fit on the network's own softmax
+  const pred = await predictSet(model, raw, manifest, {
+    split, batch: o.batch ?? 16, precision: o.precision ?? 'fp32', ...(o.onProgress ? { onBatch: o.onProgress } : {}),
+  });
+  return { meta, pred };
+}
+
+/** Positives and negatives of the sample; fitting and choosing a threshold need both. */
+function countClasses(o: CalibrateOptions, split: string, labels: Int32Array, meta: CheckpointMeta): { positives: number; negatives: number } {
+  const pc = meta.positiveClass;
+  let positives = 0;
+  for (const y of labels) if (y === pc) positives++;
+  const negatives = labels.length - positives;
+  if (positives === 0 || negatives === 0) {
+    throw new Error(`the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`);
   }
-  return { split, all, selected };
+  return { positives, negatives };
 }
 
 // Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.

@@ -11,12 +11,13 @@ import type { ProcessGroup } from '../engine/distributed.js';
 import { describePreprocessing } from '../engine/preprocessing.js';
 import type { Precision } from '../engine/types.js';
 import { formatCsv } from '../data/csv.js';
-import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
+import { readManifest, rowPath, type Manifest, type ManifestRow } from '../data/manifest.js';
 import { summarise, type DatasetSummary } from '../data/summary.js';
 import { positiveColumn, summarize, type Summary } from '../recipe/metrics.js';
 import { sha256File } from './dataSource.js';
 import { resolveModel, trainingSet, type ModelRef } from './modelRef.js';
 import { Learner } from './learner.js';
+import type { PredictedSet } from './predictSet.js';
 import { renderSvg } from './report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from './report/evalPlots.js';
 import { writeJson } from './runFolder.js';
@@ -157,16 +158,22 @@ export function defaultSplit(m: Manifest): string {
   return '';
 }
 
+/** The rows of `split` ('' or 'all': every row); an empty selection is an error naming the splits present. */
+export function splitRows(manifest: Manifest, split: string, manifestArg: string): ManifestRow[] {
+  const selected = split === '' || split === 'all' ? manifest.rows : manifest.rows.filter((r) => r.split === split);
+  if (!selected.length) {
+    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
+    throw new Error(`manifest ${manifestArg} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
+  }
+  return selected;
+}
+
 export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const t0 = performance.now();
   const ref = await resolveModel(o.model);
   const manifest = readManifest(o.manifest);
   const split = o.split ?? defaultSplit(manifest);
-  const selected = split === '' || split === 'all' ? manifest.rows : manifest.rows.filter((r) => r.split === split);
-  if (!selected.length) {
-    const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
-    throw new Error(`manifest ${o.manifest} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`);
-  }
+  const selected = splitRows(manifest, split, o.manifest);
   const overlap = checkOverlap(ref, selected, Boolean(o.allowTrainOverlap));
   if (overlap.sharedPatients > 0 && !o.allowTrainOverlap) {
     throw new Error(`${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it anyway (the result will say so)`);
@@ -193,28 +200,9 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   };
   const cls = meta.classes;
   const pc = meta.positiveClass;
-  const header = ['row', 'path', 'patient_id', 'source', 'label', 'probability', 'predicted', 'loss', ...cls.map((c) => `p_${c}`)];
-  const table = rows.map((r) => {
-    const mr = manifest.rows[pred.rows[r.index]!]!;
-    const rec: Record<string, unknown> = {
-      row: pred.rows[r.index], path: rowPath(manifest, mr), patient_id: mr.patientId, source: mr.source, label: cls[r.label],
-      probability: r.probability.toFixed(6), predicted: cls[r.predicted], loss: r.loss.toFixed(6),
-    };
-    cls.forEach((c, k) => (rec[`p_${c}`] = pred.probs[r.index * cls.length + k]!.toFixed(6)));
-    return rec;
-  });
-  await write(files.predictions, formatCsv(header, table));
+  await write(files.predictions, predictionsCsv(manifest, pred, rows, cls));
   const name = o.name ?? `${manifest.file.split('/').slice(-2).join('/')}${split ? ` [${split}]` : ''}`;
-  const negName = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
-  const ops = [{ fpr: 1 - summary.specificity.value, tpr: summary.sensitivity.value, label: `threshold ${threshold}` }]
-    .concat(summary.youden ? [{ fpr: 1 - summary.youden.specificity, tpr: summary.youden.sensitivity, label: `Youden ${summary.youden.threshold.toFixed(3)}` }] : [])
-    .filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
-  await write(files.confusion, await renderSvg(confusionSpec(summary.confusion, [negName, cls[pc]!], `Confusion matrix — ${name}`)));
-  if (summary.positives > 0 && summary.negatives > 0) {
-    await write(files.roc, await renderSvg(rocSpec(summary.roc, summary.auc, ops, `ROC — ${name}`)));
-    await write(files.pr, await renderSvg(prSpec(summary.pr, summary.averagePrecision, summary.positives / summary.n, `Precision–recall — ${name}`)));
-  }
-  await write(files.reliability, await renderSvg(reliabilitySpec(summary.calibration, `Reliability — ${name}`)));
+  await writePlots(write, files, summary, { name, cls, pc, threshold });
   const evalRows = pred.rows.map((i) => manifest.rows[i]!);
   const sha256 = sha256File(manifest.file);
   const trainSources = trainingSources(ref.meta);
@@ -237,6 +225,39 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   };
   if (main) await writeJson(files.metrics, result);
   return result;
+}
+
+/** predictions.csv: per image its path, patient, source, label, score, prediction, loss and every class's probability. */
+function predictionsCsv(manifest: Manifest, pred: PredictedSet, rows: ScoredRow[], cls: string[]): string {
+  const header = ['row', 'path', 'patient_id', 'source', 'label', 'probability', 'predicted', 'loss', ...cls.map((c) => `p_${c}`)];
+  const table = rows.map((r) => {
+    const mr = manifest.rows[pred.rows[r.index]!]!;
+    const rec: Record<string, unknown> = {
+      row: pred.rows[r.index], path: rowPath(manifest, mr), patient_id: mr.patientId, source: mr.source, label: cls[r.label],
+      probability: r.probability.toFixed(6), predicted: cls[r.predicted], loss: r.loss.toFixed(6),
+    };
+    cls.forEach((c, k) => (rec[`p_${c}`] = pred.probs[r.index * cls.length + k]!.toFixed(6)));
+    return rec;
+  });
+  return formatCsv(header, table);
+}
+
+/** The confusion matrix, ROC and PR (both classes present only) and reliability plots. */
+async function writePlots(
+  write: (file: string, data: string | Uint8Array) => Promise<void>, files: Evaluation['files'], summary: Summary,
+  c: { name: string; cls: string[]; pc: number; threshold: number },
+): Promise<void> {
+  const { name, cls, pc, threshold } = c;
+  const negName = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
+  const ops = [{ fpr: 1 - summary.specificity.value, tpr: summary.sensitivity.value, label: `threshold ${threshold}` }]
+    .concat(summary.youden ? [{ fpr: 1 - summary.youden.specificity, tpr: summary.youden.sensitivity, label: `Youden ${summary.youden.threshold.toFixed(3)}` }] : [])
+    .filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
+  await write(files.confusion, await renderSvg(confusionSpec(summary.confusion, [negName, cls[pc]!], `Confusion matrix — ${name}`)));
+  if (summary.positives > 0 && summary.negatives > 0) {
+    await write(files.roc, await renderSvg(rocSpec(summary.roc, summary.auc, ops, `ROC — ${name}`)));
+    await write(files.pr, await renderSvg(prSpec(summary.pr, summary.averagePrecision, summary.positives / summary.n, `Precision–recall — ${name}`)));
+  }
+  await write(files.reliability, await renderSvg(reliabilitySpec(summary.calibration, `Reliability — ${name}`)));
 }
 
 /** One paragraph of the headline numbers (CLI and demo output). */

@@ -96,42 +96,45 @@ export function registerTrainCommand(program: Command): void {
       '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
       '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))
-    .action(act(async (o: Record<string, unknown>) => {
-      const lj = await launchOrJoin({ nproc: o.nproc as number | undefined, backend: o.backend as string | undefined });
-      if (lj.launched) {
-        process.exitCode = lj.exitCode;
-        return;
-      }
-      const group = lj.group;
-      if (group && !group.isMain) o.quiet = true; // one progress bar and one summary: rank 0's
-      const quiet = Boolean(o.quiet);
-      const tty = Boolean(process.stderr.isTTY);
-      const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };
-      const callbacks = quiet ? [] : [new ProgressBar({ write: (s) => process.stderr.write(s), tty })];
-      const intr = interruptible();
-      let summary: RunSummary;
-      try {
-        if (o.resume) {
-          const extra = Object.keys(o).filter((k) => o[k] !== undefined && !['resume', 'json', 'quiet', 'nproc', 'backend'].includes(k));
-          if (extra.length) throw new Error(`--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
-          summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
-        } else {
-          const file = o.config ? readConfigFile(String(o.config)) : {};
-          const cfg = resolveTrainConfig(file as Partial<TrainConfig>, flagsToConfig(o));
-          summary = await trainRun(cfg, { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
-        }
-      } finally {
-        intr.dispose();
-      }
-      if (group && !group.isMain) return; // rank 0 reports
-      if (o.json) process.stdout.write(JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
-      else printSummary(summary);
-      if (summary.status === 'diverged' || summary.status === 'interrupted') {
-        const hint = summary.status === 'interrupted' ? ` — continue with: cxrtune train --resume ${summary.runDir}` : ' (the peak LR is --lr-max; cxrtune lr-find proposes one)';
-        process.stderr.write(`${summary.status === 'diverged' ? 'error' : 'stopped'}: ${summary.message}${hint}\n`);
-        process.exitCode = summary.status === 'diverged' ? 1 : 130;
-      } else if (summary.status === 'early-stopped') {
-        log(summary.message);
-      }
-    }));
+    .action(act(runTrain));
+}
+
+/** The action: launch or join a process group, train or resume, then print the summary and set the exit code. */
+async function runTrain(o: Record<string, unknown>): Promise<void> {
+  const lj = await launchOrJoin({ nproc: o.nproc as number | undefined, backend: o.backend as string | undefined });
+  if (lj.launched) {
+    process.exitCode = lj.exitCode;
+    return;
+  }
+  const group = lj.group;
+  if (group && !group.isMain) o.quiet = true; // one progress bar and one summary: rank 0's
+  const quiet = Boolean(o.quiet);
+  const tty = Boolean(process.stderr.isTTY);
+  const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };
+  const callbacks = quiet ? [] : [new ProgressBar({ write: (s) => process.stderr.write(s), tty })];
+  const intr = interruptible();
+  let summary: RunSummary;
+  try {
+    if (o.resume) {
+      const extra = Object.keys(o).filter((k) => o[k] !== undefined && !['resume', 'json', 'quiet', 'nproc', 'backend'].includes(k));
+      if (extra.length) throw new Error(`--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+      summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
+    } else {
+      const file = o.config ? readConfigFile(String(o.config)) : {};
+      const cfg = resolveTrainConfig(file as Partial<TrainConfig>, flagsToConfig(o));
+      summary = await trainRun(cfg, { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
+    }
+  } finally {
+    intr.dispose();
+  }
+  if (group && !group.isMain) return; // rank 0 reports
+  if (o.json) process.stdout.write(JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+  else printSummary(summary);
+  if (summary.status === 'diverged' || summary.status === 'interrupted') {
+    const hint = summary.status === 'interrupted' ? ` — continue with: cxrtune train --resume ${summary.runDir}` : ' (the peak LR is --lr-max; cxrtune lr-find proposes one)';
+    process.stderr.write(`${summary.status === 'diverged' ? 'error' : 'stopped'}: ${summary.message}${hint}\n`);
+    process.exitCode = summary.status === 'diverged' ? 1 : 130;
+  } else if (summary.status === 'early-stopped') {
+    log(summary.message);
+  }
 }

@@ -5,7 +5,7 @@
 import { OptionError } from '../util/optionError.js';
 import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { readManifest, rowPath, manifestPathFor, writeManifest, type ManifestRow } from './manifest.js';
+import { readManifest, rowPath, manifestPathFor, writeManifest, type Manifest, type ManifestRow } from './manifest.js';
 import { decodeImage, encodePng, type GrayImage, type Fit } from './image.js';
 import { applyAugment, augmentColumns, sampleAugment, type AugmentConfig } from './augment.js';
 import { Rng } from '../util/rng.js';
@@ -55,6 +55,8 @@ export function readExcludeList(file: string): Set<string> {
   return new Set(items.flatMap((p) => [p, basename(p)]));
 }
 
+interface Job { row: ManifestRow; k: number; rel: string; parent: string }
+
 export async function augmentDataset(opts: AugmentDatasetOptions): Promise<AugmentDatasetResult> {
   const K = opts.perImage;
   if (!Number.isInteger(K) || K < 1) throw new OptionError(`perImage must be a positive integer (got ${K})`, 'perImage');
@@ -63,11 +65,30 @@ export async function augmentDataset(opts: AugmentDatasetOptions): Promise<Augme
   const m = readManifest(opts.manifest);
   const inputs = m.rows.filter((r) => splits.includes(r.split));
   if (inputs.length === 0) throw new Error(`manifest ${opts.manifest}: no rows in split ${splits.join(', ')}`);
-  const seed = opts.seed ?? 0;
   const out = resolve(opts.out);
   const exclude = opts.exclude ? readExcludeList(opts.exclude) : new Set<string>();
 
-  interface Job { row: ManifestRow; k: number; rel: string; parent: string }
+  const jobs = planJobs(m, inputs, K);
+  const kept = jobs.filter((j) => !exclude.has(j.rel) && !exclude.has(basename(j.rel)));
+  // Excluded files from an earlier run are removed so the folder matches the manifest.
+  const keptSet = new Set(kept);
+  for (const j of jobs) if (!keptSet.has(j) && existsSync(join(out, j.rel))) rmSync(join(out, j.rel));
+
+  const sheetSize = opts.sheetSize ?? 64;
+  const { results, thumbs, skipped } = await runJobs(opts, kept, out, sheetSize);
+  const rows = results.filter((r): r is ManifestRow => r !== null);
+  const originals = opts.withOriginals
+    ? inputs.map((r) => ({ ...r, path: manifestPathFor(out, rowPath(m, r)), extra: { ...r.extra, parent: '', aug_index: '0' } }))
+    : [];
+  const manifestFile = join(out, 'manifest.csv');
+  await writeManifest(manifestFile, [...originals, ...rows]);
+  const sheets = sheetSize > 0 ? await writeSheets(out, kept, thumbs, sheetSize) : [];
+  if (skipped.length > 0) await writeFileAtomic(join(out, 'skipped.csv'), formatCsv(['where', 'message'], skipped as unknown as Record<string, unknown>[]));
+  return { manifestFile, inputs: inputs.length, outputs: rows.length, excluded: jobs.length - kept.length, sheets, skipped };
+}
+
+/** K jobs per input, named images/LABEL/STEM_augK.png (a repeated stem gets the row's index). */
+function planJobs(m: Manifest, inputs: ManifestRow[], K: number): Job[] {
   const jobs: Job[] = [];
   const used = new Set<string>();
   inputs.forEach((row, i) => {
@@ -77,16 +98,17 @@ export async function augmentDataset(opts: AugmentDatasetOptions): Promise<Augme
     used.add(stem);
     for (let k = 1; k <= K; k++) jobs.push({ row, k, parent, rel: `images/${row.label}/${stem}_aug${k}.png` });
   });
-  const kept = jobs.filter((j) => !exclude.has(j.rel) && !exclude.has(basename(j.rel)));
-  // Excluded files from an earlier run are removed so the folder matches the manifest.
-  const keptSet = new Set(kept);
-  for (const j of jobs) if (!keptSet.has(j) && existsSync(join(out, j.rel))) rmSync(join(out, j.rel));
+  return jobs;
+}
 
+/** Runs the jobs on `concurrency` workers, each parent decoded once; results and thumbnails stay in job order. */
+async function runJobs(opts: AugmentDatasetOptions, kept: Job[], out: string, sheetSize: number) {
+  const K = opts.perImage;
+  const seed = opts.seed ?? 0;
   const skipped: AugmentDatasetResult['skipped'] = [];
   const decoded = new Map<string, Promise<GrayImage>>();
   const results: (ManifestRow | null)[] = new Array(kept.length).fill(null);
   const thumbs: (GrayImage | null)[] = new Array(kept.length).fill(null);
-  const sheetSize = opts.sheetSize ?? 64;
   let next = 0;
   let done = 0;
   const worker = async () => {
@@ -120,24 +142,19 @@ export async function augmentDataset(opts: AugmentDatasetOptions): Promise<Augme
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
+  return { results, thumbs, skipped };
+}
 
-  const rows = results.filter((r): r is ManifestRow => r !== null);
-  const originals = opts.withOriginals
-    ? inputs.map((r) => ({ ...r, path: manifestPathFor(out, rowPath(m, r)), extra: { ...r.extra, parent: '', aug_index: '0' } }))
-    : [];
-  const manifestFile = join(out, 'manifest.csv');
-  await writeManifest(manifestFile, [...originals, ...rows]);
+/** Contact sheets of `sheetSize` thumbnails, each with a CSV naming the file in every cell. */
+async function writeSheets(out: string, kept: Job[], thumbs: (GrayImage | null)[], sheetSize: number): Promise<string[]> {
   const sheets: string[] = [];
-  if (sheetSize > 0) {
-    const cells = kept.map((j, i) => ({ j, t: thumbs[i] })).filter((c) => c.t !== null);
-    for (let s = 0; s * sheetSize < cells.length; s++) {
-      const part = cells.slice(s * sheetSize, (s + 1) * sheetSize);
-      const name = `sheets/sheet_${String(s + 1).padStart(3, '0')}`;
-      await writeFileAtomic(join(out, `${name}.png`), await contactSheet(part.map((c) => c.t!), { cols: 8 }));
-      await writeFileAtomic(join(out, `${name}.csv`), formatCsv(['cell', 'path'], part.map((c, i) => ({ cell: i, path: c.j.rel }))));
-      sheets.push(join(out, `${name}.png`));
-    }
+  const cells = kept.map((j, i) => ({ j, t: thumbs[i] })).filter((c) => c.t !== null);
+  for (let s = 0; s * sheetSize < cells.length; s++) {
+    const part = cells.slice(s * sheetSize, (s + 1) * sheetSize);
+    const name = `sheets/sheet_${String(s + 1).padStart(3, '0')}`;
+    await writeFileAtomic(join(out, `${name}.png`), await contactSheet(part.map((c) => c.t!), { cols: 8 }));
+    await writeFileAtomic(join(out, `${name}.csv`), formatCsv(['cell', 'path'], part.map((c, i) => ({ cell: i, path: c.j.rel }))));
+    sheets.push(join(out, `${name}.png`));
   }
-  if (skipped.length > 0) await writeFileAtomic(join(out, 'skipped.csv'), formatCsv(['where', 'message'], skipped as unknown as Record<string, unknown>[]));
-  return { manifestFile, inputs: inputs.length, outputs: rows.length, excluded: jobs.length - kept.length, sheets, skipped };
+  return sheets;
 }

@@ -98,8 +98,27 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
   const label: PhantomLabel = opts.label ?? (index % 2 === 0 ? 'normal' : 'covid');
   const gain = opts.lesionIntensity ?? 1;
   if (!(gain >= 0 && gain <= 4)) throw new Error(`lesion intensity must be in [0, 4] (got ${gain})`);
+  // One stream for the whole phantom: the helpers below draw from it in a fixed order
+  // (anatomy, lesions, lesion texture, noise), so a phantom is the same byte for byte.
   const rng = Rng.derive(seed, 'phantom', index);
-  // --- anatomy (normalised 0..1 coordinates, x to the right, y down) ---
+  const an = drawAnatomy(rng);
+  const geo = anatomyGeometry(an);
+  const lesions = label === 'covid' ? placeLesions(rng, an, geo, S, gain) : [];
+  const { field, lungMask } = rasterAnatomy(an, geo, S);
+  const n = S * S;
+  const lesionMask = new Uint8Array(n);
+  const lesionMap = new Float32Array(n);
+  if (lesions.length > 0) addLesions(rng, lesions, { field, lungMask, lesionMask, lesionMap }, S);
+  const pixels = exposeAndBlur(rng, field, an, S);
+  if (opts.marker && label === 'covid') drawMarker(pixels, S);
+  return { index, label, size: S, pixels, lungMask, lesionMask, lesionMap, lesions };
+}
+
+type Anatomy = ReturnType<typeof drawAnatomy>;
+type Geometry = ReturnType<typeof anatomyGeometry>;
+
+/** The anatomy, exposure and noise level of one phantom (normalised 0..1 coordinates, x to the right, y down). */
+function drawAnatomy(rng: Rng) {
   const tilt = rng.uniform(-0.04, 0.04);
   const midX = 0.5 + rng.uniform(-0.02, 0.02);
   const bodyA = rng.uniform(0.42, 0.48);
@@ -110,7 +129,7 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
   const lungCy = rng.uniform(0.44, 0.49);
   const sep = rng.uniform(0.19, 0.215);
   const dome = rng.uniform(0.06, 0.09);
-  const lungs: Lung[] = [
+  const lungs: [Lung, Lung] = [
     // patient's right lung = image left; its diaphragm sits a little higher (liver)
     { cx: midX - sep, cy: lungCy, a: lungW * rng.uniform(1.0, 1.08), b: lungH, top: lungCy - lungH, bottom: lungCy + lungH * rng.uniform(0.8, 0.88) },
     { cx: midX + sep, cy: lungCy + 0.01, a: lungW * rng.uniform(0.95, 1.03), b: lungH, top: lungCy - lungH + 0.01, bottom: lungCy + lungH * rng.uniform(0.88, 0.96) },
@@ -127,43 +146,51 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
   const noiseSd = rng.uniform(0.012, 0.025);
   // Lung markings: a few random low-frequency waves (vessels/texture stand-in).
   const waves = Array.from({ length: 6 }, () => ({ fx: rng.uniform(6, 22), fy: rng.uniform(6, 22), ph: rng.uniform(0, 6.283), amp: rng.uniform(0.006, 0.016) }));
+  return { tilt, midX, bodyA, bodyB, bodyCy, lungCy, dome, lungs, heart, mediaW, ribGap, ribTop, ribT, ribCurve, clavY, exposure, gamma, noiseSd, waves };
+}
 
-  // --- lesions ---
-  const lesions: Lesion[] = [];
+/** Point tests of the anatomy: inside a lung (above its diaphragm dome), the heart, the mediastinum, the lung field. */
+function anatomyGeometry(an: Pick<Anatomy, 'dome' | 'lungs' | 'heart' | 'midX' | 'mediaW'>) {
+  const { dome, lungs, heart, midX, mediaW } = an;
   const domeY = (x: number, l: Lung) => l.bottom - dome * Math.max(0, 1 - ((x - l.cx) / l.a) ** 2);
   const lungR2 = (x: number, y: number, l: Lung) => Math.abs((x - l.cx) / l.a) ** 2.4 + Math.abs((y - l.cy) / l.b) ** 2.4;
   const inLung = (x: number, y: number, l: Lung) => y > l.top && y < domeY(x, l) && lungR2(x, y, l) < 1;
   const inHeart = (x: number, y: number) => ((x - heart.cx) / heart.a) ** 2 + ((y - heart.cy) / heart.b) ** 2 < 1;
   const inMedia = (x: number, y: number) => Math.abs(x - midX) < mediaW && y < heart.cy;
   const inField = (x: number, y: number) => (inLung(x, y, lungs[0]) || inLung(x, y, lungs[1])) && !inHeart(x, y) && !inMedia(x, y);
-  if (label === 'covid') {
-    const count = 1 + rng.int(3);
-    for (let k = 0; k < count; k++) {
-      const zone = rng.pick(LESION_ZONES);
-      const l = zone.startsWith('right') ? lungs[0] : lungs[1];
-      const span = l.bottom - l.top;
-      const [y0, y1] = zone.endsWith('upper') ? [0.12, 0.36] : zone.endsWith('middle') ? [0.4, 0.6] : [0.64, 0.86];
-      // Rejection-sample a centre well inside the lung field of that zone.
-      for (let tries = 0; tries < 200; tries++) {
-        const x = l.cx + rng.uniform(-0.75, 0.75) * l.a;
-        const y = l.top + rng.uniform(y0, y1) * span;
-        if (!inField(x, y)) continue;
-        lesions.push({ zone, x: x * S, y: y * S, sigma: rng.uniform(0.035, 0.065) * S, intensity: gain * rng.uniform(DEFAULT_LESION_INTENSITY[0], DEFAULT_LESION_INTENSITY[1]) });
-        break;
-      }
+  return { domeY, lungR2, inLung, inHeart, inMedia, inField };
+}
+
+/** 1–3 ground-glass lesions, each in a zone and rejection-sampled well inside the lung field. */
+function placeLesions(rng: Rng, an: Anatomy, geo: Geometry, S: number, gain: number): Lesion[] {
+  const lesions: Lesion[] = [];
+  const count = 1 + rng.int(3);
+  for (let k = 0; k < count; k++) {
+    const zone = rng.pick(LESION_ZONES);
+    const l = zone.startsWith('right') ? an.lungs[0] : an.lungs[1];
+    const span = l.bottom - l.top;
+    const [y0, y1] = zone.endsWith('upper') ? [0.12, 0.36] : zone.endsWith('middle') ? [0.4, 0.6] : [0.64, 0.86];
+    for (let tries = 0; tries < 200; tries++) {
+      const x = l.cx + rng.uniform(-0.75, 0.75) * l.a;
+      const y = l.top + rng.uniform(y0, y1) * span;
+      if (!geo.inField(x, y)) continue;
+      lesions.push({ zone, x: x * S, y: y * S, sigma: rng.uniform(0.035, 0.065) * S, intensity: gain * rng.uniform(DEFAULT_LESION_INTENSITY[0], DEFAULT_LESION_INTENSITY[1]) });
+      break;
     }
   }
+  return lesions;
+}
 
-  // --- raster ---
-  const n = S * S;
-  const pixels = new Uint8Array(n);
-  const lungMask = new Uint8Array(n);
-  const lesionMask = new Uint8Array(n);
-  const lesionMap = new Float32Array(n);
-  const field = new Float32Array(n);
-  const cosT = Math.cos(tilt);
-  const sinT = Math.sin(tilt);
-  const band = (d: number, t: number) => Math.exp(-(d * d) / (t * t));
+const band = (d: number, t: number) => Math.exp(-(d * d) / (t * t));
+
+/** The noiseless opacity field of the anatomy (no random draws) and the lung-field mask. */
+function rasterAnatomy(an: Anatomy, geo: Geometry, S: number): { field: Float32Array; lungMask: Uint8Array } {
+  const { midX, bodyA, bodyB, bodyCy, lungCy, lungs, heart, mediaW, ribGap, ribTop, ribT, ribCurve, clavY, waves } = an;
+  const { domeY, lungR2, inLung, inHeart, inMedia } = geo;
+  const field = new Float32Array(S * S);
+  const lungMask = new Uint8Array(S * S);
+  const cosT = Math.cos(an.tilt);
+  const sinT = Math.sin(an.tilt);
   for (let py = 0; py < S; py++) {
     for (let px = 0; px < S; px++) {
       // Patient tilt: rotate sampling coordinates about the centre.
@@ -202,51 +229,59 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
       if (heartIn) v = Math.max(v, 0.66 + 0.08 * (1 - ((x - heart.cx) / heart.a) ** 2 - ((y - heart.cy) / heart.b) ** 2));
       const spine = band(x - midX, 0.022) * (rb < 1 ? 1 : 0);
       v += 0.05 * spine * (0.75 + 0.25 * Math.sin((y * 2 * Math.PI) / (ribGap * 1.02)));
-      // Ribs: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter.
       const u = Math.abs(x - midX);
-      if (rb < 1 && u > 0.02) {
-        let rib = 0;
-        for (let r = 0; r < 10; r++) {
-          const y0 = ribTop + r * ribGap;
-          const yp = y0 + ribCurve * (u - 0.1) * (u - 0.1) - 0.02;
-          rib += band(y - yp, ribT) + 0.3 * band(y - (y0 + 0.05 + 0.6 * (0.45 - u) * (0.45 - u)), ribT * 1.4);
-        }
-        v += ((lungR || lungL) && !heartIn ? 0.1 : 0.03) * Math.min(1.4, rib);
-      }
+      if (rb < 1 && u > 0.02) v += ((lungR || lungL) && !heartIn ? 0.1 : 0.03) * Math.min(1.4, ribs(y, u, ribTop, ribGap, ribCurve, ribT));
       // Clavicles: slanted bands across the apices.
       const clav = band(y - (clavY + 0.12 * (u - 0.05)), 0.014) * (u > 0.04 && u < 0.3 ? 1 : 0);
       v += 0.12 * clav;
       field[i] = v;
     }
   }
-  // Lesions are hazy (ground glass): Gaussian opacity with a mottled texture, confined to the lung field.
-  if (lesions.length > 0) {
-    const tex = Array.from({ length: 3 }, () => ({ fx: rng.uniform(0.3, 0.8), fy: rng.uniform(0.3, 0.8), ph: rng.uniform(0, 6.283) }));
-    for (let i = 0; i < n; i++) {
-      if (!lungMask[i]) continue;
-      const px = i % S;
-      const py = (i - px) / S;
-      let add = 0;
-      let inside = false;
-      for (const L of lesions) {
-        const g = Math.exp(-((px - L.x) ** 2 + (py - L.y) ** 2) / (2 * L.sigma * L.sigma));
-        if (g >= 0.1) inside = true;
-        add += L.intensity * g;
-      }
-      if (add < 1e-4) continue;
-      let t = 0;
-      for (const w of tex) t += Math.sin(w.fx * px + w.ph) * Math.sin(w.fy * py);
-      const a = add * (0.8 + 0.067 * t);
-      lesionMap[i] = a;
-      field[i] += a;
-      if (inside) lesionMask[i] = 1;
+  return { field, lungMask };
+}
+
+/** Ribs at height y, lateral distance u: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter. */
+function ribs(y: number, u: number, ribTop: number, ribGap: number, ribCurve: number, ribT: number): number {
+  let rib = 0;
+  for (let r = 0; r < 10; r++) {
+    const y0 = ribTop + r * ribGap;
+    const yp = y0 + ribCurve * (u - 0.1) * (u - 0.1) - 0.02;
+    rib += band(y - yp, ribT) + 0.3 * band(y - (y0 + 0.05 + 0.6 * (0.45 - u) * (0.45 - u)), ribT * 1.4);
+  }
+  return rib;
+}
+
+/** Lesions are hazy (ground glass): Gaussian opacity with a mottled texture, confined to the lung field. */
+function addLesions(rng: Rng, lesions: Lesion[], m: { field: Float32Array; lungMask: Uint8Array; lesionMask: Uint8Array; lesionMap: Float32Array }, S: number): void {
+  const tex = Array.from({ length: 3 }, () => ({ fx: rng.uniform(0.3, 0.8), fy: rng.uniform(0.3, 0.8), ph: rng.uniform(0, 6.283) }));
+  for (let i = 0; i < S * S; i++) {
+    if (!m.lungMask[i]) continue;
+    const px = i % S;
+    const py = (i - px) / S;
+    let add = 0;
+    let inside = false;
+    for (const L of lesions) {
+      const g = Math.exp(-((px - L.x) ** 2 + (py - L.y) ** 2) / (2 * L.sigma * L.sigma));
+      if (g >= 0.1) inside = true;
+      add += L.intensity * g;
     }
+    if (add < 1e-4) continue;
+    let t = 0;
+    for (const w of tex) t += Math.sin(w.fx * px + w.ph) * Math.sin(w.fy * py);
+    const a = add * (0.8 + 0.067 * t);
+    m.lesionMap[i] = a;
+    m.field[i] += a;
+    if (inside) m.lesionMask[i] = 1;
   }
-  // Exposure, gamma, quantum noise, slight detector blur (box 3×3).
-  for (let i = 0; i < n; i++) {
-    const v = Math.max(0, Math.min(1, field[i] * exposure));
-    field[i] = Math.pow(v, gamma) + noiseSd * rng.normal();
+}
+
+/** Exposure, gamma, quantum noise (in place on the field), then slight detector blur (box 3×3) to 8 bits. */
+function exposeAndBlur(rng: Rng, field: Float32Array, an: Pick<Anatomy, 'exposure' | 'gamma' | 'noiseSd'>, S: number): Uint8Array {
+  for (let i = 0; i < S * S; i++) {
+    const v = Math.max(0, Math.min(1, field[i] * an.exposure));
+    field[i] = Math.pow(v, an.gamma) + an.noiseSd * rng.normal();
   }
+  const pixels = new Uint8Array(S * S);
   for (let py = 0; py < S; py++) {
     for (let px = 0; px < S; px++) {
       let s = 0;
@@ -264,8 +299,7 @@ export function generatePhantom(seed: number, index: number, opts: PhantomOption
       pixels[py * S + px] = Math.max(0, Math.min(255, Math.round((s / c) * 255)));
     }
   }
-  if (opts.marker && label === 'covid') drawMarker(pixels, S);
-  return { index, label, size: S, pixels, lungMask, lesionMask, lesionMap, lesions };
+  return pixels;
 }
 
 export interface GeneratePhantomsOptions {

@@ -1,0 +1,63 @@
+// Shared by the `cxrtune lungs` subcommands: defaults, flag parsers, the data options.
+import { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { intArg, floatArg } from './args.js';
+import { loadNative, projectRoot } from '../engine/native.js';
+import { physicalCores } from '../engine/runtime.js';
+import { readSegmentationData, type LungPair } from '../data/sources/lungs.js';
+import { type SegSourceSummary } from '../app/lungs/evaluateSegmenter.js';
+import { dice } from '../recipe/segmentationMetrics.js';
+import { Rng } from '../util/rng.js';
+import type { Precision } from '../engine/types.js';
+
+export const DEFAULT_DATA = () => join(projectRoot(), '..', 'shared', 'data', 'lungs');
+export const DEFAULT_PRETRAINED = () => join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+
+export function precisionArg(v: string): Precision {
+  if (v !== 'fp32' && v !== 'bf16' && v !== 'fp16') throw new Error(`unknown precision '${v}' (fp32, bf16, fp16)`);
+  return v;
+}
+export function threads(n?: number): number {
+  const t = n ?? physicalCores();
+  loadNative().setThreads(t);
+  return t;
+}
+export function requireModel(dir: string): string {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`segmenter not found: ${dir} (train one with \`cxrtune lungs train\`)`);
+  return dir;
+}
+export function readData(path: string, o: { testFraction: number; seed: number; covidImages?: string; sources?: string }): LungPair[] {
+  if (!existsSync(path)) throw new Error(`lung data not found: ${path} (a folder like ../shared/data/lungs, or a manifest with a lung_mask column)`);
+  const pairs = readSegmentationData(resolve(path), { testFraction: o.testFraction, seed: o.seed, ...(o.covidImages ? { covidImages: o.covidImages } : {}) });
+  if (!o.sources) return pairs;
+  const known = [...new Set(pairs.map((p) => p.source))];
+  const want = String(o.sources).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const w of want) if (!known.includes(w)) throw new Error(`unknown source '${w}' (in ${path}: ${known.join(', ')})`);
+  return pairs.filter((p) => want.includes(p.source));
+}
+export function limitPerSource(pairs: LungPair[], n: number | undefined, seed: number): LungPair[] {
+  if (!n) return pairs;
+  const out: LungPair[] = [];
+  for (const s of new Set(pairs.map((p) => p.source))) out.push(...Rng.derive(seed, 'limit', s).shuffle(pairs.filter((p) => p.source === s)).slice(0, n));
+  return out;
+}
+
+export function printSummary(sources: SegSourceSummary[]): void {
+  const f = (m: { mean: number; lo: number; hi: number }, d: number) => `${m.mean.toFixed(d)} [${m.lo.toFixed(d)}, ${m.hi.toFixed(d)}]`;
+  console.log('source           images patients  Dice [95% CI]           IoU [95% CI]            HD95 px [95% CI]');
+  for (const s of sources) console.log(`${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`);
+  console.log('(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask\'s own size)');
+}
+
+/** The data and split options every data-reading subcommand shares. */
+export function commonLungOptions(c: Command): Command {
+  return c
+    .option('--data <dir|manifest>', 'lung data: ../shared/data/lungs (montgomery, shenzhen, V7 covid masks) or a manifest with a lung_mask column', DEFAULT_DATA())
+    .option('--covid-images <dir>', 'images of the V7 masks (default: ../covid-chestxray/images beside --data)')
+    .option('--test-fraction <f>', 'held-out patients per source', floatArg, 0.2)
+    .option('--seed <n>', 'seed of the split, shuffling and augmentation', intArg, 0)
+    .option('--sources <list>', 'only these sources, comma-separated (e.g. montgomery,v7-covid: no non-commercial Shenzhen masks)')
+    .option('--limit <n>', 'at most n images per source (quick runs)', intArg)
+    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg);
+}

@@ -3,6 +3,7 @@
 // between typed arrays and the plain types of engine/types.ts. Every default the
 // addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
 // layer, optimizer β2/ε, precision, loss scale): the C++ has none.
+import { SerialQueue } from '../util/serialQueue.js';
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
@@ -23,7 +24,7 @@ export class Model implements EngineModel {
   private readonly native: NativeModel;
   private readonly entries: ParamInfo[];
   private readonly index = new Map<string, number>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly calls = new SerialQueue();
   private groupCount = 0;
   readonly blockNames: string[];
   readonly camLayer: string;
@@ -53,9 +54,7 @@ export class Model implements EngineModel {
 
   /** Runs calls on this model one at a time, in the order they were made. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.calls.run(fn);
   }
 
   parameters(): ParamInfo[] {

@@ -2,6 +2,7 @@
 // state_dict names — encoder.<torchvision names>, decoder.blocks.N.conv{1,2}.{0,1}.*,
 // segmentation_head.0.* — and one logit per pixel. A separate facade from engine/model.ts
 // (classifiers): its outputs are maps, its loss is Dice + BCE on masks.
+import { SerialQueue } from '../../util/serialQueue.js';
 import { loadNative, type NativeModel, type NativeTensor } from '../native.js';
 import { IMAGENET } from '../models/family.js';
 import { checkBatch } from '../model.js';
@@ -28,7 +29,7 @@ export interface SegStep { loss: number; overflow: boolean }
 export class Segmenter {
   readonly spec: Required<Omit<SegmenterSpec, 'device' | 'channelsLast'>> & { device: string; channelsLast: boolean };
   private readonly native: NativeModel;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly calls = new SerialQueue();
   private groups = 0;
 
   private constructor(spec: Segmenter['spec'], native: NativeModel) {
@@ -46,9 +47,7 @@ export class Segmenter {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.calls.run(fn);
   }
 
   parameters(): ParamInfo[] {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the test suite (node:test over test/**/*.test.ts through tsx). Heavy suites
 // (long training, load tests) run only with CXRTUNE_HEAVY=1 (npm run test:heavy).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -22,5 +23,11 @@ if (!chosen.length) {
   console.error(`no test file matches ${only.join(', ')}`);
   process.exit(2);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], { stdio: 'inherit', cwd: root });
+// Every test's temporary files go into one folder that is removed afterwards: tests make
+// checkpoints and datasets under os.tmpdir(), and left behind they filled the disk (the golden
+// test alone writes 1 GB per run). CXRTUNE_KEEP_TMP=1 keeps it for a post-mortem.
+const tmp = mkdtempSync(join(tmpdir(), 'cxrtune-test-run-'));
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], { stdio: 'inherit', cwd: root, env: { ...process.env, TMPDIR: tmp } });
+if (process.env.CXRTUNE_KEEP_TMP) console.error(`test files kept in ${tmp}`);
+else rmSync(tmp, { recursive: true, force: true });
 process.exit(r.status ?? 1);

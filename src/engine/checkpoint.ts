@@ -68,16 +68,22 @@ export async function saveCheckpoint(dir: string, model: Model, meta: Checkpoint
   return full;
 }
 
-export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
+/** model.json of a checkpoint folder (classifier or segmenter), parsed, its format checked. */
+export async function readModelJson<T extends { format?: unknown }>(dir: string): Promise<{ file: string; meta: T }> {
   const file = join(dir, 'model.json');
   if (!existsSync(file)) throw new Error(`not a cxrtune checkpoint: ${file} is missing`);
-  let meta: CheckpointMeta;
+  let meta: T;
   try {
     meta = JSON.parse(await readFile(file, 'utf8'));
   } catch {
     throw new Error(`${file} is not valid JSON`);
   }
-  if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${meta.format}'`);
+  if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${String(meta.format)}'`);
+  return { file, meta };
+}
+
+export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
+  const { file, meta } = await readModelJson<CheckpointMeta>(dir);
   // Older model.json: inputSize/channels/normalisation at the top level → the record.
   const legacy = meta as CheckpointMeta & { inputSize?: number; channels?: number; normalisation?: unknown };
   const preprocessing = readPreprocessing(file, legacy);

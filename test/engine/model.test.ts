@@ -1,5 +1,6 @@
 // Engine behaviour beyond the torchvision golden tests: errors a user can cause,
 // the event loop staying free, freezing, BatchNorm modes, resume state, Grad-CAM.
+import { batchOf } from './helpers/batches.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
@@ -16,12 +17,6 @@ import { ARCHS, type Batch, type Arch } from '../../src/engine/types.js';
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-engine-'));
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
-function batchOf(n: number, s: number, seed = 1): Batch {
-  const px = new Uint8Array(n * s * s);
-  let x = seed;
-  for (let i = 0; i < px.length; i++) { x = (x * 1103515245 + 12345) >>> 0; px[i] = x >>> 24; }
-  return { pixels: px, shape: [n, s, s, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
-}
 const H = [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }];
 const allParams = (m: Model) => [m.layers().flatMap((l) => l.params)];
 

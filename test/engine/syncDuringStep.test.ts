@@ -2,17 +2,12 @@
 // computes return at once: they read and change settings the step copied when it was
 // queued, never the step's lock (native/src/model.cc). What they change applies to the
 // next step, not the running one.
+import { batchOf } from './helpers/batches.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
 import type { Batch } from '../../src/engine/types.js';
 
-function batchOf(n: number, s: number, seed = 1): Batch {
-  const px = new Uint8Array(n * s * s);
-  let x = seed;
-  for (let i = 0; i < px.length; i++) { x = (x * 1103515245 + 12345) >>> 0; px[i] = x >>> 24; }
-  return { pixels: px, shape: [n, s, s, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
-}
 const H = [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }];
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 

@@ -1,11 +1,10 @@
 // A segmenter checkpoint: the same folder format as a classifier's (model.safetensors +
 // model.json, both written atomically, the weights' hash in model.json), with
 // task: "segmentation", the decoder's channel counts, input size and preprocessing.
-import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readSafetensors, serializeSafetensors } from '../safetensors.js';
+import { readModelJson } from '../checkpoint.js';
 import { removeStaleTemps, writeFileAtomic } from '../../util/atomicWrite.js';
 import { Segmenter, type SegmenterArch } from './segmenter.js';
 import { readPreprocessing, type ImagePreprocessing, type Preprocessing } from '../preprocessing.js';
@@ -45,15 +44,9 @@ export async function saveSegmenter(dir: string, model: Segmenter, meta: Segment
 }
 
 export async function loadSegmenter(dir: string, opts: { device?: string; channelsLast?: boolean } = {}): Promise<{ model: Segmenter; meta: SegmenterMeta }> {
-  const file = join(dir, 'model.json');
-  if (!existsSync(file)) throw new Error(`not a cxrtune checkpoint: ${file} is missing`);
-  let meta: SegmenterMeta;
-  try {
-    meta = JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    throw new Error(`${file} is not valid JSON`);
-  }
-  if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${meta.format}'`);
+  const read = await readModelJson<SegmenterMeta>(dir);
+  const file = read.file;
+  let meta = read.meta;
   if (meta.task !== 'segmentation') throw new Error(`${dir} is a ${meta.task ?? 'classification'} checkpoint, not a segmenter`);
   const legacy = meta as SegmenterMeta & { inputSize?: number; channels?: number; normalisation?: unknown };
   meta = { ...meta, preprocessing: readPreprocessing(file, legacy) };

@@ -35,7 +35,8 @@ export interface Family<A extends string = string> {
   /**
    * Grad-CAM layer at stride 8 (16×16 maps at 128 px): the last block (stride 32, 4×4 maps)
    * is too coarse to point at lesions of a few percent of the image — measured on the phantom
-   * demo: pointing game 23 % at MobileNetV2's features.18, 48 % at features.10, 92 % at features.6.
+   * demo (MobileNetV2, α 3e-3..1e-2): pointing game 23 % at features.18, 48 % at features.10, 92 % at
+   * features.6; with the LR finder's lower range (8.9e-4) 19 % at features.18 and 44 % at features.6.
    */
   stride8Layer: string;
   /** The paper preset whose LR and momentum ranges were tuned for this family (Table 2). */

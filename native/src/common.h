@@ -113,7 +113,6 @@ inline torch::Tensor bn(torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
 struct Net : torch::nn::Module {
   using Block = std::pair<std::string, std::function<torch::Tensor(const torch::Tensor&)>>;
   std::vector<Block> blocks;
-  std::string default_cam_layer;
   virtual torch::Tensor head(const torch::Tensor& features) = 0;
 
   // Runs the network; if `tap` names a block, its output is detached, made to

@@ -95,7 +95,6 @@ struct DenseNet : Net {
       }
     }
     blocks.push_back({"features.norm5", [F](const torch::Tensor& x) { return bn(F->norm5, x); }});
-    default_cam_layer = "features.norm5";
   }
 
   torch::Tensor head(const torch::Tensor& f) override {

@@ -79,7 +79,6 @@ struct MobileNetV2 : Net {
     }
     auto lastc = std::make_shared<ConvBNReLU>(in, last, 1, 1);
     add(lastc, [lastc](const torch::Tensor& x) { return lastc->forward(x); });
-    default_cam_layer = blocks.back().first;
 
     // classifier = Sequential(Dropout(0.2) "0", Linear "1").
     classifier = register_module("classifier", std::make_shared<Classifier>());

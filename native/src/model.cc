@@ -83,7 +83,6 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::vector<EntryInfo> entries_;
   std::vector<ModuleInfo> modules_;
   std::vector<std::string> blocks_;
-  std::string cam_layer_;
   int64_t num_classes_ = 0;
   Settings settings_;
 
@@ -101,7 +100,6 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       modules_.push_back(std::move(m));
     }
     blocks_ = core.net->block_names();
-    cam_layer_ = core.net->default_cam_layer;
   }
 
   // Queues run(core) behind the tasks before it, with the settings as they are now.
@@ -152,7 +150,6 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     auto arr = Napi::Array::New(env, blocks_.size());
     for (size_t i = 0; i < blocks_.size(); ++i) arr[i] = blocks_[i];
     out.Set("blocks", arr);
-    out.Set("camLayer", cam_layer_);
     return out;
   }
 

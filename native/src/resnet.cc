@@ -115,7 +115,6 @@ struct ResNet : Net {
       auto layer = layers[i];
       blocks.push_back({"layer" + std::to_string(i + 1), [layer](const torch::Tensor& x) { return layer->forward(x); }});
     }
-    default_cam_layer = "layer4";
   }
 
   torch::Tensor head(const torch::Tensor& f) override {

@@ -64,7 +64,6 @@ struct UNet : Net {
                           return y;
                         }});
     }
-    default_cam_layer = blocks.back().first;
     // enc_channels: deepest first (head, then skips deep to shallow), as smp's reversed features.
     decoder = register_module("decoder", std::make_shared<Decoder>());
     decoder->list = decoder->register_module("blocks", std::make_shared<Blocks>());

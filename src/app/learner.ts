@@ -15,10 +15,10 @@ import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../engi
 import { workerThreads } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
 import { loadPretrained } from '../engine/pretrained.js';
-import { imageOptions, type ImagePreprocessing, type Preprocessing } from '../engine/preprocessing.js';
+import { imageOptions, imagesBatch, type ImagePreprocessing, type Preprocessing } from '../engine/preprocessing.js';
 import { checkDevice, manualSeed, physicalCores, setThreads } from '../engine/runtime.js';
 import type { Batch, Normalisation } from '../engine/types.js';
-import { weightsInfo } from '../engine/weights/weightsFile.js';
+import { metadataNormalisation, weightsInfo } from '../engine/weights/weightsFile.js';
 import { decodeImage, type GrayImage } from '../data/image.js';
 import type { Manifest } from '../data/manifest.js';
 import type { LrFindResult } from '../recipe/lrFinder.js';
@@ -48,16 +48,6 @@ export interface LoadOptions {
 
 export function useThreads(threads: number | null | undefined, worker = false): void {
   setThreads(threads ?? (worker ? workerThreads(physicalCores()) : physicalCores()));
-}
-
-/** mean/std recorded in a weights file's metadata (Keras' ResNet-50 has its own), else none. */
-export function pretrainedNormalisation(meta: Record<string, string>): Normalisation | undefined {
-  try {
-    const mean = JSON.parse(meta.mean ?? 'null');
-    const std = JSON.parse(meta.std ?? 'null');
-    if (Array.isArray(mean) && Array.isArray(std) && mean.length === 3 && std.length === 3) return { mean, std } as Normalisation;
-  } catch { /* not recorded: ImageNet's */ }
-  return undefined;
 }
 
 export class Learner {
@@ -102,7 +92,7 @@ export class Learner {
     let strideIn1x1 = false;
     if (cfg.pretrained) {
       const meta = (await weightsInfo(cfg.pretrained)).metadata;
-      normalisation = pretrainedNormalisation(meta);
+      normalisation = metadataNormalisation(meta);
       strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     }
     const model = await Model.create({
@@ -150,7 +140,7 @@ export class Learner {
 
   /** One decoded image as a batch of this model's input shape. */
   batchOf(gray: Uint8Array): Batch {
-    return imageBatch(gray, this.preprocessing);
+    return imagesBatch([gray], this.preprocessing);
   }
 
   /** The model over a manifest's rows, through this model's preprocessing. */
@@ -161,15 +151,6 @@ export class Learner {
   rowsBatches(manifest: Manifest, rowIdx: number[], batch = 8): AsyncGenerator<LoaderBatch> {
     return batchesOfRows(manifest, this.meta, rowIdx, batch);
   }
-}
-
-/** A grayscale S×S image as a one-image batch with the record's channel count. */
-export function imageBatch(gray: Uint8Array, p: Pick<Preprocessing, 'size' | 'channels'>): Batch {
-  const S = p.size;
-  if (p.channels === 1) return { pixels: gray, shape: [1, S, S, 1] };
-  const px = new Uint8Array(S * S * 3);
-  for (let i = 0; i < S * S; i++) px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = gray[i]!;
-  return { pixels: px, shape: [1, S, S, 3] };
 }
 
 /** Up to `n` training images in a fixed order (BatchNorm statistics). */

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../data/image.js';
-import { imageOptions } from '../engine/preprocessing.js';
+import { imageOptions, imagesBatch } from '../engine/preprocessing.js';
 import { decodeBudget } from '../data/decodeLimits.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { camHeatmap, turbo } from '../recipe/gradcam.js';
@@ -106,14 +106,7 @@ export interface StudyInference {
  */
 export async function inferStudies(model: Model, meta: CheckpointMeta, studies: PreparedStudy[]): Promise<StudyInference[]> {
   const S = meta.preprocessing.size;
-  const C = meta.preprocessing.channels;
-  const pixels = new Uint8Array(studies.length * S * S * C);
-  studies.forEach((s, i) => {
-    const px = s.input.pixels;
-    if (C === 1) pixels.set(px, i * S * S);
-    else for (let j = 0; j < S * S; j++) pixels.fill(px[j]!, (i * S * S + j) * 3, (i * S * S + j) * 3 + 3);
-  });
-  const cam = await model.gradCamMaps({ pixels, shape: [studies.length, S, S, C] }, meta.positiveClass);
+  const cam = await model.gradCamMaps(imagesBatch(studies.map((s) => s.input.pixels), meta.preprocessing), meta.positiveClass);
   const [, h, w] = cam.shape;
   const k = meta.classes.length;
   // A recalibrated checkpoint (cxrtune calibrate): the same mapping evaluate applies.

@@ -31,7 +31,8 @@ export interface NativeModelSpec {
 export interface NativeModel {
   entries(): { name: string; shape: number[]; kind: 'param' | 'buffer'; trainable: boolean }[];
   modules(): { name: string; kind: 'conv' | 'bn' | 'linear'; params: number[] }[];
-  blocks(): { blocks: string[]; camLayer: string };
+  /** Block names, input → output (the default Grad-CAM layer is the family's: engine/models). */
+  blocks(): { blocks: string[] };
   getState(): Promise<NativeTensor[]>;
   setState(t: NativeTensor[]): Promise<void>;
   configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov: boolean; beta2: number; eps: number }): void;

@@ -13,7 +13,7 @@
 //   see"; the engine still applies it (native), from this record.
 // The engine owns the record (as it owns normalisation): checkpoint.ts reads and writes it, and
 // the layers above (data's decoder, app's consumers) import it from here.
-import type { Normalisation } from './types.js';
+import type { Batch, Normalisation } from './types.js';
 
 export type Fit = 'letterbox' | 'crop' | 'stretch';
 export type Equalize = 'none' | 'hist' | 'clahe';
@@ -74,6 +74,19 @@ export function readPreprocessing(where: string, raw: { preprocessing?: unknown;
     size: size as number, fit: r.fit as Fit, equalize: r.equalize as Equalize, channels: r.channels as 1 | 3,
     normalisation: { mean: [...(n!.mean as number[])] as Normalisation['mean'], std: [...(n!.std as number[])] as Normalisation['std'] },
   };
+}
+
+/** Decoded S×S grayscale images as one batch with the record's channel count (grey replicated to 3). */
+export function imagesBatch(grays: Uint8Array[], p: Pick<Preprocessing, 'size' | 'channels'>): Batch {
+  const S = p.size;
+  const C = p.channels;
+  if (C === 1 && grays.length === 1) return { pixels: grays[0]!, shape: [1, S, S, 1] };
+  const pixels = new Uint8Array(grays.length * S * S * C);
+  grays.forEach((g, i) => {
+    if (C === 1) pixels.set(g, i * S * S);
+    else for (let j = 0; j < S * S; j++) pixels.fill(g[j]!, (i * S * S + j) * 3, (i * S * S + j) * 3 + 3);
+  });
+  return { pixels, shape: [grays.length, S, S, C] };
 }
 
 /** One line for logs and reports. */

@@ -10,7 +10,7 @@ import { loadPretrained } from '../../engine/pretrained.js';
 import { writeSafetensors } from '../../engine/safetensors.js';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { ARCHS, type Arch, type Normalisation } from '../../engine/types.js';
-import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
+import { metadataNormalisation, weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { cxrtuneWeightsCache, HUB_ID } from '../../engine/weights/caches.js';
 import { familyOf } from '../../engine/models/registry.js';
 
@@ -62,14 +62,6 @@ export function importName(source: string): string {
   return base.replace(/(\.(pth|pt|bin|ckpt|tar|safetensors))+$/i, '') || 'weights';
 }
 
-const parseVec = (s: string | undefined): [number, number, number] | null => {
-  try {
-    const v = JSON.parse(s ?? 'null');
-    return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number') ? (v as [number, number, number]) : null;
-  } catch {
-    return null;
-  }
-};
 
 export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
@@ -86,10 +78,9 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const headName = `${familyOf(arch).classifier}.weight`;
   const heads = [...info.entries].filter(([k, e]) => (k === headName || k.endsWith(`.${headName}`)) && e.shape.length === 2);
   const numClasses = heads[0]?.[1].shape[0] ?? (Number(info.metadata.num_classes) || 1000);
-  const mean = parseVec(info.metadata.mean);
-  const std = parseVec(info.metadata.std);
+  const normalisation = metadataNormalisation(info.metadata);
   const strideIn1x1 = info.metadata.stride_in_1x1 === 'true';
-  const model = await Model.create({ arch, numClasses, ...(mean && std ? { normalisation: { mean, std } } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
+  const model = await Model.create({ arch, numClasses, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
   const rep = await loadPretrained(model, source, log);
   const out = resolve(o.out ?? join(cxrtuneWeightsCache(), importName(o.source)));
   const sourceSha256 = await sha256File(info.file);

@@ -6,7 +6,7 @@ import { SerialQueue } from '../../util/serialQueue.js';
 import { loadNative, type NativeModel, type NativeTensor } from '../native.js';
 import { IMAGENET } from '../models/family.js';
 import { checkBatch } from '../model.js';
-import { readWeights } from '../weights/weightsFile.js';
+import { metadataNormalisation, readWeights } from '../weights/weightsFile.js';
 import type { Batch, HostTensor, Normalisation, ParamInfo, Precision, TensorMap } from '../types.js';
 
 export const SEGMENTER_ARCHS = ['unet_mobilenet_v2', 'unet_resnet18', 'unet_resnet34'] as const;
@@ -88,8 +88,8 @@ export class Segmenter {
     if (missing.length) throw new Error(`${w.file} is not a ${this.spec.arch.replace('unet_', '')} encoder: missing ${missing.slice(0, 4).join(', ')}`);
     await this.loadState(use, { strict: false });
     // The encoder's own input normalisation (e.g. mean = std = 0.5 for TF-converted weights) wins.
-    const mean = parseTriple(w.metadata.mean), std = parseTriple(w.metadata.std);
-    if (mean && std) this.spec.normalisation = { mean, std };
+    const normalisation = metadataNormalisation(w.metadata);
+    if (normalisation) this.spec.normalisation = normalisation;
     return use.size;
   }
 
@@ -148,12 +148,3 @@ function checkSize(h: number, w: number): void {
   if (h % 32 !== 0 || w % 32 !== 0) throw new Error(`segmenter input must be a multiple of 32 pixels on each side (got ${w}×${h})`);
 }
 
-function parseTriple(v: string | undefined): [number, number, number] | undefined {
-  if (!v) return undefined;
-  try {
-    const a = JSON.parse(v) as unknown;
-    return Array.isArray(a) && a.length === 3 && a.every((x) => typeof x === 'number') ? (a as [number, number, number]) : undefined;
-  } catch {
-    return undefined;
-  }
-}

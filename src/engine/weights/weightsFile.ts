@@ -6,7 +6,7 @@
 // (arch, mean/std, input size) from the file, its timm config.json, or recognised from the names.
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { HostTensor, TensorMap } from '../types.js';
+import type { HostTensor, Normalisation, TensorMap } from '../types.js';
 import { readSafetensors } from '../safetensors.js';
 import { legacyFormatError, sniffWeights } from './torchZip.js';
 import { readTorchStateDict } from './torchStateDict.js';
@@ -38,6 +38,21 @@ const TORCH_EXT = /\.(pth|pt|bin|ckpt|tar|pkl)$/i;
 const TFJS_SHARD = /^group\d+-shard\d+of\d+(\.bin)?$/;
 
 /** A --pretrained argument made absolute when it is a path; a hub id stays as it is. */
+/** The input normalisation a weights file records in its metadata (mean/std as JSON triples), if any. */
+export function metadataNormalisation(meta: Record<string, string>): Normalisation | undefined {
+  const triple = (s: string | undefined): [number, number, number] | null => {
+    try {
+      const v = JSON.parse(s ?? 'null') as unknown;
+      return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as [number, number, number]) : null;
+    } catch {
+      return null;
+    }
+  };
+  const mean = triple(meta.mean);
+  const std = triple(meta.std);
+  return mean && std ? { mean, std } : undefined;
+}
+
 export function weightsRef(source: string): string {
   return existsSync(source) || !HUB_ID.test(source) ? resolve(source) : source;
 }

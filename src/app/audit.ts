@@ -17,6 +17,7 @@ import { contactSheet } from '../data/contactSheet.js';
 import { formatCsv } from '../data/csv.js';
 import { decodeImage, type GrayImage } from '../data/image.js';
 import { readManifest, rowPath, type Manifest, type ManifestRow } from '../data/manifest.js';
+import { decodeMaskAsInput, LUNG_MASK_COLUMNS } from '../data/inputImage.js';
 import { applyOcclusion, coverage, occlusionMask, type OcclusionKind } from '../data/occlusion.js';
 import { CUE_FEATURES, cueVector, provenanceCues } from '../data/provenance.js';
 import { positiveColumn } from '../recipe/metrics.js';
@@ -36,7 +37,7 @@ import { writeJson } from './runFolder.js';
 import { mapLimit } from '../util/mapLimit.js';
 
 /** Manifest columns read as the image's lung mask (PNG, non-zero inside the lungs). */
-export const LUNG_MASK_COLUMNS = ['lung_mask', 'masks'];
+export { LUNG_MASK_COLUMNS };
 export const AUDIT_DIR = 'audit';
 
 export interface AuditOptions {
@@ -91,11 +92,10 @@ export function maskColumn(rows: ManifestRow[]): string | null {
   return LUNG_MASK_COLUMNS.find((c) => rows.every((r) => r.extra[c])) ?? null;
 }
 
-/** A lung mask placed exactly as the model's input (same fit), thresholded. */
+/** A lung mask placed exactly as the model's input (same fit, same lung crop), thresholded. */
 async function lungMask(manifest: Manifest, row: ManifestRow, p: Preprocessing, col: string | null): Promise<Uint8Array | null> {
   if (!col) return null;
-  const img = await decodeImage(rowPath(manifest, { path: row.extra[col]! }), { size: p.size, fit: p.fit });
-  const m = img.pixels.map((v) => (v > 127 ? 1 : 0));
+  const m = await decodeMaskAsInput(manifest, row, row.extra[col]!, p);
   return m.some((v) => v) ? m : null;
 }
 

@@ -14,7 +14,8 @@ import type { CheckpointMeta } from '../engine/checkpoint.js';
 import type { Model } from '../engine/model.js';
 import type { Batch } from '../engine/types.js';
 import { decodeImage } from '../data/image.js';
-import { readManifest, rowPath, type Manifest } from '../data/manifest.js';
+import { readManifest, rowPath, type Manifest, type ManifestRow } from '../data/manifest.js';
+import { decodeMaskAsInput } from '../data/inputImage.js';
 import { massInside, overlay, pointingHit } from '../recipe/gradcam.js';
 import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
 import { Learner } from './learner.js';
@@ -61,11 +62,9 @@ export interface CamCheckResult {
   files: { json: string; galleryPng: string; galleryHtml: string; lungHistogram: string | null };
 }
 
-/** A mask placed exactly as the model's input (same size and fit), thresholded. */
-async function loadMask(m: Manifest, rel: string | undefined, p: Preprocessing): Promise<Uint8Array | null> {
-  if (!rel) return null;
-  const img = await decodeImage(rowPath(m, { path: rel }), { size: p.size, fit: p.fit });
-  return img.pixels.map((v) => (v > 127 ? 1 : 0));
+/** A mask placed exactly as the model's input (same size, fit and lung crop), thresholded. */
+async function loadMask(m: Manifest, row: ManifestRow, rel: string | undefined, p: Preprocessing): Promise<Uint8Array | null> {
+  return rel ? decodeMaskAsInput(m, row, rel, p) : null;
 }
 const area = (m: Uint8Array) => m.reduce((a, b) => a + b, 0) / m.length;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -163,13 +162,13 @@ async function measureImage(
 ): Promise<{ rec: CamCheckImage; lesion: Uint8Array | null }> {
   const mr = manifest.rows[base.row]!;
   const rec: CamCheckImage = { row: base.row, label: mr.label, predicted: base.predicted, pPositive: base.pPositive };
-  const lesion = isPos ? await loadMask(manifest, mr.extra.mask, meta.preprocessing) : null;
+  const lesion = isPos ? await loadMask(manifest, mr, mr.extra.mask, meta.preprocessing) : null;
   if (lesion && lesion.some((v) => v)) {
     rec.hit = pointingHit(posHeat, lesion);
     rec.lesionMass = massInside(posHeat, lesion);
     rec.lesionArea = area(lesion);
   }
-  const lung = await loadMask(manifest, mr.extra.lung_mask, meta.preprocessing);
+  const lung = await loadMask(manifest, mr, mr.extra.lung_mask, meta.preprocessing);
   if (lung) {
     rec.lungMass = massInside(predHeat, lung);
     rec.lungArea = area(lung);

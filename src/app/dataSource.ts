@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BatchLoader } from '../data/batchLoader.js';
-import { DEFAULT_EQUALIZE, DEFAULT_FIT, type Equalize, type Fit } from '../engine/preprocessing.js';
+import { IMAGE_DEFAULTS, loaderOptions, type Crop, type Equalize, type Fit, type Standardize } from '../engine/preprocessing.js';
 import { ImageCache } from '../data/imageCache.js';
 import { defaultClasses, readManifest, type Manifest } from '../data/manifest.js';
 import { hashSeed } from '../util/rng.js';
@@ -24,6 +24,9 @@ export interface RunDataOptions {
   size: number;
   fit?: Fit;
   equalize?: Equalize;
+  crop?: Crop;
+  cropMargin?: number;
+  standardize?: Standardize;
   batch: number;
   seed: number;
   /** 'none' | 'online' | path of an offline-augmented manifest (training rows). */
@@ -67,15 +70,20 @@ export function openRunData(o: RunDataOptions): RunData {
   const positiveClass = o.positive ? classes.indexOf(o.positive) : 1;
   if (positiveClass < 0) throw new Error(`positive class '${o.positive}' is not among the classes (${classes.join(', ')})`);
   const cache = new ImageCache();
+  // The same decode options as every later consumer of the model (engine/preprocessing.ts).
+  const image = loaderOptions({
+    size: o.size, fit: o.fit ?? IMAGE_DEFAULTS.fit, equalize: o.equalize ?? IMAGE_DEFAULTS.equalize, crop: o.crop ?? IMAGE_DEFAULTS.crop,
+    cropMargin: o.cropMargin ?? IMAGE_DEFAULTS.cropMargin, standardize: o.standardize ?? IMAGE_DEFAULTS.standardize, channels: 1,
+  });
   const train = new BatchLoader(trainManifest, trainSplit, {
-    size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache, channels: 1,
+    ...image, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache,
     ...(o.shard ? { shard: { ...o.shard, pad: true } } : {}),
   });
   let valid: EpochSource | null = null;
   const hasValid = manifest.rows.some((r) => r.split === validSplit);
   if (hasValid) {
     const vl = new BatchLoader(manifest, validSplit, {
-      size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, shuffle: false, classes, cache, channels: 1, ...(o.shard ? { shard: { ...o.shard, pad: false } } : {}),
+      ...image, batch: o.batch, shuffle: false, classes, cache, ...(o.shard ? { shard: { ...o.shard, pad: false } } : {}),
     });
     valid = loaderSource(vl, () => 0);
   } else if (o.needValid) {

@@ -26,7 +26,7 @@ import { readManifest } from '../data/manifest.js';
 import {
   CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
-import { DEFAULTS, validateTrainConfig, type TrainConfig } from './trainConfig.js';
+import { DEFAULTS, imageRecordOf, validateTrainConfig, type TrainConfig } from './trainConfig.js';
 
 export interface RunOptions {
   /** One-line notes for the user (stderr in the CLI). */
@@ -133,7 +133,7 @@ function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
-    preprocessing: { size: cfg.size, fit: cfg.fit, equalize: cfg.equalize, channels: 1 },
+    preprocessing: imageRecordOf(cfg),
     threshold: cfg.threshold,
     training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm, validProtocol: p.validProtocol },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),

@@ -2,6 +2,7 @@
 // (recipe/gradcam: ReLU, bilinear upsampling, normalisation, turbo overlay), a top-losses
 // gallery (PNG + HTML) and per-image overlays for given files. Every tile shows the image
 // exactly as the model saw it (its preprocessing record), so the heatmap lines up with it.
+import { LungField } from './lungs/lungEvidence.js';
 import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
@@ -190,6 +191,8 @@ export interface ImagesOptions extends ExplainCommon {
   images: string[];
   /** Class to explain: 'predicted' (default) or a class name. */
   target?: string;
+  /** Lung segmenter folder: needed by a model trained with --crop lungs (finds each file's lung box). */
+  lungs?: string;
 }
 
 export interface ImageExplanation {
@@ -201,6 +204,11 @@ export interface ImageExplanation {
   target: string;
 }
 
+function requireSegmenter(dir: string | undefined): string {
+  if (!dir) throw new Error('this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter with --lungs DIR');
+  return dir;
+}
+
 /** Fig. 10: Grad-CAM overlays for image files (any format decodeImage reads). */
 export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[]> {
   if (!o.images.length) throw new Error('no images given (--images FILE…)');
@@ -209,8 +217,9 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
   const results: ImageExplanation[] = [];
   const tiles: Tile[] = [];
   const used = new Set<string>();
+  const lungs = learner.preprocessing.crop === 'lungs' ? await LungField.load(requireSegmenter(o.lungs)) : null;
   for (const file of o.images) {
-    const img = await learner.decode(file);
+    const img = await learner.decode(file, lungs ? await lungs.regionOfFile(file, learner.preprocessing.cropMargin) : undefined);
     const batch = learner.batchOf(img.pixels);
     const p = { probs: applyCalibration((await model.predict(batch)).probs, meta.classes.length, meta.positiveClass, calibrationOf(meta)) };
     let predicted = 0;

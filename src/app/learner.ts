@@ -11,6 +11,7 @@
 //   initialisation (and a re-initialised head) is a function of the seed alone.
 // - BatchNorm unfolding of a folded pretrained checkpoint (bnUnfold.ts) uses the first 64
 //   training images in a fixed order; it is part of building the model, not of training.
+import type { Region } from '../data/lungCrop.js';
 import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../engine/checkpoint.js';
 import { workerThreads } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
@@ -28,13 +29,13 @@ import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from './bnUnfold.j
 import type { RunData } from './dataSource.js';
 import { resolveModel, type ModelRef } from './modelRef.js';
 import { batchesOfRows, predictSet, type PredictedSet, type PredictSetOptions } from './predictSet.js';
-import type { TrainConfig } from './trainConfig.js';
+import { imageRecordOf, type TrainConfig } from './trainConfig.js';
 
 /** What the consumers of a trained model read (a subset of model.json). */
 export type LearnerMeta = Pick<CheckpointMeta, 'arch' | 'classes' | 'positiveClass' | 'threshold' | 'preprocessing'> & Partial<CheckpointMeta>;
 
 /** The TrainConfig fields that decide how the model is built and fed (lr-find shares them). */
-export type BuildConfig = Pick<TrainConfig, 'arch' | 'pretrained' | 'seed' | 'device' | 'unfoldBn' | 'size' | 'fit' | 'equalize'>;
+export type BuildConfig = Pick<TrainConfig, 'arch' | 'pretrained' | 'seed' | 'device' | 'unfoldBn' | 'size' | 'fit' | 'equalize' | 'crop' | 'cropMargin' | 'standardize'>;
 
 /** A learner loaded from a checkpoint: its whole model.json, and where it came from. */
 export type LoadedLearner = Learner & { readonly meta: CheckpointMeta; readonly ref: ModelRef };
@@ -110,7 +111,7 @@ export class Learner {
         log(`BatchNorm: unfolded ${rep.layers} folded layers with statistics of ${rep.images} training images`);
       }
     }
-    const image: ImagePreprocessing = { size: cfg.size, fit: cfg.fit, equalize: cfg.equalize, channels: 1 };
+    const image: ImagePreprocessing = imageRecordOf(cfg);
     const meta: LearnerMeta = {
       arch: cfg.arch, classes: data.classes, positiveClass: data.positiveClass, threshold: 0.5,
       preprocessing: { ...image, normalisation: model.spec.normalisation },
@@ -133,9 +134,10 @@ export class Learner {
     return lrFindOnModel(this.model, this.data.train, o);
   }
 
-  /** Decode an image file exactly as this model's training images were. */
-  decode(file: string): Promise<GrayImage> {
-    return decodeImage(file, imageOptions(this.preprocessing));
+  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs the file's lung box). */
+  async decode(file: string, region?: Region): Promise<GrayImage> {
+    if (this.preprocessing.crop === 'lungs' && !region) throw new Error(`${file}: this model crops every image to its lung field; its lung box is needed (a lung mask or the segmenter, --lungs DIR)`);
+    return decodeImage(file, { ...imageOptions(this.preprocessing), ...(region ? { region } : {}) });
   }
 
   /** One decoded image as a batch of this model's input shape. */

@@ -11,7 +11,7 @@ import { DEFAULTS, type TrainConfig } from './trainConfig.js';
 
 /** Sweep settings, and the TrainConfig fields that build and feed the model (defaults: train's). */
 export type LrFindRunOptions = Partial<Pick<TrainConfig,
-  'pretrained' | 'size' | 'fit' | 'equalize' | 'batch' | 'seed' | 'optimizer' | 'wd' | 'precision' | 'mode' | 'batchNorm' | 'unfoldBn' | 'aug' | 'balanced' | 'device' | 'threads'>>
+  'pretrained' | 'size' | 'fit' | 'equalize' | 'crop' | 'cropMargin' | 'standardize' | 'batch' | 'seed' | 'optimizer' | 'wd' | 'precision' | 'mode' | 'batchNorm' | 'unfoldBn' | 'aug' | 'balanced' | 'device' | 'threads'>>
   & Pick<TrainConfig, 'manifest' | 'arch' | 'out'> & {
     start?: number;
     end?: number;
@@ -34,7 +34,7 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as LrFindRunOptions;
   const c = { ...DEFAULTS, ...defined, pretrained: o.pretrained ?? null };
   const momentum = o.momentum ?? c.momMax;
-  const data = openRunData({ manifest: c.manifest, size: c.size, fit: c.fit, equalize: c.equalize, batch: c.batch, seed: c.seed, aug: c.aug, balanced: c.balanced });
+  const data = openRunData({ manifest: c.manifest, size: c.size, fit: c.fit, equalize: c.equalize, crop: c.crop, cropMargin: c.cropMargin, standardize: c.standardize, batch: c.batch, seed: c.seed, aug: c.aug, balanced: c.balanced });
   const learner = await Learner.forTraining(c, data, { ...(o.log ? { log: o.log } : {}) });
   const result = await learner.lrFind({
     ...(o.start !== undefined ? { start: o.start } : {}), ...(o.end !== undefined ? { end: o.end } : {}),
@@ -46,7 +46,7 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   const files = { json: join(out, 'lr_find.json'), svg: join(out, 'lr_find.svg') };
   await writeJson(files.json, {
     ...result, arch: c.arch, pretrained: c.pretrained, manifest: resolve(c.manifest), manifestSha256: data.manifestSha256,
-    size: c.size, fit: c.fit, equalize: c.equalize, batch: c.batch, seed: c.seed, optimizer: c.optimizer, momentum, wd: c.wd,
+    size: c.size, fit: c.fit, equalize: c.equalize, crop: c.crop, cropMargin: c.cropMargin, standardize: c.standardize, batch: c.batch, seed: c.seed, optimizer: c.optimizer, momentum, wd: c.wd,
     precision: c.precision, mode: c.mode,
   });
   await writeFileAtomic(files.svg, await lrFinderSvg(result, `LR range test — ${c.arch}${c.pretrained ? ' (pretrained)' : ''}`));

@@ -8,6 +8,7 @@ import type { Model } from '../engine/model.js';
 import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../data/image.js';
 import { imageOptions, imagesBatch } from '../engine/preprocessing.js';
 import { decodeBudget } from '../data/decodeLimits.js';
+import type { Region } from '../data/lungCrop.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { camHeatmap, turbo } from '../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../recipe/calibrationMap.js';
@@ -41,15 +42,28 @@ export interface PreprocessOptions {
   size: number;
   fit?: Fit;
   equalize?: Equalize;
+  standardize?: 'image';
+  /** A lung-cropping model: finds each study's lung box (the segmenter, serve --lungs). */
+  lungRegion?: (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => Promise<Region>;
   /** Pixel limit per image, enforced inside every decoder (embedded DICOM JPEGs too). */
   maxPixels?: number;
   /** Decoder memory budget per study in bytes (largest raster held); default maxPixels × 8. */
   maxDecodeBytes?: number;
 }
 
+/** What finds a study's lung box for a lung-cropping model (app/lungs/lungEvidence.ts LungField). */
+export interface LungRegionFinder {
+  regionOf(buf: Uint8Array, margin: number, limits: { maxPixels: number; maxBytes: number }): Promise<Region>;
+}
+
 /** The checkpoint's preprocessing record as decode options, with the server's limits. */
-export function preprocessOf(meta: CheckpointMeta, maxPixels = DEFAULT_MAX_STUDY_PIXELS, maxDecodeBytes = decodeBudget(maxPixels)): PreprocessOptions {
-  return { ...imageOptions(meta.preprocessing), maxPixels, maxDecodeBytes };
+export function preprocessOf(meta: CheckpointMeta, maxPixels = DEFAULT_MAX_STUDY_PIXELS, maxDecodeBytes = decodeBudget(maxPixels), lungs?: LungRegionFinder): PreprocessOptions {
+  const p = meta.preprocessing;
+  if (p.crop === 'lungs' && !lungs) {
+    throw new Error('this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter it needs with --lungs DIR (cxrtune lungs train)');
+  }
+  const lungRegion = p.crop === 'lungs' ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs!.regionOf(buf, p.cropMargin, limits) : undefined;
+  return { ...imageOptions(p), maxPixels, maxDecodeBytes, ...(lungRegion ? { lungRegion } : {}) };
 }
 
 export interface PreparedStudy {
@@ -74,7 +88,11 @@ export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Pr
   try {
     // 'upload' names the input in errors: the client's file name never reaches us or the log.
     // The decoders check every limit from the headers before they decode (DICOM too).
-    input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', { size: opts.size, fit: opts.fit ?? 'letterbox', equalize: opts.equalize ?? 'none', maxPixels, maxBytes });
+    const region = opts.lungRegion ? await opts.lungRegion(buf, { maxPixels, maxBytes }) : undefined;
+    input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', {
+      size: opts.size, fit: opts.fit ?? 'letterbox', equalize: opts.equalize ?? 'none', maxPixels, maxBytes,
+      ...(opts.standardize ? { standardize: opts.standardize } : {}), ...(region ? { region } : {}),
+    });
   } catch (e) {
     throw classify(e);
   }

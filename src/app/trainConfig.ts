@@ -1,7 +1,7 @@
 // A training run's configuration: plain JSON, everything needed to rerun it (config.json in
 // the run folder is exactly this). Resolution order: defaults < preset < --config file <
 // command-line flags. validateTrainConfig names the offending field in every error.
-import { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
+import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES, type Crop, type Equalize, type Fit, type ImagePreprocessing, type Standardize } from '../engine/preprocessing.js';
 import { ARCHS, type Arch, type BatchNormMode, type OptimizerKind, type Precision } from '../engine/types.js';
 import { SCHEDULE_KINDS, type MomentumMode, type ScheduleKind } from '../recipe/schedules.js';
 import type { GroupMode, Spacing } from '../recipe/discriminative.js';
@@ -40,6 +40,12 @@ export interface TrainConfig {
   fit: Fit;
   /** Contrast equalisation after resizing. */
   equalize: Equalize;
+  /** 'lungs': cut each image to its lung mask's box first (needs a lung_mask column). */
+  crop: Crop;
+  /** Margin around the lung box, a fraction of its width/height. */
+  cropMargin: number;
+  /** 'image': per-image intensity standardisation. */
+  standardize: Standardize;
   precision: Precision;
   /** 'none', 'online' (Table 1 transforms on the fly) or an offline-augmented manifest. */
   aug: string;
@@ -86,6 +92,9 @@ export const DEFAULTS: Omit<TrainConfig, 'manifest' | 'arch' | 'out'> = {
   size: 224,
   fit: 'letterbox',
   equalize: 'none',
+  crop: 'none',
+  cropMargin: 0.1,
+  standardize: 'none',
   precision: 'fp32',
   aug: 'none',
   seed: 0,
@@ -162,6 +171,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (c.size < 32 || c.size > 1024) bad('size', `must be in [32, 1024] pixels (got ${c.size})`);
   oneOf('fit', c.fit, FITS);
   oneOf('equalize', c.equalize, EQUALIZE_MODES);
+  oneOf('crop', c.crop, CROP_MODES);
+  inRange('cropMargin', c.cropMargin, 0, 1);
+  oneOf('standardize', c.standardize, STANDARDIZE_MODES);
   oneOf('precision', c.precision, ['fp32', 'bf16', 'fp16'] as const);
   if (typeof c.aug !== 'string' || !c.aug) bad('aug', 'must be none, online or an offline-augmented manifest');
   if (!Number.isInteger(c.seed) || c.seed < 0) bad('seed', `must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
@@ -177,4 +189,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   inRange('threshold', c.threshold, 0, 1);
   if (c.threads !== null) posInt('threads', c.threads);
   if (c.precision === 'fp16' && !c.device.startsWith('cuda')) bad('precision', 'fp16 needs a CUDA device (--device cuda:0); on CPU use bf16 or fp32');
+}
+
+/** The image side of the preprocessing record a run with this config writes into model.json. */
+export function imageRecordOf(c: Pick<TrainConfig, 'size' | 'fit' | 'equalize' | 'crop' | 'cropMargin' | 'standardize'>): ImagePreprocessing {
+  return { size: c.size, fit: c.fit, equalize: c.equalize, crop: c.crop, cropMargin: c.cropMargin, standardize: c.standardize, channels: 1 };
 }

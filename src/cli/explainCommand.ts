@@ -17,6 +17,7 @@ export function registerExplainCommand(program: Command): void {
     .option('--top-losses <n>', 'top losses to show (default 9)', intArg)
     .option('--images <files...>', 'image files to explain (PNG, JPEG, DICOM)')
     .option('--target <class>', "class to explain for --images: 'predicted' (default) or a class name")
+    .option('--lungs <dir>', 'lung segmenter for --images with a model trained with --crop lungs (finds each file\'s lung box)')
     .option('--no-check', 'skip the Grad-CAM gallery and checks (pointing game and CAM mass inside masks, when the manifest has mask/lung_mask columns)')
     .option('--layer <name>', "Grad-CAM layer (default: the network's last block, e.g. layer4)")
     .option('--opacity <a>', 'overlay opacity in [0, 1] (default 0.5)', floatArg)
@@ -49,7 +50,7 @@ export function registerExplainCommand(program: Command): void {
         }
       }
       if (o.images) {
-        const r = await explainImages({ ...common, images: o.images, target: o.target });
+        const r = await explainImages({ ...common, images: o.images, target: o.target, ...(o.lungs ? { lungs: o.lungs } : {}) });
         res.images = r;
         if (!o.json) for (const x of r) process.stdout.write(`${x.image}: ${x.predicted} (${Object.entries(x.probabilities).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ')}) → ${x.overlay}\n`);
       }

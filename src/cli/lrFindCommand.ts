@@ -2,7 +2,7 @@
 // Flags left out fall back to --config FILE, then to train's defaults (app/trainConfig.ts).
 import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
-import { EQUALIZE_MODES, FITS } from '../engine/preprocessing.js';
+import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/preprocessing.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
 import { formatDuration } from '../recipe/progressBar.js';
 import { DEFAULTS } from '../app/trainConfig.js';
@@ -23,6 +23,9 @@ export function registerLrFindCommand(program: Command): void {
     .option('--size <px>', `image side (default ${d.size})`, int)
     .addOption(choice('--fit <mode>', `letterbox | crop | stretch, as train (default ${d.fit})`, FITS))
     .addOption(choice('--equalize <mode>', `none | hist | clahe, as train (default ${d.equalize})`, EQUALIZE_MODES))
+    .addOption(choice('--crop <mode>', `none | lungs, as train (default ${d.crop})`, CROP_MODES))
+    .option('--crop-margin <f>', `margin around the lung box, as train (default ${d.cropMargin})`, num)
+    .addOption(choice('--standardize <mode>', `none | image, as train (default ${d.standardize})`, STANDARDIZE_MODES))
     .option('--batch <n>', `batch size (default ${d.batch})`, int)
     .option('--start <lr>', 'first LR (default 1e-7)', num)
     .option('--end <lr>', 'last LR (default 10)', num)

@@ -23,10 +23,11 @@ export function registerPacsCommands(program: Command): void {
     .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .option('--lungs <dir>', 'lung segmenter (cxrtune lungs train); required by a model trained with --crop lungs')
     .action(async (o) => {
       const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
-      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads });
-      const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta), { maxBatch: o.maxBatch });
+      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads, ...(o.lungs ? { lungs: o.lungs } : {}) });
+      const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta, undefined, undefined, served.lungs), { maxBatch: o.maxBatch });
       const audit = new AuditLog(o.db);
       const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
       const service = new PacsService({ served, queue, audit, software: version, log: (l) => process.stderr.write(l + '\n') }, options);

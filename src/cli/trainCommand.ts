@@ -2,7 +2,7 @@
 // defaults (so commander gets no defaults of its own: "not given" must stay distinguishable).
 import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
-import { EQUALIZE_MODES, FITS } from '../engine/preprocessing.js';
+import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/preprocessing.js';
 import { SCHEDULE_KINDS } from '../recipe/schedules.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
 import { MONITORS } from '../recipe/validationMetrics.js';
@@ -70,6 +70,9 @@ export function registerTrainCommand(program: Command): void {
     .option('--size <px>', `image side (default ${d.size})`, int)
     .addOption(choice('--fit <mode>', `how a non-square image becomes size×size: letterbox (pad) | crop (centre) | stretch (default ${d.fit}); recorded in model.json`, FITS))
     .addOption(choice('--equalize <mode>', `contrast after resizing: none | hist | clahe (default ${d.equalize}); recorded in model.json`, EQUALIZE_MODES))
+    .addOption(choice('--crop <mode>', `none | lungs: cut each image to its lung field's box first; needs a lung_mask column (cxrtune lungs predict --manifest) (default ${d.crop}); recorded in model.json`, CROP_MODES))
+    .option('--crop-margin <f>', `margin around the lung box, a fraction of its width/height (default ${d.cropMargin})`, num)
+    .addOption(choice('--standardize <mode>', `none | image: each image to its own mean and std (removes a hospital's brightness/contrast signature) (default ${d.standardize}); recorded in model.json`, STANDARDIZE_MODES))
     .addOption(choice('--precision <p>', 'fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA, dynamic loss scaling) (default fp32)', ['fp32', 'bf16', 'fp16']))
     .option('--aug <what>', 'OFFLINE_MANIFEST (from cxrtune augment) | online | none (default none)')
     .option('--seed <n>', `seed for init, order, augmentation, dropout (default ${d.seed})`, int)

@@ -7,7 +7,8 @@ import type { Batch } from '../engine/types.js';
 import { defaultClasses, readManifest, rowPath, type Manifest, type ManifestRow } from './manifest.js';
 import { ImageCache } from './imageCache.js';
 import { applyAugment, sampleAugment, type AugmentConfig } from './augment.js';
-import { decodeImage, type Equalize, type Fit, type GrayImage } from './image.js';
+import { decodeImage, type Equalize, type Fit, type GrayImage, type ImageOptions } from './image.js';
+import { rowRegion } from './inputImage.js';
 import { Rng } from '../util/rng.js';
 import { checkShard, shardLength, shardOrder, type Shard } from './distributedSampler.js';
 
@@ -33,6 +34,10 @@ export interface BatchLoaderOptions {
   classes?: string[];
   fit?: Fit;
   equalize?: Equalize;
+  /** Per-image standardisation (engine/preprocessing.ts). */
+  standardize?: 'image';
+  /** Cut each image to its lung mask's box (lung_mask/masks column) grown by this margin. */
+  lungCrop?: { margin: number };
   /** 1 (grayscale, default) or 3 (replicated). */
   channels?: 1 | 3;
   /** Batches decoded ahead of the consumer (default 3). */
@@ -130,7 +135,11 @@ export class BatchLoader {
   private async image(pos: number, epochSeed: number, slot: number): Promise<GrayImage> {
     const row = this.manifest.rows[this.indices[pos]];
     const path = rowPath(this.manifest, row);
-    const io = { size: this.opts.size, fit: this.opts.fit, equalize: this.opts.equalize };
+    const region = await rowRegion(this.manifest, row, this.opts.lungCrop);
+    const io: ImageOptions = {
+      size: this.opts.size, fit: this.opts.fit, equalize: this.opts.equalize,
+      ...(this.opts.standardize ? { standardize: this.opts.standardize } : {}), ...(region ? { region } : {}),
+    };
     const img = await this.limit(() => (this.cache ? this.cache.get(path, io) : decodeImage(path, io)));
     if (!this.opts.augment) return img;
     const cfg = this.opts.augment === true ? {} : this.opts.augment;

@@ -11,6 +11,7 @@ import { checkRaster, isSharpPixelLimit, resolveLimits, DEFAULT_MAX_PIXELS, type
 export { DEFAULT_MAX_PIXELS };
 
 import type { Equalize, Fit } from '../engine/preprocessing.js';
+import { regionPixels, type Region } from './lungCrop.js';
 export { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
 
 export interface GrayImage {
@@ -26,6 +27,10 @@ export interface ImageOptions {
   /** letterbox (pad, keep aspect; default), crop (centre crop), stretch. */
   fit?: Fit;
   equalize?: Equalize;
+  /** Cut to this region first (fractions of the decoded image: a lung box, data/lungCrop.ts). */
+  region?: Region;
+  /** 'image': standardise the output to its own mean and std (engine/preprocessing.ts). */
+  standardize?: 'image' | 'none';
   /** Refuse images with more pixels than this (decompression bombs). Default 64 Mpx. */
   maxPixels?: number;
   /** Decode memory budget in bytes (largest raster held). Default maxPixels × 8. */
@@ -70,11 +75,13 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
   const lim = resolveLimits(opts);
   const maxPixels = lim.maxPixels;
   let pipeline: Sharp;
+  let W = 0, H = 0; // the decoded raster's size, for a region
   if (looksLikeDicom(buf) || /\.dcm$/i.test(where)) {
     // decodeDicom enforces the same limits inside, before it decodes.
     const d = await decodeDicom(buf, where, lim);
     checkSize(where, d.width, d.height, lim, 1);
     pipeline = sharp(d.pixels, { raw: { width: d.width, height: d.height, channels: 1 } });
+    (W = d.width), (H = d.height);
   } else {
     let meta: Metadata;
     try {
@@ -104,10 +111,14 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
       const px = new Uint8Array(n);
       for (let i = 0; i < n; i++) px[i] = Math.round(((src[i * ch] - lo) * 255) / span);
       pipeline = sharp(px, { raw: { width: g.info.width, height: g.info.height, channels: 1 } });
+      (W = g.info.width), (H = g.info.height);
     } else {
       pipeline = sharp(buf, { limitInputPixels: maxPixels, failOn: 'error' }).removeAlpha();
+      (W = meta.width ?? 0), (H = meta.height ?? 0);
     }
   }
+  // sharp extracts before it resizes when extract is called first.
+  if (opts.region) pipeline = pipeline.extract(regionPixels(opts.region, W, H));
   if (opts.size !== undefined) {
     const s = opts.size;
     if (!Number.isInteger(s) || s < 8 || s > 4096) fail(where, `invalid output size ${s}`);
@@ -131,6 +142,7 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
     for (let i = 0; i < n; i++) pixels[i] = out.data[i * ch];
   }
   if (opts.equalize === 'hist') equalizeHistogram(pixels);
+  if (opts.standardize === 'image') standardizeImage(pixels);
   return { pixels, width: out.info.width, height: out.info.height };
 }
 
@@ -161,6 +173,19 @@ export function equalizeHistogram(px: Uint8Array): Uint8Array {
     lut[v] = denom > 0 ? Math.round(Math.max(0, ((cdf - cdfMin) * 255) / denom)) : v;
   }
   for (let i = 0; i < px.length; i++) px[i] = lut[px[i]];
+  return px;
+}
+
+/** Per-image standardisation in place: mean 128, std 48, clipped to 0..255 (±2.67σ). */
+export function standardizeImage(px: Uint8Array): Uint8Array {
+  let sum = 0, sq = 0;
+  for (let i = 0; i < px.length; i++) (sum += px[i]!), (sq += px[i]! * px[i]!);
+  const mean = sum / px.length;
+  const std = Math.sqrt(Math.max(0, sq / px.length - mean * mean));
+  if (std < 1e-6) return px.fill(128); // a flat image carries no contrast to keep
+  const lut = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) lut[v] = Math.min(255, Math.max(0, Math.round(128 + (48 * (v - mean)) / std)));
+  for (let i = 0; i < px.length; i++) px[i] = lut[px[i]!]!;
   return px;
 }
 

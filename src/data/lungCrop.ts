@@ -1,8 +1,18 @@
-// The `--crop lungs` box (issue 11, not yet wired into preprocessing): the bounding box of a
+// The `--crop lungs` box (preprocessing record, engine/preprocessing.ts): the bounding box of a
 // lung mask grown by a margin on every side (a fraction of the box's own width/height),
 // clamped to the image. An empty mask gives the whole image, so a failed segmentation never
 // crops a radiograph to nothing.
+//
+// The box travels as a Region, fractions of the image's width and height, because a mask may be
+// stored at another size than its image (a segmenter's output, a DICOM's rescaled PNG mask):
+// the decoder turns it back into pixels of whatever raster it decoded (regionPixels).
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import sharp from 'sharp';
+
 export interface CropBox { left: number; top: number; width: number; height: number }
+/** A box as fractions in [0, 1] of the image's width (left, width) and height (top, height). */
+export interface Region { left: number; top: number; width: number; height: number }
 
 export function lungCropBox(mask: ArrayLike<number>, width: number, height: number, margin = 0.1): CropBox {
   if (mask.length !== width * height) throw new Error(`lung mask holds ${mask.length} pixels, not ${width}×${height}`);
@@ -19,4 +29,57 @@ export function lungCropBox(mask: ArrayLike<number>, width: number, height: numb
   const mx = Math.round((x1 - x0 + 1) * margin), my = Math.round((y1 - y0 + 1) * margin);
   const left = Math.max(0, x0 - mx), top = Math.max(0, y0 - my);
   return { left, top, width: Math.min(width, x1 + 1 + mx) - left, height: Math.min(height, y1 + 1 + my) - top };
+}
+
+/** A pixel box as a Region of a width×height image. */
+export function boxToRegion(b: CropBox, width: number, height: number): Region {
+  return { left: b.left / width, top: b.top / height, width: b.width / width, height: b.height / height };
+}
+
+/** A Region in pixels of a W×H raster: rounded outwards, at least one pixel, inside the raster. */
+export function regionPixels(r: Region, W: number, H: number): CropBox {
+  if (!(W > 0 && H > 0)) throw new Error('a crop region needs the image size');
+  const left = Math.min(W - 1, Math.max(0, Math.floor(r.left * W + 1e-9)));
+  const top = Math.min(H - 1, Math.max(0, Math.floor(r.top * H + 1e-9)));
+  const right = Math.min(W, Math.max(left + 1, Math.ceil((r.left + r.width) * W - 1e-9)));
+  const bottom = Math.min(H, Math.max(top + 1, Math.ceil((r.top + r.height) * H - 1e-9)));
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+/** The lung box of a binary mask given as 8-bit pixels (non-zero = lung), as a Region. */
+export function lungRegionOf(mask: ArrayLike<number>, width: number, height: number, margin: number): Region {
+  return boxToRegion(lungCropBox(mask, width, height, margin), width, height);
+}
+
+// Masks are read once per file version: a training run asks for the same box every epoch.
+const regions = new Map<string, Promise<Region>>();
+
+/** The lung Region of a mask file (PNG/JPEG, any size; non-zero pixels = lung). */
+export async function lungRegion(maskFile: string, margin: number): Promise<Region> {
+  const abs = resolve(maskFile);
+  let st;
+  try {
+    st = await stat(abs);
+  } catch {
+    throw new Error(`${maskFile}: lung mask file not found (the lung crop needs each image's mask)`);
+  }
+  const key = `${abs}\u0000${st.size}\u0000${st.mtimeMs}\u0000${margin}`;
+  let p = regions.get(key);
+  if (!p) {
+    p = readRegion(abs, margin);
+    p.catch(() => regions.delete(key));
+    if (regions.size > 100_000) regions.clear();
+    regions.set(key, p);
+  }
+  return p;
+}
+
+async function readRegion(file: string, margin: number): Promise<Region> {
+  try {
+    const { data, info } = await sharp(file).grayscale().raw().toBuffer({ resolveWithObject: true });
+    const px = info.channels === 1 ? data : Uint8Array.from({ length: info.width * info.height }, (_, i) => data[i * info.channels]!);
+    return lungRegionOf(px, info.width, info.height, margin);
+  } catch (e) {
+    throw new Error(`${file}: unreadable lung mask (${(e as Error).message.split('\n')[0]})`);
+  }
 }

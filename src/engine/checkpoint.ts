@@ -9,7 +9,7 @@ import { readSafetensors, serializeSafetensors } from './safetensors.js';
 import { createHash } from 'node:crypto';
 import { removeStaleTemps, writeFileAtomic } from '../util/atomicWrite.js';
 import type { Arch } from './types.js';
-import { readPreprocessing, type ImagePreprocessing, type Preprocessing } from './preprocessing.js';
+import { readPreprocessing, withImageDefaults, type ImagePreprocessingInput, type Preprocessing } from './preprocessing.js';
 
 export interface CheckpointMeta {
   format: 'cxrtune-checkpoint/1';
@@ -43,7 +43,7 @@ export interface CheckpointMeta {
 }
 
 /** What a caller gives: the image side of preprocessing (normalisation is the model's own). */
-export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'preprocessing' | 'weightsSha256'> & { preprocessing: ImagePreprocessing };
+export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'preprocessing' | 'weightsSha256'> & { preprocessing: ImagePreprocessingInput };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
   await removeStaleTemps(dir); // temp files of an earlier, killed save
@@ -54,7 +54,7 @@ export async function saveCheckpoint(dir: string, model: Model, meta: Checkpoint
     ...(model.spec.strideIn1x1 ? { strideIn1x1: true as const } : {}),
     created: new Date().toISOString(),
     ...meta,
-    preprocessing: { ...meta.preprocessing, normalisation: model.spec.normalisation },
+    preprocessing: { ...withImageDefaults(meta.preprocessing), normalisation: model.spec.normalisation },
   };
   if (full.classes.length !== model.spec.numClasses) {
     throw new Error(`checkpoint: ${full.classes.length} class names for a ${model.spec.numClasses}-class model`);

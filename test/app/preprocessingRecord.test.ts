@@ -20,7 +20,7 @@ import { prepareStudy, preprocessOf } from '../../src/app/screen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-prep-'));
 const S = 48;
-const record = { size: S, fit: 'crop' as const, equalize: 'clahe' as const, channels: 1 as const };
+const record = { size: S, fit: 'crop' as const, equalize: 'clahe' as const, crop: 'none' as const, cropMargin: 0.1, standardize: 'none' as const, channels: 1 as const };
 
 async function nonSquarePng(file: string, w: number, h: number, seed: number): Promise<void> {
   const px = Buffer.alloc(w * h);
@@ -73,12 +73,15 @@ test('train, evaluate, explain and serve turn the same file into the same pixels
 
 test('model.json written before the record reads as letterbox without equalisation', async () => {
   const p = readPreprocessing('old/model.json', { inputSize: 224, channels: 3, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } });
-  assert.deepEqual(p, { size: 224, fit: 'letterbox', equalize: 'none', channels: 3, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } });
+  assert.deepEqual(p, { size: 224, fit: 'letterbox', equalize: 'none', crop: 'none', cropMargin: 0.1, standardize: 'none', channels: 3, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] } });
 });
 
 test('a damaged record is refused with the field named', () => {
   const ok = { size: 64, fit: 'letterbox', equalize: 'none', channels: 1, normalisation: { mean: [0, 0, 0], std: [1, 1, 1] } };
   assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, fit: 'zoom' } }), /m\.json: preprocessing fit 'zoom' is not one of letterbox, crop, stretch/);
+  assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, crop: 'heart' } }), /preprocessing crop 'heart' is not one of none, lungs/);
+  assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, cropMargin: -0.1 } }), /cropMargin -0.1 is not a number in \[0, 1\]/);
+  assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, standardize: 'site' } }), /standardize 'site' is not one of none, image/);
   assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, size: 3 } }), /preprocessing size 3 is not an integer/);
   assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, channels: 2 } }), /channels 2 is not 1 or 3/);
   assert.throws(() => readPreprocessing('m.json', { preprocessing: { ...ok, normalisation: { mean: [0, 0], std: [1, 1, 1] } } }), /mean and std of three numbers/);

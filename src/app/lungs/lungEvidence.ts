@@ -13,7 +13,9 @@
 import sharp from 'sharp';
 import { loadSegmenter, type SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoint.js';
 import type { Segmenter } from '../../engine/segmentation/segmenter.js';
-import type { GrayImage } from '../../data/image.js';
+import { readFile } from 'node:fs/promises';
+import { decodeImageBuffer, type GrayImage } from '../../data/image.js';
+import { lungRegionOf, type Region } from '../../data/lungCrop.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 
 export const OUTSIDE_WARNING_SHARE = 0.5;
@@ -85,6 +87,24 @@ export class LungField {
       : new Uint8Array(await sharp(g.pixels, { raw: { width: g.width, height: g.height, channels: 1 } }).resize(S, S, { fit: 'fill' }).extractChannel(0).raw().toBuffer()))));
     const probs = await segmentProbs(this.model, this.meta, inputs);
     return Promise.all(probs.map((p, i) => maskAtSize(p, S, images[i]!.width, images[i]!.height, this.meta.threshold)));
+  }
+
+  /**
+   * The lung box of an image file's bytes, for a lung-cropping classifier: the whole image
+   * stretched to the segmenter's input (as it was trained), so the mask's box, as fractions,
+   * is the box on the original image.
+   */
+  async regionOf(buf: Uint8Array, margin: number, limits: { maxPixels?: number; maxBytes?: number } = {}, where = 'upload'): Promise<Region> {
+    const S = this.meta.preprocessing.size;
+    const img = await decodeImageBuffer(buf, where, { size: S, fit: 'stretch', ...limits });
+    const [prob] = await segmentProbs(this.model, this.meta, [img.pixels]);
+    const cut = this.meta.threshold * 255;
+    return lungRegionOf(prob!.map((v) => (v >= cut ? 1 : 0)), S, S, margin);
+  }
+
+  /** As regionOf, for a file. */
+  async regionOfFile(file: string, margin: number): Promise<Region> {
+    return this.regionOf(await readFile(file), margin, {}, file);
   }
 
   /** Evidence figures and the outline PNG for one study. */

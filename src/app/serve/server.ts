@@ -68,7 +68,7 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   checkExposure(host, token);
   const bodyLimit = opts.bodyLimit ?? SERVE_DEFAULTS.bodyLimit;
   const timeoutMs = opts.timeoutMs ?? SERVE_DEFAULTS.timeoutMs;
-  const pre = preprocessOf(served.meta, opts.maxPixels ?? DEFAULT_MAX_STUDY_PIXELS);
+  const pre = preprocessOf(served.meta, opts.maxPixels ?? DEFAULT_MAX_STUDY_PIXELS, undefined, served.lungs);
   const queue = new StudyQueue(served.model, served.meta, pre, opts.queue);
   const audit = new AuditLog(opts.db ?? SERVE_DEFAULTS.db);
   const card = modelCard(served);

@@ -7,7 +7,7 @@ import { readSafetensors, serializeSafetensors } from '../safetensors.js';
 import { readModelJson } from '../checkpoint.js';
 import { removeStaleTemps, writeFileAtomic } from '../../util/atomicWrite.js';
 import { Segmenter, type SegmenterArch } from './segmenter.js';
-import { readPreprocessing, type ImagePreprocessing, type Preprocessing } from '../preprocessing.js';
+import { readPreprocessing, withImageDefaults, type ImagePreprocessingInput, type Preprocessing } from '../preprocessing.js';
 
 export interface SegmenterMeta {
   format: 'cxrtune-checkpoint/1';
@@ -28,13 +28,13 @@ export interface SegmenterMeta {
   weightsSha256?: string;
 }
 
-export type SegmenterMetaInput = Omit<SegmenterMeta, 'format' | 'task' | 'arch' | 'decoderChannels' | 'preprocessing' | 'created' | 'weightsSha256'> & { preprocessing: ImagePreprocessing };
+export type SegmenterMetaInput = Omit<SegmenterMeta, 'format' | 'task' | 'arch' | 'decoderChannels' | 'preprocessing' | 'created' | 'weightsSha256'> & { preprocessing: ImagePreprocessingInput };
 
 export async function saveSegmenter(dir: string, model: Segmenter, meta: SegmenterMetaInput): Promise<SegmenterMeta> {
   await removeStaleTemps(dir);
   const full: SegmenterMeta = {
     format: 'cxrtune-checkpoint/1', task: 'segmentation', arch: model.spec.arch, decoderChannels: model.spec.decoderChannels,
-    created: new Date().toISOString(), ...meta, preprocessing: { ...meta.preprocessing, normalisation: model.spec.normalisation },
+    created: new Date().toISOString(), ...meta, preprocessing: { ...withImageDefaults(meta.preprocessing), normalisation: model.spec.normalisation },
   };
   const bytes = serializeSafetensors(await model.state(), { format: 'pt', arch: full.arch, task: 'segmentation' });
   full.weightsSha256 = createHash('sha256').update(bytes).digest('hex');

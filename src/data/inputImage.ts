@@ -1,0 +1,48 @@
+// A manifest row's image, or one of its masks, placed exactly as a model's input: the
+// preprocessing record's size, fit and contrast, and, when the record crops to the lungs, the
+// row's own lung box. Masks (lesion, lung) take the same geometry but never the contrast steps,
+// so a mask pixel lies over the input pixel it labels (audit, cam-check, explain).
+import type { ImagePreprocessing } from '../engine/preprocessing.js';
+import { imageOptions } from '../engine/preprocessing.js';
+import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
+import { lungRegion, type Region } from './lungCrop.js';
+import { rowPath, type Manifest, type ManifestRow } from './manifest.js';
+
+/** Manifest columns that hold a row's lung mask, in the order they are looked for. */
+export const LUNG_MASK_COLUMNS = ['lung_mask', 'masks'];
+
+/** The row's lung-mask file, or null. */
+export function lungMaskFile(m: Manifest, row: ManifestRow): string | null {
+  const col = LUNG_MASK_COLUMNS.find((c) => row.extra[c]);
+  return col ? rowPath(m, { path: row.extra[col]! }) : null;
+}
+
+/** The lung box a lung-cropping record needs for this row; undefined when the record does not crop. */
+export async function rowRegion(m: Manifest, row: ManifestRow, lungCrop: { margin: number } | undefined): Promise<Region | undefined> {
+  if (!lungCrop) return undefined;
+  const mask = lungMaskFile(m, row);
+  if (!mask) {
+    throw new Error(`${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` first`);
+  }
+  return lungRegion(mask, lungCrop.margin);
+}
+
+const lungCropOf = (p: ImagePreprocessing) => (p.crop === 'lungs' ? { margin: p.cropMargin } : undefined);
+
+/** Decode options of this row's image as the model's input. */
+export async function rowImageOptions(m: Manifest, row: ManifestRow, p: ImagePreprocessing): Promise<ImageOptions> {
+  const region = await rowRegion(m, row, lungCropOf(p));
+  return { ...imageOptions(p), ...(region ? { region } : {}) };
+}
+
+/** The row's image as the model's input. */
+export async function decodeRowInput(m: Manifest, row: ManifestRow, p: ImagePreprocessing): Promise<GrayImage> {
+  return decodeImage(rowPath(m, row), await rowImageOptions(m, row, p));
+}
+
+/** A mask of this row (path relative to the manifest) over the model's input, as 0/1. */
+export async function decodeMaskAsInput(m: Manifest, row: ManifestRow, maskRel: string, p: ImagePreprocessing): Promise<Uint8Array> {
+  const region = await rowRegion(m, row, lungCropOf(p));
+  const img = await decodeImage(rowPath(m, { path: maskRel }), { size: p.size, fit: p.fit, ...(region ? { region } : {}) });
+  return img.pixels.map((v) => (v > 127 ? 1 : 0));
+}

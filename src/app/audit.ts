@@ -15,7 +15,7 @@ import type { Model } from '../engine/model.js';
 import type { BatchLoader } from '../data/batchLoader.js';
 import { contactSheet } from '../data/contactSheet.js';
 import { formatCsv } from '../data/csv.js';
-import { decodeImage, type GrayImage } from '../data/image.js';
+import type { GrayImage } from '../data/image.js';
 import { readManifest, rowPath, type Manifest, type ManifestRow } from '../data/manifest.js';
 import { decodeMaskAsInput, LUNG_MASK_COLUMNS } from '../data/inputImage.js';
 import { applyOcclusion, coverage, occlusionMask, type OcclusionKind } from '../data/occlusion.js';

@@ -2,12 +2,20 @@
 // Default: the embedded phantoms (generated on the fly, no download) → LR range test →
 // discriminative one-cycle training (bf16 where the CPU has it) → evaluation with intervals
 // → top losses, Grad-CAM and the pointing game → report.html; sized to finish in a few
-// minutes on 2 cores. `--data DIR` (../shared/data layout) or `--manifest M` runs the paper's
-// protocol on real data instead (D_A built with the paper-da preset, paper preset schedule,
-// LR range from the finder, optional ImageNet weights with --pretrained).
+// minutes on 2 cores. `--data DIR` (../shared/data layout) or `--manifest M` runs a real-data
+// recipe instead (app/realDataRecipe.ts): by default the recommended one, chosen on
+// source-held-out validation (adult-mixed data, held-out hospitals, lungs cropped by a segmenter
+// trained or reused first); `--recipe paper` is the paper's protocol (paper-da, paper preset).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildDataset, paperDaPreset } from '../data/build.js';
+import { adultMixedPreset, buildDataset, paperDaPreset } from '../data/build.js';
+import { readManifest } from '../data/manifest.js';
+import { LUNG_MASK_COLUMNS } from '../data/inputImage.js';
+import { loadSegmenter } from '../engine/segmentation/segmenterCheckpoint.js';
+import { demoSegmenter } from './lungs/demoSegmenter.js';
+import { fillManifestMasks } from './lungs/predictMasks.js';
+import { DEFAULT_CROP_MARGIN, type Crop, type Equalize, type Standardize } from '../engine/preprocessing.js';
+import { recipeNamed, type RealDataRecipe, type RecipeName } from './realDataRecipe.js';
 import { writePhantoms } from '../data/phantom.js';
 import { formatSummaryTable } from '../data/summary.js';
 import { projectRoot } from '../engine/native.js';
@@ -33,6 +41,10 @@ export interface DemoOptions {
   data?: string;
   /** Or any manifest with train/valid splits. */
   manifest?: string;
+  /** Real data: which recipe (default recommended). */
+  recipe?: RecipeName;
+  /** Real data: a lung segmenter to use instead of the cached or newly trained one. */
+  lungs?: string;
   /** Weights file/folder, 'auto' (default: CXRTUNE_PRETRAINED, else the shared MobileNetV2 when present) or 'none'. */
   pretrained?: string;
   arch?: Arch;
@@ -67,6 +79,10 @@ export interface DemoResult {
   headline: Evaluation;
   gradcam: CamCheckResult | null;
   report: string;
+  /** Real data: the recipe run (null on phantoms). */
+  recipe: RealDataRecipe | null;
+  /** Real data: the lung segmenter used, where it came from, and what it cropped. */
+  lungs: { dir: string; from: string; crop: boolean; note: string } | null;
   lr: { lrMin: number; lrMax: number; from: 'lr-find' | 'preset'; why: string; proposed: { lrMin: number; lrMax: number } };
 }
 
@@ -115,6 +131,11 @@ interface DemoContext {
   size: number;
   batch: number;
   epochs: number;
+  /** Real data: the recipe; its crop is dropped (with a note) when no lung field can be had. */
+  recipe: RealDataRecipe | null;
+  /** Real data: the segmenter once the lung step has run. */
+  segmenter: string | null;
+  total: number;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -140,8 +161,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, MARKER), 'made by cxrtune demo\n');
 
-  const manifest = await demoData(c);
+  const built = await demoData(c);
   step('data');
+  const { manifest, lungs } = await demoLungs(c, built);
+  if (c.real) step('lungs');
   const { proposed, lr } = await demoLrFind(c, manifest);
   step('lr-find');
   const run = await demoTrain(c, manifest, lr);
@@ -154,7 +177,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   step('audit');
   const reportFile = await demoReport(c, evalDir, external !== null);
   step('report');
-  return { out, mode: c.real ? 'real' : 'phantoms', pretrained: c.pretrained, arch: c.arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, external, headline, gradcam, audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } } };
+  return {
+    out, mode: c.real ? 'real' : 'phantoms', pretrained: c.pretrained, arch: c.arch, seconds: (performance.now() - t0) / 1000, steps, run, evaluation, external, headline, gradcam,
+    audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! }, report: reportFile, lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } }, recipe: c.recipe, lungs,
+  };
 }
 
 /** Settings from the options: real data or phantoms, weights (and the arch they declare), sizes. */
@@ -169,10 +195,12 @@ async function demoContext(o: DemoOptions, out: string, log: (line: string) => v
     const meta = (await weightsInfo(pretrained)).metadata;
     if (meta.arch && (ARCHS as readonly string[]).includes(meta.arch)) arch = meta.arch as Arch;
   }
-  const size = o.size ?? (real ? 224 : PHANTOM_DEMO.size);
-  const batch = o.batch ?? PHANTOM_DEMO.batch;
-  const epochs = o.epochs ?? (real ? 20 : pretrained ? PHANTOM_DEMO.pretrainedEpochs : PHANTOM_DEMO.epochs);
-  return { o, out, runDir: join(out, 'run'), log, real, seed, precision, threads, pretrained, arch, size, batch, epochs };
+  const recipe = real ? { ...recipeNamed(o.recipe ?? 'recommended') } : null;
+  if (recipe && !o.arch && !(pretrained && o.pretrained && o.pretrained !== 'auto')) arch = recipe.arch;
+  const size = o.size ?? recipe?.size ?? PHANTOM_DEMO.size;
+  const batch = o.batch ?? recipe?.batch ?? PHANTOM_DEMO.batch;
+  const epochs = o.epochs ?? recipe?.epochs ?? (pretrained ? PHANTOM_DEMO.pretrainedEpochs : PHANTOM_DEMO.epochs);
+  return { o, out, runDir: join(out, 'run'), log, real, seed, precision, threads, pretrained, arch, size, batch, epochs, recipe, segmenter: null, total: real ? 8 : 7 };
 }
 
 /** 1. Data: the given manifest, the paper's D_A built from --data, or phantoms. */
@@ -180,47 +208,103 @@ async function demoData(c: DemoContext): Promise<string> {
   const { o, out, log, seed, size } = c;
   if (o.manifest) {
     const manifest = resolve(o.manifest);
-    log(`[1/7] data: using ${manifest}`);
+    log(`[1/${c.total}] data: using ${manifest}`);
     return manifest;
   } else if (o.data) {
-    log(`[1/7] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; patient-level 70/30 split)`);
-    const r = await buildDataset({ ...paperDaPreset(o.data), seed, out: join(out, 'data'), onError: 'skip' });
-    log(formatSummaryTable(r.summary).split('\n').map((l) => `      ${l}`).join('\n'));
-    return r.manifestFile;
+    const r = c.recipe!;
+    log(r.data === 'paper-da'
+      ? `[1/${c.total}] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; ${r.splitBy}-level 70/30 split)`
+      : `[1/${c.total}] data: building ${r.data} from ${o.data} (adult negatives only; validation holds out whole ${r.splitBy === 'patient' ? 'patients' : `${r.splitBy}s and sources`})`);
+    const preset = r.data === 'paper-da' ? paperDaPreset(o.data) : adultMixedPreset(o.data);
+    const b = await buildDataset({ ...preset, splitBy: r.splitBy, seed, out: join(out, 'data'), onError: 'skip' });
+    log(formatSummaryTable(b.summary).split('\n').map((l) => `      ${l}`).join('\n'));
+    return b.manifestFile;
   }
   const n = o.n ?? PHANTOM_DEMO.n;
-  log(`[1/7] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
+  log(`[1/${c.total}] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`);
   const r = await writePhantoms({ n, size, seed, out: join(out, 'data'), split: '0.7,0.3', sheetSize: 32 });
   return r.manifestFile;
 }
 
+/**
+ * 2 (real data). Lung fields: a segmenter (given, cached or trained now) fills the manifest's
+ * lung_mask column; the recipe's lung crop, the CAM-in-lungs figure and the audit's lungs-out
+ * and frame-only tests use it. Without lung data the demo says so and goes on without them.
+ */
+async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: string; lungs: DemoResult['lungs'] }> {
+  const { o, out, log, precision, threads } = c;
+  if (!c.real) return { manifest, lungs: null };
+  const lungData = o.data ? join(resolve(o.data), 'lungs') : null;
+  const dropCrop = (why: string) => {
+    if (c.recipe?.crop === 'lungs') c.recipe = { ...c.recipe, crop: 'none' };
+    log(`      ${why}`);
+    return { manifest, lungs: null };
+  };
+  if (!o.lungs && !(lungData && existsSync(lungData))) {
+    const has = LUNG_MASK_COLUMNS.some((col) => readManifest(manifest).rows.every((r) => r.extra[col]));
+    log(`[2/${c.total}] lungs: no lung segmenter (--lungs DIR) and no lungs/ folder${lungData ? ` in ${o.data}` : ''} to train one on`);
+    if (has) return { manifest, lungs: null };
+    return dropCrop('lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs; no CAM-in-lungs figure');
+  }
+  const pretrained = existsSync(join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors')) ? join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors') : undefined;
+  log(`[2/${c.total}] lungs: segmenter ${o.lungs ? o.lungs : `trained on ${lungData} (or the cached one)`}, then a lung mask for every image`);
+  const seg = await demoSegmenter({ ...(o.lungs ? { given: o.lungs } : {}), lungData: lungData ?? '', ...(pretrained ? { pretrained } : {}), precision, threads, log: (m) => log(`      ${m}`) });
+  const dice = seg.trained?.heldOut?.map((s) => `${s.source} ${s.dice.mean.toFixed(3)} (${s.dice.lo.toFixed(3)}–${s.dice.hi.toFixed(3)})`).join(', ');
+  log(`      segmenter ${seg.dir} (${seg.from})${dice ? `; held-out Dice ${dice}` : ''}`);
+  const { model, meta } = await loadSegmenter(seg.dir);
+  const withMasks = join(out, 'data', 'manifest.lungs.csv');
+  const f = await fillManifestMasks(model, meta, manifest, withMasks, { precision, log: (m) => log(`      ${m}`) });
+  log(`      lung masks: ${f.filled} predicted (${f.cached} from the cache), ${f.kept} kept from the data's own masks`);
+  c.segmenter = seg.dir;
+  const crop = c.recipe?.crop === 'lungs';
+  return { manifest: withMasks, lungs: { dir: seg.dir, from: seg.from, crop, note: crop ? `every image cut to its lung box (${Math.round(100 * DEFAULT_CROP_MARGIN)} % margin) before training, evaluation, explanation and the audit` : 'masks for the CAM-in-lungs figure and the audit only' } };
+}
+
+/** "k/N" of phantom step k (real data has the lung step as its second). */
+const stepNo = (c: DemoContext, k: number) => `${c.real ? k + 1 : k}/${c.total}`;
+
 /** 2. LR range test, and the training range chosen from it. */
 async function demoLrFind(c: DemoContext, manifest: string) {
   const { arch, pretrained, precision, runDir, size, batch, seed, threads, real, log } = c;
-  log(`[2/7] lr-find: ${arch}${pretrained ? ' (pretrained)' : ''}, ${precision}, exponential sweep 1e-6 → 1`);
+  log(`[${stepNo(c, 2)}] lr-find: ${arch}${pretrained ? ' (pretrained)' : ''}, ${precision}, exponential sweep 1e-6 → 1`);
   const lf = await runLrFind({
-    manifest, arch, pretrained, out: runDir, size, batch, seed, start: 1e-6, end: 1,
+    manifest, arch, pretrained, out: runDir, size, batch, seed, start: 1e-6, end: 1, ...recipeImage(c),
     iterations: real ? 100 : PHANTOM_DEMO.lrFindIterations, precision, threads, log: (m) => log(`      ${m}`),
   });
   const proposed = lf.result.proposed;
-  // Real data follows the paper (its preset's range, replaced by the finder's where it proposes one in a sane window).
+  // The paper's way: the finder's proposal (the family's paper preset when it proposes nothing);
+  // a recipe that fixes its range (chosen on source-held-out validation) keeps it.
+  const r = c.recipe;
+  const fixed = r && r.lr === 'recipe' && 'oneCycle' in r.schedule ? r.schedule.oneCycle : null;
   const paper = presetValues(familyOf(arch).paperPreset, arch);
-  const lr = chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
+  const lr = fixed
+    ? { ...fixed, from: 'preset' as const, why: `the ${r!.name} recipe's range (chosen on source-held-out validation; docs/generalisation-experiments.md)` }
+    : chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
   log(`      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} (${proposed.by}) → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ${lr.why}`);
   return { proposed, lr };
 }
 
+/** The recipe's image preprocessing (phantoms: the defaults). */
+function recipeImage(c: DemoContext): { crop?: Crop; standardize?: Standardize; equalize?: Equalize } {
+  return c.recipe ? { crop: c.recipe.crop, standardize: c.recipe.standardize, equalize: c.recipe.equalize } : {};
+}
+
+/** Did the named recipe ask for the lung crop (before any was dropped)? */
+const RECIPE_CROPS = (c: DemoContext) => recipeNamed(c.recipe!.name).crop === 'lungs';
+
 /** 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo. */
 async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; lrMax: number }): Promise<RunSummary> {
   const { o, arch, pretrained, precision, runDir, size, batch, epochs, seed, threads, real, log } = c;
-  const preset = real ? familyOf(arch).paperPreset : null;
+  const preset = real && c.recipe && 'preset' in c.recipe.schedule ? familyOf(arch).paperPreset : null;
   const cfg = resolveTrainConfig({}, {
     manifest, arch, out: runDir, pretrained, size, batch, epochs, precision, seed, threads,
     lrMin: lr.lrMin, lrMax: lr.lrMax, groups: 'stage', discriminative: true,
     ...(preset ? { preset } : { schedule: 'oneCycle' as const }),
+    ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug } : {}),
     monitor: 'valid_loss',
   });
-  log(`[3/7] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
+  if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && RECIPE_CROPS(c) ? ' — without its lung crop (no lung field here)' : ''}`);
+  log(`[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
   const run = await trainRun(cfg, { log: (m) => log(`      ${m}`), ...(o.callbacks ? { callbacks: o.callbacks } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (run.status === 'diverged' || run.status === 'interrupted') throw new Error(`training ${run.status}: ${run.message}`);
   log(`      ${run.status}: best ${run.monitor} ${run.best.value.toFixed(4)} at epoch ${run.best.epoch}, ${run.imagesPerSecond.toFixed(1)} images/s`);
@@ -231,15 +315,22 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
 async function demoEvaluate(c: DemoContext, manifest: string) {
   const { o, out, runDir, seed, threads, real, log } = c;
   const evalDir = join(out, 'eval-valid');
-  log(`[4/7] evaluate: validation split → ${evalDir}`);
-  const evaluation = await evaluate({ model: runDir, manifest, split: 'valid', out: evalDir, name: real ? 'D_A validation' : 'phantom validation', threads });
+  log(`[${stepNo(c, 4)}] evaluate: validation split → ${evalDir}`);
+  const evaluation = await evaluate({ model: runDir, manifest, split: 'valid', out: evalDir, name: real ? `${c.recipe && o.data ? (c.recipe.data === 'paper-da' ? 'D_A' : c.recipe.data) : 'manifest'} validation` : 'phantom validation', threads });
   log(formatEvaluation(evaluation).split('\n').map((l) => `      ${l}`).join('\n'));
   // Real data: figure1's labelled images (hospitals none of the training sources come from) as an external set.
   let external: Evaluation | null = null;
   const figure1 = o.data ? join(resolve(o.data), 'figure1') : null;
   if (figure1 && existsSync(join(figure1, 'metadata.csv'))) {
     const ext = await buildDataset({ sources: [{ kind: 'figure1', path: figure1, options: {} }], labelMap: 'paper-da', views: ['PA', 'AP'], external: true, seed, out: join(out, 'data-figure1'), onError: 'skip' });
-    external = await evaluate({ model: runDir, manifest: ext.manifestFile, split: 'test', out: join(out, 'eval-figure1'), name: 'figure1 (external)', threads });
+    let extManifest = ext.manifestFile;
+    if (c.segmenter) {
+      // The external images get their lung masks from the same segmenter (a lung-cropping model needs them).
+      const { model, meta } = await loadSegmenter(c.segmenter);
+      extManifest = join(out, 'data-figure1', 'manifest.lungs.csv');
+      await fillManifestMasks(model, meta, ext.manifestFile, extManifest, { precision: c.precision });
+    }
+    external = await evaluate({ model: runDir, manifest: extManifest, split: 'test', out: join(out, 'eval-figure1'), name: 'figure1 (external)', threads });
     log(formatEvaluation(external).split('\n').map((l) => `      ${l}`).join('\n'));
   }
   const headline = headlineEvaluation(external ? [evaluation, external] : [evaluation])!;
@@ -249,20 +340,25 @@ async function demoEvaluate(c: DemoContext, manifest: string) {
 /** 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game. */
 async function demoExplain(c: DemoContext, manifest: string, evalDir: string): Promise<CamCheckResult | null> {
   const { arch, runDir, threads, log } = c;
-  log('[5/7] explain: top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10)');
+  log(`[${stepNo(c, 5)}] explain: top losses (Fig. 9), Grad-CAM gallery and checks (Fig. 10)`);
   await explainTopLosses({ model: runDir, manifest, split: 'valid', out: evalDir, top: 9, threads });
-  const hasMasks = readFileSync(manifest, 'utf8').split('\n', 1)[0]!.split(',').some((h) => h === 'mask' || h === 'lung_mask');
+  const header = readFileSync(manifest, 'utf8').split('\n', 1)[0]!.split(',');
+  const lesions = header.includes('mask'); // phantoms: lesion masks, so a pointing game
+  const lungMasks = LUNG_MASK_COLUMNS.some((col) => header.includes(col));
   let gradcam: CamCheckResult | null = null;
-  if (hasMasks) {
+  const say = (g: CamCheckResult) => log(`      ${g.layer}: pointing game ${(100 * g.pointing.rate).toFixed(1)} % (${g.pointing.hits}/${g.pointing.n}; chance ${(100 * g.pointing.chance).toFixed(1)} %), mean CAM mass in lesions ${(100 * g.lesionMass.mean).toFixed(1)} % (area ${(100 * g.lesionMass.chance).toFixed(1)} %), in the lung field ${(100 * g.lungMass.mean).toFixed(1)} % (area ${(100 * g.lungMass.chance).toFixed(1)} %)`);
+  if (lesions) {
     const mid = familyOf(arch).stride8Layer; // finer maps than the last block: see models/family.ts
-    const say = (g: CamCheckResult) => log(`      ${g.layer}: pointing game ${(100 * g.pointing.rate).toFixed(1)} % (${g.pointing.hits}/${g.pointing.n}; chance ${(100 * g.pointing.chance).toFixed(1)} %), mean CAM mass in lesions ${(100 * g.lesionMass.mean).toFixed(1)} % (area ${(100 * g.lesionMass.chance).toFixed(1)} %), in the lung field ${(100 * g.lungMass.mean).toFixed(1)} % (area ${(100 * g.lungMass.chance).toFixed(1)} %)`);
     gradcam = await camCheck({ model: runDir, manifest, split: 'valid', out: evalDir, gallery: 8, threads, layer: mid });
     say(gradcam);
     say(await camCheck({ model: runDir, manifest, split: 'valid', out: join(evalDir, 'gradcam-last-layer'), gallery: 8, threads }));
   } else {
-    // Real radiographs carry no lesion masks: the Grad-CAM gallery (Fig. 10) at the last block, as in the paper.
+    // Real radiographs carry no lesion masks: the Grad-CAM gallery (Fig. 10) at the last block, as in the paper,
+    // and, with lung masks, the share of the evidence inside the lungs — does the model read the lungs?
     gradcam = await camCheck({ model: runDir, manifest, split: 'valid', out: evalDir, gallery: 8, threads });
-    log(`      Grad-CAM gallery (${gradcam.layer}) → ${gradcam.files.galleryPng}; no lesion or lung masks in this manifest, so no pointing game`);
+    log(lungMasks && gradcam.lungMass.n
+      ? `      Grad-CAM (${gradcam.layer}) on ${gradcam.lungMass.n} validation images: mean CAM mass inside the lungs ${(100 * gradcam.lungMass.mean).toFixed(1)} % (the lungs cover ${(100 * gradcam.lungMass.chance).toFixed(1)} % of the input); gallery → ${gradcam.files.galleryPng}`
+      : `      Grad-CAM gallery (${gradcam.layer}) → ${gradcam.files.galleryPng}; no lesion or lung masks in this manifest, so no pointing game`);
   }
   return gradcam;
 }
@@ -270,7 +366,7 @@ async function demoExplain(c: DemoContext, manifest: string, evalDir: string): P
 /** 6. Shortcut audit: does the model read the lungs, or the frame and the provenance? */
 async function demoAudit(c: DemoContext, manifest: string) {
   const { runDir, threads, log } = c;
-  log('[6/7] audit: frame only, lungs out, source probe, metadata-only baseline, per source');
+  log(`[${stepNo(c, 6)}] audit: frame only, lungs out, source probe, metadata-only baseline, per source`);
   const shortcut = await audit({ model: runDir, manifest, split: 'valid', out: join(runDir, 'audit'), threads });
   log(shortcut.lines.map((l) => `      ${l}`).join('\n'));
   return shortcut;
@@ -280,10 +376,10 @@ async function demoAudit(c: DemoContext, manifest: string) {
 async function demoReport(c: DemoContext, evalDir: string, external: boolean): Promise<string> {
   const { o, out, runDir, real, log } = c;
   const reportFile = join(out, 'report.html');
-  log(`[7/7] report → ${reportFile}`);
+  log(`[${stepNo(c, 7)}] report → ${reportFile}`);
   await buildReport({
     run: runDir, evals: external ? [evalDir, join(out, 'eval-figure1')] : [evalDir], out: reportFile,
-    title: real ? `cxrtune — the paper's protocol on ${o.data ?? o.manifest}` : 'cxrtune demo — phantoms',
+    title: real ? `cxrtune — the ${c.recipe?.name ?? 'paper'} recipe on ${o.data ?? o.manifest}` : 'cxrtune demo — phantoms',
   });
   return reportFile;
 }

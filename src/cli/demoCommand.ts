@@ -3,15 +3,18 @@ import { Command, Option } from 'commander';
 import { ARCHS } from '../engine/types.js';
 import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
 import { runDemo } from '../app/demo.js';
+import { RECIPES } from '../app/realDataRecipe.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
 
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('end to end: data → LR finder → discriminative one-cycle training (bf16 where supported) → evaluate → explain → report.html. Default: synthetic phantoms, a few minutes on 2 cores; --data DIR runs the paper\'s protocol on real data')
+    .description('end to end: data → LR finder → discriminative one-cycle training (bf16 where supported) → evaluate → explain → audit → report.html. Default: synthetic phantoms, a few minutes on 2 cores; --data DIR runs a real-data recipe (default: the recommended one, validated on held-out hospitals, lungs cropped by a segmenter trained or reused first)')
     .option('--out <dir>', 'output folder (replaced if an earlier demo made it)', 'runs/demo')
-    .option('--data <dir>', "real data in ../shared/data's layout: build the paper's D_A (paper-da preset), train with the paper preset")
+    .option('--data <dir>', "real data in ../shared/data's layout: build the recipe's dataset (recommended: adult-mixed split by location; paper: the paper's D_A) and train with the recipe")
+    .addOption(new Option('--recipe <name>', "real data: recommended (chosen on source-held-out validation; docs/generalisation-experiments.md) | paper (the paper's protocol; an INTERNAL figure)").choices([...RECIPES]).default('recommended'))
+    .option('--lungs <dir>', 'real data: a lung segmenter (cxrtune lungs train) instead of the cached one or one trained on DATA/lungs now')
     .option('--manifest <csv>', 'or any manifest with train and valid splits')
     .option('--pretrained <file|auto|none>', 'ImageNet weights (safetensors, a PyTorch .pth read safely, a folder or a local Hugging Face id; the architecture is read from the file unless --arch is given); auto (default): $CXRTUNE_PRETRAINED or ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors when present, else none (ResNet-18 from scratch)')
     .addOption(new Option('--arch <name>', 'architecture (default resnet18, or the pretrained file\'s)').choices([...ARCHS]))
@@ -24,13 +27,13 @@ export function registerDemoCommand(program: Command): void {
     .option('--threads <n>', 'CPU threads (default: physical cores)', intArg)
     .option('--json', 'print the result as JSON at the end')
     .option('--quiet', 'only the final summary')
-    .addHelpText('after', '\nExamples:\n  npm run demo\n  npm run demo -- --data ../shared/data --pretrained ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors')
+    .addHelpText('after', '\nExamples:\n  npm run demo\n  npm run demo -- --data ../shared/data                  # the recommended real-data recipe\n  npm run demo -- --data ../shared/data --recipe paper   # the paper\'s protocol, for comparison')
     .action(async (o: Record<string, any>) => {
       if (o.data && o.manifest) throw new Error('give --data or --manifest, not both');
       const quiet = Boolean(o.quiet);
       const log = (l: string) => { if (!quiet) process.stderr.write(`${l}\n`); };
       const r = await runDemo({
-        out: o.out, data: o.data, manifest: o.manifest, pretrained: o.pretrained, arch: o.arch, size: o.size, epochs: o.epochs, batch: o.batch,
+        out: o.out, data: o.data, manifest: o.manifest, recipe: o.recipe, lungs: o.lungs, pretrained: o.pretrained, arch: o.arch, size: o.size, epochs: o.epochs, batch: o.batch,
         n: o.n, seed: o.seed, precision: o.precision, threads: o.threads, log,
         callbacks: quiet ? [] : [new ProgressBar({ write: (s) => process.stderr.write(s), tty: Boolean(process.stderr.isTTY) })],
       });
@@ -40,6 +43,8 @@ export function registerDemoCommand(program: Command): void {
       else {
         process.stdout.write([
           `demo finished in ${formatDuration(r.seconds)} (${r.steps.map((s) => `${s.name} ${formatDuration(s.seconds)}`).join(', ')})`,
+          ...(r.recipe ? [`recipe: ${r.recipe.name} — ${r.recipe.summary}`] : []),
+          ...(r.lungs ? [`lungs: segmenter ${r.lungs.dir} (${r.lungs.from}); ${r.lungs.note}`] : []),
           `model: ${r.arch}, ${r.pretrained ? `fine-tuned from ${r.pretrained}` : 'trained from scratch'}; α ${r.lr.lrMin.toExponential(1)}..${r.lr.lrMax.toExponential(1)} (finder proposed ${r.lr.proposed.lrMin.toExponential(1)}..${r.lr.proposed.lrMax.toExponential(1)})`,
           // The honest figure first (source-held-out, else external); an internal one says so.
           ...[r.headline, ...[r.evaluation, r.external].filter((e): e is NonNullable<typeof e> => Boolean(e) && e !== r.headline)].map((e) => {

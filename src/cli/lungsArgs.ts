@@ -1,14 +1,12 @@
 // Shared by the `cxrtune lungs` subcommands: defaults, flag parsers, the data options.
 import { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { intArg, floatArg } from './args.js';
 import { loadNative, projectRoot } from '../engine/native.js';
 import { physicalCores } from '../engine/runtime.js';
-import { readSegmentationData, type LungPair } from '../data/sources/lungs.js';
+import { limitPerSource, readLungData, type LungDataOptions } from '../app/lungs/trainLungs.js';
 import { type SegSourceSummary } from '../app/lungs/evaluateSegmenter.js';
-import { dice } from '../recipe/segmentationMetrics.js';
-import { Rng } from '../util/rng.js';
 import type { Precision } from '../engine/types.js';
 
 export const DEFAULT_DATA = () => join(projectRoot(), '..', 'shared', 'data', 'lungs');
@@ -27,21 +25,9 @@ export function requireModel(dir: string): string {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`segmenter not found: ${dir} (train one with \`cxrtune lungs train\`)`);
   return dir;
 }
-export function readData(path: string, o: { testFraction: number; seed: number; covidImages?: string; sources?: string }): LungPair[] {
-  if (!existsSync(path)) throw new Error(`lung data not found: ${path} (a folder like ../shared/data/lungs, or a manifest with a lung_mask column)`);
-  const pairs = readSegmentationData(resolve(path), { testFraction: o.testFraction, seed: o.seed, ...(o.covidImages ? { covidImages: o.covidImages } : {}) });
-  if (!o.sources) return pairs;
-  const known = [...new Set(pairs.map((p) => p.source))];
-  const want = String(o.sources).split(',').map((x) => x.trim()).filter(Boolean);
-  for (const w of want) if (!known.includes(w)) throw new Error(`unknown source '${w}' (in ${path}: ${known.join(', ')})`);
-  return pairs.filter((p) => want.includes(p.source));
-}
-export function limitPerSource(pairs: LungPair[], n: number | undefined, seed: number): LungPair[] {
-  if (!n) return pairs;
-  const out: LungPair[] = [];
-  for (const s of new Set(pairs.map((p) => p.source))) out.push(...Rng.derive(seed, 'limit', s).shuffle(pairs.filter((p) => p.source === s)).slice(0, n));
-  return out;
-}
+/** The lung data of the subcommands (app/lungs/trainLungs.ts reads and splits it). */
+export const readData = (path: string, o: LungDataOptions) => readLungData(path, o);
+export { limitPerSource };
 
 export function printSummary(sources: SegSourceSummary[]): void {
   const f = (m: { mean: number; lo: number; hi: number }, d: number) => `${m.mean.toFixed(d)} [${m.lo.toFixed(d)}, ${m.hi.toFixed(d)}]`;

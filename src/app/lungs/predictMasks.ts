@@ -2,10 +2,10 @@
 // $CXRTUNE_CACHE/lung-masks/<weights hash>/ (beside cxrtune's other caches) keyed by the
 // image's path, size and mtime, so a second run — or another command — reads them back.
 // For a manifest, the `lung_mask` column (the phantoms' name for it) is filled.
+import { cxrtuneCache } from '../../engine/weights/caches.js';
 import { imageOptions } from '../../engine/preprocessing.js';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeImage, encodePng } from '../../data/image.js';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
@@ -19,8 +19,7 @@ export const MASK_COLUMN = 'lung_mask';
 
 /** One folder per weights (and per precision other than fp32: bf16 masks may differ by a pixel). */
 export function lungMaskCacheDir(meta: Pick<SegmenterMeta, 'weightsSha256'>, precision: Precision = 'fp32', env: NodeJS.ProcessEnv = process.env): string {
-  const root = env.CXRTUNE_CACHE || join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache'), 'cxrtune');
-  return join(root, 'lung-masks', (meta.weightsSha256 ?? 'unhashed').slice(0, 16) + (precision === 'fp32' ? '' : `-${precision}`));
+  return join(cxrtuneCache(env), 'lung-masks', (meta.weightsSha256 ?? 'unhashed').slice(0, 16) + (precision === 'fp32' ? '' : `-${precision}`));
 }
 
 function cacheFile(dir: string, image: string): string {

@@ -18,8 +18,13 @@ export function hfHubCache(env: Env = process.env): string {
   return env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(env.HF_HOME || join(xdgCache(env), 'huggingface'), 'hub');
 }
 
+/** cxrtune's own cache root: weights/, lung-masks/, segmenters/. */
+export function cxrtuneCache(env: Env = process.env): string {
+  return env.CXRTUNE_CACHE || join(xdgCache(env), 'cxrtune');
+}
+
 export function cxrtuneWeightsCache(env: Env = process.env): string {
-  return join(env.CXRTUNE_CACHE || join(xdgCache(env), 'cxrtune'), 'weights');
+  return join(cxrtuneCache(env), 'weights');
 }
 
 export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BatchLoader } from '../data/batchLoader.js';
+import { parseAug } from '../data/augmentMode.js';
 import { DEFAULT_EQUALIZE, DEFAULT_FIT, type Equalize, type Fit } from '../engine/preprocessing.js';
 import { ImageCache } from '../data/imageCache.js';
 import { defaultClasses, readManifest, type Manifest } from '../data/manifest.js';
@@ -26,7 +27,7 @@ export interface RunDataOptions {
   equalize?: Equalize;
   batch: number;
   seed: number;
-  /** 'none' | 'online' | path of an offline-augmented manifest (training rows). */
+  /** 'none' | 'online' | 'robust' | 'online+robust' | path of an offline-augmented manifest (training rows). */
   aug?: string;
   balanced?: boolean;
   classes?: string[] | null;
@@ -51,10 +52,10 @@ export function openRunData(o: RunDataOptions): RunData {
   const manifest = readManifest(o.manifest);
   const trainSplit = o.trainSplit ?? 'train';
   const validSplit = o.validSplit ?? 'valid';
-  const aug = o.aug ?? 'none';
+  const aug = parseAug(o.aug);
   let trainManifest: Manifest = manifest;
-  if (aug !== 'none' && aug !== 'online') {
-    trainManifest = readManifest(aug);
+  if (aug.manifest) {
+    trainManifest = readManifest(aug.manifest);
     // An offline-augmented manifest may carry no split column: then all of it is training data.
     if (!trainManifest.rows.some((r) => r.split === trainSplit)) trainManifest = { ...trainManifest, rows: trainManifest.rows.map((r) => ({ ...r, split: trainSplit })) };
   }
@@ -68,7 +69,7 @@ export function openRunData(o: RunDataOptions): RunData {
   if (positiveClass < 0) throw new Error(`positive class '${o.positive}' is not among the classes (${classes.join(', ')})`);
   const cache = new ImageCache();
   const train = new BatchLoader(trainManifest, trainSplit, {
-    size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache, channels: 1,
+    size: o.size, fit: o.fit ?? DEFAULT_FIT, equalize: o.equalize ?? DEFAULT_EQUALIZE, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug.table1, robust: aug.robust, classes, cache, channels: 1,
     ...(o.shard ? { shard: { ...o.shard, pad: true } } : {}),
   });
   let valid: EpochSource | null = null;

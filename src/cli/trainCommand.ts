@@ -71,7 +71,7 @@ export function registerTrainCommand(program: Command): void {
     .addOption(choice('--fit <mode>', `how a non-square image becomes size×size: letterbox (pad) | crop (centre) | stretch (default ${d.fit}); recorded in model.json`, FITS))
     .addOption(choice('--equalize <mode>', `contrast after resizing: none | hist | clahe (default ${d.equalize}); recorded in model.json`, EQUALIZE_MODES))
     .addOption(choice('--precision <p>', 'fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA, dynamic loss scaling) (default fp32)', ['fp32', 'bf16', 'fp16']))
-    .option('--aug <what>', 'OFFLINE_MANIFEST (from cxrtune augment) | online | none (default none)')
+    .option('--aug <what>', 'none | online (Table 1 on the fly) | robust (provenance-blind: crop, blur, noise, gamma, contrast, JPEG) | online+robust | OFFLINE_MANIFEST (from cxrtune augment) (default none); recorded in model.json')
     .option('--seed <n>', `seed for init, order, augmentation, dropout (default ${d.seed})`, int)
     .addOption(choice('--monitor <metric>', `metric for the best checkpoint and early stopping (default ${d.monitor})`, MONITORS))
     .option('--patience <n>', 'early stopping: epochs without improvement (default 0 = off)', int)

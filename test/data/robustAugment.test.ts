@@ -202,3 +202,15 @@ test('--aug values: modes, manifests, a typo named in one line; the model.json r
   ]);
   assert.equal((augmentRecord('a/b.csv') as { mode: string }).mode, 'offline');
 });
+
+test('the model card carries training.augment (an offline manifest by file name only)', async () => {
+  const { modelCard } = await import('../../src/app/serve/modelCard.js');
+  const card = (aug: string) => modelCard({
+    model: null as never, dir: '/nowhere', sha256: '0'.repeat(64), version: 'test',
+    meta: { arch: 'resnet18', classes: ['normal', 'covid'], positiveClass: 1, threshold: 0.5, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1, normalisation: { mean: [0.5], std: [0.25] } }, training: { config: { aug }, augment: augmentRecord(aug) } } as never,
+  }).training as Record<string, unknown>;
+  assert.deepEqual(card('robust').augment, augmentRecord('robust'));
+  const off = card('/data/St-Elsewhere/aug/manifest.csv');
+  assert.equal(off.aug, 'manifest.csv');
+  assert.deepEqual(off.augment, { ...augmentRecord('x.csv'), manifest: 'manifest.csv' });
+});

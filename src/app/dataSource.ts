@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BatchLoader } from '../data/batchLoader.js';
+import { parseAug } from '../data/augmentMode.js';
 import { IMAGE_DEFAULTS, loaderOptions, type Crop, type Equalize, type Fit, type Standardize } from '../engine/preprocessing.js';
 import { ImageCache } from '../data/imageCache.js';
 import { defaultClasses, readManifest, type Manifest } from '../data/manifest.js';
@@ -29,7 +30,7 @@ export interface RunDataOptions {
   standardize?: Standardize;
   batch: number;
   seed: number;
-  /** 'none' | 'online' | path of an offline-augmented manifest (training rows). */
+  /** 'none' | 'online' | 'robust' | 'online+robust' | path of an offline-augmented manifest (training rows). */
   aug?: string;
   balanced?: boolean;
   classes?: string[] | null;
@@ -54,10 +55,10 @@ export function openRunData(o: RunDataOptions): RunData {
   const manifest = readManifest(o.manifest);
   const trainSplit = o.trainSplit ?? 'train';
   const validSplit = o.validSplit ?? 'valid';
-  const aug = o.aug ?? 'none';
+  const aug = parseAug(o.aug);
   let trainManifest: Manifest = manifest;
-  if (aug !== 'none' && aug !== 'online') {
-    trainManifest = readManifest(aug);
+  if (aug.manifest) {
+    trainManifest = readManifest(aug.manifest);
     // An offline-augmented manifest may carry no split column: then all of it is training data.
     if (!trainManifest.rows.some((r) => r.split === trainSplit)) trainManifest = { ...trainManifest, rows: trainManifest.rows.map((r) => ({ ...r, split: trainSplit })) };
   }
@@ -76,7 +77,7 @@ export function openRunData(o: RunDataOptions): RunData {
     cropMargin: o.cropMargin ?? IMAGE_DEFAULTS.cropMargin, standardize: o.standardize ?? IMAGE_DEFAULTS.standardize, channels: 1,
   });
   const train = new BatchLoader(trainManifest, trainSplit, {
-    ...image, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug === 'online', classes, cache,
+    ...image, batch: o.batch, seed: o.seed, balanced: o.balanced ?? false, augment: aug.table1, robust: aug.robust, classes, cache,
     ...(o.shard ? { shard: { ...o.shard, pad: true } } : {}),
   });
   let valid: EpochSource | null = null;

@@ -23,6 +23,7 @@ import { inverseFrequencyWeights, openRunData } from './dataSource.js';
 import { Learner } from './learner.js';
 import { validationProtocolOf, type ProtocolInfo } from './protocol.js';
 import { readManifest } from '../data/manifest.js';
+import { augmentRecord, isOfflineAug } from '../data/augmentMode.js';
 import {
   CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
@@ -77,7 +78,7 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   const log = opts.log ?? (() => undefined);
   validateTrainConfig(config);
   const cfg: TrainConfig = { ...config, manifest: resolve(config.manifest), out: resolve(config.out), pretrained: config.pretrained ? weightsRef(config.pretrained) : null };
-  if (cfg.aug !== 'none' && cfg.aug !== 'online') cfg.aug = resolve(cfg.aug);
+  if (isOfflineAug(cfg.aug)) cfg.aug = resolve(cfg.aug);
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
   }
@@ -135,7 +136,7 @@ function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
     positiveClass: data.positiveClass,
     preprocessing: imageRecordOf(cfg),
     threshold: cfg.threshold,
-    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm, validProtocol: p.validProtocol },
+    training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm, validProtocol: p.validProtocol, augment: augmentRecord(cfg.aug) },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
   };

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readCheckpointMeta, type CheckpointMeta } from '../engine/checkpoint.js';
 import { readManifest } from '../data/manifest.js';
+import { isOfflineAug } from '../data/augmentMode.js';
 import { RUN_FILES } from './runFolder.js';
 
 export interface ModelRef {
@@ -47,7 +48,7 @@ export function trainingSet(meta: CheckpointMeta): TrainingSet | null {
   if (!existsSync(cfg.manifest)) return { manifest: cfg.manifest, split, patients: null, unavailable: `training manifest ${cfg.manifest} is not on this machine` };
   const patients = new Set(readManifest(cfg.manifest).rows.filter((r) => r.split === split).map((r) => r.patientId));
   // Offline-augmented training rows name their parents' patients too.
-  if (cfg.aug && cfg.aug !== 'none' && cfg.aug !== 'online' && existsSync(cfg.aug)) {
+  if (isOfflineAug(cfg.aug) && existsSync(cfg.aug)) {
     for (const r of readManifest(cfg.aug).rows) if (!r.split || r.split === split) patients.add(r.patientId);
   }
   return { manifest: cfg.manifest, split, patients };

@@ -8,6 +8,7 @@ import type { GroupMode, Spacing } from '../recipe/discriminative.js';
 import { TRANSFER_MODES, type TransferMode } from '../recipe/transfer.js';
 import { MONITORS, type Monitor } from '../recipe/validationMetrics.js';
 import { PRESETS, presetValues, type PresetName } from './presets.js';
+import { parseAug } from '../data/augmentMode.js';
 
 export interface TrainConfig {
   manifest: string;
@@ -47,7 +48,7 @@ export interface TrainConfig {
   /** 'image': per-image intensity standardisation. */
   standardize: Standardize;
   precision: Precision;
-  /** 'none', 'online' (Table 1 transforms on the fly) or an offline-augmented manifest. */
+  /** 'none', 'online' (Table 1 on the fly), 'robust' (robustAugment.ts), 'online+robust' or an offline-augmented manifest. */
   aug: string;
   seed: number;
   monitor: Monitor;
@@ -175,7 +176,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   inRange('cropMargin', c.cropMargin, 0, 1);
   oneOf('standardize', c.standardize, STANDARDIZE_MODES);
   oneOf('precision', c.precision, ['fp32', 'bf16', 'fp16'] as const);
-  if (typeof c.aug !== 'string' || !c.aug) bad('aug', 'must be none, online or an offline-augmented manifest');
+  parseAug(c.aug); // names a bad value in one line
   if (!Number.isInteger(c.seed) || c.seed < 0) bad('seed', `must be a non-negative integer (got ${JSON.stringify(c.seed)})`);
   oneOf('monitor', c.monitor, MONITORS);
   if (!Number.isInteger(c.patience) || c.patience < 0) bad('patience', `must be a non-negative integer (got ${JSON.stringify(c.patience)})`);

@@ -38,7 +38,7 @@ export function registerLrFindCommand(program: Command): void {
     .addOption(choice('--mode <m>', 'transfer mode whose trainable set is swept (default finetune)', TRANSFER_MODES))
     .addOption(choice('--bn <mode>', 'BatchNorm mode (default train)', ['train', 'eval', 'frozen']))
     .addOption(choice('--unfold-bn <when>', 'unfold folded BatchNorm first (default auto)', ['auto', 'on', 'off']))
-    .option('--aug <what>', 'none | online | OFFLINE_MANIFEST (default none)')
+    .option('--aug <what>', 'none | online | robust | online+robust | OFFLINE_MANIFEST, as train (default none)')
     .option('--balanced', 'class-balanced sampler')
     .option('--seed <n>', 'seed (default 0)', int)
     .option('--device <dev>', 'cpu or cuda:N (default cpu)')

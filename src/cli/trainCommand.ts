@@ -74,7 +74,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--crop-margin <f>', `margin around the lung box, a fraction of its width/height (default ${d.cropMargin})`, num)
     .addOption(choice('--standardize <mode>', `none | image: each image to its own mean and std (removes a hospital's brightness/contrast signature) (default ${d.standardize}); recorded in model.json`, STANDARDIZE_MODES))
     .addOption(choice('--precision <p>', 'fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA, dynamic loss scaling) (default fp32)', ['fp32', 'bf16', 'fp16']))
-    .option('--aug <what>', 'OFFLINE_MANIFEST (from cxrtune augment) | online | none (default none)')
+    .option('--aug <what>', 'none | online (Table 1 on the fly) | robust (provenance-blind: crop, blur, noise, gamma, contrast, JPEG) | online+robust | OFFLINE_MANIFEST (from cxrtune augment) (default none); recorded in model.json')
     .option('--seed <n>', `seed for init, order, augmentation, dropout (default ${d.seed})`, int)
     .addOption(choice('--monitor <metric>', `metric for the best checkpoint and early stopping (default ${d.monitor})`, MONITORS))
     .option('--patience <n>', 'early stopping: epochs without improvement (default 0 = off)', int)

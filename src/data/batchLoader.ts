@@ -7,6 +7,7 @@ import type { Batch } from '../engine/types.js';
 import { defaultClasses, readManifest, rowPath, type Manifest, type ManifestRow } from './manifest.js';
 import { ImageCache } from './imageCache.js';
 import { applyAugment, sampleAugment, type AugmentConfig } from './augment.js';
+import { applyRobust, sampleRobust, type RobustConfig } from './robustAugment.js';
 import { decodeImage, type Equalize, type Fit, type GrayImage, type ImageOptions } from './image.js';
 import { rowRegion } from './inputImage.js';
 import { Rng } from '../util/rng.js';
@@ -30,6 +31,8 @@ export interface BatchLoaderOptions {
   balanced?: boolean;
   /** Online augmentation: true = Table 1 defaults. */
   augment?: boolean | AugmentConfig;
+  /** Provenance-blind online augmentation (robustAugment.ts), after Table 1: true = defaults. */
+  robust?: boolean | RobustConfig;
   /** Class order: index = position. Default: negatives first, then sorted (defaultClasses). */
   classes?: string[];
   fit?: Fit;
@@ -141,9 +144,12 @@ export class BatchLoader {
       ...(this.opts.standardize ? { standardize: this.opts.standardize } : {}), ...(region ? { region } : {}),
     };
     const img = await this.limit(() => (this.cache ? this.cache.get(path, io) : decodeImage(path, io)));
-    if (!this.opts.augment) return img;
     const cfg = this.opts.augment === true ? {} : this.opts.augment;
-    return applyAugment(img, sampleAugment(Rng.derive(epochSeed, 'online', slot), cfg));
+    const out = cfg ? applyAugment(img, sampleAugment(Rng.derive(epochSeed, 'online', slot), cfg)) : img;
+    if (!this.opts.robust) return out;
+    // Its own stream: adding robust leaves the Table 1 draws of 'online' unchanged.
+    const rc = this.opts.robust === true ? {} : this.opts.robust;
+    return this.limit(() => applyRobust(out, sampleRobust(Rng.derive(epochSeed, 'robust', slot), out.width, out.height, rc)));
   }
 
   private async makeBatch(positions: number[], epochSeed: number, first: number): Promise<LoaderBatch> {

@@ -90,6 +90,11 @@ test('feature mode: the backbone parameters do not move, the head does', async (
 test('resume: interrupted after epoch 1, resumed, ends bitwise equal to an uninterrupted run (CPU fp32, with dropout)', async () => {
   const over: Partial<TrainConfig> = { arch: 'mobilenet_v2', epochs: 3, schedule: 'paperCycle', optimizer: 'adamw', groups: 3, aug: 'online' };
   const full = await trainRun(cfg('resume-full', over));
+  // model.json names the online augmentation the weights saw, with its ranges.
+  const aug = JSON.parse(readFileSync(join(full.runDir, 'checkpoints/last/model.json'), 'utf8')).training.augment;
+  assert.equal(aug.mode, 'online');
+  assert.deepEqual(aug.sets.map((s: { set: string }) => s.set), ['table1']);
+  assert.deepEqual(aug.sets[0].transforms[0], { name: 'rotate', degrees: [5, 10, 15], sign: '±' });
   const part = await trainRun(cfg('resume-part', over), { callbacks: [{ onEpochEnd: (r) => (r.epoch === 0 ? { stop: 'stop for the test' } : undefined) }] });
   assert.equal(part.status, 'interrupted');
   assert.equal(part.epochsDone, 1);

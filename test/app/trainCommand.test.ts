@@ -56,6 +56,8 @@ test('user mistakes: one line, exit code 1, no stack trace', async () => {
     [['train', '--resume', join(dir, 'run1'), '--epochs', '3'], /^error: --resume continues a run with its own config.json; drop --epochs/],
     [['train', '--resume', join(dir, 'nothing')], /^error: .* is not a cxrtune run folder/],
     [['lr-find', '--manifest', manifest, '--out', join(dir, 'lr')], /^error: --arch is required/],
+    [['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--aug', 'robsut'], /^error: invalid aug: 'robsut' is not one of none, online, robust, online\+robust/],
+    [['lr-find', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'lr'), '--aug', 'robsut'], /^error: invalid aug: 'robsut'/],
   ];
   for (const [args, re] of cases) {
     const r = await run(...args);

@@ -97,6 +97,10 @@ export function modelCard(s: ServedModel): ModelCard {
   // Paths can name hospitals or people; keep only file names.
   if (typeof cfg.pretrained === 'string') training.pretrained = basename(cfg.pretrained);
   if (typeof cfg.manifest === 'string') training.manifest = basename(cfg.manifest);
+  // What online augmentation the weights saw (model.json training.augment), offline manifest by name only.
+  const aug = m.training?.augment as Record<string, unknown> | undefined;
+  if (aug) training.augment = typeof aug.manifest === 'string' ? { ...aug, manifest: basename(aug.manifest) } : aug;
+  if (typeof cfg.aug === 'string' && aug?.mode === 'offline') training.aug = basename(cfg.aug);
   if (m.training?.epoch !== undefined) training.epochsRun = m.training.epoch;
   const extra = (m.extra ?? {}) as Record<string, unknown>;
   const vp = validationProtocolOf(m, readManifest);

@@ -282,7 +282,7 @@ export function formatEvaluation(e: Evaluation): string {
   const rate = (p: { value: number; lo: number; hi: number; num: number; den: number }) => (p.den ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)}, ${p.num}/${p.den})` : '—');
   return [
     ...(e.protocol ? [`[${protocolLabel(e.protocol.protocol)}] ${e.protocol.why}`] : []),
-    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${m.threshold}`,
+    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${Number(m.threshold.toFixed(4))}`,
     `  TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`,
     `  accuracy    ${pct(m.accuracy)}`,
     `  sensitivity ${pct(m.sensitivity)}`,

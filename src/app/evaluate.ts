@@ -21,8 +21,11 @@ import type { PredictedSet } from './predictSet.js';
 import { renderSvg } from './report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from './report/evalPlots.js';
 import { writeJson } from './runFolder.js';
-import { decideProtocol, manifestSplitBy, protocolLabel, trainingRowsOf, type ProtocolInfo } from './protocol.js';
+import { decideProtocol, manifestSplitBy, protocolLabel, sourceProtocols, trainingRowsOf, type Protocol, type ProtocolInfo } from './protocol.js';
 import { ratesByGroup, type GroupRates } from '../recipe/operatingThreshold.js';
+
+/** One source's sensitivity and specificity at the threshold, and its protocol relative to training. */
+export type SourceRates = GroupRates & { protocol: Protocol; why: string };
 
 export interface ScoredRow {
   /** Position in the evaluated set. */
@@ -137,8 +140,8 @@ export interface Evaluation {
   /** internal | source-held-out | external, and why (app/protocol.ts). */
   protocol: ProtocolInfo;
   metrics: Summary;
-  /** Sensitivity and specificity (Wilson intervals) at the threshold, per source. */
-  bySource: GroupRates[];
+  /** Sensitivity and specificity (Wilson intervals) at the threshold, per source, with each source's protocol. */
+  bySource: SourceRates[];
   seconds: number;
   files: { metrics: string; predictions: string; confusion: string; roc: string; pr: string; reliability: string };
 }
@@ -207,6 +210,9 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const sha256 = sha256File(manifest.file);
   const trainSources = trainingSources(ref.meta);
   const seen = trainSources ? [...new Set(evalRows.map((r) => r.source))].filter((s) => trainSources.has(s)) : [];
+  const trainRows = trainingRowsOf(ref.meta, readManifest);
+  const splitBy = manifestSplitBy(manifest.file);
+  const protocol = decideProtocol(evalRows, trainRows, splitBy, sha256 !== meta.manifestSha256 && seen.length === 0);
   const result: Evaluation = {
     format: 'cxrtune-evaluation/1',
     created: new Date().toISOString(),
@@ -217,14 +223,22 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
       summary: summarise(evalRows), external: sha256 !== meta.manifestSha256 && seen.length === 0, sourcesSeenInTraining: seen,
     },
     overlap,
-    protocol: decideProtocol(evalRows, trainingRowsOf(ref.meta, readManifest), manifestSplitBy(manifest.file), sha256 !== meta.manifestSha256 && seen.length === 0),
+    protocol,
     metrics: summary,
-    bySource: ratesByGroup(rows.map((r) => r.probability), rows.map((r) => r.label), evalRows.map((r) => r.source), threshold, pc),
+    bySource: ratesBySource(rows, evalRows, threshold, pc, sourceProtocols(evalRows, trainRows, splitBy, protocol)),
     seconds: (performance.now() - t0) / 1000,
     files,
   };
   if (main) await writeJson(files.metrics, result);
   return result;
+}
+
+/** Sensitivity and specificity at the threshold for every source of the set, each labelled with its protocol. */
+export function ratesBySource(rows: readonly ScoredRow[], evalRows: readonly Pick<ManifestRow, 'source'>[], threshold: number, pc: number, protocols: Map<string, ProtocolInfo>): SourceRates[] {
+  return ratesByGroup(rows.map((r) => r.probability), rows.map((r) => r.label), rows.map((r) => evalRows[r.index]!.source), threshold, pc).map((g) => {
+    const p = protocols.get(g.group) ?? { protocol: 'internal' as const, why: 'protocol unknown' };
+    return { ...g, protocol: p.protocol, why: p.why };
+  });
 }
 
 /** predictions.csv: per image its path, patient, source, label, score, prediction, loss and every class's probability. */
@@ -268,7 +282,7 @@ export function formatEvaluation(e: Evaluation): string {
   const rate = (p: { value: number; lo: number; hi: number; num: number; den: number }) => (p.den ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)}, ${p.num}/${p.den})` : '—');
   return [
     ...(e.protocol ? [`[${protocolLabel(e.protocol.protocol)}] ${e.protocol.why}`] : []),
-    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${m.threshold}`,
+    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${Number(m.threshold.toFixed(4))}`,
     `  TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`,
     `  accuracy    ${pct(m.accuracy)}`,
     `  sensitivity ${pct(m.sensitivity)}`,
@@ -277,7 +291,7 @@ export function formatEvaluation(e: Evaluation): string {
     `  AUC         ${Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)` : 'n/a'}   ECE ${m.calibration.ece.toFixed(3)}`,
     ...(m.youden ? [`  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity ${(100 * m.youden.sensitivity).toFixed(1)} %, specificity ${(100 * m.youden.specificity).toFixed(1)} %`] : []),
     ...(m.positives === 0 || m.negatives === 0 ? [`  one class only (${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}): ${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other rate need both classes`] : []),
-    ...((e.bySource ?? []).length > 1 ? [`  per source at threshold ${Number(m.threshold.toFixed(4))}:`, ...e.bySource.map((g) => `    ${g.group.padEnd(20)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`)] : []),
+    ...((e.bySource ?? []).length ? [`  per source at threshold ${Number(m.threshold.toFixed(4))}:`, ...e.bySource.map((g) => `    ${g.group.padEnd(20)} ${(g.protocol ? `[${protocolLabel(g.protocol)}]` : '').padEnd(17)} n ${String(g.n).padEnd(5)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`)] : []),
     `  patients vs training split: ${e.overlap.note}`,
   ].join('\n');
 }

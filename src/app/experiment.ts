@@ -17,17 +17,19 @@ import { hashSeed } from '../util/rng.js';
 import type { EpochResult, TrainerCallback, TrainResult } from '../recipe/callbacks.js';
 import { layerGroups } from '../recipe/discriminative.js';
 import { createSchedule, type ScheduleDescription } from '../recipe/schedules.js';
-import { Trainer, type ResumePoint } from '../recipe/trainer.js';
+import { Trainer, type ResumePoint, type ValidationPredictions } from '../recipe/trainer.js';
 import type { ValidMetrics } from '../recipe/validationMetrics.js';
 import { inverseFrequencyWeights, openRunData } from './dataSource.js';
 import { Learner } from './learner.js';
 import { validationProtocolOf, type ProtocolInfo } from './protocol.js';
 import { readManifest } from '../data/manifest.js';
 import { augmentRecord, isOfflineAug } from '../data/augmentMode.js';
+import { readCheckpointMeta } from '../engine/checkpoint.js';
+import { thresholdSummaryOf, trainThresholdChoice, type ThresholdSummary, type ValidationSample } from './trainThreshold.js';
 import {
   CheckpointWriter, HistoryWriter, lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, saveResumable, ScheduleTrace, writeJson,
 } from './runFolder.js';
-import { DEFAULTS, imageRecordOf, validateTrainConfig, type TrainConfig } from './trainConfig.js';
+import { DEFAULTS, imageRecordOf, provisionalThreshold, trainThresholdRule, validateTrainConfig, type TrainConfig } from './trainConfig.js';
 
 export interface RunOptions {
   /** One-line notes for the user (stderr in the CLI). */
@@ -57,6 +59,8 @@ export interface RunSummary {
   schedule: ScheduleDescription;
   groups: number;
   unfoldedBatchNorm: boolean;
+  /** The threshold in the checkpoint a consumer loads (best, else last): fixed, or chosen on validation by a rule. */
+  threshold: ThresholdSummary | null;
 }
 
 interface Prepared {
@@ -65,10 +69,13 @@ interface Prepared {
   runDir: string;
   /** The validation split's protocol (internal / source-held-out / external), recorded in model.json. */
   validProtocol: ProtocolInfo;
+  /** Sources of the validation split (the threshold record names them). */
+  validSources: string[];
 }
 
 function prepared(cfg: TrainConfig, learner: Learner, runDir: string): Prepared {
-  return { cfg, learner, runDir, validProtocol: validationProtocolOf({ training: { config: cfg } }, readManifest) };
+  const validSources = [...new Set(readManifest(cfg.manifest).rows.filter((r) => r.split === cfg.validSplit).map((r) => r.source))].sort();
+  return { cfg, learner, runDir, validProtocol: validationProtocolOf({ training: { config: cfg } }, readManifest), validSources };
 }
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
@@ -89,6 +96,8 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
   if (!data.valid) log(`no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`);
   if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
+  const rule = trainThresholdRule(cfg);
+  if (!data.valid && rule.kind !== 'fixed') throw new Error(`--threshold ${cfg.threshold} chooses the threshold on the '${cfg.validSplit}' split, which the manifest does not have; give a fixed threshold or a manifest with that split`);
 
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
   const learner = await Learner.forTraining(cfg, data, { log, worker: true });
@@ -128,14 +137,17 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   return fitRun(prepared(cfg, learner, dir), resume, opts);
 }
 
-function checkpointMeta(p: Prepared, r: EpochResult | null): CheckpointInput {
+function checkpointMeta(p: Prepared, r: EpochResult | null, pred: ValidationPredictions | null = null): CheckpointInput {
   const { cfg, learner } = p;
   const data = learner.data!;
+  const sample: ValidationSample = { manifest: cfg.manifest, sha256: data.manifestSha256, split: cfg.validSplit, protocol: p.validProtocol, sources: p.validSources };
+  // A rule chooses on this checkpoint's own validation predictions (epoch 0, before training: the provisional 0.5).
+  const choice = r ? trainThresholdChoice(trainThresholdRule(cfg), provisionalThreshold(cfg), pred, r.epoch, data.positiveClass, sample) : { threshold: provisionalThreshold(cfg) };
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
     preprocessing: imageRecordOf(cfg),
-    threshold: cfg.threshold,
+    ...choice,
     training: { config: cfg, epoch: r ? r.epoch + 1 : 0, step: r ? r.step : 0, unfoldedBatchNorm: learner.unfoldedBatchNorm, validProtocol: p.validProtocol, augment: augmentRecord(cfg.aug) },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
@@ -168,7 +180,7 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     callbacks.unshift(
       trace,
       new HistoryWriter(runDir, () => trainer),
-      new CheckpointWriter(runDir, model, () => trainer, (r) => checkpointMeta(p, r)),
+      new CheckpointWriter(runDir, model, () => trainer, memoByEpoch((r) => checkpointMeta(p, r, trainer.lastValidation))),
     );
   }
   trainer = new Trainer(model, {
@@ -176,7 +188,8 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     spacing: cfg.spacing, discriminative: cfg.discriminative, precision: cfg.precision,
     ...(classWeights ? { classWeights } : {}),
     transfer: cfg.mode, batchNorm: cfg.batchNorm, monitor: cfg.monitor, patience: cfg.patience,
-    positiveClass: data.positiveClass, threshold: cfg.threshold,
+    // Per-epoch validation figures at the fixed threshold (0.5 under a rule: the choice comes at each checkpoint).
+    positiveClass: data.positiveClass, threshold: provisionalThreshold(cfg),
     seedEpoch: (e) => manualSeed(hashSeed(cfg.seed, 'epoch', e) & 0x7fffffff),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(g ? { collective: { sum: (xs) => g.sum(xs), gather: (p, l) => g.gather(p, l), syncModel: () => g.broadcastModel(model, { buffersOnly: true }) } } : {}),
@@ -206,7 +219,25 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     schedule: schedule.describe(),
     groups: groups.length,
     unfoldedBatchNorm: learner.unfoldedBatchNorm,
+    threshold: main ? await thresholdOfRun(runDir, cfg) : null,
   };
   if (main) await writeJson(join(runDir, RUN_FILES.summary), summary);
   return summary;
+}
+
+/** The last and best checkpoints of an epoch share one meta (one threshold choice, one bootstrap). */
+function memoByEpoch(f: (r: EpochResult | null) => CheckpointInput): (r: EpochResult | null) => CheckpointInput {
+  let last: { r: EpochResult | null; meta: CheckpointInput } | null = null;
+  return (r) => {
+    if (!last || last.r !== r) last = { r, meta: f(r) };
+    return last.meta;
+  };
+}
+
+/** The threshold of the checkpoint a consumer loads (resolveModel: best, else last). */
+async function thresholdOfRun(runDir: string, cfg: TrainConfig): Promise<ThresholdSummary | null> {
+  const best = join(runDir, RUN_FILES.best);
+  const dir = existsSync(join(best, 'model.json')) ? best : lastCheckpointDir(runDir);
+  if (!dir) return null;
+  return thresholdSummaryOf(await readCheckpointMeta(dir), dir === best ? 'best' : 'last', cfg.threshold);
 }

@@ -67,6 +67,31 @@ export function decideProtocol(evalRows: readonly Pick<ManifestRow, 'source' | '
   return { protocol: 'internal', why: `held-out patients of sources that also fed training (${seen.join(', ')})` };
 }
 
+/**
+ * The protocol of each source of an evaluated set relative to training: a source that never
+ * fed the training split is SOURCE-HELD-OUT (EXTERNAL when the whole set is), a seen one is
+ * decided on its own rows (INTERNAL, or SOURCE-HELD-OUT when the manifest held its
+ * --split-by groups out). Without the training rows every source takes the set's protocol.
+ */
+export function sourceProtocols(
+  evalRows: readonly Pick<ManifestRow, 'source' | 'extra'>[], trainRows: readonly Pick<ManifestRow, 'source' | 'extra'>[] | null, splitBy: string | null, set: ProtocolInfo,
+): Map<string, ProtocolInfo> {
+  const bySource = new Map<string, Pick<ManifestRow, 'source' | 'extra'>[]>();
+  for (const r of evalRows) {
+    const rows = bySource.get(r.source);
+    if (rows) rows.push(r);
+    else bySource.set(r.source, [r]);
+  }
+  const trainSources = trainRows ? new Set(trainRows.map((r) => r.source)) : null;
+  const out = new Map<string, ProtocolInfo>();
+  for (const [source, rows] of bySource) {
+    if (!trainRows || !trainSources || set.protocol === 'external') out.set(source, set);
+    else if (!trainSources.has(source)) out.set(source, { protocol: 'source-held-out', why: `${source} did not feed the training split` });
+    else out.set(source, decideProtocol(rows, trainRows, splitBy));
+  }
+  return out;
+}
+
 /** The rows of the model's training split (null when its manifest is not on this machine). */
 export function trainingRowsOf(meta: { training?: Record<string, unknown> }, read: (file: string) => { rows: ManifestRow[] }): ManifestRow[] | null {
   const cfg = (meta.training as { config?: { manifest?: string; trainSplit?: string } } | undefined)?.config;

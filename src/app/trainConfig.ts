@@ -7,6 +7,7 @@ import { SCHEDULE_KINDS, type MomentumMode, type ScheduleKind } from '../recipe/
 import type { GroupMode, Spacing } from '../recipe/discriminative.js';
 import { TRANSFER_MODES, type TransferMode } from '../recipe/transfer.js';
 import { MONITORS, type Monitor } from '../recipe/validationMetrics.js';
+import { parseThresholdRule, type ThresholdRule } from '../recipe/operatingThreshold.js';
 import { PRESETS, presetValues, type PresetName } from './presets.js';
 import { parseAug } from '../data/augmentMode.js';
 
@@ -61,7 +62,11 @@ export interface TrainConfig {
   classes: string[] | null;
   /** Positive class label for sensitivity/specificity/AUC; null = class 1. */
   positive: string | null;
-  threshold: number;
+  /**
+   * Decision threshold: a fixed number (default 0.5), or a rule chosen at every checkpoint on
+   * its validation predictions — 'youden' or 'sensitivity:X' (recipe/operatingThreshold.ts).
+   */
+  threshold: number | string;
   trainSplit: string;
   validSplit: string;
   device: string;
@@ -187,7 +192,8 @@ export function validateTrainConfig(c: TrainConfig): void {
   }
   if (typeof c.balanced !== 'boolean') bad('balanced', 'must be true or false');
   if (c.classes !== null && (!Array.isArray(c.classes) || c.classes.length < 2)) bad('classes', 'must list at least two class labels');
-  inRange('threshold', c.threshold, 0, 1);
+  if (typeof c.threshold === 'string') trainThresholdRule(c);
+  else inRange('threshold', c.threshold, 0, 1);
   if (c.threads !== null) posInt('threads', c.threads);
   if (c.precision === 'fp16' && !c.device.startsWith('cuda')) bad('precision', 'fp16 needs a CUDA device (--device cuda:0); on CPU use bf16 or fp32');
 }
@@ -195,4 +201,26 @@ export function validateTrainConfig(c: TrainConfig): void {
 /** The image side of the preprocessing record a run with this config writes into model.json. */
 export function imageRecordOf(c: Pick<TrainConfig, 'size' | 'fit' | 'equalize' | 'crop' | 'cropMargin' | 'standardize'>): ImagePreprocessing {
   return { size: c.size, fit: c.fit, equalize: c.equalize, crop: c.crop, cropMargin: c.cropMargin, standardize: c.standardize, channels: 1 };
+}
+
+/**
+ * The run's threshold rule: fixed (a number), or youden / sensitivity:X chosen on the
+ * validation split. keep and mapped belong to `cxrtune calibrate` (they need an earlier threshold).
+ */
+export function trainThresholdRule(c: Pick<TrainConfig, 'threshold'>): ThresholdRule {
+  if (typeof c.threshold === 'number') return { kind: 'fixed', value: c.threshold };
+  let rule: ThresholdRule;
+  try {
+    rule = parseThresholdRule(String(c.threshold));
+  } catch (e) {
+    throw new Error(`invalid threshold: ${(e as Error).message}`);
+  }
+  if (rule.kind === 'keep' || rule.kind === 'mapped') throw new Error(`invalid threshold: '${c.threshold}' is a calibrate rule; train takes youden, sensitivity:X or a number in [0, 1]`);
+  return rule;
+}
+
+/** The threshold a checkpoint carries before (or without) a choice on validation: the fixed one, else 0.5. */
+export function provisionalThreshold(c: Pick<TrainConfig, 'threshold'>): number {
+  const r = trainThresholdRule(c);
+  return r.kind === 'fixed' ? r.value : 0.5;
 }

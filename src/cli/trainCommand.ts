@@ -12,7 +12,8 @@ import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConf
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
 import { act } from './act.js';
 import { launchOrJoin } from './distributedLaunch.js';
-import { choice, classWeightsArg, flagsToConfig, groupsArg, int, num, readConfigFile } from './trainArgs.js';
+import { formatThresholdSummary } from '../app/trainThreshold.js';
+import { choice, classWeightsArg, flagsToConfig, groupsArg, int, num, readConfigFile, thresholdArg } from './trainArgs.js';
 
 function printSummary(s: RunSummary): void {
   const f = (x: number | undefined | null) => (x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4));
@@ -23,6 +24,7 @@ function printSummary(s: RunSummary): void {
     `best ${s.monitor}: ${f(s.best.value)} at epoch ${s.best.epoch}${s.best.checkpoint ? ` → ${s.best.checkpoint}` : ''}`,
     `speed: ${Number.isFinite(s.imagesPerSecond) ? s.imagesPerSecond.toFixed(1) : 'n/a'} images/s, ${formatDuration(s.secondsPerEpoch)} per epoch, peak RSS ${s.peakRssMiB} MiB`,
     `schedule: ${s.schedule.kind} lr ${s.schedule.lrMin}..${s.schedule.lrMax}, momentum ${s.schedule.momMin}..${s.schedule.momMax}${s.schedule.pct !== undefined ? `, pct ${s.schedule.pct.toFixed(3)} (${s.schedule.pctSource})` : ''}, ${s.groups} group(s)`,
+    ...(s.threshold ? formatThresholdSummary(s.threshold) : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
@@ -82,7 +84,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--balanced', 'class-balanced sampler (with replacement) for the training set')
     .option('--classes <list>', 'class order, comma-separated (default: negatives first, then sorted)')
     .option('--positive <label>', 'positive class for sensitivity/specificity/AUC (default: class 1)')
-    .option('--threshold <p>', `decision threshold on the positive probability (default ${d.threshold})`, num)
+    .option('--threshold <rule>', `decision threshold on the positive probability: a number (default ${d.threshold}), youden (max sensitivity + specificity − 1) or sensitivity:X (the most specific threshold reaching sensitivity X), chosen on each kept checkpoint's validation predictions and recorded in model.json with the validation split's protocol`, thresholdArg)
     .option('--device <dev>', 'cpu or cuda:N (default cpu)')
     .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', int)
     .option('--nproc <n>', 'data parallel: start N local worker processes (c10d, torchrun-style); --batch is per worker. Started by torchrun (WORLD_SIZE > 1 set), a worker joins that group instead', int)
@@ -96,6 +98,8 @@ export function registerTrainCommand(program: Command): void {
       '  cxrtune train --manifest data/manifest.csv --arch resnet18 --size 128 --epochs 5 --lr-min 1e-4 --lr-max 1e-2 --out runs/r18',
       '  cxrtune train --preset paper-resnet --manifest M --arch resnet50 --pretrained resnet50.safetensors --precision bf16 --out runs/paper',
       '  cxrtune train --resume runs/paper',
+      '  cxrtune train --config runs/paper/config.json --threshold youden --out runs/youden   (threshold chosen on the validation split:',
+      '      build it with data build --split-by source so it is SOURCE-HELD-OUT; chosen on INTERNAL validation, the summary warns)',
       '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
       '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))

@@ -104,7 +104,18 @@ interface EpochRun {
   stop?: StopRequest;
 }
 
+/** The validation split's softmax rows of one epoch (all ranks gathered). */
+export interface ValidationPredictions {
+  epoch: number;
+  /** [n, numClasses] row-major. */
+  probs: Float64Array;
+  labels: Int32Array;
+  numClasses: number;
+}
+
 export class Trainer {
+  /** The latest epoch's validation predictions (a threshold rule chooses on them; null before any). */
+  lastValidation: ValidationPredictions | null = null;
   private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
@@ -286,6 +297,7 @@ export class Trainer {
     let p: Float64Array = Float64Array.from(probs);
     let l: Int32Array = Int32Array.from(labels);
     if (this.o.collective) ({ probs: p, labels: l } = await this.o.collective.gather(p, l));
+    this.lastValidation = { epoch: e, probs: p, labels: l, numClasses: k };
     return validationMetrics(p, l, k, this.o.positiveClass, this.o.threshold);
   }
 }

@@ -27,6 +27,7 @@ import { findAudit } from '../audit.js';
 import { lrFinderSpec, renderSvg, type VegaLiteSpec } from './plots.js';
 import { protocolLabel, protocolOf, type Protocol } from '../protocol.js';
 import type { GroupRates } from '../../recipe/operatingThreshold.js';
+import type { SourceRates } from '../evaluate.js';
 
 export interface ReportOptions {
   run: string;
@@ -113,11 +114,13 @@ function protocolBadge(p: Protocol): string {
   return `<span class="${PROTOCOL_CLASS[p]}">${protocolLabel(p)}</span>`;
 }
 
-/** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals). */
-function bySourceTable(groups: GroupRates[] | undefined): string {
+/** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals), each source's protocol beside it. */
+function bySourceTable(groups: (GroupRates & Partial<Pick<SourceRates, 'protocol' | 'why'>>)[] | undefined): string {
   if (!groups || groups.length === 0) return '';
   const rate = (p: GroupRates['sensitivity']) => (p.den ? `${pctCi(p)} (${p.num}/${p.den})` : '—');
-  return table(['source', 'images', 'pos / neg', 'sensitivity (95 % CI)', 'specificity (95 % CI)'], groups.map((g) => [g.group, g.n, `${g.positives} / ${g.negatives}`, rate(g.sensitivity), rate(g.specificity)]));
+  return table(['source', 'protocol', 'images', 'pos / neg', 'sensitivity (95 % CI)', 'specificity (95 % CI)'], groups.map((g) => [
+    g.group, g.protocol ? { html: `<span title="${escapeHtml(g.why ?? '')}">${protocolBadge(g.protocol)}</span>` } : '—', g.n, `${g.positives} / ${g.negatives}`, rate(g.sensitivity), rate(g.specificity),
+  ]));
 }
 
 /** The figure to headline: source-held-out first, then external; internal only when nothing else exists. */
@@ -278,7 +281,7 @@ async function evaluationSection(e: Evaluation): Promise<string> {
   const both = m.positives > 0 && m.negatives > 0;
   const pi = protocolOf(e);
   return `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${protocolBadge(pi.protocol)}: ${escapeHtml(pi.why)}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>`
-    + ((e.bySource ?? []).length > 1 ? `<h3>Per source at threshold ${num(m.threshold)}</h3>${bySourceTable(e.bySource)}` : '')
+    + ((e.bySource ?? []).length ? `<h3>Per source at threshold ${num(m.threshold)}</h3>${bySourceTable(e.bySource)}` : '')
     + `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}`
     + (both ? await plot(rocSpec(m.roc, m.auc, ops, 'ROC')) + await plot(prSpec(m.pr, m.averagePrecision, m.positives / m.n, 'Precision–recall')) : '')
     + `${await plot(reliabilitySpec(m.calibration, 'Reliability'))}</div>`;

@@ -300,7 +300,7 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
     manifest, arch, out: runDir, pretrained, size, batch, epochs, precision, seed, threads,
     lrMin: lr.lrMin, lrMax: lr.lrMax, groups: 'stage', discriminative: true,
     ...(preset ? { preset } : { schedule: 'oneCycle' as const }),
-    ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug } : {}),
+    ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
     monitor: 'valid_loss',
   });
   if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && RECIPE_CROPS(c) ? ' — without its lung crop (no lung field here)' : ''}`);

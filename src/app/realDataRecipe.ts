@@ -41,8 +41,8 @@ export interface RealDataRecipe {
   /** The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when `lr` is 'lr-find'. */
   schedule: { preset: 'paper' } | { oneCycle: { lrMin: number; lrMax: number } };
   lr: 'lr-find' | 'recipe';
-  /** train --threshold rule. */
-  threshold: string;
+  /** train --threshold: a fixed number or a rule chosen on validation (youden, sensitivity:X). */
+  threshold: number | string;
 }
 
 export const RECOMMENDED: RealDataRecipe = {
@@ -78,7 +78,7 @@ export const PAPER: RealDataRecipe = {
   aug: 'none',
   schedule: { preset: 'paper' },
   lr: 'lr-find',
-  threshold: '0.5',
+  threshold: 0.5,
 };
 
 export function recipeNamed(name: string): RealDataRecipe {

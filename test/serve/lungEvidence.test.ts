@@ -14,6 +14,10 @@ import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { Segmenter } from '../../src/engine/segmentation/segmenter.js';
 import { saveSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
+import { decodeImageBuffer } from '../../src/data/image.js';
+import { lungRegionOf } from '../../src/data/lungCrop.js';
+import { imageOptions } from '../../src/engine/preprocessing.js';
+import { prepareStudy, preprocessOf } from '../../src/app/screen.js';
 
 test('evidence share: Σ heat·mask / Σ heat, lung area, and the warnings', () => {
   const heat = Float32Array.from([1, 0.5, 0, 0.5]);
@@ -73,4 +77,19 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
   const r2 = await plain.app.inject({ method: 'POST', url: '/api/v1/screen', payload: await phantomPng(256), headers: { 'content-type': 'application/octet-stream' } });
   assert.equal((r2.json() as { lungs: unknown }).lungs, null);
   await plain.close();
+});
+
+test('a lung-cropping model gets each study\'s box from the segmenter: the box of its mask of the whole image', async () => {
+  const png = await phantomPng(200, 4);
+  const S = served.lungs!.meta.preprocessing.size;
+  const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
+  const [mask] = await served.lungs!.masks([whole]);
+  const expected = lungRegionOf(mask!, S, S, 0.1);
+  assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
+  // The classifier's input is that box of the image, as any consumer cuts it.
+  const meta = { ...served.meta, preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 } };
+  const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
+  const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
+  assert.deepEqual(study.input.pixels, direct.pixels);
+  assert.throws(() => preprocessOf(meta), /crops every image to its lung field.*--lungs DIR/);
 });

@@ -4,7 +4,7 @@
 // bad input in one line.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { loadSamples } from '../../src/app/lungs/lungData.js';
 import { trainSegmenter } from '../../src/app/lungs/trainSegmenter.js';
 import { evaluateSegmenter } from '../../src/app/lungs/evaluateSegmenter.js';
 import { fillManifestMasks } from '../../src/app/lungs/predictMasks.js';
+import { manifestSplitBy } from '../../src/app/protocol.js';
 import { loadSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { dice } from '../../src/recipe/segmentationMetrics.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
@@ -80,6 +81,22 @@ test('predict fills lung_mask with PNGs at the image size, from the cache the se
   // Rows that have a mask keep it without --overwrite.
   const r3 = await fillManifestMasks(model, meta, manifestFile, join(dir, 'kept.csv'), { cacheDir });
   assert.equal(r3.kept, m.rows.length);
+});
+
+test('a manifest split by location stays source-held-out once its masks are filled into another folder', async () => {
+  const { model, meta } = await loadSegmenter(join(dir, 'seg'));
+  // As `data build --split-by location` leaves it: the build's summary beside the manifest.
+  const summary = join(dirname(manifestFile), 'summary.json');
+  const before = existsSync(summary) ? readFileSync(summary, 'utf8') : null;
+  writeFileSync(summary, JSON.stringify({ ...(before ? JSON.parse(before) : {}), splitBy: 'location' }));
+  const out = join(dir, 'elsewhere', 'manifest.csv');
+  try {
+    await fillManifestMasks(model, meta, manifestFile, out, { cacheDir: join(dir, 'cache') });
+  } finally {
+    if (before === null) rmSync(summary);
+    else writeFileSync(summary, before);
+  }
+  assert.equal(manifestSplitBy(out), 'location');
 });
 
 function cli(...args: string[]) {

@@ -5,8 +5,8 @@
 import { cxrtuneCache } from '../../engine/weights/caches.js';
 import { imageOptions } from '../../engine/preprocessing.js';
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { decodeImage, encodePng } from '../../data/image.js';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { readManifest, rowPath, writeManifest, manifestPathFor } from '../../data/manifest.js';
@@ -67,5 +67,10 @@ export async function fillManifestMasks(model: Segmenter, meta: SegmenterMeta, m
     r.path = manifestPathFor(outDir, rowPath(m, r));
   }
   await writeManifest(outFile, m.rows);
+  // The build's summary (how it was split: --split-by) travels with the manifest, so the new one
+  // is still known to be source-held-out (app/protocol.ts reads it beside the manifest).
+  const summary = join(dirname(resolve(manifestFile)), 'summary.json');
+  const summaryOut = join(outDir, 'summary.json');
+  if (existsSync(summary) && !existsSync(summaryOut)) copyFileSync(summary, summaryOut);
   return { filled: todo.length, kept: m.rows.length - todo.length, cached: res.filter((r) => r.cached).length };
 }

@@ -252,6 +252,8 @@ function tablesSection(arch: string, cfg: Record<string, unknown>, summary: Reco
     ['epochs', String(cfg.epochs)], ['optimizer', `${cfg.optimizer}, weight decay ${cfg.wd}`], ['schedule', `${cfg.schedule}, α ${cfg.lrMin}..${cfg.lrMax}, momentum ${cfg.momMin}..${cfg.momMax} (${cfg.momentumMode})`],
     ['discriminative', cfg.discriminative ? `yes — groups: ${cfg.groups}, ${cfg.spacing}` : 'no'], ['transfer mode', String(cfg.mode)], ['precision', String(cfg.precision)],
     ['augmentation', String(cfg.aug)], ['seed', String(cfg.seed)],
+    ['preprocessing', `${cfg.fit ?? 'letterbox'}; equalize ${cfg.equalize ?? 'none'}; ${cfg.crop === 'lungs' ? `cropped to the lungs' box (margin ${cfg.cropMargin ?? 0.1})` : 'whole image'}${cfg.standardize === 'image' ? '; per-image standardised' : ''}`],
+    ['threshold', String(cfg.threshold ?? 0.5)],
   ];
   const t3: Cell[][] = summary ? [
     ['status', String(summary.status)], ['epochs done', `${summary.epochsDone}/${summary.epochs}`], ['training time', formatDuration(summary.seconds)],

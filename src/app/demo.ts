@@ -301,7 +301,7 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
     lrMin: lr.lrMin, lrMax: lr.lrMax, groups: 'stage', discriminative: true,
     ...(preset ? { preset } : { schedule: 'oneCycle' as const }),
     ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
-    monitor: 'valid_loss',
+    monitor: c.recipe?.monitor ?? 'valid_loss',
   });
   if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && RECIPE_CROPS(c) ? ' — without its lung crop (no lung field here)' : ''}`);
   log(`[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);

@@ -14,10 +14,14 @@
 // - Lung crop: each image cut to its lung field's box (10 % margin) by the segmenter the demo
 //   trains (or reuses) first; what lies outside the lungs — markers, text, borders, devices —
 //   is mostly gone before the network sees the image.
+// - 224 px, 8 epochs at α 3e-5..1e-3, keeping the epoch with the best source-held-out AUC: the
+//   3-epoch runs at 160 px moved by 0.27 AUC between two seeds; this one was the steadiest and
+//   the only one to pass both lung audits with the best AUC (experiments e6–e13).
 // - The threshold is chosen by Youden's rule on the source-held-out validation split.
 import type { Arch } from '../engine/types.js';
 import type { Crop, Equalize, Standardize } from '../engine/preprocessing.js';
 import type { DataPreset } from '../data/build.js';
+import type { Monitor } from '../recipe/validationMetrics.js';
 
 export const RECIPES = ['recommended', 'paper'] as const;
 export type RecipeName = (typeof RECIPES)[number];
@@ -41,25 +45,28 @@ export interface RealDataRecipe {
   /** The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when `lr` is 'lr-find'. */
   schedule: { preset: 'paper' } | { oneCycle: { lrMin: number; lrMax: number } };
   lr: 'lr-find' | 'recipe';
+  /** Which epoch is kept: on source-held-out validation its AUC, the figure model choice is about. */
+  monitor: Monitor;
   /** train --threshold: a fixed number or a rule chosen on validation (youden, sensitivity:X). */
   threshold: number | string;
 }
 
 export const RECOMMENDED: RealDataRecipe = {
   name: 'recommended',
-  summary: 'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 (ImageNet) 160 px, 3 epochs of discriminative one-cycle',
+  summary: 'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 (ImageNet) 224 px, 8 epochs of discriminative one-cycle (α 3e-5..1e-3), the epoch with the best held-out AUC kept, Youden threshold',
   data: 'adult-mixed',
   splitBy: 'location',
   arch: 'mobilenet_v2',
-  size: 160,
-  epochs: 3,
+  size: 224,
+  epochs: 8,
   batch: 16,
   crop: 'lungs',
   standardize: 'none',
   equalize: 'none',
   aug: 'online',
-  schedule: { oneCycle: { lrMin: 1e-4, lrMax: 3e-3 } },
+  schedule: { oneCycle: { lrMin: 3e-5, lrMax: 1e-3 } },
   lr: 'recipe',
+  monitor: 'valid_auc',
   threshold: 'youden',
 };
 
@@ -78,6 +85,7 @@ export const PAPER: RealDataRecipe = {
   aug: 'none',
   schedule: { preset: 'paper' },
   lr: 'lr-find',
+  monitor: 'valid_loss',
   threshold: 0.5,
 };
 

@@ -67,7 +67,7 @@ test('a short phantom run: loss falls, the run folder is complete, the trace is 
   const meta = JSON.parse(readFileSync(join(s.runDir, 'checkpoints/best/model.json'), 'utf8'));
   assert.deepEqual(meta.classes, ['normal', 'covid']);
   assert.equal(meta.manifestSha256, conf.manifestSha256);
-  assert.deepEqual({ ...meta.preprocessing, normalisation: undefined }, { size: 64, fit: 'letterbox', equalize: 'none', channels: 1, normalisation: undefined });
+  assert.deepEqual({ ...meta.preprocessing, normalisation: undefined }, { size: 64, fit: 'letterbox', equalize: 'none', crop: 'none', cropMargin: 0.1, standardize: 'none', channels: 1, normalisation: undefined });
   // Phantoms are one source: the validation split is internal, and model.json says so.
   assert.equal((meta.training as { validProtocol?: { protocol: string } }).validProtocol?.protocol, 'internal');
 });

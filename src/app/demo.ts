@@ -96,11 +96,13 @@ const MARKER = '.cxrtune-demo';
  */
 export const PHANTOM_DEMO = { n: 720, size: 128, arch: 'resnet18' as Arch, epochs: 6, pretrainedEpochs: 4, batch: 16, lrFindIterations: 60 };
 
+const sharedMobileNetV2 = () => join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+
 /** Where `--pretrained auto` looks: $CXRTUNE_PRETRAINED, then the shared folder beside the project. */
 export function autoPretrained(): string | null {
   const env = process.env.CXRTUNE_PRETRAINED;
   if (env) return existsSync(env) ? resolve(env) : null;
-  const shared = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+  const shared = sharedMobileNetV2();
   return existsSync(shared) ? shared : null;
 }
 
@@ -246,7 +248,9 @@ async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: 
     if (has) return { manifest, lungs: null };
     return dropCrop('lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs; no CAM-in-lungs figure');
   }
-  const pretrained = existsSync(join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors')) ? join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors') : undefined;
+  // The segmenter's encoder is a MobileNetV2: the shared ImageNet weights when present.
+  const shared = sharedMobileNetV2();
+  const pretrained = existsSync(shared) ? shared : undefined;
   log(`[2/${c.total}] lungs: segmenter ${o.lungs ? o.lungs : `trained on ${lungData} (or the cached one)`}, then a lung mask for every image`);
   const seg = await demoSegmenter({ ...(o.lungs ? { given: o.lungs } : {}), lungData: lungData ?? '', ...(pretrained ? { pretrained } : {}), precision, threads, log: (m) => log(`      ${m}`) });
   const dice = seg.trained?.heldOut?.map((s) => `${s.source} ${s.dice.mean.toFixed(3)} (${s.dice.lo.toFixed(3)}–${s.dice.hi.toFixed(3)})`).join(', ');
@@ -290,7 +294,7 @@ function recipeImage(c: DemoContext): { crop?: Crop; standardize?: Standardize; 
 }
 
 /** Did the named recipe ask for the lung crop (before any was dropped)? */
-const RECIPE_CROPS = (c: DemoContext) => recipeNamed(c.recipe!.name).crop === 'lungs';
+const recipeCrops = (c: DemoContext) => recipeNamed(c.recipe!.name).crop === 'lungs';
 
 /** 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo. */
 async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; lrMax: number }): Promise<RunSummary> {
@@ -303,7 +307,7 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
     ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
     monitor: c.recipe?.monitor ?? 'valid_loss',
   });
-  if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && RECIPE_CROPS(c) ? ' — without its lung crop (no lung field here)' : ''}`);
+  if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && recipeCrops(c) ? ' — without its lung crop (no lung field here)' : ''}`);
   log(`[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
   const run = await trainRun(cfg, { log: (m) => log(`      ${m}`), ...(o.callbacks ? { callbacks: o.callbacks } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (run.status === 'diverged' || run.status === 'interrupted') throw new Error(`training ${run.status}: ${run.message}`);

@@ -31,6 +31,7 @@ import { reliabilitySpec } from './report/evalPlots.js';
 import { writeJson } from './runFolder.js';
 import { decideProtocol, manifestSplitBy, trainingRowsOf, type ProtocolInfo } from './protocol.js';
 import { bootstrapAuc, type AucInterval } from '../recipe/roc.js';
+import { thresholdEvaluation } from './thresholdChoice.js';
 import { sha256File as sha256FileAsync } from './serve/servedModel.js';
 
 export const CALIBRATE_METHODS = ['temperature', 'platt', 'none'] as const;
@@ -228,12 +229,9 @@ function calibratedMeta(
     thresholdChoice: {
       rule: formatThresholdRule(rule), value: threshold, chosenOn, calibrated: Boolean(record), created,
       // The figures at this threshold on the sample (the model card shows them with their protocol).
-      evaluation: {
-        protocol: protocol.protocol, why: protocol.why, n, positives, negatives, auc: { value: auc.value, lo: auc.lo, hi: auc.hi },
-        sensitivity: after.all.sensitivity, specificity: after.all.specificity, ece: after.ece,
+      evaluation: thresholdEvaluation(rule, protocol, { n, positives, negatives }, auc, after.all, after.ece, {
         bySource: after.groups.map((g) => ({ group: g.group, n: g.n, sensitivity: g.sensitivity, specificity: g.specificity })),
-        note: rule.kind === 'youden' || rule.kind === 'sensitivity' ? 'threshold chosen on this same sample: its sensitivity/specificity are optimistic' : undefined,
-      },
+      }),
     },
   };
   if (record) next.calibration = record as unknown as Record<string, unknown>;

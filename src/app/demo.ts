@@ -237,16 +237,13 @@ async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: 
   const { o, out, log, precision, threads } = c;
   if (!c.real) return { manifest, lungs: null };
   const lungData = o.data ? join(resolve(o.data), 'lungs') : null;
-  const dropCrop = (why: string) => {
-    if (c.recipe?.crop === 'lungs') c.recipe = { ...c.recipe, crop: 'none' };
-    log(`      ${why}`);
-    return { manifest, lungs: null };
-  };
   if (!o.lungs && !(lungData && existsSync(lungData))) {
-    const has = LUNG_MASK_COLUMNS.some((col) => readManifest(manifest).rows.every((r) => r.extra[col]));
     log(`[2/${c.total}] lungs: no lung segmenter (--lungs DIR) and no lungs/ folder${lungData ? ` in ${o.data}` : ''} to train one on`);
-    if (has) return { manifest, lungs: null };
-    return dropCrop('lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs; no CAM-in-lungs figure');
+    if (LUNG_MASK_COLUMNS.some((col) => readManifest(manifest).rows.every((r) => r.extra[col]))) return { manifest, lungs: null };
+    // The recipe goes on without its crop, and says so here, once.
+    if (c.recipe) c.recipe = { ...c.recipe, crop: 'none' };
+    log('      lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs; no CAM-in-lungs figure');
+    return { manifest, lungs: null };
   }
   // The segmenter's encoder is a MobileNetV2: the shared ImageNet weights when present.
   const shared = sharedMobileNetV2();
@@ -293,9 +290,6 @@ function recipeImage(c: DemoContext): { crop?: Crop; standardize?: Standardize; 
   return c.recipe ? { crop: c.recipe.crop, standardize: c.recipe.standardize, equalize: c.recipe.equalize } : {};
 }
 
-/** Did the named recipe ask for the lung crop (before any was dropped)? */
-const recipeCrops = (c: DemoContext) => recipeNamed(c.recipe!.name).crop === 'lungs';
-
 /** 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo. */
 async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; lrMax: number }): Promise<RunSummary> {
   const { o, arch, pretrained, precision, runDir, size, batch, epochs, seed, threads, real, log } = c;
@@ -307,7 +301,7 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
     ...recipeImage(c), ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
     monitor: c.recipe?.monitor ?? 'valid_loss',
   });
-  if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}${c.recipe.crop === 'none' && recipeCrops(c) ? ' — without its lung crop (no lung field here)' : ''}`);
+  if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}`);
   log(`[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`);
   const run = await trainRun(cfg, { log: (m) => log(`      ${m}`), ...(o.callbacks ? { callbacks: o.callbacks } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (run.status === 'diverged' || run.status === 'interrupted') throw new Error(`training ${run.status}: ${run.message}`);

@@ -11,6 +11,7 @@ import { bootstrapAuc } from '../recipe/roc.js';
 import type { ValidationPredictions } from '../recipe/trainer.js';
 import type { Proportion } from '../recipe/wilson.js';
 import { protocolLabel, type Protocol, type ProtocolInfo } from './protocol.js';
+import { thresholdEvaluation } from './thresholdChoice.js';
 
 /** Where the choice was made: the run's validation split and its protocol. */
 export interface ValidationSample {
@@ -51,11 +52,7 @@ export function trainThresholdChoice(
     threshold,
     thresholdChoice: {
       ...base, value: threshold,
-      evaluation: {
-        protocol: sample.protocol.protocol, why: sample.protocol.why, n, positives, negatives, auc: { value: auc.value, lo: auc.lo, hi: auc.hi },
-        sensitivity: at.sensitivity, specificity: at.specificity, ece: calibration(pos, labels, { positiveClass }).ece,
-        note: 'threshold chosen on this same sample: its sensitivity/specificity are optimistic',
-      },
+      evaluation: thresholdEvaluation(rule, sample.protocol, { n, positives, negatives }, auc, at, calibration(pos, labels, { positiveClass }).ece),
     },
   };
 }

@@ -2,10 +2,12 @@
 // preprocessing record's size, fit and contrast, and, when the record crops to the lungs, the
 // row's own lung box. Masks (lesion, lung) take the same geometry but never the contrast steps,
 // so a mask pixel lies over the input pixel it labels (audit, cam-check, explain).
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { ImagePreprocessing } from '../engine/preprocessing.js';
 import { imageOptions } from '../engine/preprocessing.js';
 import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
-import { lungRegion, type Region } from './lungCrop.js';
+import { lungRegionOf, type Region } from './lungCrop.js';
 import { rowPath, type Manifest, type ManifestRow } from './manifest.js';
 
 /** Manifest columns that hold a row's lung mask, in the order they are looked for. */
@@ -15,6 +17,26 @@ export const LUNG_MASK_COLUMNS = ['lung_mask', 'masks'];
 export function lungMaskFile(m: Manifest, row: ManifestRow): string | null {
   const col = LUNG_MASK_COLUMNS.find((c) => row.extra[c]);
   return col ? rowPath(m, { path: row.extra[col]! }) : null;
+}
+
+// A training run asks for the same box every epoch: each mask file version is read once.
+const regions = new Map<string, Promise<Region>>();
+
+/** The lung Region of a mask file (any size the decoder reads; non-zero pixels = lung). */
+export async function lungRegion(maskFile: string, margin: number): Promise<Region> {
+  const abs = resolve(maskFile);
+  const st = await stat(abs).catch(() => {
+    throw new Error(`${maskFile}: lung mask file not found (the lung crop needs each image's mask)`);
+  });
+  const key = `${abs}\u0000${st.size}\u0000${st.mtimeMs}\u0000${margin}`;
+  let p = regions.get(key);
+  if (!p) {
+    p = decodeImage(abs).then((m) => lungRegionOf(m.pixels, m.width, m.height, margin));
+    p.catch(() => regions.delete(key));
+    if (regions.size > 100_000) regions.clear();
+    regions.set(key, p);
+  }
+  return p;
 }
 
 /** The lung box a lung-cropping record needs for this row; undefined when the record does not crop. */

@@ -6,9 +6,7 @@
 // The box travels as a Region, fractions of the image's width and height, because a mask may be
 // stored at another size than its image (a segmenter's output, a DICOM's rescaled PNG mask):
 // the decoder turns it back into pixels of whatever raster it decoded (regionPixels).
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import sharp from 'sharp';
+// Pure geometry: reading a mask file is data/inputImage.ts's.
 
 export interface CropBox { left: number; top: number; width: number; height: number }
 /** A box as fractions in [0, 1] of the image's width (left, width) and height (top, height). */
@@ -49,37 +47,4 @@ export function regionPixels(r: Region, W: number, H: number): CropBox {
 /** The lung box of a binary mask given as 8-bit pixels (non-zero = lung), as a Region. */
 export function lungRegionOf(mask: ArrayLike<number>, width: number, height: number, margin: number): Region {
   return boxToRegion(lungCropBox(mask, width, height, margin), width, height);
-}
-
-// Masks are read once per file version: a training run asks for the same box every epoch.
-const regions = new Map<string, Promise<Region>>();
-
-/** The lung Region of a mask file (PNG/JPEG, any size; non-zero pixels = lung). */
-export async function lungRegion(maskFile: string, margin: number): Promise<Region> {
-  const abs = resolve(maskFile);
-  let st;
-  try {
-    st = await stat(abs);
-  } catch {
-    throw new Error(`${maskFile}: lung mask file not found (the lung crop needs each image's mask)`);
-  }
-  const key = `${abs}\u0000${st.size}\u0000${st.mtimeMs}\u0000${margin}`;
-  let p = regions.get(key);
-  if (!p) {
-    p = readRegion(abs, margin);
-    p.catch(() => regions.delete(key));
-    if (regions.size > 100_000) regions.clear();
-    regions.set(key, p);
-  }
-  return p;
-}
-
-async function readRegion(file: string, margin: number): Promise<Region> {
-  try {
-    const { data, info } = await sharp(file).grayscale().raw().toBuffer({ resolveWithObject: true });
-    const px = info.channels === 1 ? data : Uint8Array.from({ length: info.width * info.height }, (_, i) => data[i * info.channels]!);
-    return lungRegionOf(px, info.width, info.height, margin);
-  } catch (e) {
-    throw new Error(`${file}: unreadable lung mask (${(e as Error).message.split('\n')[0]})`);
-  }
 }

@@ -98,8 +98,7 @@ export class LungField {
     const S = this.meta.preprocessing.size;
     const img = await decodeImageBuffer(buf, where, { size: S, fit: 'stretch', ...limits });
     const [prob] = await segmentProbs(this.model, this.meta, [img.pixels]);
-    const cut = this.meta.threshold * 255;
-    return lungRegionOf(prob!.map((v) => (v >= cut ? 1 : 0)), S, S, margin);
+    return lungRegionOf(await maskAtSize(prob!, S, S, S, this.meta.threshold), S, S, margin);
   }
 
   /** As regionOf, for a file. */

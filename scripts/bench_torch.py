@@ -4,7 +4,9 @@ in Debian's Python torch/torchvision. Prints one JSON object.
 Usage: bench_torch.py ARCH SIZE BATCH PRECISION THREADS STEPS WARMUP CHANNELS_LAST [DEVICE [WEIGHTS [serve]]]
 With `serve`, the process stays alive for interleaved rounds: it reads commands
 `train|predict|latency WARMUP STEPS` on stdin and answers each with one JSON line
-{"seconds": S} (the timed steps only), until stdin closes.
+{"seconds": S} (the timed steps only), until stdin closes. `profile-train|profile-predict 0 STEPS`
+answers {"events": {name, startUs, durationUs, flops, thread}}: torch.profiler's raw CPU op
+events (cxrtune summarises both sides with the same code, src/app/opProfile.ts).
 WEIGHTS: a safetensors file with the initial weights (cxrtune passes its own, so both
 processes compute on identical values: speed can depend on them).
 """
@@ -81,12 +83,26 @@ def timed(fn, w, n):
         fn()
     return time.perf_counter() - t0
 
+def profiled(fn, n):
+    from torch.profiler import profile, ProfilerActivity
+    fn()  # warm, as cxrtune's side does
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True, with_flops=True) as p:
+        for _ in range(n):
+            fn()
+    ev = [e for e in p.events() if e.device_type == torch.autograd.DeviceType.CPU]
+    return {"name": [e.name for e in ev], "startUs": [e.time_range.start for e in ev],
+            "durationUs": [e.time_range.elapsed_us() for e in ev], "flops": [e.flops or 0 for e in ev],
+            "thread": [e.thread for e in ev]}
+
 if len(sys.argv) > 11 and sys.argv[11] == "serve":
     fns = {"train": step, "predict": infer, "latency": latency}
     print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
         cmd, w, n = line.split()
-        print(json.dumps({"seconds": timed(fns[cmd], int(w), int(n))}), flush=True)
+        if cmd.startswith("profile-"):
+            print(json.dumps({"events": profiled(fns[cmd[len("profile-"):]], int(n))}), flush=True)
+        else:
+            print(json.dumps({"seconds": timed(fns[cmd], int(w), int(n))}), flush=True)
     sys.exit(0)
 
 for _ in range(warmup):

@@ -8,6 +8,7 @@
 
 namespace cxr {
 Napi::Function InitModel(Napi::Env env);
+void InitProfiler(Napi::Env env, Napi::Object exports);
 }
 
 namespace {
@@ -59,6 +60,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("info", Napi::Function::New(env, Info));
   cxr::InitDistributed(env, exports);
+  cxr::InitProfiler(env, exports);
   return exports;
 }
 

@@ -13,6 +13,9 @@ import { getThreads, setThreads, manualSeed } from '../engine/runtime.js';
 import type { Arch, Batch, Precision } from '../engine/types.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { PythonReference, type TimedKind } from './pythonReference.js';
+import { profileOps } from '../engine/profiler.js';
+import { summariseOps, type OpSummary } from './opProfile.js';
+import { cpuPeak } from './cpuPeak.js';
 
 export interface BenchConfig {
   arch: Arch;
@@ -27,7 +30,12 @@ export interface BenchConfig {
   device?: string;
   /** Interleaved rounds (ours, Python, ours, …); default 5 with --vs-python, else 1. */
   rounds?: number;
+  /** Also profile `steps` train and predict steps op by op (both sides with --vs-python). */
+  profile?: boolean;
 }
+
+/** Op profiles of `steps` steps: ours, and Python's with --vs-python. */
+export interface BenchProfile { steps: number; train: { ours: OpSummary; python?: OpSummary }; predict: { ours: OpSummary; python?: OpSummary } }
 
 export interface BenchResult {
   arch: Arch; size: number; batch: number; precision: Precision; threads: number; channels_last: boolean; device: string;
@@ -49,6 +57,17 @@ export interface BenchResult {
   rounds?: number;
   /** 1-minute load average before and after (this machine is shared). */
   load?: [number, number];
+  /** Forward FLOPs per image, as libtorch's profiler counts them (conv, linear, add, mul). */
+  gflop_per_img?: number;
+  /** Achieved GFLOP/s: training counts 3× the forward (backward ≈ 2×: input and weight gradients). */
+  train_gflops?: number;
+  predict_gflops?: number;
+  /** This CPU's peak for the precision and threads (cpuPeak.ts), and each cell as a percentage of it. */
+  peak_gflops?: number;
+  peak_basis?: string;
+  train_peak_pct?: number;
+  predict_peak_pct?: number;
+  profile?: BenchProfile;
 }
 
 export function benchBatch(n: number, size: number): Batch {
@@ -103,8 +122,18 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   }
   const rounds = Math.max(1, c.rounds ?? (py ? 5 : 1));
   const load0 = loadavg()[0]!;
-  const { t, error } = await runRounds(c, rounds, ours, py);
-  pythonError = error ?? pythonError;
+  let t: Timings;
+  let profile: BenchProfile | undefined;
+  try {
+    const run = await runRounds(c, rounds, ours, py);
+    t = run.t;
+    pythonError = run.error ?? pythonError;
+    if (run.error) py = null;
+    if (c.profile) profile = await profileBoth(c, model, batch, hyper, py);
+  } finally {
+    py?.close();
+  }
+  const flopsPerImg = await forwardFlopsPerImage(model, batch, c);
   const perImg = (secs: number[], n: number) => secs.map((s) => n / s);
   const trainImgS = perImg(t.ours.train, c.steps * c.batch);
   const predImgS = perImg(t.ours.predict, c.steps * c.batch);
@@ -114,6 +143,8 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     train_ms_per_img: 1000 / median(trainImgS),
     latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),
     rounds, load: [load0, loadavg()[0]!],
+    ...flopFigures(flopsPerImg, median(trainImgS), median(predImgS), c.precision, threads, c.device),
+    ...(profile ? { profile } : {}),
   };
   const n = t.python.latency.length;
   if (n > 0 && n === t.ours.latency.length) Object.assign(r, pythonFigures(t, c, perImg));
@@ -131,7 +162,37 @@ async function writeInitWeights(model: Model, batch: Batch, n: number): Promise<
   return weights;
 }
 
-/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only. */
+/** Forward FLOPs per image: one profiled predict of the bench batch. */
+async function forwardFlopsPerImage(model: Model, batch: Batch, c: BenchConfig): Promise<number> {
+  const { events } = await profileOps(() => model.predict(batch, { precision: c.precision }));
+  return summariseOps(events).flops / c.batch;
+}
+
+/** GFLOP/s achieved and, on CPU, as a share of this CPU's peak. */
+function flopFigures(flopsPerImg: number, trainImgS: number, predImgS: number, precision: Precision, threads: number, device = 'cpu'): Partial<BenchResult> {
+  if (!(flopsPerImg > 0)) return {};
+  const trainGflops = (3 * flopsPerImg * trainImgS) / 1e9;
+  const predictGflops = (flopsPerImg * predImgS) / 1e9;
+  const out: Partial<BenchResult> = { gflop_per_img: flopsPerImg / 1e9, train_gflops: trainGflops, predict_gflops: predictGflops };
+  const peak = device === 'cpu' ? cpuPeak(precision, threads) : null;
+  if (peak) Object.assign(out, { peak_gflops: peak.gflops, peak_basis: peak.basis, train_peak_pct: (100 * trainGflops) / peak.gflops, predict_peak_pct: (100 * predictGflops) / peak.gflops });
+  return out;
+}
+
+/** `steps` train steps and `steps` predicts under the op profiler, ours then Python's (same weights, same batch). */
+async function profileBoth(c: BenchConfig, model: Model, batch: Batch, hyper: { lr: number; momentum: number; weightDecay: number }[], py: PythonReference | null): Promise<BenchProfile> {
+  const repeat = async (fn: () => Promise<unknown>) => { for (let i = 0; i < c.steps; i++) await fn(); };
+  const side = async (kind: 'train' | 'predict') => {
+    const fn = kind === 'train' ? () => model.trainStep(batch, hyper, { precision: c.precision }) : () => model.predict(batch, { precision: c.precision });
+    await fn(); // warm: the first call after a pause allocates
+    const ours = summariseOps((await profileOps(() => repeat(fn))).events);
+    const python = py ? summariseOps(await py.profile(kind, c.steps)) : undefined;
+    return { ours, ...(python ? { python } : {}) };
+  };
+  return { steps: c.steps, train: await side('train'), predict: await side('predict') };
+}
+
+/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the caller closes it). */
 async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pyStarted: PythonReference | null): Promise<{ t: Timings; error?: string }> {
   let py = pyStarted;
   let error: string | undefined;
@@ -139,27 +200,23 @@ async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pySt
   const t: Timings = {
     ours: { train: [], predict: [], latency: [] }, python: { train: [], predict: [], latency: [] },
   };
-  try {
-    for (let r = 0; r < rounds; r++) {
-      for (const k of kinds) {
-        // Alternate who goes first, so a drift in the machine's load does not favour one side.
-        const sides: Array<'ours' | 'python'> = py ? (r % 2 ? ['python', 'ours'] : ['ours', 'python']) : ['ours'];
-        for (const side of sides) {
-          const steps = k === 'latency' ? c.steps * 4 : c.steps;
-          await pause(py ? 100 : 0); // let the other side's OpenMP team stop spinning
-          try {
-            t[side][k].push(side === 'ours' ? await ours[k](c.warmup, steps) : await py!.time(k, c.warmup, steps));
-          } catch (e) {
-            if (side === 'ours') throw e;
-            error = errorMessage(e);
-            py?.close();
-            py = null;
-          }
+  for (let r = 0; r < rounds; r++) {
+    for (const k of kinds) {
+      // Alternate who goes first, so a drift in the machine's load does not favour one side.
+      const sides: Array<'ours' | 'python'> = py ? (r % 2 ? ['python', 'ours'] : ['ours', 'python']) : ['ours'];
+      for (const side of sides) {
+        const steps = k === 'latency' ? c.steps * 4 : c.steps;
+        await pause(py ? 100 : 0); // let the other side's OpenMP team stop spinning
+        try {
+          t[side][k].push(side === 'ours' ? await ours[k](c.warmup, steps) : await py!.time(k, c.warmup, steps));
+        } catch (e) {
+          if (side === 'ours') throw e;
+          error = errorMessage(e);
+          py?.close();
+          py = null;
         }
       }
     }
-  } finally {
-    py?.close();
   }
   return { t, ...(error !== undefined ? { error } : {}) };
 }

@@ -2,13 +2,14 @@
 // process per configuration (scripts/bench_torch.py in `serve` mode) that loads the same
 // weights and batch once, then times `train|predict|latency WARMUP STEPS` on request. A
 // fresh process per measurement would put its start-up, and the machine's mood at that
-// moment, into one side only.
+// moment, into one side only. `profile-train|profile-predict` returns torch.profiler's events.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { projectRoot } from '../engine/native.js';
 import type { Arch, Precision } from '../engine/types.js';
+import type { OpEvents } from '../engine/profiler.js';
 
 export type TimedKind = 'train' | 'predict' | 'latency';
 
@@ -64,6 +65,15 @@ export class PythonReference {
     const line = await answer;
     if (!line) throw new Error(this.exited ?? 'the Python reference stopped answering');
     return (JSON.parse(line) as { seconds: number }).seconds;
+  }
+
+  /** `steps` calls under torch.profiler (CPU, FLOPs), as raw events for opProfile.ts. */
+  async profile(kind: 'train' | 'predict', steps: number): Promise<OpEvents> {
+    const answer = this.next();
+    this.proc.stdin.write(`profile-${kind} 0 ${steps}\n`);
+    const line = await answer;
+    if (!line) throw new Error(this.exited ?? 'the Python reference stopped answering');
+    return (JSON.parse(line) as { events: OpEvents }).events;
   }
 
   close(): void {

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../app/bench.js';
+import { formatOpTable } from '../app/opProfile.js';
 import { physicalCores } from '../engine/runtime.js';
 import { intArg, listArg } from './args.js';
 import { runServeBench } from './serveBench.js';
@@ -24,6 +25,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--vs-python', 'run the same step in Debian\'s Python torch, alternating in rounds; print median ratios and their spread')
     .option('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', intArg)
     .option('--data <dir|manifest>', 'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih')
+    .option('--profile', 'also profile --steps train and predict steps op by op with libtorch\'s profiler (beside Python\'s torch.profiler with --vs-python)')
     .option('--json', 'print one JSON object per configuration')
     .option('--serve', 'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test')
     .option('--model <dir>', '--serve: model to load-test (default: an untrained-head mobilenet_v2)')
@@ -47,9 +49,10 @@ export function registerBenchCommand(program: Command): void {
         for (const precision of precs) {
           if (!o.json) process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
           const r = await benchOne({ arch, size: o.size, batch: o.batch, precision, threads, steps: o.steps, warmup: o.warmup,
-            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device, ...(o.rounds ? { rounds: o.rounds } : {}) });
+            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device, profile: !!o.profile, ...(o.rounds ? { rounds: o.rounds } : {}) });
           results.push(r);
           if (o.json) console.log(JSON.stringify(r));
+          else if (r.profile) printProfile(r);
         }
       }
       if (!o.json) printTable(results);
@@ -63,8 +66,10 @@ function printTable(rs: BenchResult[]): void {
     x === undefined ? '' : ok ? `${x.toFixed(2)} (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})` : `noise (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})`;
   const rows = rs.map((r) => [r.arch, String(r.size), String(r.batch), r.precision, f(r.train_img_s), f(r.python_train_img_s),
     ratio(r.ratio, r.ratio_spread, r.conclusive?.train), f(r.predict_img_s), f(r.python_predict_img_s), ratio(r.predict_ratio, r.predict_ratio_spread, r.conclusive?.predict),
-    f(r.latency_ms), f(r.python_latency_ms), ratio(r.latency_ratio, r.latency_ratio_spread, r.conclusive?.latency)]);
-  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'python', 'ratio (range)', 'predict img/s', 'python', 'ratio (range)', 'batch-1 ms', 'python', 'ratio (range)'];
+    f(r.latency_ms), f(r.python_latency_ms), ratio(r.latency_ratio, r.latency_ratio_spread, r.conclusive?.latency),
+    f(r.gflop_per_img, 2), f(r.train_peak_pct), f(r.predict_peak_pct)]);
+  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'python', 'ratio (range)', 'predict img/s', 'python', 'ratio (range)', 'batch-1 ms', 'python', 'ratio (range)',
+    'GFLOP/img', 'train % peak', 'predict % peak'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
   const r0 = rs[0];
@@ -73,12 +78,23 @@ function printTable(rs: BenchResult[]): void {
       + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);
   }
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
+  for (const basis of new Set(rs.map((r) => r.peak_basis && `${r.precision}: peak ${r.peak_gflops!.toFixed(0)} GFLOP/s = ${r.peak_basis}`).filter(Boolean))) console.log(basis);
+  if (rs.some((r) => r.gflop_per_img)) console.log('GFLOP/img: forward FLOPs counted by libtorch\'s profiler; training counts 3× the forward');
   for (const p of ['bf16']) {
     for (const arch of new Set(rs.map((r) => r.arch))) {
       const a = rs.find((r) => r.arch === arch && r.precision === 'fp32');
       const b = rs.find((r) => r.arch === arch && r.precision === p);
       if (a && b) console.log(`${arch}: ${p} trains ${(b.train_img_s / a.train_img_s).toFixed(2)}x fp32`);
     }
+  }
+}
+
+function printProfile(r: BenchResult): void {
+  const p = r.profile!;
+  for (const kind of ['train', 'predict'] as const) {
+    const title = `${r.arch} ${r.size}px batch ${r.batch} ${r.precision} ${kind}: self time per step, mean of ${p.steps} profiled steps`;
+    console.log(formatOpTable(title, p[kind].ours, p.steps, p[kind].python));
+    console.log('');
   }
 }
 

@@ -55,7 +55,11 @@ export interface NativeAddon {
   getThreads(): number;
   manualSeed(seed: number): void;
   info(): { torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string };
+  profileStart(): Promise<void>;
+  profileStop(): Promise<NativeOpEvents>;
 }
+/** libtorch's operator events, one entry per index (native/src/profiler.cc). */
+export interface NativeOpEvents { name: string[]; startUs: Float64Array; durationUs: Float64Array; flops: Float64Array; thread: Float64Array }
 
 let addon: NativeAddon | undefined;
 

@@ -1,0 +1,28 @@
+// libtorch's operator profiler around a piece of engine work (native/src/profiler.cc):
+// every op the compute thread runs between start and stop, with its FLOPs where libtorch
+// counts them (forward conv, mm/addmm, add, mul). The same instrument Python's
+// torch.profiler wraps, so both sides of `bench --vs-python --profile` compare like with like.
+import { loadNative } from './native.js';
+
+/** One entry per op call; parallel arrays as the addon returns them. */
+export interface OpEvents {
+  name: string[];
+  startUs: ArrayLike<number>;
+  durationUs: ArrayLike<number>;
+  flops: ArrayLike<number>;
+  thread: ArrayLike<number>;
+}
+
+/** Runs `work` with the profiler on; the profiler is stopped even when `work` throws. */
+export async function profileOps<T>(work: () => Promise<T>): Promise<{ result: T; events: OpEvents }> {
+  const addon = loadNative();
+  await addon.profileStart();
+  let result: T;
+  try {
+    result = await work();
+  } catch (e) {
+    await addon.profileStop().catch(() => undefined);
+    throw e;
+  }
+  return { result, events: await addon.profileStop() };
+}

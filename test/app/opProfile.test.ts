@@ -1,0 +1,71 @@
+// Op profiles: self time from nesting (hand-computed), FLOPs per image against torchvision's
+// published count, and the CPU peak arithmetic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { summariseOps, compareOps } from '../../src/app/opProfile.js';
+import { cpuFacts, cpuPeak, flopsPerCycle } from '../../src/app/cpuPeak.js';
+import { profileOps } from '../../src/engine/profiler.js';
+import { Model } from '../../src/engine/model.js';
+import { setThreads } from '../../src/engine/runtime.js';
+import { benchBatch } from '../../src/app/bench.js';
+
+test('self time: a parent loses its children\'s time; a nested op of the same name counts once in total', () => {
+  // thread 1: conv2d [0,100) ⊃ convolution [10,90) ⊃ mkldnn [20,80); relu [100,110). thread 2: add [5,8).
+  const s = summariseOps({
+    name: ['aten::conv2d', 'aten::convolution', 'aten::mkldnn', 'aten::relu', 'aten::add', 'aten::to', 'aten::to'],
+    startUs: [0, 10, 20, 100, 5, 200, 201],
+    durationUs: [100, 80, 60, 10, 3, 10, 5],
+    flops: [1e6, 0, 0, 0, 0, 0, 0],
+    thread: [1, 1, 1, 1, 2, 1, 1],
+  });
+  const row = (n: string) => s.rows.find((r) => r.name === n)!;
+  assert.equal(row('aten::conv2d').selfUs, 20);
+  assert.equal(row('aten::convolution').selfUs, 20);
+  assert.equal(row('aten::mkldnn').selfUs, 60);
+  assert.equal(row('aten::add').selfUs, 3, 'another thread is not a child');
+  assert.deepEqual([row('aten::to').calls, row('aten::to').selfUs, row('aten::to').totalUs], [2, 10, 10]);
+  assert.equal(s.rows[0]!.name, 'aten::mkldnn', 'largest self time first');
+  assert.equal(s.selfUs, 20 + 20 + 60 + 10 + 3 + 10);
+  assert.equal(s.flops, 1e6);
+  const c = compareOps(s, summariseOps({ name: ['aten::mkldnn'], startUs: [0], durationUs: [20], flops: [0], thread: [1] }), 2);
+  assert.deepEqual(c[0], { name: 'aten::mkldnn', oursMs: 0.03, pythonMs: 0.01, oursCalls: 0.5, pythonCalls: 0.5 });
+});
+
+test('libtorch\'s profiler counts resnet18\'s forward FLOPs as torchvision publishes them (1.81 GMAC at 224 px)', async () => {
+  setThreads(1);
+  const m = await Model.create({ arch: 'resnet18', numClasses: 1000 });
+  const { events } = await profileOps(() => m.predict(benchBatch(1, 224), { precision: 'fp32' }));
+  const gflop = summariseOps(events).flops / 1e9;
+  // torchvision's ResNet18_Weights metadata: 1.814 GFLOPS, counted as multiply-adds (MACs); libtorch counts 2 per MAC
+  assert.ok(Math.abs(gflop / 2 - 1.814) < 0.01, `resnet18 forward ${gflop.toFixed(3)} GFLOP = ${(gflop / 2).toFixed(3)} GMAC`);
+  assert.ok(events.name.includes('aten::conv2d'));
+});
+
+test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set', () => {
+  const f = cpuFacts('processor\t: 0\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu sse fma avx2 avx512f avx512_bf16 amx_bf16\n');
+  assert.equal(f.mhz, 2100);
+  assert.equal(flopsPerCycle('fp32', f.flags).perCycle, 64);
+  assert.equal(flopsPerCycle('bf16', f.flags).perCycle, 128);
+  assert.equal(flopsPerCycle('fp32', new Set(['fma', 'avx2'])).perCycle, 32);
+  const prev = process.env.CXRTUNE_PEAK_GFLOPS;
+  delete process.env.CXRTUNE_PEAK_GFLOPS;
+  try {
+    assert.equal(cpuPeak('fp32', 2, f)!.gflops, 268.8);
+    assert.equal(cpuPeak('bf16', 2, f)!.gflops, 537.6);
+    assert.equal(cpuPeak('fp32', 2, { mhz: NaN, flags: new Set() }), null);
+  } finally {
+    if (prev !== undefined) process.env.CXRTUNE_PEAK_GFLOPS = prev;
+  }
+});
+
+test('bench: FLOP figures follow from the measured rates; --profile separates training\'s backward from predict', async () => {
+  const { benchOne } = await import('../../src/app/bench.js');
+  const r = await benchOne({ arch: 'resnet18', size: 32, batch: 2, precision: 'fp32', threads: 1, steps: 1, warmup: 0, profile: true });
+  assert.ok(r.gflop_per_img! > 0.03 && r.gflop_per_img! < 0.08, `resnet18 at 32 px: ${r.gflop_per_img} GFLOP/img`);
+  assert.ok(Math.abs(r.train_gflops! - 3 * r.gflop_per_img! * r.train_img_s) < 1e-9);
+  assert.ok(Math.abs(r.predict_gflops! - r.gflop_per_img! * r.predict_img_s) < 1e-9);
+  const names = (s: { rows: { name: string }[] }) => s.rows.map((x) => x.name);
+  assert.ok(names(r.profile!.train.ours).includes('aten::convolution_backward'));
+  assert.ok(!names(r.profile!.predict.ours).includes('aten::convolution_backward'));
+  assert.equal(r.profile!.predict.ours.flops / 2, r.gflop_per_img! * 1e9, 'the profiled predict counts the same FLOPs');
+});

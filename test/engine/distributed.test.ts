@@ -31,9 +31,12 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
 };
 const read = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
 
-async function twoRanks(bn: string, o: { precision?: string; steps?: number } = {}) {
+async function twoRanks(bn: string, o: { precision?: string; steps?: number; split?: number } = {}) {
   const out = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-'));
-  const env = { DDP_OUT: out, DDP_BN: bn, DDP_PRECISION: o.precision ?? 'fp32', ...(o.steps !== undefined ? { DDP_STEPS: String(o.steps) } : {}) };
+  const env = {
+    DDP_OUT: out, DDP_BN: bn, DDP_PRECISION: o.precision ?? 'fp32',
+    ...(o.steps !== undefined ? { DDP_STEPS: String(o.steps) } : {}), ...(o.split !== undefined ? { DDP_SPLIT: String(o.split) } : {}),
+  };
   const code = await launchLocal({ nproc: 2, args: [helper], execArgv: ['--import', 'tsx'], env, graceMs: 20_000 });
   assert.equal(code, 0, 'both workers exit 0');
   return [0, 1].map((r) => ({ params: read(join(out, `rank${r}.params.bin`)), buffers: read(join(out, `rank${r}.buffers.bin`)) }));
@@ -81,6 +84,20 @@ test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNo
   assert.ok(db < 1e-5, `running statistics max |Δ| ${db} < 1e-5`);
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
   assert.equal(maxAbsDiff(r0!.buffers, r1!.buffers), 0, 'and identical running statistics');
+});
+
+// Ranks with different counts (11 and 5 images): the statistics weigh each rank by its count, so one
+// step's forward (the running statistics) is the 16-image one. (The weights are not: DDP averages the
+// ranks' gradients with equal weight, each the mean over its own images.)
+test('SyncBatchNorm with unequal local batches (11 + 5): running statistics of the 16 images', async () => {
+  setThreads(2);
+  const one = await runSteps('train', undefined, { steps: 1 });
+  const [r0, r1] = await twoRanks('sync', { steps: 1, split: 11 });
+  const db = maxAbsDiff(one.buffers, r0!.buffers);
+  // (per-process statistics, DDP_BN=train with the same split, land 8.3e-2 away)
+  process.stderr.write(`ddp sync BN, 11 + 5 images: running stats max |Δ| vs 1×16 = ${db.toExponential(2)}\n`);
+  assert.ok(db < 1e-5, `running statistics max |Δ| ${db} < 1e-5`);
+  assert.equal(maxAbsDiff(r0!.buffers, r1!.buffers), 0, 'identical on both ranks');
 });
 
 // bf16 autocast: statistics and dx in fp32, activations in bf16 (8-bit mantissa, 3.9e-3 relative), so

@@ -1,6 +1,6 @@
 // A few SGD-momentum steps on fixed synthetic batches, alone (batch 16) or as one rank of a
 // c10d group (WORLD_SIZE set: this rank's half of every batch). DDP_BN = frozen | train |
-// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE. Writes the trainable
+// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT (rank 0's share of 16). Writes the trainable
 // parameters and the BatchNorm buffers, float32, concatenated in name order, to
 // $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
 import { writeFileSync } from 'node:fs';
@@ -36,11 +36,13 @@ export interface StepsOptions {
   steps?: number;
   /** Image side (default SIZE). */
   size?: number;
+  /** Two ranks: rank 0 takes this many of the 16 images, rank 1 the rest (default 8). */
+  split?: number;
 }
 
 /** Parameters and float buffers (BatchNorm running statistics) after the steps, each flat in name order. */
 export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions = {}): Promise<{ params: Float32Array; buffers: Float32Array }> {
-  const { precision = 'fp32', steps = STEPS, size = SIZE } = o;
+  const { precision = 'fp32', steps = STEPS, size = SIZE, split } = o;
   manualSeed(7);
   const model = await Model.create({ arch: 'resnet18', numClasses: 2 });
   if (group) {
@@ -53,12 +55,13 @@ export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions 
   model.setBatchNormMode(bn === 'sync' ? 'train' : bn);
   const world = group?.worldSize ?? 1;
   const rank = group?.rank ?? 0;
-  const per = BATCH / world;
+  const from = split !== undefined && world === 2 ? [0, split][rank]! : rank * (BATCH / world);
+  const to = split !== undefined && world === 2 ? [split, BATCH][rank]! : (rank + 1) * (BATCH / world);
   for (let s = 0; s < steps; s++) {
     const b = batchAt(s, size);
-    const px = b.pixels.slice(rank * per * size * size, (rank + 1) * per * size * size);
+    const px = b.pixels.slice(from * size * size, to * size * size);
     await model.trainStep(
-      { pixels: px, shape: [per, size, size, 1], labels: b.labels.slice(rank * per, (rank + 1) * per) },
+      { pixels: px, shape: [to - from, size, size, 1], labels: b.labels.slice(from, to) },
       [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }],
       { precision },
     );
@@ -86,6 +89,7 @@ if (process.env.DDP_OUT) {
   const e = process.env;
   const w = await runSteps((e.DDP_BN ?? 'frozen') as DdpBn, group, {
     precision: (e.DDP_PRECISION ?? 'fp32') as Precision, steps: Number(e.DDP_STEPS ?? STEPS), size: Number(e.DDP_SIZE ?? SIZE),
+    ...(e.DDP_SPLIT ? { split: Number(e.DDP_SPLIT) } : {}),
   });
   writeFileSync(join(process.env.DDP_OUT, `rank${group?.rank ?? 0}.params.bin`), w.params);
   writeFileSync(join(process.env.DDP_OUT, `rank${group?.rank ?? 0}.buffers.bin`), w.buffers);

@@ -3,6 +3,9 @@
 // same 2 processes without it (what the cores give two independent processes: the ceiling).
 // resnet18, 112 px, synthetic batches, 10 timed steps after 2 warm-up steps.
 //   node --import tsx scripts/ddp-throughput.ts [rounds]
+// --sync-bn: instead, the cost of SyncBatchNorm — 2 processes × 1 thread (batch 8 each, BatchNorm
+// training), plain DDP and DDP with SyncBatchNorm alternating, step times per round, medians.
+//   node --import tsx scripts/ddp-throughput.ts 7 --sync-bn
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,7 @@ async function worker(): Promise<void> {
   if (g) {
     await g.broadcastModel(m);
     await g.setGradSync(process.env.SYNC !== '0');
+    if (process.env.SYNCBN === '1') await g.setSyncBatchNorm(true);
   }
   m.configureOptimizer({ kind: 'sgd', groups: [m.parameters().flatMap((p, i) => (p.kind === 'param' ? [i] : []))] });
   const pixels = new Uint8Array(batch * SIZE * SIZE).map((_, i) => Math.imul(i, 2654435761) >>> 24);
@@ -47,12 +51,30 @@ async function main(): Promise<void> {
     const r = spawnSync(process.execPath, [...process.execArgv, self], { env: { ...process.env, ...env, CXRTUNE_DDP_BENCH_WORKER: '1' }, encoding: 'utf8' });
     return Number(r.stdout.trim());
   };
-  const two = async (sync: boolean) => {
+  const two = async (sync: boolean, syncBn = false) => {
     const r = spawnSync(process.execPath, [...process.execArgv, self], {
-      env: { ...process.env, CXRTUNE_DDP_BENCH_TWO: '1', SYNC: sync ? '1' : '0' }, encoding: 'utf8',
+      env: { ...process.env, CXRTUNE_DDP_BENCH_TWO: '1', SYNC: sync ? '1' : '0', SYNCBN: syncBn ? '1' : '0' }, encoding: 'utf8',
     });
     return Number(r.stdout.trim());
   };
+  if (process.argv.includes('--sync-bn')) {
+    const ms = (ips: number) => (1000 * 16) / ips; // one step = 2 × 8 images
+    const plain: number[] = [], synced: number[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      // Alternate which goes first, so a change of load favours neither.
+      let p: number, q: number;
+      if (r % 2) { p = ms(await two(true)); q = ms(await two(true, true)); } else { q = ms(await two(true, true)); p = ms(await two(true)); }
+      plain.push(p);
+      synced.push(q);
+      process.stdout.write(`round ${r} (load ${loadavg()[0].toFixed(2)}): DDP ${p.toFixed(0)} ms/step | DDP + SyncBatchNorm ${q.toFixed(0)} ms/step (${(q / p).toFixed(2)}×)\n`);
+    }
+    const med = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); const n = a.length; return n % 2 ? a[(n - 1) / 2]! : (a[n / 2 - 1]! + a[n / 2]!) / 2; };
+    const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
+    const ratios = synced.map((s, i) => s / plain[i]!);
+    process.stdout.write(`median: DDP ${med(plain).toFixed(0)} ms/step (${range(plain)}), + SyncBatchNorm ${med(synced).toFixed(0)} ms/step (${range(synced)}); ` +
+      `per-round ratio median ${med(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})\n`);
+    return;
+  }
   for (let r = 1; r <= rounds; r++) {
     const a = one({ T: '1', B: '8' });
     const b = one({ T: '2', B: '16' });

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include "sync_batch_norm.h"
 
 namespace cxr {
 
@@ -105,6 +106,8 @@ inline torch::Tensor bn(torch::nn::BatchNorm2d& m, const torch::Tensor& x) {
     auto var = xf.var({0, 2, 3}, /*unbiased=*/false);
     obs->seen.push_back({m.get(), {mean.cpu(), var.cpu()}});
   }
+  // Data parallel with --sync-bn: training batches normalised over all ranks' images.
+  if (m->is_training() && sync_bn_active()) return sync_batch_norm(*m, x);
   return m->forward(x);
 }
 

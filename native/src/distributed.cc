@@ -97,6 +97,7 @@ struct Group {
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   std::unique_ptr<Heartbeat> heartbeat;
   bool grad_sync = false;
+  bool sync_bn = false;  // set by setSyncBatchNorm
   int64_t bucket_bytes = 0;  // set by setGradSync
   std::vector<torch::Tensor> buckets;  // reused between steps while the layout holds
 };
@@ -273,6 +274,16 @@ Napi::Value SetGradSync(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// setSyncBatchNorm(enabled): training-mode BatchNorm over the global batch (sync_batch_norm.cc).
+Napi::Value SetSyncBatchNorm(const Napi::CallbackInfo& info) {
+#ifndef CXR_C10D_GLOO
+  no_c10d();
+#else
+  bool on = info[0].ToBoolean();
+  return queue(info, info.Env().Undefined(), [on]() { group().sync_bn = on; });
+#endif
+}
+
 Napi::Value DestroyProcessGroup(const Napi::CallbackInfo& info) {
 #ifndef CXR_C10D_GLOO
   return info.Env().Undefined();
@@ -297,6 +308,7 @@ Napi::Value DistInfo(const Napi::CallbackInfo& info) {
     o.Set("worldSize", g_group->world);
     o.Set("backend", g_group->backend);
     o.Set("gradSync", g_group->grad_sync);
+    o.Set("syncBatchNorm", g_group->sync_bn);
   }
 #else
   o.Set("available", false);
@@ -311,6 +323,24 @@ bool grad_sync_active() {
   return g_group && g_group->grad_sync && g_group->world > 1;
 #else
   return false;
+#endif
+}
+
+bool sync_bn_active() {
+#ifdef CXR_C10D_GLOO
+  return g_group && g_group->sync_bn && g_group->world > 1;
+#else
+  return false;
+#endif
+}
+
+void allreduce_sum(torch::Tensor& t, const char* op) {
+#ifndef CXR_C10D_GLOO
+  no_c10d();
+#else
+  TORCH_CHECK(t.is_contiguous(), "allreduce_sum needs a contiguous tensor");
+  std::vector<torch::Tensor> ts{t};
+  wait_or_explain(group().pg->allreduce(ts), op);
 #endif
 }
 
@@ -381,6 +411,7 @@ void InitDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("broadcast", Napi::Function::New(env, Broadcast));
   exports.Set("barrier", Napi::Function::New(env, Barrier));
   exports.Set("setGradSync", Napi::Function::New(env, SetGradSync));
+  exports.Set("setSyncBatchNorm", Napi::Function::New(env, SetSyncBatchNorm));
   exports.Set("distInfo", Napi::Function::New(env, DistInfo));
 }
 

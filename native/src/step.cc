@@ -75,7 +75,9 @@ TrainResult train_step(Core& m, const TrainRequest& r) {
   auto loss = forward_loss(m, r, out);
   m.clear_grads();
   bool finite = std::isfinite(out.loss);
-  if (finite) (r.loss_scale != 1.0 ? loss * r.loss_scale : loss).backward();
+  // With SyncBatchNorm, backward holds collectives too: every rank runs it, also one whose
+  // loss was not finite (its gradients are discarded below, as the others learn from sync_gradients).
+  if (finite || sync_bn_active()) (r.loss_scale != 1.0 ? loss * r.loss_scale : loss).backward();
   // Data parallel: every rank joins the all-reduce, also one whose loss overflowed.
   if (grad_sync_active()) finite = sync_gradients(m.trainable_params(), finite);
   if (finite && r.loss_scale != 1.0) finite = unscale(m, r.loss_scale);

@@ -195,6 +195,12 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     ...(g ? { collective: { sum: (xs) => g.sum(xs), gather: (p, l) => g.gather(p, l), syncModel: () => g.broadcastModel(model, { buffersOnly: true }) } } : {}),
   }, callbacks);
   await g?.setGradSync(true);
+  if (cfg.syncBn) {
+    // A note, not an error: a --sync-bn run may be resumed by one process, or BatchNorm may be fixed.
+    if (!g || g.worldSize < 2) opts.log?.('--sync-bn has no effect with one process (its batch is the whole batch)');
+    else if (cfg.batchNorm !== 'train') opts.log?.(`--sync-bn has no effect with --bn ${cfg.batchNorm} (BatchNorm uses its running statistics)`);
+    else await g.setSyncBatchNorm(true);
+  }
   const result = await trainer.fit(data.train, data.valid, resume);
   await g?.barrier(); // rank 0's last checkpoint is written before any rank reports
   const h = result.history;

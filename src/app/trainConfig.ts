@@ -33,6 +33,12 @@ export interface TrainConfig {
   wd: number;
   mode: TransferMode;
   batchNorm: BatchNormMode;
+  /**
+   * Data parallel: SyncBatchNorm — training-mode BatchNorm normalises with the statistics of the
+   * global batch (all workers) instead of each worker's own. No effect with one process or with
+   * BatchNorm eval/frozen (a note says so; not an error, so a run resumes with any world size).
+   */
+  syncBn: boolean;
   /** BatchNorm unfolding of a folded checkpoint: auto = when every BN looks folded. */
   unfoldBn: 'auto' | 'on' | 'off';
   epochs: number;
@@ -92,6 +98,7 @@ export const DEFAULTS: Omit<TrainConfig, 'manifest' | 'arch' | 'out'> = {
   wd: 0.01,
   mode: 'finetune',
   batchNorm: 'train',
+  syncBn: false,
   unfoldBn: 'auto',
   epochs: 5,
   batch: 16,
@@ -170,6 +177,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   inRange('wd', c.wd, 0, 10);
   oneOf('mode', c.mode, TRANSFER_MODES);
   oneOf('batchNorm', c.batchNorm, ['train', 'eval', 'frozen'] as const);
+  if (typeof c.syncBn !== 'boolean') bad('syncBn', 'must be true or false');
   oneOf('unfoldBn', c.unfoldBn, ['auto', 'on', 'off'] as const);
   posInt('epochs', c.epochs);
   posInt('batch', c.batch);

@@ -60,7 +60,7 @@ export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> 
     manifest: 'manifest', arch: 'arch', pretrained: 'pretrained', preset: 'preset', schedule: 'schedule',
     lrMin: 'lrMin', lrMax: 'lrMax', momMin: 'momMin', momMax: 'momMax', momentumMode: 'momentumMode', pct: 'pct',
     groups: 'groups', spacing: 'spacing', discriminative: 'discriminative', optimizer: 'optimizer', wd: 'wd', mode: 'mode',
-    bn: 'batchNorm', unfoldBn: 'unfoldBn', epochs: 'epochs', batch: 'batch', size: 'size', fit: 'fit', equalize: 'equalize', crop: 'crop', cropMargin: 'cropMargin', standardize: 'standardize', precision: 'precision', aug: 'aug',
+    bn: 'batchNorm', syncBn: 'syncBn', unfoldBn: 'unfoldBn', epochs: 'epochs', batch: 'batch', size: 'size', fit: 'fit', equalize: 'equalize', crop: 'crop', cropMargin: 'cropMargin', standardize: 'standardize', precision: 'precision', aug: 'aug',
     seed: 'seed', monitor: 'monitor', patience: 'patience', classWeights: 'classWeights', balanced: 'balanced',
     classes: 'classes', positive: 'positive', threshold: 'threshold', trainSplit: 'trainSplit', validSplit: 'validSplit',
     device: 'device', threads: 'threads', out: 'out',

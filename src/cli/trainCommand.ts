@@ -89,6 +89,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', int)
     .option('--nproc <n>', 'data parallel: start N local worker processes (c10d, torchrun-style); --batch is per worker. Started by torchrun (WORLD_SIZE > 1 set), a worker joins that group instead', int)
     .addOption(choice('--backend <b>', 'process-group backend (default gloo)', ['gloo', 'nccl']))
+    .option('--sync-bn', 'data parallel: SyncBatchNorm — training BatchNorm normalises with the mean/variance of the global batch (all workers, as torch.nn.SyncBatchNorm) instead of each worker\'s --batch; two small all-reduces per BatchNorm per step. No effect (a note) with one process or --bn eval|frozen; recorded in config.json and model.json')
     .option('--json', 'print the run summary as JSON on stdout')
     .option('--quiet', 'no progress on stderr')
     .addHelpText('after', [
@@ -101,6 +102,7 @@ export function registerTrainCommand(program: Command): void {
       '  cxrtune train --config runs/paper/config.json --threshold youden --out runs/youden   (threshold chosen on the validation split:',
       '      build it with data build --split-by source so it is SOURCE-HELD-OUT; chosen on INTERNAL validation, the summary warns)',
       '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
+      '  cxrtune train --nproc 4 --sync-bn --batch 4 …   (BatchNorm statistics over all 16 images, not 4 per worker)',
       '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))
     .action(act(runTrain));

@@ -26,6 +26,7 @@ interface DistNative {
   broadcast(a: Float32Array | Float64Array | Int32Array | Uint8Array, root?: number): Promise<void>;
   barrier(): Promise<void>;
   setGradSync(on: boolean, bucketMB: number): Promise<void>;
+  setSyncBatchNorm(on: boolean): Promise<void>;
   distInfo(): { available: boolean; rank?: number; worldSize?: number };
 }
 
@@ -100,6 +101,16 @@ export class ProcessGroup {
   /** Gradients averaged over the group inside every trainStep (bucketed like DDP's 25 MB). */
   setGradSync(on: boolean, bucketMB = 25): Promise<void> {
     return native().setGradSync(on, bucketMB);
+  }
+
+  /**
+   * SyncBatchNorm (torch.nn.SyncBatchNorm): training-mode BatchNorm normalises with the mean and
+   * variance of the whole global batch, all ranks together, and updates the running statistics
+   * from them — so they stay equal on every rank. Costs two small all-reduces per BatchNorm per
+   * step (forward, backward). Eval and frozen BatchNorm are unaffected.
+   */
+  setSyncBatchNorm(on: boolean): Promise<void> {
+    return native().setSyncBatchNorm(on);
   }
 
   destroy(): Promise<void> {

@@ -38,6 +38,8 @@ test('precedence: defaults < preset < config file < flags', () => {
 test('bad settings fail with the field named', () => {
   assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'resnet18', lrMin: 0.1, lrMax: 0.01 }), /invalid lrMin: must be <= lrMax/);
   assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'vgg16' as never }), /invalid arch: "vgg16" is not one of/);
+  assert.throws(() => resolveTrainConfig({ syncBn: 'yes' as never }, { ...base, arch: 'resnet18' }), /invalid syncBn: must be true or false/);
+  assert.equal(resolveTrainConfig({}, { ...base, arch: 'resnet18' }).syncBn, false);
   assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'resnet18', precision: 'fp16' }), /fp16 needs a CUDA device/);
   assert.throws(() => resolveTrainConfig({ lrmax: 1 } as never, { ...base, arch: 'resnet18' }), /unknown setting 'lrmax'/);
   assert.throws(() => resolveTrainConfig({}, { out: 'x', arch: 'resnet18' }), /manifest/);

@@ -31,9 +31,13 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
 };
 const read = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
 
-async function twoRanks(bn: string) {
+async function twoRanks(bn: string, o: { precision?: string; steps?: number; split?: number } = {}) {
   const out = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-'));
-  const code = await launchLocal({ nproc: 2, args: [helper], execArgv: ['--import', 'tsx'], env: { DDP_OUT: out, DDP_BN: bn }, graceMs: 20_000 });
+  const env = {
+    DDP_OUT: out, DDP_BN: bn, DDP_PRECISION: o.precision ?? 'fp32',
+    ...(o.steps !== undefined ? { DDP_STEPS: String(o.steps) } : {}), ...(o.split !== undefined ? { DDP_SPLIT: String(o.split) } : {}),
+  };
+  const code = await launchLocal({ nproc: 2, args: [helper], execArgv: ['--import', 'tsx'], env, graceMs: 20_000 });
   assert.equal(code, 0, 'both workers exit 0');
   return [0, 1].map((r) => ({ params: read(join(out, `rank${r}.params.bin`)), buffers: read(join(out, `rank${r}.buffers.bin`)) }));
 }
@@ -61,6 +65,55 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
   assert.ok(d > 1e-5, 'normalising by 8-image statistics is not normalising by 16');
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'parameters stay identical across ranks');
   assert.ok(db > 0, 'running statistics are per process');
+});
+
+// SyncBatchNorm (train --sync-bn): every BatchNorm normalises with the statistics of all 16 images.
+// 2 steps, not 3: the third step of this set-up is ill-conditioned even in one process — the same
+// 1 × 16 run on 1 and on 2 threads ends 4.3e-5 apart (conv1's weight gradient is a sum of dx over
+// the batch that cancels) — while after 2 steps that floor is 3.8e-7, so 1e-5 tests the algorithm.
+test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training (weights and running statistics)', async () => {
+  setThreads(2);
+  const one = await runSteps('train', undefined, { steps: 2 });
+  const start = await runSteps('train', undefined, { steps: 0 });
+  const [r0, r1] = await twoRanks('sync', { steps: 2 });
+  const d = maxAbsDiff(one.params, r0!.params);
+  const db = maxAbsDiff(one.buffers, r0!.buffers);
+  process.stderr.write(`ddp sync BN (2 steps): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats max |Δ| = ${db.toExponential(2)} (moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`);
+  assert.ok(maxAbsDiff(one.buffers, start.buffers) > 1e-2, 'the running statistics moved');
+  assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
+  assert.ok(db < 1e-5, `running statistics max |Δ| ${db} < 1e-5`);
+  assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
+  assert.equal(maxAbsDiff(r0!.buffers, r1!.buffers), 0, 'and identical running statistics');
+});
+
+// Ranks with different counts (11 and 5 images): the statistics weigh each rank by its count, so one
+// step's forward (the running statistics) is the 16-image one. (The weights are not: DDP averages the
+// ranks' gradients with equal weight, each the mean over its own images.)
+test('SyncBatchNorm with unequal local batches (11 + 5): running statistics of the 16 images', async () => {
+  setThreads(2);
+  const one = await runSteps('train', undefined, { steps: 1 });
+  const [r0, r1] = await twoRanks('sync', { steps: 1, split: 11 });
+  const db = maxAbsDiff(one.buffers, r0!.buffers);
+  // (per-process statistics, DDP_BN=train with the same split, land 8.3e-2 away)
+  process.stderr.write(`ddp sync BN, 11 + 5 images: running stats max |Δ| vs 1×16 = ${db.toExponential(2)}\n`);
+  assert.ok(db < 1e-5, `running statistics max |Δ| ${db} < 1e-5`);
+  assert.equal(maxAbsDiff(r0!.buffers, r1!.buffers), 0, 'identical on both ranks');
+});
+
+// bf16 autocast: statistics and dx in fp32, activations in bf16 (8-bit mantissa, 3.9e-3 relative), so
+// splitting the batch changes roundings that the weight gradients amplify; one step, a bf16-sized bound,
+// and well closer than per-process statistics.
+test('SyncBatchNorm under bf16 autocast: 2×8 stays close to 1×16 (1 step)', async () => {
+  setThreads(2);
+  const one = await runSteps('train', undefined, { steps: 1, precision: 'bf16' });
+  const [p0] = await twoRanks('train', { steps: 1, precision: 'bf16' });
+  const [r0, r1] = await twoRanks('sync', { steps: 1, precision: 'bf16' });
+  const d = maxAbsDiff(one.params, r0!.params);
+  const dPlain = maxAbsDiff(one.params, p0!.params);
+  process.stderr.write(`ddp sync BN bf16 (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (per-process BN: ${dPlain.toExponential(2)})\n`);
+  assert.ok(d < 2e-2, `max |Δw| ${d} < 2e-2`);
+  assert.ok(d < dPlain / 5, `sync (${d}) much closer than per-process BatchNorm (${dPlain})`);
+  assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
 });
 
 // The initial weights (seed 7, no steps) to show how far the steps moved them.

@@ -1,5 +1,6 @@
 // A few SGD-momentum steps on fixed synthetic batches, alone (batch 16) or as one rank of a
-// c10d group (WORLD_SIZE set: this rank's half of every batch). Writes the trainable
+// c10d group (WORLD_SIZE set: this rank's half of every batch). DDP_BN = frozen | train |
+// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT (rank 0's share of 16). Writes the trainable
 // parameters and the BatchNorm buffers, float32, concatenated in name order, to
 // $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
 import { writeFileSync } from 'node:fs';
@@ -7,46 +8,62 @@ import { join } from 'node:path';
 import { Model } from '../../../src/engine/model.js';
 import { distEnvFrom, ProcessGroup } from '../../../src/engine/distributed.js';
 import { manualSeed, setThreads } from '../../../src/engine/runtime.js';
-import type { BatchNormMode } from '../../../src/engine/types.js';
+import type { BatchNormMode, Precision } from '../../../src/engine/types.js';
 
 export const STEPS = 3;
 export const BATCH = 16;
 export const SIZE = 32;
 
-/** Step s's full batch (16 images, uint8 grey, labels 0/1): a fixed LCG stream. */
-export function batchAt(s: number): { pixels: Uint8Array; labels: Int32Array } {
+/** Step s's full batch (16 images size², uint8 grey, labels 0/1): a fixed LCG stream. */
+export function batchAt(s: number, size = SIZE): { pixels: Uint8Array; labels: Int32Array } {
   let x = (s + 1) * 2654435761 >>> 0;
   const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
-  const pixels = new Uint8Array(BATCH * SIZE * SIZE);
+  const pixels = new Uint8Array(BATCH * size * size);
   const labels = new Int32Array(BATCH);
   for (let i = 0; i < BATCH; i++) {
     labels[i] = next() & 1;
     // class 1 brighter, so the gradients are not noise alone
-    for (let p = 0; p < SIZE * SIZE; p++) pixels[i * SIZE * SIZE + p] = (next() >>> 24) % 192 + labels[i]! * 63;
+    for (let p = 0; p < size * size; p++) pixels[i * size * size + p] = (next() >>> 24) % 192 + labels[i]! * 63;
   }
   return { pixels, labels };
 }
 
+/** 'sync': BatchNorm training, with SyncBatchNorm in a group (alone it is plain 'train'). */
+export type DdpBn = BatchNormMode | 'sync';
+
+export interface StepsOptions {
+  precision?: Precision;
+  steps?: number;
+  /** Image side (default SIZE). */
+  size?: number;
+  /** Two ranks: rank 0 takes this many of the 16 images, rank 1 the rest (default 8). */
+  split?: number;
+}
+
 /** Parameters and float buffers (BatchNorm running statistics) after the steps, each flat in name order. */
-export async function runSteps(bn: BatchNormMode, group?: ProcessGroup): Promise<{ params: Float32Array; buffers: Float32Array }> {
+export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions = {}): Promise<{ params: Float32Array; buffers: Float32Array }> {
+  const { precision = 'fp32', steps = STEPS, size = SIZE, split } = o;
   manualSeed(7);
   const model = await Model.create({ arch: 'resnet18', numClasses: 2 });
   if (group) {
     await group.broadcastModel(model);
     await group.setGradSync(true);
+    if (bn === 'sync') await group.setSyncBatchNorm(true);
   }
   const params = model.parameters();
   model.configureOptimizer({ kind: 'sgd', groups: [params.flatMap((p, i) => (p.kind === 'param' ? [i] : []))] });
-  model.setBatchNormMode(bn);
+  model.setBatchNormMode(bn === 'sync' ? 'train' : bn);
   const world = group?.worldSize ?? 1;
   const rank = group?.rank ?? 0;
-  const per = BATCH / world;
-  for (let s = 0; s < STEPS; s++) {
-    const b = batchAt(s);
-    const px = b.pixels.slice(rank * per * SIZE * SIZE, (rank + 1) * per * SIZE * SIZE);
+  const from = split !== undefined && world === 2 ? [0, split][rank]! : rank * (BATCH / world);
+  const to = split !== undefined && world === 2 ? [split, BATCH][rank]! : (rank + 1) * (BATCH / world);
+  for (let s = 0; s < steps; s++) {
+    const b = batchAt(s, size);
+    const px = b.pixels.slice(from * size * size, to * size * size);
     await model.trainStep(
-      { pixels: px, shape: [per, SIZE, SIZE, 1], labels: b.labels.slice(rank * per, (rank + 1) * per) },
+      { pixels: px, shape: [to - from, size, size, 1], labels: b.labels.slice(from, to) },
       [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }],
+      { precision },
     );
   }
   const state = await model.state();
@@ -69,7 +86,11 @@ if (process.env.DDP_OUT) {
   setThreads(1);
   const env = distEnvFrom();
   const group = env ? await ProcessGroup.init({ ...env, timeoutMs: 30_000 }) : undefined;
-  const w = await runSteps((process.env.DDP_BN ?? 'frozen') as BatchNormMode, group);
+  const e = process.env;
+  const w = await runSteps((e.DDP_BN ?? 'frozen') as DdpBn, group, {
+    precision: (e.DDP_PRECISION ?? 'fp32') as Precision, steps: Number(e.DDP_STEPS ?? STEPS), size: Number(e.DDP_SIZE ?? SIZE),
+    ...(e.DDP_SPLIT ? { split: Number(e.DDP_SPLIT) } : {}),
+  });
   writeFileSync(join(process.env.DDP_OUT, `rank${group?.rank ?? 0}.params.bin`), w.params);
   writeFileSync(join(process.env.DDP_OUT, `rank${group?.rank ?? 0}.buffers.bin`), w.buffers);
   await group?.barrier();

@@ -69,3 +69,22 @@ test('bench: FLOP figures follow from the measured rates; --profile separates tr
   assert.ok(!names(r.profile!.predict.ours).includes('aten::convolution_backward'));
   assert.equal(r.profile!.predict.ours.flops / 2, r.gflop_per_img! * 1e9, 'the profiled predict counts the same FLOPs');
 });
+
+test('discriminative fine-tuning costs no native work: six stage groups run the same ops as one group', async () => {
+  setThreads(1);
+  const calls: number[] = [];
+  for (const n of [1, 6]) {
+    const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
+    const layers = m.layers();
+    const groups = n === 1 ? [layers.flatMap((l) => l.params)]
+      : Array.from({ length: 6 }, (_, s) => layers.filter((l) => l.stageIndex === s).flatMap((l) => l.params)).filter((g) => g.length);
+    assert.equal(groups.length, n);
+    m.configureOptimizer({ kind: 'adamw', groups });
+    const b = benchBatch(2, 32);
+    const hyper = (t: number) => groups.map((_, i) => ({ lr: 1e-5 * 10 ** (i / 2), momentum: 0.95 - 0.01 * t, weightDecay: 0.01 }));
+    await m.trainStep(b, hyper(0), { precision: 'fp32' });
+    const { events } = await profileOps(async () => { for (let t = 1; t <= 2; t++) await m.trainStep(b, hyper(t), { precision: 'fp32' }); });
+    calls.push(events.name.length);
+  }
+  assert.equal(calls[0], calls[1], `op calls for 2 steps: 1 group ${calls[0]}, 6 groups ${calls[1]}`);
+});

@@ -12,6 +12,7 @@
 // - BatchNorm unfolding of a folded pretrained checkpoint (bnUnfold.ts) uses the first 64
 //   training images in a fixed order; it is part of building the model, not of training.
 import type { Region } from '../data/lungCrop.js';
+import { familyOf } from '../engine/models/registry.js';
 import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../engine/checkpoint.js';
 import { workerThreads } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
@@ -74,7 +75,8 @@ export class Learner {
   static async loadRef(ref: ModelRef, o: LoadOptions = {}): Promise<LoadedLearner> {
     useThreads(o.threads, o.worker);
     if (o.device) checkDevice(o.device);
-    const { model, meta } = await loadCheckpoint(ref.checkpoint, o.device ? { device: o.device } : {});
+    const channelsLast = (o.device ?? 'cpu') === 'cpu' && !!familyOf(ref.meta.arch).inferenceChannelsLast;
+    const { model, meta } = await loadCheckpoint(ref.checkpoint, { ...(o.device ? { device: o.device } : {}), ...(channelsLast ? { channelsLast } : {}) });
     return new Learner(model, meta, ref, null) as LoadedLearner;
   }
 

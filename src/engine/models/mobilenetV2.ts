@@ -27,6 +27,7 @@ export const mobilenetV2: Family<MobileNetArch> = {
   traditional: { lr: 1e-3, momentum: 0.99 },
   // timm's mobilenetv2_100 uses its own module names (conv_stem, blocks.N): not read.
   timmLayout: false,
+  inferenceChannelsLast: true,
   fromStateNames(names) {
     for (const n of names) if (/(?:^|\.)features\.18\.0\.weight$/.test(n)) return 'mobilenet_v2';
     return null;

@@ -4,6 +4,7 @@
 // TypeScript issues them — the same order on every rank, which c10d requires. Policy
 // (when to broadcast, what to reduce) stays in TypeScript.
 #include "distributed.h"
+#include "sync_batch_norm.h"
 #include <atomic>
 #include <chrono>
 #include <cmath>

@@ -1,6 +1,7 @@
 // Data-parallel hooks the model's train step calls: gradient averaging (and, for
-// SyncBatchNorm, per-channel sums) over the process group made by distributed.cc (c10d TCPStore + ProcessGroupGloo). Kept free
-// of c10d headers so step.cc builds the same with or without them.
+// SyncBatchNorm, per-channel sums) over the process group made by distributed.cc (c10d
+// TCPStore + ProcessGroupGloo). Kept free of c10d headers so step.cc builds the same with
+// or without them. Whether SyncBatchNorm is on: sync_bn_active() in sync_batch_norm.h.
 #pragma once
 #include <napi.h>
 #include <torch/torch.h>
@@ -17,10 +18,6 @@ bool grad_sync_active();
 // others see the overflow). Returns whether the averaged gradients are finite on every
 // rank — the same answer everywhere, so all ranks skip or take the step together.
 bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite);
-
-// True while a process group of more than one rank is up and SyncBatchNorm is switched on
-// (setSyncBatchNorm): bn() in common.h then normalises training batches with global statistics.
-bool sync_bn_active();
 
 // Sums `t` (contiguous) over all ranks in place; blocks until done. A failure is one line
 // naming `op` and, if it can tell, the rank that stopped.

@@ -3,7 +3,7 @@
 // on the compute thread like every other task: the profiler's callbacks are thread-local
 // there, so every step queued between the two is recorded. Returns raw events (name,
 // start, duration, FLOPs of the forward ops libtorch counts); grouping, self time and
-// tables are TypeScript's (bench/profile.ts).
+// tables are TypeScript's (src/app/opProfile.ts).
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include "task.h"
 

@@ -5,7 +5,8 @@
 
 namespace cxr {
 
-// True while a process group of more than one rank is up and sync BN is switched on (distributed.cc).
+// True while a process group of more than one rank is up and sync BN is switched on
+// (setSyncBatchNorm; defined in distributed.cc): bn() in common.h then takes sync_batch_norm.
 bool sync_bn_active();
 
 // A training-mode BatchNorm over the global batch: the module's running statistics (and

@@ -133,7 +133,8 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   } finally {
     py?.close();
   }
-  const flopsPerImg = await forwardFlopsPerImage(model, batch, c);
+  // With --profile the profiled predicts already counted the FLOPs; else one profiled predict.
+  const flopsPerImg = profile ? profile.predict.ours.flops / (c.steps * c.batch) : await forwardFlopsPerImage(model, batch, c);
   const perImg = (secs: number[], n: number) => secs.map((s) => n / s);
   const trainImgS = perImg(t.ours.train, c.steps * c.batch);
   const predImgS = perImg(t.ours.predict, c.steps * c.batch);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { OpEvents } from './profiler.js';
 
 export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
 /** A batch as the addon takes it; the normalisation is always given (no native default). */
@@ -56,10 +57,9 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
   info(): { torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string };
   profileStart(): Promise<void>;
-  profileStop(): Promise<NativeOpEvents>;
+  /** libtorch's operator events (native/src/profiler.cc), as Float64Arrays. */
+  profileStop(): Promise<OpEvents>;
 }
-/** libtorch's operator events, one entry per index (native/src/profiler.cc). */
-export interface NativeOpEvents { name: string[]; startUs: Float64Array; durationUs: Float64Array; flops: Float64Array; thread: Float64Array }
 
 let addon: NativeAddon | undefined;
 

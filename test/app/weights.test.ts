@@ -77,7 +77,11 @@ test('pull: HF layout (blobs, snapshot links, refs), an interrupted transfer res
   const r = await pullWeights({ repo: REPO, env, progress: (f, d, t) => progress.push([f, d, t]), log: (m) => logs.push(m) });
   const cdn = seen.filter((s) => s.url.startsWith('/cdn/'));
   assert.equal(cdn.length, 2, JSON.stringify(seen));
-  assert.equal(cdn[1]!.range, 'bytes=600000-');
+  // The server sent 600,000 bytes before cutting the socket; the client may see fewer (bytes
+  // still in flight when the socket errors are dropped), and resumes from what it saved.
+  const resumeAt = Number(/^bytes=(\d+)-$/.exec(cdn[1]!.range ?? '')?.[1]);
+  assert.ok(resumeAt > 0 && resumeAt <= 600_000, `resumed at ${cdn[1]!.range}`);
+  assert.ok(progress.some(([, done]) => done === resumeAt), 'the resume starts where the saved bytes end');
   assert.ok(logs.some((l) => /resuming/.test(l)));
   const repoDir = join(env.HF_HUB_CACHE, 'models--acme--tiny-net.tv_in1k');
   assert.equal(r.snapshot, join(repoDir, 'snapshots', COMMIT));

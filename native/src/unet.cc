@@ -14,7 +14,7 @@ struct Conv2dReLU : torch::nn::Module {
     c = register_module("0", conv(in, out, 3, 1, 1));
     b = register_module("1", batchnorm(out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return bn(b, c(x)).relu_(); }
+  torch::Tensor forward(const torch::Tensor& x) { return bn(b, conv2d(c, x)).relu_(); }
 };
 
 // Upsample x2 (nearest), concatenate the skip, two 3x3 Conv-BN-ReLU.
@@ -96,7 +96,7 @@ struct UNet : Net {
       x = decoder->blocks[i]->forward(x, skip);
     }
     feats.clear();
-    return head_conv(x);
+    return conv2d(head_conv, x);
   }
 };
 
@@ -123,7 +123,7 @@ std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, con
     auto b1 = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(enc->named_children()["bn1"]);
     torch::nn::BatchNorm2d bn1(b1);
     std::vector<Net::Block> steps;
-    steps.push_back({"conv1", [c1, bn1](const torch::Tensor& x) mutable { return bn(bn1, c1->forward(x)).relu_(); }});
+    steps.push_back({"conv1", [c1, bn1](const torch::Tensor& x) mutable { return bn(bn1, conv2d(*c1, x)).relu_(); }});
     auto layer1 = enc->blocks[1].second;
     steps.push_back({"layer1", [layer1](const torch::Tensor& x) { return layer1(torch::max_pool2d(x, 3, 2, 1)); }});
     for (size_t i = 2; i < enc->blocks.size(); ++i) steps.push_back(enc->blocks[i]);

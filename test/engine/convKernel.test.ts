@@ -1,0 +1,49 @@
+// Batch-1 inference runs every fp32 CPU convolution in oneDNN (native/src/common.h, conv2d):
+// libtorch's own choice sends small batch-1 convolutions to its im2col path, which cost
+// MobileNetV2 55 of 75 ms per image. The override must change the kernel, not the answer.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Model } from '../../src/engine/model.js';
+import { setThreads, manualSeed } from '../../src/engine/runtime.js';
+import { profileOps } from '../../src/engine/profiler.js';
+import { benchBatch } from '../../src/app/bench.js';
+import type { Batch } from '../../src/engine/types.js';
+
+const opNames = async (work: () => Promise<unknown>) => new Set((await profileOps(work)).events.name);
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+};
+
+for (const channelsLast of [false, true]) {
+  test(`mobilenet_v2${channelsLast ? ' (channels_last)' : ''} at batch 1: no im2col convolution, and the same logits and CAM as inside a batch of 2`, async () => {
+    setThreads(1);
+    manualSeed(3);
+    const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2, ...(channelsLast ? { channelsLast: true } : {}) });
+    const two = benchBatch(2, 224);
+    const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
+    const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
+    assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
+    assert.ok(names.has('aten::mkldnn_convolution'));
+    const a = await m.predict(one, { precision: 'fp32' });
+    const b = await m.predict(two, { precision: 'fp32' });
+    const d = maxDiff(a.logits, b.logits.subarray(0, 2));
+    assert.ok(d < 1e-4, `batch-1 vs batch-2 logits differ by ${d}`);
+    const camOne = await m.gradCamMaps(one, 1);
+    const camTwo = await m.gradCamMaps(two, 1);
+    const n = camOne.shape[1] * camOne.shape[2];
+    const scale = Math.max(...Array.from(camTwo.maps.subarray(0, n), Math.abs));
+    const dc = maxDiff(camOne.maps, camTwo.maps.subarray(0, n));
+    assert.ok(dc <= 1e-4 * scale, `batch-1 vs batch-2 CAM differ by ${dc} (scale ${scale})`);
+  });
+}
+
+test('training keeps libtorch\'s own kernel choice (the bitwise baselines depend on it)', async () => {
+  setThreads(1);
+  const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
+  m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
+  const one = benchBatch(1, 224);
+  const names = await opNames(() => m.trainStep(one, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' }));
+  assert.ok(names.has('aten::_slow_conv2d_forward'), 'a training step at batch 1 still takes libtorch\'s choice');
+});

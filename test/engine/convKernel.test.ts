@@ -7,9 +7,11 @@ import { Model } from '../../src/engine/model.js';
 import { setThreads, manualSeed } from '../../src/engine/runtime.js';
 import { profileOps } from '../../src/engine/profiler.js';
 import { benchBatch } from '../../src/app/bench.js';
+import { summariseOps } from '../../src/app/opProfile.js';
 import type { Batch } from '../../src/engine/types.js';
 
 const opNames = async (work: () => Promise<unknown>) => new Set((await profileOps(work)).events.name);
+const flops = async (work: () => Promise<unknown>) => summariseOps((await profileOps(work)).events).flops;
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
@@ -26,6 +28,10 @@ for (const channelsLast of [false, true]) {
     const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
     assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
     assert.ok(names.has('aten::mkldnn_convolution'));
+    // Recorded as the aten::conv2d it replaces: the profiler still counts its FLOPs.
+    const f1 = await flops(() => m.predict(one, { precision: 'fp32' }));
+    const f2 = await flops(() => m.predict(two, { precision: 'fp32' }));
+    assert.ok(f1 > 0 && Math.abs(f1 - f2 / 2) / f1 < 1e-6, `FLOPs at batch 1 ${f1}, at batch 2 ${f2}`);
     const a = await m.predict(one, { precision: 'fp32' });
     const b = await m.predict(two, { precision: 'fp32' });
     const d = maxDiff(a.logits, b.logits.subarray(0, 2));

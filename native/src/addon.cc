@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <cstdlib>
 #include "common.h"
+#include "cpu_block_cache.h"
 #include "distributed.h"
 #include "task.h"
 
@@ -52,8 +53,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // and unmaps them again (measured: MobileNetV2 predict 52 vs 83 img/s, train 13.7 vs
   // 15.2). New threads — our compute thread among them — share the main arena instead,
   // as the tensors of a Python process do. MALLOC_ARENA_MAX in the environment wins.
+  // (That alone did not stop the faults of the large blocks: see cpu_block_cache.h.)
   if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 1);
 #endif
+  c10::SetCPUAllocator(&cxr::CpuBlockCache::instance(), /*priority=*/1);
   exports.Set("NativeModel", cxr::InitModel(env));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));

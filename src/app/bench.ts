@@ -16,6 +16,7 @@ import { PythonReference, type TimedKind } from './pythonReference.js';
 import { profileOps } from '../engine/profiler.js';
 import { summariseOps, type OpSummary } from './opProfile.js';
 import { cpuPeak } from './cpuPeak.js';
+import { familyOf } from '../engine/models/registry.js';
 
 export interface BenchConfig {
   arch: Arch;
@@ -39,6 +40,8 @@ export interface BenchProfile { steps: number; train: { ours: OpSummary; python?
 
 export interface BenchResult {
   arch: Arch; size: number; batch: number; precision: Precision; threads: number; channels_last: boolean; device: string;
+  /** Predict and latency ran in channels_last: --channels-last, or the family loads so for CPU inference (as serve does). */
+  predict_channels_last?: boolean;
   train_img_s: number; predict_img_s: number; train_ms_per_img: number;
   python_train_img_s?: number; python_predict_img_s?: number; ratio?: number; predict_ratio?: number;
   /** Why the Python reference could not run this configuration (e.g. a missing bf16 kernel in torch 1.13). */
@@ -101,14 +104,19 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   manualSeed(0);
   const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(c.channelsLast ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
+  // Inference as cxrtune runs it: a family that loads for CPU inference in channels_last
+  // (inferenceChannelsLast, Learner.load) predicts so here too, from the same initial weights.
+  const inferCl = !c.channelsLast && (c.device ?? 'cpu') === 'cpu' && !!familyOf(c.arch).inferenceChannelsLast;
+  const infer = inferCl ? await Model.create({ arch: c.arch, numClasses: 2, device: 'cpu', channelsLast: true }) : model;
+  if (inferCl) await infer.loadState(await model.state());
   const batch = benchBatch(c.batch, c.size);
   const one: Batch = { pixels: batch.pixels.subarray(0, c.size * c.size), shape: [1, c.size, c.size, 1] };
   const weights = c.vsPython ? await writeInitWeights(model, batch, c.batch) : '';
   const hyper = [{ lr: 1e-3, momentum: 0.9, weightDecay: 0 }];
   const ours: TimedRunner = {
     train: (w, n) => timed(() => model.trainStep(batch, hyper, { precision: c.precision }), w, n),
-    predict: (w, n) => timed(() => model.predict(batch, { precision: c.precision }), w, n),
-    latency: (w, n) => timed(() => model.predict(one, { precision: c.precision }), w, n),
+    predict: (w, n) => timed(() => infer.predict(batch, { precision: c.precision }), w, n),
+    latency: (w, n) => timed(() => infer.predict(one, { precision: c.precision }), w, n),
   };
   const threads = getThreads();
   let py: PythonReference | null = null;
@@ -129,17 +137,18 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     t = run.t;
     pythonError = run.error ?? pythonError;
     if (run.error) py = null;
-    if (c.profile) profile = await profileBoth(c, model, batch, hyper, py);
+    if (c.profile) profile = await profileBoth(c, model, infer, batch, hyper, py);
   } finally {
     py?.close();
   }
   // With --profile the profiled predicts already counted the FLOPs; else one profiled predict.
-  const flopsPerImg = profile ? profile.predict.ours.flops / (c.steps * c.batch) : await forwardFlopsPerImage(model, batch, c);
+  const flopsPerImg = profile ? profile.predict.ours.flops / (c.steps * c.batch) : await forwardFlopsPerImage(infer, batch, c);
   const perImg = (secs: number[], n: number) => secs.map((s) => n / s);
   const trainImgS = perImg(t.ours.train, c.steps * c.batch);
   const predImgS = perImg(t.ours.predict, c.steps * c.batch);
   const r: BenchResult = {
     arch: c.arch, size: c.size, batch: c.batch, precision: c.precision, threads, channels_last: !!c.channelsLast, device: c.device ?? 'cpu',
+    predict_channels_last: !!c.channelsLast || inferCl,
     train_img_s: median(trainImgS), predict_img_s: median(predImgS),
     train_ms_per_img: 1000 / median(trainImgS),
     latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),
@@ -181,10 +190,10 @@ function flopFigures(flopsPerImg: number, trainImgS: number, predImgS: number, p
 }
 
 /** `steps` train steps and `steps` predicts under the op profiler, ours then Python's (same weights, same batch). */
-async function profileBoth(c: BenchConfig, model: Model, batch: Batch, hyper: { lr: number; momentum: number; weightDecay: number }[], py: PythonReference | null): Promise<BenchProfile> {
+async function profileBoth(c: BenchConfig, model: Model, infer: Model, batch: Batch, hyper: { lr: number; momentum: number; weightDecay: number }[], py: PythonReference | null): Promise<BenchProfile> {
   const repeat = async (fn: () => Promise<unknown>) => { for (let i = 0; i < c.steps; i++) await fn(); };
   const side = async (kind: 'train' | 'predict') => {
-    const fn = kind === 'train' ? () => model.trainStep(batch, hyper, { precision: c.precision }) : () => model.predict(batch, { precision: c.precision });
+    const fn = kind === 'train' ? () => model.trainStep(batch, hyper, { precision: c.precision }) : () => infer.predict(batch, { precision: c.precision });
     await fn(); // warm: the first call after a pause allocates
     const ours = summariseOps((await profileOps(() => repeat(fn))).events);
     const python = py ? summariseOps(await py.profile(kind, c.steps)) : undefined;

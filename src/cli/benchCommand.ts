@@ -77,6 +77,8 @@ function printTable(rs: BenchResult[]): void {
     console.log(`medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); `
       + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);
   }
+  const cl = [...new Set(rs.filter((r) => r.predict_channels_last && !r.channels_last).map((r) => r.arch))];
+  if (cl.length) console.log(`predict and batch-1 of ${cl.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`);
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const basis of new Set(rs.map((r) => r.peak_basis && `${r.precision}: peak ${r.peak_gflops!.toFixed(0)} GFLOP/s = ${r.peak_basis}`).filter(Boolean))) console.log(basis);
   if (rs.some((r) => r.gflop_per_img)) console.log('GFLOP/img: forward FLOPs counted by libtorch\'s profiler; training counts 3× the forward');

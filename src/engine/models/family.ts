@@ -48,7 +48,8 @@ export interface Family<A extends string = string> {
   /**
    * Loaded for inference (evaluate, explain, serve…) on CPU in channels_last. Only where it was
    * measured to pay: MobileNetV2's depthwise convolutions spend 60 % of oneDNN's time in NCHW ↔
-   * blocked reorders, which channels_last removes (docs/performance.md). Training keeps NCHW.
+   * blocked reorders, which channels_last removes; DenseNet's concatenations likewise
+   * (docs/performance.md). Training keeps NCHW.
    */
   inferenceChannelsLast?: boolean;
   /** The architecture these state-dict names describe, or null when they are not this family's. */

@@ -40,7 +40,8 @@ export interface BenchProfile { steps: number; train: { ours: OpSummary; python?
 
 export interface BenchResult {
   arch: Arch; size: number; batch: number; precision: Precision; threads: number; channels_last: boolean; device: string;
-  /** Predict and latency ran in channels_last: --channels-last, or the family loads so for CPU inference (as serve does). */
+  /** Training, and predict and latency, ran in channels_last: --channels-last, or the family's CPU settings. */
+  train_channels_last?: boolean;
   predict_channels_last?: boolean;
   train_img_s: number; predict_img_s: number; train_ms_per_img: number;
   python_train_img_s?: number; python_predict_img_s?: number; ratio?: number; predict_ratio?: number;
@@ -102,13 +103,15 @@ type TimedRunner = Record<TimedKind, (warmup: number, steps: number) => Promise<
 export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   if (c.threads) setThreads(c.threads);
   manualSeed(0);
-  const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(c.channelsLast ? { channelsLast: true } : {}) });
+  // Training and inference in the memory formats cxrtune runs them in: the family's CPU settings
+  // (Learner.forTraining, Learner.load), or channels_last everywhere with --channels-last.
+  const cpu = (c.device ?? 'cpu') === 'cpu';
+  const trainCl = !!c.channelsLast || (cpu && !!familyOf(c.arch).trainChannelsLast);
+  const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(trainCl ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
-  // Inference as cxrtune runs it: a family that loads for CPU inference in channels_last
-  // (inferenceChannelsLast, Learner.load) predicts so here too, from the same initial weights.
-  const inferCl = !c.channelsLast && (c.device ?? 'cpu') === 'cpu' && !!familyOf(c.arch).inferenceChannelsLast;
-  const infer = inferCl ? await Model.create({ arch: c.arch, numClasses: 2, device: 'cpu', channelsLast: true }) : model;
-  if (inferCl) await infer.loadState(await model.state());
+  const inferCl = !!c.channelsLast || (cpu && !!familyOf(c.arch).inferenceChannelsLast);
+  const infer = inferCl === trainCl ? model : await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(inferCl ? { channelsLast: true } : {}) });
+  if (infer !== model) await infer.loadState(await model.state());
   const batch = benchBatch(c.batch, c.size);
   const one: Batch = { pixels: batch.pixels.subarray(0, c.size * c.size), shape: [1, c.size, c.size, 1] };
   const weights = c.vsPython ? await writeInitWeights(model, batch, c.batch) : '';
@@ -148,7 +151,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   const predImgS = perImg(t.ours.predict, c.steps * c.batch);
   const r: BenchResult = {
     arch: c.arch, size: c.size, batch: c.batch, precision: c.precision, threads, channels_last: !!c.channelsLast, device: c.device ?? 'cpu',
-    predict_channels_last: !!c.channelsLast || inferCl,
+    train_channels_last: trainCl, predict_channels_last: inferCl,
     train_img_s: median(trainImgS), predict_img_s: median(predImgS),
     train_ms_per_img: 1000 / median(trainImgS),
     latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),

@@ -98,8 +98,10 @@ export class Learner {
       normalisation = metadataNormalisation(meta);
       strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     }
+    const channelsLast = cfg.device === 'cpu' && !!familyOf(cfg.arch).trainChannelsLast;
     const model = await Model.create({
       arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}),
+      ...(channelsLast ? { channelsLast } : {}),
     });
     if (cfg.pretrained) {
       const rep = await loadPretrained(model, cfg.pretrained, log);

@@ -77,8 +77,10 @@ function printTable(rs: BenchResult[]): void {
     console.log(`medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); `
       + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);
   }
-  const cl = [...new Set(rs.filter((r) => r.predict_channels_last && !r.channels_last).map((r) => r.arch))];
-  if (cl.length) console.log(`predict and batch-1 of ${cl.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`);
+  const fmt = (key: 'train_channels_last' | 'predict_channels_last') => [...new Set(rs.filter((r) => r[key] && !r.channels_last).map((r) => r.arch))];
+  const [ct, cp] = [fmt('train_channels_last'), fmt('predict_channels_last')];
+  if (ct.length) console.log(`training of ${ct.join(', ')}: channels_last, as cxrtune trains them on CPU (Python: its default NCHW)`);
+  if (cp.length) console.log(`predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`);
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const basis of new Set(rs.map((r) => r.peak_basis && `${r.precision}: peak ${r.peak_gflops!.toFixed(0)} GFLOP/s = ${r.peak_basis}`).filter(Boolean))) console.log(basis);
   if (rs.some((r) => r.gflop_per_img)) console.log('GFLOP/img: forward FLOPs counted by libtorch\'s profiler; training counts 3× the forward');

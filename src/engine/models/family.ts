@@ -49,9 +49,16 @@ export interface Family<A extends string = string> {
    * Loaded for inference (evaluate, explain, serve…) on CPU in channels_last. Only where it was
    * measured to pay: MobileNetV2's depthwise convolutions spend 60 % of oneDNN's time in NCHW ↔
    * blocked reorders, which channels_last removes; DenseNet's concatenations likewise
-   * (docs/performance.md). Training keeps NCHW.
+   * (docs/performance.md).
    */
   inferenceChannelsLast?: boolean;
+  /**
+   * Trained on CPU in channels_last (Learner.forTraining, and bench's training cells): oneDNN's
+   * blocked kernels without the NCHW ↔ blocked reorders around every convolution and its
+   * backward. Measured where set (docs/performance.md); checkpoints are written NCHW-contiguous
+   * whatever the training format, so nothing downstream sees it.
+   */
+  trainChannelsLast?: boolean;
   /** The architecture these state-dict names describe, or null when they are not this family's. */
   fromStateNames(names: Iterable<string>): A | null;
   pretrained: readonly PretrainedConfig[];

@@ -12,7 +12,7 @@ import { Model } from '../engine/model.js';
 import { getThreads, setThreads, manualSeed } from '../engine/runtime.js';
 import type { Arch, Batch, Precision } from '../engine/types.js';
 import { errorMessage } from '../util/errorMessage.js';
-import { PythonReference, type TimedKind } from './pythonReference.js';
+import { PythonKindError, PythonReference, type TimedKind } from './pythonReference.js';
 import { profileOps } from '../engine/profiler.js';
 import { summariseOps, type OpSummary } from './opProfile.js';
 import { cpuPeak } from './cpuPeak.js';
@@ -139,7 +139,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     const run = await runRounds(c, rounds, ours, py);
     t = run.t;
     pythonError = run.error ?? pythonError;
-    if (run.error) py = null;
+    if (run.closed) py = null;
     if (c.profile) profile = await profileBoth(c, model, infer, batch, hyper, py);
   } finally {
     py?.close();
@@ -159,8 +159,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     ...flopFigures(flopsPerImg, median(trainImgS), median(predImgS), c.precision, threads, c.device),
     ...(profile ? { profile } : {}),
   };
-  const n = t.python.latency.length;
-  if (n > 0 && n === t.ours.latency.length) Object.assign(r, pythonFigures(t, c, perImg));
+  Object.assign(r, pythonFigures(t, c, perImg));
   if (pythonError) r.python_error = pythonError;
   return r;
 }
@@ -205,47 +204,68 @@ async function profileBoth(c: BenchConfig, model: Model, infer: Model, batch: Ba
   return { steps: c.steps, train: await side('train'), predict: await side('predict') };
 }
 
-/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the caller closes it). */
-async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pyStarted: PythonReference | null): Promise<{ t: Timings; error?: string }> {
+/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the caller closes it), a kind Python cannot run ends that kind only. */
+async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pyStarted: PythonReference | null): Promise<{ t: Timings; error?: string; closed: boolean }> {
   let py = pyStarted;
   let error: string | undefined;
   const kinds: TimedKind[] = ['train', 'predict', 'latency'];
+  const pyCannot = new Set<TimedKind>();
   const t: Timings = {
     ours: { train: [], predict: [], latency: [] }, python: { train: [], predict: [], latency: [] },
   };
   for (let r = 0; r < rounds; r++) {
     for (const k of kinds) {
       // Alternate who goes first, so a drift in the machine's load does not favour one side.
-      const sides: Array<'ours' | 'python'> = py ? (r % 2 ? ['python', 'ours'] : ['ours', 'python']) : ['ours'];
+      const withPy = py && !pyCannot.has(k);
+      const sides: Array<'ours' | 'python'> = withPy ? (r % 2 ? ['python', 'ours'] : ['ours', 'python']) : ['ours'];
       for (const side of sides) {
         const steps = k === 'latency' ? c.steps * 4 : c.steps;
-        await pause(py ? 100 : 0); // let the other side's OpenMP team stop spinning
+        await pause(withPy ? 100 : 0); // let the other side's OpenMP team stop spinning
         try {
           t[side][k].push(side === 'ours' ? await ours[k](c.warmup, steps) : await py!.time(k, c.warmup, steps));
         } catch (e) {
           if (side === 'ours') throw e;
           error = errorMessage(e);
-          py?.close();
-          py = null;
+          if (e instanceof PythonKindError) {
+            pyCannot.add(k);
+            t.python[k] = [];
+          } else {
+            py?.close();
+            py = null;
+          }
         }
       }
     }
   }
-  return { t, ...(error !== undefined ? { error } : {}) };
+  return { t, ...(error !== undefined ? { error } : {}), closed: py !== pyStarted };
 }
 
-/** Python's figures and the ratios per round (ours ÷ Python in images/s; Python ÷ ours in latency), then their median. */
+/**
+ * Python's figures and the ratios per round (ours ÷ Python in images/s; Python ÷ ours in
+ * latency), then their median: per kind, and only for a kind Python ran in every round.
+ */
 function pythonFigures(t: Timings, c: BenchConfig, perImg: (secs: number[], n: number) => number[]): Partial<BenchResult> {
-  const tr = summariseRatios(t.python.train.map((p, i) => p / t.ours.train[i]!));
-  const pr = summariseRatios(t.python.predict.map((p, i) => p / t.ours.predict[i]!));
-  const lr = summariseRatios(t.python.latency.map((p, i) => p / t.ours.latency[i]!));
-  return {
-    python_train_img_s: median(perImg(t.python.train, c.steps * c.batch)), python_predict_img_s: median(perImg(t.python.predict, c.steps * c.batch)),
-    python_latency_ms: median(t.python.latency.map((s) => (s * 1000) / (c.steps * 4))),
-    ratio: tr.median, predict_ratio: pr.median, latency_ratio: lr.median,
-    ratio_spread: tr.spread, predict_ratio_spread: pr.spread, latency_ratio_spread: lr.spread,
-    conclusive: { train: tr.conclusive, predict: pr.conclusive, latency: lr.conclusive },
-  };
+  const full = (k: TimedKind) => t.python[k].length > 0 && t.python[k].length === t.ours[k].length;
+  const ratios = (k: TimedKind) => summariseRatios(t.python[k].map((p, i) => p / t.ours[k][i]!));
+  const out: Partial<BenchResult> = {};
+  const conclusive = { train: false, predict: false, latency: false };
+  if (full('train')) {
+    const r = ratios('train');
+    Object.assign(out, { python_train_img_s: median(perImg(t.python.train, c.steps * c.batch)), ratio: r.median, ratio_spread: r.spread });
+    conclusive.train = r.conclusive;
+  }
+  if (full('predict')) {
+    const r = ratios('predict');
+    Object.assign(out, { python_predict_img_s: median(perImg(t.python.predict, c.steps * c.batch)), predict_ratio: r.median, predict_ratio_spread: r.spread });
+    conclusive.predict = r.conclusive;
+  }
+  if (full('latency')) {
+    const r = ratios('latency');
+    Object.assign(out, { python_latency_ms: median(t.python.latency.map((s) => (s * 1000) / (c.steps * 4))), latency_ratio: r.median, latency_ratio_spread: r.spread });
+    conclusive.latency = r.conclusive;
+  }
+  if (Object.keys(out).length) out.conclusive = conclusive;
+  return out;
 }
 
 async function timed(fn: () => Promise<unknown>, warmup: number, steps: number): Promise<number> {

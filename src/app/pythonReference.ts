@@ -64,7 +64,9 @@ export class PythonReference {
     this.proc.stdin.write(`${kind} ${warmup} ${steps}\n`);
     const line = await answer;
     if (!line) throw new Error(this.exited ?? 'the Python reference stopped answering');
-    return (JSON.parse(line) as { seconds: number }).seconds;
+    const r = JSON.parse(line) as { seconds?: number; error?: string };
+    if (r.error !== undefined) throw new PythonKindError(kind, r.error);
+    return r.seconds!;
   }
 
   /** `steps` calls under torch.profiler (CPU, FLOPs), as raw events for opProfile.ts. */
@@ -73,11 +75,20 @@ export class PythonReference {
     this.proc.stdin.write(`profile-${kind} 0 ${steps}\n`);
     const line = await answer;
     if (!line) throw new Error(this.exited ?? 'the Python reference stopped answering');
-    return (JSON.parse(line) as { events: OpEvents }).events;
+    const r = JSON.parse(line) as { events?: OpEvents; error?: string };
+    if (r.error !== undefined) throw new PythonKindError(kind, r.error);
+    return r.events!;
   }
 
   close(): void {
     this.proc.stdin.end();
     this.lines.close();
+  }
+}
+
+/** One kind of work Python's torch cannot run in this configuration; the reference is still up for the others. */
+export class PythonKindError extends Error {
+  constructor(readonly kind: string, detail: string) {
+    super(`Python cannot run ${kind}: ${detail}`);
   }
 }

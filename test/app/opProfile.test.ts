@@ -88,3 +88,12 @@ test('discriminative fine-tuning costs no native work: six stage groups run the 
   }
   assert.equal(calls[0], calls[1], `op calls for 2 steps: 1 group ${calls[0]}, 6 groups ${calls[1]}`);
 });
+
+test('bench --vs-python: a kind Python\'s torch cannot run (MobileNetV2 bf16 training) leaves its other kinds measured', async () => {
+  const { benchOne } = await import('../../src/app/bench.js');
+  const r = await benchOne({ arch: 'mobilenet_v2', size: 32, batch: 2, precision: 'bf16', threads: 1, steps: 1, warmup: 0, rounds: 2, vsPython: true });
+  assert.match(r.python_error ?? '', /Python cannot run train: .*hardshrink_backward/);
+  assert.equal(r.ratio, undefined, 'no training ratio without Python\'s training');
+  assert.ok(r.python_predict_img_s! > 0 && r.predict_ratio! > 0 && r.predict_ratio_spread!.length === 2);
+  assert.ok(r.python_latency_ms! > 0 && r.latency_ratio! > 0);
+});

@@ -5,9 +5,9 @@
 // unmapped as soon as they empty. Every step then page-faults its activations back in: 75k minor
 // faults per predict and 230–380k per training step (300 MB and 1–1.5 GB of zeroed pages).
 // Python runs on its main thread, whose brk heap keeps freed memory: 0–38k faults per predict.
-// With the same blocks kept here, 2 faults per predict and 9k per step: predict 290–310 → 185 ms,
-// a training step 1,060–1,430 → 850 ms. (GLIBC_TUNABLES=arena_max=1 + fixed mmap/trim
-// thresholds shows the same, but only if set before the process starts.)
+// With the blocks kept here, 3–42 faults per predict and 1.4–2k per step: predict 276–315 →
+// 229–231 ms, a training step 1,059–1,427 → 829–833 ms. (GLIBC_TUNABLES=arena_max=1 with fixed
+// mmap/trim thresholds does much the same, but only if set before the process starts.)
 //
 // Blocks under 1 MiB go to glibc as before (its bins reuse them without faults). A request takes
 // the smallest cached block that is at least its size and at most a quarter larger. What is cached
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 
 namespace cxr {
@@ -41,39 +42,25 @@ class CpuBlockCache final : public c10::Allocator {
       return {p, p, &c10::free_cpu, c10::Device(c10::DeviceType::CPU)};
     }
     const size_t want = (n + kGranule - 1) / kGranule * kGranule;
-    void* p = nullptr;
-    size_t size = want;
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      auto it = free_.lower_bound(want);
-      if (it != free_.end() && it->first <= want + want / 4) {
-        p = it->second;
-        size = it->first;
-        cached_ -= size;
-        free_.erase(it);
-      }
+    std::unique_lock<std::mutex> g(mu_);
+    auto it = free_.lower_bound(want);
+    void* p;
+    size_t size;
+    if (it != free_.end() && it->first <= want + want / 4) {
+      std::tie(size, p) = *it;
+      cached_ -= size;
+      free_.erase(it);
+    } else {
+      g.unlock();  // glibc's allocation outside the lock
+      size = want;
+      p = c10::alloc_cpu(size);
+      g.lock();
     }
-    if (!p) p = c10::alloc_cpu(size);
-    {
-      std::lock_guard<std::mutex> g(mu_);
-      live_[p] = size;
-    }
+    live_[p] = size;
     return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
-
-  /** Bytes held for reuse. */
-  size_t cached_bytes() const {
-    std::lock_guard<std::mutex> g(mu_);
-    return cached_;
-  }
-
-  /** Gives every cached block back to glibc. */
-  void empty() const {
-    std::lock_guard<std::mutex> g(mu_);
-    empty_locked();
-  }
 
  private:
   explicit CpuBlockCache(size_t cap) : cap_(cap) {}

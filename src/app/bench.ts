@@ -16,7 +16,7 @@ import { PythonKindError, PythonReference, type TimedKind } from './pythonRefere
 import { profileOps } from '../engine/profiler.js';
 import { summariseOps, type OpSummary } from './opProfile.js';
 import { cpuPeak } from './cpuPeak.js';
-import { familyOf } from '../engine/models/registry.js';
+import { channelsLastFor } from '../engine/models/registry.js';
 
 export interface BenchConfig {
   arch: Arch;
@@ -105,11 +105,10 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   manualSeed(0);
   // Training and inference in the memory formats cxrtune runs them in: the family's CPU settings
   // (Learner.forTraining, Learner.load), or channels_last everywhere with --channels-last.
-  const cpu = (c.device ?? 'cpu') === 'cpu';
-  const trainCl = !!c.channelsLast || (cpu && !!familyOf(c.arch).trainChannelsLast);
+  const trainCl = !!c.channelsLast || channelsLastFor(c.arch, c.device ?? 'cpu', 'train');
   const model = await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(trainCl ? { channelsLast: true } : {}) });
   model.configureOptimizer({ kind: 'sgd', groups: [model.layers().flatMap((l) => l.params)] });
-  const inferCl = !!c.channelsLast || (cpu && !!familyOf(c.arch).inferenceChannelsLast);
+  const inferCl = !!c.channelsLast || channelsLastFor(c.arch, c.device ?? 'cpu', 'inference');
   const infer = inferCl === trainCl ? model : await Model.create({ arch: c.arch, numClasses: 2, device: c.device ?? 'cpu', ...(inferCl ? { channelsLast: true } : {}) });
   if (infer !== model) await infer.loadState(await model.state());
   const batch = benchBatch(c.batch, c.size);
@@ -245,24 +244,21 @@ async function runRounds(c: BenchConfig, rounds: number, ours: TimedRunner, pySt
  * latency), then their median: per kind, and only for a kind Python ran in every round.
  */
 function pythonFigures(t: Timings, c: BenchConfig, perImg: (secs: number[], n: number) => number[]): Partial<BenchResult> {
-  const full = (k: TimedKind) => t.python[k].length > 0 && t.python[k].length === t.ours[k].length;
-  const ratios = (k: TimedKind) => summariseRatios(t.python[k].map((p, i) => p / t.ours[k][i]!));
   const out: Partial<BenchResult> = {};
   const conclusive = { train: false, predict: false, latency: false };
-  if (full('train')) {
-    const r = ratios('train');
-    Object.assign(out, { python_train_img_s: median(perImg(t.python.train, c.steps * c.batch)), ratio: r.median, ratio_spread: r.spread });
-    conclusive.train = r.conclusive;
-  }
-  if (full('predict')) {
-    const r = ratios('predict');
-    Object.assign(out, { python_predict_img_s: median(perImg(t.python.predict, c.steps * c.batch)), predict_ratio: r.median, predict_ratio_spread: r.spread });
-    conclusive.predict = r.conclusive;
-  }
-  if (full('latency')) {
-    const r = ratios('latency');
-    Object.assign(out, { python_latency_ms: median(t.python.latency.map((s) => (s * 1000) / (c.steps * 4))), latency_ratio: r.median, latency_ratio_spread: r.spread });
-    conclusive.latency = r.conclusive;
+  const fields = {
+    train: ['python_train_img_s', 'ratio', 'ratio_spread'],
+    predict: ['python_predict_img_s', 'predict_ratio', 'predict_ratio_spread'],
+    latency: ['python_latency_ms', 'latency_ratio', 'latency_ratio_spread'],
+  } as const;
+  for (const k of ['train', 'predict', 'latency'] as const) {
+    const py = t.python[k];
+    if (py.length === 0 || py.length !== t.ours[k].length) continue;
+    const r = summariseRatios(py.map((p, i) => p / t.ours[k][i]!));
+    const value = k === 'latency' ? median(py.map((s) => (s * 1000) / (c.steps * 4))) : median(perImg(py, c.steps * c.batch));
+    const [v, m, s] = fields[k];
+    Object.assign(out, { [v]: value, [m]: r.median, [s]: r.spread });
+    conclusive[k] = r.conclusive;
   }
   if (Object.keys(out).length) out.conclusive = conclusive;
   return out;

@@ -12,7 +12,7 @@
 // - BatchNorm unfolding of a folded pretrained checkpoint (bnUnfold.ts) uses the first 64
 //   training images in a fixed order; it is part of building the model, not of training.
 import type { Region } from '../data/lungCrop.js';
-import { familyOf } from '../engine/models/registry.js';
+import { channelsLastFor } from '../engine/models/registry.js';
 import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../engine/checkpoint.js';
 import { workerThreads } from '../engine/distributed.js';
 import { Model } from '../engine/model.js';
@@ -75,7 +75,7 @@ export class Learner {
   static async loadRef(ref: ModelRef, o: LoadOptions = {}): Promise<LoadedLearner> {
     useThreads(o.threads, o.worker);
     if (o.device) checkDevice(o.device);
-    const channelsLast = (o.device ?? 'cpu') === 'cpu' && !!familyOf(ref.meta.arch).inferenceChannelsLast;
+    const channelsLast = channelsLastFor(ref.meta.arch, o.device ?? 'cpu', 'inference');
     const { model, meta } = await loadCheckpoint(ref.checkpoint, { ...(o.device ? { device: o.device } : {}), ...(channelsLast ? { channelsLast } : {}) });
     return new Learner(model, meta, ref, null) as LoadedLearner;
   }
@@ -98,7 +98,7 @@ export class Learner {
       normalisation = metadataNormalisation(meta);
       strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     }
-    const channelsLast = cfg.device === 'cpu' && !!familyOf(cfg.arch).trainChannelsLast;
+    const channelsLast = channelsLastFor(cfg.arch, cfg.device, 'train');
     const model = await Model.create({
       arch: cfg.arch, numClasses: data.classes.length, device: cfg.device, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}),
       ...(channelsLast ? { channelsLast } : {}),

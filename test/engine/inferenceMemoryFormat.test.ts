@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
 import { setThreads, manualSeed } from '../../src/engine/runtime.js';
-import { familyOf } from '../../src/engine/models/registry.js';
+import { channelsLastFor, familyOf } from '../../src/engine/models/registry.js';
 import { benchBatch } from '../../src/app/bench.js';
 import type { Arch } from '../../src/engine/types.js';
 
@@ -15,6 +15,10 @@ test('the families that infer or train in channels_last are the measured ones', 
   const all = ['resnet18', 'densenet121', 'mobilenet_v2'] as Arch[];
   assert.deepEqual(all.filter((a) => familyOf(a).inferenceChannelsLast), all);
   assert.deepEqual(all.filter((a) => familyOf(a).trainChannelsLast), ['resnet18', 'densenet121']);
+  assert.equal(channelsLastFor('densenet121', 'cpu', 'train'), true);
+  assert.equal(channelsLastFor('mobilenet_v2', 'cpu', 'train'), false);
+  assert.equal(channelsLastFor('mobilenet_v2', 'cpu', 'inference'), true);
+  assert.equal(channelsLastFor('resnet50', 'cuda:0', 'inference'), false, 'a CPU setting only');
 });
 
 for (const arch of ['resnet18', 'densenet121'] as Arch[]) {

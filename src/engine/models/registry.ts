@@ -20,6 +20,12 @@ export function familyOf(arch: string): Family<Arch> {
   return f;
 }
 
+/** Whether `arch` runs in channels_last for this use on `device`: its family's CPU setting (none on CUDA). */
+export function channelsLastFor(arch: string, device: string, use: 'train' | 'inference'): boolean {
+  const f = familyOf(arch);
+  return device === 'cpu' && !!(use === 'train' ? f.trainChannelsLast : f.inferenceChannelsLast);
+}
+
 /** The architecture a state dict's names describe (block counts per stage), or null. */
 export function archFromStateNames(names: Iterable<string>): Arch | null {
   const list = [...names];

@@ -167,8 +167,45 @@ inline torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride
 // convolutions at 7x7 and 14x14, DenseNet's last-block 3x3s. Measured on a MobileNetV2 batch-1
 // predict: 11 such calls took 55 of 75 ms; oneDNN runs the same 11 in about 1 ms. Eval mode
 // only (predict, Grad-CAM, serve): training keeps libtorch's choice and its bitwise baselines.
+// Eval-mode low-precision copies of convolution weights. Under autocast every call casts
+// each fp32 weight to bf16/fp16 again (Python torch too: its cast cache lives for one
+// autocast region). A predict at batch 1 is short enough for that to matter: measured on
+// ResNet-50 bf16, see docs/performance.md. predict_logits installs its model's cache on the
+// compute thread; a copy is remade when its weight's storage or version changes.
+struct EvalCastCache {
+  c10::ScalarType dtype = c10::ScalarType::BFloat16;
+  struct Entry {
+    torch::Tensor src;  // keeps the key's TensorImpl alive
+    const void* data = nullptr;
+    int64_t version = -1;
+    torch::Tensor cast;
+  };
+  std::unordered_map<const c10::TensorImpl*, Entry> entries;
+
+  torch::Tensor get(const torch::Tensor& t) {
+    auto& e = entries[t.unsafeGetTensorImpl()];
+    if (!e.cast.defined() || e.cast.scalar_type() != dtype || e.data != t.data_ptr() || e.version != int64_t(t._version())) {
+      e.src = t;
+      e.data = t.data_ptr();
+      e.version = int64_t(t._version());
+      e.cast = t.detach().to(dtype);
+    }
+    return e.cast;
+  }
+};
+EvalCastCache*& eval_cast_cache();  // core.cc; null unless a predict_logits runs on this thread
+
 inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
   const auto& o = m.options;
+  if (auto* cache = eval_cast_cache()) {
+    if (!m.is_training() && c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
+        c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
+      // The same call autocast makes, with arguments already in its dtype (so it casts nothing).
+      auto bias = m.bias.defined() ? cache->get(m.bias) : torch::Tensor();
+      return at::conv2d(x.to(cache->dtype), cache->get(m.weight), bias, *o.stride(),
+                        c10::get<torch::ExpandingArray<2>>(o.padding()), *o.dilation(), o.groups());
+    }
+  }
   if (!m.is_training() && x.dim() == 4 && x.size(0) == 1 && x.device().is_cpu() &&
       x.scalar_type() == torch::kFloat && x.layout() == torch::kStrided && o.groups() == 1 &&
       c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&

@@ -2,6 +2,11 @@
 
 namespace cxr {
 
+EvalCastCache*& eval_cast_cache() {
+  static thread_local EvalCastCache* cache = nullptr;
+  return cache;
+}
+
 BnMode bn_mode(const std::string& name) {
   if (name == "train") return BnMode::Train;
   if (name == "eval") return BnMode::Eval;
@@ -42,6 +47,7 @@ void Core::apply(const Settings& s) {
 void Core::set_mode(bool training) {
   net->train(training);
   if (!training) return;
+  cast_cache.entries.clear();  // training changes every weight; free the copies
   if (bn_mode_ == BnMode::Eval) net->eval();
   else if (bn_mode_ == BnMode::Frozen)
     for (auto& kv : bn_names) const_cast<torch::nn::BatchNorm2dImpl*>(kv.first)->eval();

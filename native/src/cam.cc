@@ -10,6 +10,7 @@ BnObserver*& bn_observer() {
 LayerGradients layer_gradients(Core& m, const HostInput& in, int64_t cls, const std::string& layer) {
   torch::AutoGradMode ag(true);
   m.set_mode(false);
+  EvalWeightsScope ew(m.eval_cache, torch::kFloat);
   auto x = m.input(in);
   torch::Tensor act;
   auto logits = m.net->run(x, layer, &act);
@@ -22,6 +23,7 @@ LayerGradients layer_gradients(Core& m, const HostInput& in, int64_t cls, const 
 PooledFeatures pooled_features(Core& m, const HostInput& in, const std::string& layer) {
   torch::NoGradGuard ng;  // not InferenceMode: the tap sets requires_grad on its output
   m.set_mode(false);
+  EvalWeightsScope ew(m.eval_cache, torch::kFloat);
   auto x = m.input(in);
   torch::Tensor act;
   auto logits = m.net->run(x, layer, &act);

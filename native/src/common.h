@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include "eval_weights.h"
 #include "sync_batch_norm.h"
 
 namespace cxr {
@@ -161,67 +162,60 @@ inline torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride
   return torch::nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).groups(groups).bias(bias));
 }
-// A convolution module's forward, with one kernel choice overridden. libtorch (and Python
+// One convolution with explicit weights, one kernel choice overridden. libtorch (and Python
 // torch alike) sends an fp32 CPU convolution with batch 1, groups 1, a kernel of at most 3x3
 // and at most 20480 input values to its im2col path (_slow_conv2d_forward): MobileNetV2's 1x1
 // convolutions at 7x7 and 14x14, DenseNet's last-block 3x3s. Measured on a MobileNetV2 batch-1
 // predict: 11 such calls took 55 of 75 ms; oneDNN runs the same 11 in about 1 ms. Eval mode
 // only (predict, Grad-CAM, serve): training keeps libtorch's choice and its bitwise baselines.
-// Eval-mode low-precision copies of convolution weights. Under autocast every call casts
-// each fp32 weight to bf16/fp16 again (Python torch too: its cast cache lives for one
-// autocast region). A predict at batch 1 is short enough for that to matter: measured on
-// ResNet-50 bf16, see docs/performance.md. predict_logits installs its model's cache on the
-// compute thread; a copy is remade when its weight's storage or version changes.
-struct EvalCastCache {
-  c10::ScalarType dtype = c10::ScalarType::BFloat16;
-  struct Entry {
-    torch::Tensor src;  // keeps the key's TensorImpl alive
-    const void* data = nullptr;
-    int64_t version = -1;
-    torch::Tensor cast;
-  };
-  std::unordered_map<const c10::TensorImpl*, Entry> entries;
-
-  torch::Tensor get(const torch::Tensor& t) {
-    auto& e = entries[t.unsafeGetTensorImpl()];
-    if (!e.cast.defined() || e.cast.scalar_type() != dtype || e.data != t.data_ptr() || e.version != int64_t(t._version())) {
-      e.src = t;
-      e.data = t.data_ptr();
-      e.version = int64_t(t._version());
-      e.cast = t.detach().to(dtype);
-    }
-    return e.cast;
-  }
-};
-EvalCastCache*& eval_cast_cache();  // core.cc; null unless a predict_logits runs on this thread
-
-inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
+inline torch::Tensor conv_call(torch::nn::Conv2dImpl& m, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b) {
   const auto& o = m.options;
-  if (auto* cache = eval_cast_cache()) {
-    if (!m.is_training() && c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
-        c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode())) {
-      // The same call autocast makes, with arguments already in its dtype (so it casts nothing).
-      auto bias = m.bias.defined() ? cache->get(m.bias) : torch::Tensor();
-      return at::conv2d(x.to(cache->dtype), cache->get(m.weight), bias, *o.stride(),
-                        c10::get<torch::ExpandingArray<2>>(o.padding()), *o.dilation(), o.groups());
-    }
-  }
+  const auto& pad = c10::get<torch::ExpandingArray<2>>(o.padding());
+  auto bias = b.defined() ? c10::optional<torch::Tensor>(b) : c10::nullopt;
   if (!m.is_training() && x.dim() == 4 && x.size(0) == 1 && x.device().is_cpu() &&
-      x.scalar_type() == torch::kFloat && x.layout() == torch::kStrided && o.groups() == 1 &&
-      c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) &&
-      c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) && at::globalContext().userEnabledMkldnn()) {
-    const auto& pad = c10::get<torch::ExpandingArray<2>>(o.padding());
-    auto bias = m.bias.defined() ? c10::optional<torch::Tensor>(m.bias) : c10::nullopt;
+      x.scalar_type() == torch::kFloat && w.scalar_type() == torch::kFloat && x.layout() == torch::kStrided &&
+      o.groups() == 1 && at::globalContext().userEnabledMkldnn()) {
     // Recorded as the aten::conv2d it replaces, with its arguments, so the profiler still
     // counts its FLOPs (bench's GFLOP/img and % of peak).
-    RECORD_FUNCTION("aten::conv2d", std::vector<c10::IValue>({x, m.weight, bias, c10::IntArrayRef(*o.stride()).vec(),
+    RECORD_FUNCTION("aten::conv2d", std::vector<c10::IValue>({x, w, bias, c10::IntArrayRef(*o.stride()).vec(),
                                                                c10::IntArrayRef(*pad).vec(),
                                                                c10::IntArrayRef(*o.dilation()).vec(), int64_t{1}}));
-    return at::mkldnn_convolution(x, m.weight, bias, *pad, *o.stride(), *o.dilation(), 1);
+    return at::mkldnn_convolution(x, w, bias, *pad, *o.stride(), *o.dilation(), 1);
   }
-  return m.forward(x);
+  return at::conv2d(x, w, bias, *o.stride(), *pad, *o.dilation(), o.groups());
+}
+inline bool plain_padding(const torch::nn::Conv2dImpl& m) {
+  return c10::holds_alternative<torch::ExpandingArray<2>>(m.options.padding()) &&
+         c10::holds_alternative<torch::enumtype::kZeros>(m.options.padding_mode());
+}
+
+// A convolution module's forward. In an eval call (EvalWeightsScope) its weights come from
+// the model's EvalWeights in the call's dtype: under autocast they are already cast, so
+// autocast casts nothing.
+inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
+  if (!plain_padding(m)) return m.forward(x);
+  auto use = eval_weights();
+  if (use.weights && !m.is_training() && use.dtype != m.weight.scalar_type()) {
+    auto wb = use.weights->get(m, nullptr, use.dtype);
+    return conv_call(m, x.to(use.dtype), wb.first, wb.second);
+  }
+  return conv_call(m, x, m.weight, m.bias);
 }
 inline torch::Tensor conv2d(const torch::nn::Conv2d& m, const torch::Tensor& x) { return conv2d(*m.ptr(), x); }
+
+// A convolution and the BatchNorm after it. In an eval call the BatchNorm is folded into the
+// convolution (EvalWeights); anywhere else, and while a BnObserver needs the BatchNorm's
+// input, they run as two modules.
+inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
+  auto use = eval_weights();
+  if (use.weights && !c->is_training() && !b->is_training() && !bn_observer() && plain_padding(*c) &&
+      b->options.track_running_stats()) {
+    auto wb = use.weights->get(*c.ptr(), b.get(), use.dtype);
+    return conv_call(*c.ptr(), x.to(use.dtype), wb.first, wb.second);
+  }
+  return bn(b, conv2d(c, x));
+}
 inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }
 
 }  // namespace cxr

@@ -2,9 +2,9 @@
 
 namespace cxr {
 
-EvalCastCache*& eval_cast_cache() {
-  static thread_local EvalCastCache* cache = nullptr;
-  return cache;
+EvalWeightsUse& eval_weights() {
+  static thread_local EvalWeightsUse use;
+  return use;
 }
 
 BnMode bn_mode(const std::string& name) {
@@ -47,7 +47,7 @@ void Core::apply(const Settings& s) {
 void Core::set_mode(bool training) {
   net->train(training);
   if (!training) return;
-  cast_cache.entries.clear();  // training changes every weight; free the copies
+  eval_cache.clear();  // training changes every weight; free the copies
   if (bn_mode_ == BnMode::Eval) net->eval();
   else if (bn_mode_ == BnMode::Frozen)
     for (auto& kv : bn_names) const_cast<torch::nn::BatchNorm2dImpl*>(kv.first)->eval();

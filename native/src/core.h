@@ -53,8 +53,8 @@ class Core {
   bool has_optimizer() const { return bool(optimizer_); }
   std::vector<torch::Tensor> trainable_params() const;
   void clear_grads();
-  // Eval-mode bf16/fp16 copies of the convolution weights (common.h); cleared by training.
-  EvalCastCache cast_cache;
+  // Eval-mode convolution weights: cast, BatchNorm folded (eval_weights.h); cleared by training.
+  EvalWeights eval_cache;
 
  private:
   BnMode bn_mode_ = BnMode::Train;

@@ -15,8 +15,8 @@ struct DenseLayer : torch::nn::Module {
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs) {
     auto x = torch::cat(inputs, 1);
-    auto b = conv2d(conv1, (bn(norm1, x)).relu_());
-    return conv2d(conv2, (bn(norm2, b)).relu_());
+    auto b = conv_bn(conv1, norm2, bn(norm1, x).relu_());
+    return conv2d(conv2, b.relu_());
   }
 };
 
@@ -84,7 +84,7 @@ struct DenseNet : Net {
 
     auto F = features;
     blocks.push_back({"features.pool0", [F](const torch::Tensor& x) {
-                        return torch::max_pool2d((bn(F->norm0, conv2d(F->conv0, x))).relu_(), 3, 2, 1);
+                        return torch::max_pool2d(conv_bn(F->conv0, F->norm0, x).relu_(), 3, 2, 1);
                       }});
     for (size_t i = 0; i < F->dense.size(); ++i) {
       auto d = F->dense[i];

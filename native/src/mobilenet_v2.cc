@@ -18,7 +18,7 @@ struct ConvBNReLU : torch::nn::Module {
     c = register_module("0", conv(in, out, k, stride, (k - 1) / 2, groups));
     b = register_module("1", batchnorm(out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return cxr::relu6(bn(b, conv2d(c, x))); }
+  torch::Tensor forward(const torch::Tensor& x) { return cxr::relu6(conv_bn(c, b, x)); }
 };
 
 // conv = Sequential([ConvBNReLU expand (if t != 1)], ConvBNReLU depthwise, Conv2d project, BatchNorm2d).
@@ -42,7 +42,7 @@ struct InvertedResidual : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto y = expand ? expand->forward(x) : x;
-    y = bn(project_bn, conv2d(project, dw->forward(y)));
+    y = conv_bn(project, project_bn, dw->forward(y));
     return use_res ? x + y : y;
   }
 };

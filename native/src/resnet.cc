@@ -18,7 +18,7 @@ struct Downsample : torch::nn::Module {
     c = register_module("0", conv(in, out, 1, stride));
     b = register_module("1", batchnorm(out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return bn(b, conv2d(c, x)); }
+  torch::Tensor forward(const torch::Tensor& x) { return conv_bn(c, b, x); }
 };
 
 struct BasicBlock : ResBlock {
@@ -36,8 +36,8 @@ struct BasicBlock : ResBlock {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     // In place where torchvision is (ReLU(inplace=True), out += identity): fewer allocations.
-    auto out = (bn(bn1, conv2d(conv1, x))).relu_();
-    out = bn(bn2, conv2d(conv2, out));
+    auto out = conv_bn(conv1, bn1, x).relu_();
+    out = conv_bn(conv2, bn2, out);
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
   }
@@ -59,9 +59,9 @@ struct Bottleneck : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = (bn(bn1, conv2d(conv1, x))).relu_();
-    out = (bn(bn2, conv2d(conv2, out))).relu_();
-    out = bn(bn3, conv2d(conv3, out));
+    auto out = conv_bn(conv1, bn1, x).relu_();
+    out = conv_bn(conv2, bn2, out).relu_();
+    out = conv_bn(conv3, bn3, out);
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
   }
@@ -109,7 +109,7 @@ struct ResNet : Net {
     }
 
     blocks.push_back({"maxpool", [this](const torch::Tensor& x) {
-                        return torch::max_pool2d((bn(bn1, conv2d(conv1, x))).relu_(), 3, 2, 1);
+                        return torch::max_pool2d(conv_bn(conv1, bn1, x).relu_(), 3, 2, 1);
                       }});
     for (int i = 0; i < 4; ++i) {
       auto layer = layers[i];

@@ -95,12 +95,9 @@ torch::Tensor predict_logits(Core& m, const HostInput& in, Precision p) {
   m.set_mode(false);
   auto x = m.input(in);
   PrecisionScope ps(m, p);
-  if (p == Precision::Fp32) return m.net->run(x).to(torch::kFloat).cpu();
-  m.cast_cache.dtype = p == Precision::Bf16 ? torch::kBFloat16 : torch::kHalf;
-  struct Install {
-    explicit Install(EvalCastCache* c) { eval_cast_cache() = c; }
-    ~Install() { eval_cast_cache() = nullptr; }
-  } install(&m.cast_cache);
+  EvalWeightsScope ew(m.eval_cache, p == Precision::Fp32   ? torch::kFloat
+                                    : p == Precision::Bf16 ? torch::kBFloat16
+                                                           : torch::kHalf);
   return m.net->run(x).to(torch::kFloat).cpu();
 }
 

@@ -1,0 +1,111 @@
+// Eval-mode convolution weights, made once and kept until their sources change.
+//
+// Two per-call costs of eval-mode inference that Python torch pays too, measured here:
+//  - Autocast casts every fp32 weight to bf16/fp16 on every call (Python's cast cache lives for
+//    one autocast region). ResNet-50 bf16 at batch 1: 79 → 42 ms with the copies kept.
+//  - An eval-mode BatchNorm after a convolution is an affine map per channel, a full pass over
+//    the activations; folded into the convolution's weight and bias it costs nothing
+//    (docs/performance.md has the figures).
+// predict, Grad-CAM and features install their model's EvalWeights on the compute thread
+// (EvalWeightsScope); training never does, so training and its bitwise baselines are untouched.
+// An entry is remade when any source's storage or version changes (loadState, a training step)
+// and all are dropped when training starts.
+#pragma once
+#include <torch/torch.h>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace cxr {
+
+class EvalWeights {
+ public:
+  // The convolution's weight and bias in `dtype`, with the eval-mode BatchNorm `bn` (or none)
+  // folded in: w' = w·γ/√(σ²+ε), b' = β + (b − μ)·γ/√(σ²+ε).
+  std::pair<torch::Tensor, torch::Tensor> get(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn,
+                                              c10::ScalarType dtype) {
+    std::vector<torch::Tensor> src{c.weight, c.bias};
+    if (bn) src.insert(src.end(), {bn->weight, bn->bias, bn->running_mean, bn->running_var});
+    auto& e = entries_[{&c, dtype}];
+    if (!e.w.defined() || !e.same(src)) {
+      e.keep(src);
+      // Normal tensors even when the caller is in InferenceMode: Grad-CAM saves them for backward.
+      c10::InferenceMode normal(false);
+      torch::NoGradGuard ng;
+      auto w = c.weight.detach().to(torch::kFloat);
+      auto b = c.bias.defined() ? c.bias.detach().to(torch::kFloat) : torch::Tensor();
+      if (bn) {
+        auto scale = (bn->running_var.detach().to(torch::kFloat) + bn->options.eps()).rsqrt();
+        if (bn->weight.defined()) scale = scale * bn->weight.detach().to(torch::kFloat);
+        auto shift = -bn->running_mean.detach().to(torch::kFloat);
+        if (b.defined()) shift = shift + b;
+        shift = shift * scale;
+        if (bn->bias.defined()) shift = shift + bn->bias.detach().to(torch::kFloat);
+        w = w * scale.view({-1, 1, 1, 1});
+        b = shift;
+      }
+      e.w = w.to(dtype).contiguous(c.weight.suggest_memory_format());
+      e.b = b.defined() ? b.to(dtype) : b;
+    }
+    return {e.w, e.b};
+  }
+  void clear() { entries_.clear(); }
+
+ private:
+  struct Entry {
+    std::vector<torch::Tensor> src;  // keeps the sources' TensorImpls alive
+    std::vector<const void*> data;
+    std::vector<int64_t> version;
+    torch::Tensor w, b;
+    bool same(const std::vector<torch::Tensor>& s) const {
+      if (s.size() != src.size()) return false;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i].defined() != src[i].defined()) return false;
+        if (!s[i].defined()) continue;
+        if (s[i].unsafeGetTensorImpl() != src[i].unsafeGetTensorImpl() || s[i].data_ptr() != data[i] ||
+            int64_t(s[i]._version()) != version[i])
+          return false;
+      }
+      return true;
+    }
+    void keep(const std::vector<torch::Tensor>& s) {
+      src = s;
+      data.clear();
+      version.clear();
+      for (auto& t : s) {
+        data.push_back(t.defined() ? t.data_ptr() : nullptr);
+        version.push_back(t.defined() ? int64_t(t._version()) : -1);
+      }
+    }
+  };
+  struct Key {
+    const void* conv;
+    c10::ScalarType dtype;
+    bool operator==(const Key& o) const { return conv == o.conv && dtype == o.dtype; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return std::hash<const void*>()(k.conv) ^ size_t(k.dtype); }
+  };
+  std::unordered_map<Key, Entry, KeyHash> entries_;
+};
+
+// The EvalWeights in use on this thread and their dtype (core.cc); null outside an eval call.
+struct EvalWeightsUse {
+  EvalWeights* weights = nullptr;
+  c10::ScalarType dtype = c10::ScalarType::Float;
+};
+EvalWeightsUse& eval_weights();
+
+// Installs `w` for the current scope (the previous use is restored after).
+class EvalWeightsScope {
+ public:
+  EvalWeightsScope(EvalWeights& w, c10::ScalarType dtype) : prev_(eval_weights()) { eval_weights() = {&w, dtype}; }
+  ~EvalWeightsScope() { eval_weights() = prev_; }
+  EvalWeightsScope(const EvalWeightsScope&) = delete;
+  EvalWeightsScope& operator=(const EvalWeightsScope&) = delete;
+
+ private:
+  EvalWeightsUse prev_;
+};
+
+}  // namespace cxr

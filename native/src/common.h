@@ -190,16 +190,21 @@ inline bool plain_padding(const torch::nn::Conv2dImpl& m) {
          c10::holds_alternative<torch::enumtype::kZeros>(m.options.padding_mode());
 }
 
+// A convolution in an eval call: its weights, and `bn` (if any) folded in, from the thread's
+// EvalWeights in the call's dtype.
+inline torch::Tensor eval_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
+                               const torch::Tensor& x) {
+  auto wb = use.weights->get(m, bn, use.dtype);
+  return conv_call(m, x.to(use.dtype), wb.first, wb.second);
+}
+
 // A convolution module's forward. In an eval call (EvalWeightsScope) its weights come from
 // the model's EvalWeights in the call's dtype: under autocast they are already cast, so
 // autocast casts nothing.
 inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
   if (!plain_padding(m)) return m.forward(x);
   auto use = eval_weights();
-  if (use.weights && !m.is_training() && use.dtype != m.weight.scalar_type()) {
-    auto wb = use.weights->get(m, nullptr, use.dtype);
-    return conv_call(m, x.to(use.dtype), wb.first, wb.second);
-  }
+  if (use.weights && !m.is_training() && use.dtype != m.weight.scalar_type()) return eval_conv(use, m, nullptr, x);
   return conv_call(m, x, m.weight, m.bias);
 }
 inline torch::Tensor conv2d(const torch::nn::Conv2d& m, const torch::Tensor& x) { return conv2d(*m.ptr(), x); }
@@ -210,10 +215,8 @@ inline torch::Tensor conv2d(const torch::nn::Conv2d& m, const torch::Tensor& x) 
 inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
   auto use = eval_weights();
   if (use.weights && !c->is_training() && !b->is_training() && !bn_observer() && plain_padding(*c) &&
-      b->options.track_running_stats()) {
-    auto wb = use.weights->get(*c.ptr(), b.get(), use.dtype);
-    return conv_call(*c.ptr(), x.to(use.dtype), wb.first, wb.second);
-  }
+      b->options.track_running_stats())
+    return eval_conv(use, *c.ptr(), b.get(), x);
   return bn(b, conv2d(c, x));
 }
 inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }

@@ -7,11 +7,15 @@ namespace cxr {
 
 namespace {
 
+// The dtype a precision computes in.
+c10::ScalarType compute_dtype(Precision p) {
+  return p == Precision::Fp32 ? torch::kFloat : p == Precision::Bf16 ? torch::kBFloat16 : torch::kHalf;
+}
+
 // Autocast for bf16/fp16, nothing for fp32.
 class PrecisionScope {
  public:
-  PrecisionScope(const Core& m, Precision p)
-      : ac_(m.device.type(), p == Precision::Bf16 ? torch::kBFloat16 : torch::kHalf, p != Precision::Fp32) {}
+  PrecisionScope(const Core& m, Precision p) : ac_(m.device.type(), compute_dtype(p), p != Precision::Fp32) {}
 
  private:
   AutocastScope ac_;
@@ -95,9 +99,7 @@ torch::Tensor predict_logits(Core& m, const HostInput& in, Precision p) {
   m.set_mode(false);
   auto x = m.input(in);
   PrecisionScope ps(m, p);
-  EvalWeightsScope ew(m.eval_cache, p == Precision::Fp32   ? torch::kFloat
-                                    : p == Precision::Bf16 ? torch::kBFloat16
-                                                           : torch::kHalf);
+  EvalWeightsScope ew(m.eval_cache, compute_dtype(p));
   return m.net->run(x).to(torch::kFloat).cpu();
 }
 

@@ -1,10 +1,13 @@
 // Module entry: the NativeModel class and process-wide settings (threads, seed, info).
+#include <dlfcn.h>
 #include <malloc.h>
 #include <napi.h>
 #include <cstdlib>
+#include <ATen/Version.h>
 #include "common.h"
 #include "cpu_block_cache.h"
 #include "distributed.h"
+#include "step.h"
 #include "task.h"
 
 namespace cxr {
@@ -34,6 +37,23 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// oneDNN's instruction set in use (dnnl_cpu_isa_t bit flags; the CPU's, capped by its
+// ONEDNN_MAX_CPU_ISA), looked up at run time: Debian's libtorch links the shared libdnnl,
+// pytorch.org's builds keep it inside and hidden (-1 then: not known).
+double onednn_isa() {
+  using Fn = int (*)();
+  auto f = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  return f ? double(f()) : -1;
+}
+// ATen's kernel level (its ATEN_CPU_CAPABILITY choice), as at::show_config() states it.
+std::string aten_capability() {
+  const std::string cfg = at::show_config(), key = "CPU capability usage: ";
+  auto at = cfg.find(key);
+  if (at == std::string::npos) return "";
+  at += key.size();
+  return cfg.substr(at, cfg.find('\n', at) - at);
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto o = Napi::Object::New(env);
@@ -43,7 +63,15 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", Napi::Number::New(env, at::get_num_threads()));
   o.Set("mkldnn", at::hasMKLDNN());
   o.Set("parallel", at::get_parallel_info());
+  o.Set("onednnIsa", Napi::Number::New(env, onednn_isa()));
+  o.Set("atenCapability", aten_capability());
   return o;
+}
+
+// Whether bf16/fp16 calls may use oneDNN (torch.backends.mkldnn for those calls only).
+Napi::Value SetLowPrecisionOneDnn(const Napi::CallbackInfo& info) {
+  cxr::set_low_precision_onednn(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -62,6 +90,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setLowPrecisionOneDnn", Napi::Function::New(env, SetLowPrecisionOneDnn));
   cxr::InitDistributed(env, exports);
   cxr::InitProfiler(env, exports);
   return exports;

@@ -1,4 +1,5 @@
 #include "step.h"
+#include <atomic>
 #include <cmath>
 #include "distributed.h"
 #include "unet.h"
@@ -11,6 +12,30 @@ namespace {
 c10::ScalarType compute_dtype(Precision p) {
   return p == Precision::Fp32 ? torch::kFloat : p == Precision::Bf16 ? torch::kBFloat16 : torch::kHalf;
 }
+
+std::atomic<bool> low_precision_onednn{true};
+
+// A bf16/fp16 call on the CPU without oneDNN when TypeScript says so: where oneDNN has no
+// kernels for the dtype (its ISA capped below AVX512-BF16), libtorch 1.13 still sends
+// bf16 convolutions to it whenever the CPU itself has AVX-512 and they fail ("could not
+// create a primitive descriptor iterator"); on a CPU without AVX-512 torch already takes
+// its own kernels, and this changes nothing. Process-wide, but every call runs on the
+// one compute thread (executor.h), so no other call sees the switch.
+class LowPrecisionKernels {
+ public:
+  LowPrecisionKernels(const Core& m, Precision p)
+      : on_(p != Precision::Fp32 && m.device.is_cpu() && !low_precision_onednn.load()) {
+    if (!on_) return;
+    prev_ = at::globalContext().userEnabledMkldnn();
+    at::globalContext().setUserEnabledMkldnn(false);
+  }
+  ~LowPrecisionKernels() {
+    if (on_) at::globalContext().setUserEnabledMkldnn(prev_);
+  }
+
+ private:
+  bool on_, prev_ = true;
+};
 
 // Autocast for bf16/fp16, nothing for fp32.
 class PrecisionScope {
@@ -65,6 +90,8 @@ bool unscale(Core& m, double scale) {
 
 }  // namespace
 
+void set_low_precision_onednn(bool on) { low_precision_onednn = on; }
+
 Precision precision(const std::string& name) {
   if (name == "fp32") return Precision::Fp32;
   if (name == "bf16") return Precision::Bf16;
@@ -75,6 +102,7 @@ Precision precision(const std::string& name) {
 TrainResult train_step(Core& m, const TrainRequest& r) {
   auto& opt = m.optimizer();
   m.set_mode(true);
+  LowPrecisionKernels k(m, r.precision);  // forward and backward alike
   TrainResult out;
   auto loss = forward_loss(m, r, out);
   m.clear_grads();
@@ -98,6 +126,7 @@ torch::Tensor predict_logits(Core& m, const HostInput& in, Precision p) {
   c10::InferenceMode im;
   m.set_mode(false);
   auto x = m.input(in);
+  LowPrecisionKernels k(m, p);
   PrecisionScope ps(m, p);
   EvalWeightsScope ew(m.eval_cache, compute_dtype(p));
   return m.net->run(x).to(torch::kFloat).cpu();

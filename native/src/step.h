@@ -11,6 +11,9 @@ namespace cxr {
 
 enum class Precision { Fp32, Bf16, Fp16 };
 Precision precision(const std::string& name);  // an error for an unknown name
+// false: bf16/fp16 CPU calls run on libtorch's own kernels, not oneDNN (set by TypeScript
+// from the instruction set oneDNN runs at).
+void set_low_precision_onednn(bool on);
 
 struct TrainRequest {
   HostInput in;

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpEvents } from './profiler.js';
+import { isaInfo } from './isa.js';
 
 export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
 /** A batch as the addon takes it; the normalisation is always given (no native default). */
@@ -55,7 +56,14 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   manualSeed(seed: number): void;
-  info(): { torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string };
+  info(): {
+    torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string;
+    /** oneDNN's effective dnnl_cpu_isa_t, -1 where libtorch hides oneDNN. */
+    onednnIsa: number;
+    atenCapability: string;
+  };
+  /** false: bf16/fp16 CPU calls run on libtorch's own kernels, not oneDNN (engine/isa.ts). */
+  setLowPrecisionOneDnn(on: boolean): void;
   profileStart(): Promise<void>;
   /** libtorch's operator events (native/src/profiler.cc), as Float64Arrays. */
   profileStop(): Promise<OpEvents>;
@@ -73,6 +81,8 @@ export function loadNative(): NativeAddon {
   // Default: one intra-op thread per physical core (CXRTUNE_THREADS overrides).
   const env = Number(process.env.CXRTUNE_THREADS);
   addon.setThreads(Number.isInteger(env) && env > 0 ? env : physicalCoreCount());
+  // Without oneDNN bf16 kernels, low-precision calls take libtorch's own (engine/isa.ts).
+  addon.setLowPrecisionOneDnn(isaInfo(addon.info()).fastBf16);
   return addon;
 }
 

@@ -1,6 +1,6 @@
 // Process-wide engine settings: threads (default: physical cores), seed, devices.
-import { readFileSync } from 'node:fs';
 import { loadNative, physicalCoreCount } from './native.js';
+import { isaInfo, type IsaInfo } from './isa.js';
 
 export const physicalCores = physicalCoreCount;
 
@@ -15,7 +15,13 @@ export function manualSeed(seed: number): void {
   loadNative().manualSeed(seed);
 }
 
-export interface DeviceInfo { torch: string; cuda: boolean; cudaDevices: number; devices: string[]; bf16Cpu: boolean }
+export interface DeviceInfo {
+  torch: string; cuda: boolean; cudaDevices: number; devices: string[];
+  /** The CPU kernels' instruction set (engine/isa.ts). */
+  isa: IsaInfo;
+  /** The precision the demo (and `lungs predict`) pick on this CPU. */
+  defaultPrecision: 'fp32' | 'bf16';
+}
 
 /** What this libtorch and machine offer. */
 export function deviceInfo(): DeviceInfo {
@@ -23,17 +29,18 @@ export function deviceInfo(): DeviceInfo {
   return {
     torch: i.torch, cuda: i.cuda, cudaDevices: i.cudaDevices,
     devices: ['cpu', ...Array.from({ length: i.cudaDevices }, (_, k) => `cuda:${k}`)],
-    bf16Cpu: cpuHasBf16(),
+    isa: cpuIsa(), defaultPrecision: cpuHasBf16() ? 'bf16' : 'fp32',
   };
 }
 
-/** bf16 runs on any x86 CPU, but is fast only with AVX512-BF16 or AMX. */
+/** The instruction set the engine's CPU kernels run at (oneDNN's, capped as its environment says). */
+export function cpuIsa(): IsaInfo {
+  return isaInfo(loadNative().info());
+}
+
+/** bf16 runs on any x86 CPU, but is fast only where oneDNN has bf16 kernels (AVX512-BF16 or AMX). */
 export function cpuHasBf16(): boolean {
-  try {
-    return /\b(avx512_bf16|amx_bf16)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
-  } catch {
-    return false;
-  }
+  return cpuIsa().fastBf16;
 }
 
 export function checkDevice(device: string): void {

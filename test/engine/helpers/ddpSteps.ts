@@ -28,6 +28,13 @@ export function batchAt(s: number, size = SIZE): { pixels: Uint8Array; labels: I
   return { pixels, labels };
 }
 
+function reverseBatch(b: { pixels: Uint8Array; labels: Int32Array }, size: number) {
+  const n = size * size;
+  const pixels = new Uint8Array(b.pixels.length);
+  for (let i = 0; i < BATCH; i++) pixels.set(b.pixels.subarray(i * n, (i + 1) * n), (BATCH - 1 - i) * n);
+  return { pixels, labels: b.labels.slice().reverse() };
+}
+
 /** 'sync': BatchNorm training, with SyncBatchNorm in a group (alone it is plain 'train'). */
 export type DdpBn = BatchNormMode | 'sync';
 
@@ -38,11 +45,14 @@ export interface StepsOptions {
   size?: number;
   /** Two ranks: rank 0 takes this many of the 16 images, rank 1 the rest (default 8). */
   split?: number;
+  /** Reverse the order of the 16 images of every batch (labels with them): the same sums in exact
+   *  arithmetic, another summation order in fp32 — the computation's own rounding floor. */
+  reversed?: boolean;
 }
 
 /** Parameters and float buffers (BatchNorm running statistics) after the steps, each flat in name order. */
 export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions = {}): Promise<{ params: Float32Array; buffers: Float32Array }> {
-  const { precision = 'fp32', steps = STEPS, size = SIZE, split } = o;
+  const { precision = 'fp32', steps = STEPS, size = SIZE, split, reversed = false } = o;
   manualSeed(7);
   const model = await Model.create({ arch: 'resnet18', numClasses: 2 });
   if (group) {
@@ -58,7 +68,7 @@ export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions 
   const from = split !== undefined && world === 2 ? [0, split][rank]! : rank * (BATCH / world);
   const to = split !== undefined && world === 2 ? [split, BATCH][rank]! : (rank + 1) * (BATCH / world);
   for (let s = 0; s < steps; s++) {
-    const b = batchAt(s, size);
+    const b = reversed ? reverseBatch(batchAt(s, size), size) : batchAt(s, size);
     const px = b.pixels.slice(from * size * size, to * size * size);
     await model.trainStep(
       { pixels: px, shape: [to - from, size, size, 1], labels: b.labels.slice(from, to) },

@@ -8,6 +8,7 @@
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+    "configurations": {"Release": {"cflags!": ["-O3"]}},
     "libraries": ["<!@(node ../scripts/torch-config.mjs libs)"]
   }]
 }

@@ -9,7 +9,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { writeSafetensors } from '../engine/safetensors.js';
 import { join } from 'node:path';
 import { Model } from '../engine/model.js';
-import { getThreads, setThreads, manualSeed } from '../engine/runtime.js';
+import { cpuIsa, getThreads, setThreads, manualSeed } from '../engine/runtime.js';
 import type { Arch, Batch, Precision } from '../engine/types.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { PythonKindError, PythonReference, type TimedKind } from './pythonReference.js';
@@ -47,6 +47,9 @@ export interface BenchResult {
   python_train_img_s?: number; python_predict_img_s?: number; ratio?: number; predict_ratio?: number;
   /** Why the Python reference could not run this configuration (e.g. a missing bf16 kernel in torch 1.13). */
   python_error?: string;
+  /** The CPU kernels' instruction set (engine/isa.ts) and ATen's own level. */
+  isa?: string;
+  isa_aten?: string;
   /** Batch-1 predict latency (what serve does), median over rounds. */
   latency_ms?: number;
   python_latency_ms?: number;
@@ -123,7 +126,12 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   const threads = getThreads();
   let py: PythonReference | null = null;
   let pythonError: string | undefined;
-  if (c.vsPython) {
+  // Python's torch on a CPU without native bf16 runs bf16 on its reference kernels too, where one
+  // resnet18 step at 224 px takes many minutes: not started, and said so in the table.
+  const isa = cpuIsa();
+  if (c.vsPython && c.precision === 'bf16' && (c.device ?? 'cpu') === 'cpu' && !isa.fastBf16) {
+    pythonError = `not run: no native bf16 kernels at ${isa.level} (Python's torch would run bf16 on its reference kernels, minutes per step)`;
+  } else if (c.vsPython) {
     try {
       py = await PythonReference.start({ ...c, threads, weights });
     } catch (e) {
@@ -154,7 +162,7 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
     train_img_s: median(trainImgS), predict_img_s: median(predImgS),
     train_ms_per_img: 1000 / median(trainImgS),
     latency_ms: median(t.ours.latency.map((s) => (s * 1000) / (c.steps * 4))),
-    rounds, load: [load0, loadavg()[0]!],
+    rounds, load: [load0, loadavg()[0]!], isa: isa.level, isa_aten: isa.aten,
     ...flopFigures(flopsPerImg, median(trainImgS), median(predImgS), c.precision, threads, c.device),
     ...(profile ? { profile } : {}),
   };

@@ -73,6 +73,7 @@ function printTable(rs: BenchResult[]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
   const r0 = rs[0];
+  if (r0?.isa) console.log(`CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap them`);
   if (r0?.rounds && r0.rounds > 1) {
     console.log(`medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); `
       + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);

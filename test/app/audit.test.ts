@@ -27,7 +27,11 @@ const runs: Record<'marker' | 'clean', { run: string; manifest: string; audit?: 
 before(async () => {
   setThreads(2);
   for (const kind of ['marker', 'clean'] as const) {
-    const manifest = (await writePhantoms({ n: 160, size: 48, seed: 1, lesionIntensity: 2, marker: kind === 'marker', out: join(dir, kind), sheetSize: 0 })).manifestFile;
+    // 480 phantoms (144 validation images) and lesions of intensity 3: with 160 and 2, the clean
+    // model's validation AUC ranged 0.73–0.97 over seeds and ISA levels, and a frame-only AUC of a
+    // model that cannot see the class (null SD 0.084 on 48 images) crossed the 0.65 WARN line by
+    // chance in one seed of three. Here the null SD is 0.048, so 0.65 is 3.1 SD away.
+    const manifest = (await writePhantoms({ n: 480, size: 48, seed: 1, lesionIntensity: 3, marker: kind === 'marker', out: join(dir, kind), sheetSize: 0 })).manifestFile;
     const cfg = resolveTrainConfig({}, { manifest, arch: 'resnet18', out: join(dir, `run-${kind}`), size: 48, batch: 16, epochs: 3, lrMin: 1e-4, lrMax: 3e-3, threads: 2 });
     const s = await trainRun(cfg);
     assert.equal(s.status, 'completed');
@@ -48,11 +52,18 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
   assert.match(m.lines[0]!, /^AUDIT: FLAG/);
   // The marker sits in the frame, so provenance-style cues see it too.
   assert.notEqual(m.metadata.verdict, 'pass', m.metadata.line);
-  // Clean model: it reads the lungs (AUC well above chance) and falls to chance without them.
+  // Clean model: it reads the lungs (AUC well above chance: measured 0.89–0.98 over seeds 0–2 at
+  // AVX2 and AVX-512 with 160 phantoms, the worst case of the weaker set-up) and falls to chance
+  // without them: within 4 SD of 0.5 under the null, SD² = (n₀ + n₁ + 1) / (12·n₀·n₁) (Hanley &
+  // McNeil's AUC variance with no signal).
+  const valid = readManifest(runs.clean.manifest).rows.filter((r) => r.split === 'valid');
+  const n1 = valid.filter((r) => r.label === 'covid').length, n0 = valid.length - n1;
+  const nullSd = Math.sqrt((n0 + n1 + 1) / (12 * n0 * n1));
+  process.stderr.write(`audit: clean AUC ${c.full.auc.value.toFixed(3)}, frame-only ${c.frameOnly.auc.value.toFixed(3)}, lungs-out ${c.lungsOut.auc.value.toFixed(3)} (null SD ${nullSd.toFixed(3)}); marker frame-only ${m.frameOnly.auc.value.toFixed(3)}\n`);
   assert.ok(c.full.auc.value > 0.75, `clean model AUC ${c.full.auc.value}`);
   assert.equal(c.frameOnly.verdict, 'pass', c.frameOnly.line);
   assert.equal(c.lungsOut.verdict, 'pass', c.lungsOut.line);
-  assert.ok(Math.abs(c.frameOnly.auc.value - 0.5) < 0.15 && Math.abs(c.lungsOut.auc.value - 0.5) < 0.15);
+  for (const t of [c.frameOnly, c.lungsOut]) assert.ok(Math.abs(t.auc.value - 0.5) < 4 * nullSd, `${t.line} (null SD ${nullSd})`);
   assert.equal(c.metadata.verdict, 'pass', c.metadata.line);
   assert.equal(c.verdict, 'pass', c.lines.join('\n'));
   // Bookkeeping: lung masks came from the manifest; one source → probe and LOSO do not apply.

@@ -88,6 +88,17 @@ test('offline augmentation: inputs × K − excluded, reproducible bytes, parame
   const kept = readManifest(c.manifestFile).rows;
   assert.ok(readFileSync(join(dir, 'a2', kept[2].path)).equals(readFileSync(join(dir, 'a1', kept[2].path))));
   await assert.rejects(augmentDataset({ manifest: ph.manifestFile, out: join(dir, 'a3'), perImage: 2, splits: ['train', 'test'] }), /refusing to augment the test split/);
+  // Another seed: the same files (each parent's aug1) with other parameters and other pixels. aug_seed is left
+  // out of the comparison: it records the seed, so it differs even when the seed never reaches the sampler.
   const other = await augmentDataset({ manifest: ph.manifestFile, out: join(dir, 'a4'), perImage: 1, seed: 10, sheetSize: 0 });
-  assert.notEqual(readFileSync(other.manifestFile, 'utf8'), readFileSync(a.manifestFile, 'utf8').split('\n').slice(0, 1 + nTrain).join('\n'));
+  const firsts = (rows: typeof out.rows) => rows.filter((r) => r.extra.aug_index === '1')
+    .map(({ extra: { aug_seed: _, ...params }, ...r }) => ({ ...r, extra: params }));
+  const o = firsts(readManifest(other.manifestFile).rows);
+  const nine = firsts(out.rows);
+  assert.deepEqual(o.map((r) => r.path), nine.map((r) => r.path));
+  assert.equal(o.length, nTrain);
+  for (const [i, r] of o.entries()) {
+    assert.notDeepEqual(r.extra, nine[i]!.extra, `${r.path}: seed 10 drew seed 9's parameters`);
+    assert.ok(!readFileSync(join(dir, 'a4', r.path)).equals(readFileSync(join(dir, 'a1', r.path))), r.path);
+  }
 });

@@ -164,14 +164,14 @@ test('pretrained MobileNetV2 (shared/pretrained) gives torchvision\'s top-5', as
   assert.ok(maxAbsDiff(ours.logits, theirs) < 1e-3);
 });
 
-test('a bf16 step gives a finite loss within 2e-2 of fp32 on the same weights', async () => {
+test('a bf16 step gives a finite loss within 2e-2 of fp32 on the same weights', async (t) => {
   // MobileNetV2 runs with the real ImageNet weights (BN statistics frozen): a random-init
   // MobileNetV2 in train mode on a batch of 4 moves by up to 0.05 under bf16 in Python
   // torch too (52 BatchNorms on tiny batch statistics), which says nothing about training.
   const cases = [{ arch: 'resnet18' }, { arch: 'densenet121' }, { arch: 'mobilenet_v2', pretrained: true }] as const;
-  for (const c of cases) {
+  for (const c of cases) await t.test(`${c.arch}${'pretrained' in c ? ' (pretrained)' : ''}`, async (st) => {
     const pre = 'pretrained' in c;
-    if (pre && !existsSync(PRETRAINED)) continue; // see above: only meaningful with real weights
+    if (pre && !existsSync(PRETRAINED)) return st.skip(`${PRETRAINED} is missing: only real weights make this case meaningful`);
     const m = await Model.create({ arch: c.arch, numClasses: 2, dropout: 0, ...(pre ? { normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } : {}) });
     if (pre) { await loadPretrained(m, PRETRAINED, () => undefined); m.setBatchNormMode('frozen'); }
     const b = batchOf(8, 64, 1, 3, [0, 1, 1, 0, 1, 0, 0, 1]);
@@ -182,7 +182,7 @@ test('a bf16 step gives a finite loss within 2e-2 of fp32 on the same weights', 
     const h = await m.trainStep(b, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'bf16' });
     assert.ok(Number.isFinite(h.loss), `${c.arch}: bf16 loss ${h.loss}`);
     assert.ok(Math.abs(h.loss - f.loss) < 2e-2, `${c.arch}: bf16 ${h.loss} vs fp32 ${f.loss}`);
-  }
+  });
 });
 
 test('safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision\'s reader format', async () => {

@@ -16,10 +16,9 @@ import { resolveTrainConfig, type TrainConfig } from '../../src/app/trainConfig.
 import { openRunData } from '../../src/app/dataSource.js';
 import { runLrFind } from '../../src/app/lrFind.js';
 import { lrFindOnModel } from '../../src/recipe/lrFindOnModel.js';
-import { createSchedule } from '../../src/recipe/schedules.js';
-import { layerGroups, scheduleGroupHyper } from '../../src/recipe/discriminative.js';
 import { trainableAt } from '../../src/recipe/transfer.js';
 import type { StepInfo } from '../../src/recipe/callbacks.js';
+import type { Batch, GroupHyper } from '../../src/engine/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-train-'));
 let manifest = '';
@@ -38,9 +37,10 @@ async function tensors(file: string) {
 
 test('a short phantom run: loss falls, the run folder is complete, the trace is the schedule', async () => {
   const losses: number[] = [];
-  const s = await trainRun(cfg('basic', { epochs: 4, schedule: 'oneCycle', groups: 'stage' }), { callbacks: [{ onStep: (i: StepInfo) => { losses.push(i.loss); } }] });
+  const s = await trainRun(cfg('basic', { epochs: 5, schedule: 'oneCycle', groups: 'stage' }),
+    { callbacks: [{ onStep: (i: StepInfo) => { losses.push(i.loss); } }] });
   assert.equal(s.status, 'completed');
-  assert.equal(s.epochsDone, 4);
+  assert.equal(s.epochsDone, 5);
   const k = 5;
   const first = losses.slice(0, k).reduce((a, b) => a + b) / k;
   const last = losses.slice(-k).reduce((a, b) => a + b) / k;
@@ -51,18 +51,44 @@ test('a short phantom run: loss falls, the run folder is complete, the trace is 
   }
   const conf = JSON.parse(readFileSync(join(s.runDir, 'config.json'), 'utf8'));
   assert.match(conf.manifestSha256, /^[0-9a-f]{64}$/);
-  assert.equal(conf.epochs, 4);
+  assert.equal(conf.epochs, 5);
   const hist = JSON.parse(readFileSync(join(s.runDir, 'history.json'), 'utf8'));
-  assert.equal(hist.length, 4);
+  assert.equal(hist.length, 5);
   for (const h of hist) for (const m of ['loss', 'accuracy', 'sensitivity', 'specificity', 'auc']) assert.equal(typeof h.valid[m], 'number', m);
-  // Trace: every step × group, equal to the schedule functions (JS number → string round-trips exactly).
-  const steps = s.stepsDone;
-  const schedule = createSchedule({ kind: 'oneCycle', totalSteps: steps, lrMin: 1e-4, lrMax: 3e-3, momMin: 0.85, momMax: 0.95 });
-  const rows = readFileSync(join(s.runDir, 'schedule_trace.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').map(Number));
-  assert.equal(rows.length, steps * s.groups);
-  for (const [step, , g, lr, mom, wd] of rows) {
-    const want = scheduleGroupHyper(schedule, step!, s.groups, { weightDecay: 0.01 })[g!]!;
-    assert.deepEqual([lr, mom, wd], [want.lr, want.momentum, want.weightDecay], `step ${step} group ${g}`);
+  // Trace: every step × group, against oneCycle's values worked out by hand. 34 training images in batches of 8
+  // are 5 steps an epoch, T = 25: position p = t/24 puts the warm-up's middle (p = 1/8), the peak (p = 1/4,
+  // the default pct) and the anneal's middle (p = 5/8) on steps 3, 6 and 15, where the cosine ramp is 1/2 or 1.
+  assert.equal(s.stepsDone, 25);
+  assert.equal(s.groups, 6, 'resnet18 stages: stem, layer1-4, fc');
+  const rows = readFileSync(join(s.runDir, 'schedule_trace.csv'), 'utf8').trim().split('\n').slice(1)
+    .map((l) => l.split(',').map(Number))
+    .map(([t, , g, lr, mom, wd]) => ({ t: t!, g: g!, lr: lr!, mom: mom!, wd: wd! }));
+  assert.equal(rows.length, 25 * 6);
+  const at = (t: number) => rows.filter((r) => r.t === t).sort((x, y) => x.g - y.g);
+  // 1e-12 relative: the rounding of a few double operations (2^-52 each); a slip of pct, ramp or spacing moves
+  // these values by a percent or more.
+  const near = (x: number, want: number) => Math.abs(x - want) <= 1e-12 * want;
+  // The last group's α_t = 1e-4 + (3e-3 − 1e-4)·level and m_t = 0.95 − 0.1·level, at level 0, 1/2, 1, 1/2, 0.
+  const lastGroup = [
+    [0, 1e-4, 0.95], [3, 1.55e-3, 0.9], [6, 3e-3, 0.85], [15, 1.55e-3, 0.9], [24, 1e-4, 0.95],
+  ] as const;
+  for (const [t, lrT, momT] of lastGroup) {
+    // Group g of 6 at f = g/5: lr geometric from 1e-4 to α_t, momentum linear from the rest value 0.95 to m_t.
+    for (const { g, lr, mom } of at(t)) {
+      assert.ok(near(lr, 1e-4 * (lrT / 1e-4) ** (g / 5)), `step ${t} group ${g}: lr ${lr}`);
+      assert.ok(near(mom, 0.95 + (momT - 0.95) * (g / 5)), `step ${t} group ${g}: momentum ${mom}`);
+    }
+  }
+  for (let t = 0; t < 25; t++) {
+    const r = at(t);
+    assert.deepEqual(r.map((x) => x.g), [0, 1, 2, 3, 4, 5], `step ${t}: one row per group`);
+    assert.ok(r.every((x) => x.wd === 0.01), `step ${t}: weight decay`);
+    assert.deepEqual([r[0]!.lr, r[0]!.mom], [1e-4, 0.95], `step ${t}: the first group stays at rest`);
+    // Geometric spacing: one ratio between neighbouring groups.
+    for (let g = 1; g < 5; g++) assert.ok(near(r[g + 1]!.lr / r[g]!.lr, r[1]!.lr / r[0]!.lr), `step ${t} group ${g}`);
+    // The peak is step 6: the last group's LR rises to it and falls after it.
+    const prev = t > 0 ? at(t - 1)[5]!.lr : NaN;
+    if (t > 0) assert.ok(t <= 6 ? r[5]!.lr > prev : r[5]!.lr < prev, `step ${t}: lr ${r[5]!.lr} after ${prev}`);
   }
   const meta = JSON.parse(readFileSync(join(s.runDir, 'checkpoints/best/model.json'), 'utf8'));
   assert.deepEqual(meta.classes, ['normal', 'covid']);
@@ -142,7 +168,9 @@ test('lr-find restores the weights it started from, and writes lr_find.json + an
   assert.equal(r.lrs.length > 5, true);
   const after = await m.state();
   for (const [k, t] of before) assert.ok(Buffer.from(t.data).equals(Buffer.from(after.get(k)!.data)), `${k} not restored`);
-  assert.ok(r.proposed.lrMax > 0 && Math.abs(r.proposed.lrMin * 100 - r.proposed.lrMax) < 1e-12);
+  // lrMin = lrMax / 100: a division and the test's multiplication, each within half an ulp.
+  const { lrMin, lrMax } = r.proposed;
+  assert.ok(lrMax > 0 && Math.abs(lrMin * 100 - lrMax) <= 2 * Number.EPSILON * lrMax, `${lrMin} × 100 vs ${lrMax}`);
 
   const out = join(dir, 'lr');
   const run = await runLrFind({ manifest, arch: 'resnet18', out, size: 64, batch: 8, iterations: 15, start: 1e-5, end: 10, threads: 2 });
@@ -155,8 +183,49 @@ test('lr-find restores the weights it started from, and writes lr_find.json + an
   assert.match(svg, new RegExp(`${run.result.proposed.by}: `));
 });
 
-test('groups option reaches the optimizer: layer groups = parameterised layers', async () => {
-  const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  assert.equal(layerGroups(m.layers(), 'layer').length, m.layers().length);
-  assert.equal(layerGroups(m.layers(), 'stage').length, 6);
+test('the groups option reaches the optimizer: 3 runs of layers, each stepped with its own LR', async () => {
+  const configured: { model: Model; groups: number[][] }[] = [];
+  const hyper: GroupHyper[][] = [];
+  const { configureOptimizer, trainStep } = Model.prototype;
+  Model.prototype.configureOptimizer = function (this: Model, c) {
+    configured.push({ model: this, groups: c.groups });
+    return configureOptimizer.call(this, c);
+  };
+  Model.prototype.trainStep = function (this: Model, b, h, o) {
+    hyper.push(h);
+    return trainStep.call(this, b, h, o);
+  };
+  let s: Awaited<ReturnType<typeof trainRun>>;
+  try {
+    s = await trainRun(cfg('groups', { epochs: 1, schedule: 'oneCycle', groups: 3 }));
+  } finally {
+    Object.assign(Model.prototype, { configureOptimizer, trainStep });
+  }
+  assert.equal(s.status, 'completed');
+  assert.equal(configured.length, 1);
+  const { model, groups } = configured[0]!;
+  // 41 layers (20 convolutions, 20 BatchNorms, fc) in 3 runs: layers [⌊41g/3⌋, ⌊41(g+1)/3⌋) = 13, 14, 14.
+  const layers = model.layers();
+  assert.equal(layers.length, 41);
+  assert.deepEqual(groups, [[0, 13], [13, 27], [27, 41]].map(([a, b]) => layers.slice(a, b).flatMap((l) => l.params)));
+  // 5 steps, peak at t = 1 (p = 1/4): the groups get 1e-4, 1e-4·√30 and 3e-3 (geometric, f = 0, 1/2, 1).
+  assert.equal(hyper.length, 5);
+  assert.ok(hyper.every((h) => h.length === 3));
+  [1e-4, 1e-4 * Math.sqrt(30), 3e-3].forEach((want, g) =>
+    assert.ok(Math.abs(hyper[1]![g]!.lr - want) <= 1e-12 * want, `group ${g}: lr ${hyper[1]![g]!.lr}`));
+  // The native optimizer holds those groups: a step with LR 0 for all groups but g moves g's parameters only.
+  const names = model.parameters().map((p) => p.name);
+  let b: Batch | undefined;
+  for await (const x of openRunData({ manifest, size: 64, batch: 8, seed: 0 }).train.epoch(0)) { b = x; break; }
+  for (let g = 0; g < 3; g++) {
+    const before = await model.state();
+    await model.trainStep(b!, groups.map((_, k) => ({ lr: k === g ? 1e-3 : 0, momentum: 0.9, weightDecay: 0.01 })));
+    const after = await model.state();
+    groups.forEach((ids, k) => {
+      for (const i of ids) {
+        const same = Buffer.from(after.get(names[i]!)!.data).equals(Buffer.from(before.get(names[i]!)!.data));
+        assert.equal(same, k !== g, `LR only for group ${g}: ${names[i]} (group ${k}) ${same ? 'kept' : 'moved'}`);
+      }
+    });
+  }
 });

@@ -181,16 +181,19 @@ test('import: a DataParallel-named file becomes torchvision names, fp32, with me
   mkdirSync(join(root, 'torch', 'hub', 'checkpoints'), { recursive: true });
   await importWeights({ source: src, out: join(root, 'cx', 'weights', 'dp') });
   const py = process.env.CXRTUNE_PYTHON ?? '/usr/bin/python3';
+  const hasPy = existsSync(py);
   const pth = join(root, 'torch', 'hub', 'checkpoints', 'mystery-b627a593.pth');
-  if (existsSync(py)) execFileSync(py, ['-c', `import torch, torchvision; torch.save(torchvision.models.resnet34().state_dict(), ${JSON.stringify(pth)})`]);
+  if (hasPy) execFileSync(py, ['-c', `import torch, torchvision; torch.save(torchvision.models.resnet34().state_dict(), ${JSON.stringify(pth)})`]);
   const l = await listLocalWeights(env);
   const by = new Map(l.weights.map((w) => [w.id, w]));
   assert.equal(by.get(REPO)?.cache, 'hf-hub');
   assert.match(by.get(REPO)?.problem ?? '', /timm architecture 'tiny-net' has no torchvision counterpart/);
   assert.equal(by.get(join(root, 'cx', 'weights', 'dp'))?.arch, 'resnet18');
-  if (existsSync(py)) assert.equal(by.get(pth)?.arch, 'resnet34');
-  else t.diagnostic(`${py} missing: no .pth in the torch hub listing`);
   assert.match(formatWeightsTable(l), /cxrtune\s+\S+\/cx\/weights\/dp\s+resnet18\s+44\.8 MB\s+ok/);
+  await t.test('a .pth in the torch hub cache is listed with the architecture its names say', (st) => {
+    if (!hasPy) return st.skip(`${py} is missing: no torchvision to write the .pth with`);
+    assert.equal(by.get(pth)?.arch, 'resnet34');
+  });
 });
 
 test('the cxrtune command: weights list --json and an offline pull that says where to put the files', () => {

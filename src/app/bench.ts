@@ -15,7 +15,7 @@ import { errorMessage } from '../util/errorMessage.js';
 import { PythonKindError, PythonReference, type TimedKind } from './pythonReference.js';
 import { profileOps } from '../engine/profiler.js';
 import { summariseOps, type OpSummary } from './opProfile.js';
-import { cpuPeak } from './cpuPeak.js';
+import { cpuPeak, effectiveCpuFacts } from './cpuPeak.js';
 import { channelsLastFor } from '../engine/models/registry.js';
 
 export interface BenchConfig {
@@ -193,7 +193,7 @@ function flopFigures(flopsPerImg: number, trainImgS: number, predImgS: number, p
   const trainGflops = (3 * flopsPerImg * trainImgS) / 1e9;
   const predictGflops = (flopsPerImg * predImgS) / 1e9;
   const out: Partial<BenchResult> = { gflop_per_img: flopsPerImg / 1e9, train_gflops: trainGflops, predict_gflops: predictGflops };
-  const peak = device === 'cpu' ? cpuPeak(precision, threads) : null;
+  const peak = device === 'cpu' ? cpuPeak(precision, threads, effectiveCpuFacts(cpuIsa().level)) : null;
   if (peak) Object.assign(out, { peak_gflops: peak.gflops, peak_basis: peak.basis, train_peak_pct: (100 * trainGflops) / peak.gflops, predict_peak_pct: (100 * predictGflops) / peak.gflops });
   return out;
 }

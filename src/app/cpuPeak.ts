@@ -11,6 +11,7 @@
 //   so the peak shown for bf16 is a floor, and said to be.
 import { readFileSync } from 'node:fs';
 import type { Precision } from '../engine/types.js';
+import { ISA_LEVELS, type IsaLevel } from '../engine/isa.js';
 
 export interface CpuPeak {
   gflops: number;
@@ -19,6 +20,15 @@ export interface CpuPeak {
 }
 
 export interface CpuFacts { mhz: number; flags: Set<string> }
+
+/** The CPU's flags less what the kernels' level leaves unused (ONEDNN_MAX_CPU_ISA held at AVX2). */
+export function effectiveCpuFacts(level: IsaLevel, facts: CpuFacts = cpuFacts()): CpuFacts {
+  const rank = ISA_LEVELS.indexOf(level);
+  const drop = (f: string) => (rank < ISA_LEVELS.indexOf('AVX-512') && f.startsWith('avx512'))
+    || (rank < ISA_LEVELS.indexOf('AVX-512-BF16') && f === 'avx512_bf16') || (rank < ISA_LEVELS.indexOf('AMX') && f.startsWith('amx'))
+    || (rank < ISA_LEVELS.indexOf('AVX2') && (f === 'avx2' || f === 'fma'));
+  return { mhz: facts.mhz, flags: new Set([...facts.flags].filter((f) => !drop(f))) };
+}
 
 export function cpuFacts(cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')): CpuFacts {
   const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1] ?? NaN);

@@ -82,6 +82,9 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
               }
             }
           }, grace);
+        } else if (firstFailure) {
+          // How each other worker ended: on its own, or ended by the launcher after the grace.
+          log(`worker rank ${rank} (pid ${c.pid}) ${exits[rank]}`);
         }
         resolve(signal ? 128 + 9 : code ?? 1);
       });

@@ -7,6 +7,7 @@ import { SCHEDULE_KINDS } from '../recipe/schedules.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
 import { MONITORS } from '../recipe/validationMetrics.js';
 import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
+import type { TrainerCallback } from '../recipe/callbacks.js';
 import { PRESETS } from '../app/presets.js';
 import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/trainConfig.js';
 import { resumeRun, trainRun, type RunSummary } from '../app/experiment.js';
@@ -40,7 +41,12 @@ function interruptible(): { signal: AbortSignal; dispose: () => void } {
   return { signal: ac.signal, dispose: () => process.off('SIGINT', onSig) };
 }
 
-export function registerTrainCommand(program: Command): void {
+export interface TrainCommandOptions {
+  /** Trainer callbacks of the program that embeds the command (after the progress bar), made per run. */
+  callbacks?: () => TrainerCallback[];
+}
+
+export function registerTrainCommand(program: Command, opts: TrainCommandOptions = {}): void {
   const d = DEFAULTS;
   program
     .command('train')
@@ -105,11 +111,11 @@ export function registerTrainCommand(program: Command): void {
       '  cxrtune train --nproc 4 --sync-bn --batch 4 …   (BatchNorm statistics over all 16 images, not 4 per worker)',
       '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
     ].join('\n'))
-    .action(act(runTrain));
+    .action(act((o: Record<string, unknown>) => runTrain(o, opts)));
 }
 
 /** The action: launch or join a process group, train or resume, then print the summary and set the exit code. */
-async function runTrain(o: Record<string, unknown>): Promise<void> {
+async function runTrain(o: Record<string, unknown>, opts: TrainCommandOptions): Promise<void> {
   const lj = await launchOrJoin({ nproc: o.nproc as number | undefined, backend: o.backend as string | undefined });
   if (lj.launched) {
     process.exitCode = lj.exitCode;
@@ -120,7 +126,8 @@ async function runTrain(o: Record<string, unknown>): Promise<void> {
   const quiet = Boolean(o.quiet);
   const tty = Boolean(process.stderr.isTTY);
   const log = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };
-  const callbacks = quiet ? [] : [new ProgressBar({ write: (s) => process.stderr.write(s), tty })];
+  const callbacks: TrainerCallback[] = quiet ? [] : [new ProgressBar({ write: (s) => process.stderr.write(s), tty })];
+  callbacks.push(...(opts.callbacks?.() ?? []));
   const intr = interruptible();
   let summary: RunSummary;
   try {

@@ -4,9 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePhantoms } from '../../src/data/phantom.js';
-import { BatchLoader } from '../../src/data/batchLoader.js';
+import { BatchLoader, type LoaderBatch } from '../../src/data/batchLoader.js';
+import { ImageCache } from '../../src/data/imageCache.js';
 import { readManifest, rowPath, type Manifest } from '../../src/data/manifest.js';
-import { decodeImage } from '../../src/data/image.js';
+import { decodeImage, type GrayImage } from '../../src/data/image.js';
 
 let manifest: Manifest;
 before(async () => {
@@ -79,15 +80,52 @@ test('balanced sampler draws classes ~equally from an imbalanced set; augment is
   assert.notDeepEqual(plain.pixels, a1.pixels);
 });
 
-test('prefetch: the next batches are decoded while the consumer works', async () => {
-  const L = new BatchLoader(manifest, undefined, { size: 64, batch: 6, prefetch: 2, cache: false });
+/** An image cache whose decodes the test finishes: it records each one asked for and holds it until released. */
+class HeldDecodes extends ImageCache {
+  readonly asked: string[] = [];
+  private readonly held: Array<() => void> = [];
+  constructor(private readonly side: number) { super(); }
+  override get(path: string): Promise<GrayImage> {
+    this.asked.push(path);
+    const img = { pixels: new Uint8Array(this.side * this.side), width: this.side, height: this.side };
+    return new Promise((resolve) => this.held.push(() => resolve(img)));
+  }
+  releaseAll(): void {
+    for (const release of this.held.splice(0)) release();
+  }
+}
+
+// The held decodes do no I/O, so everything the loader chains on them runs in microtasks: one
+// setImmediate later it has all run.
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('prefetch: while the consumer holds batch k, the batches after it are already asked for and decoded', async () => {
+  const S = 16;
+  const B = 6;
+  const cache = new HeldDecodes(S);
+  const L = new BatchLoader(manifest, undefined, { size: S, batch: B, prefetch: 2, cache, concurrency: 64 });
+  assert.equal(L.batchesPerEpoch, 5);
+  const order = L.order(1);
+  const paths = (...ks: number[]) => ks.flatMap((k) => order.slice(k * B, (k + 1) * B))
+    .map((pos) => rowPath(manifest, manifest.rows[L.indices[pos]!]!)).sort();
   const it = L.epoch(1);
-  await it.next();
-  await new Promise((r) => setTimeout(r, 150)); // consumer "trains"
-  const t = process.hrtime.bigint();
-  await it.next();
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  assert.ok(ms < 20, `second batch waited ${ms.toFixed(1)} ms`);
+  const first = it.next();
+  await settle();
+  // Before any decode has finished, batch 0 and the prefetch + 1 batches after it are asked for.
+  assert.deepEqual([...cache.asked].sort(), paths(0, 1, 2, 3));
+  cache.releaseAll();
+  const b0 = (await first).value!;
+  assert.deepEqual(b0.rows, order.slice(0, B).map((pos) => L.indices[pos]));
+  // The consumer holds batch 0. Batch 1 was decoded meanwhile: asking for it needs no decode to
+  // finish (batch 4's, asked for now, stay held), and it arrives.
+  let second: LoaderBatch | undefined;
+  const next = it.next().then((r) => (second = r.value));
+  await settle();
+  assert.ok(second, 'batch 1 waited for a decode');
+  assert.deepEqual(second.rows, order.slice(B, 2 * B).map((pos) => L.indices[pos]));
+  assert.deepEqual(cache.asked.slice(4 * B).sort(), paths(4));
+  cache.releaseAll();
+  await next;
 });
 
 test('errors: unknown label, empty split, missing image names the file', async () => {

@@ -38,9 +38,15 @@ function leftovers(runDir: string, dead: number, live: number): Record<string, s
   return paths;
 }
 
+// A live writer: it runs until killed (a fixed lifetime would let a slow test outlive it), and
+// leaves if orphaned, so a failed test leaks no process.
+const liveWriter = () => spawn(process.execPath,
+  ['-e', 'const p = process.ppid; setInterval(() => { if (process.ppid !== p) process.exit(); }, 500);'],
+  { stdio: 'ignore' });
+
 test('removeStaleRunTemps: dead writers’ temp folders and files go, a live writer’s stay, .old stays', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxr-stale-'));
-  const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  const sleeper = liveWriter();
   try {
     const p = leftovers(dir, deadPid(), sleeper.pid!);
     const removed = (await removeStaleRunTemps(dir)).sort();
@@ -57,7 +63,7 @@ test('removeStaleRunTemps: dead writers’ temp folders and files go, a live wri
 
 test('saving a checkpoint cleans the dead writer’s last.tmp-PID/ beside it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxr-stale-save-'));
-  const sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  const sleeper = liveWriter();
   try {
     const p = leftovers(dir, deadPid(), sleeper.pid!);
     const model = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });

@@ -16,6 +16,7 @@ import { buildMultipart } from '../../src/app/pacs/multipartRelated.js';
 import type { WorklistItem } from '../../src/app/pacs/worklistStore.js';
 import { cxrDicom } from './cxrDicom.js';
 import { Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const skip = orthancSkip;
 let tmp: string;
@@ -37,31 +38,29 @@ const start = (worklist: string, extra: { fromStart?: boolean; url?: string } = 
   pacs: { url: extra.url ?? orthanc.url, worklist: join(tmp, worklist), pollMs: 100, maxBackoffMs: 300, ...(extra.fromStart ? { fromStart: true } : {}) },
 });
 
-/** Polls the worklist API until `done` holds (or fails after 30 s, showing the worklist). */
-async function waitFor(srv: Server, done: (items: WorklistItem[]) => boolean, what: string): Promise<WorklistItem[]> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const items = srv.pacs!.store.list();
-    if (done(items)) return items;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(items.map((i) => [i.status, i.reason]))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Polls the worklist until `done` holds (or fails after HANG_MS, showing the worklist). */
+function waitForItems(srv: Server, done: (items: WorklistItem[]) => boolean, what: string): Promise<WorklistItem[]> {
+  const items = () => srv.pacs!.store.list();
+  return waitFor(() => { const it = items(); return done(it) ? it : undefined; },
+    () => `${what}: ${JSON.stringify(items().map((i) => [i.status, i.reason]))}`, { everyMs: 100 });
 }
 
 const bySop = (items: WorklistItem[], sop: string) => items.find((i) => i.sopUid === sop);
 
-test('chest CR into Orthanc → SR + secondary capture in its study; same probability as the API; non-chest skipped; idempotent', { skip, timeout: 120_000 }, async () => {
+test('chest CR into Orthanc → SR + secondary capture in its study; same probability as the API; non-chest skipped; '
+  + 'idempotent', { skip, timeout: 600_000 }, async () => {
   const srv = await start('worklist-a.sqlite');
   const chest = cxrDicom({ seed: 3, patientName: 'Doe^Jane', patientId: 'MRN-4711' });
   try {
-    await waitFor(srv, () => srv.pacs!.store.cursor() !== null, 'the follower to start');
+    await waitForItems(srv, () => srv.pacs!.store.cursor() !== null, 'the follower to start');
     const same = { studyUid: chest.studyUid, patientName: 'Doe^Jane', patientId: 'MRN-4711' };
     const hand = cxrDicom({ bodyPart: 'HAND', ...same });
     const lateral = cxrDicom({ view: 'LL', ...same });
     const mr = cxrDicom({ modality: 'MR' });
     for (const d of [chest, hand, lateral, mr]) assert.equal((await orthanc.upload(d.bytes)).status, 'Success');
 
-    const items = await waitFor(srv, (it) => it.length === 4 && it.every((i) => i.status === 'sent' || i.status === 'skipped'), 'all four handled');
+    const items = await waitForItems(srv,
+      (it) => it.length === 4 && it.every((i) => i.status === 'sent' || i.status === 'skipped'), 'all four handled');
     assert.equal(bySop(items, chest.sopUid)!.status, 'sent');
     assert.equal(bySop(items, hand.sopUid)!.reason, 'BodyPartExamined HAND is not CHEST');
     assert.equal(bySop(items, lateral.sopUid)!.reason, 'ViewPosition LL is not a frontal view (PA or AP)');
@@ -136,7 +135,8 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
   // Orthanc still holds one SR and one SC; its own results are skipped as not CR/DX.
   const replay = await start('worklist-replay.sqlite', { fromStart: true });
   try {
-    await waitFor(replay, (it) => it.some((i) => i.sopUid === chest.sopUid && i.status === 'sent'), 'the replay to resend');
+    await waitForItems(replay, (it) => it.some((i) => i.sopUid === chest.sopUid && i.status === 'sent'),
+      'the replay to resend');
     const inStudy = await orthanc.studyInstances(chest.studyUid);
     assert.deepEqual(inStudy.map((i) => i.Modality).sort(), ['CR', 'CR', 'CR', 'OT', 'SR']);
   } finally {
@@ -144,13 +144,13 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
   }
 });
 
-test('Orthanc away and back, cxrtune restarted meanwhile: nothing is lost', { skip, timeout: 120_000 }, async () => {
+test('Orthanc away and back, cxrtune restarted meanwhile: nothing is lost', { skip, timeout: 600_000 }, async () => {
   // cxrtune follows Orthanc; Orthanc stops; a chest image is pushed to cxrtune by STOW-RS:
   // screened, waiting to send.
   let srv = await start('worklist-b.sqlite');
   const pushed = cxrDicom({ seed: 5 });
   try {
-    await waitFor(srv, () => srv.pacs!.store.cursor() !== null, 'the follower to start');
+    await waitForItems(srv, () => srv.pacs!.store.cursor() !== null, 'the follower to start');
     await orthanc.stop();
     const b = 'cxrtune-b';
     const res = await srv.app.inject({
@@ -158,7 +158,8 @@ test('Orthanc away and back, cxrtune restarted meanwhile: nothing is lost', { sk
       headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${b}` },
     });
     assert.equal(res.statusCode, 200, res.body);
-    const [it] = await waitFor(srv, (i) => i.length === 1 && i[0]!.status === 'screened' && i[0]!.attempts >= 1, 'the send to fail and wait');
+    const [it] = await waitForItems(srv, (i) => i.length === 1 && i[0]!.status === 'screened' && i[0]!.attempts >= 1,
+      'the send to fail and wait');
     assert.match(it!.reason!, /^waiting to send \(attempt \d+\): PACS http:\/\/127\.0\.0\.1:\d+ unreachable/);
   } finally {
     await srv.close();
@@ -171,7 +172,7 @@ test('Orthanc away and back, cxrtune restarted meanwhile: nothing is lost', { sk
   // from the saved change-log cursor.
   srv = await start('worklist-b.sqlite');
   try {
-    const items = await waitFor(srv, (i) => i.length === 2 && i.every((x) => x.status === 'sent'), 'both sent');
+    const items = await waitForItems(srv, (i) => i.length === 2 && i.every((x) => x.status === 'sent'), 'both sent');
     assert.equal(bySop(items, pushed.sopUid)!.source, 'stow');
     assert.equal(bySop(items, arrived.sopUid)!.source, 'pacs');
     for (const d of [pushed, arrived]) {

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
 import { makeCheckpoint } from '../serve/fixture.js';
+import { HANG_MS } from '../helpers/waitFor.js';
 
 export const ORTHANC_BIN = '/usr/sbin/Orthanc';
 const PLUGIN_CANDIDATES = ['/usr/share/orthanc/plugins/libOrthancDicomWeb.so', '/usr/lib/orthanc/libOrthancDicomWeb.so'];
@@ -60,14 +61,16 @@ export class Orthanc {
     const reap = () => proc.kill('SIGKILL');
     process.once('exit', reap);
     proc.once('exit', () => process.removeListener('exit', reap));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + HANG_MS;
     for (;;) {
       try {
         const r = await fetch(`${this.url}/system`);
         if (r.ok) return;
       } catch { /* not up yet */ }
       if (this.proc.exitCode !== null) throw new Error(`Orthanc exited (${this.proc.exitCode}); see ${join(this.dir, 'orthanc.log')}`);
-      if (Date.now() > deadline) throw new Error(`Orthanc did not start in 20 s; see ${join(this.dir, 'orthanc.log')}`);
+      if (Date.now() > deadline) {
+        throw new Error(`Orthanc did not start in ${HANG_MS / 1000} s; see ${join(this.dir, 'orthanc.log')}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -11,6 +11,7 @@ import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { buildMultipart } from '../../src/app/pacs/multipartRelated.js';
 import { makeCheckpoint } from '../serve/fixture.js';
 import { cxrDicom } from './cxrDicom.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 let tmp: string;
@@ -44,12 +45,13 @@ test('STOW-RS push without a PACS: stored answer in DICOM JSON, screened, kept i
   assert.match(String(res.headers['content-type']), /application\/dicom\+json/);
   const stored = JSON.parse(res.body)['00081199'].Value.map((v: Record<string, { Value: string[] }>) => v['00081155']!.Value[0]);
   assert.deepEqual(stored, [a.sopUid, knee.sopUid]);
-  const deadline = Date.now() + 20_000;
-  let items;
-  do {
-    await new Promise((r) => setTimeout(r, 100));
-    items = (await srv.app.inject({ url: '/api/v1/worklist', headers: auth })).json().items;
-  } while (items.some((i: { status: string }) => i.status === 'received') && Date.now() < deadline);
+  type Item = { id: string; status: string; reason: string; probability: number };
+  const list = async (): Promise<Item[]> =>
+    (await srv.app.inject({ url: '/api/v1/worklist', headers: auth })).json().items;
+  const items = await waitFor(async () => {
+    const it = await list();
+    return it.some((i) => i.status === 'received') ? undefined : it;
+  }, 'both instances to leave status received', { everyMs: 100 });
   assert.equal(items[0].status, 'screened');
   assert.equal(items[0].reason, 'results kept here: no PACS configured to send them to');
   assert.ok(items[0].probability > 0 && items[0].probability < 1);

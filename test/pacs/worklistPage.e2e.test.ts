@@ -17,6 +17,7 @@ import { srProbability } from '../../src/app/pacs/screeningSr.js';
 import { makeCheckpoint } from '../serve/fixture.js';
 import { cxrDicom } from './cxrDicom.js';
 import { Orthanc, orthancSkip } from './orthanc.js';
+import { HANG_MS, waitFor } from '../helpers/waitFor.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = orthancSkip || (existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`);
@@ -42,6 +43,7 @@ before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
     viewport: { width: 1200, height: 820 },
   });
+  ctx.setDefaultTimeout(HANG_MS); // the page's waits guard against hangs, as waitFor does
 });
 after(async () => {
   await ctx?.close();
@@ -51,16 +53,16 @@ after(async () => {
   if (ckpt) rmSync(ckpt, { recursive: true, force: true });
 });
 
-test('worklist page: studies from Orthanc sorted by probability, statuses and reasons, overlay; SR dump', { skip, timeout: 120_000 }, async () => {
-  while (srv.pacs!.store.cursor() === null) await new Promise((r) => setTimeout(r, 20));
+// The test's timeout is above the sum of its waits' deadlines: each wait fails first, saying what never happened.
+test('worklist page: studies from Orthanc sorted by probability, statuses and reasons, overlay; SR dump',
+  { skip, timeout: 600_000 }, async () => {
+  await waitFor(() => srv.pacs!.store.cursor() !== null, "the PACS link to read Orthanc's change log");
   const chest = [3, 11, 19, 27].map((seed) => cxrDicom({ seed, size: 320 }));
   const others = [cxrDicom({ bodyPart: 'HAND' }), cxrDicom({ view: 'LL' })];
   for (const d of [...chest, ...others]) await orthanc.upload(d.bytes);
-  const deadline = Date.now() + 60_000;
-  while (srv.pacs!.store.list().filter((i) => i.status === 'sent' || i.status === 'skipped').length < 6) {
-    if (Date.now() > deadline) assert.fail('instances not handled in 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const handled = () => srv.pacs!.store.list().filter((i) => i.status === 'sent' || i.status === 'skipped');
+  await waitFor(() => handled().length === 6,
+    () => `the 6 instances to be sent back or skipped (${handled().length} were)`, { everyMs: 100 });
 
   const page = await ctx.newPage();
   const errors: string[] = [];

@@ -13,6 +13,7 @@ import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { generatePhantom } from '../../src/data/phantom.js';
 import { encodeDicom } from '../data/helpers/dicomWriter.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 let ckpt: string;
@@ -188,30 +189,46 @@ test('no token off loopback: the server refuses to start; weak tokens are refuse
   for (const host of ['127.0.0.1', 'localhost', '::1']) await (await buildServer(served, { db: ':memory:', host })).close();
 });
 
-test('queue full → 503 busy with Retry-After; the rest succeed', async () => {
-  const s = await buildServer(served, { db: ':memory:', port: 0, queue: { capacity: 2, maxBatch: 1 } });
+test('queue full → 503 busy with Retry-After; the admitted ones succeed', async () => {
+  // Held before the engine (queue.pause()), the two admitted studies keep their slots until
+  // resume(), so the other three find the queue full however fast the machine. The timeout is
+  // long so that a slow one cannot end the held requests first.
+  const s = await buildServer(served, {
+    db: ':memory:', port: 0, queue: { capacity: 2, maxBatch: 1 }, timeoutMs: 600_000,
+  });
   try {
-    const rs = await Promise.all(Array.from({ length: 5 }, () => screen(s, png)));
+    s.queue.pause();
+    let answered = 0;
+    const requests = Array.from({ length: 5 }, () => screen(s, png).finally(() => answered++));
+    // Each request is either admitted (in flight, held) or answered (refused) once it reached the queue.
+    await waitFor(() => s.queue.stats().inFlight + answered === 5,
+      () => `the 5 requests to reach the queue (${answered} answered, ${s.queue.stats().inFlight} in flight)`);
+    assert.equal(s.queue.stats().inFlight, 2);
+    s.queue.resume();
+    const rs = await Promise.all(requests);
     const codes = rs.map((r) => r.statusCode).sort();
-    assert.equal(codes.filter((c) => c === 200).length, 2, String(codes));
-    const busy = rs.filter((r) => r.statusCode === 503);
-    assert.equal(busy.length, 3);
-    for (const b of busy) {
+    assert.deepEqual(codes, [200, 200, 503, 503, 503]);
+    for (const b of rs.filter((r) => r.statusCode === 503)) {
       assertError(b, 503, 'busy');
       assert.ok(Number(b.headers['retry-after']) >= 1);
     }
   } finally {
+    s.queue.resume(); // when an assertion failed early: the held studies finish, and the server closes
     await s.close();
   }
 });
 
-test('per-request timeout → 504 timeout', async () => {
-  const s = await buildServer(served, { db: ':memory:', port: 0, timeoutMs: 1 });
+test('per-request timeout → 504 timeout; a study that has not reached the engine gives its slot back', async () => {
+  // Held before the engine, a study times out whatever the machine's speed.
+  const s = await buildServer(served, { db: ':memory:', port: 0, timeoutMs: 100, queue: { capacity: 1 } });
   try {
+    s.queue.pause();
     assertError(await screen(s, png), 504, 'timeout');
-    // The slot is released once the engine is done: the server keeps working.
-    for (let i = 0; i < 100 && s.queue.stats().inFlight > 0; i++) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(s.queue.stats().inFlight, 0);
+    await waitFor(() => s.queue.stats().inFlight === 0, 'the timed-out study to leave the queue');
+    assert.equal(s.queue.stats().waitingForEngine, 0);
+    // Its slot is free: with a capacity of 1 the next study is admitted (and times out), not refused as busy.
+    assertError(await screen(s, png), 504, 'timeout');
+    assert.equal((await s.app.inject({ url: '/healthz' })).statusCode, 200);
   } finally {
     await s.close();
   }

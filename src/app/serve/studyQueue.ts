@@ -51,6 +51,7 @@ export class StudyQueue {
   private readonly decodeWaiters: Array<() => void> = [];
   private readonly pending: Pending[] = [];
   private engineBusy = false;
+  private paused = false;
   /** Running mean of engine time per study, for Retry-After. */
   private msPerStudy = 200;
 
@@ -65,6 +66,21 @@ export class StudyQueue {
 
   stats(): { inFlight: number; capacity: number; waitingForEngine: number } {
     return { inFlight: this.inFlight, capacity: this.capacity, waitingForEngine: this.pending.length };
+  }
+
+  /**
+   * Stops starting engine calls until resume(): admitted studies still decode, then wait with
+   * their slots held, so the capacity still refuses more and a timeout still takes a waiting
+   * study out. For draining the engine (maintenance) and for holding requests in flight at a
+   * known point; the engine call already running finishes.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   /** Screens one study; throws QueueFullError at once when full, AbortedError on signal. */
@@ -141,7 +157,7 @@ export class StudyQueue {
 
   /** One engine call at a time (the model serialises anyway); each takes what is waiting. */
   private pump(): void {
-    if (this.engineBusy || this.pending.length === 0) return;
+    if (this.paused || this.engineBusy || this.pending.length === 0) return;
     this.engineBusy = true;
     const batch = this.pending.splice(0, this.maxBatch);
     const t0 = performance.now();

@@ -5,6 +5,7 @@
 // layer, optimizer β2/ε, precision, loss scale): the C++ has none.
 import { SerialQueue } from '../util/serialQueue.js';
 import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
+import { isaInfo } from './isa.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
@@ -211,7 +212,20 @@ function checkNormalisation(n: Normalisation): void {
 function checkPrecision(p: string, device: string): Precision {
   if (!PRECISIONS.includes(p as Precision)) throw new Error(`unknown precision '${p}' (fp32, bf16, fp16)`);
   if (p === 'fp16' && !device.startsWith('cuda')) throw new Error('precision fp16 needs a CUDA device; on CPU use bf16 or fp32');
+  if (p === 'bf16' && device === 'cpu') warnSlowBf16();
   return p as Precision;
+}
+
+// Once per process: bf16 without native kernels is allowed (results comparable with a bf16 run
+// elsewhere), but a user should know it is the slow path (engine/isa.ts).
+let slowBf16Warned = false;
+function warnSlowBf16(): void {
+  if (slowBf16Warned) return;
+  slowBf16Warned = true;
+  const isa = isaInfo(loadNative().info());
+  if (isa.fastBf16) return;
+  process.emitWarning(`bf16 on a CPU without native bf16 kernels (${isa.level}): libtorch's reference kernels run it, ` +
+    'about 10–35× slower than fp32 and less exact; fp32 is the faster choice here', { code: 'CXRTUNE_SLOW_BF16' });
 }
 
 /** Validates a batch's shape against its pixels; returns N. */

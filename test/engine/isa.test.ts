@@ -65,5 +65,6 @@ test('a bf16 step and predict run with oneDNN capped at AVX2', () => {
     { cwd: root, encoding: 'utf8', env: { ...process.env, ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' } });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.equal(r.stderr.match(/CXRTUNE_SLOW_BF16/g)?.length, 1, `one warning that bf16 is the slow path here: ${r.stderr}`);
   assert.ok(Number.isFinite(out.loss) && out.logits.length === 8 && out.logits.every(Number.isFinite), r.stdout);
 });

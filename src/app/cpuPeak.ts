@@ -11,7 +11,7 @@
 //   so the peak shown for bf16 is a floor, and said to be.
 import { readFileSync } from 'node:fs';
 import type { Precision } from '../engine/types.js';
-import { ISA_LEVELS, type IsaLevel } from '../engine/isa.js';
+import { ISA_LEVELS, cpuFlags, type IsaLevel } from '../engine/isa.js';
 
 export interface CpuPeak {
   gflops: number;
@@ -21,19 +21,24 @@ export interface CpuPeak {
 
 export interface CpuFacts { mhz: number; flags: Set<string> }
 
-/** The CPU's flags less what the kernels' level leaves unused (ONEDNN_MAX_CPU_ISA held at AVX2). */
+// The flags each level adds to the one below it: held at a level, the kernels use none above.
+const LEVEL_FLAGS: [IsaLevel, (f: string) => boolean][] = [
+  ['AVX2', (f) => f === 'avx2' || f === 'fma'],
+  ['AVX-512', (f) => f.startsWith('avx512') && f !== 'avx512_bf16'],
+  ['AVX-512-BF16', (f) => f === 'avx512_bf16'],
+  ['AMX', (f) => f.startsWith('amx')],
+];
+
+/** The CPU's facts less the flags above the kernels' level (e.g. ONEDNN_MAX_CPU_ISA=AVX2). */
 export function effectiveCpuFacts(level: IsaLevel, facts: CpuFacts = cpuFacts()): CpuFacts {
   const rank = ISA_LEVELS.indexOf(level);
-  const drop = (f: string) => (rank < ISA_LEVELS.indexOf('AVX-512') && f.startsWith('avx512'))
-    || (rank < ISA_LEVELS.indexOf('AVX-512-BF16') && f === 'avx512_bf16') || (rank < ISA_LEVELS.indexOf('AMX') && f.startsWith('amx'))
-    || (rank < ISA_LEVELS.indexOf('AVX2') && (f === 'avx2' || f === 'fma'));
-  return { mhz: facts.mhz, flags: new Set([...facts.flags].filter((f) => !drop(f))) };
+  const unused = LEVEL_FLAGS.filter(([l]) => ISA_LEVELS.indexOf(l) > rank).map(([, above]) => above);
+  return { mhz: facts.mhz, flags: new Set([...facts.flags].filter((f) => !unused.some((above) => above(f)))) };
 }
 
 export function cpuFacts(cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')): CpuFacts {
   const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1] ?? NaN);
-  const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '').split(/\s+/).filter(Boolean));
-  return { mhz, flags };
+  return { mhz, flags: cpuFlags(cpuinfo) };
 }
 
 /** FLOPs per cycle per core for a precision on a CPU with these flags (2 FMA units). */

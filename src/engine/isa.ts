@@ -61,9 +61,9 @@ export function cpuFlags(cpuinfo?: string): Set<string> {
 }
 
 /** From the addon's info(): onednnIsa (-1 when oneDNN is not visible) and atenCapability. */
-export function isaInfo(native: { onednnIsa: number; atenCapability: string }, flags = cpuFlags()): IsaInfo {
+export function isaInfo(native: { onednnIsa: number; atenCapability: string }, flags?: Set<string>): IsaInfo {
   const known = native.onednnIsa >= 0;
-  const level = known ? levelOfOneDnnIsa(native.onednnIsa) : levelOfFlags(flags);
+  const level = known ? levelOfOneDnnIsa(native.onednnIsa) : levelOfFlags(flags ?? cpuFlags());
   return {
     level, from: known ? 'oneDNN' : 'cpuinfo', aten: native.atenCapability,
     fastBf16: level === 'AVX-512-BF16' || level === 'AMX',

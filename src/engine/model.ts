@@ -4,8 +4,7 @@
 // addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
 // layer, optimizer β2/ε, precision, loss scale): the C++ has none.
 import { SerialQueue } from '../util/serialQueue.js';
-import { loadNative, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
-import { isaInfo } from './isa.js';
+import { loadNative, nativeIsa, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
@@ -222,7 +221,7 @@ let slowBf16Warned = false;
 function warnSlowBf16(): void {
   if (slowBf16Warned) return;
   slowBf16Warned = true;
-  const isa = isaInfo(loadNative().info());
+  const isa = nativeIsa();
   if (isa.fastBf16) return;
   process.emitWarning(`bf16 on a CPU without native bf16 kernels (${isa.level}): libtorch's reference kernels run it, ` +
     'about 10–35× slower than fp32 and less exact; fp32 is the faster choice here', { code: 'CXRTUNE_SLOW_BF16' });

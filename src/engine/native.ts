@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpEvents } from './profiler.js';
-import { isaInfo } from './isa.js';
+import { isaInfo, type IsaInfo } from './isa.js';
 
 export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
 /** A batch as the addon takes it; the normalisation is always given (no native default). */
@@ -70,6 +70,7 @@ export interface NativeAddon {
 }
 
 let addon: NativeAddon | undefined;
+let isa: IsaInfo | undefined;
 
 export function loadNative(): NativeAddon {
   if (addon) return addon;
@@ -81,9 +82,17 @@ export function loadNative(): NativeAddon {
   // Default: one intra-op thread per physical core (CXRTUNE_THREADS overrides).
   const env = Number(process.env.CXRTUNE_THREADS);
   addon.setThreads(Number.isInteger(env) && env > 0 ? env : physicalCoreCount());
-  // Without oneDNN bf16 kernels, low-precision calls take libtorch's own (engine/isa.ts).
-  addon.setLowPrecisionOneDnn(isaInfo(addon.info()).fastBf16);
+  // libtorch reads its ISA caps once, at load: the level holds for the process. Without oneDNN
+  // bf16 kernels, low-precision calls take libtorch's own (engine/isa.ts).
+  isa = isaInfo(addon.info());
+  addon.setLowPrecisionOneDnn(isa.fastBf16);
   return addon;
+}
+
+/** The instruction set the CPU kernels run at (engine/isa.ts), read once when the addon loads. */
+export function nativeIsa(): IsaInfo {
+  loadNative();
+  return isa!;
 }
 
 /** The package root (works from src/ under tsx and from dist/ once compiled). */

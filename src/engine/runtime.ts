@@ -1,6 +1,6 @@
 // Process-wide engine settings: threads (default: physical cores), seed, devices.
-import { loadNative, physicalCoreCount } from './native.js';
-import { isaInfo, type IsaInfo } from './isa.js';
+import { loadNative, nativeIsa, physicalCoreCount } from './native.js';
+import type { IsaInfo } from './isa.js';
 
 export const physicalCores = physicalCoreCount;
 
@@ -29,14 +29,12 @@ export function deviceInfo(): DeviceInfo {
   return {
     torch: i.torch, cuda: i.cuda, cudaDevices: i.cudaDevices,
     devices: ['cpu', ...Array.from({ length: i.cudaDevices }, (_, k) => `cuda:${k}`)],
-    isa: cpuIsa(), defaultPrecision: cpuHasBf16() ? 'bf16' : 'fp32',
+    isa: cpuIsa(), defaultPrecision: cpuIsa().fastBf16 ? 'bf16' : 'fp32',
   };
 }
 
 /** The instruction set the engine's CPU kernels run at (oneDNN's, capped as its environment says). */
-export function cpuIsa(): IsaInfo {
-  return isaInfo(loadNative().info());
-}
+export const cpuIsa: () => IsaInfo = nativeIsa;
 
 /** bf16 runs on any x86 CPU, but is fast only where oneDNN has bf16 kernels (AVX512-BF16 or AMX). */
 export function cpuHasBf16(): boolean {

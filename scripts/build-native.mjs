@@ -17,8 +17,12 @@ const stampFile = join(native, 'build', 'stamp.txt');
 
 // Two hashes: what the build is configured from, and that plus every source file.
 const cfg = torchConfig();
-const config = createHash('sha256').update(readFileSync(join(native, 'binding.gyp')))
-  .update(readFileSync(join(root, 'scripts', 'torch-config.mjs'))).update(JSON.stringify(cfg)).update(process.version).digest('hex');
+const config = createHash('sha256')
+  .update(readFileSync(join(native, 'binding.gyp')))
+  .update(readFileSync(join(root, 'scripts', 'torch-config.mjs')))
+  .update(JSON.stringify(cfg))
+  .update(process.version)
+  .digest('hex');
 const h = createHash('sha256').update(config);
 for (const f of readdirSync(join(native, 'src')).sort()) h.update(f).update(readFileSync(join(native, 'src', f)));
 const stamp = `${config}\n${h.digest('hex')}`;
@@ -30,7 +34,9 @@ if (!force && existsSync(out) && previous === stamp) {
   process.exit(0);
 }
 const incremental = !force && existsSync(join(native, 'build', 'Makefile')) && previous.split('\n')[0] === config;
-console.error(`building native addon against libtorch at ${cfg.root}${cfg.cuda ? ' (CUDA)' : ''} (takes a few minutes)…`);
+console.error(
+  `building native addon against libtorch at ${cfg.root}${cfg.cuda ? ' (CUDA)' : ''} (takes a few minutes)…`,
+);
 const gyp = join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
 const jobs = process.env.JOBS ?? '2';
 // Offline: build against the local Node headers (npm's nodedir, or the distro's /usr/include/node).

@@ -29,16 +29,32 @@ for (const f of files(join(root, 'src'), ['.ts'])) {
   layers.set(layer, (layers.get(layer) ?? 0) + lines(f));
 }
 const nativeFiles = files(join(root, 'native', 'src'), ['.cc', '.h']);
-layers.set('native', nativeFiles.reduce((a, f) => a + lines(f), 0));
+layers.set(
+  'native',
+  nativeFiles.reduce((a, f) => a + lines(f), 0),
+);
 
 const fns = [];
 for (const f of files(join(root, 'src'), ['.ts'])) {
   const src = ts.createSourceFile(f, readFileSync(f, 'utf8'), ts.ScriptTarget.Latest, true);
   const visit = (n) => {
-    if ((ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isArrowFunction(n) || ts.isFunctionExpression(n) || ts.isConstructorDeclaration(n)) && n.body) {
+    if (
+      (ts.isFunctionDeclaration(n) ||
+        ts.isMethodDeclaration(n) ||
+        ts.isArrowFunction(n) ||
+        ts.isFunctionExpression(n) ||
+        ts.isConstructorDeclaration(n)) &&
+      n.body
+    ) {
       const a = src.getLineAndCharacterOfPosition(n.getStart()).line;
       const b = src.getLineAndCharacterOfPosition(n.getEnd()).line;
-      const name = n.name?.getText?.(src) ?? (ts.isVariableDeclaration(n.parent) ? n.parent.name.getText(src) : ts.isPropertyAssignment(n.parent) ? n.parent.name.getText(src) : '(anonymous)');
+      const name =
+        n.name?.getText?.(src) ??
+        (ts.isVariableDeclaration(n.parent)
+          ? n.parent.name.getText(src)
+          : ts.isPropertyAssignment(n.parent)
+            ? n.parent.name.getText(src)
+            : '(anonymous)');
       if (b - a + 1 >= 40) fns.push({ where: `${relative(root, f)}:${a + 1}`, name, lines: b - a + 1 });
     }
     ts.forEachChild(n, visit);
@@ -54,10 +70,26 @@ for (const f of nativeFiles.filter((x) => x.endsWith('.cc'))) {
   let startDepth = 0;
   text.forEach((l, i) => {
     const code = l.replace(/\/\/.*$/, '').replace(/"([^"\\]|\\.)*"/g, '""');
-    if (start < 0 && /\)\s*(const\s*)?(override\s*)?(noexcept\s*)?\{\s*$/.test(code) && depth <= 2 && !/^\s*(if|for|while|switch|else|catch)\b/.test(code)) { start = i; startDepth = depth; }
-    for (const c of code) { if (c === '{') depth++; else if (c === '}') depth--; }
+    if (
+      start < 0 &&
+      /\)\s*(const\s*)?(override\s*)?(noexcept\s*)?\{\s*$/.test(code) &&
+      depth <= 2 &&
+      !/^\s*(if|for|while|switch|else|catch)\b/.test(code)
+    ) {
+      start = i;
+      startDepth = depth;
+    }
+    for (const c of code) {
+      if (c === '{') depth++;
+      else if (c === '}') depth--;
+    }
     if (start >= 0 && depth === startDepth) {
-      if (i - start + 1 >= 40) fns.push({ where: `${relative(root, f)}:${start + 1}`, name: text[start].trim().slice(0, 60), lines: i - start + 1 });
+      if (i - start + 1 >= 40)
+        fns.push({
+          where: `${relative(root, f)}:${start + 1}`,
+          name: text[start].trim().slice(0, 60),
+          lines: i - start + 1,
+        });
       start = -1;
     }
   });
@@ -83,9 +115,19 @@ console.log(`loose files at src/app's top: ${appTop.length}`);
 const big = srcFiles.filter((f) => lines(f) > 250);
 console.log(`files over 250 lines: ${big.length}`);
 for (const f of big) console.log(`  ${lines(f)}  ${relative(root, f)}`);
-const long = srcFiles.reduce((a, f) => a + readFileSync(f, 'utf8').split('\n').filter((l) => l.length > 120).length, 0);
+const long = srcFiles.reduce(
+  (a, f) =>
+    a +
+    readFileSync(f, 'utf8')
+      .split('\n')
+      .filter((l) => l.length > 120).length,
+  0,
+);
 console.log(`lines over 120 characters in src: ${long}`);
-const threads = srcFiles.reduce((a, f) => a + (readFileSync(f, 'utf8').match(/['"`]--threads[ '"`<]/g) ?? []).length, 0);
+const threads = srcFiles.reduce(
+  (a, f) => a + (readFileSync(f, 'utf8').match(/['"`]--threads[ '"`<]/g) ?? []).length,
+  0,
+);
 console.log(`'--threads' declarations: ${threads}`);
 
 const graph = new Map();

@@ -9,16 +9,19 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { launchLocal } from '../src/app/launcher.js';
+import { launchLocal } from '../src/app/train/launcher.js';
 import { distEnvFrom, ProcessGroup } from '../src/engine/distributed.js';
 import { Model } from '../src/engine/model.js';
 import { manualSeed, setThreads } from '../src/engine/runtime.js';
 
 const self = fileURLToPath(import.meta.url);
-const SIZE = 112, STEPS = 12, WARM = 2;
+const SIZE = 112,
+  STEPS = 12,
+  WARM = 2;
 
 async function worker(): Promise<void> {
-  const threads = Number(process.env.T ?? 1), batch = Number(process.env.B ?? 8);
+  const threads = Number(process.env.T ?? 1),
+    batch = Number(process.env.B ?? 8);
   setThreads(threads);
   const env = distEnvFrom();
   const g = env ? await ProcessGroup.init({ ...env, timeoutMs: 120_000 }) : undefined;
@@ -48,31 +51,50 @@ async function worker(): Promise<void> {
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
   const one = (env: Record<string, string>) => {
-    const r = spawnSync(process.execPath, [...process.execArgv, self], { env: { ...process.env, ...env, CXRTUNE_DDP_BENCH_WORKER: '1' }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...process.execArgv, self], {
+      env: { ...process.env, ...env, CXRTUNE_DDP_BENCH_WORKER: '1' },
+      encoding: 'utf8',
+    });
     return Number(r.stdout.trim());
   };
   const two = async (sync: boolean, syncBn = false) => {
     const r = spawnSync(process.execPath, [...process.execArgv, self], {
-      env: { ...process.env, CXRTUNE_DDP_BENCH_TWO: '1', SYNC: sync ? '1' : '0', SYNCBN: syncBn ? '1' : '0' }, encoding: 'utf8',
+      env: { ...process.env, CXRTUNE_DDP_BENCH_TWO: '1', SYNC: sync ? '1' : '0', SYNCBN: syncBn ? '1' : '0' },
+      encoding: 'utf8',
     });
     return Number(r.stdout.trim());
   };
   if (process.argv.includes('--sync-bn')) {
     const ms = (ips: number) => (1000 * 16) / ips; // one step = 2 × 8 images
-    const plain: number[] = [], synced: number[] = [];
+    const plain: number[] = [],
+      synced: number[] = [];
     for (let r = 1; r <= rounds; r++) {
       // Alternate which goes first, so a change of load favours neither.
       let p: number, q: number;
-      if (r % 2) { p = ms(await two(true)); q = ms(await two(true, true)); } else { q = ms(await two(true, true)); p = ms(await two(true)); }
+      if (r % 2) {
+        p = ms(await two(true));
+        q = ms(await two(true, true));
+      } else {
+        q = ms(await two(true, true));
+        p = ms(await two(true));
+      }
       plain.push(p);
       synced.push(q);
-      process.stdout.write(`round ${r} (load ${loadavg()[0].toFixed(2)}): DDP ${p.toFixed(0)} ms/step | DDP + SyncBatchNorm ${q.toFixed(0)} ms/step (${(q / p).toFixed(2)}×)\n`);
+      process.stdout.write(
+        `round ${r} (load ${loadavg()[0].toFixed(2)}): DDP ${p.toFixed(0)} ms/step | DDP + SyncBatchNorm ${q.toFixed(0)} ms/step (${(q / p).toFixed(2)}×)\n`,
+      );
     }
-    const med = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); const n = a.length; return n % 2 ? a[(n - 1) / 2]! : (a[n / 2 - 1]! + a[n / 2]!) / 2; };
+    const med = (xs: number[]) => {
+      const a = [...xs].sort((x, y) => x - y);
+      const n = a.length;
+      return n % 2 ? a[(n - 1) / 2]! : (a[n / 2 - 1]! + a[n / 2]!) / 2;
+    };
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
     const ratios = synced.map((s, i) => s / plain[i]!);
-    process.stdout.write(`median: DDP ${med(plain).toFixed(0)} ms/step (${range(plain)}), + SyncBatchNorm ${med(synced).toFixed(0)} ms/step (${range(synced)}); ` +
-      `per-round ratio median ${med(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})\n`);
+    process.stdout.write(
+      `median: DDP ${med(plain).toFixed(0)} ms/step (${range(plain)}), + SyncBatchNorm ${med(synced).toFixed(0)} ms/step (${range(synced)}); ` +
+        `per-round ratio median ${med(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})\n`,
+    );
     return;
   }
   for (let r = 1; r <= rounds; r++) {
@@ -80,11 +102,14 @@ async function main(): Promise<void> {
     const b = one({ T: '2', B: '16' });
     const c = await two(true);
     const d = await two(false);
-    process.stdout.write(`round ${r} (load ${loadavg()[0].toFixed(2)}): 1×1 thread ${a} | 1×2 threads ${b} | 2 procs×1 thread ${c} ` +
-      `(efficiency vs 2×(1×1): ${(c / (2 * a)).toFixed(2)}) | 2 procs, no gradient sync ${d} (sync/no-sync ${(c / d).toFixed(2)}) images/s\n`);
+    process.stdout.write(
+      `round ${r} (load ${loadavg()[0].toFixed(2)}): 1×1 thread ${a} | 1×2 threads ${b} | 2 procs×1 thread ${c} ` +
+        `(efficiency vs 2×(1×1): ${(c / (2 * a)).toFixed(2)}) | 2 procs, no gradient sync ${d} (sync/no-sync ${(c / d).toFixed(2)}) images/s\n`,
+    );
   }
 }
 
 if (process.env.CXRTUNE_DDP_BENCH_WORKER || process.env.WORLD_SIZE) await worker();
-else if (process.env.CXRTUNE_DDP_BENCH_TWO) process.exitCode = await launchLocal({ nproc: 2, args: [self], env: { T: '1', B: '8' } });
+else if (process.env.CXRTUNE_DDP_BENCH_TWO)
+  process.exitCode = await launchLocal({ nproc: 2, args: [self], env: { T: '1', B: '8' } });
 else await main();

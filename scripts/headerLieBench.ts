@@ -10,7 +10,7 @@ import { join } from 'node:path';
 if (process.argv[2] === '--child') {
   const maxPixels = Number(process.argv[3]);
   const { adversarialCorpus } = await import('../test/fixtures/adversarial.js');
-  const { prepareStudy } = await import('../src/app/screen.js');
+  const { prepareStudy } = await import('../src/app/serve/screen.js');
   const corpus = await adversarialCorpus(join(tmpdir(), 'cxrtune-adversarial-v2'));
   const lie = corpus.find((c) => c.name === 'dicom-header-lie-16000-jpeg')!;
   const ok = corpus.find((c) => c.name === 'ok-dicom-jpeg')!;
@@ -33,12 +33,20 @@ if (process.argv[2] === '--child') {
   const maxPixels = process.argv[3] ?? '25000000';
   const runs = [];
   for (let i = 0; i < n; i++) {
-    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--child', maxPixels], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', new URL(import.meta.url).pathname, '--child', maxPixels],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(r.stderr);
     runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!));
   }
   const med = (k: string) => runs.map((r) => r[k] as number).sort((a, b) => a - b)[Math.floor(n / 2)];
   const mb = (x: number) => `${x < 0 ? '−' : '+'}${(Math.abs(x) / 1048576).toFixed(1)}`;
-  console.log(runs.map((r) => `  ${r.ms.toFixed(1)} ms, rss ${mb(r.rssDelta)} MB, peak ${mb(r.peakDelta)} MB`).join('\n'));
-  console.log(`median of ${n}: ${med('ms').toFixed(1)} ms, rss ${mb(med('rssDelta'))} MB, peak ${mb(med('peakDelta'))} MB; outcome: ${runs[0].outcome}`);
+  console.log(
+    runs.map((r) => `  ${r.ms.toFixed(1)} ms, rss ${mb(r.rssDelta)} MB, peak ${mb(r.peakDelta)} MB`).join('\n'),
+  );
+  console.log(
+    `median of ${n}: ${med('ms').toFixed(1)} ms, rss ${mb(med('rssDelta'))} MB, peak ${mb(med('peakDelta'))} MB; outcome: ${runs[0].outcome}`,
+  );
 }

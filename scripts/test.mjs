@@ -27,7 +27,11 @@ if (!chosen.length) {
 // checkpoints and datasets under os.tmpdir(), and left behind they filled the disk (the golden
 // test alone writes 1 GB per run). CXRTUNE_KEEP_TMP=1 keeps it for a post-mortem.
 const tmp = mkdtempSync(join(tmpdir(), 'cxrtune-test-run-'));
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], { stdio: 'inherit', cwd: root, env: { ...process.env, TMPDIR: tmp } });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], {
+  stdio: 'inherit',
+  cwd: root,
+  env: { ...process.env, TMPDIR: tmp },
+});
 if (process.env.CXRTUNE_KEEP_TMP) console.error(`test files kept in ${tmp}`);
 else rmSync(tmp, { recursive: true, force: true });
 process.exit(r.status ?? 1);

@@ -16,20 +16,33 @@ export function torchConfig(env = process.env) {
     return {
       root,
       includes: [join(root, 'include'), join(root, 'include', 'torch', 'csrc', 'api', 'include')],
-      defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'))}`,
-        ...glooDefines([join(root, 'include')])],
-      libs: [`-L${lib}`, `-Wl,-rpath,${lib}`, '-Wl,--no-as-needed', ...(cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
-        '-ltorch', '-ltorch_cpu', '-lc10', '-Wl,--as-needed'],
+      defines: [
+        `_GLIBCXX_USE_CXX11_ABI=${cxx11Abi(join(root, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'))}`,
+        ...glooDefines([join(root, 'include')]),
+      ],
+      libs: [
+        `-L${lib}`,
+        `-Wl,-rpath,${lib}`,
+        '-Wl,--no-as-needed',
+        ...(cuda ? ['-ltorch_cuda', '-lc10_cuda'] : []),
+        '-ltorch',
+        '-ltorch_cpu',
+        '-lc10',
+        '-Wl,--as-needed',
+      ],
       cuda,
     };
   }
   const inc = '/usr/include/torch/csrc/api/include';
-  if (!existsSync(inc)) throw new Error('libtorch not found: install it (apt-get install libtorch-dev) or set LIBTORCH=/path/to/libtorch');
+  if (!existsSync(inc))
+    throw new Error('libtorch not found: install it (apt-get install libtorch-dev) or set LIBTORCH=/path/to/libtorch');
   return {
     root: '/usr',
     includes: [inc],
-    defines: [`_GLIBCXX_USE_CXX11_ABI=${cxx11Abi('/usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake')}`,
-      ...glooDefines(['/usr/include'])],
+    defines: [
+      `_GLIBCXX_USE_CXX11_ABI=${cxx11Abi('/usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake')}`,
+      ...glooDefines(['/usr/include']),
+    ],
     libs: ['-ltorch', '-ltorch_cpu', '-lc10'],
     cuda: false,
   };
@@ -38,8 +51,9 @@ export function torchConfig(env = process.env) {
 // c10d's ProcessGroupGloo header needs Gloo's headers (Debian: libgloo-dev); without
 // them the addon builds with distributed training switched off (a clear error at run time).
 function glooDefines(includeDirs) {
-  const has = includeDirs.some((d) => existsSync(join(d, 'gloo', 'algorithm.h')))
-    && includeDirs.some((d) => existsSync(join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')));
+  const has =
+    includeDirs.some((d) => existsSync(join(d, 'gloo', 'algorithm.h'))) &&
+    includeDirs.some((d) => existsSync(join(d, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')));
   return has ? ['USE_C10D_GLOO', 'CXR_C10D_GLOO'] : [];
 }
 

@@ -15,4 +15,3 @@ export function act<A extends unknown[]>(fn: (...args: A) => Promise<void>): (..
     }
   };
 }
-

@@ -12,8 +12,12 @@ export function floatArg(v: string): number {
   return n;
 }
 export function listArg<T extends string>(v: string, allowed: readonly T[], what: string): T[] {
-  const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const x of xs) if (!allowed.includes(x as T)) throw new Error(`unknown ${what} '${x}' (one of: ${allowed.join(', ')})`);
+  const xs = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const x of xs)
+    if (!allowed.includes(x as T)) throw new Error(`unknown ${what} '${x}' (one of: ${allowed.join(', ')})`);
   if (!xs.length) throw new Error(`no ${what} given`);
   return xs as T[];
 }

@@ -1,5 +1,5 @@
 // `cxrtune augment`: offline augmentation (the paper's Table 1), every parameter recorded.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { augmentDataset } from '../data/augmentDataset.js';
 import { parseTransforms, TRANSFORMS } from '../data/augment.js';
 import { FITS, type Fit } from '../data/image.js';
@@ -9,7 +9,9 @@ import { progress, int } from './dataArgs.js';
 export function registerAugmentCommand(program: Command): void {
   program
     .command('augment')
-    .description("offline augmentation (paper Table 1): K copies per image with every parameter recorded, plus contact sheets to inspect")
+    .description(
+      'offline augmentation (paper Table 1): K copies per image with every parameter recorded, plus contact sheets to inspect',
+    )
     .requiredOption('--manifest <file>', 'input manifest.csv')
     .requiredOption('--out <dir>', 'output folder (images/, manifest.csv, sheets/)')
     .option('--per-image <k>', 'augmented copies per input image', int('--per-image'), 5)
@@ -17,12 +19,19 @@ export function registerAugmentCommand(program: Command): void {
     .option('--transforms <list>', `comma list of ${TRANSFORMS.join(', ')} (default all)`)
     .option('--p <prob>', 'probability each transform is applied (at least one always is)', '0.75')
     .option('--splits <list>', 'splits to augment (never test)', 'train')
-    .option('--exclude <file>', 'outputs to drop (one path per line, or a CSV with a path column; e.g. rejects from a contact sheet)')
+    .option(
+      '--exclude <file>',
+      'outputs to drop (one path per line, or a CSV with a path column; e.g. rejects from a contact sheet)',
+    )
     .option('--size <px>', 'resize inputs to S×S first (default: native size)', int('--size'))
     .addOption(new Option('--fit <mode>', 'with --size').choices(FITS).default('letterbox'))
     .option('--with-originals', 'also list the input images in the output manifest')
     .option('--sheet-size <n>', 'images per contact sheet (0 = none)', int('--sheet-size'), 64)
-    .addOption(new Option('--on-error <mode>', 'unreadable inputs: fail, or skip and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
+    .addOption(
+      new Option('--on-error <mode>', 'unreadable inputs: fail, or skip and list them in skipped.csv')
+        .choices(['fail', 'skip'])
+        .default('fail'),
+    )
     .option('--json', 'print the result as JSON')
     .action(act(runAugment));
 }
@@ -36,7 +45,9 @@ async function runAugment(o: Record<string, any>): Promise<void> {
     out: o.out,
     perImage: o.perImage,
     seed: o.seed,
-    splits: String(o.splits).split(',').map((s: string) => s.trim()),
+    splits: String(o.splits)
+      .split(',')
+      .map((s: string) => s.trim()),
     config: { transforms: parseTransforms(o.transforms), p },
     exclude: o.exclude,
     size: o.size,
@@ -46,6 +57,9 @@ async function runAugment(o: Record<string, any>): Promise<void> {
     onError: o.onError,
     onProgress: progress('augment', !!o.json),
   });
-  if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-  else process.stdout.write(`${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ${r.manifestFile}; ${r.sheets.length} contact sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`);
+  if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else
+    process.stdout.write(
+      `${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ${r.manifestFile}; ${r.sheets.length} contact sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`,
+    );
 }

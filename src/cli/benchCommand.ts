@@ -1,13 +1,13 @@
 // `cxrtune bench`: engine throughput (train and predict images/s), optionally vs Python torch.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
-import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../app/bench.js';
-import { formatOpTable } from '../app/opProfile.js';
+import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../bench/bench.js';
+import { formatOpTable } from '../bench/opProfile.js';
 import { physicalCores } from '../engine/runtime.js';
 import { intArg, listArg } from './args.js';
-import { runServeBench } from './serveBench.js';
+import { runServeBench } from '../bench/serveBench.js';
 import { existsSync, statSync } from 'node:fs';
-import { benchData, folderManifest } from '../data/bench.js';
+import { benchData, folderManifest } from '../bench/dataBench.js';
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -22,23 +22,54 @@ export function registerBenchCommand(program: Command): void {
     .option('--warmup <n>', 'untimed warm-up steps', intArg, 2)
     .option('--channels-last', 'use channels_last memory format')
     .option('--device <dev>', 'cpu or cuda:N', 'cpu')
-    .option('--vs-python', 'run the same step in Debian\'s Python torch, alternating in rounds; print median ratios and their spread')
+    .option(
+      '--vs-python',
+      "run the same step in Debian's Python torch, alternating in rounds; print median ratios and their spread",
+    )
     .option('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', intArg)
-    .option('--data <dir|manifest>', 'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih')
-    .option('--profile', 'also profile --steps train and predict steps op by op with libtorch\'s profiler (beside Python\'s torch.profiler with --vs-python)')
+    .option(
+      '--data <dir|manifest>',
+      'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih',
+    )
+    .option(
+      '--profile',
+      "also profile --steps train and predict steps op by op with libtorch's profiler (beside Python's torch.profiler with --vs-python)",
+    )
     .option('--json', 'print one JSON object per configuration')
-    .option('--serve', 'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test')
+    .option(
+      '--serve',
+      'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test',
+    )
     .option('--model <dir>', '--serve: model to load-test (default: an untrained-head mobilenet_v2)')
     .option('--url <url>', '--serve: load-test a running server instead (token: env CXRTUNE_TOKEN)')
     .option('--clients <n>', '--serve: concurrent clients', intArg, 20)
     .option('--duration <s>', '--serve: load-test seconds (0 = skip)', intArg, 60)
     .option('--study-runs <n>', '--serve: timed one-study runs per arch (0 = skip)', intArg, 20)
-    .option('--hostile <n>', '--serve: also N clients sending hostile inputs (decoder bombs, header-lie DICOM, truncations, no token); the server gets a token', intArg, 0)
+    .option(
+      '--hostile <n>',
+      '--serve: also N clients sending hostile inputs (decoder bombs, header-lie DICOM, truncations, no token); the server gets a token',
+      intArg,
+      0,
+    )
     .action(async (o, cmd: Command) => {
       if (o.serve) {
-        const archs = cmd.getOptionValueSource('arch') === 'default' ? ['resnet18', 'mobilenet_v2'] as Arch[] : listArg(o.arch, ARCHS, 'architecture') as Arch[];
-        return runServeBench({ archs, size: o.size, threads: o.threads, model: o.model, url: o.url, token: process.env.CXRTUNE_TOKEN,
-          clients: o.clients, duration: o.duration, studyRuns: o.studyRuns, hostile: o.hostile, json: !!o.json });
+        const archs =
+          cmd.getOptionValueSource('arch') === 'default'
+            ? (['resnet18', 'mobilenet_v2'] as Arch[])
+            : (listArg(o.arch, ARCHS, 'architecture') as Arch[]);
+        return runServeBench({
+          archs,
+          size: o.size,
+          threads: o.threads,
+          model: o.model,
+          url: o.url,
+          token: process.env.CXRTUNE_TOKEN,
+          clients: o.clients,
+          duration: o.duration,
+          studyRuns: o.studyRuns,
+          hostile: o.hostile,
+          json: !!o.json,
+        });
       }
       if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
       const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
@@ -47,9 +78,22 @@ export function registerBenchCommand(program: Command): void {
       const results: BenchResult[] = [];
       for (const arch of archs) {
         for (const precision of precs) {
-          if (!o.json) process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
-          const r = await benchOne({ arch, size: o.size, batch: o.batch, precision, threads, steps: o.steps, warmup: o.warmup,
-            channelsLast: !!o.channelsLast, vsPython: !!o.vsPython, device: o.device, profile: !!o.profile, ...(o.rounds ? { rounds: o.rounds } : {}) });
+          if (!o.json)
+            process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
+          const r = await benchOne({
+            arch,
+            size: o.size,
+            batch: o.batch,
+            precision,
+            threads,
+            steps: o.steps,
+            warmup: o.warmup,
+            channelsLast: !!o.channelsLast,
+            vsPython: !!o.vsPython,
+            device: o.device,
+            profile: !!o.profile,
+            ...(o.rounds ? { rounds: o.rounds } : {}),
+          });
           results.push(r);
           if (o.json) console.log(JSON.stringify(r));
           else if (r.profile) printProfile(r);
@@ -63,28 +107,81 @@ function printTable(rs: BenchResult[]): void {
   const f = (x: number | undefined, d = 1) => (x === undefined ? '' : x.toFixed(d));
   // A ratio is printed with its per-round range; one whose rounds disagree too much is not printed.
   const ratio = (x: number | undefined, spread: [number, number] | undefined, ok: boolean | undefined) =>
-    x === undefined ? '' : ok ? `${x.toFixed(2)} (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})` : `noise (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})`;
-  const rows = rs.map((r) => [r.arch, String(r.size), String(r.batch), r.precision, f(r.train_img_s), f(r.python_train_img_s),
-    ratio(r.ratio, r.ratio_spread, r.conclusive?.train), f(r.predict_img_s), f(r.python_predict_img_s), ratio(r.predict_ratio, r.predict_ratio_spread, r.conclusive?.predict),
-    f(r.latency_ms), f(r.python_latency_ms), ratio(r.latency_ratio, r.latency_ratio_spread, r.conclusive?.latency),
-    f(r.gflop_per_img, 2), f(r.train_peak_pct), f(r.predict_peak_pct)]);
-  const head = ['arch', 'size', 'batch', 'precision', 'train img/s', 'python', 'ratio (range)', 'predict img/s', 'python', 'ratio (range)', 'batch-1 ms', 'python', 'ratio (range)',
-    'GFLOP/img', 'train % peak', 'predict % peak'];
+    x === undefined
+      ? ''
+      : ok
+        ? `${x.toFixed(2)} (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})`
+        : `noise (${spread![0].toFixed(2)}–${spread![1].toFixed(2)})`;
+  const rows = rs.map((r) => [
+    r.arch,
+    String(r.size),
+    String(r.batch),
+    r.precision,
+    f(r.train_img_s),
+    f(r.python_train_img_s),
+    ratio(r.ratio, r.ratio_spread, r.conclusive?.train),
+    f(r.predict_img_s),
+    f(r.python_predict_img_s),
+    ratio(r.predict_ratio, r.predict_ratio_spread, r.conclusive?.predict),
+    f(r.latency_ms),
+    f(r.python_latency_ms),
+    ratio(r.latency_ratio, r.latency_ratio_spread, r.conclusive?.latency),
+    f(r.gflop_per_img, 2),
+    f(r.train_peak_pct),
+    f(r.predict_peak_pct),
+  ]);
+  const head = [
+    'arch',
+    'size',
+    'batch',
+    'precision',
+    'train img/s',
+    'python',
+    'ratio (range)',
+    'predict img/s',
+    'python',
+    'ratio (range)',
+    'batch-1 ms',
+    'python',
+    'ratio (range)',
+    'GFLOP/img',
+    'train % peak',
+    'predict % peak',
+  ];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padStart(w[i]!)).join('  '));
   const r0 = rs[0];
-  if (r0?.isa) console.log(`CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap them`);
+  if (r0?.isa)
+    console.log(
+      `CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap them`,
+    );
   if (r0?.rounds && r0.rounds > 1) {
-    console.log(`medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); `
-      + `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`);
+    console.log(
+      `medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); ` +
+        `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`,
+    );
   }
-  const fmt = (key: 'train_channels_last' | 'predict_channels_last') => [...new Set(rs.filter((r) => r[key] && !r.channels_last).map((r) => r.arch))];
+  const fmt = (key: 'train_channels_last' | 'predict_channels_last') => [
+    ...new Set(rs.filter((r) => r[key] && !r.channels_last).map((r) => r.arch)),
+  ];
   const [ct, cp] = [fmt('train_channels_last'), fmt('predict_channels_last')];
-  if (ct.length) console.log(`training of ${ct.join(', ')}: channels_last, as cxrtune trains them on CPU (Python: its default NCHW)`);
-  if (cp.length) console.log(`predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`);
+  if (ct.length)
+    console.log(
+      `training of ${ct.join(', ')}: channels_last, as cxrtune trains them on CPU (Python: its default NCHW)`,
+    );
+  if (cp.length)
+    console.log(
+      `predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`,
+    );
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
-  for (const basis of new Set(rs.map((r) => r.peak_basis && `${r.precision}: peak ${r.peak_gflops!.toFixed(0)} GFLOP/s = ${r.peak_basis}`).filter(Boolean))) console.log(basis);
-  if (rs.some((r) => r.gflop_per_img)) console.log('GFLOP/img: forward FLOPs counted by libtorch\'s profiler; training counts 3× the forward');
+  for (const basis of new Set(
+    rs
+      .map((r) => r.peak_basis && `${r.precision}: peak ${r.peak_gflops!.toFixed(0)} GFLOP/s = ${r.peak_basis}`)
+      .filter(Boolean),
+  ))
+    console.log(basis);
+  if (rs.some((r) => r.gflop_per_img))
+    console.log("GFLOP/img: forward FLOPs counted by libtorch's profiler; training counts 3× the forward");
   for (const p of ['bf16']) {
     for (const arch of new Set(rs.map((r) => r.arch))) {
       const a = rs.find((r) => r.arch === arch && r.precision === 'fp32');
@@ -108,5 +205,8 @@ async function benchDataCommand(source: string, size: number, batch: number, jso
   const m = statSync(source).isDirectory() ? folderManifest(source) : source;
   const r = await benchData(m, { size, batch });
   if (json) console.log(JSON.stringify(r));
-  else console.log(`data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`);
+  else
+    console.log(
+      `data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`,
+    );
 }

@@ -1,20 +1,35 @@
 // `cxrtune calibrate`: temperature or Platt scaling on a site's labelled sample → a new
 // checkpoint (app/calibrate.ts); --method none only chooses the threshold (on a
 // source-held-out validation split). User mistakes end in one line (main.ts prints it).
-import { Command, Option } from 'commander';
-import { calibrate, CALIBRATE_METHODS, formatCalibration } from '../app/calibrate.js';
+import { type Command, Option } from 'commander';
+import { calibrate, CALIBRATE_METHODS, formatCalibration } from '../app/evaluate/calibrate.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
 
 export function registerCalibrateCommand(program: Command): void {
   program
     .command('calibrate')
-    .description("recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, model.json records the calibration), sensitivity/specificity per source before and after")
+    .description(
+      "recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, model.json records the calibration), sensitivity/specificity per source before and after",
+    )
     .requiredOption('--model <run|checkpoint>', 'run folder (uses checkpoints/best) or checkpoint folder')
-    .requiredOption('--manifest <csv>', "the site's labelled sample (both classes), or a source-held-out validation manifest")
+    .requiredOption(
+      '--manifest <csv>',
+      "the site's labelled sample (both classes), or a source-held-out validation manifest",
+    )
     .option('--split <name>', "split to fit on, or 'all' (default: test if present, else valid, else every row)")
-    .addOption(new Option('--method <m>', 'temperature (one scale, keeps the ranking), platt (scale + shift of the log-odds), or none (threshold only)').choices([...CALIBRATE_METHODS]).makeOptionMandatory())
-    .option('--threshold <rule>', "youden | sensitivity:X (chosen on the sample, after calibration) | keep (the checkpoint's threshold, read as a risk level) | mapped (the same decisions as before) | a number (default: keep; youden with --method none)")
+    .addOption(
+      new Option(
+        '--method <m>',
+        'temperature (one scale, keeps the ranking), platt (scale + shift of the log-odds), or none (threshold only)',
+      )
+        .choices([...CALIBRATE_METHODS])
+        .makeOptionMandatory(),
+    )
+    .option(
+      '--threshold <rule>',
+      "youden | sensitivity:X (chosen on the sample, after calibration) | keep (the checkpoint's threshold, read as a risk level) | mapped (the same decisions as before) | a number (default: keep; youden with --method none)",
+    )
     .option('--no-smooth', "Platt: fit the 0/1 labels instead of Platt's smoothed targets")
     .option('--by <column>', 'report sensitivity/specificity for each value of this manifest column (default source)')
     .requiredOption('--out <dir>', 'new checkpoint folder (must not exist or be empty)')
@@ -23,18 +38,35 @@ export function registerCalibrateCommand(program: Command): void {
     .option('--threads <n>', 'CPU threads (default: physical cores)', intArg)
     .option('--json', 'print calibration.json on stdout')
     .option('--quiet', 'no progress on stderr')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   cxrtune calibrate --model runs/m --manifest data/by-site/manifest.csv --split valid --method none --threshold youden --out runs/m/held-out-threshold
   cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all --method platt --out runs/m/site-b
 
-Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.`)
+Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.`,
+    )
     .action(async (o: Record<string, any>) => {
       const quiet = Boolean(o.quiet || o.json) || !process.stderr.isTTY;
       const r = await calibrate({
-        model: o.model, manifest: o.manifest, split: o.split, method: o.method, threshold: o.threshold, smooth: o.smooth !== false, by: o.by,
-        out: o.out, precision: o.precision, batch: o.batch, threads: o.threads,
-        ...(quiet ? {} : { onProgress: (d: number, t: number) => process.stderr.write(`\r\x1b[Kcalibrate ${d}/${t}${d === t ? '\n' : ''}`) }),
+        model: o.model,
+        manifest: o.manifest,
+        split: o.split,
+        method: o.method,
+        threshold: o.threshold,
+        smooth: o.smooth !== false,
+        by: o.by,
+        out: o.out,
+        precision: o.precision,
+        batch: o.batch,
+        threads: o.threads,
+        ...(quiet
+          ? {}
+          : {
+              onProgress: (d: number, t: number) =>
+                process.stderr.write(`\r\x1b[Kcalibrate ${d}/${t}${d === t ? '\n' : ''}`),
+            }),
       });
       process.stdout.write(o.json ? json(r) : `${formatCalibration(r)}\n`);
     });

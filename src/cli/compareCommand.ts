@@ -1,11 +1,13 @@
 // `cxrtune compare RUN…`: the Table 3 analog.
 import type { Command } from 'commander';
-import { compareRun, compareTable } from '../app/compare.js';
+import { compareRun, compareTable } from '../app/evaluate/compare.js';
 
 export function registerCompareCommand(program: Command): void {
   program
     .command('compare')
-    .description('compare training runs side by side (the paper\'s Table 3): best metric and its epoch, metrics there, wall time, images/s, peak memory')
+    .description(
+      "compare training runs side by side (the paper's Table 3): best metric and its epoch, metrics there, wall time, images/s, peak memory",
+    )
     .argument('<runs...>', 'run folders written by `cxrtune train`')
     .option('--json', 'print JSON')
     .action((runs: string[], o) => {

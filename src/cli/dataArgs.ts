@@ -12,7 +12,9 @@ export function progress(label: string, quiet: boolean): (done: number, total: n
     const rate = s > 0 ? done / s : 0;
     const eta = rate > 0 ? (total - done) / rate : 0;
     const line = `${label}: ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${eta.toFixed(0)} s`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : done === total ? `${line}\n` : '');
+    process.stderr.write(
+      process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : done === total ? `${line}\n` : '',
+    );
   };
 }
 

@@ -1,7 +1,7 @@
 // `cxrtune data bench`: decode and batch-loading throughput.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { readManifest } from '../data/manifest.js';
-import { benchData, folderManifest } from '../data/bench.js';
+import { benchData, folderManifest } from '../bench/dataBench.js';
 import { act } from './act.js';
 import { int } from './dataArgs.js';
 
@@ -19,8 +19,11 @@ export function registerDataBench(data: Command): void {
       act(async (o: Record<string, any>) => {
         const m = o.manifest ? readManifest(o.manifest) : folderManifest(o.dir, o.limit);
         const r = await benchData(m, { size: o.size, batch: o.batch });
-        if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-        else process.stdout.write(`${r.images} images at ${r.size} px, batch ${r.batch}: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached+augment ${r.augmentedCachedImagesPerSec} img/s\n`);
+        if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+        else
+          process.stdout.write(
+            `${r.images} images at ${r.size} px, batch ${r.batch}: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached+augment ${r.augmentedCachedImagesPerSec} img/s\n`,
+          );
       }),
     );
 }

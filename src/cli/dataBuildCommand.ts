@@ -1,6 +1,6 @@
 // `cxrtune data build`: sources (or a preset) → a manifest with patient-level splits.
 import { existsSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { adultMixedPreset, buildDataset, DATA_PRESETS, paperDaPreset, type BuildOptions } from '../data/build.js';
 import { BALANCE_MODES, type BalanceMode } from '../data/balance.js';
 import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
@@ -13,29 +13,66 @@ export function registerDataBuild(data: Command): void {
   data
     .command('build')
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
-    .option('--source <KIND:PATH[:k=v,...]>', `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`, collect)
-    .option('--preset <name>', "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources balanced across splits (reads --data-dir)")
+    .option(
+      '--source <KIND:PATH[:k=v,...]>',
+      `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
+      collect,
+    )
+    .option(
+      '--preset <name>',
+      "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources balanced across splits (reads --data-dir)",
+    )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
-    .option('--label-map <file|preset>', `raw label → label: a JSON/CSV file or a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`)
+    .option(
+      '--label-map <file|preset>',
+      `raw label → label: a JSON/CSV file or a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`,
+    )
     .option('--views <list>', 'keep only these views, e.g. PA,AP (AP also matches "AP Supine"; "frontal" = PA+AP)')
-    .addOption(new Option('--balance <mode>', 'class balancing (undersample before the split; oversample the train split only)').choices(BALANCE_MODES))
-    .option('--split <fractions>', 'train,valid[,test] fractions, grouped by patient and stratified by label', '0.7,0.3')
-    .option('--split-by <what>', "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation", 'patient')
+    .addOption(
+      new Option(
+        '--balance <mode>',
+        'class balancing (undersample before the split; oversample the train split only)',
+      ).choices(BALANCE_MODES),
+    )
+    .option(
+      '--split <fractions>',
+      'train,valid[,test] fractions, grouped by patient and stratified by label',
+      '0.7,0.3',
+    )
+    .option(
+      '--split-by <what>',
+      "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation",
+      'patient',
+    )
     .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
-    .option('--external', "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)")
+    .option(
+      '--external',
+      "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)",
+    )
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
-    .addOption(new Option('--on-error <mode>', 'bad files: fail on the first, or skip them and list them in skipped.csv').choices(['fail', 'skip']).default('fail'))
-    .addOption(new Option('--verify <mode>', 'check the images that enter the manifest').choices(['decode', 'header', 'none']).default('decode'))
+    .addOption(
+      new Option('--on-error <mode>', 'bad files: fail on the first, or skip them and list them in skipped.csv')
+        .choices(['fail', 'skip'])
+        .default('fail'),
+    )
+    .addOption(
+      new Option('--verify <mode>', 'check the images that enter the manifest')
+        .choices(['decode', 'header', 'none'])
+        .default('decode'),
+    )
     .option('--json', 'print the summary as JSON on stdout')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da
   cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   # validation on unseen hospitals and sources
   cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   # adult negatives, unseen hospitals in validation
   cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
   cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
-  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`)
+  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`,
+    )
     .action(act(runDataBuild));
 }
 
@@ -43,9 +80,13 @@ Examples:
 async function runDataBuild(o: Record<string, any>): Promise<void> {
   let base: Partial<BuildOptions> = {};
   if (o.preset) {
-    if (!(DATA_PRESETS as readonly string[]).includes(o.preset)) throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
+    if (!(DATA_PRESETS as readonly string[]).includes(o.preset))
+      throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
     if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
-    base = o.preset === 'adult-mixed' ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) }) : paperDaPreset(o.dataDir);
+    base =
+      o.preset === 'adult-mixed'
+        ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) })
+        : paperDaPreset(o.dataDir);
   } else if (o.withKermany) {
     throw new Error('--with-kermany goes with --preset adult-mixed');
   }
@@ -68,6 +109,16 @@ async function runDataBuild(o: Record<string, any>): Promise<void> {
       return (stage: string, done: number, total: number) => (stage === 'check images' ? p(done, total) : undefined);
     })(),
   });
-  if (o.json) process.stdout.write(JSON.stringify({ manifest: r.manifestFile, summaryFile: r.summaryFile, skippedFile: r.skippedFile, ...r.summary }, null, 2) + '\n');
-  else process.stdout.write(`${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`);
+  if (o.json)
+    process.stdout.write(
+      `${JSON.stringify(
+        { manifest: r.manifestFile, summaryFile: r.summaryFile, skippedFile: r.skippedFile, ...r.summary },
+        null,
+        2,
+      )}\n`,
+    );
+  else
+    process.stdout.write(
+      `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
+    );
 }

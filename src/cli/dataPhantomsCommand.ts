@@ -1,6 +1,6 @@
 // `cxrtune data phantoms`: synthetic chest radiographs with lesion and lung masks.
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { writePhantoms } from '../data/phantom.js';
 import { floatArg } from './args.js';
 import { act } from './act.js';
@@ -9,12 +9,19 @@ import { progress, int } from './dataArgs.js';
 export function registerDataPhantoms(data: Command): void {
   data
     .command('phantoms')
-    .description('draw synthetic chest radiographs (normal / covid with ground-glass opacities) with lesion and lung masks')
+    .description(
+      'draw synthetic chest radiographs (normal / covid with ground-glass opacities) with lesion and lung masks',
+    )
     .option('--n <count>', 'number of images (half normal, half covid)', int('--n'), 200)
     .option('--size <px>', 'image side in pixels', int('--size'), 128)
     .option('--seed <n>', 'seed (same seed → identical files)', int('--seed'), 0)
     .option('--split <fractions>', 'train,valid[,test] fractions', '0.7,0.3')
-    .option('--lesion-intensity <x>', 'multiplier of the lesions\' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)', floatArg, 1)
+    .option(
+      '--lesion-intensity <x>',
+      "multiplier of the lesions' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)",
+      floatArg,
+      1,
+    )
     .option('--sheet-size <n>', 'images on contact-sheet.png (0 = none)', int('--sheet-size'), 64)
     .option('--marker', 'plant a shortcut: a bright corner marker on covid phantoms only (for testing cxrtune audit)')
     .requiredOption('--out <dir>', 'output folder (images/, masks/, manifest.csv, contact-sheet.png)')
@@ -22,11 +29,26 @@ export function registerDataPhantoms(data: Command): void {
     .action(
       act(async (o: Record<string, any>) => {
         const t = Date.now();
-        const r = await writePhantoms({ n: o.n, size: o.size, seed: o.seed, out: resolve(o.out), split: o.split, sheetSize: o.sheetSize, lesionIntensity: o.lesionIntensity, marker: Boolean(o.marker), onProgress: progress('phantoms', !!o.json) });
+        const r = await writePhantoms({
+          n: o.n,
+          size: o.size,
+          seed: o.seed,
+          out: resolve(o.out),
+          split: o.split,
+          sheetSize: o.sheetSize,
+          lesionIntensity: o.lesionIntensity,
+          marker: Boolean(o.marker),
+          onProgress: progress('phantoms', !!o.json),
+        });
         const secs = (Date.now() - t) / 1000;
         const res = { ...r, seconds: secs, perSecond: Math.round((r.count / secs) * 10) / 10 };
-        if (o.json) process.stdout.write(JSON.stringify(res, null, 2) + '\n');
-        else process.stdout.write(`wrote ${r.count} phantoms (${Object.entries(r.labels).map(([k, v]) => `${k} ${v}`).join(', ')}) in ${secs.toFixed(1)} s → ${r.manifestFile}${r.sheet ? `, ${r.sheet}` : ''}\n`);
+        if (o.json) process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+        else
+          process.stdout.write(
+            `wrote ${r.count} phantoms (${Object.entries(r.labels)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}) in ${secs.toFixed(1)} s → ${r.manifestFile}${r.sheet ? `, ${r.sheet}` : ''}\n`,
+          );
       }),
     );
 }

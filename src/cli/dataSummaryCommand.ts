@@ -1,5 +1,5 @@
 // `cxrtune data summary`: counts per label × source × split, patients, leak check.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { formatSummaryTable, summarise } from '../data/summary.js';
 import { readManifest } from '../data/manifest.js';
 import { act } from './act.js';
@@ -13,7 +13,7 @@ export function registerDataSummary(data: Command): void {
     .action(
       act(async (file: string, o: Record<string, any>) => {
         const s = summarise(readManifest(file).rows);
-        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatSummaryTable(s) + '\n');
+        process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatSummaryTable(s)}\n`);
         if (s.sharedPatients > 0) process.exitCode = 2;
       }),
     );

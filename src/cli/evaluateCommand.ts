@@ -1,8 +1,8 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../recipe/progressBar.js';
-import { evaluate, formatEvaluation } from '../app/evaluate.js';
+import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
@@ -12,13 +12,18 @@ const prob = (v: string) => {
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`'${v}' is not a probability in [0, 1]`);
   return n;
 };
-const progress = (what: string, quiet: boolean) => (quiet || !process.stderr.isTTY ? undefined
-  : (done: number, total: number) => process.stderr.write(`\r\x1b[K${what} ${done}/${total}${done === total ? '\n' : ''}`));
+const progress = (what: string, quiet: boolean) =>
+  quiet || !process.stderr.isTTY
+    ? undefined
+    : (done: number, total: number) =>
+        process.stderr.write(`\r\x1b[K${what} ${done}/${total}${done === total ? '\n' : ''}`);
 
 export function registerEvaluateCommand(program: Command): void {
   program
     .command('evaluate')
-    .description('score a model on a manifest (validation, test or external set): metrics with 95 % intervals → metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs')
+    .description(
+      'score a model on a manifest (validation, test or external set): metrics with 95 % intervals → metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs',
+    )
     .requiredOption('--model <run|checkpoint>', 'run folder (uses checkpoints/best) or checkpoint folder')
     .requiredOption('--manifest <csv>', 'manifest to evaluate (any: the training one, or an external set)')
     .option('--split <name>', "split to evaluate, or 'all' (default: test if present, else valid, else every row)")
@@ -28,16 +33,26 @@ export function registerEvaluateCommand(program: Command): void {
     .option('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)', intArg)
     .option('--bins <n>', 'reliability bins (default 10)', intArg)
     .option('--seed <n>', 'bootstrap seed (default 0)', intArg)
-    .option('--allow-train-overlap', 'evaluate even if the set shares patients with the training split (the result says so)')
+    .option(
+      '--allow-train-overlap',
+      'evaluate even if the set shares patients with the training split (the result says so)',
+    )
     .addOption(new Option('--precision <p>', 'inference precision (default fp32)').choices(['fp32', 'bf16', 'fp16']))
     .option('--batch <n>', 'batch size (default 16)', intArg)
     .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', intArg)
-    .option('--nproc <n>', 'data parallel: N local worker processes each predict a share of the rows (c10d, torchrun-compatible)', intArg)
+    .option(
+      '--nproc <n>',
+      'data parallel: N local worker processes each predict a share of the rows (c10d, torchrun-compatible)',
+      intArg,
+    )
     .addOption(new Option('--backend <b>', 'process-group backend (default gloo)').choices(['gloo', 'nccl']))
     .option('--name <text>', 'name of this set in plots and the report')
     .option('--json', 'print metrics.json on stdout')
     .option('--quiet', 'no progress on stderr')
-    .addHelpText('after', '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid --out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid --out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"',
+    )
     .action(async (o: Record<string, any>) => {
       const lj = await launchOrJoin({ nproc: o.nproc, backend: o.backend });
       if (lj.launched) {
@@ -47,13 +62,29 @@ export function registerEvaluateCommand(program: Command): void {
       const group = lj.group;
       if (group && !group.isMain) o.quiet = true;
       const e = await evaluate({
-        model: o.model, manifest: o.manifest, split: o.split, out: o.out, threshold: o.threshold, targetSensitivity: o.targetSensitivity,
-        bootstrap: o.bootstrap, bins: o.bins, seed: o.seed, allowTrainOverlap: Boolean(o.allowTrainOverlap), precision: o.precision,
-        batch: o.batch, threads: o.threads, name: o.name, onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
+        model: o.model,
+        manifest: o.manifest,
+        split: o.split,
+        out: o.out,
+        threshold: o.threshold,
+        targetSensitivity: o.targetSensitivity,
+        bootstrap: o.bootstrap,
+        bins: o.bins,
+        seed: o.seed,
+        allowTrainOverlap: Boolean(o.allowTrainOverlap),
+        precision: o.precision,
+        batch: o.batch,
+        threads: o.threads,
+        name: o.name,
+        onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
         ...(group ? { group } : {}),
       });
       if (group && !group.isMain) return; // rank 0 reports
       if (o.json) process.stdout.write(json(e));
-      else process.stdout.write(`${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots (${formatDuration(e.seconds)})\n`);
+      else
+        process.stdout.write(
+          `${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots (${formatDuration(e.seconds)})\n`,
+        );
       if (e.overlap.sharedPatients > 0) process.stderr.write(`warning: ${e.overlap.note}\n`);
-    });}
+    });
+}

@@ -6,9 +6,11 @@ import { deviceInfo, physicalCores, getThreads } from '../engine/runtime.js';
 export function registerInfoCommand(program: Command): void {
   program
     .command('info')
-    .description('show the libtorch build, devices, threads, the instruction set the CPU kernels run at ' +
-      '(AVX2 / AVX-512 / AVX-512-BF16 / AMX; ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap it) and the ' +
-      'precision the demo picks')
+    .description(
+      'show the libtorch build, devices, threads, the instruction set the CPU kernels run at ' +
+        '(AVX2 / AVX-512 / AVX-512-BF16 / AMX; ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap it) and the ' +
+        'precision the demo picks',
+    )
     .option('--json', 'print JSON')
     .action((o) => {
       const d = deviceInfo();
@@ -17,6 +19,8 @@ export function registerInfoCommand(program: Command): void {
       const { isa, ...rest } = i;
       for (const [k, v] of Object.entries(rest)) console.log(`${k.padEnd(16)} ${Array.isArray(v) ? v.join(', ') : v}`);
       console.log(`${'isa'.padEnd(16)} ${isa.level} (${isa.from}; ATen kernels ${isa.aten || 'unknown'})`);
-      console.log(`${'fastBf16'.padEnd(16)} ${isa.fastBf16}${isa.fastBf16 ? '' : ' (bf16 runs on reference kernels here: use fp32)'}`);
+      console.log(
+        `${'fastBf16'.padEnd(16)} ${isa.fastBf16}${isa.fastBf16 ? '' : ' (bf16 runs on reference kernels here: use fp32)'}`,
+      );
     });
 }

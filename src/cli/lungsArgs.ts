@@ -1,16 +1,17 @@
 // Shared by the `cxrtune lungs` subcommands: defaults, flag parsers, the data options.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { intArg, floatArg } from './args.js';
 import { loadNative, projectRoot } from '../engine/native.js';
 import { physicalCores } from '../engine/runtime.js';
 import { limitPerSource, readLungData, type LungDataOptions } from '../app/lungs/trainLungs.js';
-import { type SegSourceSummary } from '../app/lungs/evaluateSegmenter.js';
+import type { SegSourceSummary } from '../app/lungs/evaluateSegmenter.js';
 import type { Precision } from '../engine/types.js';
 
 export const DEFAULT_DATA = () => join(projectRoot(), '..', 'shared', 'data', 'lungs');
-export const DEFAULT_PRETRAINED = () => join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+export const DEFAULT_PRETRAINED = () =>
+  join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
 export function precisionArg(v: string): Precision {
   if (v !== 'fp32' && v !== 'bf16' && v !== 'fp16') throw new Error(`unknown precision '${v}' (fp32, bf16, fp16)`);
@@ -22,7 +23,8 @@ export function threads(n?: number): number {
   return t;
 }
 export function requireModel(dir: string): string {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`segmenter not found: ${dir} (train one with \`cxrtune lungs train\`)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new Error(`segmenter not found: ${dir} (train one with \`cxrtune lungs train\`)`);
   return dir;
 }
 /** The lung data of the subcommands (app/lungs/trainLungs.ts reads and splits it). */
@@ -30,20 +32,33 @@ export const readData = (path: string, o: LungDataOptions) => readLungData(path,
 export { limitPerSource };
 
 export function printSummary(sources: SegSourceSummary[]): void {
-  const f = (m: { mean: number; lo: number; hi: number }, d: number) => `${m.mean.toFixed(d)} [${m.lo.toFixed(d)}, ${m.hi.toFixed(d)}]`;
+  const f = (m: { mean: number; lo: number; hi: number }, d: number) =>
+    `${m.mean.toFixed(d)} [${m.lo.toFixed(d)}, ${m.hi.toFixed(d)}]`;
   console.log('source           images patients  Dice [95% CI]           IoU [95% CI]            HD95 px [95% CI]');
-  for (const s of sources) console.log(`${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`);
-  console.log('(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask\'s own size)');
+  for (const s of sources)
+    console.log(
+      `${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
+    );
+  console.log(
+    "(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask's own size)",
+  );
 }
 
 /** The data and split options every data-reading subcommand shares. */
 export function commonLungOptions(c: Command): Command {
   return c
-    .option('--data <dir|manifest>', 'lung data: ../shared/data/lungs (montgomery, shenzhen, V7 covid masks) or a manifest with a lung_mask column', DEFAULT_DATA())
+    .option(
+      '--data <dir|manifest>',
+      'lung data: ../shared/data/lungs (montgomery, shenzhen, V7 covid masks) or a manifest with a lung_mask column',
+      DEFAULT_DATA(),
+    )
     .option('--covid-images <dir>', 'images of the V7 masks (default: ../covid-chestxray/images beside --data)')
     .option('--test-fraction <f>', 'held-out patients per source', floatArg, 0.2)
     .option('--seed <n>', 'seed of the split, shuffling and augmentation', intArg, 0)
-    .option('--sources <list>', 'only these sources, comma-separated (e.g. montgomery,v7-covid: no non-commercial Shenzhen masks)')
+    .option(
+      '--sources <list>',
+      'only these sources, comma-separated (e.g. montgomery,v7-covid: no non-commercial Shenzhen masks)',
+    )
     .option('--limit <n>', 'at most n images per source (quick runs)', intArg)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg);
 }

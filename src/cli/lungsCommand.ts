@@ -7,7 +7,11 @@ import { registerLungsBench } from './lungsBenchCommand.js';
 import { registerLungsSheet } from './lungsSheetCommand.js';
 
 export function registerLungsCommand(program: Command): void {
-  const lungs = program.command('lungs').description('lung-field segmenter: U-Net on an ImageNet MobileNetV2 (train, evaluate Dice/IoU/HD95 per source, predict masks, bench, contact sheet)');
+  const lungs = program
+    .command('lungs')
+    .description(
+      'lung-field segmenter: U-Net on an ImageNet MobileNetV2 (train, evaluate Dice/IoU/HD95 per source, predict masks, bench, contact sheet)',
+    );
   registerLungsTrain(lungs);
   registerLungsEvaluate(lungs);
   registerLungsPredict(lungs);

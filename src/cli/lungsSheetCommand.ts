@@ -1,6 +1,6 @@
 // `cxrtune lungs sheet`.
 import { imageOptions } from '../engine/preprocessing.js';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { intArg } from './args.js';
@@ -14,7 +14,13 @@ import { Rng } from '../util/rng.js';
 import { threads, requireModel, readData, limitPerSource, commonLungOptions } from './lungsArgs.js';
 
 export function registerLungsSheet(lungs: Command): void {
-  commonLungOptions(lungs.command('sheet').description('contact sheet of predicted (red) and reference (green) lung outlines: images from every source and the worst by Dice'))
+  commonLungOptions(
+    lungs
+      .command('sheet')
+      .description(
+        'contact sheet of predicted (red) and reference (green) lung outlines: images from every source and the worst by Dice',
+      ),
+  )
     .requiredOption('--model <dir>', 'segmenter checkpoint')
     .requiredOption('--out <png>', 'output PNG')
     .option('--eval <json>', 'per-image rows from `lungs evaluate --out` (default: evaluate the held-out images now)')
@@ -25,11 +31,21 @@ export function registerLungsSheet(lungs: Command): void {
       const { model, meta } = await loadSegmenter(requireModel(o.model));
       let rows: SegEvalRow[];
       if (o.eval) rows = (JSON.parse(readFileSync(o.eval, 'utf8')) as { rows: SegEvalRow[] }).rows;
-      else rows = (await evaluateSegmenter(model, meta, limitPerSource(readData(o.data, o), o.limit, o.seed).filter((p) => p.split === 'test'))).rows;
+      else
+        rows = (
+          await evaluateSegmenter(
+            model,
+            meta,
+            limitPerSource(readData(o.data, o), o.limit, o.seed).filter((p) => p.split === 'test'),
+          )
+        ).rows;
       const worst = [...rows].sort((a, b) => a.dice - b.dice).slice(0, o.worst);
       const picked: { row: SegEvalRow; tag: string }[] = [];
       for (const s of [...new Set(rows.map((r) => r.source))]) {
-        for (const row of Rng.derive(o.seed, 'sheet', s).shuffle(rows.filter((r) => r.source === s && !worst.includes(r))).slice(0, o.perSource)) picked.push({ row, tag: '' });
+        for (const row of Rng.derive(o.seed, 'sheet', s)
+          .shuffle(rows.filter((r) => r.source === s && !worst.includes(r)))
+          .slice(0, o.perSource))
+          picked.push({ row, tag: '' });
       }
       for (const row of worst) picked.push({ row, tag: 'WORST ' });
       // One row per source, then the worst: blank cells pad each group to the row's end.
@@ -45,10 +61,24 @@ export function registerLungsSheet(lungs: Command): void {
         const truthImg = await decodeImage(row.mask);
         const truth = truthImg.pixels.map((v) => (v >= 128 ? 1 : 0));
         const pred = await maskAtSize(prob!, meta.preprocessing.size, truthImg.width, truthImg.height, meta.threshold);
-        cells.push({ image: row.image, predicted: pred, truth, width: truthImg.width, height: truthImg.height, caption: `${tag}${row.source} Dice ${dice(pred, truth).toFixed(3)}` });
+        cells.push({
+          image: row.image,
+          predicted: pred,
+          truth,
+          width: truthImg.width,
+          height: truthImg.height,
+          caption: `${tag}${row.source} Dice ${dice(pred, truth).toFixed(3)}`,
+        });
       }
       mkdirSync(dirname(resolve(o.out)), { recursive: true });
-      writeFileSync(o.out, await lungContactSheet(cells, { columns: cols, cell: 200, title: 'Lung outlines: red = predicted, green = reference mask; last row: the worst by Dice' }));
+      writeFileSync(
+        o.out,
+        await lungContactSheet(cells, {
+          columns: cols,
+          cell: 200,
+          title: 'Lung outlines: red = predicted, green = reference mask; last row: the worst by Dice',
+        }),
+      );
       console.log(`${o.out}: ${cells.filter(Boolean).length} images`);
     });
 }

@@ -1,6 +1,6 @@
 // `cxrtune pacs follow`: the PACS link without the web server (screen what arrives in
 // Orthanc, store SR + overlay back). `pacs dump-sr` is in pacsDumpSrCommand.ts.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../engine/native.js';
@@ -8,17 +8,25 @@ import { loadServedModel } from '../app/serve/servedModel.js';
 import { StudyQueue } from '../app/serve/studyQueue.js';
 import { AuditLog } from '../app/serve/auditLog.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
-import { preprocessOf } from '../app/screen.js';
+import { preprocessOf } from '../app/serve/screen.js';
 import { PacsService } from '../app/pacs/pacsService.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 import { intArg } from './args.js';
 import { registerPacsDumpSr } from './pacsDumpSrCommand.js';
 
 export function registerPacsCommands(program: Command): void {
-  const pacs = program.command('pacs').description('PACS link: follow Orthanc, screen new chest radiographs, store DICOM SR + Grad-CAM overlay back');
-  addPacsOptions(pacs.command('follow')
-    .description('follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, results stored back by STOW-RS')
-    .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder'), { required: true })
+  const pacs = program
+    .command('pacs')
+    .description('PACS link: follow Orthanc, screen new chest radiographs, store DICOM SR + Grad-CAM overlay back');
+  addPacsOptions(
+    pacs
+      .command('follow')
+      .description(
+        'follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, results stored back by STOW-RS',
+      )
+      .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder'),
+    { required: true },
+  )
     .option('--db <file>', 'SQLite audit log', SERVE_DEFAULTS.db)
     .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
     .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
@@ -26,13 +34,28 @@ export function registerPacsCommands(program: Command): void {
     .option('--lungs <dir>', 'lung segmenter (cxrtune lungs train); required by a model trained with --crop lungs')
     .action(async (o) => {
       const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
-      const served = await loadServedModel(o.model, { device: o.device, threads: o.threads, ...(o.lungs ? { lungs: o.lungs } : {}) });
-      const queue = new StudyQueue(served.model, served.meta, preprocessOf(served.meta, undefined, undefined, served.lungs), { maxBatch: o.maxBatch });
+      const served = await loadServedModel(o.model, {
+        device: o.device,
+        threads: o.threads,
+        ...(o.lungs ? { lungs: o.lungs } : {}),
+      });
+      const queue = new StudyQueue(
+        served.model,
+        served.meta,
+        preprocessOf(served.meta, undefined, undefined, served.lungs),
+        { maxBatch: o.maxBatch },
+      );
       const audit = new AuditLog(o.db);
-      const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-      const service = new PacsService({ served, queue, audit, software: version, log: (l) => process.stderr.write(l + '\n') }, options);
+      const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string })
+        .version;
+      const service = new PacsService(
+        { served, queue, audit, software: version, log: (l) => process.stderr.write(`${l}\n`) },
+        options,
+      );
       service.start();
-      console.log(`cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`);
+      console.log(
+        `cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`,
+      );
       const stop = async () => {
         process.stderr.write('cxrtune pacs: stopping\n');
         await service.close();

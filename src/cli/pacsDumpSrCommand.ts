@@ -5,7 +5,8 @@ import { readDicomFile } from '../app/pacs/dicomFile.js';
 import { dumpSr } from '../app/pacs/srDump.js';
 
 export function registerPacsDumpSr(pacs: Command): void {
-  pacs.command('dump-sr')
+  pacs
+    .command('dump-sr')
     .description('print a DICOM SR file: its attributes and content tree')
     .argument('<file>', 'DICOM Part 10 file')
     .action((file: string) => {

@@ -2,7 +2,7 @@
 // way (app/learner.ts), so they read the same TrainConfig keys from flags and --config files.
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
-import type { TrainConfig } from '../app/trainConfig.js';
+import type { TrainConfig } from '../app/train/trainConfig.js';
 import { formatThresholdRule, parseThresholdRule } from '../recipe/operatingThreshold.js';
 
 export const num = (v: string): number => {
@@ -24,7 +24,8 @@ export const groupsArg = (v: string): 'layer' | 'stage' | number => {
 export const classWeightsArg = (v: string): 'none' | 'auto' | number[] => {
   if (v === 'none' || v === 'auto') return v;
   const ws = v.split(',').map(Number);
-  if (!ws.length || !ws.every((w) => Number.isFinite(w) && w > 0)) throw new InvalidArgumentError(`'${v}' is not none, auto or comma-separated positive weights`);
+  if (!ws.length || !ws.every((w) => Number.isFinite(w) && w > 0))
+    throw new InvalidArgumentError(`'${v}' is not none, auto or comma-separated positive weights`);
   return ws;
 };
 /** --threshold: a number stays a number (config.json as before); youden / sensitivity:X a normalised rule. */
@@ -36,10 +37,14 @@ export const thresholdArg = (v: string): number | string => {
     throw new InvalidArgumentError((e as Error).message);
   }
   if (rule.kind === 'fixed') return rule.value;
-  if (rule.kind === 'keep' || rule.kind === 'mapped') throw new InvalidArgumentError(`'${v}' is a calibrate rule; train takes youden, sensitivity:X or a number in [0, 1]`);
+  if (rule.kind === 'keep' || rule.kind === 'mapped')
+    throw new InvalidArgumentError(
+      `'${v}' is a calibrate rule; train takes youden, sensitivity:X or a number in [0, 1]`,
+    );
   return formatThresholdRule(rule);
 };
-export const choice = (flags: string, desc: string, xs: readonly string[]) => new Option(flags, desc).choices(xs as string[]);
+export const choice = (flags: string, desc: string, xs: readonly string[]) =>
+  new Option(flags, desc).choices(xs as string[]);
 
 export function readConfigFile(file: string): Record<string, unknown> {
   if (!existsSync(file)) throw new Error(`config file not found: ${file}`);
@@ -57,18 +62,57 @@ export function readConfigFile(file: string): Record<string, unknown> {
 /** Commander's option names → TrainConfig keys (only those given). */
 export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> {
   const map: Record<string, keyof TrainConfig> = {
-    manifest: 'manifest', arch: 'arch', pretrained: 'pretrained', preset: 'preset', schedule: 'schedule',
-    lrMin: 'lrMin', lrMax: 'lrMax', momMin: 'momMin', momMax: 'momMax', momentumMode: 'momentumMode', pct: 'pct',
-    groups: 'groups', spacing: 'spacing', discriminative: 'discriminative', optimizer: 'optimizer', wd: 'wd', mode: 'mode',
-    bn: 'batchNorm', syncBn: 'syncBn', unfoldBn: 'unfoldBn', epochs: 'epochs', batch: 'batch', size: 'size', fit: 'fit', equalize: 'equalize', crop: 'crop', cropMargin: 'cropMargin', standardize: 'standardize', precision: 'precision', aug: 'aug',
-    seed: 'seed', monitor: 'monitor', patience: 'patience', classWeights: 'classWeights', balanced: 'balanced',
-    classes: 'classes', positive: 'positive', threshold: 'threshold', trainSplit: 'trainSplit', validSplit: 'validSplit',
-    device: 'device', threads: 'threads', out: 'out',
+    manifest: 'manifest',
+    arch: 'arch',
+    pretrained: 'pretrained',
+    preset: 'preset',
+    schedule: 'schedule',
+    lrMin: 'lrMin',
+    lrMax: 'lrMax',
+    momMin: 'momMin',
+    momMax: 'momMax',
+    momentumMode: 'momentumMode',
+    pct: 'pct',
+    groups: 'groups',
+    spacing: 'spacing',
+    discriminative: 'discriminative',
+    optimizer: 'optimizer',
+    wd: 'wd',
+    mode: 'mode',
+    bn: 'batchNorm',
+    syncBn: 'syncBn',
+    unfoldBn: 'unfoldBn',
+    epochs: 'epochs',
+    batch: 'batch',
+    size: 'size',
+    fit: 'fit',
+    equalize: 'equalize',
+    crop: 'crop',
+    cropMargin: 'cropMargin',
+    standardize: 'standardize',
+    precision: 'precision',
+    aug: 'aug',
+    seed: 'seed',
+    monitor: 'monitor',
+    patience: 'patience',
+    classWeights: 'classWeights',
+    balanced: 'balanced',
+    classes: 'classes',
+    positive: 'positive',
+    threshold: 'threshold',
+    trainSplit: 'trainSplit',
+    validSplit: 'validSplit',
+    device: 'device',
+    threads: 'threads',
+    out: 'out',
   };
   const c: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined && map[k]) c[map[k]!] = v;
   if (typeof c.discriminative === 'string') c.discriminative = c.discriminative === 'on';
-  if (typeof c.classes === 'string') c.classes = (c.classes as string).split(',').map((s) => s.trim()).filter(Boolean);
+  if (typeof c.classes === 'string')
+    c.classes = (c.classes as string)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return c as Partial<TrainConfig>;
 }
-

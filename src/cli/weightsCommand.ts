@@ -7,7 +7,9 @@ import { registerWeightsPull } from './weightsPullCommand.js';
 export function registerWeightsCommands(program: Command): void {
   const w = program
     .command('weights')
-    .description('pretrained weights: list what is on this machine (torch hub, Hugging Face cache, cxrtune), import a .pth / timm / safetensors file safely, pull from the Hugging Face Hub');
+    .description(
+      'pretrained weights: list what is on this machine (torch hub, Hugging Face cache, cxrtune), import a .pth / timm / safetensors file safely, pull from the Hugging Face Hub',
+    );
   registerWeightsList(w);
   registerWeightsImport(w);
   registerWeightsPull(w);

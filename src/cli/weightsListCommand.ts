@@ -5,10 +5,12 @@ import { formatWeightsTable, listLocalWeights } from '../app/weights/listWeights
 export function registerWeightsList(weights: Command): void {
   weights
     .command('list')
-    .description('weights already on this machine: torch hub checkpoints ($TORCH_HOME), the Hugging Face hub cache ($HF_HOME, $HF_HUB_CACHE) and cxrtune\'s imports ($CXRTUNE_CACHE), with the architecture each holds')
+    .description(
+      "weights already on this machine: torch hub checkpoints ($TORCH_HOME), the Hugging Face hub cache ($HF_HOME, $HF_HUB_CACHE) and cxrtune's imports ($CXRTUNE_CACHE), with the architecture each holds",
+    )
     .option('--json', 'print JSON instead of a table')
     .action(async (o: { json?: boolean }) => {
       const r = await listLocalWeights();
-      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatWeightsTable(r) + '\n');
+      process.stdout.write(o.json ? `${JSON.stringify(r, null, 2)}\n` : `${formatWeightsTable(r)}\n`);
     });
 }

@@ -4,11 +4,21 @@ import { pullWeights } from '../app/weights/pullWeights.js';
 import { formatDuration } from '../recipe/progressBar.js';
 
 /** A download bar on stderr: redrawn in place on a terminal, one line per file otherwise. */
-export function downloadBar(write: (s: string) => void, tty: boolean, now = () => performance.now()): (file: string, done: number, total: number) => void {
-  let t0 = 0, last = 0, current = '';
+export function downloadBar(
+  write: (s: string) => void,
+  tty: boolean,
+  now = () => performance.now(),
+): (file: string, done: number, total: number) => void {
+  let t0 = 0,
+    last = 0,
+    current = '';
   return (file, done, total) => {
     const t = now();
-    if (file !== current) { current = file; t0 = t; last = 0; }
+    if (file !== current) {
+      current = file;
+      t0 = t;
+      last = 0;
+    }
     const finished = total > 0 && done >= total;
     if (!finished && (!tty || t - last < 100)) return;
     last = t;
@@ -24,21 +34,30 @@ export function downloadBar(write: (s: string) => void, tty: boolean, now = () =
 export function registerWeightsPull(weights: Command): void {
   weights
     .command('pull')
-    .description('download a model\'s weights (+ config.json) from the Hugging Face Hub into its cache, resuming a partial download and checking size and SHA-256; honours HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN, HF_HOME/HF_HUB_CACHE')
+    .description(
+      "download a model's weights (+ config.json) from the Hugging Face Hub into its cache, resuming a partial download and checking size and SHA-256; honours HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN, HF_HOME/HF_HUB_CACHE",
+    )
     .argument('<repo>', 'ORG/NAME, e.g. timm/resnet152.tv_in1k or timm/densenet169.tv_in1k')
     .option('--revision <rev>', 'branch, tag or commit', 'main')
     .option('--file <name...>', 'files to fetch (default config.json and model.safetensors, else pytorch_model.bin)')
     .option('--quiet', 'no progress bar')
     .action(async (repo: string, o: { revision: string; file?: string[]; quiet?: boolean }) => {
       const r = await pullWeights({
-        repo, revision: o.revision, ...(o.file ? { files: o.file } : {}),
+        repo,
+        revision: o.revision,
+        ...(o.file ? { files: o.file } : {}),
         ...(o.quiet ? {} : { progress: downloadBar((s) => process.stderr.write(s), Boolean(process.stderr.isTTY)) }),
         log: (m) => process.stderr.write(`${m}\n`),
       });
       if (r.offline) process.stdout.write(`offline: ${repo} is in the cache: ${r.weights}\n`);
       for (const f of r.files) {
-        process.stdout.write(`${f.name}: ${(f.bytes / 1e6).toFixed(1)} MB${f.cached ? ' (already cached)' : f.resumedFrom ? ` (resumed at ${(f.resumedFrom / 1e6).toFixed(1)} MB)` : ''}${f.sha256 ? `, sha256 ${f.sha256.slice(0, 16)}… verified` : ''}\n`);
+        process.stdout.write(
+          `${f.name}: ${(f.bytes / 1e6).toFixed(1)} MB${f.cached ? ' (already cached)' : f.resumedFrom ? ` (resumed at ${(f.resumedFrom / 1e6).toFixed(1)} MB)` : ''}${f.sha256 ? `, sha256 ${f.sha256.slice(0, 16)}… verified` : ''}\n`,
+        );
       }
-      if (!r.offline) process.stdout.write(`${r.snapshot}\nuse it: cxrtune train --pretrained ${repo} …  (or cxrtune weights import ${repo})\n`);
+      if (!r.offline)
+        process.stdout.write(
+          `${r.snapshot}\nuse it: cxrtune train --pretrained ${repo} …  (or cxrtune weights import ${repo})\n`,
+        );
     });
 }

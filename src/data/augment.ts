@@ -13,7 +13,7 @@
 // - Gaussian blur, kernel 3×3, σ uniform in [0.5, 1.0].
 // Geometric transforms are composed and resampled once (bilinear, reflection padding).
 import type { GrayImage } from './image.js';
-import { Rng } from '../util/rng.js';
+import type { Rng } from '../util/rng.js';
 
 export const TRANSFORMS = ['rotate', 'zoom', 'warp', 'lighting', 'blur'] as const;
 export type TransformName = (typeof TRANSFORMS)[number];
@@ -49,8 +49,13 @@ export interface AugmentParams {
 
 export function parseTransforms(spec: string | undefined): TransformName[] {
   if (!spec || spec === 'all') return [...TRANSFORMS];
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const n of names) if (!(TRANSFORMS as readonly string[]).includes(n)) throw new Error(`unknown transform '${n}' (${TRANSFORMS.join(', ')})`);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const n of names)
+    if (!(TRANSFORMS as readonly string[]).includes(n))
+      throw new Error(`unknown transform '${n}' (${TRANSFORMS.join(', ')})`);
   return names as TransformName[];
 }
 
@@ -74,7 +79,10 @@ export function sampleAugment(rng: Rng, cfg: AugmentConfig = {}): AugmentParams 
       const room = 1 - 1 / scale;
       out.zoom = { scale: r4(scale), cx: r4(rng.uniform(-room, room)), cy: r4(rng.uniform(-room, room)) };
     }
-    if (name === 'warp') out.warp = { m: [0, 0, 0, 0].map(() => r4(rng.uniform(-c.maxWarp, c.maxWarp))) as [number, number, number, number] };
+    if (name === 'warp')
+      out.warp = {
+        m: [0, 0, 0, 0].map(() => r4(rng.uniform(-c.maxWarp, c.maxWarp))) as [number, number, number, number],
+      };
     if (name === 'lighting') {
       const L = Math.log(c.maxLighting);
       out.lighting = { brightness: r4(Math.exp(rng.uniform(-L, L))), contrast: r4(Math.exp(rng.uniform(-L, L))) };
@@ -135,12 +143,22 @@ export function applyAugment(img: GrayImage, params: AugmentParams): GrayImage {
 function resample(img: GrayImage, p: AugmentParams): Uint8Array {
   const { width: W, height: H, pixels: src } = img;
   const out = new Uint8Array(W * H);
-  const corners: [number, number][] = [[-1, -1], [-1, 1], [1, -1], [1, 1]];
+  const corners: [number, number][] = [
+    [-1, -1],
+    [-1, 1],
+    [1, -1],
+    [1, 1],
+  ];
   let h: number[] | null = null;
   if (p.warp) {
     const m = p.warp.m;
     // fastai v1 symmetric_warp target points (x, y).
-    const targ: [number, number][] = [[-1 - m[3], -1 - m[1]], [-1 - m[2], 1 + m[1]], [1 + m[3], -1 - m[0]], [1 + m[2], 1 + m[0]]];
+    const targ: [number, number][] = [
+      [-1 - m[3], -1 - m[1]],
+      [-1 - m[2], 1 + m[1]],
+      [1 + m[3], -1 - m[0]],
+      [1 + m[2], 1 + m[0]],
+    ];
     h = homography(corners, targ);
   }
   const th = ((p.rotate?.deg ?? 0) * Math.PI) / 180;

@@ -48,18 +48,27 @@ export interface AugmentDatasetResult {
 /** Read an exclude list: lines (paths or bare file names) or a CSV with a `path` column. */
 export function readExcludeList(file: string): Set<string> {
   if (!existsSync(file)) throw new Error(`exclude list not found: ${file}`);
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const header = lines[0]?.split(',');
   const col = header?.indexOf('path') ?? -1;
   const items = col >= 0 ? lines.slice(1).map((l) => l.split(',')[col]) : lines;
   return new Set(items.flatMap((p) => [p, basename(p)]));
 }
 
-interface Job { row: ManifestRow; k: number; rel: string; parent: string }
+interface Job {
+  row: ManifestRow;
+  k: number;
+  rel: string;
+  parent: string;
+}
 
 export async function augmentDataset(opts: AugmentDatasetOptions): Promise<AugmentDatasetResult> {
   const K = opts.perImage;
-  if (!Number.isInteger(K) || K < 1) throw new OptionError(`perImage must be a positive integer (got ${K})`, 'perImage');
+  if (!Number.isInteger(K) || K < 1)
+    throw new OptionError(`perImage must be a positive integer (got ${K})`, 'perImage');
   const splits = opts.splits ?? ['train'];
   if (splits.includes('test')) throw new Error('refusing to augment the test split: a test set must stay untouched');
   const m = readManifest(opts.manifest);
@@ -78,13 +87,28 @@ export async function augmentDataset(opts: AugmentDatasetOptions): Promise<Augme
   const { results, thumbs, skipped } = await runJobs(opts, kept, out, sheetSize);
   const rows = results.filter((r): r is ManifestRow => r !== null);
   const originals = opts.withOriginals
-    ? inputs.map((r) => ({ ...r, path: manifestPathFor(out, rowPath(m, r)), extra: { ...r.extra, parent: '', aug_index: '0' } }))
+    ? inputs.map((r) => ({
+        ...r,
+        path: manifestPathFor(out, rowPath(m, r)),
+        extra: { ...r.extra, parent: '', aug_index: '0' },
+      }))
     : [];
   const manifestFile = join(out, 'manifest.csv');
   await writeManifest(manifestFile, [...originals, ...rows]);
   const sheets = sheetSize > 0 ? await writeSheets(out, kept, thumbs, sheetSize) : [];
-  if (skipped.length > 0) await writeFileAtomic(join(out, 'skipped.csv'), formatCsv(['where', 'message'], skipped as unknown as Record<string, unknown>[]));
-  return { manifestFile, inputs: inputs.length, outputs: rows.length, excluded: jobs.length - kept.length, sheets, skipped };
+  if (skipped.length > 0)
+    await writeFileAtomic(
+      join(out, 'skipped.csv'),
+      formatCsv(['where', 'message'], skipped as unknown as Record<string, unknown>[]),
+    );
+  return {
+    manifestFile,
+    inputs: inputs.length,
+    outputs: rows.length,
+    excluded: jobs.length - kept.length,
+    sheets,
+    skipped,
+  };
 }
 
 /** K jobs per input, named images/LABEL/STEM_augK.png (a repeated stem gets the row's index). */
@@ -136,7 +160,13 @@ async function runJobs(opts: AugmentDatasetOptions, kept: Job[], out: string, sh
       results[idx] = {
         ...j.row,
         path: j.rel,
-        extra: { ...j.row.extra, parent: manifestPathFor(out, j.parent), aug_index: String(j.k), aug_seed: String(seed), ...augmentColumns(params) },
+        extra: {
+          ...j.row.extra,
+          parent: manifestPathFor(out, j.parent),
+          aug_index: String(j.k),
+          aug_seed: String(seed),
+          ...augmentColumns(params),
+        },
       };
       opts.onProgress?.(++done, kept.length);
     }
@@ -146,14 +176,31 @@ async function runJobs(opts: AugmentDatasetOptions, kept: Job[], out: string, sh
 }
 
 /** Contact sheets of `sheetSize` thumbnails, each with a CSV naming the file in every cell. */
-async function writeSheets(out: string, kept: Job[], thumbs: (GrayImage | null)[], sheetSize: number): Promise<string[]> {
+async function writeSheets(
+  out: string,
+  kept: Job[],
+  thumbs: (GrayImage | null)[],
+  sheetSize: number,
+): Promise<string[]> {
   const sheets: string[] = [];
   const cells = kept.map((j, i) => ({ j, t: thumbs[i] })).filter((c) => c.t !== null);
   for (let s = 0; s * sheetSize < cells.length; s++) {
     const part = cells.slice(s * sheetSize, (s + 1) * sheetSize);
     const name = `sheets/sheet_${String(s + 1).padStart(3, '0')}`;
-    await writeFileAtomic(join(out, `${name}.png`), await contactSheet(part.map((c) => c.t!), { cols: 8 }));
-    await writeFileAtomic(join(out, `${name}.csv`), formatCsv(['cell', 'path'], part.map((c, i) => ({ cell: i, path: c.j.rel }))));
+    await writeFileAtomic(
+      join(out, `${name}.png`),
+      await contactSheet(
+        part.map((c) => c.t!),
+        { cols: 8 },
+      ),
+    );
+    await writeFileAtomic(
+      join(out, `${name}.csv`),
+      formatCsv(
+        ['cell', 'path'],
+        part.map((c, i) => ({ cell: i, path: c.j.rel })),
+      ),
+    );
     sheets.push(join(out, `${name}.png`));
   }
   return sheets;

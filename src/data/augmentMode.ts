@@ -27,25 +27,47 @@ export function isOfflineAug(aug: string | undefined): aug is string {
  */
 export function parseAug(aug: string | undefined): AugMode {
   const a = aug ?? 'none';
-  if (typeof a !== 'string' || !a) throw new Error(`invalid aug: must be ${AUG_MODES.join(', ')} or an offline-augmented manifest (.csv)`);
-  if (!isOfflineAug(a)) return { table1: a === 'online' || a === 'online+robust', robust: a === 'robust' || a === 'online+robust', manifest: null };
-  if (!/[./\\]/.test(a)) throw new Error(`invalid aug: '${a}' is not one of ${AUG_MODES.join(', ')} nor an offline-augmented manifest path (.csv)`);
+  if (typeof a !== 'string' || !a)
+    throw new Error(`invalid aug: must be ${AUG_MODES.join(', ')} or an offline-augmented manifest (.csv)`);
+  if (!isOfflineAug(a))
+    return {
+      table1: a === 'online' || a === 'online+robust',
+      robust: a === 'robust' || a === 'online+robust',
+      manifest: null,
+    };
+  if (!/[./\\]/.test(a))
+    throw new Error(
+      `invalid aug: '${a}' is not one of ${AUG_MODES.join(', ')} nor an offline-augmented manifest path (.csv)`,
+    );
   return { table1: false, robust: false, manifest: a };
 }
 
 /** model.json training.augment: what the training images went through, with every range. */
 export function augmentRecord(aug: string | undefined): Record<string, unknown> {
   const m = parseAug(aug);
-  if (m.manifest) return { mode: 'offline', manifest: m.manifest, note: "each augmented image's parameters are columns of that manifest" };
+  if (m.manifest)
+    return {
+      mode: 'offline',
+      manifest: m.manifest,
+      note: "each augmented image's parameters are columns of that manifest",
+    };
   const sets: Record<string, unknown>[] = [];
   if (m.table1) {
     sets.push({
-      set: 'table1', order: [...TRANSFORMS], p: 0.75, atLeastOne: true,
+      set: 'table1',
+      order: [...TRANSFORMS],
+      p: 0.75,
+      atLeastOne: true,
       transforms: [
         { name: 'rotate', degrees: TABLE1.rotateDegrees, sign: '±' },
         { name: 'zoom', scale: [1, TABLE1.maxZoom] },
         { name: 'warp', magnitude: [-TABLE1.maxWarp, TABLE1.maxWarp], kind: 'fastai symmetric_warp' },
-        { name: 'lighting', brightness: [1 / TABLE1.maxLighting, TABLE1.maxLighting], contrast: [1 / TABLE1.maxLighting, TABLE1.maxLighting], draw: 'log-uniform' },
+        {
+          name: 'lighting',
+          brightness: [1 / TABLE1.maxLighting, TABLE1.maxLighting],
+          contrast: [1 / TABLE1.maxLighting, TABLE1.maxLighting],
+          draw: 'log-uniform',
+        },
         { name: 'blur', sigmaPx: TABLE1.blurSigma, kernel: 3 },
       ],
     });

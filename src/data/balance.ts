@@ -45,7 +45,12 @@ export function drawEven<T>(items: readonly T[], n: number, group: (t: T) => str
 }
 
 /** Every label down to the smallest label's count (or `perLabel`), drawn evenly over `group`. */
-export function undersample<T extends { label: string }>(rows: readonly T[], seed: number, group: (t: T) => string = () => '', perLabel?: number): T[] {
+export function undersample<T extends { label: string }>(
+  rows: readonly T[],
+  seed: number,
+  group: (t: T) => string = () => '',
+  perLabel?: number,
+): T[] {
   const byLabel = new Map<string, T[]>();
   for (const r of rows) {
     const l = byLabel.get(r.label);
@@ -61,7 +66,11 @@ export function undersample<T extends { label: string }>(rows: readonly T[], see
 }
 
 /** Repeat rows of smaller labels (drawn at random, seeded) until every label has the largest count. */
-export function oversample<T extends { label: string }>(rows: readonly T[], seed: number, copy: (t: T, k: number) => T = (t) => t): T[] {
+export function oversample<T extends { label: string }>(
+  rows: readonly T[],
+  seed: number,
+  copy: (t: T, k: number) => T = (t) => t,
+): T[] {
   const byLabel = new Map<string, T[]>();
   for (const r of rows) {
     const l = byLabel.get(r.label);

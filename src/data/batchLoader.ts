@@ -63,12 +63,23 @@ export class BatchLoader {
   private readonly labelIndex: Int32Array;
   private readonly cache: ImageCache | null;
   private readonly limit: LimitFunction;
-  private readonly opts: Required<Pick<BatchLoaderOptions, 'size' | 'batch' | 'shuffle' | 'seed' | 'balanced' | 'channels' | 'prefetch' | 'dropLast'>> & BatchLoaderOptions;
+  private readonly opts: Required<
+    Pick<BatchLoaderOptions, 'size' | 'batch' | 'shuffle' | 'seed' | 'balanced' | 'channels' | 'prefetch' | 'dropLast'>
+  > &
+    BatchLoaderOptions;
   private epochCount = 0;
 
   constructor(manifest: Manifest | string, split: string | string[] | undefined, options: BatchLoaderOptions) {
     this.manifest = typeof manifest === 'string' ? readManifest(manifest) : manifest;
-    const o = { shuffle: true, seed: 0, balanced: false, channels: 1 as const, prefetch: 3, dropLast: false, ...options };
+    const o = {
+      shuffle: true,
+      seed: 0,
+      balanced: false,
+      channels: 1 as const,
+      prefetch: 3,
+      dropLast: false,
+      ...options,
+    };
     if (!Number.isInteger(o.size) || o.size < 8) throw new Error(`BatchLoader: invalid size ${o.size}`);
     if (!Number.isInteger(o.batch) || o.batch < 1) throw new Error(`BatchLoader: invalid batch ${o.batch}`);
     this.opts = o;
@@ -78,13 +89,17 @@ export class BatchLoader {
     this.manifest.rows.forEach((r, i) => {
       if (!want || want.includes(r.split)) this.indices.push(i);
     });
-    if (this.indices.length === 0) throw new Error(`BatchLoader: no rows in split ${want?.join(', ') ?? '(any)'} of ${this.manifest.file}`);
+    if (this.indices.length === 0)
+      throw new Error(`BatchLoader: no rows in split ${want?.join(', ') ?? '(any)'} of ${this.manifest.file}`);
     this.classes = o.classes ?? defaultClasses(this.indices.map((i) => this.manifest.rows[i].label));
     this.labelIndex = new Int32Array(this.indices.length);
     this.indices.forEach((ri, k) => {
       const row = this.manifest.rows[ri];
       const c = this.classes.indexOf(row.label);
-      if (c < 0) throw new Error(`BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' (classes: ${this.classes.join(', ')})`);
+      if (c < 0)
+        throw new Error(
+          `BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' (classes: ${this.classes.join(', ')})`,
+        );
       this.labelIndex[k] = c;
     });
     this.cache = o.cache === false ? null : (o.cache ?? new ImageCache());
@@ -140,8 +155,11 @@ export class BatchLoader {
     const path = rowPath(this.manifest, row);
     const region = await rowRegion(this.manifest, row, this.opts.lungCrop);
     const io: ImageOptions = {
-      size: this.opts.size, fit: this.opts.fit, equalize: this.opts.equalize,
-      ...(this.opts.standardize ? { standardize: this.opts.standardize } : {}), ...(region ? { region } : {}),
+      size: this.opts.size,
+      fit: this.opts.fit,
+      equalize: this.opts.equalize,
+      ...(this.opts.standardize ? { standardize: this.opts.standardize } : {}),
+      ...(region ? { region } : {}),
     };
     const img = await this.limit(() => (this.cache ? this.cache.get(path, io) : decodeImage(path, io)));
     const cfg = this.opts.augment === true ? {} : this.opts.augment;
@@ -149,7 +167,9 @@ export class BatchLoader {
     if (!this.opts.robust) return out;
     // Its own stream: adding robust leaves the Table 1 draws of 'online' unchanged.
     const rc = this.opts.robust === true ? {} : this.opts.robust;
-    return this.limit(() => applyRobust(out, sampleRobust(Rng.derive(epochSeed, 'robust', slot), out.width, out.height, rc)));
+    return this.limit(() =>
+      applyRobust(out, sampleRobust(Rng.derive(epochSeed, 'robust', slot), out.width, out.height, rc)),
+    );
   }
 
   private async makeBatch(positions: number[], epochSeed: number, first: number): Promise<LoaderBatch> {
@@ -165,11 +185,13 @@ export class BatchLoader {
         // the draws a single process would give the same images.
         const sh = this.opts.shard;
         const img = await this.image(pos, epochSeed, sh ? sh.rank + (first + i) * sh.world : first + i);
-        if (img.width !== S || img.height !== S) throw new Error(`BatchLoader: ${img.width}×${img.height} image, expected ${S}×${S}`);
+        if (img.width !== S || img.height !== S)
+          throw new Error(`BatchLoader: ${img.width}×${img.height} image, expected ${S}×${S}`);
         if (C === 1) pixels.set(img.pixels, i * S * S);
         else {
           const base = i * S * S * 3;
-          for (let p = 0; p < S * S; p++) pixels[base + 3 * p] = pixels[base + 3 * p + 1] = pixels[base + 3 * p + 2] = img.pixels[p];
+          for (let p = 0; p < S * S; p++)
+            pixels[base + 3 * p] = pixels[base + 3 * p + 1] = pixels[base + 3 * p + 2] = img.pixels[p];
         }
       }),
     );

@@ -65,7 +65,9 @@ export interface BuildResult {
 }
 
 /** The paper's D_A from ../shared/data-style folders (see its README). */
-export function paperDaPreset(dataDir: string): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes'> {
+export function paperDaPreset(
+  dataDir: string,
+): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes'> {
   const d = resolve(dataDir);
   return {
     sources: [
@@ -101,7 +103,10 @@ export interface AdultMixedOptions {
  * the classes. Negatives are drawn evenly over source × finding; the patient-level split keeps
  * each source's share in every split.
  */
-export function adultMixedPreset(dataDir: string, o: AdultMixedOptions = {}): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
+export function adultMixedPreset(
+  dataDir: string,
+  o: AdultMixedOptions = {},
+): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
   const d = resolve(dataDir);
   return {
     sources: [
@@ -109,7 +114,15 @@ export function adultMixedPreset(dataDir: string, o: AdultMixedOptions = {}): Pi
       { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
       { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
       { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
-      ...(o.kermany ? [{ kind: 'folder' as const, path: join(d, 'kermany'), options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' } }] : []),
+      ...(o.kermany
+        ? [
+            {
+              kind: 'folder' as const,
+              path: join(d, 'kermany'),
+              options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' },
+            },
+          ]
+        : []),
     ],
     labelMap: 'adult-mixed',
     views: ['PA', 'AP'],
@@ -117,8 +130,10 @@ export function adultMixedPreset(dataDir: string, o: AdultMixedOptions = {}): Pi
     split: '0.7,0.3',
     stratifyBySource: true,
     notes: [
-      'adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = as many adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen normals and covid-chestxray\'s non-COVID findings',
-      o.kermany ? 'paediatric Kermany NORMAL + PNEUMONIA added on request (--with-kermany): age is then a cue for the label' : 'no paediatric images (Kermany left out)',
+      "adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = as many adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen normals and covid-chestxray's non-COVID findings",
+      o.kermany
+        ? 'paediatric Kermany NORMAL + PNEUMONIA added on request (--with-kermany): age is then a cue for the label'
+        : 'no paediatric images (Kermany left out)',
       'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; use --split-by location (its hospitals and cities; the other sources are held out whole)',
     ],
   };
@@ -130,27 +145,49 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const out = resolve(opts.out);
   const seed = opts.seed ?? 0;
   const onError = opts.onError ?? 'fail';
-  const split = opts.external ? { names: ['test'], fractions: [1] } : typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
+  const split = opts.external
+    ? { names: ['test'], fractions: [1] }
+    : typeof opts.split === 'string' || opts.split === undefined
+      ? parseSplit(opts.split ?? '0.7,0.3')
+      : opts.split;
   const labelMap = opts.labelMap instanceof LabelMap ? opts.labelMap : loadLabelMap(opts.labelMap);
-  if (opts.sources.length === 0) throw new OptionError('no data source given', 'source', { option: 'preset', value: 'paper-da' });
+  if (opts.sources.length === 0)
+    throw new OptionError('no data source given', 'source', { option: 'preset', value: 'paper-da' });
   const problems: SourceProblem[] = [];
   const candidates = readCandidates(opts, labelMap, problems);
   failOnProblems(onError, problems);
 
   const labels = [...new Set(candidates.map((r) => r.label))].sort();
   if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
-    throw new OptionError(`only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`, null, { option: 'external' });
+    throw new OptionError(
+      `only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`,
+      null,
+      { option: 'external' },
+    );
   }
   const balance = opts.balance ?? 'none';
-  const rows = await drawCheckedRows(opts, candidates, balance, seed, problems, () => failOnProblems(onError, problems));
-  for (const l of labels) if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
+  const rows = await drawCheckedRows(opts, candidates, balance, seed, problems, () =>
+    failOnProblems(onError, problems),
+  );
+  for (const l of labels)
+    if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
 
   const splitBy = opts.splitBy ?? 'patient';
-  const units = splitBy === 'patient' ? null
-    : groupUnits(rows, (i) => (splitBy === 'source' ? rows[i]!.source : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`));
+  const units =
+    splitBy === 'patient'
+      ? null
+      : groupUnits(rows, (i) =>
+          splitBy === 'source'
+            ? rows[i]!.source
+            : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`,
+        );
   // Stratum per row: label, or label × source (each source keeps its share in every split).
   const stratum = (r: Candidate) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
-  const splits = assignSplits(rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })), split, seed);
+  const splits = assignSplits(
+    rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })),
+    split,
+    seed,
+  );
   const manifestRows = toManifestRows(out, rows, splits, balance, seed);
 
   const notes = buildNotes(opts, split, labels, manifestRows, problems, splitBy, units, splits);
@@ -160,12 +197,28 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   let skippedFile: string | undefined;
   if (problems.length > 0) {
     skippedFile = join(out, 'skipped.csv');
-    await writeFileAtomic(skippedFile, formatCsv(['where', 'message'], problems as unknown as Record<string, unknown>[]));
+    await writeFileAtomic(
+      skippedFile,
+      formatCsv(['where', 'message'], problems as unknown as Record<string, unknown>[]),
+    );
   }
   await writeManifest(manifestFile, manifestRows);
   await writeFileAtomic(
     summaryFile,
-    JSON.stringify({ ...summary, seed, split, splitBy, ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}), balance, labelMap: labelMap.name, sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)) }, null, 2) + '\n',
+    `${JSON.stringify(
+      {
+        ...summary,
+        seed,
+        split,
+        splitBy,
+        ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}),
+        balance,
+        labelMap: labelMap.name,
+        sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)),
+      },
+      null,
+      2,
+    )}\n`,
   );
   return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
 }
@@ -179,7 +232,8 @@ function readCandidates(opts: BuildOptions, labelMap: LabelMap, problems: Source
     problems.push(...res.problems);
     for (const r of res.rows) {
       const label = labelMap.map(r.rawLabel);
-      if (label === undefined) problems.push({ where: r.path, message: `unknown label '${r.rawLabel}' (not in label map ${labelMap.name})` });
+      if (label === undefined)
+        problems.push({ where: r.path, message: `unknown label '${r.rawLabel}' (not in label map ${labelMap.name})` });
       else if (label !== null) candidates.push({ ...r, label });
     }
     opts.onProgress?.(`read ${spec.kind}:${spec.path}`, res.rows.length, res.rows.length);
@@ -200,7 +254,14 @@ function failOnProblems(onError: OnError, problems: SourceProblem[]): void {
  * Check only the images that end up in the dataset: balance, check the draw, drop the bad
  * ones and redraw (same seed) until every drawn image has passed.
  */
-async function drawCheckedRows(opts: BuildOptions, candidates: Candidate[], balance: BalanceMode, seed: number, problems: SourceProblem[], fail: () => void): Promise<Candidate[]> {
+async function drawCheckedRows(
+  opts: BuildOptions,
+  candidates: Candidate[],
+  balance: BalanceMode,
+  seed: number,
+  problems: SourceProblem[],
+  fail: () => void,
+): Promise<Candidate[]> {
   const verify = opts.verify ?? 'decode';
   const checked = new Map<string, boolean>();
   let pool = candidates;
@@ -237,7 +298,13 @@ function assertImageFile(path: string): void {
 }
 
 /** Manifest rows with their split; oversampling (train only) then the patient-leak check. */
-function toManifestRows(out: string, rows: Candidate[], splits: string[], balance: BalanceMode, seed: number): ManifestRow[] {
+function toManifestRows(
+  out: string,
+  rows: Candidate[],
+  splits: string[],
+  balance: BalanceMode,
+  seed: number,
+): ManifestRow[] {
   let manifestRows: ManifestRow[] = rows.map((r, i) => ({
     path: manifestPathFor(out, r.path),
     label: r.label,
@@ -250,27 +317,45 @@ function toManifestRows(out: string, rows: Candidate[], splits: string[], balanc
   if (balance === 'oversample') {
     const train = manifestRows.filter((r) => r.split === 'train');
     const rest = manifestRows.filter((r) => r.split !== 'train');
-    manifestRows = [...oversample(train, seed, (t, k) => ({ ...t, extra: { ...t.extra, oversampled: String(k) } })), ...rest];
+    manifestRows = [
+      ...oversample(train, seed, (t, k) => ({ ...t, extra: { ...t.extra, oversampled: String(k) } })),
+      ...rest,
+    ];
   }
   const leaks = findPatientLeaks(manifestRows);
-  if (leaks.length > 0) throw new Error(`internal error: patient ${leaks[0].patientId} in splits ${leaks[0].splits.join(', ')}`);
+  if (leaks.length > 0)
+    throw new Error(`internal error: patient ${leaks[0].patientId} in splits ${leaks[0].splits.join(', ')}`);
   return manifestRows;
 }
 
 /** The summary's notes: the caller's, empty split × class cells, external set, skips, group split sizes. */
-function buildNotes(opts: BuildOptions, split: { names: string[] }, labels: string[], manifestRows: ManifestRow[], problems: SourceProblem[], splitBy: string, units: string[] | null, splits: string[]): string[] {
+function buildNotes(
+  opts: BuildOptions,
+  split: { names: string[] },
+  labels: string[],
+  manifestRows: ManifestRow[],
+  problems: SourceProblem[],
+  splitBy: string,
+  units: string[] | null,
+  splits: string[],
+): string[] {
   const notes = [...(opts.notes ?? [])];
   for (const s of split.names) {
     for (const l of labels) {
       if (!manifestRows.some((r) => r.split === s && r.label === l)) notes.push(`split '${s}' has no '${l}' images`);
     }
   }
-  if (opts.external) notes.push(`external evaluation set: every image in split 'test'${labels.length === 1 ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class (sensitivity for positives, specificity for negatives), not AUC` : ''}`);
+  if (opts.external)
+    notes.push(
+      `external evaluation set: every image in split 'test'${labels.length === 1 ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class (sensitivity for positives, specificity for negatives), not AUC` : ''}`,
+    );
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
   if (units) {
     const sides = new Map<string, Set<string>>();
     units.forEach((u, i) => sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u)));
-    notes.push(`split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`);
+    notes.push(
+      `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`,
+    );
   }
   return notes;
 }

@@ -39,7 +39,9 @@ export async function contactSheet(images: GrayImage[], opts: ContactSheetOption
     const oy = gap + Math.floor(i / cols) * (cell + gap);
     for (let y = 0; y < cell; y++) canvas.set(thumb.subarray(y * cell, (y + 1) * cell), (oy + y) * W + ox);
   }
-  return sharp(canvas, { raw: { width: W, height: H, channels: 1 } }).png().toBuffer();
+  return sharp(canvas, { raw: { width: W, height: H, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 /** Letterboxed area-average thumbnail in JS (cheap; keeps memory low for big runs). */

@@ -97,5 +97,5 @@ export function formatCsv(header: string[], rows: Record<string, unknown>[]): st
   for (const r of rows) {
     lines.push(header.map((h) => quote(r[h] === undefined || r[h] === null ? '' : String(r[h]))).join(','));
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -48,7 +48,9 @@ export function checkPixelCount(where: string, w: number, h: number, l: Resolved
 export function checkDecodeBytes(where: string, w: number, h: number, bytesPerPixel: number, l: ResolvedLimits): void {
   const bytes = w * h * bytesPerPixel;
   if (bytes > l.maxBytes) {
-    throw new Error(`${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the decode budget is ${mb(l.maxBytes)} MB)`);
+    throw new Error(
+      `${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the decode budget is ${mb(l.maxBytes)} MB)`,
+    );
   }
 }
 

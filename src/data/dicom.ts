@@ -8,7 +8,13 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { errorMessage } from '../util/errorMessage.js';
-import { checkRaster, isSharpPixelLimit, resolveLimits, type DecodeLimits, type ResolvedLimits } from './decodeLimits.js';
+import {
+  checkRaster,
+  isSharpPixelLimit,
+  resolveLimits,
+  type DecodeLimits,
+  type ResolvedLimits,
+} from './decodeLimits.js';
 
 // dicom-parser ships a UMD bundle: load it through require so its exports are reliable.
 const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
@@ -73,7 +79,9 @@ function parse(buf: Uint8Array, where: string): DataSet {
   } catch (err) {
     // dicom-parser throws strings and `{ exception, dataSet }` objects, not Errors.
     const msg = errorMessage(err);
-    throw new Error(`${where}: not a readable DICOM file (${/eof|buffer|end of/i.test(msg) ? 'truncated: ' : ''}${msg})`);
+    throw new Error(
+      `${where}: not a readable DICOM file (${/eof|buffer|end of/i.test(msg) ? 'truncated: ' : ''}${msg})`,
+    );
   }
 }
 
@@ -110,13 +118,15 @@ function assertPixelModule(h: DicomHeader, where: string): void {
   const bad = (what: string) => new Error(`${where}: unsupported DICOM pixel format: ${what}`);
   if (h.frames > 1) throw bad(`multi-frame DICOM (${h.frames} frames); only single-frame images are supported`);
   if (h.transferSyntax === JPEG_BASELINE) {
-    if (h.samplesPerPixel !== 1 && h.samplesPerPixel !== 3) throw bad(`SamplesPerPixel ${h.samplesPerPixel} (JPEG: 1 or 3)`);
+    if (h.samplesPerPixel !== 1 && h.samplesPerPixel !== 3)
+      throw bad(`SamplesPerPixel ${h.samplesPerPixel} (JPEG: 1 or 3)`);
     if (h.bitsAllocated !== 8) throw bad(`BitsAllocated ${h.bitsAllocated} with JPEG Baseline (8-bit only)`);
   } else {
     if (h.samplesPerPixel !== 1) throw bad(`SamplesPerPixel ${h.samplesPerPixel} (grayscale only: 1)`);
     if (h.bitsAllocated !== 8 && h.bitsAllocated !== 16) throw bad(`BitsAllocated ${h.bitsAllocated} (8 or 16)`);
   }
-  if (h.bitsStored < 1 || h.bitsStored > h.bitsAllocated) throw bad(`BitsStored ${h.bitsStored} with BitsAllocated ${h.bitsAllocated}`);
+  if (h.bitsStored < 1 || h.bitsStored > h.bitsAllocated)
+    throw bad(`BitsStored ${h.bitsStored} with BitsAllocated ${h.bitsAllocated}`);
 }
 
 function assertSupported(h: DicomHeader, where: string): void {
@@ -149,7 +159,11 @@ export type DicomDecodeOptions = DecodeLimits;
  * Rows × Columns, the embedded JPEG's own size, the pixel data length and the bit depths are
  * all checked (against each other and `limits`) before any pixel is decoded.
  */
-export async function decodeDicom(buf: Uint8Array, where = 'DICOM', limits: DicomDecodeOptions = {}): Promise<DicomImage> {
+export async function decodeDicom(
+  buf: Uint8Array,
+  where = 'DICOM',
+  limits: DicomDecodeOptions = {},
+): Promise<DicomImage> {
   const lim = resolveLimits(limits);
   const ds = parse(buf, where);
   const h = headerOf(ds, where);
@@ -160,7 +174,10 @@ export async function decodeDicom(buf: Uint8Array, where = 'DICOM', limits: Dico
   // The size first: a lying Rows/Columns is "too large" whatever else is wrong.
   checkRaster(where, h.columns, h.rows, 1, lim);
   assertPixelModule(h, where);
-  const px = h.transferSyntax === JPEG_BASELINE ? await decodeJpegFrame(ds, pe, h, where, lim) : decodeNative(buf, ds, pe, h, where);
+  const px =
+    h.transferSyntax === JPEG_BASELINE
+      ? await decodeJpegFrame(ds, pe, h, where, lim)
+      : decodeNative(buf, ds, pe, h, where);
   if (h.photometric === 'MONOCHROME1') for (let i = 0; i < px.length; i++) px[i] = 255 - px[i];
   return { ...h, pixels: px, width: h.columns, height: h.rows };
 }
@@ -168,12 +185,19 @@ export async function decodeDicom(buf: Uint8Array, where = 'DICOM', limits: Dico
 type Element = DataSet['elements'][string];
 
 /** The encapsulated JPEG: its SOF header is read (cheap) and must match Rows/Columns before decoding. */
-async function decodeJpegFrame(ds: DataSet, pe: Element, h: DicomHeader, where: string, lim: ResolvedLimits): Promise<Uint8Array> {
+async function decodeJpegFrame(
+  ds: DataSet,
+  pe: Element,
+  h: DicomHeader,
+  where: string,
+  lim: ResolvedLimits,
+): Promise<Uint8Array> {
   let frame: Uint8Array;
   try {
-    frame = pe.fragments && pe.fragments.length > 0
-      ? dicomParser.readEncapsulatedPixelDataFromFragments(ds, pe, 0, pe.fragments.length)
-      : dicomParser.readEncapsulatedImageFrame(ds, pe, 0);
+    frame =
+      pe.fragments && pe.fragments.length > 0
+        ? dicomParser.readEncapsulatedPixelDataFromFragments(ds, pe, 0, pe.fragments.length)
+        : dicomParser.readEncapsulatedImageFrame(ds, pe, 0);
   } catch (err) {
     throw new Error(`${where}: cannot read encapsulated JPEG frame (${errorMessage(err)})`);
   }
@@ -181,10 +205,14 @@ async function decodeJpegFrame(ds: DataSet, pe: Element, h: DicomHeader, where: 
   try {
     meta = await sharp(frame, { limitInputPixels: lim.maxPixels }).metadata();
   } catch (err) {
-    if (isSharpPixelLimit(err)) throw new Error(`${where}: embedded JPEG too large (more than ${lim.maxPixels} pixels; header says ${h.columns}×${h.rows})`);
+    if (isSharpPixelLimit(err))
+      throw new Error(
+        `${where}: embedded JPEG too large (more than ${lim.maxPixels} pixels; header says ${h.columns}×${h.rows})`,
+      );
     throw new Error(`${where}: corrupt JPEG frame in DICOM (${errorMessage(err, { firstLine: true })})`);
   }
-  if (meta.format !== 'jpeg') throw new Error(`${where}: the encapsulated frame is not a JPEG (${meta.format ?? 'unknown format'})`);
+  if (meta.format !== 'jpeg')
+    throw new Error(`${where}: the encapsulated frame is not a JPEG (${meta.format ?? 'unknown format'})`);
   const w = meta.width ?? 0;
   const hgt = meta.height ?? 0;
   checkRaster(`${where}: embedded JPEG`, w, hgt, Math.max(1, meta.channels ?? 1), lim);
@@ -194,12 +222,17 @@ async function decodeJpegFrame(ds: DataSet, pe: Element, h: DicomHeader, where: 
   let out: Buffer;
   let info: OutputInfo;
   try {
-    ({ data: out, info } = await sharp(frame, { limitInputPixels: lim.maxPixels }).grayscale().raw().toBuffer({ resolveWithObject: true }));
+    ({ data: out, info } = await sharp(frame, { limitInputPixels: lim.maxPixels })
+      .grayscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
   } catch (err) {
     throw new Error(`${where}: corrupt JPEG frame in DICOM (${errorMessage(err, { firstLine: true })})`);
   }
   if (info.width !== h.columns || info.height !== h.rows) {
-    throw new Error(`${where}: JPEG frame is ${info.width}×${info.height}, which does not match the header's ${h.columns}×${h.rows}`);
+    throw new Error(
+      `${where}: JPEG frame is ${info.width}×${info.height}, which does not match the header's ${h.columns}×${h.rows}`,
+    );
   }
   // JPEG frames carry display values already; only MONOCHROME1 needs flipping (by the caller).
   const n = h.rows * h.columns;
@@ -220,11 +253,15 @@ function decodeNative(buf: Uint8Array, ds: DataSet, pe: Element, h: DicomHeader,
   const n = h.rows * h.columns;
   const bytes = h.bitsAllocated / 8;
   if (pe.encapsulatedPixelData || pe.hadUndefinedLength) {
-    throw new Error(`${where}: corrupt DICOM: encapsulated pixel data under the uncompressed syntax ${h.transferSyntax}`);
+    throw new Error(
+      `${where}: corrupt DICOM: encapsulated pixel data under the uncompressed syntax ${h.transferSyntax}`,
+    );
   }
   const available = Number.isFinite(pe.length) ? Math.max(0, Math.min(pe.length, buf.length - pe.dataOffset)) : 0;
   if (available < n * bytes) {
-    throw new Error(`${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ${bytes} = ${n * bytes})`);
+    throw new Error(
+      `${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ${bytes} = ${n * bytes})`,
+    );
   }
   const signed = (ds.uint16('x00280103') ?? 0) === 1;
   const bitsStored = h.bitsStored;

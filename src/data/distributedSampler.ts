@@ -10,8 +10,10 @@ export interface Shard {
 }
 
 export function checkShard(s: Shard): void {
-  if (!Number.isInteger(s.world) || s.world < 1) throw new Error(`world size must be a positive integer (got ${s.world})`);
-  if (!Number.isInteger(s.rank) || s.rank < 0 || s.rank >= s.world) throw new Error(`rank must be in [0, ${s.world}) (got ${s.rank})`);
+  if (!Number.isInteger(s.world) || s.world < 1)
+    throw new Error(`world size must be a positive integer (got ${s.world})`);
+  if (!Number.isInteger(s.rank) || s.rank < 0 || s.rank >= s.world)
+    throw new Error(`rank must be in [0, ${s.world}) (got ${s.rank})`);
 }
 
 /** Items of `n` that rank gets. */

@@ -37,7 +37,9 @@ export function unreadableReason(path: string, err: unknown): string {
         let target = '?';
         try {
           target = readlinkSync(path);
-        } catch { /* keep '?' */ }
+        } catch {
+          /* keep '?' */
+        }
         return `dangling symbolic link (its target ${target} does not exist)`;
       }
       return 'not found';

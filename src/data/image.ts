@@ -6,7 +6,13 @@ import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { errorMessage } from '../util/errorMessage.js';
 import { decodeDicom, looksLikeDicom } from './dicom.js';
 import { unreadableReason } from './fileProbe.js';
-import { checkRaster, isSharpPixelLimit, resolveLimits, DEFAULT_MAX_PIXELS, type ResolvedLimits } from './decodeLimits.js';
+import {
+  checkRaster,
+  isSharpPixelLimit,
+  resolveLimits,
+  DEFAULT_MAX_PIXELS,
+  type ResolvedLimits,
+} from './decodeLimits.js';
 
 export { DEFAULT_MAX_PIXELS };
 
@@ -50,7 +56,18 @@ function failDecode(where: string, err: unknown, lim: ResolvedLimits): never {
   fail(where, 'corrupt or unsupported image', err);
 }
 
-const BYTES_PER_SAMPLE: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
+const BYTES_PER_SAMPLE: Record<string, number> = {
+  uchar: 1,
+  char: 1,
+  ushort: 2,
+  short: 2,
+  uint: 4,
+  int: 4,
+  float: 4,
+  complex: 8,
+  double: 8,
+  dpcomplex: 16,
+};
 
 /** Decode an image file (PNG, JPEG, DICOM, anything sharp reads) to preprocessed grayscale. */
 export async function decodeImage(path: string, opts: ImageOptions = {}): Promise<GrayImage> {
@@ -75,7 +92,8 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
   const lim = resolveLimits(opts);
   const maxPixels = lim.maxPixels;
   let pipeline: Sharp;
-  let W = 0, H = 0; // the decoded raster's size, for a region
+  let W = 0,
+    H = 0; // the decoded raster's size, for a region
   if (looksLikeDicom(buf) || /\.dcm$/i.test(where)) {
     // decodeDicom enforces the same limits inside, before it decodes.
     const d = await decodeDicom(buf, where, lim);
@@ -96,7 +114,11 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
     if (meta.depth === 'ushort') {
       // 16-bit PNG/TIFF: sharp would keep only the high byte (dark 12-bit data); stretch
       // the actual value range to 8 bits instead.
-      const g = await run(where, sharp(buf, { limitInputPixels: maxPixels }).toColourspace('grey16').raw({ depth: 'ushort' }), lim);
+      const g = await run(
+        where,
+        sharp(buf, { limitInputPixels: maxPixels }).toColourspace('grey16').raw({ depth: 'ushort' }),
+        lim,
+      );
       const n = g.info.width * g.info.height;
       const ch = g.info.channels;
       const src = new Uint16Array(g.data.buffer, g.data.byteOffset, n * ch);
@@ -164,7 +186,7 @@ export function equalizeHistogram(px: Uint8Array): Uint8Array {
   const hist = new Uint32Array(256);
   for (let i = 0; i < px.length; i++) hist[px[i]]++;
   let cdfMin = 0;
-  for (let v = 0; v < 256; v++) if (hist[v]) (cdfMin = hist[v], v = 256);
+  for (let v = 0; v < 256; v++) if (hist[v]) (cdfMin = hist[v]), (v = 256);
   const lut = new Uint8Array(256);
   let cdf = 0;
   const denom = px.length - cdfMin;
@@ -178,7 +200,8 @@ export function equalizeHistogram(px: Uint8Array): Uint8Array {
 
 /** Per-image standardisation in place: mean 128, std 48, clipped to 0..255 (±2.67σ). */
 export function standardizeImage(px: Uint8Array): Uint8Array {
-  let sum = 0, sq = 0;
+  let sum = 0,
+    sq = 0;
   for (let i = 0; i < px.length; i++) (sum += px[i]!), (sq += px[i]! * px[i]!);
   const mean = sum / px.length;
   const std = Math.sqrt(Math.max(0, sq / px.length - mean * mean));

@@ -40,11 +40,17 @@ export async function lungRegion(maskFile: string, margin: number): Promise<Regi
 }
 
 /** The lung box a lung-cropping record needs for this row; undefined when the record does not crop. */
-export async function rowRegion(m: Manifest, row: ManifestRow, lungCrop: { margin: number } | undefined): Promise<Region | undefined> {
+export async function rowRegion(
+  m: Manifest,
+  row: ManifestRow,
+  lungCrop: { margin: number } | undefined,
+): Promise<Region | undefined> {
   if (!lungCrop) return undefined;
   const mask = lungMaskFile(m, row);
   if (!mask) {
-    throw new Error(`${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` first`);
+    throw new Error(
+      `${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` first`,
+    );
   }
   return lungRegion(mask, lungCrop.margin);
 }
@@ -63,8 +69,17 @@ export async function decodeRowInput(m: Manifest, row: ManifestRow, p: ImagePrep
 }
 
 /** A mask of this row (path relative to the manifest) over the model's input, as 0/1. */
-export async function decodeMaskAsInput(m: Manifest, row: ManifestRow, maskRel: string, p: ImagePreprocessing): Promise<Uint8Array> {
+export async function decodeMaskAsInput(
+  m: Manifest,
+  row: ManifestRow,
+  maskRel: string,
+  p: ImagePreprocessing,
+): Promise<Uint8Array> {
   const region = await rowRegion(m, row, lungCropOf(p));
-  const img = await decodeImage(rowPath(m, { path: maskRel }), { size: p.size, fit: p.fit, ...(region ? { region } : {}) });
+  const img = await decodeImage(rowPath(m, { path: maskRel }), {
+    size: p.size,
+    fit: p.fit,
+    ...(region ? { region } : {}),
+  });
   return img.pixels.map((v) => (v > 127 ? 1 : 0));
 }

@@ -13,7 +13,10 @@ export interface LabelRule {
 export class LabelMap {
   private readonly compiled: { re: RegExp; target: string | null }[];
 
-  constructor(readonly rules: LabelRule[], readonly name = 'custom') {
+  constructor(
+    readonly rules: LabelRule[],
+    readonly name = 'custom',
+  ) {
     this.compiled = rules.map((r) => ({ re: globToRegExp(r.pattern), target: r.target }));
   }
 
@@ -26,11 +29,17 @@ export class LabelMap {
 
 /** Lower case, spaces/underscores → '-': 'No Finding' → 'no-finding', 'NORMAL' → 'normal'. */
 export function normaliseLabel(raw: string): string {
-  return raw.trim().toLowerCase().replace(/[\s_]+/g, '-');
+  return raw
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-');
 }
 
 function globToRegExp(glob: string): RegExp {
-  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const esc = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${esc}$`, 'i');
 }
 
@@ -77,7 +86,9 @@ export function loadLabelMap(spec: string | undefined): LabelMap {
   if (!spec) return new LabelMap(LABEL_MAP_PRESETS.identity, 'identity');
   if (LABEL_MAP_PRESETS[spec]) return new LabelMap(LABEL_MAP_PRESETS[spec], spec);
   if (!existsSync(spec)) {
-    throw new Error(`label map '${spec}' is neither a file nor a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`);
+    throw new Error(
+      `label map '${spec}' is neither a file nor a preset (${Object.keys(LABEL_MAP_PRESETS).join(', ')})`,
+    );
   }
   const text = readFileSync(spec, 'utf8');
   if (spec.toLowerCase().endsWith('.json')) {
@@ -87,10 +98,12 @@ export function loadLabelMap(spec: string | undefined): LabelMap {
     } catch (err) {
       throw new Error(`label map ${spec}: invalid JSON (${(err as Error).message})`);
     }
-    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw new Error(`label map ${spec}: expected an object {"raw": "label"}`);
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj))
+      throw new Error(`label map ${spec}: expected an object {"raw": "label"}`);
     return new LabelMap(
       Object.entries(obj as Record<string, unknown>).map(([pattern, t]) => {
-        if (t !== null && typeof t !== 'string') throw new Error(`label map ${spec}: target of '${pattern}' must be a string or null`);
+        if (t !== null && typeof t !== 'string')
+          throw new Error(`label map ${spec}: target of '${pattern}' must be a string or null`);
         return { pattern, target: t === '' ? null : (t as string | null) };
       }),
       spec,
@@ -98,5 +111,8 @@ export function loadLabelMap(spec: string | undefined): LabelMap {
   }
   const table = parseCsv(text, `label map ${spec}`);
   requireColumns(table, ['from', 'to'], `label map ${spec}`);
-  return new LabelMap(table.records.map((r) => ({ pattern: r.values.from, target: r.values.to || null })), spec);
+  return new LabelMap(
+    table.records.map((r) => ({ pattern: r.values.from, target: r.values.to || null })),
+    spec,
+  );
 }

@@ -38,7 +38,8 @@ const inside = (p: number, S: number, lo: number, hi: number) => {
 export function fixedBoxMask(S: number): Uint8Array {
   const m = new Uint8Array(S * S);
   const [x0, y0, x1, y1] = FIXED_BOX;
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) if (inside(x, S, x0, x1) && inside(y, S, y0, y1)) m[y * S + x] = 1;
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) if (inside(x, S, x0, x1) && inside(y, S, y0, y1)) m[y * S + x] = 1;
   return m;
 }
 
@@ -83,7 +84,10 @@ export function dilate(mask: Uint8Array, S: number, r: number): Uint8Array {
 
 /** Bounding box [x0, y0, x1, y1] (inclusive) of a mask's non-zero pixels, or null. */
 export function boundingBox(mask: Uint8Array, S: number): [number, number, number, number] | null {
-  let x0 = S, y0 = S, x1 = -1, y1 = -1;
+  let x0 = S,
+    y0 = S,
+    x1 = -1,
+    y1 = -1;
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
       if (!mask[y * S + x]) continue;
@@ -105,7 +109,12 @@ export function occlusionMask(kind: OcclusionKind, S: number, lung: Uint8Array |
   if (kind === 'lungs-out') return box ? dilate(lung!, S, Math.round(LUNG_MARGIN * S)) : fixedLungsMask(S);
   if (!box) return fixedBoxMask(S);
   const g = Math.round(FRAME_MARGIN * S);
-  const [x0, y0, x1, y1] = [Math.max(0, box[0] - g), Math.max(0, box[1] - g), Math.min(S - 1, box[2] + g), Math.min(S - 1, box[3] + g)];
+  const [x0, y0, x1, y1] = [
+    Math.max(0, box[0] - g),
+    Math.max(0, box[1] - g),
+    Math.min(S - 1, box[2] + g),
+    Math.min(S - 1, box[3] + g),
+  ];
   const m = new Uint8Array(S * S);
   for (let y = y0; y <= y1; y++) m.fill(1, y * S + x0, y * S + x1 + 1);
   return m;

@@ -6,7 +6,8 @@ export type PatientIdRule = (fileName: string) => string | null;
 
 const RULES: Record<string, { describe: string; rule: PatientIdRule }> = {
   kermany: {
-    describe: 'Kermany: person123_bacteria_45 → person123; IM-0115-0001 → IM-0115; NORMAL2-IM-1427-0001 → NORMAL2-IM-1427',
+    describe:
+      'Kermany: person123_bacteria_45 → person123; IM-0115-0001 → IM-0115; NORMAL2-IM-1427-0001 → NORMAL2-IM-1427',
     rule: (name) => {
       const stem = basename(name, extname(name));
       const m = /^(person\d+)_/i.exec(stem) ?? /^((?:NORMAL\d+-)?IM-\d+)-\d+/i.exec(stem);

@@ -69,7 +69,9 @@ export function drawMarker(pixels: Uint8Array, S: number): void {
   for (let y = y0; y < y0 + side; y++) {
     for (let x = x0; x < x0 + side; x++) {
       // An "L" (dark) in a bright square: letter-like, so it is not a mere brightness cue.
-      const inL = (x >= x0 + t && x < x0 + 2 * t && y >= y0 + t && y < y0 + side - t) || (y >= y0 + side - 2 * t && y < y0 + side - t && x >= x0 + t && x < x0 + side - t);
+      const inL =
+        (x >= x0 + t && x < x0 + 2 * t && y >= y0 + t && y < y0 + side - t) ||
+        (y >= y0 + side - 2 * t && y < y0 + side - t && x >= x0 + t && x < x0 + side - t);
       pixels[y * S + x] = inL ? 40 : 240;
     }
   }
@@ -131,10 +133,29 @@ function drawAnatomy(rng: Rng) {
   const dome = rng.uniform(0.06, 0.09);
   const lungs: [Lung, Lung] = [
     // patient's right lung = image left; its diaphragm sits a little higher (liver)
-    { cx: midX - sep, cy: lungCy, a: lungW * rng.uniform(1.0, 1.08), b: lungH, top: lungCy - lungH, bottom: lungCy + lungH * rng.uniform(0.8, 0.88) },
-    { cx: midX + sep, cy: lungCy + 0.01, a: lungW * rng.uniform(0.95, 1.03), b: lungH, top: lungCy - lungH + 0.01, bottom: lungCy + lungH * rng.uniform(0.88, 0.96) },
+    {
+      cx: midX - sep,
+      cy: lungCy,
+      a: lungW * rng.uniform(1.0, 1.08),
+      b: lungH,
+      top: lungCy - lungH,
+      bottom: lungCy + lungH * rng.uniform(0.8, 0.88),
+    },
+    {
+      cx: midX + sep,
+      cy: lungCy + 0.01,
+      a: lungW * rng.uniform(0.95, 1.03),
+      b: lungH,
+      top: lungCy - lungH + 0.01,
+      bottom: lungCy + lungH * rng.uniform(0.88, 0.96),
+    },
   ];
-  const heart = { cx: midX + rng.uniform(0.07, 0.1), cy: lungCy + lungH * rng.uniform(0.52, 0.64), a: rng.uniform(0.17, 0.21), b: rng.uniform(0.13, 0.16) };
+  const heart = {
+    cx: midX + rng.uniform(0.07, 0.1),
+    cy: lungCy + lungH * rng.uniform(0.52, 0.64),
+    a: rng.uniform(0.17, 0.21),
+    b: rng.uniform(0.13, 0.16),
+  };
   const mediaW = rng.uniform(0.05, 0.065);
   const ribGap = rng.uniform(0.058, 0.068);
   const ribTop = lungCy - lungH + rng.uniform(0.0, 0.02);
@@ -145,19 +166,46 @@ function drawAnatomy(rng: Rng) {
   const gamma = rng.uniform(0.85, 1.2);
   const noiseSd = rng.uniform(0.012, 0.025);
   // Lung markings: a few random low-frequency waves (vessels/texture stand-in).
-  const waves = Array.from({ length: 6 }, () => ({ fx: rng.uniform(6, 22), fy: rng.uniform(6, 22), ph: rng.uniform(0, 6.283), amp: rng.uniform(0.006, 0.016) }));
-  return { tilt, midX, bodyA, bodyB, bodyCy, lungCy, dome, lungs, heart, mediaW, ribGap, ribTop, ribT, ribCurve, clavY, exposure, gamma, noiseSd, waves };
+  const waves = Array.from({ length: 6 }, () => ({
+    fx: rng.uniform(6, 22),
+    fy: rng.uniform(6, 22),
+    ph: rng.uniform(0, 6.283),
+    amp: rng.uniform(0.006, 0.016),
+  }));
+  return {
+    tilt,
+    midX,
+    bodyA,
+    bodyB,
+    bodyCy,
+    lungCy,
+    dome,
+    lungs,
+    heart,
+    mediaW,
+    ribGap,
+    ribTop,
+    ribT,
+    ribCurve,
+    clavY,
+    exposure,
+    gamma,
+    noiseSd,
+    waves,
+  };
 }
 
 /** Point tests of the anatomy: inside a lung (above its diaphragm dome), the heart, the mediastinum, the lung field. */
 function anatomyGeometry(an: Pick<Anatomy, 'dome' | 'lungs' | 'heart' | 'midX' | 'mediaW'>) {
   const { dome, lungs, heart, midX, mediaW } = an;
   const domeY = (x: number, l: Lung) => l.bottom - dome * Math.max(0, 1 - ((x - l.cx) / l.a) ** 2);
-  const lungR2 = (x: number, y: number, l: Lung) => Math.abs((x - l.cx) / l.a) ** 2.4 + Math.abs((y - l.cy) / l.b) ** 2.4;
+  const lungR2 = (x: number, y: number, l: Lung) =>
+    Math.abs((x - l.cx) / l.a) ** 2.4 + Math.abs((y - l.cy) / l.b) ** 2.4;
   const inLung = (x: number, y: number, l: Lung) => y > l.top && y < domeY(x, l) && lungR2(x, y, l) < 1;
   const inHeart = (x: number, y: number) => ((x - heart.cx) / heart.a) ** 2 + ((y - heart.cy) / heart.b) ** 2 < 1;
   const inMedia = (x: number, y: number) => Math.abs(x - midX) < mediaW && y < heart.cy;
-  const inField = (x: number, y: number) => (inLung(x, y, lungs[0]) || inLung(x, y, lungs[1])) && !inHeart(x, y) && !inMedia(x, y);
+  const inField = (x: number, y: number) =>
+    (inLung(x, y, lungs[0]) || inLung(x, y, lungs[1])) && !inHeart(x, y) && !inMedia(x, y);
   return { domeY, lungR2, inLung, inHeart, inMedia, inField };
 }
 
@@ -174,7 +222,13 @@ function placeLesions(rng: Rng, an: Anatomy, geo: Geometry, S: number, gain: num
       const x = l.cx + rng.uniform(-0.75, 0.75) * l.a;
       const y = l.top + rng.uniform(y0, y1) * span;
       if (!geo.inField(x, y)) continue;
-      lesions.push({ zone, x: x * S, y: y * S, sigma: rng.uniform(0.035, 0.065) * S, intensity: gain * rng.uniform(DEFAULT_LESION_INTENSITY[0], DEFAULT_LESION_INTENSITY[1]) });
+      lesions.push({
+        zone,
+        x: x * S,
+        y: y * S,
+        sigma: rng.uniform(0.035, 0.065) * S,
+        intensity: gain * rng.uniform(DEFAULT_LESION_INTENSITY[0], DEFAULT_LESION_INTENSITY[1]),
+      });
       break;
     }
   }
@@ -218,19 +272,24 @@ function rasterAnatomy(an: Anatomy, geo: Geometry, S: number): { field: Float32A
         const hil = band(Math.hypot(x - (l.cx + (lungR ? 0.55 : -0.55) * l.a), y - l.cy - 0.03), 0.1);
         let mark = 0;
         for (const w of waves) mark += w.amp * Math.sin(w.fx * x + w.ph) * Math.sin(w.fy * y);
-        v -= (0.3 + 0.04 * (y - l.top) / (l.bottom - l.top)) * edge - 0.1 * hil - mark * (0.5 + hil);
+        v -= (0.3 + (0.04 * (y - l.top)) / (l.bottom - l.top)) * edge - 0.1 * hil - mark * (0.5 + hil);
         if (!heartIn && !inMedia(x, y)) lungMask[i] = 1;
       } else if (rb < 1) {
         // Below the domes: liver/abdomen.
-        for (const l of lungs) if (Math.abs(x - l.cx) < l.a * 1.2 && y > domeY(x, l)) v = Math.max(v, 0.62 + 0.06 * Math.min(1, (y - domeY(x, l)) * 10));
+        for (const l of lungs)
+          if (Math.abs(x - l.cx) < l.a * 1.2 && y > domeY(x, l))
+            v = Math.max(v, 0.62 + 0.06 * Math.min(1, (y - domeY(x, l)) * 10));
       }
       // Mediastinum, spine and heart.
-      if (Math.abs(x - midX) < mediaW && rb < 1) v = Math.max(v, 0.64 + 0.06 * band(x - midX, mediaW) - 0.12 * band(x - midX, 0.012) * (y < lungCy ? 1 : 0));
-      if (heartIn) v = Math.max(v, 0.66 + 0.08 * (1 - ((x - heart.cx) / heart.a) ** 2 - ((y - heart.cy) / heart.b) ** 2));
+      if (Math.abs(x - midX) < mediaW && rb < 1)
+        v = Math.max(v, 0.64 + 0.06 * band(x - midX, mediaW) - 0.12 * band(x - midX, 0.012) * (y < lungCy ? 1 : 0));
+      if (heartIn)
+        v = Math.max(v, 0.66 + 0.08 * (1 - ((x - heart.cx) / heart.a) ** 2 - ((y - heart.cy) / heart.b) ** 2));
       const spine = band(x - midX, 0.022) * (rb < 1 ? 1 : 0);
       v += 0.05 * spine * (0.75 + 0.25 * Math.sin((y * 2 * Math.PI) / (ribGap * 1.02)));
       const u = Math.abs(x - midX);
-      if (rb < 1 && u > 0.02) v += ((lungR || lungL) && !heartIn ? 0.1 : 0.03) * Math.min(1.4, ribs(y, u, ribTop, ribGap, ribCurve, ribT));
+      if (rb < 1 && u > 0.02)
+        v += ((lungR || lungL) && !heartIn ? 0.1 : 0.03) * Math.min(1.4, ribs(y, u, ribTop, ribGap, ribCurve, ribT));
       // Clavicles: slanted bands across the apices.
       const clav = band(y - (clavY + 0.12 * (u - 0.05)), 0.014) * (u > 0.04 && u < 0.3 ? 1 : 0);
       v += 0.12 * clav;
@@ -252,8 +311,17 @@ function ribs(y: number, u: number, ribTop: number, ribGap: number, ribCurve: nu
 }
 
 /** Lesions are hazy (ground glass): Gaussian opacity with a mottled texture, confined to the lung field. */
-function addLesions(rng: Rng, lesions: Lesion[], m: { field: Float32Array; lungMask: Uint8Array; lesionMask: Uint8Array; lesionMap: Float32Array }, S: number): void {
-  const tex = Array.from({ length: 3 }, () => ({ fx: rng.uniform(0.3, 0.8), fy: rng.uniform(0.3, 0.8), ph: rng.uniform(0, 6.283) }));
+function addLesions(
+  rng: Rng,
+  lesions: Lesion[],
+  m: { field: Float32Array; lungMask: Uint8Array; lesionMask: Uint8Array; lesionMap: Float32Array },
+  S: number,
+): void {
+  const tex = Array.from({ length: 3 }, () => ({
+    fx: rng.uniform(0.3, 0.8),
+    fy: rng.uniform(0.3, 0.8),
+    ph: rng.uniform(0, 6.283),
+  }));
   for (let i = 0; i < S * S; i++) {
     if (!m.lungMask[i]) continue;
     const px = i % S;
@@ -276,10 +344,15 @@ function addLesions(rng: Rng, lesions: Lesion[], m: { field: Float32Array; lungM
 }
 
 /** Exposure, gamma, quantum noise (in place on the field), then slight detector blur (box 3×3) to 8 bits. */
-function exposeAndBlur(rng: Rng, field: Float32Array, an: Pick<Anatomy, 'exposure' | 'gamma' | 'noiseSd'>, S: number): Uint8Array {
+function exposeAndBlur(
+  rng: Rng,
+  field: Float32Array,
+  an: Pick<Anatomy, 'exposure' | 'gamma' | 'noiseSd'>,
+  S: number,
+): Uint8Array {
   for (let i = 0; i < S * S; i++) {
     const v = Math.max(0, Math.min(1, field[i] * an.exposure));
-    field[i] = Math.pow(v, an.gamma) + an.noiseSd * rng.normal();
+    field[i] = v ** an.gamma + an.noiseSd * rng.normal();
   }
   const pixels = new Uint8Array(S * S);
   for (let py = 0; py < S; py++) {
@@ -315,7 +388,9 @@ export interface GeneratePhantomsOptions {
 /** n phantoms, exactly balanced (⌊n/2⌋ normal, the rest covid) in a seeded order. */
 export function generatePhantoms(opts: GeneratePhantomsOptions): Phantom[] {
   const seed = opts.seed ?? 0;
-  return phantomLabels(opts.n, seed).map((label, i) => generatePhantom(seed, i, { size: opts.size, label, lesionIntensity: opts.lesionIntensity, marker: opts.marker }));
+  return phantomLabels(opts.n, seed).map((label, i) =>
+    generatePhantom(seed, i, { size: opts.size, label, lesionIntensity: opts.lesionIntensity, marker: opts.marker }),
+  );
 }
 
 export function phantomLabels(n: number, seed: number): PhantomLabel[] {
@@ -345,16 +420,26 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   const seed = opts.seed ?? 0;
   const S = opts.size ?? 128;
   if (!Number.isInteger(opts.n) || opts.n < 2) throw new OptionError(`n must be an integer ≥ 2 (got ${opts.n})`, 'n');
-  if (!Number.isInteger(S) || S < 32 || S > 1024) throw new OptionError(`size must be an integer in [32, 1024] (got ${S})`, 'size');
+  if (!Number.isInteger(S) || S < 32 || S > 1024)
+    throw new OptionError(`size must be an integer in [32, 1024] (got ${S})`, 'size');
   const labels = phantomLabels(opts.n, seed);
   const rows: ManifestRow[] = [];
   const thumbs: Phantom[] = [];
   const sheetSize = opts.sheetSize ?? 64;
   let inflight: Promise<void>[] = [];
   for (let i = 0; i < opts.n; i++) {
-    const p = generatePhantom(seed, i, { size: S, label: labels[i], lesionIntensity: opts.lesionIntensity, marker: opts.marker });
+    const p = generatePhantom(seed, i, {
+      size: S,
+      label: labels[i],
+      lesionIntensity: opts.lesionIntensity,
+      marker: opts.marker,
+    });
     const id = `phantom_${String(i).padStart(5, '0')}`;
-    const files = { image: `images/${p.label}/${id}.png`, mask: `masks/${id}_lesion.png`, lung: `masks/${id}_lung.png` };
+    const files = {
+      image: `images/${p.label}/${id}.png`,
+      mask: `masks/${id}_lesion.png`,
+      lung: `masks/${id}_lung.png`,
+    };
     // Encode/write the previous phantoms while the CPU draws the next one.
     inflight.push(
       (async () => {
@@ -387,7 +472,8 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
     opts.onProgress?.(i + 1, opts.n);
   }
   await Promise.all(inflight);
-  const split = typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
+  const split =
+    typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
   const splits = assignSplits(rows, split, seed);
   rows.forEach((r, i) => (r.split = splits[i]));
   const manifestFile = join(opts.out, 'manifest.csv');
@@ -395,7 +481,13 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   let sheet: string | undefined;
   if (sheetSize > 0) {
     sheet = join(opts.out, 'contact-sheet.png');
-    await writeFileAtomic(sheet, await contactSheet(thumbs.map((p) => ({ pixels: p.pixels, width: S, height: S })), { cols: 8 }));
+    await writeFileAtomic(
+      sheet,
+      await contactSheet(
+        thumbs.map((p) => ({ pixels: p.pixels, width: S, height: S })),
+        { cols: 8 },
+      ),
+    );
   }
   const counts: Record<string, number> = {};
   for (const r of rows) counts[r.label] = (counts[r.label] ?? 0) + 1;

@@ -47,19 +47,46 @@ export interface ProvenanceCues {
 
 /** Names of the numeric features cueVector() returns, in order. */
 export const CUE_FEATURES = [
-  'log width', 'log height', 'aspect', 'bit depth', 'channels', ...FORMATS.map((f) => `format ${f}`),
-  'border mean', 'border std', 'frame mean', 'frame std', 'frame black', 'frame white',
+  'log width',
+  'log height',
+  'aspect',
+  'bit depth',
+  'channels',
+  ...FORMATS.map((f) => `format ${f}`),
+  'border mean',
+  'border std',
+  'frame mean',
+  'frame std',
+  'frame black',
+  'frame white',
 ];
 
 export function cueVector(c: ProvenanceCues): number[] {
   return [
-    Math.log(c.width), Math.log(c.height), c.width / c.height, c.bitDepth, c.channels, ...FORMATS.map((f) => (c.format === f ? 1 : 0)),
-    c.borderMean, c.borderStd, c.frameMean, c.frameStd, c.frameBlack, c.frameWhite,
+    Math.log(c.width),
+    Math.log(c.height),
+    c.width / c.height,
+    c.bitDepth,
+    c.channels,
+    ...FORMATS.map((f) => (c.format === f ? 1 : 0)),
+    c.borderMean,
+    c.borderStd,
+    c.frameMean,
+    c.frameStd,
+    c.frameBlack,
+    c.frameWhite,
   ];
 }
 
-function stats(px: Uint8Array, keep: (i: number) => boolean): { mean: number; std: number; black: number; white: number } {
-  let n = 0, s = 0, s2 = 0, black = 0, white = 0;
+function stats(
+  px: Uint8Array,
+  keep: (i: number) => boolean,
+): { mean: number; std: number; black: number; white: number } {
+  let n = 0,
+    s = 0,
+    s2 = 0,
+    black = 0,
+    white = 0;
   for (let i = 0; i < px.length; i++) {
     if (!keep(i)) continue;
     const v = px[i]! / 255;
@@ -74,7 +101,10 @@ function stats(px: Uint8Array, keep: (i: number) => boolean): { mean: number; st
 }
 
 /** Intensity cues of a grayscale S×S thumbnail (exported for tests). */
-export function intensityCues(px: Uint8Array, S: number): Pick<ProvenanceCues, 'borderMean' | 'borderStd' | 'frameMean' | 'frameStd' | 'frameBlack' | 'frameWhite'> {
+export function intensityCues(
+  px: Uint8Array,
+  S: number,
+): Pick<ProvenanceCues, 'borderMean' | 'borderStd' | 'frameMean' | 'frameStd' | 'frameBlack' | 'frameWhite'> {
   const c = (p: number) => (p + 0.5) / S;
   const inner = (p: number) => c(p) >= FRAME_BAND && c(p) < 1 - FRAME_BAND;
   const border = (i: number) => {
@@ -87,7 +117,14 @@ export function intensityCues(px: Uint8Array, S: number): Pick<ProvenanceCues, '
     const x = i % S;
     return !(inner(x) && inner((i - x) / S));
   });
-  return { borderMean: b.mean, borderStd: b.std, frameMean: f.mean, frameStd: f.std, frameBlack: f.black, frameWhite: f.white };
+  return {
+    borderMean: b.mean,
+    borderStd: b.std,
+    frameMean: f.mean,
+    frameStd: f.std,
+    frameBlack: f.black,
+    frameWhite: f.white,
+  };
 }
 
 export async function provenanceCues(path: string): Promise<ProvenanceCues> {
@@ -112,5 +149,13 @@ export async function provenanceCues(path: string): Promise<ProvenanceCues> {
     format = meta.format === 'png' ? 'png' : meta.format === 'jpeg' ? 'jpeg' : 'other';
   }
   const thumb = await decodeImageBuffer(buf, path, { size: CUE_SIZE, fit: 'stretch' });
-  return { width, height, bitDepth, channels, format, bytesPerPixel: bytes / Math.max(1, width * height), ...intensityCues(thumb.pixels, CUE_SIZE) };
+  return {
+    width,
+    height,
+    bitDepth,
+    channels,
+    format,
+    bytesPerPixel: bytes / Math.max(1, width * height),
+    ...intensityCues(thumb.pixels, CUE_SIZE),
+  };
 }

@@ -88,7 +88,8 @@ export function sampleRobust(rng: Rng, W: number, H: number, cfg: RobustConfig =
   for (const t of on) {
     if (t === 'crop') out.crop = cropBox(rng, W, H, c.cropScale, c.cropAspect);
     if (t === 'blur') out.blur = { sigma: r4(rng.uniform(c.blurSigma[0], c.blurSigma[1])) };
-    if (t === 'noise') out.noise = { sigma: r4(rng.uniform(c.noiseSigma[0], c.noiseSigma[1])), seed: Math.floor(rng.next() * 2 ** 32) };
+    if (t === 'noise')
+      out.noise = { sigma: r4(rng.uniform(c.noiseSigma[0], c.noiseSigma[1])), seed: Math.floor(rng.next() * 2 ** 32) };
     if (t === 'gamma') out.gamma = { gamma: r4(logUniform(rng, c.gamma)) };
     if (t === 'contrast') out.contrast = { factor: r4(logUniform(rng, c.contrast)) };
     if (t === 'jpeg') out.jpeg = { quality: c.jpegQuality[0] + rng.int(c.jpegQuality[1] - c.jpegQuality[0] + 1) };
@@ -113,7 +114,10 @@ const raw = (px: Uint8Array, W: number, H: number) => sharp(px, { raw: { width: 
 /** Raw single-band pixels of a sharp pipeline. */
 async function grey(p: Sharp, W: number, H: number): Promise<Uint8Array> {
   const { data, info } = await p.extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-  if (info.width !== W || info.height !== H || info.channels !== 1) throw new Error(`robustAugment: sharp returned ${info.width}×${info.height}×${info.channels}, expected ${W}×${H}×1`);
+  if (info.width !== W || info.height !== H || info.channels !== 1)
+    throw new Error(
+      `robustAugment: sharp returned ${info.width}×${info.height}×${info.channels}, expected ${W}×${H}×1`,
+    );
   return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
@@ -136,7 +140,7 @@ export async function applyRobust(img: GrayImage, p: RobustParams): Promise<Gray
     const sd = p.noise.sigma;
     for (let i = 0; i < px.length; i++) {
       const v = Math.round(px[i] + sd * rng.normal());
-      px[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      px[i] = v < 0 ? 0 : Math.min(v, 255);
     }
   }
   if (p.gamma || p.contrast) applyTone(px, p.gamma?.gamma ?? 1, p.contrast?.factor ?? 1);
@@ -147,7 +151,7 @@ export async function applyRobust(img: GrayImage, p: RobustParams): Promise<Gray
 /** In place: v → m + c·(g(v) − m), g(v) = 255·(v/255)^γ, m = mean of g over the image. */
 export function applyTone(px: Uint8Array, gamma: number, factor: number): void {
   const g = new Float64Array(256);
-  for (let v = 0; v < 256; v++) g[v] = 255 * Math.pow(v / 255, gamma);
+  for (let v = 0; v < 256; v++) g[v] = 255 * (v / 255) ** gamma;
   const hist = new Float64Array(256);
   for (let i = 0; i < px.length; i++) hist[px[i]]++;
   let sum = 0;
@@ -159,7 +163,11 @@ export function applyTone(px: Uint8Array, gamma: number, factor: number): void {
 }
 
 /** The set as recorded in model.json: each transform's name, probability and range. */
-export function robustRecord(cfg: RobustConfig = {}): { set: 'robust'; order: RobustName[]; transforms: Record<string, unknown>[] } {
+export function robustRecord(cfg: RobustConfig = {}): {
+  set: 'robust';
+  order: RobustName[];
+  transforms: Record<string, unknown>[];
+} {
   const c = { ...ROBUST, ...cfg };
   const enabled = cfg.transforms ?? ROBUST_TRANSFORMS;
   const ranges: Record<RobustName, Record<string, unknown>> = {

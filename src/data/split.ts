@@ -16,11 +16,17 @@ export interface SplitSpec {
 export function parseSplit(spec: string): SplitSpec {
   const parts = spec.split(',').map((s) => Number(s.trim()));
   if (parts.length < 1 || parts.length > 3 || parts.some((p) => !Number.isFinite(p) || p < 0)) {
-    throw new OptionError(`invalid split '${spec}': expected 1–3 non-negative fractions like 0.7,0.3 or 0.7,0.15,0.15`, 'split');
+    throw new OptionError(
+      `invalid split '${spec}': expected 1–3 non-negative fractions like 0.7,0.3 or 0.7,0.15,0.15`,
+      'split',
+    );
   }
   const sum = parts.reduce((a, b) => a + b, 0);
   if (sum <= 0) throw new OptionError(`invalid split '${spec}': fractions sum to 0`, 'split');
-  return { names: parts.length === 3 ? SPLIT_NAMES_3 : SPLIT_NAMES_2.slice(0, parts.length), fractions: parts.map((p) => p / sum) };
+  return {
+    names: parts.length === 3 ? SPLIT_NAMES_3 : SPLIT_NAMES_2.slice(0, parts.length),
+    fractions: parts.map((p) => p / sum),
+  };
 }
 
 export interface Splittable {
@@ -65,7 +71,7 @@ export function assignSplits(rows: readonly Splittable[], spec: SplitSpec, seed:
         if (spec.fractions[s] === 0) continue;
         // Relative deficit, so small splits are not starved by big ones.
         const deficit = (targets[s] - got[s]) / targets[s];
-        if (deficit > bestDeficit) (bestDeficit = deficit, best = s);
+        if (deficit > bestDeficit) (bestDeficit = deficit), (best = s);
       }
       got[best] += p.rows.length;
       for (const i of p.rows) out[i] = spec.names[best];
@@ -106,7 +112,9 @@ export function groupUnits(rows: readonly Splittable[], groupOf: (i: number) => 
     parent.set(x, r);
     return r;
   };
-  const add = (x: string) => { if (!parent.has(x)) parent.set(x, x); };
+  const add = (x: string) => {
+    if (!parent.has(x)) parent.set(x, x);
+  };
   rows.forEach((r, i) => {
     const g = `g:${groupOf(i)}`;
     const p = `p:${r.patientId}`;

@@ -49,7 +49,9 @@ const SPLIT_ORDER = ['train', 'valid', 'test', '(none)'];
 
 /** Fixed-width text table: one line per label × source, one column per split. */
 export function formatSummaryTable(s: DatasetSummary): string {
-  const splits = Object.keys(s.imagesPerSplit).sort((a, b) => SPLIT_ORDER.indexOf(a) - SPLIT_ORDER.indexOf(b) || (a < b ? -1 : 1));
+  const splits = Object.keys(s.imagesPerSplit).sort(
+    (a, b) => SPLIT_ORDER.indexOf(a) - SPLIT_ORDER.indexOf(b) || (a < b ? -1 : 1),
+  );
   const header = ['label', 'source', ...splits, 'total'];
   const lines: string[][] = [header];
   for (const label of Object.keys(s.counts).sort()) {

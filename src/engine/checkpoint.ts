@@ -9,7 +9,12 @@ import { readSafetensors, serializeSafetensors } from './safetensors.js';
 import { createHash } from 'node:crypto';
 import { removeStaleTemps, writeFileAtomic } from '../util/atomicWrite.js';
 import type { Arch } from './types.js';
-import { readPreprocessing, withImageDefaults, type ImagePreprocessingInput, type Preprocessing } from './preprocessing.js';
+import {
+  readPreprocessing,
+  withImageDefaults,
+  type ImagePreprocessingInput,
+  type Preprocessing,
+} from './preprocessing.js';
 
 export interface CheckpointMeta {
   format: 'cxrtune-checkpoint/1';
@@ -43,7 +48,10 @@ export interface CheckpointMeta {
 }
 
 /** What a caller gives: the image side of preprocessing (normalisation is the model's own). */
-export type CheckpointInput = Omit<CheckpointMeta, 'format' | 'arch' | 'created' | 'preprocessing' | 'weightsSha256'> & { preprocessing: ImagePreprocessingInput };
+export type CheckpointInput = Omit<
+  CheckpointMeta,
+  'format' | 'arch' | 'created' | 'preprocessing' | 'weightsSha256'
+> & { preprocessing: ImagePreprocessingInput };
 
 export async function saveCheckpoint(dir: string, model: Model, meta: CheckpointInput): Promise<CheckpointMeta> {
   await removeStaleTemps(dir); // temp files of an earlier, killed save
@@ -64,7 +72,7 @@ export async function saveCheckpoint(dir: string, model: Model, meta: Checkpoint
   const bytes = serializeSafetensors(await model.state(), { format: 'pt', arch: full.arch });
   full.weightsSha256 = createHash('sha256').update(bytes).digest('hex');
   await writeFileAtomic(join(dir, 'model.safetensors'), bytes);
-  await writeFileAtomic(join(dir, 'model.json'), JSON.stringify(full, null, 2) + '\n');
+  await writeFileAtomic(join(dir, 'model.json'), `${JSON.stringify(full, null, 2)}\n`);
   return full;
 }
 
@@ -78,7 +86,8 @@ export async function readModelJson<T extends { format?: unknown }>(dir: string)
   } catch {
     throw new Error(`${file} is not valid JSON`);
   }
-  if (meta.format !== 'cxrtune-checkpoint/1') throw new Error(`${file}: unknown checkpoint format '${String(meta.format)}'`);
+  if (meta.format !== 'cxrtune-checkpoint/1')
+    throw new Error(`${file}: unknown checkpoint format '${String(meta.format)}'`);
   return { file, meta };
 }
 
@@ -93,13 +102,19 @@ export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
   return { ...meta, preprocessing };
 }
 
-export async function loadCheckpoint(dir: string, opts: { device?: string; channelsLast?: boolean } = {}): Promise<{ model: Model; meta: CheckpointMeta }> {
+export async function loadCheckpoint(
+  dir: string,
+  opts: { device?: string; channelsLast?: boolean } = {},
+): Promise<{ model: Model; meta: CheckpointMeta }> {
   const meta = await readCheckpointMeta(dir);
   const model = await Model.create({
-    arch: meta.arch, numClasses: meta.classes.length, normalisation: meta.preprocessing.normalisation,
+    arch: meta.arch,
+    numClasses: meta.classes.length,
+    normalisation: meta.preprocessing.normalisation,
     ...(meta.dropout !== undefined ? { dropout: meta.dropout } : {}),
     ...(meta.strideIn1x1 ? { strideIn1x1: true } : {}),
-    ...(opts.device ? { device: opts.device } : {}), ...(opts.channelsLast ? { channelsLast: true } : {}),
+    ...(opts.device ? { device: opts.device } : {}),
+    ...(opts.channelsLast ? { channelsLast: true } : {}),
   });
   const { tensors } = await readSafetensors(join(dir, 'model.safetensors'));
   await model.loadState(tensors);

@@ -18,8 +18,14 @@ export interface DistEnv {
 
 interface DistNative {
   initProcessGroup(o: {
-    masterAddr: string; masterPort: number; rank: number; worldSize: number; timeoutMs: number; backend: string;
-    hostStore: boolean; socketInterface: string;
+    masterAddr: string;
+    masterPort: number;
+    rank: number;
+    worldSize: number;
+    timeoutMs: number;
+    backend: string;
+    hostStore: boolean;
+    socketInterface: string;
   }): Promise<{ rank: number; worldSize: number; backend: string }>;
   destroyProcessGroup(): Promise<void>;
   allReduce(a: Float32Array | Float64Array | Int32Array, op?: 'sum' | 'max' | 'min'): Promise<void>;
@@ -39,7 +45,9 @@ export function distEnvFrom(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
     const v = env[k];
     if (v === undefined || v === '') {
       if (def !== undefined) return def;
-      throw new Error(`WORLD_SIZE is set, so ${k} must be too (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)`);
+      throw new Error(
+        `WORLD_SIZE is set, so ${k} must be too (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)`,
+      );
     }
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) throw new Error(`${k}='${v}' is not a non-negative integer`);
@@ -51,7 +59,13 @@ export function distEnvFrom(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
   if (rank >= worldSize) throw new Error(`RANK=${rank} must be below WORLD_SIZE=${worldSize}`);
   const masterPort = int('MASTER_PORT', 29500);
   if (masterPort < 1 || masterPort > 65535) throw new Error(`MASTER_PORT=${masterPort} is not a TCP port`);
-  return { rank, worldSize, localRank: int('LOCAL_RANK', rank), masterAddr: env.MASTER_ADDR || '127.0.0.1', masterPort };
+  return {
+    rank,
+    worldSize,
+    localRank: int('LOCAL_RANK', rank),
+    masterAddr: env.MASTER_ADDR || '127.0.0.1',
+    masterPort,
+  };
 }
 
 export interface ProcessGroupOptions extends DistEnv {
@@ -62,18 +76,28 @@ export interface ProcessGroupOptions extends DistEnv {
 
 /** The process's group (torch's default group); one per process. */
 export class ProcessGroup {
-  private constructor(readonly rank: number, readonly worldSize: number, readonly backend: Backend) {}
+  private constructor(
+    readonly rank: number,
+    readonly worldSize: number,
+    readonly backend: Backend,
+  ) {}
 
   static async init(o: ProcessGroupOptions): Promise<ProcessGroup> {
     const backend = o.backend ?? 'gloo';
     if (backend !== 'gloo' && backend !== 'nccl') throw new Error(`unknown backend '${backend}' (gloo or nccl)`);
     const n = native();
     if (typeof n.distInfo !== 'function' || !n.distInfo().available) {
-      throw new Error('this build of the addon has no c10d Gloo: install libgloo-dev and run node scripts/build-native.mjs');
+      throw new Error(
+        'this build of the addon has no c10d Gloo: install libgloo-dev and run node scripts/build-native.mjs',
+      );
     }
     const r = await n.initProcessGroup({
-      masterAddr: o.masterAddr, masterPort: o.masterPort, rank: o.rank, worldSize: o.worldSize,
-      timeoutMs: o.timeoutMs ?? 300_000, backend,
+      masterAddr: o.masterAddr,
+      masterPort: o.masterPort,
+      rank: o.rank,
+      worldSize: o.worldSize,
+      timeoutMs: o.timeoutMs ?? 300_000,
+      backend,
       // Rank 0 hosts the TCPStore (torch's env://) unless torchrun ≥ 2.0's agent already does.
       hostStore: o.rank === 0 && process.env.TORCHELASTIC_USE_AGENT_STORE !== 'True',
       // As torch: GLOO_SOCKET_IFNAME picks the network interface ('' = from the address).
@@ -87,11 +111,15 @@ export class ProcessGroup {
   }
 
   allReduce<T extends Float32Array | Float64Array | Int32Array>(a: T, op: 'sum' | 'max' | 'min' = 'sum'): Promise<T> {
-    return native().allReduce(a, op).then(() => a);
+    return native()
+      .allReduce(a, op)
+      .then(() => a);
   }
 
   broadcast<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(a: T, root = 0): Promise<T> {
-    return native().broadcast(a, root).then(() => a);
+    return native()
+      .broadcast(a, root)
+      .then(() => a);
   }
 
   barrier(): Promise<void> {
@@ -151,7 +179,12 @@ export class ProcessGroup {
    */
   async broadcastModel(model: Model, opts: { buffersOnly?: boolean } = {}): Promise<void> {
     const state = await model.state();
-    const buffers = new Set(model.parameters().filter((p) => p.kind === 'buffer').map((p) => p.name));
+    const buffers = new Set(
+      model
+        .parameters()
+        .filter((p) => p.kind === 'buffer')
+        .map((p) => p.name),
+    );
     const names = [...state.keys()].filter((n) => !opts.buffersOnly || buffers.has(n)).sort();
     const bytes = names.reduce((a, n) => a + state.get(n)!.data.byteLength, 0);
     const flat = new Uint8Array(bytes);

@@ -3,7 +3,13 @@
 import type { HostTensor } from './types.js';
 
 export const DTYPE_BYTES: Record<HostTensor['dtype'], number> = {
-  F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, U8: 1,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  U8: 1,
 };
 
 export function numel(shape: readonly number[]): number {
@@ -31,7 +37,7 @@ export function f32ToF16Bits(x: number): number {
   const exp = (b >>> 23) & 0xff;
   let mant = b & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -40,12 +46,12 @@ export function f32ToF16Bits(x: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 export function f16BitsToF32(h: number): number {
@@ -63,19 +69,37 @@ export function toFloat32(t: HostTensor): Float32Array {
   const dv = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   const out = new Float32Array(n);
   switch (t.dtype) {
-    case 'F32': for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true); break;
-    case 'F64': for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true); break;
-    case 'F16': for (let i = 0; i < n; i++) out[i] = f16BitsToF32(dv.getUint16(i * 2, true)); break;
-    case 'BF16': for (let i = 0; i < n; i++) out[i] = bf16BitsToF32(dv.getUint16(i * 2, true)); break;
-    case 'I64': for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true)); break;
-    case 'I32': for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true); break;
-    case 'U8': for (let i = 0; i < n; i++) out[i] = t.data[i]!; break;
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+      break;
+    case 'F64':
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
+      break;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(dv.getUint16(i * 2, true));
+      break;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[i] = bf16BitsToF32(dv.getUint16(i * 2, true));
+      break;
+    case 'I64':
+      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
+      break;
+    case 'I32':
+      for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
+      break;
+    case 'U8':
+      for (let i = 0; i < n; i++) out[i] = t.data[i]!;
+      break;
   }
   return out;
 }
 
 /** A tensor of the given dtype from float values. */
-export function fromFloat32(values: ArrayLike<number>, shape: number[], dtype: HostTensor['dtype'] = 'F32'): HostTensor {
+export function fromFloat32(
+  values: ArrayLike<number>,
+  shape: number[],
+  dtype: HostTensor['dtype'] = 'F32',
+): HostTensor {
   const n = numel(shape);
   if (values.length !== n) throw new Error(`fromFloat32: ${values.length} values for shape [${shape}]`);
   const data = new Uint8Array(n * DTYPE_BYTES[dtype]);
@@ -83,13 +107,27 @@ export function fromFloat32(values: ArrayLike<number>, shape: number[], dtype: H
   for (let i = 0; i < n; i++) {
     const v = values[i]!;
     switch (dtype) {
-      case 'F32': dv.setFloat32(i * 4, v, true); break;
-      case 'F64': dv.setFloat64(i * 8, v, true); break;
-      case 'F16': dv.setUint16(i * 2, f32ToF16Bits(v), true); break;
-      case 'BF16': dv.setUint16(i * 2, f32ToBf16Bits(v), true); break;
-      case 'I64': dv.setBigInt64(i * 8, BigInt(Math.round(v)), true); break;
-      case 'I32': dv.setInt32(i * 4, Math.round(v), true); break;
-      case 'U8': data[i] = Math.max(0, Math.min(255, Math.round(v))); break;
+      case 'F32':
+        dv.setFloat32(i * 4, v, true);
+        break;
+      case 'F64':
+        dv.setFloat64(i * 8, v, true);
+        break;
+      case 'F16':
+        dv.setUint16(i * 2, f32ToF16Bits(v), true);
+        break;
+      case 'BF16':
+        dv.setUint16(i * 2, f32ToBf16Bits(v), true);
+        break;
+      case 'I64':
+        dv.setBigInt64(i * 8, BigInt(Math.round(v)), true);
+        break;
+      case 'I32':
+        dv.setInt32(i * 4, Math.round(v), true);
+        break;
+      case 'U8':
+        data[i] = Math.max(0, Math.min(255, Math.round(v)));
+        break;
     }
   }
   return { dtype, shape, data };

@@ -5,11 +5,17 @@
 // (Grad-CAM++, gradient × activation) is a TypeScript change.
 
 /** Per-image maps [N, h, w] from activations and gradients laid out [N, C, h, w]. */
-export function gradCamMaps(activations: Float32Array, gradients: Float32Array, shape: [n: number, c: number, h: number, w: number]): Float32Array {
+export function gradCamMaps(
+  activations: Float32Array,
+  gradients: Float32Array,
+  shape: [n: number, c: number, h: number, w: number],
+): Float32Array {
   const [n, c, h, w] = shape;
   const hw = h * w;
   if (activations.length !== n * c * hw || gradients.length !== n * c * hw) {
-    throw new Error(`Grad-CAM: ${activations.length} activations and ${gradients.length} gradients for shape [${shape}]`);
+    throw new Error(
+      `Grad-CAM: ${activations.length} activations and ${gradients.length} gradients for shape [${shape}]`,
+    );
   }
   const maps = new Float32Array(n * hw);
   const acc = new Float64Array(hw);

@@ -28,7 +28,10 @@ export interface IsaInfo {
 
 // dnnl_cpu_isa_t is a set of feature bits (oneDNN 2.x): avx2 0x7, avx512_core 0x27,
 // avx512_core_vnni 0x67, avx512_core_bf16 0xe7, avx512_core_amx 0x3e7.
-const AVX2 = 0x4, AVX512_CORE = 0x20, BF16 = 0x80, AMX = 0x300;
+const AVX2 = 0x4,
+  AVX512_CORE = 0x20,
+  BF16 = 0x80,
+  AMX = 0x300;
 
 /** The level a dnnl_cpu_isa_t value stands for. */
 export function levelOfOneDnnIsa(isa: number): IsaLevel {
@@ -65,7 +68,9 @@ export function isaInfo(native: { onednnIsa: number; atenCapability: string }, f
   const known = native.onednnIsa >= 0;
   const level = known ? levelOfOneDnnIsa(native.onednnIsa) : levelOfFlags(flags ?? cpuFlags());
   return {
-    level, from: known ? 'oneDNN' : 'cpuinfo', aten: native.atenCapability,
+    level,
+    from: known ? 'oneDNN' : 'cpuinfo',
+    aten: native.atenCapability,
     fastBf16: level === 'AVX-512-BF16' || level === 'AMX',
   };
 }

@@ -10,9 +10,25 @@ import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
 import { gradCamMaps } from './gradCam.js';
 import {
-  ARCHS, type Arch, type Batch, type BatchNormMode, type BatchNormStats, type CamResult, type EngineModel, type FeatureResult,
-  type GroupHyper, type HostTensor, type LayerInfo, type ModelSpec, type Normalisation, type OptimizerConfig,
-  type ParamInfo, type PredictResult, type Precision, type StepOptions, type StepResult, type TensorMap,
+  type Arch,
+  type Batch,
+  type BatchNormMode,
+  type BatchNormStats,
+  type CamResult,
+  type EngineModel,
+  type FeatureResult,
+  type GroupHyper,
+  type HostTensor,
+  type LayerInfo,
+  type ModelSpec,
+  type Normalisation,
+  type OptimizerConfig,
+  type ParamInfo,
+  type PredictResult,
+  type Precision,
+  type StepOptions,
+  type StepResult,
+  type TensorMap,
 } from './types.js';
 
 const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
@@ -38,15 +54,23 @@ export class Model implements EngineModel {
     this.blockNames = b.blocks;
     // The default layer is the family's (TypeScript): every call below names its layer.
     this.camLayer = familyOf(spec.arch).camLayer;
-    if (!this.blockNames.includes(this.camLayer)) throw new Error(`${spec.arch}: the family's Grad-CAM layer '${this.camLayer}' is not one of its blocks`);
+    if (!this.blockNames.includes(this.camLayer))
+      throw new Error(`${spec.arch}: the family's Grad-CAM layer '${this.camLayer}' is not one of its blocks`);
   }
 
   static async create(spec: ModelSpec): Promise<Model> {
     familyOf(spec.arch); // an unknown architecture is an error here, before the native call
-    if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1) throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
-    if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
-    if (spec.strideIn1x1 && !(BOTTLENECK_RESNETS as readonly string[]).includes(spec.arch)) throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
-    const resolved: ResolvedSpec = { ...spec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu' };
+    if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1)
+      throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
+    if (spec.dropout !== undefined && !(spec.dropout >= 0 && spec.dropout < 1))
+      throw new Error(`dropout must be in [0, 1) (got ${spec.dropout})`);
+    if (spec.strideIn1x1 && !(BOTTLENECK_RESNETS as readonly string[]).includes(spec.arch))
+      throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
+    const resolved: ResolvedSpec = {
+      ...spec,
+      normalisation: spec.normalisation ?? IMAGENET,
+      device: spec.device ?? 'cpu',
+    };
     checkNormalisation(resolved.normalisation);
     const { NativeModel } = loadNative();
     return new Model(resolved, new NativeModel(resolved));
@@ -82,7 +106,8 @@ export class Model implements EngineModel {
     for (const [name, t] of tensors) {
       const i = this.index.get(name);
       if (i === undefined) unexpected.push(name);
-      else if (!sameShape(this.entries[i]!.shape, t.shape)) badShape.push(`${name}: [${t.shape}] vs model [${this.entries[i]!.shape}]`);
+      else if (!sameShape(this.entries[i]!.shape, t.shape))
+        badShape.push(`${name}: [${t.shape}] vs model [${this.entries[i]!.shape}]`);
     }
     const missing = strict ? this.entries.filter((e) => !tensors.has(e.name)).map((e) => e.name) : [];
     const problems = [
@@ -95,17 +120,25 @@ export class Model implements EngineModel {
   }
 
   configureOptimizer(cfg: OptimizerConfig): void {
-    if (!['sgd', 'adamw', 'adam'].includes(cfg.kind)) throw new Error(`unknown optimizer '${cfg.kind}' (sgd, adam, adamw)`);
+    if (!['sgd', 'adamw', 'adam'].includes(cfg.kind))
+      throw new Error(`unknown optimizer '${cfg.kind}' (sgd, adam, adamw)`);
     if (!cfg.groups.length) throw new Error('the optimizer needs at least one parameter group');
     const seen = new Set<number>();
     for (const [g, ids] of cfg.groups.entries()) {
       for (const i of ids) {
-        if (this.entries[i]?.kind !== 'param') throw new Error(`optimizer group ${g} names index ${i}, which is not a parameter of ${this.spec.arch}`);
+        if (this.entries[i]?.kind !== 'param')
+          throw new Error(`optimizer group ${g} names index ${i}, which is not a parameter of ${this.spec.arch}`);
         if (seen.has(i)) throw new Error(`parameter '${this.entries[i]!.name}' is in two optimizer groups`);
         seen.add(i);
       }
     }
-    this.native.configureOptimizer({ kind: cfg.kind, groups: cfg.groups, nesterov: cfg.nesterov ?? false, beta2: cfg.beta2 ?? 0.999, eps: cfg.eps ?? 1e-8 });
+    this.native.configureOptimizer({
+      kind: cfg.kind,
+      groups: cfg.groups,
+      nesterov: cfg.nesterov ?? false,
+      beta2: cfg.beta2 ?? 0.999,
+      eps: cfg.eps ?? 1e-8,
+    });
     this.groupCount = cfg.groups.length;
     this.defaultWeightDecay = cfg.weightDecay ?? 0;
   }
@@ -114,25 +147,44 @@ export class Model implements EngineModel {
   async trainStep(batch: Batch, perGroup: GroupHyper[], opts: StepOptions = {}): Promise<StepResult> {
     const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
     const n = checkBatch(batch);
-    if (!batch.labels || batch.labels.length !== n) throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
+    if (!batch.labels || batch.labels.length !== n)
+      throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
     if (this.groupCount === 0) throw new Error('configureOptimizer must be called before trainStep');
-    if (perGroup.length !== this.groupCount) throw new Error(`trainStep got hyperparameters for ${perGroup.length} groups; the optimizer has ${this.groupCount}`);
+    if (perGroup.length !== this.groupCount)
+      throw new Error(
+        `trainStep got hyperparameters for ${perGroup.length} groups; the optimizer has ${this.groupCount}`,
+      );
     for (const [g, h] of perGroup.entries()) {
-      if (!(Number.isFinite(h.lr) && h.lr >= 0)) throw new Error(`group ${g}: learning rate must be finite and >= 0 (got ${h.lr})`);
-      if (!(Number.isFinite(h.momentum) && h.momentum >= 0 && h.momentum < 1)) throw new Error(`group ${g}: momentum must be in [0, 1) (got ${h.momentum})`);
+      if (!(Number.isFinite(h.lr) && h.lr >= 0))
+        throw new Error(`group ${g}: learning rate must be finite and >= 0 (got ${h.lr})`);
+      if (!(Number.isFinite(h.momentum) && h.momentum >= 0 && h.momentum < 1))
+        throw new Error(`group ${g}: momentum must be in [0, 1) (got ${h.momentum})`);
     }
     // fp16 loss scaling is the caller's policy (recipe/gradScaler.ts); 2^16 is its starting value.
     const lossScale = opts.lossScale ?? (precision === 'fp16' ? 2 ** 16 : 1);
-    if (!(Number.isFinite(lossScale) && lossScale > 0)) throw new Error(`loss scale must be finite and > 0 (got ${lossScale})`);
+    if (!(Number.isFinite(lossScale) && lossScale > 0))
+      throw new Error(`loss scale must be finite and > 0 (got ${lossScale})`);
     // Unweighted cross-entropy is cross-entropy with every class weighing 1 (the same numbers).
     const classWeights = opts.classWeights ?? new Array<number>(this.spec.numClasses).fill(1);
     if (classWeights.length !== this.spec.numClasses || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
-      throw new Error(`class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`);
+      throw new Error(
+        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`,
+      );
     }
-    const r = await this.serial(() => this.native.trainStep({
-      ...this.input(batch), labels: batch.labels!, precision, lossScale, classWeights,
-      hyper: perGroup.map((h) => ({ lr: h.lr, momentum: h.momentum, weightDecay: h.weightDecay ?? this.defaultWeightDecay })),
-    }));
+    const r = await this.serial(() =>
+      this.native.trainStep({
+        ...this.input(batch),
+        labels: batch.labels!,
+        precision,
+        lossScale,
+        classWeights,
+        hyper: perGroup.map((h) => ({
+          lr: h.lr,
+          momentum: h.momentum,
+          weightDecay: h.weightDecay ?? this.defaultWeightDecay,
+        })),
+      }),
+    );
     return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
   }
 
@@ -151,7 +203,9 @@ export class Model implements EngineModel {
     if (layer !== undefined && !this.blockNames.includes(layer)) {
       throw new Error(`unknown Grad-CAM layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
     }
-    const r = await this.serial(() => this.native.layerGradients({ ...this.input(batch), classIndex, layer: layer ?? this.camLayer }));
+    const r = await this.serial(() =>
+      this.native.layerGradients({ ...this.input(batch), classIndex, layer: layer ?? this.camLayer }),
+    );
     const [n, c, h, w] = r.shape as [number, number, number, number];
     const maps = gradCamMaps(r.activations, r.gradients, [n, c, h, w]);
     return { maps, shape: [n, h, w], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
@@ -164,20 +218,27 @@ export class Model implements EngineModel {
       throw new Error(`unknown feature layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
     }
     const r = await this.serial(() => this.native.features({ ...this.input(batch), layer: layer ?? this.camLayer }));
-    return { features: r.features, shape: r.shape as [number, number], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
+    return {
+      features: r.features,
+      shape: r.shape as [number, number],
+      probs: softmax(r.logits, this.spec.numClasses),
+      layer: r.layer,
+    };
   }
 
   setTrainable(names: string[], trainable: boolean): void {
     const idx = names.map((n) => {
       const i = this.index.get(n);
-      if (i === undefined || this.entries[i]!.kind !== 'param') throw new Error(`'${n}' is not a parameter of ${this.spec.arch}`);
+      if (i === undefined || this.entries[i]!.kind !== 'param')
+        throw new Error(`'${n}' is not a parameter of ${this.spec.arch}`);
       return i;
     });
     this.native.setTrainable(idx, trainable);
   }
 
   setBatchNormMode(mode: BatchNormMode): void {
-    if (!['train', 'eval', 'frozen'].includes(mode)) throw new Error(`BatchNorm mode must be train, eval or frozen (got '${mode}')`);
+    if (!['train', 'eval', 'frozen'].includes(mode))
+      throw new Error(`BatchNorm mode must be train, eval or frozen (got '${mode}')`);
     this.native.setBatchNormMode(mode);
   }
 
@@ -196,21 +257,31 @@ export class Model implements EngineModel {
   }
 
   private input(batch: Batch): NativeInput {
-    return { pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std };
+    return {
+      pixels: batch.pixels,
+      shape: batch.shape,
+      mean: this.spec.normalisation.mean,
+      std: this.spec.normalisation.std,
+    };
   }
 }
 
 function checkNormalisation(n: Normalisation): void {
-  const ok = (xs: unknown, positive: boolean) => Array.isArray(xs) && xs.length === 3
-    && xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
+  const ok = (xs: unknown, positive: boolean) =>
+    Array.isArray(xs) &&
+    xs.length === 3 &&
+    xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(n.mean, false) || !ok(n.std, true)) {
-    throw new Error(`normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`);
+    throw new Error(
+      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
+    );
   }
 }
 
 function checkPrecision(p: string, device: string): Precision {
   if (!PRECISIONS.includes(p as Precision)) throw new Error(`unknown precision '${p}' (fp32, bf16, fp16)`);
-  if (p === 'fp16' && !device.startsWith('cuda')) throw new Error('precision fp16 needs a CUDA device; on CPU use bf16 or fp32');
+  if (p === 'fp16' && !device.startsWith('cuda'))
+    throw new Error('precision fp16 needs a CUDA device; on CPU use bf16 or fp32');
   if (p === 'bf16' && device === 'cpu') warnSlowBf16();
   return p as Precision;
 }
@@ -223,8 +294,11 @@ function warnSlowBf16(): void {
   slowBf16Warned = true;
   const isa = nativeIsa();
   if (isa.fastBf16) return;
-  process.emitWarning(`bf16 on a CPU without native bf16 kernels (${isa.level}): libtorch's reference kernels run it, ` +
-    'about 10–35× slower than fp32 and less exact; fp32 is the faster choice here', { code: 'CXRTUNE_SLOW_BF16' });
+  process.emitWarning(
+    `bf16 on a CPU without native bf16 kernels (${isa.level}): libtorch's reference kernels run it, ` +
+      'about 10–35× slower than fp32 and less exact; fp32 is the faster choice here',
+    { code: 'CXRTUNE_SLOW_BF16' },
+  );
 }
 
 /** Validates a batch's shape against its pixels; returns N. */
@@ -244,7 +318,8 @@ export function checkBatch(batch: Batch): number {
   }
   if ((batch.pixels as unknown) instanceof Float32Array) {
     const px = batch.pixels as unknown as Float32Array;
-    for (let i = 0; i < px.length; i++) if (!Number.isFinite(px[i]!)) throw new Error(`batch pixels contain NaN or infinity (at index ${i})`);
+    for (let i = 0; i < px.length; i++)
+      if (!Number.isFinite(px[i]!)) throw new Error(`batch pixels contain NaN or infinity (at index ${i})`);
   }
   return n;
 }

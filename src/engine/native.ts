@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 import type { OpEvents } from './profiler.js';
 import { isaInfo, type IsaInfo } from './isa.js';
 
-export interface NativeTensor { name: string; dtype: string; shape: number[]; data: Uint8Array }
+export interface NativeTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: Uint8Array;
+}
 /** A batch as the addon takes it; the normalisation is always given (no native default). */
 export interface NativeInput {
   pixels: Uint8Array | Float32Array;
@@ -39,12 +44,25 @@ export interface NativeModel {
   setState(t: NativeTensor[]): Promise<void>;
   configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov: boolean; beta2: number; eps: number }): void;
   /** Classifier: labels and class weights (cross-entropy); segmenter: 0/1 masks [N, H, W] (Dice + BCE). */
-  trainStep(req: NativeInput & { hyper: { lr: number; momentum: number; weightDecay: number }[]; precision: string; lossScale: number }
-    & ({ labels: Int32Array; classWeights: number[] } | { masks: Uint8Array })): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
+  trainStep(
+    req: NativeInput & {
+      hyper: { lr: number; momentum: number; weightDecay: number }[];
+      precision: string;
+      lossScale: number;
+    } & ({ labels: Int32Array; classWeights: number[] } | { masks: Uint8Array }),
+  ): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
   predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
   /** A block's activations and the gradient of Σ logit[classIndex] w.r.t. them, [N, C, h, w]. */
-  layerGradients(req: NativeInput & { classIndex: number; layer: string }): Promise<{ activations: Float32Array; gradients: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
-  features(req: NativeInput & { layer: string }): Promise<{ features: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
+  layerGradients(req: NativeInput & { classIndex: number; layer: string }): Promise<{
+    activations: Float32Array;
+    gradients: Float32Array;
+    shape: number[];
+    logits: Float32Array;
+    layer: string;
+  }>;
+  features(
+    req: NativeInput & { layer: string },
+  ): Promise<{ features: Float32Array; shape: number[]; logits: Float32Array; layer: string }>;
   setTrainable(indices: number[], trainable: boolean): void;
   setBatchNormMode(mode: string): void;
   getOptimizerState(): Promise<NativeTensor[]>;
@@ -57,7 +75,12 @@ export interface NativeAddon {
   getThreads(): number;
   manualSeed(seed: number): void;
   info(): {
-    torch: string; cuda: boolean; cudaDevices: number; threads: number; mkldnn: boolean; parallel: string;
+    torch: string;
+    cuda: boolean;
+    cudaDevices: number;
+    threads: number;
+    mkldnn: boolean;
+    parallel: string;
     /** oneDNN's effective dnnl_cpu_isa_t, -1 where libtorch hides oneDNN. */
     onednnIsa: number;
     atenCapability: string;
@@ -114,9 +137,13 @@ export function physicalCoreCount(): number {
       if (!/^cpu\d+$/.test(d)) continue;
       try {
         seen.add(readFileSync(`/sys/devices/system/cpu/${d}/topology/thread_siblings_list`, 'utf8').trim());
-      } catch { /* offline cpu */ }
+      } catch {
+        /* offline cpu */
+      }
     }
     if (seen.size) return seen.size;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return availableParallelism();
 }

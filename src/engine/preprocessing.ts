@@ -55,7 +55,8 @@ export interface Preprocessing {
 export type ImagePreprocessing = Omit<Preprocessing, 'normalisation'>;
 
 /** As a writer may give it: the options added later (crop, standardize) default to off. */
-export type ImagePreprocessingInput = Omit<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'> & Partial<Pick<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'>>;
+export type ImagePreprocessingInput = Omit<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'> &
+  Partial<Pick<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'>>;
 
 export const DEFAULT_FIT: Fit = 'letterbox';
 export const DEFAULT_EQUALIZE: Equalize = 'none';
@@ -64,7 +65,13 @@ export const DEFAULT_CROP_MARGIN = 0.1;
 export const DEFAULT_STANDARDIZE: Standardize = 'none';
 
 /** The image-side defaults of a record (what a model trained before these options saw). */
-export const IMAGE_DEFAULTS = { fit: DEFAULT_FIT, equalize: DEFAULT_EQUALIZE, crop: DEFAULT_CROP, cropMargin: DEFAULT_CROP_MARGIN, standardize: DEFAULT_STANDARDIZE } as const;
+export const IMAGE_DEFAULTS = {
+  fit: DEFAULT_FIT,
+  equalize: DEFAULT_EQUALIZE,
+  crop: DEFAULT_CROP,
+  cropMargin: DEFAULT_CROP_MARGIN,
+  standardize: DEFAULT_STANDARDIZE,
+} as const;
 
 /** A full image record from a writer's input. */
 export function withImageDefaults(p: ImagePreprocessingInput): ImagePreprocessing {
@@ -72,17 +79,33 @@ export function withImageDefaults(p: ImagePreprocessingInput): ImagePreprocessin
 }
 
 /** Per-image decode options (data/image.ts); the lung region, when cropping, is added per image. */
-export interface DecodeOptions { size: number; fit: Fit; equalize: Equalize; standardize?: 'image' }
+export interface DecodeOptions {
+  size: number;
+  fit: Fit;
+  equalize: Equalize;
+  standardize?: 'image';
+}
 
 /** Decode options for data/image.ts: the same file gives the same pixels everywhere. */
 export function imageOptions(p: ImagePreprocessing): DecodeOptions {
   // A default is left out, so decode-cache keys of runs made before the option stay the same.
-  return { size: p.size, fit: p.fit, equalize: p.equalize, ...(p.standardize === 'image' ? { standardize: 'image' as const } : {}) };
+  return {
+    size: p.size,
+    fit: p.fit,
+    equalize: p.equalize,
+    ...(p.standardize === 'image' ? { standardize: 'image' as const } : {}),
+  };
 }
 
 /** BatchLoader options implied by the record. */
-export function loaderOptions(p: ImagePreprocessing): DecodeOptions & { channels: 1 | 3; lungCrop?: { margin: number } } {
-  return { ...imageOptions(p), channels: p.channels, ...(p.crop === 'lungs' ? { lungCrop: { margin: p.cropMargin } } : {}) };
+export function loaderOptions(
+  p: ImagePreprocessing,
+): DecodeOptions & { channels: 1 | 3; lungCrop?: { margin: number } } {
+  return {
+    ...imageOptions(p),
+    channels: p.channels,
+    ...(p.crop === 'lungs' ? { lungCrop: { margin: p.cropMargin } } : {}),
+  };
 }
 
 function isTriple(x: unknown): x is [number, number, number] {
@@ -93,27 +116,58 @@ function isTriple(x: unknown): x is [number, number, number] {
  * Checks a record read from disk (or its older form: the top-level inputSize, channels and
  * normalisation of a model.json written before this record) and returns it typed.
  */
-export function readPreprocessing(where: string, raw: { preprocessing?: unknown; inputSize?: unknown; channels?: unknown; normalisation?: unknown }): Preprocessing {
+export function readPreprocessing(
+  where: string,
+  raw: { preprocessing?: unknown; inputSize?: unknown; channels?: unknown; normalisation?: unknown },
+): Preprocessing {
   const legacy = raw.preprocessing === undefined;
-  const r0 = (legacy ? { size: raw.inputSize, fit: DEFAULT_FIT, equalize: DEFAULT_EQUALIZE, channels: raw.channels, normalisation: raw.normalisation } : raw.preprocessing) as Record<string, unknown>;
-  const r = (r0 && typeof r0 === 'object' ? { crop: DEFAULT_CROP, cropMargin: DEFAULT_CROP_MARGIN, standardize: DEFAULT_STANDARDIZE, ...r0 } : r0) as Record<string, unknown>;
-  const bad = (what: string): never => { throw new Error(`${where}: preprocessing ${what}`); };
+  const r0 = (
+    legacy
+      ? {
+          size: raw.inputSize,
+          fit: DEFAULT_FIT,
+          equalize: DEFAULT_EQUALIZE,
+          channels: raw.channels,
+          normalisation: raw.normalisation,
+        }
+      : raw.preprocessing
+  ) as Record<string, unknown>;
+  const r = (
+    r0 && typeof r0 === 'object'
+      ? { crop: DEFAULT_CROP, cropMargin: DEFAULT_CROP_MARGIN, standardize: DEFAULT_STANDARDIZE, ...r0 }
+      : r0
+  ) as Record<string, unknown>;
+  const bad = (what: string): never => {
+    throw new Error(`${where}: preprocessing ${what}`);
+  };
   if (!r || typeof r !== 'object') bad('is not an object');
   const size = r.size;
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < 8 || size > 4096) bad(`size ${String(size)} is not an integer in [8, 4096]`);
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 8 || size > 4096)
+    bad(`size ${String(size)} is not an integer in [8, 4096]`);
   if (!FITS.includes(r.fit as Fit)) bad(`fit '${String(r.fit)}' is not one of ${FITS.join(', ')}`);
-  if (!EQUALIZE_MODES.includes(r.equalize as Equalize)) bad(`equalize '${String(r.equalize)}' is not one of ${EQUALIZE_MODES.join(', ')}`);
+  if (!EQUALIZE_MODES.includes(r.equalize as Equalize))
+    bad(`equalize '${String(r.equalize)}' is not one of ${EQUALIZE_MODES.join(', ')}`);
   if (!CROP_MODES.includes(r.crop as Crop)) bad(`crop '${String(r.crop)}' is not one of ${CROP_MODES.join(', ')}`);
-  if (typeof r.cropMargin !== 'number' || !(r.cropMargin >= 0 && r.cropMargin <= 1)) bad(`cropMargin ${String(r.cropMargin)} is not a number in [0, 1]`);
-  if (!STANDARDIZE_MODES.includes(r.standardize as Standardize)) bad(`standardize '${String(r.standardize)}' is not one of ${STANDARDIZE_MODES.join(', ')}`);
+  if (typeof r.cropMargin !== 'number' || !(r.cropMargin >= 0 && r.cropMargin <= 1))
+    bad(`cropMargin ${String(r.cropMargin)} is not a number in [0, 1]`);
+  if (!STANDARDIZE_MODES.includes(r.standardize as Standardize))
+    bad(`standardize '${String(r.standardize)}' is not one of ${STANDARDIZE_MODES.join(', ')}`);
   if (r.channels !== 1 && r.channels !== 3) bad(`channels ${String(r.channels)} is not 1 or 3`);
   const n = r.normalisation as { mean?: unknown; std?: unknown } | undefined;
   if (!n || !isTriple(n.mean) || !isTriple(n.std)) bad('normalisation needs mean and std of three numbers each');
   if ((n!.std as number[]).some((s) => s <= 0)) bad('normalisation std must be positive');
   return {
-    size: size as number, fit: r.fit as Fit, equalize: r.equalize as Equalize,
-    crop: r.crop as Crop, cropMargin: r.cropMargin as number, standardize: r.standardize as Standardize, channels: r.channels as 1 | 3,
-    normalisation: { mean: [...(n!.mean as number[])] as Normalisation['mean'], std: [...(n!.std as number[])] as Normalisation['std'] },
+    size: size as number,
+    fit: r.fit as Fit,
+    equalize: r.equalize as Equalize,
+    crop: r.crop as Crop,
+    cropMargin: r.cropMargin as number,
+    standardize: r.standardize as Standardize,
+    channels: r.channels as 1 | 3,
+    normalisation: {
+      mean: [...(n!.mean as number[])] as Normalisation['mean'],
+      std: [...(n!.std as number[])] as Normalisation['std'],
+    },
   };
 }
 

@@ -16,12 +16,18 @@ export interface PretrainedReport {
   metadata: Record<string, string>;
 }
 
-
-export async function loadPretrained(model: Model, source: string, log: (msg: string) => void = (m) => console.error(m)): Promise<PretrainedReport> {
+export async function loadPretrained(
+  model: Model,
+  source: string,
+  log: (msg: string) => void = (m) => console.error(m),
+): Promise<PretrainedReport> {
   const w = await readWeights(source);
   const { file, metadata } = w;
   const entries = model.parameters();
-  const prefix = wrapperPrefix([...w.tensors.keys()], entries.map((e) => e.name));
+  const prefix = wrapperPrefix(
+    [...w.tensors.keys()],
+    entries.map((e) => e.name),
+  );
   const tensors = stripPrefix(w.tensors, prefix);
   for (const n of [...w.notes, ...(prefix ? [`wrapper prefix '${prefix}' removed`] : [])]) log(`pretrained: ${n}`);
   const byName = new Map(entries.map((e) => [e.name, e]));
@@ -43,8 +49,16 @@ export async function loadPretrained(model: Model, source: string, log: (msg: st
     else wrongShape.push(`${k} [${t.shape}] vs [${e.shape}]`);
   }
   // Old torchvision checkpoints predate BatchNorm's num_batches_tracked counter.
-  const missing = entries.filter((e) => !tensors.has(e.name) && !e.name.endsWith('num_batches_tracked') && !(otherHead.length && headParams.has(e.name))).map((e) => e.name);
-  if (otherHead.length) reinitialised.push(...entries.filter((e) => headParams.has(e.name) && !tensors.has(e.name)).map((e) => e.name));
+  const missing = entries
+    .filter(
+      (e) =>
+        !tensors.has(e.name) &&
+        !e.name.endsWith('num_batches_tracked') &&
+        !(otherHead.length && headParams.has(e.name)),
+    )
+    .map((e) => e.name);
+  if (otherHead.length)
+    reinitialised.push(...entries.filter((e) => headParams.has(e.name) && !tensors.has(e.name)).map((e) => e.name));
   const problems = [
     missing.length ? `missing ${missing.length}: ${preview(missing)}` : '',
     unexpected.length ? `unexpected ${unexpected.length}: ${preview(unexpected)}` : '',
@@ -56,7 +70,9 @@ export async function loadPretrained(model: Model, source: string, log: (msg: st
   await model.loadState(use, { strict: false });
   if (reinitialised.length) {
     const t = tensors.get(reinitialised[0]!);
-    log(`pretrained: head ${reinitialised.join(', ')} re-initialised (${t ? `${t.shape[0]} → ${model.spec.numClasses} classes` : `the file's head is ${otherHead.join(', ')}`})`);
+    log(
+      `pretrained: head ${reinitialised.join(', ')} re-initialised (${t ? `${t.shape[0]} → ${model.spec.numClasses} classes` : `the file's head is ${otherHead.join(', ')}`})`,
+    );
   }
   return { file, loaded: use.size, reinitialised, metadata };
 }

@@ -8,7 +8,9 @@ export function setThreads(n: number = physicalCores()): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`threads must be a positive integer (got ${n})`);
   loadNative().setThreads(n);
 }
-export function getThreads(): number { return loadNative().getThreads(); }
+export function getThreads(): number {
+  return loadNative().getThreads();
+}
 
 export function manualSeed(seed: number): void {
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer (got ${seed})`);
@@ -16,7 +18,10 @@ export function manualSeed(seed: number): void {
 }
 
 export interface DeviceInfo {
-  torch: string; cuda: boolean; cudaDevices: number; devices: string[];
+  torch: string;
+  cuda: boolean;
+  cudaDevices: number;
+  devices: string[];
   /** The CPU kernels' instruction set (engine/isa.ts). */
   isa: IsaInfo;
   /** The precision the demo (and `lungs predict`) pick on this CPU. */
@@ -27,9 +32,12 @@ export interface DeviceInfo {
 export function deviceInfo(): DeviceInfo {
   const i = loadNative().info();
   return {
-    torch: i.torch, cuda: i.cuda, cudaDevices: i.cudaDevices,
+    torch: i.torch,
+    cuda: i.cuda,
+    cudaDevices: i.cudaDevices,
     devices: ['cpu', ...Array.from({ length: i.cudaDevices }, (_, k) => `cuda:${k}`)],
-    isa: cpuIsa(), defaultPrecision: cpuIsa().fastBf16 ? 'bf16' : 'fp32',
+    isa: cpuIsa(),
+    defaultPrecision: cpuIsa().fastBf16 ? 'bf16' : 'fp32',
   };
 }
 
@@ -46,6 +54,10 @@ export function checkDevice(device: string): void {
   const m = /^cuda(?::(\d+))?$/.exec(device);
   if (!m) throw new Error(`unknown device '${device}' (cpu or cuda:N)`);
   const info = deviceInfo();
-  if (!info.cuda) throw new Error(`device ${device} asked for, but this libtorch (${info.torch}) has no CUDA or sees no GPU; build with LIBTORCH=/path/to/cuda-libtorch`);
-  if (Number(m[1] ?? 0) >= info.cudaDevices) throw new Error(`device ${device} does not exist (${info.cudaDevices} GPU(s))`);
+  if (!info.cuda)
+    throw new Error(
+      `device ${device} asked for, but this libtorch (${info.torch}) has no CUDA or sees no GPU; build with LIBTORCH=/path/to/cuda-libtorch`,
+    );
+  if (Number(m[1] ?? 0) >= info.cudaDevices)
+    throw new Error(`device ${device} does not exist (${info.cudaDevices} GPU(s))`);
 }

@@ -18,7 +18,9 @@ export function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): Sa
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Number(dv.getBigUint64(0, true));
   if (n < 2 || n > MAX_HEADER || 8 + n > buf.byteLength) {
-    throw new Error(`${what} is not a safetensors file or is truncated (header length ${n}, file ${buf.byteLength} bytes)`);
+    throw new Error(
+      `${what} is not a safetensors file or is truncated (header length ${n}, file ${buf.byteLength} bytes)`,
+    );
   }
   let header: Record<string, unknown>;
   try {
@@ -26,7 +28,8 @@ export function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): Sa
   } catch {
     throw new Error(`${what} is corrupt: its header is not valid JSON`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${what} is corrupt: bad header`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new Error(`${what} is corrupt: bad header`);
   const body = buf.subarray(8 + n);
   const tensors: TensorMap = new Map();
   let metadata: Record<string, string> = {};
@@ -60,7 +63,9 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
     buf = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `weights file not found: ${path}` : `cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(
+      code === 'ENOENT' ? `weights file not found: ${path}` : `cannot read ${path}: ${(e as Error).message}`,
+    );
   }
   return parseSafetensors(buf, path);
 }
@@ -71,7 +76,8 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
   let off = 0;
   for (const [name, t] of tensors) {
     const bytes = numel(t.shape) * DTYPE_BYTES[t.dtype];
-    if (t.data.byteLength !== bytes) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype}`);
+    if (t.data.byteLength !== bytes)
+      throw new Error(`tensor '${name}': ${t.data.byteLength} bytes for shape [${t.shape}] ${t.dtype}`);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
     off += bytes;
   }
@@ -89,6 +95,10 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
   return out;
 }
 
-export async function writeSafetensors(path: string, tensors: TensorMap, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: TensorMap,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }

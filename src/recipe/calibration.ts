@@ -29,7 +29,8 @@ export interface Calibration {
 }
 
 export function calibration(
-  probs: ArrayLike<number>, labels: ArrayLike<number>,
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
   opts: { bins?: number; mode?: CalibrationMode; positiveClass?: number } = {},
 ): Calibration {
   const B = opts.bins ?? 10;
@@ -39,7 +40,8 @@ export function calibration(
   if (mode !== 'positive' && mode !== 'top-label') {
     throw new Error(`calibration: mode must be 'positive' or 'top-label', got ${JSON.stringify(mode)}`);
   }
-  if (probs.length !== labels.length) throw new Error(`calibration: ${probs.length} probabilities but ${labels.length} labels`);
+  if (probs.length !== labels.length)
+    throw new Error(`calibration: ${probs.length} probabilities but ${labels.length} labels`);
   const count = new Array<number>(B).fill(0);
   const sumPred = new Array<number>(B).fill(0);
   const sumObs = new Array<number>(B).fill(0);
@@ -49,7 +51,10 @@ export function calibration(
     const isPos = labels[i] === pc;
     let c: number;
     let o: number;
-    if (mode === 'positive') { c = p; o = isPos ? 1 : 0; } else {
+    if (mode === 'positive') {
+      c = p;
+      o = isPos ? 1 : 0;
+    } else {
       const predPos = p >= 0.5;
       c = predPos ? p : 1 - p;
       o = predPos === isPos ? 1 : 0;

@@ -28,13 +28,21 @@ export interface CalibrationRecord {
 
 /** Checks a record read from model.json; returns it typed or throws one line naming the fault. */
 export function checkCalibration(c: unknown, where = 'model.json'): CalibrationRecord {
-  const bad = (what: string): never => { throw new Error(`${where}: calibration ${what}`); };
+  const bad = (what: string): never => {
+    throw new Error(`${where}: calibration ${what}`);
+  };
   if (!c || typeof c !== 'object') bad('is not an object');
   const r = c as CalibrationRecord;
-  if (!(CALIBRATION_METHODS as readonly string[]).includes(r.method)) bad(`method '${String(r.method)}' is not one of ${CALIBRATION_METHODS.join(', ')}`);
+  if (!(CALIBRATION_METHODS as readonly string[]).includes(r.method))
+    bad(`method '${String(r.method)}' is not one of ${CALIBRATION_METHODS.join(', ')}`);
   const p = r.parameters ?? {};
-  if (r.method === 'temperature' && !(typeof p.temperature === 'number' && p.temperature > 0 && Number.isFinite(p.temperature))) bad('temperature must be a finite number > 0');
-  if (r.method === 'platt' && !(Number.isFinite(p.a) && Number.isFinite(p.b))) bad('platt needs finite parameters a and b');
+  if (
+    r.method === 'temperature' &&
+    !(typeof p.temperature === 'number' && p.temperature > 0 && Number.isFinite(p.temperature))
+  )
+    bad('temperature must be a finite number > 0');
+  if (r.method === 'platt' && !(Number.isFinite(p.a) && Number.isFinite(p.b)))
+    bad('platt needs finite parameters a and b');
   if (!(r.threshold >= 0 && r.threshold <= 1)) bad(`threshold ${r.threshold} is not in [0, 1]`);
   return r;
 }
@@ -49,7 +57,12 @@ export function calibrationOf(meta: { calibration?: unknown }): CalibrationRecor
  * the positive class becomes σ(a·logit(p) + b) and the other classes share the rest in their
  * old proportions (equally when they had none). `cal` undefined/null returns the input.
  */
-export function applyCalibration(probs: Float32Array, numClasses: number, positiveClass: number, cal: CalibrationRecord | null | undefined): Float32Array {
+export function applyCalibration(
+  probs: Float32Array,
+  numClasses: number,
+  positiveClass: number,
+  cal: CalibrationRecord | null | undefined,
+): Float32Array {
   if (!cal) return probs;
   if (cal.method === 'temperature') return applyTemperature(probs, numClasses, cal.parameters.temperature!);
   const C = numClasses;

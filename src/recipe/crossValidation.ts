@@ -43,7 +43,13 @@ export interface CrossValidated {
  * Cross-validated probabilities of a logistic probe: x [n × d], y in 0..K−1, one group per
  * row (patients). k is lowered to the number of groups when there are fewer.
  */
-export function crossValidate(x: ArrayLike<number>, y: ArrayLike<number>, d: number, groups: readonly string[], o: LogisticOptions & { k?: number; seed?: number } = {}): CrossValidated {
+export function crossValidate(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  d: number,
+  groups: readonly string[],
+  o: LogisticOptions & { k?: number; seed?: number } = {},
+): CrossValidated {
   const n = y.length;
   let K = 0;
   for (let i = 0; i < n; i++) K = Math.max(K, y[i]! + 1);
@@ -60,14 +66,18 @@ export function crossValidate(x: ArrayLike<number>, y: ArrayLike<number>, d: num
     if (!test.length) continue;
     const pick = (rows: number[]) => {
       const out = new Float64Array(rows.length * d);
-      rows.forEach((r, q) => { for (let j = 0; j < d; j++) out[q * d + j] = x[r * d + j]!; });
+      rows.forEach((r, q) => {
+        for (let j = 0; j < d; j++) out[q * d + j] = x[r * d + j]!;
+      });
       return out;
     };
     const ty = Int32Array.from(train, (r) => y[r]!);
     const m = fitLogistic(pick(train), ty, d, { ...o, classes: K });
     if (!m.converged) unconverged++;
     const p = predictLogistic(m, pick(test));
-    test.forEach((r, q) => { for (let c = 0; c < K; c++) probs[r * K + c] = p[q * K + c]!; });
+    test.forEach((r, q) => {
+      for (let c = 0; c < K; c++) probs[r * K + c] = p[q * K + c]!;
+    });
   }
   let correct = 0;
   for (let i = 0; i < n; i++) {

@@ -54,7 +54,10 @@ export function layerGroups(layers: LayerInfo[], mode: GroupMode): LayerGroup[] 
   }
   // The engine lists layers input → output; a stable sort by stage only guards against a
   // stage listed out of order and changes nothing otherwise.
-  const ordered = layers.map((l, i) => ({ l, i })).sort((a, b) => a.l.stageIndex - b.l.stageIndex || a.i - b.i).map((x) => x.l);
+  const ordered = layers
+    .map((l, i) => ({ l, i }))
+    .sort((a, b) => a.l.stageIndex - b.l.stageIndex || a.i - b.i)
+    .map((x) => x.l);
 
   let chunks: LayerInfo[][];
   if (mode === 'layer') {
@@ -63,20 +66,27 @@ export function layerGroups(layers: LayerInfo[], mode: GroupMode): LayerGroup[] 
     chunks = [];
     let last = -1;
     for (const l of ordered) {
-      if (l.stageIndex !== last) { chunks.push([]); last = l.stageIndex; }
+      if (l.stageIndex !== last) {
+        chunks.push([]);
+        last = l.stageIndex;
+      }
       chunks[chunks.length - 1]!.push(l);
     }
   } else if (typeof mode === 'number') {
     const L = ordered.length;
     if (!Number.isInteger(mode) || mode < 1 || mode > L) {
-      throw new Error(`discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised layers), got ${mode}`);
+      throw new Error(
+        `discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised layers), got ${mode}`,
+      );
     }
     chunks = [];
     for (let g = 0; g < mode; g++) {
       chunks.push(ordered.slice(Math.floor((g * L) / mode), Math.floor(((g + 1) * L) / mode)));
     }
   } else {
-    throw new Error(`discriminative: groups must be 'layer', 'stage' or a positive integer, got ${JSON.stringify(mode)}`);
+    throw new Error(
+      `discriminative: groups must be 'layer', 'stage' or a positive integer, got ${JSON.stringify(mode)}`,
+    );
   }
   return chunks.map((ls, index) => ({
     index,
@@ -106,14 +116,20 @@ export interface GroupHyperOptions {
 
 /** Per-group hyperparameters at one step, from the schedule's α_t and m_t (the last group's). */
 export function groupHyper(
-  groupCount: number, scheduleLr: number, scheduleMom: number, opts: GroupHyperOptions,
+  groupCount: number,
+  scheduleLr: number,
+  scheduleMom: number,
+  opts: GroupHyperOptions,
 ): GroupHyper[] {
   if (!Number.isInteger(groupCount) || groupCount < 1) {
     throw new Error(`groupHyper: groupCount must be a positive integer, got ${groupCount}`);
   }
   const spacing = opts.spacing ?? 'geometric';
   const momSpacing = opts.momentumSpacing ?? 'linear';
-  for (const [k, s] of [['spacing', spacing], ['momentumSpacing', momSpacing]] as const) {
+  for (const [k, s] of [
+    ['spacing', spacing],
+    ['momentumSpacing', momSpacing],
+  ] as const) {
     if (s !== 'geometric' && s !== 'linear') {
       throw new Error(`groupHyper: ${k} must be 'geometric' or 'linear', got ${JSON.stringify(s)}`);
     }
@@ -143,7 +159,10 @@ export function groupHyper(
 
 /** The baseline ("traditional transfer learning"): every group gets the same values. */
 export function constantGroupHyper(
-  groupCount: number, lr: number, momentum: number, weightDecay: number | number[] = 0,
+  groupCount: number,
+  lr: number,
+  momentum: number,
+  weightDecay: number | number[] = 0,
 ): GroupHyper[] {
   if (!Number.isInteger(groupCount) || groupCount < 1) {
     throw new Error(`constantGroupHyper: groupCount must be a positive integer, got ${groupCount}`);
@@ -161,8 +180,15 @@ export function constantGroupHyper(
  * the schedule's rest momentum (m_max for inverse, m_min for with).
  */
 export function scheduleGroupHyper(
-  schedule: Schedule, t: number, groupCount: number,
-  opts: { spacing?: Spacing; momentumSpacing?: Spacing; weightDecay?: number | number[]; discriminative?: boolean } = {},
+  schedule: Schedule,
+  t: number,
+  groupCount: number,
+  opts: {
+    spacing?: Spacing;
+    momentumSpacing?: Spacing;
+    weightDecay?: number | number[];
+    discriminative?: boolean;
+  } = {},
 ): GroupHyper[] {
   const lr = schedule.lr(t);
   const mom = schedule.momentum(t);

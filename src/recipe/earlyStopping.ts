@@ -14,7 +14,8 @@ export interface EarlyStoppingOptions {
 
 export class EarlyStopping implements TrainerCallback {
   constructor(private readonly o: EarlyStoppingOptions) {
-    if (!Number.isInteger(o.patience) || o.patience < 0) throw new Error(`patience must be a non-negative integer (got ${o.patience})`);
+    if (!Number.isInteger(o.patience) || o.patience < 0)
+      throw new Error(`patience must be a non-negative integer (got ${o.patience})`);
   }
 
   onEpochEnd(r: EpochResult): StopRequest | undefined {

@@ -33,9 +33,12 @@ export class GradScaler {
     this.growthFactor = opts.growthFactor ?? 2;
     this.backoffFactor = opts.backoffFactor ?? 0.5;
     this.growthInterval = opts.growthInterval ?? 2000;
-    if (!(init > 0) || !Number.isFinite(init)) throw new Error(`gradScaler: initScale must be a finite number > 0, got ${init}`);
-    if (!(this.growthFactor > 1) || !Number.isFinite(this.growthFactor)) throw new Error(`gradScaler: growthFactor must be > 1, got ${this.growthFactor}`);
-    if (!(this.backoffFactor > 0 && this.backoffFactor < 1)) throw new Error(`gradScaler: backoffFactor must be in (0, 1), got ${this.backoffFactor}`);
+    if (!(init > 0) || !Number.isFinite(init))
+      throw new Error(`gradScaler: initScale must be a finite number > 0, got ${init}`);
+    if (!(this.growthFactor > 1) || !Number.isFinite(this.growthFactor))
+      throw new Error(`gradScaler: growthFactor must be > 1, got ${this.growthFactor}`);
+    if (!(this.backoffFactor > 0 && this.backoffFactor < 1))
+      throw new Error(`gradScaler: backoffFactor must be in (0, 1), got ${this.backoffFactor}`);
     if (!Number.isInteger(this.growthInterval) || this.growthInterval < 1) {
       throw new Error(`gradScaler: growthInterval must be a positive integer, got ${this.growthInterval}`);
     }
@@ -44,7 +47,9 @@ export class GradScaler {
   }
 
   /** The scale to multiply the loss by for the next step. */
-  get scale(): number { return this.s.scale; }
+  get scale(): number {
+    return this.s.scale;
+  }
 
   /**
    * Record the outcome of a step. Returns whether the caller must skip (not apply) the
@@ -69,15 +74,21 @@ export class GradScaler {
     return { skip: false, scale: s.scale };
   }
 
-  state(): GradScalerState { return { ...this.s }; }
+  state(): GradScalerState {
+    return { ...this.s };
+  }
 
   load(state: GradScalerState): void {
     if (state === null || typeof state !== 'object') throw new Error('gradScaler: state must be an object');
     const { scale, cleanSteps, consecutiveOverflows, enabled } = state;
-    if (!(scale > 0) || !Number.isFinite(scale)) throw new Error(`gradScaler: saved scale must be a finite number > 0, got ${scale}`);
-    if (!Number.isInteger(cleanSteps) || cleanSteps < 0) throw new Error(`gradScaler: saved cleanSteps must be a non-negative integer, got ${cleanSteps}`);
+    if (!(scale > 0) || !Number.isFinite(scale))
+      throw new Error(`gradScaler: saved scale must be a finite number > 0, got ${scale}`);
+    if (!Number.isInteger(cleanSteps) || cleanSteps < 0)
+      throw new Error(`gradScaler: saved cleanSteps must be a non-negative integer, got ${cleanSteps}`);
     if (!Number.isInteger(consecutiveOverflows) || consecutiveOverflows < 0) {
-      throw new Error(`gradScaler: saved consecutiveOverflows must be a non-negative integer, got ${consecutiveOverflows}`);
+      throw new Error(
+        `gradScaler: saved consecutiveOverflows must be a non-negative integer, got ${consecutiveOverflows}`,
+      );
     }
     if (typeof enabled !== 'boolean') throw new Error('gradScaler: saved enabled must be a boolean');
     this.s = { scale, cleanSteps, consecutiveOverflows, enabled };

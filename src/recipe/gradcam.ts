@@ -7,15 +7,21 @@
 export function camHeatmap(map: Float32Array, h: number, w: number, outH: number, outW: number): Float32Array {
   if (map.length !== h * w) throw new Error(`camHeatmap: ${map.length} values for a ${h}x${w} map`);
   const out = new Float32Array(outH * outW);
-  const sy = h / outH, sx = w / outW;
+  const sy = h / outH,
+    sx = w / outW;
   for (let y = 0; y < outH; y++) {
     const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), h - 1);
-    const y0 = Math.floor(fy), y1 = Math.min(y0 + 1, h - 1), dy = fy - y0;
+    const y0 = Math.floor(fy),
+      y1 = Math.min(y0 + 1, h - 1),
+      dy = fy - y0;
     for (let x = 0; x < outW; x++) {
       const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx), x1 = Math.min(x0 + 1, w - 1), dx = fx - x0;
-      const v = (1 - dy) * ((1 - dx) * relu(map[y0 * w + x0]!) + dx * relu(map[y0 * w + x1]!))
-        + dy * ((1 - dx) * relu(map[y1 * w + x0]!) + dx * relu(map[y1 * w + x1]!));
+      const x0 = Math.floor(fx),
+        x1 = Math.min(x0 + 1, w - 1),
+        dx = fx - x0;
+      const v =
+        (1 - dy) * ((1 - dx) * relu(map[y0 * w + x0]!) + dx * relu(map[y0 * w + x1]!)) +
+        dy * ((1 - dx) * relu(map[y1 * w + x0]!) + dx * relu(map[y1 * w + x1]!));
       out[y * outW + x] = v;
     }
   }
@@ -24,10 +30,15 @@ export function camHeatmap(map: Float32Array, h: number, w: number, outH: number
   if (max > 0) for (let i = 0; i < out.length; i++) out[i]! /= max;
   return out;
 }
-const relu = (v: number) => (v > 0 ? v : 0);
+const relu = (v: number) => Math.max(v, 0);
 
 /** The CAMs of a batch ([N, h, w] from the engine) as heatmaps of H×W each. */
-export function camHeatmaps(maps: Float32Array, shape: readonly [number, number, number], outH: number, outW: number): Float32Array[] {
+export function camHeatmaps(
+  maps: Float32Array,
+  shape: readonly [number, number, number],
+  outH: number,
+  outW: number,
+): Float32Array[] {
   const [n, h, w] = shape;
   return Array.from({ length: n }, (_, i) => camHeatmap(maps.subarray(i * h * w, (i + 1) * h * w), h, w, outH, outW));
 }
@@ -51,7 +62,9 @@ export function overlay(gray: Uint8Array, heat: Float32Array, opacity = 0.5): Ui
   if (!(opacity >= 0 && opacity <= 1)) throw new Error(`overlay opacity must be in [0, 1] (got ${opacity})`);
   const out = new Uint8Array(gray.length * 3);
   for (let i = 0; i < gray.length; i++) {
-    const h = heat[i]!, a = opacity * h, g = gray[i]!;
+    const h = heat[i]!,
+      a = opacity * h,
+      g = gray[i]!;
     const [r, gg, b] = turbo(h);
     out[i * 3] = Math.round((1 - a) * g + a * r);
     out[i * 3 + 1] = Math.round((1 - a) * g + a * gg);
@@ -73,7 +86,8 @@ export function heatmapRgba(heat: Float32Array, opacity = 1): Uint8Array {
 /** Share of the heatmap's mass inside a mask (mask > 0), e.g. the lung field or a lesion. */
 export function massInside(heat: Float32Array, mask: Uint8Array): number {
   if (heat.length !== mask.length) throw new Error(`massInside: heatmap ${heat.length} vs mask ${mask.length} pixels`);
-  let inside = 0, total = 0;
+  let inside = 0,
+    total = 0;
   for (let i = 0; i < heat.length; i++) {
     total += heat[i]!;
     if (mask[i]! > 0) inside += heat[i]!;
@@ -84,7 +98,12 @@ export function massInside(heat: Float32Array, mask: Uint8Array): number {
 /** Pointing game (Zhang et al. 2016): does the heatmap's maximum fall inside the mask? */
 export function pointingHit(heat: Float32Array, mask: Uint8Array): boolean {
   if (heat.length !== mask.length) throw new Error(`pointingHit: heatmap ${heat.length} vs mask ${mask.length} pixels`);
-  let best = -Infinity, at = -1;
-  for (let i = 0; i < heat.length; i++) if (heat[i]! > best) { best = heat[i]!; at = i; }
+  let best = -Infinity,
+    at = -1;
+  for (let i = 0; i < heat.length; i++)
+    if (heat[i]! > best) {
+      best = heat[i]!;
+      at = i;
+    }
   return at >= 0 && mask[at]! > 0;
 }

@@ -79,7 +79,15 @@ function gramMaxEigen(z: Float64Array, n: number, d: number): number {
 }
 
 /** Softmax probabilities [n × K] of standardised rows z under (W, b). */
-function forward(z: Float64Array, n: number, d: number, K: number, W: Float64Array, b: Float64Array, out: Float64Array): void {
+function forward(
+  z: Float64Array,
+  n: number,
+  d: number,
+  K: number,
+  W: Float64Array,
+  b: Float64Array,
+  out: Float64Array,
+): void {
   for (let i = 0; i < n; i++) {
     let max = -Infinity;
     for (let k = 0; k < K; k++) {
@@ -89,7 +97,7 @@ function forward(z: Float64Array, n: number, d: number, K: number, W: Float64Arr
       if (s > max) max = s;
     }
     let sum = 0;
-    for (let k = 0; k < K; k++) sum += (out[i * K + k] = Math.exp(out[i * K + k]! - max));
+    for (let k = 0; k < K; k++) sum += out[i * K + k] = Math.exp(out[i * K + k]! - max);
     for (let k = 0; k < K; k++) out[i * K + k]! /= sum;
   }
 }
@@ -98,9 +106,15 @@ function forward(z: Float64Array, n: number, d: number, K: number, W: Float64Arr
  * Fits rows x [n × d] (row-major) to labels y in 0..K−1. K defaults to max(y)+1; classes
  * absent from y get probability → 0 (their bias falls without bound, capped by maxIter).
  */
-export function fitLogistic(x: ArrayLike<number>, y: ArrayLike<number>, d: number, o: LogisticOptions & { classes?: number } = {}): LogisticModel {
+export function fitLogistic(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  d: number,
+  o: LogisticOptions & { classes?: number } = {},
+): LogisticModel {
   const n = y.length;
-  if (!(Number.isInteger(d) && d >= 1)) throw new Error(`fitLogistic: feature count must be a positive integer (got ${d})`);
+  if (!(Number.isInteger(d) && d >= 1))
+    throw new Error(`fitLogistic: feature count must be a positive integer (got ${d})`);
   if (x.length !== n * d) throw new Error(`fitLogistic: ${x.length} values for ${n} rows × ${d} features`);
   if (n < 2) throw new Error(`fitLogistic: need at least 2 rows (got ${n})`);
   let maxY = 0;

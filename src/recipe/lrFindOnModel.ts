@@ -20,7 +20,11 @@ export interface LrFindOnModelOptions extends Omit<LrFindOptions, 'onStep'> {
 }
 
 /** Runs the sweep on `model` with batches from `train` (cycling epochs), then restores the weights. */
-export async function lrFindOnModel(model: EngineModel, train: EpochSource, o: LrFindOnModelOptions = {}): Promise<LrFindResult> {
+export async function lrFindOnModel(
+  model: EngineModel,
+  train: EpochSource,
+  o: LrFindOnModelOptions = {},
+): Promise<LrFindResult> {
   const saved = await model.state();
   const params = model.parameters();
   const set = trainableAt(o.transfer ?? 'finetune', model.layers(), params, 0);
@@ -30,7 +34,9 @@ export async function lrFindOnModel(model: EngineModel, train: EpochSource, o: L
   const all = params.flatMap((p, i) => (p.kind === 'param' ? [i] : []));
   model.configureOptimizer({ kind: o.optimizer ?? 'adamw', groups: [all], weightDecay: o.weightDecay ?? 0.01 });
   let epoch = 0;
-  let it: AsyncIterator<{ pixels: Uint8Array; shape: [number, number, number, number]; labels: Int32Array }> = train.epoch(epoch)[Symbol.asyncIterator]();
+  let it: AsyncIterator<{ pixels: Uint8Array; shape: [number, number, number, number]; labels: Int32Array }> = train
+    .epoch(epoch)
+    [Symbol.asyncIterator]();
   const next = async () => {
     let r = await it.next();
     if (r.done) {
@@ -43,7 +49,11 @@ export async function lrFindOnModel(model: EngineModel, train: EpochSource, o: L
   try {
     return await lrFind(async (lr) => {
       const batch = await next();
-      const r = await model.trainStep(batch, [{ lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0.01 }], { precision: o.precision ?? 'fp32' });
+      const r = await model.trainStep(
+        batch,
+        [{ lr, momentum: o.momentum ?? 0.9, weightDecay: o.weightDecay ?? 0.01 }],
+        { precision: o.precision ?? 'fp32' },
+      );
       return r.overflow && Number.isFinite(r.loss) ? Infinity : r.loss;
     }, o);
   } finally {

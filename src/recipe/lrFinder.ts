@@ -57,14 +57,18 @@ export interface LrFindResult {
 
 /** Thrown when the sweep gives too little to suggest anything; carries what was recorded. */
 export class LrFindError extends Error {
-  constructor(message: string, readonly partial: { lrs: number[]; losses: number[]; smoothed: number[] }) {
+  constructor(
+    message: string,
+    readonly partial: { lrs: number[]; losses: number[]; smoothed: number[] },
+  ) {
     super(message);
     this.name = 'LrFindError';
   }
 }
 
 export async function lrFind(
-  step: (lr: number, i: number) => Promise<number>, opts: LrFindOptions = {},
+  step: (lr: number, i: number) => Promise<number>,
+  opts: LrFindOptions = {},
 ): Promise<LrFindResult> {
   const start = opts.start ?? 1e-7;
   const end = opts.end ?? 10;
@@ -73,15 +77,19 @@ export async function lrFind(
   const div = opts.divergeFactor ?? 4;
   const by = opts.suggestion ?? 'steepest';
   const ratio = opts.rangeRatio ?? 100;
-  if (!(start > 0) || !Number.isFinite(start)) throw new Error(`lrFind: start must be a finite number > 0, got ${start}`);
-  if (!(end > start) || !Number.isFinite(end)) throw new Error(`lrFind: end must be finite and > start (${start}), got ${end}`);
+  if (!(start > 0) || !Number.isFinite(start))
+    throw new Error(`lrFind: start must be a finite number > 0, got ${start}`);
+  if (!(end > start) || !Number.isFinite(end))
+    throw new Error(`lrFind: end must be finite and > start (${start}), got ${end}`);
   if (!Number.isInteger(N) || N < 5) throw new Error(`lrFind: iterations must be an integer >= 5, got ${N}`);
   if (!(beta >= 0 && beta < 1)) throw new Error(`lrFind: beta must be in [0, 1), got ${beta}`);
-  if (!(div > 1) || !Number.isFinite(div)) throw new Error(`lrFind: divergeFactor must be a finite number > 1, got ${div}`);
+  if (!(div > 1) || !Number.isFinite(div))
+    throw new Error(`lrFind: divergeFactor must be a finite number > 1, got ${div}`);
   if (!['steepest', 'valley', 'minimumDiv10'].includes(by)) {
     throw new Error(`lrFind: suggestion must be steepest, valley or minimumDiv10, got ${JSON.stringify(by)}`);
   }
-  if (!(ratio >= 1) || !Number.isFinite(ratio)) throw new Error(`lrFind: rangeRatio must be a finite number >= 1, got ${ratio}`);
+  if (!(ratio >= 1) || !Number.isFinite(ratio))
+    throw new Error(`lrFind: rangeRatio must be a finite number >= 1, got ${ratio}`);
 
   const lrs: number[] = [];
   const losses: number[] = [];
@@ -98,16 +106,22 @@ export async function lrFind(
     losses.push(loss);
     smoothed.push(s);
     opts.onStep?.({ i, lr, loss, smoothed: s });
-    if (!Number.isFinite(loss) || !Number.isFinite(s)) { stopped = 'non-finite'; break; }
+    if (!Number.isFinite(loss) || !Number.isFinite(s)) {
+      stopped = 'non-finite';
+      break;
+    }
     if (s < best) best = s;
-    if (s > div * best) { stopped = 'diverged'; break; }
+    if (s > div * best) {
+      stopped = 'diverged';
+      break;
+    }
   }
 
   const idx = analysisIndices(smoothed, Math.floor(N / 10), 5);
   if (idx.length < 3) {
     throw new LrFindError(
       `lrFind: only ${idx.length} usable loss value(s) before the loss ${stopped === 'non-finite' ? 'became NaN/Inf' : 'diverged'} ` +
-      `(at lr ${lrs[lrs.length - 1]?.toExponential(2)}); lower the start LR or check the data and model`,
+        `(at lr ${lrs[lrs.length - 1]?.toExponential(2)}); lower the start LR or check the data and model`,
       { lrs, losses, smoothed },
     );
   }
@@ -119,7 +133,11 @@ export async function lrFind(
   const suggestions = { steepest: L[st]!, valley: L[va]!, minimumDiv10: L[mi]! / 10 };
   const lrMax = suggestions[by];
   return {
-    lrs, losses, smoothed, stopped, suggestions,
+    lrs,
+    losses,
+    smoothed,
+    stopped,
+    suggestions,
     suggestionIndex: { steepest: idx[st]!, valley: idx[va]!, minimumDiv10: idx[mi]! },
     proposed: { lrMin: lrMax / ratio, lrMax, by },
     options: { start, end, iterations: N, beta, divergeFactor: div },
@@ -141,7 +159,10 @@ export function steepestIndex(lrs: number[], losses: number[]): number {
   let bestG = Infinity;
   for (let i = 0; i + 1 < losses.length; i++) {
     const g = (losses[i + 1]! - losses[i]!) / (Math.log(lrs[i + 1]!) - Math.log(lrs[i]!));
-    if (g < bestG) { bestG = g; best = i; }
+    if (g < bestG) {
+      bestG = g;
+      best = i;
+    }
   }
   return best;
 }
@@ -155,7 +176,10 @@ export function valleyIndex(losses: number[]): number {
   for (let i = 1; i < n; i++) {
     for (let j = 0; j < i; j++) {
       if (losses[i]! < losses[j]! && lds[i]! < lds[j]! + 1) lds[i] = lds[j]! + 1;
-      if (lds[maxEnd]! < lds[i]!) { maxEnd = i; maxStart = maxEnd - lds[maxEnd]!; }
+      if (lds[maxEnd]! < lds[i]!) {
+        maxEnd = i;
+        maxStart = maxEnd - lds[maxEnd]!;
+      }
     }
   }
   const sections = (maxEnd - maxStart) / 3;

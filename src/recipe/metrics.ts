@@ -8,14 +8,37 @@
 // Undefined ratios (0/0) are NaN (JSON: null).
 
 import { calibration, type Calibration, type CalibrationMode } from './calibration.js';
-import { auc, averagePrecision, bootstrapAuc, prCurve, rocCurve, type AucInterval, type PrPoint, type RocPoint } from './roc.js';
+import {
+  auc,
+  averagePrecision,
+  bootstrapAuc,
+  prCurve,
+  rocCurve,
+  type AucInterval,
+  type PrPoint,
+  type RocPoint,
+} from './roc.js';
 import { wilson, Z95, type Proportion } from './wilson.js';
 
 export { wilson, Z95, type Proportion } from './wilson.js';
-export { auc, averagePrecision, bootstrapAuc, prCurve, rocCurve, type AucInterval, type PrPoint, type RocPoint } from './roc.js';
+export {
+  auc,
+  averagePrecision,
+  bootstrapAuc,
+  prCurve,
+  rocCurve,
+  type AucInterval,
+  type PrPoint,
+  type RocPoint,
+} from './roc.js';
 export { calibration, type Calibration, type CalibrationMode, type ReliabilityBin } from './calibration.js';
 
-export interface Confusion { tp: number; fp: number; tn: number; fn: number }
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
 
 /** Confusion counts from class indices: positive = `positiveClass`, any other class negative. */
 export function confusionMatrix(actual: ArrayLike<number>, predicted: ArrayLike<number>, positiveClass = 1): Confusion {
@@ -26,22 +49,33 @@ export function confusionMatrix(actual: ArrayLike<number>, predicted: ArrayLike<
   for (let i = 0; i < actual.length; i++) {
     const a = actual[i] === positiveClass;
     const p = predicted[i] === positiveClass;
-    if (a && p) cm.tp++; else if (a) cm.fn++; else if (p) cm.fp++; else cm.tn++;
+    if (a && p) cm.tp++;
+    else if (a) cm.fn++;
+    else if (p) cm.fp++;
+    else cm.tn++;
   }
   return cm;
 }
 
 /** Confusion counts from positive-class probabilities at a threshold (p >= threshold → positive). */
 export function confusionAtThreshold(
-  probs: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0.5, positiveClass = 1,
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  threshold = 0.5,
+  positiveClass = 1,
 ): Confusion {
-  if (probs.length !== labels.length) throw new Error(`metrics: ${probs.length} probabilities but ${labels.length} labels`);
-  if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new Error(`metrics: threshold must be a number, got ${threshold}`);
+  if (probs.length !== labels.length)
+    throw new Error(`metrics: ${probs.length} probabilities but ${labels.length} labels`);
+  if (typeof threshold !== 'number' || Number.isNaN(threshold))
+    throw new Error(`metrics: threshold must be a number, got ${threshold}`);
   const cm: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
   for (let i = 0; i < probs.length; i++) {
     const a = labels[i] === positiveClass;
     const p = probs[i]! >= threshold;
-    if (a && p) cm.tp++; else if (a) cm.fn++; else if (p) cm.fp++; else cm.tn++;
+    if (a && p) cm.tp++;
+    else if (a) cm.fn++;
+    else if (p) cm.fp++;
+    else cm.tn++;
   }
   return cm;
 }
@@ -58,7 +92,8 @@ export interface Rates {
 
 export function rates(cm: Confusion, z = Z95): Rates {
   for (const k of ['tp', 'fp', 'tn', 'fn'] as const) {
-    if (!Number.isInteger(cm[k]) || cm[k] < 0) throw new Error(`metrics: confusion count ${k} must be a non-negative integer, got ${cm[k]}`);
+    if (!Number.isInteger(cm[k]) || cm[k] < 0)
+      throw new Error(`metrics: confusion count ${k} must be a non-negative integer, got ${cm[k]}`);
   }
   const { tp, fp, tn, fn } = cm;
   const sensitivity = wilson(tp, tp + fn, z);
@@ -75,14 +110,23 @@ export function rates(cm: Confusion, z = Z95): Rates {
   };
 }
 
-export interface OperatingPoint { threshold: number; sensitivity: number; specificity: number; j: number }
+export interface OperatingPoint {
+  threshold: number;
+  sensitivity: number;
+  specificity: number;
+  j: number;
+}
 
 /**
  * Youden's J = sensitivity + specificity − 1, maximised over the observed scores as
  * thresholds (so the threshold is a score the model actually produced); ties go to the
  * highest threshold (the more specific operating point).
  */
-export function youdenThreshold(probs: ArrayLike<number>, labels: ArrayLike<number>, positiveClass = 1): OperatingPoint {
+export function youdenThreshold(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  positiveClass = 1,
+): OperatingPoint {
   const roc = rocCurve(probs, labels, positiveClass).slice(1); // drop the +Infinity point
   if (roc.length === 0) throw new Error('metrics: no rows to choose a threshold from');
   if (!Number.isFinite(roc[0]!.tpr) || !Number.isFinite(roc[0]!.fpr)) {
@@ -99,11 +143,15 @@ export function youdenThreshold(probs: ArrayLike<number>, labels: ArrayLike<numb
  * only adds positives, so this is the least aggressive threshold meeting the target.)
  */
 export function thresholdForSensitivity(
-  probs: ArrayLike<number>, labels: ArrayLike<number>, target: number, positiveClass = 1,
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  target: number,
+  positiveClass = 1,
 ): OperatingPoint {
   if (!(target > 0 && target <= 1)) throw new Error(`metrics: target sensitivity must be in (0, 1], got ${target}`);
   const roc = rocCurve(probs, labels, positiveClass).slice(1);
-  if (roc.length === 0 || !Number.isFinite(roc[0]!.tpr)) throw new Error('metrics: a target sensitivity needs positive rows');
+  if (roc.length === 0 || !Number.isFinite(roc[0]!.tpr))
+    throw new Error('metrics: a target sensitivity needs positive rows');
   // Guard round-off: 0.95 of 20 positives is 19/20 = 0.95 exactly, but 0.7 of 10 is 7/10 ≠ 0.7 in floating point.
   const p = roc.find((q) => q.tpr >= target - 1e-12)!;
   return { threshold: p.threshold, sensitivity: p.tpr, specificity: 1 - p.fpr, j: p.tpr - p.fpr };
@@ -156,7 +204,10 @@ export interface Summary extends Rates {
 
 /** Every metric above for positive-class probabilities `probs` at `threshold`, as one plain object. */
 export function summarize(
-  probs: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0.5, opts: SummarizeOptions = {},
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  threshold = 0.5,
+  opts: SummarizeOptions = {},
 ): Summary {
   const pc = opts.positiveClass ?? 1;
   const confusion = confusionAtThreshold(probs, labels, threshold, pc);
@@ -164,11 +215,21 @@ export function summarize(
   const negatives = confusion.tn + confusion.fp;
   const B = opts.bootstrapIterations ?? 2000;
   const seed = opts.seed ?? 0;
-  if (!Number.isInteger(B) || B < 0) throw new Error(`summarize: bootstrapIterations must be a non-negative integer, got ${B}`);
+  if (!Number.isInteger(B) || B < 0)
+    throw new Error(`summarize: bootstrapIterations must be a non-negative integer, got ${B}`);
   const both = positives > 0 && negatives > 0;
-  const aucCi: AucInterval = B > 0
-    ? bootstrapAuc(probs, labels, { iterations: B, seed, positiveClass: pc })
-    : { value: auc(probs, labels, pc), lo: NaN, hi: NaN, level: 0.95, iterations: 0, seed, method: 'stratified percentile bootstrap' };
+  const aucCi: AucInterval =
+    B > 0
+      ? bootstrapAuc(probs, labels, { iterations: B, seed, positiveClass: pc })
+      : {
+          value: auc(probs, labels, pc),
+          lo: NaN,
+          hi: NaN,
+          level: 0.95,
+          iterations: 0,
+          seed,
+          method: 'stratified percentile bootstrap',
+        };
   const out: Summary = {
     n: probs.length,
     positives,
@@ -185,7 +246,10 @@ export function summarize(
   };
   if (both) out.youden = youdenThreshold(probs, labels, pc);
   if (opts.targetSensitivity !== undefined && positives > 0) {
-    out.atTargetSensitivity = { ...thresholdForSensitivity(probs, labels, opts.targetSensitivity, pc), target: opts.targetSensitivity };
+    out.atTargetSensitivity = {
+      ...thresholdForSensitivity(probs, labels, opts.targetSensitivity, pc),
+      target: opts.targetSensitivity,
+    };
   }
   return out;
 }

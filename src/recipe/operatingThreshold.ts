@@ -6,7 +6,12 @@
 import { thresholdForSensitivity, youdenThreshold, type OperatingPoint } from './metrics.js';
 import { wilson, type Proportion } from './wilson.js';
 
-export type ThresholdRule = { kind: 'youden' } | { kind: 'sensitivity'; target: number } | { kind: 'fixed'; value: number } | { kind: 'keep' } | { kind: 'mapped' };
+export type ThresholdRule =
+  | { kind: 'youden' }
+  | { kind: 'sensitivity'; target: number }
+  | { kind: 'fixed'; value: number }
+  | { kind: 'keep' }
+  | { kind: 'mapped' };
 
 /** 'youden' | 'sensitivity:0.9' | 'keep' | 'mapped' | a number in [0, 1]. */
 export function parseThresholdRule(text: string): ThresholdRule {
@@ -17,7 +22,8 @@ export function parseThresholdRule(text: string): ThresholdRule {
   const m = /^(?:sensitivity|sens):(.+)$/.exec(t);
   if (m) {
     const target = Number(m[1]);
-    if (!(target > 0 && target <= 1)) throw new Error(`threshold rule '${text}': the target sensitivity must be in (0, 1]`);
+    if (!(target > 0 && target <= 1))
+      throw new Error(`threshold rule '${text}': the target sensitivity must be in (0, 1]`);
     return { kind: 'sensitivity', target };
   }
   const v = Number(t);
@@ -30,16 +36,26 @@ export function parseThresholdRule(text: string): ThresholdRule {
 
 export function formatThresholdRule(r: ThresholdRule): string {
   switch (r.kind) {
-    case 'youden': return 'youden';
-    case 'sensitivity': return `sensitivity:${r.target}`;
-    case 'fixed': return String(r.value);
-    case 'keep': return 'keep';
-    case 'mapped': return 'mapped';
+    case 'youden':
+      return 'youden';
+    case 'sensitivity':
+      return `sensitivity:${r.target}`;
+    case 'fixed':
+      return String(r.value);
+    case 'keep':
+      return 'keep';
+    case 'mapped':
+      return 'mapped';
   }
 }
 
 /** The operating point a sample-based rule picks on positive-class scores `pos`. */
-export function chooseThreshold(pos: ArrayLike<number>, labels: ArrayLike<number>, rule: ThresholdRule, positiveClass = 1): OperatingPoint {
+export function chooseThreshold(
+  pos: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  rule: ThresholdRule,
+  positiveClass = 1,
+): OperatingPoint {
   if (rule.kind === 'youden') return youdenThreshold(pos, labels, positiveClass);
   if (rule.kind === 'sensitivity') return thresholdForSensitivity(pos, labels, rule.target, positiveClass);
   throw new Error(`threshold rule '${formatThresholdRule(rule)}' does not choose from a sample`);
@@ -57,8 +73,15 @@ export interface GroupRates {
 }
 
 /** Sensitivity and specificity at `threshold` for each group (e.g. each source), sorted by name. */
-export function ratesByGroup(pos: ArrayLike<number>, labels: ArrayLike<number>, groups: readonly string[], threshold: number, positiveClass = 1): GroupRates[] {
-  if (pos.length !== labels.length || pos.length !== groups.length) throw new Error(`ratesByGroup: ${pos.length} scores, ${labels.length} labels, ${groups.length} groups`);
+export function ratesByGroup(
+  pos: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  groups: readonly string[],
+  threshold: number,
+  positiveClass = 1,
+): GroupRates[] {
+  if (pos.length !== labels.length || pos.length !== groups.length)
+    throw new Error(`ratesByGroup: ${pos.length} scores, ${labels.length} labels, ${groups.length} groups`);
   const acc = new Map<string, { tp: number; fn: number; tn: number; fp: number }>();
   for (let i = 0; i < pos.length; i++) {
     const g = acc.get(groups[i]!) ?? { tp: 0, fn: 0, tn: 0, fp: 0 };
@@ -67,8 +90,14 @@ export function ratesByGroup(pos: ArrayLike<number>, labels: ArrayLike<number>, 
     else called ? g.fp++ : g.tn++;
     acc.set(groups[i]!, g);
   }
-  return [...acc].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([group, c]) => ({
-    group, n: c.tp + c.fn + c.tn + c.fp, positives: c.tp + c.fn, negatives: c.tn + c.fp,
-    sensitivity: wilson(c.tp, c.tp + c.fn), specificity: wilson(c.tn, c.tn + c.fp),
-  }));
+  return [...acc]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([group, c]) => ({
+      group,
+      n: c.tp + c.fn + c.tn + c.fp,
+      positives: c.tp + c.fn,
+      negatives: c.tn + c.fp,
+      sensitivity: wilson(c.tp, c.tp + c.fn),
+      specificity: wilson(c.tn, c.tn + c.fp),
+    }));
 }

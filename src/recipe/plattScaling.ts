@@ -64,7 +64,8 @@ export function fitPlatt(pos: ArrayLike<number>, isPositive: ArrayLike<boolean>,
   let np = 0;
   for (let i = 0; i < n; i++) if (isPositive[i]) np++;
   const nn = n - np;
-  if (np === 0 || nn === 0) throw new Error(`Platt scaling needs positives and negatives in the sample (got ${np} positive, ${nn} negative)`);
+  if (np === 0 || nn === 0)
+    throw new Error(`Platt scaling needs positives and negatives in the sample (got ${np} positive, ${nn} negative)`);
   const smooth = o.smooth ?? true;
   const tp = smooth ? (np + 1) / (np + 2) : 1;
   const tn = smooth ? 1 / (nn + 2) : 0;
@@ -85,7 +86,11 @@ export function fitPlatt(pos: ArrayLike<number>, isPositive: ArrayLike<boolean>,
   let converged = false;
   for (; it < maxIter; it++) {
     // Gradient and Hessian of the mean loss in (a, b).
-    let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    let ga = 0,
+      gb = 0,
+      haa = 0,
+      hab = 0,
+      hbb = 0;
     for (let i = 0; i < n; i++) {
       const q = sigmoid(a * s[i]! + b);
       const r = q - t[i]!;
@@ -96,21 +101,34 @@ export function fitPlatt(pos: ArrayLike<number>, isPositive: ArrayLike<boolean>,
       hab += w * s[i]!;
       hbb += w;
     }
-    ga /= n; gb /= n; haa /= n; hab /= n; hbb /= n;
-    if (Math.max(Math.abs(ga), Math.abs(gb)) < 1e-10) { converged = true; break; }
+    ga /= n;
+    gb /= n;
+    haa /= n;
+    hab /= n;
+    hbb /= n;
+    if (Math.max(Math.abs(ga), Math.abs(gb)) < 1e-10) {
+      converged = true;
+      break;
+    }
     // Newton direction, with a tiny ridge so a flat direction does not blow up.
     const r = 1e-12;
     const det = (haa + r) * (hbb + r) - hab * hab;
     let da = -((hbb + r) * ga - hab * gb) / det;
     let db = -((haa + r) * gb - hab * ga) / det;
-    if (!Number.isFinite(da) || !Number.isFinite(db)) { da = -ga; db = -gb; }
+    if (!Number.isFinite(da) || !Number.isFinite(db)) {
+      da = -ga;
+      db = -gb;
+    }
     let step = 1;
     let next = loss(s, t, a + da, b + db);
     while (next > cur + 1e-4 * step * (ga * da + gb * db) && step > 1e-10) {
       step /= 2;
       next = loss(s, t, a + step * da, b + step * db);
     }
-    if (step <= 1e-10) { converged = true; break; } // no descent left: at the minimum to round-off
+    if (step <= 1e-10) {
+      converged = true;
+      break;
+    } // no descent left: at the minimum to round-off
     a += step * da;
     b += step * db;
     cur = next;

@@ -50,7 +50,7 @@ export class ProgressBar implements TrainerCallback {
     const bar = '█'.repeat(fill) + '░'.repeat(this.width - fill);
     this.write(
       `\r\x1b[Kepoch ${s.epoch + 1}/${this.epochs} ${bar} ${s.batch + 1}/${s.batchesPerEpoch}` +
-      ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s ETA ${formatDuration(eta)}`,
+        ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s ETA ${formatDuration(eta)}`,
     );
   }
 
@@ -59,8 +59,8 @@ export class ProgressBar implements TrainerCallback {
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
     this.write(
       `${this.tty ? '\r\x1b[K' : ''}epoch ${r.epoch + 1}/${this.epochs} train_loss ${f(r.trainLoss)} valid_loss ${f(v.loss)}` +
-      ` acc ${f(v.accuracy)} sens ${f(v.sensitivity)} spec ${f(v.specificity)} auc ${f(v.auc)}` +
-      ` ${r.imagesPerSecond.toFixed(1)} img/s ${formatDuration(r.seconds)}${r.improved ? ' *' : ''}\n`,
+        ` acc ${f(v.accuracy)} sens ${f(v.sensitivity)} spec ${f(v.specificity)} auc ${f(v.auc)}` +
+        ` ${r.imagesPerSecond.toFixed(1)} img/s ${formatDuration(r.seconds)}${r.improved ? ' *' : ''}\n`,
     );
   }
 }

@@ -5,8 +5,16 @@
 
 import { createRng } from '../util/rng.js';
 
-export interface RocPoint { threshold: number; fpr: number; tpr: number }
-export interface PrPoint { threshold: number; precision: number; recall: number }
+export interface RocPoint {
+  threshold: number;
+  fpr: number;
+  tpr: number;
+}
+export interface PrPoint {
+  threshold: number;
+  precision: number;
+  recall: number;
+}
 
 export interface Scored {
   /** Row indices sorted by score, descending. */
@@ -29,7 +37,8 @@ export function scored(scores: ArrayLike<number>, labels: ArrayLike<number>, pos
   for (let i = 0; i < n; i++) {
     const s = scores[i]!;
     if (!Number.isFinite(s)) throw new Error(`metrics: score at row ${i} is not finite (${s})`);
-    if (!Number.isInteger(labels[i])) throw new Error(`metrics: label at row ${i} is not an integer class index (${labels[i]})`);
+    if (!Number.isInteger(labels[i]))
+      throw new Error(`metrics: label at row ${i} is not an integer class index (${labels[i]})`);
     positive[i] = labels[i] === positiveClass;
     if (positive[i]) P++;
   }
@@ -122,7 +131,10 @@ export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<nu
   if (pts.length === 0 || !Number.isFinite(pts[0]!.recall)) return NaN;
   let ap = 0;
   let prev = 0;
-  for (const p of pts) { ap += (p.recall - prev) * p.precision; prev = p.recall; }
+  for (const p of pts) {
+    ap += (p.recall - prev) * p.precision;
+    prev = p.recall;
+  }
   return ap;
 }
 
@@ -153,7 +165,11 @@ export interface AucInterval {
  * (1+level)/2 quantiles of the resampled AUCs (linear interpolation between order
  * statistics, R's type 7). Seeded: the same inputs and seed give the same interval.
  */
-export function bootstrapAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, opts: BootstrapOptions = {}): AucInterval {
+export function bootstrapAuc(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  opts: BootstrapOptions = {},
+): AucInterval {
   const B = opts.iterations ?? 2000;
   const seed = opts.seed ?? 0;
   const level = opts.level ?? 0.95;

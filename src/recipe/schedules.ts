@@ -102,10 +102,14 @@ export function createSchedule(cfg: ScheduleConfig): Schedule {
     throw new Error(`schedule: totalSteps must be a positive integer, got ${T}`);
   }
   switch (cfg.kind) {
-    case 'constant': return makeConstant(cfg);
-    case 'oneCycle': return makeCycle(cfg, 'cosine');
-    case 'paperCycle': return makeCycle(cfg, 'linear');
-    case 'triangular': return makeTriangular(cfg);
+    case 'constant':
+      return makeConstant(cfg);
+    case 'oneCycle':
+      return makeCycle(cfg, 'cosine');
+    case 'paperCycle':
+      return makeCycle(cfg, 'linear');
+    case 'triangular':
+      return makeTriangular(cfg);
   }
 }
 
@@ -143,14 +147,25 @@ function makeConstant(cfg: ScheduleConfig): Schedule {
     level: (t) => (checkT(t, T), 1),
     phase: (t) => (checkT(t, T), 'constant'),
     describe: () => ({
-      kind: 'constant', totalSteps: T, lrMin: lr, lrMax: lr, lrEnd: lr,
-      momMin: mom, momMax: mom, momentumMode: cfg.momentumMode ?? 'inverse',
+      kind: 'constant',
+      totalSteps: T,
+      lrMin: lr,
+      lrMax: lr,
+      lrEnd: lr,
+      momMin: mom,
+      momMax: mom,
+      momentumMode: cfg.momentumMode ?? 'inverse',
     }),
   };
 }
 
 interface Common {
-  T: number; lrMin: number; lrMax: number; momMin: number; momMax: number; mode: MomentumMode;
+  T: number;
+  lrMin: number;
+  lrMax: number;
+  momMin: number;
+  momMax: number;
+  mode: MomentumMode;
 }
 
 function common(cfg: ScheduleConfig): Common {
@@ -175,9 +190,7 @@ function common(cfg: ScheduleConfig): Common {
 }
 
 function momentumAt(c: Common, level: number): number {
-  return c.mode === 'inverse'
-    ? c.momMax - (c.momMax - c.momMin) * level
-    : c.momMin + (c.momMax - c.momMin) * level;
+  return c.mode === 'inverse' ? c.momMax - (c.momMax - c.momMin) * level : c.momMin + (c.momMax - c.momMin) * level;
 }
 
 /** oneCycle (cosine both ways) and paperCycle (linear both ways): warm-up then anneal. */
@@ -227,9 +240,19 @@ function makeCycle(cfg: ScheduleConfig, shape: 'cosine' | 'linear'): Schedule {
     level,
     phase: (t) => (pos(t) <= pct ? (shape === 'cosine' ? 'warmup' : 'up') : shape === 'cosine' ? 'anneal' : 'down'),
     describe: () => ({
-      kind: cfg.kind, totalSteps: c.T, lrMin: c.lrMin, lrMax: c.lrMax, lrEnd,
-      momMin: c.momMin, momMax: c.momMax, momentumMode: c.mode,
-      pct, pctSource, ...(pctSource === 'seed' ? { seed: cfg.seed } : {}), peakStep, shape,
+      kind: cfg.kind,
+      totalSteps: c.T,
+      lrMin: c.lrMin,
+      lrMax: c.lrMax,
+      lrEnd,
+      momMin: c.momMin,
+      momMax: c.momMax,
+      momentumMode: c.mode,
+      pct,
+      pctSource,
+      ...(pctSource === 'seed' ? { seed: cfg.seed } : {}),
+      peakStep,
+      shape,
     }),
   };
 }
@@ -240,7 +263,9 @@ function makeTriangular(cfg: ScheduleConfig): Schedule {
   const name = 'schedule triangular';
   const mode = cfg.triangularMode ?? 'triangular';
   if (mode !== 'triangular' && mode !== 'triangular2' && mode !== 'exp_range') {
-    throw new Error(`${name}: triangularMode must be triangular, triangular2 or exp_range; got ${JSON.stringify(mode)}`);
+    throw new Error(
+      `${name}: triangularMode must be triangular, triangular2 or exp_range; got ${JSON.stringify(mode)}`,
+    );
   }
   let stepSize: number;
   if (cfg.stepSize !== undefined) {
@@ -274,9 +299,18 @@ function makeTriangular(cfg: ScheduleConfig): Schedule {
       return Math.floor(t / stepSize) % 2 === 0 ? 'up' : 'down';
     },
     describe: () => ({
-      kind: 'triangular', totalSteps: c.T, lrMin: c.lrMin, lrMax: c.lrMax, lrEnd: c.lrMin,
-      momMin: c.momMin, momMax: c.momMax, momentumMode: c.mode,
-      shape: 'triangular', stepSize, triangularMode: mode, ...(mode === 'exp_range' ? { gamma } : {}),
+      kind: 'triangular',
+      totalSteps: c.T,
+      lrMin: c.lrMin,
+      lrMax: c.lrMax,
+      lrEnd: c.lrMin,
+      momMin: c.momMin,
+      momMax: c.momMax,
+      momentumMode: c.mode,
+      shape: 'triangular',
+      stepSize,
+      triangularMode: mode,
+      ...(mode === 'exp_range' ? { gamma } : {}),
     }),
   };
 }
@@ -290,12 +324,14 @@ function checkT(t: number, T: number): void {
 }
 
 function num(
-  field: string, v: unknown, min: number, max: number,
+  field: string,
+  v: unknown,
+  min: number,
+  max: number,
   o: { minOpen?: boolean; maxOpen?: boolean; prefix?: string } = {},
 ): void {
-  const ok = typeof v === 'number' && Number.isFinite(v)
-    && (o.minOpen ? v > min : v >= min)
-    && (o.maxOpen ? v < max : v <= max);
+  const ok =
+    typeof v === 'number' && Number.isFinite(v) && (o.minOpen ? v > min : v >= min) && (o.maxOpen ? v < max : v <= max);
   if (!ok) {
     const range = `${o.minOpen ? '(' : '['}${min}, ${max === Infinity ? '∞' : max}${o.maxOpen || max === Infinity ? ')' : ']'}`;
     throw new Error(`${o.prefix ?? 'schedule'}: ${field} must be a number in ${range}, got ${JSON.stringify(v)}`);

@@ -21,10 +21,15 @@ export function iou(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 function overlap(a: ArrayLike<number>, b: ArrayLike<number>) {
   if (a.length !== b.length) throw new Error(`masks differ in size (${a.length} vs ${b.length} pixels)`);
-  let inter = 0, sa = 0, sb = 0;
+  let inter = 0,
+    sa = 0,
+    sb = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i] ? 1 : 0, y = b[i] ? 1 : 0;
-    sa += x; sb += y; inter += x & y;
+    const x = a[i] ? 1 : 0,
+      y = b[i] ? 1 : 0;
+    sa += x;
+    sb += y;
+    inter += x & y;
   }
   return { inter, sa, sb };
 }
@@ -32,11 +37,13 @@ function overlap(a: ArrayLike<number>, b: ArrayLike<number>) {
 /** Edge pixels: foreground with a 4-neighbour that is background or outside the image. */
 export function edges(m: ArrayLike<number>, w: number, h: number): Uint8Array {
   const out = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const i = y * w + x;
-    if (!m[i]) continue;
-    if (x === 0 || y === 0 || x === w - 1 || y === h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w]) out[i] = 1;
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (!m[i]) continue;
+      if (x === 0 || y === 0 || x === w - 1 || y === h - 1 || !m[i - 1] || !m[i + 1] || !m[i - w] || !m[i + w])
+        out[i] = 1;
+    }
   return out;
 }
 
@@ -46,18 +53,25 @@ export function squaredDistanceTransform(m: ArrayLike<number>, w: number, h: num
   const d = new Float64Array(w * h);
   for (let i = 0; i < d.length; i++) d[i] = m[i] ? 0 : INF;
   const n = Math.max(w, h);
-  const f = new Float64Array(n), g = new Float64Array(n), z = new Float64Array(n + 1);
+  const f = new Float64Array(n),
+    g = new Float64Array(n),
+    z = new Float64Array(n + 1);
   const v = new Int32Array(n);
   const pass = (len: number) => {
     let k = 0;
-    v[0] = 0; z[0] = -Infinity; z[1] = Infinity;
+    v[0] = 0;
+    z[0] = -Infinity;
+    z[1] = Infinity;
     for (let q = 1; q < len; q++) {
-      let s = ((f[q]! + q * q) - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+      let s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
       while (s <= z[k]!) {
         k--;
-        s = ((f[q]! + q * q) - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
+        s = (f[q]! + q * q - (f[v[k]!]! + v[k]! * v[k]!)) / (2 * q - 2 * v[k]!);
       }
-      k++; v[k] = q; z[k] = s; z[k + 1] = Infinity;
+      k++;
+      v[k] = q;
+      z[k] = s;
+      z[k + 1] = Infinity;
     }
     k = 0;
     for (let q = 0; q < len; q++) {
@@ -83,30 +97,43 @@ export function percentile(values: ArrayLike<number>, p: number): number {
   const s = Float64Array.from(values).sort();
   if (s.length === 0) return NaN;
   const r = (p / 100) * (s.length - 1);
-  const lo = Math.floor(r), hi = Math.ceil(r);
+  const lo = Math.floor(r),
+    hi = Math.ceil(r);
   return s[lo]! + (s[hi]! - s[lo]!) * (r - lo);
 }
 
 export function hausdorff95(a: ArrayLike<number>, b: ArrayLike<number>, w: number, h: number): number {
   if (a.length !== w * h || b.length !== w * h) throw new Error(`masks must hold ${w}×${h} pixels`);
-  const ea = edges(a, w, h), eb = edges(b, w, h);
+  const ea = edges(a, w, h),
+    eb = edges(b, w, h);
   const directed = (from: Uint8Array, to: Uint8Array) => {
     const dt = squaredDistanceTransform(to, w, h);
     const ds: number[] = [];
     for (let i = 0; i < from.length; i++) if (from[i]) ds.push(Math.sqrt(dt[i]!));
     return ds.length ? percentile(ds, 95) : NaN;
   };
-  const ab = directed(ea, eb), ba = directed(eb, ea);
+  const ab = directed(ea, eb),
+    ba = directed(eb, ea);
   return Number.isNaN(ab) || Number.isNaN(ba) ? NaN : Math.max(ab, ba);
 }
 
-export interface MeanInterval { mean: number; lo: number; hi: number; n: number; patients: number }
+export interface MeanInterval {
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+  patients: number;
+}
 
 /**
  * Mean of `values` with a 95 % percentile-bootstrap interval that resamples patients (clusters),
  * not images, so several images of one patient do not narrow it. NaNs are left out.
  */
-export function bootstrapMean(values: number[], patients: string[], opts: { resamples?: number; seed?: number } = {}): MeanInterval {
+export function bootstrapMean(
+  values: number[],
+  patients: string[],
+  opts: { resamples?: number; seed?: number } = {},
+): MeanInterval {
   const byPatient = new Map<string, number[]>();
   values.forEach((v, i) => {
     if (Number.isNaN(v)) return;
@@ -121,10 +148,14 @@ export function bootstrapMean(values: number[], patients: string[], opts: { resa
   const B = opts.resamples ?? 2000;
   const means = new Float64Array(B);
   for (let b = 0; b < B; b++) {
-    let s = 0, n = 0;
+    let s = 0,
+      n = 0;
     for (let k = 0; k < groups.length; k++) {
       const g = groups[Math.floor(rng.next() * groups.length)]!;
-      for (const v of g) { s += v; n++; }
+      for (const v of g) {
+        s += v;
+        n++;
+      }
     }
     means[b] = s / n;
   }

@@ -54,10 +54,14 @@ export type Verdict = 'pass' | 'warn' | 'flag' | 'n/a';
 const RANK: Record<Verdict, number> = { 'n/a': 0, pass: 1, warn: 2, flag: 3 };
 export const worst = (vs: Verdict[]): Verdict => vs.reduce<Verdict>((a, b) => (RANK[b] > RANK[a] ? b : a), 'n/a');
 
-export interface StatOptions { bootstrap?: number; seed?: number }
+export interface StatOptions {
+  bootstrap?: number;
+  seed?: number;
+}
 const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const ci = (a: { value: number; lo: number; hi: number }) => `${f3(a.value)} (95 % CI ${f3(a.lo)}–${f3(a.hi)})`;
-const pct = (p: Proportion) => `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)})`;
+const pct = (p: Proportion) =>
+  `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)})`;
 
 export interface OcclusionResult {
   test: 'frame-only' | 'lungs-out';
@@ -71,19 +75,38 @@ export interface OcclusionResult {
 }
 
 /** y: 1 = positive class, 0 = other. */
-export function occlusionTest(test: OcclusionResult['test'], scores: ArrayLike<number>, y: ArrayLike<number>, fullAuc: number, threshold: number, o: StatOptions = {}): OcclusionResult {
+export function occlusionTest(
+  test: OcclusionResult['test'],
+  scores: ArrayLike<number>,
+  y: ArrayLike<number>,
+  fullAuc: number,
+  threshold: number,
+  o: StatOptions = {},
+): OcclusionResult {
   const limit = test === 'frame-only' ? FRAME_ONLY_LIMIT : LUNGS_OUT_LIMIT;
   const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
   const accuracy = rates(confusionAtThreshold(scores, y, threshold)).accuracy;
   const retained = (a.value - 0.5) / (fullAuc - 0.5);
-  const what = test === 'frame-only' ? 'with only the frame outside the lungs left' : 'with the lung fields blacked out';
+  const what =
+    test === 'frame-only' ? 'with only the frame outside the lungs left' : 'with the lung fields blacked out';
   let verdict: Verdict = 'pass';
   let why = `the model is near chance ${what}, as a model that reads the lungs should be (limit ${limit})`;
   if (!Number.isFinite(a.value)) (verdict = 'n/a'), (why = 'needs both classes');
-  else if (a.value >= limit && a.lo > 0.5) (verdict = 'flag'), (why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`);
-  else if (a.value >= limit) (verdict = 'warn'), (why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`);
-  else if (a.value <= 1 - limit && a.hi < 0.5) (verdict = 'warn'), (why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`);
-  return { test, auc: a, accuracy, retained, verdict, line: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}` };
+  else if (a.value >= limit && a.lo > 0.5)
+    (verdict = 'flag'),
+      (why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`);
+  else if (a.value >= limit)
+    (verdict = 'warn'), (why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`);
+  else if (a.value <= 1 - limit && a.hi < 0.5)
+    (verdict = 'warn'), (why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`);
+  return {
+    test,
+    auc: a,
+    accuracy,
+    retained,
+    verdict,
+    line: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}`,
+  };
 }
 
 export interface ProbeLabel {
@@ -111,7 +134,14 @@ export interface ProbeResult {
  * Source probe: within each label, how well features x [n × d] predict the source
  * (cross-validated, patient-grouped). Labels with one source are skipped.
  */
-export function sourceProbe(x: ArrayLike<number>, d: number, labels: readonly string[], sources: readonly string[], patients: readonly string[], o: StatOptions & { k?: number; lambda?: number } = {}): ProbeResult {
+export function sourceProbe(
+  x: ArrayLike<number>,
+  d: number,
+  labels: readonly string[],
+  sources: readonly string[],
+  patients: readonly string[],
+  o: StatOptions & { k?: number; lambda?: number } = {},
+): ProbeResult {
   const out: ProbeLabel[] = [];
   for (const label of [...new Set(labels)].sort()) {
     const idx = labels.flatMap((l, i) => (l === label ? [i] : []));
@@ -119,19 +149,41 @@ export function sourceProbe(x: ArrayLike<number>, d: number, labels: readonly st
     if (names.length < 2 || new Set(idx.map((i) => patients[i]!)).size < 2) continue;
     const y = Int32Array.from(idx, (i) => names.indexOf(sources[i]!));
     const sub = new Float64Array(idx.length * d);
-    idx.forEach((r, q) => { for (let j = 0; j < d; j++) sub[q * d + j] = x[r * d + j]!; });
-    const cv = crossValidate(sub, y, d, idx.map((i) => patients[i]!), { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA });
+    idx.forEach((r, q) => {
+      for (let j = 0; j < d; j++) sub[q * d + j] = x[r * d + j]!;
+    });
+    const cv = crossValidate(
+      sub,
+      y,
+      d,
+      idx.map((i) => patients[i]!),
+      { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA },
+    );
     const counts = names.map((s) => ({ source: s, n: idx.filter((i) => sources[i] === s).length }));
     const majority = Math.max(...counts.map((c) => c.n)) / idx.length;
     const accuracy = wilson(cv.correct, idx.length);
     const lift = (accuracy.value - majority) / (1 - majority);
-    const auc = names.length === 2 ? bootstrapAuc(Float64Array.from(idx, (_, q) => cv.probs[q * 2 + 1]!), y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null;
-    const verdict: Verdict = accuracy.lo > majority && lift >= PROBE_FLAG_LIFT ? 'flag' : accuracy.lo > majority && lift >= PROBE_WARN_LIFT ? 'warn' : 'pass';
+    const auc =
+      names.length === 2
+        ? bootstrapAuc(
+            Float64Array.from(idx, (_, q) => cv.probs[q * 2 + 1]!),
+            y,
+            { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 },
+          )
+        : null;
+    const verdict: Verdict =
+      accuracy.lo > majority && lift >= PROBE_FLAG_LIFT
+        ? 'flag'
+        : accuracy.lo > majority && lift >= PROBE_WARN_LIFT
+          ? 'warn'
+          : 'pass';
     out.push({ label, n: idx.length, sources: counts, folds: cv.folds, accuracy, majority, lift, auc, verdict });
   }
   const verdict = worst(out.map((l) => l.verdict));
-  const line = out.length === 0 ? 'source probe: n/a — no label has images from two or more sources'
-    : `source probe: ${out.map((l) => `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)} vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`).join('; ')} — ${verdict.toUpperCase()}: ${verdict === 'flag' ? "the model's features encode where an image comes from" : verdict === 'warn' ? 'the features carry some of the source' : 'the features carry little of the source'}`;
+  const line =
+    out.length === 0
+      ? 'source probe: n/a — no label has images from two or more sources'
+      : `source probe: ${out.map((l) => `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)} vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`).join('; ')} — ${verdict.toUpperCase()}: ${verdict === 'flag' ? "the model's features encode where an image comes from" : verdict === 'warn' ? 'the features carry some of the source' : 'the features carry little of the source'}`;
   return { what: 'penultimate features → source, within each label', labels: out, verdict, line };
 }
 
@@ -147,27 +199,70 @@ export interface MetadataResult {
 }
 
 /** Metadata-only baseline: provenance cues x [n × d] → label (y 0/1), cross-validated. */
-export function metadataBaseline(x: ArrayLike<number>, names: string[], y: ArrayLike<number>, patients: readonly string[], o: StatOptions & { k?: number; lambda?: number } = {}): MetadataResult {
+export function metadataBaseline(
+  x: ArrayLike<number>,
+  names: string[],
+  y: ArrayLike<number>,
+  patients: readonly string[],
+  o: StatOptions & { k?: number; lambda?: number } = {},
+): MetadataResult {
   const d = names.length;
   const n = y.length;
   let pos = 0;
   for (let i = 0; i < n; i++) pos += y[i]! ? 1 : 0;
-  const single = names.map((feature, j) => {
-    const a = aucOf(Float64Array.from({ length: n }, (_, i) => x[i * d + j]!), y);
-    return { feature, auc: Number.isFinite(a) ? Math.max(a, 1 - a) : NaN };
-  }).sort((a, b) => (b.auc || 0) - (a.auc || 0));
+  const single = names
+    .map((feature, j) => {
+      const a = aucOf(
+        Float64Array.from({ length: n }, (_, i) => x[i * d + j]!),
+        y,
+      );
+      return { feature, auc: Number.isFinite(a) ? Math.max(a, 1 - a) : NaN };
+    })
+    .sort((a, b) => (b.auc || 0) - (a.auc || 0));
   if (pos === 0 || pos === n) {
-    const nan: AucInterval = { value: NaN, lo: NaN, hi: NaN, level: 0.95, iterations: 0, seed: o.seed ?? 0, method: 'stratified percentile bootstrap' };
-    return { features: names, n, folds: 0, auc: nan, single, verdict: 'n/a', line: 'metadata-only: n/a — the set has one class' };
+    const nan: AucInterval = {
+      value: NaN,
+      lo: NaN,
+      hi: NaN,
+      level: 0.95,
+      iterations: 0,
+      seed: o.seed ?? 0,
+      method: 'stratified percentile bootstrap',
+    };
+    return {
+      features: names,
+      n,
+      folds: 0,
+      auc: nan,
+      single,
+      verdict: 'n/a',
+      line: 'metadata-only: n/a — the set has one class',
+    };
   }
   const cv = crossValidate(x, y, d, patients, { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA });
   const scores = Float64Array.from({ length: n }, (_, i) => cv.probs[i * 2 + 1]!);
   const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
-  const verdict: Verdict = a.lo > 0.5 && a.value >= METADATA_FLAG_AUC ? 'flag' : a.lo > 0.5 && a.value >= METADATA_WARN_AUC ? 'warn' : 'pass';
-  const top = single.slice(0, 3).map((s) => `${s.feature} ${f3(s.auc)}`).join(', ');
-  const why = verdict === 'flag' ? 'provenance cues alone predict the label: the dataset is confounded whatever the network does'
-    : verdict === 'warn' ? 'provenance cues carry some of the label' : 'provenance cues alone do not predict the label';
-  return { features: names, n, folds: cv.folds, auc: a, single, verdict, line: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}` };
+  const verdict: Verdict =
+    a.lo > 0.5 && a.value >= METADATA_FLAG_AUC ? 'flag' : a.lo > 0.5 && a.value >= METADATA_WARN_AUC ? 'warn' : 'pass';
+  const top = single
+    .slice(0, 3)
+    .map((s) => `${s.feature} ${f3(s.auc)}`)
+    .join(', ');
+  const why =
+    verdict === 'flag'
+      ? 'provenance cues alone predict the label: the dataset is confounded whatever the network does'
+      : verdict === 'warn'
+        ? 'provenance cues carry some of the label'
+        : 'provenance cues alone do not predict the label';
+  return {
+    features: names,
+    n,
+    folds: cv.folds,
+    auc: a,
+    single,
+    verdict,
+    line: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}`,
+  };
 }
 
 export interface SourceMetrics {
@@ -189,7 +284,13 @@ export interface PerSourceResult {
   line: string;
 }
 
-export function perSource(scores: ArrayLike<number>, y: ArrayLike<number>, sources: readonly string[], threshold: number, o: StatOptions = {}): PerSourceResult {
+export function perSource(
+  scores: ArrayLike<number>,
+  y: ArrayLike<number>,
+  sources: readonly string[],
+  threshold: number,
+  o: StatOptions = {},
+): PerSourceResult {
   const names = [...new Set(sources)].sort();
   let mixed = 0;
   const rows = names.map((source) => {
@@ -200,16 +301,36 @@ export function perSource(scores: ArrayLike<number>, y: ArrayLike<number>, sourc
     const positives = yy.reduce((a, b) => a + (b ? 1 : 0), 0);
     const both = positives > 0 && positives < idx.length;
     if (both) mixed += idx.length;
-    return { source, n: idx.length, positives, negatives: idx.length - positives, accuracy: r.accuracy, sensitivity: r.sensitivity, specificity: r.specificity, auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null };
+    return {
+      source,
+      n: idx.length,
+      positives,
+      negatives: idx.length - positives,
+      accuracy: r.accuracy,
+      sensitivity: r.sensitivity,
+      specificity: r.specificity,
+      auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null,
+    };
   });
   const mixedShare = mixed / Math.max(1, sources.length);
   let allPos = 0;
   for (let i = 0; i < y.length; i++) allPos += y[i] ? 1 : 0;
   const oneClass = allPos === 0 || allPos === y.length;
   const verdict: Verdict = oneClass ? 'n/a' : mixedShare === 0 ? 'flag' : mixedShare < 0.5 ? 'warn' : 'pass';
-  const why = verdict === 'n/a' ? 'the set has one class, so the design check does not apply' : verdict === 'flag' ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
-    : verdict === 'warn' ? `only ${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes` : `${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`;
-  const list = rows.map((r) => `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`).join('; ');
+  const why =
+    verdict === 'n/a'
+      ? 'the set has one class, so the design check does not apply'
+      : verdict === 'flag'
+        ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
+        : verdict === 'warn'
+          ? `only ${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`
+          : `${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`;
+  const list = rows
+    .map(
+      (r) =>
+        `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`,
+    )
+    .join('; ');
   return { sources: rows, mixedShare, verdict, line: `per source: ${list} — ${verdict.toUpperCase()}: ${why}` };
 }
 
@@ -230,7 +351,13 @@ export interface LosoResult {
 }
 
 /** labels: class names per row; y 1 = positive class. */
-export function leaveOneSourceOut(scores: ArrayLike<number>, y: ArrayLike<number>, labels: readonly string[], sources: readonly string[], o: StatOptions = {}): LosoResult {
+export function leaveOneSourceOut(
+  scores: ArrayLike<number>,
+  y: ArrayLike<number>,
+  labels: readonly string[],
+  sources: readonly string[],
+  o: StatOptions = {},
+): LosoResult {
   const rows: LosoRow[] = [];
   const n = y.length;
   const verdicts: Verdict[] = [];
@@ -242,10 +369,17 @@ export function leaveOneSourceOut(scores: ArrayLike<number>, y: ArrayLike<number
     for (const source of names) {
       const alone = [...Array(n).keys()].filter((i) => labels[i] !== label || sources[i] === source);
       const without = [...Array(n).keys()].filter((i) => !(sources[i] === source));
-      const pick = (idx: number[]) => [Float64Array.from(idx, (i) => scores[i]!), Int32Array.from(idx, (i) => y[i]!)] as const;
+      const pick = (idx: number[]) =>
+        [Float64Array.from(idx, (i) => scores[i]!), Int32Array.from(idx, (i) => y[i]!)] as const;
       const [sa, ya] = pick(alone);
       const [sw, yw] = pick(without);
-      mine.push({ label, source, n: labels.filter((l, i) => l === label && sources[i] === source).length, alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }), without: aucOf(sw, yw) });
+      mine.push({
+        label,
+        source,
+        n: labels.filter((l, i) => l === label && sources[i] === source).length,
+        alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }),
+        without: aucOf(sw, yw),
+      });
     }
     rows.push(...mine);
     const ok = mine.filter((r) => Number.isFinite(r.alone.value));
@@ -255,10 +389,14 @@ export function leaveOneSourceOut(scores: ArrayLike<number>, y: ArrayLike<number
     const spread = best.alone.value - worstRow.alone.value;
     const v: Verdict = spread > LOSO_SPREAD && best.alone.lo > worstRow.alone.hi ? 'warn' : 'pass';
     verdicts.push(v);
-    notes.push(`${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source}) to ${f3(best.alone.value)} (${best.source})`);
+    notes.push(
+      `${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source}) to ${f3(best.alone.value)} (${best.source})`,
+    );
   }
   const verdict = worst(verdicts);
-  const line = rows.length === 0 ? 'leave one source out: n/a — no label has two or more sources'
-    : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'} — ${verdict.toUpperCase()}: ${verdict === 'warn' ? 'the model separates some sources far better than others: its score tracks provenance' : 'the model separates each source about equally'}`;
+  const line =
+    rows.length === 0
+      ? 'leave one source out: n/a — no label has two or more sources'
+      : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'} — ${verdict.toUpperCase()}: ${verdict === 'warn' ? 'the model separates some sources far better than others: its score tracks provenance' : 'the model separates each source about equally'}`;
   return { rows, verdict, line };
 }

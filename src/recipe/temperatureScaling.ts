@@ -32,7 +32,12 @@ export function logitsOfProbs(probs: ArrayLike<number>): Float64Array {
 }
 
 /** Mean NLL and its first two derivatives in β, for logits z [n × C]. */
-export function temperatureNll(z: ArrayLike<number>, labels: ArrayLike<number>, C: number, beta: number): { nll: number; d1: number; d2: number } {
+export function temperatureNll(
+  z: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  C: number,
+  beta: number,
+): { nll: number; d1: number; d2: number } {
   const n = labels.length;
   let nll = 0;
   let d1 = 0;
@@ -62,16 +67,22 @@ export function temperatureNll(z: ArrayLike<number>, labels: ArrayLike<number>, 
 
 function check(probs: ArrayLike<number>, labels: ArrayLike<number>, C: number, what: string): void {
   if (!(Number.isInteger(C) && C >= 2)) throw new Error(`${what}: need at least 2 classes (got ${C})`);
-  if (probs.length !== labels.length * C) throw new Error(`${what}: ${probs.length} probabilities for ${labels.length} rows × ${C} classes`);
+  if (probs.length !== labels.length * C)
+    throw new Error(`${what}: ${probs.length} probabilities for ${labels.length} rows × ${C} classes`);
   if (labels.length < 2) throw new Error(`${what}: need at least 2 labelled images (got ${labels.length})`);
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i]!;
-    if (!(Number.isInteger(y) && y >= 0 && y < C)) throw new Error(`${what}: label ${y} at row ${i} is not a class index below ${C}`);
+    if (!(Number.isInteger(y) && y >= 0 && y < C))
+      throw new Error(`${what}: label ${y} at row ${i} is not a class index below ${C}`);
   }
 }
 
 /** The temperature minimising the NLL of softmax(ln p / T) on (probs [n × C], labels). */
-export function fitTemperature(probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): TemperatureFit {
+export function fitTemperature(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+): TemperatureFit {
   check(probs, labels, numClasses, 'temperature scaling');
   const z = logitsOfProbs(probs);
   const f = (b: number) => temperatureNll(z, labels, numClasses, b);
@@ -91,7 +102,10 @@ export function fitTemperature(probs: ArrayLike<number>, labels: ArrayLike<numbe
     else lo = beta;
     let next = d2 > 0 ? beta - d1 / d2 : NaN;
     if (!(next > lo && next < hi)) next = Math.sqrt(lo * hi); // bisect (in log space) when Newton leaves the bracket
-    if (Math.abs(next - beta) <= 1e-12 * beta) { beta = next; break; }
+    if (Math.abs(next - beta) <= 1e-12 * beta) {
+      beta = next;
+      break;
+    }
     beta = next;
   }
   return done(beta, it, false);
@@ -103,7 +117,8 @@ export function fitTemperature(probs: ArrayLike<number>, labels: ArrayLike<numbe
 
 /** softmax(ln p / T) per row of [n × C] probabilities. */
 export function applyTemperature(probs: ArrayLike<number>, numClasses: number, temperature: number): Float32Array {
-  if (!(temperature > 0 && Number.isFinite(temperature))) throw new Error(`temperature must be a finite number > 0 (got ${temperature})`);
+  if (!(temperature > 0 && Number.isFinite(temperature)))
+    throw new Error(`temperature must be a finite number > 0 (got ${temperature})`);
   const C = numClasses;
   const out = new Float32Array(probs.length);
   const n = probs.length / C;
@@ -111,7 +126,8 @@ export function applyTemperature(probs: ArrayLike<number>, numClasses: number, t
     let max = -Infinity;
     for (let k = 0; k < C; k++) max = Math.max(max, Math.log(Math.max(probs[i * C + k]!, EPS)) / temperature);
     let s = 0;
-    for (let k = 0; k < C; k++) s += (out[i * C + k] = Math.exp(Math.log(Math.max(probs[i * C + k]!, EPS)) / temperature - max));
+    for (let k = 0; k < C; k++)
+      s += out[i * C + k] = Math.exp(Math.log(Math.max(probs[i * C + k]!, EPS)) / temperature - max);
     for (let k = 0; k < C; k++) out[i * C + k]! /= s;
   }
   return out;

@@ -30,16 +30,21 @@ const EPS = 1e-12;
 
 /** `probs` is [N, numClasses] row-major (PredictResult.probs); labels are class indices. */
 export function topLosses(
-  probs: ArrayLike<number>, numClasses: number, labels: ArrayLike<number>, opts: TopLossOptions = {},
+  probs: ArrayLike<number>,
+  numClasses: number,
+  labels: ArrayLike<number>,
+  opts: TopLossOptions = {},
 ): LossRow[] {
-  if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`topLosses: numClasses must be an integer >= 2, got ${numClasses}`);
+  if (!Number.isInteger(numClasses) || numClasses < 2)
+    throw new Error(`topLosses: numClasses must be an integer >= 2, got ${numClasses}`);
   if (probs.length !== labels.length * numClasses) {
     throw new Error(`topLosses: ${probs.length} probabilities for ${labels.length} rows of ${numClasses} classes`);
   }
   const pc = opts.positiveClass ?? 1;
   if (opts.threshold !== undefined) {
     if (numClasses !== 2) throw new Error('topLosses: a threshold applies to two classes only');
-    if (!(opts.threshold >= 0 && opts.threshold <= 1)) throw new Error(`topLosses: threshold must be in [0, 1], got ${opts.threshold}`);
+    if (!(opts.threshold >= 0 && opts.threshold <= 1))
+      throw new Error(`topLosses: threshold must be in [0, 1], got ${opts.threshold}`);
     if (pc !== 0 && pc !== 1) throw new Error(`topLosses: positiveClass must be 0 or 1, got ${pc}`);
   }
   const k = opts.k ?? labels.length;
@@ -58,9 +63,17 @@ export function topLosses(
       for (let c = 1; c < numClasses; c++) if (probs[o + c]! > probs[o + predicted]!) predicted = c;
     }
     const probActual = probs[o + actual]!;
-    if (!(probActual >= 0 && probActual <= 1)) throw new Error(`topLosses: probability at row ${i} is not in [0, 1] (${probActual})`);
+    if (!(probActual >= 0 && probActual <= 1))
+      throw new Error(`topLosses: probability at row ${i} is not in [0, 1] (${probActual})`);
     if (opts.wrongOnly && predicted === actual) continue;
-    rows.push({ row: i, actual, predicted, probActual, probPredicted: probs[o + predicted]!, loss: -Math.log(Math.max(probActual, EPS)) });
+    rows.push({
+      row: i,
+      actual,
+      predicted,
+      probActual,
+      probPredicted: probs[o + predicted]!,
+      loss: -Math.log(Math.max(probActual, EPS)),
+    });
   }
   rows.sort((a, b) => b.loss - a.loss || a.row - b.row);
   return rows.slice(0, k);

@@ -26,7 +26,9 @@ import { trainableAt, type TransferMode } from './transfer.js';
 import { monitorMode, validationMetrics, type Monitor, type ValidMetrics } from './validationMetrics.js';
 import type { Batch } from '../engine/types.js';
 
-export interface LabelledBatch extends Batch { labels: Int32Array }
+export interface LabelledBatch extends Batch {
+  labels: Int32Array;
+}
 
 /** A dataset the trainer can walk epoch by epoch; epoch(e) must be a pure function of e. */
 export interface EpochSource {
@@ -116,26 +118,50 @@ export interface ValidationPredictions {
 export class Trainer {
   /** The latest epoch's validation predictions (a threshold rule chooses on them; null before any). */
   lastValidation: ValidationPredictions | null = null;
-  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> & TrainerOptions;
+  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> &
+    TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
   /** The caller's callbacks, then divergence and early stopping. */
   readonly callbacks: TrainerCallback[];
 
-  constructor(readonly model: EngineModel, opts: TrainerOptions, callbacks: TrainerCallback[] = []) {
+  constructor(
+    readonly model: EngineModel,
+    opts: TrainerOptions,
+    callbacks: TrainerCallback[] = [],
+  ) {
     this.o = {
-      spacing: 'geometric', momentumSpacing: 'linear', discriminative: true, precision: 'fp32', transfer: 'finetune',
-      batchNorm: 'train', monitor: 'valid_loss', patience: 0, minDelta: 0, positiveClass: 1, threshold: 0.5,
-      maxConsecutiveOverflows: 20, ...opts,
+      spacing: 'geometric',
+      momentumSpacing: 'linear',
+      discriminative: true,
+      precision: 'fp32',
+      transfer: 'finetune',
+      batchNorm: 'train',
+      monitor: 'valid_loss',
+      patience: 0,
+      minDelta: 0,
+      positiveClass: 1,
+      threshold: 0.5,
+      maxConsecutiveOverflows: 20,
+      ...opts,
     };
-    if (!Number.isInteger(opts.epochs) || opts.epochs < 1) throw new Error(`epochs must be a positive integer (got ${opts.epochs})`);
+    if (!Number.isInteger(opts.epochs) || opts.epochs < 1)
+      throw new Error(`epochs must be a positive integer (got ${opts.epochs})`);
     this.callbacks = [
       ...callbacks,
       new DivergenceStop({ precision: this.o.precision, maxConsecutiveOverflows: this.o.maxConsecutiveOverflows }),
       new EarlyStopping({ monitor: this.o.monitor, patience: this.o.patience, epochs: opts.epochs }),
     ];
     this.scaler = new GradScaler({ enabled: this.o.precision === 'fp16' });
-    this.st = { epoch: 0, step: 0, scaler: this.scaler.state(), bestValue: null, bestEpoch: -1, epochsWithoutImprovement: 0, history: [] };
+    this.st = {
+      epoch: 0,
+      step: 0,
+      scaler: this.scaler.state(),
+      bestValue: null,
+      bestEpoch: -1,
+      epochsWithoutImprovement: 0,
+      history: [],
+    };
   }
 
   /** The state to save beside a checkpoint (valid at an epoch end). */
@@ -146,7 +172,9 @@ export class Trainer {
   /** Hyperparameters of every group at step t (what the trace records). */
   hyperAt(t: number): GroupHyper[] {
     return scheduleGroupHyper(this.o.schedule, t, this.o.groups.length, {
-      spacing: this.o.spacing, momentumSpacing: this.o.momentumSpacing, weightDecay: this.o.weightDecay,
+      spacing: this.o.spacing,
+      momentumSpacing: this.o.momentumSpacing,
+      weightDecay: this.o.weightDecay,
       discriminative: this.o.discriminative,
     });
   }
@@ -160,12 +188,17 @@ export class Trainer {
       await this.beginEpoch(e);
       const te = performance.now();
       const run = await this.trainEpoch(train, e, totalSteps);
-      stop = run.stop ?? await this.endEpoch(run, valid, e, te);
+      stop = run.stop ?? (await this.endEpoch(run, valid, e, te));
     }
     const result: TrainResult = {
-      status: stop ? stop.status ?? 'interrupted' : 'completed', message: stop?.stop ?? '',
-      epochsDone: this.st.epoch, stepsDone: this.st.step, bestValue: this.st.bestValue ?? NaN,
-      bestEpoch: this.st.bestEpoch, history: this.st.history, seconds: (performance.now() - t0) / 1000,
+      status: stop ? (stop.status ?? 'interrupted') : 'completed',
+      message: stop?.stop ?? '',
+      epochsDone: this.st.epoch,
+      stepsDone: this.st.step,
+      bestValue: this.st.bestValue ?? NaN,
+      bestEpoch: this.st.bestEpoch,
+      history: this.st.history,
+      seconds: (performance.now() - t0) / 1000,
     };
     for (const cb of this.callbacks) await cb.onTrainEnd?.(result);
     return result;
@@ -176,18 +209,25 @@ export class Trainer {
     const o = this.o;
     const totalSteps = o.epochs * train.batchesPerEpoch;
     if (o.schedule.totalSteps !== totalSteps) {
-      throw new Error(`the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`);
+      throw new Error(
+        `the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`,
+      );
     }
     this.model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
     if (resume) {
       this.st = structuredClone(resume.state);
       this.scaler.load(resume.state.scaler);
-      if (resume.optimizer && resume.optimizer.size) await this.model.loadOptimizerState(resume.optimizer);
+      if (resume.optimizer?.size) await this.model.loadOptimizerState(resume.optimizer);
     }
     for (const cb of this.callbacks) {
       await cb.onTrainBegin?.({
-        epochs: o.epochs, batchesPerEpoch: train.batchesPerEpoch, imagesPerEpoch: train.imagesPerEpoch, totalSteps,
-        groupCount: o.groups.length, startEpoch: this.st.epoch, startStep: this.st.step,
+        epochs: o.epochs,
+        batchesPerEpoch: train.batchesPerEpoch,
+        imagesPerEpoch: train.imagesPerEpoch,
+        totalSteps,
+        groupCount: o.groups.length,
+        startEpoch: this.st.epoch,
+        startStep: this.st.step,
       });
     }
     return totalSteps;
@@ -207,7 +247,14 @@ export class Trainer {
   /** One epoch of steps; ends early with a stop request (abort, divergence, a callback). */
   private async trainEpoch(train: EpochSource, e: number, totalSteps: number): Promise<EpochRun> {
     const o = this.o;
-    const run: EpochRun = { step: e * train.batchesPerEpoch, lossSum: 0, lossCount: 0, images: 0, skipped: 0, seconds: 0 };
+    const run: EpochRun = {
+      step: e * train.batchesPerEpoch,
+      lossSum: 0,
+      lossCount: 0,
+      images: 0,
+      skipped: 0,
+      seconds: 0,
+    };
     const te = performance.now();
     let b = 0;
     let tStep = performance.now();
@@ -216,12 +263,20 @@ export class Trainer {
       // leave the others waiting in the next gradient all-reduce).
       const aborted = o.collective ? (await o.collective.sum([o.signal?.aborted ? 1 : 0]))[0]! > 0 : o.signal?.aborted;
       if (aborted) {
-        return { ...run, stop: { status: 'interrupted', stop: `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})` } };
+        return {
+          ...run,
+          stop: {
+            status: 'interrupted',
+            stop: `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`,
+          },
+        };
       }
       if (run.step >= totalSteps) throw new Error(`epoch ${e + 1} gave more than ${train.batchesPerEpoch} batches`);
       const hyper = this.hyperAt(run.step);
       const r = await this.model.trainStep(batch, hyper, {
-        precision: o.precision, lossScale: this.scaler.scale, ...(o.classWeights ? { classWeights: o.classWeights } : {}),
+        precision: o.precision,
+        lossScale: this.scaler.scale,
+        ...(o.classWeights ? { classWeights: o.classWeights } : {}),
       });
       const { skip } = this.scaler.update(r.overflow);
       const n = batch.shape[0];
@@ -229,8 +284,17 @@ export class Trainer {
       let stop: StopRequest | undefined;
       for (const cb of this.callbacks) {
         const req = await cb.onStep?.({
-          step: run.step, totalSteps, epoch: e, batch: b, batchesPerEpoch: train.batchesPerEpoch, images: n, loss: r.loss, hyper,
-          overflow: r.overflow, lossScale: r.lossScale, consecutiveOverflows: this.scaler.state().consecutiveOverflows,
+          step: run.step,
+          totalSteps,
+          epoch: e,
+          batch: b,
+          batchesPerEpoch: train.batchesPerEpoch,
+          images: n,
+          loss: r.loss,
+          hyper,
+          overflow: r.overflow,
+          lossScale: r.lossScale,
+          consecutiveOverflows: this.scaler.state().consecutiveOverflows,
           seconds: (now - tStep) / 1000,
         });
         if (req?.stop && !stop) stop = req;
@@ -244,13 +308,19 @@ export class Trainer {
       run.step++;
       b++;
     }
-    if (b !== train.batchesPerEpoch) throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
+    if (b !== train.batchesPerEpoch)
+      throw new Error(`epoch ${e + 1} gave ${b} batches; expected ${train.batchesPerEpoch}`);
     run.seconds = (performance.now() - te) / 1000;
     return run;
   }
 
   /** Validation, the monitor and best epoch, the epoch-end callbacks (which may stop the run). */
-  private async endEpoch(run: EpochRun, valid: EpochSource | null, e: number, te: number): Promise<StopRequest | undefined> {
+  private async endEpoch(
+    run: EpochRun,
+    valid: EpochSource | null,
+    e: number,
+    te: number,
+  ): Promise<StopRequest | undefined> {
     const o = this.o;
     let { lossSum, lossCount, images } = run;
     if (o.collective) [lossSum, lossCount, images] = await o.collective.sum([lossSum, lossCount, images]);
@@ -259,8 +329,9 @@ export class Trainer {
     const trainLoss = lossCount ? lossSum / lossCount : NaN;
     const value = o.monitor === 'train_loss' ? trainLoss : vm[o.monitor.slice('valid_'.length) as keyof ValidMetrics];
     const best = this.st.bestValue;
-    const improved = Number.isFinite(value) && (best === null
-      || (monitorMode(o.monitor) === 'min' ? value < best - o.minDelta : value > best + o.minDelta));
+    const improved =
+      Number.isFinite(value) &&
+      (best === null || (monitorMode(o.monitor) === 'min' ? value < best - o.minDelta : value > best + o.minDelta));
     if (improved) {
       this.st.bestValue = value;
       this.st.bestEpoch = e;
@@ -269,9 +340,17 @@ export class Trainer {
       this.st.epochsWithoutImprovement++;
     }
     const result: EpochResult = {
-      epoch: e, step: run.step, trainLoss, valid: vm, monitorValue: value, improved,
-      bestValue: this.st.bestValue ?? NaN, bestEpoch: this.st.bestEpoch,
-      seconds: (performance.now() - te) / 1000, imagesPerSecond: images / run.seconds, skippedSteps: run.skipped,
+      epoch: e,
+      step: run.step,
+      trainLoss,
+      valid: vm,
+      monitorValue: value,
+      improved,
+      bestValue: this.st.bestValue ?? NaN,
+      bestEpoch: this.st.bestEpoch,
+      seconds: (performance.now() - te) / 1000,
+      imagesPerSecond: images / run.seconds,
+      skippedSteps: run.skipped,
     };
     this.st.history.push(result);
     this.st.epoch = e + 1;

@@ -46,9 +46,7 @@ export function gradualFullEpoch(layers: LayerInfo[]): number {
  * The trainable set for a transfer mode at a (0-based) epoch. `params` is
  * Model.parameters() (parameters then buffers); LayerInfo.params index into it.
  */
-export function trainableAt(
-  mode: TransferMode, layers: LayerInfo[], params: ParamInfo[], epoch = 0,
-): TrainableSet {
+export function trainableAt(mode: TransferMode, layers: LayerInfo[], params: ParamInfo[], epoch = 0): TrainableSet {
   if (!TRANSFER_MODES.includes(mode)) {
     throw new Error(`transfer: mode must be one of ${TRANSFER_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
   }
@@ -67,7 +65,9 @@ export function trainableAt(
   for (const l of layers) {
     for (const p of l.params) {
       if (!Number.isInteger(p) || p < 0 || p >= params.length) {
-        throw new Error(`transfer: layer ${l.name} refers to parameter ${p}, but the model has ${params.length} entries`);
+        throw new Error(
+          `transfer: layer ${l.name} refers to parameter ${p}, but the model has ${params.length} entries`,
+        );
       }
       owner.set(p, l.stageIndex);
     }
@@ -80,7 +80,10 @@ export function trainableAt(
     const on = s === undefined ? all : openStages.has(s);
     (on ? trainable : frozen).push(info.name);
   });
-  const stages = order.filter((s) => openStages.has(s.index)).map((s) => s.name).reverse();
+  const stages = order
+    .filter((s) => openStages.has(s.index))
+    .map((s) => s.name)
+    .reverse();
   return { trainable, frozen, stages };
 }
 

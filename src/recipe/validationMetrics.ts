@@ -16,7 +16,14 @@ export interface ValidMetrics {
   auc: number;
 }
 
-export const MONITORS = ['valid_loss', 'valid_accuracy', 'valid_sensitivity', 'valid_specificity', 'valid_auc', 'train_loss'] as const;
+export const MONITORS = [
+  'valid_loss',
+  'valid_accuracy',
+  'valid_sensitivity',
+  'valid_specificity',
+  'valid_auc',
+  'train_loss',
+] as const;
 export type Monitor = (typeof MONITORS)[number];
 
 /** Whether a larger value of the monitored metric is better. */
@@ -25,10 +32,15 @@ export function monitorMode(m: Monitor): 'min' | 'max' {
 }
 
 export function validationMetrics(
-  probs: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number, positiveClass = 1, threshold = 0.5,
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  positiveClass = 1,
+  threshold = 0.5,
 ): ValidMetrics {
   const n = labels.length;
-  if (probs.length !== n * numClasses) throw new Error(`validationMetrics: ${probs.length} probabilities for ${n} rows × ${numClasses} classes`);
+  if (probs.length !== n * numClasses)
+    throw new Error(`validationMetrics: ${probs.length} probabilities for ${n} rows × ${numClasses} classes`);
   if (n === 0) return { n: 0, loss: NaN, accuracy: NaN, sensitivity: NaN, specificity: NaN, auc: NaN };
   let loss = 0;
   let correct = 0;

@@ -30,7 +30,10 @@ export function errorMessage(e: unknown, opts: { firstLine?: boolean } = {}): st
     const kind = e === null ? 'null' : Array.isArray(e) ? 'array' : typeof e;
     return `unknown error (a thrown ${kind} with no message)`;
   }
-  const lines = t.split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean);
+  const lines = t
+    .split(/[\r\n]+/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   t = opts.firstLine ? lines[0]! : lines.join('; ');
   // Control characters from file contents or names (terminal escapes) are shown, not sent.
   t = t.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);

@@ -3,7 +3,11 @@
 // of the project (the batch loader's decodes use it too).
 import pLimit from 'p-limit';
 
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const run = pLimit(Math.max(1, limit));
   return Promise.all(items.map((item, i) => run(() => fn(item, i))));
 }

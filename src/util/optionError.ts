@@ -10,14 +10,22 @@ export interface OptionFix {
 const flag = (option: string) => `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 export class OptionError extends Error {
-  constructor(readonly problem: string, readonly option: string | null = null, readonly fix: OptionFix | null = null) {
-    super(`${problem}${fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''}`);
+  constructor(
+    readonly problem: string,
+    readonly option: string | null = null,
+    readonly fix: OptionFix | null = null,
+  ) {
+    super(
+      `${problem}${fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''}`,
+    );
     this.name = 'OptionError';
   }
 
   /** The same error in the CLI's words. */
   cliMessage(): string {
-    const subject = this.option ? this.problem.replace(new RegExp(`\\b${this.option}\\b`), flag(this.option)) : this.problem;
+    const subject = this.option
+      ? this.problem.replace(new RegExp(`\\b${this.option}\\b`), flag(this.option))
+      : this.problem;
     if (!this.fix) return subject;
     return `${subject}; use ${flag(this.fix.option)}${this.fix.value !== undefined ? ` ${this.fix.value}` : ''}`;
   }

@@ -9,7 +9,7 @@
 export function hashSeed(...parts: (string | number)[]): number {
   let h = 0x811c9dc5;
   for (const p of parts) {
-    const s = String(p) + '\u0000';
+    const s = `${String(p)}\u0000`;
     for (let i = 0; i < s.length; i++) {
       h ^= s.charCodeAt(i);
       h = Math.imul(h, 0x01000193);
@@ -37,7 +37,8 @@ export class Rng {
   }
 
   load(state: number): void {
-    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) throw new Error(`rng: state must be an unsigned 32-bit integer, got ${state}`);
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff)
+      throw new Error(`rng: state must be an unsigned 32-bit integer, got ${state}`);
     this.st = state;
     this.spare = null;
   }

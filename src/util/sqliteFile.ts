@@ -6,7 +6,12 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { errorMessage } from './errorMessage.js';
 
-export function openSqliteFile(file: string, schema: string, what: string, migrate?: (db: Database.Database) => void): Database.Database {
+export function openSqliteFile(
+  file: string,
+  schema: string,
+  what: string,
+  migrate?: (db: Database.Database) => void,
+): Database.Database {
   const path = file === ':memory:' ? file : resolve(file);
   if (path !== ':memory:') {
     mkdirSync(dirname(path), { recursive: true });

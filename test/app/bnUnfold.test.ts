@@ -11,7 +11,7 @@ import { projectRoot } from '../../src/engine/native.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import type { Batch } from '../../src/engine/types.js';
 import { generatePhantoms } from '../../src/data/phantom.js';
-import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from '../../src/app/bnUnfold.js';
+import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from '../../src/app/train/bnUnfold.js';
 
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 const S = 96;
@@ -46,8 +46,15 @@ async function trainModeProbs(m: Model, b: Batch): Promise<Float32Array> {
 
 before(() => setThreads(2));
 
-test('unfolding keeps the eval output and brings train-mode output close to it', { skip: !existsSync(PRETRAINED) && 'no ../shared/pretrained' }, async () => {
-  const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 1000, dropout: 0, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+test('unfolding keeps the eval output and brings train-mode output close to it', {
+  skip: !existsSync(PRETRAINED) && 'no ../shared/pretrained',
+}, async () => {
+  const m = await Model.create({
+    arch: 'mobilenet_v2',
+    numClasses: 1000,
+    dropout: 0,
+    normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  });
   await loadPretrained(m, PRETRAINED, () => undefined);
   const names = batchNormNames(m);
   assert.equal(names.length, 52);
@@ -70,8 +77,13 @@ test('unfolding keeps the eval output and brings train-mode output close to it',
   }
   assert.ok(maxDiff < 1e-3 * maxAbs, `eval logits changed by ${maxDiff} (max |logit| ${maxAbs})`);
   const unfoldedTrainGap = logProbGap(await trainModeProbs(m, probe), probsBefore, 1000);
-  assert.ok(unfoldedTrainGap < foldedTrainGap / 3, `train-mode gap: folded ${foldedTrainGap}, unfolded ${unfoldedTrainGap}`);
-  console.log(`eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`);
+  assert.ok(
+    unfoldedTrainGap < foldedTrainGap / 3,
+    `train-mode gap: folded ${foldedTrainGap}, unfolded ${unfoldedTrainGap}`,
+  );
+  console.log(
+    `eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`,
+  );
 });
 
 test('a freshly initialised network is not mistaken for a folded one', async () => {

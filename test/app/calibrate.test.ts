@@ -15,15 +15,15 @@ import { readManifest, writeManifest } from '../../src/data/manifest.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { Model } from '../../src/engine/model.js';
 import { saveCheckpoint, readCheckpointMeta } from '../../src/engine/checkpoint.js';
-import { calibrate } from '../../src/app/calibrate.js';
-import { evaluate } from '../../src/app/evaluate.js';
+import { calibrate } from '../../src/app/evaluate/calibrate.js';
+import { evaluate } from '../../src/app/evaluate/evaluate.js';
 import { parseCsv } from '../../src/data/csv.js';
 import { applyPlatt } from '../../src/recipe/plattScaling.js';
 import { applyTemperature } from '../../src/recipe/temperatureScaling.js';
 import { youdenThreshold } from '../../src/recipe/metrics.js';
 import { loadServedModel } from '../../src/app/serve/servedModel.js';
 import { modelCard } from '../../src/app/serve/modelCard.js';
-import { screenStudy } from '../../src/app/screen.js';
+import { screenStudy } from '../../src/app/serve/screen.js';
 import { applyCalibration, calibrationOf } from '../../src/recipe/calibrationMap.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -37,14 +37,19 @@ before(async () => {
   // An untrained network is enough: calibration maps whatever scores it gives.
   const model = await Model.create({ arch: 'resnet18', numClasses: 2 });
   await saveCheckpoint(ck, model, {
-    classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 48, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5,
+    classes: ['normal', 'covid'],
+    positiveClass: 1,
+    preprocessing: { size: 48, fit: 'letterbox', equalize: 'none', channels: 1 },
+    threshold: 0.5,
     training: { config: { manifest, trainSplit: 'train' } },
   });
 });
 
 /** Positive-class probability per manifest path, from an evaluation's predictions.csv. */
 function probsOf(file: string): Map<string, number> {
-  return new Map(parseCsv(readFileSync(file, 'utf8'), file).records.map((r) => [r.values.path!, Number(r.values.probability)]));
+  return new Map(
+    parseCsv(readFileSync(file, 'utf8'), file).records.map((r) => [r.values.path!, Number(r.values.probability)]),
+  );
 }
 
 test('platt and temperature: a new checkpoint, same weights, model.json records the fit; evaluate applies it', async () => {
@@ -53,7 +58,11 @@ test('platt and temperature: a new checkpoint, same weights, model.json records 
   const p = await calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: join(dir, 'ck-platt') });
   const meta = await readCheckpointMeta(join(dir, 'ck-platt'));
   const orig = await readCheckpointMeta(ck);
-  assert.deepEqual(readFileSync(join(dir, 'ck-platt', 'model.safetensors')), readFileSync(join(ck, 'model.safetensors')), 'weights untouched');
+  assert.deepEqual(
+    readFileSync(join(dir, 'ck-platt', 'model.safetensors')),
+    readFileSync(join(ck, 'model.safetensors')),
+    'weights untouched',
+  );
   assert.equal(meta.weightsSha256, orig.weightsSha256);
   const cal = calibrationOf(meta)!;
   assert.equal(cal.method, 'platt');
@@ -67,43 +76,82 @@ test('platt and temperature: a new checkpoint, same weights, model.json records 
   assert.equal(cal.thresholdRule, 'keep');
   assert.equal((meta.thresholdChoice as { evaluation: { protocol: string } }).evaluation.protocol, 'internal');
   // evaluate reads model.json's calibration back and maps every probability through it.
-  const e = await evaluate({ model: join(dir, 'ck-platt'), manifest, split: 'valid', out: join(dir, 'eval-platt'), bootstrap: 0 });
+  const e = await evaluate({
+    model: join(dir, 'ck-platt'),
+    manifest,
+    split: 'valid',
+    out: join(dir, 'eval-platt'),
+    bootstrap: 0,
+  });
   const after = probsOf(e.files.predictions);
   assert.equal(after.size, rawP.size);
-  for (const [path, q] of after) assert.ok(Math.abs(q - applyPlatt(rawP.get(path)!, cal.parameters.a!, cal.parameters.b!)) < 2e-5, path);
+  for (const [path, q] of after)
+    assert.ok(Math.abs(q - applyPlatt(rawP.get(path)!, cal.parameters.a!, cal.parameters.b!)) < 2e-5, path);
   // Temperature scaling: softmax(ln p / T).
   const t = await calibrate({ model: ck, manifest, split: 'valid', method: 'temperature', out: join(dir, 'ck-temp') });
   const T = t.record!.parameters.temperature!;
   assert.ok(T > 0);
-  const et = await evaluate({ model: join(dir, 'ck-temp'), manifest, split: 'valid', out: join(dir, 'eval-temp'), bootstrap: 0 });
+  const et = await evaluate({
+    model: join(dir, 'ck-temp'),
+    manifest,
+    split: 'valid',
+    out: join(dir, 'eval-temp'),
+    bootstrap: 0,
+  });
   for (const [path, q] of probsOf(et.files.predictions)) {
     const r = rawP.get(path)!;
     assert.ok(Math.abs(q - applyTemperature([1 - r, r], 2, T)[1]!) < 2e-5, path);
   }
-  assert.ok(Math.abs(et.metrics.auc.value - raw.metrics.auc.value) < 1e-9 || !Number.isFinite(raw.metrics.auc.value), 'ranking kept');
+  assert.ok(
+    Math.abs(et.metrics.auc.value - raw.metrics.auc.value) < 1e-9 || !Number.isFinite(raw.metrics.auc.value),
+    'ranking kept',
+  );
   // Recalibrating a calibrated checkpoint fits the network's raw scores again (replaces, never stacks).
-  const again = await calibrate({ model: join(dir, 'ck-temp'), manifest, split: 'valid', method: 'temperature', out: join(dir, 'ck-temp2') });
+  const again = await calibrate({
+    model: join(dir, 'ck-temp'),
+    manifest,
+    split: 'valid',
+    method: 'temperature',
+    out: join(dir, 'ck-temp2'),
+  });
   assert.ok(Math.abs(again.record!.parameters.temperature! - T) < 1e-9);
 });
 
 test('--method none chooses the threshold by an explicit rule; per-source rates; serve and the model card apply and show it', async () => {
-  const r = await calibrate({ model: ck, manifest, split: 'valid', method: 'none', threshold: 'youden', out: join(dir, 'ck-thr') });
+  const r = await calibrate({
+    model: ck,
+    manifest,
+    split: 'valid',
+    method: 'none',
+    threshold: 'youden',
+    out: join(dir, 'ck-thr'),
+  });
   const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw2'), bootstrap: 0 });
   const pos = [...probsOf(raw.files.predictions).values()];
-  const labels = parseCsv(readFileSync(raw.files.predictions, 'utf8'), 'p').records.map((x) => (x.values.label === 'covid' ? 1 : 0));
-  assert.ok(Math.abs(r.after.threshold - youdenThreshold(pos, labels).threshold) < 1e-6, 'the Youden point of the raw scores (predictions.csv keeps 6 decimals)');
+  const labels = parseCsv(readFileSync(raw.files.predictions, 'utf8'), 'p').records.map((x) =>
+    x.values.label === 'covid' ? 1 : 0,
+  );
+  assert.ok(
+    Math.abs(r.after.threshold - youdenThreshold(pos, labels).threshold) < 1e-6,
+    'the Youden point of the raw scores (predictions.csv keeps 6 decimals)',
+  );
   const meta = await readCheckpointMeta(join(dir, 'ck-thr'));
   assert.equal(meta.threshold, r.after.threshold);
   assert.equal(meta.calibration, undefined);
   assert.equal((meta.thresholdChoice as { rule: string }).rule, 'youden');
-  assert.deepEqual(r.after.groups.map((g) => g.group), ['phantom']);
+  assert.deepEqual(
+    r.after.groups.map((g) => g.group),
+    ['phantom'],
+  );
   assert.equal(r.after.all.sensitivity.den, 6);
   assert.match(r.protocol.why, /one source \(phantom\)/);
   // The serve path maps probabilities through the calibration exactly as evaluate does.
   const served = await loadServedModel(join(dir, 'ck-platt'));
   const plain = await loadServedModel(ck);
   const row = readManifest(manifest).rows.find((x) => x.split === 'valid')!;
-  const img = await sharp(join(dir, 'data', row.path)).png().toBuffer();
+  const img = await sharp(join(dir, 'data', row.path))
+    .png()
+    .toBuffer();
   const a = await screenStudy(served.model, served.meta, img);
   const b = await screenStudy(plain.model, plain.meta, img);
   const expect = applyCalibration(Float32Array.from(b.probabilities), 2, 1, calibrationOf(served.meta));
@@ -118,27 +166,68 @@ test('--method none chooses the threshold by an explicit rule; per-source rates;
 });
 
 test('calibrate refuses bad input with one line', async () => {
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: ck }), /--out is the model's own checkpoint folder/);
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: ck }),
+    /--out is the model's own checkpoint folder/,
+  );
   mkdirSync(join(dir, 'full'));
   writeFileSync(join(dir, 'full', 'x'), '');
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: join(dir, 'full') }), /exists and is not empty/);
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'train', method: 'platt', out: join(dir, 'o1') }), /in the model's training split/);
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'nope', method: 'platt', out: join(dir, 'o2') }), /has no 'nope' rows/);
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'valid', method: 'isotonic' as 'platt', out: join(dir, 'o3') }), /--method must be one of temperature, platt, none/);
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'valid', method: 'platt', threshold: 'best', out: join(dir, 'o4') }), /unknown threshold rule 'best'/);
-  await assert.rejects(calibrate({ model: ck, manifest, split: 'valid', method: 'none', threshold: 'keep', out: join(dir, 'o5') }), /changes nothing/);
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: join(dir, 'full') }),
+    /exists and is not empty/,
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'train', method: 'platt', out: join(dir, 'o1') }),
+    /in the model's training split/,
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'nope', method: 'platt', out: join(dir, 'o2') }),
+    /has no 'nope' rows/,
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'valid', method: 'isotonic' as 'platt', out: join(dir, 'o3') }),
+    /--method must be one of temperature, platt, none/,
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'valid', method: 'platt', threshold: 'best', out: join(dir, 'o4') }),
+    /unknown threshold rule 'best'/,
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest, split: 'valid', method: 'none', threshold: 'keep', out: join(dir, 'o5') }),
+    /changes nothing/,
+  );
   const m = readManifest(manifest);
   const one = join(dir, 'data', 'one-class.csv');
-  await writeManifest(one, m.rows.filter((x) => x.split === 'valid' && x.label === 'covid'));
-  await assert.rejects(calibrate({ model: ck, manifest: one, split: 'valid', method: 'platt', out: join(dir, 'o6') }), /has 6 covid and 0 other image\(s\): fitting and choosing a threshold need both/);
+  await writeManifest(
+    one,
+    m.rows.filter((x) => x.split === 'valid' && x.label === 'covid'),
+  );
+  await assert.rejects(
+    calibrate({ model: ck, manifest: one, split: 'valid', method: 'platt', out: join(dir, 'o6') }),
+    /has 6 covid and 0 other image\(s\): fitting and choosing a threshold need both/,
+  );
 });
 
 test('cxrtune calibrate: CLI errors are one line with exit code 1', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8' });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+      cwd: root,
+      encoding: 'utf8',
+    });
   const noMethod = cli('calibrate', '--model', ck, '--manifest', manifest, '--out', join(dir, 'c1'));
   assert.equal(noMethod.status, 1);
   assert.match(noMethod.stderr, /--method <m>' not specified/);
-  const missing = cli('calibrate', '--model', join(dir, 'nope'), '--manifest', manifest, '--method', 'platt', '--out', join(dir, 'c2'));
+  const missing = cli(
+    'calibrate',
+    '--model',
+    join(dir, 'nope'),
+    '--manifest',
+    manifest,
+    '--method',
+    'platt',
+    '--out',
+    join(dir, 'c2'),
+  );
   assert.equal(missing.status, 1);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
   assert.match(missing.stderr, /cxrtune: model not found/);

@@ -16,7 +16,11 @@ const hold: TrainerCallback = {
     renameSync(`${holdFile}.tmp`, holdFile!); // the reader never sees half a pid
     // Held until killed; orphaned (the test gone), it leaves instead of lingering.
     const parent = process.ppid;
-    await new Promise(() => setInterval(() => { if (process.ppid !== parent) process.exit(4); }, 500));
+    await new Promise(() =>
+      setInterval(() => {
+        if (process.ppid !== parent) process.exit(4);
+      }, 500),
+    );
   },
 };
 

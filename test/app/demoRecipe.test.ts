@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePhantoms } from '../../src/data/phantom.js';
-import { runDemo } from '../../src/app/demo.js';
-import { RECOMMENDED, recipeNamed } from '../../src/app/realDataRecipe.js';
-import { DEMO_SEGMENTER, demoSegmenter, demoSegmenterDir } from '../../src/app/lungs/demoSegmenter.js';
+import { runDemo } from '../../src/app/demo/demo.js';
+import { RECOMMENDED, recipeNamed } from '../../src/app/demo/realDataRecipe.js';
+import { DEMO_SEGMENTER, demoSegmenter, demoSegmenterDir } from '../../src/app/demo/demoSegmenter.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-demorecipe-'));
 
@@ -22,12 +22,27 @@ test('recipes are named, and an unknown one is refused', () => {
   assert.throws(() => recipeNamed('best'), /unknown recipe 'best' \(recommended, paper\)/);
 });
 
-test('the demo on a manifest runs the recommended recipe: lung crop, augmentation and threshold rule in model.json', { timeout: 10 * 60_000 }, async () => {
+test('the demo on a manifest runs the recommended recipe: lung crop, augmentation and threshold rule in model.json', {
+  timeout: 10 * 60_000,
+}, async () => {
   const ph = await writePhantoms({ n: 24, size: 64, seed: 5, out: join(dir, 'ph'), split: '0.7,0.3' });
   const lines: string[] = [];
-  const r = await runDemo({ out: join(dir, 'demo'), manifest: ph.manifestFile, pretrained: 'none', arch: 'resnet18', size: 64, epochs: 1, batch: 8, precision: 'fp32', log: (l) => lines.push(l) });
+  const r = await runDemo({
+    out: join(dir, 'demo'),
+    manifest: ph.manifestFile,
+    pretrained: 'none',
+    arch: 'resnet18',
+    size: 64,
+    epochs: 1,
+    batch: 8,
+    precision: 'fp32',
+    log: (l) => lines.push(l),
+  });
   assert.equal(r.recipe?.name, 'recommended');
-  assert.deepEqual(r.steps.map((s) => s.name), ['data', 'lungs', 'lr-find', 'train', 'evaluate', 'explain', 'audit', 'report']);
+  assert.deepEqual(
+    r.steps.map((s) => s.name),
+    ['data', 'lungs', 'lr-find', 'train', 'evaluate', 'explain', 'audit', 'report'],
+  );
   const meta = JSON.parse(readFileSync(join(r.out, 'run', 'checkpoints', 'last', 'model.json'), 'utf8'));
   assert.equal(meta.preprocessing.crop, 'lungs');
   assert.equal(meta.preprocessing.cropMargin, 0.1);
@@ -37,15 +52,25 @@ test('the demo on a manifest runs the recommended recipe: lung crop, augmentatio
   assert.equal(meta.threshold, meta.thresholdChoice.value);
   // The recipe's range is the one trained with (chosen on source-held-out validation), not the finder's.
   assert.equal(r.lr.lrMax, (RECOMMENDED.schedule as { oneCycle: { lrMax: number } }).oneCycle.lrMax);
-  assert.ok(lines.some((l) => /\[1\/8\] data/.test(l)) && lines.some((l) => /\[8\/8\] report/.test(l)), 'eight numbered steps');
+  assert.ok(
+    lines.some((l) => /\[1\/8\] data/.test(l)) && lines.some((l) => /\[8\/8\] report/.test(l)),
+    'eight numbered steps',
+  );
 });
 
-test('the demo segmenter is trained once, cached under $CXRTUNE_CACHE, then reused', { timeout: 10 * 60_000 }, async () => {
+test('the demo segmenter is trained once, cached under $CXRTUNE_CACHE, then reused', {
+  timeout: 10 * 60_000,
+}, async () => {
   const ph = await writePhantoms({ n: 12, size: 128, seed: 9, out: join(dir, 'lungdata'), split: '0.7,0.3' });
   const prev = process.env.CXRTUNE_CACHE;
   process.env.CXRTUNE_CACHE = join(dir, 'cache');
   try {
-    const first = await demoSegmenter({ lungData: ph.manifestFile, precision: 'fp32', threads: 2, log: () => undefined });
+    const first = await demoSegmenter({
+      lungData: ph.manifestFile,
+      precision: 'fp32',
+      threads: 2,
+      log: () => undefined,
+    });
     assert.equal(first.from, 'trained');
     assert.equal(first.dir, demoSegmenterDir(ph.manifestFile, undefined, 'fp32'));
     assert.ok(first.dir.startsWith(join(dir, 'cache', 'segmenters')));
@@ -53,9 +78,23 @@ test('the demo segmenter is trained once, cached under $CXRTUNE_CACHE, then reus
     assert.equal(meta.task, 'segmentation');
     assert.equal(meta.inputSize ?? meta.preprocessing.size, DEMO_SEGMENTER.size);
     assert.ok(Array.isArray(meta.metrics?.heldOut), 'the held-out Dice is recorded beside the weights');
-    const again = await demoSegmenter({ lungData: ph.manifestFile, precision: 'fp32', threads: 2, log: () => undefined });
+    const again = await demoSegmenter({
+      lungData: ph.manifestFile,
+      precision: 'fp32',
+      threads: 2,
+      log: () => undefined,
+    });
     assert.deepEqual({ from: again.from, dir: again.dir }, { from: 'cache', dir: first.dir });
-    await assert.rejects(demoSegmenter({ given: join(dir, 'nowhere'), lungData: ph.manifestFile, precision: 'fp32', threads: 2, log: () => undefined }), /lung segmenter not found/);
+    await assert.rejects(
+      demoSegmenter({
+        given: join(dir, 'nowhere'),
+        lungData: ph.manifestFile,
+        precision: 'fp32',
+        threads: 2,
+        log: () => undefined,
+      }),
+      /lung segmenter not found/,
+    );
     assert.ok(!existsSync(`${first.dir}.tmp-${process.pid}`), 'no temporary folder left');
   } finally {
     if (prev === undefined) delete process.env.CXRTUNE_CACHE;

@@ -8,10 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
-const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], { cwd: root, encoding: 'utf8' });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
 
 test('help names the options and examples', () => {
-  for (const [cmd, must] of [['evaluate', /--allow-train-overlap/], ['explain', /--top-losses/], ['report', /--eval/], ['demo', /--pretrained/]] as const) {
+  for (const [cmd, must] of [
+    ['evaluate', /--allow-train-overlap/],
+    ['explain', /--top-losses/],
+    ['report', /--eval/],
+    ['demo', /--pretrained/],
+  ] as const) {
     const r = cli(cmd, '--help');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, must);
@@ -30,7 +39,10 @@ test('user mistakes: one line, exit 1, nothing written', () => {
   ]) {
     const r = cli(...args);
     assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
-    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('(run with --help'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('(run with --help'));
     assert.equal(lines.length, 1, r.stderr);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }

@@ -19,7 +19,7 @@ import { loadSamples } from '../../src/app/lungs/lungData.js';
 import { trainSegmenter } from '../../src/app/lungs/trainSegmenter.js';
 import { evaluateSegmenter } from '../../src/app/lungs/evaluateSegmenter.js';
 import { fillManifestMasks } from '../../src/app/lungs/predictMasks.js';
-import { manifestSplitBy } from '../../src/app/protocol.js';
+import { manifestSplitBy } from '../../src/app/evaluate/protocol.js';
 import { loadSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { dice } from '../../src/recipe/segmentationMetrics.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
@@ -33,18 +33,31 @@ let manifestFile = '';
 
 before(async () => {
   loadNative().setThreads(2);
-  manifestFile = (await writePhantoms({ n: 30, size: S, seed: 5, out: join(dir, 'phantoms'), sheetSize: 0 })).manifestFile;
+  manifestFile = (await writePhantoms({ n: 30, size: S, seed: 5, out: join(dir, 'phantoms'), sheetSize: 0 }))
+    .manifestFile;
 });
 
 test('30 phantoms, 64 px, 8 epochs: held-out Dice > 0.85 and well above the all-lung answer', async () => {
   const t0 = performance.now();
   const pairs = readMaskManifest(manifestFile, { testFraction: 0.2, seed: 1 });
-  const train = pairs.filter((p) => p.split === 'train'), held = pairs.filter((p) => p.split === 'test');
+  const train = pairs.filter((p) => p.split === 'train'),
+    held = pairs.filter((p) => p.split === 'test');
   assert.ok(held.length >= 4 && train.length >= 20, `${train.length} train / ${held.length} held out`);
-  assert.ok(held.every((h) => !train.some((t) => t.patientId === h.patientId)), 'a patient on both sides');
+  assert.ok(
+    held.every((h) => !train.some((t) => t.patientId === h.patientId)),
+    'a patient on both sides',
+  );
   const samples = await loadSamples(train, S);
-  const r = await trainSegmenter({ samples, size: S, out: join(dir, 'seg'), epochs: 8, batchSize: 8, lr: 3e-3, log: () => undefined,
-    ...(existsSync(PRETRAINED) ? { pretrained: PRETRAINED } : {}) });
+  const r = await trainSegmenter({
+    samples,
+    size: S,
+    out: join(dir, 'seg'),
+    epochs: 8,
+    batchSize: 8,
+    lr: 3e-3,
+    log: () => undefined,
+    ...(existsSync(PRETRAINED) ? { pretrained: PRETRAINED } : {}),
+  });
   assert.ok(r.epochs[r.epochs.length - 1]!.loss < r.epochs[0]!.loss, `loss ${r.epochs.map((e) => e.loss.toFixed(3))}`);
   const ev = await evaluateSegmenter(r.model, r.meta, held);
   const allLung = held.map(() => 0);
@@ -54,7 +67,9 @@ test('30 phantoms, 64 px, 8 epochs: held-out Dice > 0.85 and well above the all-
   }
   const chance = allLung.reduce((a, b) => a + b, 0) / allLung.length;
   const d = ev.sources[0]!.dice.mean;
-  console.log(`phantom held-out Dice ${d.toFixed(3)}, all-lung ${chance.toFixed(3)}, ${performance.now() - t0 | 0} ms`);
+  console.log(
+    `phantom held-out Dice ${d.toFixed(3)}, all-lung ${chance.toFixed(3)}, ${(performance.now() - t0) | 0} ms`,
+  );
   assert.ok(d > 0.85 && d > chance + 0.3, `held-out Dice ${d.toFixed(3)} vs all-lung ${chance.toFixed(3)}`);
   const meta = JSON.parse(readFileSync(join(dir, 'seg', 'model.json'), 'utf8'));
   assert.equal(meta.task, 'segmentation');
@@ -100,7 +115,10 @@ test('a manifest split by location stays source-held-out once its masks are fill
 });
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], { encoding: 'utf8', env: { ...process.env, CXRTUNE_THREADS: '1' } });
+  return spawnSync(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CXRTUNE_THREADS: '1' },
+  });
 }
 
 test('lungs CLI: a missing model is one line and exit 1; missing data and no input are named', async () => {
@@ -114,22 +132,35 @@ test('lungs CLI: a missing model is one line and exit 1; missing data and no inp
     registerLungsCommand(p);
     return p.parseAsync(['node', 'cxrtune', ...args]);
   };
-  await assert.rejects(run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')), /lung data not found/);
+  await assert.rejects(
+    run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')),
+    /lung data not found/,
+  );
   await assert.rejects(run('lungs', 'predict', '--model', join(dir, 'seg')), /give image files or --manifest/);
-  await assert.rejects(run('lungs', 'evaluate', '--model', join(dir, 'seg'), '--data', manifestFile, '--sources', 'nih'), /unknown source 'nih'/);
-  await assert.rejects(run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')), /unknown segmenter architecture 'unet_vgg'/);
+  await assert.rejects(
+    run('lungs', 'evaluate', '--model', join(dir, 'seg'), '--data', manifestFile, '--sources', 'nih'),
+    /unknown source 'nih'/,
+  );
+  await assert.rejects(
+    run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')),
+    /unknown segmenter architecture 'unet_vgg'/,
+  );
 });
 
 test('the shared lung set: 138 + 566 + 417 pairs, every source split by patient, about a fifth held out', (t) => {
   if (!existsSync(LUNGS)) return t.skip('../shared/data/lungs is missing');
   const pairs = readLungs(LUNGS, { seed: 0 });
-  const count = (s: string, split?: string) => pairs.filter((p) => p.source === s && (!split || p.split === split)).length;
+  const count = (s: string, split?: string) =>
+    pairs.filter((p) => p.source === s && (!split || p.split === split)).length;
   assert.deepEqual([count('montgomery'), count('shenzhen'), count('v7-covid')], [138, 566, 417]);
   for (const s of ['montgomery', 'shenzhen', 'v7-covid']) {
     const f = count(s, 'test') / count(s);
     assert.ok(f > 0.15 && f < 0.25, `${s}: ${f} held out`);
     const trainIds = new Set(pairs.filter((p) => p.source === s && p.split === 'train').map((p) => p.patientId));
-    assert.ok(pairs.filter((p) => p.source === s && p.split === 'test').every((p) => !trainIds.has(p.patientId)), `${s}: a patient on both sides`);
+    assert.ok(
+      pairs.filter((p) => p.source === s && p.split === 'test').every((p) => !trainIds.has(p.patientId)),
+      `${s}: a patient on both sides`,
+    );
   }
   // V7 images come from covid-chestxray's patients: several images of one patient stay together.
   assert.ok(new Set(pairs.filter((p) => p.source === 'v7-covid').map((p) => p.patientId)).size < 417);

@@ -2,14 +2,14 @@
 // published count, and the CPU peak arithmetic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { summariseOps, compareOps } from '../../src/app/opProfile.js';
-import { cpuFacts, cpuPeak, flopsPerCycle } from '../../src/app/cpuPeak.js';
+import { summariseOps, compareOps } from '../../src/bench/opProfile.js';
+import { cpuFacts, cpuPeak, flopsPerCycle } from '../../src/bench/cpuPeak.js';
 import { profileOps } from '../../src/engine/profiler.js';
 import { Model } from '../../src/engine/model.js';
 import { cpuIsa, setThreads } from '../../src/engine/runtime.js';
-import { benchBatch } from '../../src/app/bench.js';
+import { benchBatch } from '../../src/bench/bench.js';
 
-test('self time: a parent loses its children\'s time; a nested op of the same name counts once in total', () => {
+test("self time: a parent loses its children's time; a nested op of the same name counts once in total", () => {
   // thread 1: conv2d [0,100) ⊃ convolution [10,90) ⊃ mkldnn [20,80); relu [100,110). thread 2: add [5,8).
   const s = summariseOps({
     name: ['aten::conv2d', 'aten::convolution', 'aten::mkldnn', 'aten::relu', 'aten::add', 'aten::to', 'aten::to'],
@@ -27,7 +27,11 @@ test('self time: a parent loses its children\'s time; a nested op of the same na
   assert.equal(s.rows[0]!.name, 'aten::mkldnn', 'largest self time first');
   assert.equal(s.selfUs, 20 + 20 + 60 + 10 + 3 + 10);
   assert.equal(s.flops, 1e6);
-  const c = compareOps(s, summariseOps({ name: ['aten::mkldnn'], startUs: [0], durationUs: [20], flops: [0], thread: [1] }), 2);
+  const c = compareOps(
+    s,
+    summariseOps({ name: ['aten::mkldnn'], startUs: [0], durationUs: [20], flops: [0], thread: [1] }),
+    2,
+  );
   assert.deepEqual(c[0], { name: 'aten::mkldnn', oursMs: 0.03, pythonMs: 0.01, oursCalls: 0.5, pythonCalls: 0.5 });
 });
 
@@ -38,7 +42,12 @@ function resnet18Macs(S: number, classes: number): number {
   let macs = conv(hw, 3, 64, 7);
   hw = Math.ceil(hw / 2); // max pool 3×3, stride 2, pad 1
   let cin = 64;
-  for (const [cout, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]] as const) {
+  for (const [cout, stride] of [
+    [64, 1],
+    [128, 2],
+    [256, 2],
+    [512, 2],
+  ] as const) {
     hw = Math.ceil(hw / stride);
     macs += conv(hw, cin, cout, 3) + conv(hw, cout, cout, 3); // block 1 (its first conv has the stride)
     if (stride !== 1 || cin !== cout) macs += conv(hw, cin, cout, 1); // 1×1 downsample
@@ -48,7 +57,7 @@ function resnet18Macs(S: number, classes: number): number {
   return macs + 512 * classes; // fc after global pooling
 }
 
-test('libtorch\'s profiler counts resnet18\'s forward FLOPs as torchvision publishes them (1.81 GMAC at 224 px)', async () => {
+test("libtorch's profiler counts resnet18's forward FLOPs as torchvision publishes them (1.81 GMAC at 224 px)", async () => {
   setThreads(1);
   const m = await Model.create({ arch: 'resnet18', numClasses: 1000 });
   // Warm first: the first predict after a weight change also counts the BatchNorm fold (11.2 MFLOP more).
@@ -63,7 +72,9 @@ test('libtorch\'s profiler counts resnet18\'s forward FLOPs as torchvision publi
 });
 
 test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set', () => {
-  const f = cpuFacts('processor\t: 0\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu sse fma avx2 avx512f avx512_bf16 amx_bf16\n');
+  const f = cpuFacts(
+    'processor\t: 0\ncpu MHz\t\t: 2100.000\nflags\t\t: fpu sse fma avx2 avx512f avx512_bf16 amx_bf16\n',
+  );
   assert.equal(f.mhz, 2100);
   assert.equal(flopsPerCycle('fp32', f.flags).perCycle, 64);
   assert.equal(flopsPerCycle('bf16', f.flags).perCycle, 128);
@@ -79,9 +90,18 @@ test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set'
   }
 });
 
-test('bench: FLOPs per image are resnet18\'s counted by hand; --profile separates training\'s backward from predict', async () => {
-  const { benchOne } = await import('../../src/app/bench.js');
-  const r = await benchOne({ arch: 'resnet18', size: 32, batch: 2, precision: 'fp32', threads: 1, steps: 1, warmup: 0, profile: true });
+test("bench: FLOPs per image are resnet18's counted by hand; --profile separates training's backward from predict", async () => {
+  const { benchOne } = await import('../../src/bench/bench.js');
+  const r = await benchOne({
+    arch: 'resnet18',
+    size: 32,
+    batch: 2,
+    precision: 'fp32',
+    threads: 1,
+    steps: 1,
+    warmup: 0,
+    profile: true,
+  });
   // 2 FLOPs per MAC. Not in the hand count: the 8 residual adds (15,360 FLOPs/img, 2e-4 of it) and
   // BatchNorm, which eval folds into the convolutions' weights once per weight change: a fold
   // counted in each predict would add 5.6 MFLOP/img (7.5 %), another batch size ×2.
@@ -89,7 +109,10 @@ test('bench: FLOPs per image are resnet18\'s counted by hand; --profile separate
   const flops = 2 * resnet18Macs(32, 2);
   assert.equal(flops, 2 * (2_408_448 + 9_437_184 + 3 * 8_388_608 + 1_024));
   const rel = (x: number, want: number) => Math.abs(x - want) / want;
-  assert.ok(rel(r.gflop_per_img! * 1e9, flops) < 5e-4, `resnet18 at 32 px: ${r.gflop_per_img} GFLOP/img, ${flops / 1e9} by hand`);
+  assert.ok(
+    rel(r.gflop_per_img! * 1e9, flops) < 5e-4,
+    `resnet18 at 32 px: ${r.gflop_per_img} GFLOP/img, ${flops / 1e9} by hand`,
+  );
   // Training counts three passes of those MACs (forward, input gradients, weight gradients).
   assert.ok(rel(r.train_gflops!, (3 * flops * r.train_img_s) / 1e9) < 5e-4, `train ${r.train_gflops} GFLOP/s`);
   assert.ok(rel(r.predict_gflops!, (flops * r.predict_img_s) / 1e9) < 5e-4, `predict ${r.predict_gflops} GFLOP/s`);
@@ -105,22 +128,39 @@ test('discriminative fine-tuning costs no native work: six stage groups run the 
   for (const n of [1, 6]) {
     const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
     const layers = m.layers();
-    const groups = n === 1 ? [layers.flatMap((l) => l.params)]
-      : Array.from({ length: 6 }, (_, s) => layers.filter((l) => l.stageIndex === s).flatMap((l) => l.params)).filter((g) => g.length);
+    const groups =
+      n === 1
+        ? [layers.flatMap((l) => l.params)]
+        : Array.from({ length: 6 }, (_, s) => layers.filter((l) => l.stageIndex === s).flatMap((l) => l.params)).filter(
+            (g) => g.length,
+          );
     assert.equal(groups.length, n);
     m.configureOptimizer({ kind: 'adamw', groups });
     const b = benchBatch(2, 32);
-    const hyper = (t: number) => groups.map((_, i) => ({ lr: 1e-5 * 10 ** (i / 2), momentum: 0.95 - 0.01 * t, weightDecay: 0.01 }));
+    const hyper = (t: number) =>
+      groups.map((_, i) => ({ lr: 1e-5 * 10 ** (i / 2), momentum: 0.95 - 0.01 * t, weightDecay: 0.01 }));
     await m.trainStep(b, hyper(0), { precision: 'fp32' });
-    const { events } = await profileOps(async () => { for (let t = 1; t <= 2; t++) await m.trainStep(b, hyper(t), { precision: 'fp32' }); });
+    const { events } = await profileOps(async () => {
+      for (let t = 1; t <= 2; t++) await m.trainStep(b, hyper(t), { precision: 'fp32' });
+    });
     calls.push(events.name.length);
   }
   assert.equal(calls[0], calls[1], `op calls for 2 steps: 1 group ${calls[0]}, 6 groups ${calls[1]}`);
 });
 
-test('bench --vs-python: a kind Python\'s torch cannot run (MobileNetV2 bf16 training) leaves its other kinds measured', async () => {
-  const { benchOne } = await import('../../src/app/bench.js');
-  const r = await benchOne({ arch: 'mobilenet_v2', size: 32, batch: 2, precision: 'bf16', threads: 1, steps: 1, warmup: 0, rounds: 2, vsPython: true });
+test("bench --vs-python: a kind Python's torch cannot run (MobileNetV2 bf16 training) leaves its other kinds measured", async () => {
+  const { benchOne } = await import('../../src/bench/bench.js');
+  const r = await benchOne({
+    arch: 'mobilenet_v2',
+    size: 32,
+    batch: 2,
+    precision: 'bf16',
+    threads: 1,
+    steps: 1,
+    warmup: 0,
+    rounds: 2,
+    vsPython: true,
+  });
   if (!cpuIsa().fastBf16) {
     // Without native bf16 kernels Python's bf16 side is not started at all, and the table says so.
     assert.match(r.python_error ?? '', /^not run: no native bf16 kernels at (AVX2|AVX-512|default)/);
@@ -128,7 +168,7 @@ test('bench --vs-python: a kind Python\'s torch cannot run (MobileNetV2 bf16 tra
     return;
   }
   assert.match(r.python_error ?? '', /Python cannot run train: .*hardshrink_backward/);
-  assert.equal(r.ratio, undefined, 'no training ratio without Python\'s training');
+  assert.equal(r.ratio, undefined, "no training ratio without Python's training");
   assert.ok(r.python_predict_img_s! > 0 && r.predict_ratio! > 0 && r.predict_ratio_spread!.length === 2);
   assert.ok(r.python_latency_ms! > 0 && r.latency_ratio! > 0);
 });

@@ -1,8 +1,8 @@
 // Presets and config resolution: exact values, precedence, and named errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { presetValues } from '../../src/app/presets.js';
-import { resolveTrainConfig, DEFAULTS } from '../../src/app/trainConfig.js';
+import { presetValues } from '../../src/app/train/presets.js';
+import { resolveTrainConfig, DEFAULTS } from '../../src/app/train/trainConfig.js';
 
 const base = { manifest: 'm.csv', out: 'run' };
 
@@ -16,18 +16,27 @@ test('paper-resnet: α 1e-3..1e-1, m 0.8–0.99, Adam(W) wd 0.01, 20 epochs, pap
 
 test('paper-densenet: α 1e-4..1e-2, m 0.79–0.9', () => {
   const c = resolveTrainConfig({}, { ...base, arch: 'densenet121', preset: 'paper-densenet' });
-  assert.deepEqual([c.lrMin, c.lrMax, c.momMin, c.momMax, c.optimizer, c.wd, c.epochs], [1e-4, 1e-2, 0.79, 0.9, 'adamw', 0.01, 20]);
+  assert.deepEqual(
+    [c.lrMin, c.lrMax, c.momMin, c.momMax, c.optimizer, c.wd, c.epochs],
+    [1e-4, 1e-2, 0.79, 0.9, 'adamw', 0.01, 20],
+  );
 });
 
 test('traditional: constant α/m per family (1e-3/0.99 ResNet, 1e-4/0.9 DenseNet), one LR for all layers', () => {
   const r = presetValues('traditional', 'resnet18');
-  assert.deepEqual([r.schedule, r.lrMax, r.momMax, r.discriminative, r.wd, r.epochs], ['constant', 1e-3, 0.99, false, 0.01, 20]);
+  assert.deepEqual(
+    [r.schedule, r.lrMax, r.momMax, r.discriminative, r.wd, r.epochs],
+    ['constant', 1e-3, 0.99, false, 0.01, 20],
+  );
   const d = presetValues('traditional', 'densenet169');
   assert.deepEqual([d.schedule, d.lrMax, d.momMax, d.discriminative], ['constant', 1e-4, 0.9, false]);
 });
 
 test('precedence: defaults < preset < config file < flags', () => {
-  const c = resolveTrainConfig({ preset: 'paper-resnet', lrMax: 0.05, epochs: 7 }, { ...base, arch: 'resnet18', epochs: 3 });
+  const c = resolveTrainConfig(
+    { preset: 'paper-resnet', lrMax: 0.05, epochs: 7 },
+    { ...base, arch: 'resnet18', epochs: 3 },
+  );
   assert.equal(c.lrMin, 1e-3); // preset
   assert.equal(c.lrMax, 0.05); // file over preset
   assert.equal(c.epochs, 3); // flag over file
@@ -36,12 +45,27 @@ test('precedence: defaults < preset < config file < flags', () => {
 });
 
 test('bad settings fail with the field named', () => {
-  assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'resnet18', lrMin: 0.1, lrMax: 0.01 }), /invalid lrMin: must be <= lrMax/);
-  assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'vgg16' as never }), /invalid arch: "vgg16" is not one of/);
-  assert.throws(() => resolveTrainConfig({ syncBn: 'yes' as never }, { ...base, arch: 'resnet18' }), /invalid syncBn: must be true or false/);
+  assert.throws(
+    () => resolveTrainConfig({}, { ...base, arch: 'resnet18', lrMin: 0.1, lrMax: 0.01 }),
+    /invalid lrMin: must be <= lrMax/,
+  );
+  assert.throws(
+    () => resolveTrainConfig({}, { ...base, arch: 'vgg16' as never }),
+    /invalid arch: "vgg16" is not one of/,
+  );
+  assert.throws(
+    () => resolveTrainConfig({ syncBn: 'yes' as never }, { ...base, arch: 'resnet18' }),
+    /invalid syncBn: must be true or false/,
+  );
   assert.equal(resolveTrainConfig({}, { ...base, arch: 'resnet18' }).syncBn, false);
-  assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'resnet18', precision: 'fp16' }), /fp16 needs a CUDA device/);
-  assert.throws(() => resolveTrainConfig({ lrmax: 1 } as never, { ...base, arch: 'resnet18' }), /unknown setting 'lrmax'/);
+  assert.throws(
+    () => resolveTrainConfig({}, { ...base, arch: 'resnet18', precision: 'fp16' }),
+    /fp16 needs a CUDA device/,
+  );
+  assert.throws(
+    () => resolveTrainConfig({ lrmax: 1 } as never, { ...base, arch: 'resnet18' }),
+    /unknown setting 'lrmax'/,
+  );
   assert.throws(() => resolveTrainConfig({}, { out: 'x', arch: 'resnet18' }), /manifest/);
   assert.throws(() => resolveTrainConfig({}, { ...base, arch: 'resnet18', momMax: 1 }), /invalid momMax/);
 });

@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decideProtocol, manifestSplitBy, protocolOf } from '../../src/app/protocol.js';
+import { decideProtocol, manifestSplitBy, protocolOf } from '../../src/app/evaluate/protocol.js';
 import { headlineEvaluation } from '../../src/app/report/report.js';
 import { limitations } from '../../src/app/report/limitations.js';
-import type { Evaluation } from '../../src/app/evaluate.js';
+import type { Evaluation } from '../../src/app/evaluate/evaluate.js';
 
-const row = (source: string, location?: string) => ({ source, extra: location ? { location } : {} as Record<string, string> });
+const row = (source: string, location?: string) => ({
+  source,
+  extra: location ? { location } : ({} as Record<string, string>),
+});
 
 test('decideProtocol: external, source-held-out, internal — never more favourable than can be shown', () => {
   const train = [row('covid-chestxray', 'Italy'), row('covid-chestxray', 'Spain'), row('nih'), row('montgomery')];
@@ -27,7 +30,10 @@ test('decideProtocol: external, source-held-out, internal — never more favoura
   assert.equal(decideProtocol([row('nih')], train, 'source').protocol, 'internal');
   assert.equal(decideProtocol([row('shenzhen')], train, 'source').protocol, 'external');
   // Phantoms: one source throughout.
-  assert.match(decideProtocol([row('phantom')], [row('phantom')], null).why, /every image comes from one source \(phantom\)/);
+  assert.match(
+    decideProtocol([row('phantom')], [row('phantom')], null).why,
+    /every image comes from one source \(phantom\)/,
+  );
   // Training rows unknown: external only on the caller's evidence, else internal.
   assert.equal(decideProtocol([row('x')], null, 'location').protocol, 'internal');
   assert.equal(decideProtocol([row('x')], null, null, true).protocol, 'external');
@@ -42,11 +48,26 @@ test('manifestSplitBy reads summary.json beside the manifest', () => {
   assert.equal(manifestSplitBy(join(d, 'manifest.csv')), 'patient', 'written before --split-by existed');
 });
 
-function ev(name: string, protocol: 'internal' | 'source-held-out' | 'external' | undefined, external = false): Evaluation {
+function ev(
+  name: string,
+  protocol: 'internal' | 'source-held-out' | 'external' | undefined,
+  external = false,
+): Evaluation {
   const p = { value: 0.8, lo: 0.7, hi: 0.9, num: 80, den: 100 };
   return {
-    name, data: { external }, overlap: { sharedPatients: 0, checked: true, note: '' },
-    metrics: { n: 200, positives: 100, negatives: 100, sensitivity: p, specificity: p, accuracy: p, calibration: { ece: 0.02 }, auc: { value: 0.9, lo: 0.85, hi: 0.95 } },
+    name,
+    data: { external },
+    overlap: { sharedPatients: 0, checked: true, note: '' },
+    metrics: {
+      n: 200,
+      positives: 100,
+      negatives: 100,
+      sensitivity: p,
+      specificity: p,
+      accuracy: p,
+      calibration: { ece: 0.02 },
+      auc: { value: 0.9, lo: 0.85, hi: 0.95 },
+    },
     ...(protocol ? { protocol: { protocol, why: 'test' } } : {}),
   } as unknown as Evaluation;
 }
@@ -63,7 +84,10 @@ test('the report headlines source-held-out, then external; internal only when no
   assert.equal(protocolOf(ev('old', undefined, true)).protocol, 'external');
   assert.equal(protocolOf(ev('old', undefined, false)).protocol, 'internal');
   const lim = (es: Evaluation[]) => limitations(null, es, 'covid').join('\n');
-  assert.match(lim([internal]), /No source-held-out or external validation: every evaluated set holds out patients of the training sources \(INTERNAL\)/);
+  assert.match(
+    lim([internal]),
+    /No source-held-out or external validation: every evaluated set holds out patients of the training sources \(INTERNAL\)/,
+  );
   assert.match(lim([internal, held]), /SOURCE-HELD-OUT.*no fully external set/);
   assert.doesNotMatch(lim([held, ext]), /No source-held-out|no fully external/);
 });

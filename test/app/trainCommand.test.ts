@@ -29,8 +29,31 @@ function run(...args: string[]): Promise<{ out: string; err: string; code: numbe
 
 test('train --preset traditional with flags overriding, --json summary, config.json reruns it', async () => {
   const out = join(dir, 'run1');
-  const r = await run('train', '--manifest', manifest, '--arch', 'resnet18', '--preset', 'traditional', '--epochs', '2', '--size', '64',
-    '--batch', '8', '--threads', '2', '--out', out, '--json', '--quiet', '--class-weights', 'auto', '--monitor', 'valid_auc');
+  const r = await run(
+    'train',
+    '--manifest',
+    manifest,
+    '--arch',
+    'resnet18',
+    '--preset',
+    'traditional',
+    '--epochs',
+    '2',
+    '--size',
+    '64',
+    '--batch',
+    '8',
+    '--threads',
+    '2',
+    '--out',
+    out,
+    '--json',
+    '--quiet',
+    '--class-weights',
+    'auto',
+    '--monitor',
+    'valid_auc',
+  );
   assert.equal(r.code, 0, r.err);
   const s = JSON.parse(r.out);
   assert.equal(s.status, 'completed');
@@ -40,9 +63,22 @@ test('train --preset traditional with flags overriding, --json summary, config.j
   assert.equal(s.schedule.momMax, 0.99);
   assert.equal(s.groups, 6);
   const conf = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-  assert.deepEqual([conf.preset, conf.discriminative, conf.epochs, conf.classWeights, conf.monitor], ['traditional', false, 2, 'auto', 'valid_auc']);
+  assert.deepEqual(
+    [conf.preset, conf.discriminative, conf.epochs, conf.classWeights, conf.monitor],
+    ['traditional', false, 2, 'auto', 'valid_auc'],
+  );
   // Rerun from config.json into another folder.
-  const r2 = await run('train', '--config', join(out, 'config.json'), '--out', join(dir, 'run2'), '--epochs', '1', '--json', '--quiet');
+  const r2 = await run(
+    'train',
+    '--config',
+    join(out, 'config.json'),
+    '--out',
+    join(dir, 'run2'),
+    '--epochs',
+    '1',
+    '--json',
+    '--quiet',
+  );
   assert.equal(r2.code, 0, r2.err);
   assert.equal(JSON.parse(r2.out).epochsDone, 1);
 });
@@ -50,14 +86,42 @@ test('train --preset traditional with flags overriding, --json summary, config.j
 test('user mistakes: one line, exit code 1, no stack trace', async () => {
   const cases: [string[], RegExp][] = [
     [['train', '--arch', 'resnet18', '--out', join(dir, 'x')], /^error: invalid manifest/],
-    [['train', '--manifest', join(dir, 'nope.csv'), '--arch', 'resnet18', '--out', join(dir, 'x')], /^error: manifest not found/],
-    [['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--precision', 'fp16'], /^error: invalid precision: fp16 needs a CUDA device/],
-    [['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--config', join(dir, 'missing.json')], /^error: config file not found/],
-    [['train', '--resume', join(dir, 'run1'), '--epochs', '3'], /^error: --resume continues a run with its own config.json; drop --epochs/],
+    [
+      ['train', '--manifest', join(dir, 'nope.csv'), '--arch', 'resnet18', '--out', join(dir, 'x')],
+      /^error: manifest not found/,
+    ],
+    [
+      ['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--precision', 'fp16'],
+      /^error: invalid precision: fp16 needs a CUDA device/,
+    ],
+    [
+      [
+        'train',
+        '--manifest',
+        manifest,
+        '--arch',
+        'resnet18',
+        '--out',
+        join(dir, 'x'),
+        '--config',
+        join(dir, 'missing.json'),
+      ],
+      /^error: config file not found/,
+    ],
+    [
+      ['train', '--resume', join(dir, 'run1'), '--epochs', '3'],
+      /^error: --resume continues a run with its own config.json; drop --epochs/,
+    ],
     [['train', '--resume', join(dir, 'nothing')], /^error: .* is not a cxrtune run folder/],
     [['lr-find', '--manifest', manifest, '--out', join(dir, 'lr')], /^error: --arch is required/],
-    [['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--aug', 'robsut'], /^error: invalid aug: 'robsut' is not one of none, online, robust, online\+robust/],
-    [['lr-find', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'lr'), '--aug', 'robsut'], /^error: invalid aug: 'robsut'/],
+    [
+      ['train', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'x'), '--aug', 'robsut'],
+      /^error: invalid aug: 'robsut' is not one of none, online, robust, online\+robust/,
+    ],
+    [
+      ['lr-find', '--manifest', manifest, '--arch', 'resnet18', '--out', join(dir, 'lr'), '--aug', 'robsut'],
+      /^error: invalid aug: 'robsut'/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = await run(...args);
@@ -71,14 +135,60 @@ test('user mistakes: one line, exit code 1, no stack trace', async () => {
 
 test('--help lists the options', async () => {
   const r = await run('train', '--help');
-  for (const flag of ['--manifest', '--arch', '--pretrained', '--schedule', '--lr-min', '--lr-max', '--mom-min', '--mom-max', '--pct', '--groups',
-    '--spacing', '--optimizer', '--wd', '--mode', '--epochs', '--batch', '--size', '--precision', '--aug', '--seed', '--out', '--config',
-    '--preset', '--resume', '--monitor', '--patience', '--class-weights', '--balanced', '--json']) assert.ok(r.out.includes(flag), flag);
+  for (const flag of [
+    '--manifest',
+    '--arch',
+    '--pretrained',
+    '--schedule',
+    '--lr-min',
+    '--lr-max',
+    '--mom-min',
+    '--mom-max',
+    '--pct',
+    '--groups',
+    '--spacing',
+    '--optimizer',
+    '--wd',
+    '--mode',
+    '--epochs',
+    '--batch',
+    '--size',
+    '--precision',
+    '--aug',
+    '--seed',
+    '--out',
+    '--config',
+    '--preset',
+    '--resume',
+    '--monitor',
+    '--patience',
+    '--class-weights',
+    '--balanced',
+    '--json',
+  ])
+    assert.ok(r.out.includes(flag), flag);
 });
 
 test('lr-find --json', async () => {
-  const r = await run('lr-find', '--manifest', manifest, '--arch', 'resnet18', '--size', '64', '--batch', '8', '--iterations', '10', '--threads', '2',
-    '--out', join(dir, 'lr'), '--json', '--quiet');
+  const r = await run(
+    'lr-find',
+    '--manifest',
+    manifest,
+    '--arch',
+    'resnet18',
+    '--size',
+    '64',
+    '--batch',
+    '8',
+    '--iterations',
+    '10',
+    '--threads',
+    '2',
+    '--out',
+    join(dir, 'lr'),
+    '--json',
+    '--quiet',
+  );
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out);
   assert.equal(j.lrs.length > 0, true);

@@ -9,7 +9,10 @@ import sharp from 'sharp';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const cli = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'test/data/helpers/cli.ts', ...args], { cwd: root, encoding: 'utf8' });
+  spawnSync(process.execPath, ['--import', 'tsx', 'test/data/helpers/cli.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+  });
 
 test('data phantoms --json, then data summary and augment on its manifest', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxr-cli-'));
@@ -19,10 +22,27 @@ test('data phantoms --json, then data summary and augment on its manifest', () =
   assert.deepEqual(j.labels, { normal: 5, covid: 5 });
   const s = cli('data', 'summary', join(dir, 'ph', 'manifest.csv'), '--json');
   assert.equal(JSON.parse(s.stdout).sharedPatients, 0);
-  const a = cli('augment', '--manifest', join(dir, 'ph', 'manifest.csv'), '--out', join(dir, 'aug'), '--per-image', '2', '--json');
+  const a = cli(
+    'augment',
+    '--manifest',
+    join(dir, 'ph', 'manifest.csv'),
+    '--out',
+    join(dir, 'aug'),
+    '--per-image',
+    '2',
+    '--json',
+  );
   assert.equal(a.status, 0, a.stderr);
   assert.equal(JSON.parse(a.stdout).outputs, JSON.parse(a.stdout).inputs * 2);
-  const t = cli('augment', '--manifest', join(dir, 'ph', 'manifest.csv'), '--out', join(dir, 'aug2'), '--splits', 'test');
+  const t = cli(
+    'augment',
+    '--manifest',
+    join(dir, 'ph', 'manifest.csv'),
+    '--out',
+    join(dir, 'aug2'),
+    '--splits',
+    'test',
+  );
   assert.equal(t.status, 1);
   assert.equal(t.stderr.trim(), 'error: refusing to augment the test split: a test set must stay untouched');
 });
@@ -37,20 +57,30 @@ test('bad input ends in one clear line and exit 1; nothing half-written', async 
   writeFileSync(join(dir, 'l.csv'), 'file,finding\na.png,covid\n');
   const r2 = cli('data', 'build', '--source', `csv:${join(dir, 'l.csv')}`, '--out', out);
   assert.equal(r2.status, 1);
-  assert.match(r2.stderr.trim(), /^error: source csv \(.*l\.csv\): missing columns 'path', 'label' \(has: file, finding\)$/);
+  assert.match(
+    r2.stderr.trim(),
+    /^error: source csv \(.*l\.csv\): missing columns 'path', 'label' \(has: file, finding\)$/,
+  );
   // Folder tree with a corrupt JPEG and an empty class folder.
   const tree = join(dir, 'tree');
   mkdirSync(join(tree, 'covid'), { recursive: true });
   mkdirSync(join(tree, 'normal'), { recursive: true });
   for (let i = 0; i < 4; i++) {
-    await sharp(new Uint8Array(32 * 32).fill(80 + i), { raw: { width: 32, height: 32, channels: 1 } }).png().toFile(join(tree, 'covid', `c${i}.png`));
-    await sharp(new Uint8Array(32 * 32).fill(150 + i), { raw: { width: 32, height: 32, channels: 1 } }).png().toFile(join(tree, 'normal', `n${i}.png`));
+    await sharp(new Uint8Array(32 * 32).fill(80 + i), { raw: { width: 32, height: 32, channels: 1 } })
+      .png()
+      .toFile(join(tree, 'covid', `c${i}.png`));
+    await sharp(new Uint8Array(32 * 32).fill(150 + i), { raw: { width: 32, height: 32, channels: 1 } })
+      .png()
+      .toFile(join(tree, 'normal', `n${i}.png`));
   }
   writeFileSync(join(tree, 'normal', 'bad.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
   const r3 = cli('data', 'build', '--source', `folder:${tree}`, '--out', out);
   assert.equal(r3.status, 1);
   // Progress lines may precede it; exactly one error line, naming the file.
-  const errs = r3.stderr.trim().split('\n').filter((l) => l.startsWith('error:'));
+  const errs = r3.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('error:'));
   assert.equal(errs.length, 1);
   assert.match(errs[0], /^error: .*bad\.jpg: corrupt or unsupported image .*--on-error skip/);
   assert.ok(!r3.stderr.includes('    at '), 'no stack trace');
@@ -62,9 +92,21 @@ test('bad input ends in one clear line and exit 1; nothing half-written', async 
   assert.ok(!readdirSync(out).some((f) => f.endsWith('.tmp')));
   // Unknown label under a label map without a catch-all.
   writeFileSync(join(dir, 'map.json'), JSON.stringify({ covid: 'covid' }));
-  const r5 = cli('data', 'build', '--source', `folder:${tree}`, '--label-map', join(dir, 'map.json'), '--out', join(dir, 'o5'));
+  const r5 = cli(
+    'data',
+    'build',
+    '--source',
+    `folder:${tree}`,
+    '--label-map',
+    join(dir, 'map.json'),
+    '--out',
+    join(dir, 'o5'),
+  );
   assert.match(r5.stderr, /^error: .*tree\/normal\/[^:]+: unknown label 'normal' \(not in label map .*map\.json\)/);
   mkdirSync(join(tree, 'empty'));
   const r6 = cli('data', 'build', '--source', `folder:${tree}`, '--out', join(dir, 'o6'));
-  assert.equal(r6.stderr.trim(), `error: source tree: empty class folder ${join(tree, 'empty')} (no .png/.jpg/.jpeg/.dcm files)`);
+  assert.equal(
+    r6.stderr.trim(),
+    `error: source tree: empty class folder ${join(tree, 'empty')} (no .png/.jpg/.jpeg/.dcm files)`,
+  );
 });

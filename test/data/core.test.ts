@@ -14,7 +14,10 @@ test('Rng: seeded, reproducible, uniform-ish', () => {
   const a = new Rng(42);
   const b = new Rng(42);
   const xs = Array.from({ length: 1000 }, () => a.next());
-  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b.next()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 1000 }, () => b.next()),
+  );
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.03);
   assert.notEqual(new Rng(1).next(), new Rng(2).next());
@@ -25,13 +28,20 @@ test('Rng: seeded, reproducible, uniform-ish', () => {
 
 test('CSV: quotes, commas, newlines, BOM; round trip', () => {
   const rows = parseCsvRows('\ufeffa,b\n"x, y","he said ""hi"""\n"multi\nline",2\n');
-  assert.deepEqual(rows, [['a', 'b'], ['x, y', 'he said "hi"'], ['multi\nline', '2']]);
+  assert.deepEqual(rows, [
+    ['a', 'b'],
+    ['x, y', 'he said "hi"'],
+    ['multi\nline', '2'],
+  ]);
   const text = formatCsv(['a', 'b'], [{ a: 'x, y', b: 'q"q' }]);
   assert.equal(text, 'a,b\n"x, y","q""q"\n');
   const t = parseCsv(text, 'f.csv');
   assert.equal(t.records[0].values.b, 'q"q');
   assert.equal(t.records[0].line, 2);
-  assert.throws(() => requireColumns(t, ['a', 'label'], 'f.csv'), /^Error: f\.csv: missing column 'label' \(has: a, b\)$/);
+  assert.throws(
+    () => requireColumns(t, ['a', 'label'], 'f.csv'),
+    /^Error: f\.csv: missing column 'label' \(has: a, b\)$/,
+  );
 });
 
 test('patient-id rules: Kermany and NIH namings', () => {
@@ -72,23 +82,48 @@ test('split: hand case — patients never straddle, fractions per label', () => 
   assert.notDeepEqual(assignSplits(rows, spec, 6), s, 'other seed → other split');
   const three = parseSplit('0.6,0.2,0.2');
   assert.deepEqual(three.names, ['train', 'valid', 'test']);
-  const s3 = assignSplits(rows.filter((r) => r.label === 'b'), three, 1);
-  assert.deepEqual(countBy(s3, (x) => x), { train: 6, valid: 2, test: 2 });
+  const s3 = assignSplits(
+    rows.filter((r) => r.label === 'b'),
+    three,
+    1,
+  );
+  assert.deepEqual(
+    countBy(s3, (x) => x),
+    { train: 6, valid: 2, test: 2 },
+  );
   assert.throws(() => parseSplit('0.7,abc'), /invalid split/);
-  assert.deepEqual(findPatientLeaks([{ patientId: 'p', split: 'train' }, { patientId: 'p', split: 'valid' }]), [{ patientId: 'p', splits: ['train', 'valid'] }]);
+  assert.deepEqual(
+    findPatientLeaks([
+      { patientId: 'p', split: 'train' },
+      { patientId: 'p', split: 'valid' },
+    ]),
+    [{ patientId: 'p', splits: ['train', 'valid'] }],
+  );
 });
 
 test('balance: drawEven spreads over groups; undersample/oversample counts', () => {
   const items = [...Array(10).fill('x'), ...Array(3).fill('y'), ...Array(10).fill('z')].map((g, i) => ({ g, i }));
   const d = drawEven(items, 9, (t) => t.g, new Rng(1));
-  assert.deepEqual(countBy(d, (t) => t.g), { x: 3, y: 3, z: 3 });
+  assert.deepEqual(
+    countBy(d, (t) => t.g),
+    { x: 3, y: 3, z: 3 },
+  );
   const d2 = drawEven(items, 13, (t) => t.g, new Rng(1));
   // y has only 3: the other 10 split 5/5.
-  assert.deepEqual(countBy(d2, (t) => t.g), { x: 5, y: 3, z: 5 });
+  assert.deepEqual(
+    countBy(d2, (t) => t.g),
+    { x: 5, y: 3, z: 5 },
+  );
   const rows = [...Array(4).fill('pos'), ...Array(10).fill('neg')].map((label, i) => ({ label, i }));
-  assert.deepEqual(countBy(undersample(rows, 1), (r) => r.label), { pos: 4, neg: 4 });
+  assert.deepEqual(
+    countBy(undersample(rows, 1), (r) => r.label),
+    { pos: 4, neg: 4 },
+  );
   const over = oversample(rows, 1);
-  assert.deepEqual(countBy(over, (r) => r.label), { pos: 10, neg: 10 });
+  assert.deepEqual(
+    countBy(over, (r) => r.label),
+    { pos: 10, neg: 10 },
+  );
   assert.ok(over.slice(14).every((r) => r.label === 'pos' && r.i < 4));
 });
 
@@ -111,10 +146,14 @@ test('manifest helpers: class order, paths, serialisation, source specs', () => 
   assert.deepEqual(defaultClasses(['b', 'a', 'non-covid']), ['non-covid', 'a', 'b']);
   assert.equal(manifestPathFor('/d/out', '/d/out/images/x.png'), 'images/x.png');
   assert.equal(manifestPathFor('/d/out', '/data/x.png'), '/data/x.png');
-  const text = formatManifest([{ path: 'a.png', label: 'covid', patientId: 'p1', source: 's', view: 'PA', split: 'train', extra: { note: 'x,y' } }]);
+  const text = formatManifest([
+    { path: 'a.png', label: 'covid', patientId: 'p1', source: 's', view: 'PA', split: 'train', extra: { note: 'x,y' } },
+  ]);
   assert.equal(text, 'path,label,patient_id,source,view,split,note\na.png,covid,p1,s,PA,train,"x,y"\n');
   assert.deepEqual(parseSourceSpec('folder:/data/kermany:rule=kermany,classes=NORMAL|PNEUMONIA'), {
-    kind: 'folder', path: '/data/kermany', options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' },
+    kind: 'folder',
+    path: '/data/kermany',
+    options: { rule: 'kermany', classes: 'NORMAL|PNEUMONIA' },
   });
   assert.deepEqual(parseSourceSpec('covid-chestxray:/x'), { kind: 'covid-chestxray', path: '/x', options: {} });
   assert.throws(() => parseSourceSpec('zip:/x'), /unknown kind 'zip'/);

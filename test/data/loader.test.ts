@@ -84,7 +84,9 @@ test('balanced sampler draws classes ~equally from an imbalanced set; augment is
 class HeldDecodes extends ImageCache {
   readonly asked: string[] = [];
   private readonly held: Array<() => void> = [];
-  constructor(private readonly side: number) { super(); }
+  constructor(private readonly side: number) {
+    super();
+  }
   override get(path: string): Promise<GrayImage> {
     this.asked.push(path);
     const img = { pixels: new Uint8Array(this.side * this.side), width: this.side, height: this.side };
@@ -106,8 +108,11 @@ test('prefetch: while the consumer holds batch k, the batches after it are alrea
   const L = new BatchLoader(manifest, undefined, { size: S, batch: B, prefetch: 2, cache, concurrency: 64 });
   assert.equal(L.batchesPerEpoch, 5);
   const order = L.order(1);
-  const paths = (...ks: number[]) => ks.flatMap((k) => order.slice(k * B, (k + 1) * B))
-    .map((pos) => rowPath(manifest, manifest.rows[L.indices[pos]!]!)).sort();
+  const paths = (...ks: number[]) =>
+    ks
+      .flatMap((k) => order.slice(k * B, (k + 1) * B))
+      .map((pos) => rowPath(manifest, manifest.rows[L.indices[pos]!]!))
+      .sort();
   const it = L.epoch(1);
   const first = it.next();
   await settle();
@@ -115,21 +120,30 @@ test('prefetch: while the consumer holds batch k, the batches after it are alrea
   assert.deepEqual([...cache.asked].sort(), paths(0, 1, 2, 3));
   cache.releaseAll();
   const b0 = (await first).value!;
-  assert.deepEqual(b0.rows, order.slice(0, B).map((pos) => L.indices[pos]));
+  assert.deepEqual(
+    b0.rows,
+    order.slice(0, B).map((pos) => L.indices[pos]),
+  );
   // The consumer holds batch 0. Batch 1 was decoded meanwhile: asking for it needs no decode to
   // finish (batch 4's, asked for now, stay held), and it arrives.
   let second: LoaderBatch | undefined;
   const next = it.next().then((r) => (second = r.value));
   await settle();
   assert.ok(second, 'batch 1 waited for a decode');
-  assert.deepEqual(second.rows, order.slice(B, 2 * B).map((pos) => L.indices[pos]));
+  assert.deepEqual(
+    second.rows,
+    order.slice(B, 2 * B).map((pos) => L.indices[pos]),
+  );
   assert.deepEqual(cache.asked.slice(4 * B).sort(), paths(4));
   cache.releaseAll();
   await next;
 });
 
 test('errors: unknown label, empty split, missing image names the file', async () => {
-  assert.throws(() => new BatchLoader(manifest, 'train', { size: 32, batch: 2, classes: ['normal'] }), /unknown label 'covid'/);
+  assert.throws(
+    () => new BatchLoader(manifest, 'train', { size: 32, batch: 2, classes: ['normal'] }),
+    /unknown label 'covid'/,
+  );
   assert.throws(() => new BatchLoader(manifest, 'test', { size: 32, batch: 2 }), /no rows in split test/);
   const bad: Manifest = { ...manifest, rows: [{ ...manifest.rows[0], path: 'images/missing.png' }] };
   const L = new BatchLoader(bad, undefined, { size: 32, batch: 1 });

@@ -12,7 +12,8 @@ test('lung crop: a 4×2 mask at (3,4) in 20×10 grows by 25 % → 1 px sideways,
 
 test('lung crop: clamped to the image; an empty mask keeps the whole image; bad sizes are refused', () => {
   const m = new Uint8Array(10 * 10);
-  m[0] = 1; m[99] = 1;
+  m[0] = 1;
+  m[99] = 1;
   assert.deepEqual(lungCropBox(m, 10, 10, 0.5), { left: 0, top: 0, width: 10, height: 10 });
   assert.deepEqual(lungCropBox(new Uint8Array(12), 4, 3), { left: 0, top: 0, width: 4, height: 3 });
   assert.throws(() => lungCropBox(new Uint8Array(5), 4, 3), /holds 5 pixels/);

@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyOcclusion, boundingBox, coverage, dilate, fixedBoxMask, fixedLungsMask, occlusionMask } from '../../src/data/occlusion.js';
+import {
+  applyOcclusion,
+  boundingBox,
+  coverage,
+  dilate,
+  fixedBoxMask,
+  fixedLungsMask,
+  occlusionMask,
+} from '../../src/data/occlusion.js';
 import { generatePhantom, MARKER_BOX } from '../../src/data/phantom.js';
 import sharp from 'sharp';
 import { intensityCues, provenanceCues, cueVector, CUE_FEATURES } from '../../src/data/provenance.js';
@@ -32,7 +40,8 @@ test('fixed lungs (no mask): two mirror-image lung shapes inside the box, the me
   const m = fixedLungsMask(S);
   const box = fixedBoxMask(S);
   for (let i = 0; i < S * S; i++) if (m[i]) assert.equal(box[i], 1, 'inside the box');
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) assert.equal(at(m, S, x, y), at(m, S, S - 1 - x, y), `mirror at ${x},${y}`);
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) assert.equal(at(m, S, x, y), at(m, S, S - 1 - x, y), `mirror at ${x},${y}`);
   // Left shape: x 0.12–0.45 (centre 0.285, half-width 0.165), y 0.1–0.85 (centre 0.475,
   // half-height 0.375). Pixel (11, 18) is at its centre: in. The corner pixel (5, 4) has
   // u = −0.894, v = −0.967: |u|³ + |v|³ = 1.62, out. Pixel (6, 8) has u = −0.742, v = −0.700:
@@ -97,12 +106,18 @@ test('planted shortcut: the corner marker is drawn on covid phantoms only, outsi
     diff++;
     const x = i % S;
     const y = (i - x) / S;
-    assert.ok(x < (MARKER_BOX.x + MARKER_BOX.side) * S + 1 && y < (MARKER_BOX.y + MARKER_BOX.side) * S + 1, `change at ${x},${y} outside the marker`);
+    assert.ok(
+      x < (MARKER_BOX.x + MARKER_BOX.side) * S + 1 && y < (MARKER_BOX.y + MARKER_BOX.side) * S + 1,
+      `change at ${x},${y} outside the marker`,
+    );
     assert.equal(clean.lungMask[i], 0, 'marker inside the lungs');
     assert.equal(box[i], 0, 'marker inside the fixed box');
   }
   assert.ok(diff > 20, `marker pixels changed: ${diff}`);
-  assert.deepEqual(new Set(Array.from({ length: 25 }, (_, k) => marked.pixels[(1 + Math.floor(k / 5)) * S + 1 + (k % 5)])), new Set([240, 40])); // S = 64: the 5 × 5 marker at (1, 1)
+  assert.deepEqual(
+    new Set(Array.from({ length: 25 }, (_, k) => marked.pixels[(1 + Math.floor(k / 5)) * S + 1 + (k % 5)])),
+    new Set([240, 40]),
+  ); // S = 64: the 5 × 5 marker at (1, 1)
   const normal = generatePhantom(4, 2, { size: S, label: 'normal' });
   assert.deepEqual(generatePhantom(4, 2, { size: S, label: 'normal', marker: true }).pixels, normal.pixels);
 });
@@ -127,7 +142,10 @@ test('provenance cues: intensity of the border band and of the outer 10 % frame 
 test('provenance cues of a file: stored size, format, depth, channels, bytes per pixel', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-cues-'));
   const f = join(dir, 'a.png');
-  const png = await sharp(new Uint8Array(80 * 48).fill(100), { raw: { width: 80, height: 48, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  const png = await sharp(new Uint8Array(80 * 48).fill(100), { raw: { width: 80, height: 48, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   writeFileSync(f, png);
   const c = await provenanceCues(f);
   assert.deepEqual([c.width, c.height, c.format, c.bitDepth, c.channels], [80, 48, 'png', 8, 1]);

@@ -26,7 +26,10 @@ test('classes balanced; covid lesions lie inside their masks, masks inside the l
     assert.ok(lung > 0.12 * n && lung < 0.45 * n, `lung fraction ${lung / n}`);
     if (p.label === 'normal') {
       assert.equal(p.lesions.length, 0);
-      assert.equal(p.lesionMask.reduce((a, b) => a + b, 0), 0);
+      assert.equal(
+        p.lesionMask.reduce((a, b) => a + b, 0),
+        0,
+      );
       continue;
     }
     assert.ok(p.lesions.length >= 1 && p.lesions.length <= 3);
@@ -53,7 +56,8 @@ test('lesions make the lung field brighter than in normals (hand check on the sa
   const normal = generatePhantom(3, 1, { size: 128, label: 'normal' });
   let dIn = 0;
   let nIn = 0;
-  for (let i = 0; i < covid.pixels.length; i++) if (covid.lesionMask[i]) (dIn += covid.pixels[i] - normal.pixels[i], nIn++);
+  for (let i = 0; i < covid.pixels.length; i++)
+    if (covid.lesionMask[i]) (dIn += covid.pixels[i] - normal.pixels[i]), nIn++;
   assert.ok(nIn > 0 && dIn / nIn > 15, `mean brightening inside mask ${dIn / nIn}`);
 });
 
@@ -67,7 +71,10 @@ test('writePhantoms: images, masks, manifest with patient ids and splits, contac
   assert.equal(m.rows.filter((x) => x.split === 'train').length, 14);
   const covid = m.rows.find((x) => x.label === 'covid')!;
   assert.ok(Number(covid.extra.lesions) >= 1 && covid.extra.zones.length > 0);
-  const mask = await sharp(rowPath(m, { path: covid.extra.mask })).extractChannel(0).raw().toBuffer();
+  const mask = await sharp(rowPath(m, { path: covid.extra.mask }))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   assert.equal(mask.filter((v) => v === 255).length, Number(covid.extra.lesion_pixels));
   assert.ok(existsSync(rowPath(m, { path: covid.extra.lung_mask })));
   const meta = await sharp(r.sheet!).metadata();
@@ -80,7 +87,7 @@ test('lesionIntensity scales the opacity, not the geometry; out-of-range values 
     const p = generatePhantom(3, 1, { size: 128, label: 'covid', lesionIntensity: gain });
     let d = 0;
     let n = 0;
-    for (let i = 0; i < p.pixels.length; i++) if (p.lesionMask[i]) (d += p.pixels[i] - normal.pixels[i], n++);
+    for (let i = 0; i < p.pixels.length; i++) if (p.lesionMask[i]) (d += p.pixels[i] - normal.pixels[i]), n++;
     return { p, d: d / n };
   };
   const a = bright(0.5);

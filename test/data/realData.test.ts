@@ -14,8 +14,12 @@ import { readManifest } from '../../src/data/manifest.js';
 import { BatchLoader } from '../../src/data/batchLoader.js';
 
 const DATA = process.env.CXR_DATA ?? resolve(fileURLToPath(import.meta.url), '../../../../shared/data');
-const missing = ['covid-chestxray/metadata.csv', 'kermany/NORMAL', 'kermany/PNEUMONIA', 'nih/No_findings'].filter((p) => !existsSync(join(DATA, p)));
-const skip = missing.length ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or set CXR_DATA)` : false;
+const missing = ['covid-chestxray/metadata.csv', 'kermany/NORMAL', 'kermany/PNEUMONIA', 'nih/No_findings'].filter(
+  (p) => !existsSync(join(DATA, p)),
+);
+const skip = missing.length
+  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or set CXR_DATA)`
+  : false;
 
 test('covid-chestxray: 427 frontal COVID-19 X-rays from 257 patients (README figures)', { skip }, () => {
   const r = readCovidChestxray(join(DATA, 'covid-chestxray'), { views: ['PA', 'AP'], findings: ['COVID-19*'] });
@@ -41,7 +45,9 @@ test('Kermany and NIH patient-id rules match every real file name', { skip }, ()
   assert.ok(one.length >= 2, 'person1 has several images');
 });
 
-test('data build --preset paper-da: balanced, zero patients shared between splits, reproducible', { skip }, async () => {
+test('data build --preset paper-da: balanced, zero patients shared between splits, reproducible', {
+  skip,
+}, async () => {
   const out = mkdtempSync(join(tmpdir(), 'cxr-pda-'));
   const r = await buildDataset({ ...paperDaPreset(DATA), out, seed: 1 });
   const s = r.summary;
@@ -57,12 +63,21 @@ test('data build --preset paper-da: balanced, zero patients shared between split
   // Negatives drawn evenly over kermany NORMAL / PNEUMONIA / nih (142–143 each).
   const neg = m.rows.filter((x) => x.label === 'non-covid');
   const groups = new Map<string, number>();
-  for (const x of neg) groups.set(`${x.source}/${x.extra.raw_label}`, (groups.get(`${x.source}/${x.extra.raw_label}`) ?? 0) + 1);
+  for (const x of neg)
+    groups.set(`${x.source}/${x.extra.raw_label}`, (groups.get(`${x.source}/${x.extra.raw_label}`) ?? 0) + 1);
   assert.deepEqual([...groups.keys()].sort(), ['kermany/NORMAL', 'kermany/PNEUMONIA', 'nih/No_findings']);
   for (const v of groups.values()) assert.ok(v === 142 || v === 143);
   assert.ok(s.notes.some((n) => n.includes('Montgomery')));
-  const again = await buildDataset({ ...paperDaPreset(DATA), out: mkdtempSync(join(tmpdir(), 'cxr-pda2-')), seed: 1, verify: 'none' });
-  assert.deepEqual(again.rows.map((x) => [x.path, x.split]), r.rows.map((x) => [x.path, x.split]));
+  const again = await buildDataset({
+    ...paperDaPreset(DATA),
+    out: mkdtempSync(join(tmpdir(), 'cxr-pda2-')),
+    seed: 1,
+    verify: 'none',
+  });
+  assert.deepEqual(
+    again.rows.map((x) => [x.path, x.split]),
+    r.rows.map((x) => [x.path, x.split]),
+  );
   // The loader serves it.
   const L = new BatchLoader(m, 'valid', { size: 64, batch: 32 });
   assert.deepEqual(L.classes, ['non-covid', 'covid']);

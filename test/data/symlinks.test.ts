@@ -17,7 +17,12 @@ import { encodeDicom } from './helpers/dicomWriter.js';
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 
 async function png(file: string, v: number): Promise<void> {
-  writeFileSync(file, await sharp(new Uint8Array(32 * 32).fill(v), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer());
+  writeFileSync(
+    file,
+    await sharp(new Uint8Array(32 * 32).fill(v), { raw: { width: 32, height: 32, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 /** normal/ and covid/ with 4 real images each, plus every kind of bad link. */
@@ -44,11 +49,23 @@ test('data build --on-error skip: dangling links and link loops are skipped and 
     const r = await buildDataset({ sources: [`folder:${src}`], out: join(dir, 'out'), onError: 'skip', seed: 1 });
     assert.equal(r.rows.length, 9); // 4 + 4 + the good alias
     assert.ok(r.rows.some((x) => x.path.endsWith('alias.png')));
-    const skipped = parseCsv(readFileSync(join(dir, 'out', 'skipped.csv'), 'utf8'), 'skipped.csv').records.map((x) => x.values);
+    const skipped = parseCsv(readFileSync(join(dir, 'out', 'skipped.csv'), 'utf8'), 'skipped.csv').records.map(
+      (x) => x.values,
+    );
     const by = Object.fromEntries(skipped.map((x) => [x.where.slice(src.length + 1), x.message]));
-    assert.deepEqual(Object.keys(by).sort(), ['covid/a.png', 'covid/b.png', 'covid/loop.png', 'gone', 'normal/ghost.png']);
-    assert.equal(by['normal/ghost.png'], `dangling symbolic link (its target ${join(src, 'normal', 'gone.png')} does not exist)`);
-    for (const f of ['covid/a.png', 'covid/b.png', 'covid/loop.png']) assert.equal(by[f], 'symbolic link loop (too many levels of links)');
+    assert.deepEqual(Object.keys(by).sort(), [
+      'covid/a.png',
+      'covid/b.png',
+      'covid/loop.png',
+      'gone',
+      'normal/ghost.png',
+    ]);
+    assert.equal(
+      by['normal/ghost.png'],
+      `dangling symbolic link (its target ${join(src, 'normal', 'gone.png')} does not exist)`,
+    );
+    for (const f of ['covid/a.png', 'covid/b.png', 'covid/loop.png'])
+      assert.equal(by[f], 'symbolic link loop (too many levels of links)');
     assert.equal(by.gone, `class folder: dangling symbolic link (its target ${join(dir, 'nowhere')} does not exist)`);
     assert.ok(existsSync(join(dir, 'out', 'manifest.csv')));
   } finally {
@@ -61,12 +78,22 @@ test('data build --on-error fail: one clear line naming the link, nothing writte
   try {
     const src = join(dir, 'src');
     rmSync(join(src, 'gone'));
-    await assert.rejects(buildDataset({ sources: [`folder:${src}`], out: join(dir, 'out'), onError: 'fail' }), (e: Error) => {
-      assert.match(e.message, /^.*covid\/a\.png: symbolic link loop \(too many levels of links\) \(\+3 more problems\); set onError to 'skip' to get past it$/);
-      return true;
-    });
+    await assert.rejects(
+      buildDataset({ sources: [`folder:${src}`], out: join(dir, 'out'), onError: 'fail' }),
+      (e: Error) => {
+        assert.match(
+          e.message,
+          /^.*covid\/a\.png: symbolic link loop \(too many levels of links\) \(\+3 more problems\); set onError to 'skip' to get past it$/,
+        );
+        return true;
+      },
+    );
     assert.ok(!existsSync(join(dir, 'out')));
-    const cli = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'test/data/helpers/cli.ts', ...a], { cwd: root, encoding: 'utf8' });
+    const cli = (...a: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'test/data/helpers/cli.ts', ...a], {
+        cwd: root,
+        encoding: 'utf8',
+      });
     const f = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out'));
     assert.equal(f.status, 1);
     assert.equal(f.stderr.split('\n').filter(Boolean).length, 1, f.stderr);
@@ -74,7 +101,12 @@ test('data build --on-error fail: one clear line naming the link, nothing writte
     assert.doesNotMatch(f.stderr, /ELOOP|ENOENT|\s+at /);
     const s = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out'), '--on-error', 'skip');
     assert.equal(s.status, 0, s.stderr);
-    assert.equal(readFileSync(join(dir, 'out', 'skipped.csv'), 'utf8').trim().split('\n').length, 1 + 4);
+    assert.equal(
+      readFileSync(join(dir, 'out', 'skipped.csv'), 'utf8')
+        .trim()
+        .split('\n').length,
+      1 + 4,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -107,10 +139,18 @@ test('covid-chestxray source: a listed image that is a dangling link is a proble
     mkdirSync(join(dir, 'images'));
     await png(join(dir, 'images', 'ok.png'), 90);
     symlinkSync(join(dir, 'images', 'nope.png'), join(dir, 'images', 'bad.png'));
-    writeFileSync(join(dir, 'metadata.csv'), 'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,ok.png\n2,COVID-19,PA,X-ray,images,bad.png\n');
+    writeFileSync(
+      join(dir, 'metadata.csv'),
+      'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,ok.png\n2,COVID-19,PA,X-ray,images,bad.png\n',
+    );
     const r = readCovidChestxray(dir);
     assert.equal(r.rows.length, 1);
-    assert.deepEqual(r.problems, [{ where: join(dir, 'images', 'bad.png'), message: `image listed in metadata.csv line 3: dangling symbolic link (its target ${join(dir, 'images', 'nope.png')} does not exist)` }]);
+    assert.deepEqual(r.problems, [
+      {
+        where: join(dir, 'images', 'bad.png'),
+        message: `image listed in metadata.csv line 3: dangling symbolic link (its target ${join(dir, 'images', 'nope.png')} does not exist)`,
+      },
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

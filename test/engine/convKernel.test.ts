@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
 import { setThreads, manualSeed } from '../../src/engine/runtime.js';
 import { profileOps } from '../../src/engine/profiler.js';
-import { benchBatch } from '../../src/app/bench.js';
-import { summariseOps } from '../../src/app/opProfile.js';
+import { benchBatch } from '../../src/bench/bench.js';
+import { summariseOps } from '../../src/bench/opProfile.js';
 import type { Batch } from '../../src/engine/types.js';
 
 const opNames = async (work: () => Promise<unknown>) => new Set((await profileOps(work)).events.name);
@@ -22,7 +22,11 @@ for (const channelsLast of [false, true]) {
   test(`mobilenet_v2${channelsLast ? ' (channels_last)' : ''} at batch 1: no im2col convolution, and the same logits and CAM as inside a batch of 2`, async () => {
     setThreads(1);
     manualSeed(3);
-    const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2, ...(channelsLast ? { channelsLast: true } : {}) });
+    const m = await Model.create({
+      arch: 'mobilenet_v2',
+      numClasses: 2,
+      ...(channelsLast ? { channelsLast: true } : {}),
+    });
     const two = benchBatch(2, 224);
     const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
     const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
@@ -46,11 +50,11 @@ for (const channelsLast of [false, true]) {
   });
 }
 
-test('training keeps libtorch\'s own kernel choice (the bitwise baselines depend on it)', async () => {
+test("training keeps libtorch's own kernel choice (the bitwise baselines depend on it)", async () => {
   setThreads(1);
   const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
   const one = benchBatch(1, 224);
   const names = await opNames(() => m.trainStep(one, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' }));
-  assert.ok(names.has('aten::_slow_conv2d_forward'), 'a training step at batch 1 still takes libtorch\'s choice');
+  assert.ok(names.has('aten::_slow_conv2d_forward'), "a training step at batch 1 still takes libtorch's choice");
 });

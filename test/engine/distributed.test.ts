@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distEnvFrom } from '../../src/engine/distributed.js';
-import { launchLocal, withoutFlag } from '../../src/app/launcher.js';
+import { launchLocal, withoutFlag } from '../../src/app/train/launcher.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { runSteps } from './helpers/ddpSteps.js';
 import { HANG_MS } from '../helpers/waitFor.js';
@@ -17,11 +17,20 @@ const helper = fileURLToPath(new URL('./helpers/ddpSteps.ts', import.meta.url));
 test('torchrun environment: read when WORLD_SIZE > 1, clear errors otherwise', () => {
   assert.equal(distEnvFrom({}), null);
   assert.equal(distEnvFrom({ WORLD_SIZE: '1', RANK: '0' }), null);
-  assert.deepEqual(distEnvFrom({ WORLD_SIZE: '4', RANK: '2', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29400' }),
-    { rank: 2, worldSize: 4, localRank: 2, masterAddr: '10.0.0.1', masterPort: 29400 });
+  assert.deepEqual(distEnvFrom({ WORLD_SIZE: '4', RANK: '2', MASTER_ADDR: '10.0.0.1', MASTER_PORT: '29400' }), {
+    rank: 2,
+    worldSize: 4,
+    localRank: 2,
+    masterAddr: '10.0.0.1',
+    masterPort: 29400,
+  });
   assert.throws(() => distEnvFrom({ WORLD_SIZE: '2' }), /RANK must be too/);
   assert.throws(() => distEnvFrom({ WORLD_SIZE: '2', RANK: '2' }), /RANK=2 must be below WORLD_SIZE=2/);
-  assert.deepEqual(withoutFlag(['train', '--nproc', '2', '--out', 'r', '--nproc=3'], '--nproc'), ['train', '--out', 'r']);
+  assert.deepEqual(withoutFlag(['train', '--nproc', '2', '--out', 'r', '--nproc=3'], '--nproc'), [
+    'train',
+    '--out',
+    'r',
+  ]);
 });
 
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => {
@@ -36,17 +45,26 @@ const rmsDiff = (a: Float32Array, b: Float32Array) => {
   for (let i = 0; i < a.length; i++) s += (a[i]! - b[i]!) ** 2;
   return Math.sqrt(s / a.length);
 };
-const read = (f: string) => { const b = readFileSync(f); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); };
+const read = (f: string) => {
+  const b = readFileSync(f);
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
 
 async function twoRanks(bn: string, o: { precision?: string; steps?: number; split?: number } = {}) {
   const out = mkdtempSync(join(tmpdir(), 'cxrtune-ddp-'));
   const env = {
-    DDP_OUT: out, DDP_BN: bn, DDP_PRECISION: o.precision ?? 'fp32',
-    ...(o.steps !== undefined ? { DDP_STEPS: String(o.steps) } : {}), ...(o.split !== undefined ? { DDP_SPLIT: String(o.split) } : {}),
+    DDP_OUT: out,
+    DDP_BN: bn,
+    DDP_PRECISION: o.precision ?? 'fp32',
+    ...(o.steps !== undefined ? { DDP_STEPS: String(o.steps) } : {}),
+    ...(o.split !== undefined ? { DDP_SPLIT: String(o.split) } : {}),
   };
   const code = await launchLocal({ nproc: 2, args: [helper], execArgv: ['--import', 'tsx'], env, graceMs: 20_000 });
   assert.equal(code, 0, 'both workers exit 0');
-  return [0, 1].map((r) => ({ params: read(join(out, `rank${r}.params.bin`)), buffers: read(join(out, `rank${r}.buffers.bin`)) }));
+  return [0, 1].map((r) => ({
+    params: read(join(out, `rank${r}.params.bin`)),
+    buffers: read(join(out, `rank${r}.buffers.bin`)),
+  }));
 }
 
 test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)', async () => {
@@ -56,7 +74,9 @@ test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentu
   const start = await initialParams();
   const moved = maxAbsDiff(one.params, start);
   const d = maxAbsDiff(one.params, r0!.params);
-  process.stderr.write(`ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (weights moved up to ${moved.toExponential(2)})\n`);
+  process.stderr.write(
+    `ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (weights moved up to ${moved.toExponential(2)})\n`,
+  );
   assert.ok(moved > 1e-3, 'the steps moved the weights');
   assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
@@ -68,7 +88,9 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
   const [r0, r1] = await twoRanks('train');
   const d = maxAbsDiff(one.params, r0!.params);
   const db = maxAbsDiff(r0!.buffers, r1!.buffers);
-  process.stderr.write(`ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`);
+  process.stderr.write(
+    `ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`,
+  );
   assert.ok(d > 1e-5, 'normalising by 8-image statistics is not normalising by 16');
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'parameters stay identical across ranks');
   assert.ok(db > 0, 'running statistics are per process');
@@ -93,7 +115,9 @@ test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNo
   const db = maxAbsDiff(one.buffers, r0!.buffers);
   const floor = maxAbsDiff(one.params, reversed.params);
   const floorB = maxAbsDiff(one.buffers, reversed.buffers);
-  process.stderr.write(`ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`);
+  process.stderr.write(
+    `ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`,
+  );
   assert.ok(maxAbsDiff(one.buffers, start.buffers) > 1e-2, 'the running statistics moved');
   assert.ok(floor < 1e-5, `the step is well conditioned here (reversed-order floor ${floor})`);
   assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
@@ -130,7 +154,9 @@ test('SyncBatchNorm under bf16 autocast: 2×8 is far closer to 1×16 than per-pr
   const [r0, r1] = await twoRanks('sync', { steps: 1, precision: 'bf16' });
   const d = rmsDiff(one.params, r0!.params);
   const dPlain = rmsDiff(one.params, p0!.params);
-  process.stderr.write(`ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`);
+  process.stderr.write(
+    `ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`,
+  );
   assert.ok(d < 0.4 * dPlain, `rms |Δw| ${d} < 0.4 × per-process BatchNorm's ${dPlain}`);
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
 });
@@ -144,19 +170,31 @@ async function initialParams(): Promise<Float32Array> {
   const st = await m.state();
   const kinds = new Map(m.parameters().map((p) => [p.name, p.kind]));
   const names = [...st.keys()].filter((n) => kinds.get(n) === 'param').sort();
-  return Float32Array.from(names.flatMap((n) => { const d = st.get(n)!.data; return Array.from(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength))); }));
+  return Float32Array.from(
+    names.flatMap((n) => {
+      const d = st.get(n)!.data;
+      return Array.from(new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)));
+    }),
+  );
 }
 
 // Rank 1 never stops on its own while its launcher lives (it leaves only if orphaned, so a failing run leaks
 // no process): the launcher must end it, and the log says in order what it did. The timeout guards against a
 // launcher that never ends it, not speed.
-test('launcher: a worker that fails ends the run; one that does not stop within the grace period is killed',
-  { timeout: HANG_MS }, async () => {
+test('launcher: a worker that fails ends the run; one that does not stop within the grace period is killed', {
+  timeout: HANG_MS,
+}, async () => {
   const logs: string[] = [];
   const code = await launchLocal({
-    nproc: 2, execArgv: [], graceMs: 300, log: (m) => logs.push(m),
-    args: ['-e', 'if (process.env.RANK === "0") process.exit(3); '
-      + 'const p = process.ppid; setInterval(() => { if (process.ppid !== p) process.exit(4); }, 200);'],
+    nproc: 2,
+    execArgv: [],
+    graceMs: 300,
+    log: (m) => logs.push(m),
+    args: [
+      '-e',
+      'if (process.env.RANK === "0") process.exit(3); ' +
+        'const p = process.ppid; setInterval(() => { if (process.ppid !== p) process.exit(4); }, 200);',
+    ],
   });
   assert.equal(code, 1);
   const expected = [

@@ -8,15 +8,14 @@ import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
 import { setThreads, manualSeed } from '../../src/engine/runtime.js';
 import { profileOps } from '../../src/engine/profiler.js';
-import { benchBatch } from '../../src/app/bench.js';
+import { benchBatch } from '../../src/bench/bench.js';
 
 const SIZE = 64;
 const calls = async (op: string, work: () => Promise<unknown>) =>
   (await profileOps(work)).events.name.filter((n: string) => n === op).length;
 const casts = (work: () => Promise<unknown>) => calls('aten::_to_copy', work);
 const batchNorms = (work: () => Promise<unknown>) => calls('aten::native_batch_norm', work);
-const same = (a: Float32Array, b: Float32Array, what: string) =>
-  assert.deepEqual(Array.from(a), Array.from(b), what);
+const same = (a: Float32Array, b: Float32Array, what: string) => assert.deepEqual(Array.from(a), Array.from(b), what);
 
 test('a repeated bf16 predict casts no weight again, and answers as the first did', async () => {
   setThreads(1);
@@ -28,13 +27,21 @@ test('a repeated bf16 predict casts no weight again, and answers as the first di
   const again = await casts(() => m.predict(x, { precision: 'bf16' }));
   assert.ok(first >= convs, `the first call casts each of the ${convs} convolution weights (${first} casts)`);
   // What a repeated call still casts: the input, the classifier's arguments, the output.
-  assert.ok(first - again >= convs && again < 10, `${convs} convolution weights cast once: ${first} casts, then ${again}`);
-  same((await m.predict(x, { precision: 'bf16' })).logits, (await m.predict(x, { precision: 'bf16' })).logits, 'repeated bf16 predict');
+  assert.ok(
+    first - again >= convs && again < 10,
+    `${convs} convolution weights cast once: ${first} casts, then ${again}`,
+  );
+  same(
+    (await m.predict(x, { precision: 'bf16' })).logits,
+    (await m.predict(x, { precision: 'bf16' })).logits,
+    'repeated bf16 predict',
+  );
   // bf16 stays close to fp32 (the copies are of these weights, not stale ones).
   const f = (await m.predict(x, { precision: 'fp32' })).logits;
   const b = (await m.predict(x, { precision: 'bf16' })).logits;
   const scale = Math.max(...Array.from(f, Math.abs));
-  for (let i = 0; i < f.length; i++) assert.ok(Math.abs(f[i]! - b[i]!) < 0.05 * scale, `logit ${i}: fp32 ${f[i]} vs bf16 ${b[i]}`);
+  for (let i = 0; i < f.length; i++)
+    assert.ok(Math.abs(f[i]! - b[i]!) < 0.05 * scale, `logit ${i}: fp32 ${f[i]} vs bf16 ${b[i]}`);
 });
 
 test('the bf16 copies follow the weights: after loadState and after a training step', async () => {
@@ -44,9 +51,13 @@ test('the bf16 copies follow the weights: after loadState and after a training s
   const a = await Model.create({ arch: 'resnet18', numClasses: 2 });
   manualSeed(2);
   const b = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  await a.predict(x, { precision: 'bf16' });  // fills a's copies
+  await a.predict(x, { precision: 'bf16' }); // fills a's copies
   await a.loadState(await b.state());
-  same((await a.predict(x, { precision: 'bf16' })).logits, (await b.predict(x, { precision: 'bf16' })).logits, 'after loadState');
+  same(
+    (await a.predict(x, { precision: 'bf16' })).logits,
+    (await b.predict(x, { precision: 'bf16' })).logits,
+    'after loadState',
+  );
 
   a.configureOptimizer({ kind: 'sgd', groups: [a.layers().flatMap((l) => l.params)] });
   await a.trainStep(x, [{ lr: 0.5, momentum: 0, weightDecay: 0 }], { precision: 'fp32' });
@@ -55,7 +66,11 @@ test('the bf16 copies follow the weights: after loadState and after a training s
   await c.loadState(await a.state());
   const after = (await a.predict(x, { precision: 'bf16' })).logits;
   same(after, (await c.predict(x, { precision: 'bf16' })).logits, 'after a training step');
-  assert.notDeepEqual(Array.from(after), Array.from((await b.predict(x, { precision: 'bf16' })).logits), 'the step changed the answer');
+  assert.notDeepEqual(
+    Array.from(after),
+    Array.from((await b.predict(x, { precision: 'bf16' })).logits),
+    'the step changed the answer',
+  );
 });
 
 test('eval calls fold every BatchNorm that follows a convolution; training and BatchNorm statistics do not', async () => {
@@ -68,17 +83,27 @@ test('eval calls fold every BatchNorm that follows a convolution; training and B
   assert.equal(await batchNorms(() => r.gradCamMaps(x, 1)), 0, 'resnet18 Grad-CAM: all 20 folded');
   // DenseNet normalises before its convolutions: only norm0 and each layer's norm2 follow one.
   const d = await Model.create({ arch: 'densenet121', numClasses: 2 });
-  const dn = d.layers().filter((l) => l.kind === 'bn').map((l) => l.name);
+  const dn = d
+    .layers()
+    .filter((l) => l.kind === 'bn')
+    .map((l) => l.name);
   const unfoldable = dn.filter((n) => !/\.norm0$|\.norm2$/.test(n)).length;
-  assert.equal(await batchNorms(() => d.predict(x, { precision: 'fp32' })), unfoldable, `densenet121: ${dn.length - unfoldable} of ${dn.length} folded`);
+  assert.equal(
+    await batchNorms(() => d.predict(x, { precision: 'fp32' })),
+    unfoldable,
+    `densenet121: ${dn.length - unfoldable} of ${dn.length} folded`,
+  );
   // Training, and the BatchNorm input statistics the audit reads, run every BatchNorm.
   r.configureOptimizer({ kind: 'sgd', groups: [r.layers().flatMap((l) => l.params)] });
-  assert.equal(await batchNorms(() => r.trainStep(x, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })), 20);
+  assert.equal(
+    await batchNorms(() => r.trainStep(x, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })),
+    20,
+  );
   const stats = await r.batchNormInputStats(x);
   assert.equal(stats.length, 20);
 });
 
-test('Grad-CAM after a bf16 and an fp32 predict equals a fresh model\'s (kept weights are not inference-only)', async () => {
+test("Grad-CAM after a bf16 and an fp32 predict equals a fresh model's (kept weights are not inference-only)", async () => {
   setThreads(1);
   const x = benchBatch(1, SIZE);
   manualSeed(4);

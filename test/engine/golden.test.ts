@@ -26,7 +26,10 @@ const STD = [0.229, 0.224, 0.225] as [number, number, number];
 function batchOf(n: number, s: number, c: 1 | 3, seed: number, labels?: number[]): Batch {
   const px = new Uint8Array(n * s * s * c);
   let x = seed;
-  for (let i = 0; i < px.length; i++) { x = (x * 1103515245 + 12345) >>> 0; px[i] = x >>> 24; }
+  for (let i = 0; i < px.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    px[i] = x >>> 24;
+  }
   return { pixels: px, shape: [n, s, s, c], ...(labels ? { labels: Int32Array.from(labels) } : {}) };
 }
 
@@ -35,10 +38,20 @@ async function writeJob(name: string, model: Model, batch: Batch, extra: object 
   mkdirSync(d, { recursive: true });
   await writeSafetensors(join(d, 'model.safetensors'), await model.state());
   const input: TensorMap = new Map([['pixels', { dtype: 'U8', shape: [...batch.shape], data: batch.pixels }]]);
-  if (batch.labels) input.set('labels', { dtype: 'I32', shape: [batch.labels.length], data: new Uint8Array(batch.labels.buffer) });
+  if (batch.labels)
+    input.set('labels', { dtype: 'I32', shape: [batch.labels.length], data: new Uint8Array(batch.labels.buffer) });
   await writeSafetensors(join(d, 'input.safetensors'), input);
-  writeFileSync(join(d, 'job.json'), JSON.stringify({ arch: model.spec.arch, numClasses: model.spec.numClasses,
-    mean: model.spec.normalisation.mean, std: model.spec.normalisation.std, threads: 2, ...extra }));
+  writeFileSync(
+    join(d, 'job.json'),
+    JSON.stringify({
+      arch: model.spec.arch,
+      numClasses: model.spec.numClasses,
+      mean: model.spec.normalisation.mean,
+      std: model.spec.normalisation.std,
+      threads: 2,
+      ...extra,
+    }),
+  );
 }
 async function oracle(name: string) {
   const out = await readSafetensors(join(dir, name, 'out.safetensors'));
@@ -56,12 +69,34 @@ const SMALL: Partial<Record<Arch, number>> = { resnet18: 64, resnet34: 64, mobil
 const logits = new Map<string, Float32Array>();
 const models = new Map<string, Model>();
 const optCases: { name: string; kind: 'sgd' | 'adamw'; hyper: GroupHyper[][] }[] = [
-  { name: 'opt-sgd', kind: 'sgd', hyper: [
-    [{ lr: 0.01, momentum: 0.9, weightDecay: 1e-4 }, { lr: 0.1, momentum: 0.85, weightDecay: 1e-4 }],
-    [{ lr: 0.02, momentum: 0.8, weightDecay: 1e-4 }, { lr: 0.05, momentum: 0.95, weightDecay: 0 }]] },
-  { name: 'opt-adamw', kind: 'adamw', hyper: [
-    [{ lr: 1e-3, momentum: 0.9, weightDecay: 0.01 }, { lr: 3e-3, momentum: 0.95, weightDecay: 0.01 }],
-    [{ lr: 2e-3, momentum: 0.85, weightDecay: 0.01 }, { lr: 1e-3, momentum: 0.9, weightDecay: 0 }]] },
+  {
+    name: 'opt-sgd',
+    kind: 'sgd',
+    hyper: [
+      [
+        { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 },
+        { lr: 0.1, momentum: 0.85, weightDecay: 1e-4 },
+      ],
+      [
+        { lr: 0.02, momentum: 0.8, weightDecay: 1e-4 },
+        { lr: 0.05, momentum: 0.95, weightDecay: 0 },
+      ],
+    ],
+  },
+  {
+    name: 'opt-adamw',
+    kind: 'adamw',
+    hyper: [
+      [
+        { lr: 1e-3, momentum: 0.9, weightDecay: 0.01 },
+        { lr: 3e-3, momentum: 0.95, weightDecay: 0.01 },
+      ],
+      [
+        { lr: 2e-3, momentum: 0.85, weightDecay: 0.01 },
+        { lr: 1e-3, momentum: 0.9, weightDecay: 0 },
+      ],
+    ],
+  },
 ];
 const optBatch = batchOf(4, 48, 3, 7, [0, 2, 1, 2]);
 let pretrainedBatch: Batch | undefined;
@@ -72,7 +107,10 @@ let pretrainedBatch: Batch | undefined;
 async function withBatchNormStats(m: Model, seed: number): Promise<void> {
   const state = await m.state();
   let x = seed;
-  const rand = () => { x = (x * 1103515245 + 12345) >>> 0; return x / 2 ** 32; };
+  const rand = () => {
+    x = (x * 1103515245 + 12345) >>> 0;
+    return x / 2 ** 32;
+  };
   for (const name of [...state.keys()].filter((k) => k.endsWith('.running_var'))) {
     const p = name.slice(0, -'running_var'.length);
     const n = state.get(name)!.shape[0]!;
@@ -86,7 +124,10 @@ async function withBatchNormStats(m: Model, seed: number): Promise<void> {
 }
 
 before(async () => {
-  assert.ok(existsSync(PY), `${PY} is missing: the golden tests need Debian's python3-torchvision (npm run bootstrap installs it)`);
+  assert.ok(
+    existsSync(PY),
+    `${PY} is missing: the golden tests need Debian's python3-torchvision (npm run bootstrap installs it)`,
+  );
   loadNative().setThreads(2);
   for (const arch of ARCHS) {
     const m = await Model.create({ arch, numClasses: 7 });
@@ -98,14 +139,22 @@ before(async () => {
   }
   for (const c of optCases) {
     const m = await Model.create({ arch: 'resnet18', numClasses: 3 });
-    await writeJob(c.name, m, optBatch, { optim: { kind: c.kind, groups: groupsOf(m).map((g) => g.map((i) => m.parameters()[i]!.name)), hyper: c.hyper } });
+    await writeJob(c.name, m, optBatch, {
+      optim: { kind: c.kind, groups: groupsOf(m).map((g) => g.map((i) => m.parameters()[i]!.name)), hyper: c.hyper },
+    });
     models.set(c.name, m);
   }
   if (existsSync(PRETRAINED) && existsSync(IMAGE)) {
-    const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 1000, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+    const m = await Model.create({
+      arch: 'mobilenet_v2',
+      numClasses: 1000,
+      normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+    });
     await loadPretrained(m, PRETRAINED, () => undefined);
     const files = ['IM-0115-0001.jpeg', 'NORMAL2-IM-1427-0001.jpeg'].map((f) => join(IMAGE, f)).filter(existsSync);
-    const imgs = await Promise.all(files.map((f) => sharp(f).resize(224, 224, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()));
+    const imgs = await Promise.all(
+      files.map((f) => sharp(f).resize(224, 224, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()),
+    );
     const px = new Uint8Array(imgs.length * 224 * 224 * 3);
     imgs.forEach((b, i) => px.set(b.subarray(0, 224 * 224 * 3), i * 224 * 224 * 3));
     pretrainedBatch = { pixels: px, shape: [imgs.length, 224, 224, 3] };
@@ -127,7 +176,10 @@ for (const arch of ARCHS) {
   // of their size, and untrained deep ResNets give logits up to 1e6 (resnet152 at 48 px).
   test(`${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 (of max(1, |logit|))`, async () => {
     const { t, names } = await oracle(`arch-${arch}`);
-    const ours = models.get(arch)!.parameters().map((e) => [e.name, e.shape]);
+    const ours = models
+      .get(arch)!
+      .parameters()
+      .map((e) => [e.name, e.shape]);
     assert.deepEqual(ours, names);
     const theirs = toFloat32(t.get('logits')!);
     const scale = Math.max(1, ...Array.from(theirs, Math.abs));
@@ -143,23 +195,32 @@ for (const c of optCases) {
     for (const h of c.hyper) await m.trainStep(optBatch, h);
     const { t } = await oracle(c.name);
     const ours = await m.state();
-    let worst = 0, worstName = '';
+    let worst = 0,
+      worstName = '';
     for (const [name, v] of ours) {
       const d = maxAbsDiff(toFloat32(v), toFloat32(t.get(`state.${name}`)!));
-      if (d > worst) { worst = d; worstName = name; }
+      if (d > worst) {
+        worst = d;
+        worstName = name;
+      }
     }
     assert.ok(worst < 1e-5, `max |Δ| = ${worst} at ${worstName}`);
   });
 }
 
-test('pretrained MobileNetV2 (shared/pretrained) gives torchvision\'s top-5', async (t) => {
+test("pretrained MobileNetV2 (shared/pretrained) gives torchvision's top-5", async (t) => {
   if (!pretrainedBatch) return t.skip('../shared/pretrained or ../shared/data/kermany is missing');
   const m = models.get('pretrained')!;
   const ours = await m.predict(pretrainedBatch);
   const { t: ref } = await oracle('pretrained');
   const theirs = toFloat32(ref.get('logits')!);
   for (let i = 0; i < pretrainedBatch.shape[0]; i++) {
-    const top5 = (l: Float32Array) => [...l.subarray(i * 1000, (i + 1) * 1000)].map((v, k) => [v, k] as const).sort((a, b) => b[0] - a[0]).slice(0, 5).map((x) => x[1]);
+    const top5 = (l: Float32Array) =>
+      [...l.subarray(i * 1000, (i + 1) * 1000)]
+        .map((v, k) => [v, k] as const)
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, 5)
+        .map((x) => x[1]);
     assert.deepEqual(top5(ours.logits), top5(theirs));
   }
   assert.ok(maxAbsDiff(ours.logits, theirs) < 1e-3);
@@ -185,8 +246,16 @@ for (const c of [{ arch: 'resnet18' }, { arch: 'densenet121' }, { arch: 'mobilen
     // on tiny batch statistics), which says nothing about training.
     if (pre && !existsSync(PRETRAINED)) return t.skip(`${PRETRAINED} is missing`);
     manualSeed(1);
-    const m = await Model.create({ arch: c.arch, numClasses: 2, dropout: 0, ...(pre ? { normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } : {}) });
-    if (pre) { await loadPretrained(m, PRETRAINED, () => undefined); m.setBatchNormMode('frozen'); }
+    const m = await Model.create({
+      arch: c.arch,
+      numClasses: 2,
+      dropout: 0,
+      ...(pre ? { normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } } : {}),
+    });
+    if (pre) {
+      await loadPretrained(m, PRETRAINED, () => undefined);
+      m.setBatchNormMode('frozen');
+    }
     const b = batchOf(8, 64, 1, 3, [0, 1, 1, 0, 1, 0, 0, 1]);
     m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
     const s0 = await m.state();
@@ -201,7 +270,7 @@ for (const c of [{ arch: 'resnet18' }, { arch: 'densenet121' }, { arch: 'mobilen
   });
 }
 
-test('safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision\'s reader format', async () => {
+test("safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision's reader format", async () => {
   const v = [1, -2.5, 3.140625, 65504, 1e-3, 0];
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     const file = join(dir, `rt-${dtype}.safetensors`);
@@ -210,6 +279,8 @@ test('safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision
     assert.equal(back.metadata.arch, 'test');
     const got = [...toFloat32(back.tensors.get('x')!)];
     const tol = dtype === 'F32' ? 1e-7 : dtype === 'F16' ? 1e-3 : 1e-2;
-    got.forEach((g, i) => assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`));
+    got.forEach((g, i) =>
+      assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`),
+    );
   }
 });

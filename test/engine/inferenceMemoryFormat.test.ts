@@ -5,16 +5,23 @@ import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
 import { setThreads, manualSeed } from '../../src/engine/runtime.js';
 import { channelsLastFor, familyOf } from '../../src/engine/models/registry.js';
-import { benchBatch } from '../../src/app/bench.js';
+import { benchBatch } from '../../src/bench/bench.js';
 import type { Arch } from '../../src/engine/types.js';
 
 const maxAbs = (a: ArrayLike<number>) => Math.max(...Array.from(a, Math.abs));
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i]!)));
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i]!)));
 
 test('the families that infer or train in channels_last are the measured ones', () => {
   const all = ['resnet18', 'densenet121', 'mobilenet_v2'] as Arch[];
-  assert.deepEqual(all.filter((a) => familyOf(a).inferenceChannelsLast), all);
-  assert.deepEqual(all.filter((a) => familyOf(a).trainChannelsLast), ['resnet18', 'densenet121']);
+  assert.deepEqual(
+    all.filter((a) => familyOf(a).inferenceChannelsLast),
+    all,
+  );
+  assert.deepEqual(
+    all.filter((a) => familyOf(a).trainChannelsLast),
+    ['resnet18', 'densenet121'],
+  );
   assert.equal(channelsLastFor('densenet121', 'cpu', 'train'), true);
   assert.equal(channelsLastFor('mobilenet_v2', 'cpu', 'train'), false);
   assert.equal(channelsLastFor('mobilenet_v2', 'cpu', 'inference'), true);
@@ -32,7 +39,9 @@ for (const arch of ['resnet18', 'densenet121'] as Arch[]) {
     const losses: number[] = [];
     for (const m of [nchw, cl]) {
       m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
-      losses.push((await m.trainStep(benchBatch(4, 64), [{ lr: 1, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })).loss);
+      losses.push(
+        (await m.trainStep(benchBatch(4, 64), [{ lr: 1, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })).loss,
+      );
     }
     assert.ok(Math.abs(losses[0]! - losses[1]!) < 1e-5, `loss ${losses[0]} vs ${losses[1]}`);
     // The update (lr 1: minus the gradient) as a whole. Element-wise, fp32 rounding differences
@@ -47,10 +56,16 @@ for (const arch of ['resnet18', 'densenet121'] as Arch[]) {
       assert.deepEqual(b.get(name)!.shape, t.shape, name);
       if (t.dtype !== 'F32' || !/(weight|bias)$/.test(name)) continue;
       const [x0, x, y] = [f(s0.get(name)!), f(t), f(b.get(name)!)];
-      for (let i = 0; i < x.length; i++) { num += (x[i]! - y[i]!) ** 2; den += (x[i]! - x0[i]!) ** 2; }
+      for (let i = 0; i < x.length; i++) {
+        num += (x[i]! - y[i]!) ** 2;
+        den += (x[i]! - x0[i]!) ** 2;
+      }
     }
     const rel = Math.sqrt(num / den);
-    assert.ok(den > 0 && rel < 0.05, `${arch}: channels_last update differs from NCHW's by ${(100 * rel).toFixed(3)} % (L2)`);
+    assert.ok(
+      den > 0 && rel < 0.05,
+      `${arch}: channels_last update differs from NCHW's by ${(100 * rel).toFixed(3)} % (L2)`,
+    );
   });
 }
 
@@ -64,10 +79,16 @@ for (const arch of ['resnet18', 'densenet121', 'mobilenet_v2'] as Arch[]) {
     for (const n of [2, 1]) {
       const b = benchBatch(n, 96);
       const [p, q] = [await nchw.predict(b, { precision: 'fp32' }), await cl.predict(b, { precision: 'fp32' })];
-      assert.ok(maxDiff(p.logits, q.logits) <= 1e-4 * Math.max(1, maxAbs(p.logits)), `${arch} batch ${n} logits differ by ${maxDiff(p.logits, q.logits)}`);
+      assert.ok(
+        maxDiff(p.logits, q.logits) <= 1e-4 * Math.max(1, maxAbs(p.logits)),
+        `${arch} batch ${n} logits differ by ${maxDiff(p.logits, q.logits)}`,
+      );
       const [c, d] = [await nchw.gradCamMaps(b, 1), await cl.gradCamMaps(b, 1)];
       assert.deepEqual(c.shape, d.shape);
-      assert.ok(maxDiff(c.maps, d.maps) <= 1e-4 * maxAbs(c.maps), `${arch} batch ${n} CAM differs by ${maxDiff(c.maps, d.maps)}`);
+      assert.ok(
+        maxDiff(c.maps, d.maps) <= 1e-4 * maxAbs(c.maps),
+        `${arch} batch ${n} CAM differs by ${maxDiff(c.maps, d.maps)}`,
+      );
     }
   });
 }

@@ -25,10 +25,20 @@ test('bad input ends in an Error that names the problem', async () => {
   await assert.rejects(Model.create({ arch: 'resnet99' as Arch, numClasses: 2 }), /unknown architecture 'resnet99'/);
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   const b = batchOf(2, 32);
-  await assert.rejects(m.predict({ pixels: b.pixels, shape: [2, 32, 32, 3] }), /pixel values; shape \[2,32,32,3\] needs 6144/);
-  await assert.rejects(m.predict({ pixels: new Uint8Array(2 * 32 * 32 * 2), shape: [2, 32, 32, 2] }), /1 or 3 channels/);
-  await assert.rejects(m.predict({ pixels: b.pixels, shape: [2, 32, 32] as unknown as Batch['shape'] }), /\[N, H, W, C\]/);
-  const nan = new Float32Array(32 * 32).fill(100); nan[5] = NaN;
+  await assert.rejects(
+    m.predict({ pixels: b.pixels, shape: [2, 32, 32, 3] }),
+    /pixel values; shape \[2,32,32,3\] needs 6144/,
+  );
+  await assert.rejects(
+    m.predict({ pixels: new Uint8Array(2 * 32 * 32 * 2), shape: [2, 32, 32, 2] }),
+    /1 or 3 channels/,
+  );
+  await assert.rejects(
+    m.predict({ pixels: b.pixels, shape: [2, 32, 32] as unknown as Batch['shape'] }),
+    /\[N, H, W, C\]/,
+  );
+  const nan = new Float32Array(32 * 32).fill(100);
+  nan[5] = NaN;
   await assert.rejects(m.predict({ pixels: nan as unknown as Uint8Array, shape: [1, 32, 32, 1] }), /NaN/);
   await assert.rejects(m.predict(b, { precision: 'fp16' }), /fp16 needs a CUDA device/);
   m.configureOptimizer({ kind: 'sgd', groups: allParams(m) });
@@ -55,7 +65,10 @@ test('bad input ends in an Error that names the problem', async () => {
 test('loadPretrained: another architecture is an error listing names; another head size is re-initialised', async (t) => {
   if (!existsSync(PRETRAINED)) return t.skip('../shared/pretrained is missing');
   const r18 = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  await assert.rejects(loadPretrained(r18, PRETRAINED, () => undefined), /does not fit resnet18.*missing \d+: conv1\.weight.*unexpected \d+: .*features\.0\.0\.weight/);
+  await assert.rejects(
+    loadPretrained(r18, PRETRAINED, () => undefined),
+    /does not fit resnet18.*missing \d+: conv1\.weight.*unexpected \d+: .*features\.0\.0\.weight/,
+  );
   const mnet = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
   const before = await mnet.state();
   const logs: string[] = [];
@@ -65,7 +78,10 @@ test('loadPretrained: another architecture is an error listing names; another he
   const after = await mnet.state();
   assert.deepEqual(after.get('classifier.1.weight')!.data, before.get('classifier.1.weight')!.data);
   const ref = (await readSafetensors(PRETRAINED)).tensors;
-  assert.deepEqual(new Uint8Array(after.get('features.3.conv.1.0.weight')!.data), new Uint8Array(ref.get('features.3.conv.1.0.weight')!.data));
+  assert.deepEqual(
+    new Uint8Array(after.get('features.3.conv.1.0.weight')!.data),
+    new Uint8Array(ref.get('features.3.conv.1.0.weight')!.data),
+  );
 });
 
 // Order, not duration: a step that held the main thread until it was done would be finished,
@@ -75,7 +91,9 @@ test('the event loop turns while a training step computes', async () => {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: allParams(m) });
   let pending = true;
-  const step = m.trainStep(batchOf(8, 160), H).then(() => { pending = false; });
+  const step = m.trainStep(batchOf(8, 160), H).then(() => {
+    pending = false;
+  });
   const pendingAfterPoll = await afterNextPoll(() => pending);
   await step;
   assert.ok(pendingAfterPoll, 'the step was over by the first poll phase after the call');
@@ -88,17 +106,27 @@ test('layers(): input → output, stem first, head last, stages never go back', 
     assert.equal(ls[0]!.stage, 'stem', arch);
     assert.equal(ls.at(-1)!.stage, 'head', arch);
     assert.equal(ls.at(-1)!.kind, 'linear', arch);
-    for (let i = 1; i < ls.length; i++) assert.ok(ls[i]!.stageIndex >= ls[i - 1]!.stageIndex, `${arch}: ${ls[i]!.name}`);
+    for (let i = 1; i < ls.length; i++)
+      assert.ok(ls[i]!.stageIndex >= ls[i - 1]!.stageIndex, `${arch}: ${ls[i]!.name}`);
     assert.deepEqual([...new Set(ls.map((l) => l.stageIndex))], [0, 1, 2, 3, 4, 5], arch);
     // Every parameter belongs to exactly one layer.
     const idx = ls.flatMap((l) => l.params).sort((a, b) => a - b);
-    assert.deepEqual(idx, m.parameters().map((p, i) => (p.kind === 'param' ? i : -1)).filter((i) => i >= 0));
+    assert.deepEqual(
+      idx,
+      m
+        .parameters()
+        .map((p, i) => (p.kind === 'param' ? i : -1))
+        .filter((i) => i >= 0),
+    );
   }
 });
 
 test('frozen parameters and frozen BatchNorm statistics do not change in a step', async () => {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  const names = m.parameters().filter((p) => p.kind === 'param' && !p.name.startsWith('fc.')).map((p) => p.name);
+  const names = m
+    .parameters()
+    .filter((p) => p.kind === 'param' && !p.name.startsWith('fc.'))
+    .map((p) => p.name);
   m.setTrainable(names, false);
   m.setBatchNormMode('frozen');
   m.configureOptimizer({ kind: 'sgd', groups: allParams(m) });
@@ -116,10 +144,12 @@ test('optimizer state + weights saved after step 1 resume to bitwise the same st
   for (const kind of ['sgd', 'adamw'] as const) {
     const a = await Model.create({ arch: 'resnet18', numClasses: 2 });
     a.configureOptimizer({ kind, groups: allParams(a) });
-    const b1 = batchOf(4, 48, 1), b2 = batchOf(4, 48, 2);
+    const b1 = batchOf(4, 48, 1),
+      b2 = batchOf(4, 48, 2);
     const h = [{ lr: kind === 'sgd' ? 0.05 : 1e-3, momentum: 0.9, weightDecay: 0.01 }];
     await a.trainStep(b1, h);
-    const w = await a.state(), o = await a.optimizerState();
+    const w = await a.state(),
+      o = await a.optimizerState();
     assert.ok(o.size > 0);
     await a.trainStep(b2, h);
     const b = await Model.create({ arch: 'resnet18', numClasses: 2 });
@@ -149,9 +179,18 @@ test('Grad-CAM on ResNet: the map sums to the class logit minus its bias (exact 
 });
 
 test('a checkpoint folder round-trips to identical predictions', async () => {
-  const m = await Model.create({ arch: 'mobilenet_v2', numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+  const m = await Model.create({
+    arch: 'mobilenet_v2',
+    numClasses: 2,
+    normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  });
   const ck = join(dir, 'ck');
-  await saveCheckpoint(ck, m, { classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5 });
+  await saveCheckpoint(ck, m, {
+    classes: ['normal', 'covid'],
+    positiveClass: 1,
+    preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 },
+    threshold: 0.5,
+  });
   const { model, meta } = await loadCheckpoint(ck);
   assert.deepEqual(meta.preprocessing.normalisation.mean, [0.5, 0.5, 0.5]);
   const b = batchOf(2, 64);

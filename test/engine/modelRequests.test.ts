@@ -10,34 +10,54 @@ import type { Batch } from '../../src/engine/types.js';
 function batchOf(n: number, s: number, seed = 1): Batch {
   const px = new Uint8Array(n * s * s);
   let x = seed;
-  for (let i = 0; i < px.length; i++) { x = (x * 1103515245 + 12345) >>> 0; px[i] = x >>> 24; }
+  for (let i = 0; i < px.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    px[i] = x >>> 24;
+  }
   return { pixels: px, shape: [n, s, s, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
 }
 const H = [{ lr: 0, momentum: 0, weightDecay: 0 }];
 
 test('requests the addon no longer checks are refused by the facade, naming the problem', async () => {
-  await assert.rejects(Model.create({ arch: 'resnet18', numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.2, 0, 0.2] } }),
-    /normalisation needs 3 finite means and 3 positive standard deviations/);
-  await assert.rejects(Model.create({ arch: 'resnet18', numClasses: 2, normalisation: { mean: [0.5, 0.5] as never, std: [1, 1, 1] } }),
-    /normalisation needs 3 finite means/);
+  await assert.rejects(
+    Model.create({ arch: 'resnet18', numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.2, 0, 0.2] } }),
+    /normalisation needs 3 finite means and 3 positive standard deviations/,
+  );
+  await assert.rejects(
+    Model.create({ arch: 'resnet18', numClasses: 2, normalisation: { mean: [0.5, 0.5] as never, std: [1, 1, 1] } }),
+    /normalisation needs 3 finite means/,
+  );
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   const params = m.layers().flatMap((l) => l.params);
   assert.throws(() => m.configureOptimizer({ kind: 'sgd', groups: [] }), /at least one parameter group/);
-  assert.throws(() => m.configureOptimizer({ kind: 'sgd', groups: [params, [params[0]!]] }), /'conv1\.weight' is in two optimizer groups/);
+  assert.throws(
+    () => m.configureOptimizer({ kind: 'sgd', groups: [params, [params[0]!]] }),
+    /'conv1\.weight' is in two optimizer groups/,
+  );
   const buffer = m.parameters().findIndex((p) => p.kind === 'buffer');
-  assert.throws(() => m.configureOptimizer({ kind: 'sgd', groups: [[buffer]] }), /names index \d+, which is not a parameter/);
-  await assert.rejects(m.loadOptimizerState(new Map()), /configureOptimizer must be called before loading optimizer state/);
+  assert.throws(
+    () => m.configureOptimizer({ kind: 'sgd', groups: [[buffer]] }),
+    /names index \d+, which is not a parameter/,
+  );
+  await assert.rejects(
+    m.loadOptimizerState(new Map()),
+    /configureOptimizer must be called before loading optimizer state/,
+  );
   m.configureOptimizer({ kind: 'sgd', groups: [params] });
-  await assert.rejects(m.trainStep(batchOf(2, 32), H, { classWeights: [1] }), /class weights must be 2 finite non-negative numbers/);
+  await assert.rejects(
+    m.trainStep(batchOf(2, 32), H, { classWeights: [1] }),
+    /class weights must be 2 finite non-negative numbers/,
+  );
   await assert.rejects(m.trainStep(batchOf(2, 32), H, { lossScale: 0 }), /loss scale must be finite and > 0/);
 });
 
 test('class weights reach the loss: weight 0 on a class drops its images from the mean', async () => {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
-  m.setBatchNormMode('eval');  // the same forward pass every time (lr 0: no step moves anything)
-  const b = batchOf(4, 32);  // labels 0, 1, 0, 1
-  const ce = (probs: Float32Array, rows: number[]) => rows.reduce((s, i) => s - Math.log(probs[i * 2 + b.labels![i]!]!), 0) / rows.length;
+  m.setBatchNormMode('eval'); // the same forward pass every time (lr 0: no step moves anything)
+  const b = batchOf(4, 32); // labels 0, 1, 0, 1
+  const ce = (probs: Float32Array, rows: number[]) =>
+    rows.reduce((s, i) => s - Math.log(probs[i * 2 + b.labels![i]!]!), 0) / rows.length;
   const plain = await m.trainStep(b, H);
   // fp32 softmax against the loss's log-softmax: a few ulp (6e-8) relative on each p, so ~1e-7 on its log;
   // dropping or keeping the other class's images moves the mean by ~0.1.

@@ -4,11 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PyDict, PyTuple, RefusedGlobalError, unpickle } from '../../src/engine/weights/pickle.js';
 
-const bin = (...parts: (string | number[])[]) => new Uint8Array(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p)))));
+const bin = (...parts: (string | number[])[]) =>
+  new Uint8Array(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p)))));
 const none = { globals: {} };
 
 test('protocol 0 text opcodes: dict, list, tuple, ints, floats, strings, memo', () => {
-  const v = unpickle(bin("(dp0\nVkey\np1\n(lp2\nI7\naF2.5\naI01\naL12345678901234567890L\nas(S'x'\nI-3\ntp3\ng3\ns."), none) as PyDict;
+  const v = unpickle(
+    bin("(dp0\nVkey\np1\n(lp2\nI7\naF2.5\naI01\naL12345678901234567890L\nas(S'x'\nI-3\ntp3\ng3\ns."),
+    none,
+  ) as PyDict;
   assert.ok(v instanceof PyDict);
   assert.deepEqual(v.map.get('key'), [7, 2.5, true, 12345678901234567890n]);
   const [k, t] = [...v.map][1]!;
@@ -16,9 +20,36 @@ test('protocol 0 text opcodes: dict, list, tuple, ints, floats, strings, memo', 
 });
 
 test('protocol 2–5 binary opcodes: BININT*, LONG1, BINFLOAT, unicode, bytes, sets, FRAME/MEMOIZE', () => {
-  const f = Buffer.alloc(8); f.writeDoubleBE(-0.125);
-  const v = unpickle(bin([0x80, 4, 0x95, 40, 0, 0, 0, 0, 0, 0, 0], ']', [0x94], '(', 'K', [200], 'M', [0x10, 0x27], 'J', [0xff, 0xff, 0xff, 0xff],
-    [0x8a, 2, 0x00, 0x80], 'G', [...f], [0x8c, 3, 0x68, 0xc3, 0xa9], 'C', [3, 1, 2, 3], [0x8f], '(', 'N', [0x88], [0x90], 'e', '.'), none) as unknown[];
+  const f = Buffer.alloc(8);
+  f.writeDoubleBE(-0.125);
+  const v = unpickle(
+    bin(
+      [0x80, 4, 0x95, 40, 0, 0, 0, 0, 0, 0, 0],
+      ']',
+      [0x94],
+      '(',
+      'K',
+      [200],
+      'M',
+      [0x10, 0x27],
+      'J',
+      [0xff, 0xff, 0xff, 0xff],
+      [0x8a, 2, 0x00, 0x80],
+      'G',
+      [...f],
+      [0x8c, 3, 0x68, 0xc3, 0xa9],
+      'C',
+      [3, 1, 2, 3],
+      [0x8f],
+      '(',
+      'N',
+      [0x88],
+      [0x90],
+      'e',
+      '.',
+    ),
+    none,
+  ) as unknown[];
   assert.equal(v[0], 200);
   assert.equal(v[1], 10000);
   assert.equal(v[2], -1);
@@ -33,14 +64,20 @@ test('globals outside the allow-list are refused by name whichever opcode names 
   const cases: [Uint8Array, string][] = [
     [bin([0x80, 2], 'cposix\nsystem\n', 'X', [5, 0, 0, 0], 'touch', [0x85], 'R', '.'), 'posix.system'],
     [bin([0x80, 4], [0x8c, 8], 'builtins', [0x8c, 4], 'eval', [0x93], '.'), 'builtins.eval'],
-    [bin('(S\'ls\'\nios\nsystem\n.'), 'os.system'],
+    [bin("(S'ls'\nios\nsystem\n."), 'os.system'],
     [bin([0x80, 2], 'csubprocess\nPopen\n', ')', [0x81], '.'), 'subprocess.Popen'],
   ];
   for (const [data, name] of cases) {
-    assert.throws(() => unpickle(data, none), (e: unknown) => e instanceof RefusedGlobalError && e.global === name && e.message.includes(`'${name}'`));
+    assert.throws(
+      () => unpickle(data, none),
+      (e: unknown) => e instanceof RefusedGlobalError && e.global === name && e.message.includes(`'${name}'`),
+    );
   }
   // An allowed global that is only a token cannot be called.
-  assert.throws(() => unpickle(bin([0x80, 2], 'ctorch\nFloatStorage\n', ')', 'R', '.'), { globals: { 'torch.FloatStorage': {} } }), /cannot be called/);
+  assert.throws(
+    () => unpickle(bin([0x80, 2], 'ctorch\nFloatStorage\n', ')', 'R', '.'), { globals: { 'torch.FloatStorage': {} } }),
+    /cannot be called/,
+  );
   assert.throws(() => unpickle(bin([0x80, 2], [0x82, 1], '.'), none), /EXT/);
 });
 

@@ -28,11 +28,16 @@ const CASES: { arch: SegmenterArch; encoder: string }[] = [
 function batch(): { b: Batch; masks: Uint8Array } {
   const px = new Uint8Array(N * S * S);
   let x = 11;
-  for (let i = 0; i < px.length; i++) { x = (x * 1103515245 + 12345) >>> 0; px[i] = x >>> 24; }
-  const masks = new Uint8Array(N * S * S);
-  for (let n = 0; n < N; n++) for (let y = 0; y < S; y++) for (let xx = 0; xx < S; xx++) {
-    masks[n * S * S + y * S + xx] = (xx - 20 - 10 * n) ** 2 + (y - 32) ** 2 < 150 ? 1 : 0;
+  for (let i = 0; i < px.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    px[i] = x >>> 24;
   }
+  const masks = new Uint8Array(N * S * S);
+  for (let n = 0; n < N; n++)
+    for (let y = 0; y < S; y++)
+      for (let xx = 0; xx < S; xx++) {
+        masks[n * S * S + y * S + xx] = (xx - 20 - 10 * n) ** 2 + (y - 32) ** 2 < 150 ? 1 : 0;
+      }
   return { b: { pixels: px, shape: [N, S, S, 1] }, masks };
 }
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -55,11 +60,24 @@ before(async () => {
     const d = join(dir, c.arch);
     mkdirSync(d, { recursive: true });
     await writeSafetensors(join(d, 'model.safetensors'), await model.state());
-    await writeSafetensors(join(d, 'input.safetensors'), new Map([
-      ['pixels', { dtype: 'U8', shape: [...b.shape], data: b.pixels }],
-      ['masks', { dtype: 'U8', shape: [N, S, S], data: masks }],
-    ]));
-    writeFileSync(join(d, 'job.json'), JSON.stringify({ encoder: c.encoder, decoderChannels: LIGHT_DECODER, mean: model.spec.normalisation.mean, std: model.spec.normalisation.std, threads: 2, steps: LRS }));
+    await writeSafetensors(
+      join(d, 'input.safetensors'),
+      new Map([
+        ['pixels', { dtype: 'U8', shape: [...b.shape], data: b.pixels }],
+        ['masks', { dtype: 'U8', shape: [N, S, S], data: masks }],
+      ]),
+    );
+    writeFileSync(
+      join(d, 'job.json'),
+      JSON.stringify({
+        encoder: c.encoder,
+        decoderChannels: LIGHT_DECODER,
+        mean: model.spec.normalisation.mean,
+        std: model.spec.normalisation.std,
+        threads: 2,
+        steps: LRS,
+      }),
+    );
     const logits = await model.predict(b);
     model.configureOptimizer('adamw', [model.parameters().flatMap((e, i) => (e.kind === 'param' ? [i] : []))]);
     const losses: number[] = [];
@@ -73,7 +91,13 @@ before(async () => {
 for (const c of CASES) {
   test(`${c.arch}: state_dict names, order and shapes equal the smp-layout torch U-Net's`, async () => {
     const names = JSON.parse(readFileSync(join(dir, c.arch, 'out.json'), 'utf8')).names as [string, number[]][];
-    assert.deepEqual(runs.get(c.arch)!.model.parameters().map((e) => [e.name, e.shape]), names);
+    assert.deepEqual(
+      runs
+        .get(c.arch)!
+        .model.parameters()
+        .map((e) => [e.name, e.shape]),
+      names,
+    );
     assert.ok(names.some(([n]) => n === 'decoder.blocks.0.conv1.0.weight'));
     assert.ok(names.some(([n]) => n === 'segmentation_head.0.bias'));
     assert.ok(names.every(([n]) => /^(encoder|decoder|segmentation_head)\./.test(n)));
@@ -91,11 +115,16 @@ for (const c of CASES) {
     const { tensors } = await readSafetensors(join(dir, c.arch, 'out.safetensors'));
     const { losses, after } = runs.get(c.arch)!;
     const ref = [...toFloat32(tensors.get('loss')!)];
-    for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(losses[i]! - ref[i]!) < 1e-5, `step ${i}: ${losses[i]} vs ${ref[i]}`);
-    let worst = 0, at = '';
+    for (let i = 0; i < ref.length; i++)
+      assert.ok(Math.abs(losses[i]! - ref[i]!) < 1e-5, `step ${i}: ${losses[i]} vs ${ref[i]}`);
+    let worst = 0,
+      at = '';
     for (const [name, v] of after) {
       const d = maxAbsDiff(toFloat32(v), toFloat32(tensors.get(`state.${name}`)!));
-      if (d > worst) { worst = d; at = name; }
+      if (d > worst) {
+        worst = d;
+        at = name;
+      }
     }
     assert.ok(worst < 1e-4, `max |Δ| = ${worst} at ${at}`);
   });
@@ -106,7 +135,7 @@ test('bf16 predict stays close to fp32 and masks of the wrong size are refused',
   const f = await model.predict(b, 'fp32');
   const h = await model.predict(b, 'bf16');
   let agree = 0;
-  for (let i = 0; i < f.length; i++) if ((f[i]! > 0) === (h[i]! > 0)) agree++;
+  for (let i = 0; i < f.length; i++) if (f[i]! > 0 === h[i]! > 0) agree++;
   assert.ok(agree / f.length > 0.95, `bf16 and fp32 masks agree on ${agree / f.length}`);
   await assert.rejects(model.trainStep(b, masks.subarray(1), [{ lr: 0, momentum: 0.9, weightDecay: 0 }]), /masks hold/);
   await assert.rejects(model.predict({ pixels: new Uint8Array(48 * 48), shape: [1, 48, 48, 1] }), /multiple of 32/);

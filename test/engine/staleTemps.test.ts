@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pidAlive, removeStaleTemps } from '../../src/util/atomicWrite.js';
 import { Model } from '../../src/engine/model.js';
-import { removeStaleRunTemps, RUN_FILES, saveResumable } from '../../src/app/runFolder.js';
+import { removeStaleRunTemps, RUN_FILES, saveResumable } from '../../src/app/train/runFolder.js';
 
 /** The id of a process that has exited. */
 function deadPid(): number {
@@ -40,9 +40,12 @@ function leftovers(runDir: string, dead: number, live: number): Record<string, s
 
 // A live writer: it runs until killed (a fixed lifetime would let a slow test outlive it), and
 // leaves if orphaned, so a failed test leaks no process.
-const liveWriter = () => spawn(process.execPath,
-  ['-e', 'const p = process.ppid; setInterval(() => { if (process.ppid !== p) process.exit(); }, 500);'],
-  { stdio: 'ignore' });
+const liveWriter = () =>
+  spawn(
+    process.execPath,
+    ['-e', 'const p = process.ppid; setInterval(() => { if (process.ppid !== p) process.exit(); }, 500);'],
+    { stdio: 'ignore' },
+  );
 
 test('removeStaleRunTemps: dead writers’ temp folders and files go, a live writer’s stay, .old stays', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxr-stale-'));
@@ -67,11 +70,19 @@ test('saving a checkpoint cleans the dead writer’s last.tmp-PID/ beside it', a
   try {
     const p = leftovers(dir, deadPid(), sleeper.pid!);
     const model = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
-    await saveResumable(join(dir, RUN_FILES.last), model, {
-      classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5,
-    }, null);
+    await saveResumable(
+      join(dir, RUN_FILES.last),
+      model,
+      {
+        classes: ['normal', 'covid'],
+        positiveClass: 1,
+        preprocessing: { size: 64, fit: 'letterbox', equalize: 'none', channels: 1 },
+        threshold: 0.5,
+      },
+      null,
+    );
     const ck = readdirSync(join(dir, 'checkpoints')).sort();
-    assert.deepEqual(ck, ['best.tmp-' + sleeper.pid, 'last']);
+    assert.deepEqual(ck, [`best.tmp-${sleeper.pid}`, 'last']);
     assert.ok(existsSync(join(dir, RUN_FILES.last, 'model.json')));
     assert.ok(!existsSync(p.deadDir) && !existsSync(p.deadInCk));
   } finally {

@@ -7,7 +7,6 @@ import { afterNextPoll } from './helpers/afterNextPoll.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
-import type { Batch } from '../../src/engine/types.js';
 
 const H = [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }];
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
@@ -15,11 +14,16 @@ const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Bu
 test('sync calls made during a running step return while it is still pending, and apply from the next step', async (t) => {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
-  const body = m.parameters().filter((p) => p.kind === 'param' && !p.name.startsWith('fc.')).map((p) => p.name);
+  const body = m
+    .parameters()
+    .filter((p) => p.kind === 'param' && !p.name.startsWith('fc.'))
+    .map((p) => p.name);
   const s0 = await m.state();
   // 8 images of 176² on resnet18: a step of over half a second on two cores.
   let pending = true;
-  const step = m.trainStep(batchOf(8, 176), H).then(() => { pending = false; });
+  const step = m.trainStep(batchOf(8, 176), H).then(() => {
+    pending = false;
+  });
   // A round of sync calls every few milliseconds until the step resolves; after each round,
   // whether the step was still pending once the event loop had run a full poll phase. A call
   // that waited for the step's lock would return only when the step had finished, and the next
@@ -33,8 +37,10 @@ test('sync calls made during a running step return while it is still pending, an
     const turn = () => {
       if (!pending) return resolve();
       const trainable = m.parameters().filter((p) => p.trainable).length;
-      if (!frozenDuringStep) { m.setTrainable(body, false); frozenDuringStep = true; }
-      else m.setTrainable(['fc.weight'], true);
+      if (!frozenDuringStep) {
+        m.setTrainable(body, false);
+        frozenDuringStep = true;
+      } else m.setTrainable(['fc.weight'], true);
       m.setBatchNormMode('frozen');
       assert.ok(trainable > 0);
       rounds++;

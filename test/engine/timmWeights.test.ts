@@ -22,18 +22,30 @@ const hub = join(root, 'hub');
 let skip = '';
 
 before(() => {
-  if (!existsSync(PY)) { skip = `${PY} is missing (Debian's python3-torchvision writes the fixtures)`; return; }
+  if (!existsSync(PY)) {
+    skip = `${PY} is missing (Debian's python3-torchvision writes the fixtures)`;
+    return;
+  }
   mkdirSync(hub);
   loadNative().setThreads(2);
-  execFileSync(PY, [join(projectRoot(), 'test', 'oracle', 'timm_snapshot.py'), hub, root], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
+  execFileSync(PY, [join(projectRoot(), 'test', 'oracle', 'timm_snapshot.py'), hub, root], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 300_000,
+  });
   process.env.HF_HUB_CACHE = hub;
 });
 
-for (const [id, arch, mean] of [['timm/resnet18.tv_in1k', 'resnet18', 0.485], ['timm/densenet121.tv_in1k', 'densenet121', 0.5]] as const) {
+for (const [id, arch, mean] of [
+  ['timm/resnet18.tv_in1k', 'resnet18', 0.485],
+  ['timm/densenet121.tv_in1k', 'densenet121', 0.5],
+] as const) {
   test(`${id} by hub id: config.json's mean/std and arch, torchvision's logits within 1e-5`, async (t) => {
     if (skip) return t.skip(skip);
     const info = await weightsInfo(id);
-    assert.match(info.file, new RegExp(`models--timm--${id.split('/')[1]!.replace('.', '\\.')}/snapshots/[0-9a-f]{40}/model\\.safetensors$`));
+    assert.match(
+      info.file,
+      new RegExp(`models--timm--${id.split('/')[1]!.replace('.', '\\.')}/snapshots/[0-9a-f]{40}/model\\.safetensors$`),
+    );
     assert.equal(info.metadata.arch, arch);
     assert.equal(info.metadata.timm_tag, 'tv_in1k');
     assert.equal(info.metadata.input_size, '224');
@@ -56,11 +68,14 @@ for (const [id, arch, mean] of [['timm/resnet18.tv_in1k', 'resnet18', 0.485], ['
   });
 }
 
-test('timm names map to torchvision\'s (head under another name); a missing hub id says how to fetch it', async (t) => {
+test("timm names map to torchvision's (head under another name); a missing hub id says how to fetch it", async (t) => {
   assert.equal(timmToTorchvision('resnet50', 'head.fc.weight'), 'fc.weight');
   assert.equal(timmToTorchvision('densenet121', 'head.fc.bias'), 'classifier.bias');
   assert.equal(timmToTorchvision('densenet121', 'last_linear.weight', 'last_linear'), 'classifier.weight');
   assert.equal(timmToTorchvision('resnet50', 'layer1.0.downsample.1.running_var'), 'layer1.0.downsample.1.running_var');
   if (skip) return t.skip(skip);
-  assert.throws(() => resolveWeightsFile('timm/resnet152.tv_in1k'), /Hugging Face cache .*models--timm--resnet152\.tv_in1k.*cxrtune weights pull timm\/resnet152\.tv_in1k/);
+  assert.throws(
+    () => resolveWeightsFile('timm/resnet152.tv_in1k'),
+    /Hugging Face cache .*models--timm--resnet152\.tv_in1k.*cxrtune weights pull timm\/resnet152\.tv_in1k/,
+  );
 });

@@ -26,7 +26,10 @@ let batch: Batch;
 let skip = '';
 
 before(() => {
-  if (!existsSync(PY)) { skip = `${PY} is missing (Debian's python3-torchvision writes the fixtures)`; return; }
+  if (!existsSync(PY)) {
+    skip = `${PY} is missing (Debian's python3-torchvision writes the fixtures)`;
+    return;
+  }
   loadNative().setThreads(2);
   execFileSync(PY, [SCRIPT, dir], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 300_000 });
 });
@@ -79,8 +82,16 @@ for (const c of cases) {
       const effect = maxAbsDiff(toFloat32(exp.get('logits.resnet18')!), toFloat32(exp.get(`logits.${c.logits}`)!));
       assert.ok(effect > 100 * FP32_FORWARD, `the ${c.dtype} rounding moves the logits by ${effect} only`);
     }
-    if (c.file.startsWith('dataparallel')) assert.ok(logs.some((l) => /under 'state_dict'.*epoch, arch, best_auc, optimizer/.test(l)), logs.join('\n'));
-    if (c.file.includes('legacy')) assert.ok(logs.some((l) => /names mapped/.test(l)), logs.join('\n'));
+    if (c.file.startsWith('dataparallel'))
+      assert.ok(
+        logs.some((l) => /under 'state_dict'.*epoch, arch, best_auc, optimizer/.test(l)),
+        logs.join('\n'),
+      );
+    if (c.file.includes('legacy'))
+      assert.ok(
+        logs.some((l) => /names mapped/.test(l)),
+        logs.join('\n'),
+      );
   });
 }
 
@@ -108,15 +119,26 @@ test('a checkpoint whose pickle calls os.system is refused by name and runs noth
   await assert.rejects(readWeights(join(dir, 'malicious.pth')), /refused to load global '(posix|os)\.system'/);
   await assert.rejects(weightsInfo(join(dir, 'malicious.pth')), /(posix|os)\.system/);
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  await assert.rejects(loadPretrained(m, join(dir, 'malicious.pth'), () => undefined), /(posix|os)\.system/);
+  await assert.rejects(
+    loadPretrained(m, join(dir, 'malicious.pth'), () => undefined),
+    /(posix|os)\.system/,
+  );
   assert.equal(existsSync(SENTINEL), false, 'the payload ran');
   // Control: the payload is real — Python's own unrestricted torch.load runs it.
-  execFileSync(PY, ['-c', `import torch; torch.load(${JSON.stringify(join(dir, 'malicious.pth'))})`], { stdio: 'ignore' });
+  execFileSync(PY, ['-c', `import torch; torch.load(${JSON.stringify(join(dir, 'malicious.pth'))})`], {
+    stdio: 'ignore',
+  });
   assert.equal(existsSync(SENTINEL), true, 'the control did not run the payload');
 });
 
 test('a legacy (pre-1.6) file says how to re-save it; a pickled model says to save its state_dict', async (t) => {
   if (skip) return t.skip(skip);
-  await assert.rejects(readWeights(join(dir, 'legacy.pth')), /legacy \(pre-1\.6, non-zip\).*_use_new_zipfile_serialization=True/);
-  await assert.rejects(readWeights(join(dir, 'whole-model.pth')), /refused to load global 'torchvision\.models\.resnet\.ResNet'.*save model\.state_dict\(\)/);
+  await assert.rejects(
+    readWeights(join(dir, 'legacy.pth')),
+    /legacy \(pre-1\.6, non-zip\).*_use_new_zipfile_serialization=True/,
+  );
+  await assert.rejects(
+    readWeights(join(dir, 'whole-model.pth')),
+    /refused to load global 'torchvision\.models\.resnet\.ResNet'.*save model\.state_dict\(\)/,
+  );
 });

@@ -20,7 +20,8 @@ const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const SEED = 20261126;
 const MANIFEST_RUNS = 400;
 const CLI_RUNS = 3;
-const spawnCli = (entry: string, args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(root, entry), ...args], { cwd: root, encoding: 'utf8' });
+const spawnCli = (entry: string, args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, entry), ...args], { cwd: root, encoding: 'utf8' });
 /** The real `cxrtune` (slow to start: it loads the engine). */
 const mainCli = (...args: string[]) => spawnCli('src/cli/main.ts', args);
 /** The data commands alone (same code and error path, starts in half the time). */
@@ -42,14 +43,44 @@ function assertOneLineFailure(r: ReturnType<typeof spawnCli>, what: string): str
 }
 
 const cell = fc.oneof(
-  fc.constantFrom('', 'a.png', 'img/b.dcm', 'covid', 'normal', 'train', 'valid', 'test', 'P1', '"', '""', ',', '\n', '\r\n', ' ', '__proto__', 'constructor', '../../etc/passwd', '\u0000', '\x1b[31m', 'é', '🫁'),
+  fc.constantFrom(
+    '',
+    'a.png',
+    'img/b.dcm',
+    'covid',
+    'normal',
+    'train',
+    'valid',
+    'test',
+    'P1',
+    '"',
+    '""',
+    ',',
+    '\n',
+    '\r\n',
+    ' ',
+    '__proto__',
+    'constructor',
+    '../../etc/passwd',
+    '\u0000',
+    '\x1b[31m',
+    'é',
+    '🫁',
+  ),
   fc.string({ maxLength: 10 }),
   fc.string({ unit: 'binary', maxLength: 6 }),
 );
 const columnName = fc.oneof(fc.constantFrom('path', 'label', 'patient_id', 'source', 'view', 'split'), cell);
 /** Mostly headers a manifest could have (path and label among others), so rows get read too. */
 const header = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(fc.subarray(['patient_id', 'source', 'view', 'split']), fc.array(cell, { maxLength: 2 })).chain(([known, extra]) => fc.shuffledSubarray(['path', 'label', ...known, ...extra], { minLength: 2 + known.length + extra.length })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(fc.subarray(['patient_id', 'source', 'view', 'split']), fc.array(cell, { maxLength: 2 }))
+      .chain(([known, extra]) =>
+        fc.shuffledSubarray(['path', 'label', ...known, ...extra], { minLength: 2 + known.length + extra.length }),
+      ),
+  },
   { weight: 1, arbitrary: fc.array(columnName, { maxLength: 8 }) },
 );
 
@@ -63,7 +94,9 @@ const csvText = fc
   })
   .map(({ header, rows, eol, bom }) => {
     const f = (v: string, q: boolean) => (q ? `"${v.replace(/"/g, '""')}"` : v);
-    const lines = [header.map((h) => f(h, false)), ...rows.map((r) => r.map((c) => f(c.v, c.quote)))].map((l) => l.join(','));
+    const lines = [header.map((h) => f(h, false)), ...rows.map((r) => r.map((c) => f(c.v, c.quote)))].map((l) =>
+      l.join(','),
+    );
     return (bom ? '\ufeff' : '') + lines.join(eol);
   });
 
@@ -96,13 +129,18 @@ test(`fuzz: ${MANIFEST_RUNS} random manifests through readManifest and summarise
     }),
     { seed: SEED, numRuns: MANIFEST_RUNS, endOnFailure: true },
   );
-  console.log(`manifest fuzz: ${MANIFEST_RUNS} files, ${tally.read} read, ${tally.refused} refused with a readable message`);
+  console.log(
+    `manifest fuzz: ${MANIFEST_RUNS} files, ${tally.read} read, ${tally.refused} refused with a readable message`,
+  );
   assert.ok(tally.read > 0 && tally.refused > 0);
 });
 
 test(`CLI: data summary on ${CLI_RUNS} fuzzed manifests and on hostile files: exit 1 and one line, or a table`, () => {
   const cases: [string, Buffer | null][] = [
-    ['binary.csv', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0, 1, 2])],
+    [
+      'binary.csv',
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x1b, 0x5b, 0x33, 0x31, 0x6d, 0, 1, 2]),
+    ],
     ['multiline-empty-label.csv', Buffer.from('path,label\n"a\nb\x1b[2J",\n')],
     ['folder.csv', null],
   ];
@@ -137,8 +175,16 @@ test('CLI: data build over the adversarial corpus: one line under fail; under sk
   for (const c of ['normal', 'covid']) mkdirSync(join(src, c), { recursive: true });
   // Honest images: enough patients per class for a split.
   for (let i = 0; i < 4; i++) {
-    for (const [c, v] of [['normal', 60], ['covid', 190]] as const) {
-      writeFileSync(join(src, c, `${c}${i}.png`), await sharp(new Uint8Array(32 * 32).fill(v + i), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer());
+    for (const [c, v] of [
+      ['normal', 60],
+      ['covid', 190],
+    ] as const) {
+      writeFileSync(
+        join(src, c, `${c}${i}.png`),
+        await sharp(new Uint8Array(32 * 32).fill(v + i), { raw: { width: 32, height: 32, channels: 1 } })
+          .png()
+          .toBuffer(),
+      );
     }
   }
   const hostile = corpus.filter((c) => c.expect !== 'ok' && !c.name.includes('magic-only'));
@@ -148,7 +194,17 @@ test('CLI: data build over the adversarial corpus: one line under fail; under sk
   const fail = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out-fail'), '--json');
   const line = assertOneLineFailure(fail, 'data build (fail)');
   assert.match(line, /^error: .*; use --on-error skip$/);
-  const skip = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out-skip'), '--on-error', 'skip', '--json');
+  const skip = cli(
+    'data',
+    'build',
+    '--source',
+    `folder:${src}`,
+    '--out',
+    join(dir, 'out-skip'),
+    '--on-error',
+    'skip',
+    '--json',
+  );
   assert.equal(skip.status, 0, skip.stderr);
   const skipped = readFileSync(join(dir, 'out-skip', 'skipped.csv'), 'utf8');
   for (const c of hostile) assert.ok(skipped.includes(`${c.name}.${ext(c.name)}`), `${c.name} not in skipped.csv`);

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import sharp, { type SharpOptions } from 'sharp';
-import { prepareStudy, StudyInputError } from '../../src/app/screen.js';
+import { prepareStudy, StudyInputError } from '../../src/app/serve/screen.js';
 import { decodeImageBuffer } from '../../src/data/image.js';
 import { decodeDicom, readDicomHeader } from '../../src/data/dicom.js';
 import { errorMessage } from '../../src/util/errorMessage.js';
@@ -54,11 +54,51 @@ before(async () => {
   const wide = new Uint16Array(64 * 64).map((_, i) => (i * 13) % 4096);
   seeds = [
     { name: 'png8', format: 'png', ext: 'png', bytes: await sharp(grey, raw).png().toBuffer() },
-    { name: 'png16', format: 'png', ext: 'png', bytes: await sharp(Buffer.from(wide.buffer), { raw: { width: 64, height: 64, channels: 1, depth: 'ushort' } } as SharpOptions).toColourspace('grey16').png().toBuffer() },
+    {
+      name: 'png16',
+      format: 'png',
+      ext: 'png',
+      bytes: await sharp(Buffer.from(wide.buffer), {
+        raw: { width: 64, height: 64, channels: 1, depth: 'ushort' },
+      } as SharpOptions)
+        .toColourspace('grey16')
+        .png()
+        .toBuffer(),
+    },
     { name: 'jpeg', format: 'jpeg', ext: 'jpg', bytes: jpeg },
-    { name: 'dicom16', format: 'dicom', ext: 'dcm', bytes: encodeDicom({ rows: 64, columns: 64, values: wide, bitsStored: 12, numberOfFrames: '00000001', windowCenter: 2048, windowWidth: 4096 }) },
-    { name: 'dicom8', format: 'dicom', ext: 'dcm', bytes: encodeDicom({ rows: 64, columns: 64, bitsAllocated: 8, values: grey, photometric: 'MONOCHROME1', numberOfFrames: '00000001' }) },
-    { name: 'dicomJpeg', format: 'dicom', ext: 'dcm', bytes: encodeDicom({ rows: 64, columns: 64, bitsAllocated: 8, frame: jpeg, numberOfFrames: '00000001' }) },
+    {
+      name: 'dicom16',
+      format: 'dicom',
+      ext: 'dcm',
+      bytes: encodeDicom({
+        rows: 64,
+        columns: 64,
+        values: wide,
+        bitsStored: 12,
+        numberOfFrames: '00000001',
+        windowCenter: 2048,
+        windowWidth: 4096,
+      }),
+    },
+    {
+      name: 'dicom8',
+      format: 'dicom',
+      ext: 'dcm',
+      bytes: encodeDicom({
+        rows: 64,
+        columns: 64,
+        bitsAllocated: 8,
+        values: grey,
+        photometric: 'MONOCHROME1',
+        numberOfFrames: '00000001',
+      }),
+    },
+    {
+      name: 'dicomJpeg',
+      format: 'dicom',
+      ext: 'dcm',
+      bytes: encodeDicom({ rows: 64, columns: 64, bitsAllocated: 8, frame: jpeg, numberOfFrames: '00000001' }),
+    },
   ];
   corpus = await adversarialCorpus(CACHE);
 });
@@ -89,7 +129,8 @@ for (const name of ['png8', 'png16', 'jpeg', 'dicom16', 'dicom8', 'dicomJpeg']) 
           const px = await claimedPixels(bytes, s.format);
           assert.ok(px <= LIMIT, `${ctx}: decoded an image of ${px} pixels over the limit ${LIMIT}`);
         } catch (e) {
-          if (!(e instanceof StudyInputError)) throw new Error(`${ctx}: prepareStudy threw a non-StudyInputError: ${errorMessage(e)}`);
+          if (!(e instanceof StudyInputError))
+            throw new Error(`${ctx}: prepareStudy threw a non-StudyInputError: ${errorMessage(e)}`);
           assertReadable(e.message, ctx);
         }
         // 2. The data pipeline's path (format chosen by the file name, as in data build).
@@ -103,7 +144,10 @@ for (const name of ['png8', 'png16', 'jpeg', 'dicom16', 'dicom8', 'dicomJpeg']) 
         }
         // 3. Header-only reads (data build's DICOM source) and the raw DICOM decoder.
         if (seed.format === 'dicom') {
-          for (const call of [() => readDicomHeader(bytes, 'f.dcm'), () => decodeDicom(bytes, 'f.dcm', { maxPixels: LIMIT })]) {
+          for (const call of [
+            () => readDicomHeader(bytes, 'f.dcm'),
+            () => decodeDicom(bytes, 'f.dcm', { maxPixels: LIMIT }),
+          ]) {
             try {
               const r = await call();
               assert.ok(r.rows * r.columns <= LIMIT || !('pixels' in r), `${ctx}: decoded ${r.rows}×${r.columns}`);
@@ -139,8 +183,14 @@ test('fuzz counts', async () => {
   assert.equal(total, 6 * RUNS_PER_SEED);
   assert.ok(!Object.keys(counts).some((k) => k.endsWith(':not_a_study_input_error')), JSON.stringify(counts));
   // The mutations reach both sides: some decode, some are refused for size, some as corrupt.
-  const sum = (re: RegExp) => Object.entries(counts).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
-  assert.ok(sum(/:ok$/) > 0 && sum(/:too_large$/) > 0 && sum(/:corrupt$/) > 0 && sum(/:unsupported_dicom$/) > 0, JSON.stringify(counts));
+  const sum = (re: RegExp) =>
+    Object.entries(counts)
+      .filter(([k]) => re.test(k))
+      .reduce((a, [, v]) => a + v, 0);
+  assert.ok(
+    sum(/:ok$/) > 0 && sum(/:too_large$/) > 0 && sum(/:corrupt$/) > 0 && sum(/:unsupported_dicom$/) > 0,
+    JSON.stringify(counts),
+  );
 });
 
 test('adversarial corpus: each member refused (or decoded) as expected, with a readable message, by every entry point', async () => {
@@ -168,15 +218,25 @@ test('adversarial corpus: each member refused (or decoded) as expected, with a r
       if (c.expect === 'too_large') assert.match(e.message, /too large|does not match/, c.name);
     }
   }
-  console.log(`adversarial corpus: ${corpus.length} members (${corpus.filter((c) => !c.name.startsWith('ok-')).length} hostile), all as expected`);
+  console.log(
+    `adversarial corpus: ${corpus.length} members (${corpus.filter((c) => !c.name.startsWith('ok-')).length} hostile), all as expected`,
+  );
 });
 
 test('the hostile corpus is refused before decoding: peak RSS grows < 48 MB over all of it (a decode of one bomb is 256 MB)', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fuzz/helpers/decodeMemory.ts', CACHE, '25000000'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fuzz/helpers/decodeMemory.ts', CACHE, '25000000'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { peakGrowth: number; cases: { name: string; expect: string; outcome: string; ms: number }[] };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    peakGrowth: number;
+    cases: { name: string; expect: string; outcome: string; ms: number }[];
+  };
   for (const c of out.cases) assert.equal(c.outcome, c.expect, c.name);
   const lie = out.cases.find((c) => c.name === 'dicom-header-lie-16000-jpeg')!;
-  console.log(`hostile corpus in a fresh process: peak RSS +${(out.peakGrowth / 1048576).toFixed(1)} MB for ${out.cases.length} inputs; header-lie DICOM refused in ${lie.ms.toFixed(1)} ms`);
+  console.log(
+    `hostile corpus in a fresh process: peak RSS +${(out.peakGrowth / 1048576).toFixed(1)} MB for ${out.cases.length} inputs; header-lie DICOM refused in ${lie.ms.toFixed(1)} ms`,
+  );
   assert.ok(out.peakGrowth < 48 * 1048576, `peak RSS grew ${(out.peakGrowth / 1048576).toFixed(1)} MB`);
 });

@@ -56,7 +56,14 @@ export function fieldsOf(format: Format, seed: Buffer): Field[] {
     us('dicom.bitsStored', 0x0101);
     us('dicom.pixelRepresentation', 0x0103);
     const frames = tag(0x0028, 0x0008, 'IS');
-    if (frames > 0) out.push({ name: 'dicom.numberOfFrames', at: frames + 8, size: 4, endian: 'LE', text: seed.readUInt16LE(frames + 6) });
+    if (frames > 0)
+      out.push({
+        name: 'dicom.numberOfFrames',
+        at: frames + 8,
+        size: 4,
+        endian: 'LE',
+        text: seed.readUInt16LE(frames + 6),
+      });
     for (const vr of ['OB', 'OW']) {
       const px = tag(0x7fe0, 0x0010, vr);
       if (px > 0) out.push({ name: 'dicom.pixelDataLength', at: px + 8, size: 4, endian: 'LE' });
@@ -76,7 +83,35 @@ export type Mutation =
 
 /** Values that sit on the edges decoders get wrong. */
 const edgy = fc.oneof(
-  fc.constantFrom(0, 1, 2, 3, 7, 8, 9, 12, 15, 16, 17, 32, 63, 64, 65, 127, 128, 255, 256, 4096, 16383, 16384, 16385, 32767, 65535, 0x7fffffff, 0xffffffff),
+  fc.constantFrom(
+    0,
+    1,
+    2,
+    3,
+    7,
+    8,
+    9,
+    12,
+    15,
+    16,
+    17,
+    32,
+    63,
+    64,
+    65,
+    127,
+    128,
+    255,
+    256,
+    4096,
+    16383,
+    16384,
+    16385,
+    32767,
+    65535,
+    0x7fffffff,
+    0xffffffff,
+  ),
   fc.nat({ max: 0xffffffff }),
 );
 
@@ -90,9 +125,22 @@ const pos = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.nat());
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('flip' as const), pos, bit: fc.integer({ min: 0, max: 7 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), pos }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('insert' as const), pos, bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pos, len: fc.integer({ min: 1, max: 64 }) }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('field' as const), field: fc.nat(), value: edgy, fixCrc: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      pos,
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), pos, len: fc.integer({ min: 1, max: 64 }) }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('field' as const), field: fc.nat(), value: edgy, fixCrc: fc.boolean() }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: 'pngCrcs' as const }) },
 );
 
@@ -115,15 +163,19 @@ function writeField(b: Buffer, f: Field, value: number): void {
   }
   const v = value >>> 0;
   if (f.size === 1) b[f.at] = v & 0xff;
-  else if (f.size === 2) (f.endian === 'LE' ? b.writeUInt16LE(v & 0xffff, f.at) : b.writeUInt16BE(v & 0xffff, f.at));
-  else (f.endian === 'LE' ? b.writeUInt32LE(v, f.at) : b.writeUInt32BE(v, f.at));
+  else if (f.size === 2) f.endian === 'LE' ? b.writeUInt16LE(v & 0xffff, f.at) : b.writeUInt16BE(v & 0xffff, f.at);
+  else f.endian === 'LE' ? b.writeUInt32LE(v, f.at) : b.writeUInt32BE(v, f.at);
 }
 
 /** Applies the mutations in order; field offsets refer to the seed, so field lies come first. */
 export function applyMutations(format: Format, seed: Buffer, ms: Mutation[]): Buffer {
   const fields = fieldsOf(format, seed);
   let b = Buffer.from(seed);
-  const ordered = [...ms.filter((m) => m.kind === 'field'), ...ms.filter((m) => m.kind !== 'field' && m.kind !== 'pngCrcs'), ...ms.filter((m) => m.kind === 'pngCrcs')];
+  const ordered = [
+    ...ms.filter((m) => m.kind === 'field'),
+    ...ms.filter((m) => m.kind !== 'field' && m.kind !== 'pngCrcs'),
+    ...ms.filter((m) => m.kind === 'pngCrcs'),
+  ];
   for (const m of ordered) {
     const pos = 'pos' in m && b.length ? m.pos % b.length : 0;
     switch (m.kind) {

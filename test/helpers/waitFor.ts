@@ -19,7 +19,9 @@ export interface WaitOptions {
  * to show the state that never changed).
  */
 export async function waitFor<T>(
-  probe: () => T | Promise<T>, what: string | (() => string), o: WaitOptions = {},
+  probe: () => T | Promise<T>,
+  what: string | (() => string),
+  o: WaitOptions = {},
 ): Promise<NonNullable<T>> {
   const timeoutMs = o.timeoutMs ?? HANG_MS;
   const deadline = performance.now() + timeoutMs;

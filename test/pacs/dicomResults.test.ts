@@ -50,7 +50,12 @@ test('chest filter: frontal CR/DX chest only, each refusal says why', () => {
   assert.equal(skipReason({ ...ok, imageType: ['ORIGINAL', 'PRIMARY', 'LOCALIZER'] }), 'ImageType is LOCALIZER');
 });
 
-const MODEL = { arch: 'mobilenet_v2', version: '2026-11-26T10:00:00Z', sha256: 'ab'.repeat(32), software: 'cxrtune 0.1.0' };
+const MODEL = {
+  arch: 'mobilenet_v2',
+  version: '2026-11-26T10:00:00Z',
+  sha256: 'ab'.repeat(32),
+  software: 'cxrtune 0.1.0',
+};
 
 test('SR: written by dcmjs, read back: probability exact, decision, model, disclaimer, references, patient copied', () => {
   const src = readSourceHeader(cxrDicom({ patientName: 'Doe^Jane', patientId: 'MRN-1' }).bytes);
@@ -70,17 +75,41 @@ test('SR: written by dcmjs, read back: probability exact, decision, model, discl
   const mv = (num.MeasuredValueSequence as Dataset[])[0]!;
   assert.equal(Number(mv.NumericValue), 0.7306720018); // DS: 10 significant digits
   const texts = content.filter((c) => c.ValueType === 'TEXT').map((c) => c.TextValue);
-  assert.deepEqual(texts, ['cxrtune', 'cxrtune', 'mobilenet_v2', 'cxrtune mobilenet_v2', MODEL.version, MODEL.sha256,
-    'positive: covid (probability 0.731 >= threshold 0.5)', SR_DISCLAIMER]);
+  assert.deepEqual(texts, [
+    'cxrtune',
+    'cxrtune',
+    'mobilenet_v2',
+    'cxrtune mobilenet_v2',
+    MODEL.version,
+    MODEL.sha256,
+    'positive: covid (probability 0.731 >= threshold 0.5)',
+    SR_DISCLAIMER,
+  ]);
   const evidence = (sr.CurrentRequestedProcedureEvidenceSequence as Dataset[])[0]!;
-  const refs = (evidence.ReferencedSeriesSequence as Dataset[]).map((s) => ((s.ReferencedSOPSequence as Dataset[])[0]!).ReferencedSOPInstanceUID);
+  const refs = (evidence.ReferencedSeriesSequence as Dataset[]).map(
+    (s) => (s.ReferencedSOPSequence as Dataset[])[0]!.ReferencedSOPInstanceUID,
+  );
   assert.deepEqual(refs, [src.sopUid, uids.scSop]);
   const dump = dumpSr(sr);
-  assert.match(dump, /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.7306720018 \[FD 0\.7306720018386841\]/);
-  assert.match(dump, new RegExp(`INFERRED FROM IMAGE \\(121112, DCM, "Source of Measurement"\\) = SOP class 1\\.2\\.840\\.10008\\.5\\.1\\.4\\.1\\.1\\.1, instance ${src.sopUid.replace(/\./g, '\\.')}`));
+  assert.match(
+    dump,
+    /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.7306720018 \[FD 0\.7306720018386841\]/,
+  );
+  assert.match(
+    dump,
+    new RegExp(
+      `INFERRED FROM IMAGE \\(121112, DCM, "Source of Measurement"\\) = SOP class 1\\.2\\.840\\.10008\\.5\\.1\\.4\\.1\\.1\\.1, instance ${src.sopUid.replace(/\./g, '\\.')}`,
+    ),
+  );
   // Negative side of the threshold.
-  const neg = readDicomFile(writeDicomFile(buildScreeningSr(src, { ...f, probability: 0.2, positive: false, label: 'normal' }, MODEL, uids)));
-  assert.ok((neg.ContentSequence as Dataset[]).some((c) => c.TextValue === 'negative: normal (probability of covid 0.200 < threshold 0.5)'));
+  const neg = readDicomFile(
+    writeDicomFile(buildScreeningSr(src, { ...f, probability: 0.2, positive: false, label: 'normal' }, MODEL, uids)),
+  );
+  assert.ok(
+    (neg.ContentSequence as Dataset[]).some(
+      (c) => c.TextValue === 'negative: normal (probability of covid 0.200 < threshold 0.5)',
+    ),
+  );
 });
 
 test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey input', async () => {
@@ -92,7 +121,17 @@ test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey in
   const ov = await renderOverlay({ width: S, height: S, pixels }, heat);
   assert.equal(ov.width, 512); // 64 × 8
   const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
-  const sc = readDicomFile(writeDicomFile(buildOverlaySc(src, { probability: 0.4, threshold: 0.5, positive: false, label: 'normal', positiveClass: 'covid' }, MODEL, uids, ov)));
+  const sc = readDicomFile(
+    writeDicomFile(
+      buildOverlaySc(
+        src,
+        { probability: 0.4, threshold: 0.5, positive: false, label: 'normal', positiveClass: 'covid' },
+        MODEL,
+        uids,
+        ov,
+      ),
+    ),
+  );
   assert.equal(str(sc, 'PhotometricInterpretation'), 'RGB');
   assert.equal(str(sc, 'SOPClassUID'), '1.2.840.10008.5.1.4.1.1.7');
   assert.equal(sc.Rows, 512);
@@ -109,7 +148,13 @@ test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey in
 test('multipart/related: binary parts round-trip; quoted boundary; outbox packing', () => {
   const a = Buffer.from([0, 13, 10, 45, 45, 1, 2, 255]);
   const b = Buffer.from('--not-the-boundary\r\n\r\nstill data');
-  const body = buildMultipart([{ type: 'application/dicom', body: a }, { type: 'application/dicom', body: b }], 'XyZ');
+  const body = buildMultipart(
+    [
+      { type: 'application/dicom', body: a },
+      { type: 'application/dicom', body: b },
+    ],
+    'XyZ',
+  );
   const parts = parseMultipart(body, boundaryOf('multipart/related; type="application/dicom"; boundary="XyZ"')!);
   assert.equal(parts.length, 2);
   assert.deepEqual(parts[0]!.body, a);
@@ -124,14 +169,29 @@ test('worklist store: an instance is kept once per model; the cursor moves with 
   try {
     const s = new WorklistStore(join(dir, 'w.sqlite'));
     assert.equal(s.cursor(), null);
-    const added = s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }, { source: 'pacs', sopUid: '1.2.2' }, { source: 'pacs', sopUid: '1.2.3' }], 'm1', { name: 'orthanc', seq: 7 });
+    const added = s.addReceived(
+      [
+        { source: 'pacs', sopUid: '1.2.1' },
+        { source: 'pacs', sopUid: '1.2.2' },
+        { source: 'pacs', sopUid: '1.2.3' },
+      ],
+      'm1',
+      { name: 'orthanc', seq: 7 },
+    );
     assert.equal(added.length, 3);
     assert.deepEqual(s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm1', { name: 'orthanc', seq: 9 }), []);
-    assert.equal(s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm2').length, 1, 'another model screens it again');
+    assert.equal(
+      s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm2').length,
+      1,
+      'another model screens it again',
+    );
     assert.equal(s.cursor(), 9);
     s.update(added[0]!, { status: 'sent', probability: 0.2 });
     s.update(added[1]!, { status: 'screened', probability: 0.9, srUid: '2.25.5' });
-    assert.deepEqual(s.list({ modelSha256: 'm1' }).map((i) => i.probability), [0.9, 0.2, null]);
+    assert.deepEqual(
+      s.list({ modelSha256: 'm1' }).map((i) => i.probability),
+      [0.9, 0.2, null],
+    );
     assert.ok(s.isResult('2.25.5'));
     assert.equal(s.due(Date.now(), 10, new Set()).length, 3); // screened + two received (m1, m2)
     s.close();

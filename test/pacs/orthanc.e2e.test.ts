@@ -15,7 +15,7 @@ import { resultUids } from '../../src/app/pacs/resultUids.js';
 import { buildMultipart } from '../../src/app/pacs/multipartRelated.js';
 import type { WorklistItem } from '../../src/app/pacs/worklistStore.js';
 import { cxrDicom } from './cxrDicom.js';
-import { Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
+import { type Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 const skip = orthancSkip;
@@ -33,22 +33,36 @@ before(async () => {
 });
 after(() => fixture?.dispose());
 
-const start = (worklist: string, extra: { fromStart?: boolean; url?: string } = {}) => buildServer(served, {
-  db: join(tmp, 'audit.sqlite'), port: 0,
-  pacs: { url: extra.url ?? orthanc.url, worklist: join(tmp, worklist), pollMs: 100, maxBackoffMs: 300, ...(extra.fromStart ? { fromStart: true } : {}) },
-});
+const start = (worklist: string, extra: { fromStart?: boolean; url?: string } = {}) =>
+  buildServer(served, {
+    db: join(tmp, 'audit.sqlite'),
+    port: 0,
+    pacs: {
+      url: extra.url ?? orthanc.url,
+      worklist: join(tmp, worklist),
+      pollMs: 100,
+      maxBackoffMs: 300,
+      ...(extra.fromStart ? { fromStart: true } : {}),
+    },
+  });
 
 /** Polls the worklist until `done` holds (or fails after HANG_MS, showing the worklist). */
 function waitForItems(srv: Server, done: (items: WorklistItem[]) => boolean, what: string): Promise<WorklistItem[]> {
   const items = () => srv.pacs!.store.list();
-  return waitFor(() => { const it = items(); return done(it) ? it : undefined; },
-    () => `${what}: ${JSON.stringify(items().map((i) => [i.status, i.reason]))}`, { everyMs: 100 });
+  return waitFor(
+    () => {
+      const it = items();
+      return done(it) ? it : undefined;
+    },
+    () => `${what}: ${JSON.stringify(items().map((i) => [i.status, i.reason]))}`,
+    { everyMs: 100 },
+  );
 }
 
 const bySop = (items: WorklistItem[], sop: string) => items.find((i) => i.sopUid === sop);
 
-test('chest CR into Orthanc → SR + secondary capture in its study; same probability as the API; non-chest skipped; '
-  + 'idempotent', { skip, timeout: 600_000 }, async () => {
+test('chest CR into Orthanc → SR + secondary capture in its study; same probability as the API; non-chest skipped; ' +
+  'idempotent', { skip, timeout: 600_000 }, async () => {
   const srv = await start('worklist-a.sqlite');
   const chest = cxrDicom({ seed: 3, patientName: 'Doe^Jane', patientId: 'MRN-4711' });
   try {
@@ -59,8 +73,11 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
     const mr = cxrDicom({ modality: 'MR' });
     for (const d of [chest, hand, lateral, mr]) assert.equal((await orthanc.upload(d.bytes)).status, 'Success');
 
-    const items = await waitForItems(srv,
-      (it) => it.length === 4 && it.every((i) => i.status === 'sent' || i.status === 'skipped'), 'all four handled');
+    const items = await waitForItems(
+      srv,
+      (it) => it.length === 4 && it.every((i) => i.status === 'sent' || i.status === 'skipped'),
+      'all four handled',
+    );
     assert.equal(bySop(items, chest.sopUid)!.status, 'sent');
     assert.equal(bySop(items, hand.sopUid)!.reason, 'BodyPartExamined HAND is not CHEST');
     assert.equal(bySop(items, lateral.sopUid)!.reason, 'ViewPosition LL is not a frontal view (PA or AP)');
@@ -77,9 +94,16 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
 
     // The SR parses with dcmjs and holds the probability the REST API gives for the same bytes.
     const sr = readDicomFile(await orthanc.file(srInst.ID));
-    const api = (await srv.app.inject({ method: 'POST', url: '/api/v1/screen', payload: chest.bytes, headers: { 'content-type': 'application/dicom' } })).json();
+    const api = (
+      await srv.app.inject({
+        method: 'POST',
+        url: '/api/v1/screen',
+        payload: chest.bytes,
+        headers: { 'content-type': 'application/dicom' },
+      })
+    ).json();
     const p = srProbability(sr)!;
-    assert.equal(p, api.probability, "the SR keeps the exact double the API returns");
+    assert.equal(p, api.probability, 'the SR keeps the exact double the API returns');
     assert.equal(p, bySop(items, chest.sopUid)!.probability);
     assert.equal(str(sr, 'StudyInstanceUID'), chest.studyUid);
     assert.equal(str(sr, 'SOPClassUID'), '1.2.840.10008.5.1.4.1.1.88.33');
@@ -88,7 +112,10 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
     const texts = content.filter((c) => c.ValueType === 'TEXT').map((c) => String(c.TextValue));
     assert.ok(texts.includes(served.sha256), 'model sha256 in the SR');
     assert.ok(texts.includes(SR_DISCLAIMER));
-    assert.ok(texts.some((t) => t.startsWith(api.decision === 'positive' ? 'positive' : 'negative')), texts.join(' | '));
+    assert.ok(
+      texts.some((t) => t.startsWith(api.decision === 'positive' ? 'positive' : 'negative')),
+      texts.join(' | '),
+    );
     const num = content.find((c) => c.ValueType === 'NUM')!;
     const source = ((num.ContentSequence as Dataset[])[0]!.ReferencedSOPSequence as Dataset[])[0]!;
     assert.equal(source.ReferencedSOPInstanceUID, chest.sopUid);
@@ -99,14 +126,25 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
     assert.equal(sc.SamplesPerPixel, 3);
     assert.equal(sc.Rows, 512); // the 224² model input upscaled to 512
     assert.equal(str(sc, 'StudyInstanceUID'), chest.studyUid);
-    assert.equal(((sc.SourceImageSequence as Dataset[])[0]!).ReferencedSOPInstanceUID, chest.sopUid);
+    assert.equal((sc.SourceImageSequence as Dataset[])[0]!.ReferencedSOPInstanceUID, chest.sopUid);
 
     // The audit log has each step, and no patient attribute or UID.
     const audit = srv.audit.recent(200).filter((r) => String(r.route).startsWith('pacs/'));
     const steps = audit.map((r) => r.route).sort();
-    assert.deepEqual(steps, ['pacs/received', 'pacs/received', 'pacs/received', 'pacs/received', 'pacs/screened', 'pacs/sent', 'pacs/skipped', 'pacs/skipped', 'pacs/skipped']);
+    assert.deepEqual(steps, [
+      'pacs/received',
+      'pacs/received',
+      'pacs/received',
+      'pacs/received',
+      'pacs/screened',
+      'pacs/sent',
+      'pacs/skipped',
+      'pacs/skipped',
+      'pacs/skipped',
+    ]);
     const dump = JSON.stringify(audit);
-    for (const secret of ['Doe', 'MRN-4711', chest.studyUid, chest.sopUid, chest.seriesUid]) assert.ok(!dump.includes(secret), `audit log leaks ${secret}`);
+    for (const secret of ['Doe', 'MRN-4711', chest.studyUid, chest.sopUid, chest.seriesUid])
+      assert.ok(!dump.includes(secret), `audit log leaks ${secret}`);
 
     // Worklist API: sorted by probability, status and the link to the overlay.
     const wl = (await srv.app.inject({ url: '/api/v1/worklist' })).json();
@@ -121,7 +159,9 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
     // Pushing the same instance again (STOW-RS) is recognised: nothing new.
     const b = 'cxrtune-test-boundary';
     const again = await srv.app.inject({
-      method: 'POST', url: '/api/v1/studies', payload: buildMultipart([{ type: 'application/dicom', body: chest.bytes }], b),
+      method: 'POST',
+      url: '/api/v1/studies',
+      payload: buildMultipart([{ type: 'application/dicom', body: chest.bytes }], b),
       headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${b}` },
     });
     assert.equal(again.statusCode, 200, again.body);
@@ -135,8 +175,11 @@ test('chest CR into Orthanc → SR + secondary capture in its study; same probab
   // Orthanc still holds one SR and one SC; its own results are skipped as not CR/DX.
   const replay = await start('worklist-replay.sqlite', { fromStart: true });
   try {
-    await waitForItems(replay, (it) => it.some((i) => i.sopUid === chest.sopUid && i.status === 'sent'),
-      'the replay to resend');
+    await waitForItems(
+      replay,
+      (it) => it.some((i) => i.sopUid === chest.sopUid && i.status === 'sent'),
+      'the replay to resend',
+    );
     const inStudy = await orthanc.studyInstances(chest.studyUid);
     assert.deepEqual(inStudy.map((i) => i.Modality).sort(), ['CR', 'CR', 'CR', 'OT', 'SR']);
   } finally {
@@ -154,12 +197,17 @@ test('Orthanc away and back, cxrtune restarted meanwhile: nothing is lost', { sk
     await orthanc.stop();
     const b = 'cxrtune-b';
     const res = await srv.app.inject({
-      method: 'POST', url: '/api/v1/studies', payload: buildMultipart([{ type: 'application/dicom', body: pushed.bytes }], b),
+      method: 'POST',
+      url: '/api/v1/studies',
+      payload: buildMultipart([{ type: 'application/dicom', body: pushed.bytes }], b),
       headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${b}` },
     });
     assert.equal(res.statusCode, 200, res.body);
-    const [it] = await waitForItems(srv, (i) => i.length === 1 && i[0]!.status === 'screened' && i[0]!.attempts >= 1,
-      'the send to fail and wait');
+    const [it] = await waitForItems(
+      srv,
+      (i) => i.length === 1 && i[0]!.status === 'screened' && i[0]!.attempts >= 1,
+      'the send to fail and wait',
+    );
     assert.match(it!.reason!, /^waiting to send \(attempt \d+\): PACS http:\/\/127\.0\.0\.1:\d+ unreachable/);
   } finally {
     await srv.close();

@@ -11,13 +11,18 @@ import { makeCheckpoint } from '../serve/fixture.js';
 import { HANG_MS } from '../helpers/waitFor.js';
 
 export const ORTHANC_BIN = '/usr/sbin/Orthanc';
-const PLUGIN_CANDIDATES = ['/usr/share/orthanc/plugins/libOrthancDicomWeb.so', '/usr/lib/orthanc/libOrthancDicomWeb.so'];
+const PLUGIN_CANDIDATES = [
+  '/usr/share/orthanc/plugins/libOrthancDicomWeb.so',
+  '/usr/lib/orthanc/libOrthancDicomWeb.so',
+];
 export const DICOMWEB_PLUGIN = PLUGIN_CANDIDATES.find((p) => existsSync(p));
 
 /** Why the Orthanc tests cannot run here, or false. */
 export const orthancSkip: string | false = !existsSync(ORTHANC_BIN)
   ? `${ORTHANC_BIN} is not installed (apt-get install orthanc orthanc-dicomweb; scripts/bootstrap.sh does it)`
-  : !DICOMWEB_PLUGIN ? 'the Orthanc DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)' : false;
+  : !DICOMWEB_PLUGIN
+    ? 'the Orthanc DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)'
+    : false;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,19 +40,36 @@ export class Orthanc {
   private proc: ChildProcess | null = null;
   readonly url: string;
 
-  private constructor(readonly dir: string, readonly port: number) {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
   static async create(dir: string): Promise<Orthanc> {
     const o = new Orthanc(dir, await freePort());
     mkdirSync(join(dir, 'storage'), { recursive: true });
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({
-      Name: 'cxrtune-test', StorageDirectory: join(dir, 'storage'), IndexDirectory: join(dir, 'storage'),
-      HttpPort: o.port, DicomServerEnabled: false, RemoteAccessAllowed: false, AuthenticationEnabled: false,
-      HttpCompressionEnabled: false, StableAge: 1, Plugins: [DICOMWEB_PLUGIN],
-      DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: false },
-    }, null, 1));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify(
+        {
+          Name: 'cxrtune-test',
+          StorageDirectory: join(dir, 'storage'),
+          IndexDirectory: join(dir, 'storage'),
+          HttpPort: o.port,
+          DicomServerEnabled: false,
+          RemoteAccessAllowed: false,
+          AuthenticationEnabled: false,
+          HttpCompressionEnabled: false,
+          StableAge: 1,
+          Plugins: [DICOMWEB_PLUGIN],
+          DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: false },
+        },
+        null,
+        1,
+      ),
+    );
     await o.start();
     return o;
   }
@@ -66,8 +88,11 @@ export class Orthanc {
       try {
         const r = await fetch(`${this.url}/system`);
         if (r.ok) return;
-      } catch { /* not up yet */ }
-      if (this.proc.exitCode !== null) throw new Error(`Orthanc exited (${this.proc.exitCode}); see ${join(this.dir, 'orthanc.log')}`);
+      } catch {
+        /* not up yet */
+      }
+      if (this.proc.exitCode !== null)
+        throw new Error(`Orthanc exited (${this.proc.exitCode}); see ${join(this.dir, 'orthanc.log')}`);
       if (Date.now() > deadline) {
         throw new Error(`Orthanc did not start in ${HANG_MS / 1000} s; see ${join(this.dir, 'orthanc.log')}`);
       }
@@ -86,7 +111,11 @@ export class Orthanc {
 
   /** POST /instances (Orthanc's REST upload); returns Orthanc's instance id. */
   async upload(bytes: Buffer): Promise<{ id: string; status: string }> {
-    const r = await fetch(`${this.url}/instances`, { method: 'POST', body: new Uint8Array(bytes) as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/dicom' } });
+    const r = await fetch(`${this.url}/instances`, {
+      method: 'POST',
+      body: new Uint8Array(bytes) as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': 'application/dicom' },
+    });
     if (!r.ok) throw new Error(`Orthanc refused the upload: ${r.status} ${await r.text()}`);
     const j = (await r.json()) as { ID: string; Status: string };
     return { id: j.ID, status: j.Status };
@@ -105,11 +134,17 @@ export class Orthanc {
   }
 
   /** Instances of the study holding this Study Instance UID, with their main tags. */
-  async studyInstances(studyUid: string): Promise<Array<{ ID: string; MainDicomTags: Record<string, string>; Modality: string }>> {
-    const ids = await fetch(`${this.url}/tools/lookup`, { method: 'POST', body: studyUid }).then((r) => r.json()) as Array<{ ID: string; Type: string }>;
+  async studyInstances(
+    studyUid: string,
+  ): Promise<Array<{ ID: string; MainDicomTags: Record<string, string>; Modality: string }>> {
+    const ids = (await fetch(`${this.url}/tools/lookup`, { method: 'POST', body: studyUid }).then((r) =>
+      r.json(),
+    )) as Array<{ ID: string; Type: string }>;
     const study = ids.find((x) => x.Type === 'Study');
     if (!study) return [];
-    const inst = await this.get<Array<{ ID: string; MainDicomTags: Record<string, string>; ParentSeries: string }>>(`/studies/${study.ID}/instances`);
+    const inst = await this.get<Array<{ ID: string; MainDicomTags: Record<string, string>; ParentSeries: string }>>(
+      `/studies/${study.ID}/instances`,
+    );
     const out = [];
     for (const i of inst) {
       const series = await this.get<{ MainDicomTags: { Modality: string } }>(`/series/${i.ParentSeries}`);
@@ -134,7 +169,10 @@ export async function pacsFixture(prefix: string): Promise<PacsFixture> {
   const served = await loadServedModel(ckpt);
   const orthanc = await Orthanc.create(join(tmp, 'orthanc'));
   return {
-    tmp, ckpt, served, orthanc,
+    tmp,
+    ckpt,
+    served,
+    orthanc,
     async dispose() {
       await orthanc.stop();
       rmSync(tmp, { recursive: true, force: true });

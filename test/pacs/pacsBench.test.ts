@@ -9,7 +9,7 @@ import type { ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
 import { quantile } from '../../src/app/serve/quantile.js';
 import { cxrDicom } from './cxrDicom.js';
-import { Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
+import { type Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
 import { HANG_MS, waitFor } from '../helpers/waitFor.js';
 
 const heavy = process.env.CXRTUNE_HEAVY === '1';
@@ -30,7 +30,12 @@ before(async () => {
 });
 after(() => fixture?.dispose());
 
-const start = () => buildServer(served, { db: join(tmp, 'audit.sqlite'), port: 0, pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite') } });
+const start = () =>
+  buildServer(served, {
+    db: join(tmp, 'audit.sqlite'),
+    port: 0,
+    pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite') },
+  });
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return { median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9), min: s[0]!, max: s[s.length - 1]! };
@@ -39,14 +44,21 @@ const stats = (xs: number[]) => {
 /** When the instance's SR was sent; polled every 2 ms (the figures' resolution). */
 async function sentAt(srv: Server, sop: string, timeoutMs = HANG_MS): Promise<number> {
   const item = () => srv.pacs!.store.list().find((i) => i.sopUid === sop);
-  return waitFor(() => {
-    const it = item();
-    if (it?.status === 'failed' || it?.status === 'skipped') throw new Error(`${it.status}: ${it.reason}`);
-    return it?.status === 'sent' ? it.sentMs! : undefined;
-  }, () => `instance ${sop} to be sent (${item()?.status ?? 'not seen'})`, { everyMs: 2, timeoutMs });
+  return waitFor(
+    () => {
+      const it = item();
+      if (it?.status === 'failed' || it?.status === 'skipped') throw new Error(`${it.status}: ${it.reason}`);
+      return it?.status === 'sent' ? it.sentMs! : undefined;
+    },
+    () => `instance ${sop} to be sent (${item()?.status ?? 'not seen'})`,
+    { everyMs: 2, timeoutMs },
+  );
 }
 
-test(`latency arrival → SR stored (median of ${N_LATENCY}) and throughput with ${N_QUEUED} queued`, { skip, timeout: 1_200_000 }, async () => {
+test(`latency arrival → SR stored (median of ${N_LATENCY}) and throughput with ${N_QUEUED} queued`, {
+  skip,
+  timeout: 1_200_000,
+}, async () => {
   let srv = await start();
   await waitFor(() => srv.pacs!.store.cursor() !== null, "the PACS link to read Orthanc's change log");
   // Warm-up (first engine call allocates).
@@ -85,10 +97,20 @@ test(`latency arrival → SR stored (median of ${N_LATENCY}) and throughput with
   await srv.close();
   assert.equal(counts.sent, N_LATENCY + 1 + N_QUEUED);
   const L = stats(lat);
-  console.log(JSON.stringify({
-    latencyMs: Object.fromEntries(Object.entries(L).map(([k, v]) => [k, Math.round(v)])), latencyRawMs: lat,
-    medianStageMs: { seen: stats(seen).median, screened: stats(screened).median, sent: stats(sent).median },
-    throughput: { instances: N_QUEUED, seconds: Math.round(seconds * 10) / 10, perSecond: Math.round((N_QUEUED / seconds) * 100) / 100 },
-    model: served.meta.arch, inputSize: served.meta.preprocessing.size, pollMs: 250, concurrency: 4,
-  }));
+  console.log(
+    JSON.stringify({
+      latencyMs: Object.fromEntries(Object.entries(L).map(([k, v]) => [k, Math.round(v)])),
+      latencyRawMs: lat,
+      medianStageMs: { seen: stats(seen).median, screened: stats(screened).median, sent: stats(sent).median },
+      throughput: {
+        instances: N_QUEUED,
+        seconds: Math.round(seconds * 10) / 10,
+        perSecond: Math.round((N_QUEUED / seconds) * 100) / 100,
+      },
+      model: served.meta.arch,
+      inputSize: served.meta.preprocessing.size,
+      pollMs: 250,
+      concurrency: 4,
+    }),
+  );
 });

@@ -14,23 +14,33 @@ import { readSourceHeader } from '../../src/app/pacs/sourceHeader.js';
 import { cxrDicom } from './cxrDicom.js';
 
 const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'cliEntry.ts');
-const run = (args: string[]) => new Promise<{ code: number; out: string; err: string }>((resolve) => {
-  execFile(process.execPath, ['--import', 'tsx', ENTRY, ...args], (e, out, err) => resolve({ code: e ? (e.code as number) ?? 1 : 0, out, err }));
-});
+const run = (args: string[]) =>
+  new Promise<{ code: number; out: string; err: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', ENTRY, ...args], (e, out, err) =>
+      resolve({ code: e ? ((e.code as number) ?? 1) : 0, out, err }),
+    );
+  });
 
 test('pacs dump-sr prints the tags and the content tree', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-dump-'));
   try {
     const src = readSourceHeader(cxrDicom().bytes);
     const model = { arch: 'resnet18', version: 'v1', sha256: 'cd'.repeat(32), software: 'cxrtune 0.1.0' };
-    const sr = buildScreeningSr(src, { probability: 0.125, threshold: 0.4, positive: false, label: 'normal', positiveClass: 'covid' }, model,
-      resultUids(src.studyUid, src.sopUid, model.sha256));
+    const sr = buildScreeningSr(
+      src,
+      { probability: 0.125, threshold: 0.4, positive: false, label: 'normal', positiveClass: 'covid' },
+      model,
+      resultUids(src.studyUid, src.sopUid, model.sha256),
+    );
     writeFileSync(join(dir, 'sr.dcm'), writeDicomFile(sr));
     const r = await run(['pacs', 'dump-sr', join(dir, 'sr.dcm')]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /\(0008,0060\) Modality = SR/);
     assert.match(r.out, /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.125 \[FD 0\.125\]/);
-    assert.match(r.out, /CONTAINS TEXT \(decision, 99CXRTUNE, "Decision"\) = "negative: normal \(probability of covid 0\.125 < threshold 0\.4\)"/);
+    assert.match(
+      r.out,
+      /CONTAINS TEXT \(decision, 99CXRTUNE, "Decision"\) = "negative: normal \(probability of covid 0\.125 < threshold 0\.4\)"/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

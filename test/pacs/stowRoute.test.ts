@@ -23,7 +23,12 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'cxrtune-stow-'));
   ckpt = await makeCheckpoint();
   served = await loadServedModel(ckpt);
-  srv = await buildServer(served, { db: join(tmp, 'audit.sqlite'), port: 0, token: TOKEN, pacs: { worklist: join(tmp, 'w.sqlite') } });
+  srv = await buildServer(served, {
+    db: join(tmp, 'audit.sqlite'),
+    port: 0,
+    token: TOKEN,
+    pacs: { worklist: join(tmp, 'w.sqlite') },
+  });
 });
 after(async () => {
   await srv?.close();
@@ -32,10 +37,16 @@ after(async () => {
 });
 
 const auth = { authorization: `Bearer ${TOKEN}` };
-const stow = (parts: Buffer[], url = '/api/v1/studies', boundary = 'b0undary') => srv.app.inject({
-  method: 'POST', url, payload: buildMultipart(parts.map((body) => ({ type: 'application/dicom', body })), boundary),
-  headers: { ...auth, 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
-});
+const stow = (parts: Buffer[], url = '/api/v1/studies', boundary = 'b0undary') =>
+  srv.app.inject({
+    method: 'POST',
+    url,
+    payload: buildMultipart(
+      parts.map((body) => ({ type: 'application/dicom', body })),
+      boundary,
+    ),
+    headers: { ...auth, 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
+  });
 
 test('STOW-RS push without a PACS: stored answer in DICOM JSON, screened, kept in the worklist', async () => {
   const a = cxrDicom({ seed: 3 });
@@ -43,15 +54,21 @@ test('STOW-RS push without a PACS: stored answer in DICOM JSON, screened, kept i
   const res = await stow([a.bytes, knee.bytes]);
   assert.equal(res.statusCode, 200, res.body);
   assert.match(String(res.headers['content-type']), /application\/dicom\+json/);
-  const stored = JSON.parse(res.body)['00081199'].Value.map((v: Record<string, { Value: string[] }>) => v['00081155']!.Value[0]);
+  const stored = JSON.parse(res.body)['00081199'].Value.map(
+    (v: Record<string, { Value: string[] }>) => v['00081155']!.Value[0],
+  );
   assert.deepEqual(stored, [a.sopUid, knee.sopUid]);
   type Item = { id: string; status: string; reason: string; probability: number };
   const list = async (): Promise<Item[]> =>
     (await srv.app.inject({ url: '/api/v1/worklist', headers: auth })).json().items;
-  const items = await waitFor(async () => {
-    const it = await list();
-    return it.some((i) => i.status === 'received') ? undefined : it;
-  }, 'both instances to leave status received', { everyMs: 100 });
+  const items = await waitFor(
+    async () => {
+      const it = await list();
+      return it.some((i) => i.status === 'received') ? undefined : it;
+    },
+    'both instances to leave status received',
+    { everyMs: 100 },
+  );
   assert.equal(items[0].status, 'screened');
   assert.equal(items[0].reason, 'results kept here: no PACS configured to send them to');
   assert.ok(items[0].probability > 0 && items[0].probability < 1);
@@ -63,10 +80,20 @@ test('STOW-RS push without a PACS: stored answer in DICOM JSON, screened, kept i
 });
 
 test('STOW-RS refusals: not multipart (415), no boundary (400), not DICOM (409 + FailedSOPSequence), wrong study (409, A900)', async () => {
-  const plain = await srv.app.inject({ method: 'POST', url: '/api/v1/studies', payload: cxrDicom().bytes, headers: { ...auth, 'content-type': 'application/dicom' } });
+  const plain = await srv.app.inject({
+    method: 'POST',
+    url: '/api/v1/studies',
+    payload: cxrDicom().bytes,
+    headers: { ...auth, 'content-type': 'application/dicom' },
+  });
   assert.equal(plain.statusCode, 415);
   assert.equal(plain.json().error, 'unsupported_media_type');
-  const noB = await srv.app.inject({ method: 'POST', url: '/api/v1/studies', payload: 'x', headers: { ...auth, 'content-type': 'multipart/related; type="application/dicom"' } });
+  const noB = await srv.app.inject({
+    method: 'POST',
+    url: '/api/v1/studies',
+    payload: 'x',
+    headers: { ...auth, 'content-type': 'multipart/related; type="application/dicom"' },
+  });
   assert.equal(noB.statusCode, 400);
   const junk = await stow([Buffer.from('not a dicom file at all')]);
   assert.equal(junk.statusCode, 409);
@@ -81,14 +108,31 @@ test('STOW-RS refusals: not multipart (415), no boundary (400), not DICOM (409 +
 
 test('the API needs the token; the page and its script are static with a strict CSP', async () => {
   assert.equal((await srv.app.inject({ url: '/api/v1/worklist' })).statusCode, 401);
-  assert.equal((await srv.app.inject({ method: 'POST', url: '/api/v1/studies', payload: 'x', headers: { 'content-type': 'multipart/related; boundary=x' } })).statusCode, 401);
+  assert.equal(
+    (
+      await srv.app.inject({
+        method: 'POST',
+        url: '/api/v1/studies',
+        payload: 'x',
+        headers: { 'content-type': 'multipart/related; boundary=x' },
+      })
+    ).statusCode,
+    401,
+  );
   const page = await srv.app.inject({ url: '/worklist' });
   assert.equal(page.statusCode, 200);
   assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
   assert.doesNotMatch(page.body, /<script>|<script [^>]*>[^<]/); // no inline script
   assert.match(page.body, /src="\/assets\/worklist\.js"/);
   const doc = (await srv.app.inject({ url: '/api/v1/openapi.json', headers: auth })).json();
-  for (const p of ['/api/v1/studies', '/api/v1/studies/{study}', '/api/v1/worklist', '/api/v1/worklist/{id}', '/api/v1/worklist/{id}/overlay.png', '/api/v1/screen']) {
+  for (const p of [
+    '/api/v1/studies',
+    '/api/v1/studies/{study}',
+    '/api/v1/worklist',
+    '/api/v1/worklist/{id}',
+    '/api/v1/worklist/{id}/overlay.png',
+    '/api/v1/screen',
+  ]) {
     assert.ok(doc.paths[p], `OpenAPI lists ${p}`);
   }
   const js = await srv.app.inject({ url: '/assets/worklist.js' });

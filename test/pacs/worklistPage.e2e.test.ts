@@ -35,12 +35,22 @@ before(async () => {
   ckpt = await makeCheckpoint();
   orthanc = await Orthanc.create(join(tmp, 'orthanc'));
   srv = await buildServer(await loadServedModel(ckpt), {
-    db: join(tmp, 'audit.sqlite'), host: '127.0.0.1', port: 0, pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite'), pollMs: 100 },
+    db: join(tmp, 'audit.sqlite'),
+    host: '127.0.0.1',
+    port: 0,
+    pacs: { url: orthanc.url, worklist: join(tmp, 'w.sqlite'), pollMs: 100 },
   });
   url = await srv.listen();
   ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
     viewport: { width: 1200, height: 820 },
   });
   ctx.setDefaultTimeout(HANG_MS); // the page's waits guard against hangs, as waitFor does
@@ -54,32 +64,56 @@ after(async () => {
 });
 
 // The test's timeout is above the sum of its waits' deadlines: each wait fails first, saying what never happened.
-test('worklist page: studies from Orthanc sorted by probability, statuses and reasons, overlay; SR dump',
-  { skip, timeout: 600_000 }, async () => {
+test('worklist page: studies from Orthanc sorted by probability, statuses and reasons, overlay; SR dump', {
+  skip,
+  timeout: 600_000,
+}, async () => {
   await waitFor(() => srv.pacs!.store.cursor() !== null, "the PACS link to read Orthanc's change log");
   const chest = [3, 11, 19, 27].map((seed) => cxrDicom({ seed, size: 320 }));
   const others = [cxrDicom({ bodyPart: 'HAND' }), cxrDicom({ view: 'LL' })];
   for (const d of [...chest, ...others]) await orthanc.upload(d.bytes);
   const handled = () => srv.pacs!.store.list().filter((i) => i.status === 'sent' || i.status === 'skipped');
-  await waitFor(() => handled().length === 6,
-    () => `the 6 instances to be sent back or skipped (${handled().length} were)`, { everyMs: 100 });
+  await waitFor(
+    () => handled().length === 6,
+    () => `the 6 instances to be sent back or skipped (${handled().length} were)`,
+    { everyMs: 100 },
+  );
 
   const page = await ctx.newPage();
   const errors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(url + '/worklist');
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await page.goto(`${url}/worklist`);
   await page.locator('#worklist tbody tr').nth(5).waitFor();
-  const rows = await page.locator('#worklist tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+  const rows = await page
+    .locator('#worklist tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
   assert.equal(rows.length, 6);
   const probs = rows.slice(0, 4).map((r) => parseFloat(r[0]!));
-  assert.deepEqual(probs, [...probs].sort((a, b) => b - a), 'likely positives first');
+  assert.deepEqual(
+    probs,
+    [...probs].sort((a, b) => b - a),
+    'likely positives first',
+  );
   assert.ok(rows.slice(0, 4).every((r) => r[2] === 'sent back'));
-  assert.deepEqual(rows.slice(4).map((r) => r[2]), ['skipped', 'skipped']);
-  assert.deepEqual(rows.slice(4).map((r) => r[3]).sort(), ['BodyPartExamined HAND is not CHEST', 'ViewPosition LL is not a frontal view (PA or AP)']);
-  assert.match(await page.locator('#wl-summary').textContent() ?? '', /4 sent back/);
+  assert.deepEqual(
+    rows.slice(4).map((r) => r[2]),
+    ['skipped', 'skipped'],
+  );
+  assert.deepEqual(
+    rows
+      .slice(4)
+      .map((r) => r[3])
+      .sort(),
+    ['BodyPartExamined HAND is not CHEST', 'ViewPosition LL is not a frontal view (PA or AP)'],
+  );
+  assert.match((await page.locator('#wl-summary').textContent()) ?? '', /4 sent back/);
   await page.getByRole('button', { name: 'Overlay' }).first().click();
   await page.locator('#detail:not([hidden])').waitFor();
-  assert.ok(await page.locator('#overlay').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 512));
+  assert.ok(
+    await page.locator('#overlay').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth === 512),
+  );
   assert.deepEqual(errors, []);
   const shotDir = docs ? join(projectRoot(), 'docs') : tmp;
   mkdirSync(shotDir, { recursive: true });
@@ -87,7 +121,9 @@ test('worklist page: studies from Orthanc sorted by probability, statuses and re
 
   // One SR as Orthanc holds it: the dump the docs show.
   const top = srv.pacs!.store.list()[0]!;
-  const lookup = await (await fetch(`${orthanc.url}/tools/lookup`, { method: 'POST', body: top.srUid! })).json() as Array<{ ID: string }>;
+  const lookup = (await (
+    await fetch(`${orthanc.url}/tools/lookup`, { method: 'POST', body: top.srUid! })
+  ).json()) as Array<{ ID: string }>;
   const sr = readDicomFile(await orthanc.file(lookup[0]!.ID));
   assert.equal(srProbability(sr), top.probability);
   const dump = dumpSr(sr);

@@ -2,14 +2,25 @@
 // threshold rules: hand-computed minima, known solutions, ECE falling on miscalibrated sets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyTemperature, fitTemperature, temperatureNll, logitsOfProbs } from '../../src/recipe/temperatureScaling.js';
+import {
+  applyTemperature,
+  fitTemperature,
+  temperatureNll,
+  logitsOfProbs,
+} from '../../src/recipe/temperatureScaling.js';
 import { applyPlatt, fitPlatt, sigmoid } from '../../src/recipe/plattScaling.js';
-import { applyCalibration, checkCalibration, mapThreshold, type CalibrationRecord } from '../../src/recipe/calibrationMap.js';
+import {
+  applyCalibration,
+  checkCalibration,
+  mapThreshold,
+  type CalibrationRecord,
+} from '../../src/recipe/calibrationMap.js';
 import { calibration } from '../../src/recipe/calibration.js';
 import { chooseThreshold, parseThresholdRule, ratesByGroup } from '../../src/recipe/operatingThreshold.js';
 import { Rng } from '../../src/util/rng.js';
 
-const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what = '') =>
+  assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
 const binary = (pos: number[]) => Float32Array.from(pos.flatMap((p) => [1 - p, p]));
 
 test('temperature scaling: the NLL minimum of a tiny set is at T = 2 (hand-computed)', () => {
@@ -53,14 +64,17 @@ function miscalibrated(n: number, seed: number, scale: number, shift = 0): { pos
   return { pos, labels };
 }
 
-test('temperature scaling recovers an over-confident model\'s scale and lowers its ECE', () => {
+test("temperature scaling recovers an over-confident model's scale and lowers its ECE", () => {
   const { pos, labels } = miscalibrated(4000, 1, 3);
   const probs = binary(pos);
   const f = fitTemperature(probs, labels, 2);
   close(f.temperature, 3, 0.3, 'T ≈ the over-confidence factor');
   const after = applyTemperature(probs, 2, f.temperature);
   const before = calibration(pos, labels).ece;
-  const ece = calibration(Array.from({ length: pos.length }, (_, i) => after[2 * i + 1]!), labels).ece;
+  const ece = calibration(
+    Array.from({ length: pos.length }, (_, i) => after[2 * i + 1]!),
+    labels,
+  ).ece;
   assert.ok(before > 0.08, `miscalibrated before (${before})`);
   assert.ok(ece < before / 3, `ECE ${before} → ${ece}`);
 });
@@ -90,7 +104,11 @@ test('Platt scaling: the parameters of a grouped sample match the closed-form so
 
 test('Platt scaling corrects a shifted and over-confident model (ECE falls)', () => {
   const { pos, labels } = miscalibrated(3000, 2, 2, 1.5);
-  const f = fitPlatt(pos, labels.map((y) => y === 1), { smooth: false });
+  const f = fitPlatt(
+    pos,
+    labels.map((y) => y === 1),
+    { smooth: false },
+  );
   close(f.a, 0.5, 0.08, 'a ≈ 1/2');
   close(f.b, -0.75, 0.15, 'b ≈ −1.5/2');
   const after = pos.map((p) => applyPlatt(p, f.a, f.b));
@@ -126,8 +144,14 @@ test('applyCalibration: one mapping for both methods; mapped thresholds keep eve
 test('checkCalibration refuses malformed records with one line naming the fault', () => {
   const ok = { method: 'platt', parameters: { a: 1, b: 0 }, threshold: 0.4 };
   assert.equal(checkCalibration(ok).method, 'platt');
-  assert.throws(() => checkCalibration({ ...ok, method: 'isotonic' }), /method 'isotonic' is not one of temperature, platt/);
-  assert.throws(() => checkCalibration({ method: 'temperature', parameters: { temperature: -1 }, threshold: 0.5 }), /temperature must be a finite number > 0/);
+  assert.throws(
+    () => checkCalibration({ ...ok, method: 'isotonic' }),
+    /method 'isotonic' is not one of temperature, platt/,
+  );
+  assert.throws(
+    () => checkCalibration({ method: 'temperature', parameters: { temperature: -1 }, threshold: 0.5 }),
+    /temperature must be a finite number > 0/,
+  );
   assert.throws(() => checkCalibration({ ...ok, parameters: { a: 1 } }), /platt needs finite parameters a and b/);
   assert.throws(() => checkCalibration({ ...ok, threshold: 2 }), /threshold 2 is not in \[0, 1\]/);
   assert.throws(() => checkCalibration('x'), /calibration is not an object/);
@@ -146,7 +170,13 @@ test('threshold rules are explicit; per-source rates carry Wilson intervals', ()
   assert.equal(chooseThreshold(pos, y, { kind: 'youden' }).threshold, 0.7);
   assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 1 }).threshold, 0.4);
   const g = ratesByGroup(pos, y, ['a', 'a', 'b', 'b', 'a', 'b', 'b', 'b'], 0.5);
-  assert.deepEqual(g.map((r) => [r.group, r.n, r.positives, r.negatives]), [['a', 3, 2, 1], ['b', 5, 2, 3]]);
+  assert.deepEqual(
+    g.map((r) => [r.group, r.n, r.positives, r.negatives]),
+    [
+      ['a', 3, 2, 1],
+      ['b', 5, 2, 3],
+    ],
+  );
   assert.equal(g[0]!.sensitivity.num, 2);
   assert.equal(g[0]!.specificity.num, 0); // 0.6 ≥ 0.5: a false positive
   assert.equal(g[1]!.sensitivity.num, 1);

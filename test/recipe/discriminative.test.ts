@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  constantGroupHyper, discriminativeGroups, groupHyper, layerGroups, scheduleGroupHyper,
+  constantGroupHyper,
+  discriminativeGroups,
+  groupHyper,
+  layerGroups,
+  scheduleGroupHyper,
 } from '../../src/recipe/discriminative.js';
 import { constant, oneCycle, paperCycle } from '../../src/recipe/schedules.js';
 import { close, rclose } from './helpers.js';
@@ -19,7 +23,10 @@ test("'layer' mode: one group per parameterised layer, input → output", () => 
 
 test("'stage' mode: stem, stage1..4, head", () => {
   const g = layerGroups(layers, 'stage');
-  assert.deepEqual(g.map((x) => x.stages[0]), ['stem', 'stage1', 'stage2', 'stage3', 'stage4', 'head']);
+  assert.deepEqual(
+    g.map((x) => x.stages[0]),
+    ['stem', 'stage1', 'stage2', 'stage3', 'stage4', 'head'],
+  );
   assert.deepEqual(g[0]!.params, [0, 1, 2]);
   assert.deepEqual(g[5]!.params, [15, 16]);
   assert.deepEqual(g[2]!.layers, ['layer2.0.conv1', 'layer2.0.bn1']);
@@ -27,8 +34,14 @@ test("'stage' mode: stem, stage1..4, head", () => {
 
 test('N equal groups: contiguous, sizes differ by at most one, every param once', () => {
   const g = layerGroups(layers, 3); // 11 layers → [0,3), [3,7), [7,11)
-  assert.deepEqual(g.map((x) => x.layers.length), [3, 4, 4]);
-  assert.deepEqual(g.flatMap((x) => x.params), Array.from({ length: 17 }, (_, i) => i));
+  assert.deepEqual(
+    g.map((x) => x.layers.length),
+    [3, 4, 4],
+  );
+  assert.deepEqual(
+    g.flatMap((x) => x.params),
+    Array.from({ length: 17 }, (_, i) => i),
+  );
   assert.equal(layerGroups(layers, 1)[0]!.params.length, 17);
   assert.throws(() => layerGroups(layers, 0), /group count must be an integer in \[1, 11\]/);
   assert.throws(() => layerGroups(layers, 12), /the model has 11 parameterised layers/);
@@ -54,13 +67,25 @@ test('geometric spacing: first α_min, last α_t, constant ratio', () => {
 test('linear spacing and per-group weight decay', () => {
   const h = groupHyper(3, 1e-1, 0.85, { lrMin: 1e-3, momFirst: 0.95, spacing: 'linear', weightDecay: [0, 0.01, 0.02] });
   close(h[1]!.lr, 0.0505, 1e-15);
-  assert.deepEqual(h.map((x) => x.weightDecay), [0, 0.01, 0.02]);
+  assert.deepEqual(
+    h.map((x) => x.weightDecay),
+    [0, 0.01, 0.02],
+  );
   const lin0 = groupHyper(2, 1e-2, 0.9, { lrMin: 0, momFirst: 0.9, spacing: 'linear' });
   assert.equal(lin0[0]!.lr, 0);
   assert.throws(() => groupHyper(2, 1e-2, 0.9, { lrMin: 0, momFirst: 0.9 }), /geometric spacing needs lrMin > 0/);
-  assert.throws(() => groupHyper(3, 1e-2, 0.9, { lrMin: 1e-4, momFirst: 0.9, weightDecay: [0, 1] }), /2 values for 3 groups/);
-  assert.throws(() => groupHyper(0, 1e-2, 0.9, { lrMin: 1e-4, momFirst: 0.9 }), /groupCount must be a positive integer/);
-  assert.throws(() => groupHyper(2, 1e-2, 1.2, { lrMin: 1e-4, momFirst: 0.9 }), /schedule momentum must be in \[0, 1\)/);
+  assert.throws(
+    () => groupHyper(3, 1e-2, 0.9, { lrMin: 1e-4, momFirst: 0.9, weightDecay: [0, 1] }),
+    /2 values for 3 groups/,
+  );
+  assert.throws(
+    () => groupHyper(0, 1e-2, 0.9, { lrMin: 1e-4, momFirst: 0.9 }),
+    /groupCount must be a positive integer/,
+  );
+  assert.throws(
+    () => groupHyper(2, 1e-2, 1.2, { lrMin: 1e-4, momFirst: 0.9 }),
+    /schedule momentum must be in \[0, 1\)/,
+  );
 });
 
 test('one group follows the schedule', () => {
@@ -68,10 +93,13 @@ test('one group follows the schedule', () => {
   assert.deepEqual(h, { lr: 5e-2, momentum: 0.88, weightDecay: 0 });
 });
 
-test('scheduleGroupHyper: group 0 stays at the schedule\'s rest point, the last group follows it', () => {
+test("scheduleGroupHyper: group 0 stays at the schedule's rest point, the last group follows it", () => {
   const s = oneCycle({ totalSteps: 101, lrMin: 1e-3, lrMax: 1e-1, momMin: 0.85, momMax: 0.95, pct: 0.25 });
   const atStart = scheduleGroupHyper(s, 0, 4);
-  assert.ok(atStart.every((x) => x.lr === 1e-3 && x.momentum === 0.95), 'at t = 0 every group is at rest');
+  assert.ok(
+    atStart.every((x) => x.lr === 1e-3 && x.momentum === 0.95),
+    'at t = 0 every group is at rest',
+  );
   const atPeak = scheduleGroupHyper(s, 25, 3, { weightDecay: 0.01 });
   close(atPeak[0]!.lr, 1e-3, 1e-18);
   rclose(atPeak[1]!.lr, 1e-2, 1e-12);
@@ -79,7 +107,15 @@ test('scheduleGroupHyper: group 0 stays at the schedule\'s rest point, the last 
   assert.equal(atPeak[0]!.momentum, 0.95);
   close(atPeak[2]!.momentum, 0.85, 1e-15);
   // momentum 'with' the LR: rest momentum is m_min
-  const w = paperCycle({ totalSteps: 11, lrMin: 1e-4, lrMax: 1e-2, momMin: 0.79, momMax: 0.9, pct: 0.5, momentumMode: 'with' });
+  const w = paperCycle({
+    totalSteps: 11,
+    lrMin: 1e-4,
+    lrMax: 1e-2,
+    momMin: 0.79,
+    momMax: 0.9,
+    pct: 0.5,
+    momentumMode: 'with',
+  });
   const hw = scheduleGroupHyper(w, 5, 2);
   assert.equal(hw[0]!.momentum, 0.79);
   close(hw[1]!.momentum, 0.9, 1e-15);
@@ -92,5 +128,8 @@ test('baseline: constant schedule and constantGroupHyper give every group the sa
   const s = constant({ totalSteps: 10, lr: 1e-3, momentum: 0.99 });
   const h = scheduleGroupHyper(s, 7, 6, { weightDecay: 0.01 });
   assert.deepEqual(h, new Array(6).fill({ lr: 1e-3, momentum: 0.99, weightDecay: 0.01 }));
-  assert.deepEqual(constantGroupHyper(2, 1e-4, 0.9), [{ lr: 1e-4, momentum: 0.9, weightDecay: 0 }, { lr: 1e-4, momentum: 0.9, weightDecay: 0 }]);
+  assert.deepEqual(constantGroupHyper(2, 1e-4, 0.9), [
+    { lr: 1e-4, momentum: 0.9, weightDecay: 0 },
+    { lr: 1e-4, momentum: 0.9, weightDecay: 0 },
+  ]);
 });

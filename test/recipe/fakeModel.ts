@@ -1,8 +1,19 @@
 // A pure-JS stand-in for the engine's Model, for fast trainer tests: it records every call
 // and returns a loss that falls with the steps taken (or NaN above an LR, to test divergence).
 import type {
-  Batch, BatchNormMode, BatchNormStats, CamResult, EngineModel, GroupHyper, LayerInfo, OptimizerConfig, ParamInfo,
-  PredictResult, StepOptions, StepResult, TensorMap,
+  Batch,
+  BatchNormMode,
+  BatchNormStats,
+  CamResult,
+  EngineModel,
+  GroupHyper,
+  LayerInfo,
+  OptimizerConfig,
+  ParamInfo,
+  PredictResult,
+  StepOptions,
+  StepResult,
+  TensorMap,
 } from '../../src/engine/types.js';
 import type { EpochSource, LabelledBatch } from '../../src/recipe/trainer.js';
 
@@ -23,11 +34,21 @@ export class FakeModel implements EngineModel {
     ]);
   }
   layers(): LayerInfo[] {
-    return STAGES.map((s, i) => ({ name: s, stage: s, stageIndex: i, params: [2 * i, 2 * i + 1], kind: s === 'head' ? 'linear' : 'conv' }));
+    return STAGES.map((s, i) => ({
+      name: s,
+      stage: s,
+      stageIndex: i,
+      params: [2 * i, 2 * i + 1],
+      kind: s === 'head' ? 'linear' : 'conv',
+    }));
   }
-  async state(): Promise<TensorMap> { return new Map(); }
+  async state(): Promise<TensorMap> {
+    return new Map();
+  }
   async loadState(): Promise<void> {}
-  configureOptimizer(cfg: OptimizerConfig): void { this.optimizer = cfg; }
+  configureOptimizer(cfg: OptimizerConfig): void {
+    this.optimizer = cfg;
+  }
   async trainStep(batch: Batch, perGroup: GroupHyper[], _o?: StepOptions): Promise<StepResult> {
     this.hyperLog.push(perGroup.map((h) => ({ ...h })));
     const lr = perGroup[perGroup.length - 1]!.lr;
@@ -49,12 +70,22 @@ export class FakeModel implements EngineModel {
     }
     return { logits: probs, probs, numClasses: 2 };
   }
-  async gradCamMaps(): Promise<CamResult> { throw new Error('not used'); }
-  setTrainable(names: string[], on: boolean): void { this.trainableLog.push({ names: [...names], on }); }
-  setBatchNormMode(mode: BatchNormMode): void { this.bnMode = mode; }
-  async optimizerState(): Promise<TensorMap> { return new Map(); }
+  async gradCamMaps(): Promise<CamResult> {
+    throw new Error('not used');
+  }
+  setTrainable(names: string[], on: boolean): void {
+    this.trainableLog.push({ names: [...names], on });
+  }
+  setBatchNormMode(mode: BatchNormMode): void {
+    this.bnMode = mode;
+  }
+  async optimizerState(): Promise<TensorMap> {
+    return new Map();
+  }
   async loadOptimizerState(): Promise<void> {}
-  async batchNormInputStats(): Promise<BatchNormStats[]> { return []; }
+  async batchNormInputStats(): Promise<BatchNormStats[]> {
+    return [];
+  }
 }
 
 /** `batches` batches of `n` 8×8 images per epoch, alternating labels. */
@@ -64,7 +95,11 @@ export function fakeSource(batches: number, n = 4): EpochSource {
     imagesPerEpoch: batches * n,
     async *epoch(): AsyncGenerator<LabelledBatch> {
       for (let b = 0; b < batches; b++) {
-        yield { pixels: new Uint8Array(n * 64), shape: [n, 8, 8, 1], labels: Int32Array.from({ length: n }, (_, i) => i % 2) };
+        yield {
+          pixels: new Uint8Array(n * 64),
+          shape: [n, 8, 8, 1],
+          labels: Int32Array.from({ length: n }, (_, i) => i % 2),
+        };
       }
     },
   };

@@ -14,7 +14,8 @@ export function resnetLike(): { layers: LayerInfo[]; params: ParamInfo[] } {
       params.push({ name: `${name}.${n}`, shape: [1], kind: 'param', trainable: true });
     }
     if (kind === 'bn') {
-      for (const n of ['running_mean', 'running_var']) buffers.push({ name: `${name}.${n}`, shape: [1], kind: 'buffer', trainable: false });
+      for (const n of ['running_mean', 'running_var'])
+        buffers.push({ name: `${name}.${n}`, shape: [1], kind: 'buffer', trainable: false });
     }
     layers.push({ name, stage, stageIndex, params: idx, kind });
   };

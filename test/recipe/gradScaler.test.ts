@@ -31,7 +31,10 @@ test('state()/load() resumes the exact sequence', () => {
   c.load(saved);
   scalesB.push(...seq.slice(2500).map((o) => c.update(o).scale));
   assert.deepEqual(scalesB, scalesA);
-  assert.throws(() => c.load({ scale: 0, cleanSteps: 0, consecutiveOverflows: 0, enabled: true }), /scale must be a finite number > 0/);
+  assert.throws(
+    () => c.load({ scale: 0, cleanSteps: 0, consecutiveOverflows: 0, enabled: true }),
+    /scale must be a finite number > 0/,
+  );
 });
 
 test('disabled (fp32/bf16): scale 1, overflows still mean skip', () => {

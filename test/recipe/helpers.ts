@@ -7,5 +7,8 @@ export function close(actual: number, expected: number, tol = 1e-12, msg = ''): 
 
 /** Assert relative closeness. */
 export function rclose(actual: number, expected: number, rtol = 1e-12, msg = ''): void {
-  assert.ok(Math.abs(actual - expected) <= rtol * Math.abs(expected), `${msg} expected ${expected} (rtol ${rtol}), got ${actual}`);
+  assert.ok(
+    Math.abs(actual - expected) <= rtol * Math.abs(expected),
+    `${msg} expected ${expected} (rtol ${rtol}), got ${actual}`,
+  );
 }

@@ -7,7 +7,8 @@ import { fitLogistic, predictLogistic, standardiser } from '../../src/recipe/log
 import { crossValidate, groupedFolds } from '../../src/recipe/crossValidation.js';
 import { Rng } from '../../src/util/rng.js';
 
-const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what = '') =>
+  assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b}`);
 
 test('two points x = −1 (class 0), +1 (class 1), λ = 0.1: the optimum solves σ(−w) = λw/2', () => {
   // Softmax with K = 2: by symmetry W1 = −W0 = u, equal biases, and the logit gap is w = 2u.
@@ -44,7 +45,11 @@ test('three classes on a line are separated in order', () => {
   for (let i = 0; i < 3; i++) {
     const row = [p[i * 3]!, p[i * 3 + 1]!, p[i * 3 + 2]!];
     assert.equal(row.indexOf(Math.max(...row)), i, `x → class ${i}: ${row.map((v) => v.toFixed(3))}`);
-    close(row.reduce((a, b) => a + b), 1, 1e-12);
+    close(
+      row.reduce((a, b) => a + b),
+      1,
+      1e-12,
+    );
   }
 });
 

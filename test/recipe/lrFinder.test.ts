@@ -6,13 +6,19 @@ import { close, rclose } from './helpers.js';
 
 test('the sweep is exponential from start to end, both included', async () => {
   const seen: [number, number][] = [];
-  const r = await lrFind(async (lr, i) => { seen.push([lr, i]); return 1; });
+  const r = await lrFind(async (lr, i) => {
+    seen.push([lr, i]);
+    return 1;
+  });
   assert.equal(r.lrs.length, 100);
   assert.equal(r.stopped, 'completed');
   rclose(r.lrs[0]!, 1e-7, 1e-12);
   rclose(r.lrs[99]!, 10, 1e-12);
   for (let i = 1; i < 100; i++) rclose(r.lrs[i]! / r.lrs[i - 1]!, 10 ** (8 / 99), 1e-9);
-  assert.deepEqual(seen.map((s) => s[1]), Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    seen.map((s) => s[1]),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   // bias correction: a constant loss smooths to itself from the first step
   assert.ok(r.smoothed.every((s) => Math.abs(s - 1) < 1e-12));
 });
@@ -51,8 +57,12 @@ test('lands in the good region of a noisy SGD problem (stable iff lr < 2/h_max =
     const r = await lrFind(async (lr) => {
       let loss = 0;
       const g = w.map((wi, i) => h[i]! * wi + 0.1 * (rng.next() - 0.5)); // noisy gradient
-      w.forEach((wi, i) => { loss += 0.5 * h[i]! * wi * wi; });
-      g.forEach((gi, i) => { w[i]! -= lr * gi; });
+      w.forEach((wi, i) => {
+        loss += 0.5 * h[i]! * wi * wi;
+      });
+      g.forEach((gi, i) => {
+        w[i]! -= lr * gi;
+      });
       return loss;
     });
     assert.equal(r.stopped, 'diverged', 'the loss blows up past lr = 2');
@@ -71,7 +81,8 @@ test('NaN stops the sweep; too little data is an LrFindError with the partial re
   assert.ok(Number.isFinite(r.proposed.lrMax));
   await assert.rejects(
     lrFind(async () => Infinity),
-    (e: unknown) => e instanceof LrFindError && /only 0 usable loss value/.test(e.message) && e.partial.lrs.length === 1,
+    (e: unknown) =>
+      e instanceof LrFindError && /only 0 usable loss value/.test(e.message) && e.partial.lrs.length === 1,
   );
 });
 
@@ -80,7 +91,10 @@ test('options are validated', async () => {
   await assert.rejects(lrFind(step, { start: 0 }), /start must be a finite number > 0/);
   await assert.rejects(lrFind(step, { start: 1, end: 0.1 }), /end must be finite and > start/);
   await assert.rejects(lrFind(step, { iterations: 3 }), /iterations must be an integer >= 5/);
-  await assert.rejects(lrFind(step, { suggestion: 'elbow' as never }), /suggestion must be steepest, valley or minimumDiv10/);
+  await assert.rejects(
+    lrFind(step, { suggestion: 'elbow' as never }),
+    /suggestion must be steepest, valley or minimumDiv10/,
+  );
 });
 
 test('suggestion helpers by hand', () => {

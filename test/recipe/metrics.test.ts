@@ -1,8 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  auc, averagePrecision, bootstrapAuc, calibration, confusionAtThreshold, confusionMatrix, positiveColumn,
-  prCurve, rates, rocCurve, summarize, thresholdForSensitivity, wilson, youdenThreshold,
+  auc,
+  averagePrecision,
+  bootstrapAuc,
+  calibration,
+  confusionAtThreshold,
+  confusionMatrix,
+  positiveColumn,
+  prCurve,
+  rates,
+  rocCurve,
+  summarize,
+  thresholdForSensitivity,
+  wilson,
+  youdenThreshold,
 } from '../../src/recipe/metrics.js';
 import { createRng } from '../../src/util/rng.js';
 import { close } from './helpers.js';
@@ -11,8 +23,16 @@ import { close } from './helpers.js';
 function rowsFor(tp: number, fn: number, tn: number, fp: number): { probs: number[]; labels: number[] } {
   const probs: number[] = [];
   const labels: number[] = [];
-  const push = (n: number, p: number, l: number) => { for (let i = 0; i < n; i++) { probs.push(p); labels.push(l); } };
-  push(tp, 0.9, 1); push(fn, 0.2, 1); push(tn, 0.1, 0); push(fp, 0.7, 0);
+  const push = (n: number, p: number, l: number) => {
+    for (let i = 0; i < n; i++) {
+      probs.push(p);
+      labels.push(l);
+    }
+  };
+  push(tp, 0.9, 1);
+  push(fn, 0.2, 1);
+  push(tn, 0.1, 0);
+  push(fp, 0.7, 0);
   return { probs, labels };
 }
 
@@ -76,7 +96,10 @@ test('ROC, AUC and AP on a hand-worked example', () => {
   assert.equal(auc(s, y), 0.75); // 3 of 4 (positive, negative) pairs ordered correctly
   // AP = 0.5·1 + 0.5·(2/3)
   close(averagePrecision(s, y), 0.5 + 1 / 3, 1e-15);
-  assert.deepEqual(prCurve(s, y).map((p) => p.recall), [0.5, 0.5, 1, 1]);
+  assert.deepEqual(
+    prCurve(s, y).map((p) => p.recall),
+    [0.5, 0.5, 1, 1],
+  );
   // ties count one half: one positive and one negative at the same score
   assert.equal(auc([0.5, 0.5], [1, 0]), 0.5);
   assert.ok(Number.isNaN(auc([0.2, 0.3], [1, 1])));
@@ -104,7 +127,8 @@ test('AUC equals brute-force pair counting on random data with many ties', () =>
     // and it is the trapezoidal area under the ROC curve
     const roc = rocCurve(scores, labels);
     let area = 0;
-    for (let k = 1; k < roc.length; k++) area += (roc[k]!.fpr - roc[k - 1]!.fpr) * (roc[k]!.tpr + roc[k - 1]!.tpr) / 2;
+    for (let k = 1; k < roc.length; k++)
+      area += ((roc[k]!.fpr - roc[k - 1]!.fpr) * (roc[k]!.tpr + roc[k - 1]!.tpr)) / 2;
     close(area, a, 1e-12);
   }
 });
@@ -139,7 +163,10 @@ test('ECE and reliability bins on a known case', () => {
   close(c.ece, 0.23, 1e-12);
   close(c.mce, 0.75, 1e-12);
   assert.equal(c.bins.length, 10);
-  assert.deepEqual(c.bins.map((b) => b.count), [1, 1, 0, 0, 0, 0, 0, 1, 1, 1]);
+  assert.deepEqual(
+    c.bins.map((b) => b.count),
+    [1, 1, 0, 0, 0, 0, 0, 1, 1, 1],
+  );
   assert.ok(Number.isNaN(c.bins[4]!.meanPredicted));
   // top-label: confidences .95 .85 .95 .85 .75, correct, correct, correct, correct, wrong
   const t = calibration(probs, labels, { mode: 'top-label' });
@@ -148,7 +175,10 @@ test('ECE and reliability bins on a known case', () => {
   const cal = calibration([0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75], [1, 0, 0, 0, 1, 1, 1, 0]);
   close(cal.ece, 0, 1e-15);
   // 1.0 goes in the last bin; 5 bins
-  assert.deepEqual(calibration([1, 0], [1, 0], { bins: 5 }).bins.map((b) => b.count), [1, 0, 0, 0, 1]);
+  assert.deepEqual(
+    calibration([1, 0], [1, 0], { bins: 5 }).bins.map((b) => b.count),
+    [1, 0, 0, 0, 1],
+  );
   assert.throws(() => calibration([1.2], [1]), /outside \[0, 1\]/);
 });
 

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { constant, createSchedule, drawPct, oneCycle, paperCycle, triangular, type Schedule } from '../../src/recipe/schedules.js';
+import {
+  constant,
+  createSchedule,
+  drawPct,
+  oneCycle,
+  paperCycle,
+  triangular,
+  type Schedule,
+} from '../../src/recipe/schedules.js';
 import { close, rclose } from './helpers.js';
 
 const base = { totalSteps: 101, lrMin: 1e-3, lrMax: 1e-1, momMin: 0.85, momMax: 0.95 };
@@ -18,7 +26,7 @@ test('oneCycle: endpoints, peak, cosine midpoints (T=101, pct 0.25)', () => {
   close(s.lr(12.5), (1e-3 + 1e-1) / 2, 1e-15);
   close(s.lr(62.5), (1e-3 + 1e-1) / 2, 1e-15);
   // a quarter into the warm-up: (1 − cos(π/4))/2 = 0.146446…
-  close(s.lr(6.25), 1e-3 + 0.099 * (1 - Math.SQRT1_2) / 2, 1e-15);
+  close(s.lr(6.25), 1e-3 + (0.099 * (1 - Math.SQRT1_2)) / 2, 1e-15);
   assert.equal(s.phase(10), 'warmup');
   assert.equal(s.phase(26), 'anneal');
   assert.equal(s.describe().peakStep, 25);
@@ -97,7 +105,14 @@ test('paperCycle without pct or seed is refused', () => {
 test('triangular: Smith 2017 triangle waves', () => {
   const s = triangular({ ...base, totalSteps: 21, cycles: 2 });
   assert.equal(s.describe().stepSize, 5);
-  for (const [t, v] of [[0, 1e-3], [5, 1e-1], [10, 1e-3], [15, 1e-1], [20, 1e-3]] as const) close(s.lr(t), v, 1e-15, `t=${t}`);
+  for (const [t, v] of [
+    [0, 1e-3],
+    [5, 1e-1],
+    [10, 1e-3],
+    [15, 1e-1],
+    [20, 1e-3],
+  ] as const)
+    close(s.lr(t), v, 1e-15, `t=${t}`);
   close(s.lr(2.5), (1e-3 + 1e-1) / 2, 1e-15);
   close(s.momentum(5), 0.85, 1e-15);
   close(s.momentum(10), 0.95, 1e-15);
@@ -129,7 +144,10 @@ test('single-step runs sit at the start', () => {
 });
 
 test('configs are validated with clear messages', () => {
-  assert.throws(() => createSchedule({ ...base, kind: 'cosine' as never }), /kind must be one of oneCycle, paperCycle, triangular, constant/);
+  assert.throws(
+    () => createSchedule({ ...base, kind: 'cosine' as never }),
+    /kind must be one of oneCycle, paperCycle, triangular, constant/,
+  );
   assert.throws(() => oneCycle({ ...base, totalSteps: 0 }), /totalSteps must be a positive integer/);
   assert.throws(() => oneCycle({ ...base, totalSteps: 2.5 }), /totalSteps/);
   assert.throws(() => oneCycle({ ...base, lrMin: 1, lrMax: 0.1 }), /lrMax \(0.1\) must be >= lrMin \(1\)/);
@@ -139,7 +157,10 @@ test('configs are validated with clear messages', () => {
   assert.throws(() => oneCycle({ ...base, momMin: 0.99, momMax: 0.9 }), /momMax \(0.9\) must be >= momMin \(0.99\)/);
   assert.throws(() => oneCycle({ ...base, pct: 1 }), /pct must be a number in \(0, 1\)/);
   assert.throws(() => oneCycle({ ...base, lrEnd: 1 }), /lrEnd/);
-  assert.throws(() => oneCycle({ ...base, momentumMode: 'against' as never }), /momentumMode must be 'inverse' or 'with'/);
+  assert.throws(
+    () => oneCycle({ ...base, momentumMode: 'against' as never }),
+    /momentumMode must be 'inverse' or 'with'/,
+  );
   assert.throws(() => triangular({ ...base, stepSize: 0 }), /stepSize/);
   assert.throws(() => constant({ totalSteps: 3, momentum: 0.9 }), /give lr/);
   const s = oneCycle(base);

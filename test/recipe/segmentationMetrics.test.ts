@@ -1,7 +1,15 @@
 // Segmentation metrics on masks small enough to work out by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapMean, dice, edges, hausdorff95, iou, percentile, squaredDistanceTransform } from '../../src/recipe/segmentationMetrics.js';
+import {
+  bootstrapMean,
+  dice,
+  edges,
+  hausdorff95,
+  iou,
+  percentile,
+  squaredDistanceTransform,
+} from '../../src/recipe/segmentationMetrics.js';
 
 // 4×4: a = 2×2 square at rows 1–2, cols 1–2; b = the same square one column to the right.
 const a = Uint8Array.from([0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
@@ -26,15 +34,20 @@ test('edges: a filled 3×3 block in 5×5 keeps its ring of 8, not its centre', (
   const m = new Uint8Array(25);
   for (let y = 1; y <= 3; y++) for (let x = 1; x <= 3; x++) m[y * 5 + x] = 1;
   const e = edges(m, 5, 5);
-  assert.equal(e.reduce((s, v) => s + v, 0), 8);
+  assert.equal(
+    e.reduce((s, v) => s + v, 0),
+    8,
+  );
   assert.equal(e[12], 0);
 });
 
 test('HD95: shifted squares 1 px; single pixels at (0,0) and (4,3) 5 px; empty mask NaN', () => {
   // Directed distances a→b are 0,1,0,1: the 95th percentile (linear) of [0,0,1,1] is 1.
   assert.equal(hausdorff95(a, b, 4, 4), 1);
-  const p = new Uint8Array(25), q = new Uint8Array(25);
-  p[0] = 1; q[3 * 5 + 4] = 1;
+  const p = new Uint8Array(25),
+    q = new Uint8Array(25);
+  p[0] = 1;
+  q[3 * 5 + 4] = 1;
   assert.equal(hausdorff95(p, q, 5, 5), 5);
   assert.ok(Number.isNaN(hausdorff95(p, new Uint8Array(25), 5, 5)));
 });

@@ -8,14 +8,26 @@ const labels = [1, 1, 0, 0];
 
 test('rows sorted by cross-entropy, with predicted / actual / p(actual)', () => {
   const r = topLosses(probs, 2, labels);
-  assert.deepEqual(r.map((x) => x.row), [3, 0, 2, 1]);
+  assert.deepEqual(
+    r.map((x) => x.row),
+    [3, 0, 2, 1],
+  );
   close(r[0]!.loss, -Math.log(0.01), 1e-6);
   close(r[1]!.loss, -Math.log(0.1), 1e-6);
-  assert.deepEqual({ ...r[0]!, loss: 0, probActual: 0, probPredicted: 0 }, { row: 3, actual: 0, predicted: 1, probActual: 0, probPredicted: 0, loss: 0 });
+  assert.deepEqual(
+    { ...r[0]!, loss: 0, probActual: 0, probPredicted: 0 },
+    { row: 3, actual: 0, predicted: 1, probActual: 0, probPredicted: 0, loss: 0 },
+  );
   close(r[0]!.probActual, 0.01, 1e-7);
   close(r[0]!.probPredicted, 0.99, 1e-7);
-  assert.deepEqual(topLosses(probs, 2, labels, { k: 2 }).map((x) => x.row), [3, 0]);
-  assert.deepEqual(topLosses(probs, 2, labels, { wrongOnly: true }).map((x) => x.row), [3, 0]);
+  assert.deepEqual(
+    topLosses(probs, 2, labels, { k: 2 }).map((x) => x.row),
+    [3, 0],
+  );
+  assert.deepEqual(
+    topLosses(probs, 2, labels, { wrongOnly: true }).map((x) => x.row),
+    [3, 0],
+  );
 });
 
 test('a decision threshold changes the predicted class, not the loss', () => {

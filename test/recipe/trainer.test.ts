@@ -10,18 +10,40 @@ import { validationMetrics } from '../../src/recipe/validationMetrics.js';
 import type { StepInfo } from '../../src/recipe/callbacks.js';
 import { FakeModel, fakeSource } from './fakeModel.js';
 
-const groups = [[0, 1], [2, 3], [4, 5], [6, 7]];
+const groups = [
+  [0, 1],
+  [2, 3],
+  [4, 5],
+  [6, 7],
+];
 
 test('every step gets exactly the schedule × discriminative hyperparameters, over the whole run', async () => {
   const m = new FakeModel();
   const src = fakeSource(5);
-  const schedule = createSchedule({ kind: 'paperCycle', totalSteps: 15, lrMin: 1e-3, lrMax: 1e-1, momMin: 0.8, momMax: 0.99, seed: 7 });
+  const schedule = createSchedule({
+    kind: 'paperCycle',
+    totalSteps: 15,
+    lrMin: 1e-3,
+    lrMax: 1e-1,
+    momMin: 0.8,
+    momMax: 0.99,
+    seed: 7,
+  });
   const trace: StepInfo[] = [];
-  const t = new Trainer(m, { epochs: 3, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }, [{ onStep: (s) => { trace.push(s); } }]);
+  const t = new Trainer(m, { epochs: 3, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }, [
+    {
+      onStep: (s) => {
+        trace.push(s);
+      },
+    },
+  ]);
   const r = await t.fit(src, src);
   assert.equal(r.status, 'completed');
   assert.equal(m.hyperLog.length, 15);
-  assert.deepEqual(trace.map((s) => s.step), [...Array(15).keys()]);
+  assert.deepEqual(
+    trace.map((s) => s.step),
+    [...Array(15).keys()],
+  );
   for (let s = 0; s < 15; s++) {
     const want = scheduleGroupHyper(schedule, s, 4, { weightDecay: 0.01 });
     assert.deepEqual(m.hyperLog[s], want, `step ${s}`);
@@ -29,7 +51,10 @@ test('every step gets exactly the schedule × discriminative hyperparameters, ov
     // First group at α_min, last at the schedule's α_t; geometric in between.
     assert.equal(want[0]!.lr, 1e-3);
     assert.equal(want[3]!.lr, schedule.lr(s));
-    assert.deepEqual(want, groupHyper(4, schedule.lr(s), schedule.momentum(s), { lrMin: 1e-3, momFirst: 0.99, weightDecay: 0.01 }));
+    assert.deepEqual(
+      want,
+      groupHyper(4, schedule.lr(s), schedule.momentum(s), { lrMin: 1e-3, momFirst: 0.99, weightDecay: 0.01 }),
+    );
   }
   // The run ends where the schedule ends (α_min) and peaks in between.
   assert.equal(m.hyperLog[14]![3]!.lr, 1e-3);
@@ -40,20 +65,46 @@ test('every step gets exactly the schedule × discriminative hyperparameters, ov
 test('traditional baseline: every group gets the same constant LR and momentum', async () => {
   const m = new FakeModel();
   const schedule = createSchedule({ kind: 'constant', totalSteps: 6, lr: 1e-3, momentum: 0.99 });
-  await new Trainer(m, { epochs: 2, schedule, groups, optimizer: 'adamw', weightDecay: 0.01, discriminative: false }).fit(fakeSource(3), null);
-  for (const h of m.hyperLog) assert.deepEqual(h, groups.map(() => ({ lr: 1e-3, momentum: 0.99, weightDecay: 0.01 })));
+  await new Trainer(m, {
+    epochs: 2,
+    schedule,
+    groups,
+    optimizer: 'adamw',
+    weightDecay: 0.01,
+    discriminative: false,
+  }).fit(fakeSource(3), null);
+  for (const h of m.hyperLog)
+    assert.deepEqual(
+      h,
+      groups.map(() => ({ lr: 1e-3, momentum: 0.99, weightDecay: 0.01 })),
+    );
 });
 
 test('transfer modes: feature freezes all but the head; gradual opens one stage per epoch', async () => {
   const feature = new FakeModel();
   const sched = () => createSchedule({ kind: 'oneCycle', totalSteps: 8, lrMin: 1e-4, lrMax: 1e-2 });
-  await new Trainer(feature, { epochs: 4, schedule: sched(), groups, optimizer: 'sgd', weightDecay: 0, transfer: 'feature', batchNorm: 'frozen' }).fit(fakeSource(2), null);
+  await new Trainer(feature, {
+    epochs: 4,
+    schedule: sched(),
+    groups,
+    optimizer: 'sgd',
+    weightDecay: 0,
+    transfer: 'feature',
+    batchNorm: 'frozen',
+  }).fit(fakeSource(2), null);
   const on = feature.trainableLog.filter((c) => c.on).map((c) => c.names);
   assert.deepEqual(on, Array(4).fill(['head.weight', 'head.bias']));
   assert.equal(feature.bnMode, 'frozen');
 
   const gradual = new FakeModel();
-  await new Trainer(gradual, { epochs: 4, schedule: sched(), groups, optimizer: 'sgd', weightDecay: 0, transfer: 'gradual' }).fit(fakeSource(2), null);
+  await new Trainer(gradual, {
+    epochs: 4,
+    schedule: sched(),
+    groups,
+    optimizer: 'sgd',
+    weightDecay: 0,
+    transfer: 'gradual',
+  }).fit(fakeSource(2), null);
   const counts = gradual.trainableLog.filter((c) => c.on).map((c) => c.names.length);
   assert.deepEqual(counts, [2, 4, 6, 8]);
 });
@@ -62,7 +113,13 @@ test('a NaN loss stops training at once with a clear message and no epoch end', 
   const m = new FakeModel({ nanAboveLr: 0.5 });
   const schedule = createSchedule({ kind: 'oneCycle', totalSteps: 12, lrMin: 0.01, lrMax: 10 });
   let epochEnds = 0;
-  const r = await new Trainer(m, { epochs: 3, schedule, groups, optimizer: 'sgd', weightDecay: 0 }, [{ onEpochEnd: () => { epochEnds++; } }]).fit(fakeSource(4), fakeSource(1));
+  const r = await new Trainer(m, { epochs: 3, schedule, groups, optimizer: 'sgd', weightDecay: 0 }, [
+    {
+      onEpochEnd: () => {
+        epochEnds++;
+      },
+    },
+  ]).fit(fakeSource(4), fakeSource(1));
   assert.equal(r.status, 'diverged');
   assert.match(r.message, /diverged at epoch \d, step \d+\/12.*loss became NaN.*Lower the peak LR/);
   assert.ok(r.stepsDone < 12);
@@ -72,7 +129,10 @@ test('a NaN loss stops training at once with a clear message and no epoch end', 
 test('an overflowing (NaN-gradient) step in fp32 also stops', async () => {
   const m = new FakeModel({ overflowAt: 2 });
   const schedule = createSchedule({ kind: 'constant', totalSteps: 4, lr: 0.1, momentum: 0.9 });
-  const r = await new Trainer(m, { epochs: 1, schedule, groups, optimizer: 'sgd', weightDecay: 0 }).fit(fakeSource(4), null);
+  const r = await new Trainer(m, { epochs: 1, schedule, groups, optimizer: 'sgd', weightDecay: 0 }).fit(
+    fakeSource(4),
+    null,
+  );
   assert.equal(r.status, 'diverged');
   assert.match(r.message, /gradients became NaN/);
 });
@@ -81,18 +141,34 @@ test('monitor, best epoch and early stopping', async () => {
   const m = new FakeModel();
   const schedule = createSchedule({ kind: 'constant', totalSteps: 20, lr: 0.1, momentum: 0.9 });
   // valid_specificity is 1 from the first epoch on, so it never improves after epoch 1.
-  const r = await new Trainer(m, { epochs: 10, schedule, groups, optimizer: 'sgd', weightDecay: 0, monitor: 'valid_specificity', patience: 2 })
-    .fit(fakeSource(2), fakeSource(1));
+  const r = await new Trainer(m, {
+    epochs: 10,
+    schedule,
+    groups,
+    optimizer: 'sgd',
+    weightDecay: 0,
+    monitor: 'valid_specificity',
+    patience: 2,
+  }).fit(fakeSource(2), fakeSource(1));
   assert.equal(r.status, 'early-stopped');
   assert.equal(r.epochsDone, 3);
   assert.equal(r.bestEpoch, 0);
   assert.match(r.message, /has not improved for 2 epoch/);
   // valid_loss keeps falling (the fake sharpens), so every epoch improves.
   const m2 = new FakeModel();
-  const r2 = await new Trainer(m2, { epochs: 3, schedule: createSchedule({ kind: 'constant', totalSteps: 6, lr: 0.1, momentum: 0.9 }), groups, optimizer: 'sgd', weightDecay: 0, patience: 1 })
-    .fit(fakeSource(2), fakeSource(1));
+  const r2 = await new Trainer(m2, {
+    epochs: 3,
+    schedule: createSchedule({ kind: 'constant', totalSteps: 6, lr: 0.1, momentum: 0.9 }),
+    groups,
+    optimizer: 'sgd',
+    weightDecay: 0,
+    patience: 1,
+  }).fit(fakeSource(2), fakeSource(1));
   assert.equal(r2.status, 'completed');
-  assert.deepEqual(r2.history.map((h) => h.improved), [true, true, true]);
+  assert.deepEqual(
+    r2.history.map((h) => h.improved),
+    [true, true, true],
+  );
   assert.ok(r2.history[2]!.valid.loss < r2.history[0]!.valid.loss);
   assert.equal(r2.history[0]!.valid.accuracy, 1);
 });
@@ -100,10 +176,15 @@ test('monitor, best epoch and early stopping', async () => {
 test('a callback stop ends after the epoch; resuming from the saved state finishes the same schedule', async () => {
   const schedule = createSchedule({ kind: 'oneCycle', totalSteps: 12, lrMin: 1e-4, lrMax: 1e-2 });
   const full = new FakeModel();
-  await new Trainer(full, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }).fit(fakeSource(3), null);
+  await new Trainer(full, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }).fit(
+    fakeSource(3),
+    null,
+  );
 
   const a = new FakeModel();
-  const ta = new Trainer(a, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }, [{ onEpochEnd: (r) => (r.epoch === 1 ? { stop: 'test stop' } : undefined) }]);
+  const ta = new Trainer(a, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }, [
+    { onEpochEnd: (r) => (r.epoch === 1 ? { stop: 'test stop' } : undefined) },
+  ]);
   const ra = await ta.fit(fakeSource(3), null);
   assert.equal(ra.status, 'interrupted');
   assert.equal(ra.message, 'test stop');
@@ -111,7 +192,11 @@ test('a callback stop ends after the epoch; resuming from the saved state finish
   assert.equal(saved.epoch, 2);
   assert.equal(saved.step, 6);
   const b = new FakeModel();
-  const rb = await new Trainer(b, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }).fit(fakeSource(3), null, { state: saved });
+  const rb = await new Trainer(b, { epochs: 4, schedule, groups, optimizer: 'adamw', weightDecay: 0.01 }).fit(
+    fakeSource(3),
+    null,
+    { state: saved },
+  );
   assert.equal(rb.status, 'completed');
   assert.equal(rb.history.length, 4);
   assert.deepEqual([...a.hyperLog, ...b.hyperLog], full.hyperLog);
@@ -120,8 +205,17 @@ test('a callback stop ends after the epoch; resuming from the saved state finish
 test('an aborted signal interrupts at the next step', async () => {
   const ac = new AbortController();
   const schedule = createSchedule({ kind: 'constant', totalSteps: 10, lr: 0.1, momentum: 0.9 });
-  const r = await new Trainer(new FakeModel(), { epochs: 2, schedule, groups, optimizer: 'sgd', weightDecay: 0, signal: ac.signal },
-    [{ onStep: (s) => { if (s.step === 6) ac.abort(); } }]).fit(fakeSource(5), null);
+  const r = await new Trainer(
+    new FakeModel(),
+    { epochs: 2, schedule, groups, optimizer: 'sgd', weightDecay: 0, signal: ac.signal },
+    [
+      {
+        onStep: (s) => {
+          if (s.step === 6) ac.abort();
+        },
+      },
+    ],
+  ).fit(fakeSource(5), null);
   assert.equal(r.status, 'interrupted');
   assert.equal(r.epochsDone, 1);
   assert.match(r.message, /interrupted during epoch 2/);
@@ -129,7 +223,13 @@ test('an aborted signal interrupts at the next step', async () => {
 
 test('the schedule must cover exactly epochs × batches', async () => {
   const schedule = createSchedule({ kind: 'constant', totalSteps: 7, lr: 0.1, momentum: 0.9 });
-  await assert.rejects(new Trainer(new FakeModel(), { epochs: 2, schedule, groups, optimizer: 'sgd', weightDecay: 0 }).fit(fakeSource(3), null), /7 steps.*2 epochs × 3 batches = 6/);
+  await assert.rejects(
+    new Trainer(new FakeModel(), { epochs: 2, schedule, groups, optimizer: 'sgd', weightDecay: 0 }).fit(
+      fakeSource(3),
+      null,
+    ),
+    /7 steps.*2 epochs × 3 batches = 6/,
+  );
 });
 
 test('validation metrics: loss, accuracy, sensitivity, specificity, AUC', () => {
@@ -148,17 +248,59 @@ test('progress bar: loss, images/s and ETA on a terminal; one line per epoch oth
   let now = 0;
   const out: string[] = [];
   const bar = new ProgressBar({ write: (s) => out.push(s), tty: true, now: () => now });
-  bar.onTrainBegin({ epochs: 2, batchesPerEpoch: 4, imagesPerEpoch: 32, totalSteps: 8, groupCount: 1, startEpoch: 0, startStep: 0 });
+  bar.onTrainBegin({
+    epochs: 2,
+    batchesPerEpoch: 4,
+    imagesPerEpoch: 32,
+    totalSteps: 8,
+    groupCount: 1,
+    startEpoch: 0,
+    startStep: 0,
+  });
   for (let s = 0; s < 4; s++) {
     now += 1000;
-    bar.onStep({ step: s, totalSteps: 8, epoch: 0, batch: s, batchesPerEpoch: 4, images: 8, loss: 0.5, hyper: [], overflow: false, lossScale: 1, consecutiveOverflows: 0, seconds: 1 });
+    bar.onStep({
+      step: s,
+      totalSteps: 8,
+      epoch: 0,
+      batch: s,
+      batchesPerEpoch: 4,
+      images: 8,
+      loss: 0.5,
+      hyper: [],
+      overflow: false,
+      lossScale: 1,
+      consecutiveOverflows: 0,
+      seconds: 1,
+    });
   }
   const last = out[out.length - 1]!;
   assert.match(last, /epoch 1\/2 .* 4\/4 loss 0\.5000 8\.0 img\/s ETA 4s/);
   const plain: string[] = [];
   const p2 = new ProgressBar({ write: (s) => plain.push(s), tty: false });
-  p2.onTrainBegin({ epochs: 1, batchesPerEpoch: 1, imagesPerEpoch: 1, totalSteps: 1, groupCount: 1, startEpoch: 0, startStep: 0 });
-  p2.onStep({ step: 0, totalSteps: 1, epoch: 0, batch: 0, batchesPerEpoch: 1, images: 1, loss: 1, hyper: [], overflow: false, lossScale: 1, consecutiveOverflows: 0, seconds: 1 });
+  p2.onTrainBegin({
+    epochs: 1,
+    batchesPerEpoch: 1,
+    imagesPerEpoch: 1,
+    totalSteps: 1,
+    groupCount: 1,
+    startEpoch: 0,
+    startStep: 0,
+  });
+  p2.onStep({
+    step: 0,
+    totalSteps: 1,
+    epoch: 0,
+    batch: 0,
+    batchesPerEpoch: 1,
+    images: 1,
+    loss: 1,
+    hyper: [],
+    overflow: false,
+    lossScale: 1,
+    consecutiveOverflows: 0,
+    seconds: 1,
+  });
   assert.equal(plain.length, 0);
   assert.equal(formatDuration(125), '2m05s');
 });

@@ -35,19 +35,29 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const screen = (s: Server, payload: Buffer | string, headers: Record<string, string> = { 'content-type': 'application/octet-stream' }) =>
-  s.app.inject({ method: 'POST', url: '/api/v1/screen', payload, headers });
+const screen = (
+  s: Server,
+  payload: Buffer | string,
+  headers: Record<string, string> = { 'content-type': 'application/octet-stream' },
+) => s.app.inject({ method: 'POST', url: '/api/v1/screen', payload, headers });
 
 function multipart(file: Buffer, filename: string): { payload: Buffer; headers: Record<string, string> } {
   const b = '----cxrtune-test';
   const payload = Buffer.concat([
-    Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
-    file, Buffer.from(`\r\n--${b}--\r\n`),
+    Buffer.from(
+      `--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    file,
+    Buffer.from(`\r\n--${b}--\r\n`),
   ]);
   return { payload, headers: { 'content-type': `multipart/form-data; boundary=${b}` } };
 }
 
-function assertError(res: { statusCode: number; json(): unknown; headers: Record<string, unknown> }, status: number, code: string): void {
+function assertError(
+  res: { statusCode: number; json(): unknown; headers: Record<string, unknown> },
+  status: number,
+  code: string,
+): void {
   assert.equal(res.statusCode, status);
   assert.match(String(res.headers['content-type']), /application\/json/);
   const body = res.json() as { error: string; detail: string };
@@ -98,17 +108,43 @@ test('multipart upload and a JPEG are accepted; the format comes from the bytes,
 
 test('DICOM is accepted; the audit log never holds patient tags or file names', async () => {
   const p = generatePhantom(5, 1, { size: 256, label: 'covid' });
-  const dcm = encodeDicom({ rows: 256, columns: 256, bitsAllocated: 8, values: p.pixels, patientId: 'DOE^JANE^0451977' });
+  const dcm = encodeDicom({
+    rows: 256,
+    columns: 256,
+    bitsAllocated: 8,
+    values: p.pixels,
+    patientId: 'DOE^JANE^0451977',
+  });
   const mp = multipart(dcm, 'Jane_Doe_chest.dcm');
   const res = await screen(srv, mp.payload, mp.headers);
   assert.equal(res.statusCode, 200, res.body);
   assert.equal(res.json().format, 'dicom');
   // Neither the patient id nor the file name nor any pixel blob reaches the database file.
-  const db = Buffer.concat([readFileSync(join(tmp, 'audit.sqlite')), readFileSync(join(tmp, 'audit.sqlite-wal'))]).toString('latin1');
+  const db = Buffer.concat([
+    readFileSync(join(tmp, 'audit.sqlite')),
+    readFileSync(join(tmp, 'audit.sqlite-wal')),
+  ]).toString('latin1');
   assert.ok(!db.includes('DOE^JANE'), 'no DICOM patient id in the audit log');
   assert.ok(!db.includes('Jane_Doe'), 'no file name in the audit log');
   const cols = Object.keys(srv.audit.recent(1)[0]!);
-  assert.deepEqual(cols, ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error', 'count']);
+  assert.deepEqual(cols, [
+    'id',
+    'time',
+    'client',
+    'method',
+    'route',
+    'status',
+    'image_sha256',
+    'size_bytes',
+    'format',
+    'probability',
+    'label',
+    'threshold',
+    'model_sha256',
+    'latency_ms',
+    'error',
+    'count',
+  ]);
 });
 
 test('empty body → 400 empty_body (raw and multipart)', async () => {
@@ -119,8 +155,16 @@ test('empty body → 400 empty_body (raw and multipart)', async () => {
 });
 
 test('a text file → 415, whatever its declared type or name', async () => {
-  assertError(await screen(srv, 'Patient: John Smith\nfindings: none\n', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
-  assertError(await screen(srv, 'not an image at all, though it says so', { 'content-type': 'image/png' }), 415, 'unsupported_media_type');
+  assertError(
+    await screen(srv, 'Patient: John Smith\nfindings: none\n', { 'content-type': 'text/plain' }),
+    415,
+    'unsupported_media_type',
+  );
+  assertError(
+    await screen(srv, 'not an image at all, though it says so', { 'content-type': 'image/png' }),
+    415,
+    'unsupported_media_type',
+  );
   const mp = multipart(Buffer.from('hello'), 'scan.png');
   assertError(await screen(srv, mp.payload, mp.headers), 415, 'unsupported_media_type');
   const row = srv.audit.recent(1)[0]!;
@@ -166,14 +210,28 @@ test('token: missing or wrong → 401 with WWW-Authenticate; right → 200; the 
     const none = await screen(s, png);
     assertError(none, 401, 'unauthorized');
     assert.match(String(none.headers['www-authenticate']), /^Bearer/);
-    assertError(await screen(s, png, { 'content-type': 'application/octet-stream', authorization: 'Bearer wrong-token-0123456789abc' }), 401, 'unauthorized');
-    assertError(await s.app.inject({ url: '/api/v1/model', headers: { authorization: `Basic ${TOKEN}` } }), 401, 'unauthorized');
+    assertError(
+      await screen(s, png, {
+        'content-type': 'application/octet-stream',
+        authorization: 'Bearer wrong-token-0123456789abc',
+      }),
+      401,
+      'unauthorized',
+    );
+    assertError(
+      await s.app.inject({ url: '/api/v1/model', headers: { authorization: `Basic ${TOKEN}` } }),
+      401,
+      'unauthorized',
+    );
     const ok = await screen(s, png, { 'content-type': 'application/octet-stream', authorization: `Bearer ${TOKEN}` });
     assert.equal(ok.statusCode, 200);
     assert.equal((await s.app.inject({ url: '/healthz' })).statusCode, 200);
     assert.equal((await s.app.inject({ url: '/' })).statusCode, 200);
     const rows = s.audit.recent(10);
-    assert.ok(rows.some((r) => r.status === 401), '401s are audited');
+    assert.ok(
+      rows.some((r) => r.status === 401),
+      '401s are audited',
+    );
     assert.ok(!JSON.stringify(rows).includes(TOKEN), 'the token is never logged');
   } finally {
     await s.close();
@@ -181,12 +239,19 @@ test('token: missing or wrong → 401 with WWW-Authenticate; right → 200; the 
 });
 
 test('no token off loopback: the server refuses to start; weak tokens are refused', async () => {
-  await assert.rejects(buildServer(served, { db: ':memory:', host: '0.0.0.0' }), /refusing to listen on 0\.0\.0\.0 without a token/);
+  await assert.rejects(
+    buildServer(served, { db: ':memory:', host: '0.0.0.0' }),
+    /refusing to listen on 0\.0\.0\.0 without a token/,
+  );
   await assert.rejects(buildServer(served, { db: ':memory:', host: '192.168.1.20' }), /without a token/);
-  await assert.rejects(buildServer(served, { db: ':memory:', host: '0.0.0.0', token: 'short' }), /at least 16 characters/);
+  await assert.rejects(
+    buildServer(served, { db: ':memory:', host: '0.0.0.0', token: 'short' }),
+    /at least 16 characters/,
+  );
   const s = await buildServer(served, { db: ':memory:', host: '0.0.0.0', token: TOKEN });
   await s.close();
-  for (const host of ['127.0.0.1', 'localhost', '::1']) await (await buildServer(served, { db: ':memory:', host })).close();
+  for (const host of ['127.0.0.1', 'localhost', '::1'])
+    await (await buildServer(served, { db: ':memory:', host })).close();
 });
 
 test('queue full → 503 busy with Retry-After; the admitted ones succeed', async () => {
@@ -194,15 +259,20 @@ test('queue full → 503 busy with Retry-After; the admitted ones succeed', asyn
   // resume(), so the other three find the queue full however fast the machine. The timeout is
   // long so that a slow one cannot end the held requests first.
   const s = await buildServer(served, {
-    db: ':memory:', port: 0, queue: { capacity: 2, maxBatch: 1 }, timeoutMs: 600_000,
+    db: ':memory:',
+    port: 0,
+    queue: { capacity: 2, maxBatch: 1 },
+    timeoutMs: 600_000,
   });
   try {
     s.queue.pause();
     let answered = 0;
     const requests = Array.from({ length: 5 }, () => screen(s, png).finally(() => answered++));
     // Each request is either admitted (in flight, held) or answered (refused) once it reached the queue.
-    await waitFor(() => s.queue.stats().inFlight + answered === 5,
-      () => `the 5 requests to reach the queue (${answered} answered, ${s.queue.stats().inFlight} in flight)`);
+    await waitFor(
+      () => s.queue.stats().inFlight + answered === 5,
+      () => `the 5 requests to reach the queue (${answered} answered, ${s.queue.stats().inFlight} in flight)`,
+    );
     assert.equal(s.queue.stats().inFlight, 2);
     s.queue.resume();
     const rs = await Promise.all(requests);

@@ -16,10 +16,17 @@ export const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mob
 export async function makeCheckpoint(arch: 'mobilenet_v2' | 'resnet18' = 'mobilenet_v2'): Promise<string> {
   manualSeed(0);
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-serve-ckpt-'));
-  const model = await Model.create({ arch, numClasses: 2, normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } });
+  const model = await Model.create({
+    arch,
+    numClasses: 2,
+    normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
+  });
   if (arch === 'mobilenet_v2' && existsSync(PRETRAINED)) await loadPretrained(model, PRETRAINED, () => undefined);
   await saveCheckpoint(dir, model, {
-    classes: ['normal', 'covid'], positiveClass: 1, preprocessing: { size: 224, fit: 'letterbox', equalize: 'none', channels: 1 }, threshold: 0.5,
+    classes: ['normal', 'covid'],
+    positiveClass: 1,
+    preprocessing: { size: 224, fit: 'letterbox', equalize: 'none', channels: 1 },
+    threshold: 0.5,
     metrics: { n: 120, accuracy: 0.9, sensitivity: { value: 0.92, lo: 0.81, hi: 0.97 }, specificity: 0.88, auc: 0.95 },
     extra: { data: 'test fixture: untrained head' },
   });

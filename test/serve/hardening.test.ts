@@ -74,18 +74,35 @@ test('malformed multipart (no boundary, a part cut short, garbage) → 400 bad_m
   const b = '----cut';
   const bodies: Array<[string, string | Buffer]> = [
     ['multipart/form-data', 'no boundary here'],
-    [`multipart/form-data; boundary=${b}`, `--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`],
-    [`multipart/form-data; boundary=${b}`, Buffer.concat([Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`), png.subarray(0, 100)])],
+    [
+      `multipart/form-data; boundary=${b}`,
+      `--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`,
+    ],
+    [
+      `multipart/form-data; boundary=${b}`,
+      Buffer.concat([
+        Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n`),
+        png.subarray(0, 100),
+      ]),
+    ],
     [`multipart/form-data; boundary=${b}`, `--${b}\r\nthis is not a header\r\n\r\nxx\r\n--${b}--\r\n`],
   ];
   const logged: string[] = [];
   for (const [type, payload] of bodies) {
-    const res = await srv.app.inject({ method: 'POST', url: '/api/v1/screen', payload, headers: { 'content-type': type } });
+    const res = await srv.app.inject({
+      method: 'POST',
+      url: '/api/v1/screen',
+      payload,
+      headers: { 'content-type': type },
+    });
     assert.ok(res.statusCode === 400, `${type}: ${res.statusCode} ${res.body}`);
     assert.ok(['bad_multipart', 'empty_body'].includes(res.json().error), res.body);
     logged.push(String(srv.audit.recent(1)[0]!.error));
   }
-  assert.ok(logged.every((e) => !e.includes('[object')), logged.join('\n'));
+  assert.ok(
+    logged.every((e) => !e.includes('[object')),
+    logged.join('\n'),
+  );
 });
 
 test('per-client rate limit: the 6th request in a minute → 429 rate_limited with Retry-After; other clients unaffected', async () => {
@@ -94,7 +111,8 @@ test('per-client rate limit: the 6th request in a minute → 429 rate_limited wi
   let closed = false;
   try {
     const codes: number[] = [];
-    for (let i = 0; i < 8; i++) codes.push((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' })).statusCode);
+    for (let i = 0; i < 8; i++)
+      codes.push((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' })).statusCode);
     assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
     const refused = await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' });
     assert.equal(refused.json().error, 'rate_limited');
@@ -102,7 +120,8 @@ test('per-client rate limit: the 6th request in a minute → 429 rate_limited wi
     assert.equal((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.8' })).statusCode, 200);
     // An unauthenticated flood is limited too (the limit runs before the token check).
     // The page and /healthz are not limited (a load balancer polls them).
-    for (let i = 0; i < 10; i++) assert.equal((await s.app.inject({ url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode, 200);
+    for (let i = 0; i < 10; i++)
+      assert.equal((await s.app.inject({ url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode, 200);
     // 4 refusals in (at most two) seconds: tallied rows, never one per refusal.
     await s.close();
     closed = true;
@@ -110,7 +129,10 @@ test('per-client rate limit: the 6th request in a minute → 429 rate_limited wi
     const rows = audit.recent(100).filter((r) => r.status === 429);
     audit.close();
     assert.ok(rows.length <= 4 && rows.length >= 1, `${rows.length} rows`);
-    assert.equal(rows.reduce((a, r) => a + Number(r.count), 0), 4);
+    assert.equal(
+      rows.reduce((a, r) => a + Number(r.count), 0),
+      4,
+    );
   } finally {
     if (!closed) await s.close();
   }
@@ -120,7 +142,16 @@ test('a flood of 503s becomes one audit row per client per second with a count',
   const audit = new AuditLog(':memory:');
   let now = 1_000_000;
   const tally = new RefusalTally(audit, () => now);
-  const row = (i: number, client: string) => ({ id: `r${i}`, time: '', client, method: 'POST', route: '/api/v1/screen', status: 503, modelSha256: 'm', latencyMs: i % 7 });
+  const row = (i: number, client: string) => ({
+    id: `r${i}`,
+    time: '',
+    client,
+    method: 'POST',
+    route: '/api/v1/screen',
+    status: 503,
+    modelSha256: 'm',
+    latencyMs: i % 7,
+  });
   for (let i = 0; i < 1000; i++) {
     now = 1_000_000 + i * 3; // 1000 refusals over 3 s
     tally.add(row(i, i % 2 ? '10.0.0.1' : '10.0.0.2'));
@@ -141,7 +172,10 @@ test('tampered weights: the served model refuses to load; a checkpoint without a
   const bytes = readFileSync(f);
   bytes[bytes.length - 1] ^= 0x01; // one bit of one weight
   writeFileSync(f, bytes);
-  await assert.rejects(loadServedModel(dir), /refusing to serve .*model\.safetensors has SHA-256 .* but model\.json says/);
+  await assert.rejects(
+    loadServedModel(dir),
+    /refusing to serve .*model\.safetensors has SHA-256 .* but model\.json says/,
+  );
   // Swapping in another checkpoint's weights is caught the same way.
   const meta = JSON.parse(readFileSync(join(ckpt, 'model.json'), 'utf8'));
   assert.match(meta.weightsSha256, /^[0-9a-f]{64}$/);
@@ -161,14 +195,23 @@ test('token sources: --token-file (trimmed, permission warning), CXRTUNE_TOKEN, 
   writeFileSync(f, `${TOKEN}\n`);
   chmodSync(f, 0o600);
   const w: string[] = [];
-  assert.equal(resolveToken({ tokenFile: f }, (l) => w.push(l)), TOKEN);
+  assert.equal(
+    resolveToken({ tokenFile: f }, (l) => w.push(l)),
+    TOKEN,
+  );
   assert.equal(w.length, 0);
   chmodSync(f, 0o644);
-  assert.equal(resolveToken({ tokenFile: f }, (l) => w.push(l)), TOKEN);
+  assert.equal(
+    resolveToken({ tokenFile: f }, (l) => w.push(l)),
+    TOKEN,
+  );
   assert.match(w.join(), /readable by other users/);
   assert.equal(resolveToken({ env: TOKEN }), TOKEN);
   const w2: string[] = [];
-  assert.equal(resolveToken({ token: TOKEN, env: 'other-token-xxxxxxxxxxxx' }, (l) => w2.push(l)), TOKEN);
+  assert.equal(
+    resolveToken({ token: TOKEN, env: 'other-token-xxxxxxxxxxxx' }, (l) => w2.push(l)),
+    TOKEN,
+  );
   assert.match(w2.join(), /visible to every user/);
   assert.throws(() => resolveToken({ tokenFile: join(tmp, 'nope') }), /cannot read the token file .*ENOENT/);
   writeFileSync(join(tmp, 'empty'), '\n');
@@ -181,8 +224,14 @@ test('token sources: --token-file (trimmed, permission warning), CXRTUNE_TOKEN, 
 
 test('errorMessage: thrown strings and plain objects become readable text, never [object Object]', () => {
   assert.equal(errorMessage(new Error('boom')), 'boom');
-  assert.equal(errorMessage('dicomParser.readPart10Header: DICM prefix not found'), 'dicomParser.readPart10Header: DICM prefix not found');
-  assert.equal(errorMessage({ exception: 'dicomParser.parseDicom: unexpected end of buffer', dataSet: {} }), 'dicomParser.parseDicom: unexpected end of buffer');
+  assert.equal(
+    errorMessage('dicomParser.readPart10Header: DICM prefix not found'),
+    'dicomParser.readPart10Header: DICM prefix not found',
+  );
+  assert.equal(
+    errorMessage({ exception: 'dicomParser.parseDicom: unexpected end of buffer', dataSet: {} }),
+    'dicomParser.parseDicom: unexpected end of buffer',
+  );
   assert.equal(errorMessage({ code: 7 }), 'unknown error (a thrown object with no message)');
   assert.equal(errorMessage(undefined), 'unknown error (a thrown undefined with no message)');
   const cyclic: Record<string, unknown> = {};

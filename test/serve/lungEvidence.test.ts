@@ -17,7 +17,7 @@ import { makeCheckpoint, phantomPng } from './fixture.js';
 import { decodeImageBuffer } from '../../src/data/image.js';
 import { lungRegionOf } from '../../src/data/lungCrop.js';
 import { imageOptions } from '../../src/engine/preprocessing.js';
-import { prepareStudy, preprocessOf } from '../../src/app/screen.js';
+import { prepareStudy, preprocessOf } from '../../src/app/serve/screen.js';
 
 test('evidence share: Σ heat·mask / Σ heat, lung area, and the warnings', () => {
   const heat = Float32Array.from([1, 0.5, 0, 0.5]);
@@ -38,7 +38,7 @@ test('outline: lung pixels with a background neighbour, nothing inside or outsid
   const mask = new Uint8Array(25);
   for (let y = 1; y <= 3; y++) for (let x = 1; x <= 3; x++) mask[y * W + x] = 1;
   const rgba = outlineRgba(mask, W, W);
-  const drawn = Array.from({ length: 25 }, (_, i) => rgba[i * 4 + 3] === 255 ? 1 : 0);
+  const drawn = Array.from({ length: 25 }, (_, i) => (rgba[i * 4 + 3] === 255 ? 1 : 0));
   // The 3×3 block's eight border pixels; its centre (2,2) and the background stay clear.
   assert.deepEqual(drawn, [0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
 });
@@ -51,7 +51,11 @@ before(async () => {
   ckpt = await makeCheckpoint();
   seg = mkdtempSync(join(tmpdir(), 'cxrtune-seg-'));
   const model = Segmenter.create({ arch: 'unet_mobilenet_v2', decoderChannels: [32, 16, 8, 8, 4] });
-  await saveSegmenter(seg, model, { classes: ['lung'], preprocessing: { size: 64, fit: 'stretch', equalize: 'none', channels: 1 }, threshold: 0.5 });
+  await saveSegmenter(seg, model, {
+    classes: ['lung'],
+    preprocessing: { size: 64, fit: 'stretch', equalize: 'none', channels: 1 },
+    threshold: 0.5,
+  });
   served = await loadServedModel(ckpt, { lungs: seg });
   srv = await buildServer(served, { db: ':memory:', port: 0 });
 });
@@ -62,9 +66,16 @@ after(async () => {
 });
 
 test('serve --lungs: the result carries the outline, the lung area and the evidence share of that mask', async () => {
-  const res = await srv.app.inject({ method: 'POST', url: '/api/v1/screen', payload: await phantomPng(256), headers: { 'content-type': 'application/octet-stream' } });
+  const res = await srv.app.inject({
+    method: 'POST',
+    url: '/api/v1/screen',
+    payload: await phantomPng(256),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   assert.equal(res.statusCode, 200, res.body);
-  const body = res.json() as { lungs: { evidenceInside: number | null; lungArea: number; warning: string | null; outline: string } };
+  const body = res.json() as {
+    lungs: { evidenceInside: number | null; lungArea: number; warning: string | null; outline: string };
+  };
   assert.ok(body.lungs, 'lungs field present');
   const png = Buffer.from(body.lungs.outline.replace(/^data:image\/png;base64,/, ''), 'base64');
   const meta = await sharp(png).metadata();
@@ -74,12 +85,17 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
   else assert.ok(body.lungs.evidenceInside! >= 0 && body.lungs.evidenceInside! <= 1);
   // Without --lungs the field is null (the page hides the outline).
   const plain = await buildServer(await loadServedModel(ckpt), { db: ':memory:', port: 0 });
-  const r2 = await plain.app.inject({ method: 'POST', url: '/api/v1/screen', payload: await phantomPng(256), headers: { 'content-type': 'application/octet-stream' } });
+  const r2 = await plain.app.inject({
+    method: 'POST',
+    url: '/api/v1/screen',
+    payload: await phantomPng(256),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   assert.equal((r2.json() as { lungs: unknown }).lungs, null);
   await plain.close();
 });
 
-test('a lung-cropping model gets each study\'s box from the segmenter: the box of its mask of the whole image', async () => {
+test("a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole image", async () => {
   const png = await phantomPng(200, 4);
   const S = served.lungs!.meta.preprocessing.size;
   const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
@@ -87,7 +103,10 @@ test('a lung-cropping model gets each study\'s box from the segmenter: the box o
   const expected = lungRegionOf(mask!, S, S, 0.1);
   assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
   // The classifier's input is that box of the image, as any consumer cuts it.
-  const meta = { ...served.meta, preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 } };
+  const meta = {
+    ...served.meta,
+    preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 },
+  };
   const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
   const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
   assert.deepEqual(study.input.pixels, direct.pixels);

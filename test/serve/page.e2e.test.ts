@@ -31,7 +31,13 @@ before(async () => {
   ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
     viewport: { width: 1100, height: 900 },
   });
 });
@@ -42,13 +48,18 @@ after(async () => {
   if (ckpt) rmSync(ckpt, { recursive: true, force: true });
 });
 
-test('upload a phantom → probability, decision and heatmap on the page; screenshot', { skip, timeout: 90_000 }, async () => {
+test('upload a phantom → probability, decision and heatmap on the page; screenshot', {
+  skip,
+  timeout: 90_000,
+}, async () => {
   const page = await ctx.newPage();
   const requests: string[] = [];
   page.on('request', (r) => requests.push(r.url()));
   const consoleErrors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-  await page.goto(url + '/');
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  await page.goto(`${url}/`);
   await page.locator('#model-card dl').waitFor(); // the model card loaded
   const file = join(tmp, 'phantom.png');
   writeFileSync(file, await phantomPng(512));
@@ -74,19 +85,26 @@ test('upload a phantom → probability, decision and heatmap on the page; screen
   assert.equal(await heat.isVisible(), true);
   // The session list has the study.
   assert.equal(await page.locator('#session tbody tr').count(), 1);
-  assert.deepEqual(requests.filter((r) => !r.startsWith(url) && !r.startsWith('data:')), [], 'nothing loaded from outside');
+  assert.deepEqual(
+    requests.filter((r) => !r.startsWith(url) && !r.startsWith('data:')),
+    [],
+    'nothing loaded from outside',
+  );
   assert.deepEqual(consoleErrors, []);
   // The committed screenshot is refreshed on request only (CXRTUNE_DOCS=1), so a test
   // run leaves the working tree as it was.
-  const docs = process.env.CXRTUNE_DOCS === '1' ? join(projectRoot(), 'docs') : mkdtempSync(join(tmpdir(), 'cxrtune-shot-'));
+  const docs =
+    process.env.CXRTUNE_DOCS === '1' ? join(projectRoot(), 'docs') : mkdtempSync(join(tmpdir(), 'cxrtune-shot-'));
   mkdirSync(docs, { recursive: true });
   await page.screenshot({ path: join(docs, 'serve.png'), fullPage: true });
   // Small screen: one column, no horizontal scrolling.
   await page.setViewportSize({ width: 390, height: 844 });
   const wide = await page.evaluate(() => {
     const w = document.documentElement.clientWidth;
-    return [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1 && !e.closest('.skip, .visually-hidden'))
-      .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`).slice(0, 5);
+    return [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > w + 1 && !e.closest('.skip, .visually-hidden'))
+      .map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`)
+      .slice(0, 5);
   });
   assert.deepEqual(wide, [], 'nothing wider than a phone screen');
   await page.screenshot({ path: join(tmp, 'phone.png'), fullPage: true });

@@ -6,7 +6,10 @@ import { encodeDicom } from '../data/helpers/dicomWriter.js';
 
 test('errorMessage: Errors, strings, wrapper objects and empty values all read as one line', () => {
   assert.equal(errorMessage(new Error('disk full')), 'disk full');
-  assert.equal(errorMessage('dicomParser.readPart10Header: DICM prefix not found'), 'dicomParser.readPart10Header: DICM prefix not found');
+  assert.equal(
+    errorMessage('dicomParser.readPart10Header: DICM prefix not found'),
+    'dicomParser.readPart10Header: DICM prefix not found',
+  );
   assert.equal(errorMessage({ exception: 'buffer overrun', dataSet: {} }), 'buffer overrun');
   assert.equal(errorMessage({ exception: new Error('nested') }), 'nested');
   assert.equal(errorMessage({ message: 'plain object' }), 'plain object');
@@ -15,7 +18,10 @@ test('errorMessage: Errors, strings, wrapper objects and empty values all read a
   assert.equal(errorMessage(undefined), 'unknown error (a thrown undefined with no message)');
   assert.equal(errorMessage(null), 'unknown error (a thrown null with no message)');
   assert.equal(errorMessage(new Error('')), 'Error');
-  assert.equal(errorMessage(new Error('VipsJpeg: premature end\nVipsJpeg: no image\n')), 'VipsJpeg: premature end; VipsJpeg: no image');
+  assert.equal(
+    errorMessage(new Error('VipsJpeg: premature end\nVipsJpeg: no image\n')),
+    'VipsJpeg: premature end; VipsJpeg: no image',
+  );
   assert.equal(errorMessage(new Error('first\nsecond'), { firstLine: true }), 'first');
   assert.equal(errorMessage('bad \x1b[31mred\x1b[0m name'), 'bad \\x1b[31mred\\x1b[0m name');
   assert.equal(errorMessage('x'.repeat(5000)).length, 1000);

@@ -9,24 +9,56 @@ import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoin
 import type { Precision } from '../../engine/types.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 
-export interface SegEvalItem { image: string; mask: string; source: string; patientId: string }
-export interface SegEvalRow extends SegEvalItem { dice: number; iou: number; hd95: number; width: number; height: number }
-export interface SegSourceSummary { source: string; images: number; patients: number; dice: MeanInterval; iou: MeanInterval; hd95: MeanInterval }
+export interface SegEvalItem {
+  image: string;
+  mask: string;
+  source: string;
+  patientId: string;
+}
+export interface SegEvalRow extends SegEvalItem {
+  dice: number;
+  iou: number;
+  hd95: number;
+  width: number;
+  height: number;
+}
+export interface SegSourceSummary {
+  source: string;
+  images: number;
+  patients: number;
+  dice: MeanInterval;
+  iou: MeanInterval;
+  hd95: MeanInterval;
+}
 
-export async function evaluateSegmenter(model: Segmenter, meta: SegmenterMeta, items: SegEvalItem[], opts: { precision?: Precision; log?: (m: string) => void; seed?: number } = {}): Promise<{ rows: SegEvalRow[]; sources: SegSourceSummary[] }> {
+export async function evaluateSegmenter(
+  model: Segmenter,
+  meta: SegmenterMeta,
+  items: SegEvalItem[],
+  opts: { precision?: Precision; log?: (m: string) => void; seed?: number } = {},
+): Promise<{ rows: SegEvalRow[]; sources: SegSourceSummary[] }> {
   const S = meta.preprocessing.size;
   const rows: SegEvalRow[] = [];
   const chunk = 16;
   for (let i = 0; i < items.length; i += chunk) {
     const part = items.slice(i, i + chunk);
-    const inputs = await Promise.all(part.map(async (it) => (await decodeImage(it.image, imageOptions(meta.preprocessing))).pixels));
+    const inputs = await Promise.all(
+      part.map(async (it) => (await decodeImage(it.image, imageOptions(meta.preprocessing))).pixels),
+    );
     const probs = await segmentProbs(model, meta, inputs, opts.precision ? { precision: opts.precision } : {});
     for (let k = 0; k < part.length; k++) {
       const it = part[k]!;
       const gt = await decodeImage(it.mask);
       const truth = gt.pixels.map((v) => (v >= 128 ? 1 : 0));
       const pred = await maskAtSize(probs[k]!, S, gt.width, gt.height, meta.threshold);
-      rows.push({ ...it, dice: dice(pred, truth), iou: iou(pred, truth), hd95: hausdorff95(pred, truth, gt.width, gt.height), width: gt.width, height: gt.height });
+      rows.push({
+        ...it,
+        dice: dice(pred, truth),
+        iou: iou(pred, truth),
+        hd95: hausdorff95(pred, truth, gt.width, gt.height),
+        width: gt.width,
+        height: gt.height,
+      });
     }
     opts.log?.(`evaluated ${rows.length}/${items.length}`);
   }
@@ -39,10 +71,24 @@ export function summarise(rows: SegEvalRow[], seed = 1): SegSourceSummary[] {
     const rs = source === 'all' ? rows : rows.filter((r) => r.source === source);
     const pid = rs.map((r) => r.patientId);
     return {
-      source, images: rs.length, patients: new Set(pid).size,
-      dice: bootstrapMean(rs.map((r) => r.dice), pid, { seed }),
-      iou: bootstrapMean(rs.map((r) => r.iou), pid, { seed }),
-      hd95: bootstrapMean(rs.map((r) => r.hd95), pid, { seed }),
+      source,
+      images: rs.length,
+      patients: new Set(pid).size,
+      dice: bootstrapMean(
+        rs.map((r) => r.dice),
+        pid,
+        { seed },
+      ),
+      iou: bootstrapMean(
+        rs.map((r) => r.iou),
+        pid,
+        { seed },
+      ),
+      hd95: bootstrapMean(
+        rs.map((r) => r.hd95),
+        pid,
+        { seed },
+      ),
     };
   });
 }

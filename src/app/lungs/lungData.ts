@@ -12,7 +12,11 @@ export interface SegSample {
   mask: Uint8Array;
 }
 
-export async function loadSamples(items: { image: string; mask?: string }[], size: number, onProgress?: (done: number) => void): Promise<SegSample[]> {
+export async function loadSamples(
+  items: { image: string; mask?: string }[],
+  size: number,
+  onProgress?: (done: number) => void,
+): Promise<SegSample[]> {
   let done = 0;
   return mapLimit(items, 4, async (it) => {
     const img = await decodeImage(it.image, { size, fit: 'stretch' });

@@ -32,7 +32,8 @@ export interface LungEvidence {
 
 /** Pure: the evidence figures of one heatmap and one 0/1 mask of the same size. */
 export function lungEvidence(heat: Float32Array, mask: Uint8Array): LungEvidence {
-  if (heat.length !== mask.length) throw new Error(`heatmap (${heat.length} px) and lung mask (${mask.length} px) differ in size`);
+  if (heat.length !== mask.length)
+    throw new Error(`heatmap (${heat.length} px) and lung mask (${mask.length} px) differ in size`);
   let area = 0;
   let total = 0;
   let inside = 0;
@@ -46,24 +47,42 @@ export function lungEvidence(heat: Float32Array, mask: Uint8Array): LungEvidence
   }
   const lungArea = area / mask.length;
   if (lungArea < MIN_LUNG_AREA) {
-    return { insideShare: null, lungArea, warning: 'No lung field was found on this image: it may not be a frontal chest radiograph. Do not rely on this result.' };
+    return {
+      insideShare: null,
+      lungArea,
+      warning:
+        'No lung field was found on this image: it may not be a frontal chest radiograph. Do not rely on this result.',
+    };
   }
   const insideShare = total > 0 ? inside / total : 0;
-  const warning = insideShare < OUTSIDE_WARNING_SHARE
-    ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, borders, devices or text may be driving this result. Read the film yourself before acting on it.`
-    : null;
+  const warning =
+    insideShare < OUTSIDE_WARNING_SHARE
+      ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, borders, devices or text may be driving this result. Read the film yourself before acting on it.`
+      : null;
   return { insideShare, lungArea, warning };
 }
 
 /** RGBA outline of a 0/1 mask (a lung pixel with a background 4-neighbour), to draw under the heatmap. */
-export function outlineRgba(mask: Uint8Array, width: number, height: number, rgb: [number, number, number] = [0, 230, 255]): Uint8Array {
+export function outlineRgba(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  rgb: [number, number, number] = [0, 230, 255],
+): Uint8Array {
   const out = new Uint8Array(width * height * 4);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
       if (!mask[i]) continue;
-      const edge = x === 0 || y === 0 || x === width - 1 || y === height - 1
-        || !mask[i - 1] || !mask[i + 1] || !mask[i - width] || !mask[i + width];
+      const edge =
+        x === 0 ||
+        y === 0 ||
+        x === width - 1 ||
+        y === height - 1 ||
+        !mask[i - 1] ||
+        !mask[i + 1] ||
+        !mask[i - width] ||
+        !mask[i + width];
       if (!edge) continue;
       out.set([rgb[0], rgb[1], rgb[2], 255], i * 4);
     }
@@ -73,7 +92,11 @@ export function outlineRgba(mask: Uint8Array, width: number, height: number, rgb
 
 /** A loaded lung segmenter that gives masks for images as the classifier saw them. */
 export class LungField {
-  private constructor(readonly model: Segmenter, readonly meta: SegmenterMeta, readonly dir: string) {}
+  private constructor(
+    readonly model: Segmenter,
+    readonly meta: SegmenterMeta,
+    readonly dir: string,
+  ) {}
 
   static async load(dir: string, o: { device?: string } = {}): Promise<LungField> {
     const { model, meta } = await loadSegmenter(dir, o.device ? { device: o.device } : {});
@@ -83,8 +106,19 @@ export class LungField {
   /** 0/1 lung masks at each image's own size. */
   async masks(images: GrayImage[]): Promise<Uint8Array[]> {
     const S = this.meta.preprocessing.size;
-    const inputs = await Promise.all(images.map(async (g) => (g.width === S && g.height === S ? g.pixels
-      : new Uint8Array(await sharp(g.pixels, { raw: { width: g.width, height: g.height, channels: 1 } }).resize(S, S, { fit: 'fill' }).extractChannel(0).raw().toBuffer()))));
+    const inputs = await Promise.all(
+      images.map(async (g) =>
+        g.width === S && g.height === S
+          ? g.pixels
+          : new Uint8Array(
+              await sharp(g.pixels, { raw: { width: g.width, height: g.height, channels: 1 } })
+                .resize(S, S, { fit: 'fill' })
+                .extractChannel(0)
+                .raw()
+                .toBuffer(),
+            ),
+      ),
+    );
     const probs = await segmentProbs(this.model, this.meta, inputs);
     return Promise.all(probs.map((p, i) => maskAtSize(p, S, images[i]!.width, images[i]!.height, this.meta.threshold)));
   }
@@ -94,7 +128,12 @@ export class LungField {
    * stretched to the segmenter's input (as it was trained), so the mask's box, as fractions,
    * is the box on the original image.
    */
-  async regionOf(buf: Uint8Array, margin: number, limits: { maxPixels?: number; maxBytes?: number } = {}, where = 'upload'): Promise<Region> {
+  async regionOf(
+    buf: Uint8Array,
+    margin: number,
+    limits: { maxPixels?: number; maxBytes?: number } = {},
+    where = 'upload',
+  ): Promise<Region> {
     const S = this.meta.preprocessing.size;
     const img = await decodeImageBuffer(buf, where, { size: S, fit: 'stretch', ...limits });
     const [prob] = await segmentProbs(this.model, this.meta, [img.pixels]);
@@ -110,7 +149,11 @@ export class LungField {
   async explain(image: GrayImage, heat: Float32Array): Promise<LungEvidence & { outlinePng: Buffer }> {
     const [mask] = await this.masks([image]);
     const ev = lungEvidence(heat, mask!);
-    const outlinePng = await sharp(outlineRgba(mask!, image.width, image.height), { raw: { width: image.width, height: image.height, channels: 4 } }).png({ compressionLevel: 4 }).toBuffer();
+    const outlinePng = await sharp(outlineRgba(mask!, image.width, image.height), {
+      raw: { width: image.width, height: image.height, channels: 4 },
+    })
+      .png({ compressionLevel: 4 })
+      .toBuffer();
     return { ...ev, outlinePng };
   }
 }

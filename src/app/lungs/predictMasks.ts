@@ -18,20 +18,41 @@ import type { Precision } from '../../engine/types.js';
 export const MASK_COLUMN = 'lung_mask';
 
 /** One folder per weights (and per precision other than fp32: bf16 masks may differ by a pixel). */
-export function lungMaskCacheDir(meta: Pick<SegmenterMeta, 'weightsSha256'>, precision: Precision = 'fp32', env: NodeJS.ProcessEnv = process.env): string {
-  return join(cxrtuneCache(env), 'lung-masks', (meta.weightsSha256 ?? 'unhashed').slice(0, 16) + (precision === 'fp32' ? '' : `-${precision}`));
+export function lungMaskCacheDir(
+  meta: Pick<SegmenterMeta, 'weightsSha256'>,
+  precision: Precision = 'fp32',
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return join(
+    cxrtuneCache(env),
+    'lung-masks',
+    (meta.weightsSha256 ?? 'unhashed').slice(0, 16) + (precision === 'fp32' ? '' : `-${precision}`),
+  );
 }
 
 function cacheFile(dir: string, image: string): string {
   const st = statSync(image);
-  const key = createHash('sha256').update(`${resolve(image)}\u0000${st.size}\u0000${st.mtimeMs}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`${resolve(image)}\u0000${st.size}\u0000${st.mtimeMs}`)
+    .digest('hex')
+    .slice(0, 32);
   return join(dir, `${key}.png`);
 }
 
-export interface PredictMasksResult { image: string; mask: string; cached: boolean; lungFraction: number }
+export interface PredictMasksResult {
+  image: string;
+  mask: string;
+  cached: boolean;
+  lungFraction: number;
+}
 
 /** Masks for files; `cacheDir` defaults to lungMaskCacheDir(meta). */
-export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images: string[], opts: { cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {}): Promise<PredictMasksResult[]> {
+export async function predictMasks(
+  model: Segmenter,
+  meta: SegmenterMeta,
+  images: string[],
+  opts: { cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {},
+): Promise<PredictMasksResult[]> {
   const dir = opts.cacheDir ?? lungMaskCacheDir(meta, opts.precision);
   const out: PredictMasksResult[] = [];
   const S = meta.preprocessing.size;
@@ -40,14 +61,22 @@ export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images
     const file = cacheFile(dir, image);
     if (existsSync(file)) {
       const m = await decodeImage(file);
-      out.push({ image, mask: file, cached: true, lungFraction: m.pixels.reduce((s, v) => s + (v >= 128 ? 1 : 0), 0) / m.pixels.length });
+      out.push({
+        image,
+        mask: file,
+        cached: true,
+        lungFraction: m.pixels.reduce((s, v) => s + (v >= 128 ? 1 : 0), 0) / m.pixels.length,
+      });
       continue;
     }
     const native = await decodeImage(image);
     const input = await decodeImage(image, imageOptions(meta.preprocessing));
     const [prob] = await segmentProbs(model, meta, [input.pixels], opts.precision ? { precision: opts.precision } : {});
     const mask = await maskAtSize(prob!, S, native.width, native.height, meta.threshold);
-    await writeFileAtomic(file, await encodePng({ pixels: mask.map((v) => v * 255), width: native.width, height: native.height }));
+    await writeFileAtomic(
+      file,
+      await encodePng({ pixels: mask.map((v) => v * 255), width: native.width, height: native.height }),
+    );
     out.push({ image, mask: file, cached: false, lungFraction: mask.reduce((s, v) => s + v, 0) / mask.length });
     if (out.length % 50 === 0) opts.log?.(`masks: ${out.length}/${images.length}`);
   }
@@ -55,15 +84,27 @@ export async function predictMasks(model: Segmenter, meta: SegmenterMeta, images
 }
 
 /** Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`. */
-export async function fillManifestMasks(model: Segmenter, meta: SegmenterMeta, manifestFile: string, outFile: string, opts: { overwrite?: boolean; cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {}): Promise<{ filled: number; kept: number; cached: number }> {
+export async function fillManifestMasks(
+  model: Segmenter,
+  meta: SegmenterMeta,
+  manifestFile: string,
+  outFile: string,
+  opts: { overwrite?: boolean; cacheDir?: string; precision?: Precision; log?: (m: string) => void } = {},
+): Promise<{ filled: number; kept: number; cached: number }> {
   const m = readManifest(manifestFile);
   const todo = m.rows.filter((r) => opts.overwrite || !r.extra[MASK_COLUMN]);
-  const res = await predictMasks(model, meta, todo.map((r) => rowPath(m, r)), opts);
+  const res = await predictMasks(
+    model,
+    meta,
+    todo.map((r) => rowPath(m, r)),
+    opts,
+  );
   const outDir = resolve(outFile, '..');
   todo.forEach((r, i) => (r.extra[MASK_COLUMN] = manifestPathFor(outDir, res[i]!.mask)));
   // Rows kept as they were are re-based to the new manifest's folder.
   for (const r of m.rows) {
-    if (!todo.includes(r) && r.extra[MASK_COLUMN]) r.extra[MASK_COLUMN] = manifestPathFor(outDir, rowPath(m, { path: r.extra[MASK_COLUMN] }));
+    if (!todo.includes(r) && r.extra[MASK_COLUMN])
+      r.extra[MASK_COLUMN] = manifestPathFor(outDir, rowPath(m, { path: r.extra[MASK_COLUMN] }));
     r.path = manifestPathFor(outDir, rowPath(m, r));
   }
   await writeManifest(outFile, m.rows);

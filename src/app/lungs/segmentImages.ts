@@ -6,8 +6,14 @@ import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoin
 import type { Precision } from '../../engine/types.js';
 
 /** Foreground probabilities (0..255) of S×S inputs, in batches. */
-export async function segmentProbs(model: Segmenter, meta: Pick<SegmenterMeta, 'preprocessing'>, inputs: Uint8Array[], opts: { batchSize?: number; precision?: Precision } = {}): Promise<Uint8Array[]> {
-  const S = meta.preprocessing.size, bs = opts.batchSize ?? 8;
+export async function segmentProbs(
+  model: Segmenter,
+  meta: Pick<SegmenterMeta, 'preprocessing'>,
+  inputs: Uint8Array[],
+  opts: { batchSize?: number; precision?: Precision } = {},
+): Promise<Uint8Array[]> {
+  const S = meta.preprocessing.size,
+    bs = opts.batchSize ?? 8;
   const out: Uint8Array[] = [];
   for (let i = 0; i < inputs.length; i += bs) {
     const chunk = inputs.slice(i, i + bs);
@@ -24,9 +30,23 @@ export async function segmentProbs(model: Segmenter, meta: Pick<SegmenterMeta, '
 }
 
 /** An S×S probability map (0..255) → a 0/1 mask of width×height (bilinear resize, then threshold). */
-export async function maskAtSize(prob: Uint8Array, S: number, width: number, height: number, threshold = 0.5): Promise<Uint8Array> {
-  const r = width === S && height === S ? prob
-    : new Uint8Array(await sharp(prob, { raw: { width: S, height: S, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'linear' }).extractChannel(0).raw().toBuffer());
+export async function maskAtSize(
+  prob: Uint8Array,
+  S: number,
+  width: number,
+  height: number,
+  threshold = 0.5,
+): Promise<Uint8Array> {
+  const r =
+    width === S && height === S
+      ? prob
+      : new Uint8Array(
+          await sharp(prob, { raw: { width: S, height: S, channels: 1 } })
+            .resize(width, height, { fit: 'fill', kernel: 'linear' })
+            .extractChannel(0)
+            .raw()
+            .toBuffer(),
+        );
   const cut = threshold * 255;
   return r.map((v) => (v >= cut ? 1 : 0));
 }

@@ -24,12 +24,23 @@ export interface LungDataOptions {
 
 /** Image/mask pairs with their patient-level split per source. */
 export function readLungData(path: string, o: LungDataOptions): LungPair[] {
-  if (!existsSync(path)) throw new Error(`lung data not found: ${path} (a folder like ../shared/data/lungs, or a manifest with a lung_mask column)`);
-  const pairs = readSegmentationData(resolve(path), { testFraction: o.testFraction, seed: o.seed, ...(o.covidImages ? { covidImages: o.covidImages } : {}) });
+  if (!existsSync(path))
+    throw new Error(
+      `lung data not found: ${path} (a folder like ../shared/data/lungs, or a manifest with a lung_mask column)`,
+    );
+  const pairs = readSegmentationData(resolve(path), {
+    testFraction: o.testFraction,
+    seed: o.seed,
+    ...(o.covidImages ? { covidImages: o.covidImages } : {}),
+  });
   if (!o.sources) return pairs;
   const known = [...new Set(pairs.map((p) => p.source))];
-  const want = String(o.sources).split(',').map((x) => x.trim()).filter(Boolean);
-  for (const w of want) if (!known.includes(w)) throw new Error(`unknown source '${w}' (in ${path}: ${known.join(', ')})`);
+  const want = String(o.sources)
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const w of want)
+    if (!known.includes(w)) throw new Error(`unknown source '${w}' (in ${path}: ${known.join(', ')})`);
   return pairs.filter((p) => want.includes(p.source));
 }
 
@@ -37,7 +48,12 @@ export function readLungData(path: string, o: LungDataOptions): LungPair[] {
 export function limitPerSource(pairs: LungPair[], n: number | undefined, seed: number): LungPair[] {
   if (!n) return pairs;
   const out: LungPair[] = [];
-  for (const s of new Set(pairs.map((p) => p.source))) out.push(...Rng.derive(seed, 'limit', s).shuffle(pairs.filter((p) => p.source === s)).slice(0, n));
+  for (const s of new Set(pairs.map((p) => p.source)))
+    out.push(
+      ...Rng.derive(seed, 'limit', s)
+        .shuffle(pairs.filter((p) => p.source === s))
+        .slice(0, n),
+    );
   return out;
 }
 
@@ -73,20 +89,45 @@ export async function trainLungs(o: TrainLungsOptions): Promise<TrainLungsResult
   const pairs = limitPerSource(readLungData(o.data, o), o.limit, o.seed);
   const train = pairs.filter((p) => p.split === 'train');
   const test = pairs.filter((p) => p.split === 'test');
-  if (o.pretrained && !existsSync(o.pretrained)) throw new Error(`pretrained weights not found: ${o.pretrained} (or --pretrained none)`);
+  if (o.pretrained && !existsSync(o.pretrained))
+    throw new Error(`pretrained weights not found: ${o.pretrained} (or --pretrained none)`);
   log(`lungs train: ${train.length} train / ${test.length} held-out images, ${o.size}px, ${o.threads} threads`);
   const t0 = performance.now();
   const samples = await loadSamples(train, o.size, (n) => log(`decoded ${n}/${train.length}`));
   log(`decoded ${train.length} images in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  const bySource = Object.fromEntries([...new Set(pairs.map((p) => p.source))].map((s) => [s, { train: train.filter((p) => p.source === s).length, test: test.filter((p) => p.source === s).length }]));
+  const bySource = Object.fromEntries(
+    [...new Set(pairs.map((p) => p.source))].map((s) => [
+      s,
+      { train: train.filter((p) => p.source === s).length, test: test.filter((p) => p.source === s).length },
+    ]),
+  );
   const r = await trainSegmenter({
-    samples, size: o.size, out: o.out, arch: o.arch ?? 'unet_mobilenet_v2', decoderChannels: o.decoder ?? LIGHT_DECODER, epochs: o.epochs, batchSize: o.batch, lr: o.lr, precision: o.precision,
-    augment: o.augment ?? true, seed: o.seed, ...(o.pretrained ? { pretrained: o.pretrained } : {}), log,
+    samples,
+    size: o.size,
+    out: o.out,
+    arch: o.arch ?? 'unet_mobilenet_v2',
+    decoderChannels: o.decoder ?? LIGHT_DECODER,
+    epochs: o.epochs,
+    batchSize: o.batch,
+    lr: o.lr,
+    precision: o.precision,
+    augment: o.augment ?? true,
+    seed: o.seed,
+    ...(o.pretrained ? { pretrained: o.pretrained } : {}),
+    log,
     // ../shared/data/lungs/README: a model trained with the Shenzhen masks inherits their licence.
-    ...(bySource.shenzhen?.train ? { licence: 'non-commercial: trained with the Shenzhen masks (CC BY-NC-SA 4.0)' } : {}),
-    record: { data: resolve(o.data), split: { testFraction: o.testFraction, seed: o.seed, unit: 'patient, per source', bySource }, threads: o.threads },
+    ...(bySource.shenzhen?.train
+      ? { licence: 'non-commercial: trained with the Shenzhen masks (CC BY-NC-SA 4.0)' }
+      : {}),
+    record: {
+      data: resolve(o.data),
+      split: { testFraction: o.testFraction, seed: o.seed, unit: 'patient, per source', bySource },
+      threads: o.threads,
+    },
   });
-  log(`trained in ${r.seconds.toFixed(0)} s: ${r.imagesPerSecond.toFixed(2)} images/s (${samples.length} images × ${o.epochs} epochs)`);
+  log(
+    `trained in ${r.seconds.toFixed(0)} s: ${r.imagesPerSecond.toFixed(2)} images/s (${samples.length} images × ${o.epochs} epochs)`,
+  );
   let heldOut: SegSourceSummary[] | null = null;
   let meta = r.meta;
   if (o.evaluate !== false && test.length) {
@@ -94,8 +135,15 @@ export async function trainLungs(o: TrainLungsOptions): Promise<TrainLungsResult
     writeFileSync(join(o.out, 'eval.json'), JSON.stringify({ sources: ev.sources, rows: ev.rows }, null, 1));
     // The held-out summary goes into model.json too (the weights, and their hash, are unchanged).
     meta = { ...r.meta, metrics: { heldOut: ev.sources } };
-    await writeFileAtomic(join(o.out, 'model.json'), JSON.stringify(meta, null, 2) + '\n');
+    await writeFileAtomic(join(o.out, 'model.json'), `${JSON.stringify(meta, null, 2)}\n`);
     heldOut = ev.sources;
   }
-  return { meta, train: train.length, test: test.length, seconds: r.seconds, imagesPerSecond: r.imagesPerSecond, heldOut };
+  return {
+    meta,
+    train: train.length,
+    test: test.length,
+    seconds: r.seconds,
+    imagesPerSecond: r.imagesPerSecond,
+    heldOut,
+  };
 }

@@ -11,7 +11,7 @@ import { Rng } from '../../util/rng.js';
 import { augmentPair } from '../../data/segAugment.js';
 import type { Precision } from '../../engine/types.js';
 import type { SegSample } from './lungData.js';
-import { BN_EPS, isFoldedBatchNorm, unfoldBatchNorm } from '../bnUnfold.js';
+import { BN_EPS, isFoldedBatchNorm, unfoldBatchNorm } from '../train/bnUnfold.js';
 import type { EngineModel } from '../../engine/types.js';
 
 /** The pretrained encoder moves slower than the fresh decoder (discriminative LR). */
@@ -53,10 +53,16 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
   if (!(Number.isInteger(S) && S >= 32 && S % 32 === 0)) throw new Error(`--size must be a multiple of 32 (got ${S})`);
   if (o.samples.length === 0) throw new Error('no training images');
   for (const s of o.samples) if (s.mask.length !== S * S) throw new Error(`${s.image}: no mask to train on`);
-  const epochs = o.epochs ?? 10, bs = o.batchSize ?? 8, lr = o.lr ?? 1e-3, wd = o.weightDecay ?? 1e-4;
+  const epochs = o.epochs ?? 10,
+    bs = o.batchSize ?? 8,
+    lr = o.lr ?? 1e-3,
+    wd = o.weightDecay ?? 1e-4;
   const seed = o.seed ?? 0;
   loadNative().manualSeed(seed);
-  const model = Segmenter.create({ arch: o.arch ?? 'unet_mobilenet_v2', decoderChannels: o.decoderChannels ?? LIGHT_DECODER });
+  const model = Segmenter.create({
+    arch: o.arch ?? 'unet_mobilenet_v2',
+    decoderChannels: o.decoderChannels ?? LIGHT_DECODER,
+  });
   let unfolded = false;
   if (o.pretrained) {
     log(`pretrained encoder: ${await model.loadEncoder(o.pretrained)} tensors from ${o.pretrained}`);
@@ -70,15 +76,18 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
   const history: SegTrainResult['epochs'] = [];
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  let step = 0, meta: SegmenterMeta | undefined;
+  let step = 0,
+    meta: SegmenterMeta | undefined;
   for (let e = 0; e < epochs; e++) {
     const te = performance.now();
     const order = o.samples.map((_, i) => i);
     rng.shuffle(order);
-    let lossSum = 0, seen = 0;
+    let lossSum = 0,
+      seen = 0;
     for (let b = 0; b < perEpoch; b++) {
       const idx = order.slice(b * bs, (b + 1) * bs);
-      const px = new Uint8Array(idx.length * S * S), masks = new Uint8Array(idx.length * S * S);
+      const px = new Uint8Array(idx.length * S * S),
+        masks = new Uint8Array(idx.length * S * S);
       idx.forEach((i, k) => {
         const s = o.samples[i]!;
         const a = o.augment === false ? { pixels: s.pixels, mask: s.mask } : augmentPair(s.pixels, s.mask, S, rng);
@@ -86,23 +95,52 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
         masks.set(a.mask, k * S * S);
       });
       const h = (f: number) => ({ lr: sched.lr(step) * f, momentum: sched.momentum(step), weightDecay: wd });
-      const r = await model.trainStep({ pixels: px, shape: [idx.length, S, S, 1] }, masks, [h(ENCODER_LR_FACTOR), h(1)], o.precision ?? 'fp32');
+      const r = await model.trainStep(
+        { pixels: px, shape: [idx.length, S, S, 1] },
+        masks,
+        [h(ENCODER_LR_FACTOR), h(1)],
+        o.precision ?? 'fp32',
+      );
       step++;
       lossSum += r.loss * idx.length;
       seen += idx.length;
-      if ((b + 1) % 20 === 0) log(`  epoch ${e + 1} batch ${b + 1}/${perEpoch} loss ${(lossSum / seen).toFixed(4)} (${((performance.now() - te) / 1000 / seen * 1000).toFixed(0)} ms/img)`);
+      if ((b + 1) % 20 === 0)
+        log(
+          `  epoch ${e + 1} batch ${b + 1}/${perEpoch} loss ${(lossSum / seen).toFixed(4)} (${(((performance.now() - te) / 1000 / seen) * 1000).toFixed(0)} ms/img)`,
+        );
     }
     const secs = (performance.now() - te) / 1000;
     history.push({ epoch: e + 1, loss: lossSum / seen, seconds: secs });
-    log(`epoch ${e + 1}/${epochs}: loss ${(lossSum / seen).toFixed(4)}, ${secs.toFixed(0)} s, ${(seen / secs).toFixed(2)} img/s`);
+    log(
+      `epoch ${e + 1}/${epochs}: loss ${(lossSum / seen).toFixed(4)}, ${secs.toFixed(0)} s, ${(seen / secs).toFixed(2)} img/s`,
+    );
     const seconds = (performance.now() - t0) / 1000;
     meta = await saveSegmenter(o.out, model, {
-      classes: ['lung'], preprocessing: { size: S, fit: 'stretch', equalize: 'none', channels: 1 }, threshold: 0.5, ...(o.licence ? { licence: o.licence } : {}),
+      classes: ['lung'],
+      preprocessing: { size: S, fit: 'stretch', equalize: 'none', channels: 1 },
+      threshold: 0.5,
+      ...(o.licence ? { licence: o.licence } : {}),
       training: {
-        epochs: e + 1, plannedEpochs: epochs, batchSize: bs, lr, encoderLrFactor: ENCODER_LR_FACTOR, weightDecay: wd, optimizer: 'adamw', schedule: 'oneCycle',
-        loss: 'bce+dice', batchNormUnfolded: unfolded, precision: o.precision ?? 'fp32', augment: o.augment !== false, seed, pretrained: o.pretrained ?? null,
-        images: o.samples.length, seconds: Math.round(seconds), imagesPerSecond: (o.samples.length * (e + 1)) / seconds, history,
-        preprocessing: { resize: 'stretch', size: S, grey: 'replicated to RGB', normalisation: 'imagenet' }, ...o.record,
+        epochs: e + 1,
+        plannedEpochs: epochs,
+        batchSize: bs,
+        lr,
+        encoderLrFactor: ENCODER_LR_FACTOR,
+        weightDecay: wd,
+        optimizer: 'adamw',
+        schedule: 'oneCycle',
+        loss: 'bce+dice',
+        batchNormUnfolded: unfolded,
+        precision: o.precision ?? 'fp32',
+        augment: o.augment !== false,
+        seed,
+        pretrained: o.pretrained ?? null,
+        images: o.samples.length,
+        seconds: Math.round(seconds),
+        imagesPerSecond: (o.samples.length * (e + 1)) / seconds,
+        history,
+        preprocessing: { resize: 'stretch', size: S, grey: 'replicated to RGB', normalisation: 'imagenet' },
+        ...o.record,
       },
     });
   }
@@ -116,7 +154,12 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
  * pretrained function. The decoder's fresh BNs are left alone. The adapter exposes the
  * segmenter to bnUnfold with only the encoder's BatchNorms as its layers.
  */
-async function unfoldEncoderBatchNorm(model: Segmenter, samples: SegSample[], S: number, log: (m: string) => void): Promise<boolean> {
+async function unfoldEncoderBatchNorm(
+  model: Segmenter,
+  samples: SegSample[],
+  S: number,
+  log: (m: string) => void,
+): Promise<boolean> {
   const encoderBn = model.layers().filter((l) => l.kind === 'bn' && l.name.startsWith('encoder.'));
   const names = encoderBn.map((l) => l.name);
   if (!isFoldedBatchNorm(await model.state(), names, BN_EPS)) return false;

@@ -17,13 +17,15 @@ export const FRONTAL_VIEWS = ['PA', 'AP'] as const;
 /** null when the instance is to be screened, else why not (one line). */
 export function skipReason(t: FilterTags): string | null {
   const modality = t.modality.toUpperCase();
-  if (!(SCREENED_MODALITIES as readonly string[]).includes(modality)) return `modality ${modality || '(none)'} is not CR or DX`;
+  if (!(SCREENED_MODALITIES as readonly string[]).includes(modality))
+    return `modality ${modality || '(none)'} is not CR or DX`;
   const part = t.bodyPart.toUpperCase();
   if (!part) return 'BodyPartExamined is missing (need CHEST)';
   if (!(CHEST_BODY_PARTS as readonly string[]).includes(part)) return `BodyPartExamined ${part} is not CHEST`;
   const view = t.view.toUpperCase();
   if (!view) return 'ViewPosition is missing (need PA or AP)';
-  if (!(FRONTAL_VIEWS as readonly string[]).includes(view)) return `ViewPosition ${view} is not a frontal view (PA or AP)`;
+  if (!(FRONTAL_VIEWS as readonly string[]).includes(view))
+    return `ViewPosition ${view} is not a frontal view (PA or AP)`;
   // ImageType value 2 says PRIMARY (from the acquisition) or SECONDARY (made from other
   // images, e.g. a screenshot or another tool's result); localizers are not diagnostic.
   if (t.imageType[1] === 'SECONDARY') return 'ImageType is SECONDARY (derived from other images, not an acquisition)';

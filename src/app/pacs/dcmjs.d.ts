@@ -11,7 +11,10 @@ declare module 'dcmjs' {
     data: {
       DicomDict: new (meta: Dataset) => DicomDictInstance;
       DicomMessage: {
-        readFile(buffer: ArrayBuffer, options?: { untilTag?: string; includeUntilTagValue?: boolean; ignoreErrors?: boolean }): DicomDictInstance;
+        readFile(
+          buffer: ArrayBuffer,
+          options?: { untilTag?: string; includeUntilTagValue?: boolean; ignoreErrors?: boolean },
+        ): DicomDictInstance;
       };
       DicomMetaDictionary: {
         naturalizeDataset(ds: Dataset): Dataset;

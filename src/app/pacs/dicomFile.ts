@@ -39,7 +39,8 @@ export function str(ds: Dataset, keyword: string): string {
   const v = ds[keyword];
   const first = Array.isArray(v) ? v[0] : v;
   if (first === undefined || first === null) return '';
-  if (typeof first === 'object' && 'Alphabetic' in (first as object)) return String((first as { Alphabetic: string }).Alphabetic).trim();
+  if (typeof first === 'object' && 'Alphabetic' in (first as object))
+    return String((first as { Alphabetic: string }).Alphabetic).trim();
   return String(first).trim();
 }
 

@@ -9,7 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 export function uuidToUid(uuid: string): string {
   const hex = uuid.replace(/-/g, '');
   if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`not a UUID: ${uuid}`);
-  return `2.25.${BigInt('0x' + hex).toString(10)}`;
+  return `2.25.${BigInt(`0x${hex}`).toString(10)}`;
 }
 
 /** A fresh random UID (UUIDv4). */
@@ -19,7 +19,9 @@ export function randomUid(): string {
 
 /** The same names always give the same UID (UUIDv8 from SHA-256; version and variant bits set). */
 export function nameUid(...names: string[]): string {
-  const h = createHash('sha256').update('cxrtune-uid\0' + names.join('\0')).digest();
+  const h = createHash('sha256')
+    .update(`cxrtune-uid\0${names.join('\0')}`)
+    .digest();
   h[6] = (h[6]! & 0x0f) | 0x80; // version 8 (custom)
   h[8] = (h[8]! & 0x3f) | 0x80; // RFC 9562 variant
   return uuidToUid(h.subarray(0, 16).toString('hex'));

@@ -38,7 +38,8 @@ export function parseMultipart(body: Buffer, boundary: string): Part[] {
 
 export function buildMultipart(parts: Array<{ type: string; body: Buffer }>, boundary: string): Buffer {
   const chunks: Buffer[] = [];
-  for (const p of parts) chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${p.type}\r\n\r\n`), p.body, Buffer.from('\r\n'));
+  for (const p of parts)
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${p.type}\r\n\r\n`), p.body, Buffer.from('\r\n'));
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return Buffer.concat(chunks);
 }

@@ -3,11 +3,14 @@
 export function packFiles(files: Buffer[]): Buffer {
   const head = Buffer.alloc(4);
   head.writeUInt32LE(files.length);
-  return Buffer.concat([head, ...files.flatMap((f) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(f.length);
-    return [len, f];
-  })]);
+  return Buffer.concat([
+    head,
+    ...files.flatMap((f) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(f.length);
+      return [len, f];
+    }),
+  ]);
 }
 
 export function unpackFiles(blob: Buffer): Buffer[] {

@@ -3,7 +3,7 @@
 // blended in (opacity ∝ heat), upscaled for reading. The same RGB pixels give the PNG the
 // worklist page shows.
 import sharp from 'sharp';
-import { heatRgba } from '../screen.js';
+import { heatRgba } from '../serve/screen.js';
 import type { GrayImage } from '../../data/image.js';
 import type { Dataset } from './dicomFile.js';
 import { dicomDateTime, type ModelIdentity, type ScreeningFinding } from './screeningSr.js';
@@ -40,7 +40,14 @@ export async function renderOverlay(input: GrayImage, heat: Float32Array): Promi
   return { width: W, height: H, rgb: out, png };
 }
 
-export function buildOverlaySc(src: SourceHeader, f: ScreeningFinding, model: ModelIdentity, uids: ResultUids, ov: OverlayImage, now = new Date()): Dataset {
+export function buildOverlaySc(
+  src: SourceHeader,
+  f: ScreeningFinding,
+  model: ModelIdentity,
+  uids: ResultUids,
+  ov: OverlayImage,
+  now = new Date(),
+): Dataset {
   const { date, time } = dicomDateTime(now);
   return {
     _vrMap: { PixelData: 'OB' },
@@ -66,8 +73,9 @@ export function buildOverlaySc(src: SourceHeader, f: ScreeningFinding, model: Mo
     ImageType: ['DERIVED', 'SECONDARY'],
     DerivationDescription: `Grad-CAM of ${model.arch} (weights sha256 ${model.sha256.slice(0, 16)}) over the model input`,
     SourceImageSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }],
-    ImageComments: `Grad-CAM: warm colours mark the regions that raised the probability of ${f.positiveClass} `
-      + `(p = ${f.probability.toFixed(3)}, threshold ${f.threshold}). Decision support, not a diagnosis.`,
+    ImageComments:
+      `Grad-CAM: warm colours mark the regions that raised the probability of ${f.positiveClass} ` +
+      `(p = ${f.probability.toFixed(3)}, threshold ${f.threshold}). Decision support, not a diagnosis.`,
     BurnedInAnnotation: 'NO',
     SamplesPerPixel: 3,
     PhotometricInterpretation: 'RGB',

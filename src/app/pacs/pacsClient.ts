@@ -39,12 +39,15 @@ export class PacsClient {
     } catch {
       throw new Error(`--pacs: not a URL (expected e.g. http://127.0.0.1:8042)`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--pacs: the URL must be http:// or https:// (got ${u.protocol})`);
-    this.auth = u.username ? 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64') : undefined;
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new Error(`--pacs: the URL must be http:// or https:// (got ${u.protocol})`);
+    this.auth = u.username
+      ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+      : undefined;
     u.username = '';
     u.password = '';
     this.base = u.toString().replace(/\/+$/, '');
-    this.root = '/' + (opts.dicomWebRoot ?? '/dicom-web').replace(/^\/+|\/+$/g, '');
+    this.root = `/${(opts.dicomWebRoot ?? '/dicom-web').replace(/^\/+|\/+$/g, '')}`;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
@@ -60,25 +63,39 @@ export class PacsClient {
     }
     if (res.status >= 500) {
       await res.body?.cancel();
-      throw new PacsUnavailableError(`PACS ${this.base} answered ${res.status} to ${init.method ?? 'GET'} ${path.split('?')[0]}`);
+      throw new PacsUnavailableError(
+        `PACS ${this.base} answered ${res.status} to ${init.method ?? 'GET'} ${path.split('?')[0]}`,
+      );
     }
     return res;
   }
 
   private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
-    const res = await this.request(path, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>) } });
+    const res = await this.request(path, {
+      ...init,
+      headers: { accept: 'application/json', ...(init.headers as Record<string, string>) },
+    });
     if (!res.ok) {
       const detail = (await res.text()).slice(0, 200).replace(/\s+/g, ' ');
-      throw new PacsRefusedError(`PACS answered ${res.status} to ${init.method ?? 'GET'} ${path.split('?')[0]}${detail ? `: ${detail}` : ''}`);
+      throw new PacsRefusedError(
+        `PACS answered ${res.status} to ${init.method ?? 'GET'} ${path.split('?')[0]}${detail ? `: ${detail}` : ''}`,
+      );
     }
     return (await res.json()) as T;
   }
 
   /** Orthanc's change log after `since` (ascending); done = no more for now. */
   async changes(since: number, limit = 100): Promise<{ changes: Change[]; last: number; done: boolean }> {
-    const r = await this.json<{ Changes: Array<{ Seq: number; ChangeType: string; ID: string; ResourceType: string }>; Last: number; Done: boolean }>(
-      `/changes?since=${since}&limit=${limit}`);
-    return { changes: r.Changes.map((c) => ({ seq: c.Seq, changeType: c.ChangeType, id: c.ID, resourceType: c.ResourceType })), last: r.Last, done: r.Done };
+    const r = await this.json<{
+      Changes: Array<{ Seq: number; ChangeType: string; ID: string; ResourceType: string }>;
+      Last: number;
+      Done: boolean;
+    }>(`/changes?since=${since}&limit=${limit}`);
+    return {
+      changes: r.Changes.map((c) => ({ seq: c.Seq, changeType: c.ChangeType, id: c.ID, resourceType: c.ResourceType })),
+      last: r.Last,
+      done: r.Done,
+    };
   }
 
   /** The newest change's sequence number (where following starts on a first run). */
@@ -89,7 +106,9 @@ export class PacsClient {
   /** The SOP Instance UID of an Orthanc instance id, or null when it is gone. */
   async instanceSopUid(orthancId: string): Promise<string | null> {
     try {
-      const r = await this.json<{ MainDicomTags?: { SOPInstanceUID?: string } }>(`/instances/${encodeURIComponent(orthancId)}`);
+      const r = await this.json<{ MainDicomTags?: { SOPInstanceUID?: string } }>(
+        `/instances/${encodeURIComponent(orthancId)}`,
+      );
       return r.MainDicomTags?.SOPInstanceUID ?? null;
     } catch (e) {
       if (e instanceof PacsRefusedError && / 404 /.test(e.message)) return null;
@@ -99,9 +118,13 @@ export class PacsClient {
 
   /** QIDO-RS: one instance by SOP Instance UID with the tags the chest filter needs; null if unknown. */
   async qidoInstance(sopUid: string): Promise<Record<string, { vr: string; Value?: unknown[] }> | null> {
-    const fields = ['00080060', '00180015', '00185101', '00080008', '00080016'].map((t) => `includefield=${t}`).join('&');
+    const fields = ['00080060', '00180015', '00185101', '00080008', '00080016']
+      .map((t) => `includefield=${t}`)
+      .join('&');
     const r = await this.json<Array<Record<string, { vr: string; Value?: unknown[] }>>>(
-      `${this.root}/instances?SOPInstanceUID=${encodeURIComponent(sopUid)}&${fields}`, { headers: { accept: 'application/dicom+json' } });
+      `${this.root}/instances?SOPInstanceUID=${encodeURIComponent(sopUid)}&${fields}`,
+      { headers: { accept: 'application/dicom+json' } },
+    );
     return r[0] ?? null;
   }
 
@@ -128,15 +151,24 @@ export class PacsClient {
   /** STOW-RS: stores Part 10 files in a study; throws unless every one was stored. */
   async stow(studyUid: string, files: Buffer[]): Promise<void> {
     const boundary = `cxrtune-${randomUUID()}`;
-    const body = buildMultipart(files.map((b) => ({ type: 'application/dicom', body: b })), boundary);
+    const body = buildMultipart(
+      files.map((b) => ({ type: 'application/dicom', body: b })),
+      boundary,
+    );
     const r = await this.json<Record<string, { Value?: unknown[] }>>(`${this.root}/studies/${studyUid}`, {
-      method: 'POST', body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
-      headers: { 'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`, accept: 'application/dicom+json' },
+      method: 'POST',
+      body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
+      headers: {
+        'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+        accept: 'application/dicom+json',
+      },
     });
     const failed = r['00081198']?.Value ?? [];
     const stored = r['00081199']?.Value ?? [];
     if (failed.length || stored.length !== files.length) {
-      throw new PacsRefusedError(`STOW-RS stored ${stored.length} of ${files.length} instances (${failed.length} failed)`);
+      throw new PacsRefusedError(
+        `STOW-RS stored ${stored.length} of ${files.length} instances (${failed.length} failed)`,
+      );
     }
   }
 }

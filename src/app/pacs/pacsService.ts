@@ -9,7 +9,7 @@
 import type { AuditLog } from '../serve/auditLog.js';
 import type { ServedModel } from '../serve/servedModel.js';
 import { QueueFullError, type StudyQueue } from '../serve/studyQueue.js';
-import { StudyInputError } from '../screen.js';
+import { StudyInputError } from '../serve/screen.js';
 import { skipReason } from './chestFilter.js';
 import { writeDicomFile } from './dicomFile.js';
 import { packFiles, unpackFiles } from './outbox.js';
@@ -60,7 +60,10 @@ export class PacsService {
   private pacsDown = false;
   private auditSeq = 0;
 
-  constructor(private readonly deps: PacsDeps, options: PacsOptions = {}) {
+  constructor(
+    private readonly deps: PacsDeps,
+    options: PacsOptions = {},
+  ) {
     this.opts = {
       worklist: options.worklist ?? PACS_DEFAULTS.worklist,
       dicomWebRoot: options.dicomWebRoot ?? PACS_DEFAULTS.dicomWebRoot,
@@ -70,7 +73,8 @@ export class PacsService {
       fromStart: options.fromStart,
     };
     for (const k of ['pollMs', 'concurrency', 'maxBackoffMs'] as const) {
-      if (!(Number.isInteger(this.opts[k]) && this.opts[k] >= 1)) throw new Error(`pacs ${k} must be an integer >= 1 (got ${this.opts[k]})`);
+      if (!(Number.isInteger(this.opts[k]) && this.opts[k] >= 1))
+        throw new Error(`pacs ${k} must be an integer >= 1 (got ${this.opts[k]})`);
     }
     this.client = options.url ? new PacsClient(options.url, { dicomWebRoot: this.opts.dicomWebRoot }) : null;
     this.store = new WorklistStore(this.opts.worklist);
@@ -123,7 +127,10 @@ export class PacsService {
         if (added.length) this.kick();
         if (!r.done) continue;
       } catch (e) {
-        if (!this.pacsDown) this.deps.log?.(`pacs: cannot follow changes: ${(e as Error).message}; retrying every ${this.opts.pollMs} ms`);
+        if (!this.pacsDown)
+          this.deps.log?.(
+            `pacs: cannot follow changes: ${(e as Error).message}; retrying every ${this.opts.pollMs} ms`,
+          );
         this.pacsDown = true;
       }
       await new Promise<void>((resolve) => {
@@ -144,9 +151,17 @@ export class PacsService {
         out.push({ sopClassUid: '', sopUid: '', ok: false, detail: (e as Error).message });
         continue;
       }
-      const [id] = this.store.addReceived([{ source: 'stow', sopUid: h.sopUid, studyUid: h.studyUid, seriesUid: h.seriesUid, inbox: bytes }], this.deps.served.sha256);
+      const [id] = this.store.addReceived(
+        [{ source: 'stow', sopUid: h.sopUid, studyUid: h.studyUid, seriesUid: h.seriesUid, inbox: bytes }],
+        this.deps.served.sha256,
+      );
       if (id) this.auditStep(id, 'received', 0, { sizeBytes: bytes.length });
-      out.push({ sopClassUid: h.sopClassUid, sopUid: h.sopUid, ok: true, detail: id ? 'accepted' : 'already received' });
+      out.push({
+        sopClassUid: h.sopClassUid,
+        sopUid: h.sopUid,
+        ok: true,
+        detail: id ? 'accepted' : 'already received',
+      });
     }
     this.kick();
     return out;
@@ -160,17 +175,20 @@ export class PacsService {
     const free = this.opts.concurrency - this.running.size;
     if (free > 0) {
       for (const it of this.store.due(Date.now(), free, new Set(this.running.keys()))) {
-        const p = this.work(it).catch((e) => this.deps.log?.(`pacs: item ${it.id}: ${(e as Error).message}`)).finally(() => {
-          this.running.delete(it.id);
-          this.kick();
-        });
+        const p = this.work(it)
+          .catch((e) => this.deps.log?.(`pacs: item ${it.id}: ${(e as Error).message}`))
+          .finally(() => {
+            this.running.delete(it.id);
+            this.kick();
+          });
         this.running.set(it.id, p);
       }
     }
     const next = this.store.nextDueAt();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (next !== null && next !== NEVER && next > Date.now()) this.retryTimer = setTimeout(() => this.kick(), Math.min(next - Date.now(), 60_000) + 5);
+    if (next !== null && next !== NEVER && next > Date.now())
+      this.retryTimer = setTimeout(() => this.kick(), Math.min(next - Date.now(), 60_000) + 5);
   }
 
   private async work(it: WorklistItem): Promise<void> {
@@ -187,8 +205,13 @@ export class PacsService {
       const ms = performance.now() - t0;
       if (e instanceof PacsUnavailableError || e instanceof QueueFullError) {
         const attempts = it.attempts + 1;
-        const wait = e instanceof QueueFullError ? 1000 : Math.min(this.opts.maxBackoffMs, 500 * 2 ** Math.min(attempts, 16));
-        this.store.update(it.id, { attempts, nextTryAt: Date.now() + wait, reason: `waiting to ${step} (attempt ${attempts}): ${e.message}` });
+        const wait =
+          e instanceof QueueFullError ? 1000 : Math.min(this.opts.maxBackoffMs, 500 * 2 ** Math.min(attempts, 16));
+        this.store.update(it.id, {
+          attempts,
+          nextTryAt: Date.now() + wait,
+          reason: `waiting to ${step} (attempt ${attempts}): ${e.message}`,
+        });
         this.auditStep(it.id, 'waiting', ms, { error: e.message });
       } else {
         const msg = e instanceof Error ? e.message : String(e);
@@ -235,20 +258,44 @@ export class PacsService {
       throw e;
     }
     const m = this.deps.served.meta;
-    const finding = { probability: r.probability, threshold: m.threshold, positive: r.positive, label: r.label, positiveClass: m.classes[m.positiveClass]! };
+    const finding = {
+      probability: r.probability,
+      threshold: m.threshold,
+      positive: r.positive,
+      label: r.label,
+      positiveClass: m.classes[m.positiveClass]!,
+    };
     const uids = resultUids(src.studyUid, src.sopUid, this.model.sha256);
     const overlay = await renderOverlay(r.study.input, r.heat);
     const now = new Date();
     const sc = writeDicomFile(buildOverlaySc(src, finding, this.model, uids, overlay, now));
     const sr = writeDicomFile(buildScreeningSr(src, finding, this.model, uids, now));
     this.store.update(it.id, {
-      status: 'screened', screenedAt: now.toISOString(), imageSha256: r.study.sha256, probability: r.probability, label: r.label,
-      decision: r.positive ? 'positive' : 'negative', threshold: m.threshold, srUid: uids.srSop, scUid: uids.scSop,
-      studyUid: src.studyUid, seriesUid: src.seriesUid, overlayPng: overlay.png, inbox: null, attempts: 0,
-      ...(this.client ? { outbox: packFiles([sc, sr]), nextTryAt: 0, reason: null } : { nextTryAt: NEVER, reason: 'results kept here: no PACS configured to send them to' }),
+      status: 'screened',
+      screenedAt: now.toISOString(),
+      imageSha256: r.study.sha256,
+      probability: r.probability,
+      label: r.label,
+      decision: r.positive ? 'positive' : 'negative',
+      threshold: m.threshold,
+      srUid: uids.srSop,
+      scUid: uids.scSop,
+      studyUid: src.studyUid,
+      seriesUid: src.seriesUid,
+      overlayPng: overlay.png,
+      inbox: null,
+      attempts: 0,
+      ...(this.client
+        ? { outbox: packFiles([sc, sr]), nextTryAt: 0, reason: null }
+        : { nextTryAt: NEVER, reason: 'results kept here: no PACS configured to send them to' }),
     });
     this.auditStep(it.id, 'screened', performance.now() - t0, {
-      imageSha256: r.study.sha256, sizeBytes: r.study.bytes, format: r.study.format, probability: r.probability, label: r.label, threshold: m.threshold,
+      imageSha256: r.study.sha256,
+      sizeBytes: r.study.bytes,
+      format: r.study.format,
+      probability: r.probability,
+      label: r.label,
+      threshold: m.threshold,
     });
     return true;
   }
@@ -260,15 +307,43 @@ export class PacsService {
     if (!blob || !it.studyUid) throw new Error('screened item without results to send');
     await this.client!.stow(it.studyUid, unpackFiles(blob));
     const now = new Date();
-    this.store.update(it.id, { status: 'sent', sentAt: now.toISOString(), sentMs: now.getTime(), outbox: null, reason: null });
+    this.store.update(it.id, {
+      status: 'sent',
+      sentAt: now.toISOString(),
+      sentMs: now.getTime(),
+      outbox: null,
+      reason: null,
+    });
     this.auditStep(it.id, 'sent', performance.now() - t0, {});
   }
 
-  private auditStep(itemId: string, step: Step, ms: number, extra: { imageSha256?: string; sizeBytes?: number; format?: string; probability?: number; label?: string; threshold?: number; error?: string }): void {
+  private auditStep(
+    itemId: string,
+    step: Step,
+    ms: number,
+    extra: {
+      imageSha256?: string;
+      sizeBytes?: number;
+      format?: string;
+      probability?: number;
+      label?: string;
+      threshold?: number;
+      error?: string;
+    },
+  ): void {
     this.deps.audit?.write({
-      id: `${itemId}.${step}.${Date.now()}.${++this.auditSeq}`, time: new Date().toISOString(), client: 'pacs', method: 'PACS', route: `pacs/${step}`,
-      status: STEP_STATUS[step], modelSha256: this.deps.served.sha256, latencyMs: Math.round(ms * 10) / 10, ...extra,
+      id: `${itemId}.${step}.${Date.now()}.${++this.auditSeq}`,
+      time: new Date().toISOString(),
+      client: 'pacs',
+      method: 'PACS',
+      route: `pacs/${step}`,
+      status: STEP_STATUS[step],
+      modelSha256: this.deps.served.sha256,
+      latencyMs: Math.round(ms * 10) / 10,
+      ...extra,
     });
-    this.deps.log?.(`${new Date().toISOString()} pacs ${step} ${itemId}${extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : ''}${extra.error ? ` ${extra.error}` : ''}`);
+    this.deps.log?.(
+      `${new Date().toISOString()} pacs ${step} ${itemId}${extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : ''}${extra.error ? ` ${extra.error}` : ''}`,
+    );
   }
 }

@@ -46,21 +46,38 @@ export const SR_CODES = {
   noUnits: ['1', 'UCUM', 'no units'],
 } as const satisfies Record<string, readonly [string, string, string]>;
 
-export const SR_DISCLAIMER = 'Decision support, not a diagnosis. A clinician must review every image; this result does not replace reading it.';
+export const SR_DISCLAIMER =
+  'Decision support, not a diagnosis. A clinician must review every image; this result does not replace reading it.';
 
-const code = ([CodeValue, CodingSchemeDesignator, CodeMeaning]: readonly [string, string, string]) => ({ CodeValue, CodingSchemeDesignator, CodeMeaning });
+const code = ([CodeValue, CodingSchemeDesignator, CodeMeaning]: readonly [string, string, string]) => ({
+  CodeValue,
+  CodingSchemeDesignator,
+  CodeMeaning,
+});
 const item = (rel: string, type: string, name: readonly [string, string, string], value: Dataset) => ({
-  RelationshipType: rel, ValueType: type, ConceptNameCodeSequence: [code(name)], ...value,
+  RelationshipType: rel,
+  ValueType: type,
+  ConceptNameCodeSequence: [code(name)],
+  ...value,
 });
-const text = (rel: string, name: readonly [string, string, string], TextValue: string) => item(rel, 'TEXT', name, { TextValue });
+const text = (rel: string, name: readonly [string, string, string], TextValue: string) =>
+  item(rel, 'TEXT', name, { TextValue });
 /** DS holds 16 characters; FloatingPointValue (FD) keeps the exact double. */
-const num = (name: readonly [string, string, string], v: number, extra: Dataset = {}) => item('CONTAINS', 'NUM', name, {
-  MeasuredValueSequence: [{ NumericValue: v.toPrecision(10), FloatingPointValue: v, MeasurementUnitsCodeSequence: [code(SR_CODES.noUnits)] }],
-  ...extra,
-});
-const imageRef = (rel: string, name: readonly [string, string, string], cls: string, uid: string) => item(rel, 'IMAGE', name, {
-  ReferencedSOPSequence: [{ ReferencedSOPClassUID: cls, ReferencedSOPInstanceUID: uid }],
-});
+const num = (name: readonly [string, string, string], v: number, extra: Dataset = {}) =>
+  item('CONTAINS', 'NUM', name, {
+    MeasuredValueSequence: [
+      {
+        NumericValue: v.toPrecision(10),
+        FloatingPointValue: v,
+        MeasurementUnitsCodeSequence: [code(SR_CODES.noUnits)],
+      },
+    ],
+    ...extra,
+  });
+const imageRef = (rel: string, name: readonly [string, string, string], cls: string, uid: string) =>
+  item(rel, 'IMAGE', name, {
+    ReferencedSOPSequence: [{ ReferencedSOPClassUID: cls, ReferencedSOPInstanceUID: uid }],
+  });
 
 /** DICOM DA and TM of a moment (UTC; the SR says so in TimezoneOffsetFromUTC). */
 export function dicomDateTime(d: Date): { date: string; time: string } {
@@ -68,7 +85,13 @@ export function dicomDateTime(d: Date): { date: string; time: string } {
   return { date: iso.slice(0, 10).replace(/-/g, ''), time: iso.slice(11, 23).replace(/:/g, '') };
 }
 
-export function buildScreeningSr(src: SourceHeader, f: ScreeningFinding, model: ModelIdentity, uids: ResultUids, now = new Date()): Dataset {
+export function buildScreeningSr(
+  src: SourceHeader,
+  f: ScreeningFinding,
+  model: ModelIdentity,
+  uids: ResultUids,
+  now = new Date(),
+): Dataset {
   const { date, time } = dicomDateTime(now);
   const decision = f.positive
     ? `positive: ${f.positiveClass} (probability ${f.probability.toFixed(3)} >= threshold ${f.threshold})`
@@ -97,13 +120,23 @@ export function buildScreeningSr(src: SourceHeader, f: ScreeningFinding, model: 
     CompletionFlag: 'COMPLETE',
     VerificationFlag: 'UNVERIFIED',
     PerformedProcedureCodeSequence: [],
-    CurrentRequestedProcedureEvidenceSequence: [{
-      StudyInstanceUID: src.studyUid,
-      ReferencedSeriesSequence: [
-        { SeriesInstanceUID: src.seriesUid, ReferencedSOPSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }] },
-        { SeriesInstanceUID: uids.scSeries, ReferencedSOPSequence: [{ ReferencedSOPClassUID: SOP_CLASS.secondaryCapture, ReferencedSOPInstanceUID: uids.scSop }] },
-      ],
-    }],
+    CurrentRequestedProcedureEvidenceSequence: [
+      {
+        StudyInstanceUID: src.studyUid,
+        ReferencedSeriesSequence: [
+          {
+            SeriesInstanceUID: src.seriesUid,
+            ReferencedSOPSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }],
+          },
+          {
+            SeriesInstanceUID: uids.scSeries,
+            ReferencedSOPSequence: [
+              { ReferencedSOPClassUID: SOP_CLASS.secondaryCapture, ReferencedSOPInstanceUID: uids.scSop },
+            ],
+          },
+        ],
+      },
+    ],
     ValueType: 'CONTAINER',
     ConceptNameCodeSequence: [code(SR_CODES.report)],
     ContinuityOfContent: 'SEPARATE',
@@ -132,11 +165,15 @@ export function srProbability(ds: Dataset): number | null {
   for (const it of (ds.ContentSequence ?? []) as Dataset[]) {
     const name = ((it.ConceptNameCodeSequence as Dataset[] | Dataset | undefined) ?? []) as Dataset[] | Dataset;
     const c = (Array.isArray(name) ? name[0] : name) as Dataset | undefined;
-    if (it.ValueType === 'NUM' && c?.CodeValue === SR_CODES.probability[0] && c?.CodingSchemeDesignator === CXRTUNE_SCHEME) {
+    if (
+      it.ValueType === 'NUM' &&
+      c?.CodeValue === SR_CODES.probability[0] &&
+      c?.CodingSchemeDesignator === CXRTUNE_SCHEME
+    ) {
       const mvs = it.MeasuredValueSequence as Dataset[] | Dataset;
       const mv = (Array.isArray(mvs) ? mvs[0] : mvs) as Dataset;
       const fp = mv.FloatingPointValue;
-      return Number(Array.isArray(fp) ? fp[0] : fp ?? mv.NumericValue);
+      return Number(Array.isArray(fp) ? fp[0] : (fp ?? mv.NumericValue));
     }
   }
   return null;

@@ -14,18 +14,39 @@ export interface SourceHeader extends FilterTags {
 }
 
 export const PATIENT_STUDY_KEYWORDS = [
-  'PatientName', 'PatientID', 'IssuerOfPatientID', 'PatientBirthDate', 'PatientSex',
-  'StudyInstanceUID', 'StudyDate', 'StudyTime', 'StudyID', 'AccessionNumber', 'ReferringPhysicianName', 'StudyDescription',
+  'PatientName',
+  'PatientID',
+  'IssuerOfPatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'StudyInstanceUID',
+  'StudyDate',
+  'StudyTime',
+  'StudyID',
+  'AccessionNumber',
+  'ReferringPhysicianName',
+  'StudyDescription',
 ] as const;
 
 export function sourceHeaderOf(ds: Dataset): SourceHeader {
   const h: SourceHeader = {
-    studyUid: str(ds, 'StudyInstanceUID'), seriesUid: str(ds, 'SeriesInstanceUID'), sopUid: str(ds, 'SOPInstanceUID'),
-    sopClassUid: str(ds, 'SOPClassUID'), modality: str(ds, 'Modality'), bodyPart: str(ds, 'BodyPartExamined'),
-    view: str(ds, 'ViewPosition'), imageType: strs(ds, 'ImageType'), patientStudy: {},
+    studyUid: str(ds, 'StudyInstanceUID'),
+    seriesUid: str(ds, 'SeriesInstanceUID'),
+    sopUid: str(ds, 'SOPInstanceUID'),
+    sopClassUid: str(ds, 'SOPClassUID'),
+    modality: str(ds, 'Modality'),
+    bodyPart: str(ds, 'BodyPartExamined'),
+    view: str(ds, 'ViewPosition'),
+    imageType: strs(ds, 'ImageType'),
+    patientStudy: {},
   };
   for (const k of PATIENT_STUDY_KEYWORDS) if (ds[k] !== undefined) h.patientStudy[k] = ds[k];
-  for (const [k, v] of Object.entries({ StudyInstanceUID: h.studyUid, SeriesInstanceUID: h.seriesUid, SOPInstanceUID: h.sopUid, SOPClassUID: h.sopClassUid })) {
+  for (const [k, v] of Object.entries({
+    StudyInstanceUID: h.studyUid,
+    SeriesInstanceUID: h.seriesUid,
+    SOPInstanceUID: h.sopUid,
+    SOPClassUID: h.sopClassUid,
+  })) {
     if (!v) throw new Error(`DICOM instance without ${k}`);
   }
   return h;
@@ -37,11 +58,17 @@ export function readSourceHeader(bytes: Uint8Array): SourceHeader {
 }
 
 /** The filter tags from a QIDO-RS / WADO-RS metadata answer (DICOM JSON model). */
-export function filterTagsFromJson(j: Record<string, { Value?: unknown[] }>): FilterTags & { studyUid: string; seriesUid: string; sopUid: string } {
+export function filterTagsFromJson(
+  j: Record<string, { Value?: unknown[] }>,
+): FilterTags & { studyUid: string; seriesUid: string; sopUid: string } {
   const v = (tag: string) => (j[tag]?.Value ?? []).map((x) => String(x).trim());
   return {
-    modality: v('00080060')[0] ?? '', bodyPart: v('00180015')[0] ?? '', view: v('00185101')[0] ?? '',
+    modality: v('00080060')[0] ?? '',
+    bodyPart: v('00180015')[0] ?? '',
+    view: v('00185101')[0] ?? '',
     imageType: v('00080008').map((s) => s.toUpperCase()),
-    studyUid: v('0020000D')[0] ?? '', seriesUid: v('0020000E')[0] ?? '', sopUid: v('00080018')[0] ?? '',
+    studyUid: v('0020000D')[0] ?? '',
+    seriesUid: v('0020000E')[0] ?? '',
+    sopUid: v('00080018')[0] ?? '',
   };
 }

@@ -6,14 +6,20 @@ import type { Dataset } from './dicomFile.js';
 const tagOf = (keyword: string) => dcmjs.data.DicomMetaDictionary.nameMap[keyword]?.tag ?? '(????,????)';
 
 const first = (v: unknown): Dataset | undefined => (Array.isArray(v) ? v[0] : v) as Dataset | undefined;
-const codeText = (c: Dataset | undefined) => (c ? `(${c.CodeValue}, ${c.CodingSchemeDesignator}, "${c.CodeMeaning}")` : '(no concept name)');
+const codeText = (c: Dataset | undefined) =>
+  c ? `(${c.CodeValue}, ${c.CodingSchemeDesignator}, "${c.CodeMeaning}")` : '(no concept name)';
 
 function valueOf(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (v instanceof ArrayBuffer) return `<${v.byteLength} bytes>`;
   if (Array.isArray(v)) {
-    if (v.length && v.every((x) => x instanceof ArrayBuffer)) return `<${v.reduce((a, x: ArrayBuffer) => a + x.byteLength, 0)} bytes>`;
-    return v.map((x) => (typeof x === 'object' && x && 'Alphabetic' in x ? (x as { Alphabetic: string }).Alphabetic : String(x))).join('\\');
+    if (v.length && v.every((x) => x instanceof ArrayBuffer))
+      return `<${v.reduce((a, x: ArrayBuffer) => a + x.byteLength, 0)} bytes>`;
+    return v
+      .map((x) =>
+        typeof x === 'object' && x && 'Alphabetic' in x ? (x as { Alphabetic: string }).Alphabetic : String(x),
+      )
+      .join('\\');
   }
   if (typeof v === 'object' && 'Alphabetic' in (v as object)) return (v as { Alphabetic: string }).Alphabetic;
   return String(v);
@@ -21,9 +27,12 @@ function valueOf(v: unknown): string {
 
 function itemValue(it: Dataset): string {
   switch (it.ValueType) {
-    case 'TEXT': return `"${it.TextValue}"`;
-    case 'UIDREF': return String(it.UID);
-    case 'CODE': return codeText(first(it.ConceptCodeSequence));
+    case 'TEXT':
+      return `"${it.TextValue}"`;
+    case 'UIDREF':
+      return String(it.UID);
+    case 'CODE':
+      return codeText(first(it.ConceptCodeSequence));
     case 'NUM': {
       const mv = first(it.MeasuredValueSequence);
       if (!mv) return '(no value)';
@@ -33,24 +42,34 @@ function itemValue(it: Dataset): string {
       const r = first(it.ReferencedSOPSequence);
       return r ? `SOP class ${r.ReferencedSOPClassUID}, instance ${r.ReferencedSOPInstanceUID}` : '(no reference)';
     }
-    case 'CONTAINER': return `[${it.ContinuityOfContent ?? ''}]`;
-    default: return '';
+    case 'CONTAINER':
+      return `[${it.ContinuityOfContent ?? ''}]`;
+    default:
+      return '';
   }
 }
 
 function tree(items: Dataset[], depth: number, out: string[]): void {
   for (const it of items) {
-    out.push(`${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`);
+    out.push(
+      `${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`,
+    );
     const kids = it.ContentSequence;
     if (kids) tree((Array.isArray(kids) ? kids : [kids]) as Dataset[], depth + 1, out);
   }
 }
 
 function attrs(ds: Dataset, depth: number, out: string[]): void {
-  const entries = Object.entries(ds).filter(([k]) => !k.startsWith('_') && k !== 'ContentSequence').sort(([a], [b]) => tagOf(a).localeCompare(tagOf(b)));
+  const entries = Object.entries(ds)
+    .filter(([k]) => !k.startsWith('_') && k !== 'ContentSequence')
+    .sort(([a], [b]) => tagOf(a).localeCompare(tagOf(b)));
   for (const [k, v] of entries) {
     const pad = '  '.repeat(depth);
-    if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'object' && x && !(x instanceof ArrayBuffer) && !('Alphabetic' in x))) {
+    if (
+      Array.isArray(v) &&
+      v.length &&
+      v.every((x) => typeof x === 'object' && x && !(x instanceof ArrayBuffer) && !('Alphabetic' in x))
+    ) {
       out.push(`${pad}${tagOf(k)} ${k}:`);
       v.forEach((x, i) => {
         out.push(`${pad}  item ${i + 1}`);
@@ -69,6 +88,10 @@ export function dumpSr(ds: Dataset): string {
   attrs(ds, 1, out);
   out.push('', 'Content tree:');
   out.push(`  CONTAINER ${codeText(first(ds.ConceptNameCodeSequence))} = [${ds.ContinuityOfContent ?? ''}]`);
-  tree(((Array.isArray(ds.ContentSequence) ? ds.ContentSequence : [ds.ContentSequence]).filter(Boolean)) as Dataset[], 2, out);
-  return out.join('\n') + '\n';
+  tree(
+    (Array.isArray(ds.ContentSequence) ? ds.ContentSequence : [ds.ContentSequence]).filter(Boolean) as Dataset[],
+    2,
+    out,
+  );
+  return `${out.join('\n')}\n`;
 }

@@ -5,7 +5,7 @@
 // until the PACS has them, so neither a PACS outage nor a restart of cxrtune loses work.
 // Kept: UIDs (to file the results), the image's SHA-256, the result and the overlay PNG;
 // patient names, IDs and dates are never stored (they live only in the outbox DICOM until sent).
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { openSqliteFile } from '../../util/sqliteFile.js';
 
@@ -80,15 +80,41 @@ CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 `;
 
 const COLS: Record<keyof WorklistItem, string> = {
-  id: 'id', source: 'source', orthancId: 'orthanc_id', studyUid: 'study_uid', seriesUid: 'series_uid', sopUid: 'sop_uid',
-  modelSha256: 'model_sha256', status: 'status', reason: 'reason', attempts: 'attempts', nextTryAt: 'next_try_at',
-  receivedAt: 'received_at', screenedAt: 'screened_at', sentAt: 'sent_at', arrivedMs: 'arrived_ms', sentMs: 'sent_ms',
-  imageSha256: 'image_sha256', modality: 'modality', view: 'view', probability: 'probability', label: 'label',
-  decision: 'decision', threshold: 'threshold', srUid: 'sr_uid', scUid: 'sc_uid',
+  id: 'id',
+  source: 'source',
+  orthancId: 'orthanc_id',
+  studyUid: 'study_uid',
+  seriesUid: 'series_uid',
+  sopUid: 'sop_uid',
+  modelSha256: 'model_sha256',
+  status: 'status',
+  reason: 'reason',
+  attempts: 'attempts',
+  nextTryAt: 'next_try_at',
+  receivedAt: 'received_at',
+  screenedAt: 'screened_at',
+  sentAt: 'sent_at',
+  arrivedMs: 'arrived_ms',
+  sentMs: 'sent_ms',
+  imageSha256: 'image_sha256',
+  modality: 'modality',
+  view: 'view',
+  probability: 'probability',
+  label: 'label',
+  decision: 'decision',
+  threshold: 'threshold',
+  srUid: 'sr_uid',
+  scUid: 'sc_uid',
 };
-const SELECT = Object.entries(COLS).map(([k, c]) => `${c} AS ${k}`).join(', ');
+const SELECT = Object.entries(COLS)
+  .map(([k, c]) => `${c} AS ${k}`)
+  .join(', ');
 
-export type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & { overlayPng?: Buffer | null; inbox?: Buffer | null; outbox?: Buffer | null };
+export type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & {
+  overlayPng?: Buffer | null;
+  inbox?: Buffer | null;
+  outbox?: Buffer | null;
+};
 
 /** The row id: a pseudonym of (source SOP Instance UID, model), safe in URLs and logs. */
 export function itemId(sopUid: string, modelSha256: string): string {
@@ -112,19 +138,40 @@ export class WorklistStore {
    * model (same SOP Instance UID) is not added again: that is what makes screening idempotent.
    * Returns the ids added.
    */
-  addReceived(items: Array<{ source: 'pacs' | 'stow'; sopUid: string; orthancId?: string; studyUid?: string; seriesUid?: string; inbox?: Buffer }>,
-    modelSha256: string, cursor?: { name: string; seq: number }): string[] {
-    const ins = this.db.prepare(`INSERT OR IGNORE INTO items (id, source, orthanc_id, study_uid, series_uid, sop_uid, model_sha256, status, received_at, arrived_ms, inbox)
+  addReceived(
+    items: Array<{
+      source: 'pacs' | 'stow';
+      sopUid: string;
+      orthancId?: string;
+      studyUid?: string;
+      seriesUid?: string;
+      inbox?: Buffer;
+    }>,
+    modelSha256: string,
+    cursor?: { name: string; seq: number },
+  ): string[] {
+    const ins =
+      this.db.prepare(`INSERT OR IGNORE INTO items (id, source, orthanc_id, study_uid, series_uid, sop_uid, model_sha256, status, received_at, arrived_ms, inbox)
       VALUES (@id, @source, @orthanc_id, @study_uid, @series_uid, @sop_uid, @model_sha256, 'received', @received_at, @arrived_ms, @inbox)`);
-    const cur = this.db.prepare('INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq');
+    const cur = this.db.prepare(
+      'INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
+    );
     return this.db.transaction(() => {
       const added: string[] = [];
       const now = new Date();
       for (const it of items) {
         const id = itemId(it.sopUid, modelSha256);
         const r = ins.run({
-          id, source: it.source, orthanc_id: it.orthancId ?? null, study_uid: it.studyUid ?? null, series_uid: it.seriesUid ?? null,
-          sop_uid: it.sopUid, model_sha256: modelSha256, received_at: now.toISOString(), arrived_ms: now.getTime(), inbox: it.inbox ?? null,
+          id,
+          source: it.source,
+          orthanc_id: it.orthancId ?? null,
+          study_uid: it.studyUid ?? null,
+          series_uid: it.seriesUid ?? null,
+          sop_uid: it.sopUid,
+          model_sha256: modelSha256,
+          received_at: now.toISOString(),
+          arrived_ms: now.getTime(),
+          inbox: it.inbox ?? null,
         });
         if (r.changes) added.push(id);
       }
@@ -142,7 +189,8 @@ export class WorklistStore {
     const sets: string[] = [];
     const vals: Record<string, unknown> = { id };
     for (const [k, v] of Object.entries(u)) {
-      const col = k === 'overlayPng' ? 'overlay_png' : k === 'inbox' || k === 'outbox' ? k : COLS[k as keyof WorklistItem];
+      const col =
+        k === 'overlayPng' ? 'overlay_png' : k === 'inbox' || k === 'outbox' ? k : COLS[k as keyof WorklistItem];
       if (!col) throw new Error(`worklist: no column for ${k}`);
       sets.push(`${col} = @${col}`);
       vals[col] = v ?? null;
@@ -155,33 +203,47 @@ export class WorklistStore {
   }
 
   blob(id: string, which: 'overlay_png' | 'inbox' | 'outbox'): Buffer | null {
-    const r = this.db.prepare(`SELECT ${which} AS b FROM items WHERE id = ?`).get(id) as { b: Buffer | null } | undefined;
+    const r = this.db.prepare(`SELECT ${which} AS b FROM items WHERE id = ?`).get(id) as
+      | { b: Buffer | null }
+      | undefined;
     return r?.b ?? null;
   }
 
   /** Work that is due: received (to fetch and screen) or screened (to send), oldest first. */
   due(now: number, limit: number, exclude: ReadonlySet<string>): WorklistItem[] {
-    const rows = this.db.prepare(`SELECT ${SELECT} FROM items WHERE status IN ('received', 'screened') AND next_try_at <= ? ORDER BY next_try_at, rowid LIMIT ?`)
+    const rows = this.db
+      .prepare(
+        `SELECT ${SELECT} FROM items WHERE status IN ('received', 'screened') AND next_try_at <= ? ORDER BY next_try_at, rowid LIMIT ?`,
+      )
       .all(now, limit + exclude.size) as WorklistItem[];
     return rows.filter((r) => !exclude.has(r.id)).slice(0, limit);
   }
 
   /** When the next waiting item is due (ms since the epoch), or null when nothing waits. */
   nextDueAt(): number | null {
-    const r = this.db.prepare(`SELECT min(next_try_at) AS t FROM items WHERE status IN ('received', 'screened')`).get() as { t: number | null };
+    const r = this.db
+      .prepare(`SELECT min(next_try_at) AS t FROM items WHERE status IN ('received', 'screened')`)
+      .get() as { t: number | null };
     return r.t;
   }
 
   /** The worklist: likely positives first (probability descending), then unscreened, newest first. */
   list(opts: { modelSha256?: string; limit?: number } = {}): WorklistItem[] {
     const where = opts.modelSha256 ? 'WHERE model_sha256 = @m' : '';
-    return this.db.prepare(`SELECT ${SELECT} FROM items ${where} ORDER BY probability IS NULL, probability DESC, arrived_ms DESC LIMIT @limit`)
+    return this.db
+      .prepare(
+        `SELECT ${SELECT} FROM items ${where} ORDER BY probability IS NULL, probability DESC, arrived_ms DESC LIMIT @limit`,
+      )
       .all({ m: opts.modelSha256, limit: opts.limit ?? 500 }) as WorklistItem[];
   }
 
   counts(): Record<ItemStatus, number> {
     const out = Object.fromEntries(ITEM_STATUSES.map((s) => [s, 0])) as Record<ItemStatus, number>;
-    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM items GROUP BY status').all() as Array<{ status: ItemStatus; n: number }>) out[r.status] = r.n;
+    for (const r of this.db.prepare('SELECT status, count(*) AS n FROM items GROUP BY status').all() as Array<{
+      status: ItemStatus;
+      n: number;
+    }>)
+      out[r.status] = r.n;
     return out;
   }
 

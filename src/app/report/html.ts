@@ -1,7 +1,12 @@
 // Small helpers for self-contained HTML: escaping, data URLs, tables, inline SVG.
 
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 export function pngDataUrl(png: Uint8Array): string {
@@ -26,11 +31,18 @@ export function table(header: string[], rows: Cell[][], cls = ''): string {
     if (typeof c === 'string') return `<${tag}>${escapeHtml(c)}</${tag}>`;
     return `<${tag}>${c.html}</${tag}>`;
   };
-  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>`
-    + rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('') + '</tbody></table>';
+  return (
+    `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>` +
+    rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('') +
+    '</tbody></table>'
+  );
 }
 
-export interface Interval { value: number; lo: number; hi: number }
+export interface Interval {
+  value: number;
+  lo: number;
+  hi: number;
+}
 
 /** "95.4 % (89.6–98.0)" */
 export function pctCi(p: Interval, digits = 1): string {

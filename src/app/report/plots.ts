@@ -31,11 +31,24 @@ export function lrFinderSpec(r: LrFindResult, title = 'LR range test'): VegaLite
   const yMin = Math.min(...finite) * 0.9;
   const by = r.proposed.by;
   const sIdx = r.suggestionIndex[by];
-  const mark = { lr: r.proposed.lrMax, loss: r.smoothed[sIdx] ?? finite[finite.length - 1]!, label: `${by}: ${r.proposed.lrMax.toExponential(1)}` };
-  const x = { field: 'lr', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'learning rate (log)', axis: { format: '.0e' } };
+  const mark = {
+    lr: r.proposed.lrMax,
+    loss: r.smoothed[sIdx] ?? finite[finite.length - 1]!,
+    label: `${by}: ${r.proposed.lrMax.toExponential(1)}`,
+  };
+  const x = {
+    field: 'lr',
+    type: 'quantitative' as const,
+    scale: { type: 'log' as const },
+    title: 'learning rate (log)',
+    axis: { format: '.0e' },
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: title, subtitle: `proposed range ${r.proposed.lrMin.toExponential(1)} – ${r.proposed.lrMax.toExponential(1)} (${r.stopped})` },
+    title: {
+      text: title,
+      subtitle: `proposed range ${r.proposed.lrMin.toExponential(1)} – ${r.proposed.lrMax.toExponential(1)} (${r.stopped})`,
+    },
     width: 520,
     height: 320,
     layer: [
@@ -49,8 +62,18 @@ export function lrFinderSpec(r: LrFindResult, title = 'LR range test'): VegaLite
         mark: { type: 'line', clip: true },
         encoding: {
           x,
-          y: { field: 'loss', type: 'quantitative', title: 'training loss', scale: { domain: [yMin, yMax], zero: false } },
-          color: { field: 'series', type: 'nominal', scale: { range: ['#c7c7c7', '#1f77b4'] }, legend: { orient: 'top-left', title: null } },
+          y: {
+            field: 'loss',
+            type: 'quantitative',
+            title: 'training loss',
+            scale: { domain: [yMin, yMax], zero: false },
+          },
+          color: {
+            field: 'series',
+            type: 'nominal',
+            scale: { range: ['#c7c7c7', '#1f77b4'] },
+            legend: { orient: 'top-left', title: null },
+          },
         },
       },
       { data: { values: [mark] }, mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] }, encoding: { x } },

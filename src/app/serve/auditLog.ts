@@ -4,7 +4,7 @@
 // each insert to microseconds on the event loop; the file is created private (0600).
 // Refusals in a flood (429, 503) are aggregated by RefusalTally: one row per client, route
 // and status per second, its `count` saying how many requests it stands for.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { openSqliteFile } from '../../util/sqliteFile.js';
 
 export interface AuditRecord {
@@ -49,7 +49,24 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 `;
 
-export const AUDIT_COLUMNS = ['id', 'time', 'client', 'method', 'route', 'status', 'image_sha256', 'size_bytes', 'format', 'probability', 'label', 'threshold', 'model_sha256', 'latency_ms', 'error', 'count'] as const;
+export const AUDIT_COLUMNS = [
+  'id',
+  'time',
+  'client',
+  'method',
+  'route',
+  'status',
+  'image_sha256',
+  'size_bytes',
+  'format',
+  'probability',
+  'label',
+  'threshold',
+  'model_sha256',
+  'latency_ms',
+  'error',
+  'count',
+] as const;
 
 export class AuditLog {
   private readonly db: Database.Database;
@@ -59,23 +76,41 @@ export class AuditLog {
     this.db = openSqliteFile(file, SCHEMA, 'audit log', (db) => {
       // Logs written before the count column existed gain it (every old row stands for one request).
       const cols = db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>;
-      if (!cols.some((c) => c.name === 'count')) db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+      if (!cols.some((c) => c.name === 'count'))
+        db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     });
-    this.insert = this.db.prepare(`INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => '@' + c).join(', ')})`);
+    this.insert = this.db.prepare(
+      `INSERT INTO audit (${AUDIT_COLUMNS.join(', ')}) VALUES (${AUDIT_COLUMNS.map((c) => `@${c}`).join(', ')})`,
+    );
   }
 
   write(r: AuditRecord): void {
     this.insert.run({
-      id: r.id, time: r.time, client: r.client, method: r.method, route: r.route, status: r.status,
-      image_sha256: r.imageSha256 ?? null, size_bytes: r.sizeBytes ?? null, format: r.format ?? null,
-      probability: r.probability ?? null, label: r.label ?? null, threshold: r.threshold ?? null,
-      model_sha256: r.modelSha256, latency_ms: r.latencyMs, error: r.error ?? null, count: r.count ?? 1,
+      id: r.id,
+      time: r.time,
+      client: r.client,
+      method: r.method,
+      route: r.route,
+      status: r.status,
+      image_sha256: r.imageSha256 ?? null,
+      size_bytes: r.sizeBytes ?? null,
+      format: r.format ?? null,
+      probability: r.probability ?? null,
+      label: r.label ?? null,
+      threshold: r.threshold ?? null,
+      model_sha256: r.modelSha256,
+      latency_ms: r.latencyMs,
+      error: r.error ?? null,
+      count: r.count ?? 1,
     });
   }
 
   /** Newest first (tests, inspection). */
   recent(limit = 100): Record<string, unknown>[] {
-    return this.db.prepare('SELECT * FROM audit ORDER BY time DESC, rowid DESC LIMIT ?').all(limit) as Record<string, unknown>[];
+    return this.db.prepare('SELECT * FROM audit ORDER BY time DESC, rowid DESC LIMIT ?').all(limit) as Record<
+      string,
+      unknown
+    >[];
   }
 
   /** Rows in the log. */
@@ -85,7 +120,9 @@ export class AuditLog {
 
   /** Requests with this HTTP status the log stands for. */
   requestsWithStatus(status: number): number {
-    return (this.db.prepare('SELECT coalesce(sum(count), 0) AS n FROM audit WHERE status = ?').get(status) as { n: number }).n;
+    return (
+      this.db.prepare('SELECT coalesce(sum(count), 0) AS n FROM audit WHERE status = ?').get(status) as { n: number }
+    ).n;
   }
 
   /** Requests the log stands for (a tally row counts as many). */

@@ -9,11 +9,13 @@ import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
 import { readManifest } from '../../data/manifest.js';
-import { protocolLabel, validationProtocolOf, type Protocol } from '../protocol.js';
+import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/protocol.js';
 
-export const DISCLAIMER = 'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
-const DEFAULT_INTENDED_USE = 'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. '
-  + 'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
+export const DISCLAIMER =
+  'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
+const DEFAULT_INTENDED_USE =
+  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. ' +
+  'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
 export interface CardMetric {
   name: string;
@@ -54,7 +56,13 @@ export interface ModelCard {
   /** How the threshold was chosen (`cxrtune calibrate`), when recorded. */
   thresholdRule: string | null;
   /** Recalibration (`cxrtune calibrate`): method, parameters, sample size, ECE before/after. */
-  calibration: { method: string; parameters: unknown; n: number | null; eceBefore: number | null; eceAfter: number | null } | null;
+  calibration: {
+    method: string;
+    parameters: unknown;
+    n: number | null;
+    eceBefore: number | null;
+    eceAfter: number | null;
+  } | null;
   intendedUse: string;
   disclaimer: string;
 }
@@ -91,7 +99,20 @@ export function modelCard(s: ServedModel): ModelCard {
   const cfg = (m.training?.config ?? {}) as Record<string, unknown>;
   const pick = (k: string) => (cfg[k] === undefined ? undefined : cfg[k]);
   const training: Record<string, unknown> = {};
-  for (const k of ['preset', 'schedule', 'optimizer', 'mode', 'epochs', 'batch', 'size', 'precision', 'aug', 'seed', 'discriminative', 'groups']) {
+  for (const k of [
+    'preset',
+    'schedule',
+    'optimizer',
+    'mode',
+    'epochs',
+    'batch',
+    'size',
+    'precision',
+    'aug',
+    'seed',
+    'discriminative',
+    'groups',
+  ]) {
     if (pick(k) !== undefined) training[k] = pick(k);
   }
   // Paths can name hospitals or people; keep only file names.
@@ -106,24 +127,56 @@ export function modelCard(s: ServedModel): ModelCard {
   const vp = validationProtocolOf(m, readManifest);
   const validation = {
     n: n ?? null,
-    metrics: Object.entries(metrics).filter(([k]) => k !== 'n').map(([k, v]) => metricOf(k, v, n)).filter((x): x is CardMetric => x !== null),
-    protocol: vp.protocol, label: protocolLabel(vp.protocol), why: vp.why,
+    metrics: Object.entries(metrics)
+      .filter(([k]) => k !== 'n')
+      .map(([k, v]) => metricOf(k, v, n))
+      .filter((x): x is CardMetric => x !== null),
+    protocol: vp.protocol,
+    label: protocolLabel(vp.protocol),
+    why: vp.why,
   };
-  const figures: CardFigure[] = [{ protocol: vp.protocol, label: protocolLabel(vp.protocol), why: vp.why, name: "training run's validation split", n: validation.n, metrics: validation.metrics }];
+  const figures: CardFigure[] = [
+    {
+      protocol: vp.protocol,
+      label: protocolLabel(vp.protocol),
+      why: vp.why,
+      name: "training run's validation split",
+      n: validation.n,
+      metrics: validation.metrics,
+    },
+  ];
   // The sample `cxrtune calibrate` chose the threshold on (source-held-out validation or a site's sample).
-  const tc = m.thresholdChoice as { rule?: string; evaluation?: Record<string, any>; chosenOn?: { manifest?: string; split?: string } } | undefined;
+  const tc = m.thresholdChoice as
+    | { rule?: string; evaluation?: Record<string, any>; chosenOn?: { manifest?: string; split?: string } }
+    | undefined;
   const ev = tc?.evaluation;
   if (ev && (ev.protocol === 'internal' || ev.protocol === 'source-held-out' || ev.protocol === 'external')) {
-    const fig = ['auc', 'sensitivity', 'specificity'].map((k) => metricOf(k, ev[k] && typeof ev[k] === 'object' && 'num' in ev[k] ? { value: ev[k].value, lo: ev[k].lo, hi: ev[k].hi } : ev[k], undefined)).filter((x): x is CardMetric => x !== null);
+    const fig = ['auc', 'sensitivity', 'specificity']
+      .map((k) =>
+        metricOf(
+          k,
+          ev[k] && typeof ev[k] === 'object' && 'num' in ev[k]
+            ? { value: ev[k].value, lo: ev[k].lo, hi: ev[k].hi }
+            : ev[k],
+          undefined,
+        ),
+      )
+      .filter((x): x is CardMetric => x !== null);
     figures.push({
-      protocol: ev.protocol, label: protocolLabel(ev.protocol), why: String(ev.why ?? ''), n: num(ev.n) ?? null, metrics: fig,
+      protocol: ev.protocol,
+      label: protocolLabel(ev.protocol),
+      why: String(ev.why ?? ''),
+      n: num(ev.n) ?? null,
+      metrics: fig,
       name: `threshold sample ${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
       ...(typeof ev.note === 'string' ? { note: ev.note } : {}),
     });
   }
   const rank: Record<Protocol, number> = { 'source-held-out': 0, external: 1, internal: 2 };
   figures.sort((a, b) => rank[a.protocol] - rank[b.protocol]);
-  const cal = m.calibration as { method?: string; parameters?: unknown; fittedOn?: { n?: number }; eceBefore?: number; eceAfter?: number } | undefined;
+  const cal = m.calibration as
+    | { method?: string; parameters?: unknown; fittedOn?: { n?: number }; eceBefore?: number; eceAfter?: number }
+    | undefined;
   return {
     arch: m.arch,
     version: s.version,
@@ -140,9 +193,16 @@ export function modelCard(s: ServedModel): ModelCard {
     validation,
     figures,
     thresholdRule: typeof tc?.rule === 'string' ? tc.rule : null,
-    calibration: cal && typeof cal.method === 'string'
-      ? { method: cal.method, parameters: cal.parameters ?? null, n: num(cal.fittedOn?.n) ?? null, eceBefore: num(cal.eceBefore) ?? null, eceAfter: num(cal.eceAfter) ?? null }
-      : null,
+    calibration:
+      cal && typeof cal.method === 'string'
+        ? {
+            method: cal.method,
+            parameters: cal.parameters ?? null,
+            n: num(cal.fittedOn?.n) ?? null,
+            eceBefore: num(cal.eceBefore) ?? null,
+            eceAfter: num(cal.eceAfter) ?? null,
+          }
+        : null,
     intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : DEFAULT_INTENDED_USE,
     disclaimer: DISCLAIMER,
   };

@@ -9,8 +9,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
     info: {
       title: 'cxrtune screening API',
       version,
-      description: 'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the probability, '
-        + 'the decision at the model\'s threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.',
+      description:
+        'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the probability, ' +
+        "the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.",
     },
     servers: [{ url: '/' }],
     security,
@@ -18,8 +19,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
       '/api/v1/screen': {
         post: {
           summary: 'Screen one study',
-          description: 'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) or as the '
-            + 'single file of a multipart/form-data form. The format is recognised by its bytes (PNG, JPEG, DICOM Part 10).',
+          description:
+            'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) or as the ' +
+            'single file of a multipart/form-data form. The format is recognised by its bytes (PNG, JPEG, DICOM Part 10).',
           requestBody: {
             required: true,
             content: {
@@ -27,32 +29,62 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
               'application/dicom': { schema: { type: 'string', format: 'binary' } },
               'image/png': { schema: { type: 'string', format: 'binary' } },
               'image/jpeg': { schema: { type: 'string', format: 'binary' } },
-              'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } },
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  properties: { file: { type: 'string', format: 'binary' } },
+                  required: ['file'],
+                },
+              },
             },
           },
           responses: {
-            200: { description: 'The result', content: { 'application/json': { schema: { $ref: '#/components/schemas/ScreenResult' } } } },
+            200: {
+              description: 'The result',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/ScreenResult' } } },
+            },
             400: err('Empty body, malformed multipart/form-data (bad_multipart) or malformed request'),
             401: err('Missing or wrong bearer token'),
             413: err('Body or image larger than the limits'),
             415: err('Not a PNG, JPEG or DICOM file'),
             422: err('Corrupt image, unsupported DICOM transfer syntax, or an image too small'),
-            429: { ...err('More requests per minute from this client than the server allows'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
-            503: { ...err('Queue full; retry after the Retry-After header\'s seconds'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+            429: {
+              ...err('More requests per minute from this client than the server allows'),
+              headers: { 'Retry-After': { schema: { type: 'integer' } } },
+            },
+            503: {
+              ...err("Queue full; retry after the Retry-After header's seconds"),
+              headers: { 'Retry-After': { schema: { type: 'integer' } } },
+            },
             504: err('The study took longer than the per-request timeout'),
           },
         },
       },
       '/api/v1/model': {
-        get: { summary: 'The model card', responses: { 200: { description: 'Model card', content: { 'application/json': { schema: { type: 'object' } } } }, 401: err('Missing or wrong bearer token') } },
+        get: {
+          summary: 'The model card',
+          responses: {
+            200: { description: 'Model card', content: { 'application/json': { schema: { type: 'object' } } } },
+            401: err('Missing or wrong bearer token'),
+          },
+        },
       },
-      '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI document' }, 401: err('Missing or wrong bearer token') } } },
+      '/api/v1/openapi.json': {
+        get: {
+          summary: 'This document',
+          responses: { 200: { description: 'OpenAPI document' }, 401: err('Missing or wrong bearer token') },
+        },
+      },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: '{status: "ok"}' } } } },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        Error: { type: 'object', required: ['error', 'detail'], properties: { error: { type: 'string' }, detail: { type: 'string' } } },
+        Error: {
+          type: 'object',
+          required: ['error', 'detail'],
+          properties: { error: { type: 'string' }, detail: { type: 'string' } },
+        },
         ScreenResult: {
           type: 'object',
           required: ['id', 'probability', 'label', 'decision', 'threshold', 'heatmap', 'model', 'timings'],
@@ -68,17 +100,35 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
             sha256: { type: 'string', description: 'SHA-256 of the uploaded bytes' },
             bytes: { type: 'integer' },
             image: { type: 'string', description: 'PNG data URL of the image as the model saw it' },
-            heatmap: { type: 'string', description: 'PNG data URL, RGBA Grad-CAM (alpha = relevance), same size as image' },
+            heatmap: {
+              type: 'string',
+              description: 'PNG data URL, RGBA Grad-CAM (alpha = relevance), same size as image',
+            },
             lungs: {
-              type: ['object', 'null'], description: 'With serve --lungs: the lung field and how much of the Grad-CAM evidence lies in it (null without a segmenter)',
+              type: ['object', 'null'],
+              description:
+                'With serve --lungs: the lung field and how much of the Grad-CAM evidence lies in it (null without a segmenter)',
               properties: {
-                evidenceInside: { type: ['number', 'null'], description: 'Share of the heatmap inside the lung field (null when no lungs were found)' },
-                lungArea: { type: 'number', description: 'Lung field as a share of the image (what a uniform heatmap would put inside)' },
-                warning: { type: ['string', 'null'], description: 'Plain-language warning when most evidence lies outside the lungs or no lungs were found' },
+                evidenceInside: {
+                  type: ['number', 'null'],
+                  description: 'Share of the heatmap inside the lung field (null when no lungs were found)',
+                },
+                lungArea: {
+                  type: 'number',
+                  description: 'Lung field as a share of the image (what a uniform heatmap would put inside)',
+                },
+                warning: {
+                  type: ['string', 'null'],
+                  description:
+                    'Plain-language warning when most evidence lies outside the lungs or no lungs were found',
+                },
                 outline: { type: 'string', description: 'PNG data URL, RGBA lung outline, same size as image' },
               },
             },
-            model: { type: 'object', properties: { arch: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } } },
+            model: {
+              type: 'object',
+              properties: { arch: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } },
+            },
             timings: { type: 'object', additionalProperties: { type: 'number' } },
             disclaimer: { type: 'string' },
           },

@@ -9,8 +9,11 @@ import type { PacsOptions } from '../pacs/pacsOptions.js';
 import { registerPacsRoutes } from './routes/pacsRoutes.js';
 import { registerWorklistRoutes } from './routes/worklistRoutes.js';
 
-export function attachPacs(app: FastifyInstance, deps: { served: ServedModel; queue: StudyQueue; audit: AuditLog; software: string; log?: (l: string) => void },
-  opts: PacsOptions): PacsService {
+export function attachPacs(
+  app: FastifyInstance,
+  deps: { served: ServedModel; queue: StudyQueue; audit: AuditLog; software: string; log?: (l: string) => void },
+  opts: PacsOptions,
+): PacsService {
   const pacs = new PacsService(deps, opts);
   registerPacsRoutes(app, pacs);
   registerWorklistRoutes(app, pacs);

@@ -19,7 +19,10 @@ export class RefusalTally {
   private second = -1;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly audit: AuditLog, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Records one refused request (its status must be in TALLIED_STATUSES). */
   add(r: AuditRecord): void {
@@ -48,7 +51,14 @@ export class RefusalTally {
   /** Writes the pending counts: one row per key, id derived from the first refusal's. */
   flush(): void {
     for (const t of this.tallies.values()) {
-      if (t.pending > 0) this.audit.write({ ...t.record, id: `${t.record.id}+${t.pending}`, time: new Date(this.now()).toISOString(), count: t.pending, error: t.record.error ? `${t.record.error} (tally of ${t.pending} more)` : `tally of ${t.pending} more` });
+      if (t.pending > 0)
+        this.audit.write({
+          ...t.record,
+          id: `${t.record.id}+${t.pending}`,
+          time: new Date(this.now()).toISOString(),
+          count: t.pending,
+          error: t.record.error ? `${t.record.error} (tally of ${t.pending} more)` : `tally of ${t.pending} more`,
+        });
     }
     this.tallies.clear();
   }

@@ -11,7 +11,13 @@ import { WORKLIST_PUBLIC_ROUTES } from './routes/worklistRoutes.js';
  * assets, which hold no data — the worklist page fetches its rows from /api/v1/worklist with
  * the token — and liveness.
  */
-export const PUBLIC_ROUTES: ReadonlySet<string> = new Set(['/', '/assets/app.js', '/assets/app.css', ...WORKLIST_PUBLIC_ROUTES, '/healthz']);
+export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
+  '/',
+  '/assets/app.js',
+  '/assets/app.css',
+  ...WORKLIST_PUBLIC_ROUTES,
+  '/healthz',
+]);
 
 /** The route pattern the router matched, or null when nothing matched (404, bad URL). */
 export function matchedRoute(req: FastifyRequest): string | null {
@@ -35,5 +41,5 @@ export function auditRoute(req: FastifyRequest): string {
 
 export function probedPath(url: string): string {
   const p = url.split('?')[0] ?? '';
-  return p.length > 120 ? p.slice(0, 120) + '…' : p;
+  return p.length > 120 ? `${p.slice(0, 120)}…` : p;
 }

@@ -7,8 +7,8 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
-import { RUN_FILES, lastCheckpointDir } from '../runFolder.js';
-import { Learner } from '../learner.js';
+import { RUN_FILES, lastCheckpointDir } from '../train/runFolder.js';
+import { Learner } from '../train/learner.js';
 import { LungField } from '../lungs/lungEvidence.js';
 
 export interface ServedModel {
@@ -26,7 +26,8 @@ export interface ServedModel {
 export function resolveCheckpointDir(path: string): string {
   const p = resolve(path);
   if (!existsSync(p)) throw new Error(`--model: ${path} does not exist`);
-  if (!statSync(p).isDirectory()) throw new Error(`--model: ${path} is not a folder (give a run folder or a checkpoint folder)`);
+  if (!statSync(p).isDirectory())
+    throw new Error(`--model: ${path} is not a folder (give a run folder or a checkpoint folder)`);
   if (existsSync(join(p, 'model.json'))) return p;
   if (existsSync(join(p, RUN_FILES.best, 'model.json'))) return join(p, RUN_FILES.best);
   const last = lastCheckpointDir(p);
@@ -40,18 +41,28 @@ export async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-export async function loadServedModel(path: string, opts: { device?: string; threads?: number; lungs?: string; warn?: (line: string) => void } = {}): Promise<ServedModel> {
+export async function loadServedModel(
+  path: string,
+  opts: { device?: string; threads?: number; lungs?: string; warn?: (line: string) => void } = {},
+): Promise<ServedModel> {
   const dir = resolveCheckpointDir(path);
   // The weights are hashed before they are loaded: tampered weights never reach the engine.
   const sha256 = await sha256File(join(dir, 'model.safetensors'));
   const declared = (await readCheckpointMeta(dir)).weightsSha256;
   if (declared === undefined) {
-    opts.warn?.(`warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the weights cannot be verified`);
+    opts.warn?.(
+      `warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the weights cannot be verified`,
+    );
   } else if (declared !== sha256) {
-    throw new Error(`refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`);
+    throw new Error(
+      `refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`,
+    );
   }
   // The same Learner as evaluate and explain: same threads rule, same preprocessing record.
-  const { model, meta } = await Learner.loadCheckpointDir(dir, { threads: opts.threads ?? null, ...(opts.device ? { device: opts.device } : {}) });
+  const { model, meta } = await Learner.loadCheckpointDir(dir, {
+    threads: opts.threads ?? null,
+    ...(opts.device ? { device: opts.device } : {}),
+  });
   checkServable(meta);
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
@@ -60,9 +71,12 @@ export async function loadServedModel(path: string, opts: { device?: string; thr
 }
 
 function checkServable(m: CheckpointMeta): void {
-  const bad = (what: string) => { throw new Error(`checkpoint cannot be served: ${what}`); };
+  const bad = (what: string) => {
+    throw new Error(`checkpoint cannot be served: ${what}`);
+  };
   if (!Array.isArray(m.classes) || m.classes.length < 2) bad('it needs at least two classes');
-  if (!(Number.isInteger(m.positiveClass) && m.positiveClass >= 0 && m.positiveClass < m.classes.length)) bad(`positiveClass ${m.positiveClass} is not a class index`);
+  if (!(Number.isInteger(m.positiveClass) && m.positiveClass >= 0 && m.positiveClass < m.classes.length))
+    bad(`positiveClass ${m.positiveClass} is not a class index`);
   if (!(m.threshold >= 0 && m.threshold <= 1)) bad(`threshold ${m.threshold} is not in [0, 1]`);
   // The record itself was checked when model.json was read; serving bounds the size further.
   const S = m.preprocessing.size;

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../engine/native.js';
-import { DEFAULT_MAX_STUDY_PIXELS, preprocessOf } from '../screen.js';
+import { DEFAULT_MAX_STUDY_PIXELS, preprocessOf } from './screen.js';
 import { ApiError } from './apiError.js';
 import { AuditLog } from './auditLog.js';
 import { isLoopbackHost } from './loopback.js';
@@ -54,8 +54,10 @@ export function checkExposure(host: string, token: string | undefined): void {
     const p = tokenProblem(token);
     if (p) throw new Error(p);
   } else if (!isLoopbackHost(host)) {
-    throw new Error(`refusing to listen on ${host} without a token: anyone on the network could send and screen images. `
-      + 'Give --token-file FILE (or set CXRTUNE_TOKEN), or listen on 127.0.0.1');
+    throw new Error(
+      `refusing to listen on ${host} without a token: anyone on the network could send and screen images. ` +
+        'Give --token-file FILE (or set CXRTUNE_TOKEN), or listen on 127.0.0.1',
+    );
   }
 }
 
@@ -96,12 +98,23 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
   registerPageRoutes(app);
   registerInfoRoutes(app, card, withPacsPaths(openApiDocument(packageVersion(), !!token), !!opts.pacs), queue);
   registerScreenRoute(app, { served, queue, timeoutMs, bodyLimit, note });
-  const pacs = opts.pacs ? attachPacs(app, { served, queue, audit, software: packageVersion(), ...(opts.log ? { log: opts.log } : {}) }, opts.pacs) : null;
+  const pacs = opts.pacs
+    ? attachPacs(
+        app,
+        { served, queue, audit, software: packageVersion(), ...(opts.log ? { log: opts.log } : {}) },
+        opts.pacs,
+      )
+    : null;
   await app.ready();
   pacs?.start();
 
   return {
-    app, audit, queue, pacs, host, routes,
+    app,
+    audit,
+    queue,
+    pacs,
+    host,
+    routes,
     async listen() {
       await app.listen({ host, port });
       const a = app.server.address();
@@ -131,8 +144,17 @@ function createApp(served: ServedModel, audit: AuditLog, bodyLimit: number, time
     // The router's own refusals (a malformed %-escape, an over-long parameter) in our shape.
     frameworkErrors: (err, req, reply: FastifyReply) => {
       const detail = `malformed request (${err.message})`;
-      audit.write({ id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
-        status: 400, modelSha256: served.sha256, latencyMs: 0, error: `bad_request: ${detail}` });
+      audit.write({
+        id: req.id,
+        time: new Date().toISOString(),
+        client: req.ip,
+        method: req.method,
+        route: auditRoute(req),
+        status: 400,
+        modelSha256: served.sha256,
+        latencyMs: 0,
+        error: `bad_request: ${detail}`,
+      });
       void reply.status(400).send({ error: 'bad_request', detail });
     },
     // Errors of the HTTP parser itself (header overflow, garbage request line) in our shape.
@@ -144,50 +166,91 @@ function createApp(served: ServedModel, audit: AuditLog, bodyLimit: number, time
 async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
-  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 10, parts: 11, fieldSize: 4096, headerPairs: 100 } });
+  await app.register(multipart, {
+    limits: { fileSize: bodyLimit, files: 1, fields: 10, parts: 11, fieldSize: 4096, headerPairs: 100 },
+  });
 }
 
 /** Security headers, then (off the public routes) the rate limit and the token check. Access is decided on the route the router matched (routeAccess.ts), whatever the encoding. */
-function addAccessHook(app: FastifyInstance, limit: (req: FastifyRequest, reply: FastifyReply) => Promise<void>, checkToken: ((header: string | undefined) => boolean) | null): void {
+function addAccessHook(
+  app: FastifyInstance,
+  limit: (req: FastifyRequest, reply: FastifyReply) => Promise<void>,
+  checkToken: ((header: string | undefined) => boolean) | null,
+): void {
   app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
+    reply
+      .header('x-content-type-options', 'nosniff')
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'no-referrer');
     if (isPublic(req)) return;
     reply.header('cache-control', 'no-store');
     await limit(req, reply);
     if (checkToken && !checkToken(req.headers.authorization)) {
       reply.header('www-authenticate', 'Bearer realm="cxrtune"');
-      throw new ApiError(401, 'unauthorized', req.headers.authorization ? 'wrong token' : 'this server needs a token: send the header Authorization: Bearer <token>');
+      throw new ApiError(
+        401,
+        'unauthorized',
+        req.headers.authorization
+          ? 'wrong token'
+          : 'this server needs a token: send the header Authorization: Bearer <token>',
+      );
     }
   });
 }
 
 /** Every error as {error, detail} (noted for the audit row); unknown routes as not_found. */
-function setErrorHandlers(app: FastifyInstance, note: (req: FastifyRequest, info: AuditNote) => unknown, opts: ServeOptions): void {
+function setErrorHandlers(
+  app: FastifyInstance,
+  note: (req: FastifyRequest, info: AuditNote) => unknown,
+  opts: ServeOptions,
+): void {
   app.setErrorHandler((err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply) => {
     const e = toApiError(err);
     note(req, { error: `${e.code}: ${e.message}` });
-    if (e.status >= 500 && e.status !== 503 && e.status !== 504) opts.log?.(`error in request ${req.id}: ${errorMessage(err)}`);
+    if (e.status >= 500 && e.status !== 503 && e.status !== 504)
+      opts.log?.(`error in request ${req.id}: ${errorMessage(err)}`);
     for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
     return reply.status(e.status).send(e.body());
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${probedPath(req.url)}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: 'not_found', detail: `no route ${req.method} ${probedPath(req.url)}` }),
+  );
 }
 
 /** One audit row per non-public request (refusals tallied instead), and the log line. */
-function addAuditHook(app: FastifyInstance, c: { audit: AuditLog; tally: RefusalTally; served: ServedModel; notes: WeakMap<FastifyRequest, AuditNote>; opts: ServeOptions }): void {
+function addAuditHook(
+  app: FastifyInstance,
+  c: {
+    audit: AuditLog;
+    tally: RefusalTally;
+    served: ServedModel;
+    notes: WeakMap<FastifyRequest, AuditNote>;
+    opts: ServeOptions;
+  },
+): void {
   const { audit, tally, served, notes, opts } = c;
   app.addHook('onResponse', async (req, reply) => {
     if (isPublic(req)) return;
     const n = notes.get(req) ?? {};
     const latencyMs = Math.round(reply.elapsedTime * 10) / 10;
     const row = {
-      id: req.id, time: new Date().toISOString(), client: req.ip, method: req.method, route: auditRoute(req),
-      status: reply.statusCode, modelSha256: served.sha256, latencyMs, ...n,
+      id: req.id,
+      time: new Date().toISOString(),
+      client: req.ip,
+      method: req.method,
+      route: auditRoute(req),
+      status: reply.statusCode,
+      modelSha256: served.sha256,
+      latencyMs,
+      ...n,
     };
     if (TALLIED_STATUSES.has(reply.statusCode)) tally.add(row);
     else audit.write(row);
-    opts.log?.(`${new Date().toISOString()} ${req.ip} ${req.method} ${row.route} ${reply.statusCode} ${latencyMs} ms`
-      + (n.probability !== undefined ? ` p=${n.probability.toFixed(3)} ${n.label}` : '') + (n.error ? ` ${n.error}` : ''));
+    opts.log?.(
+      `${new Date().toISOString()} ${req.ip} ${req.method} ${row.route} ${reply.statusCode} ${latencyMs} ms` +
+        (n.probability !== undefined ? ` p=${n.probability.toFixed(3)} ${n.label}` : '') +
+        (n.error ? ` ${n.error}` : ''),
+    );
   });
 }
 
@@ -198,26 +261,37 @@ function packageVersion(): string {
 /** Node's HTTP parser errors, answered as JSON {error, detail} before closing the socket. */
 function clientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, code, detail] = err.code === 'HPE_HEADER_OVERFLOW'
-    ? [431, 'headers_too_large', 'the request headers are larger than the server accepts']
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'request_timeout', 'the request was not received in time']
-      : [400, 'bad_request', 'the request is not valid HTTP'];
+  const [status, code, detail] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers_too_large', 'the request headers are larger than the server accepts']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'the request was not received in time']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
   const body = JSON.stringify({ error: code, detail });
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
-      + `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
 
 /** The per-client limiter of @fastify/rate-limit, refusing with our error shape. */
-function rateLimitHook(app: FastifyInstance, perMinute: number): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+function rateLimitHook(
+  app: FastifyInstance,
+  perMinute: number,
+): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   if (!(perMinute > 0)) return async () => undefined;
   return app.rateLimit({
     max: perMinute,
     timeWindow: 60_000,
-    errorResponseBuilder: (_req, ctx) => new ApiError(429, 'rate_limited', `more than ${ctx.max} requests per minute from this client; retry in ${ctx.after}`),
+    errorResponseBuilder: (_req, ctx) =>
+      new ApiError(
+        429,
+        'rate_limited',
+        `more than ${ctx.max} requests per minute from this client; retry in ${ctx.after}`,
+      ),
   }) as (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 }
 
@@ -229,7 +303,8 @@ function toApiError(err: FastifyError | ApiError): ApiError {
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE' || status === 413) {
     return new ApiError(413, 'payload_too_large', `the request body is larger than the limit (${err.message})`);
   }
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) return new ApiError(415, 'unsupported_media_type', err.message);
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415)
+    return new ApiError(415, 'unsupported_media_type', err.message);
   if (status !== undefined && status >= 400 && status < 500) return new ApiError(status, 'bad_request', err.message);
   // Unexpected: no internals to the client; the id finds the audit row.
   return new ApiError(500, 'internal_error', 'the server could not process this request');

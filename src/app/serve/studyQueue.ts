@@ -8,9 +8,15 @@
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import {
-  decide, inferStudies, prepareStudy, renderStudy,
-  type PreparedStudy, type PreprocessOptions, type RenderedStudy, type StudyInference,
-} from '../screen.js';
+  decide,
+  inferStudies,
+  prepareStudy,
+  renderStudy,
+  type PreparedStudy,
+  type PreprocessOptions,
+  type RenderedStudy,
+  type StudyInference,
+} from './screen.js';
 
 export interface QueueOptions {
   /** Studies in flight at most (default 32). */
@@ -55,11 +61,20 @@ export class StudyQueue {
   /** Running mean of engine time per study, for Retry-After. */
   private msPerStudy = 200;
 
-  constructor(private readonly model: Model, private readonly meta: CheckpointMeta, private readonly pre: PreprocessOptions, opts: QueueOptions = {}) {
+  constructor(
+    private readonly model: Model,
+    private readonly meta: CheckpointMeta,
+    private readonly pre: PreprocessOptions,
+    opts: QueueOptions = {},
+  ) {
     this.capacity = opts.capacity ?? 32;
     this.maxBatch = opts.maxBatch ?? 4;
     this.decodeSlots = opts.decodeConcurrency ?? 2;
-    for (const [k, v] of Object.entries({ capacity: this.capacity, maxBatch: this.maxBatch, decodeConcurrency: this.decodeSlots })) {
+    for (const [k, v] of Object.entries({
+      capacity: this.capacity,
+      maxBatch: this.maxBatch,
+      decodeConcurrency: this.decodeSlots,
+    })) {
       if (!(Number.isInteger(v) && v >= 1)) throw new Error(`queue ${k} must be an integer >= 1 (got ${v})`);
     }
   }
@@ -101,8 +116,17 @@ export class StudyQueue {
       const r = await this.infer(study, signal);
       const rendered = await renderStudy(study, r.inf);
       return {
-        ...rendered, ...r.inf, ...decide(this.meta, r.inf.probabilities), study,
-        timings: { decodeMs: study.decodeMs, queueMs: r.queueMs, inferMs: r.inferMs, renderMs: rendered.renderMs, batch: r.batch },
+        ...rendered,
+        ...r.inf,
+        ...decide(this.meta, r.inf.probabilities),
+        study,
+        timings: {
+          decodeMs: study.decodeMs,
+          queueMs: r.queueMs,
+          inferMs: r.inferMs,
+          renderMs: rendered.renderMs,
+          batch: r.batch,
+        },
       };
     } finally {
       this.inFlight--;
@@ -135,12 +159,22 @@ export class StudyQueue {
     this.decodeWaiters.shift()?.();
   }
 
-  private infer(study: PreparedStudy, signal?: AbortSignal): Promise<{ inf: StudyInference; inferMs: number; batch: number; queueMs: number }> {
+  private infer(
+    study: PreparedStudy,
+    signal?: AbortSignal,
+  ): Promise<{ inf: StudyInference; inferMs: number; batch: number; queueMs: number }> {
     return new Promise((resolve, reject) => {
       const entry: Pending = {
-        study, readyAt: performance.now(),
-        resolve: (r) => { signal?.removeEventListener('abort', onAbort); resolve(r); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        study,
+        readyAt: performance.now(),
+        resolve: (r) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
       };
       const onAbort = () => {
         const i = this.pending.indexOf(entry);
@@ -161,16 +195,24 @@ export class StudyQueue {
     this.engineBusy = true;
     const batch = this.pending.splice(0, this.maxBatch);
     const t0 = performance.now();
-    inferStudies(this.model, this.meta, batch.map((p) => p.study)).then(
-      (infs) => {
-        const ms = performance.now() - t0;
-        this.msPerStudy = 0.8 * this.msPerStudy + 0.2 * (ms / batch.length);
-        batch.forEach((p, i) => p.resolve({ inf: infs[i]!, inferMs: ms, batch: batch.length, queueMs: t0 - p.readyAt }));
-      },
-      (e) => batch.forEach((p) => p.reject(e)),
-    ).finally(() => {
-      this.engineBusy = false;
-      this.pump();
-    });
+    inferStudies(
+      this.model,
+      this.meta,
+      batch.map((p) => p.study),
+    )
+      .then(
+        (infs) => {
+          const ms = performance.now() - t0;
+          this.msPerStudy = 0.8 * this.msPerStudy + 0.2 * (ms / batch.length);
+          batch.forEach((p, i) =>
+            p.resolve({ inf: infs[i]!, inferMs: ms, batch: batch.length, queueMs: t0 - p.readyAt }),
+          );
+        },
+        (e) => batch.forEach((p) => p.reject(e)),
+      )
+      .finally(() => {
+        this.engineBusy = false;
+        this.pump();
+      });
   }
 }

@@ -5,7 +5,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export const MIN_TOKEN_LENGTH = 16;
 
 export function tokenProblem(token: string): string | null {
-  if (token.length < MIN_TOKEN_LENGTH) return `the token must be at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)`;
+  if (token.length < MIN_TOKEN_LENGTH)
+    return `the token must be at least ${MIN_TOKEN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)`;
   if (/\s/.test(token)) return 'the token must not contain whitespace';
   return null;
 }

@@ -62,7 +62,6 @@ export function importName(source: string): string {
   return base.replace(/(\.(pth|pt|bin|ckpt|tar|safetensors))+$/i, '') || 'weights';
 }
 
-
 export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const t0 = performance.now();
   const log = o.log ?? (() => undefined);
@@ -71,36 +70,69 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
   const found = info.metadata.arch as Arch | undefined;
   const arch = o.arch ?? found;
   if (!arch || !(ARCHS as readonly string[]).includes(arch)) {
-    throw new Error(`cannot tell the architecture of ${info.file}${found ? ` ('${found}')` : ''}: pass --arch (${ARCHS.join(', ')})`);
+    throw new Error(
+      `cannot tell the architecture of ${info.file}${found ? ` ('${found}')` : ''}: pass --arch (${ARCHS.join(', ')})`,
+    );
   }
-  if (o.arch && found && found !== o.arch) throw new Error(`${info.file} holds ${found} weights, not ${o.arch} (its names and block counts say so)`);
+  if (o.arch && found && found !== o.arch)
+    throw new Error(`${info.file} holds ${found} weights, not ${o.arch} (its names and block counts say so)`);
   // The head's size decides numClasses: torchvision's head name, else any 2-D head weight.
   const headName = `${familyOf(arch).classifier}.weight`;
-  const heads = [...info.entries].filter(([k, e]) => (k === headName || k.endsWith(`.${headName}`)) && e.shape.length === 2);
+  const heads = [...info.entries].filter(
+    ([k, e]) => (k === headName || k.endsWith(`.${headName}`)) && e.shape.length === 2,
+  );
   const numClasses = heads[0]?.[1].shape[0] ?? (Number(info.metadata.num_classes) || 1000);
   const normalisation = metadataNormalisation(info.metadata);
   const strideIn1x1 = info.metadata.stride_in_1x1 === 'true';
-  const model = await Model.create({ arch, numClasses, ...(normalisation ? { normalisation } : {}), ...(strideIn1x1 ? { strideIn1x1 } : {}) });
+  const model = await Model.create({
+    arch,
+    numClasses,
+    ...(normalisation ? { normalisation } : {}),
+    ...(strideIn1x1 ? { strideIn1x1 } : {}),
+  });
   const rep = await loadPretrained(model, source, log);
   const out = resolve(o.out ?? join(cxrtuneWeightsCache(), importName(o.source)));
   const sourceSha256 = await sha256File(info.file);
   const inputSize = Number(info.metadata.input_size) || 224;
   const descriptor: WeightsDescriptor = {
-    format: 'cxrtune-weights/1', arch, numClasses, inputSize, normalisation: model.spec.normalisation,
-    classifier: familyOf(arch).classifier, ...(strideIn1x1 ? { strideIn1x1: true as const } : {}), source: o.source, sourceFile: info.file, sourceSha256,
-    reinitialised: rep.reinitialised, created: new Date().toISOString(),
+    format: 'cxrtune-weights/1',
+    arch,
+    numClasses,
+    inputSize,
+    normalisation: model.spec.normalisation,
+    classifier: familyOf(arch).classifier,
+    ...(strideIn1x1 ? { strideIn1x1: true as const } : {}),
+    source: o.source,
+    sourceFile: info.file,
+    sourceSha256,
+    reinitialised: rep.reinitialised,
+    created: new Date().toISOString(),
   };
-  const keep = Object.fromEntries(Object.entries(info.metadata).filter(([k]) => ['license', 'timm_architecture', 'timm_tag', 'labels', 'stride_in_1x1', 'conversion'].includes(k)));
+  const keep = Object.fromEntries(
+    Object.entries(info.metadata).filter(([k]) =>
+      ['license', 'timm_architecture', 'timm_tag', 'labels', 'stride_in_1x1', 'conversion'].includes(k),
+    ),
+  );
   await writeSafetensors(join(out, 'model.safetensors'), await model.state(), {
-    ...keep, format: 'pt', arch, layout: `torchvision.models.${arch} state_dict`, num_classes: String(numClasses), input_size: String(inputSize),
-    mean: JSON.stringify(model.spec.normalisation.mean), std: JSON.stringify(model.spec.normalisation.std),
-    classifier: descriptor.classifier, source: `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, sha256 ${sourceSha256})`,
+    ...keep,
+    format: 'pt',
+    arch,
+    layout: `torchvision.models.${arch} state_dict`,
+    num_classes: String(numClasses),
+    input_size: String(inputSize),
+    mean: JSON.stringify(model.spec.normalisation.mean),
+    std: JSON.stringify(model.spec.normalisation.std),
+    classifier: descriptor.classifier,
+    source: `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, sha256 ${sourceSha256})`,
   });
-  await writeFileAtomic(join(out, 'model.json'), JSON.stringify(descriptor, null, 2) + '\n');
+  await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(descriptor, null, 2)}\n`);
   // A TF.js model is model.json plus its shards; the hash is model.json's (it names the shards).
   const dir = dirname(info.file);
-  const sourceBytes = info.format === 'tfjs'
-    ? readdirSync(dir).filter((f) => f === basename(info.file) || /^group\d+-shard\d+of\d+/.test(f)).reduce((a, f) => a + statSync(join(dir, f)).size, 0)
-    : statSync(info.file).size;
+  const sourceBytes =
+    info.format === 'tfjs'
+      ? readdirSync(dir)
+          .filter((f) => f === basename(info.file) || /^group\d+-shard\d+of\d+/.test(f))
+          .reduce((a, f) => a + statSync(join(dir, f)).size, 0)
+      : statSync(info.file).size;
   return { out, descriptor, tensors: rep.loaded, sourceBytes, seconds: (performance.now() - t0) / 1000 };
 }

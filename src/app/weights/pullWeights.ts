@@ -4,7 +4,19 @@
 // Honours HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN and the cache variables; resumes a partial
 // blob (<etag>.incomplete) with a Range request; checks the size (X-Linked-Size or
 // Content-Length) and, for LFS files, the SHA-256 the Hub gives as X-Linked-Etag.
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { once } from 'node:events';
@@ -59,8 +71,10 @@ function isOffline(env: Env): boolean {
 export function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
   const base = `${hubEndpoint(env)}/${repo}/resolve/${revision}`;
   const dir = join(hubRepoDir(repo, env), 'snapshots', revision);
-  return `download ${base}/model.safetensors and ${base}/config.json on a connected machine and put them in ${dir}/ ` +
-    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); then --pretrained ${repo} finds them`;
+  return (
+    `download ${base}/model.safetensors and ${base}/config.json on a connected machine and put them in ${dir}/ ` +
+    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); then --pretrained ${repo} finds them`
+  );
 }
 
 interface Head {
@@ -77,17 +91,23 @@ async function head(url: string, headers: Record<string, string>): Promise<Head 
   // No redirects: the LFS pointer's headers (X-Linked-*) are on the Hub's 302, not on the CDN's answer.
   const r = await fetch(url, { method: 'HEAD', headers, redirect: 'manual' });
   if (r.status === 404) return null;
-  if (r.status === 401 || r.status === 403) throw new Error(`${url}: ${r.status} — a gated or private repo needs HF_TOKEN`);
+  if (r.status === 401 || r.status === 403)
+    throw new Error(`${url}: ${r.status} — a gated or private repo needs HF_TOKEN`);
   if (r.status >= 400) throw new Error(`${url}: HTTP ${r.status}`);
   const location = r.headers.get('location');
   // A renamed repo answers with a relative redirect to its new name: follow it (the Hub's own rule).
-  if (r.status >= 300 && location?.startsWith('/') && !r.headers.get('x-linked-etag') && !r.headers.get('etag')) return head(new URL(location, url).href, headers);
+  if (r.status >= 300 && location?.startsWith('/') && !r.headers.get('x-linked-etag') && !r.headers.get('etag'))
+    return head(new URL(location, url).href, headers);
   const linked = unquote(r.headers.get('x-linked-etag'));
   const etag = linked ?? unquote(r.headers.get('etag'));
   if (!etag) throw new Error(`${url}: the server gave no ETag (is HF_ENDPOINT a Hugging Face Hub?)`);
-  const size = Number(r.headers.get('x-linked-size') ?? (r.status < 300 ? r.headers.get('content-length') : null) ?? NaN);
+  const size = Number(
+    r.headers.get('x-linked-size') ?? (r.status < 300 ? r.headers.get('content-length') : null) ?? NaN,
+  );
   return {
-    url, etag, commit: r.headers.get('x-repo-commit'),
+    url,
+    etag,
+    commit: r.headers.get('x-repo-commit'),
     size: Number.isFinite(size) ? size : null,
     lfsSha256: linked && /^[0-9a-f]{64}$/.test(linked) ? linked : null,
   };
@@ -100,7 +120,13 @@ async function sha256(file: string): Promise<string> {
 }
 
 /** Downloads url into `incomplete`, resuming what is there; returns the bytes that were already there. */
-async function download(h: Head, incomplete: string, headers: Record<string, string>, name: string, o: PullOptions): Promise<number> {
+async function download(
+  h: Head,
+  incomplete: string,
+  headers: Record<string, string>,
+  name: string,
+  o: PullOptions,
+): Promise<number> {
   const attempts = o.attempts ?? 3;
   const first = existsSync(incomplete) ? statSync(incomplete).size : 0;
   for (let attempt = 1; ; attempt++) {
@@ -110,7 +136,10 @@ async function download(h: Head, incomplete: string, headers: Record<string, str
     const start = h.size !== null && have > h.size ? 0 : have;
     try {
       const r = await fetch(h.url, { headers: { ...headers, ...(start ? { Range: `bytes=${start}-` } : {}) } });
-      if (r.status === 416) { rmSync(incomplete, { force: true }); throw new Error('range not satisfiable'); }
+      if (r.status === 416) {
+        rmSync(incomplete, { force: true });
+        throw new Error('range not satisfiable');
+      }
       if (!r.ok || !r.body) throw new Error(`HTTP ${r.status}`);
       // 200 to a range request: the server sends everything again.
       const from = r.status === 206 ? start : 0;
@@ -130,7 +159,10 @@ async function download(h: Head, incomplete: string, headers: Record<string, str
       if (h.size === null || done === h.size) return first;
       throw new Error(`transfer ended at ${done} of ${h.size} bytes`);
     } catch (e) {
-      if (attempt >= attempts) throw new Error(`${h.url}: ${(e as Error).message} (partial download kept in ${incomplete}; run pull again to resume)`);
+      if (attempt >= attempts)
+        throw new Error(
+          `${h.url}: ${(e as Error).message} (partial download kept in ${incomplete}; run pull again to resume)`,
+        );
       o.log?.(`${name}: ${(e as Error).message}; resuming (attempt ${attempt + 1}/${attempts})`);
     }
   }
@@ -145,13 +177,22 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
   if (isOffline(env)) {
     const snap = hubSnapshot(repo, revision, env);
     let weights: string | null = null;
-    try { weights = snap ? resolveWeightsFile(snap) : null; } catch { /* no weights file there */ }
-    if (!snap || !weights) throw new Error(`offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ${offlineAdvice(repo, env, revision)}`);
+    try {
+      weights = snap ? resolveWeightsFile(snap) : null;
+    } catch {
+      /* no weights file there */
+    }
+    if (!snap || !weights)
+      throw new Error(
+        `offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ${offlineAdvice(repo, env, revision)}`,
+      );
     return { repo, snapshot: snap, weights, files: [], offline: true };
   }
   const headers: Record<string, string> = { 'user-agent': 'cxrtune' };
   if (env.HF_TOKEN) headers.authorization = `Bearer ${env.HF_TOKEN}`;
-  const wanted = o.files ? o.files.map((f) => [f] as const) : DEFAULT_FILES.map((f) => (typeof f === 'string' ? [f] : f));
+  const wanted = o.files
+    ? o.files.map((f) => [f] as const)
+    : DEFAULT_FILES.map((f) => (typeof f === 'string' ? [f] : f));
   const heads: { name: string; h: Head }[] = [];
   for (const choices of wanted) {
     let found: { name: string; h: Head } | null = null;
@@ -163,11 +204,16 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
       } catch (e) {
         const cause = (e as { cause?: { code?: string } }).cause?.code;
         if (cause || (e as Error).message === 'fetch failed') {
-          throw new Error(`cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ${offlineAdvice(repo, env, revision)}`);
+          throw new Error(
+            `cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ${offlineAdvice(repo, env, revision)}`,
+          );
         }
         throw e;
       }
-      if (h) { found = { name, h }; break; }
+      if (h) {
+        found = { name, h };
+        break;
+      }
     }
     if (found) heads.push(found);
     else if (choices.some((c) => c.endsWith('.safetensors') || c.endsWith('.bin') || o.files)) {
@@ -187,12 +233,15 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
       const incomplete = `${blob}.incomplete`;
       resumedFrom = await download(h, incomplete, headers, name, o);
       const size = statSync(incomplete).size;
-      if (h.size !== null && size !== h.size) throw new Error(`${name}: ${size} bytes downloaded, the Hub says ${h.size}`);
+      if (h.size !== null && size !== h.size)
+        throw new Error(`${name}: ${size} bytes downloaded, the Hub says ${h.size}`);
       if (h.lfsSha256) {
         const got = await sha256(incomplete);
         if (got !== h.lfsSha256) {
           rmSync(incomplete);
-          throw new Error(`${name}: SHA-256 ${got} does not match the Hub's ${h.lfsSha256}; the download was removed, run pull again`);
+          throw new Error(
+            `${name}: SHA-256 ${got} does not match the Hub's ${h.lfsSha256}; the download was removed, run pull again`,
+          );
         }
       }
       renameSync(incomplete, blob);

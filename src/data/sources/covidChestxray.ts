@@ -28,7 +28,9 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
   const table = parseCsv(readFileSync(metaFile, 'utf8'), metaFile);
   requireColumns(table, ['patientid', 'finding', 'view', 'filename'], metaFile);
   const modality = opts.modality ?? 'X-ray';
-  const findingRes = opts.findings?.map((g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i'));
+  const findingRes = opts.findings?.map(
+    (g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i'),
+  );
   const rows: SourceRow[] = [];
   const problems: SourceResult['problems'] = [];
   const seen = new Set<string>();
@@ -36,7 +38,8 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     if (modality && v.modality !== undefined && v.modality !== modality) continue;
     if (!viewMatches(v.view, opts.views)) continue;
     if (findingRes && !findingRes.some((re) => re.test(v.finding))) continue;
-    if (opts.minAge !== undefined && v.age !== undefined && v.age.trim() !== '' && Number(v.age) < opts.minAge) continue;
+    if (opts.minAge !== undefined && v.age !== undefined && v.age.trim() !== '' && Number(v.age) < opts.minAge)
+      continue;
     const where = `${metaFile}:${line}`;
     if (!v.filename) {
       problems.push({ where, message: 'empty filename' });
@@ -51,7 +54,13 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     seen.add(path);
     const why = notAFile(path);
     if (why) {
-      problems.push({ where: path, message: why === 'not found' ? `image listed in metadata.csv line ${line} is missing` : `image listed in metadata.csv line ${line}: ${why}` });
+      problems.push({
+        where: path,
+        message:
+          why === 'not found'
+            ? `image listed in metadata.csv line ${line} is missing`
+            : `image listed in metadata.csv line ${line}: ${why}`,
+      });
       continue;
     }
     rows.push({

@@ -28,7 +28,12 @@ export function readCsvSource(file: string, opts: CsvSourceOptions = {}): Source
   const table = parseCsv(readFileSync(abs, 'utf8'), abs);
   const pc = opts.pathColumn ?? 'path';
   const lc = opts.labelColumn ?? 'label';
-  const needed = [pc, lc, ...(opts.patientColumn ? [opts.patientColumn] : []), ...(opts.viewColumn ? [opts.viewColumn] : [])];
+  const needed = [
+    pc,
+    lc,
+    ...(opts.patientColumn ? [opts.patientColumn] : []),
+    ...(opts.viewColumn ? [opts.viewColumn] : []),
+  ];
   requireColumns(table, needed, `source ${name} (${abs})`);
   const patientCol = opts.patientColumn ?? (table.header.includes('patient_id') ? 'patient_id' : undefined);
   const viewCol = opts.viewColumn ?? (table.header.includes('view') ? 'view' : undefined);

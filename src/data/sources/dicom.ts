@@ -53,7 +53,8 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
   const root = resolve(dir);
   const name = opts.name ?? basename(root);
   requireDir(root, `source ${name}`);
-  if (!opts.labels && !opts.label) throw new Error(`source ${name}: DICOM sources need labels=FILE (file,label or patient_id,label) or label=NAME`);
+  if (!opts.labels && !opts.label)
+    throw new Error(`source ${name}: DICOM sources need labels=FILE (file,label or patient_id,label) or label=NAME`);
   const byFile = new Map<string, string>();
   const byPatient = new Map<string, string>();
   if (opts.labels) {
@@ -61,7 +62,9 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     requireFile(lf, `source ${name} labels`);
     const t = parseCsv(readFileSync(lf, 'utf8'), lf);
     if (!t.header.includes('label') || !(t.header.includes('file') || t.header.includes('patient_id'))) {
-      throw new Error(`source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ${t.header.join(', ')})`);
+      throw new Error(
+        `source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ${t.header.join(', ')})`,
+      );
     }
     for (const { values: v } of t.records) {
       if (v.file) byFile.set(v.file.replace(/\\/g, '/'), v.label);

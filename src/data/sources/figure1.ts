@@ -45,7 +45,11 @@ export function readFigure1(dir: string, opts: Figure1Options = {}): SourceResul
       continue;
     }
     rows.push({
-      path, rawLabel: finding, patientId: `${name}:${figure1Patient(id)}`, source: name, view: (v.view ?? '').trim(),
+      path,
+      rawLabel: finding,
+      patientId: `${name}:${figure1Patient(id)}`,
+      source: name,
+      view: (v.view ?? '').trim(),
       extra: { finding, ...(v.sex ? { sex: v.sex } : {}), ...(v.age ? { age: v.age } : {}) },
     });
   }

@@ -36,20 +36,27 @@ export function readFolderSource(dir: string, opts: FolderSourceOptions = {}): S
     })
     .map((d) => d.name)
     .sort();
-  for (const [c, reason] of brokenClasses) if (!opts.classes || opts.classes.includes(c)) problems.push({ where: join(root, c), message: `class folder: ${reason}` });
+  for (const [c, reason] of brokenClasses)
+    if (!opts.classes || opts.classes.includes(c))
+      problems.push({ where: join(root, c), message: `class folder: ${reason}` });
   if (opts.classes) {
     const missing = opts.classes.filter((c) => !classes.includes(c) && !brokenClasses.has(c));
-    if (missing.length) throw new Error(`source ${name}: class folder${missing.length > 1 ? 's' : ''} not found in ${root}: ${missing.join(', ')}`);
+    if (missing.length)
+      throw new Error(
+        `source ${name}: class folder${missing.length > 1 ? 's' : ''} not found in ${root}: ${missing.join(', ')}`,
+      );
     classes = opts.classes.filter((c) => !brokenClasses.has(c));
   }
-  if (classes.length === 0 && problems.length === 0) throw new Error(`source ${name}: no class sub-folders in ${root} (expected one folder per class)`);
+  if (classes.length === 0 && problems.length === 0)
+    throw new Error(`source ${name}: no class sub-folders in ${root} (expected one folder per class)`);
   const rows: SourceRow[] = [];
   for (const cls of classes) {
     const cdir = join(root, cls);
     const files = readdirSync(cdir)
       .filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()) && !f.startsWith('.'))
       .sort();
-    if (files.length === 0) throw new Error(`source ${name}: empty class folder ${cdir} (no .png/.jpg/.jpeg/.dcm files)`);
+    if (files.length === 0)
+      throw new Error(`source ${name}: empty class folder ${cdir} (no .png/.jpg/.jpeg/.dcm files)`);
     for (const f of files) {
       const path = join(cdir, f);
       const why = notAFile(path);
@@ -60,10 +67,20 @@ export function readFolderSource(dir: string, opts: FolderSourceOptions = {}): S
       }
       const pid = rule(f);
       if (!pid) {
-        problems.push({ where: path, message: `patient-id rule '${opts.rule ?? 'stem'}' does not match the file name` });
+        problems.push({
+          where: path,
+          message: `patient-id rule '${opts.rule ?? 'stem'}' does not match the file name`,
+        });
         continue;
       }
-      rows.push({ path, rawLabel: cls, patientId: `${name}:${pid}`, source: name, view: opts.view ?? '', extra: { class_folder: cls } });
+      rows.push({
+        path,
+        rawLabel: cls,
+        patientId: `${name}:${pid}`,
+        source: name,
+        view: opts.view ?? '',
+        extra: { class_folder: cls },
+      });
     }
   }
   return { rows, problems };

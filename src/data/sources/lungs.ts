@@ -24,19 +24,32 @@ export interface LungPair {
 }
 
 /** Reads the three sources; `covidImages` defaults to ../covid-chestxray/images beside `dir`. */
-export function readLungs(dir: string, opts: { covidImages?: string; testFraction?: number; seed?: number } = {}): LungPair[] {
+export function readLungs(
+  dir: string,
+  opts: { covidImages?: string; testFraction?: number; seed?: number } = {},
+): LungPair[] {
   const root = resolve(dir);
-  if (!existsSync(root)) throw new Error(`lung data not found: ${root} (expected montgomery/, shenzhen/, covid-chestxray-masks/)`);
+  if (!existsSync(root))
+    throw new Error(`lung data not found: ${root} (expected montgomery/, shenzhen/, covid-chestxray-masks/)`);
   const pairs: Omit<LungPair, 'split'>[] = [];
   for (const src of ['montgomery', 'shenzhen'] as const) {
     const imgDir = join(root, src, 'images');
     if (!existsSync(imgDir)) throw new Error(`lung data: ${imgDir} is missing`);
-    for (const f of readdirSync(imgDir).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort()) {
+    for (const f of readdirSync(imgDir)
+      .filter((f) => /\.(jpe?g|png)$/i.test(f))
+      .sort()) {
       const stem = basename(f, extname(f));
       const mask = join(root, src, 'masks', `${stem}.png`);
       if (!existsSync(mask)) throw new Error(`lung data: no mask for ${join(imgDir, f)} (expected ${mask})`);
       // NLM sets: one image per patient; the last digit of the name is the TB label.
-      pairs.push({ image: join(imgDir, f), mask, source: src, patientId: `${src}:${stem.replace(/_[01]$/, '')}`, label: stem.endsWith('_1') ? 'tb' : 'normal', view: 'PA' });
+      pairs.push({
+        image: join(imgDir, f),
+        mask,
+        source: src,
+        patientId: `${src}:${stem.replace(/_[01]$/, '')}`,
+        label: stem.endsWith('_1') ? 'tb' : 'normal',
+        view: 'PA',
+      });
     }
   }
   const csv = join(root, 'covid-chestxray-masks.csv');
@@ -47,7 +60,8 @@ export function readLungs(dir: string, opts: { covidImages?: string; testFractio
   if (existsSync(meta)) {
     const t = parseCsv(readFileSync(meta, 'utf8'), meta);
     requireColumns(t, ['patientid', 'filename'], meta);
-    for (const { values: v } of t.records) patientOf.set(v.filename, { patient: v.patientid, finding: v.finding ?? '' });
+    for (const { values: v } of t.records)
+      patientOf.set(v.filename, { patient: v.patientid, finding: v.finding ?? '' });
   }
   const table = parseCsv(readFileSync(csv, 'utf8'), csv);
   requireColumns(table, ['image', 'mask'], csv);
@@ -56,9 +70,13 @@ export function readLungs(dir: string, opts: { covidImages?: string; testFractio
     if (!existsSync(image)) throw new Error(`lung data: ${image} (listed in ${csv}) is missing`);
     const p = patientOf.get(v.image);
     pairs.push({
-      image, mask: join(root, 'covid-chestxray-masks', v.mask), source: 'v7-covid',
+      image,
+      mask: join(root, 'covid-chestxray-masks', v.mask),
+      source: 'v7-covid',
       // Without metadata each image is its own patient (the only safe assumption).
-      patientId: `covid-chestxray:${p?.patient ?? `image:${v.image}`}`, label: p?.finding || 'unknown', view: v.view ?? '',
+      patientId: `covid-chestxray:${p?.patient ?? `image:${v.image}`}`,
+      label: p?.finding || 'unknown',
+      view: v.view ?? '',
     });
   }
   // Held-out patients per source: every source is split on its own, stratified by label.
@@ -69,10 +87,15 @@ export function readLungs(dir: string, opts: { covidImages?: string; testFractio
 export function readMaskManifest(file: string, opts: { testFraction?: number; seed?: number } = {}): LungPair[] {
   const m = readManifest(file);
   const rows = m.rows.filter((r) => r.extra.lung_mask);
-  if (!rows.length) throw new Error(`manifest ${file} has no lung_mask column (or it is empty): nothing to train or evaluate on`);
+  if (!rows.length)
+    throw new Error(`manifest ${file} has no lung_mask column (or it is empty): nothing to train or evaluate on`);
   const pairs = rows.map((r) => ({
-    image: rowPath(m, r), mask: rowPath(m, { path: r.extra.lung_mask! }), source: r.source || 'manifest',
-    patientId: r.patientId, label: r.label, view: r.view,
+    image: rowPath(m, r),
+    mask: rowPath(m, { path: r.extra.lung_mask! }),
+    source: r.source || 'manifest',
+    patientId: r.patientId,
+    label: r.label,
+    view: r.view,
   }));
   return splitPerSource(pairs, opts.testFraction ?? 0.2, opts.seed ?? 0);
 }
@@ -90,6 +113,9 @@ function splitPerSource(pairs: Omit<LungPair, 'split'>[], frac: number, seed: nu
 }
 
 /** The lung-field folder, or a manifest CSV with a lung_mask column. */
-export function readSegmentationData(path: string, opts: { testFraction?: number; seed?: number; covidImages?: string } = {}): LungPair[] {
+export function readSegmentationData(
+  path: string,
+  opts: { testFraction?: number; seed?: number; covidImages?: string } = {},
+): LungPair[] {
   return /\.csv$/i.test(path) ? readMaskManifest(path, opts) : readLungs(path, opts);
 }

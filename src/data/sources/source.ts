@@ -30,13 +30,15 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.dcm', '.dicom'];
 
 export function requireDir(dir: string, what: string): void {
   const p = probePath(dir);
-  if (!p.ok) throw new Error(p.reason === 'not found' ? `${what}: folder not found: ${dir}` : `${what}: ${p.reason}: ${dir}`);
+  if (!p.ok)
+    throw new Error(p.reason === 'not found' ? `${what}: folder not found: ${dir}` : `${what}: ${p.reason}: ${dir}`);
   if (p.kind !== 'dir') throw new Error(`${what}: not a folder: ${dir}`);
 }
 
 export function requireFile(file: string, what: string): void {
   const p = probePath(file);
-  if (!p.ok) throw new Error(p.reason === 'not found' ? `${what}: file not found: ${file}` : `${what}: ${p.reason}: ${file}`);
+  if (!p.ok)
+    throw new Error(p.reason === 'not found' ? `${what}: file not found: ${file}` : `${what}: ${p.reason}: ${file}`);
   if (p.kind !== 'file') throw new Error(`${what}: not a file: ${file}`);
 }
 

@@ -29,9 +29,14 @@ const OPTION_KEYS: Record<SourceKind, string[]> = {
 /** Parse `KIND:PATH[:OPTIONS]`; OPTIONS are comma-separated key=value (lists use '|'). */
 export function parseSourceSpec(text: string): SourceSpec {
   const m = /^([a-z][a-z0-9-]*):(.+)$/.exec(text);
-  if (!m) throw new OptionError(`invalid source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`, 'source');
+  if (!m)
+    throw new OptionError(
+      `invalid source '${text}': expected KIND:PATH[:key=value,…] with KIND one of ${SOURCE_KINDS.join(', ')}`,
+      'source',
+    );
   const kind = m[1] as SourceKind;
-  if (!SOURCE_KINDS.includes(kind)) throw new OptionError(`invalid source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`, 'source');
+  if (!SOURCE_KINDS.includes(kind))
+    throw new OptionError(`invalid source '${text}': unknown kind '${m[1]}' (${SOURCE_KINDS.join(', ')})`, 'source');
   let path = m[2];
   const options: Record<string, string> = {};
   const k = path.lastIndexOf(':');
@@ -40,7 +45,10 @@ export function parseSourceSpec(text: string): SourceSpec {
       const eq = part.indexOf('=');
       const key = part.slice(0, eq);
       if (!OPTION_KEYS[kind].includes(key)) {
-        throw new OptionError(`invalid source '${text}': unknown option '${key}' for ${kind} (${OPTION_KEYS[kind].join(', ')})`, 'source');
+        throw new OptionError(
+          `invalid source '${text}': unknown option '${key}' for ${kind} (${OPTION_KEYS[kind].join(', ')})`,
+          'source',
+        );
       }
       options[key] = part.slice(eq + 1);
     }
@@ -49,11 +57,18 @@ export function parseSourceSpec(text: string): SourceSpec {
   return { kind, path, options };
 }
 
-const list = (v: string | undefined) => (v ? v.split('|').map((s) => s.trim()).filter(Boolean) : undefined);
+const list = (v: string | undefined) =>
+  v
+    ? v
+        .split('|')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 
 function minAgeOf(v: string): number {
   const n = Number(v);
-  if (!(Number.isFinite(n) && n >= 0)) throw new OptionError(`invalid source option minage=${v}: expected an age in years`, 'source');
+  if (!(Number.isFinite(n) && n >= 0))
+    throw new OptionError(`invalid source option minage=${v}: expected an age in years`, 'source');
   return n;
 }
 
@@ -62,14 +77,27 @@ export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
   const v = list(o.views) ?? views;
   switch (spec.kind) {
     case 'covid-chestxray':
-      return readCovidChestxray(spec.path, { name: o.name, views: v, modality: o.modality, findings: list(o.findings), ...(o.minage !== undefined ? { minAge: minAgeOf(o.minage) } : {}) });
+      return readCovidChestxray(spec.path, {
+        name: o.name,
+        views: v,
+        modality: o.modality,
+        findings: list(o.findings),
+        ...(o.minage !== undefined ? { minAge: minAgeOf(o.minage) } : {}),
+      });
     case 'figure1':
       return readFigure1(spec.path, { name: o.name, views: v });
     case 'folder':
       return readFolderSource(spec.path, { name: o.name, rule: o.rule, classes: list(o.classes), view: o.view });
     case 'csv':
       return readCsvSource(spec.path, {
-        name: o.name, pathColumn: o.path, labelColumn: o.label, patientColumn: o.patient, viewColumn: o.view, rule: o.rule, views: v, keep: list(o.keep),
+        name: o.name,
+        pathColumn: o.path,
+        labelColumn: o.label,
+        patientColumn: o.patient,
+        viewColumn: o.view,
+        rule: o.rule,
+        views: v,
+        keep: list(o.keep),
       });
     case 'dicom':
       return readDicomSource(spec.path, { name: o.name, labels: o.labels, label: o.label, views: v });

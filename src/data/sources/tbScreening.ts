@@ -30,7 +30,9 @@ export function readTbScreening(dir: string, opts: TbScreeningOptions = {}): Sou
   requireDir(images, `source ${name} (expects images/ and masks/)`);
   const rows: SourceRow[] = [];
   const problems: SourceResult['problems'] = [];
-  const files = readdirSync(images).filter((f) => EXTENSIONS.includes(extname(f).toLowerCase()) && !f.startsWith('.')).sort();
+  const files = readdirSync(images)
+    .filter((f) => EXTENSIONS.includes(extname(f).toLowerCase()) && !f.startsWith('.'))
+    .sort();
   if (files.length === 0) throw new Error(`source ${name}: no .jpg/.png images in ${images}`);
   for (const f of files) {
     const path = join(images, f);
@@ -42,12 +44,16 @@ export function readTbScreening(dir: string, opts: TbScreeningOptions = {}): Sou
     const stem = f.slice(0, -extname(f).length);
     const label = tbLabelOf(stem);
     if (!label) {
-      problems.push({ where: path, message: "file name does not end in _0 (normal) or _1 (tuberculosis)" });
+      problems.push({ where: path, message: 'file name does not end in _0 (normal) or _1 (tuberculosis)' });
       continue;
     }
     const mask = join(root, 'masks', `${stem}.png`);
     rows.push({
-      path, rawLabel: label, patientId: `${name}:${stem}`, source: name, view: 'PA',
+      path,
+      rawLabel: label,
+      patientId: `${name}:${stem}`,
+      source: name,
+      view: 'PA',
       extra: { finding: label, ...(existsSync(mask) ? { lung_mask: mask } : {}) },
     });
   }

@@ -7,7 +7,12 @@ export const DENSENET_ARCHS = ['densenet121', 'densenet161', 'densenet169', 'den
 type DenseNetArch = (typeof DENSENET_ARCHS)[number];
 
 /** Dense layers per block → architecture. */
-const BY_BLOCKS: Record<string, DenseNetArch> = { '6,12,24,16': 'densenet121', '6,12,36,24': 'densenet161', '6,12,32,32': 'densenet169', '6,12,48,32': 'densenet201' };
+const BY_BLOCKS: Record<string, DenseNetArch> = {
+  '6,12,24,16': 'densenet121',
+  '6,12,36,24': 'densenet161',
+  '6,12,32,32': 'densenet169',
+  '6,12,48,32': 'densenet201',
+};
 
 export const densenet: Family<DenseNetArch> = {
   native: 'densenet',
@@ -33,7 +38,11 @@ export const densenet: Family<DenseNetArch> = {
   trainChannelsLast: true,
   fromStateNames(names) {
     const b = blocksPerStage(names, /(?:^|\.)denseblock([1-4])\.denselayer(\d+)\./);
-    return b ? BY_BLOCKS[b.counts] ?? null : null;
+    return b ? (BY_BLOCKS[b.counts] ?? null) : null;
   },
-  pretrained: DENSENET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),
+  pretrained: DENSENET_ARCHS.map((arch) => ({
+    arch,
+    source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`,
+    normalisation: IMAGENET,
+  })),
 };

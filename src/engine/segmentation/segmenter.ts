@@ -24,7 +24,10 @@ export interface SegmenterSpec {
   channelsLast?: boolean;
 }
 
-export interface SegStep { loss: number; overflow: boolean }
+export interface SegStep {
+  loss: number;
+  overflow: boolean;
+}
 
 export class Segmenter {
   readonly spec: Required<Omit<SegmenterSpec, 'device' | 'channelsLast'>> & { device: string; channelsLast: boolean };
@@ -38,10 +41,18 @@ export class Segmenter {
   }
 
   static create(spec: SegmenterSpec): Segmenter {
-    if (!SEGMENTER_ARCHS.includes(spec.arch)) throw new Error(`unknown segmenter architecture '${spec.arch}' (known: ${SEGMENTER_ARCHS.join(', ')})`);
+    if (!SEGMENTER_ARCHS.includes(spec.arch))
+      throw new Error(`unknown segmenter architecture '${spec.arch}' (known: ${SEGMENTER_ARCHS.join(', ')})`);
     const dec = spec.decoderChannels ?? LIGHT_DECODER;
-    if (dec.length !== 5 || !dec.every((c) => Number.isInteger(c) && c > 0)) throw new Error(`decoderChannels must be 5 positive integers (got ${JSON.stringify(dec)})`);
-    const full = { arch: spec.arch, decoderChannels: dec, normalisation: spec.normalisation ?? IMAGENET, device: spec.device ?? 'cpu', channelsLast: !!spec.channelsLast };
+    if (dec.length !== 5 || !dec.every((c) => Number.isInteger(c) && c > 0))
+      throw new Error(`decoderChannels must be 5 positive integers (got ${JSON.stringify(dec)})`);
+    const full = {
+      arch: spec.arch,
+      decoderChannels: dec,
+      normalisation: spec.normalisation ?? IMAGENET,
+      device: spec.device ?? 'cpu',
+      channelsLast: !!spec.channelsLast,
+    };
     const { NativeModel } = loadNative();
     return new Segmenter(full, new NativeModel({ ...full, numClasses: 1 }));
   }
@@ -70,8 +81,16 @@ export class Segmenter {
       else if (e.shape.join() !== t.shape.join()) bad.push(`${k} [${t.shape}] vs [${e.shape}]`);
     }
     if (strict) for (const k of byName.keys()) if (!tensors.has(k)) bad.push(`missing ${k}`);
-    if (bad.length) throw new Error(`state does not fit ${this.spec.arch}: ${bad.slice(0, 6).join('; ')}${bad.length > 6 ? ` … (${bad.length})` : ''}`);
-    const list: NativeTensor[] = [...tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
+    if (bad.length)
+      throw new Error(
+        `state does not fit ${this.spec.arch}: ${bad.slice(0, 6).join('; ')}${bad.length > 6 ? ` … (${bad.length})` : ''}`,
+      );
+    const list: NativeTensor[] = [...tensors].map(([name, t]) => ({
+      name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: t.data,
+    }));
     await this.serial(() => this.native.setState(list));
   }
 
@@ -81,11 +100,16 @@ export class Segmenter {
     const use: TensorMap = new Map();
     // Everything but the classifier (MobileNetV2's classifier.*, ResNet's fc.*) is the encoder.
     for (const [k, t] of w.tensors) if (!/^(classifier|fc)\./.test(k)) use.set(`encoder.${k}`, t);
-    const want = this.parameters().filter((e) => e.name.startsWith('encoder.') && !e.name.endsWith('num_batches_tracked'));
+    const want = this.parameters().filter(
+      (e) => e.name.startsWith('encoder.') && !e.name.endsWith('num_batches_tracked'),
+    );
     const missing = want.filter((e) => !use.has(e.name)).map((e) => e.name);
     const known = new Set(this.parameters().map((e) => e.name));
     for (const k of use.keys()) if (!known.has(k)) missing.push(`(unexpected) ${k}`);
-    if (missing.length) throw new Error(`${w.file} is not a ${this.spec.arch.replace('unet_', '')} encoder: missing ${missing.slice(0, 4).join(', ')}`);
+    if (missing.length)
+      throw new Error(
+        `${w.file} is not a ${this.spec.arch.replace('unet_', '')} encoder: missing ${missing.slice(0, 4).join(', ')}`,
+      );
     await this.loadState(use, { strict: false });
     // The encoder's own input normalisation (e.g. mean = std = 0.5 for TF-converted weights) wins.
     const normalisation = metadataNormalisation(w.metadata);
@@ -101,7 +125,14 @@ export class Segmenter {
   /** Per-BatchNorm input mean and variance on a batch (eval mode): for BatchNorm unfolding. */
   async batchNormInputStats(batch: Batch): Promise<{ name: string; mean: Float32Array; var: Float32Array }[]> {
     checkBatch(batch);
-    return this.serial(() => this.native.bnInputStats({ pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std }));
+    return this.serial(() =>
+      this.native.bnInputStats({
+        pixels: batch.pixels,
+        shape: batch.shape,
+        mean: this.spec.normalisation.mean,
+        std: this.spec.normalisation.std,
+      }),
+    );
   }
 
   /** Parameter indices of the encoder and of the decoder + head (two optimizer groups). */
@@ -119,17 +150,32 @@ export class Segmenter {
   }
 
   /** One step on a batch and its masks (0/1 per pixel, [N, H, W] at the batch's size): Dice + BCE. */
-  async trainStep(batch: Batch, masks: Uint8Array, hyper: { lr: number; momentum: number; weightDecay: number }[], precision: Precision = 'fp32'): Promise<SegStep> {
+  async trainStep(
+    batch: Batch,
+    masks: Uint8Array,
+    hyper: { lr: number; momentum: number; weightDecay: number }[],
+    precision: Precision = 'fp32',
+  ): Promise<SegStep> {
     const n = checkBatch(batch);
     const [, h, w] = batch.shape;
     if (this.groups === 0) throw new Error('configureOptimizer must be called before trainStep');
-    if (hyper.length !== this.groups) throw new Error(`trainStep got hyperparameters for ${hyper.length} groups; the optimizer has ${this.groups}`);
-    if (masks.length !== n * h * w) throw new Error(`masks hold ${masks.length} values; the batch needs ${n}×${h}×${w}`);
+    if (hyper.length !== this.groups)
+      throw new Error(`trainStep got hyperparameters for ${hyper.length} groups; the optimizer has ${this.groups}`);
+    if (masks.length !== n * h * w)
+      throw new Error(`masks hold ${masks.length} values; the batch needs ${n}×${h}×${w}`);
     checkSize(h, w);
-    const r = await this.serial(() => this.native.trainStep({
-      pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std,
-      masks, hyper, precision, lossScale: 1,
-    }));
+    const r = await this.serial(() =>
+      this.native.trainStep({
+        pixels: batch.pixels,
+        shape: batch.shape,
+        mean: this.spec.normalisation.mean,
+        std: this.spec.normalisation.std,
+        masks,
+        hyper,
+        precision,
+        lossScale: 1,
+      }),
+    );
     return { loss: r.loss, overflow: r.overflow };
   }
 
@@ -137,14 +183,20 @@ export class Segmenter {
   async predict(batch: Batch, precision: Precision = 'fp32'): Promise<Float32Array> {
     checkBatch(batch);
     checkSize(batch.shape[1], batch.shape[2]);
-    const r = await this.serial(() => this.native.predict({
-      pixels: batch.pixels, shape: batch.shape, mean: this.spec.normalisation.mean, std: this.spec.normalisation.std, precision,
-    }));
+    const r = await this.serial(() =>
+      this.native.predict({
+        pixels: batch.pixels,
+        shape: batch.shape,
+        mean: this.spec.normalisation.mean,
+        std: this.spec.normalisation.std,
+        precision,
+      }),
+    );
     return r.logits;
   }
 }
 
 function checkSize(h: number, w: number): void {
-  if (h % 32 !== 0 || w % 32 !== 0) throw new Error(`segmenter input must be a multiple of 32 pixels on each side (got ${w}×${h})`);
+  if (h % 32 !== 0 || w % 32 !== 0)
+    throw new Error(`segmenter input must be a multiple of 32 pixels on each side (got ${w}×${h})`);
 }
-

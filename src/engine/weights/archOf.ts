@@ -7,6 +7,8 @@ export const archFromNames = archFromStateNames;
 
 export function archFromFileName(path: string): Arch | null {
   const base = path.toLowerCase();
-  const found = [...ARCHS].sort((a, b) => b.length - a.length).find((a) => new RegExp(`(^|[^a-z0-9])${a}([^0-9]|$)`).test(base) || base.includes(a.replace('_', '')));
+  const found = [...ARCHS]
+    .sort((a, b) => b.length - a.length)
+    .find((a) => new RegExp(`(^|[^a-z0-9])${a}([^0-9]|$)`).test(base) || base.includes(a.replace('_', '')));
   return found ?? null;
 }

@@ -15,7 +15,9 @@ export function torchHubCheckpoints(env: Env = process.env): string {
 }
 
 export function hfHubCache(env: Env = process.env): string {
-  return env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(env.HF_HOME || join(xdgCache(env), 'huggingface'), 'hub');
+  return (
+    env.HF_HUB_CACHE || env.HUGGINGFACE_HUB_CACHE || join(env.HF_HOME || join(xdgCache(env), 'huggingface'), 'hub')
+  );
 }
 
 /** cxrtune's own cache root: weights/, lung-masks/, segmenters/. */
@@ -45,7 +47,9 @@ export function hubSnapshot(repoId: string, revision = 'main', env: Env = proces
     if (existsSync(join(snaps, commit))) return join(snaps, commit);
   }
   if (existsSync(join(snaps, revision))) return join(snaps, revision);
-  const all = readdirSync(snaps).filter((s) => !s.startsWith('.')).map((s) => join(snaps, s));
+  const all = readdirSync(snaps)
+    .filter((s) => !s.startsWith('.'))
+    .map((s) => join(snaps, s));
   all.sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
   return all.at(-1) ?? null;
 }

@@ -39,7 +39,10 @@ export function kerasResnetModule(name: string): string | null {
 
 export function isKerasResnet(model: TfjsLayersModel): boolean {
   const names = new Set(model.layers.map((l) => l.name));
-  return (names.has('res2a_branch2a') || names.has('conv2_block1_1_conv')) && (names.has('fc1000') || names.has('predictions'));
+  return (
+    (names.has('res2a_branch2a') || names.has('conv2_block1_1_conv')) &&
+    (names.has('fc1000') || names.has('predictions'))
+  );
 }
 
 /** The architecture, whether the stride is in the 1x1 conv, and the BatchNorm eps, from the topology. */
@@ -57,7 +60,8 @@ export function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1
     }
     if (l.class_name === 'BatchNormalization') {
       const e = Number(l.config.epsilon ?? 1e-3);
-      if (eps !== null && Math.abs(e - eps) > 1e-12) throw new Error(`${model.file}: BatchNorm layers with different eps (${eps}, ${e})`);
+      if (eps !== null && Math.abs(e - eps) > 1e-12)
+        throw new Error(`${model.file}: BatchNorm layers with different eps (${eps}, ${e})`);
       eps = e;
     }
     if (/^layer2\.0\.conv1$/.test(path)) strideIn1x1 = JSON.stringify(l.config.strides) === '[2,2]';
@@ -68,28 +72,43 @@ export function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1
   return { arch, strideIn1x1, eps: eps ?? 1e-3 };
 }
 
-const f32 = (v: Float32Array, shape: number[]): HostTensor => ({ dtype: 'F32', shape, data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) });
+const f32 = (v: Float32Array, shape: number[]): HostTensor => ({
+  dtype: 'F32',
+  shape,
+  data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength),
+});
 
 /** [kh, kw, in, out] → [out, in, kh, kw], optionally reversing the input channels. */
 function convKernel(t: HostTensor, reverseIn = false): HostTensor {
   const [kh, kw, ci, co] = t.shape as [number, number, number, number];
   const src = toFloat32(t);
   const out = new Float32Array(src.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-    const ii = reverseIn ? ci - 1 - i : i;
-    out[((o * ci + ii) * kh + y) * kw + x] = src[((y * kw + x) * ci + i) * co + o]!;
-  }
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++)
+        for (let o = 0; o < co; o++) {
+          const ii = reverseIn ? ci - 1 - i : i;
+          out[((o * ci + ii) * kh + y) * kw + x] = src[((y * kw + x) * ci + i) * co + o]!;
+        }
   return f32(out, [co, ci, kh, kw]);
 }
 
-export function kerasResnetToTorchvision(model: TfjsLayersModel): { arch: Arch; tensors: TensorMap; metadata: Record<string, string> } {
+export function kerasResnetToTorchvision(model: TfjsLayersModel): {
+  arch: Arch;
+  tensors: TensorMap;
+  metadata: Record<string, string>;
+} {
   const { arch, eps } = kerasResnetSpec(model);
   const w = model.weights;
   if (!w) throw new Error(`${model.file}: weights were not read`);
   const get = (layer: string, p: string) => w.get(`${layer}/${p}`);
   const tensors: TensorMap = new Map();
   const convBias = new Map<string, Float32Array>();
-  const convToBn = (path: string) => path.replace(/conv(\d)$/, 'bn$1').replace(/^conv1$/, 'bn1').replace(/downsample\.0$/, 'downsample.1');
+  const convToBn = (path: string) =>
+    path
+      .replace(/conv(\d)$/, 'bn$1')
+      .replace(/^conv1$/, 'bn1')
+      .replace(/downsample\.0$/, 'downsample.1');
   for (const l of model.layers) {
     const path = kerasResnetModule(l.name);
     if (!path) continue;
@@ -138,11 +157,14 @@ export function kerasResnetToTorchvision(model: TfjsLayersModel): { arch: Arch; 
 export function kerasResnetMetadata(model: TfjsLayersModel, numClasses = 1000): Record<string, string> {
   const { arch, strideIn1x1, eps } = kerasResnetSpec(model);
   return {
-    format: 'pt', arch, layout: `torchvision.models.${arch} state_dict, ResNet v1 (stride_in_1x1)`,
+    format: 'pt',
+    arch,
+    layout: `torchvision.models.${arch} state_dict, ResNet v1 (stride_in_1x1)`,
     stride_in_1x1: String(strideIn1x1),
     mean: JSON.stringify(CAFFE_MEAN_RGB.map((m) => m / 255)),
     std: JSON.stringify([1 / 255, 1 / 255, 1 / 255]),
-    input_size: '224', num_classes: String(numClasses),
+    input_size: '224',
+    num_classes: String(numClasses),
     source: `Keras ${arch} ImageNet (keras ${model.kerasVersion}) from a TensorFlow.js layers model`,
     conversion: `conv biases folded into BatchNorm running_mean; BatchNorm eps ${eps} → running_var += ${eps} - 1e-5; conv1 input channels reversed (Keras caffe input is BGR); normalisation = caffe mean/255, std 1/255`,
   };

@@ -5,7 +5,8 @@ import type { TensorMap } from '../types.js';
 
 // torchvision densenet._load_state_dict: 'denselayer1.norm.1.weight' → 'denselayer1.norm1.weight'
 // (plus num_batches_tracked, which files re-saved by a newer torch carry under the old name too).
-const LEGACY_DENSE = /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$/;
+const LEGACY_DENSE =
+  /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$/;
 
 export function normaliseName(k0: string): string {
   let k = k0;

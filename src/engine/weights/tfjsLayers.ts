@@ -34,7 +34,11 @@ export interface TfjsLayersModel {
 export function isTfjsLayersModel(file: string): boolean {
   if (!file.endsWith('.json') || !existsSync(file)) return false;
   try {
-    const j = JSON.parse(readFileSync(file, 'utf8')) as { format?: string; modelTopology?: unknown; weightsManifest?: unknown };
+    const j = JSON.parse(readFileSync(file, 'utf8')) as {
+      format?: string;
+      modelTopology?: unknown;
+      weightsManifest?: unknown;
+    };
     return (j.format === 'layers-model' || !!j.modelTopology) && Array.isArray(j.weightsManifest);
   } catch {
     return false;
@@ -53,11 +57,13 @@ export async function readTfjsLayersModel(file: string, opts: { data?: boolean }
   if (opts.data === false) return out;
   const weights: TensorMap = new Map();
   for (const group of j.weightsManifest) {
-    const parts = await Promise.all(group.paths.map(async (p) => {
-      const f = join(dirname(file), p);
-      if (!existsSync(f)) throw new Error(`${file}: weight shard ${p} is missing`);
-      return readFile(f);
-    }));
+    const parts = await Promise.all(
+      group.paths.map(async (p) => {
+        const f = join(dirname(file), p);
+        if (!existsSync(f)) throw new Error(`${file}: weight shard ${p} is missing`);
+        return readFile(f);
+      }),
+    );
     const buf = Buffer.concat(parts);
     let off = 0;
     for (const w of group.weights) {
@@ -70,7 +76,8 @@ export async function readTfjsLayersModel(file: string, opts: { data?: boolean }
       const name = w.name.replace(/:\d+$/, '');
       weights.set(name, decode(src, n, w, q));
     }
-    if (off !== buf.length) throw new Error(`${file}: the shards hold ${buf.length - off} bytes more than the manifest describes`);
+    if (off !== buf.length)
+      throw new Error(`${file}: the shards hold ${buf.length - off} bytes more than the manifest describes`);
   }
   out.weights = weights;
   return out;

@@ -5,7 +5,18 @@ import type { HostTensor, TensorMap } from '../types.js';
 import { PyDict, type PyValue } from './pickle.js';
 import { TorchArchive, TorchTensorRef } from './torchZip.js';
 
-const NESTED_KEYS = ['state_dict', 'model_state_dict', 'model', 'net', 'network', 'module', 'weights', 'params', 'ema', 'state_dict_ema'];
+const NESTED_KEYS = [
+  'state_dict',
+  'model_state_dict',
+  'model',
+  'net',
+  'network',
+  'module',
+  'weights',
+  'params',
+  'ema',
+  'state_dict_ema',
+];
 
 export interface TorchStateDict {
   /** Where the state dict was in the file ('' for the top level, else the key). */
@@ -31,7 +42,9 @@ export function findStateDict(root: PyValue, file: string): { path: string; dict
     const v = root.map.get(k);
     if (v !== undefined && isTensorDict(v)) return { path: k, dict: v, otherKeys: keys.filter((x) => x !== k) };
   }
-  throw new Error(`${file} holds no state dict: its keys are ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`);
+  throw new Error(
+    `${file} holds no state dict: its keys are ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`,
+  );
 }
 
 /** Reads the state dict's names and shapes, and with `data` its tensors. */
@@ -40,7 +53,8 @@ export async function readTorchStateDict(file: string, opts: { data?: boolean } 
   try {
     const { path, dict, otherKeys } = findStateDict(archive.root, file);
     const entries = new Map<string, { dtype: HostTensor['dtype']; shape: number[] }>();
-    for (const [k, t] of dict.map) entries.set(k as string, { dtype: (t as TorchTensorRef).hostDtype, shape: [...(t as TorchTensorRef).shape] });
+    for (const [k, t] of dict.map)
+      entries.set(k as string, { dtype: (t as TorchTensorRef).hostDtype, shape: [...(t as TorchTensorRef).shape] });
     const out: TorchStateDict = { path, entries, otherKeys };
     if (opts.data ?? true) {
       const tensors: TensorMap = new Map();

@@ -14,14 +14,47 @@ import { PyDict, PyGlobal, PyTuple, unpickle, type AllowedGlobal, type PyValue }
 export type StorageDtype = HostTensor['dtype'] | 'BOOL' | 'I8' | 'I16';
 
 const STORAGE_TYPES: Record<string, StorageDtype> = {
-  FloatStorage: 'F32', HalfStorage: 'F16', BFloat16Storage: 'BF16', DoubleStorage: 'F64',
-  LongStorage: 'I64', IntStorage: 'I32', ShortStorage: 'I16', CharStorage: 'I8', ByteStorage: 'U8', BoolStorage: 'BOOL',
+  FloatStorage: 'F32',
+  HalfStorage: 'F16',
+  BFloat16Storage: 'BF16',
+  DoubleStorage: 'F64',
+  LongStorage: 'I64',
+  IntStorage: 'I32',
+  ShortStorage: 'I16',
+  CharStorage: 'I8',
+  ByteStorage: 'U8',
+  BoolStorage: 'BOOL',
 };
 const DTYPES: Record<string, StorageDtype> = {
-  float32: 'F32', float: 'F32', float16: 'F16', half: 'F16', bfloat16: 'BF16', float64: 'F64', double: 'F64',
-  int64: 'I64', long: 'I64', int32: 'I32', int: 'I32', int16: 'I16', short: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  float32: 'F32',
+  float: 'F32',
+  float16: 'F16',
+  half: 'F16',
+  bfloat16: 'BF16',
+  float64: 'F64',
+  double: 'F64',
+  int64: 'I64',
+  long: 'I64',
+  int32: 'I32',
+  int: 'I32',
+  int16: 'I16',
+  short: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
-const ELEMENT_BYTES: Record<StorageDtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, U8: 1, BOOL: 1, I8: 1, I16: 2 };
+const ELEMENT_BYTES: Record<StorageDtype, number> = {
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  U8: 1,
+  BOOL: 1,
+  I8: 1,
+  I16: 2,
+};
 
 export interface TorchStorage {
   key: string;
@@ -53,8 +86,11 @@ export function hostDtype(d: StorageDtype): HostTensor['dtype'] {
   return d === 'BOOL' ? 'U8' : d === 'I8' || d === 'I16' ? 'I32' : d;
 }
 
-const LEGACY_MAGIC = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
-const RESAVE = "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', _use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its pickle)";
+const LEGACY_MAGIC = Uint8Array.from([
+  0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+]);
+const RESAVE =
+  "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', _use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its pickle)";
 
 /** What kind of file this is, from its first bytes. */
 export function sniffWeights(head: Uint8Array): 'zip' | 'torch-legacy' | 'tar' | 'pickle' | 'safetensors' | 'unknown' {
@@ -67,18 +103,24 @@ export function sniffWeights(head: Uint8Array): 'zip' | 'torch-legacy' | 'tar' |
 }
 
 export function legacyFormatError(file: string, kind: 'torch-legacy' | 'tar' | 'pickle'): Error {
-  const what = kind === 'tar' ? 'a PyTorch < 0.4 tar checkpoint' : kind === 'pickle' ? 'a plain Python pickle, not a torch.save zip' : 'a legacy (pre-1.6, non-zip) PyTorch checkpoint';
+  const what =
+    kind === 'tar'
+      ? 'a PyTorch < 0.4 tar checkpoint'
+      : kind === 'pickle'
+        ? 'a plain Python pickle, not a torch.save zip'
+        : 'a legacy (pre-1.6, non-zip) PyTorch checkpoint';
   return new Error(`${file} is ${what}; cxrtune reads only the zip format: ${RESAVE}`);
 }
 
 function tensorArgs(args: PyValue[], withDtype: boolean, what: string): TorchTensorRef {
   const [storage, offset, size, stride] = args;
   const dtypeToken = withDtype ? args[6] : undefined;
-  if (!(storage instanceof Object) || !('key' in (storage as object))) throw new Error(`${what}: tensor without a storage`);
+  if (!(storage instanceof Object) || !('key' in (storage as object)))
+    throw new Error(`${what}: tensor without a storage`);
   const s = storage as TorchStorage;
   const ints = (v: PyValue, name: string): number[] => {
     const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : null;
-    if (!items || !items.every((x) => Number.isInteger(x) && (x as number) >= 0)) throw new Error(`${what}: bad tensor ${name}`);
+    if (!items?.every((x) => Number.isInteger(x) && (x as number) >= 0)) throw new Error(`${what}: bad tensor ${name}`);
     return items as number[];
   };
   const shape = ints(size ?? null, 'size');
@@ -87,7 +129,8 @@ function tensorArgs(args: PyValue[], withDtype: boolean, what: string): TorchTen
   if (!Number.isInteger(offset) || (offset as number) < 0) throw new Error(`${what}: bad storage offset`);
   let dtype = s.dtype;
   if (withDtype) {
-    if (!(dtypeToken instanceof PyGlobal) || !(dtypeToken.name in DTYPES)) throw new Error(`${what}: unsupported tensor dtype`);
+    if (!(dtypeToken instanceof PyGlobal) || !(dtypeToken.name in DTYPES))
+      throw new Error(`${what}: unsupported tensor dtype`);
     dtype = DTYPES[dtypeToken.name]!;
   }
   return new TorchTensorRef(s, offset as number, shape, strides, dtype);
@@ -100,7 +143,9 @@ function allowedGlobals(what: string): Record<string, AllowedGlobal> {
       call: (args) => {
         const d = new PyDict('OrderedDict');
         const items = args[0];
-        if (Array.isArray(items)) for (const kv of items) if (kv instanceof PyTuple && kv.items.length === 2) d.map.set(kv.items[0] as string, kv.items[1]!);
+        if (Array.isArray(items))
+          for (const kv of items)
+            if (kv instanceof PyTuple && kv.items.length === 2) d.map.set(kv.items[0] as string, kv.items[1]!);
         return d;
       },
     },
@@ -154,7 +199,9 @@ export class TorchArchive {
       }
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(code === 'ENOENT' ? `weights file not found: ${file}` : `cannot read ${file}: ${(e as Error).message}`);
+      throw new Error(
+        code === 'ENOENT' ? `weights file not found: ${file}` : `cannot read ${file}: ${(e as Error).message}`,
+      );
     }
     let zip: ZipFile | undefined;
     try {
@@ -163,7 +210,8 @@ export class TorchArchive {
       else await readAt(fd, head, 0, 512, 0);
       const kind = sniffWeights(head);
       if (kind === 'torch-legacy' || kind === 'tar' || kind === 'pickle') throw legacyFormatError(file, kind);
-      if (kind !== 'zip') throw new Error(`${file} is not a PyTorch checkpoint (neither a torch.save zip nor a legacy pickle)`);
+      if (kind !== 'zip')
+        throw new Error(`${file} is not a PyTorch checkpoint (neither a torch.save zip nor a legacy pickle)`);
       try {
         const o = { lazyEntries: true, autoClose: false, strictFileNames: false };
         zip = buf ? await yauzl.fromBufferPromise(buf, o) : await yauzl.fromFdPromise(fd, o);
@@ -175,13 +223,16 @@ export class TorchArchive {
       const pkls = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
       if (pkls.length !== 1) {
         const script = [...entries.keys()].some((n) => /(^|\/)(code\/|constants\.pkl$)/.test(n));
-        throw new Error(script
-          ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() with torch.save instead`
-          : `${file} is a zip but not a torch.save checkpoint (${pkls.length ? 'several' : 'no'} <name>/data.pkl)`);
+        throw new Error(
+          script
+            ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() with torch.save instead`
+            : `${file} is a zip but not a torch.save checkpoint (${pkls.length ? 'several' : 'no'} <name>/data.pkl)`,
+        );
       }
       const prefix = pkls[0]!.slice(0, -'/data.pkl'.length);
       const src: Source = buf ? { buf } : { fd };
-      const readSmall = async (name: string) => (entries.has(name) ? readEntry(file, src, zip!, entries.get(name)!) : null);
+      const readSmall = async (name: string) =>
+        entries.has(name) ? readEntry(file, src, zip!, entries.get(name)!) : null;
       const bo = await readSmall(`${prefix}/byteorder`);
       const byteorder = bo ? Buffer.from(bo).toString('latin1').trim() : 'little';
       if (byteorder !== 'little' && byteorder !== 'big') throw new Error(`${file}: unknown byte order '${byteorder}'`);
@@ -193,11 +244,13 @@ export class TorchArchive {
         persistentLoad: (pid) => {
           const t = pid instanceof PyTuple ? pid.items : [];
           const [tag, type, key, location, numel] = t;
-          if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string') throw new Error(`${what}: unknown persistent id`);
+          if (tag !== 'storage' || !(type instanceof PyGlobal) || typeof key !== 'string')
+            throw new Error(`${what}: unknown persistent id`);
           const untyped = type.name === 'UntypedStorage';
           const dtype = untyped ? 'U8' : STORAGE_TYPES[type.name];
           if (!dtype) throw new Error(`${what}: unsupported storage type torch.${type.name}`);
-          if (!entries.has(`${prefix}/data/${key}`)) throw new Error(`${file} is incomplete: storage ${key} is missing`);
+          if (!entries.has(`${prefix}/data/${key}`))
+            throw new Error(`${file} is incomplete: storage ${key} is missing`);
           let s = storages.get(key);
           if (!s) storages.set(key, (s = { key, dtype, numel: Number(numel), location: String(location), untyped }));
           return s;
@@ -218,12 +271,15 @@ export class TorchArchive {
     const bytes = await this.storage(t.storage);
     const storageNumel = Math.floor(bytes.byteLength / es);
     if (!t.storage.untyped && t.storage.numel * ELEMENT_BYTES[t.storage.dtype] !== bytes.byteLength) {
-      throw new Error(`${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`);
+      throw new Error(
+        `${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`,
+      );
     }
     const n = t.shape.reduce((a, b) => a * b, 1);
     let last = t.offset;
     for (let i = 0; i < t.shape.length; i++) if (t.shape[i]! > 0) last += (t.shape[i]! - 1) * t.stride[i]!;
-    if (n > 0 && last >= storageNumel) throw new Error(`${this.file} is corrupt: a tensor reaches past the end of storage ${t.storage.key}`);
+    if (n > 0 && last >= storageNumel)
+      throw new Error(`${this.file} is corrupt: a tensor reaches past the end of storage ${t.storage.key}`);
     let data: Uint8Array;
     if (isContiguous(t.shape, t.stride)) data = bytes.subarray(t.offset * es, (t.offset + n) * es);
     else data = gather(bytes, es, t.offset, t.shape, t.stride);
@@ -315,7 +371,9 @@ function gather(src: Uint8Array, es: number, offset: number, shape: number[], st
   const words = es === 8 ? 2 : 1;
   const unit = es === 8 ? 4 : es;
   const Arr = unit === 4 ? Uint32Array : unit === 2 ? Uint16Array : Uint8Array;
-  const s = aligned ? new Arr(src.buffer as ArrayBuffer, src.byteOffset, Math.floor(src.byteLength / unit)) : new Arr(new Uint8Array(src).buffer);
+  const s = aligned
+    ? new Arr(src.buffer as ArrayBuffer, src.byteOffset, Math.floor(src.byteLength / unit))
+    : new Arr(new Uint8Array(src).buffer);
   const d = new Arr(out.buffer);
   const nd = shape.length;
   const idx = new Array<number>(nd).fill(0);

@@ -43,7 +43,9 @@ export function metadataNormalisation(meta: Record<string, string>): Normalisati
   const triple = (s: string | undefined): [number, number, number] | null => {
     try {
       const v = JSON.parse(s ?? 'null') as unknown;
-      return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as [number, number, number]) : null;
+      return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x))
+        ? (v as [number, number, number])
+        : null;
     } catch {
       return null;
     }
@@ -63,7 +65,9 @@ export function resolveWeightsFile(source: string): string {
     if (HUB_ID.test(source) && !source.startsWith('.')) {
       const snap = hubSnapshot(source);
       if (snap) return resolveWeightsFile(snap);
-      throw new Error(`pretrained weights not found: ${source} is neither a file nor in the Hugging Face cache (${hubRepoDir(source)}); fetch it with: cxrtune weights pull ${source}`);
+      throw new Error(
+        `pretrained weights not found: ${source} is neither a file nor in the Hugging Face cache (${hubRepoDir(source)}); fetch it with: cxrtune weights pull ${source}`,
+      );
     }
     throw new Error(`pretrained weights not found: ${source}`);
   }
@@ -73,12 +77,18 @@ export function resolveWeightsFile(source: string): string {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory() && depth < 4 && !e.name.startsWith('.')) walk(p, depth + 1);
-      else if (e.name.endsWith('.safetensors') || (TORCH_EXT.test(e.name) && !TFJS_SHARD.test(e.name)) || (e.name === 'model.json' && isTfjsLayersModel(p))) found.push(p);
+      else if (
+        e.name.endsWith('.safetensors') ||
+        (TORCH_EXT.test(e.name) && !TFJS_SHARD.test(e.name)) ||
+        (e.name === 'model.json' && isTfjsLayersModel(p))
+      )
+        found.push(p);
     }
   };
   walk(source, 0);
   // model.safetensors first, then any safetensors, then torch files (pytorch_model.bin …).
-  const rank = (p: string) => (p.endsWith('model.safetensors') ? 0 : p.endsWith('.safetensors') ? 1 : p.endsWith('.json') ? 3 : 2);
+  const rank = (p: string) =>
+    p.endsWith('model.safetensors') ? 0 : p.endsWith('.safetensors') ? 1 : p.endsWith('.json') ? 3 : 2;
   found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   if (!found.length) throw new Error(`no weights file (.safetensors, .pth, .bin, a TF.js model.json) in ${source}`);
   return found[0]!;
@@ -110,15 +120,20 @@ function safetensorsHeader(file: string): { entries: WeightsInfo['entries']; met
     const len = Buffer.alloc(8);
     readSync(fd, len, 0, 8, 0);
     const n = Number(len.readBigUInt64LE(0));
-    if (n < 2 || n > 100 * 1024 * 1024 || n + 8 > statSync(file).size) throw new Error(`${file} is not a safetensors file or is truncated`);
+    if (n < 2 || n > 100 * 1024 * 1024 || n + 8 > statSync(file).size)
+      throw new Error(`${file} is not a safetensors file or is truncated`);
     const h = Buffer.alloc(n);
     readSync(fd, h, 0, n, 8);
-    const header = JSON.parse(h.toString('utf8')) as Record<string, { dtype: HostTensor['dtype']; shape: number[] } | Record<string, string>>;
+    const header = JSON.parse(h.toString('utf8')) as Record<
+      string,
+      { dtype: HostTensor['dtype']; shape: number[] } | Record<string, string>
+    >;
     const entries: WeightsInfo['entries'] = new Map();
     let metadata: Record<string, string> = {};
     for (const [k, v] of Object.entries(header)) {
       if (k === '__metadata__') metadata = v as Record<string, string>;
-      else entries.set(k, { dtype: (v as { dtype: HostTensor['dtype'] }).dtype, shape: (v as { shape: number[] }).shape });
+      else
+        entries.set(k, { dtype: (v as { dtype: HostTensor['dtype'] }).dtype, shape: (v as { shape: number[] }).shape });
     }
     return { entries, metadata };
   } finally {
@@ -147,7 +162,10 @@ async function load(source: string, data: boolean): Promise<WeightsInfo & { tens
   let tensors: TensorMap | undefined;
   if (format === 'tfjs') {
     const tf = await readTfjsLayersModel(file, { data });
-    if (!isKerasResnet(tf)) throw new Error(`${file}: of TensorFlow.js models cxrtune reads Keras' ResNet-50/101/152 (keras.applications names)`);
+    if (!isKerasResnet(tf))
+      throw new Error(
+        `${file}: of TensorFlow.js models cxrtune reads Keras' ResNet-50/101/152 (keras.applications names)`,
+      );
     if (data) {
       const k = kerasResnetToTorchvision(tf);
       tensors = k.tensors;
@@ -158,12 +176,15 @@ async function load(source: string, data: boolean): Promise<WeightsInfo & { tens
       metadata = kerasResnetMetadata(tf);
       entries = new Map();
     }
-    notes.push('Keras ResNet v1 converted: conv biases folded into BatchNorm, eps adjusted, BGR input folded into conv1');
+    notes.push(
+      'Keras ResNet v1 converted: conv biases folded into BatchNorm, eps adjusted, BGR input folded into conv1',
+    );
   } else if (format === 'torch') {
     const sd = await readTorchStateDict(file, { data });
     entries = sd.entries;
     tensors = sd.tensors;
-    if (sd.path) notes.push(`state dict under '${sd.path}' (also in the file: ${sd.otherKeys.join(', ') || 'nothing else'})`);
+    if (sd.path)
+      notes.push(`state dict under '${sd.path}' (also in the file: ${sd.otherKeys.join(', ') || 'nothing else'})`);
     metadata = { format: 'pt', layout: 'torch.save state_dict', source: basename(file) };
   } else if (data) {
     ({ tensors, metadata } = await readSafetensors(file));
@@ -174,7 +195,10 @@ async function load(source: string, data: boolean): Promise<WeightsInfo & { tens
   const timm = readTimmConfig(file);
   if (timm) {
     const arch = timmArch(timm);
-    if (!arch) throw new Error(`${file}: timm architecture '${timm.architecture}' has no torchvision counterpart in cxrtune (ResNet-18…152, DenseNet-121…201)`);
+    if (!arch)
+      throw new Error(
+        `${file}: timm architecture '${timm.architecture}' has no torchvision counterpart in cxrtune (ResNet-18…152, DenseNet-121…201)`,
+      );
     metadata = { ...metadata, ...timmMetadata(timm) };
   }
   const arch = timm ? timmArch(timm)! : null;

@@ -7,7 +7,13 @@ import { pathToFileURL } from 'node:url';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-export interface PageCheck { errors: string[]; title: string; sections: string[]; svgs: number; images: number }
+export interface PageCheck {
+  errors: string[];
+  title: string;
+  sections: string[];
+  svgs: number;
+  images: number;
+}
 
 export async function openInChromium(file: string, screenshot?: string): Promise<PageCheck> {
   const { chromium } = await import('playwright-core');
@@ -15,21 +21,33 @@ export async function openInChromium(file: string, screenshot?: string): Promise
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
     viewport: { width: 1300, height: 900 },
     offline: true,
   });
   const errors: string[] = [];
   try {
     const page = await ctx.newPage();
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`);
+    });
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => errors.push(`request failed: ${r.url().slice(0, 120)}`));
     await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
     const title = await page.title();
     const sections = await page.$$eval('section', (els) => els.map((e) => e.id));
     const svgs = await page.$$eval('svg', (els) => els.length);
-    const images = await page.$$eval('img', (els) => els.filter((e) => (e as HTMLImageElement).naturalWidth > 0).length);
+    const images = await page.$$eval(
+      'img',
+      (els) => els.filter((e) => (e as HTMLImageElement).naturalWidth > 0).length,
+    );
     if (screenshot) await page.screenshot({ path: screenshot, fullPage: false });
     return { errors, title, sections, svgs, images };
   } finally {

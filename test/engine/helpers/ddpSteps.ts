@@ -16,14 +16,14 @@ export const SIZE = 32;
 
 /** Step s's full batch (16 images size², uint8 grey, labels 0/1): a fixed LCG stream. */
 export function batchAt(s: number, size = SIZE): { pixels: Uint8Array; labels: Int32Array } {
-  let x = (s + 1) * 2654435761 >>> 0;
+  let x = ((s + 1) * 2654435761) >>> 0;
   const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
   const pixels = new Uint8Array(BATCH * size * size);
   const labels = new Int32Array(BATCH);
   for (let i = 0; i < BATCH; i++) {
     labels[i] = next() & 1;
     // class 1 brighter, so the gradients are not noise alone
-    for (let p = 0; p < size * size; p++) pixels[i * size * size + p] = (next() >>> 24) % 192 + labels[i]! * 63;
+    for (let p = 0; p < size * size; p++) pixels[i * size * size + p] = ((next() >>> 24) % 192) + labels[i]! * 63;
   }
   return { pixels, labels };
 }
@@ -51,7 +51,11 @@ export interface StepsOptions {
 }
 
 /** Parameters and float buffers (BatchNorm running statistics) after the steps, each flat in name order. */
-export async function runSteps(bn: DdpBn, group?: ProcessGroup, o: StepsOptions = {}): Promise<{ params: Float32Array; buffers: Float32Array }> {
+export async function runSteps(
+  bn: DdpBn,
+  group?: ProcessGroup,
+  o: StepsOptions = {},
+): Promise<{ params: Float32Array; buffers: Float32Array }> {
   const { precision = 'fp32', steps = STEPS, size = SIZE, split, reversed = false } = o;
   manualSeed(7);
   const model = await Model.create({ arch: 'resnet18', numClasses: 2 });
@@ -98,7 +102,9 @@ if (process.env.DDP_OUT) {
   const group = env ? await ProcessGroup.init({ ...env, timeoutMs: 30_000 }) : undefined;
   const e = process.env;
   const w = await runSteps((e.DDP_BN ?? 'frozen') as DdpBn, group, {
-    precision: (e.DDP_PRECISION ?? 'fp32') as Precision, steps: Number(e.DDP_STEPS ?? STEPS), size: Number(e.DDP_SIZE ?? SIZE),
+    precision: (e.DDP_PRECISION ?? 'fp32') as Precision,
+    steps: Number(e.DDP_STEPS ?? STEPS),
+    size: Number(e.DDP_SIZE ?? SIZE),
     ...(e.DDP_SPLIT ? { split: Number(e.DDP_SPLIT) } : {}),
   });
   writeFileSync(join(process.env.DDP_OUT, `rank${group?.rank ?? 0}.params.bin`), w.params);

@@ -3,7 +3,7 @@
 // RSS grew while refusing them (a fresh process, so the peak is theirs alone).
 //   node --import tsx test/fuzz/helpers/decodeMemory.ts CACHE_DIR MAX_PIXELS
 import { adversarialCorpus } from '../../fixtures/adversarial.js';
-import { prepareStudy } from '../../../src/app/screen.js';
+import { prepareStudy } from '../../../src/app/serve/screen.js';
 
 const [dir, maxPixelsArg] = process.argv.slice(2);
 const maxPixels = Number(maxPixelsArg);
@@ -22,4 +22,4 @@ for (const c of corpus.filter((x) => !x.name.startsWith('ok-'))) {
   }
   cases.push({ name: c.name, expect: c.expect, outcome, ms: performance.now() - t0 });
 }
-process.stdout.write(JSON.stringify({ peakGrowth: Math.max(0, peak() - base), cases }) + '\n');
+process.stdout.write(`${JSON.stringify({ peakGrowth: Math.max(0, peak() - base), cases })}\n`);

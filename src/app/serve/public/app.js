@@ -23,14 +23,18 @@ const className = (c) => (/^covid/i.test(c) ? 'COVID-19' : c);
 async function api(path, init = {}) {
   const r = await fetch(path, { ...init, headers: headers(init.headers) });
   let body = null;
-  try { body = await r.json(); } catch { /* not JSON */ }
+  try {
+    body = await r.json();
+  } catch {
+    /* not JSON */
+  }
   if (r.status === 401) {
     $('token-panel').hidden = false;
     $('token').focus();
   }
   if (!r.ok) {
     const retry = r.headers.get('retry-after');
-    const detail = body && body.detail ? body.detail : `HTTP ${r.status}`;
+    const detail = body?.detail ? body.detail : `HTTP ${r.status}`;
     throw new Error(retry ? `${detail} (server busy: try again in ${retry} s)` : detail);
   }
   return body;
@@ -48,31 +52,62 @@ function renderCard(c) {
   root.replaceChildren();
   root.className = 'mc';
   const dl = el('dl');
-  const add = (k, v) => { dl.append(el('dt', k), el('dd', v)); };
+  const add = (k, v) => {
+    dl.append(el('dt', k), el('dd', v));
+  };
   add('Architecture', `${c.arch} (${c.inputSize}×${c.inputSize}, ${c.channels === 1 ? 'grayscale' : 'RGB'})`);
   add('Classes', c.classes.map(className).join(', '));
   add('Screened class', className(c.positiveClass));
   add('Decision threshold', c.threshold.toFixed(3));
   add('Version', c.version);
   add('Weights SHA-256', c.sha256);
-  const tr = Object.entries(c.training || {}).map(([k, v]) => `${k}: ${v}`).join('; ');
+  const tr = Object.entries(c.training || {})
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('; ');
   add('Training', tr || 'not recorded in the checkpoint');
   const data = c.data || {};
-  const summary = data.summary ? (typeof data.summary === 'string' ? data.summary : JSON.stringify(data.summary)) : null;
-  add('Training data', [summary, data.manifestSha256 ? `manifest SHA-256 ${data.manifestSha256.slice(0, 16)}…` : null].filter(Boolean).join('; ') || 'not recorded in the checkpoint');
+  const summary = data.summary
+    ? typeof data.summary === 'string'
+      ? data.summary
+      : JSON.stringify(data.summary)
+    : null;
+  add(
+    'Training data',
+    [summary, data.manifestSha256 ? `manifest SHA-256 ${data.manifestSha256.slice(0, 16)}…` : null]
+      .filter(Boolean)
+      .join('; ') || 'not recorded in the checkpoint',
+  );
   // Every figure with its protocol (SOURCE-HELD-OUT / EXTERNAL first, INTERNAL last).
-  const figs = c.figures || [{ label: 'INTERNAL', why: '', name: 'validation', n: (c.validation || {}).n, metrics: (c.validation || { metrics: [] }).metrics }];
+  const figs = c.figures || [
+    {
+      label: 'INTERNAL',
+      why: '',
+      name: 'validation',
+      n: c.validation?.n,
+      metrics: (c.validation || { metrics: [] }).metrics,
+    },
+  ];
   for (const f of figs) {
-    const ms = f.metrics.map((m) => `${m.name} ${fmt(m.value)}${m.ci ? ` (95 % CI ${fmt(m.ci[0])}–${fmt(m.ci[1])})` : ''}`);
-    add(`${f.label}: ${f.name}${f.n ? ` (n = ${f.n})` : ''}`, [ms.join('; ') || 'no metrics in the checkpoint', f.why, f.note].filter(Boolean).join(' — '));
+    const ms = f.metrics.map(
+      (m) => `${m.name} ${fmt(m.value)}${m.ci ? ` (95 % CI ${fmt(m.ci[0])}–${fmt(m.ci[1])})` : ''}`,
+    );
+    add(
+      `${f.label}: ${f.name}${f.n ? ` (n = ${f.n})` : ''}`,
+      [ms.join('; ') || 'no metrics in the checkpoint', f.why, f.note].filter(Boolean).join(' — '),
+    );
   }
   if (c.thresholdRule) add('Threshold rule', c.thresholdRule);
-  if (c.calibration) add('Calibration', `${c.calibration.method}${c.calibration.n ? ` on ${c.calibration.n} site images` : ''}${c.calibration.eceBefore != null ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}` : ''}`);
+  if (c.calibration)
+    add(
+      'Calibration',
+      `${c.calibration.method}${c.calibration.n ? ` on ${c.calibration.n} site images` : ''}${c.calibration.eceBefore != null ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}` : ''}`,
+    );
   add('Intended use', c.intendedUse);
   root.append(dl, el('p', c.disclaimer, 'disclaimer'));
   for (const id of ['pos-name']) $(id).textContent = className(c.positiveClass);
   $('prob-label').textContent = `Probability of ${className(c.positiveClass)}`;
-  $('heatmap').alt = `Grad-CAM heatmap: warmer colours mark the regions that raised the ${className(c.positiveClass)} probability`;
+  $('heatmap').alt =
+    `Grad-CAM heatmap: warmer colours mark the regions that raised the ${className(c.positiveClass)} probability`;
 }
 const fmt = (x) => (Math.abs(x) <= 1 ? x.toFixed(3) : x.toFixed(2));
 
@@ -93,10 +128,12 @@ function show(r) {
   const lungs = r.lungs;
   $('lungs-outline').hidden = !lungs;
   $('lung-evidence').hidden = !lungs || lungs.evidenceInside === null;
-  $('lung-warning').hidden = !lungs || !lungs.warning;
+  $('lung-warning').hidden = !lungs?.warning;
   if (lungs) {
     $('lungs-outline').src = lungs.outline;
-    if (lungs.evidenceInside !== null) $('lung-evidence').textContent = `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of the image).`;
+    if (lungs.evidenceInside !== null)
+      $('lung-evidence').textContent =
+        `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of the image).`;
     if (lungs.warning) $('lung-warning').textContent = lungs.warning;
   }
   $('probability').textContent = pct(r.probability);
@@ -106,9 +143,10 @@ function show(r) {
   meter.value = r.probability;
   $('threshold').textContent = pct(r.threshold);
   const d = $('decision');
-  d.textContent = r.decision === 'positive'
-    ? `At or above threshold: ${className(r.label)} suspected, review with priority`
-    : `Below threshold: ${cap(className(r.label))}`;
+  d.textContent =
+    r.decision === 'positive'
+      ? `At or above threshold: ${className(r.label)} suspected, review with priority`
+      : `Below threshold: ${cap(className(r.label))}`;
   d.className = r.decision === 'positive' ? 'decision-pos' : 'decision-neg';
   $('format').textContent = r.format.toUpperCase();
   $('timing').textContent = `${Math.round(r.timings.totalMs)} ms`;
@@ -124,11 +162,18 @@ function addToSession(r) {
   const btn = el('button', 'Show', 'link');
   btn.type = 'button';
   btn.setAttribute('aria-label', `Show study of ${new Date(r.at).toLocaleTimeString()}`);
-  btn.addEventListener('click', () => { show(r); $('result-h').focus(); });
+  btn.addEventListener('click', () => {
+    show(r);
+    $('result-h').focus();
+  });
   const td = el('td');
   td.append(btn);
-  row.append(el('td', new Date(r.at).toLocaleTimeString()), el('td', pct(r.probability)),
-    el('td', r.decision === 'positive' ? `${className(r.label)} suspected` : cap(className(r.label))), td);
+  row.append(
+    el('td', new Date(r.at).toLocaleTimeString()),
+    el('td', pct(r.probability)),
+    el('td', r.decision === 'positive' ? `${className(r.label)} suspected` : cap(className(r.label))),
+    td,
+  );
   table.tBodies[0].prepend(row);
 }
 
@@ -137,11 +182,17 @@ async function screen(file) {
   setStatus(`Screening… (${(file.size / 1024).toFixed(0)} KB)`);
   try {
     const bytes = await file.arrayBuffer();
-    const r = await api('/api/v1/screen', { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    const r = await api('/api/v1/screen', {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     r.at = Date.now();
     show(r);
     addToSession(r);
-    setStatus(`Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the threshold ${pct(r.threshold)}.`);
+    setStatus(
+      `Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the threshold ${pct(r.threshold)}.`,
+    );
     $('result-h').focus();
   } catch (e) {
     setStatus(`Could not screen this file: ${e.message}`, true);
@@ -150,11 +201,21 @@ async function screen(file) {
 
 function init() {
   $('result-h').tabIndex = -1;
-  $('file').addEventListener('change', (e) => { screen(e.target.files[0]); e.target.value = ''; });
+  $('file').addEventListener('change', (e) => {
+    screen(e.target.files[0]);
+    e.target.value = '';
+  });
   const drop = $('drop');
-  for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over'); });
+  for (const ev of ['dragenter', 'dragover'])
+    drop.addEventListener(ev, (e) => {
+      e.preventDefault();
+      drop.classList.add('over');
+    });
   for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => { e.preventDefault(); screen(e.dataTransfer.files[0]); });
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    screen(e.dataTransfer.files[0]);
+  });
   const opacity = $('opacity');
   const setOpacity = () => {
     $('heatmap').style.opacity = String(opacity.value / 100);

@@ -22,7 +22,13 @@ async function api(path) {
 
 const pct = (p) => (p === null || p === undefined ? '–' : `${(p * 100).toFixed(1)} %`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
-const STATUS_TEXT = { received: 'received', skipped: 'skipped', screened: 'screened', sent: 'sent back', failed: 'failed' };
+const STATUS_TEXT = {
+  received: 'received',
+  skipped: 'skipped',
+  screened: 'screened',
+  sent: 'sent back',
+  failed: 'failed',
+};
 
 function cell(tr, text, cls) {
   const td = document.createElement('td');
@@ -34,14 +40,19 @@ function cell(tr, text, cls) {
 
 function render(data) {
   const c = data.counts;
-  $('wl-summary').textContent = `${data.items.length} instances: ${c.sent} sent back, ${c.screened} screened, ${c.received} waiting, `
-    + `${c.skipped} skipped, ${c.failed} failed. ${data.pacs ? `PACS: ${data.pacs}` : 'No PACS configured (STOW-RS only).'}`;
+  $('wl-summary').textContent =
+    `${data.items.length} instances: ${c.sent} sent back, ${c.screened} screened, ${c.received} waiting, ` +
+    `${c.skipped} skipped, ${c.failed} failed. ${data.pacs ? `PACS: ${data.pacs}` : 'No PACS configured (STOW-RS only).'}`;
   const body = $('worklist').tBodies[0];
   body.replaceChildren();
   for (const it of data.items) {
     const tr = document.createElement('tr');
     cell(tr, pct(it.probability), 'prob-cell');
-    cell(tr, it.decision ?? '–', it.decision === 'positive' ? 'decision-pos' : it.decision === 'negative' ? 'decision-neg' : '');
+    cell(
+      tr,
+      it.decision ?? '–',
+      it.decision === 'positive' ? 'decision-pos' : it.decision === 'negative' ? 'decision-neg' : '',
+    );
     cell(tr, STATUS_TEXT[it.status] ?? it.status);
     cell(tr, it.reason ?? '');
     cell(tr, [it.modality, it.view].filter(Boolean).join(' / ') || '–');
@@ -73,7 +84,8 @@ async function showOverlay(it) {
   if (overlayUrl) URL.revokeObjectURL(overlayUrl);
   overlayUrl = URL.createObjectURL(blob);
   $('overlay').src = overlayUrl;
-  $('overlay-caption').textContent = `Probability ${pct(it.probability)} (threshold ${pct(it.threshold)}): ${it.decision}. Warm colours mark the regions that raised the probability.`;
+  $('overlay-caption').textContent =
+    `Probability ${pct(it.probability)} (threshold ${pct(it.threshold)}): ${it.decision}. Warm colours mark the regions that raised the probability.`;
   $('detail').hidden = false;
   $('detail').scrollIntoView({ block: 'nearest' });
 }

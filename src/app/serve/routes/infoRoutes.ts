@@ -4,7 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import type { ModelCard } from '../modelCard.js';
 import type { StudyQueue } from '../studyQueue.js';
 
-export function registerInfoRoutes(app: FastifyInstance, card: ModelCard, openapi: Record<string, unknown>, queue: StudyQueue): void {
+export function registerInfoRoutes(
+  app: FastifyInstance,
+  card: ModelCard,
+  openapi: Record<string, unknown>,
+  queue: StudyQueue,
+): void {
   app.get('/healthz', async () => {
     const q = queue.stats();
     return { status: 'ok', queue: { inFlight: q.inFlight, capacity: q.capacity } };

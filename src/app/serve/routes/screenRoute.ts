@@ -1,7 +1,7 @@
 // POST /api/v1/screen: the body (raw, or one multipart file) → the bounded queue → JSON.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { StudyInputError, type StudyInputProblem } from '../../screen.js';
+import { StudyInputError, type StudyInputProblem } from '../screen.js';
 import { ApiError } from '../apiError.js';
 import { errorMessage } from '../../../util/errorMessage.js';
 import { DISCLAIMER } from '../modelCard.js';
@@ -53,7 +53,8 @@ async function bodyBytes(req: FastifyRequest, bodyLimit: number): Promise<Buffer
 function multipartError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
   const status = (e as { statusCode?: unknown })?.statusCode;
-  if (status === 413) return new ApiError(413, 'payload_too_large', `the uploaded file is larger than the limit (${errorMessage(e)})`);
+  if (status === 413)
+    return new ApiError(413, 'payload_too_large', `the uploaded file is larger than the limit (${errorMessage(e)})`);
   return new ApiError(400, 'bad_multipart', `malformed multipart/form-data body: ${errorMessage(e)}`);
 }
 
@@ -83,7 +84,8 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
         const [status, code] = STATUS[e.problem];
         throw new ApiError(status, code, e.message);
       }
-      if (e instanceof QueueFullError) throw new ApiError(503, 'busy', e.message, { 'retry-after': String(e.retryAfterS) });
+      if (e instanceof QueueFullError)
+        throw new ApiError(503, 'busy', e.message, { 'retry-after': String(e.retryAfterS) });
       if (e instanceof AbortedError) throw new ApiError(504, 'timeout', `the study took longer than ${d.timeoutMs} ms`);
       throw e;
     } finally {
@@ -91,7 +93,14 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
     }
     const m = served.meta;
     const lungs = served.lungs ? await served.lungs.explain(r.study.input, r.heat) : null;
-    d.note(req, { sizeBytes: bytes.length, imageSha256: r.study.sha256, format: r.study.format, probability: r.probability, label: r.label, threshold: m.threshold });
+    d.note(req, {
+      sizeBytes: bytes.length,
+      imageSha256: r.study.sha256,
+      format: r.study.format,
+      probability: r.probability,
+      label: r.label,
+      threshold: m.threshold,
+    });
     reply.header('cache-control', 'no-store');
     return {
       id: req.id,
@@ -106,11 +115,22 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       bytes: r.study.bytes,
       image: dataUrl(r.imagePng),
       heatmap: dataUrl(r.heatmapPng),
-      lungs: lungs ? { evidenceInside: lungs.insideShare, lungArea: lungs.lungArea, warning: lungs.warning, outline: dataUrl(lungs.outlinePng) } : null,
+      lungs: lungs
+        ? {
+            evidenceInside: lungs.insideShare,
+            lungArea: lungs.lungArea,
+            warning: lungs.warning,
+            outline: dataUrl(lungs.outlinePng),
+          }
+        : null,
       model: { arch: m.arch, version: served.version, sha256: served.sha256 },
       timings: {
-        decodeMs: round(r.timings.decodeMs), queueMs: round(r.timings.queueMs), inferMs: round(r.timings.inferMs),
-        renderMs: round(r.timings.renderMs), totalMs: round(performance.now() - t0), batch: r.timings.batch,
+        decodeMs: round(r.timings.decodeMs),
+        queueMs: round(r.timings.queueMs),
+        inferMs: round(r.timings.inferMs),
+        renderMs: round(r.timings.renderMs),
+        totalMs: round(performance.now() - t0),
+        batch: r.timings.batch,
       },
       disclaimer: DISCLAIMER,
     };

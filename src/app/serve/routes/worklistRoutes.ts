@@ -10,8 +10,9 @@ import type { PacsService } from '../../pacs/pacsService.js';
 import type { WorklistItem } from '../../pacs/worklistStore.js';
 import { PUBLIC_DIR } from './pageRoutes.js';
 
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
-  + "form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+  "form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /** The page routes here that need no token (the lead's public-route list must name them). */
 export const WORKLIST_PUBLIC_ROUTES = ['/worklist', '/assets/worklist.js'] as const;
@@ -61,7 +62,14 @@ export function registerWorklistRoutes(app: FastifyInstance, pacs: PacsService):
 
   const page = readFileSync(join(PUBLIC_DIR, 'worklist.html'));
   const script = readFileSync(join(PUBLIC_DIR, 'worklist.js'));
-  app.get('/worklist', async (_req, reply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache')
-    .header('content-security-policy', CSP).send(page));
-  app.get('/assets/worklist.js', async (_req, reply) => reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(script));
+  app.get('/worklist', async (_req, reply) =>
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', CSP)
+      .send(page),
+  );
+  app.get('/assets/worklist.js', async (_req, reply) =>
+    reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(script),
+  );
 }

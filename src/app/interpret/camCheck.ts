@@ -1,0 +1,313 @@
+// Does Grad-CAM point at the evidence? Over a manifest's rows that carry masks (phantoms:
+// `mask` = lesions, `lung_mask` = lung field):
+// - pointing game (Zhang et al. 2016, strict: no tolerance) on positive images with a
+//   lesion: the heatmap of the positive class peaks inside the lesion mask;
+// - mean share of that heatmap's mass inside the lesions;
+// - "where does it look": share of the predicted class's heatmap mass inside the lung field,
+//   for every image with a lung mask.
+// Chance levels are reported beside them (a uniformly random point hits a mask with
+// probability = its area share), so a score can be read against what it would be blind.
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../util/atomicWrite.js';
+import type { Preprocessing } from '../../engine/preprocessing.js';
+import type { CheckpointMeta } from '../../engine/checkpoint.js';
+import type { Model } from '../../engine/model.js';
+import type { Batch } from '../../engine/types.js';
+import { readManifest, type Manifest, type ManifestRow } from '../../data/manifest.js';
+import { decodeMaskAsInput } from '../../data/inputImage.js';
+import { massInside, overlay, pointingHit } from '../../recipe/gradcam.js';
+import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
+import { Learner } from '../train/learner.js';
+import { writeJson } from '../train/runFolder.js';
+import { renderSvg } from '../report/plots.js';
+import { shareHistogramSpec } from '../report/evalPlots.js';
+
+export interface CamCheckOptions {
+  model: string;
+  manifest: string;
+  /** Default 'valid' if present, else every row. */
+  split?: string;
+  out: string;
+  layer?: string;
+  opacity?: number;
+  /** Images in the Fig. 10 gallery (default 8: positives first). */
+  gallery?: number;
+  /** Limit the rows examined (default all). */
+  limit?: number;
+  threads?: number | null;
+}
+
+export interface CamCheckImage {
+  row: number;
+  label: string;
+  predicted: string;
+  pPositive: number;
+  /** Positive class's heatmap peak inside the lesion mask (positives with a lesion). */
+  hit?: boolean;
+  lesionMass?: number;
+  lesionArea?: number;
+  lungMass?: number;
+  lungArea?: number;
+}
+
+export interface CamCheckResult {
+  layer: string;
+  split: string;
+  images: number;
+  pointing: { n: number; hits: number; rate: number; chance: number };
+  lesionMass: { n: number; mean: number; chance: number };
+  lungMass: { n: number; mean: number; chance: number };
+  perImage: CamCheckImage[];
+  files: { json: string; galleryPng: string; galleryHtml: string; lungHistogram: string | null };
+}
+
+/** A mask placed exactly as the model's input (same size, fit and lung crop), thresholded. */
+async function loadMask(
+  m: Manifest,
+  row: ManifestRow,
+  rel: string | undefined,
+  p: Preprocessing,
+): Promise<Uint8Array | null> {
+  return rel ? decodeMaskAsInput(m, row, rel, p) : null;
+}
+const area = (m: Uint8Array) => m.reduce((a, b) => a + b, 0) / m.length;
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const { model, meta } = learner;
+  const manifest = readManifest(o.manifest);
+  const { split, rowIdx } = selectCamRows(o, manifest, meta);
+  const S = meta.preprocessing.size;
+  const pc = meta.positiveClass;
+  const posName = meta.classes[pc]!;
+  const per: CamCheckImage[] = [];
+  const tiles: { tile: Tile; positive: boolean }[] = [];
+  const galleryN = o.gallery ?? 8;
+  const opacity = o.opacity ?? 0.5;
+  for await (const b of learner.rowsBatches(manifest, rowIdx, 8)) {
+    const { posCam, predicted, predHeat } = await batchCams(model, meta, b, o.layer);
+    for (let i = 0; i < b.shape[0]; i++) {
+      const row = b.rows[i]!;
+      const isPos = b.labels[i] === pc;
+      const pPositive = posCam.probs[i * meta.classes.length + pc]!;
+      const { rec, lesion } = await measureImage(
+        manifest,
+        meta,
+        { row, predicted: meta.classes[predicted[i]!]!, pPositive },
+        isPos,
+        posCam.heat[i]!,
+        predHeat[i]!,
+      );
+      per.push(rec);
+      if (tiles.length < 4 * galleryN) {
+        const heat = isPos ? posCam.heat[i]! : predHeat[i]!;
+        tiles.push({
+          positive: isPos,
+          tile: await camTile(b, i, rec, heat, lesion, { isPos, wrong: predicted[i] !== b.labels[i], opacity, S }),
+        });
+      }
+    }
+  }
+  const pts = per.filter((p) => p.hit !== undefined);
+  const lungs = per.filter((p) => p.lungMass !== undefined);
+  // Gallery: positives first (the lesions), then negatives.
+  const chosen = [
+    ...tiles.filter((t) => t.positive).slice(0, Math.ceil(galleryN * 0.75)),
+    ...tiles.filter((t) => !t.positive),
+  ]
+    .slice(0, galleryN)
+    .map((t) => t.tile);
+  const out = resolve(o.out);
+  const files = {
+    json: join(out, 'gradcam_check.json'),
+    galleryPng: join(out, 'gradcam_gallery.png'),
+    galleryHtml: join(out, 'gradcam_gallery.html'),
+    lungHistogram: lungs.length ? join(out, 'cam_in_lungs.svg') : null,
+  };
+  const result: CamCheckResult = {
+    layer: o.layer ?? model.camLayer,
+    split,
+    images: per.length,
+    pointing: {
+      n: pts.length,
+      hits: pts.filter((p) => p.hit).length,
+      rate: pts.length ? pts.filter((p) => p.hit).length / pts.length : NaN,
+      chance: mean(pts.map((p) => p.lesionArea!)),
+    },
+    lesionMass: {
+      n: pts.length,
+      mean: mean(pts.map((p) => p.lesionMass!)),
+      chance: mean(pts.map((p) => p.lesionArea!)),
+    },
+    lungMass: {
+      n: lungs.length,
+      mean: mean(lungs.map((p) => p.lungMass!)),
+      chance: mean(lungs.map((p) => p.lungArea!)),
+    },
+    perImage: per,
+    files,
+  };
+  await writeFileAtomic(files.galleryPng, await galleryPng(chosen, S, 4));
+  await writeFileAtomic(
+    files.galleryHtml,
+    galleryHtml(
+      'Grad-CAM gallery',
+      `Grad-CAM (${result.layer}) of the positive class '${posName}' on positives (white outline: lesion mask) and of the predicted class on the others.`,
+      chosen,
+    ),
+  );
+  if (files.lungHistogram)
+    await writeFileAtomic(
+      files.lungHistogram,
+      await renderSvg(
+        shareHistogramSpec(
+          lungs.map((p) => p.lungMass!),
+          'share of Grad-CAM mass inside the lung field',
+          'Where does it look?',
+        ),
+      ),
+    );
+  await writeJson(files.json, result);
+  return result;
+}
+
+/** The split's rows with masks; without masks there is nothing to measure: a gallery of a few images per class only. */
+function selectCamRows(
+  o: CamCheckOptions,
+  manifest: Manifest,
+  meta: CheckpointMeta,
+): { split: string; rowIdx: number[] } {
+  const split = o.split ?? (manifest.rows.some((r) => r.split === 'valid') ? 'valid' : 'all');
+  const inSplit = manifest.rows.flatMap((r, i) => (split === 'all' || r.split === split ? [i] : []));
+  if (!inSplit.length) throw new Error(`no '${split}' rows in ${o.manifest}`);
+  let rowIdx = inSplit.filter((i) => manifest.rows[i]!.extra.mask || manifest.rows[i]!.extra.lung_mask);
+  const masked = rowIdx.length > 0;
+  if (!masked) {
+    const n = 2 * (o.gallery ?? 8);
+    const byClass = (c: string) => inSplit.filter((i) => manifest.rows[i]!.label === c).slice(0, n);
+    rowIdx = [
+      ...byClass(meta.classes[meta.positiveClass]!),
+      ...meta.classes.filter((_, k) => k !== meta.positiveClass).flatMap(byClass),
+    ];
+  }
+  if (o.limit) rowIdx = rowIdx.slice(0, o.limit);
+  return { split, rowIdx };
+}
+
+/** Positive-class CAM for everyone (pointing game), then the predicted class's where it differs. */
+async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: string | undefined) {
+  const n = b.shape[0];
+  const S = meta.preprocessing.size;
+  const pc = meta.positiveClass;
+  const posCam = await camFor(model, b, new Array(n).fill(pc), layer);
+  const predicted: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = posCam.probs[i * meta.classes.length + pc]!;
+    predicted.push(
+      meta.classes.length === 2
+        ? p >= meta.threshold
+          ? pc
+          : 1 - pc
+        : argmax(posCam.probs.subarray(i * meta.classes.length, (i + 1) * meta.classes.length)),
+    );
+  }
+  const need = predicted.map((c, i) => (c !== pc ? i : -1)).filter((i) => i >= 0);
+  const predHeat = [...posCam.heat];
+  if (need.length) {
+    const sub = {
+      pixels: new Uint8Array(need.length * S * S * b.shape[3]),
+      shape: [need.length, S, S, b.shape[3]] as [number, number, number, number],
+    };
+    need.forEach((i, k) =>
+      sub.pixels.set(
+        (b.pixels as Uint8Array).subarray(i * S * S * b.shape[3], (i + 1) * S * S * b.shape[3]),
+        k * S * S * b.shape[3],
+      ),
+    );
+    const r = await camFor(
+      model,
+      sub,
+      need.map((i) => predicted[i]!),
+      layer,
+    );
+    need.forEach((i, k) => (predHeat[i] = r.heat[k]!));
+  }
+  return { posCam, predicted, predHeat };
+}
+
+/** One image's pointing hit and mass in the lesions (positives) and in the lung field, where it has the masks. */
+async function measureImage(
+  manifest: Manifest,
+  meta: CheckpointMeta,
+  base: { row: number; predicted: string; pPositive: number },
+  isPos: boolean,
+  posHeat: Float32Array,
+  predHeat: Float32Array,
+): Promise<{ rec: CamCheckImage; lesion: Uint8Array | null }> {
+  const mr = manifest.rows[base.row]!;
+  const rec: CamCheckImage = { row: base.row, label: mr.label, predicted: base.predicted, pPositive: base.pPositive };
+  const lesion = isPos ? await loadMask(manifest, mr, mr.extra.mask, meta.preprocessing) : null;
+  if (lesion?.some((v) => v)) {
+    rec.hit = pointingHit(posHeat, lesion);
+    rec.lesionMass = massInside(posHeat, lesion);
+    rec.lesionArea = area(lesion);
+  }
+  const lung = await loadMask(manifest, mr, mr.extra.lung_mask, meta.preprocessing);
+  if (lung) {
+    rec.lungMass = massInside(predHeat, lung);
+    rec.lungArea = area(lung);
+  }
+  return { rec, lesion };
+}
+
+/** A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or miss. */
+async function camTile(
+  b: Batch,
+  i: number,
+  rec: CamCheckImage,
+  heat: Float32Array,
+  lesion: Uint8Array | null,
+  t: { isPos: boolean; wrong: boolean; opacity: number; S: number },
+): Promise<Tile> {
+  const gray = grayOf(b, i);
+  const ov = overlay(gray, heat, t.opacity);
+  if (lesion) outline(ov, lesion, t.S);
+  return {
+    title: `${rec.label} → ${rec.predicted} (p ${rec.pPositive.toFixed(2)})`,
+    lines: [
+      t.isPos && rec.hit !== undefined
+        ? `peak ${rec.hit ? 'inside' : 'outside'} lesion; ${(100 * rec.lesionMass!).toFixed(0)} % mass in lesion`
+        : `Grad-CAM of '${rec.predicted}'`,
+      rec.lungMass !== undefined ? `${(100 * rec.lungMass).toFixed(0)} % of mass in the lung field` : '',
+    ],
+    image: await grayPng(gray, t.S),
+    overlay: await rgbPng(ov, t.S),
+    wrong: t.wrong,
+  };
+}
+
+function argmax(xs: ArrayLike<number>): number {
+  let k = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[k]!) k = i;
+  return k;
+}
+
+/** Paints the mask's boundary white into an RGB image. */
+function outline(rgb: Uint8Array, mask: Uint8Array, S: number): void {
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) {
+      const i = y * S + x;
+      if (!mask[i]) continue;
+      const edge =
+        x === 0 ||
+        y === 0 ||
+        x === S - 1 ||
+        y === S - 1 ||
+        !mask[i - 1] ||
+        !mask[i + 1] ||
+        !mask[i - S] ||
+        !mask[i + S];
+      if (edge) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 255;
+    }
+}

@@ -1,0 +1,268 @@
+// One screening study: bytes → content sniffing → decode → predict + Grad-CAM → PNGs.
+// Split into stages (prepare, infer a batch, render) so the server can batch the engine
+// step across queued requests; screenStudy() runs all three for one study (CLI, bench).
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import type { CheckpointMeta } from '../../engine/checkpoint.js';
+import type { Model } from '../../engine/model.js';
+import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../../data/image.js';
+import { imageOptions, imagesBatch } from '../../engine/preprocessing.js';
+import { decodeBudget } from '../../data/decodeLimits.js';
+import type { Region } from '../../data/lungCrop.js';
+import { errorMessage } from '../../util/errorMessage.js';
+import { camHeatmap, turbo } from '../../recipe/gradcam.js';
+import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
+
+export type StudyFormat = 'png' | 'jpeg' | 'dicom';
+
+/** Why an input was refused; the server maps each kind to a status code. */
+export type StudyInputProblem =
+  | 'empty'
+  | 'unsupported_type'
+  | 'too_large'
+  | 'too_small'
+  | 'corrupt'
+  | 'unsupported_dicom';
+
+export class StudyInputError extends Error {
+  constructor(
+    readonly problem: StudyInputProblem,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StudyInputError';
+  }
+}
+
+/** 25 Mpx: a 5000×5000 detector; CXRs are ≤ ~4300×4300 (18.5 Mpx). */
+export const DEFAULT_MAX_STUDY_PIXELS = 25_000_000;
+
+/** Recognises the format by its magic bytes; never by name or declared type. */
+export function sniffFormat(buf: Uint8Array): StudyFormat | null {
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (buf.length >= 8 && png.every((b, i) => buf[i] === b)) return 'png';
+  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
+  // DICOM Part 10: 128-byte preamble then 'DICM'.
+  if (buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d)
+    return 'dicom';
+  return null;
+}
+
+export interface PreprocessOptions {
+  size: number;
+  fit?: Fit;
+  equalize?: Equalize;
+  standardize?: 'image';
+  /** A lung-cropping model: finds each study's lung box (the segmenter, serve --lungs). */
+  lungRegion?: (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => Promise<Region>;
+  /** Pixel limit per image, enforced inside every decoder (embedded DICOM JPEGs too). */
+  maxPixels?: number;
+  /** Decoder memory budget per study in bytes (largest raster held); default maxPixels × 8. */
+  maxDecodeBytes?: number;
+}
+
+/** What finds a study's lung box for a lung-cropping model (app/lungs/lungEvidence.ts LungField). */
+export interface LungRegionFinder {
+  regionOf(buf: Uint8Array, margin: number, limits: { maxPixels: number; maxBytes: number }): Promise<Region>;
+}
+
+/** The checkpoint's preprocessing record as decode options, with the server's limits. */
+export function preprocessOf(
+  meta: CheckpointMeta,
+  maxPixels = DEFAULT_MAX_STUDY_PIXELS,
+  maxDecodeBytes = decodeBudget(maxPixels),
+  lungs?: LungRegionFinder,
+): PreprocessOptions {
+  const p = meta.preprocessing;
+  if (p.crop === 'lungs' && !lungs) {
+    throw new Error(
+      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
+    );
+  }
+  const lungRegion =
+    p.crop === 'lungs'
+      ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs!.regionOf(buf, p.cropMargin, limits)
+      : undefined;
+  return { ...imageOptions(p), maxPixels, maxDecodeBytes, ...(lungRegion ? { lungRegion } : {}) };
+}
+
+export interface PreparedStudy {
+  format: StudyFormat;
+  sha256: string;
+  bytes: number;
+  /** The model's input (inputSize², grayscale): also what the page shows. */
+  input: GrayImage;
+  decodeMs: number;
+}
+
+/** Sniff, guard and decode. Throws StudyInputError for anything a user can send wrong. */
+export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Promise<PreparedStudy> {
+  const t0 = performance.now();
+  if (buf.length === 0) throw new StudyInputError('empty', 'the request carried no image (empty body)');
+  const format = sniffFormat(buf);
+  if (!format)
+    throw new StudyInputError(
+      'unsupported_type',
+      'content is not a PNG, JPEG or DICOM file (recognised by its bytes, not its name or Content-Type)',
+    );
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_STUDY_PIXELS;
+  const maxBytes = opts.maxDecodeBytes ?? decodeBudget(maxPixels);
+  const sha256 = createHash('sha256').update(buf).digest('hex');
+  let input: GrayImage;
+  try {
+    // 'upload' names the input in errors: the client's file name never reaches us or the log.
+    // The decoders check every limit from the headers before they decode (DICOM too).
+    const region = opts.lungRegion ? await opts.lungRegion(buf, { maxPixels, maxBytes }) : undefined;
+    input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', {
+      size: opts.size,
+      fit: opts.fit ?? 'letterbox',
+      equalize: opts.equalize ?? 'none',
+      maxPixels,
+      maxBytes,
+      ...(opts.standardize ? { standardize: opts.standardize } : {}),
+      ...(region ? { region } : {}),
+    });
+  } catch (e) {
+    throw classify(e);
+  }
+  return { format, sha256, bytes: buf.length, input, decodeMs: performance.now() - t0 };
+}
+
+/** Maps data/image.ts and data/dicom.ts messages to a problem kind. */
+function classify(e: unknown): StudyInputError {
+  if (e instanceof StudyInputError) return e;
+  const msg = errorMessage(e);
+  if (/too large|exceeds pixel limit/.test(msg)) return new StudyInputError('too_large', msg);
+  if (/too small/.test(msg)) return new StudyInputError('too_small', msg);
+  if (/transfer syntax|no pixel data|without Rows|unsupported DICOM/.test(msg))
+    return new StudyInputError('unsupported_dicom', msg);
+  return new StudyInputError('corrupt', msg);
+}
+
+export interface StudyInference {
+  /** Probability of the positive class. */
+  probability: number;
+  probabilities: number[];
+  /** Grad-CAM heatmap in [0, 1] at inputSize² (for the positive class). */
+  heat: Float32Array;
+}
+
+/**
+ * Predict + Grad-CAM for several prepared studies in one engine call: the Grad-CAM pass
+ * returns the logits too, and its batch score is a sum of per-image scores (eval mode), so
+ * every image's map is what it would be alone.
+ */
+export async function inferStudies(
+  model: Model,
+  meta: CheckpointMeta,
+  studies: PreparedStudy[],
+): Promise<StudyInference[]> {
+  const S = meta.preprocessing.size;
+  const cam = await model.gradCamMaps(
+    imagesBatch(
+      studies.map((s) => s.input.pixels),
+      meta.preprocessing,
+    ),
+    meta.positiveClass,
+  );
+  const [, h, w] = cam.shape;
+  const k = meta.classes.length;
+  // A recalibrated checkpoint (cxrtune calibrate): the same mapping evaluate applies.
+  const probs = applyCalibration(cam.probs, k, meta.positiveClass, calibrationOf(meta));
+  return studies.map((_, i) => {
+    const probabilities = Array.from(probs.subarray(i * k, (i + 1) * k));
+    return {
+      probability: probabilities[meta.positiveClass]!,
+      probabilities,
+      heat: camHeatmap(cam.maps.subarray(i * h * w, (i + 1) * h * w), h, w, S, S),
+    };
+  });
+}
+
+export interface RenderedStudy {
+  /** Grayscale PNG of the model's input. */
+  imagePng: Buffer;
+  /** RGBA PNG: turbo colours, alpha = heat, to lay over imagePng. */
+  heatmapPng: Buffer;
+  renderMs: number;
+}
+
+export async function renderStudy(study: PreparedStudy, inf: StudyInference): Promise<RenderedStudy> {
+  const t0 = performance.now();
+  const { width, height, pixels } = study.input;
+  const [imagePng, heatmapPng] = await Promise.all([
+    sharp(pixels, { raw: { width, height, channels: 1 } })
+      .png({ compressionLevel: 4 })
+      .toBuffer(),
+    sharp(heatRgba(inf.heat), { raw: { width, height, channels: 4 } })
+      .png({ compressionLevel: 4 })
+      .toBuffer(),
+  ]);
+  return { imagePng, heatmapPng, renderMs: performance.now() - t0 };
+}
+
+// recipe/gradcam's heatmapRgba evaluates the turbo polynomial per pixel; a 256-entry table
+// gives the same colours (to 1/255 of heat) at a fraction of the cost on the request path.
+const TURBO_LUT = Array.from({ length: 256 }, (_, i) => turbo(i / 255));
+
+/** Heat in [0, 1] → RGBA (turbo colour, alpha = heat). */
+export function heatRgba(heat: Float32Array): Uint8Array {
+  const out = new Uint8Array(heat.length * 4);
+  for (let i = 0; i < heat.length; i++) {
+    const q = Math.round(Math.min(1, Math.max(0, heat[i]!)) * 255);
+    const c = TURBO_LUT[q]!;
+    out[i * 4] = c[0];
+    out[i * 4 + 1] = c[1];
+    out[i * 4 + 2] = c[2];
+    out[i * 4 + 3] = q;
+  }
+  return out;
+}
+
+/** The decision at the checkpoint's threshold, named by class. */
+export function decide(meta: CheckpointMeta, probabilities: number[]): { positive: boolean; label: string } {
+  const p = probabilities[meta.positiveClass]!;
+  const positive = p >= meta.threshold;
+  if (positive) return { positive, label: meta.classes[meta.positiveClass]! };
+  // Below threshold: the most probable of the other classes (the negative class for 2).
+  let best = -1;
+  meta.classes.forEach((_, i) => {
+    if (i !== meta.positiveClass && (best < 0 || probabilities[i]! > probabilities[best]!)) best = i;
+  });
+  return { positive, label: meta.classes[best]! };
+}
+
+export interface StudyResult extends RenderedStudy, StudyInference {
+  format: StudyFormat;
+  sha256: string;
+  bytes: number;
+  positive: boolean;
+  label: string;
+  threshold: number;
+  timings: { decodeMs: number; inferMs: number; renderMs: number; totalMs: number };
+}
+
+/** One study end to end: what the server does for a request, without the queue. */
+export async function screenStudy(
+  model: Model,
+  meta: CheckpointMeta,
+  buf: Uint8Array,
+  opts: Partial<PreprocessOptions> = {},
+): Promise<StudyResult> {
+  const t0 = performance.now();
+  const study = await prepareStudy(buf, { ...preprocessOf(meta), ...opts });
+  const t1 = performance.now();
+  const [inf] = await inferStudies(model, meta, [study]);
+  const inferMs = performance.now() - t1;
+  const r = await renderStudy(study, inf!);
+  return {
+    ...r,
+    ...inf!,
+    ...decide(meta, inf!.probabilities),
+    format: study.format,
+    sha256: study.sha256,
+    bytes: study.bytes,
+    threshold: meta.threshold,
+    timings: { decodeMs: study.decodeMs, inferMs, renderMs: r.renderMs, totalMs: performance.now() - t0 },
+  };
+}

@@ -1,0 +1,208 @@
+// The Learner: a model together with the preprocessing it reads images with, its classes and
+// (when training) its data and configuration — fastai's Learner. Every use case gets its model
+// here, the same way: train, lr-find, resume (Learner.forTraining / Learner.resume) and
+// evaluate, explain, audit, cam-check, calibrate and serve (Learner.load). Before it, each of
+// those rebuilt the model from paths and the copies had drifted (issue 10).
+//
+// Choices:
+// - Threads are set here, once, from the caller's `threads` (default: physical cores, split
+//   between local data-parallel workers): the engine's pool is process-wide.
+// - forTraining seeds the engine RNG with cfg.seed before the network is built, so the
+//   initialisation (and a re-initialised head) is a function of the seed alone.
+// - BatchNorm unfolding of a folded pretrained checkpoint (bnUnfold.ts) uses the first 64
+//   training images in a fixed order; it is part of building the model, not of training.
+import type { Region } from '../../data/lungCrop.js';
+import { channelsLastFor } from '../../engine/models/registry.js';
+import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { workerThreads } from '../../engine/distributed.js';
+import { Model } from '../../engine/model.js';
+import { loadPretrained } from '../../engine/pretrained.js';
+import { imageOptions, imagesBatch, type ImagePreprocessing, type Preprocessing } from '../../engine/preprocessing.js';
+import { checkDevice, manualSeed, physicalCores, setThreads } from '../../engine/runtime.js';
+import type { Batch, Normalisation } from '../../engine/types.js';
+import { metadataNormalisation, weightsInfo } from '../../engine/weights/weightsFile.js';
+import { decodeImage, type GrayImage } from '../../data/image.js';
+import type { Manifest } from '../../data/manifest.js';
+import type { LrFindResult } from '../../recipe/lrFinder.js';
+import { lrFindOnModel, type LrFindOnModelOptions } from '../../recipe/lrFindOnModel.js';
+import type { LoaderBatch } from '../../data/batchLoader.js';
+import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from './bnUnfold.js';
+import type { RunData } from './dataSource.js';
+import { resolveModel, type ModelRef } from './modelRef.js';
+import { batchesOfRows, predictSet, type PredictedSet, type PredictSetOptions } from './predictSet.js';
+import { imageRecordOf, type TrainConfig } from './trainConfig.js';
+
+/** What the consumers of a trained model read (a subset of model.json). */
+export type LearnerMeta = Pick<CheckpointMeta, 'arch' | 'classes' | 'positiveClass' | 'threshold' | 'preprocessing'> &
+  Partial<CheckpointMeta>;
+
+/** The TrainConfig fields that decide how the model is built and fed (lr-find shares them). */
+export type BuildConfig = Pick<
+  TrainConfig,
+  | 'arch'
+  | 'pretrained'
+  | 'seed'
+  | 'device'
+  | 'unfoldBn'
+  | 'size'
+  | 'fit'
+  | 'equalize'
+  | 'crop'
+  | 'cropMargin'
+  | 'standardize'
+>;
+
+/** A learner loaded from a checkpoint: its whole model.json, and where it came from. */
+export type LoadedLearner = Learner & { readonly meta: CheckpointMeta; readonly ref: ModelRef };
+
+export interface LoadOptions {
+  threads?: number | null;
+  device?: string;
+  /** Data-parallel worker: share the cores with the other local ranks. */
+  worker?: boolean;
+}
+
+export function useThreads(threads: number | null | undefined, worker = false): void {
+  setThreads(threads ?? (worker ? workerThreads(physicalCores()) : physicalCores()));
+}
+
+export class Learner {
+  private constructor(
+    readonly model: Model,
+    readonly meta: LearnerMeta,
+    /** Where a loaded model came from (null for a model built for training). */
+    readonly ref: ModelRef | null,
+    /** Training data (training and lr-find only). */
+    readonly data: RunData | null,
+    /** True when BatchNorm was unfolded while building the model. */
+    readonly unfoldedBatchNorm = false,
+  ) {}
+
+  get preprocessing(): Preprocessing {
+    return this.meta.preprocessing;
+  }
+
+  /** A trained model: a run folder (best, else last checkpoint) or a checkpoint folder. */
+  static async load(path: string, o: LoadOptions = {}): Promise<LoadedLearner> {
+    const ref = await resolveModel(path);
+    return Learner.loadRef(ref, o);
+  }
+
+  static async loadRef(ref: ModelRef, o: LoadOptions = {}): Promise<LoadedLearner> {
+    useThreads(o.threads, o.worker);
+    if (o.device) checkDevice(o.device);
+    const channelsLast = channelsLastFor(ref.meta.arch, o.device ?? 'cpu', 'inference');
+    const { model, meta } = await loadCheckpoint(ref.checkpoint, {
+      ...(o.device ? { device: o.device } : {}),
+      ...(channelsLast ? { channelsLast } : {}),
+    });
+    return new Learner(model, meta, ref, null) as LoadedLearner;
+  }
+
+  /** A checkpoint folder by path, without run-folder resolution (serve, which verified it). */
+  static async loadCheckpointDir(dir: string, o: LoadOptions = {}): Promise<LoadedLearner> {
+    return Learner.loadRef({ checkpoint: dir, runDir: null, meta: await readCheckpointMeta(dir) }, o);
+  }
+
+  /** A fresh model for `cfg` on `data`: seeded init, pretrained weights, BatchNorm unfolding. */
+  static async forTraining(
+    cfg: BuildConfig & { threads: number | null },
+    data: RunData,
+    o: { log?: (m: string) => void; worker?: boolean } = {},
+  ): Promise<Learner> {
+    const log = o.log ?? (() => undefined);
+    checkDevice(cfg.device);
+    useThreads(cfg.threads, o.worker);
+    manualSeed(cfg.seed);
+    let normalisation: Normalisation | undefined;
+    let strideIn1x1 = false;
+    if (cfg.pretrained) {
+      const meta = (await weightsInfo(cfg.pretrained)).metadata;
+      normalisation = metadataNormalisation(meta);
+      strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
+    }
+    const channelsLast = channelsLastFor(cfg.arch, cfg.device, 'train');
+    const model = await Model.create({
+      arch: cfg.arch,
+      numClasses: data.classes.length,
+      device: cfg.device,
+      ...(normalisation ? { normalisation } : {}),
+      ...(strideIn1x1 ? { strideIn1x1 } : {}),
+      ...(channelsLast ? { channelsLast } : {}),
+    });
+    if (cfg.pretrained) {
+      const rep = await loadPretrained(model, cfg.pretrained, log);
+      log(`pretrained: ${rep.loaded} tensors from ${rep.file}`);
+    }
+    let unfolded = false;
+    if (cfg.unfoldBn === 'on' || (cfg.unfoldBn === 'auto' && cfg.pretrained)) {
+      if (cfg.unfoldBn === 'on' || isFoldedBatchNorm(await model.state(), batchNormNames(model))) {
+        const rep = await unfoldBatchNorm(model, firstBatches(data, 64));
+        unfolded = true;
+        log(`BatchNorm: unfolded ${rep.layers} folded layers with statistics of ${rep.images} training images`);
+      }
+    }
+    const image: ImagePreprocessing = imageRecordOf(cfg);
+    const meta: LearnerMeta = {
+      arch: cfg.arch,
+      classes: data.classes,
+      positiveClass: data.positiveClass,
+      threshold: 0.5,
+      preprocessing: { ...image, normalisation: model.spec.normalisation },
+    };
+    return new Learner(model, meta, null, data, unfolded);
+  }
+
+  /** A run's last checkpoint with the run's data, to continue training. */
+  static async resume(
+    checkpointDir: string,
+    cfg: Pick<TrainConfig, 'device' | 'threads'>,
+    data: RunData,
+    o: { worker?: boolean } = {},
+  ): Promise<Learner> {
+    checkDevice(cfg.device);
+    useThreads(cfg.threads, o.worker);
+    const { model, meta } = await loadCheckpoint(checkpointDir, { device: cfg.device });
+    const unfolded = Boolean((meta.training as { unfoldedBatchNorm?: boolean } | undefined)?.unfoldedBatchNorm);
+    return new Learner(model, meta, null, data, unfolded);
+  }
+
+  /** The LR range test on this learner's training data; the weights are put back afterwards. */
+  async lrFind(o: LrFindOnModelOptions = {}): Promise<LrFindResult> {
+    if (!this.data) throw new Error('lr-find needs training data: build the learner with Learner.forTraining');
+    return lrFindOnModel(this.model, this.data.train, o);
+  }
+
+  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs the file's lung box). */
+  async decode(file: string, region?: Region): Promise<GrayImage> {
+    if (this.preprocessing.crop === 'lungs' && !region)
+      throw new Error(
+        `${file}: this model crops every image to its lung field; its lung box is needed (a lung mask or the segmenter, --lungs DIR)`,
+      );
+    return decodeImage(file, { ...imageOptions(this.preprocessing), ...(region ? { region } : {}) });
+  }
+
+  /** One decoded image as a batch of this model's input shape. */
+  batchOf(gray: Uint8Array): Batch {
+    return imagesBatch([gray], this.preprocessing);
+  }
+
+  /** The model over a manifest's rows, through this model's preprocessing. */
+  predictSet(manifest: Manifest, o: PredictSetOptions = {}): Promise<PredictedSet> {
+    return predictSet(this.model, this.meta, manifest, o);
+  }
+
+  rowsBatches(manifest: Manifest, rowIdx: number[], batch = 8): AsyncGenerator<LoaderBatch> {
+    return batchesOfRows(manifest, this.meta, rowIdx, batch);
+  }
+}
+
+/** Up to `n` training images in a fixed order (BatchNorm statistics). */
+async function* firstBatches(data: RunData, n: number) {
+  let seen = 0;
+  for await (const b of data.train.epoch(-1)) {
+    yield b;
+    seen += b.shape[0];
+    if (seen >= n) return;
+  }
+}

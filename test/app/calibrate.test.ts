@@ -98,14 +98,17 @@ test('platt and temperature: a new checkpoint, same weights, model.json records 
     out: join(dir, 'eval-temp'),
     bootstrap: 0,
   });
-  for (const [path, q] of probsOf(et.files.predictions)) {
+  const tempP = probsOf(et.files.predictions);
+  for (const [path, q] of tempP) {
     const r = rawP.get(path)!;
     assert.ok(Math.abs(q - applyTemperature([1 - r, r], 2, T)[1]!) < 2e-5, path);
   }
-  assert.ok(
-    Math.abs(et.metrics.auc.value - raw.metrics.auc.value) < 1e-9 || !Number.isFinite(raw.metrics.auc.value),
-    'ranking kept',
-  );
+  // Ranking kept: temperature is monotone. The untrained network's scores can lie closer than
+  // float32 resolves after scaling, so pairs within twice the tolerance above may tie; every
+  // pair further apart keeps its order (an AUC comparison would fail on such ties).
+  for (const [a, ra] of rawP)
+    for (const [b, rb] of rawP)
+      if (ra - rb > 4e-5) assert.ok(tempP.get(a)! >= tempP.get(b)!, `ranking kept: ${a} ${b}`);
   // Recalibrating a calibrated checkpoint fits the network's raw scores again (replaces, never stacks).
   const again = await calibrate({
     model: join(dir, 'ck-temp'),

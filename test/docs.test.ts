@@ -186,3 +186,23 @@ test('every table row has as many cells as its header', () => {
   }
   assert.deepEqual(bad, []);
 });
+
+test('every file the docs link to or name in the tree exists', () => {
+  const missing: string[] = [];
+  // Paths of the tree (src/…, test/…, scripts/…, native/…) or of a layer (app/…, engine/…: under src/).
+  const treePath =
+    /(?<![\w/.-])((?:src|test|scripts|native)\/[\w./-]*\.(?:ts|mjs|cc|h|py|sh)|(?:app|engine|data|recipe|util|bench|cli)\/[\w./-]*\.ts)\b/g;
+  for (const file of docFiles) {
+    const text = readFileSync(join(root, file), 'utf8');
+    const dir = join(root, file, '..');
+    for (const m of text.matchAll(/\]\(([^)\s#]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(m[1]!)) continue; // http:, mailto:
+      if (!existsSync(join(dir, m[1]!))) missing.push(`${file}: link ${m[1]}`);
+    }
+    for (const m of text.matchAll(treePath)) {
+      const p = m[1]!;
+      if (!existsSync(join(root, p)) && !existsSync(join(root, 'src', p))) missing.push(`${file}: ${p}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});

@@ -64,7 +64,10 @@ try {
   const page = await ctx.newPage();
   await page.goto(pathToFileURL(report).href);
   await page.waitForLoadState('networkidle');
-  await page.screenshot({ path: join(o.out, 'report.png'), fullPage: true });
+  // The head of the report: the summary and the shortcut audit (the whole page is megabytes).
+  const audit = (await page.locator('#audit').boundingBox()) ?? (await page.locator('#summary').boundingBox());
+  const height = Math.ceil(audit.y + audit.height + 16);
+  await page.screenshot({ path: join(o.out, 'report.png'), fullPage: true, clip: { x: 0, y: 0, width: 1300, height } });
   console.log(`wrote ${join(o.out, 'report.png')}`);
 
   server = await startServer(tmp);
@@ -75,6 +78,7 @@ try {
   await page.locator('#result:not([hidden])').waitFor({ timeout: 60_000 });
   await page.waitForFunction(() => document.getElementById('heatmap').naturalWidth > 0);
   if (o.lungs) await page.locator('#lungs-outline:not([hidden])').waitFor({ timeout: 30_000 });
+  await page.evaluate(() => document.activeElement?.blur()); // no focus ring in the picture
   await page.screenshot({ path: join(o.out, 'serve.png'), fullPage: true });
   console.log(`wrote ${join(o.out, 'serve.png')}`);
 } finally {

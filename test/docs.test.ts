@@ -56,8 +56,13 @@ export function codeSnippets(markdown: string, file: string): Invocation[] {
 }
 
 // `cxrtune`, `npx cxrtune`, `node bin/cxrtune.js`, `npm run cxrtune --` or `npm run demo --` (= demo).
-const INVOKE =
-  /(?:^|[\s(])(?:npx\s+cxrtune|node\s+bin\/cxrtune\.js|npm\s+run\s+cxrtune\s+--|cxrtune)(?=\s|$)|(?:^|[\s(])npm\s+run\s+demo(?:\s+--)?(?=\s|$)/g;
+const INVOKE = new RegExp(
+  [
+    String.raw`(?:^|[\s(])(?:npx\s+cxrtune|node\s+bin\/cxrtune\.js|npm\s+run\s+cxrtune\s+--|cxrtune)(?=\s|$)`,
+    String.raw`(?:^|[\s(])npm\s+run\s+demo(?:\s+--)?(?=\s|$)`,
+  ].join('|'),
+  'g',
+);
 
 /** The arguments after each invocation of the CLI in a snippet (demo's get 'demo' in front). */
 export function cliArgs(text: string): string[][] {
@@ -190,8 +195,11 @@ test('every table row has as many cells as its header', () => {
 test('every file the docs link to or name in the tree exists', () => {
   const missing: string[] = [];
   // Paths of the tree (src/…, test/…, scripts/…, native/…) or of a layer (app/…, engine/…: under src/).
-  const treePath =
-    /(?<![\w/.-])((?:src|test|scripts|native)\/[\w./-]*\.(?:ts|mjs|cc|h|py|sh)|(?:app|engine|data|recipe|util|bench|cli)\/[\w./-]*\.ts)\b/g;
+  const treePath = new RegExp(
+    String.raw`(?<![\w/.-])((?:src|test|scripts|native)\/[\w./-]*\.(?:ts|mjs|cc|h|py|sh)` +
+      String.raw`|(?:app|engine|data|recipe|util|bench|cli)\/[\w./-]*\.ts)\b`,
+    'g',
+  );
   for (const file of docFiles) {
     const text = readFileSync(join(root, file), 'utf8');
     const dir = join(root, file, '..');

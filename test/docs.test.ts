@@ -214,3 +214,14 @@ test('every file the docs link to or name in the tree exists', () => {
   }
   assert.deepEqual(missing, []);
 });
+
+test("no command's help prints a path of the machine it was built on", () => {
+  const found: string[] = [];
+  const walk = (cmd: Command, path: string[]): void => {
+    for (const line of cmd.helpInformation().split('\n'))
+      if (line.includes(root) || /\/(work|home)\//.test(line)) found.push(`${path.join(' ')}: ${line.trim()}`);
+    for (const sub of cmd.commands) walk(sub, [...path, sub.name()]);
+  };
+  walk(buildProgram(), ['cxrtune']);
+  assert.deepEqual(found, []);
+});

@@ -7,4 +7,5 @@ if (!existsSync(fileURLToPath(main))) {
   console.error('cxrtune: not built yet — run `npm run bootstrap` (or `npm run build`) first.');
   process.exit(1);
 }
-await import(main.href);
+const { main: run } = await import(main.href);
+await run();

@@ -2,7 +2,7 @@
 // Builds the libtorch addon with node-gyp when its sources, the libtorch it links
 // or the Node version changed (a stamp in native/build records what was built).
 // When only sources changed, `node-gyp build` recompiles just the changed files (make
-// tracks header dependencies): a full rebuild of the 17 files takes 5-9 minutes here.
+// tracks header dependencies): a full rebuild of the 17 files takes 2–6 minutes on 2 cores.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';

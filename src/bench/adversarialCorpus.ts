@@ -150,7 +150,7 @@ export async function adversarialCorpus(dir?: string): Promise<AdversarialCase[]
     { name: 'ok-jpeg', bytes: smallJpeg, expect: 'ok' },
     { name: 'ok-dicom-native', bytes: okDicom, expect: 'ok' },
     { name: 'ok-dicom-jpeg', bytes: jpegDicom, expect: 'ok' },
-    // The attack: 64×64 in the header, 16000×16000 in the embedded JPEG.
+    // The header-lie attack: 64×64 in the header, 16000×16000 in the embedded JPEG.
     {
       name: 'dicom-header-lie-16000-jpeg',
       bytes: encodeDicom({ rows: 64, columns: 64, bitsAllocated: 8, frame: bigJpeg }),

@@ -41,7 +41,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--size <px>', 'image side (default 128 phantoms, 224 real)', intArg)
     .option(
       '--epochs <n>',
-      'epochs (default: phantoms 4 pretrained / 6 from scratch; real data 20 as in the paper)',
+      "epochs (default: phantoms 4 pretrained / 6 from scratch; real data the recipe's: 8 recommended, 20 paper)",
       intArg,
     )
     .option('--batch <n>', 'batch size (default 16)', intArg)

@@ -1,5 +1,5 @@
 // Shared by the `cxrtune lungs` subcommands: defaults, flag parsers, the data options.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { intArg, floatArg } from './args.js';
@@ -47,10 +47,12 @@ export function printSummary(sources: SegSourceSummary[]): void {
 /** The data and split options every data-reading subcommand shares. */
 export function commonLungOptions(c: Command): Command {
   return c
-    .option(
-      '--data <dir|manifest>',
-      'lung data: ../shared/data/lungs (montgomery, shenzhen, V7 covid masks) or a manifest with a lung_mask column',
-      DEFAULT_DATA(),
+    .addOption(
+      // The default is described, not printed: its absolute form names the machine it was built on.
+      new Option(
+        '--data <dir|manifest>',
+        'lung data: a folder with montgomery/, shenzhen/, covid-chestxray-masks/ or a manifest with a lung_mask column',
+      ).default(DEFAULT_DATA(), '../shared/data/lungs beside the project folder'),
     )
     .option('--covid-images <dir>', 'images of the V7 masks (default: ../covid-chestxray/images beside --data)')
     .option('--test-fraction <f>', 'held-out patients per source', floatArg, 0.2)

@@ -1,8 +1,9 @@
 // The `cxrtune` command. Each command lives in its own file and registers itself;
 // user errors end in one line on stderr and exit code 1 (CXRTUNE_DEBUG=1 for a stack).
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { projectRoot } from '../engine/native.js';
 import { registerBenchCommand } from './benchCommand.js';
 import { registerDataCommands } from './dataCommand.js';
@@ -62,4 +63,7 @@ export async function main(argv = process.argv): Promise<void> {
   }
 }
 
-await main();
+// Run when this file is the entry (tests spawn it); bin/cxrtune.js calls main() itself, and the
+// docs test imports buildProgram() without running anything.
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) await main();

@@ -1,4 +1,4 @@
-// The "robust" online augmentation set (issue 15): provenance-blind transforms that vary the
+// The "robust" online augmentation set: provenance-blind transforms that vary the
 // cues which identify a hospital (field of view, detector sharpness and noise, the processing
 // tone curve, storage compression), so the model cannot lean on them. Beside, not instead of,
 // the paper's Table 1 (augment.ts); `train --aug robust` or `online+robust`.

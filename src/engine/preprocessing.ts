@@ -1,7 +1,7 @@
 // The preprocessing record: how an image file becomes the tensor a model was trained on.
 // Training writes it into model.json; every consumer (evaluate, explain, audit, cam-check,
 // serve, PACS) builds its decode options from it and nothing else, so a model is never fed
-// pixels prepared differently from the ones it learnt on (issue 10 item 3).
+// pixels prepared differently from the ones it learnt on.
 //
 // Order of operations (data/image.ts): decode → `crop` to the lung field's box (a per-image
 // region from its lung mask) → grayscale → `fit` to size×size → `equalize` → `standardize`

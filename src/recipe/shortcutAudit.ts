@@ -5,7 +5,7 @@
 // Choices (documented here because they decide what "flagged" means):
 // - Occlusion tests (frame only, lungs out; data/occlusion.ts defines the regions): the
 //   model's AUC on the occluded images, stratified-bootstrap interval (recipe/roc.ts).
-//   flag: AUC ≥ the test's limit (FRAME_ONLY_LIMIT 0.65, LUNGS_OUT_LIMIT 0.70, the issue's
+//   flag: AUC ≥ the test's limit (FRAME_ONLY_LIMIT 0.65, LUNGS_OUT_LIMIT 0.70, the
 //         targets for a model that reads the lungs) and the interval's lower end > 0.5;
 //   warn: AUC ≥ the limit but the interval reaches 0.5 (too few images to tell), or
 //         AUC ≤ 1 − limit with the upper end < 0.5 (the occluded images still separate the

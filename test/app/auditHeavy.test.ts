@@ -1,6 +1,6 @@
 // The shortcut audit on real data (minutes): CXRTUNE_HEAVY=1 node scripts/test.mjs auditHeavy.
 // The paper's D_A (paper-da) puts COVID-19 and negatives in different sources, so a model
-// trained on it must be flagged — the honest baseline issue 15 asks for.
+// trained on it must be flagged — the honest baseline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';

@@ -2,7 +2,7 @@
 // (when training) its data and configuration — fastai's Learner. Every use case gets its model
 // here, the same way: train, lr-find, resume (Learner.forTraining / Learner.resume) and
 // evaluate, explain, audit, cam-check, calibrate and serve (Learner.load). Before it, each of
-// those rebuilt the model from paths and the copies had drifted (issue 10).
+// those rebuilt the model from paths and the copies had drifted.
 //
 // Choices:
 // - Threads are set here, once, from the caller's `threads` (default: physical cores, split

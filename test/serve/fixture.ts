@@ -10,6 +10,7 @@ import { manualSeed } from '../../src/engine/runtime.js';
 import { projectRoot } from '../../src/engine/native.js';
 import { generatePhantom } from '../../src/data/phantom.js';
 import { encodePng } from '../../src/data/image.js';
+import { augmentRecord } from '../../src/data/augmentMode.js';
 
 export const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
@@ -28,6 +29,7 @@ export async function makeCheckpoint(arch: 'mobilenet_v2' | 'resnet18' = 'mobile
     preprocessing: { size: 224, fit: 'letterbox', equalize: 'none', channels: 1 },
     threshold: 0.5,
     metrics: { n: 120, accuracy: 0.9, sensitivity: { value: 0.92, lo: 0.81, hi: 0.97 }, specificity: 0.88, auc: 0.95 },
+    training: { augment: augmentRecord('online+robust') },
     extra: { data: 'test fixture: untrained head' },
   });
   return dir;

@@ -60,6 +60,10 @@ test('upload a phantom → probability, decision and heatmap on the page; screen
   });
   await page.goto(`${url}/`);
   await page.locator('#model-card dl').waitFor(); // the model card loaded
+  // A record in the card (the augmentation's) reads as its mode and set names, never [object Object].
+  const card = (await page.locator('#model-card dl').textContent()) ?? '';
+  assert.match(card, /augment: online\+robust, table1, robust/);
+  assert.doesNotMatch(card, /object Object/);
   const file = join(tmp, 'phantom.png');
   writeFileSync(file, await phantomPng(512));
   await page.getByLabel('Choose a chest radiograph').setInputFiles(file);

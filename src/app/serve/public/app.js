@@ -61,8 +61,13 @@ function renderCard(c) {
   add('Decision threshold', c.threshold.toFixed(3));
   add('Version', c.version);
   add('Weights SHA-256', c.sha256);
+  // A record (the augmentation's) shows its mode and sets by name; the whole record is in the card's JSON.
+  const shown = (v) =>
+    v && typeof v === 'object'
+      ? [v.mode, ...(v.sets || []).map((s) => s.set), v.manifest].filter(Boolean).join(', ')
+      : String(v);
   const tr = Object.entries(c.training || {})
-    .map(([k, v]) => `${k}: ${v}`)
+    .map(([k, v]) => `${k}: ${shown(v)}`)
     .join('; ');
   add('Training', tr || 'not recorded in the checkpoint');
   const data = c.data || {};

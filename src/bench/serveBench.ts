@@ -50,7 +50,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
       const body = await phantomStudyPng(1024);
       const hostile = o.hostile > 0 ? { clients: o.hostile, requests: await hostileRequests(body) } : undefined;
       let url = o.url;
-      let close = async () => undefined as void;
+      let close = async (): Promise<void> => {};
       let what = url ?? '';
       let token = o.token;
       let auditOk = (): number | null => null;

@@ -139,7 +139,9 @@ export class BatchLoader {
     const rng = Rng.derive(seed, 'epoch');
     if (this.opts.balanced) {
       const byClass: number[][] = this.classes.map(() => []);
-      this.labelIndex.forEach((c, k) => byClass[c].push(k));
+      this.labelIndex.forEach((c, k) => {
+        byClass[c].push(k);
+      });
       const present = byClass.filter((b) => b.length > 0);
       return Array.from({ length: n }, () => {
         const b = present[rng.int(present.length)];

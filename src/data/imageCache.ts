@@ -2,6 +2,7 @@
 // file's path, size, mtime and the preprocessing parameters, so epochs after the first (and
 // later runs) skip JPEG decoding and resizing.
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
@@ -63,7 +64,7 @@ export class ImageCache {
       this.stats.misses++;
       return decodeImage(abs, opts);
     }
-    let st;
+    let st: Stats;
     try {
       st = await stat(abs);
     } catch {

@@ -72,7 +72,12 @@ export function manifestPathFor(dir: string, absPath: string): string {
 export function formatManifest(rows: ManifestRow[]): string {
   const extras: string[] = [];
   const seen = new Set<string>();
-  for (const r of rows) for (const k of Object.keys(r.extra)) if (!seen.has(k)) seen.add(k), extras.push(k);
+  for (const r of rows)
+    for (const k of Object.keys(r.extra))
+      if (!seen.has(k)) {
+        seen.add(k);
+        extras.push(k);
+      }
   const header = [...MANIFEST_COLUMNS, ...extras];
   return formatCsv(
     header,

@@ -475,7 +475,9 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   const split =
     typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
   const splits = assignSplits(rows, split, seed);
-  rows.forEach((r, i) => (r.split = splits[i]));
+  rows.forEach((r, i) => {
+    r.split = splits[i];
+  });
   const manifestFile = join(opts.out, 'manifest.csv');
   await writeManifest(manifestFile, rows);
   let sheet: string | undefined;

@@ -71,7 +71,10 @@ export function assignSplits(rows: readonly Splittable[], spec: SplitSpec, seed:
         if (spec.fractions[s] === 0) continue;
         // Relative deficit, so small splits are not starved by big ones.
         const deficit = (targets[s] - got[s]) / targets[s];
-        if (deficit > bestDeficit) (bestDeficit = deficit), (best = s);
+        if (deficit > bestDeficit) {
+          bestDeficit = deficit;
+          best = s;
+        }
       }
       got[best] += p.rows.length;
       for (const i of p.rows) out[i] = spec.names[best];

@@ -83,8 +83,10 @@ export interface TrainerCallback {
   onTrainBegin?(info: TrainBeginInfo): void | Promise<void>;
   onEpochBegin?(info: EpochBeginInfo): void | Promise<void>;
   /** After each step. Return { stop } to end training at once (this step's loss is not counted). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks that return nothing (`: void`) must fit
   onStep?(info: StepInfo): void | StopRequest | Promise<void | StopRequest>;
   /** After validation. Return { stop } to end training after this epoch. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks that return nothing (`: void`) must fit
   onEpochEnd?(result: EpochResult): void | StopRequest | Promise<void | StopRequest>;
   onTrainEnd?(result: TrainResult): void | Promise<void>;
 }

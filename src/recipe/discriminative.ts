@@ -215,7 +215,9 @@ function weightDecays(G: number, wd: number | number[] | undefined): number[] {
   if (wd === undefined) return new Array<number>(G).fill(0);
   if (Array.isArray(wd)) {
     if (wd.length !== G) throw new Error(`groupHyper: weightDecay has ${wd.length} values for ${G} groups`);
-    wd.forEach((w, i) => finite(`weightDecay[${i}]`, w, 0));
+    wd.forEach((w, i) => {
+      finite(`weightDecay[${i}]`, w, 0);
+    });
     return wd.slice();
   }
   finite('weightDecay', wd, 0);

@@ -142,10 +142,22 @@ function makeConstant(cfg: ScheduleConfig): Schedule {
     kind: 'constant',
     totalSteps: T,
     lrMin: lr,
-    lr: (t) => (checkT(t, T), lr),
-    momentum: (t) => (checkT(t, T), mom),
-    level: (t) => (checkT(t, T), 1),
-    phase: (t) => (checkT(t, T), 'constant'),
+    lr: (t) => {
+      checkT(t, T);
+      return lr;
+    },
+    momentum: (t) => {
+      checkT(t, T);
+      return mom;
+    },
+    level: (t) => {
+      checkT(t, T);
+      return 1;
+    },
+    phase: (t) => {
+      checkT(t, T);
+      return 'constant';
+    },
     describe: () => ({
       kind: 'constant',
       totalSteps: T,
@@ -220,7 +232,10 @@ function makeCycle(cfg: ScheduleConfig, shape: 'cosine' | 'linear'): Schedule {
 
   // ramp(x) maps x ∈ [0,1] to [0,1]: 0 → 0, 1 → 1.
   const ramp = shape === 'cosine' ? (x: number) => (1 - Math.cos(Math.PI * x)) / 2 : (x: number) => x;
-  const pos = (t: number) => (checkT(t, c.T), c.T === 1 ? 0 : t / (c.T - 1));
+  const pos = (t: number) => {
+    checkT(t, c.T);
+    return c.T === 1 ? 0 : t / (c.T - 1);
+  };
   const level = (t: number) => {
     const p = pos(t);
     return p <= pct ? ramp(p / pct) : 1 - ramp((p - pct) / (1 - pct));

@@ -1,6 +1,6 @@
 // Atomic file writes for every layer: write a temp file next to the target, then rename,
 // so a crash or Ctrl-C never leaves a half-written checkpoint, manifest, image or report.
-import { mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { type Dirent, mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
@@ -53,7 +53,7 @@ export function pidAlive(pid: number): boolean {
 
 /** Removes the temporaries of dead writers directly in `dir`; returns what it removed. */
 export async function removeStaleTemps(dir: string): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {

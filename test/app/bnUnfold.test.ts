@@ -19,7 +19,9 @@ const S = 96;
 function batchOf(seed: number, n: number): Batch & { labels: Int32Array } {
   const ph = generatePhantoms({ n, size: S, seed });
   const pixels = new Uint8Array(n * S * S);
-  ph.forEach((p, i) => pixels.set(p.pixels, i * S * S));
+  ph.forEach((p, i) => {
+    pixels.set(p.pixels, i * S * S);
+  });
   return { pixels, shape: [n, S, S, 1], labels: new Int32Array(n) };
 }
 

@@ -73,7 +73,10 @@ test('Wilson intervals match the published values (Newcombe 1998, Table I, metho
 
 test('AUC equals brute-force pair counting (ties count one half), with a bootstrap interval around it', () => {
   let s = 7;
-  const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rnd = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
   const p = Array.from({ length: 150 }, () => Math.round(rnd() * 20) / 20); // many ties
   const y = p.map((x) => (rnd() < 0.3 + 0.4 * x ? 1 : 0));
   let wins = 0,

@@ -319,9 +319,9 @@ test('the groups option reaches the optimizer: 3 runs of layers, each stepped wi
   // 5 steps, peak at t = 1 (p = 1/4): the groups get 1e-4, 1e-4·√30 and 3e-3 (geometric, f = 0, 1/2, 1).
   assert.equal(hyper.length, 5);
   assert.ok(hyper.every((h) => h.length === 3));
-  [1e-4, 1e-4 * Math.sqrt(30), 3e-3].forEach((want, g) =>
-    assert.ok(Math.abs(hyper[1]![g]!.lr - want) <= 1e-12 * want, `group ${g}: lr ${hyper[1]![g]!.lr}`),
-  );
+  [1e-4, 1e-4 * Math.sqrt(30), 3e-3].forEach((want, g) => {
+    assert.ok(Math.abs(hyper[1]![g]!.lr - want) <= 1e-12 * want, `group ${g}: lr ${hyper[1]![g]!.lr}`);
+  });
   // The native optimizer holds those groups: a step with LR 0 for all groups but g moves g's parameters only.
   const names = model.parameters().map((p) => p.name);
   let b: Batch | undefined;

@@ -206,6 +206,7 @@ test('the download bar: in place on a terminal, one line per file otherwise', ()
   bar2('a', 0, 10);
   t = 4000;
   bar2('a', 5e6, 10e6);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the bar redraws with a terminal escape
   assert.match(tty.at(-1)!, /^\r\x1b\[Ka █{12}░{12} 5\.0\/10\.0 MB 5\.0 MB\/s ETA /);
 });
 

@@ -58,7 +58,9 @@ test('split by group: no group and no patient on two sides, seeded and reproduci
   assert.deepEqual(s1, s2);
   const sideOf = (key: (i: number) => string) => {
     const m = new Map<string, Set<string>>();
-    rows.forEach((_, i) => m.set(key(i), (m.get(key(i)) ?? new Set()).add(s1[i]!)));
+    rows.forEach((_, i) => {
+      m.set(key(i), (m.get(key(i)) ?? new Set()).add(s1[i]!));
+    });
     return [...m.values()].every((s) => s.size === 1);
   };
   assert.ok(

@@ -204,5 +204,7 @@ test('launcher: a worker that fails ends the run; one that does not stop within 
     /^distributed run failed: worker rank 0 \(pid \d+\) exited with code 3$/,
   ];
   assert.equal(logs.length, expected.length, logs.join('\n'));
-  expected.forEach((re, i) => assert.match(logs[i]!, re));
+  expected.forEach((re, i) => {
+    assert.match(logs[i]!, re);
+  });
 });

@@ -20,8 +20,6 @@ const ORACLE = join(projectRoot(), 'test', 'oracle', 'torchvision_oracle.py');
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 const IMAGE = join(projectRoot(), '..', 'shared', 'data', 'kermany', 'NORMAL');
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-golden-'));
-const MEAN = [0.485, 0.456, 0.406] as [number, number, number];
-const STD = [0.229, 0.224, 0.225] as [number, number, number];
 
 function batchOf(n: number, s: number, c: 1 | 3, seed: number, labels?: number[]): Batch {
   const px = new Uint8Array(n * s * s * c);
@@ -156,7 +154,9 @@ before(async () => {
       files.map((f) => sharp(f).resize(224, 224, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()),
     );
     const px = new Uint8Array(imgs.length * 224 * 224 * 3);
-    imgs.forEach((b, i) => px.set(b.subarray(0, 224 * 224 * 3), i * 224 * 224 * 3));
+    imgs.forEach((b, i) => {
+      px.set(b.subarray(0, 224 * 224 * 3), i * 224 * 224 * 3);
+    });
     pretrainedBatch = { pixels: px, shape: [imgs.length, 224, 224, 3] };
     models.set('pretrained', m);
     await writeJob('pretrained', m, pretrainedBatch);
@@ -279,8 +279,8 @@ test("safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision
     assert.equal(back.metadata.arch, 'test');
     const got = [...toFloat32(back.tensors.get('x')!)];
     const tol = dtype === 'F32' ? 1e-7 : dtype === 'F16' ? 1e-3 : 1e-2;
-    got.forEach((g, i) =>
-      assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`),
-    );
+    got.forEach((g, i) => {
+      assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`);
+    });
   }
 });

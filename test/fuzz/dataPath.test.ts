@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import sharp from 'sharp';
-import { readManifest } from '../../src/data/manifest.js';
+import { type Manifest, readManifest } from '../../src/data/manifest.js';
 import { formatSummaryTable, summarise } from '../../src/data/summary.js';
 import { errorMessage } from '../../src/util/errorMessage.js';
 import { adversarialCorpus } from '../fixtures/adversarial.js';
@@ -111,12 +111,13 @@ test(`fuzz: ${MANIFEST_RUNS} random manifests through readManifest and summarise
   fc.assert(
     fc.property(fileContent, (bytes) => {
       writeFileSync(file, bytes);
-      let m;
+      let m: Manifest;
       try {
         m = readManifest(file);
       } catch (e) {
         assert.ok(e instanceof Error, `non-Error thrown: ${errorMessage(e)}`);
         const msg = errorMessage(e);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: no line break or terminal escape may reach the output
         assert.ok(msg.length > 0 && msg.length <= 1000 && !/[\r\n\x1b]/.test(msg) && !msg.includes('[object '), msg);
         tally.refused++;
         return;
@@ -155,7 +156,9 @@ test(`CLI: data summary on ${CLI_RUNS} fuzzed manifests and on hostile files: ex
       return true;
     }
   });
-  refused.slice(0, CLI_RUNS).forEach((b, i) => cases.push([`fuzzed-${i}.csv`, b]));
+  refused.slice(0, CLI_RUNS).forEach((b, i) => {
+    cases.push([`fuzzed-${i}.csv`, b]);
+  });
   const lines: string[] = [];
   for (const [name, bytes] of cases) {
     const f = join(dir, name);

@@ -49,7 +49,9 @@ test('a batch of studies gets the same probabilities and heatmaps as each alone;
       rs.some((r) => r.timings.batch > 1),
       'concurrent studies share an engine call',
     );
-    rs.forEach((r, i) => assert.ok(Math.abs(r.probability - together[i % 3]!.probability) < 1e-4));
+    rs.forEach((r, i) => {
+      assert.ok(Math.abs(r.probability - together[i % 3]!.probability) < 1e-4);
+    });
     assert.equal(q.stats().inFlight, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -419,7 +419,9 @@ async function writeRowsCsv(
           p_lungs_out: pos.lungs[k]!.toFixed(6),
           bytes_per_pixel: Number(cues[k]!.bytesPerPixel.toPrecision(6)),
         };
-        cueVector(cues[k]!).forEach((v, j) => (rec[header[9 + j]!] = Number(v.toPrecision(6))));
+        cueVector(cues[k]!).forEach((v, j) => {
+          rec[header[9 + j]!] = Number(v.toPrecision(6));
+        });
         return rec;
       }),
     ),

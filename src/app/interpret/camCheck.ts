@@ -219,19 +219,21 @@ async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: st
       pixels: new Uint8Array(need.length * S * S * b.shape[3]),
       shape: [need.length, S, S, b.shape[3]] as [number, number, number, number],
     };
-    need.forEach((i, k) =>
+    need.forEach((i, k) => {
       sub.pixels.set(
         (b.pixels as Uint8Array).subarray(i * S * S * b.shape[3], (i + 1) * S * S * b.shape[3]),
         k * S * S * b.shape[3],
-      ),
-    );
+      );
+    });
     const r = await camFor(
       model,
       sub,
       need.map((i) => predicted[i]!),
       layer,
     );
-    need.forEach((i, k) => (predHeat[i] = r.heat[k]!));
+    need.forEach((i, k) => {
+      predHeat[i] = r.heat[k]!;
+    });
   }
   return { posCam, predicted, predHeat };
 }

@@ -31,7 +31,9 @@ function pick(batch: Batch, idx: number[]): Batch {
   const [, h, w, c] = batch.shape;
   const per = h * w * c;
   const px = new Uint8Array(idx.length * per);
-  idx.forEach((i, k) => px.set((batch.pixels as Uint8Array).subarray(i * per, (i + 1) * per), k * per));
+  idx.forEach((i, k) => {
+    px.set((batch.pixels as Uint8Array).subarray(i * per, (i + 1) * per), k * per);
+  });
   return { pixels: px, shape: [idx.length, h, w, c] };
 }
 

@@ -100,7 +100,9 @@ export async function fillManifestMasks(
     opts,
   );
   const outDir = resolve(outFile, '..');
-  todo.forEach((r, i) => (r.extra[MASK_COLUMN] = manifestPathFor(outDir, res[i]!.mask)));
+  todo.forEach((r, i) => {
+    r.extra[MASK_COLUMN] = manifestPathFor(outDir, res[i]!.mask);
+  });
   // Rows kept as they were are re-based to the new manifest's folder.
   for (const r of m.rows) {
     if (!todo.includes(r) && r.extra[MASK_COLUMN])

@@ -25,7 +25,7 @@ export function writeDicomFile(ds: Dataset): Buffer {
 /** Parses Part 10 bytes; `header` stops before the pixel data (tags only, cheap). */
 export function readDicomFile(bytes: Uint8Array, opts: { header?: boolean } = {}): Dataset {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let dict;
+  let dict: ReturnType<typeof DicomMessage.readFile>;
   try {
     dict = DicomMessage.readFile(ab, opts.header ? { untilTag: '7FE00010', includeUntilTagValue: false } : {});
   } catch (e) {

@@ -147,20 +147,16 @@ export function modelCard(s: ServedModel): ModelCard {
   ];
   // The sample `cxrtune calibrate` chose the threshold on (source-held-out validation or a site's sample).
   const tc = m.thresholdChoice as
-    | { rule?: string; evaluation?: Record<string, any>; chosenOn?: { manifest?: string; split?: string } }
+    | { rule?: string; evaluation?: Record<string, unknown>; chosenOn?: { manifest?: string; split?: string } }
     | undefined;
   const ev = tc?.evaluation;
   if (ev && (ev.protocol === 'internal' || ev.protocol === 'source-held-out' || ev.protocol === 'external')) {
     const fig = ['auc', 'sensitivity', 'specificity']
-      .map((k) =>
-        metricOf(
-          k,
-          ev[k] && typeof ev[k] === 'object' && 'num' in ev[k]
-            ? { value: ev[k].value, lo: ev[k].lo, hi: ev[k].hi }
-            : ev[k],
-          undefined,
-        ),
-      )
+      .map((k) => {
+        const v = ev[k];
+        const est = v && typeof v === 'object' && 'num' in v ? (v as Record<string, unknown>) : undefined;
+        return metricOf(k, est ? { value: est.value, lo: est.lo, hi: est.hi } : v, undefined);
+      })
       .filter((x): x is CardMetric => x !== null);
     figures.push({
       protocol: ev.protocol,

@@ -107,7 +107,9 @@ function splitPerSource(pairs: Omit<LungPair, 'split'>[], frac: number, seed: nu
   for (const src of [...new Set(pairs.map((p) => p.source))]) {
     const rows = pairs.filter((p) => p.source === src);
     const splits = assignSplits(rows, { names: ['train', 'test'], fractions: [1 - frac, frac] }, seed);
-    rows.forEach((r, i) => out.push({ ...r, split: splits[i] as 'train' | 'test' }));
+    rows.forEach((r, i) => {
+      out.push({ ...r, split: splits[i] as 'train' | 'test' });
+    });
   }
   return out;
 }

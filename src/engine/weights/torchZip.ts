@@ -252,7 +252,10 @@ export class TorchArchive {
           if (!entries.has(`${prefix}/data/${key}`))
             throw new Error(`${file} is incomplete: storage ${key} is missing`);
           let s = storages.get(key);
-          if (!s) storages.set(key, (s = { key, dtype, numel: Number(numel), location: String(location), untyped }));
+          if (!s) {
+            s = { key, dtype, numel: Number(numel), location: String(location), untyped };
+            storages.set(key, s);
+          }
           return s;
         },
       });

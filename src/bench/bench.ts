@@ -18,7 +18,7 @@ import { summariseOps, type OpSummary } from './opProfile.js';
 import { cpuPeak, effectiveCpuFacts } from './cpuPeak.js';
 import { channelsLastFor } from '../engine/models/registry.js';
 
-export interface BenchConfig {
+interface BenchConfig {
   arch: Arch;
   size: number;
   batch: number;
@@ -36,7 +36,7 @@ export interface BenchConfig {
 }
 
 /** Op profiles of `steps` steps: ours, and Python's with --vs-python. */
-export interface BenchProfile {
+interface BenchProfile {
   steps: number;
   train: { ours: OpSummary; python?: OpSummary };
   predict: { ours: OpSummary; python?: OpSummary };
@@ -112,7 +112,7 @@ const median = (xs: number[]) => {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Median of per-round ratios, their range, and whether the range is narrow enough to mean anything. */
-export function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
+function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
   const lo = Math.min(...ratios);
   const hi = Math.max(...ratios);
   return { median: median(ratios), spread: [lo, hi], conclusive: ratios.length >= 3 && hi / lo <= MAX_RATIO_SPREAD };

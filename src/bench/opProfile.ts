@@ -4,7 +4,7 @@
 // code here, so a difference in the table is a difference in the work, not in the bookkeeping.
 import type { OpEvents } from '../engine/profiler.js';
 
-export interface OpRow {
+interface OpRow {
   name: string;
   calls: number;
   /** Microseconds spent in the op itself, children excluded. */
@@ -63,7 +63,7 @@ export function summariseOps(ev: OpEvents): OpSummary {
 }
 
 /** One line per op: ours and Python's self time per step, the largest |difference| first. */
-export interface OpComparison {
+interface OpComparison {
   name: string;
   oursMs: number;
   pythonMs: number;

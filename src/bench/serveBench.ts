@@ -14,7 +14,7 @@ import { loadServedModel } from '../app/serve/servedModel.js';
 import { buildServer } from '../app/serve/server.js';
 import { writeUntrainedCheckpoint } from './untrainedCheckpoint.js';
 
-export interface ServeBenchOptions {
+interface ServeBenchOptions {
   archs: Arch[];
   size: number;
   threads?: number;

@@ -19,7 +19,7 @@ export interface LoaderBatch extends Batch {
   rows: number[];
 }
 
-export interface BatchLoaderOptions {
+interface BatchLoaderOptions {
   /** Output side S (images are S×S). */
   size: number;
   batch: number;

@@ -16,8 +16,8 @@ import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
 import { mapLimit } from '../util/mapLimit.js';
 
-export type OnError = 'skip' | 'fail';
-export type Verify = 'none' | 'header' | 'decode';
+type OnError = 'skip' | 'fail';
+type Verify = 'none' | 'header' | 'decode';
 
 export interface BuildOptions {
   sources: (SourceSpec | string)[];
@@ -55,7 +55,7 @@ export interface BuildOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-export interface BuildResult {
+interface BuildResult {
   manifestFile: string;
   summaryFile: string;
   skippedFile?: string;
@@ -90,7 +90,7 @@ export function paperDaPreset(
 export const DATA_PRESETS = ['paper-da', 'adult-mixed'] as const;
 export type DataPreset = (typeof DATA_PRESETS)[number];
 
-export interface AdultMixedOptions {
+interface AdultMixedOptions {
   /** Add the paediatric Kermany NORMAL + PNEUMONIA folders back (off by default). */
   kermany?: boolean;
 }

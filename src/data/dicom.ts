@@ -20,7 +20,7 @@ import {
 const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
 type DataSet = import('dicom-parser').DataSet;
 
-export const TRANSFER_SYNTAXES: Record<string, string> = {
+const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
   '1.2.840.10008.1.2.1.99': 'Deflated Explicit VR Little Endian',
@@ -37,7 +37,6 @@ export const TRANSFER_SYNTAXES: Record<string, string> = {
 };
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
-export const SUPPORTED_TRANSFER_SYNTAXES = [...UNCOMPRESSED, JPEG_BASELINE];
 
 export interface DicomHeader {
   transferSyntax: string;
@@ -56,7 +55,7 @@ export interface DicomHeader {
   bitsStored: number;
 }
 
-export interface DicomImage extends DicomHeader {
+interface DicomImage extends DicomHeader {
   /** 8-bit grayscale, rows × columns, bones bright. */
   pixels: Uint8Array;
   width: number;
@@ -152,7 +151,7 @@ function firstNumber(ds: DataSet, tag: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-export type DicomDecodeOptions = DecodeLimits;
+type DicomDecodeOptions = DecodeLimits;
 
 /**
  * Decode to 8-bit grayscale with rescale, VOI window (else min–max) and MONOCHROME1 inversion.

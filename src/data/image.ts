@@ -6,19 +6,11 @@ import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { errorMessage } from '../util/errorMessage.js';
 import { decodeDicom, looksLikeDicom } from './dicom.js';
 import { unreadableReason } from './fileProbe.js';
-import {
-  checkRaster,
-  isSharpPixelLimit,
-  resolveLimits,
-  DEFAULT_MAX_PIXELS,
-  type ResolvedLimits,
-} from './decodeLimits.js';
-
-export { DEFAULT_MAX_PIXELS };
+import { checkRaster, isSharpPixelLimit, resolveLimits, type ResolvedLimits } from './decodeLimits.js';
 
 import type { Equalize, Fit } from '../engine/preprocessing.js';
 import { regionPixels, type Region } from './lungCrop.js';
-export { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
+export { FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
 
 export interface GrayImage {
   /** Row-major 8-bit grayscale, width × height. */

@@ -8,14 +8,14 @@ import { join, resolve } from 'node:path';
 import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 
-export interface ImageCacheOptions {
+interface ImageCacheOptions {
   /** Memory budget in bytes (default 512 MiB); 0 disables the memory cache. */
   memoryBytes?: number;
   /** Folder for the disk cache; omit to disable it. */
   dir?: string;
 }
 
-export interface CacheStats {
+interface CacheStats {
   memoryHits: number;
   diskHits: number;
   misses: number;

@@ -4,8 +4,8 @@
 import { OptionError } from '../util/optionError.js';
 import { Rng } from '../util/rng.js';
 
-export const SPLIT_NAMES_2 = ['train', 'valid'];
-export const SPLIT_NAMES_3 = ['train', 'valid', 'test'];
+const SPLIT_NAMES_2 = ['train', 'valid'];
+const SPLIT_NAMES_3 = ['train', 'valid', 'test'];
 
 export interface SplitSpec {
   names: string[];
@@ -29,7 +29,7 @@ export function parseSplit(spec: string): SplitSpec {
   };
 }
 
-export interface Splittable {
+interface Splittable {
   label: string;
   patientId: string;
 }

@@ -8,7 +8,7 @@ import { stripPrefix, wrapperPrefix } from './weights/names.js';
 import type { Model } from './model.js';
 import type { TensorMap } from './types.js';
 
-export interface PretrainedReport {
+interface PretrainedReport {
   file: string;
   loaded: number;
   /** Head parameters left at their fresh initialisation (size differs). */

@@ -17,7 +17,7 @@ export function manualSeed(seed: number): void {
   loadNative().manualSeed(seed);
 }
 
-export interface DeviceInfo {
+interface DeviceInfo {
   torch: string;
   cuda: boolean;
   cudaDevices: number;

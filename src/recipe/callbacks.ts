@@ -16,7 +16,7 @@ export interface TrainBeginInfo {
   startStep: number;
 }
 
-export interface EpochBeginInfo {
+interface EpochBeginInfo {
   epoch: number;
   trainable: TrainableSet;
 }
@@ -59,7 +59,7 @@ export interface EpochResult {
   skippedSteps: number;
 }
 
-export type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
+type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
 
 export interface TrainResult {
   status: TrainStatus;

@@ -20,7 +20,7 @@ import type { Schedule } from './schedules.js';
 export type GroupMode = 'layer' | 'stage' | number;
 export type Spacing = 'geometric' | 'linear';
 
-export interface LayerGroup {
+interface LayerGroup {
   /** 0 = nearest the input. */
   index: number;
   /** Parameter indices (into Model.parameters()). */
@@ -101,7 +101,7 @@ export function discriminativeGroups(layers: LayerInfo[], mode: GroupMode): numb
   return layerGroups(layers, mode).map((g) => g.params);
 }
 
-export interface GroupHyperOptions {
+interface GroupHyperOptions {
   /** α_min: the first group's LR. Must be > 0 for geometric spacing. */
   lrMin: number;
   /** The first group's momentum (see the file comment: the schedule's rest momentum). */

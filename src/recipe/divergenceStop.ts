@@ -6,7 +6,7 @@
 import type { Precision } from '../engine/types.js';
 import type { StepInfo, StopRequest, TrainerCallback } from './callbacks.js';
 
-export interface DivergenceStopOptions {
+interface DivergenceStopOptions {
   precision: Precision;
   /** fp16 only: overflowed steps in a row tolerated while the loss scale backs off (default 20). */
   maxConsecutiveOverflows?: number;

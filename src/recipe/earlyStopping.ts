@@ -4,7 +4,7 @@
 // which is also right after a resume (both come from the saved trainer state).
 import type { EpochResult, StopRequest, TrainerCallback } from './callbacks.js';
 
-export interface EarlyStoppingOptions {
+interface EarlyStoppingOptions {
   monitor: string;
   /** Epochs without improvement before stopping (0 = never). */
   patience: number;

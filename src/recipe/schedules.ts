@@ -16,10 +16,10 @@ import { createRng } from '../util/rng.js';
 export const SCHEDULE_KINDS = ['oneCycle', 'paperCycle', 'triangular', 'constant'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 export type MomentumMode = 'inverse' | 'with';
-export type TriangularMode = 'triangular' | 'triangular2' | 'exp_range';
+type TriangularMode = 'triangular' | 'triangular2' | 'exp_range';
 
 /** Plain, JSON-able schedule configuration (what config.json stores). */
-export interface ScheduleConfig {
+interface ScheduleConfig {
   kind: ScheduleKind;
   /** Number of optimizer steps in the whole run (T). */
   totalSteps: number;
@@ -50,7 +50,7 @@ export interface ScheduleConfig {
   momentum?: number;
 }
 
-export type Phase = 'warmup' | 'anneal' | 'up' | 'down' | 'constant';
+type Phase = 'warmup' | 'anneal' | 'up' | 'down' | 'constant';
 
 export interface ScheduleDescription {
   kind: ScheduleKind;

@@ -2,7 +2,7 @@
 // CLI's flags: the message names the problem, `option` names the setting by its API name, and
 // `fix` an API setting that gets past it. The CLI's act() renders both as flags
 // (onError → --on-error); a library caller reads them in API terms.
-export interface OptionFix {
+interface OptionFix {
   option: string;
   value?: string;
 }

@@ -11,7 +11,7 @@ import { projectRoot } from '../../src/engine/native.js';
 import { generatePhantom } from '../../src/data/phantom.js';
 import { encodePng } from '../../src/data/image.js';
 
-export const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
 export async function makeCheckpoint(arch: 'mobilenet_v2' | 'resnet18' = 'mobilenet_v2'): Promise<string> {
   manualSeed(0);

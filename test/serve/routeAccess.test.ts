@@ -44,7 +44,7 @@ after(async () => {
 const hex = (c: string) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
 
 /** The ways one path can be written so that a naive prefix check and a router disagree. */
-export function encodings(path: string): Array<[string, string]> {
+function encodings(path: string): Array<[string, string]> {
   const segs = path.split('/').slice(1);
   const out: Array<[string, string]> = [['plain', path]];
   // Each letter of the first segment percent-encoded in turn, lower and upper hex.

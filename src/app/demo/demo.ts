@@ -35,7 +35,7 @@ import { presetValues } from '../train/presets.js';
 import { buildReport, headlineEvaluation } from '../report/report.js';
 import { resolveTrainConfig } from '../train/trainConfig.js';
 
-export interface DemoOptions {
+interface DemoOptions {
   out: string;
   /** ../shared/data-style folder: build D_A with the paper-da preset. */
   data?: string;
@@ -61,7 +61,7 @@ export interface DemoOptions {
   signal?: AbortSignal;
 }
 
-export interface DemoResult {
+interface DemoResult {
   out: string;
   mode: 'phantoms' | 'real';
   pretrained: string | null;
@@ -99,7 +99,7 @@ const MARKER = '.cxrtune-demo';
  * ImageNet MobileNetV2 fine-tuned (97 % validation accuracy after one epoch) when its weights
  * are on this machine, else ResNet-18 from scratch (needs more epochs).
  */
-export const PHANTOM_DEMO = {
+const PHANTOM_DEMO = {
   n: 720,
   size: 128,
   arch: 'resnet18' as Arch,
@@ -125,7 +125,7 @@ export function autoPretrained(): string | null {
  * recipe/lrFinder.ts), as in the paper. Only a sweep that proposes nothing usable (no finite
  * suggestion) falls back to the family's paper preset, and the result says why.
  */
-export function chooseLr(
+function chooseLr(
   proposed: { lrMin: number; lrMax: number },
   fallback: { lrMin: number; lrMax: number },
 ): { lrMin: number; lrMax: number; from: 'lr-find' | 'preset'; why: string } {

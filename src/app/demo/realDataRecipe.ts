@@ -71,7 +71,7 @@ export const RECOMMENDED: RealDataRecipe = {
   threshold: 'youden',
 };
 
-export const PAPER: RealDataRecipe = {
+const PAPER: RealDataRecipe = {
   name: 'paper',
   summary:
     "the paper's protocol: paper-da, patient-level 70/30 split, the paper preset, 20 epochs at 224 px (an INTERNAL figure)",

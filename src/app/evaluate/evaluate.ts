@@ -35,7 +35,7 @@ import { ratesByGroup, type GroupRates } from '../../recipe/operatingThreshold.j
 /** One source's sensitivity and specificity at the threshold, and its protocol relative to training. */
 export type SourceRates = GroupRates & { protocol: Protocol; why: string };
 
-export interface ScoredRow {
+interface ScoredRow {
   /** Position in the evaluated set. */
   index: number;
   label: number;
@@ -47,7 +47,7 @@ export interface ScoredRow {
   loss: number;
 }
 
-export interface ScoreOptions {
+interface ScoreOptions {
   positiveClass?: number;
   threshold?: number;
   bootstrapIterations?: number;
@@ -94,7 +94,7 @@ export function scoreSet(
   return { summary, rows };
 }
 
-export interface OverlapCheck {
+interface OverlapCheck {
   /** Whether the training patients could be compared at all. */
   checked: boolean;
   trainingManifest: string | null;
@@ -137,7 +137,7 @@ export function checkOverlap(ref: ModelRef, rows: { patientId: string }[], allow
   return { ...base, checked: true, sharedPatients: n, sharedImages: images, examples: [...shared].slice(0, 5), note };
 }
 
-export interface EvaluateOptions {
+interface EvaluateOptions {
   model: string;
   manifest: string;
   /** Split(s) to evaluate; default: 'test' if present, else 'valid', else every row. */

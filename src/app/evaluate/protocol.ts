@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ManifestRow } from '../../data/manifest.js';
 
-export const PROTOCOLS = ['source-held-out', 'external', 'internal'] as const;
+const PROTOCOLS = ['source-held-out', 'external', 'internal'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface ProtocolInfo {
@@ -33,7 +33,7 @@ export function manifestSplitBy(manifestFile: string): string | null {
 }
 
 /** The value of the held-out key for a row (a column; `source` and rows without it fall back to the source). */
-export function groupKey(row: Pick<ManifestRow, 'source' | 'extra'>, key: string): string {
+function groupKey(row: Pick<ManifestRow, 'source' | 'extra'>, key: string): string {
   if (key === 'source') return row.source;
   return row.extra[key]?.trim() || `${row.source} (no ${key})`;
 }

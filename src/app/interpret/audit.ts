@@ -53,11 +53,9 @@ import { renderSvg } from '../report/plots.js';
 import { writeJson } from '../train/runFolder.js';
 import { mapLimit } from '../../util/mapLimit.js';
 
-/** Manifest columns read as the image's lung mask (PNG, non-zero inside the lungs). */
-export { LUNG_MASK_COLUMNS };
-export const AUDIT_DIR = 'audit';
+const AUDIT_DIR = 'audit';
 
-export interface AuditOptions {
+interface AuditOptions {
   model: string;
   manifest: string;
   /** Split to audit; default as evaluate: test, else valid, else every row ('all'). */

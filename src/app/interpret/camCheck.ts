@@ -22,7 +22,7 @@ import { writeJson } from '../train/runFolder.js';
 import { renderSvg } from '../report/plots.js';
 import { shareHistogramSpec } from '../report/evalPlots.js';
 
-export interface CamCheckOptions {
+interface CamCheckOptions {
   model: string;
   manifest: string;
   /** Default 'valid' if present, else every row. */
@@ -37,7 +37,7 @@ export interface CamCheckOptions {
   threads?: number | null;
 }
 
-export interface CamCheckImage {
+interface CamCheckImage {
   row: number;
   label: string;
   predicted: string;

@@ -136,7 +136,7 @@ ${items}
 `;
 }
 
-export interface ExplainCommon {
+interface ExplainCommon {
   model: string;
   out: string;
   /** Grad-CAM layer (default: the engine's, the last block). */
@@ -146,7 +146,7 @@ export interface ExplainCommon {
   threads?: number | null;
 }
 
-export interface TopLossOptions extends ExplainCommon {
+interface TopLossOptions extends ExplainCommon {
   manifest: string;
   /** Default: 'valid' if present, else every row. */
   split?: string;
@@ -154,7 +154,7 @@ export interface TopLossOptions extends ExplainCommon {
   cols?: number;
 }
 
-export interface TopLossItem {
+interface TopLossItem {
   row: number;
   path: string;
   actual: string;
@@ -251,7 +251,7 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
   return { items, files, evaluated: pred.labels.length, wrong: all.length };
 }
 
-export interface ImagesOptions extends ExplainCommon {
+interface ImagesOptions extends ExplainCommon {
   images: string[];
   /** Class to explain: 'predicted' (default) or a class name. */
   target?: string;
@@ -259,7 +259,7 @@ export interface ImagesOptions extends ExplainCommon {
   lungs?: string;
 }
 
-export interface ImageExplanation {
+interface ImageExplanation {
   image: string;
   overlay: string;
   heatmap: string;

@@ -15,7 +15,7 @@ import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoin
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 import type { Precision } from '../../engine/types.js';
 
-export const MASK_COLUMN = 'lung_mask';
+const MASK_COLUMN = 'lung_mask';
 
 /** One folder per weights (and per precision other than fp32: bf16 masks may differ by a pixel). */
 export function lungMaskCacheDir(
@@ -39,7 +39,7 @@ function cacheFile(dir: string, image: string): string {
   return join(dir, `${key}.png`);
 }
 
-export interface PredictMasksResult {
+interface PredictMasksResult {
   image: string;
   mask: string;
   cached: boolean;

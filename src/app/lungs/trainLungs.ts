@@ -57,7 +57,7 @@ export function limitPerSource(pairs: LungPair[], n: number | undefined, seed: n
   return out;
 }
 
-export interface TrainLungsOptions extends LungDataOptions {
+interface TrainLungsOptions extends LungDataOptions {
   data: string;
   out: string;
   size: number;

@@ -5,7 +5,7 @@ import { IMPLEMENTATION_CLASS_UID } from './dicomUid.js';
 const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 export type Dataset = Record<string, unknown>;
 
-export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 /** Writes a dataset (with SOPClassUID and SOPInstanceUID) as Explicit VR Little Endian Part 10. */
 export function writeDicomFile(ds: Dataset): Buffer {

@@ -9,16 +9,16 @@ import { boundaryOf, buildMultipart, parseMultipart } from './multipartRelated.j
 /** The PACS could not be reached or answered 5xx: worth retrying later. */
 export class PacsUnavailableError extends Error {}
 /** The PACS answered but refused (4xx) or sent something unusable: retrying will not help. */
-export class PacsRefusedError extends Error {}
+class PacsRefusedError extends Error {}
 
-export interface Change {
+interface Change {
   seq: number;
   changeType: string;
   id: string;
   resourceType: string;
 }
 
-export interface PacsClientOptions {
+interface PacsClientOptions {
   /** DICOMweb root on the Orthanc server (default /dicom-web). */
   dicomWebRoot?: string;
   /** Per-request timeout (default 30 s). */

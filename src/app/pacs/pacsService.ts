@@ -21,7 +21,7 @@ import { buildScreeningSr, type ModelIdentity } from './screeningSr.js';
 import { filterTagsFromJson, readSourceHeader, type SourceHeader } from './sourceHeader.js';
 import { WorklistStore, type WorklistItem } from './worklistStore.js';
 
-export interface PacsDeps {
+interface PacsDeps {
   served: ServedModel;
   queue: StudyQueue;
   audit?: AuditLog;

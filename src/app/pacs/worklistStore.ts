@@ -9,8 +9,8 @@ import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { openSqliteFile } from '../../util/sqliteFile.js';
 
-export const ITEM_STATUSES = ['received', 'skipped', 'screened', 'sent', 'failed'] as const;
-export type ItemStatus = (typeof ITEM_STATUSES)[number];
+const ITEM_STATUSES = ['received', 'skipped', 'screened', 'sent', 'failed'] as const;
+type ItemStatus = (typeof ITEM_STATUSES)[number];
 
 export interface WorklistItem {
   id: string;
@@ -110,14 +110,14 @@ const SELECT = Object.entries(COLS)
   .map(([k, c]) => `${c} AS ${k}`)
   .join(', ');
 
-export type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & {
+type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & {
   overlayPng?: Buffer | null;
   inbox?: Buffer | null;
   outbox?: Buffer | null;
 };
 
 /** The row id: a pseudonym of (source SOP Instance UID, model), safe in URLs and logs. */
-export function itemId(sopUid: string, modelSha256: string): string {
+function itemId(sopUid: string, modelSha256: string): string {
   return createHash('sha256').update(`${sopUid}\0${modelSha256}`).digest('hex').slice(0, 24);
 }
 

@@ -17,14 +17,14 @@ const DEFAULT_INTENDED_USE =
   'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. ' +
   'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
-export interface CardMetric {
+interface CardMetric {
   name: string;
   value: number;
   /** 95 % interval when the checkpoint carries one (or counts to compute a Wilson interval). */
   ci?: [number, number];
 }
 
-export interface CardFigure {
+interface CardFigure {
   protocol: Protocol;
   /** INTERNAL | SOURCE-HELD-OUT | EXTERNAL. */
   label: string;

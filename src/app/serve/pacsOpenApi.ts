@@ -26,7 +26,7 @@ const stow = (withStudy: boolean) => ({
   },
 });
 
-export const PACS_OPENAPI_PATHS: Record<string, unknown> = {
+const PACS_OPENAPI_PATHS: Record<string, unknown> = {
   '/api/v1/studies': stow(false),
   '/api/v1/studies/{study}': stow(true),
   '/api/v1/worklist': {

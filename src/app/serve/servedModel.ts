@@ -23,7 +23,7 @@ export interface ServedModel {
 }
 
 /** A checkpoint folder, or a run folder holding checkpoints/best or checkpoints/last. */
-export function resolveCheckpointDir(path: string): string {
+function resolveCheckpointDir(path: string): string {
   const p = resolve(path);
   if (!existsSync(p)) throw new Error(`--model: ${path} does not exist`);
   if (!statSync(p).isDirectory())

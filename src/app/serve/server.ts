@@ -49,7 +49,7 @@ export interface Server {
 }
 
 /** Refuses settings that would expose patient images (no token off loopback, weak token). */
-export function checkExposure(host: string, token: string | undefined): void {
+function checkExposure(host: string, token: string | undefined): void {
   if (token !== undefined) {
     const p = tokenProblem(token);
     if (p) throw new Error(p);

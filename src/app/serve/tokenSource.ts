@@ -3,7 +3,7 @@
 // --token still works but says why it should not be used.
 import { readFileSync, statSync } from 'node:fs';
 
-export interface TokenSources {
+interface TokenSources {
   token?: string;
   tokenFile?: string;
   env?: string;

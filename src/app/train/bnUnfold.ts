@@ -50,7 +50,7 @@ export function isFoldedBatchNorm(state: TensorMap, bnNames: string[], eps = BN_
   );
 }
 
-export interface UnfoldReport {
+interface UnfoldReport {
   layers: number;
   images: number;
 }

@@ -27,7 +27,7 @@ export interface RunData {
   manifestSha256: string;
 }
 
-export interface RunDataOptions {
+interface RunDataOptions {
   manifest: string;
   size: number;
   fit?: Fit;
@@ -54,7 +54,7 @@ export function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-export function loaderSource(loader: BatchLoader, seedFor: (e: number) => number): EpochSource {
+function loaderSource(loader: BatchLoader, seedFor: (e: number) => number): EpochSource {
   return {
     batchesPerEpoch: loader.batchesPerEpoch,
     imagesPerEpoch: loader.length,

@@ -53,7 +53,7 @@ const HISTORY_COLUMNS = [
   'skipped_steps',
 ];
 
-export function historyCsv(history: EpochResult[]): string {
+function historyCsv(history: EpochResult[]): string {
   const num = (x: number) => (Number.isFinite(x) ? String(x) : '');
   const lines = history.map((h) =>
     [
@@ -88,7 +88,7 @@ export class HistoryWriter implements TrainerCallback {
   }
 }
 
-export const TRACE_HEADER = 'step,epoch,group,lr,momentum,weight_decay';
+const TRACE_HEADER = 'step,epoch,group,lr,momentum,weight_decay';
 
 /** Every step's per-group hyperparameters, exactly as given to the engine. */
 export class ScheduleTrace implements TrainerCallback {

@@ -26,7 +26,7 @@ import { resolveWeightsFile } from '../../engine/weights/weightsFile.js';
 
 type Env = Record<string, string | undefined>;
 
-export interface PullOptions {
+interface PullOptions {
   repo: string;
   revision?: string;
   /** Files to fetch; default: config.json (if there) and the first of model.safetensors, pytorch_model.bin. */
@@ -39,7 +39,7 @@ export interface PullOptions {
   attempts?: number;
 }
 
-export interface PulledFile {
+interface PulledFile {
   name: string;
   path: string;
   bytes: number;
@@ -49,7 +49,7 @@ export interface PulledFile {
   cached: boolean;
 }
 
-export interface PullResult {
+interface PullResult {
   repo: string;
   snapshot: string;
   weights: string;
@@ -59,7 +59,7 @@ export interface PullResult {
 
 const DEFAULT_FILES = ['config.json', ['model.safetensors', 'pytorch_model.bin']] as const;
 
-export function hubEndpoint(env: Env = process.env): string {
+function hubEndpoint(env: Env = process.env): string {
   return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
 }
 
@@ -68,7 +68,7 @@ function isOffline(env: Env): boolean {
 }
 
 /** What to do by hand when the Hub cannot be reached. */
-export function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
+function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
   const base = `${hubEndpoint(env)}/${repo}/resolve/${revision}`;
   const dir = join(hubRepoDir(repo, env), 'snapshots', revision);
   return (

@@ -9,7 +9,7 @@ import { probePath, unreadableReason } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 import { errorMessage } from '../../util/errorMessage.js';
 
-export interface DicomSourceOptions {
+interface DicomSourceOptions {
   name?: string;
   /** Mapping CSV (required unless `label` is given). */
   labels?: string;

@@ -7,13 +7,10 @@ import { parseCsv, requireColumns } from '../csv.js';
 import { assignSplits } from '../split.js';
 import { readManifest, rowPath } from '../manifest.js';
 
-export const LUNG_SOURCES = ['montgomery', 'shenzhen', 'v7-covid'] as const;
-export type LungSource = (typeof LUNG_SOURCES)[number];
-
 export interface LungPair {
   image: string;
   mask: string;
-  /** A LungSource, or a manifest's source column. */
+  /** montgomery, shenzhen or v7-covid, or a manifest's source column. */
   source: string;
   /** Namespaced by source, e.g. montgomery:MCUCXR_0001. */
   patientId: string;

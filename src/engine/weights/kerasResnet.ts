@@ -46,7 +46,7 @@ export function isKerasResnet(model: TfjsLayersModel): boolean {
 }
 
 /** The architecture, whether the stride is in the 1x1 conv, and the BatchNorm eps, from the topology. */
-export function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1x1: boolean; eps: number } {
+function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1x1: boolean; eps: number } {
   const blocks = new Map<number, Set<number>>();
   let eps: number | null = null;
   let strideIn1x1 = false;

@@ -11,7 +11,7 @@ import type { HostTensor } from '../types.js';
 import { PyDict, PyGlobal, PyTuple, unpickle, type AllowedGlobal, type PyValue } from './pickle.js';
 
 /** Element types of torch storages. BOOL/I8/I16 have no engine dtype and are widened on read. */
-export type StorageDtype = HostTensor['dtype'] | 'BOOL' | 'I8' | 'I16';
+type StorageDtype = HostTensor['dtype'] | 'BOOL' | 'I8' | 'I16';
 
 const STORAGE_TYPES: Record<string, StorageDtype> = {
   FloatStorage: 'F32',
@@ -56,7 +56,7 @@ const ELEMENT_BYTES: Record<StorageDtype, number> = {
   I16: 2,
 };
 
-export interface TorchStorage {
+interface TorchStorage {
   key: string;
   dtype: StorageDtype;
   /** Elements (of dtype) in the storage; 0 for an untyped storage, whose size is the entry's. */
@@ -82,7 +82,7 @@ export class TorchTensorRef {
   buildState(): void {}
 }
 
-export function hostDtype(d: StorageDtype): HostTensor['dtype'] {
+function hostDtype(d: StorageDtype): HostTensor['dtype'] {
   return d === 'BOOL' ? 'U8' : d === 'I8' || d === 'I16' ? 'I32' : d;
 }
 

@@ -17,9 +17,9 @@ import { HUB_ID, hubRepoDir, hubSnapshot } from './caches.js';
 import { isTfjsLayersModel, readTfjsLayersModel } from './tfjsLayers.js';
 import { isKerasResnet, kerasResnetMetadata, kerasResnetToTorchvision } from './kerasResnet.js';
 
-export type WeightsFormat = 'safetensors' | 'torch' | 'tfjs';
+type WeightsFormat = 'safetensors' | 'torch' | 'tfjs';
 
-export interface WeightsInfo {
+interface WeightsInfo {
   file: string;
   format: WeightsFormat;
   /** arch (when known), mean/std (JSON), input_size, num_classes, source, layout … */
@@ -30,7 +30,7 @@ export interface WeightsInfo {
   notes: string[];
 }
 
-export interface Weights extends WeightsInfo {
+interface Weights extends WeightsInfo {
   tensors: TensorMap;
 }
 

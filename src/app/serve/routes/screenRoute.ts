@@ -18,7 +18,7 @@ const STATUS: Record<StudyInputProblem, [number, string]> = {
   unsupported_dicom: [422, 'unsupported_dicom'],
 };
 
-export interface ScreenRouteDeps {
+interface ScreenRouteDeps {
   served: ServedModel;
   queue: StudyQueue;
   timeoutMs: number;

@@ -161,7 +161,9 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   // resnet18 step at 224 px takes many minutes: not started, and said so in the table.
   const isa = cpuIsa();
   if (c.vsPython && c.precision === 'bf16' && (c.device ?? 'cpu') === 'cpu' && !isa.fastBf16) {
-    pythonError = `not run: no native bf16 kernels at ${isa.level} (Python's torch would run bf16 on its reference kernels, minutes per step)`;
+    pythonError =
+      `not run: no native bf16 kernels at ${isa.level} (Python's torch would run bf16 on its reference ` +
+      `kernels, minutes per step)`;
   } else if (c.vsPython) {
     try {
       py = await PythonReference.start({ ...c, threads, weights });

@@ -98,7 +98,8 @@ export class BatchLoader {
       const c = this.classes.indexOf(row.label);
       if (c < 0)
         throw new Error(
-          `BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' (classes: ${this.classes.join(', ')})`,
+          `BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' ` +
+            `(classes: ${this.classes.join(', ')})`,
         );
       this.labelIndex[k] = c;
     });

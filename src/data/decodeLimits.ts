@@ -49,7 +49,8 @@ export function checkDecodeBytes(where: string, w: number, h: number, bytesPerPi
   const bytes = w * h * bytesPerPixel;
   if (bytes > l.maxBytes) {
     throw new Error(
-      `${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the decode budget is ${mb(l.maxBytes)} MB)`,
+      `${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the ` +
+        `decode budget is ${mb(l.maxBytes)} MB)`,
     );
   }
 }

@@ -132,7 +132,8 @@ function assertSupported(h: DicomHeader, where: string): void {
   if (UNCOMPRESSED.has(h.transferSyntax) || h.transferSyntax === JPEG_BASELINE) return;
   const name = TRANSFER_SYNTAXES[h.transferSyntax] ?? 'unknown';
   throw new Error(
-    `${where}: unsupported DICOM transfer syntax ${h.transferSyntax} (${name}); supported: uncompressed little endian and JPEG Baseline (1.2.840.10008.1.2.4.50)`,
+    `${where}: unsupported DICOM transfer syntax ${h.transferSyntax} (${name}); supported: uncompressed ` +
+      `little endian and JPEG Baseline (1.2.840.10008.1.2.4.50)`,
   );
 }
 
@@ -259,7 +260,8 @@ function decodeNative(buf: Uint8Array, ds: DataSet, pe: Element, h: DicomHeader,
   const available = Number.isFinite(pe.length) ? Math.max(0, Math.min(pe.length, buf.length - pe.dataOffset)) : 0;
   if (available < n * bytes) {
     throw new Error(
-      `${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ${bytes} = ${n * bytes})`,
+      `${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ` +
+        `${bytes} = ${n * bytes})`,
     );
   }
   const signed = (ds.uint16('x00280103') ?? 0) === 1;

@@ -48,7 +48,9 @@ export async function rowRegion(
   const mask = lungMaskFile(m, row);
   if (!mask) {
     throw new Error(
-      `${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` first`,
+      `${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model ` +
+        `crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` ` +
+        `first`,
     );
   }
   return lungRegion(mask, lungCrop.margin);

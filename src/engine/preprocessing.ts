@@ -189,5 +189,8 @@ export function describePreprocessing(p: Preprocessing): string {
   const f = (xs: number[]) => xs.map((x) => x.toFixed(3)).join('/');
   const crop = p.crop === 'lungs' ? `, crop to the lungs (margin ${p.cropMargin})` : '';
   const std = p.standardize === 'image' ? ', per-image standardised' : '';
-  return `${p.size}×${p.size} ${p.fit}${crop}, equalize ${p.equalize}${std}, ${p.channels} channel(s), mean ${f(p.normalisation.mean)} std ${f(p.normalisation.std)}`;
+  return (
+    `${p.size}×${p.size} ${p.fit}${crop}, equalize ${p.equalize}${std}, ${p.channels} channel(s), mean ` +
+    `${f(p.normalisation.mean)} std ${f(p.normalisation.std)}`
+  );
 }

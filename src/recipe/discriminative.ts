@@ -76,7 +76,8 @@ export function layerGroups(layers: LayerInfo[], mode: GroupMode): LayerGroup[] 
     const L = ordered.length;
     if (!Number.isInteger(mode) || mode < 1 || mode > L) {
       throw new Error(
-        `discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised layers), got ${mode}`,
+        `discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised ` +
+          `layers), got ${mode}`,
       );
     }
     chunks = [];

@@ -348,7 +348,9 @@ function num(
   const ok =
     typeof v === 'number' && Number.isFinite(v) && (o.minOpen ? v > min : v >= min) && (o.maxOpen ? v < max : v <= max);
   if (!ok) {
-    const range = `${o.minOpen ? '(' : '['}${min}, ${max === Infinity ? '∞' : max}${o.maxOpen || max === Infinity ? ')' : ']'}`;
+    const range =
+      `${o.minOpen ? '(' : '['}${min}, ` +
+      `${max === Infinity ? '∞' : max}${o.maxOpen || max === Infinity ? ')' : ']'}`;
     throw new Error(`${o.prefix ?? 'schedule'}: ${field} must be a number in ${range}, got ${JSON.stringify(v)}`);
   }
 }

@@ -84,7 +84,8 @@ test('unfolding keeps the eval output and brings train-mode output close to it',
     `train-mode gap: folded ${foldedTrainGap}, unfolded ${unfoldedTrainGap}`,
   );
   console.log(
-    `eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`,
+    `eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean ` +
+      `max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`,
   );
 });
 

@@ -113,7 +113,8 @@ test('patient overlap with the training split is found and described', async () 
   const man = join(dir, 'm.csv');
   writeFileSync(
     man,
-    'path,label,patient_id,source,view,split\na.png,covid,p1,s,PA,train\nb.png,normal,p2,s,PA,train\nc.png,covid,p3,s,PA,valid\n',
+    'path,label,patient_id,source,view,split\na.png,covid,p1,s,PA,train\nb.png,normal,p2,s,PA,train\n' +
+      'c.png,covid,p3,s,PA,valid\n',
   );
   const ref = {
     checkpoint: dir,

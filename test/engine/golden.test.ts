@@ -174,38 +174,44 @@ for (const arch of ARCHS) {
   // Relative to the logits' scale above 1: eval-mode predict folds BatchNorm into the
   // convolutions (native/src/eval_weights.h), a reassociation that moves fp32 results by ~1e-6
   // of their size, and untrained deep ResNets give logits up to 1e6 (resnet152 at 48 px).
-  test(`${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 (of max(1, |logit|))`, async () => {
-    const { t, names } = await oracle(`arch-${arch}`);
-    const ours = models
-      .get(arch)!
-      .parameters()
-      .map((e) => [e.name, e.shape]);
-    assert.deepEqual(ours, names);
-    const theirs = toFloat32(t.get('logits')!);
-    const scale = Math.max(1, ...Array.from(theirs, Math.abs));
-    const d = maxAbsDiff(logits.get(arch)!, theirs);
-    assert.ok(d < 1e-4 * scale, `max |Δlogit| = ${d} (logit scale ${scale})`);
-  });
+  test(
+    `${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 (of max(1, ` + `|logit|))`,
+    async () => {
+      const { t, names } = await oracle(`arch-${arch}`);
+      const ours = models
+        .get(arch)!
+        .parameters()
+        .map((e) => [e.name, e.shape]);
+      assert.deepEqual(ours, names);
+      const theirs = toFloat32(t.get('logits')!);
+      const scale = Math.max(1, ...Array.from(theirs, Math.abs));
+      const d = maxAbsDiff(logits.get(arch)!, theirs);
+      assert.ok(d < 1e-4 * scale, `max |Δlogit| = ${d} (logit scale ${scale})`);
+    },
+  );
 }
 
 for (const c of optCases) {
-  test(`${c.kind}: two steps with two parameter groups of different LR/momentum equal torch.optim within 1e-5`, async () => {
-    const m = models.get(c.name)!;
-    m.configureOptimizer({ kind: c.kind, groups: groupsOf(m) });
-    for (const h of c.hyper) await m.trainStep(optBatch, h);
-    const { t } = await oracle(c.name);
-    const ours = await m.state();
-    let worst = 0,
-      worstName = '';
-    for (const [name, v] of ours) {
-      const d = maxAbsDiff(toFloat32(v), toFloat32(t.get(`state.${name}`)!));
-      if (d > worst) {
-        worst = d;
-        worstName = name;
+  test(
+    `${c.kind}: two steps with two parameter groups of different LR/momentum equal torch.optim within ` + `1e-5`,
+    async () => {
+      const m = models.get(c.name)!;
+      m.configureOptimizer({ kind: c.kind, groups: groupsOf(m) });
+      for (const h of c.hyper) await m.trainStep(optBatch, h);
+      const { t } = await oracle(c.name);
+      const ours = await m.state();
+      let worst = 0,
+        worstName = '';
+      for (const [name, v] of ours) {
+        const d = maxAbsDiff(toFloat32(v), toFloat32(t.get(`state.${name}`)!));
+        if (d > worst) {
+          worst = d;
+          worstName = name;
+        }
       }
-    }
-    assert.ok(worst < 1e-5, `max |Δ| = ${worst} at ${worstName}`);
-  });
+      assert.ok(worst < 1e-5, `max |Δ| = ${worst} at ${worstName}`);
+    },
+  );
 }
 
 test("pretrained MobileNetV2 (shared/pretrained) gives torchvision's top-5", async (t) => {

@@ -54,7 +54,9 @@ export interface RealDataRecipe {
 export const RECOMMENDED: RealDataRecipe = {
   name: 'recommended',
   summary:
-    'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 (ImageNet) 224 px, 8 epochs of discriminative one-cycle (α 3e-5..1e-3), the epoch with the best held-out AUC kept, Youden threshold',
+    'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 ' +
+    '(ImageNet) 224 px, 8 epochs of discriminative one-cycle (α 3e-5..1e-3), the epoch with the best ' +
+    'held-out AUC kept, Youden threshold',
   data: 'adult-mixed',
   splitBy: 'location',
   arch: 'mobilenet_v2',
@@ -74,7 +76,8 @@ export const RECOMMENDED: RealDataRecipe = {
 const PAPER: RealDataRecipe = {
   name: 'paper',
   summary:
-    "the paper's protocol: paper-da, patient-level 70/30 split, the paper preset, 20 epochs at 224 px (an INTERNAL figure)",
+    "the paper's protocol: paper-da, patient-level 70/30 split, the paper preset, 20 epochs at 224 px (an " +
+    'INTERNAL figure)',
   data: 'paper-da',
   splitBy: 'patient',
   arch: 'mobilenet_v2',

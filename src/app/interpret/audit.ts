@@ -375,9 +375,11 @@ async function scoreImages(
 
 function headlineOf(verdict: Verdict, flagged: (string | undefined)[]): string {
   return verdict === 'flag'
-    ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data as evidence that it reads the lungs`
+    ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this ` +
+        `data as evidence that it reads the lungs`
     : verdict === 'warn'
-      ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal (see below)'
+      ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal ' +
+        '(see below)'
       : 'AUDIT: PASS — the model falls to chance without the lungs, and provenance does not predict the label';
 }
 
@@ -441,7 +443,9 @@ function auditChoices(o: AuditOptions, stat: { bootstrap: number; seed: number }
     bootstrap: stat.bootstrap,
     seed: stat.seed,
     regions:
-      "frame-only blanks the lungs' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central 10 % kept, without a mask)",
+      "frame-only blanks the lungs' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % " +
+      'without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, ' +
+      'the central 10 % kept, without a mask)',
   };
 }
 

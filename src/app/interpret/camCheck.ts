@@ -153,7 +153,8 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
     files.galleryHtml,
     galleryHtml(
       'Grad-CAM gallery',
-      `Grad-CAM (${result.layer}) of the positive class '${posName}' on positives (white outline: lesion mask) and of the predicted class on the others.`,
+      `Grad-CAM (${result.layer}) of the positive class '${posName}' on positives (white outline: lesion ` +
+        `mask) and of the predicted class on the others.`,
       chosen,
     ),
   );

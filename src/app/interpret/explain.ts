@@ -98,12 +98,15 @@ export async function galleryPng(tiles: Tile[], size: number, cols = 4): Promise
     const x = gap + (k % cols) * (tileW + gap);
     const y = gap + Math.floor(k / cols) * (tileH + gap);
     const svg =
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${tileW}" height="${capH}"><rect width="100%" height="100%" fill="${t.wrong ? '#fde2e2' : '#eef3f8'}"/>` +
-      `<text x="4" y="16" font-family="DejaVu Sans, sans-serif" font-size="13" font-weight="bold">${escapeHtml(t.title)}</text>` +
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${tileW}" height="${capH}"><rect width="100%" ` +
+      `height="100%" fill="${t.wrong ? '#fde2e2' : '#eef3f8'}"/>` +
+      `<text x="4" y="16" font-family="DejaVu Sans, sans-serif" font-size="13" ` +
+      `font-weight="bold">${escapeHtml(t.title)}</text>` +
       t.lines
         .map(
           (l, i) =>
-            `<text x="4" y="${31 + 13 * i}" font-family="DejaVu Sans, sans-serif" font-size="11">${escapeHtml(l)}</text>`,
+            `<text x="4" y="${31 + 13 * i}" font-family="DejaVu Sans, sans-serif" ` +
+            `font-size="11">${escapeHtml(l)}</text>`,
         )
         .join('') +
       '</svg>';
@@ -123,17 +126,22 @@ export function galleryHtml(title: string, intro: string, tiles: Tile[]): string
   const items = tiles
     .map(
       (t) =>
-        `<figure class="${t.wrong ? 'wrong' : ''}"><div class="pair"><img src="${pngDataUrl(t.image)}" alt="image"><img src="${pngDataUrl(t.overlay)}" alt="Grad-CAM overlay"></div>` +
+        `<figure class="${t.wrong ? 'wrong' : ''}"><div class="pair"><img src="${pngDataUrl(t.image)}" ` +
+        `alt="image"><img src="${pngDataUrl(t.overlay)}" alt="Grad-CAM overlay"></div>` +
         `<figcaption><b>${escapeHtml(t.title)}</b><br>${t.lines.map(escapeHtml).join('<br>')}</figcaption></figure>`,
     )
     .join('\n');
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
-body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222}figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}
-figure.wrong{background:#fde2e2}.pair img{width:180px;height:180px;image-rendering:auto;margin-right:4px}figcaption{font-size:12px;max-width:370px}
+  return (
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
+body{font:14px/1.4 ` +
+    `system-ui,sans-serif;margin:20px;color:#222}figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}
+figure.wrong{background:#fde2e2}.pair ` +
+    `img{width:180px;height:180px;image-rendering:auto;margin-right:4px}figcaption{font-size:12px;max-width:370px}
 </style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro)}</p>
 ${items}
 </body></html>
-`;
+`
+  );
 }
 
 interface ExplainCommon {
@@ -234,7 +242,9 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
     files.html,
     galleryHtml(
       'Top losses',
-      `predicted / actual, loss, probability of the actual class; most confused first; Grad-CAM of the predicted class. ${all.length} of ${pred.labels.length} images are misclassified at threshold ${meta.threshold}.`,
+      `predicted / actual, loss, probability of the actual class; most confused first; Grad-CAM of the ` +
+        `predicted class. ${all.length} of ${pred.labels.length} images are misclassified at threshold ` +
+        `${meta.threshold}.`,
       tiles,
     ),
   );
@@ -271,7 +281,8 @@ interface ImageExplanation {
 function requireSegmenter(dir: string | undefined): string {
   if (!dir)
     throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter with --lungs DIR',
+      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
+        'lung segmenter with --lungs DIR',
     );
   return dir;
 }

@@ -57,7 +57,8 @@ export function lungEvidence(heat: Float32Array, mask: Uint8Array): LungEvidence
   const insideShare = total > 0 ? inside / total : 0;
   const warning =
     insideShare < OUTSIDE_WARNING_SHARE
-      ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, borders, devices or text may be driving this result. Read the film yourself before acting on it.`
+      ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, ` +
+        `borders, devices or text may be driving this result. Read the film yourself before acting on it.`
       : null;
   return { insideShare, lungArea, warning };
 }

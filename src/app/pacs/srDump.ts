@@ -36,7 +36,10 @@ function itemValue(it: Dataset): string {
     case 'NUM': {
       const mv = first(it.MeasuredValueSequence);
       if (!mv) return '(no value)';
-      return `${valueText(mv.NumericValue)} [FD ${valueText(mv.FloatingPointValue)}] ${codeText(first(mv.MeasurementUnitsCodeSequence))}`;
+      return (
+        `${valueText(mv.NumericValue)} [FD ${valueText(mv.FloatingPointValue)}] ` +
+        `${codeText(first(mv.MeasurementUnitsCodeSequence))}`
+      );
     }
     case 'IMAGE': {
       const r = first(it.ReferencedSOPSequence);
@@ -52,7 +55,8 @@ function itemValue(it: Dataset): string {
 function tree(items: Dataset[], depth: number, out: string[]): void {
   for (const it of items) {
     out.push(
-      `${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`,
+      `${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ` +
+        `${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`,
     );
     const kids = it.ContentSequence;
     if (kids) tree((Array.isArray(kids) ? kids : [kids]) as Dataset[], depth + 1, out);

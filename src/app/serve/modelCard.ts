@@ -14,7 +14,8 @@ import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/
 export const DISCLAIMER =
   'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
 const DEFAULT_INTENDED_USE =
-  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. ' +
+  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 ' +
+  'pneumonia patterns. ' +
   'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
 interface CardMetric {
@@ -164,7 +165,10 @@ export function modelCard(s: ServedModel): ModelCard {
       why: String(ev.why ?? ''),
       n: num(ev.n) ?? null,
       metrics: fig,
-      name: `threshold sample ${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
+      name:
+        `threshold sample ` +
+        `${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} ` +
+        `at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
       ...(typeof ev.note === 'string' ? { note: ev.note } : {}),
     });
   }

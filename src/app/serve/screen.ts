@@ -76,7 +76,8 @@ export function preprocessOf(
   const p = meta.preprocessing;
   if (p.crop === 'lungs' && !lungs) {
     throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
+      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
+        'lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
     );
   }
   const lungRegion =

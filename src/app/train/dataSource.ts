@@ -77,7 +77,8 @@ export function openRunData(o: RunDataOptions): RunData {
   if (!trainManifest.rows.some((r) => r.split === trainSplit)) {
     const splits = [...new Set(trainManifest.rows.map((r) => r.split || '(empty)'))].join(', ');
     throw new Error(
-      `manifest ${trainManifest.file} has no '${trainSplit}' rows (splits present: ${splits}); split it first (cxrtune data … --split)`,
+      `manifest ${trainManifest.file} has no '${trainSplit}' rows (splits present: ${splits}); split it ` +
+        `first (cxrtune data … --split)`,
     );
   }
   const classes = o.classes ?? defaultClasses([...manifest.rows, ...trainManifest.rows].map((r) => r.label));

@@ -123,7 +123,9 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
     mean: JSON.stringify(model.spec.normalisation.mean),
     std: JSON.stringify(model.spec.normalisation.std),
     classifier: descriptor.classifier,
-    source: `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, sha256 ${sourceSha256})`,
+    source:
+      `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, ` +
+      `sha256 ${sourceSha256})`,
   });
   await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(descriptor, null, 2)}\n`);
   // A TF.js model is model.json plus its shards; the hash is model.json's (it names the shards).

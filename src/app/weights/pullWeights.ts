@@ -73,7 +73,8 @@ function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
   const dir = join(hubRepoDir(repo, env), 'snapshots', revision);
   return (
     `download ${base}/model.safetensors and ${base}/config.json on a connected machine and put them in ${dir}/ ` +
-    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); then --pretrained ${repo} finds them`
+    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); ` +
+    `then --pretrained ${repo} finds them`
   );
 }
 
@@ -184,7 +185,8 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
     }
     if (!snap || !weights)
       throw new Error(
-        `offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ${offlineAdvice(repo, env, revision)}`,
+        `offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ` +
+          `${offlineAdvice(repo, env, revision)}`,
       );
     return { repo, snapshot: snap, weights, files: [], offline: true };
   }
@@ -205,7 +207,8 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
         const cause = (e as { cause?: { code?: string } }).cause?.code;
         if (cause || (e as Error).message === 'fetch failed') {
           throw new Error(
-            `cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ${offlineAdvice(repo, env, revision)}`,
+            `cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ` +
+              `${offlineAdvice(repo, env, revision)}`,
           );
         }
         throw e;

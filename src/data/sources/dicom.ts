@@ -63,7 +63,8 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     const t = parseCsv(readFileSync(lf, 'utf8'), lf);
     if (!t.header.includes('label') || !(t.header.includes('file') || t.header.includes('patient_id'))) {
       throw new Error(
-        `source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ${t.header.join(', ')})`,
+        `source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ` +
+          `${t.header.join(', ')})`,
       );
     }
     for (const { values: v } of t.records) {

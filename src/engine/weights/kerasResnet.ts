@@ -166,6 +166,8 @@ export function kerasResnetMetadata(model: TfjsLayersModel, numClasses = 1000): 
     input_size: '224',
     num_classes: String(numClasses),
     source: `Keras ${arch} ImageNet (keras ${model.kerasVersion}) from a TensorFlow.js layers model`,
-    conversion: `conv biases folded into BatchNorm running_mean; BatchNorm eps ${eps} → running_var += ${eps} - 1e-5; conv1 input channels reversed (Keras caffe input is BGR); normalisation = caffe mean/255, std 1/255`,
+    conversion:
+      `conv biases folded into BatchNorm running_mean; BatchNorm eps ${eps} → running_var += ${eps} - 1e-5; ` +
+      `conv1 input channels reversed (Keras caffe input is BGR); normalisation = caffe mean/255, std 1/255`,
   };
 }

@@ -57,7 +57,8 @@ export class RefusedGlobalError extends Error {
     what: string,
   ) {
     super(
-      `${what}: refused to load global '${global}' — it is not plain weights data, and cxrtune never runs code from a checkpoint${hint(global)}`,
+      `${what}: refused to load global '${global}' — it is not plain weights data, and cxrtune never runs ` +
+        `code from a checkpoint${hint(global)}`,
     );
   }
 }

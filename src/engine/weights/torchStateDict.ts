@@ -43,7 +43,8 @@ function findStateDict(root: PyValue, file: string): { path: string; dict: PyDic
     if (v !== undefined && isTensorDict(v)) return { path: k, dict: v, otherKeys: keys.filter((x) => x !== k) };
   }
   throw new Error(
-    `${file} holds no state dict: its keys are ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`,
+    `${file} holds no state dict: its keys are ` +
+      `${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`,
   );
 }
 

@@ -90,7 +90,9 @@ const LEGACY_MAGIC = Uint8Array.from([
   0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
 ]);
 const RESAVE =
-  "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', _use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its pickle)";
+  "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', " +
+  '_use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its ' +
+  'pickle)';
 
 /** What kind of file this is, from its first bytes. */
 export function sniffWeights(head: Uint8Array): 'zip' | 'torch-legacy' | 'tar' | 'pickle' | 'safetensors' | 'unknown' {
@@ -225,7 +227,8 @@ export class TorchArchive {
         const script = [...entries.keys()].some((n) => /(^|\/)(code\/|constants\.pkl$)/.test(n));
         throw new Error(
           script
-            ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() with torch.save instead`
+            ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() ` +
+                `with torch.save instead`
             : `${file} is a zip but not a torch.save checkpoint (${pkls.length ? 'several' : 'no'} <name>/data.pkl)`,
         );
       }
@@ -275,7 +278,8 @@ export class TorchArchive {
     const storageNumel = Math.floor(bytes.byteLength / es);
     if (!t.storage.untyped && t.storage.numel * ELEMENT_BYTES[t.storage.dtype] !== bytes.byteLength) {
       throw new Error(
-        `${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`,
+        `${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ` +
+          `${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`,
       );
     }
     const n = t.shape.reduce((a, b) => a * b, 1);

@@ -133,7 +133,8 @@ function show(r) {
     $('lungs-outline').src = lungs.outline;
     if (lungs.evidenceInside !== null)
       $('lung-evidence').textContent =
-        `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of the image).`;
+        `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of ` +
+        `the image).`;
     if (lungs.warning) $('lung-warning').textContent = lungs.warning;
   }
   $('probability').textContent = pct(r.probability);
@@ -191,7 +192,8 @@ async function screen(file) {
     show(r);
     addToSession(r);
     setStatus(
-      `Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the threshold ${pct(r.threshold)}.`,
+      `Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the ` +
+        `threshold ${pct(r.threshold)}.`,
     );
     $('result-h').focus();
   } catch (e) {

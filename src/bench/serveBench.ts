@@ -77,9 +77,12 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
         what = `${served.meta.arch}@${served.meta.preprocessing.size} on ${url}`;
       }
       log(
-        `load: ${o.clients} ` +
-          `clients${hostile ? ` + ${o.hostile} hostile replaying ${hostile.requests.length} attacks (the adversarial corpus, malformed multipart, no token)` : ''} ` +
-          `for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`,
+        `load: ${o.clients} clients` +
+          (hostile
+            ? ` + ${o.hostile} hostile replaying ${hostile.requests.length} attacks ` +
+              '(the adversarial corpus, malformed multipart, no token)'
+            : '') +
+          ` for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`,
       );
       try {
         load = await runLoad({

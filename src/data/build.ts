@@ -353,8 +353,11 @@ function buildNotes(
   }
   if (opts.external)
     notes.push(
-      `external evaluation set: every image in split ` +
-        `'test'${labels.length === 1 ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class (sensitivity for positives, specificity for negatives), not AUC` : ''}`,
+      "external evaluation set: every image in split 'test'" +
+        (labels.length === 1
+          ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class ` +
+            '(sensitivity for positives, specificity for negatives), not AUC'
+          : ''),
     );
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
   if (units) {

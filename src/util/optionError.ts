@@ -16,7 +16,7 @@ export class OptionError extends Error {
     readonly fix: OptionFix | null = null,
   ) {
     super(
-      `${problem}${fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''}`,
+      problem + (fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''),
     );
     this.name = 'OptionError';
   }

@@ -183,8 +183,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   log(
     c.pretrained
       ? `weights: ImageNet ${c.arch} from ${c.pretrained} (--pretrained none trains from scratch)`
-      : `weights: none — ${c.arch} from random ` +
-          `initialisation${o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'}`,
+      : `weights: none — ${c.arch} from random initialisation` +
+          (o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'),
   );
   // A marker first: a crashed demo's folder can still be cleaned by the next one.
   mkdirSync(out, { recursive: true });

@@ -433,9 +433,11 @@ export function formatEvaluation(e: Evaluation): string {
     `  sensitivity ${pct(m.sensitivity)}`,
     `  specificity ${pct(m.specificity)}`,
     `  PPV ${pct(m.ppv)}   NPV ${pct(m.npv)}   F1 ${Number.isFinite(m.f1) ? m.f1.toFixed(3) : 'n/a'}`,
-    `  AUC         ` +
-      `${Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)` : 'n/a'} ` +
-      `  ECE ${m.calibration.ece.toFixed(3)}`,
+    '  AUC         ' +
+      (Number.isFinite(m.auc.value)
+        ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)`
+        : 'n/a') +
+      `   ECE ${m.calibration.ece.toFixed(3)}`,
     ...(m.youden
       ? [
           `  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity ` +

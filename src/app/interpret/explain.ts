@@ -131,17 +131,16 @@ export function galleryHtml(title: string, intro: string, tiles: Tile[]): string
         `<figcaption><b>${escapeHtml(t.title)}</b><br>${t.lines.map(escapeHtml).join('<br>')}</figcaption></figure>`,
     )
     .join('\n');
-  return (
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
-body{font:14px/1.4 ` +
-    `system-ui,sans-serif;margin:20px;color:#222}figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}
-figure.wrong{background:#fde2e2}.pair ` +
-    `img{width:180px;height:180px;image-rendering:auto;margin-right:4px}figcaption{font-size:12px;max-width:370px}
-</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro)}</p>
+  const css =
+    'body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222}' +
+    'figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}\n' +
+    'figure.wrong{background:#fde2e2}.pair img{width:180px;height:180px;image-rendering:auto;margin-right:4px}' +
+    'figcaption{font-size:12px;max-width:370px}\n';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
+${css}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro)}</p>
 ${items}
 </body></html>
-`
-  );
+`;
 }
 
 interface ExplainCommon {

@@ -343,8 +343,9 @@ export class PacsService {
       ...extra,
     });
     this.deps.log?.(
-      `${new Date().toISOString()} pacs ${step} ` +
-        `${itemId}${extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : ''}${extra.error ? ` ${extra.error}` : ''}`,
+      `${new Date().toISOString()} pacs ${step} ${itemId}` +
+        (extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : '') +
+        (extra.error ? ` ${extra.error}` : ''),
     );
   }
 }

@@ -166,9 +166,10 @@ export function modelCard(s: ServedModel): ModelCard {
       n: num(ev.n) ?? null,
       metrics: fig,
       name:
-        `threshold sample ` +
-        `${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} ` +
-        `at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
+        'threshold sample ' +
+        (tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : '') +
+        (tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : '') +
+        ` at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
       ...(typeof ev.note === 'string' ? { note: ev.note } : {}),
     });
   }

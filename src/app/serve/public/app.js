@@ -100,7 +100,11 @@ function renderCard(c) {
   if (c.calibration)
     add(
       'Calibration',
-      `${c.calibration.method}${c.calibration.n ? ` on ${c.calibration.n} site images` : ''}${c.calibration.eceBefore != null ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}` : ''}`,
+      `${c.calibration.method}` +
+        (c.calibration.n ? ` on ${c.calibration.n} site images` : '') +
+        (c.calibration.eceBefore != null
+          ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}`
+          : ''),
     );
   add('Intended use', c.intendedUse);
   root.append(dl, el('p', c.disclaimer, 'disclaimer'));

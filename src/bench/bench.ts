@@ -286,7 +286,10 @@ async function profileBoth(
   return { steps: c.steps, train: await side('train'), predict: await side('predict') };
 }
 
-/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the caller closes it), a kind Python cannot run ends that kind only. */
+/**
+ * Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the
+ * caller closes it), a kind Python cannot run ends that kind only.
+ */
 async function runRounds(
   c: BenchConfig,
   rounds: number,

@@ -56,7 +56,10 @@ interface PhantomOptions {
   marker?: boolean;
 }
 
-/** The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the body). */
+/**
+ * The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the
+ * body).
+ */
 export const MARKER_BOX = { x: 0.02, y: 0.02, side: 0.08 } as const;
 
 /** Draws the marker into an S×S 8-bit image (in place): a filled square with an L cut out of it. */
@@ -298,7 +301,9 @@ function rasterAnatomy(an: Anatomy, geo: Geometry, S: number): { field: Float32A
   return { field, lungMask };
 }
 
-/** Ribs at height y, lateral distance u: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter. */
+/**
+ * Ribs at height y, lateral distance u: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter.
+ */
 function ribs(y: number, u: number, ribTop: number, ribGap: number, ribCurve: number, ribT: number): number {
   let rib = 0;
   for (let r = 0; r < 10; r++) {

@@ -99,7 +99,8 @@ test('AUC equals brute-force pair counting (ties count one half), with a bootstr
 });
 
 test('ECE on a known case', () => {
-  // p .1,.1 (labels 0,1) → bin [0.1,0.2): mean .1, observed .5, gap .4; p .9,.9 (labels 1,1) → gap .1; ECE = .5·.4 + .5·.1 = .25.
+  // p .1,.1 (labels 0,1) → bin [0.1,0.2): mean .1, observed .5, gap .4; p .9,.9 (labels 1,1) → gap .1;
+  // ECE = .5·.4 + .5·.1 = .25.
   const { summary: s } = scoreSet(rows2([0.1, 0.1, 0.9, 0.9]), [0, 1, 1, 1], 2, { bootstrapIterations: 0 });
   close(s.calibration.ece, 0.25, 1e-6, 'ece');
   close(s.calibration.mce, 0.4, 1e-6, 'mce');

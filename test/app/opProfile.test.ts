@@ -66,8 +66,8 @@ test(
     await m.predict(benchBatch(1, 224), { precision: 'fp32' });
     const { events } = await profileOps(() => m.predict(benchBatch(1, 224), { precision: 'fp32' }));
     const gflop = summariseOps(events).flops / 1e9;
-    // torchvision's ResNet18_Weights metadata: 1.814 GFLOPS, counted as multiply-adds (MACs); libtorch counts 2 per MAC.
-    // 5e-4: the figure's 3 decimals; resnet18Macs gives 1.814073 G. A fold counted here would add 5.6e-3 GMAC.
+    // torchvision's ResNet18_Weights metadata: 1.814 GFLOPS, counted as multiply-adds (MACs); libtorch counts 2 per
+    // MAC. 5e-4: the figure's 3 decimals; resnet18Macs gives 1.814073 G. A fold counted here would add 5.6e-3 GMAC.
     assert.ok(Math.abs(gflop / 2 - 1.814) < 5e-4, `resnet18 forward ${gflop.toFixed(4)} GFLOP = ${gflop / 2} GMAC`);
     assert.equal(resnet18Macs(224, 1000), 1_814_073_344);
     assert.ok(events.name.includes('aten::conv2d'));

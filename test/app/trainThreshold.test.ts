@@ -234,8 +234,8 @@ test(
 );
 
 test('trainThresholdChoice on hand-made predictions: youden, sensitivity:X, fixed, one class', () => {
-  // Positives .9 .7 .4, negatives .6 .3 .2 .1. J at each score: .9 → 1/3; .7 → 2/3; .6 → 2/3 − 1/4; .4 → 1 − 1/4 = .75 (the
-  // maximum); .3 → 1/2. Sensitivity 0.6: the highest threshold reaching it is .7 (2/3).
+  // Positives .9 .7 .4, negatives .6 .3 .2 .1. J at each score: .9 → 1/3; .7 → 2/3; .6 → 2/3 − 1/4;
+  // .4 → 1 − 1/4 = .75 (the maximum); .3 → 1/2. Sensitivity 0.6: the highest threshold reaching it is .7 (2/3).
   const p = [0.9, 0.7, 0.4, 0.6, 0.3, 0.2, 0.1];
   const labels = Int32Array.from([1, 1, 1, 0, 0, 0, 0]);
   const pred = { epoch: 2, probs: Float64Array.from(p.flatMap((x) => [1 - x, x])), labels, numClasses: 2 };

@@ -117,7 +117,7 @@ test(`fuzz: ${MANIFEST_RUNS} random manifests through readManifest and summarise
       } catch (e) {
         assert.ok(e instanceof Error, `non-Error thrown: ${errorMessage(e)}`);
         const msg = errorMessage(e);
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: no line break or terminal escape may reach the output
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the message must carry no CR, LF or ESC
         assert.ok(msg.length > 0 && msg.length <= 1000 && !/[\r\n\x1b]/.test(msg) && !msg.includes('[object '), msg);
         tally.refused++;
         return;

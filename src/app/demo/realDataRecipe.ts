@@ -42,7 +42,10 @@ export interface RealDataRecipe {
   equalize: Equalize;
   /** train --aug: none | online | robust | online+robust. */
   aug: string;
-  /** The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when `lr` is 'lr-find'. */
+  /**
+   * The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when
+   * `lr` is 'lr-find'.
+   */
   schedule: { preset: 'paper' } | { oneCycle: { lrMin: number; lrMax: number } };
   lr: 'lr-find' | 'recipe';
   /** Which epoch is kept: on source-held-out validation its AUC, the figure model choice is about. */

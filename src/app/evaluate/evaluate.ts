@@ -341,7 +341,9 @@ export function ratesBySource(
   });
 }
 
-/** predictions.csv: per image its path, patient, source, label, score, prediction, loss and every class's probability. */
+/**
+ * predictions.csv: per image its path, patient, source, label, score, prediction, loss and every class's probability.
+ */
 function predictionsCsv(manifest: Manifest, pred: PredictedSet, rows: ScoredRow[], cls: string[]): string {
   const header = [
     'row',

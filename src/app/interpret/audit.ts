@@ -95,7 +95,10 @@ export interface AuditResult {
     positives: number;
     negatives: number;
     sources: Record<string, Record<string, number>>;
-    /** Images whose lung region came from a lung mask / from the fixed box; masks present on only some images (then unused). */
+    /**
+     * Images whose lung region came from a lung mask / from the fixed box; masks present on only some images (then
+     * unused).
+     */
     lungRegion: { masks: number; fixedBox: number; ignoredMasks: number };
     /** Mean share of the image blanked by each test. */
     blanked: Record<OcclusionKind, number>;
@@ -251,7 +254,10 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   return result;
 }
 
-/** The audit's tests, in order: as is, frame only, lungs out, source probe, metadata-only baseline, per source, leave one source out. */
+/**
+ * The audit's tests, in order: as is, frame only, lungs out, source probe, metadata-only baseline, per source, leave
+ * one source out.
+ */
 async function runTests(
   manifest: Manifest,
   rows: ManifestRow[],

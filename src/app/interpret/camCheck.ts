@@ -264,7 +264,10 @@ async function measureImage(
   return { rec, lesion };
 }
 
-/** A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or miss. */
+/**
+ * A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or
+ * miss.
+ */
 async function camTile(
   b: Batch,
   i: number,

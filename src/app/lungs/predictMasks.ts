@@ -83,7 +83,9 @@ export async function predictMasks(
   return out;
 }
 
-/** Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`. */
+/**
+ * Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`.
+ */
 export async function fillManifestMasks(
   model: Segmenter,
   meta: SegmenterMeta,

@@ -128,7 +128,9 @@ export class PacsClient {
     return r[0] ?? null;
   }
 
-  /** WADO-RS: the instance's Part 10 bytes, asking for Explicit VR Little Endian (Orthanc transcodes compressed images). */
+  /**
+   * WADO-RS: the instance's Part 10 bytes, asking for Explicit VR Little Endian (Orthanc transcodes compressed images).
+   */
   async wadoInstance(studyUid: string, seriesUid: string, sopUid: string): Promise<Buffer> {
     const path = `${this.root}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`;
     const accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1';

@@ -152,8 +152,8 @@ export class WorklistStore {
   ): string[] {
     const ins = this.db.prepare(
       'INSERT OR IGNORE INTO items (id, source, orthanc_id, study_uid, series_uid, sop_uid, model_sha256, status, ' +
-        'received_at, arrived_ms, inbox)\n      VALUES (@id, @source, @orthanc_id, @study_uid, @series_uid, @sop_uid, ' +
-        "@model_sha256, 'received', @received_at, @arrived_ms, @inbox)",
+        'received_at, arrived_ms, inbox)\n      VALUES (@id, @source, @orthanc_id, @study_uid, @series_uid, ' +
+        "@sop_uid, @model_sha256, 'received', @received_at, @arrived_ms, @inbox)",
     );
     const cur = this.db.prepare(
       'INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',

@@ -53,7 +53,10 @@ async function sha256File(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** A folder name for the cache: 'timm/resnet50.tv_in1k' → 'timm--resnet50.tv_in1k', 'x/resnet18-f37072fd.pth' → 'resnet18-f37072fd'. */
+/**
+ * A folder name for the cache: 'timm/resnet50.tv_in1k' → 'timm--resnet50.tv_in1k', 'x/resnet18-f37072fd.pth' →
+ * 'resnet18-f37072fd'.
+ */
 function importName(source: string): string {
   if (!existsSync(source) && HUB_ID.test(source)) return source.replace('/', '--');
   const hub = /models--([^/]+)/.exec(resolve(source));

@@ -1,8 +1,8 @@
 // A few SGD-momentum steps on fixed synthetic batches, alone (batch 16) or as one rank of a
 // c10d group (WORLD_SIZE set: this rank's half of every batch). DDP_BN = frozen | train |
-// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT (rank 0's share of 16). Writes the trainable
-// parameters and the BatchNorm buffers, float32, concatenated in name order, to
-// $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
+// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT
+// (rank 0's share of 16). Writes the trainable parameters and the BatchNorm buffers, float32, concatenated in
+// name order, to $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from '../../../src/engine/model.js';

@@ -175,7 +175,8 @@ for (const arch of ARCHS) {
   // convolutions (native/src/eval_weights.h), a reassociation that moves fp32 results by ~1e-6
   // of their size, and untrained deep ResNets give logits up to 1e6 (resnet152 at 48 px).
   test(
-    `${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 (of max(1, ` + `|logit|))`,
+    // biome-ignore lint/style/useTemplate: one template would be kept whole, past the line limit
+    `${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 ` + '(of max(1, |logit|))',
     async () => {
       const { t, names } = await oracle(`arch-${arch}`);
       const ours = models
@@ -193,7 +194,8 @@ for (const arch of ARCHS) {
 
 for (const c of optCases) {
   test(
-    `${c.kind}: two steps with two parameter groups of different LR/momentum equal torch.optim within ` + `1e-5`,
+    // biome-ignore lint/style/useTemplate: one template would be kept whole, past the line limit
+    `${c.kind}: two steps with two parameter groups of different LR/momentum equal ` + 'torch.optim within 1e-5',
     async () => {
       const m = models.get(c.name)!;
       m.configureOptimizer({ kind: c.kind, groups: groupsOf(m) });

@@ -30,7 +30,8 @@ test('the families that infer or train in channels_last are the measured ones', 
 
 for (const arch of ['resnet18', 'densenet121'] as Arch[]) {
   test(
-    `${arch}: a training step in channels_last makes NCHW's update; the state comes back ` + `NCHW-contiguous`,
+    // biome-ignore lint/style/useTemplate: one template would be kept whole, past the line limit
+    `${arch}: a training step in channels_last makes NCHW's update; ` + 'the state comes back NCHW-contiguous',
     async () => {
       setThreads(1);
       manualSeed(9);

@@ -72,7 +72,7 @@ export function buildOverlaySc(
     ContentTime: time,
     ImageType: ['DERIVED', 'SECONDARY'],
     DerivationDescription:
-      `Grad-CAM of ${model.arch} (weights sha256 ${model.sha256.slice(0, 16)}) over the ` + `model input`,
+      `Grad-CAM of ${model.arch} ` + `(weights sha256 ${model.sha256.slice(0, 16)}) over the model input`,
     SourceImageSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }],
     ImageComments:
       `Grad-CAM: warm colours mark the regions that raised the probability of ${f.positiveClass} ` +

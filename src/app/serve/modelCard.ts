@@ -14,9 +14,8 @@ import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/
 export const DISCLAIMER =
   'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
 const DEFAULT_INTENDED_USE =
-  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 ' +
-  'pneumonia patterns. ' +
-  'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
+  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia ' +
+  'patterns. Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
 interface CardMetric {
   name: string;

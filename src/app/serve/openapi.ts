@@ -11,8 +11,8 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
       version,
       description:
         'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the ' +
-        'probability, ' +
-        "the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.",
+        "probability, the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a " +
+        'diagnosis.',
     },
     servers: [{ url: '/' }],
     security,
@@ -21,10 +21,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
         post: {
           summary: 'Screen one study',
           description:
-            'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or ' +
-            'application/dicom) or as the ' +
-            'single file of a multipart/form-data form. The format is recognised by its bytes (PNG, JPEG, ' +
-            'DICOM Part 10).',
+            'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) ' +
+            'or as the single file of a multipart/form-data form. The format is recognised by its bytes (PNG, ' +
+            'JPEG, DICOM Part 10).',
           requestBody: {
             required: true,
             content: {

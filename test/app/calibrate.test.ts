@@ -53,7 +53,7 @@ function probsOf(file: string): Map<string, number> {
 }
 
 test(
-  'platt and temperature: a new checkpoint, same weights, model.json records the fit; evaluate applies ' + 'it',
+  'platt and temperature: a new checkpoint, same weights, ' + 'model.json records the fit; evaluate applies it',
   async () => {
     const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw'), bootstrap: 0 });
     const rawP = probsOf(raw.files.predictions);

@@ -45,7 +45,7 @@ before(async () => {
 });
 
 test(
-  'evaluate: metrics.json, predictions.csv and plots agree; the training split is refused unless ' + 'allowed',
+  'evaluate: metrics.json, predictions.csv and plots agree; ' + 'the training split is refused unless allowed',
   async () => {
     const e = await evaluate({ model: run, manifest, split: 'valid', out: join(dir, 'eval'), bootstrap: 200 });
     for (const f of Object.values(e.files)) assert.ok(existsSync(f), f);

@@ -326,7 +326,7 @@ test("per source on a hand-made set: hand-computed sensitivity/specificity and e
 });
 
 test(
-  '--threshold: rules parse to the config, calibrate-only rules and bad values are refused; --help documents ' + 'them',
+  '--threshold: rules parse to the config, ' + 'calibrate-only rules and bad values are refused; --help documents them',
   () => {
     assert.equal(thresholdArg('0.3'), 0.3);
     assert.equal(thresholdArg('YOUDEN'), 'youden');

@@ -85,7 +85,7 @@ const envFor = (name: string, extra: Record<string, string> = {}) => ({
 });
 
 test(
-  'pull: HF layout (blobs, snapshot links, refs), an interrupted transfer resumed with Range, SHA-256 ' + 'checked',
+  'pull: HF layout (blobs, snapshot links, refs), ' + 'an interrupted transfer resumed with Range, SHA-256 checked',
   async () => {
     mode.cutAt = 600_000;
     seen.length = 0;
@@ -214,7 +214,7 @@ test('the download bar: in place on a terminal, one line per file otherwise', ()
 });
 
 test(
-  'import: a DataParallel-named file becomes torchvision names, fp32, with metadata; list shows every ' + 'cache',
+  'import: a DataParallel-named file becomes torchvision names, ' + 'fp32, with metadata; list shows every cache',
   async (t) => {
     loadNative().setThreads(2);
     const m = await Model.create({ arch: 'resnet18', numClasses: 5 });

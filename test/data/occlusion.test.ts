@@ -23,7 +23,7 @@ const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 const at = (m: Uint8Array, S: number, x: number, y: number) => m[y * S + x];
 
 test(
-  'fixed box: pixel centres in x 12–88 %, y 10–85 % (S = 20: centres 0.025 + 0.05·p → columns 2–17, rows ' + '2–16)',
+  'fixed box: pixel centres in x 12–88 %, y 10–85 % (S = 20: ' + 'centres 0.025 + 0.05·p → columns 2–17, rows 2–16)',
   () => {
     const m = fixedBoxMask(20);
     assert.equal(count(m), 16 * 15);

@@ -23,7 +23,7 @@ const skip = missing.length
   : false;
 
 test(
-  'groupUnits: a group is one unit; a patient in two groups joins them; unit names do not depend on row ' + 'order',
+  'groupUnits: a group is one unit; a patient in two groups joins them; ' + 'unit names do not depend on row order',
   () => {
     const rows = [
       { label: 'a', patientId: 'p1', g: 'H1' },

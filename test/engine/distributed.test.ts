@@ -68,7 +68,7 @@ async function twoRanks(bn: string, o: { precision?: string; steps?: number; spl
 }
 
 test(
-  'golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm ' + 'frozen)',
+  'golden: 2 processes × batch 8 = 1 process × batch 16 ' + 'after 3 SGD-momentum steps (fp32, BatchNorm frozen)',
   async () => {
     setThreads(2);
     const one = await runSteps('frozen');

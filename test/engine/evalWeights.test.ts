@@ -74,7 +74,7 @@ test('the bf16 copies follow the weights: after loadState and after a training s
 });
 
 test(
-  'eval calls fold every BatchNorm that follows a convolution; training and BatchNorm statistics do ' + 'not',
+  'eval calls fold every BatchNorm that follows a convolution; ' + 'training and BatchNorm statistics do not',
   async () => {
     setThreads(1);
     manualSeed(1);

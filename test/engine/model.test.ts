@@ -63,7 +63,7 @@ test('bad input ends in an Error that names the problem', async () => {
 });
 
 test(
-  'loadPretrained: another architecture is an error listing names; another head size is ' + 're-initialised',
+  'loadPretrained: another architecture is an error listing names; ' + 'another head size is re-initialised',
   async (t) => {
     if (!existsSync(PRETRAINED)) return t.skip('../shared/pretrained is missing');
     const r18 = await Model.create({ arch: 'resnet18', numClasses: 2 });

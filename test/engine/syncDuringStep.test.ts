@@ -12,7 +12,7 @@ const H = [{ lr: 0.05, momentum: 0.9, weightDecay: 1e-4 }];
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 test(
-  'sync calls made during a running step return while it is still pending, and apply from the next ' + 'step',
+  'sync calls made during a running step return while it is still pending, ' + 'and apply from the next step',
   async (t) => {
     const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
     m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });

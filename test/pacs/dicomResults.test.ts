@@ -58,7 +58,7 @@ const MODEL = {
 };
 
 test(
-  'SR: written by dcmjs, read back: probability exact, decision, model, disclaimer, references, patient ' + 'copied',
+  'SR: written by dcmjs, read back: probability exact, ' + 'decision, model, disclaimer, references, patient copied',
   () => {
     const src = readSourceHeader(cxrDicom({ patientName: 'Doe^Jane', patientId: 'MRN-1' }).bytes);
     const p = 0.7306720018386841; // a float32 probability as the engine returns it
@@ -169,7 +169,7 @@ test('multipart/related: binary parts round-trip; quoted boundary; outbox packin
 });
 
 test(
-  'worklist store: an instance is kept once per model; the cursor moves with the items; order by ' + 'probability',
+  'worklist store: an instance is kept once per model; ' + 'the cursor moves with the items; order by probability',
   () => {
     const dir = mkdtempSync(join(tmpdir(), 'cxrtune-worklist-'));
     try {

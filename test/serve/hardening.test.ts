@@ -170,7 +170,7 @@ test('a flood of 503s becomes one audit row per client per second with a count',
 });
 
 test(
-  'tampered weights: the served model refuses to load; a checkpoint without a hash loads with a ' + 'warning',
+  'tampered weights: the served model refuses to load; ' + 'a checkpoint without a hash loads with a warning',
   async () => {
     const dir = join(tmp, 'tampered');
     cpSync(ckpt, dir, { recursive: true });
@@ -198,7 +198,7 @@ test(
 );
 
 test(
-  'token sources: --token-file (trimmed, permission warning), CXRTUNE_TOKEN, --token warns about ps; clear ' + 'errors',
+  'token sources: --token-file (trimmed, permission warning), ' + 'CXRTUNE_TOKEN, --token warns about ps; clear errors',
   () => {
     const f = join(tmp, 'token');
     writeFileSync(f, `${TOKEN}\n`);

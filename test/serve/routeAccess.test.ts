@@ -85,7 +85,7 @@ function encodings(path: string): Array<[string, string]> {
 }
 
 test(
-  'every non-public route × every URL encoding: 401 without a token, and exactly one audit row per ' + 'call',
+  'every non-public route × every URL encoding: ' + '401 without a token, and exactly one audit row per call',
   async () => {
     const api = srv.routes.filter((r) => !PUBLIC_ROUTES.has(r.url));
     assert.ok(
@@ -151,7 +151,7 @@ test('the %-encoded path that used to bypass the token now names the matched rou
 });
 
 test(
-  'only the public list is open: the page, its assets and /healthz answer without a token and write no audit ' + 'row',
+  'only the public list is open: the page, ' + 'its assets and /healthz answer without a token and write no audit row',
   async () => {
     const before = srv.audit.requests();
     for (const url of PUBLIC_ROUTES) {

@@ -25,7 +25,7 @@ test('sniffFormat: PNG, JPEG and DICOM by their bytes; anything else is null', (
 });
 
 test(
-  'a batch of studies gets the same probabilities and heatmaps as each alone; the queue batches under ' + 'load',
+  'a batch of studies gets the same probabilities and heatmaps as each alone; ' + 'the queue batches under load',
   async () => {
     const dir = await makeCheckpoint();
     try {

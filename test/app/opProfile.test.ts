@@ -58,7 +58,7 @@ function resnet18Macs(S: number, classes: number): number {
 }
 
 test(
-  "libtorch's profiler counts resnet18's forward FLOPs as torchvision publishes them (1.81 GMAC at 224 " + 'px)',
+  "libtorch's profiler counts resnet18's forward FLOPs " + 'as torchvision publishes them (1.81 GMAC at 224 px)',
   async () => {
     setThreads(1);
     const m = await Model.create({ arch: 'resnet18', numClasses: 1000 });
@@ -94,7 +94,7 @@ test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set'
 });
 
 test(
-  "bench: FLOPs per image are resnet18's counted by hand; --profile separates training's backward from " + 'predict',
+  "bench: FLOPs per image are resnet18's counted by hand; " + "--profile separates training's backward from predict",
   async () => {
     const { benchOne } = await import('../../src/bench/bench.js');
     const r = await benchOne({

@@ -111,7 +111,7 @@ test(
 );
 
 test(
-  "Grad-CAM after a bf16 and an fp32 predict equals a fresh model's (kept weights are not " + 'inference-only)',
+  'Grad-CAM after a bf16 and an fp32 predict equals a ' + "fresh model's (kept weights are not inference-only)",
   async () => {
     setThreads(1);
     const x = benchBatch(1, SIZE);

@@ -78,7 +78,7 @@ test('ResNet v1 (strideIn1x1): same names and shapes, other numerics, kept throu
 });
 
 test(
-  "Keras ResNet-50 (TF.js layers model) imports with TF.js's top-5 and logits within 1e-3 on five " + 'images',
+  'Keras ResNet-50 (TF.js layers model) imports with ' + "TF.js's top-5 and logits within 1e-3 on five images",
   async (t) => {
     if (!process.env.CXRTUNE_HEAVY) return t.skip('CXRTUNE_HEAVY=1 (TF.js runs ResNet-50 in plain JS)');
     if (!existsSync(join(MODEL, 'model.json')))

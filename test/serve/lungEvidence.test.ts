@@ -96,7 +96,7 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
 });
 
 test(
-  "a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole " + 'image',
+  "a lung-cropping model gets each study's box from the segmenter: " + 'the box of its mask of the whole image',
   async () => {
     const png = await phantomPng(200, 4);
     const S = served.lungs!.meta.preprocessing.size;

@@ -121,7 +121,7 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
 });
 
 test(
-  "features(): the last block's pooled activations, [N, " + '512] for ResNet-18, with the same softmax as predict',
+  "features(): the last block's pooled activations, [N, 512] for ResNet-18, " + 'with the same softmax as predict',
   async () => {
     const { model, meta } = await loadCheckpoint(join(runs.clean.run, 'checkpoints/best'));
     const loader = loaderFor(readManifest(runs.clean.manifest), meta, 'valid', 4);

@@ -79,7 +79,9 @@ for (const arch of ['resnet18', 'densenet121', 'mobilenet_v2']) {
     });
     out.bench.push(r);
     console.log(
-      `bench ${arch} ${precision}: train ${r.train_img_s.toFixed(0)} img/s (python ${r.python_train_img_s.toFixed(0)}, ratio ${r.ratio.toFixed(2)}), predict ${r.predict_img_s.toFixed(0)} (python ${r.python_predict_img_s.toFixed(0)})`,
+      `bench ${arch} ${precision}: train ${r.train_img_s.toFixed(0)} img/s (python ` +
+        `${r.python_train_img_s.toFixed(0)}, ratio ${r.ratio.toFixed(2)}), predict ` +
+        `${r.predict_img_s.toFixed(0)} (python ${r.python_predict_img_s.toFixed(0)})`,
     );
   }
 }

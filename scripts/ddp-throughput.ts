@@ -81,7 +81,8 @@ async function main(): Promise<void> {
       plain.push(p);
       synced.push(q);
       process.stdout.write(
-        `round ${r} (load ${loadavg()[0].toFixed(2)}): DDP ${p.toFixed(0)} ms/step | DDP + SyncBatchNorm ${q.toFixed(0)} ms/step (${(q / p).toFixed(2)}×)\n`,
+        `round ${r} (load ${loadavg()[0].toFixed(2)}): DDP ${p.toFixed(0)} ms/step | DDP + SyncBatchNorm ` +
+          `${q.toFixed(0)} ms/step (${(q / p).toFixed(2)}×)\n`,
       );
     }
     const med = (xs: number[]) => {
@@ -92,8 +93,10 @@ async function main(): Promise<void> {
     const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}`;
     const ratios = synced.map((s, i) => s / plain[i]!);
     process.stdout.write(
-      `median: DDP ${med(plain).toFixed(0)} ms/step (${range(plain)}), + SyncBatchNorm ${med(synced).toFixed(0)} ms/step (${range(synced)}); ` +
-        `per-round ratio median ${med(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})\n`,
+      `median: DDP ${med(plain).toFixed(0)} ms/step (${range(plain)}), + SyncBatchNorm ` +
+        `${med(synced).toFixed(0)} ms/step (${range(synced)}); ` +
+        `per-round ratio median ${med(ratios).toFixed(2)} ` +
+        `(${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})\n`,
     );
     return;
   }
@@ -104,7 +107,8 @@ async function main(): Promise<void> {
     const d = await two(false);
     process.stdout.write(
       `round ${r} (load ${loadavg()[0].toFixed(2)}): 1×1 thread ${a} | 1×2 threads ${b} | 2 procs×1 thread ${c} ` +
-        `(efficiency vs 2×(1×1): ${(c / (2 * a)).toFixed(2)}) | 2 procs, no gradient sync ${d} (sync/no-sync ${(c / d).toFixed(2)}) images/s\n`,
+        `(efficiency vs 2×(1×1): ${(c / (2 * a)).toFixed(2)}) | 2 procs, no gradient sync ${d} ` +
+        `(sync/no-sync ${(c / d).toFixed(2)}) images/s\n`,
     );
   }
 }

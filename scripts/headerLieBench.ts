@@ -47,6 +47,7 @@ if (process.argv[2] === '--child') {
     runs.map((r) => `  ${r.ms.toFixed(1)} ms, rss ${mb(r.rssDelta)} MB, peak ${mb(r.peakDelta)} MB`).join('\n'),
   );
   console.log(
-    `median of ${n}: ${med('ms').toFixed(1)} ms, rss ${mb(med('rssDelta'))} MB, peak ${mb(med('peakDelta'))} MB; outcome: ${runs[0].outcome}`,
+    `median of ${n}: ${med('ms').toFixed(1)} ms, rss ${mb(med('rssDelta'))} MB, peak ` +
+      `${mb(med('peakDelta'))} MB; outcome: ${runs[0].outcome}`,
   );
 }

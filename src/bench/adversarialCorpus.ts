@@ -94,7 +94,10 @@ async function zerosZlib(side: number): Promise<Buffer> {
   const z = createDeflate({ level: 9 });
   const parts: Buffer[] = [];
   z.on('data', (b: Buffer) => parts.push(b));
-  const done = new Promise((res, rej) => (z.on('end', res), z.on('error', rej)));
+  const done = new Promise((res, rej) => {
+    z.on('end', res);
+    z.on('error', rej);
+  });
   const rows = Buffer.alloc((side + 1) * 100); // 100 rows: filter byte 0 + zeros
   for (let y = 0; y < side; y += 100) {
     const chunkRows = Math.min(100, side - y);

@@ -18,7 +18,7 @@ import { summariseOps, type OpSummary } from './opProfile.js';
 import { cpuPeak, effectiveCpuFacts } from './cpuPeak.js';
 import { channelsLastFor } from '../engine/models/registry.js';
 
-export interface BenchConfig {
+interface BenchConfig {
   arch: Arch;
   size: number;
   batch: number;
@@ -36,7 +36,7 @@ export interface BenchConfig {
 }
 
 /** Op profiles of `steps` steps: ours, and Python's with --vs-python. */
-export interface BenchProfile {
+interface BenchProfile {
   steps: number;
   train: { ours: OpSummary; python?: OpSummary };
   predict: { ours: OpSummary; python?: OpSummary };
@@ -112,7 +112,7 @@ const median = (xs: number[]) => {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Median of per-round ratios, their range, and whether the range is narrow enough to mean anything. */
-export function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
+function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
   const lo = Math.min(...ratios);
   const hi = Math.max(...ratios);
   return { median: median(ratios), spread: [lo, hi], conclusive: ratios.length >= 3 && hi / lo <= MAX_RATIO_SPREAD };
@@ -161,7 +161,9 @@ export async function benchOne(c: BenchConfig): Promise<BenchResult> {
   // resnet18 step at 224 px takes many minutes: not started, and said so in the table.
   const isa = cpuIsa();
   if (c.vsPython && c.precision === 'bf16' && (c.device ?? 'cpu') === 'cpu' && !isa.fastBf16) {
-    pythonError = `not run: no native bf16 kernels at ${isa.level} (Python's torch would run bf16 on its reference kernels, minutes per step)`;
+    pythonError =
+      `not run: no native bf16 kernels at ${isa.level} (Python's torch would run bf16 on its reference ` +
+      `kernels, minutes per step)`;
   } else if (c.vsPython) {
     try {
       py = await PythonReference.start({ ...c, threads, weights });
@@ -284,7 +286,10 @@ async function profileBoth(
   return { steps: c.steps, train: await side('train'), predict: await side('predict') };
 }
 
-/** Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the caller closes it), a kind Python cannot run ends that kind only. */
+/**
+ * Timed rounds of train, predict and latency, ours and Python's interleaved; a Python failure ends its side only (the
+ * caller closes it), a kind Python cannot run ends that kind only.
+ */
 async function runRounds(
   c: BenchConfig,
   rounds: number,

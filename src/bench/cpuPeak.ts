@@ -13,13 +13,13 @@ import { readFileSync } from 'node:fs';
 import type { Precision } from '../engine/types.js';
 import { ISA_LEVELS, cpuFlags, type IsaLevel } from '../engine/isa.js';
 
-export interface CpuPeak {
+interface CpuPeak {
   gflops: number;
   /** How the figure was made, for the printed table. */
   basis: string;
 }
 
-export interface CpuFacts {
+interface CpuFacts {
   mhz: number;
   flags: Set<string>;
 }

@@ -5,7 +5,7 @@ import { ImageCache } from '../data/imageCache.js';
 import { readManifest, type Manifest } from '../data/manifest.js';
 import { readFolderSource } from '../data/sources/folder.js';
 
-export interface DataBenchResult {
+interface DataBenchResult {
   images: number;
   size: number;
   batch: number;

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { quantile } from '../app/serve/quantile.js';
 import type { HostileRequest } from './hostileInputs.js';
 
-export interface LoadOptions {
+interface LoadOptions {
   /** Base URL, e.g. http://127.0.0.1:8080 (loopback only makes sense: it is a local benchmark). */
   url: string;
   clients: number;
@@ -19,7 +19,7 @@ export interface LoadOptions {
   onTick?: (done: number, elapsedS: number) => void;
 }
 
-export interface HostileResult {
+interface HostileResult {
   clients: number;
   requests: number;
   byStatus: Record<string, number>;

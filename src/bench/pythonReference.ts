@@ -13,7 +13,7 @@ import type { OpEvents } from '../engine/profiler.js';
 
 export type TimedKind = 'train' | 'predict' | 'latency';
 
-export interface ReferenceConfig {
+interface ReferenceConfig {
   arch: Arch;
   size: number;
   batch: number;

@@ -4,7 +4,7 @@ import type { Segmenter } from '../engine/segmentation/segmenter.js';
 import type { Precision } from '../engine/types.js';
 import { percentile } from '../recipe/segmentationMetrics.js';
 
-export interface SegBench {
+interface SegBench {
   size: number;
   runs: number;
   precision: Precision;

@@ -14,7 +14,7 @@ import { loadServedModel } from '../app/serve/servedModel.js';
 import { buildServer } from '../app/serve/server.js';
 import { writeUntrainedCheckpoint } from './untrainedCheckpoint.js';
 
-export interface ServeBenchOptions {
+interface ServeBenchOptions {
   archs: Arch[];
   size: number;
   threads?: number;
@@ -50,7 +50,7 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
       const body = await phantomStudyPng(1024);
       const hostile = o.hostile > 0 ? { clients: o.hostile, requests: await hostileRequests(body) } : undefined;
       let url = o.url;
-      let close = async () => undefined as void;
+      let close = async (): Promise<void> => {};
       let what = url ?? '';
       let token = o.token;
       let auditOk = (): number | null => null;
@@ -77,7 +77,12 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
         what = `${served.meta.arch}@${served.meta.preprocessing.size} on ${url}`;
       }
       log(
-        `load: ${o.clients} clients${hostile ? ` + ${o.hostile} hostile replaying ${hostile.requests.length} attacks (the adversarial corpus, malformed multipart, no token)` : ''} for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`,
+        `load: ${o.clients} clients` +
+          (hostile
+            ? ` + ${o.hostile} hostile replaying ${hostile.requests.length} attacks ` +
+              '(the adversarial corpus, malformed multipart, no token)'
+            : '') +
+          ` for ${o.duration} s against ${what} (a ${body.length}-byte 1024×1024 PNG per request)…`,
       );
       try {
         load = await runLoad({
@@ -107,7 +112,9 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
     console.log('arch           size  median ms  p95 ms  min ms  decode  infer  render');
     for (const s of studies) {
       console.log(
-        `${s.arch.padEnd(13)} ${String(s.size).padStart(5)} ${f(s.medianMs).padStart(10)} ${f(s.p95Ms).padStart(7)} ${f(s.minMs).padStart(7)} ${f(s.decodeMs).padStart(7)} ${f(s.inferMs).padStart(6)} ${f(s.renderMs).padStart(7)}`,
+        `${s.arch.padEnd(13)} ${String(s.size).padStart(5)} ${f(s.medianMs).padStart(10)} ` +
+          `${f(s.p95Ms).padStart(7)} ${f(s.minMs).padStart(7)} ${f(s.decodeMs).padStart(7)} ` +
+          `${f(s.inferMs).padStart(6)} ${f(s.renderMs).padStart(7)}`,
       );
     }
   }
@@ -116,8 +123,10 @@ export async function runServeBench(o: ServeBenchOptions): Promise<void> {
       .map(([k, v]) => `${k}: ${v}`)
       .join(', ');
     console.log(
-      `load: ${load.clients} clients, ${f(load.durationS)} s: ${load.requests} requests, ${f(load.requestsPerS, 2)} requests/s, ` +
-        `p50 ${f(load.p50Ms, 0)} ms, p95 ${f(load.p95Ms, 0)} ms, p99 ${f(load.p99Ms, 0)} ms, max ${f(load.maxMs, 0)} ms, errors ${load.errors}${errs ? ` (${errs})` : ''}` +
+      `load: ${load.clients} clients, ${f(load.durationS)} s: ${load.requests} requests, ` +
+        `${f(load.requestsPerS, 2)} requests/s, ` +
+        `p50 ${f(load.p50Ms, 0)} ms, p95 ${f(load.p95Ms, 0)} ms, p99 ${f(load.p99Ms, 0)} ms, max ` +
+        `${f(load.maxMs, 0)} ms, errors ${load.errors}${errs ? ` (${errs})` : ''}` +
         (load.auditRowsOk !== undefined
           ? `, audit rows for 200s ${load.auditRowsOk}/${load.ok + (load.hostile?.byStatus['200'] ?? 0)}`
           : ''),

@@ -9,13 +9,7 @@ import { loadPretrained } from '../engine/pretrained.js';
 import { projectRoot } from '../engine/native.js';
 import type { Arch } from '../engine/types.js';
 
-export const SHARED_MOBILENET = join(
-  projectRoot(),
-  '..',
-  'shared',
-  'pretrained',
-  'mobilenet_v2-imagenet-ptq.safetensors',
-);
+const SHARED_MOBILENET = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
 export async function writeUntrainedCheckpoint(dir: string, arch: Arch, inputSize = 224): Promise<void> {
   const model = await Model.create({

@@ -16,7 +16,7 @@ import type { GrayImage } from './image.js';
 import type { Rng } from '../util/rng.js';
 
 export const TRANSFORMS = ['rotate', 'zoom', 'warp', 'lighting', 'blur'] as const;
-export type TransformName = (typeof TRANSFORMS)[number];
+type TransformName = (typeof TRANSFORMS)[number];
 
 export interface AugmentConfig {
   transforms?: readonly TransformName[];
@@ -37,7 +37,7 @@ export const TABLE1: Required<Omit<AugmentConfig, 'transforms' | 'p'>> = {
   blurSigma: [0.5, 1.0],
 };
 
-export interface AugmentParams {
+interface AugmentParams {
   rotate?: { deg: number };
   /** scale ≥ 1; centre (cx, cy) in normalised coordinates. */
   zoom?: { scale: number; cx: number; cy: number };

@@ -14,7 +14,7 @@ import { contactSheet, thumbnail } from './contactSheet.js';
 import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
 
-export interface AugmentDatasetOptions {
+interface AugmentDatasetOptions {
   manifest: string;
   out: string;
   perImage: number;
@@ -36,7 +36,7 @@ export interface AugmentDatasetOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface AugmentDatasetResult {
+interface AugmentDatasetResult {
   manifestFile: string;
   inputs: number;
   outputs: number;
@@ -46,7 +46,7 @@ export interface AugmentDatasetResult {
 }
 
 /** Read an exclude list: lines (paths or bare file names) or a CSV with a `path` column. */
-export function readExcludeList(file: string): Set<string> {
+function readExcludeList(file: string): Set<string> {
   if (!existsSync(file)) throw new Error(`exclude list not found: ${file}`);
   const lines = readFileSync(file, 'utf8')
     .split(/\r?\n/)

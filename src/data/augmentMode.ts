@@ -5,10 +5,9 @@
 import { TABLE1, TRANSFORMS } from './augment.js';
 import { robustRecord } from './robustAugment.js';
 
-export const AUG_MODES = ['none', 'online', 'robust', 'online+robust'] as const;
-export type AugModeName = (typeof AUG_MODES)[number];
+const AUG_MODES = ['none', 'online', 'robust', 'online+robust'] as const;
 
-export interface AugMode {
+interface AugMode {
   /** Table 1 on the fly. */
   table1: boolean;
   robust: boolean;

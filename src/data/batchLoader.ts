@@ -19,7 +19,7 @@ export interface LoaderBatch extends Batch {
   rows: number[];
 }
 
-export interface BatchLoaderOptions {
+interface BatchLoaderOptions {
   /** Output side S (images are S×S). */
   size: number;
   batch: number;
@@ -98,7 +98,8 @@ export class BatchLoader {
       const c = this.classes.indexOf(row.label);
       if (c < 0)
         throw new Error(
-          `BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' (classes: ${this.classes.join(', ')})`,
+          `BatchLoader: ${this.manifest.file} row ${ri + 2} (${row.path}): unknown label '${row.label}' ` +
+            `(classes: ${this.classes.join(', ')})`,
         );
       this.labelIndex[k] = c;
     });
@@ -139,7 +140,9 @@ export class BatchLoader {
     const rng = Rng.derive(seed, 'epoch');
     if (this.opts.balanced) {
       const byClass: number[][] = this.classes.map(() => []);
-      this.labelIndex.forEach((c, k) => byClass[c].push(k));
+      this.labelIndex.forEach((c, k) => {
+        byClass[c].push(k);
+      });
       const present = byClass.filter((b) => b.length > 0);
       return Array.from({ length: n }, () => {
         const b = present[rng.int(present.length)];

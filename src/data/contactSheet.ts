@@ -4,7 +4,7 @@
 import sharp from 'sharp';
 import type { GrayImage } from './image.js';
 
-export interface ContactSheetOptions {
+interface ContactSheetOptions {
   /** Columns (default ceil(sqrt(n))). */
   cols?: number;
   /** Cell size in px (default 128). */

@@ -8,10 +8,10 @@
 // A DICOM must also agree with itself: the embedded JPEG's own size, the pixel data's byte
 // length and the bit depths are compared with Rows/Columns before anything is decoded.
 
-export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
-export const MAX_SIDE = 16384;
+const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
+const MAX_SIDE = 16384;
 /** Bytes per pixel the default budget allows. */
-export const BUDGET_BYTES_PER_PIXEL = 8;
+const BUDGET_BYTES_PER_PIXEL = 8;
 
 export interface DecodeLimits {
   /** Refuse rasters with more pixels than this (decompression bombs). Default 64 Mpx. */
@@ -38,7 +38,7 @@ export function decodeBudget(maxPixels: number): number {
 const mb = (b: number) => (b / 1048576).toFixed(b < 10485760 ? 1 : 0);
 
 /** Throws "image too large" when width × height (or a side) is over the limits. */
-export function checkPixelCount(where: string, w: number, h: number, l: ResolvedLimits): void {
+function checkPixelCount(where: string, w: number, h: number, l: ResolvedLimits): void {
   if (w > MAX_SIDE || h > MAX_SIDE || w * h > l.maxPixels) {
     throw new Error(`${where}: image too large (${w}×${h}; limit ${MAX_SIDE} px per side and ${l.maxPixels} pixels)`);
   }
@@ -49,7 +49,8 @@ export function checkDecodeBytes(where: string, w: number, h: number, bytesPerPi
   const bytes = w * h * bytesPerPixel;
   if (bytes > l.maxBytes) {
     throw new Error(
-      `${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the decode budget is ${mb(l.maxBytes)} MB)`,
+      `${where}: image too large to decode (${w}×${h} × ${bytesPerPixel} bytes = ${mb(bytes)} MB; the ` +
+        `decode budget is ${mb(l.maxBytes)} MB)`,
     );
   }
 }

@@ -20,7 +20,7 @@ import {
 const dicomParser = createRequire(import.meta.url)('dicom-parser') as typeof import('dicom-parser');
 type DataSet = import('dicom-parser').DataSet;
 
-export const TRANSFER_SYNTAXES: Record<string, string> = {
+const TRANSFER_SYNTAXES: Record<string, string> = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
   '1.2.840.10008.1.2.1.99': 'Deflated Explicit VR Little Endian',
@@ -37,7 +37,6 @@ export const TRANSFER_SYNTAXES: Record<string, string> = {
 };
 const UNCOMPRESSED = new Set(['1.2.840.10008.1.2', '1.2.840.10008.1.2.1']);
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
-export const SUPPORTED_TRANSFER_SYNTAXES = [...UNCOMPRESSED, JPEG_BASELINE];
 
 export interface DicomHeader {
   transferSyntax: string;
@@ -56,7 +55,7 @@ export interface DicomHeader {
   bitsStored: number;
 }
 
-export interface DicomImage extends DicomHeader {
+interface DicomImage extends DicomHeader {
   /** 8-bit grayscale, rows × columns, bones bright. */
   pixels: Uint8Array;
   width: number;
@@ -133,7 +132,8 @@ function assertSupported(h: DicomHeader, where: string): void {
   if (UNCOMPRESSED.has(h.transferSyntax) || h.transferSyntax === JPEG_BASELINE) return;
   const name = TRANSFER_SYNTAXES[h.transferSyntax] ?? 'unknown';
   throw new Error(
-    `${where}: unsupported DICOM transfer syntax ${h.transferSyntax} (${name}); supported: uncompressed little endian and JPEG Baseline (1.2.840.10008.1.2.4.50)`,
+    `${where}: unsupported DICOM transfer syntax ${h.transferSyntax} (${name}); supported: uncompressed ` +
+      `little endian and JPEG Baseline (1.2.840.10008.1.2.4.50)`,
   );
 }
 
@@ -152,7 +152,7 @@ function firstNumber(ds: DataSet, tag: string): number | undefined {
   return Number.isFinite(v) ? v : undefined;
 }
 
-export type DicomDecodeOptions = DecodeLimits;
+type DicomDecodeOptions = DecodeLimits;
 
 /**
  * Decode to 8-bit grayscale with rescale, VOI window (else min–max) and MONOCHROME1 inversion.
@@ -260,7 +260,8 @@ function decodeNative(buf: Uint8Array, ds: DataSet, pe: Element, h: DicomHeader,
   const available = Number.isFinite(pe.length) ? Math.max(0, Math.min(pe.length, buf.length - pe.dataOffset)) : 0;
   if (available < n * bytes) {
     throw new Error(
-      `${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ${bytes} = ${n * bytes})`,
+      `${where}: truncated DICOM pixel data (${available} bytes, header says ${h.columns}×${h.rows} × ` +
+        `${bytes} = ${n * bytes})`,
     );
   }
   const signed = (ds.uint16('x00280103') ?? 0) === 1;

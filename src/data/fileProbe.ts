@@ -4,9 +4,9 @@
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { errorMessage } from '../util/errorMessage.js';
 
-export type PathKind = 'file' | 'dir' | 'other';
+type PathKind = 'file' | 'dir' | 'other';
 
-export type Probe = { ok: true; kind: PathKind; link: boolean } | { ok: false; reason: string };
+type Probe = { ok: true; kind: PathKind; link: boolean } | { ok: false; reason: string };
 
 function isLink(path: string): boolean {
   try {

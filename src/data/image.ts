@@ -6,19 +6,11 @@ import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { errorMessage } from '../util/errorMessage.js';
 import { decodeDicom, looksLikeDicom } from './dicom.js';
 import { unreadableReason } from './fileProbe.js';
-import {
-  checkRaster,
-  isSharpPixelLimit,
-  resolveLimits,
-  DEFAULT_MAX_PIXELS,
-  type ResolvedLimits,
-} from './decodeLimits.js';
-
-export { DEFAULT_MAX_PIXELS };
+import { checkRaster, isSharpPixelLimit, resolveLimits, type ResolvedLimits } from './decodeLimits.js';
 
 import type { Equalize, Fit } from '../engine/preprocessing.js';
 import { regionPixels, type Region } from './lungCrop.js';
-export { EQUALIZE_MODES, FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
+export { FITS, type Equalize, type Fit } from '../engine/preprocessing.js';
 
 export interface GrayImage {
   /** Row-major 8-bit grayscale, width × height. */
@@ -99,7 +91,8 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
     const d = await decodeDicom(buf, where, lim);
     checkSize(where, d.width, d.height, lim, 1);
     pipeline = sharp(d.pixels, { raw: { width: d.width, height: d.height, channels: 1 } });
-    (W = d.width), (H = d.height);
+    W = d.width;
+    H = d.height;
   } else {
     let meta: Metadata;
     try {
@@ -133,10 +126,12 @@ export async function decodeImageBuffer(buf: Uint8Array, where: string, opts: Im
       const px = new Uint8Array(n);
       for (let i = 0; i < n; i++) px[i] = Math.round(((src[i * ch] - lo) * 255) / span);
       pipeline = sharp(px, { raw: { width: g.info.width, height: g.info.height, channels: 1 } });
-      (W = g.info.width), (H = g.info.height);
+      W = g.info.width;
+      H = g.info.height;
     } else {
       pipeline = sharp(buf, { limitInputPixels: maxPixels, failOn: 'error' }).removeAlpha();
-      (W = meta.width ?? 0), (H = meta.height ?? 0);
+      W = meta.width ?? 0;
+      H = meta.height ?? 0;
     }
   }
   // sharp extracts before it resizes when extract is called first.
@@ -186,7 +181,11 @@ export function equalizeHistogram(px: Uint8Array): Uint8Array {
   const hist = new Uint32Array(256);
   for (let i = 0; i < px.length; i++) hist[px[i]]++;
   let cdfMin = 0;
-  for (let v = 0; v < 256; v++) if (hist[v]) (cdfMin = hist[v]), (v = 256);
+  for (let v = 0; v < 256; v++)
+    if (hist[v]) {
+      cdfMin = hist[v];
+      break;
+    }
   const lut = new Uint8Array(256);
   let cdf = 0;
   const denom = px.length - cdfMin;
@@ -202,7 +201,10 @@ export function equalizeHistogram(px: Uint8Array): Uint8Array {
 export function standardizeImage(px: Uint8Array): Uint8Array {
   let sum = 0,
     sq = 0;
-  for (let i = 0; i < px.length; i++) (sum += px[i]!), (sq += px[i]! * px[i]!);
+  for (let i = 0; i < px.length; i++) {
+    sum += px[i]!;
+    sq += px[i]! * px[i]!;
+  }
   const mean = sum / px.length;
   const std = Math.sqrt(Math.max(0, sq / px.length - mean * mean));
   if (std < 1e-6) return px.fill(128); // a flat image carries no contrast to keep

@@ -2,19 +2,20 @@
 // file's path, size, mtime and the preprocessing parameters, so epochs after the first (and
 // later runs) skip JPEG decoding and resizing.
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 
-export interface ImageCacheOptions {
+interface ImageCacheOptions {
   /** Memory budget in bytes (default 512 MiB); 0 disables the memory cache. */
   memoryBytes?: number;
   /** Folder for the disk cache; omit to disable it. */
   dir?: string;
 }
 
-export interface CacheStats {
+interface CacheStats {
   memoryHits: number;
   diskHits: number;
   misses: number;
@@ -63,7 +64,7 @@ export class ImageCache {
       this.stats.misses++;
       return decodeImage(abs, opts);
     }
-    let st;
+    let st: Stats;
     try {
       st = await stat(abs);
     } catch {

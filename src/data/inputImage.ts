@@ -5,8 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ImagePreprocessing } from '../engine/preprocessing.js';
-import { imageOptions } from '../engine/preprocessing.js';
-import { decodeImage, type GrayImage, type ImageOptions } from './image.js';
+import { decodeImage } from './image.js';
 import { lungRegionOf, type Region } from './lungCrop.js';
 import { rowPath, type Manifest, type ManifestRow } from './manifest.js';
 
@@ -14,7 +13,7 @@ import { rowPath, type Manifest, type ManifestRow } from './manifest.js';
 export const LUNG_MASK_COLUMNS = ['lung_mask', 'masks'];
 
 /** The row's lung-mask file, or null. */
-export function lungMaskFile(m: Manifest, row: ManifestRow): string | null {
+function lungMaskFile(m: Manifest, row: ManifestRow): string | null {
   const col = LUNG_MASK_COLUMNS.find((c) => row.extra[c]);
   return col ? rowPath(m, { path: row.extra[col]! }) : null;
 }
@@ -49,24 +48,15 @@ export async function rowRegion(
   const mask = lungMaskFile(m, row);
   if (!mask) {
     throw new Error(
-      `${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` first`,
+      `${m.file}: ${row.path} has no lung mask (${LUNG_MASK_COLUMNS.join(' or ')} column), and this model ` +
+        `crops every image to its lungs; run \`cxrtune lungs predict --model SEGMENTER --manifest ${m.file}\` ` +
+        `first`,
     );
   }
   return lungRegion(mask, lungCrop.margin);
 }
 
 const lungCropOf = (p: ImagePreprocessing) => (p.crop === 'lungs' ? { margin: p.cropMargin } : undefined);
-
-/** Decode options of this row's image as the model's input. */
-export async function rowImageOptions(m: Manifest, row: ManifestRow, p: ImagePreprocessing): Promise<ImageOptions> {
-  const region = await rowRegion(m, row, lungCropOf(p));
-  return { ...imageOptions(p), ...(region ? { region } : {}) };
-}
-
-/** The row's image as the model's input. */
-export async function decodeRowInput(m: Manifest, row: ManifestRow, p: ImagePreprocessing): Promise<GrayImage> {
-  return decodeImage(rowPath(m, row), await rowImageOptions(m, row, p));
-}
 
 /** A mask of this row (path relative to the manifest) over the model's input, as 0/1. */
 export async function decodeMaskAsInput(

@@ -4,7 +4,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parseCsv, requireColumns } from './csv.js';
 
-export interface LabelRule {
+interface LabelRule {
   pattern: string;
   /** null = drop rows with this raw label. */
   target: string | null;
@@ -28,7 +28,7 @@ export class LabelMap {
 }
 
 /** Lower case, spaces/underscores → '-': 'No Finding' → 'no-finding', 'NORMAL' → 'normal'. */
-export function normaliseLabel(raw: string): string {
+function normaliseLabel(raw: string): string {
   return raw
     .trim()
     .toLowerCase()

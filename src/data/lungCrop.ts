@@ -8,7 +8,7 @@
 // the decoder turns it back into pixels of whatever raster it decoded (regionPixels).
 // Pure geometry: reading a mask file is data/inputImage.ts's.
 
-export interface CropBox {
+interface CropBox {
   left: number;
   top: number;
   width: number;

@@ -7,8 +7,7 @@ import { parseCsv, requireColumns, formatCsv } from './csv.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { notAFile } from './fileProbe.js';
 
-export const MANIFEST_COLUMNS = ['path', 'label', 'patient_id', 'source', 'view', 'split'] as const;
-export type Split = 'train' | 'valid' | 'test' | '';
+const MANIFEST_COLUMNS = ['path', 'label', 'patient_id', 'source', 'view', 'split'] as const;
 
 export interface ManifestRow {
   /** As written in the manifest: relative to the manifest's folder, or absolute. */
@@ -72,7 +71,12 @@ export function manifestPathFor(dir: string, absPath: string): string {
 export function formatManifest(rows: ManifestRow[]): string {
   const extras: string[] = [];
   const seen = new Set<string>();
-  for (const r of rows) for (const k of Object.keys(r.extra)) if (!seen.has(k)) seen.add(k), extras.push(k);
+  for (const r of rows)
+    for (const k of Object.keys(r.extra))
+      if (!seen.has(k)) {
+        seen.add(k);
+        extras.push(k);
+      }
   const header = [...MANIFEST_COLUMNS, ...extras];
   return formatCsv(
     header,
@@ -93,11 +97,6 @@ export async function writeManifest(file: string, rows: ManifestRow[]): Promise<
   await writeFileAtomic(resolve(file), formatManifest(rows));
 }
 
-/** Re-base a row's path from one manifest folder to another. */
-export function rebasePath(fromDir: string, toDir: string, path: string): string {
-  return manifestPathFor(toDir, isAbsolute(path) ? path : resolve(fromDir, path));
-}
-
 /** Known negative labels go first so class 0 = negative, class 1 = positive by default. */
 const NEGATIVE_LABELS = ['normal', 'non-covid', 'negative', 'no finding', 'no_findings', 'healthy'];
 
@@ -106,10 +105,4 @@ export function defaultClasses(labels: Iterable<string>): string[] {
   const uniq = [...new Set(labels)].sort();
   const neg = uniq.filter((l) => NEGATIVE_LABELS.includes(l.toLowerCase()));
   return [...neg, ...uniq.filter((l) => !neg.includes(l))];
-}
-
-export function rowsOfSplit(manifest: Manifest, split?: string | string[]): ManifestRow[] {
-  if (split === undefined) return manifest.rows;
-  const want = Array.isArray(split) ? split : [split];
-  return manifest.rows.filter((r) => want.includes(r.split));
 }

@@ -19,13 +19,13 @@
 // right parts (x 12–45 % and 55–88 %), leaving the central 10 % (mediastinum) visible.
 
 /** Share of the side added around the lungs' bounding box before blanking it (frame only). */
-export const FRAME_MARGIN = 0.05;
+const FRAME_MARGIN = 0.05;
 /** Dilation of the lung mask, as a share of the side (lungs out). */
-export const LUNG_MARGIN = 0.02;
+const LUNG_MARGIN = 0.02;
 /** The lung region used when there is no mask: [x0, y0, x1, y1] as shares of the side. */
-export const FIXED_BOX = [0.12, 0.1, 0.88, 0.85] as const;
+const FIXED_BOX = [0.12, 0.1, 0.88, 0.85] as const;
 /** Mediastinum gap between the two fixed-box lung shapes (share of the side). */
-export const FIXED_GAP = 0.1;
+const FIXED_GAP = 0.1;
 
 export type OcclusionKind = 'frame-only' | 'lungs-out';
 

@@ -2,7 +2,7 @@
 // Getting this wrong puts one patient's follow-ups on both sides of a split.
 import { basename, extname } from 'node:path';
 
-export type PatientIdRule = (fileName: string) => string | null;
+type PatientIdRule = (fileName: string) => string | null;
 
 const RULES: Record<string, { describe: string; rule: PatientIdRule }> = {
   kermany: {

@@ -13,12 +13,11 @@ import { writeManifest, type ManifestRow } from './manifest.js';
 import { assignSplits, parseSplit, type SplitSpec } from './split.js';
 import { contactSheet } from './contactSheet.js';
 
-export type PhantomLabel = 'normal' | 'covid';
-export const PHANTOM_CLASSES: PhantomLabel[] = ['normal', 'covid'];
-export const LESION_ZONES = ['right-middle', 'right-lower', 'left-upper'] as const;
-export type LesionZone = (typeof LESION_ZONES)[number];
+type PhantomLabel = 'normal' | 'covid';
+const LESION_ZONES = ['right-middle', 'right-lower', 'left-upper'] as const;
+type LesionZone = (typeof LESION_ZONES)[number];
 
-export interface Lesion {
+interface Lesion {
   zone: LesionZone;
   /** Centre in pixels. */
   x: number;
@@ -29,7 +28,7 @@ export interface Lesion {
   intensity: number;
 }
 
-export interface Phantom {
+interface Phantom {
   index: number;
   label: PhantomLabel;
   size: number;
@@ -44,7 +43,7 @@ export interface Phantom {
   lesions: Lesion[];
 }
 
-export interface PhantomOptions {
+interface PhantomOptions {
   size?: number;
   label?: PhantomLabel;
   /** Multiplies each lesion's peak opacity (default 1 = DEFAULT_LESION_INTENSITY's range). */
@@ -57,11 +56,14 @@ export interface PhantomOptions {
   marker?: boolean;
 }
 
-/** The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the body). */
+/**
+ * The planted shortcut: a bright "L"-shaped tag, like a burnt-in side marker, in the top-left corner (outside the
+ * body).
+ */
 export const MARKER_BOX = { x: 0.02, y: 0.02, side: 0.08 } as const;
 
 /** Draws the marker into an S×S 8-bit image (in place): a filled square with an L cut out of it. */
-export function drawMarker(pixels: Uint8Array, S: number): void {
+function drawMarker(pixels: Uint8Array, S: number): void {
   const x0 = Math.round(MARKER_BOX.x * S);
   const y0 = Math.round(MARKER_BOX.y * S);
   const side = Math.max(3, Math.round(MARKER_BOX.side * S));
@@ -82,7 +84,7 @@ export function drawMarker(pixels: Uint8Array, S: number): void {
  * 0.14–0.26: fainter lesions were hard to see and a short CPU run could not learn them; at
  * this level they are still hazy (the ribs and markings show through), as ground glass is.
  */
-export const DEFAULT_LESION_INTENSITY: readonly [number, number] = [0.22, 0.36];
+const DEFAULT_LESION_INTENSITY: readonly [number, number] = [0.22, 0.36];
 
 interface Lung {
   cx: number;
@@ -299,7 +301,9 @@ function rasterAnatomy(an: Anatomy, geo: Geometry, S: number): { field: Float32A
   return { field, lungMask };
 }
 
-/** Ribs at height y, lateral distance u: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter. */
+/**
+ * Ribs at height y, lateral distance u: posterior ribs rise out of the spine and fall laterally; anterior ribs fainter.
+ */
 function ribs(y: number, u: number, ribTop: number, ribGap: number, ribCurve: number, ribT: number): number {
   let rib = 0;
   for (let r = 0; r < 10; r++) {
@@ -375,7 +379,7 @@ function exposeAndBlur(
   return pixels;
 }
 
-export interface GeneratePhantomsOptions {
+interface GeneratePhantomsOptions {
   n: number;
   size?: number;
   seed?: number;
@@ -393,12 +397,12 @@ export function generatePhantoms(opts: GeneratePhantomsOptions): Phantom[] {
   );
 }
 
-export function phantomLabels(n: number, seed: number): PhantomLabel[] {
+function phantomLabels(n: number, seed: number): PhantomLabel[] {
   const labels: PhantomLabel[] = Array.from({ length: n }, (_, i) => (i < Math.floor(n / 2) ? 'normal' : 'covid'));
   return Rng.derive(seed, 'phantom-labels').shuffle(labels);
 }
 
-export interface WritePhantomsOptions extends GeneratePhantomsOptions {
+interface WritePhantomsOptions extends GeneratePhantomsOptions {
   out: string;
   split?: SplitSpec | string;
   /** Write a contact sheet of the first images (default 64; 0 = none). */
@@ -406,7 +410,7 @@ export interface WritePhantomsOptions extends GeneratePhantomsOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface WritePhantomsResult {
+interface WritePhantomsResult {
   manifestFile: string;
   count: number;
   labels: Record<string, number>;
@@ -475,7 +479,9 @@ export async function writePhantoms(opts: WritePhantomsOptions): Promise<WritePh
   const split =
     typeof opts.split === 'string' || opts.split === undefined ? parseSplit(opts.split ?? '0.7,0.3') : opts.split;
   const splits = assignSplits(rows, split, seed);
-  rows.forEach((r, i) => (r.split = splits[i]));
+  rows.forEach((r, i) => {
+    r.split = splits[i];
+  });
   const manifestFile = join(opts.out, 'manifest.csv');
   await writeManifest(manifestFile, rows);
   let sheet: string | undefined;

@@ -16,15 +16,15 @@ import sharp, { type Metadata } from 'sharp';
 import { looksLikeDicom, readDicomHeader } from './dicom.js';
 import { decodeImageBuffer } from './image.js';
 
-export const FORMATS = ['png', 'jpeg', 'dicom', 'other'] as const;
+const FORMATS = ['png', 'jpeg', 'dicom', 'other'] as const;
 /** Side of the thumbnail the intensity cues are measured on. */
-export const CUE_SIZE = 64;
+const CUE_SIZE = 64;
 /** Width of the outer border band, in thumbnail pixels (≈ 5 %). */
-export const BORDER_PX = 3;
+const BORDER_PX = 3;
 /** The frame: pixel centres outside [FRAME_BAND, 1 − FRAME_BAND)² (the outer 10 % on each edge). */
-export const FRAME_BAND = 0.1;
+const FRAME_BAND = 0.1;
 
-export interface ProvenanceCues {
+interface ProvenanceCues {
   width: number;
   height: number;
   /** Bits per sample as stored (8 or 16; DICOM counts as 16). */

@@ -30,9 +30,9 @@ import { Rng } from '../util/rng.js';
 
 /** Application order (an acquisition chain). */
 export const ROBUST_TRANSFORMS = ['crop', 'blur', 'noise', 'gamma', 'contrast', 'jpeg'] as const;
-export type RobustName = (typeof ROBUST_TRANSFORMS)[number];
+type RobustName = (typeof ROBUST_TRANSFORMS)[number];
 
-export interface RobustRanges {
+interface RobustRanges {
   /** Crop area as a fraction of the image. */
   cropScale: [number, number];
   /** Crop width / height (drawn log-uniform). */
@@ -54,7 +54,7 @@ export interface RobustConfig extends Partial<RobustRanges> {
   p?: number;
 }
 
-export const ROBUST: RobustRanges & { p: number } = {
+const ROBUST: RobustRanges & { p: number } = {
   p: 0.5,
   cropScale: [0.6, 1],
   cropAspect: [3 / 4, 4 / 3],

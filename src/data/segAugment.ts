@@ -4,7 +4,7 @@
 // a radiograph the segmenter will meet.
 import type { Rng } from '../util/rng.js';
 
-export interface SegAugmentOptions {
+interface SegAugmentOptions {
   rotateDeg?: number;
   scale?: number;
   shift?: number;

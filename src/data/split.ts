@@ -4,8 +4,8 @@
 import { OptionError } from '../util/optionError.js';
 import { Rng } from '../util/rng.js';
 
-export const SPLIT_NAMES_2 = ['train', 'valid'];
-export const SPLIT_NAMES_3 = ['train', 'valid', 'test'];
+const SPLIT_NAMES_2 = ['train', 'valid'];
+const SPLIT_NAMES_3 = ['train', 'valid', 'test'];
 
 export interface SplitSpec {
   names: string[];
@@ -29,7 +29,7 @@ export function parseSplit(spec: string): SplitSpec {
   };
 }
 
-export interface Splittable {
+interface Splittable {
   label: string;
   patientId: string;
 }
@@ -71,7 +71,10 @@ export function assignSplits(rows: readonly Splittable[], spec: SplitSpec, seed:
         if (spec.fractions[s] === 0) continue;
         // Relative deficit, so small splits are not starved by big ones.
         const deficit = (targets[s] - got[s]) / targets[s];
-        if (deficit > bestDeficit) (bestDeficit = deficit), (best = s);
+        if (deficit > bestDeficit) {
+          bestDeficit = deficit;
+          best = s;
+        }
       }
       got[best] += p.rows.length;
       for (const i of p.rows) out[i] = spec.names[best];

@@ -25,8 +25,11 @@ export function summarise(rows: readonly ManifestRow[], notes: string[] = []): D
     const split = r.split || '(none)';
     labels[r.label] = (labels[r.label] ?? 0) + 1;
     imagesPerSplit[split] = (imagesPerSplit[split] ?? 0) + 1;
-    const bySource = (counts[r.label] ??= {});
-    const bySplit = (bySource[r.source || '(none)'] ??= {});
+    counts[r.label] ??= {};
+    const bySource = counts[r.label];
+    const source = r.source || '(none)';
+    bySource[source] ??= {};
+    const bySplit = bySource[source];
     bySplit[split] = (bySplit[split] ?? 0) + 1;
     const p = patients.get(split) ?? new Set<string>();
     p.add(r.patientId);

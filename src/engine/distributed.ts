@@ -8,7 +8,7 @@ import type { HostTensor, TensorMap } from './types.js';
 
 export type Backend = 'gloo' | 'nccl';
 
-export interface DistEnv {
+interface DistEnv {
   rank: number;
   worldSize: number;
   localRank: number;
@@ -68,7 +68,7 @@ export function distEnvFrom(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
   };
 }
 
-export interface ProcessGroupOptions extends DistEnv {
+interface ProcessGroupOptions extends DistEnv {
   backend?: Backend;
   /** Every collective fails after this long without progress (default 300 s, as torch's). */
   timeoutMs?: number;

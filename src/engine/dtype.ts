@@ -19,18 +19,18 @@ export function numel(shape: readonly number[]): number {
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-export function f32ToBf16Bits(x: number): number {
+function f32ToBf16Bits(x: number): number {
   f32[0] = x;
   const b = u32[0]!;
   if ((b & 0x7fffffff) > 0x7f800000) return ((b >>> 16) | 0x40) & 0xffff; // quiet NaN
   return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
 }
-export function bf16BitsToF32(h: number): number {
+function bf16BitsToF32(h: number): number {
   u32[0] = (h & 0xffff) << 16;
   return f32[0]!;
 }
 
-export function f32ToF16Bits(x: number): number {
+function f32ToF16Bits(x: number): number {
   f32[0] = x;
   const b = u32[0]!;
   const sign = (b >>> 16) & 0x8000;
@@ -131,10 +131,4 @@ export function fromFloat32(
     }
   }
   return { dtype, shape, data };
-}
-
-/** Converts a floating tensor to another floating dtype (e.g. F32 -> BF16 to halve a checkpoint). */
-export function castTensor(t: HostTensor, dtype: HostTensor['dtype']): HostTensor {
-  if (t.dtype === dtype) return t;
-  return fromFloat32(toFloat32(t), t.shape, dtype);
 }

@@ -58,11 +58,11 @@ export type ImagePreprocessing = Omit<Preprocessing, 'normalisation'>;
 export type ImagePreprocessingInput = Omit<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'> &
   Partial<Pick<ImagePreprocessing, 'crop' | 'cropMargin' | 'standardize'>>;
 
-export const DEFAULT_FIT: Fit = 'letterbox';
-export const DEFAULT_EQUALIZE: Equalize = 'none';
-export const DEFAULT_CROP: Crop = 'none';
+const DEFAULT_FIT: Fit = 'letterbox';
+const DEFAULT_EQUALIZE: Equalize = 'none';
+const DEFAULT_CROP: Crop = 'none';
 export const DEFAULT_CROP_MARGIN = 0.1;
-export const DEFAULT_STANDARDIZE: Standardize = 'none';
+const DEFAULT_STANDARDIZE: Standardize = 'none';
 
 /** The image-side defaults of a record (what a model trained before these options saw). */
 export const IMAGE_DEFAULTS = {
@@ -79,7 +79,7 @@ export function withImageDefaults(p: ImagePreprocessingInput): ImagePreprocessin
 }
 
 /** Per-image decode options (data/image.ts); the lung region, when cropping, is added per image. */
-export interface DecodeOptions {
+interface DecodeOptions {
   size: number;
   fit: Fit;
   equalize: Equalize;
@@ -189,5 +189,8 @@ export function describePreprocessing(p: Preprocessing): string {
   const f = (xs: number[]) => xs.map((x) => x.toFixed(3)).join('/');
   const crop = p.crop === 'lungs' ? `, crop to the lungs (margin ${p.cropMargin})` : '';
   const std = p.standardize === 'image' ? ', per-image standardised' : '';
-  return `${p.size}×${p.size} ${p.fit}${crop}, equalize ${p.equalize}${std}, ${p.channels} channel(s), mean ${f(p.normalisation.mean)} std ${f(p.normalisation.std)}`;
+  return (
+    `${p.size}×${p.size} ${p.fit}${crop}, equalize ${p.equalize}${std}, ${p.channels} channel(s), mean ` +
+    `${f(p.normalisation.mean)} std ${f(p.normalisation.std)}`
+  );
 }

@@ -8,7 +8,7 @@ import { stripPrefix, wrapperPrefix } from './weights/names.js';
 import type { Model } from './model.js';
 import type { TensorMap } from './types.js';
 
-export interface PretrainedReport {
+interface PretrainedReport {
   file: string;
   loaded: number;
   /** Head parameters left at their fresh initialisation (size differs). */
@@ -71,7 +71,8 @@ export async function loadPretrained(
   if (reinitialised.length) {
     const t = tensors.get(reinitialised[0]!);
     log(
-      `pretrained: head ${reinitialised.join(', ')} re-initialised (${t ? `${t.shape[0]} → ${model.spec.numClasses} classes` : `the file's head is ${otherHead.join(', ')}`})`,
+      `pretrained: head ${reinitialised.join(', ')} re-initialised ` +
+        `(${t ? `${t.shape[0]} → ${model.spec.numClasses} classes` : `the file's head is ${otherHead.join(', ')}`})`,
     );
   }
   return { file, loaded: use.size, reinitialised, metadata };

@@ -6,14 +6,14 @@ import type { HostTensor, TensorMap } from './types.js';
 import { DTYPE_BYTES, numel } from './dtype.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 
-export interface SafetensorsFile {
+interface SafetensorsFile {
   tensors: TensorMap;
   metadata: Record<string, string>;
 }
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
-export function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): SafetensorsFile {
+function parseSafetensors(buf: Uint8Array, what = 'safetensors data'): SafetensorsFile {
   if (buf.byteLength < 8) throw new Error(`${what} is not a safetensors file (only ${buf.byteLength} bytes)`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = Number(dv.getBigUint64(0, true));

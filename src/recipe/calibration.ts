@@ -11,7 +11,7 @@
 
 export type CalibrationMode = 'positive' | 'top-label';
 
-export interface ReliabilityBin {
+interface ReliabilityBin {
   lo: number;
   hi: number;
   count: number;

@@ -6,7 +6,7 @@
 import { applyPlatt, logOdds, sigmoid } from './plattScaling.js';
 import { applyTemperature } from './temperatureScaling.js';
 
-export const CALIBRATION_METHODS = ['temperature', 'platt'] as const;
+const CALIBRATION_METHODS = ['temperature', 'platt'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
 
 /** model.json's `calibration` (written by `cxrtune calibrate`). */

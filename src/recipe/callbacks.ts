@@ -16,7 +16,7 @@ export interface TrainBeginInfo {
   startStep: number;
 }
 
-export interface EpochBeginInfo {
+interface EpochBeginInfo {
   epoch: number;
   trainable: TrainableSet;
 }
@@ -59,7 +59,7 @@ export interface EpochResult {
   skippedSteps: number;
 }
 
-export type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
+type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
 
 export interface TrainResult {
   status: TrainStatus;
@@ -83,8 +83,10 @@ export interface TrainerCallback {
   onTrainBegin?(info: TrainBeginInfo): void | Promise<void>;
   onEpochBegin?(info: EpochBeginInfo): void | Promise<void>;
   /** After each step. Return { stop } to end training at once (this step's loss is not counted). */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks that return nothing (`: void`) must fit
   onStep?(info: StepInfo): void | StopRequest | Promise<void | StopRequest>;
   /** After validation. Return { stop } to end training after this epoch. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: callbacks that return nothing (`: void`) must fit
   onEpochEnd?(result: EpochResult): void | StopRequest | Promise<void | StopRequest>;
   onTrainEnd?(result: TrainResult): void | Promise<void>;
 }

@@ -28,7 +28,7 @@ export function groupedFolds(y: ArrayLike<number>, groups: readonly string[], k:
   return Int32Array.from(groups, (g) => foldOf.get(g)!);
 }
 
-export interface CrossValidated {
+interface CrossValidated {
   /** Out-of-fold class probabilities [n × K]: each row scored by the probe fitted without its fold. */
   probs: Float64Array;
   classes: number;

@@ -20,7 +20,7 @@ import type { Schedule } from './schedules.js';
 export type GroupMode = 'layer' | 'stage' | number;
 export type Spacing = 'geometric' | 'linear';
 
-export interface LayerGroup {
+interface LayerGroup {
   /** 0 = nearest the input. */
   index: number;
   /** Parameter indices (into Model.parameters()). */
@@ -76,7 +76,8 @@ export function layerGroups(layers: LayerInfo[], mode: GroupMode): LayerGroup[] 
     const L = ordered.length;
     if (!Number.isInteger(mode) || mode < 1 || mode > L) {
       throw new Error(
-        `discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised layers), got ${mode}`,
+        `discriminative: group count must be an integer in [1, ${L}] (the model has ${L} parameterised ` +
+          `layers), got ${mode}`,
       );
     }
     chunks = [];
@@ -101,7 +102,7 @@ export function discriminativeGroups(layers: LayerInfo[], mode: GroupMode): numb
   return layerGroups(layers, mode).map((g) => g.params);
 }
 
-export interface GroupHyperOptions {
+interface GroupHyperOptions {
   /** α_min: the first group's LR. Must be > 0 for geometric spacing. */
   lrMin: number;
   /** The first group's momentum (see the file comment: the schedule's rest momentum). */
@@ -215,7 +216,9 @@ function weightDecays(G: number, wd: number | number[] | undefined): number[] {
   if (wd === undefined) return new Array<number>(G).fill(0);
   if (Array.isArray(wd)) {
     if (wd.length !== G) throw new Error(`groupHyper: weightDecay has ${wd.length} values for ${G} groups`);
-    wd.forEach((w, i) => finite(`weightDecay[${i}]`, w, 0));
+    wd.forEach((w, i) => {
+      finite(`weightDecay[${i}]`, w, 0);
+    });
     return wd.slice();
   }
   finite('weightDecay', wd, 0);

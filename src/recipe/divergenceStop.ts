@@ -6,7 +6,7 @@
 import type { Precision } from '../engine/types.js';
 import type { StepInfo, StopRequest, TrainerCallback } from './callbacks.js';
 
-export interface DivergenceStopOptions {
+interface DivergenceStopOptions {
   precision: Precision;
   /** fp16 only: overflowed steps in a row tolerated while the loss scale backs off (default 20). */
   maxConsecutiveOverflows?: number;
@@ -25,20 +25,26 @@ export class DivergenceStop implements TrainerCallback {
     if (!Number.isFinite(i.loss)) {
       return {
         status: 'diverged',
-        stop: `training diverged ${where}: the loss became ${i.loss}. Lower the peak LR (α_max; an LR range test finds one) or use fp32`,
+        stop:
+          `training diverged ${where}: the loss became ${i.loss}. Lower the peak LR (α_max; an LR range test ` +
+          `finds one) or use fp32`,
       };
     }
     if (!i.overflow) return undefined;
     if (this.o.precision !== 'fp16') {
       return {
         status: 'diverged',
-        stop: `training diverged ${where}: the gradients became NaN/Inf. Lower the peak LR (α_max; an LR range test finds one)`,
+        stop:
+          `training diverged ${where}: the gradients became NaN/Inf. Lower the peak LR (α_max; an LR range ` +
+          `test finds one)`,
       };
     }
     if (i.consecutiveOverflows >= this.max) {
       return {
         status: 'diverged',
-        stop: `training diverged ${where}: ${i.consecutiveOverflows} fp16 steps in a row overflowed (loss scale ${i.lossScale} at the last). Lower the peak LR or use bf16/fp32`,
+        stop:
+          `training diverged ${where}: ${i.consecutiveOverflows} fp16 steps in a row overflowed (loss scale ` +
+          `${i.lossScale} at the last). Lower the peak LR or use bf16/fp32`,
       };
     }
     return undefined;

@@ -4,7 +4,7 @@
 // which is also right after a resume (both come from the saved trainer state).
 import type { EpochResult, StopRequest, TrainerCallback } from './callbacks.js';
 
-export interface EarlyStoppingOptions {
+interface EarlyStoppingOptions {
   monitor: string;
   /** Epochs without improvement before stopping (0 = never). */
   patience: number;
@@ -24,7 +24,9 @@ export class EarlyStopping implements TrainerCallback {
     const best = Number.isFinite(r.bestValue) ? r.bestValue.toFixed(4) : 'n/a';
     return {
       status: 'early-stopped',
-      stop: `early stopping after epoch ${r.epoch + 1}: ${monitor} has not improved for ${patience} epoch(s) (best ${best} at epoch ${r.bestEpoch + 1})`,
+      stop:
+        `early stopping after epoch ${r.epoch + 1}: ${monitor} has not improved for ${patience} epoch(s) ` +
+        `(best ${best} at epoch ${r.bestEpoch + 1})`,
     };
   }
 }

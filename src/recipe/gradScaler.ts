@@ -5,7 +5,7 @@
 // scaler is disabled: the scale stays 1 and nothing changes, but an overflow is still
 // reported as a step to skip (a NaN gradient is never applied).
 
-export interface GradScalerOptions {
+interface GradScalerOptions {
   initScale?: number;
   growthFactor?: number;
   backoffFactor?: number;

@@ -32,17 +32,6 @@ export function camHeatmap(map: Float32Array, h: number, w: number, outH: number
 }
 const relu = (v: number) => Math.max(v, 0);
 
-/** The CAMs of a batch ([N, h, w] from the engine) as heatmaps of H×W each. */
-export function camHeatmaps(
-  maps: Float32Array,
-  shape: readonly [number, number, number],
-  outH: number,
-  outW: number,
-): Float32Array[] {
-  const [n, h, w] = shape;
-  return Array.from({ length: n }, (_, i) => camHeatmap(maps.subarray(i * h * w, (i + 1) * h * w), h, w, outH, outW));
-}
-
 /** Turbo colour map (Google, 2019; polynomial approximation by its author), t in [0, 1] → RGB 0..255. */
 export function turbo(t: number): [number, number, number] {
   const x = Math.min(1, Math.max(0, t));
@@ -69,16 +58,6 @@ export function overlay(gray: Uint8Array, heat: Float32Array, opacity = 0.5): Ui
     out[i * 3] = Math.round((1 - a) * g + a * r);
     out[i * 3 + 1] = Math.round((1 - a) * g + a * gg);
     out[i * 3 + 2] = Math.round((1 - a) * g + a * b);
-  }
-  return out;
-}
-
-/** The heatmap as RGBA (alpha = opacity·h), for drawing over the image in a browser. */
-export function heatmapRgba(heat: Float32Array, opacity = 1): Uint8Array {
-  const out = new Uint8Array(heat.length * 4);
-  for (let i = 0; i < heat.length; i++) {
-    const [r, g, b] = turbo(heat[i]!);
-    out.set([r, g, b, Math.round(255 * opacity * heat[i]!)], i * 4);
   }
   return out;
 }

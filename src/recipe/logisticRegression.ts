@@ -20,7 +20,7 @@ export interface LogisticOptions {
   tol?: number;
 }
 
-export interface LogisticModel {
+interface LogisticModel {
   classes: number;
   dims: number;
   mean: Float64Array;

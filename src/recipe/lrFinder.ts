@@ -120,7 +120,8 @@ export async function lrFind(
   const idx = analysisIndices(smoothed, Math.floor(N / 10), 5);
   if (idx.length < 3) {
     throw new LrFindError(
-      `lrFind: only ${idx.length} usable loss value(s) before the loss ${stopped === 'non-finite' ? 'became NaN/Inf' : 'diverged'} ` +
+      `lrFind: only ${idx.length} usable loss value(s) before the loss ` +
+        `${stopped === 'non-finite' ? 'became NaN/Inf' : 'diverged'} ` +
         `(at lr ${lrs[lrs.length - 1]?.toExponential(2)}); lower the start LR or check the data and model`,
       { lrs, losses, smoothed },
     );

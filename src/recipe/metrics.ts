@@ -20,18 +20,17 @@ import {
 } from './roc.js';
 import { wilson, Z95, type Proportion } from './wilson.js';
 
-export { wilson, Z95, type Proportion } from './wilson.js';
+export { wilson } from './wilson.js';
 export {
   auc,
   averagePrecision,
   bootstrapAuc,
   prCurve,
   rocCurve,
-  type AucInterval,
   type PrPoint,
   type RocPoint,
 } from './roc.js';
-export { calibration, type Calibration, type CalibrationMode, type ReliabilityBin } from './calibration.js';
+export { calibration, type Calibration } from './calibration.js';
 
 export interface Confusion {
   tp: number;
@@ -80,7 +79,7 @@ export function confusionAtThreshold(
   return cm;
 }
 
-export interface Rates {
+interface Rates {
   accuracy: Proportion;
   sensitivity: Proportion;
   specificity: Proportion;
@@ -171,7 +170,7 @@ export function positiveColumn(probs: ArrayLike<number>, numClasses: number, pos
   return out;
 }
 
-export interface SummarizeOptions {
+interface SummarizeOptions {
   positiveClass?: number;
   /** Bootstrap resamples for the AUC interval (default 2000; 0 skips the interval). */
   bootstrapIterations?: number;

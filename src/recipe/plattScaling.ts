@@ -9,7 +9,7 @@
 // small site sample they keep a separable sample from sending a to infinity. `smooth: false`
 // uses the 0/1 labels (plain logistic regression on s).
 
-export interface PlattOptions {
+interface PlattOptions {
   /** Platt's smoothed targets (default true). */
   smooth?: boolean;
   maxIter?: number;

@@ -16,10 +16,10 @@ import { createRng } from '../util/rng.js';
 export const SCHEDULE_KINDS = ['oneCycle', 'paperCycle', 'triangular', 'constant'] as const;
 export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 export type MomentumMode = 'inverse' | 'with';
-export type TriangularMode = 'triangular' | 'triangular2' | 'exp_range';
+type TriangularMode = 'triangular' | 'triangular2' | 'exp_range';
 
 /** Plain, JSON-able schedule configuration (what config.json stores). */
-export interface ScheduleConfig {
+interface ScheduleConfig {
   kind: ScheduleKind;
   /** Number of optimizer steps in the whole run (T). */
   totalSteps: number;
@@ -50,7 +50,7 @@ export interface ScheduleConfig {
   momentum?: number;
 }
 
-export type Phase = 'warmup' | 'anneal' | 'up' | 'down' | 'constant';
+type Phase = 'warmup' | 'anneal' | 'up' | 'down' | 'constant';
 
 export interface ScheduleDescription {
   kind: ScheduleKind;
@@ -142,10 +142,22 @@ function makeConstant(cfg: ScheduleConfig): Schedule {
     kind: 'constant',
     totalSteps: T,
     lrMin: lr,
-    lr: (t) => (checkT(t, T), lr),
-    momentum: (t) => (checkT(t, T), mom),
-    level: (t) => (checkT(t, T), 1),
-    phase: (t) => (checkT(t, T), 'constant'),
+    lr: (t) => {
+      checkT(t, T);
+      return lr;
+    },
+    momentum: (t) => {
+      checkT(t, T);
+      return mom;
+    },
+    level: (t) => {
+      checkT(t, T);
+      return 1;
+    },
+    phase: (t) => {
+      checkT(t, T);
+      return 'constant';
+    },
     describe: () => ({
       kind: 'constant',
       totalSteps: T,
@@ -220,7 +232,10 @@ function makeCycle(cfg: ScheduleConfig, shape: 'cosine' | 'linear'): Schedule {
 
   // ramp(x) maps x ∈ [0,1] to [0,1]: 0 → 0, 1 → 1.
   const ramp = shape === 'cosine' ? (x: number) => (1 - Math.cos(Math.PI * x)) / 2 : (x: number) => x;
-  const pos = (t: number) => (checkT(t, c.T), c.T === 1 ? 0 : t / (c.T - 1));
+  const pos = (t: number) => {
+    checkT(t, c.T);
+    return c.T === 1 ? 0 : t / (c.T - 1);
+  };
   const level = (t: number) => {
     const p = pos(t);
     return p <= pct ? ramp(p / pct) : 1 - ramp((p - pct) / (1 - pct));
@@ -333,7 +348,9 @@ function num(
   const ok =
     typeof v === 'number' && Number.isFinite(v) && (o.minOpen ? v > min : v >= min) && (o.maxOpen ? v < max : v <= max);
   if (!ok) {
-    const range = `${o.minOpen ? '(' : '['}${min}, ${max === Infinity ? '∞' : max}${o.maxOpen || max === Infinity ? ')' : ']'}`;
+    const range =
+      `${o.minOpen ? '(' : '['}${min}, ` +
+      `${max === Infinity ? '∞' : max}${o.maxOpen || max === Infinity ? ')' : ']'}`;
     throw new Error(`${o.prefix ?? 'schedule'}: ${field} must be a number in ${range}, got ${JSON.stringify(v)}`);
   }
 }

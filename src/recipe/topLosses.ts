@@ -4,7 +4,7 @@
 // serialise). The predicted class is the arg-max, or, for two classes and a given threshold,
 // positive when p(positive) >= threshold (the model's decision threshold).
 
-export interface LossRow {
+interface LossRow {
   /** Row index in the evaluated set. */
   row: number;
   actual: number;
@@ -16,7 +16,7 @@ export interface LossRow {
   loss: number;
 }
 
-export interface TopLossOptions {
+interface TopLossOptions {
   /** Return at most k rows (default: all). */
   k?: number;
   /** Binary only: decision threshold on p(positiveClass). */

@@ -1,6 +1,6 @@
 // Atomic file writes for every layer: write a temp file next to the target, then rename,
 // so a crash or Ctrl-C never leaves a half-written checkpoint, manifest, image or report.
-import { mkdirSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { mkdir, readdir, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
@@ -17,18 +17,6 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-export function writeFileAtomicSync(target: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(target), { recursive: true });
-  const tmp = tempName(target);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, target);
-  } catch (err) {
-    rmSync(tmp, { force: true });
     throw err;
   }
 }
@@ -53,7 +41,7 @@ export function pidAlive(pid: number): boolean {
 
 /** Removes the temporaries of dead writers directly in `dir`; returns what it removed. */
 export async function removeStaleTemps(dir: string): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {

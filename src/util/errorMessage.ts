@@ -36,6 +36,7 @@ export function errorMessage(e: unknown, opts: { firstLine?: boolean } = {}): st
     .filter(Boolean);
   t = opts.firstLine ? lines[0]! : lines.join('; ');
   // Control characters from file contents or names (terminal escapes) are shown, not sent.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the sanitiser exists to match them
   t = t.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return t.length > MAX_LENGTH ? `${t.slice(0, MAX_LENGTH - 1)}…` : t;
 }

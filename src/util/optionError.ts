@@ -2,7 +2,7 @@
 // CLI's flags: the message names the problem, `option` names the setting by its API name, and
 // `fix` an API setting that gets past it. The CLI's act() renders both as flags
 // (onError → --on-error); a library caller reads them in API terms.
-export interface OptionFix {
+interface OptionFix {
   option: string;
   value?: string;
 }
@@ -16,7 +16,7 @@ export class OptionError extends Error {
     readonly fix: OptionFix | null = null,
   ) {
     super(
-      `${problem}${fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''}`,
+      problem + (fix ? `; set ${fix.option}${fix.value !== undefined ? ` to '${fix.value}'` : ''} to get past it` : ''),
     );
     this.name = 'OptionError';
   }

@@ -45,7 +45,8 @@ export class Rng {
 
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.st = (this.st + 0x6d2b79f5) >>> 0);
+    this.st = (this.st + 0x6d2b79f5) >>> 0;
+    let t = this.st;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;

@@ -93,7 +93,9 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
     n0 = valid.length - n1;
   const nullSd = Math.sqrt((n0 + n1 + 1) / (12 * n0 * n1));
   process.stderr.write(
-    `audit: clean AUC ${c.full.auc.value.toFixed(3)}, frame-only ${c.frameOnly.auc.value.toFixed(3)}, lungs-out ${c.lungsOut.auc.value.toFixed(3)} (null SD ${nullSd.toFixed(3)}); marker frame-only ${m.frameOnly.auc.value.toFixed(3)}\n`,
+    `audit: clean AUC ${c.full.auc.value.toFixed(3)}, frame-only ${c.frameOnly.auc.value.toFixed(3)}, ` +
+      `lungs-out ${c.lungsOut.auc.value.toFixed(3)} (null SD ${nullSd.toFixed(3)}); marker frame-only ` +
+      `${m.frameOnly.auc.value.toFixed(3)}\n`,
   );
   assert.ok(c.full.auc.value > 0.75, `clean model AUC ${c.full.auc.value}`);
   assert.equal(c.frameOnly.verdict, 'pass', c.frameOnly.line);
@@ -118,23 +120,26 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
   assert.equal(rows.length, m.data.images + 1);
 });
 
-test("features(): the last block's pooled activations, [N, 512] for ResNet-18, with the same softmax as predict", async () => {
-  const { model, meta } = await loadCheckpoint(join(runs.clean.run, 'checkpoints/best'));
-  const loader = loaderFor(readManifest(runs.clean.manifest), meta, 'valid', 4);
-  const b = (await loader.epoch(0).next()).value!;
-  const f = await model.features(b);
-  assert.deepEqual(f.shape, [4, 512]);
-  assert.equal(f.layer, 'layer4');
-  assert.ok(
-    f.features.every((v) => v >= 0),
-    'pooled post-ReLU activations are non-negative',
-  );
-  const p = await model.predict(b);
-  for (let i = 0; i < p.probs.length; i++) assert.ok(Math.abs(p.probs[i]! - f.probs[i]!) < 1e-5);
-  const f3 = await model.features(b, 'layer3');
-  assert.deepEqual(f3.shape, [4, 256]);
-  await assert.rejects(model.features(b, 'layer9'), /unknown feature layer 'layer9' \(one of: .*layer4/);
-});
+test(
+  "features(): the last block's pooled activations, [N, 512] for ResNet-18, " + 'with the same softmax as predict',
+  async () => {
+    const { model, meta } = await loadCheckpoint(join(runs.clean.run, 'checkpoints/best'));
+    const loader = loaderFor(readManifest(runs.clean.manifest), meta, 'valid', 4);
+    const b = (await loader.epoch(0).next()).value!;
+    const f = await model.features(b);
+    assert.deepEqual(f.shape, [4, 512]);
+    assert.equal(f.layer, 'layer4');
+    assert.ok(
+      f.features.every((v) => v >= 0),
+      'pooled post-ReLU activations are non-negative',
+    );
+    const p = await model.predict(b);
+    for (let i = 0; i < p.probs.length; i++) assert.ok(Math.abs(p.probs[i]! - f.probs[i]!) < 1e-5);
+    const f3 = await model.features(b, 'layer3');
+    assert.deepEqual(f3.shape, [4, 256]);
+    await assert.rejects(model.features(b, 'layer9'), /unknown feature layer 'layer9' \(one of: .*layer4/);
+  },
+);
 
 test('report.html gets a "Shortcut audit" section when RUN/audit/audit.json exists', async () => {
   const r = await buildReport({ run: runs.marker.run, out: join(dir, 'report.html') });
@@ -145,68 +150,73 @@ test('report.html gets a "Shortcut audit" section when RUN/audit/audit.json exis
   assert.match(html, /frame-only: AUC/);
 });
 
-test('without lung masks the fixed box is used; the CLI prints verdict lines, --json the audit, mistakes end in one line', async () => {
-  const m = readManifest(runs.marker.manifest);
-  const bare = join(dir, 'marker', 'no-masks.csv');
-  await writeManifest(
-    bare,
-    m.rows.map((r) => ({ ...r, extra: {} })),
-  );
-  const a = await audit({
-    model: runs.marker.run,
-    manifest: bare,
-    split: 'valid',
-    bootstrap: 200,
-    out: join(dir, 'audit-box'),
-  });
-  assert.deepEqual(a.data.lungRegion, { masks: 0, fixedBox: a.data.images, ignoredMasks: 0 });
-  assert.ok(
-    Math.abs(a.data.blanked['frame-only'] - 0.76 * 0.75) < 0.02,
-    `fixed box covers 57 % (got ${a.data.blanked['frame-only']})`,
-  );
-  assert.equal(a.frameOnly.verdict, 'flag', 'the corner marker lies outside the fixed box too');
-  const root = new URL('../..', import.meta.url).pathname;
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
-      cwd: root,
-      encoding: 'utf8',
+test(
+  'without lung masks the fixed box is used; the CLI prints verdict lines, --json the audit, mistakes end in ' +
+    'one line',
+  async () => {
+    const m = readManifest(runs.marker.manifest);
+    const bare = join(dir, 'marker', 'no-masks.csv');
+    await writeManifest(
+      bare,
+      m.rows.map((r) => ({ ...r, extra: {} })),
+    );
+    const a = await audit({
+      model: runs.marker.run,
+      manifest: bare,
+      split: 'valid',
+      bootstrap: 200,
+      out: join(dir, 'audit-box'),
     });
-  const ok = cli(
-    'audit',
-    '--model',
-    runs.clean.run,
-    '--manifest',
-    runs.clean.manifest,
-    '--split',
-    'valid',
-    '--bootstrap',
-    '200',
-    '--out',
-    join(dir, 'audit-cli'),
-    '--json',
-  );
-  assert.equal(ok.status, 0, ok.stderr);
-  const j = JSON.parse(ok.stdout);
-  assert.equal(j.verdict, 'pass');
-  assert.match(j.lines[0], /^AUDIT: PASS/);
-  const bad = cli(
-    'audit',
-    '--model',
-    runs.clean.run,
-    '--manifest',
-    runs.clean.manifest,
-    '--split',
-    'nope',
-    '--out',
-    join(dir, 'audit-bad'),
-  );
-  assert.equal(bad.status, 1);
-  assert.equal(
-    bad.stderr.trim(),
-    `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`,
-  );
-  assert.equal(existsSync(join(dir, 'audit-bad')), false);
-});
+    assert.deepEqual(a.data.lungRegion, { masks: 0, fixedBox: a.data.images, ignoredMasks: 0 });
+    assert.ok(
+      Math.abs(a.data.blanked['frame-only'] - 0.76 * 0.75) < 0.02,
+      `fixed box covers 57 % (got ${a.data.blanked['frame-only']})`,
+    );
+    assert.equal(a.frameOnly.verdict, 'flag', 'the corner marker lies outside the fixed box too');
+    const root = new URL('../..', import.meta.url).pathname;
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+    const ok = cli(
+      'audit',
+      '--model',
+      runs.clean.run,
+      '--manifest',
+      runs.clean.manifest,
+      '--split',
+      'valid',
+      '--bootstrap',
+      '200',
+      '--out',
+      join(dir, 'audit-cli'),
+      '--json',
+    );
+    assert.equal(ok.status, 0, ok.stderr);
+    const j = JSON.parse(ok.stdout);
+    assert.equal(j.verdict, 'pass');
+    assert.match(j.lines[0], /^AUDIT: PASS/);
+    const bad = cli(
+      'audit',
+      '--model',
+      runs.clean.run,
+      '--manifest',
+      runs.clean.manifest,
+      '--split',
+      'nope',
+      '--out',
+      join(dir, 'audit-bad'),
+    );
+    assert.equal(bad.status, 1);
+    assert.equal(
+      bad.stderr.trim(),
+      `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one ` +
+        `with --split, or --split all`,
+    );
+    assert.equal(existsSync(join(dir, 'audit-bad')), false);
+  },
+);
 
 test('lung masks are used only when every audited image has one (else the blanked shape could differ by class)', () => {
   const row = (extra: Record<string, string>) => ({
@@ -224,30 +234,38 @@ test('lung masks are used only when every audited image has one (else the blanke
   assert.equal(maskColumn([row({ lung_mask: 'm1.png' }), row({ lung_mask: '' })]), null);
 });
 
-test('single-class external set: refused without --external; with it every image is in test and evaluate gives sensitivity with its interval', async () => {
-  const src = join(dir, 'hospital', 'covid');
-  mkdirSync(src, { recursive: true });
-  const covid = readdirSync(join(dir, 'marker', 'images', 'covid')).slice(0, 12);
-  for (const f of covid) copyFileSync(join(dir, 'marker', 'images', 'covid', f), join(src, f));
-  await assert.rejects(
-    buildDataset({ sources: [`folder:${join(dir, 'hospital')}`], out: join(dir, 'ext-refused') }),
-    /one class \('covid'\).*external evaluation set may have one class.*set external to get past it/,
-  );
-  const b = await buildDataset({ sources: [`folder:${join(dir, 'hospital')}`], out: join(dir, 'ext'), external: true });
-  assert.equal(b.rows.length, 12);
-  assert.ok(b.rows.every((r) => r.split === 'test' && r.label === 'covid'));
-  const e = await evaluate({
-    model: runs.marker.run,
-    manifest: b.manifestFile,
-    out: join(dir, 'ext-eval'),
-    bootstrap: 100,
-  });
-  assert.equal(e.data.split, 'test');
-  assert.equal(e.metrics.positives, 12);
-  assert.equal(e.metrics.negatives, 0);
-  assert.equal(e.metrics.sensitivity.den, 12);
-  assert.ok(e.metrics.sensitivity.lo < e.metrics.sensitivity.value || e.metrics.sensitivity.value === 0);
-  assert.ok(Number.isNaN(e.metrics.specificity.value));
-  assert.ok(Number.isNaN(e.metrics.auc.value));
-  assert.match(formatEvaluation(e), /one class only \(12 covid\): sensitivity is the figure this set can give/);
-});
+test(
+  'single-class external set: refused without --external; with it every image is in test and evaluate gives ' +
+    'sensitivity with its interval',
+  async () => {
+    const src = join(dir, 'hospital', 'covid');
+    mkdirSync(src, { recursive: true });
+    const covid = readdirSync(join(dir, 'marker', 'images', 'covid')).slice(0, 12);
+    for (const f of covid) copyFileSync(join(dir, 'marker', 'images', 'covid', f), join(src, f));
+    await assert.rejects(
+      buildDataset({ sources: [`folder:${join(dir, 'hospital')}`], out: join(dir, 'ext-refused') }),
+      /one class \('covid'\).*external evaluation set may have one class.*set external to get past it/,
+    );
+    const b = await buildDataset({
+      sources: [`folder:${join(dir, 'hospital')}`],
+      out: join(dir, 'ext'),
+      external: true,
+    });
+    assert.equal(b.rows.length, 12);
+    assert.ok(b.rows.every((r) => r.split === 'test' && r.label === 'covid'));
+    const e = await evaluate({
+      model: runs.marker.run,
+      manifest: b.manifestFile,
+      out: join(dir, 'ext-eval'),
+      bootstrap: 100,
+    });
+    assert.equal(e.data.split, 'test');
+    assert.equal(e.metrics.positives, 12);
+    assert.equal(e.metrics.negatives, 0);
+    assert.equal(e.metrics.sensitivity.den, 12);
+    assert.ok(e.metrics.sensitivity.lo < e.metrics.sensitivity.value || e.metrics.sensitivity.value === 0);
+    assert.ok(Number.isNaN(e.metrics.specificity.value));
+    assert.ok(Number.isNaN(e.metrics.auc.value));
+    assert.match(formatEvaluation(e), /one class only \(12 covid\): sensitivity is the figure this set can give/);
+  },
+);

@@ -19,7 +19,9 @@ const S = 96;
 function batchOf(seed: number, n: number): Batch & { labels: Int32Array } {
   const ph = generatePhantoms({ n, size: S, seed });
   const pixels = new Uint8Array(n * S * S);
-  ph.forEach((p, i) => pixels.set(p.pixels, i * S * S));
+  ph.forEach((p, i) => {
+    pixels.set(p.pixels, i * S * S);
+  });
   return { pixels, shape: [n, S, S, 1], labels: new Int32Array(n) };
 }
 
@@ -82,7 +84,8 @@ test('unfolding keeps the eval output and brings train-mode output close to it',
     `train-mode gap: folded ${foldedTrainGap}, unfolded ${unfoldedTrainGap}`,
   );
   console.log(
-    `eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`,
+    `eval max |Δlogit| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(1)}); train-mode mean ` +
+      `max|Δ log p|: folded ${foldedTrainGap.toFixed(3)}, unfolded ${unfoldedTrainGap.toFixed(3)}`,
   );
 });
 

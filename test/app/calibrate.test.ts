@@ -52,121 +52,133 @@ function probsOf(file: string): Map<string, number> {
   );
 }
 
-test('platt and temperature: a new checkpoint, same weights, model.json records the fit; evaluate applies it', async () => {
-  const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw'), bootstrap: 0 });
-  const rawP = probsOf(raw.files.predictions);
-  const p = await calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: join(dir, 'ck-platt') });
-  const meta = await readCheckpointMeta(join(dir, 'ck-platt'));
-  const orig = await readCheckpointMeta(ck);
-  assert.deepEqual(
-    readFileSync(join(dir, 'ck-platt', 'model.safetensors')),
-    readFileSync(join(ck, 'model.safetensors')),
-    'weights untouched',
-  );
-  assert.equal(meta.weightsSha256, orig.weightsSha256);
-  const cal = calibrationOf(meta)!;
-  assert.equal(cal.method, 'platt');
-  assert.equal(cal.parameters.a, p.record!.parameters.a);
-  assert.equal(cal.fittedOn.n, 12);
-  assert.equal(cal.fittedOn.split, 'valid');
-  assert.match(cal.fittedOn.sha256, /^[0-9a-f]{64}$/);
-  assert.ok(cal.eceBefore >= 0 && cal.eceAfter >= 0);
-  assert.equal(cal.threshold, 0.5, "default rule 'keep'");
-  assert.equal(meta.threshold, 0.5);
-  assert.equal(cal.thresholdRule, 'keep');
-  assert.equal((meta.thresholdChoice as { evaluation: { protocol: string } }).evaluation.protocol, 'internal');
-  // evaluate reads model.json's calibration back and maps every probability through it.
-  const e = await evaluate({
-    model: join(dir, 'ck-platt'),
-    manifest,
-    split: 'valid',
-    out: join(dir, 'eval-platt'),
-    bootstrap: 0,
-  });
-  const after = probsOf(e.files.predictions);
-  assert.equal(after.size, rawP.size);
-  for (const [path, q] of after)
-    assert.ok(Math.abs(q - applyPlatt(rawP.get(path)!, cal.parameters.a!, cal.parameters.b!)) < 2e-5, path);
-  // Temperature scaling: softmax(ln p / T).
-  const t = await calibrate({ model: ck, manifest, split: 'valid', method: 'temperature', out: join(dir, 'ck-temp') });
-  const T = t.record!.parameters.temperature!;
-  assert.ok(T > 0);
-  const et = await evaluate({
-    model: join(dir, 'ck-temp'),
-    manifest,
-    split: 'valid',
-    out: join(dir, 'eval-temp'),
-    bootstrap: 0,
-  });
-  const tempP = probsOf(et.files.predictions);
-  for (const [path, q] of tempP) {
-    const r = rawP.get(path)!;
-    assert.ok(Math.abs(q - applyTemperature([1 - r, r], 2, T)[1]!) < 2e-5, path);
-  }
-  // Ranking kept: temperature is monotone. The untrained network's scores can lie closer than
-  // float32 resolves after scaling, so pairs within twice the tolerance above may tie; every
-  // pair further apart keeps its order (an AUC comparison would fail on such ties).
-  for (const [a, ra] of rawP)
-    for (const [b, rb] of rawP)
-      if (ra - rb > 4e-5) assert.ok(tempP.get(a)! >= tempP.get(b)!, `ranking kept: ${a} ${b}`);
-  // Recalibrating a calibrated checkpoint fits the network's raw scores again (replaces, never stacks).
-  const again = await calibrate({
-    model: join(dir, 'ck-temp'),
-    manifest,
-    split: 'valid',
-    method: 'temperature',
-    out: join(dir, 'ck-temp2'),
-  });
-  assert.ok(Math.abs(again.record!.parameters.temperature! - T) < 1e-9);
-});
+test(
+  'platt and temperature: a new checkpoint, same weights, ' + 'model.json records the fit; evaluate applies it',
+  async () => {
+    const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw'), bootstrap: 0 });
+    const rawP = probsOf(raw.files.predictions);
+    const p = await calibrate({ model: ck, manifest, split: 'valid', method: 'platt', out: join(dir, 'ck-platt') });
+    const meta = await readCheckpointMeta(join(dir, 'ck-platt'));
+    const orig = await readCheckpointMeta(ck);
+    assert.deepEqual(
+      readFileSync(join(dir, 'ck-platt', 'model.safetensors')),
+      readFileSync(join(ck, 'model.safetensors')),
+      'weights untouched',
+    );
+    assert.equal(meta.weightsSha256, orig.weightsSha256);
+    const cal = calibrationOf(meta)!;
+    assert.equal(cal.method, 'platt');
+    assert.equal(cal.parameters.a, p.record!.parameters.a);
+    assert.equal(cal.fittedOn.n, 12);
+    assert.equal(cal.fittedOn.split, 'valid');
+    assert.match(cal.fittedOn.sha256, /^[0-9a-f]{64}$/);
+    assert.ok(cal.eceBefore >= 0 && cal.eceAfter >= 0);
+    assert.equal(cal.threshold, 0.5, "default rule 'keep'");
+    assert.equal(meta.threshold, 0.5);
+    assert.equal(cal.thresholdRule, 'keep');
+    assert.equal((meta.thresholdChoice as { evaluation: { protocol: string } }).evaluation.protocol, 'internal');
+    // evaluate reads model.json's calibration back and maps every probability through it.
+    const e = await evaluate({
+      model: join(dir, 'ck-platt'),
+      manifest,
+      split: 'valid',
+      out: join(dir, 'eval-platt'),
+      bootstrap: 0,
+    });
+    const after = probsOf(e.files.predictions);
+    assert.equal(after.size, rawP.size);
+    for (const [path, q] of after)
+      assert.ok(Math.abs(q - applyPlatt(rawP.get(path)!, cal.parameters.a!, cal.parameters.b!)) < 2e-5, path);
+    // Temperature scaling: softmax(ln p / T).
+    const t = await calibrate({
+      model: ck,
+      manifest,
+      split: 'valid',
+      method: 'temperature',
+      out: join(dir, 'ck-temp'),
+    });
+    const T = t.record!.parameters.temperature!;
+    assert.ok(T > 0);
+    const et = await evaluate({
+      model: join(dir, 'ck-temp'),
+      manifest,
+      split: 'valid',
+      out: join(dir, 'eval-temp'),
+      bootstrap: 0,
+    });
+    const tempP = probsOf(et.files.predictions);
+    for (const [path, q] of tempP) {
+      const r = rawP.get(path)!;
+      assert.ok(Math.abs(q - applyTemperature([1 - r, r], 2, T)[1]!) < 2e-5, path);
+    }
+    // Ranking kept: temperature is monotone. The untrained network's scores can lie closer than
+    // float32 resolves after scaling, so pairs within twice the tolerance above may tie; every
+    // pair further apart keeps its order (an AUC comparison would fail on such ties).
+    for (const [a, ra] of rawP)
+      for (const [b, rb] of rawP) if (ra - rb > 4e-5) assert.ok(tempP.get(a)! >= tempP.get(b)!, `ranked: ${a} ${b}`);
+    // Recalibrating a calibrated checkpoint fits the network's raw scores again (replaces, never stacks).
+    const again = await calibrate({
+      model: join(dir, 'ck-temp'),
+      manifest,
+      split: 'valid',
+      method: 'temperature',
+      out: join(dir, 'ck-temp2'),
+    });
+    assert.ok(Math.abs(again.record!.parameters.temperature! - T) < 1e-9);
+  },
+);
 
-test('--method none chooses the threshold by an explicit rule; per-source rates; serve and the model card apply and show it', async () => {
-  const r = await calibrate({
-    model: ck,
-    manifest,
-    split: 'valid',
-    method: 'none',
-    threshold: 'youden',
-    out: join(dir, 'ck-thr'),
-  });
-  const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw2'), bootstrap: 0 });
-  const pos = [...probsOf(raw.files.predictions).values()];
-  const labels = parseCsv(readFileSync(raw.files.predictions, 'utf8'), 'p').records.map((x) =>
-    x.values.label === 'covid' ? 1 : 0,
-  );
-  assert.ok(
-    Math.abs(r.after.threshold - youdenThreshold(pos, labels).threshold) < 1e-6,
-    'the Youden point of the raw scores (predictions.csv keeps 6 decimals)',
-  );
-  const meta = await readCheckpointMeta(join(dir, 'ck-thr'));
-  assert.equal(meta.threshold, r.after.threshold);
-  assert.equal(meta.calibration, undefined);
-  assert.equal((meta.thresholdChoice as { rule: string }).rule, 'youden');
-  assert.deepEqual(
-    r.after.groups.map((g) => g.group),
-    ['phantom'],
-  );
-  assert.equal(r.after.all.sensitivity.den, 6);
-  assert.match(r.protocol.why, /one source \(phantom\)/);
-  // The serve path maps probabilities through the calibration exactly as evaluate does.
-  const served = await loadServedModel(join(dir, 'ck-platt'));
-  const plain = await loadServedModel(ck);
-  const row = readManifest(manifest).rows.find((x) => x.split === 'valid')!;
-  const img = await sharp(join(dir, 'data', row.path))
-    .png()
-    .toBuffer();
-  const a = await screenStudy(served.model, served.meta, img);
-  const b = await screenStudy(plain.model, plain.meta, img);
-  const expect = applyCalibration(Float32Array.from(b.probabilities), 2, 1, calibrationOf(served.meta));
-  assert.ok(Math.abs(a.probability - expect[1]!) < 1e-5, `${a.probability} vs ${expect[1]}`);
-  const card = modelCard(served);
-  assert.equal(card.calibration?.method, 'platt');
-  assert.equal(card.calibration?.n, 12);
-  assert.equal(card.thresholdRule, 'keep');
-  assert.ok(card.figures.length >= 2 && card.figures.every((f) => f.label === 'INTERNAL'));
-  assert.equal(card.validation.label, 'INTERNAL');
-  assert.match(card.figures.map((f) => f.why).join(' '), /one source/);
-});
+test(
+  '--method none chooses the threshold by an explicit rule; per-source rates; serve and the model card apply ' +
+    'and show it',
+  async () => {
+    const r = await calibrate({
+      model: ck,
+      manifest,
+      split: 'valid',
+      method: 'none',
+      threshold: 'youden',
+      out: join(dir, 'ck-thr'),
+    });
+    const raw = await evaluate({ model: ck, manifest, split: 'valid', out: join(dir, 'eval-raw2'), bootstrap: 0 });
+    const pos = [...probsOf(raw.files.predictions).values()];
+    const labels = parseCsv(readFileSync(raw.files.predictions, 'utf8'), 'p').records.map((x) =>
+      x.values.label === 'covid' ? 1 : 0,
+    );
+    assert.ok(
+      Math.abs(r.after.threshold - youdenThreshold(pos, labels).threshold) < 1e-6,
+      'the Youden point of the raw scores (predictions.csv keeps 6 decimals)',
+    );
+    const meta = await readCheckpointMeta(join(dir, 'ck-thr'));
+    assert.equal(meta.threshold, r.after.threshold);
+    assert.equal(meta.calibration, undefined);
+    assert.equal((meta.thresholdChoice as { rule: string }).rule, 'youden');
+    assert.deepEqual(
+      r.after.groups.map((g) => g.group),
+      ['phantom'],
+    );
+    assert.equal(r.after.all.sensitivity.den, 6);
+    assert.match(r.protocol.why, /one source \(phantom\)/);
+    // The serve path maps probabilities through the calibration exactly as evaluate does.
+    const served = await loadServedModel(join(dir, 'ck-platt'));
+    const plain = await loadServedModel(ck);
+    const row = readManifest(manifest).rows.find((x) => x.split === 'valid')!;
+    const img = await sharp(join(dir, 'data', row.path))
+      .png()
+      .toBuffer();
+    const a = await screenStudy(served.model, served.meta, img);
+    const b = await screenStudy(plain.model, plain.meta, img);
+    const expect = applyCalibration(Float32Array.from(b.probabilities), 2, 1, calibrationOf(served.meta));
+    assert.ok(Math.abs(a.probability - expect[1]!) < 1e-5, `${a.probability} vs ${expect[1]}`);
+    const card = modelCard(served);
+    assert.equal(card.calibration?.method, 'platt');
+    assert.equal(card.calibration?.n, 12);
+    assert.equal(card.thresholdRule, 'keep');
+    assert.ok(card.figures.length >= 2 && card.figures.every((f) => f.label === 'INTERNAL'));
+    assert.equal(card.validation.label, 'INTERNAL');
+    assert.match(card.figures.map((f) => f.why).join(' '), /one source/);
+  },
+);
 
 test('calibrate refuses bad input with one line', async () => {
   await assert.rejects(

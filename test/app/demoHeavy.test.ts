@@ -24,7 +24,9 @@ test('phantom demo end to end: accurate, and Grad-CAM looks at the lesions', {
   const r = await runDemo({ out, log: (l) => process.stderr.write(`${l}\n`) });
   const m = r.evaluation.metrics;
   process.stderr.write(
-    `demo ${r.seconds.toFixed(0)} s; accuracy ${m.accuracy.value}, AUC ${m.auc.value}; pointing ${r.gradcam?.pointing.rate} (chance ${r.gradcam?.pointing.chance}), lesion mass ${r.gradcam?.lesionMass.mean}\n`,
+    `demo ${r.seconds.toFixed(0)} s; accuracy ${m.accuracy.value}, AUC ${m.auc.value}; pointing ` +
+      `${r.gradcam?.pointing.rate} (chance ${r.gradcam?.pointing.chance}), lesion mass ` +
+      `${r.gradcam?.lesionMass.mean}\n`,
   );
   assert.ok(existsSync(r.report));
   assert.ok(m.accuracy.value >= 0.9, `accuracy ${m.accuracy.value}`);

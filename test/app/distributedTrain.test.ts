@@ -142,33 +142,37 @@ test('train --nproc / --backend mistakes: one line, exit code 1', async () => {
   assert.match(b.err, /^error: --backend nccl needs ProcessGroupNCCL from a CUDA libtorch/);
 });
 
-test('train --nproc 2 --sync-bn: recorded in config.json and model.json; with one process a note says it has no effect', async () => {
-  const base = [
-    'train',
-    '--manifest',
-    manifest,
-    '--arch',
-    'resnet18',
-    '--size',
-    '32',
-    '--batch',
-    '6',
-    '--epochs',
-    '1',
-    '--seed',
-    '1',
-    '--sync-bn',
-    '--json',
-  ];
-  const two = await start([...base, '--out', join(dir, 'sync'), '--nproc', '2', '--quiet']).done;
-  assert.equal(two.code, 0, two.err);
-  assert.equal(JSON.parse(two.out).status, 'completed');
-  assert.doesNotMatch(two.err, /no effect/);
-  const meta = JSON.parse(readFileSync(join(dir, 'sync', 'checkpoints', 'last', 'model.json'), 'utf8'));
-  assert.equal(meta.training.config.syncBn, true);
-  assert.equal(JSON.parse(readFileSync(join(dir, 'sync', 'config.json'), 'utf8')).syncBn, true);
+test(
+  'train --nproc 2 --sync-bn: recorded in config.json and model.json; with one process a note says it has no ' +
+    'effect',
+  async () => {
+    const base = [
+      'train',
+      '--manifest',
+      manifest,
+      '--arch',
+      'resnet18',
+      '--size',
+      '32',
+      '--batch',
+      '6',
+      '--epochs',
+      '1',
+      '--seed',
+      '1',
+      '--sync-bn',
+      '--json',
+    ];
+    const two = await start([...base, '--out', join(dir, 'sync'), '--nproc', '2', '--quiet']).done;
+    assert.equal(two.code, 0, two.err);
+    assert.equal(JSON.parse(two.out).status, 'completed');
+    assert.doesNotMatch(two.err, /no effect/);
+    const meta = JSON.parse(readFileSync(join(dir, 'sync', 'checkpoints', 'last', 'model.json'), 'utf8'));
+    assert.equal(meta.training.config.syncBn, true);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'sync', 'config.json'), 'utf8')).syncBn, true);
 
-  const one = await start([...base, '--out', join(dir, 'sync1')]).done;
-  assert.equal(one.code, 0, one.err);
-  assert.match(one.err, /--sync-bn has no effect with one process/);
-});
+    const one = await start([...base, '--out', join(dir, 'sync1')]).done;
+    assert.equal(one.code, 0, one.err);
+    assert.match(one.err, /--sync-bn has no effect with one process/);
+  },
+);

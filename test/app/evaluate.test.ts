@@ -73,7 +73,10 @@ test('Wilson intervals match the published values (Newcombe 1998, Table I, metho
 
 test('AUC equals brute-force pair counting (ties count one half), with a bootstrap interval around it', () => {
   let s = 7;
-  const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rnd = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
   const p = Array.from({ length: 150 }, () => Math.round(rnd() * 20) / 20); // many ties
   const y = p.map((x) => (rnd() < 0.3 + 0.4 * x ? 1 : 0));
   let wins = 0,
@@ -96,7 +99,8 @@ test('AUC equals brute-force pair counting (ties count one half), with a bootstr
 });
 
 test('ECE on a known case', () => {
-  // p .1,.1 (labels 0,1) → bin [0.1,0.2): mean .1, observed .5, gap .4; p .9,.9 (labels 1,1) → gap .1; ECE = .5·.4 + .5·.1 = .25.
+  // p .1,.1 (labels 0,1) → bin [0.1,0.2): mean .1, observed .5, gap .4; p .9,.9 (labels 1,1) → gap .1;
+  // ECE = .5·.4 + .5·.1 = .25.
   const { summary: s } = scoreSet(rows2([0.1, 0.1, 0.9, 0.9]), [0, 1, 1, 1], 2, { bootstrapIterations: 0 });
   close(s.calibration.ece, 0.25, 1e-6, 'ece');
   close(s.calibration.mce, 0.4, 1e-6, 'mce');
@@ -110,7 +114,8 @@ test('patient overlap with the training split is found and described', async () 
   const man = join(dir, 'm.csv');
   writeFileSync(
     man,
-    'path,label,patient_id,source,view,split\na.png,covid,p1,s,PA,train\nb.png,normal,p2,s,PA,train\nc.png,covid,p3,s,PA,valid\n',
+    'path,label,patient_id,source,view,split\na.png,covid,p1,s,PA,train\nb.png,normal,p2,s,PA,train\n' +
+      'c.png,covid,p3,s,PA,valid\n',
   );
   const ref = {
     checkpoint: dir,

@@ -89,7 +89,8 @@ test('--crop lungs: train, evaluate, explain and serve cut the same lung box', a
   await mask(join(dir, 'a_lung.png'), 80, 60, { left: 20, top: 15, width: 40, height: 30 });
   writeFileSync(
     join(dir, 'manifest.csv'),
-    'path,label,patient_id,split,lung_mask\na.png,normal,p1,train,a_lung.png\na.png,covid,p2,train,a_lung.png\na.png,normal,p1,valid,a_lung.png\na.png,covid,p2,valid,a_lung.png\n',
+    'path,label,patient_id,split,lung_mask\na.png,normal,p1,train,a_lung.png\n' +
+      'a.png,covid,p2,train,a_lung.png\na.png,normal,p1,valid,a_lung.png\na.png,covid,p2,valid,a_lung.png\n',
   );
   const manifest = join(dir, 'manifest.csv');
 

@@ -57,19 +57,22 @@ function resnet18Macs(S: number, classes: number): number {
   return macs + 512 * classes; // fc after global pooling
 }
 
-test("libtorch's profiler counts resnet18's forward FLOPs as torchvision publishes them (1.81 GMAC at 224 px)", async () => {
-  setThreads(1);
-  const m = await Model.create({ arch: 'resnet18', numClasses: 1000 });
-  // Warm first: the first predict after a weight change also counts the BatchNorm fold (11.2 MFLOP more).
-  await m.predict(benchBatch(1, 224), { precision: 'fp32' });
-  const { events } = await profileOps(() => m.predict(benchBatch(1, 224), { precision: 'fp32' }));
-  const gflop = summariseOps(events).flops / 1e9;
-  // torchvision's ResNet18_Weights metadata: 1.814 GFLOPS, counted as multiply-adds (MACs); libtorch counts 2 per MAC.
-  // 5e-4: the figure's 3 decimals; resnet18Macs gives 1.814073 G. A fold counted here would add 5.6e-3 GMAC.
-  assert.ok(Math.abs(gflop / 2 - 1.814) < 5e-4, `resnet18 forward ${gflop.toFixed(4)} GFLOP = ${gflop / 2} GMAC`);
-  assert.equal(resnet18Macs(224, 1000), 1_814_073_344);
-  assert.ok(events.name.includes('aten::conv2d'));
-});
+test(
+  "libtorch's profiler counts resnet18's forward FLOPs " + 'as torchvision publishes them (1.81 GMAC at 224 px)',
+  async () => {
+    setThreads(1);
+    const m = await Model.create({ arch: 'resnet18', numClasses: 1000 });
+    // Warm first: the first predict after a weight change also counts the BatchNorm fold (11.2 MFLOP more).
+    await m.predict(benchBatch(1, 224), { precision: 'fp32' });
+    const { events } = await profileOps(() => m.predict(benchBatch(1, 224), { precision: 'fp32' }));
+    const gflop = summariseOps(events).flops / 1e9;
+    // torchvision's ResNet18_Weights metadata: 1.814 GFLOPS, counted as multiply-adds (MACs); libtorch counts 2 per
+    // MAC. 5e-4: the figure's 3 decimals; resnet18Macs gives 1.814073 G. A fold counted here would add 5.6e-3 GMAC.
+    assert.ok(Math.abs(gflop / 2 - 1.814) < 5e-4, `resnet18 forward ${gflop.toFixed(4)} GFLOP = ${gflop / 2} GMAC`);
+    assert.equal(resnet18Macs(224, 1000), 1_814_073_344);
+    assert.ok(events.name.includes('aten::conv2d'));
+  },
+);
 
 test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set', () => {
   const f = cpuFacts(
@@ -90,37 +93,44 @@ test('CPU peak: cores × clock × FLOPs per cycle of the widest instruction set'
   }
 });
 
-test("bench: FLOPs per image are resnet18's counted by hand; --profile separates training's backward from predict", async () => {
-  const { benchOne } = await import('../../src/bench/bench.js');
-  const r = await benchOne({
-    arch: 'resnet18',
-    size: 32,
-    batch: 2,
-    precision: 'fp32',
-    threads: 1,
-    steps: 1,
-    warmup: 0,
-    profile: true,
-  });
-  // 2 FLOPs per MAC. Not in the hand count: the 8 residual adds (15,360 FLOPs/img, 2e-4 of it) and
-  // BatchNorm, which eval folds into the convolutions' weights once per weight change: a fold
-  // counted in each predict would add 5.6 MFLOP/img (7.5 %), another batch size ×2.
-  // MACs: conv1 2,408,448; layer1 9,437,184; layer2, layer3, layer4 8,388,608 each; fc 1,024.
-  const flops = 2 * resnet18Macs(32, 2);
-  assert.equal(flops, 2 * (2_408_448 + 9_437_184 + 3 * 8_388_608 + 1_024));
-  const rel = (x: number, want: number) => Math.abs(x - want) / want;
-  assert.ok(
-    rel(r.gflop_per_img! * 1e9, flops) < 5e-4,
-    `resnet18 at 32 px: ${r.gflop_per_img} GFLOP/img, ${flops / 1e9} by hand`,
-  );
-  // Training counts three passes of those MACs (forward, input gradients, weight gradients).
-  assert.ok(rel(r.train_gflops!, (3 * flops * r.train_img_s) / 1e9) < 5e-4, `train ${r.train_gflops} GFLOP/s`);
-  assert.ok(rel(r.predict_gflops!, (flops * r.predict_img_s) / 1e9) < 5e-4, `predict ${r.predict_gflops} GFLOP/s`);
-  const names = (s: { rows: { name: string }[] }) => s.rows.map((x) => x.name);
-  assert.ok(names(r.profile!.train.ours).includes('aten::convolution_backward'));
-  assert.ok(!names(r.profile!.predict.ours).includes('aten::convolution_backward'));
-  assert.equal(r.profile!.predict.ours.flops / 2, r.gflop_per_img! * 1e9, 'the profiled predict counts the same FLOPs');
-});
+test(
+  "bench: FLOPs per image are resnet18's counted by hand; " + "--profile separates training's backward from predict",
+  async () => {
+    const { benchOne } = await import('../../src/bench/bench.js');
+    const r = await benchOne({
+      arch: 'resnet18',
+      size: 32,
+      batch: 2,
+      precision: 'fp32',
+      threads: 1,
+      steps: 1,
+      warmup: 0,
+      profile: true,
+    });
+    // 2 FLOPs per MAC. Not in the hand count: the 8 residual adds (15,360 FLOPs/img, 2e-4 of it) and
+    // BatchNorm, which eval folds into the convolutions' weights once per weight change: a fold
+    // counted in each predict would add 5.6 MFLOP/img (7.5 %), another batch size ×2.
+    // MACs: conv1 2,408,448; layer1 9,437,184; layer2, layer3, layer4 8,388,608 each; fc 1,024.
+    const flops = 2 * resnet18Macs(32, 2);
+    assert.equal(flops, 2 * (2_408_448 + 9_437_184 + 3 * 8_388_608 + 1_024));
+    const rel = (x: number, want: number) => Math.abs(x - want) / want;
+    assert.ok(
+      rel(r.gflop_per_img! * 1e9, flops) < 5e-4,
+      `resnet18 at 32 px: ${r.gflop_per_img} GFLOP/img, ${flops / 1e9} by hand`,
+    );
+    // Training counts three passes of those MACs (forward, input gradients, weight gradients).
+    assert.ok(rel(r.train_gflops!, (3 * flops * r.train_img_s) / 1e9) < 5e-4, `train ${r.train_gflops} GFLOP/s`);
+    assert.ok(rel(r.predict_gflops!, (flops * r.predict_img_s) / 1e9) < 5e-4, `predict ${r.predict_gflops} GFLOP/s`);
+    const names = (s: { rows: { name: string }[] }) => s.rows.map((x) => x.name);
+    assert.ok(names(r.profile!.train.ours).includes('aten::convolution_backward'));
+    assert.ok(!names(r.profile!.predict.ours).includes('aten::convolution_backward'));
+    assert.equal(
+      r.profile!.predict.ours.flops / 2,
+      r.gflop_per_img! * 1e9,
+      'the profiled predict counts the same FLOPs',
+    );
+  },
+);
 
 test('discriminative fine-tuning costs no native work: six stage groups run the same ops as one group', async () => {
   setThreads(1);
@@ -148,27 +158,31 @@ test('discriminative fine-tuning costs no native work: six stage groups run the 
   assert.equal(calls[0], calls[1], `op calls for 2 steps: 1 group ${calls[0]}, 6 groups ${calls[1]}`);
 });
 
-test("bench --vs-python: a kind Python's torch cannot run (MobileNetV2 bf16 training) leaves its other kinds measured", async () => {
-  const { benchOne } = await import('../../src/bench/bench.js');
-  const r = await benchOne({
-    arch: 'mobilenet_v2',
-    size: 32,
-    batch: 2,
-    precision: 'bf16',
-    threads: 1,
-    steps: 1,
-    warmup: 0,
-    rounds: 2,
-    vsPython: true,
-  });
-  if (!cpuIsa().fastBf16) {
-    // Without native bf16 kernels Python's bf16 side is not started at all, and the table says so.
-    assert.match(r.python_error ?? '', /^not run: no native bf16 kernels at (AVX2|AVX-512|default)/);
-    assert.equal(r.python_predict_img_s, undefined);
-    return;
-  }
-  assert.match(r.python_error ?? '', /Python cannot run train: .*hardshrink_backward/);
-  assert.equal(r.ratio, undefined, "no training ratio without Python's training");
-  assert.ok(r.python_predict_img_s! > 0 && r.predict_ratio! > 0 && r.predict_ratio_spread!.length === 2);
-  assert.ok(r.python_latency_ms! > 0 && r.latency_ratio! > 0);
-});
+test(
+  "bench --vs-python: a kind Python's torch cannot run (MobileNetV2 bf16 training) leaves its other kinds " +
+    'measured',
+  async () => {
+    const { benchOne } = await import('../../src/bench/bench.js');
+    const r = await benchOne({
+      arch: 'mobilenet_v2',
+      size: 32,
+      batch: 2,
+      precision: 'bf16',
+      threads: 1,
+      steps: 1,
+      warmup: 0,
+      rounds: 2,
+      vsPython: true,
+    });
+    if (!cpuIsa().fastBf16) {
+      // Without native bf16 kernels Python's bf16 side is not started at all, and the table says so.
+      assert.match(r.python_error ?? '', /^not run: no native bf16 kernels at (AVX2|AVX-512|default)/);
+      assert.equal(r.python_predict_img_s, undefined);
+      return;
+    }
+    assert.match(r.python_error ?? '', /Python cannot run train: .*hardshrink_backward/);
+    assert.equal(r.ratio, undefined, "no training ratio without Python's training");
+    assert.ok(r.python_predict_img_s! > 0 && r.predict_ratio! > 0 && r.predict_ratio_spread!.length === 2);
+    assert.ok(r.python_latency_ms! > 0 && r.latency_ratio! > 0);
+  },
+);

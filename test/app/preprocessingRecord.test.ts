@@ -50,7 +50,8 @@ test('train, evaluate, explain and serve turn the same file into the same pixels
   await nonSquarePng(join(dir, 'b.png'), 90, 140, 2);
   writeFileSync(
     join(dir, 'manifest.csv'),
-    'path,label,patient_id,split\na.png,normal,p1,train\nb.png,covid,p2,train\na.png,normal,p1,valid\nb.png,covid,p2,valid\n',
+    'path,label,patient_id,split\na.png,normal,p1,train\nb.png,covid,p2,train\na.png,normal,p1,valid\n' +
+      'b.png,covid,p2,valid\n',
   );
   const manifest = join(dir, 'manifest.csv');
 

@@ -44,35 +44,38 @@ before(async () => {
   );
 });
 
-test('evaluate: metrics.json, predictions.csv and plots agree; the training split is refused unless allowed', async () => {
-  const e = await evaluate({ model: run, manifest, split: 'valid', out: join(dir, 'eval'), bootstrap: 200 });
-  for (const f of Object.values(e.files)) assert.ok(existsSync(f), f);
-  const csv = parseCsv(readFileSync(e.files.predictions, 'utf8'), 'predictions.csv');
-  assert.equal(csv.records.length, e.metrics.n);
-  const tp = csv.records.filter((r) => r.values.label === 'covid' && Number(r.values.probability) >= 0.5).length;
-  assert.equal(tp, e.metrics.confusion.tp);
-  for (const r of csv.records) {
-    const pActual = Number(r.values[`p_${r.values.label}`]);
-    assert.ok(Math.abs(Number(r.values.loss) + Math.log(Math.max(pActual, 1e-12))) < 1e-4);
-  }
-  assert.equal(e.overlap.sharedPatients, 0);
-  assert.equal(e.data.external, false);
-  assert.match(readFileSync(e.files.confusion, 'utf8'), /^<svg/);
-  await assert.rejects(
-    evaluate({ model: run, manifest, split: 'train', out: join(dir, 'eval-train') }),
-    /training split.*--allow-train-overlap/,
-  );
-  const forced = await evaluate({
-    model: run,
-    manifest,
-    split: 'train',
-    out: join(dir, 'eval-train'),
-    allowTrainOverlap: true,
-    bootstrap: 0,
-  });
-  assert.ok(forced.overlap.sharedPatients > 0 && forced.overlap.allowed);
-  await assert.rejects(evaluate({ model: join(dir, 'nope'), manifest, out: join(dir, 'x') }), /model not found/);
-});
+test(
+  'evaluate: metrics.json, predictions.csv and plots agree; ' + 'the training split is refused unless allowed',
+  async () => {
+    const e = await evaluate({ model: run, manifest, split: 'valid', out: join(dir, 'eval'), bootstrap: 200 });
+    for (const f of Object.values(e.files)) assert.ok(existsSync(f), f);
+    const csv = parseCsv(readFileSync(e.files.predictions, 'utf8'), 'predictions.csv');
+    assert.equal(csv.records.length, e.metrics.n);
+    const tp = csv.records.filter((r) => r.values.label === 'covid' && Number(r.values.probability) >= 0.5).length;
+    assert.equal(tp, e.metrics.confusion.tp);
+    for (const r of csv.records) {
+      const pActual = Number(r.values[`p_${r.values.label}`]);
+      assert.ok(Math.abs(Number(r.values.loss) + Math.log(Math.max(pActual, 1e-12))) < 1e-4);
+    }
+    assert.equal(e.overlap.sharedPatients, 0);
+    assert.equal(e.data.external, false);
+    assert.match(readFileSync(e.files.confusion, 'utf8'), /^<svg/);
+    await assert.rejects(
+      evaluate({ model: run, manifest, split: 'train', out: join(dir, 'eval-train') }),
+      /training split.*--allow-train-overlap/,
+    );
+    const forced = await evaluate({
+      model: run,
+      manifest,
+      split: 'train',
+      out: join(dir, 'eval-train'),
+      allowTrainOverlap: true,
+      bootstrap: 0,
+    });
+    assert.ok(forced.overlap.sharedPatients > 0 && forced.overlap.allowed);
+    await assert.rejects(evaluate({ model: join(dir, 'nope'), manifest, out: join(dir, 'x') }), /model not found/);
+  },
+);
 
 test('explain: top losses gallery, Grad-CAM checks on phantom masks, overlays for files', async () => {
   const out = join(dir, 'eval');

@@ -178,58 +178,62 @@ test('feature mode: the backbone parameters do not move, the head does', async (
   assert.notDeepEqual(after.get('fc.weight')!.data, before.get('fc.weight')!.data);
 });
 
-test('resume: interrupted after epoch 1, resumed, ends bitwise equal to an uninterrupted run (CPU fp32, with dropout)', async () => {
-  const over: Partial<TrainConfig> = {
-    arch: 'mobilenet_v2',
-    epochs: 3,
-    schedule: 'paperCycle',
-    optimizer: 'adamw',
-    groups: 3,
-    aug: 'online',
-  };
-  const full = await trainRun(cfg('resume-full', over));
-  // model.json names the online augmentation the weights saw, with its ranges.
-  const aug = JSON.parse(readFileSync(join(full.runDir, 'checkpoints/last/model.json'), 'utf8')).training.augment;
-  assert.equal(aug.mode, 'online');
-  assert.deepEqual(
-    aug.sets.map((s: { set: string }) => s.set),
-    ['table1'],
-  );
-  assert.deepEqual(aug.sets[0].transforms[0], { name: 'rotate', degrees: [5, 10, 15], sign: '±' });
-  const part = await trainRun(cfg('resume-part', over), {
-    callbacks: [{ onEpochEnd: (r) => (r.epoch === 0 ? { stop: 'stop for the test' } : undefined) }],
-  });
-  assert.equal(part.status, 'interrupted');
-  assert.equal(part.epochsDone, 1);
-  // A save killed mid-write (dead PID) left its temp folder: the resume removes it.
-  const deadPid = Number(
-    spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
-  );
-  const stale = join(dir, 'resume-part', 'checkpoints', `last.tmp-${deadPid}`);
-  mkdirSync(stale, { recursive: true });
-  writeFileSync(join(stale, 'model.safetensors'), 'half-written');
-  const resumed = await resumeRun(join(dir, 'resume-part'));
-  assert.ok(!existsSync(stale), 'stale temp checkpoint folder removed on resume');
-  assert.equal(resumed.status, 'completed');
-  assert.equal(resumed.epochsDone, 3);
-  for (const f of ['model.safetensors', 'optimizer.safetensors']) {
-    const a = await tensors(join(full.runDir, 'checkpoints/last', f));
-    const b = await tensors(join(resumed.runDir, 'checkpoints/last', f));
-    assert.deepEqual([...b.keys()], [...a.keys()]);
-    for (const [k, t] of a) assert.ok(Buffer.from(t.data).equals(Buffer.from(b.get(k)!.data)), `${f}: ${k} differs`);
-  }
-  assert.equal(
-    readFileSync(join(resumed.runDir, 'schedule_trace.csv'), 'utf8'),
-    readFileSync(join(full.runDir, 'schedule_trace.csv'), 'utf8'),
-  );
-  const hf = JSON.parse(readFileSync(join(full.runDir, 'history.json'), 'utf8'));
-  const hr = JSON.parse(readFileSync(join(resumed.runDir, 'history.json'), 'utf8'));
-  assert.deepEqual(
-    hr.map((h: { valid: unknown }) => h.valid),
-    hf.map((h: { valid: unknown }) => h.valid),
-  );
-  await assert.rejects(resumeRun(join(dir, 'resume-part')), /already finished all 3 epochs/);
-});
+test(
+  'resume: interrupted after epoch 1, resumed, ends bitwise equal to an uninterrupted run (CPU fp32, with ' +
+    'dropout)',
+  async () => {
+    const over: Partial<TrainConfig> = {
+      arch: 'mobilenet_v2',
+      epochs: 3,
+      schedule: 'paperCycle',
+      optimizer: 'adamw',
+      groups: 3,
+      aug: 'online',
+    };
+    const full = await trainRun(cfg('resume-full', over));
+    // model.json names the online augmentation the weights saw, with its ranges.
+    const aug = JSON.parse(readFileSync(join(full.runDir, 'checkpoints/last/model.json'), 'utf8')).training.augment;
+    assert.equal(aug.mode, 'online');
+    assert.deepEqual(
+      aug.sets.map((s: { set: string }) => s.set),
+      ['table1'],
+    );
+    assert.deepEqual(aug.sets[0].transforms[0], { name: 'rotate', degrees: [5, 10, 15], sign: '±' });
+    const part = await trainRun(cfg('resume-part', over), {
+      callbacks: [{ onEpochEnd: (r) => (r.epoch === 0 ? { stop: 'stop for the test' } : undefined) }],
+    });
+    assert.equal(part.status, 'interrupted');
+    assert.equal(part.epochsDone, 1);
+    // A save killed mid-write (dead PID) left its temp folder: the resume removes it.
+    const deadPid = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
+    const stale = join(dir, 'resume-part', 'checkpoints', `last.tmp-${deadPid}`);
+    mkdirSync(stale, { recursive: true });
+    writeFileSync(join(stale, 'model.safetensors'), 'half-written');
+    const resumed = await resumeRun(join(dir, 'resume-part'));
+    assert.ok(!existsSync(stale), 'stale temp checkpoint folder removed on resume');
+    assert.equal(resumed.status, 'completed');
+    assert.equal(resumed.epochsDone, 3);
+    for (const f of ['model.safetensors', 'optimizer.safetensors']) {
+      const a = await tensors(join(full.runDir, 'checkpoints/last', f));
+      const b = await tensors(join(resumed.runDir, 'checkpoints/last', f));
+      assert.deepEqual([...b.keys()], [...a.keys()]);
+      for (const [k, t] of a) assert.ok(Buffer.from(t.data).equals(Buffer.from(b.get(k)!.data)), `${f}: ${k} differs`);
+    }
+    assert.equal(
+      readFileSync(join(resumed.runDir, 'schedule_trace.csv'), 'utf8'),
+      readFileSync(join(full.runDir, 'schedule_trace.csv'), 'utf8'),
+    );
+    const hf = JSON.parse(readFileSync(join(full.runDir, 'history.json'), 'utf8'));
+    const hr = JSON.parse(readFileSync(join(resumed.runDir, 'history.json'), 'utf8'));
+    assert.deepEqual(
+      hr.map((h: { valid: unknown }) => h.valid),
+      hf.map((h: { valid: unknown }) => h.valid),
+    );
+    await assert.rejects(resumeRun(join(dir, 'resume-part')), /already finished all 3 epochs/);
+  },
+);
 
 test('an absurd LR stops cleanly with a message and leaves a usable checkpoint', async () => {
   const s = await trainRun(
@@ -319,9 +323,9 @@ test('the groups option reaches the optimizer: 3 runs of layers, each stepped wi
   // 5 steps, peak at t = 1 (p = 1/4): the groups get 1e-4, 1e-4·√30 and 3e-3 (geometric, f = 0, 1/2, 1).
   assert.equal(hyper.length, 5);
   assert.ok(hyper.every((h) => h.length === 3));
-  [1e-4, 1e-4 * Math.sqrt(30), 3e-3].forEach((want, g) =>
-    assert.ok(Math.abs(hyper[1]![g]!.lr - want) <= 1e-12 * want, `group ${g}: lr ${hyper[1]![g]!.lr}`),
-  );
+  [1e-4, 1e-4 * Math.sqrt(30), 3e-3].forEach((want, g) => {
+    assert.ok(Math.abs(hyper[1]![g]!.lr - want) <= 1e-12 * want, `group ${g}: lr ${hyper[1]![g]!.lr}`);
+  });
   // The native optimizer holds those groups: a step with LR 0 for all groups but g moves g's parameters only.
   const names = model.parameters().map((p) => p.name);
   let b: Batch | undefined;

@@ -75,151 +75,167 @@ async function manifestCopy(name: string, rows: ManifestRow[], splitBy?: string)
   return file;
 }
 
-test("train --threshold youden (CLI): the threshold is Youden's point of the kept checkpoint's validation predictions; INTERNAL warns; evaluate labels each source", async () => {
-  const out = join(dir, 'youden');
-  const r = await run(
-    'train',
-    '--manifest',
-    manifest,
-    '--arch',
-    'resnet18',
-    '--size',
-    '32',
-    '--batch',
-    '8',
-    '--epochs',
-    '1',
-    '--lr-max',
-    '3e-3',
-    '--threads',
-    '2',
-    '--threshold',
-    'youden',
-    '--out',
-    out,
-    '--quiet',
-  );
-  assert.equal(r.code, 0, r.err);
-  const best = join(out, 'checkpoints', 'best');
-  const meta = await readCheckpointMeta(best);
-  // The same validation predictions, recomputed from the checkpoint: Youden's point by hand.
-  const learner = await Learner.load(best, { threads: 2 });
-  const pred = await learner.predictSet(readManifest(manifest), { split: 'valid', batch: 8 });
-  const pos = positiveColumn(pred.probs, 2, 1);
-  const y = youdenThreshold(pos, pred.labels);
-  assert.ok(Math.abs(meta.threshold - y.threshold) < 1e-6, `model.json ${meta.threshold} vs youden ${y.threshold}`);
-  const c = counts(pos, pred.labels, y.threshold);
-  assert.ok(c.tp + c.fn > 0 && c.tn + c.fp > 0, 'both classes in the validation split');
-  const tc = meta.thresholdChoice as {
-    rule: string;
-    value: number;
-    epoch: number;
-    chosenOn: { split: string; n: number; positives: number; sources: string[] };
-    evaluation: {
-      protocol: string;
-      n: number;
-      sensitivity: { num: number; den: number; lo: number; hi: number };
-      specificity: { num: number; den: number; lo: number; hi: number };
-    };
-  };
-  assert.equal(tc.rule, 'youden');
-  assert.equal(tc.value, meta.threshold);
-  assert.equal(tc.epoch, 1);
-  assert.deepEqual(
-    [tc.chosenOn.split, tc.chosenOn.n, tc.chosenOn.positives, tc.chosenOn.sources],
-    ['valid', pred.labels.length, c.tp + c.fn, ['phantom']],
-  );
-  assert.equal(tc.evaluation.protocol, 'internal');
-  assert.deepEqual(tc.evaluation.sensitivity, wilson(c.tp, c.tp + c.fn));
-  assert.deepEqual(tc.evaluation.specificity, wilson(c.tn, c.tn + c.fp));
-  // One epoch: the last checkpoint is the same epoch and carries the same choice.
-  assert.equal((await readCheckpointMeta(join(out, 'checkpoints', 'last'))).threshold, meta.threshold);
-  // The per-epoch validation figures stay at the provisional 0.5; config.json keeps the rule.
-  assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).threshold, 'youden');
-  // Summary: printed and in summary.json, naming the protocol, with the INTERNAL warning.
-  const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-  assert.deepEqual(
-    [s.threshold.rule, s.threshold.value, s.threshold.checkpoint, s.threshold.protocol, s.threshold.n],
-    ['youden', meta.threshold, 'best', 'internal', pred.labels.length],
-  );
-  const t4 = String(Number(meta.threshold.toFixed(4))).replace('.', '\\.');
-  assert.match(
-    r.out,
-    new RegExp(
-      `threshold ${t4} chosen by youden on INTERNAL validation \\(${pred.labels.length} images\\) for best: sensitivity [\\d.]+ % \\([\\d.]+–[\\d.]+, ${c.tp}/${c.tp + c.fn}\\)  specificity [\\d.]+ % \\([\\d.]+–[\\d.]+, ${c.tn}/${c.tn + c.fp}\\)`,
-    ),
-  );
-  assert.match(r.out, /warning: the threshold was chosen on INTERNAL validation .* may not travel/);
-
-  // evaluate: every source of the set at the model's threshold, each with its protocol.
-  const m = readManifest(manifest);
-  const valid = m.rows.filter((x) => x.split === 'valid');
-  const other = new Set(valid.filter((_, i) => i % 2 === 1).map((x) => x.patientId));
-  const mixed = await manifestCopy(
-    'mixed',
-    valid.map((x) => (other.has(x.patientId) ? { ...x, source: 'hospital-b', patientId: `b:${x.patientId}` } : x)),
-  );
-  const e = await evaluate({ model: out, manifest: mixed, split: 'valid', out: join(dir, 'eval-mixed'), bootstrap: 0 });
-  assert.equal(e.model.threshold, meta.threshold);
-  const rows = parseCsv(readFileSync(e.files.predictions, 'utf8'), 'p').records.map((x) => x.values);
-  for (const [source, protocol] of [
-    ['hospital-b', 'source-held-out'],
-    ['phantom', 'internal'],
-  ] as const) {
-    const g = e.bySource.find((b) => b.group === source)!;
-    assert.equal(g.protocol, protocol, source);
-    const mine = rows.filter((x) => x.source === source);
-    // predictions.csv rounds to 6 decimals; the threshold is one of the scores, so compare on the exact run's calls.
-    const k = counts(
-      mine.map((x) => (x.predicted === 'covid' ? 1 : 0)),
-      mine.map((x) => (x.label === 'covid' ? 1 : 0)),
-      0.5,
+test(
+  "train --threshold youden (CLI): the threshold is Youden's point of the kept checkpoint's validation " +
+    'predictions; INTERNAL warns; evaluate labels each source',
+  async () => {
+    const out = join(dir, 'youden');
+    const r = await run(
+      'train',
+      '--manifest',
+      manifest,
+      '--arch',
+      'resnet18',
+      '--size',
+      '32',
+      '--batch',
+      '8',
+      '--epochs',
+      '1',
+      '--lr-max',
+      '3e-3',
+      '--threads',
+      '2',
+      '--threshold',
+      'youden',
+      '--out',
+      out,
+      '--quiet',
     );
-    assert.deepEqual(g.sensitivity, wilson(k.tp, k.tp + k.fn), `${source} sensitivity`);
-    assert.deepEqual(g.specificity, wilson(k.tn, k.tn + k.fp), `${source} specificity`);
-  }
-  assert.match(formatEvaluation(e), /hospital-b\s+\[SOURCE-HELD-OUT\]\s+n \d+/);
-  assert.match(formatEvaluation(e), /phantom\s+\[INTERNAL\]/);
-});
+    assert.equal(r.code, 0, r.err);
+    const best = join(out, 'checkpoints', 'best');
+    const meta = await readCheckpointMeta(best);
+    // The same validation predictions, recomputed from the checkpoint: Youden's point by hand.
+    const learner = await Learner.load(best, { threads: 2 });
+    const pred = await learner.predictSet(readManifest(manifest), { split: 'valid', batch: 8 });
+    const pos = positiveColumn(pred.probs, 2, 1);
+    const y = youdenThreshold(pos, pred.labels);
+    assert.ok(Math.abs(meta.threshold - y.threshold) < 1e-6, `model.json ${meta.threshold} vs youden ${y.threshold}`);
+    const c = counts(pos, pred.labels, y.threshold);
+    assert.ok(c.tp + c.fn > 0 && c.tn + c.fp > 0, 'both classes in the validation split');
+    const tc = meta.thresholdChoice as {
+      rule: string;
+      value: number;
+      epoch: number;
+      chosenOn: { split: string; n: number; positives: number; sources: string[] };
+      evaluation: {
+        protocol: string;
+        n: number;
+        sensitivity: { num: number; den: number; lo: number; hi: number };
+        specificity: { num: number; den: number; lo: number; hi: number };
+      };
+    };
+    assert.equal(tc.rule, 'youden');
+    assert.equal(tc.value, meta.threshold);
+    assert.equal(tc.epoch, 1);
+    assert.deepEqual(
+      [tc.chosenOn.split, tc.chosenOn.n, tc.chosenOn.positives, tc.chosenOn.sources],
+      ['valid', pred.labels.length, c.tp + c.fn, ['phantom']],
+    );
+    assert.equal(tc.evaluation.protocol, 'internal');
+    assert.deepEqual(tc.evaluation.sensitivity, wilson(c.tp, c.tp + c.fn));
+    assert.deepEqual(tc.evaluation.specificity, wilson(c.tn, c.tn + c.fp));
+    // One epoch: the last checkpoint is the same epoch and carries the same choice.
+    assert.equal((await readCheckpointMeta(join(out, 'checkpoints', 'last'))).threshold, meta.threshold);
+    // The per-epoch validation figures stay at the provisional 0.5; config.json keeps the rule.
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).threshold, 'youden');
+    // Summary: printed and in summary.json, naming the protocol, with the INTERNAL warning.
+    const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    assert.deepEqual(
+      [s.threshold.rule, s.threshold.value, s.threshold.checkpoint, s.threshold.protocol, s.threshold.n],
+      ['youden', meta.threshold, 'best', 'internal', pred.labels.length],
+    );
+    const t4 = String(Number(meta.threshold.toFixed(4))).replace('.', '\\.');
+    assert.match(
+      r.out,
+      new RegExp(
+        `threshold ${t4} chosen by youden on INTERNAL validation \\(${pred.labels.length} images\\) for best: ` +
+          `sensitivity [\\d.]+ % \\([\\d.]+–[\\d.]+, ${c.tp}/${c.tp + c.fn}\\)  specificity [\\d.]+ % ` +
+          `\\([\\d.]+–[\\d.]+, ${c.tn}/${c.tn + c.fp}\\)`,
+      ),
+    );
+    assert.match(r.out, /warning: the threshold was chosen on INTERNAL validation .* may not travel/);
 
-test('a location-held-out validation split: the threshold is labelled SOURCE-HELD-OUT and no warning; sensitivity:X on the same predictions', async () => {
-  const m = readManifest(manifest);
-  const file = await manifestCopy(
-    'by-location',
-    m.rows.map((x) => ({ ...x, extra: { ...x.extra, location: x.split === 'valid' ? 'site-b' : 'site-a' } })),
-    'location',
-  );
-  const s = await trainRun(
-    resolveTrainConfig(
-      {},
-      {
-        manifest: file,
-        arch: 'resnet18',
-        out: join(dir, 'held'),
-        size: 32,
-        batch: 8,
-        epochs: 1,
-        lrMax: 3e-3,
-        threads: 2,
-        threshold: 'sensitivity:0.8',
-      },
-    ),
-  );
-  assert.equal(s.threshold!.protocol, 'source-held-out');
-  assert.equal(s.threshold!.warning, undefined);
-  const meta = await readCheckpointMeta(join(s.runDir, 'checkpoints', 'best'));
-  const learner = await Learner.load(s.runDir, { threads: 2 });
-  const pred = await learner.predictSet(readManifest(file), { split: 'valid', batch: 8 });
-  const want = thresholdForSensitivity(positiveColumn(pred.probs, 2, 1), pred.labels, 0.8);
-  assert.ok(Math.abs(meta.threshold - want.threshold) < 1e-6, `${meta.threshold} vs ${want.threshold}`);
-  const lines = formatThresholdSummary(s.threshold!);
-  assert.equal(lines.length, 1);
-  assert.match(lines[0]!, /chosen by sensitivity:0\.8 on SOURCE-HELD-OUT validation/);
-});
+    // evaluate: every source of the set at the model's threshold, each with its protocol.
+    const m = readManifest(manifest);
+    const valid = m.rows.filter((x) => x.split === 'valid');
+    const other = new Set(valid.filter((_, i) => i % 2 === 1).map((x) => x.patientId));
+    const mixed = await manifestCopy(
+      'mixed',
+      valid.map((x) => (other.has(x.patientId) ? { ...x, source: 'hospital-b', patientId: `b:${x.patientId}` } : x)),
+    );
+    const e = await evaluate({
+      model: out,
+      manifest: mixed,
+      split: 'valid',
+      out: join(dir, 'eval-mixed'),
+      bootstrap: 0,
+    });
+    assert.equal(e.model.threshold, meta.threshold);
+    const rows = parseCsv(readFileSync(e.files.predictions, 'utf8'), 'p').records.map((x) => x.values);
+    for (const [source, protocol] of [
+      ['hospital-b', 'source-held-out'],
+      ['phantom', 'internal'],
+    ] as const) {
+      const g = e.bySource.find((b) => b.group === source)!;
+      assert.equal(g.protocol, protocol, source);
+      const mine = rows.filter((x) => x.source === source);
+      // predictions.csv rounds to 6 decimals; the threshold is one of the scores, so compare on the exact run's calls.
+      const k = counts(
+        mine.map((x) => (x.predicted === 'covid' ? 1 : 0)),
+        mine.map((x) => (x.label === 'covid' ? 1 : 0)),
+        0.5,
+      );
+      assert.deepEqual(g.sensitivity, wilson(k.tp, k.tp + k.fn), `${source} sensitivity`);
+      assert.deepEqual(g.specificity, wilson(k.tn, k.tn + k.fp), `${source} specificity`);
+    }
+    assert.match(formatEvaluation(e), /hospital-b\s+\[SOURCE-HELD-OUT\]\s+n \d+/);
+    assert.match(formatEvaluation(e), /phantom\s+\[INTERNAL\]/);
+  },
+);
+
+test(
+  'a location-held-out validation split: the threshold is labelled SOURCE-HELD-OUT and no warning; ' +
+    'sensitivity:X on the same predictions',
+  async () => {
+    const m = readManifest(manifest);
+    const file = await manifestCopy(
+      'by-location',
+      m.rows.map((x) => ({ ...x, extra: { ...x.extra, location: x.split === 'valid' ? 'site-b' : 'site-a' } })),
+      'location',
+    );
+    const s = await trainRun(
+      resolveTrainConfig(
+        {},
+        {
+          manifest: file,
+          arch: 'resnet18',
+          out: join(dir, 'held'),
+          size: 32,
+          batch: 8,
+          epochs: 1,
+          lrMax: 3e-3,
+          threads: 2,
+          threshold: 'sensitivity:0.8',
+        },
+      ),
+    );
+    assert.equal(s.threshold!.protocol, 'source-held-out');
+    assert.equal(s.threshold!.warning, undefined);
+    const meta = await readCheckpointMeta(join(s.runDir, 'checkpoints', 'best'));
+    const learner = await Learner.load(s.runDir, { threads: 2 });
+    const pred = await learner.predictSet(readManifest(file), { split: 'valid', batch: 8 });
+    const want = thresholdForSensitivity(positiveColumn(pred.probs, 2, 1), pred.labels, 0.8);
+    assert.ok(Math.abs(meta.threshold - want.threshold) < 1e-6, `${meta.threshold} vs ${want.threshold}`);
+    const lines = formatThresholdSummary(s.threshold!);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /chosen by sensitivity:0\.8 on SOURCE-HELD-OUT validation/);
+  },
+);
 
 test('trainThresholdChoice on hand-made predictions: youden, sensitivity:X, fixed, one class', () => {
-  // Positives .9 .7 .4, negatives .6 .3 .2 .1. J at each score: .9 → 1/3; .7 → 2/3; .6 → 2/3 − 1/4; .4 → 1 − 1/4 = .75 (the
-  // maximum); .3 → 1/2. Sensitivity 0.6: the highest threshold reaching it is .7 (2/3).
+  // Positives .9 .7 .4, negatives .6 .3 .2 .1. J at each score: .9 → 1/3; .7 → 2/3; .6 → 2/3 − 1/4;
+  // .4 → 1 − 1/4 = .75 (the maximum); .3 → 1/2. Sensitivity 0.6: the highest threshold reaching it is .7 (2/3).
   const p = [0.9, 0.7, 0.4, 0.6, 0.3, 0.2, 0.1];
   const labels = Int32Array.from([1, 1, 1, 0, 0, 0, 0]);
   const pred = { epoch: 2, probs: Float64Array.from(p.flatMap((x) => [1 - x, x])), labels, numClasses: 2 };
@@ -309,30 +325,33 @@ test("per source on a hand-made set: hand-computed sensitivity/specificity and e
   assert.equal(sourceProtocols(evalRows, null, null, { protocol: 'internal', why: '' }).get('b')!.protocol, 'internal');
 });
 
-test('--threshold: rules parse to the config, calibrate-only rules and bad values are refused; --help documents them', () => {
-  assert.equal(thresholdArg('0.3'), 0.3);
-  assert.equal(thresholdArg('YOUDEN'), 'youden');
-  assert.equal(thresholdArg('sens:0.9'), 'sensitivity:0.9');
-  assert.throws(
-    () => thresholdArg('keep'),
-    /'keep' is a calibrate rule; train takes youden, sensitivity:X or a number/,
-  );
-  assert.throws(() => thresholdArg('1.5'), /a fixed threshold must be in \[0, 1\]/);
-  assert.throws(() => thresholdArg('sensitivity:0'), /target sensitivity must be in \(0, 1\]/);
-  const base = { manifest, arch: 'resnet18' as const, out: join(dir, 'x') };
-  assert.equal(resolveTrainConfig({ threshold: 'youden' }, base).threshold, 'youden');
-  assert.equal(resolveTrainConfig({}, base).threshold, 0.5, 'the default stays the fixed 0.5');
-  assert.throws(
-    () => resolveTrainConfig({ threshold: 'mapped' }, base),
-    /invalid threshold: 'mapped' is a calibrate rule/,
-  );
-  assert.throws(
-    () => resolveTrainConfig({ threshold: 'best' }, base),
-    /invalid threshold: unknown threshold rule 'best'/,
-  );
-  const program = new Command('cxrtune');
-  registerTrainCommand(program);
-  const help = program.commands.find((c) => c.name() === 'train')!.helpInformation();
-  assert.match(help, /--threshold <rule>\s+decision threshold .*youden/s);
-  assert.match(help, /sensitivity:X/);
-});
+test(
+  '--threshold: rules parse to the config, ' + 'calibrate-only rules and bad values are refused; --help documents them',
+  () => {
+    assert.equal(thresholdArg('0.3'), 0.3);
+    assert.equal(thresholdArg('YOUDEN'), 'youden');
+    assert.equal(thresholdArg('sens:0.9'), 'sensitivity:0.9');
+    assert.throws(
+      () => thresholdArg('keep'),
+      /'keep' is a calibrate rule; train takes youden, sensitivity:X or a number/,
+    );
+    assert.throws(() => thresholdArg('1.5'), /a fixed threshold must be in \[0, 1\]/);
+    assert.throws(() => thresholdArg('sensitivity:0'), /target sensitivity must be in \(0, 1\]/);
+    const base = { manifest, arch: 'resnet18' as const, out: join(dir, 'x') };
+    assert.equal(resolveTrainConfig({ threshold: 'youden' }, base).threshold, 'youden');
+    assert.equal(resolveTrainConfig({}, base).threshold, 0.5, 'the default stays the fixed 0.5');
+    assert.throws(
+      () => resolveTrainConfig({ threshold: 'mapped' }, base),
+      /invalid threshold: 'mapped' is a calibrate rule/,
+    );
+    assert.throws(
+      () => resolveTrainConfig({ threshold: 'best' }, base),
+      /invalid threshold: unknown threshold rule 'best'/,
+    );
+    const program = new Command('cxrtune');
+    registerTrainCommand(program);
+    const help = program.commands.find((c) => c.name() === 'train')!.helpInformation();
+    assert.match(help, /--threshold <rule>\s+decision threshold .*youden/s);
+    assert.match(help, /sensitivity:X/);
+  },
+);

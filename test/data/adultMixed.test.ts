@@ -25,7 +25,8 @@ const need = [
 ];
 const missing = need.filter((p) => !existsSync(join(DATA, p)));
 const skip = missing.length
-  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or set CXR_DATA)`
+  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or ` +
+    `set CXR_DATA)`
   : false;
 
 async function png(file: string, v: number): Promise<void> {

@@ -52,7 +52,9 @@ test('geometry: identity params reproduce the image; 180° rotation flips it', (
     ],
   );
   // An 8×8 solve in doubles on the unit square (condition number ~10): error ~10 × 2^-52.
-  h.forEach((v, i) => assert.ok(Math.abs(v - [1, 0, 0, 0, 1, 0, 0, 0][i]) < 1e-12));
+  h.forEach((v, i) => {
+    assert.ok(Math.abs(v - [1, 0, 0, 0, 1, 0, 0, 0][i]) < 1e-12);
+  });
   const w0 = applyAugment(a, { warp: { m: [0, 0, 0, 0] } });
   assert.deepEqual([...w0.pixels], [...a.pixels]);
 });

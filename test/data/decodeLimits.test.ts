@@ -48,19 +48,23 @@ test('sharp’s own pixel refusal reads as "image too large", not "corrupt"', as
   });
 });
 
-test('decodeDicom: Rows × Columns over maxPixels refused inside the decoder, before the (missing) pixel data is looked at', async () => {
-  const dcm = encodeDicom({ rows: 300, columns: 300, bitsAllocated: 8, pixelBytes: new Uint8Array(16) });
-  await assert.rejects(decodeDicom(dcm, 'a.dcm', { maxPixels: 300 * 300 - 1 }), {
-    message: `a.dcm: image too large (300×300; limit 16384 px per side and ${300 * 300 - 1} pixels)`,
-  });
-  await assert.rejects(decodeDicom(dcm, 'a.dcm', { maxPixels: 300 * 300 }), {
-    message: 'a.dcm: truncated DICOM pixel data (16 bytes, header says 300×300 × 1 = 90000)',
-  });
-  await assert.rejects(
-    decodeDicom(dcm, 'a.dcm', { maxPixels: 1e6, maxBytes: 300 * 300 - 1 }),
-    /a\.dcm: image too large to decode/,
-  );
-});
+test(
+  'decodeDicom: Rows × Columns over maxPixels refused inside the decoder, before the (missing) pixel data is ' +
+    'looked at',
+  async () => {
+    const dcm = encodeDicom({ rows: 300, columns: 300, bitsAllocated: 8, pixelBytes: new Uint8Array(16) });
+    await assert.rejects(decodeDicom(dcm, 'a.dcm', { maxPixels: 300 * 300 - 1 }), {
+      message: `a.dcm: image too large (300×300; limit 16384 px per side and ${300 * 300 - 1} pixels)`,
+    });
+    await assert.rejects(decodeDicom(dcm, 'a.dcm', { maxPixels: 300 * 300 }), {
+      message: 'a.dcm: truncated DICOM pixel data (16 bytes, header says 300×300 × 1 = 90000)',
+    });
+    await assert.rejects(
+      decodeDicom(dcm, 'a.dcm', { maxPixels: 1e6, maxBytes: 300 * 300 - 1 }),
+      /a\.dcm: image too large to decode/,
+    );
+  },
+);
 
 test('decodeDicom: the embedded JPEG’s own size is compared with the header before decoding', async () => {
   const lie = encodeDicom({ rows: 64, columns: 64, bitsAllocated: 8, frame: flatJpeg(2048, 2048) });

@@ -72,7 +72,9 @@ test('BatchLoader shards: 3 ranks serve the seeded epoch order, padded, in equal
       return out;
     }),
   );
-  rows.forEach((r, rank) => assert.deepEqual(r, shardOrder(order, { rank, world: 3 }, true)));
+  rows.forEach((r, rank) => {
+    assert.deepEqual(r, shardOrder(order, { rank, world: 3 }, true));
+  });
   assert.deepEqual(new Set(rows.flat()), new Set(order), 'every row is served');
   assert.throws(
     () => new BatchLoader(manifest, 'train', { size: 32, batch: 4, shard: { rank: 3, world: 3, pad: true } }),

@@ -22,18 +22,21 @@ import { intensityCues, provenanceCues, cueVector, CUE_FEATURES } from '../../sr
 const count = (m: Uint8Array) => m.reduce((a, b) => a + b, 0);
 const at = (m: Uint8Array, S: number, x: number, y: number) => m[y * S + x];
 
-test('fixed box: pixel centres in x 12–88 %, y 10–85 % (S = 20: centres 0.025 + 0.05·p → columns 2–17, rows 2–16)', () => {
-  const m = fixedBoxMask(20);
-  assert.equal(count(m), 16 * 15);
-  assert.equal(at(m, 20, 2, 2), 1);
-  assert.equal(at(m, 20, 1, 2), 0);
-  assert.equal(at(m, 20, 2, 1), 0);
-  assert.equal(at(m, 20, 17, 16), 1);
-  assert.equal(at(m, 20, 18, 16), 0);
-  assert.equal(at(m, 20, 17, 17), 0);
-  // frame-only without a lung mask blanks exactly the box
-  assert.deepEqual(occlusionMask('frame-only', 20, null), m);
-});
+test(
+  'fixed box: pixel centres in x 12–88 %, y 10–85 % (S = 20: ' + 'centres 0.025 + 0.05·p → columns 2–17, rows 2–16)',
+  () => {
+    const m = fixedBoxMask(20);
+    assert.equal(count(m), 16 * 15);
+    assert.equal(at(m, 20, 2, 2), 1);
+    assert.equal(at(m, 20, 1, 2), 0);
+    assert.equal(at(m, 20, 2, 1), 0);
+    assert.equal(at(m, 20, 17, 16), 1);
+    assert.equal(at(m, 20, 18, 16), 0);
+    assert.equal(at(m, 20, 17, 17), 0);
+    // frame-only without a lung mask blanks exactly the box
+    assert.deepEqual(occlusionMask('frame-only', 20, null), m);
+  },
+);
 
 test('fixed lungs (no mask): two mirror-image lung shapes inside the box, the mediastinum kept', () => {
   const S = 40;

@@ -57,7 +57,10 @@ test('lesions make the lung field brighter than in normals (hand check on the sa
   let dIn = 0;
   let nIn = 0;
   for (let i = 0; i < covid.pixels.length; i++)
-    if (covid.lesionMask[i]) (dIn += covid.pixels[i] - normal.pixels[i]), nIn++;
+    if (covid.lesionMask[i]) {
+      dIn += covid.pixels[i] - normal.pixels[i];
+      nIn++;
+    }
   assert.ok(nIn > 0 && dIn / nIn > 15, `mean brightening inside mask ${dIn / nIn}`);
 });
 
@@ -87,7 +90,11 @@ test('lesionIntensity scales the opacity, not the geometry; out-of-range values 
     const p = generatePhantom(3, 1, { size: 128, label: 'covid', lesionIntensity: gain });
     let d = 0;
     let n = 0;
-    for (let i = 0; i < p.pixels.length; i++) if (p.lesionMask[i]) (d += p.pixels[i] - normal.pixels[i]), n++;
+    for (let i = 0; i < p.pixels.length; i++)
+      if (p.lesionMask[i]) {
+        d += p.pixels[i] - normal.pixels[i];
+        n++;
+      }
     return { p, d: d / n };
   };
   const a = bright(0.5);

@@ -18,7 +18,8 @@ const missing = ['covid-chestxray/metadata.csv', 'kermany/NORMAL', 'kermany/PNEU
   (p) => !existsSync(join(DATA, p)),
 );
 const skip = missing.length
-  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or set CXR_DATA)`
+  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or ` +
+    `set CXR_DATA)`
   : false;
 
 test('covid-chestxray: 427 frontal COVID-19 X-rays from 257 patients (README figures)', { skip }, () => {

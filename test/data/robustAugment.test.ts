@@ -275,7 +275,10 @@ test('--aug values: modes, manifests, a typo named in one line; the model.json r
   });
   assert.throws(
     () => parseAug('robsut'),
-    /^Error: invalid aug: 'robsut' is not one of none, online, robust, online\+robust nor an offline-augmented manifest path \(\.csv\)$/,
+    new RegExp(
+      /^Error: invalid aug: 'robsut' is not one of none, online, robust, online\+robust /.source +
+        /nor an offline-augmented manifest path \(\.csv\)$/.source,
+    ),
   );
   const base = { manifest: 'm.csv', arch: 'resnet18' as const, out: 'runs/x' };
   assert.throws(() => resolveTrainConfig({}, { ...base, aug: 'robust+online' }), /invalid aug: 'robust\+online'/);

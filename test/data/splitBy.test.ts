@@ -18,25 +18,29 @@ const missing = ['covid-chestxray/metadata.csv', 'kermany/NORMAL', 'nih/No_findi
   (p) => !existsSync(join(DATA, p)),
 );
 const skip = missing.length
-  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or set CXR_DATA)`
+  ? `real data not found: ${missing.map((p) => join(DATA, p)).join(', ')} (see ../shared/data/README.md or ` +
+    `set CXR_DATA)`
   : false;
 
-test('groupUnits: a group is one unit; a patient in two groups joins them; unit names do not depend on row order', () => {
-  const rows = [
-    { label: 'a', patientId: 'p1', g: 'H1' },
-    { label: 'a', patientId: 'p2', g: 'H1' },
-    { label: 'a', patientId: 'p3', g: 'H2' },
-    { label: 'b', patientId: 'p3', g: 'H3' }, // p3 joins H2 and H3
-    { label: 'b', patientId: 'p4', g: 'H4' },
-  ];
-  const u = groupUnits(rows, (i) => rows[i]!.g);
-  assert.deepEqual(u, ['H1', 'H1', 'H2', 'H2', 'H4']);
-  const rev = [...rows].reverse();
-  assert.deepEqual(
-    groupUnits(rev, (i) => rev[i]!.g),
-    [...u].reverse(),
-  );
-});
+test(
+  'groupUnits: a group is one unit; a patient in two groups joins them; ' + 'unit names do not depend on row order',
+  () => {
+    const rows = [
+      { label: 'a', patientId: 'p1', g: 'H1' },
+      { label: 'a', patientId: 'p2', g: 'H1' },
+      { label: 'a', patientId: 'p3', g: 'H2' },
+      { label: 'b', patientId: 'p3', g: 'H3' }, // p3 joins H2 and H3
+      { label: 'b', patientId: 'p4', g: 'H4' },
+    ];
+    const u = groupUnits(rows, (i) => rows[i]!.g);
+    assert.deepEqual(u, ['H1', 'H1', 'H2', 'H2', 'H4']);
+    const rev = [...rows].reverse();
+    assert.deepEqual(
+      groupUnits(rev, (i) => rev[i]!.g),
+      [...u].reverse(),
+    );
+  },
+);
 
 test('split by group: no group and no patient on two sides, seeded and reproducible', () => {
   const rows = Array.from({ length: 200 }, (_, i) => ({
@@ -58,7 +62,9 @@ test('split by group: no group and no patient on two sides, seeded and reproduci
   assert.deepEqual(s1, s2);
   const sideOf = (key: (i: number) => string) => {
     const m = new Map<string, Set<string>>();
-    rows.forEach((_, i) => m.set(key(i), (m.get(key(i)) ?? new Set()).add(s1[i]!)));
+    rows.forEach((_, i) => {
+      m.set(key(i), (m.get(key(i)) ?? new Set()).add(s1[i]!));
+    });
     return [...m.values()].every((s) => s.size === 1);
   };
   assert.ok(
@@ -83,7 +89,8 @@ test('figure1 ids: COVID-00003a and COVID-00003b are one patient', () => {
   });
 });
 
-test('figure1 reader on ../shared/data: 40 labelled images (35 COVID-19, 3 No finding, 2 Pneumonia), unlabelled rows left out', {
+test('figure1 reader on ../shared/data: 40 labelled images (35 COVID-19, 3 No finding, 2 Pneumonia), unlabelled ' +
+  'rows left out', {
   skip,
 }, () => {
   const r = readFigure1(join(DATA, 'figure1'));

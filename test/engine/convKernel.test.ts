@@ -19,35 +19,39 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 for (const channelsLast of [false, true]) {
-  test(`mobilenet_v2${channelsLast ? ' (channels_last)' : ''} at batch 1: no im2col convolution, and the same logits and CAM as inside a batch of 2`, async () => {
-    setThreads(1);
-    manualSeed(3);
-    const m = await Model.create({
-      arch: 'mobilenet_v2',
-      numClasses: 2,
-      ...(channelsLast ? { channelsLast: true } : {}),
-    });
-    const two = benchBatch(2, 224);
-    const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
-    const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
-    assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
-    assert.ok(names.has('aten::mkldnn_convolution'));
-    // Recorded as the aten::conv2d it replaces: the profiler still counts its FLOPs.
-    const f1 = await flops(() => m.predict(one, { precision: 'fp32' }));
-    const f2 = await flops(() => m.predict(two, { precision: 'fp32' }));
-    // Integer counts, each op's proportional to the batch: exactly twice.
-    assert.ok(f1 > 0 && f2 === 2 * f1, `FLOPs at batch 1 ${f1}, at batch 2 ${f2}`);
-    const a = await m.predict(one, { precision: 'fp32' });
-    const b = await m.predict(two, { precision: 'fp32' });
-    const d = maxDiff(a.logits, b.logits.subarray(0, 2));
-    assert.ok(d < 1e-4, `batch-1 vs batch-2 logits differ by ${d}`);
-    const camOne = await m.gradCamMaps(one, 1);
-    const camTwo = await m.gradCamMaps(two, 1);
-    const n = camOne.shape[1] * camOne.shape[2];
-    const scale = Math.max(...Array.from(camTwo.maps.subarray(0, n), Math.abs));
-    const dc = maxDiff(camOne.maps, camTwo.maps.subarray(0, n));
-    assert.ok(dc <= 1e-4 * scale, `batch-1 vs batch-2 CAM differ by ${dc} (scale ${scale})`);
-  });
+  test(
+    `mobilenet_v2${channelsLast ? ' (channels_last)' : ''} at batch 1: no im2col convolution, and the same ` +
+      `logits and CAM as inside a batch of 2`,
+    async () => {
+      setThreads(1);
+      manualSeed(3);
+      const m = await Model.create({
+        arch: 'mobilenet_v2',
+        numClasses: 2,
+        ...(channelsLast ? { channelsLast: true } : {}),
+      });
+      const two = benchBatch(2, 224);
+      const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
+      const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
+      assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
+      assert.ok(names.has('aten::mkldnn_convolution'));
+      // Recorded as the aten::conv2d it replaces: the profiler still counts its FLOPs.
+      const f1 = await flops(() => m.predict(one, { precision: 'fp32' }));
+      const f2 = await flops(() => m.predict(two, { precision: 'fp32' }));
+      // Integer counts, each op's proportional to the batch: exactly twice.
+      assert.ok(f1 > 0 && f2 === 2 * f1, `FLOPs at batch 1 ${f1}, at batch 2 ${f2}`);
+      const a = await m.predict(one, { precision: 'fp32' });
+      const b = await m.predict(two, { precision: 'fp32' });
+      const d = maxDiff(a.logits, b.logits.subarray(0, 2));
+      assert.ok(d < 1e-4, `batch-1 vs batch-2 logits differ by ${d}`);
+      const camOne = await m.gradCamMaps(one, 1);
+      const camTwo = await m.gradCamMaps(two, 1);
+      const n = camOne.shape[1] * camOne.shape[2];
+      const scale = Math.max(...Array.from(camTwo.maps.subarray(0, n), Math.abs));
+      const dc = maxDiff(camOne.maps, camTwo.maps.subarray(0, n));
+      assert.ok(dc <= 1e-4 * scale, `batch-1 vs batch-2 CAM differ by ${dc} (scale ${scale})`);
+    },
+  );
 }
 
 test("training keeps libtorch's own kernel choice (the bitwise baselines depend on it)", async () => {

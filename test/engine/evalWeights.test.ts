@@ -73,46 +73,56 @@ test('the bf16 copies follow the weights: after loadState and after a training s
   );
 });
 
-test('eval calls fold every BatchNorm that follows a convolution; training and BatchNorm statistics do not', async () => {
-  setThreads(1);
-  manualSeed(1);
-  const x = benchBatch(2, SIZE);
-  const r = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  assert.equal(await batchNorms(() => r.predict(x, { precision: 'fp32' })), 0, 'resnet18 predict: all 20 folded');
-  assert.equal(await batchNorms(() => r.predict(x, { precision: 'bf16' })), 0, 'resnet18 bf16 predict: all 20 folded');
-  assert.equal(await batchNorms(() => r.gradCamMaps(x, 1)), 0, 'resnet18 Grad-CAM: all 20 folded');
-  // DenseNet normalises before its convolutions: only norm0 and each layer's norm2 follow one.
-  const d = await Model.create({ arch: 'densenet121', numClasses: 2 });
-  const dn = d
-    .layers()
-    .filter((l) => l.kind === 'bn')
-    .map((l) => l.name);
-  const unfoldable = dn.filter((n) => !/\.norm0$|\.norm2$/.test(n)).length;
-  assert.equal(
-    await batchNorms(() => d.predict(x, { precision: 'fp32' })),
-    unfoldable,
-    `densenet121: ${dn.length - unfoldable} of ${dn.length} folded`,
-  );
-  // Training, and the BatchNorm input statistics the audit reads, run every BatchNorm.
-  r.configureOptimizer({ kind: 'sgd', groups: [r.layers().flatMap((l) => l.params)] });
-  assert.equal(
-    await batchNorms(() => r.trainStep(x, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })),
-    20,
-  );
-  const stats = await r.batchNormInputStats(x);
-  assert.equal(stats.length, 20);
-});
+test(
+  'eval calls fold every BatchNorm that follows a convolution; ' + 'training and BatchNorm statistics do not',
+  async () => {
+    setThreads(1);
+    manualSeed(1);
+    const x = benchBatch(2, SIZE);
+    const r = await Model.create({ arch: 'resnet18', numClasses: 2 });
+    assert.equal(await batchNorms(() => r.predict(x, { precision: 'fp32' })), 0, 'resnet18 predict: all 20 folded');
+    assert.equal(
+      await batchNorms(() => r.predict(x, { precision: 'bf16' })),
+      0,
+      'resnet18 bf16 predict: all 20 folded',
+    );
+    assert.equal(await batchNorms(() => r.gradCamMaps(x, 1)), 0, 'resnet18 Grad-CAM: all 20 folded');
+    // DenseNet normalises before its convolutions: only norm0 and each layer's norm2 follow one.
+    const d = await Model.create({ arch: 'densenet121', numClasses: 2 });
+    const dn = d
+      .layers()
+      .filter((l) => l.kind === 'bn')
+      .map((l) => l.name);
+    const unfoldable = dn.filter((n) => !/\.norm0$|\.norm2$/.test(n)).length;
+    assert.equal(
+      await batchNorms(() => d.predict(x, { precision: 'fp32' })),
+      unfoldable,
+      `densenet121: ${dn.length - unfoldable} of ${dn.length} folded`,
+    );
+    // Training, and the BatchNorm input statistics the audit reads, run every BatchNorm.
+    r.configureOptimizer({ kind: 'sgd', groups: [r.layers().flatMap((l) => l.params)] });
+    assert.equal(
+      await batchNorms(() => r.trainStep(x, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' })),
+      20,
+    );
+    const stats = await r.batchNormInputStats(x);
+    assert.equal(stats.length, 20);
+  },
+);
 
-test("Grad-CAM after a bf16 and an fp32 predict equals a fresh model's (kept weights are not inference-only)", async () => {
-  setThreads(1);
-  const x = benchBatch(1, SIZE);
-  manualSeed(4);
-  const a = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
-  manualSeed(4);
-  const b = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
-  await a.predict(x, { precision: 'bf16' });
-  await a.predict(x, { precision: 'fp32' });
-  const ca = await a.gradCamMaps(x, 1);
-  const cb = await b.gradCamMaps(x, 1);
-  same(ca.maps, cb.maps, 'CAM');
-});
+test(
+  'Grad-CAM after a bf16 and an fp32 predict equals a ' + "fresh model's (kept weights are not inference-only)",
+  async () => {
+    setThreads(1);
+    const x = benchBatch(1, SIZE);
+    manualSeed(4);
+    const a = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
+    manualSeed(4);
+    const b = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
+    await a.predict(x, { precision: 'bf16' });
+    await a.predict(x, { precision: 'fp32' });
+    const ca = await a.gradCamMaps(x, 1);
+    const cb = await b.gradCamMaps(x, 1);
+    same(ca.maps, cb.maps, 'CAM');
+  },
+);

@@ -20,8 +20,6 @@ const ORACLE = join(projectRoot(), 'test', 'oracle', 'torchvision_oracle.py');
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 const IMAGE = join(projectRoot(), '..', 'shared', 'data', 'kermany', 'NORMAL');
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-golden-'));
-const MEAN = [0.485, 0.456, 0.406] as [number, number, number];
-const STD = [0.229, 0.224, 0.225] as [number, number, number];
 
 function batchOf(n: number, s: number, c: 1 | 3, seed: number, labels?: number[]): Batch {
   const px = new Uint8Array(n * s * s * c);
@@ -156,7 +154,9 @@ before(async () => {
       files.map((f) => sharp(f).resize(224, 224, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()),
     );
     const px = new Uint8Array(imgs.length * 224 * 224 * 3);
-    imgs.forEach((b, i) => px.set(b.subarray(0, 224 * 224 * 3), i * 224 * 224 * 3));
+    imgs.forEach((b, i) => {
+      px.set(b.subarray(0, 224 * 224 * 3), i * 224 * 224 * 3);
+    });
     pretrainedBatch = { pixels: px, shape: [imgs.length, 224, 224, 3] };
     models.set('pretrained', m);
     await writeJob('pretrained', m, pretrainedBatch);
@@ -174,38 +174,46 @@ for (const arch of ARCHS) {
   // Relative to the logits' scale above 1: eval-mode predict folds BatchNorm into the
   // convolutions (native/src/eval_weights.h), a reassociation that moves fp32 results by ~1e-6
   // of their size, and untrained deep ResNets give logits up to 1e6 (resnet152 at 48 px).
-  test(`${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 (of max(1, |logit|))`, async () => {
-    const { t, names } = await oracle(`arch-${arch}`);
-    const ours = models
-      .get(arch)!
-      .parameters()
-      .map((e) => [e.name, e.shape]);
-    assert.deepEqual(ours, names);
-    const theirs = toFloat32(t.get('logits')!);
-    const scale = Math.max(1, ...Array.from(theirs, Math.abs));
-    const d = maxAbsDiff(logits.get(arch)!, theirs);
-    assert.ok(d < 1e-4 * scale, `max |Δlogit| = ${d} (logit scale ${scale})`);
-  });
+  test(
+    // biome-ignore lint/style/useTemplate: one template would be kept whole, past the line limit
+    `${arch}: state_dict names, order and shapes equal torchvision's; logits within 1e-4 ` + '(of max(1, |logit|))',
+    async () => {
+      const { t, names } = await oracle(`arch-${arch}`);
+      const ours = models
+        .get(arch)!
+        .parameters()
+        .map((e) => [e.name, e.shape]);
+      assert.deepEqual(ours, names);
+      const theirs = toFloat32(t.get('logits')!);
+      const scale = Math.max(1, ...Array.from(theirs, Math.abs));
+      const d = maxAbsDiff(logits.get(arch)!, theirs);
+      assert.ok(d < 1e-4 * scale, `max |Δlogit| = ${d} (logit scale ${scale})`);
+    },
+  );
 }
 
 for (const c of optCases) {
-  test(`${c.kind}: two steps with two parameter groups of different LR/momentum equal torch.optim within 1e-5`, async () => {
-    const m = models.get(c.name)!;
-    m.configureOptimizer({ kind: c.kind, groups: groupsOf(m) });
-    for (const h of c.hyper) await m.trainStep(optBatch, h);
-    const { t } = await oracle(c.name);
-    const ours = await m.state();
-    let worst = 0,
-      worstName = '';
-    for (const [name, v] of ours) {
-      const d = maxAbsDiff(toFloat32(v), toFloat32(t.get(`state.${name}`)!));
-      if (d > worst) {
-        worst = d;
-        worstName = name;
+  test(
+    // biome-ignore lint/style/useTemplate: one template would be kept whole, past the line limit
+    `${c.kind}: two steps with two parameter groups of different LR/momentum equal ` + 'torch.optim within 1e-5',
+    async () => {
+      const m = models.get(c.name)!;
+      m.configureOptimizer({ kind: c.kind, groups: groupsOf(m) });
+      for (const h of c.hyper) await m.trainStep(optBatch, h);
+      const { t } = await oracle(c.name);
+      const ours = await m.state();
+      let worst = 0,
+        worstName = '';
+      for (const [name, v] of ours) {
+        const d = maxAbsDiff(toFloat32(v), toFloat32(t.get(`state.${name}`)!));
+        if (d > worst) {
+          worst = d;
+          worstName = name;
+        }
       }
-    }
-    assert.ok(worst < 1e-5, `max |Δ| = ${worst} at ${worstName}`);
-  });
+      assert.ok(worst < 1e-5, `max |Δ| = ${worst} at ${worstName}`);
+    },
+  );
 }
 
 test("pretrained MobileNetV2 (shared/pretrained) gives torchvision's top-5", async (t) => {
@@ -279,8 +287,8 @@ test("safetensors written by cxrtune round-trip F32/F16/BF16 through torchvision
     assert.equal(back.metadata.arch, 'test');
     const got = [...toFloat32(back.tensors.get('x')!)];
     const tol = dtype === 'F32' ? 1e-7 : dtype === 'F16' ? 1e-3 : 1e-2;
-    got.forEach((g, i) =>
-      assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`),
-    );
+    got.forEach((g, i) => {
+      assert.ok(Math.abs(g - v[i]!) <= tol * Math.max(1, Math.abs(v[i]!)), `${dtype}[${i}] ${g} vs ${v[i]}`);
+    });
   }
 });

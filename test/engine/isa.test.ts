@@ -71,10 +71,12 @@ test('ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY take effect: info reports the c
 // engine runs them on libtorch's own kernels there, as on a CPU without AVX-512.
 test('a bf16 step and predict run with oneDNN capped at AVX2', () => {
   const root = new URL('../..', import.meta.url).pathname;
-  const code = `import { Model } from './src/engine/model.ts';
+  const code =
+    `import { Model } from './src/engine/model.ts';
     const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
     m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
-    const px = Uint8Array.from({ length: 4 * 32 * 32 }, (_, i) => (i * 37) % 251); // not constant: BatchNorm needs a variance
+    const px = Uint8Array.from({ length: 4 * 32 * 32 }, (_, i) => (i * 37) % 251); // not constant: ` +
+    `BatchNorm needs a variance
     const b = { pixels: px, shape: [4, 32, 32, 1], labels: Int32Array.from([0, 1, 1, 0]) };
     const s = await m.trainStep(b, [{ lr: 0.01, momentum: 0.9, weightDecay: 0 }], { precision: 'bf16' });
     const p = await m.predict(b, { precision: 'bf16' });

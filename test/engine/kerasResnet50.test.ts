@@ -77,81 +77,84 @@ test('ResNet v1 (strideIn1x1): same names and shapes, other numerics, kept throu
   );
 });
 
-test("Keras ResNet-50 (TF.js layers model) imports with TF.js's top-5 and logits within 1e-3 on five images", async (t) => {
-  if (!process.env.CXRTUNE_HEAVY) return t.skip('CXRTUNE_HEAVY=1 (TF.js runs ResNet-50 in plain JS)');
-  if (!existsSync(join(MODEL, 'model.json')))
-    return t.skip(`${MODEL} is missing: node scripts/fetch-keras-resnet50.mjs fetches it`);
-  const files = ['kermany/NORMAL', 'kermany/PNEUMONIA', 'covid-chestxray/images']
-    .flatMap((d) => {
-      const dir = join(DATA, d);
-      return existsSync(dir)
-        ? readdirSync(dir)
-            .filter((f) => /\.(jpe?g|png)$/i.test(f))
-            .sort()
-            .slice(0, 2)
-            .map((f) => join(dir, f))
-        : [];
-    })
-    .slice(0, 5);
-  if (files.length < 5) return t.skip(`${DATA} has fewer than five images`);
-  loadNative().setThreads(2);
-  const S = 224;
-  const px = new Uint8Array(5 * S * S * 3);
-  for (let i = 0; i < 5; i++)
-    px.set(
-      (
-        await sharp(files[i]!).resize(S, S, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()
-      ).subarray(0, S * S * 3),
-      i * S * S * 3,
+test(
+  'Keras ResNet-50 (TF.js layers model) imports with ' + "TF.js's top-5 and logits within 1e-3 on five images",
+  async (t) => {
+    if (!process.env.CXRTUNE_HEAVY) return t.skip('CXRTUNE_HEAVY=1 (TF.js runs ResNet-50 in plain JS)');
+    if (!existsSync(join(MODEL, 'model.json')))
+      return t.skip(`${MODEL} is missing: node scripts/fetch-keras-resnet50.mjs fetches it`);
+    const files = ['kermany/NORMAL', 'kermany/PNEUMONIA', 'covid-chestxray/images']
+      .flatMap((d) => {
+        const dir = join(DATA, d);
+        return existsSync(dir)
+          ? readdirSync(dir)
+              .filter((f) => /\.(jpe?g|png)$/i.test(f))
+              .sort()
+              .slice(0, 2)
+              .map((f) => join(dir, f))
+          : [];
+      })
+      .slice(0, 5);
+    if (files.length < 5) return t.skip(`${DATA} has fewer than five images`);
+    loadNative().setThreads(2);
+    const S = 224;
+    const px = new Uint8Array(5 * S * S * 3);
+    for (let i = 0; i < 5; i++)
+      px.set(
+        (
+          await sharp(files[i]!).resize(S, S, { fit: 'fill' }).removeAlpha().toColourspace('srgb').raw().toBuffer()
+        ).subarray(0, S * S * 3),
+        i * S * S * 3,
+      );
+    const batch: Batch = { pixels: px, shape: [5, S, S, 3] };
+
+    const info = await weightsInfo(MODEL);
+    assert.equal(info.metadata.arch, 'resnet50');
+    assert.equal(info.metadata.stride_in_1x1, 'true');
+    const m = await Model.create({
+      arch: 'resnet50',
+      numClasses: 1000,
+      strideIn1x1: true,
+      normalisation: { mean: JSON.parse(info.metadata.mean!), std: JSON.parse(info.metadata.std!) },
+    });
+    await loadPretrained(m, MODEL, () => undefined);
+    const ours = (await m.predict(batch)).logits;
+
+    // The oracle: TF.js runs the same model.json (its softmax turned off to compare logits) on caffe input.
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    const tfl = await import('@tensorflow/tfjs-layers');
+    await tf.setBackend('cpu');
+    const j = JSON.parse(readFileSync(join(MODEL, 'model.json'), 'utf8'));
+    for (const l of j.modelTopology.model_config.config.layers)
+      if (l.class_name === 'Dense') l.config.activation = 'linear';
+    const group = j.weightsManifest[0];
+    const shards = Buffer.concat(group.paths.map((p: string) => readFileSync(join(MODEL, p))));
+    const net = await tfl.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: j.modelTopology,
+        weightSpecs: group.weights,
+        weightData: new Uint8Array(shards).buffer,
+      }),
     );
-  const batch: Batch = { pixels: px, shape: [5, S, S, 3] };
+    const x = new Float32Array(px.length);
+    for (let i = 0; i < px.length; i += 3) for (let c = 0; c < 3; c++) x[i + c] = px[i + 2 - c]! - CAFFE_BGR[c]!;
+    const theirs = (
+      net.predict(tf.tensor4d(x, [5, S, S, 3])) as import('@tensorflow/tfjs-core').Tensor
+    ).dataSync() as Float32Array;
 
-  const info = await weightsInfo(MODEL);
-  assert.equal(info.metadata.arch, 'resnet50');
-  assert.equal(info.metadata.stride_in_1x1, 'true');
-  const m = await Model.create({
-    arch: 'resnet50',
-    numClasses: 1000,
-    strideIn1x1: true,
-    normalisation: { mean: JSON.parse(info.metadata.mean!), std: JSON.parse(info.metadata.std!) },
-  });
-  await loadPretrained(m, MODEL, () => undefined);
-  const ours = (await m.predict(batch)).logits;
-
-  // The oracle: TF.js runs the same model.json (its softmax turned off to compare logits) on caffe input.
-  const tf = await import('@tensorflow/tfjs-core');
-  await import('@tensorflow/tfjs-backend-cpu');
-  const tfl = await import('@tensorflow/tfjs-layers');
-  await tf.setBackend('cpu');
-  const j = JSON.parse(readFileSync(join(MODEL, 'model.json'), 'utf8'));
-  for (const l of j.modelTopology.model_config.config.layers)
-    if (l.class_name === 'Dense') l.config.activation = 'linear';
-  const group = j.weightsManifest[0];
-  const shards = Buffer.concat(group.paths.map((p: string) => readFileSync(join(MODEL, p))));
-  const net = await tfl.loadLayersModel(
-    tf.io.fromMemory({
-      modelTopology: j.modelTopology,
-      weightSpecs: group.weights,
-      weightData: new Uint8Array(shards).buffer,
-    }),
-  );
-  const x = new Float32Array(px.length);
-  for (let i = 0; i < px.length; i += 3) for (let c = 0; c < 3; c++) x[i + c] = px[i + 2 - c]! - CAFFE_BGR[c]!;
-  const theirs = (
-    net.predict(tf.tensor4d(x, [5, S, S, 3])) as import('@tensorflow/tfjs-core').Tensor
-  ).dataSync() as Float32Array;
-
-  let worst = 0;
-  for (let i = 0; i < 5; i++) {
-    const top5 = (l: Float32Array) =>
-      [...l.subarray(i * 1000, (i + 1) * 1000)]
-        .map((v, k) => [v, k] as const)
-        .sort((a, b) => b[0] - a[0])
-        .slice(0, 5)
-        .map((p) => p[1]);
-    assert.deepEqual(top5(ours), top5(theirs), `image ${i}: top-5`);
-    for (let k = i * 1000; k < (i + 1) * 1000; k++) worst = Math.max(worst, Math.abs(ours[k]! - theirs[k]!));
-  }
-  t.diagnostic(`max |Δlogit| vs TF.js = ${worst.toExponential(2)} over 5 images × 1000 classes`);
-  assert.ok(worst < 1e-3, `max |Δlogit| = ${worst}`);
-});
+    let worst = 0;
+    for (let i = 0; i < 5; i++) {
+      const top5 = (l: Float32Array) =>
+        [...l.subarray(i * 1000, (i + 1) * 1000)]
+          .map((v, k) => [v, k] as const)
+          .sort((a, b) => b[0] - a[0])
+          .slice(0, 5)
+          .map((p) => p[1]);
+      assert.deepEqual(top5(ours), top5(theirs), `image ${i}: top-5`);
+      for (let k = i * 1000; k < (i + 1) * 1000; k++) worst = Math.max(worst, Math.abs(ours[k]! - theirs[k]!));
+    }
+    t.diagnostic(`max |Δlogit| vs TF.js = ${worst.toExponential(2)} over 5 images × 1000 classes`);
+    assert.ok(worst < 1e-3, `max |Δlogit| = ${worst}`);
+  },
+);

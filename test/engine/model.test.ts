@@ -62,27 +62,30 @@ test('bad input ends in an Error that names the problem', async () => {
   assert.equal((await m.predict(b)).probs.length, 4);
 });
 
-test('loadPretrained: another architecture is an error listing names; another head size is re-initialised', async (t) => {
-  if (!existsSync(PRETRAINED)) return t.skip('../shared/pretrained is missing');
-  const r18 = await Model.create({ arch: 'resnet18', numClasses: 2 });
-  await assert.rejects(
-    loadPretrained(r18, PRETRAINED, () => undefined),
-    /does not fit resnet18.*missing \d+: conv1\.weight.*unexpected \d+: .*features\.0\.0\.weight/,
-  );
-  const mnet = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
-  const before = await mnet.state();
-  const logs: string[] = [];
-  const r = await loadPretrained(mnet, PRETRAINED, (m) => logs.push(m));
-  assert.deepEqual([...r.reinitialised].sort(), ['classifier.1.bias', 'classifier.1.weight']);
-  assert.match(logs.join('\n'), /re-initialised \(1000 → 2 classes\)/);
-  const after = await mnet.state();
-  assert.deepEqual(after.get('classifier.1.weight')!.data, before.get('classifier.1.weight')!.data);
-  const ref = (await readSafetensors(PRETRAINED)).tensors;
-  assert.deepEqual(
-    new Uint8Array(after.get('features.3.conv.1.0.weight')!.data),
-    new Uint8Array(ref.get('features.3.conv.1.0.weight')!.data),
-  );
-});
+test(
+  'loadPretrained: another architecture is an error listing names; ' + 'another head size is re-initialised',
+  async (t) => {
+    if (!existsSync(PRETRAINED)) return t.skip('../shared/pretrained is missing');
+    const r18 = await Model.create({ arch: 'resnet18', numClasses: 2 });
+    await assert.rejects(
+      loadPretrained(r18, PRETRAINED, () => undefined),
+      /does not fit resnet18.*missing \d+: conv1\.weight.*unexpected \d+: .*features\.0\.0\.weight/,
+    );
+    const mnet = await Model.create({ arch: 'mobilenet_v2', numClasses: 2 });
+    const before = await mnet.state();
+    const logs: string[] = [];
+    const r = await loadPretrained(mnet, PRETRAINED, (m) => logs.push(m));
+    assert.deepEqual([...r.reinitialised].sort(), ['classifier.1.bias', 'classifier.1.weight']);
+    assert.match(logs.join('\n'), /re-initialised \(1000 → 2 classes\)/);
+    const after = await mnet.state();
+    assert.deepEqual(after.get('classifier.1.weight')!.data, before.get('classifier.1.weight')!.data);
+    const ref = (await readSafetensors(PRETRAINED)).tensors;
+    assert.deepEqual(
+      new Uint8Array(after.get('features.3.conv.1.0.weight')!.data),
+      new Uint8Array(ref.get('features.3.conv.1.0.weight')!.data),
+    );
+  },
+);
 
 // Order, not duration: a step that held the main thread until it was done would be finished,
 // and delivered, by the next poll phase of the event loop (helpers/afterNextPoll.ts); one that

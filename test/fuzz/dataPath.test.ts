@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import sharp from 'sharp';
-import { readManifest } from '../../src/data/manifest.js';
+import { type Manifest, readManifest } from '../../src/data/manifest.js';
 import { formatSummaryTable, summarise } from '../../src/data/summary.js';
 import { errorMessage } from '../../src/util/errorMessage.js';
 import { adversarialCorpus } from '../fixtures/adversarial.js';
@@ -111,12 +111,13 @@ test(`fuzz: ${MANIFEST_RUNS} random manifests through readManifest and summarise
   fc.assert(
     fc.property(fileContent, (bytes) => {
       writeFileSync(file, bytes);
-      let m;
+      let m: Manifest;
       try {
         m = readManifest(file);
       } catch (e) {
         assert.ok(e instanceof Error, `non-Error thrown: ${errorMessage(e)}`);
         const msg = errorMessage(e);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: the message must carry no CR, LF or ESC
         assert.ok(msg.length > 0 && msg.length <= 1000 && !/[\r\n\x1b]/.test(msg) && !msg.includes('[object '), msg);
         tally.refused++;
         return;
@@ -155,7 +156,9 @@ test(`CLI: data summary on ${CLI_RUNS} fuzzed manifests and on hostile files: ex
       return true;
     }
   });
-  refused.slice(0, CLI_RUNS).forEach((b, i) => cases.push([`fuzzed-${i}.csv`, b]));
+  refused.slice(0, CLI_RUNS).forEach((b, i) => {
+    cases.push([`fuzzed-${i}.csv`, b]);
+  });
   const lines: string[] = [];
   for (const [name, bytes] of cases) {
     const f = join(dir, name);
@@ -169,48 +172,52 @@ test(`CLI: data summary on ${CLI_RUNS} fuzzed manifests and on hostile files: ex
   console.log(`CLI data summary: ${cases.length} hostile manifests, each exit 1 with one stderr line`);
 });
 
-test('CLI: data build over the adversarial corpus: one line under fail; under skip every hostile file is listed with its reason', async () => {
-  const corpus = await adversarialCorpus(join(tmpdir(), 'cxrtune-adversarial-v2'));
-  const src = join(dir, 'src');
-  for (const c of ['normal', 'covid']) mkdirSync(join(src, c), { recursive: true });
-  // Honest images: enough patients per class for a split.
-  for (let i = 0; i < 4; i++) {
-    for (const [c, v] of [
-      ['normal', 60],
-      ['covid', 190],
-    ] as const) {
-      writeFileSync(
-        join(src, c, `${c}${i}.png`),
-        await sharp(new Uint8Array(32 * 32).fill(v + i), { raw: { width: 32, height: 32, channels: 1 } })
-          .png()
-          .toBuffer(),
-      );
+test(
+  'CLI: data build over the adversarial corpus: one line under fail; under skip every hostile file is listed ' +
+    'with its reason',
+  async () => {
+    const corpus = await adversarialCorpus(join(tmpdir(), 'cxrtune-adversarial-v2'));
+    const src = join(dir, 'src');
+    for (const c of ['normal', 'covid']) mkdirSync(join(src, c), { recursive: true });
+    // Honest images: enough patients per class for a split.
+    for (let i = 0; i < 4; i++) {
+      for (const [c, v] of [
+        ['normal', 60],
+        ['covid', 190],
+      ] as const) {
+        writeFileSync(
+          join(src, c, `${c}${i}.png`),
+          await sharp(new Uint8Array(32 * 32).fill(v + i), { raw: { width: 32, height: 32, channels: 1 } })
+            .png()
+            .toBuffer(),
+        );
+      }
     }
-  }
-  const hostile = corpus.filter((c) => c.expect !== 'ok' && !c.name.includes('magic-only'));
-  const ext = (n: string) => (n.startsWith('dicom') ? 'dcm' : n.startsWith('png') ? 'png' : 'jpg');
-  for (const c of hostile) writeFileSync(join(src, 'covid', `${c.name}.${ext(c.name)}`), c.bytes);
-  // --json: no progress lines on stderr, so the error is the only line.
-  const fail = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out-fail'), '--json');
-  const line = assertOneLineFailure(fail, 'data build (fail)');
-  assert.match(line, /^error: .*; use --on-error skip$/);
-  const skip = cli(
-    'data',
-    'build',
-    '--source',
-    `folder:${src}`,
-    '--out',
-    join(dir, 'out-skip'),
-    '--on-error',
-    'skip',
-    '--json',
-  );
-  assert.equal(skip.status, 0, skip.stderr);
-  const skipped = readFileSync(join(dir, 'out-skip', 'skipped.csv'), 'utf8');
-  for (const c of hostile) assert.ok(skipped.includes(`${c.name}.${ext(c.name)}`), `${c.name} not in skipped.csv`);
-  for (const n of ['dicom-header-lie-16000-jpeg', 'png-bomb-16000', 'jpeg-bomb-16000']) {
-    assert.match(skipped, new RegExp(`${n}\\.\\w+,[^\\n]*too large`), n);
-  }
-  assert.doesNotMatch(skipped, /\[object /);
-  console.log(`CLI data build: ${hostile.length} hostile files, all listed in skipped.csv; fail mode: one line`);
-});
+    const hostile = corpus.filter((c) => c.expect !== 'ok' && !c.name.includes('magic-only'));
+    const ext = (n: string) => (n.startsWith('dicom') ? 'dcm' : n.startsWith('png') ? 'png' : 'jpg');
+    for (const c of hostile) writeFileSync(join(src, 'covid', `${c.name}.${ext(c.name)}`), c.bytes);
+    // --json: no progress lines on stderr, so the error is the only line.
+    const fail = cli('data', 'build', '--source', `folder:${src}`, '--out', join(dir, 'out-fail'), '--json');
+    const line = assertOneLineFailure(fail, 'data build (fail)');
+    assert.match(line, /^error: .*; use --on-error skip$/);
+    const skip = cli(
+      'data',
+      'build',
+      '--source',
+      `folder:${src}`,
+      '--out',
+      join(dir, 'out-skip'),
+      '--on-error',
+      'skip',
+      '--json',
+    );
+    assert.equal(skip.status, 0, skip.stderr);
+    const skipped = readFileSync(join(dir, 'out-skip', 'skipped.csv'), 'utf8');
+    for (const c of hostile) assert.ok(skipped.includes(`${c.name}.${ext(c.name)}`), `${c.name} not in skipped.csv`);
+    for (const n of ['dicom-header-lie-16000-jpeg', 'png-bomb-16000', 'jpeg-bomb-16000']) {
+      assert.match(skipped, new RegExp(`${n}\\.\\w+,[^\\n]*too large`), n);
+    }
+    assert.doesNotMatch(skipped, /\[object /);
+    console.log(`CLI data build: ${hostile.length} hostile files, all listed in skipped.csv; fail mode: one line`);
+  },
+);

@@ -114,53 +114,60 @@ async function claimedPixels(bytes: Buffer, format: Format): Promise<number> {
 }
 
 for (const name of ['png8', 'png16', 'jpeg', 'dicom16', 'dicom8', 'dicomJpeg']) {
-  test(`fuzz ${name}: ${RUNS_PER_SEED} mutations through prepareStudy, decodeImageBuffer and readDicomHeader: decoded within limits or one readable line`, async () => {
-    const seed = seeds.find((s) => s.name === name)!;
-    // The unmutated seed decodes: the fuzz starts from honest bytes.
-    assert.equal((await prepareStudy(seed.bytes, { size: 32, maxPixels: LIMIT })).input.width, 32);
-    await fc.assert(
-      fc.asyncProperty(mutations, async (ms) => {
-        const bytes = applyMutations(seed.format, seed.bytes, ms);
-        const ctx = `${name} ${JSON.stringify(ms)}`;
-        // 1. The server's path.
-        try {
-          const s = await prepareStudy(bytes, { size: 32, maxPixels: LIMIT });
-          assert.equal(s.input.pixels.length, 32 * 32);
-          const px = await claimedPixels(bytes, s.format);
-          assert.ok(px <= LIMIT, `${ctx}: decoded an image of ${px} pixels over the limit ${LIMIT}`);
-        } catch (e) {
-          if (!(e instanceof StudyInputError))
-            throw new Error(`${ctx}: prepareStudy threw a non-StudyInputError: ${errorMessage(e)}`);
-          assertReadable(e.message, ctx);
-        }
-        // 2. The data pipeline's path (format chosen by the file name, as in data build).
-        try {
-          const g = await decodeImageBuffer(bytes, `fuzz.${seed.ext}`, { size: 32, maxPixels: LIMIT });
-          assert.equal(g.pixels.length, 32 * 32);
-        } catch (e) {
-          assert.ok(e instanceof Error, `${ctx}: decodeImageBuffer threw a non-Error`);
-          assertReadable(e.message, ctx);
-          assert.ok(e.message.startsWith(`fuzz.${seed.ext}: `), `${ctx}: message does not name the file: ${e.message}`);
-        }
-        // 3. Header-only reads (data build's DICOM source) and the raw DICOM decoder.
-        if (seed.format === 'dicom') {
-          for (const call of [
-            () => readDicomHeader(bytes, 'f.dcm'),
-            () => decodeDicom(bytes, 'f.dcm', { maxPixels: LIMIT }),
-          ]) {
-            try {
-              const r = await call();
-              assert.ok(r.rows * r.columns <= LIMIT || !('pixels' in r), `${ctx}: decoded ${r.rows}×${r.columns}`);
-            } catch (e) {
-              assert.ok(e instanceof Error, `${ctx}: DICOM reader threw a non-Error`);
-              assertReadable(e.message, ctx);
+  test(
+    `fuzz ${name}: ${RUNS_PER_SEED} mutations through prepareStudy, decodeImageBuffer and readDicomHeader: ` +
+      `decoded within limits or one readable line`,
+    async () => {
+      const seed = seeds.find((s) => s.name === name)!;
+      // The unmutated seed decodes: the fuzz starts from honest bytes.
+      assert.equal((await prepareStudy(seed.bytes, { size: 32, maxPixels: LIMIT })).input.width, 32);
+      await fc.assert(
+        fc.asyncProperty(mutations, async (ms) => {
+          const bytes = applyMutations(seed.format, seed.bytes, ms);
+          const ctx = `${name} ${JSON.stringify(ms)}`;
+          // 1. The server's path.
+          try {
+            const s = await prepareStudy(bytes, { size: 32, maxPixels: LIMIT });
+            assert.equal(s.input.pixels.length, 32 * 32);
+            const px = await claimedPixels(bytes, s.format);
+            assert.ok(px <= LIMIT, `${ctx}: decoded an image of ${px} pixels over the limit ${LIMIT}`);
+          } catch (e) {
+            if (!(e instanceof StudyInputError))
+              throw new Error(`${ctx}: prepareStudy threw a non-StudyInputError: ${errorMessage(e)}`);
+            assertReadable(e.message, ctx);
+          }
+          // 2. The data pipeline's path (format chosen by the file name, as in data build).
+          try {
+            const g = await decodeImageBuffer(bytes, `fuzz.${seed.ext}`, { size: 32, maxPixels: LIMIT });
+            assert.equal(g.pixels.length, 32 * 32);
+          } catch (e) {
+            assert.ok(e instanceof Error, `${ctx}: decodeImageBuffer threw a non-Error`);
+            assertReadable(e.message, ctx);
+            assert.ok(
+              e.message.startsWith(`fuzz.${seed.ext}: `),
+              `${ctx}: message does not name the file: ${e.message}`,
+            );
+          }
+          // 3. Header-only reads (data build's DICOM source) and the raw DICOM decoder.
+          if (seed.format === 'dicom') {
+            for (const call of [
+              () => readDicomHeader(bytes, 'f.dcm'),
+              () => decodeDicom(bytes, 'f.dcm', { maxPixels: LIMIT }),
+            ]) {
+              try {
+                const r = await call();
+                assert.ok(r.rows * r.columns <= LIMIT || !('pixels' in r), `${ctx}: decoded ${r.rows}×${r.columns}`);
+              } catch (e) {
+                assert.ok(e instanceof Error, `${ctx}: DICOM reader threw a non-Error`);
+                assertReadable(e.message, ctx);
+              }
             }
           }
-        }
-      }),
-      { seed: SEED, numRuns: RUNS_PER_SEED, endOnFailure: true },
-    );
-  });
+        }),
+        { seed: SEED, numRuns: RUNS_PER_SEED, endOnFailure: true },
+      );
+    },
+  );
 }
 
 test('fuzz counts', async () => {
@@ -193,50 +200,60 @@ test('fuzz counts', async () => {
   );
 });
 
-test('adversarial corpus: each member refused (or decoded) as expected, with a readable message, by every entry point', async () => {
-  for (const c of corpus) {
-    let got: string = 'ok';
-    let msg = '';
-    try {
-      await prepareStudy(c.bytes, { size: 224 });
-    } catch (e) {
-      assert.ok(e instanceof StudyInputError, `${c.name}: ${errorMessage(e)}`);
-      got = e.problem;
-      msg = e.message;
-      assertReadable(msg, c.name);
+test(
+  'adversarial corpus: each member refused (or decoded) as expected, with a readable message, by every entry ' +
+    'point',
+  async () => {
+    for (const c of corpus) {
+      let got: string = 'ok';
+      let msg = '';
+      try {
+        await prepareStudy(c.bytes, { size: 224 });
+      } catch (e) {
+        assert.ok(e instanceof StudyInputError, `${c.name}: ${errorMessage(e)}`);
+        got = e.problem;
+        msg = e.message;
+        assertReadable(msg, c.name);
+      }
+      assert.equal(got, c.expect, `${c.name}: ${msg}`);
+      if (c.message) assert.match(msg, c.message, c.name);
+      // The data pipeline refuses the same inputs (its default limit is 64 Mpx).
+      const ext = c.name.startsWith('dicom') ? 'dcm' : c.name.startsWith('png') ? 'png' : 'jpg';
+      try {
+        await decodeImageBuffer(c.bytes, `${c.name}.${ext}`, { size: 32 });
+        assert.equal(c.expect, 'ok', `${c.name}: decoded by decodeImageBuffer`);
+      } catch (e) {
+        assert.ok(e instanceof Error && c.expect !== 'ok', `${c.name}: ${errorMessage(e)}`);
+        assertReadable(e.message, c.name);
+        if (c.expect === 'too_large') assert.match(e.message, /too large|does not match/, c.name);
+      }
     }
-    assert.equal(got, c.expect, `${c.name}: ${msg}`);
-    if (c.message) assert.match(msg, c.message, c.name);
-    // The data pipeline refuses the same inputs (its default limit is 64 Mpx).
-    const ext = c.name.startsWith('dicom') ? 'dcm' : c.name.startsWith('png') ? 'png' : 'jpg';
-    try {
-      await decodeImageBuffer(c.bytes, `${c.name}.${ext}`, { size: 32 });
-      assert.equal(c.expect, 'ok', `${c.name}: decoded by decodeImageBuffer`);
-    } catch (e) {
-      assert.ok(e instanceof Error && c.expect !== 'ok', `${c.name}: ${errorMessage(e)}`);
-      assertReadable(e.message, c.name);
-      if (c.expect === 'too_large') assert.match(e.message, /too large|does not match/, c.name);
-    }
-  }
-  console.log(
-    `adversarial corpus: ${corpus.length} members (${corpus.filter((c) => !c.name.startsWith('ok-')).length} hostile), all as expected`,
-  );
-});
+    console.log(
+      `adversarial corpus: ${corpus.length} members ` +
+        `(${corpus.filter((c) => !c.name.startsWith('ok-')).length} hostile), all as expected`,
+    );
+  },
+);
 
-test('the hostile corpus is refused before decoding: peak RSS grows < 48 MB over all of it (a decode of one bomb is 256 MB)', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fuzz/helpers/decodeMemory.ts', CACHE, '25000000'], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
-    peakGrowth: number;
-    cases: { name: string; expect: string; outcome: string; ms: number }[];
-  };
-  for (const c of out.cases) assert.equal(c.outcome, c.expect, c.name);
-  const lie = out.cases.find((c) => c.name === 'dicom-header-lie-16000-jpeg')!;
-  console.log(
-    `hostile corpus in a fresh process: peak RSS +${(out.peakGrowth / 1048576).toFixed(1)} MB for ${out.cases.length} inputs; header-lie DICOM refused in ${lie.ms.toFixed(1)} ms`,
-  );
-  assert.ok(out.peakGrowth < 48 * 1048576, `peak RSS grew ${(out.peakGrowth / 1048576).toFixed(1)} MB`);
-});
+test(
+  'the hostile corpus is refused before decoding: peak RSS grows < 48 MB over all of it (a decode of one bomb ' +
+    'is 256 MB)',
+  () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/fuzz/helpers/decodeMemory.ts', CACHE, '25000000'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      peakGrowth: number;
+      cases: { name: string; expect: string; outcome: string; ms: number }[];
+    };
+    for (const c of out.cases) assert.equal(c.outcome, c.expect, c.name);
+    const lie = out.cases.find((c) => c.name === 'dicom-header-lie-16000-jpeg')!;
+    console.log(
+      `hostile corpus in a fresh process: peak RSS +${(out.peakGrowth / 1048576).toFixed(1)} MB for ` +
+        `${out.cases.length} inputs; header-lie DICOM refused in ${lie.ms.toFixed(1)} ms`,
+    );
+    assert.ok(out.peakGrowth < 48 * 1048576, `peak RSS grew ${(out.peakGrowth / 1048576).toFixed(1)} MB`);
+  },
+);

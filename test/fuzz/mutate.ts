@@ -6,7 +6,7 @@ import { crc32 } from 'node:zlib';
 
 export type Format = 'png' | 'jpeg' | 'dicom';
 
-export interface Field {
+interface Field {
   name: string;
   /** Offset of the value in the seed. */
   at: number;
@@ -17,7 +17,7 @@ export interface Field {
 }
 
 /** The header fields of a seed that the fuzzer may lie about. */
-export function fieldsOf(format: Format, seed: Buffer): Field[] {
+function fieldsOf(format: Format, seed: Buffer): Field[] {
   if (format === 'png') {
     return [
       { name: 'png.width', at: 16, size: 4, endian: 'BE' },
@@ -72,7 +72,7 @@ export function fieldsOf(format: Format, seed: Buffer): Field[] {
   return out;
 }
 
-export type Mutation =
+type Mutation =
   | { kind: 'flip'; pos: number; bit: number }
   | { kind: 'truncate'; pos: number }
   | { kind: 'insert'; pos: number; bytes: Uint8Array }
@@ -122,7 +122,7 @@ const edgy = fc.oneof(
  */
 const pos = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.nat());
 
-export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('flip' as const), pos, bit: fc.integer({ min: 0, max: 7 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), pos }) },
   {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 /** The default deadline: two minutes. */
 export const HANG_MS = 120_000;
 
-export interface WaitOptions {
+interface WaitOptions {
   /** Give up after this many ms (default HANG_MS). */
   timeoutMs?: number;
   /** Poll interval in ms (default 20). */

@@ -4,7 +4,7 @@ import { generatePhantom } from '../../src/data/phantom.js';
 import { writeDicomFile } from '../../src/app/pacs/dicomFile.js';
 import { randomUid } from '../../src/app/pacs/dicomUid.js';
 
-export interface CxrSpec {
+interface CxrSpec {
   seed?: number;
   size?: number;
   modality?: string;

@@ -57,60 +57,64 @@ const MODEL = {
   software: 'cxrtune 0.1.0',
 };
 
-test('SR: written by dcmjs, read back: probability exact, decision, model, disclaimer, references, patient copied', () => {
-  const src = readSourceHeader(cxrDicom({ patientName: 'Doe^Jane', patientId: 'MRN-1' }).bytes);
-  const p = 0.7306720018386841; // a float32 probability as the engine returns it
-  const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
-  const f = { probability: p, threshold: 0.5, positive: true, label: 'covid', positiveClass: 'covid' };
-  const sr = readDicomFile(writeDicomFile(buildScreeningSr(src, f, MODEL, uids)));
-  assert.equal(srProbability(sr), p);
-  assert.equal(str(sr, 'SOPInstanceUID'), uids.srSop);
-  assert.equal(str(sr, 'StudyInstanceUID'), src.studyUid);
-  assert.equal(str(sr, 'PatientName'), 'Doe^Jane');
-  assert.equal(str(sr, 'PatientID'), 'MRN-1');
-  assert.equal(str(sr, 'Modality'), 'SR');
-  assert.equal(str(sr, 'VerificationFlag'), 'UNVERIFIED');
-  const content = sr.ContentSequence as Dataset[];
-  const num = content.find((c) => c.ValueType === 'NUM')!;
-  const mv = (num.MeasuredValueSequence as Dataset[])[0]!;
-  assert.equal(Number(mv.NumericValue), 0.7306720018); // DS: 10 significant digits
-  const texts = content.filter((c) => c.ValueType === 'TEXT').map((c) => c.TextValue);
-  assert.deepEqual(texts, [
-    'cxrtune',
-    'cxrtune',
-    'mobilenet_v2',
-    'cxrtune mobilenet_v2',
-    MODEL.version,
-    MODEL.sha256,
-    'positive: covid (probability 0.731 >= threshold 0.5)',
-    SR_DISCLAIMER,
-  ]);
-  const evidence = (sr.CurrentRequestedProcedureEvidenceSequence as Dataset[])[0]!;
-  const refs = (evidence.ReferencedSeriesSequence as Dataset[]).map(
-    (s) => (s.ReferencedSOPSequence as Dataset[])[0]!.ReferencedSOPInstanceUID,
-  );
-  assert.deepEqual(refs, [src.sopUid, uids.scSop]);
-  const dump = dumpSr(sr);
-  assert.match(
-    dump,
-    /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.7306720018 \[FD 0\.7306720018386841\]/,
-  );
-  assert.match(
-    dump,
-    new RegExp(
-      `INFERRED FROM IMAGE \\(121112, DCM, "Source of Measurement"\\) = SOP class 1\\.2\\.840\\.10008\\.5\\.1\\.4\\.1\\.1\\.1, instance ${src.sopUid.replace(/\./g, '\\.')}`,
-    ),
-  );
-  // Negative side of the threshold.
-  const neg = readDicomFile(
-    writeDicomFile(buildScreeningSr(src, { ...f, probability: 0.2, positive: false, label: 'normal' }, MODEL, uids)),
-  );
-  assert.ok(
-    (neg.ContentSequence as Dataset[]).some(
-      (c) => c.TextValue === 'negative: normal (probability of covid 0.200 < threshold 0.5)',
-    ),
-  );
-});
+test(
+  'SR: written by dcmjs, read back: probability exact, ' + 'decision, model, disclaimer, references, patient copied',
+  () => {
+    const src = readSourceHeader(cxrDicom({ patientName: 'Doe^Jane', patientId: 'MRN-1' }).bytes);
+    const p = 0.7306720018386841; // a float32 probability as the engine returns it
+    const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
+    const f = { probability: p, threshold: 0.5, positive: true, label: 'covid', positiveClass: 'covid' };
+    const sr = readDicomFile(writeDicomFile(buildScreeningSr(src, f, MODEL, uids)));
+    assert.equal(srProbability(sr), p);
+    assert.equal(str(sr, 'SOPInstanceUID'), uids.srSop);
+    assert.equal(str(sr, 'StudyInstanceUID'), src.studyUid);
+    assert.equal(str(sr, 'PatientName'), 'Doe^Jane');
+    assert.equal(str(sr, 'PatientID'), 'MRN-1');
+    assert.equal(str(sr, 'Modality'), 'SR');
+    assert.equal(str(sr, 'VerificationFlag'), 'UNVERIFIED');
+    const content = sr.ContentSequence as Dataset[];
+    const num = content.find((c) => c.ValueType === 'NUM')!;
+    const mv = (num.MeasuredValueSequence as Dataset[])[0]!;
+    assert.equal(Number(mv.NumericValue), 0.7306720018); // DS: 10 significant digits
+    const texts = content.filter((c) => c.ValueType === 'TEXT').map((c) => c.TextValue);
+    assert.deepEqual(texts, [
+      'cxrtune',
+      'cxrtune',
+      'mobilenet_v2',
+      'cxrtune mobilenet_v2',
+      MODEL.version,
+      MODEL.sha256,
+      'positive: covid (probability 0.731 >= threshold 0.5)',
+      SR_DISCLAIMER,
+    ]);
+    const evidence = (sr.CurrentRequestedProcedureEvidenceSequence as Dataset[])[0]!;
+    const refs = (evidence.ReferencedSeriesSequence as Dataset[]).map(
+      (s) => (s.ReferencedSOPSequence as Dataset[])[0]!.ReferencedSOPInstanceUID,
+    );
+    assert.deepEqual(refs, [src.sopUid, uids.scSop]);
+    const dump = dumpSr(sr);
+    assert.match(
+      dump,
+      /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.7306720018 \[FD 0\.7306720018386841\]/,
+    );
+    assert.match(
+      dump,
+      new RegExp(
+        `INFERRED FROM IMAGE \\(121112, DCM, "Source of Measurement"\\) = SOP class ` +
+          `1\\.2\\.840\\.10008\\.5\\.1\\.4\\.1\\.1\\.1, instance ${src.sopUid.replace(/\./g, '\\.')}`,
+      ),
+    );
+    // Negative side of the threshold.
+    const neg = readDicomFile(
+      writeDicomFile(buildScreeningSr(src, { ...f, probability: 0.2, positive: false, label: 'normal' }, MODEL, uids)),
+    );
+    assert.ok(
+      (neg.ContentSequence as Dataset[]).some(
+        (c) => c.TextValue === 'negative: normal (probability of covid 0.200 < threshold 0.5)',
+      ),
+    );
+  },
+);
 
 test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey input', async () => {
   const src = readSourceHeader(cxrDicom().bytes);
@@ -164,42 +168,45 @@ test('multipart/related: binary parts round-trip; quoted boundary; outbox packin
   assert.deepEqual(unpackFiles(packFiles([a, b])), [a, b]);
 });
 
-test('worklist store: an instance is kept once per model; the cursor moves with the items; order by probability', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cxrtune-worklist-'));
-  try {
-    const s = new WorklistStore(join(dir, 'w.sqlite'));
-    assert.equal(s.cursor(), null);
-    const added = s.addReceived(
-      [
-        { source: 'pacs', sopUid: '1.2.1' },
-        { source: 'pacs', sopUid: '1.2.2' },
-        { source: 'pacs', sopUid: '1.2.3' },
-      ],
-      'm1',
-      { name: 'orthanc', seq: 7 },
-    );
-    assert.equal(added.length, 3);
-    assert.deepEqual(s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm1', { name: 'orthanc', seq: 9 }), []);
-    assert.equal(
-      s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm2').length,
-      1,
-      'another model screens it again',
-    );
-    assert.equal(s.cursor(), 9);
-    s.update(added[0]!, { status: 'sent', probability: 0.2 });
-    s.update(added[1]!, { status: 'screened', probability: 0.9, srUid: '2.25.5' });
-    assert.deepEqual(
-      s.list({ modelSha256: 'm1' }).map((i) => i.probability),
-      [0.9, 0.2, null],
-    );
-    assert.ok(s.isResult('2.25.5'));
-    assert.equal(s.due(Date.now(), 10, new Set()).length, 3); // screened + two received (m1, m2)
-    s.close();
-    const again = new WorklistStore(join(dir, 'w.sqlite'));
-    assert.equal(again.cursor(), 9);
-    assert.deepEqual(again.counts(), { received: 2, skipped: 0, screened: 1, sent: 1, failed: 0 });
-    again.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'worklist store: an instance is kept once per model; ' + 'the cursor moves with the items; order by probability',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cxrtune-worklist-'));
+    try {
+      const s = new WorklistStore(join(dir, 'w.sqlite'));
+      assert.equal(s.cursor(), null);
+      const added = s.addReceived(
+        [
+          { source: 'pacs', sopUid: '1.2.1' },
+          { source: 'pacs', sopUid: '1.2.2' },
+          { source: 'pacs', sopUid: '1.2.3' },
+        ],
+        'm1',
+        { name: 'orthanc', seq: 7 },
+      );
+      assert.equal(added.length, 3);
+      assert.deepEqual(s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm1', { name: 'orthanc', seq: 9 }), []);
+      assert.equal(
+        s.addReceived([{ source: 'pacs', sopUid: '1.2.1' }], 'm2').length,
+        1,
+        'another model screens it again',
+      );
+      assert.equal(s.cursor(), 9);
+      s.update(added[0]!, { status: 'sent', probability: 0.2 });
+      s.update(added[1]!, { status: 'screened', probability: 0.9, srUid: '2.25.5' });
+      assert.deepEqual(
+        s.list({ modelSha256: 'm1' }).map((i) => i.probability),
+        [0.9, 0.2, null],
+      );
+      assert.ok(s.isResult('2.25.5'));
+      assert.equal(s.due(Date.now(), 10, new Set()).length, 3); // screened + two received (m1, m2)
+      s.close();
+      const again = new WorklistStore(join(dir, 'w.sqlite'));
+      assert.equal(again.cursor(), 9);
+      assert.deepEqual(again.counts(), { received: 2, skipped: 0, screened: 1, sent: 1, failed: 0 });
+      again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -20,7 +20,6 @@ import { waitFor } from '../helpers/waitFor.js';
 
 const skip = orthancSkip;
 let tmp: string;
-let ckpt: string;
 let served: ServedModel;
 let orthanc: Orthanc;
 
@@ -29,7 +28,7 @@ let fixture: PacsFixture | undefined;
 before(async () => {
   if (skip) return;
   fixture = await pacsFixture('cxrtune-pacs-e2e-');
-  ({ tmp, ckpt, served, orthanc } = fixture);
+  ({ tmp, served, orthanc } = fixture);
 });
 after(() => fixture?.dispose());
 

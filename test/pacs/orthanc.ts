@@ -10,12 +10,12 @@ import { loadServedModel, type ServedModel } from '../../src/app/serve/servedMod
 import { makeCheckpoint } from '../serve/fixture.js';
 import { HANG_MS } from '../helpers/waitFor.js';
 
-export const ORTHANC_BIN = '/usr/sbin/Orthanc';
+const ORTHANC_BIN = '/usr/sbin/Orthanc';
 const PLUGIN_CANDIDATES = [
   '/usr/share/orthanc/plugins/libOrthancDicomWeb.so',
   '/usr/lib/orthanc/libOrthancDicomWeb.so',
 ];
-export const DICOMWEB_PLUGIN = PLUGIN_CANDIDATES.find((p) => existsSync(p));
+const DICOMWEB_PLUGIN = PLUGIN_CANDIDATES.find((p) => existsSync(p));
 
 /** Why the Orthanc tests cannot run here, or false. */
 export const orthancSkip: string | false = !existsSync(ORTHANC_BIN)
@@ -24,7 +24,7 @@ export const orthancSkip: string | false = !existsSync(ORTHANC_BIN)
     ? 'the Orthanc DICOMweb plugin is not installed (apt-get install orthanc-dicomweb)'
     : false;
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

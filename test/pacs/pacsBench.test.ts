@@ -17,7 +17,6 @@ const skip = !heavy ? 'set CXRTUNE_HEAVY=1' : orthancSkip;
 const N_LATENCY = 20;
 const N_QUEUED = Number(process.env.CXRTUNE_PACS_QUEUED ?? 200);
 let tmp: string;
-let ckpt: string;
 let served: ServedModel;
 let orthanc: Orthanc;
 
@@ -26,7 +25,7 @@ let fixture: PacsFixture | undefined;
 before(async () => {
   if (skip) return;
   fixture = await pacsFixture('cxrtune-pacs-bench-');
-  ({ tmp, ckpt, served, orthanc } = fixture);
+  ({ tmp, served, orthanc } = fixture);
 });
 after(() => fixture?.dispose());
 

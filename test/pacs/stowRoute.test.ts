@@ -79,32 +79,36 @@ test('STOW-RS push without a PACS: stored answer in DICOM JSON, screened, kept i
   assert.equal((await srv.app.inject({ url: '/api/v1/worklist/zzz', headers: auth })).statusCode, 404);
 });
 
-test('STOW-RS refusals: not multipart (415), no boundary (400), not DICOM (409 + FailedSOPSequence), wrong study (409, A900)', async () => {
-  const plain = await srv.app.inject({
-    method: 'POST',
-    url: '/api/v1/studies',
-    payload: cxrDicom().bytes,
-    headers: { ...auth, 'content-type': 'application/dicom' },
-  });
-  assert.equal(plain.statusCode, 415);
-  assert.equal(plain.json().error, 'unsupported_media_type');
-  const noB = await srv.app.inject({
-    method: 'POST',
-    url: '/api/v1/studies',
-    payload: 'x',
-    headers: { ...auth, 'content-type': 'multipart/related; type="application/dicom"' },
-  });
-  assert.equal(noB.statusCode, 400);
-  const junk = await stow([Buffer.from('not a dicom file at all')]);
-  assert.equal(junk.statusCode, 409);
-  assert.equal(JSON.parse(junk.body)['00081198'].Value[0]['00081197'].Value[0], 0x0110);
-  const d = cxrDicom();
-  const other = await stow([d.bytes], '/api/v1/studies/1.2.3.4');
-  assert.equal(other.statusCode, 409);
-  assert.equal(JSON.parse(other.body)['00081198'].Value[0]['00081197'].Value[0], 0xa900);
-  const right = await stow([d.bytes], `/api/v1/studies/${d.studyUid}`);
-  assert.equal(right.statusCode, 200);
-});
+test(
+  'STOW-RS refusals: not multipart (415), no boundary (400), not DICOM (409 + FailedSOPSequence), wrong study ' +
+    '(409, A900)',
+  async () => {
+    const plain = await srv.app.inject({
+      method: 'POST',
+      url: '/api/v1/studies',
+      payload: cxrDicom().bytes,
+      headers: { ...auth, 'content-type': 'application/dicom' },
+    });
+    assert.equal(plain.statusCode, 415);
+    assert.equal(plain.json().error, 'unsupported_media_type');
+    const noB = await srv.app.inject({
+      method: 'POST',
+      url: '/api/v1/studies',
+      payload: 'x',
+      headers: { ...auth, 'content-type': 'multipart/related; type="application/dicom"' },
+    });
+    assert.equal(noB.statusCode, 400);
+    const junk = await stow([Buffer.from('not a dicom file at all')]);
+    assert.equal(junk.statusCode, 409);
+    assert.equal(JSON.parse(junk.body)['00081198'].Value[0]['00081197'].Value[0], 0x0110);
+    const d = cxrDicom();
+    const other = await stow([d.bytes], '/api/v1/studies/1.2.3.4');
+    assert.equal(other.statusCode, 409);
+    assert.equal(JSON.parse(other.body)['00081198'].Value[0]['00081197'].Value[0], 0xa900);
+    const right = await stow([d.bytes], `/api/v1/studies/${d.studyUid}`);
+    assert.equal(right.statusCode, 200);
+  },
+);
 
 test('the API needs the token; the page and its script are static with a strict CSP', async () => {
   assert.equal((await srv.app.inject({ url: '/api/v1/worklist' })).statusCode, 401);

@@ -7,7 +7,9 @@ test('camHeatmap: ReLU, bilinear upsampling like torch (align_corners=false), ma
   const h = camHeatmap(Float32Array.from([1, 2, 3, -4]), 2, 2, 4, 4);
   // torch 1.13: interpolate(relu(x)[None, None], size=(4, 4), mode='bilinear', align_corners=False)
   const torchRef = [1, 1.25, 1.75, 2, 1.5, 1.5, 1.5, 1.5, 2.5, 2, 1, 0.5, 3, 2.25, 0.75, 0].map((v) => v / 3);
-  torchRef.forEach((v, i) => assert.ok(Math.abs(h[i]! - v) < 1e-6, `${i}: ${h[i]} vs ${v}`));
+  torchRef.forEach((v, i) => {
+    assert.ok(Math.abs(h[i]! - v) < 1e-6, `${i}: ${h[i]} vs ${v}`);
+  });
   assert.deepEqual([...camHeatmap(Float32Array.from([-1, -2, -3, -4]), 2, 2, 2, 2)], [0, 0, 0, 0]);
 });
 

@@ -28,7 +28,9 @@ test('EMA with bias correction, by hand', async () => {
   const r = await lrFind(async (_lr, i) => seq[i]!, { iterations: 5, beta: 0.5, divergeFactor: 100 });
   // avg: 2, 2, 2.5, 1.75, 1.375; corrections 1−0.5^k: .5, .75, .875, .9375, .96875
   const expect = [4, 2 / 0.75, 2.5 / 0.875, 1.75 / 0.9375, 1.375 / 0.96875];
-  r.smoothed.forEach((s, i) => close(s, expect[i]!, 1e-12, `i=${i}`));
+  r.smoothed.forEach((s, i) => {
+    close(s, expect[i]!, 1e-12, `i=${i}`);
+  });
 });
 
 test('suggestions on a known curve, no smoothing: loss = 1 + (log10 lr + 2)²', async () => {

@@ -45,7 +45,8 @@ function multipart(file: Buffer, filename: string): { payload: Buffer; headers: 
   const b = '----cxrtune-test';
   const payload = Buffer.concat([
     Buffer.from(
-      `--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      `--${b}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ` +
+        `application/octet-stream\r\n\r\n`,
     ),
     file,
     Buffer.from(`\r\n--${b}--\r\n`),

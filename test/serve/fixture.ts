@@ -12,7 +12,7 @@ import { generatePhantom } from '../../src/data/phantom.js';
 import { encodePng } from '../../src/data/image.js';
 import { augmentRecord } from '../../src/data/augmentMode.js';
 
-export const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
+const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
 export async function makeCheckpoint(arch: 'mobilenet_v2' | 'resnet18' = 'mobilenet_v2'): Promise<string> {
   manualSeed(0);

@@ -105,38 +105,42 @@ test('malformed multipart (no boundary, a part cut short, garbage) → 400 bad_m
   );
 });
 
-test('per-client rate limit: the 6th request in a minute → 429 rate_limited with Retry-After; other clients unaffected', async () => {
-  const db = join(tmp, 'rate.sqlite');
-  const s = await buildServer(served, { db, port: 0, rateLimit: 5 });
-  let closed = false;
-  try {
-    const codes: number[] = [];
-    for (let i = 0; i < 8; i++)
-      codes.push((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' })).statusCode);
-    assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
-    const refused = await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' });
-    assert.equal(refused.json().error, 'rate_limited');
-    assert.ok(Number(refused.headers['retry-after']) >= 1);
-    assert.equal((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.8' })).statusCode, 200);
-    // An unauthenticated flood is limited too (the limit runs before the token check).
-    // The page and /healthz are not limited (a load balancer polls them).
-    for (let i = 0; i < 10; i++)
-      assert.equal((await s.app.inject({ url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode, 200);
-    // 4 refusals in (at most two) seconds: tallied rows, never one per refusal.
-    await s.close();
-    closed = true;
-    const audit = new AuditLog(db);
-    const rows = audit.recent(100).filter((r) => r.status === 429);
-    audit.close();
-    assert.ok(rows.length <= 4 && rows.length >= 1, `${rows.length} rows`);
-    assert.equal(
-      rows.reduce((a, r) => a + Number(r.count), 0),
-      4,
-    );
-  } finally {
-    if (!closed) await s.close();
-  }
-});
+test(
+  'per-client rate limit: the 6th request in a minute → 429 rate_limited with Retry-After; other clients ' +
+    'unaffected',
+  async () => {
+    const db = join(tmp, 'rate.sqlite');
+    const s = await buildServer(served, { db, port: 0, rateLimit: 5 });
+    let closed = false;
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 8; i++)
+        codes.push((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' })).statusCode);
+      assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429, 429]);
+      const refused = await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.7' });
+      assert.equal(refused.json().error, 'rate_limited');
+      assert.ok(Number(refused.headers['retry-after']) >= 1);
+      assert.equal((await s.app.inject({ url: '/api/v1/model', remoteAddress: '10.0.0.8' })).statusCode, 200);
+      // An unauthenticated flood is limited too (the limit runs before the token check).
+      // The page and /healthz are not limited (a load balancer polls them).
+      for (let i = 0; i < 10; i++)
+        assert.equal((await s.app.inject({ url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode, 200);
+      // 4 refusals in (at most two) seconds: tallied rows, never one per refusal.
+      await s.close();
+      closed = true;
+      const audit = new AuditLog(db);
+      const rows = audit.recent(100).filter((r) => r.status === 429);
+      audit.close();
+      assert.ok(rows.length <= 4 && rows.length >= 1, `${rows.length} rows`);
+      assert.equal(
+        rows.reduce((a, r) => a + Number(r.count), 0),
+        4,
+      );
+    } finally {
+      if (!closed) await s.close();
+    }
+  },
+);
 
 test('a flood of 503s becomes one audit row per client per second with a count', () => {
   const audit = new AuditLog(':memory:');
@@ -165,62 +169,68 @@ test('a flood of 503s becomes one audit row per client per second with a count',
   audit.close();
 });
 
-test('tampered weights: the served model refuses to load; a checkpoint without a hash loads with a warning', async () => {
-  const dir = join(tmp, 'tampered');
-  cpSync(ckpt, dir, { recursive: true });
-  const f = join(dir, 'model.safetensors');
-  const bytes = readFileSync(f);
-  bytes[bytes.length - 1] ^= 0x01; // one bit of one weight
-  writeFileSync(f, bytes);
-  await assert.rejects(
-    loadServedModel(dir),
-    /refusing to serve .*model\.safetensors has SHA-256 .* but model\.json says/,
-  );
-  // Swapping in another checkpoint's weights is caught the same way.
-  const meta = JSON.parse(readFileSync(join(ckpt, 'model.json'), 'utf8'));
-  assert.match(meta.weightsSha256, /^[0-9a-f]{64}$/);
-  assert.equal(meta.weightsSha256, served.sha256);
-  const old = join(tmp, 'old');
-  cpSync(ckpt, old, { recursive: true });
-  delete meta.weightsSha256;
-  writeFileSync(join(old, 'model.json'), JSON.stringify(meta));
-  const warnings: string[] = [];
-  const m = await loadServedModel(old, { warn: (l) => warnings.push(l) });
-  assert.equal(m.sha256, served.sha256);
-  assert.match(warnings.join('\n'), /names no weightsSha256/);
-});
+test(
+  'tampered weights: the served model refuses to load; ' + 'a checkpoint without a hash loads with a warning',
+  async () => {
+    const dir = join(tmp, 'tampered');
+    cpSync(ckpt, dir, { recursive: true });
+    const f = join(dir, 'model.safetensors');
+    const bytes = readFileSync(f);
+    bytes[bytes.length - 1] ^= 0x01; // one bit of one weight
+    writeFileSync(f, bytes);
+    await assert.rejects(
+      loadServedModel(dir),
+      /refusing to serve .*model\.safetensors has SHA-256 .* but model\.json says/,
+    );
+    // Swapping in another checkpoint's weights is caught the same way.
+    const meta = JSON.parse(readFileSync(join(ckpt, 'model.json'), 'utf8'));
+    assert.match(meta.weightsSha256, /^[0-9a-f]{64}$/);
+    assert.equal(meta.weightsSha256, served.sha256);
+    const old = join(tmp, 'old');
+    cpSync(ckpt, old, { recursive: true });
+    delete meta.weightsSha256;
+    writeFileSync(join(old, 'model.json'), JSON.stringify(meta));
+    const warnings: string[] = [];
+    const m = await loadServedModel(old, { warn: (l) => warnings.push(l) });
+    assert.equal(m.sha256, served.sha256);
+    assert.match(warnings.join('\n'), /names no weightsSha256/);
+  },
+);
 
-test('token sources: --token-file (trimmed, permission warning), CXRTUNE_TOKEN, --token warns about ps; clear errors', () => {
-  const f = join(tmp, 'token');
-  writeFileSync(f, `${TOKEN}\n`);
-  chmodSync(f, 0o600);
-  const w: string[] = [];
-  assert.equal(
-    resolveToken({ tokenFile: f }, (l) => w.push(l)),
-    TOKEN,
-  );
-  assert.equal(w.length, 0);
-  chmodSync(f, 0o644);
-  assert.equal(
-    resolveToken({ tokenFile: f }, (l) => w.push(l)),
-    TOKEN,
-  );
-  assert.match(w.join(), /readable by other users/);
-  assert.equal(resolveToken({ env: TOKEN }), TOKEN);
-  const w2: string[] = [];
-  assert.equal(
-    resolveToken({ token: TOKEN, env: 'other-token-xxxxxxxxxxxx' }, (l) => w2.push(l)),
-    TOKEN,
-  );
-  assert.match(w2.join(), /visible to every user/);
-  assert.throws(() => resolveToken({ tokenFile: join(tmp, 'nope') }), /cannot read the token file .*ENOENT/);
-  writeFileSync(join(tmp, 'empty'), '\n');
-  assert.throws(() => resolveToken({ tokenFile: join(tmp, 'empty') }), /is empty/);
-  assert.throws(() => resolveToken({ tokenFile: f, token: TOKEN }), /give the token once/);
-  copyFileSync(f, join(tmp, 'two'));
-  writeFileSync(join(tmp, 'two'), 'a-token-0123456789abc\nsecond-line\n');
-  assert.throws(() => resolveToken({ tokenFile: join(tmp, 'two') }), /one line/);
-});
+test(
+  'token sources: --token-file (trimmed, permission warning), ' + 'CXRTUNE_TOKEN, --token warns about ps; clear errors',
+  () => {
+    const f = join(tmp, 'token');
+    writeFileSync(f, `${TOKEN}\n`);
+    chmodSync(f, 0o600);
+    const w: string[] = [];
+    assert.equal(
+      resolveToken({ tokenFile: f }, (l) => w.push(l)),
+      TOKEN,
+    );
+    assert.equal(w.length, 0);
+    chmodSync(f, 0o644);
+    assert.equal(
+      resolveToken({ tokenFile: f }, (l) => w.push(l)),
+      TOKEN,
+    );
+    assert.match(w.join(), /readable by other users/);
+    assert.equal(resolveToken({ env: TOKEN }), TOKEN);
+    const w2: string[] = [];
+    assert.equal(
+      resolveToken({ token: TOKEN, env: 'other-token-xxxxxxxxxxxx' }, (l) => w2.push(l)),
+      TOKEN,
+    );
+    assert.match(w2.join(), /visible to every user/);
+    assert.throws(() => resolveToken({ tokenFile: join(tmp, 'nope') }), /cannot read the token file .*ENOENT/);
+    writeFileSync(join(tmp, 'empty'), '\n');
+    assert.throws(() => resolveToken({ tokenFile: join(tmp, 'empty') }), /is empty/);
+    assert.throws(() => resolveToken({ tokenFile: f, token: TOKEN }), /give the token once/);
+    copyFileSync(f, join(tmp, 'two'));
+    writeFileSync(join(tmp, 'two'), 'a-token-0123456789abc\nsecond-line\n');
+    assert.throws(() => resolveToken({ tokenFile: join(tmp, 'two') }), /one line/);
+  },
+);
 
 test('errorMessage: thrown strings and plain objects become readable text, never [object Object]', () => {
   assert.equal(errorMessage(new Error('boom')), 'boom');

@@ -95,20 +95,23 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
   await plain.close();
 });
 
-test("a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole image", async () => {
-  const png = await phantomPng(200, 4);
-  const S = served.lungs!.meta.preprocessing.size;
-  const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
-  const [mask] = await served.lungs!.masks([whole]);
-  const expected = lungRegionOf(mask!, S, S, 0.1);
-  assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
-  // The classifier's input is that box of the image, as any consumer cuts it.
-  const meta = {
-    ...served.meta,
-    preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 },
-  };
-  const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
-  const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
-  assert.deepEqual(study.input.pixels, direct.pixels);
-  assert.throws(() => preprocessOf(meta), /crops every image to its lung field.*--lungs DIR/);
-});
+test(
+  "a lung-cropping model gets each study's box from the segmenter: " + 'the box of its mask of the whole image',
+  async () => {
+    const png = await phantomPng(200, 4);
+    const S = served.lungs!.meta.preprocessing.size;
+    const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
+    const [mask] = await served.lungs!.masks([whole]);
+    const expected = lungRegionOf(mask!, S, S, 0.1);
+    assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
+    // The classifier's input is that box of the image, as any consumer cuts it.
+    const meta = {
+      ...served.meta,
+      preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 },
+    };
+    const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
+    const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
+    assert.deepEqual(study.input.pixels, direct.pixels);
+    assert.throws(() => preprocessOf(meta), /crops every image to its lung field.*--lungs DIR/);
+  },
+);

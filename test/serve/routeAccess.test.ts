@@ -44,7 +44,7 @@ after(async () => {
 const hex = (c: string) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
 
 /** The ways one path can be written so that a naive prefix check and a router disagree. */
-export function encodings(path: string): Array<[string, string]> {
+function encodings(path: string): Array<[string, string]> {
   const segs = path.split('/').slice(1);
   const out: Array<[string, string]> = [['plain', path]];
   // Each letter of the first segment percent-encoded in turn, lower and upper hex.
@@ -84,47 +84,50 @@ export function encodings(path: string): Array<[string, string]> {
   return out;
 }
 
-test('every non-public route × every URL encoding: 401 without a token, and exactly one audit row per call', async () => {
-  const api = srv.routes.filter((r) => !PUBLIC_ROUTES.has(r.url));
-  assert.ok(
-    api.some((r) => r.url === '/api/v1/screen' && r.method === 'POST'),
-    'the screen route is enumerated',
-  );
-  assert.ok(
-    api.some((r) => r.url === '/api/v1/model'),
-    'the model card route is enumerated',
-  );
-  assert.ok(
-    api.some((r) => r.url.startsWith('/api/v1/studies')) && api.some((r) => r.url.startsWith('/api/v1/worklist')),
-    'the PACS routes are enumerated',
-  );
-  let cases = 0;
-  for (const r of api) {
-    for (const [how, url] of encodings(r.url)) {
-      const before = srv.audit.requests();
-      const res = await srv.app.inject({
-        method: r.method as 'GET',
-        url,
-        payload: r.method === 'POST' ? png : undefined,
-        headers: { 'content-type': 'application/octet-stream' },
-      });
-      assert.ok(
-        res.statusCode === 401 || res.statusCode === 400,
-        `${r.method} ${url} (${how}) → ${res.statusCode} ${res.body.slice(0, 80)}`,
-      );
-      assert.ok(!/probability/.test(res.body), `${r.method} ${url} (${how}) leaked a result`);
-      if (r.method !== 'HEAD')
+test(
+  'every non-public route × every URL encoding: ' + '401 without a token, and exactly one audit row per call',
+  async () => {
+    const api = srv.routes.filter((r) => !PUBLIC_ROUTES.has(r.url));
+    assert.ok(
+      api.some((r) => r.url === '/api/v1/screen' && r.method === 'POST'),
+      'the screen route is enumerated',
+    );
+    assert.ok(
+      api.some((r) => r.url === '/api/v1/model'),
+      'the model card route is enumerated',
+    );
+    assert.ok(
+      api.some((r) => r.url.startsWith('/api/v1/studies')) && api.some((r) => r.url.startsWith('/api/v1/worklist')),
+      'the PACS routes are enumerated',
+    );
+    let cases = 0;
+    for (const r of api) {
+      for (const [how, url] of encodings(r.url)) {
+        const before = srv.audit.requests();
+        const res = await srv.app.inject({
+          method: r.method as 'GET',
+          url,
+          payload: r.method === 'POST' ? png : undefined,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
         assert.ok(
-          typeof res.json().error === 'string' && typeof res.json().detail === 'string',
-          `${url}: {error, detail}`,
+          res.statusCode === 401 || res.statusCode === 400,
+          `${r.method} ${url} (${how}) → ${res.statusCode} ${res.body.slice(0, 80)}`,
         );
-      assert.equal(srv.audit.requests() - before, 1, `${r.method} ${url} (${how}) wrote one audit row`);
-      cases++;
+        assert.ok(!/probability/.test(res.body), `${r.method} ${url} (${how}) leaked a result`);
+        if (r.method !== 'HEAD')
+          assert.ok(
+            typeof res.json().error === 'string' && typeof res.json().detail === 'string',
+            `${url}: {error, detail}`,
+          );
+        assert.equal(srv.audit.requests() - before, 1, `${r.method} ${url} (${how}) wrote one audit row`);
+        cases++;
+      }
     }
-  }
-  assert.ok(cases >= 150, `${cases} cases`);
-  console.log(`# route × encoding: ${api.length} routes, ${cases} cases, 0 bypasses`);
-});
+    assert.ok(cases >= 150, `${cases} cases`);
+    console.log(`# route × encoding: ${api.length} routes, ${cases} cases, 0 bypasses`);
+  },
+);
 
 test('the %-encoded path that used to bypass the token now names the matched route in the audit row', async () => {
   const res = await srv.app.inject({
@@ -147,22 +150,25 @@ test('the %-encoded path that used to bypass the token now names the matched rou
   assert.equal(srv.audit.recent(1)[0]!.route, '/api/v1/model');
 });
 
-test('only the public list is open: the page, its assets and /healthz answer without a token and write no audit row', async () => {
-  const before = srv.audit.requests();
-  for (const url of PUBLIC_ROUTES) {
-    const res = await srv.app.inject({ url });
-    assert.equal(res.statusCode, 200, url);
-  }
-  assert.equal(srv.audit.requests(), before);
-  // Unknown paths are not public: 401 (not 404) without the token, 404 with it; both audited.
-  assert.equal((await srv.app.inject({ url: '/admin' })).statusCode, 401);
-  assert.equal(
-    (await srv.app.inject({ url: '/admin', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode,
-    404,
-  );
-  assert.equal(srv.audit.requests(), before + 2);
-  assert.match(String(srv.audit.recent(1)[0]!.route), /^\(no route\) \/admin$/);
-});
+test(
+  'only the public list is open: the page, ' + 'its assets and /healthz answer without a token and write no audit row',
+  async () => {
+    const before = srv.audit.requests();
+    for (const url of PUBLIC_ROUTES) {
+      const res = await srv.app.inject({ url });
+      assert.equal(res.statusCode, 200, url);
+    }
+    assert.equal(srv.audit.requests(), before);
+    // Unknown paths are not public: 401 (not 404) without the token, 404 with it; both audited.
+    assert.equal((await srv.app.inject({ url: '/admin' })).statusCode, 401);
+    assert.equal(
+      (await srv.app.inject({ url: '/admin', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode,
+      404,
+    );
+    assert.equal(srv.audit.requests(), before + 2);
+    assert.match(String(srv.audit.recent(1)[0]!.route), /^\(no route\) \/admin$/);
+  },
+);
 
 test('a malformed %-escape is a 400 in the {error, detail} shape, audited', async () => {
   const before = srv.audit.requests();

@@ -24,34 +24,39 @@ test('sniffFormat: PNG, JPEG and DICOM by their bytes; anything else is null', (
   }
 });
 
-test('a batch of studies gets the same probabilities and heatmaps as each alone; the queue batches under load', async () => {
-  const dir = await makeCheckpoint();
-  try {
-    const { model, meta } = await loadCheckpoint(dir);
-    const pngs = await Promise.all([1, 2, 3].map((s) => phantomPng(256, s)));
-    const pre = preprocessOf(meta);
-    const studies = await Promise.all(pngs.map((p) => prepareStudy(p, pre)));
-    const together = await inferStudies(model, meta, studies);
-    for (const [i, p] of pngs.entries()) {
-      const alone = await screenStudy(model, meta, p);
+test(
+  'a batch of studies gets the same probabilities and heatmaps as each alone; ' + 'the queue batches under load',
+  async () => {
+    const dir = await makeCheckpoint();
+    try {
+      const { model, meta } = await loadCheckpoint(dir);
+      const pngs = await Promise.all([1, 2, 3].map((s) => phantomPng(256, s)));
+      const pre = preprocessOf(meta);
+      const studies = await Promise.all(pngs.map((p) => prepareStudy(p, pre)));
+      const together = await inferStudies(model, meta, studies);
+      for (const [i, p] of pngs.entries()) {
+        const alone = await screenStudy(model, meta, p);
+        assert.ok(
+          Math.abs(alone.probability - together[i]!.probability) < 1e-4,
+          `study ${i}: ${alone.probability} vs ${together[i]!.probability}`,
+        );
+        let maxDiff = 0;
+        for (let j = 0; j < alone.heat.length; j++)
+          maxDiff = Math.max(maxDiff, Math.abs(alone.heat[j]! - together[i]!.heat[j]!));
+        assert.ok(maxDiff < 1e-3, `study ${i}: heatmaps differ by ${maxDiff}`);
+      }
+      const q = new StudyQueue(model, meta, pre, { capacity: 8, maxBatch: 4 });
+      const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => q.submit(pngs[i % 3]!)));
       assert.ok(
-        Math.abs(alone.probability - together[i]!.probability) < 1e-4,
-        `study ${i}: ${alone.probability} vs ${together[i]!.probability}`,
+        rs.some((r) => r.timings.batch > 1),
+        'concurrent studies share an engine call',
       );
-      let maxDiff = 0;
-      for (let j = 0; j < alone.heat.length; j++)
-        maxDiff = Math.max(maxDiff, Math.abs(alone.heat[j]! - together[i]!.heat[j]!));
-      assert.ok(maxDiff < 1e-3, `study ${i}: heatmaps differ by ${maxDiff}`);
+      rs.forEach((r, i) => {
+        assert.ok(Math.abs(r.probability - together[i % 3]!.probability) < 1e-4);
+      });
+      assert.equal(q.stats().inFlight, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const q = new StudyQueue(model, meta, pre, { capacity: 8, maxBatch: 4 });
-    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => q.submit(pngs[i % 3]!)));
-    assert.ok(
-      rs.some((r) => r.timings.batch > 1),
-      'concurrent studies share an engine call',
-    );
-    rs.forEach((r, i) => assert.ok(Math.abs(r.probability - together[i % 3]!.probability) < 1e-4));
-    assert.equal(q.stats().inFlight, 0);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

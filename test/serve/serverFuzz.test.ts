@@ -123,7 +123,8 @@ const framing = () => fc.constantFrom('raw', 'multipart', 'multipart-cut', 'mult
 function frame(kind: string, bytes: Buffer, type: string): { payload: Buffer; type: string } {
   const b = 'XyZ';
   const head = Buffer.from(
-    `--${b}\r\nContent-Disposition: form-data; name="file"; filename="x.dcm"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    `--${b}\r\nContent-Disposition: form-data; name="file"; filename="x.dcm"\r\nContent-Type: ` +
+      `application/octet-stream\r\n\r\n`,
   );
   if (kind === 'raw') return { payload: bytes, type };
   if (kind === 'multipart')

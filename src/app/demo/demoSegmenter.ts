@@ -15,7 +15,7 @@ import { trainLungs, type TrainLungsResult } from '../lungs/trainLungs.js';
 
 export const DEMO_SEGMENTER = { size: 128, epochs: 4, batch: 8, lr: 1e-3, testFraction: 0.2, seed: 0 };
 
-export interface DemoSegmenter {
+interface DemoSegmenter {
   dir: string;
   from: 'given' | 'cache' | 'trained';
   trained: TrainLungsResult | null;

@@ -42,7 +42,10 @@ export interface RealDataRecipe {
   equalize: Equalize;
   /** train --aug: none | online | robust | online+robust. */
   aug: string;
-  /** The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when `lr` is 'lr-find'. */
+  /**
+   * The paper's preset (schedule, LR, momentum), or a one-cycle range; the LR finder's proposal replaces a range when
+   * `lr` is 'lr-find'.
+   */
   schedule: { preset: 'paper' } | { oneCycle: { lrMin: number; lrMax: number } };
   lr: 'lr-find' | 'recipe';
   /** Which epoch is kept: on source-held-out validation its AUC, the figure model choice is about. */
@@ -54,7 +57,9 @@ export interface RealDataRecipe {
 export const RECOMMENDED: RealDataRecipe = {
   name: 'recommended',
   summary:
-    'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 (ImageNet) 224 px, 8 epochs of discriminative one-cycle (α 3e-5..1e-3), the epoch with the best held-out AUC kept, Youden threshold',
+    'adult-mixed, validation on held-out hospitals/sources, lungs cropped by the segmenter, MobileNetV2 ' +
+    '(ImageNet) 224 px, 8 epochs of discriminative one-cycle (α 3e-5..1e-3), the epoch with the best ' +
+    'held-out AUC kept, Youden threshold',
   data: 'adult-mixed',
   splitBy: 'location',
   arch: 'mobilenet_v2',
@@ -71,10 +76,11 @@ export const RECOMMENDED: RealDataRecipe = {
   threshold: 'youden',
 };
 
-export const PAPER: RealDataRecipe = {
+const PAPER: RealDataRecipe = {
   name: 'paper',
   summary:
-    "the paper's protocol: paper-da, patient-level 70/30 split, the paper preset, 20 epochs at 224 px (an INTERNAL figure)",
+    "the paper's protocol: paper-da, patient-level 70/30 split, the paper preset, 20 epochs at 224 px (an " +
+    'INTERNAL figure)',
   data: 'paper-da',
   splitBy: 'patient',
   arch: 'mobilenet_v2',

@@ -7,7 +7,7 @@ import { RUN_FILES } from '../train/runFolder.js';
 import { readManifest } from '../../data/manifest.js';
 import { protocolLabel, validationProtocolOf, type Protocol } from './protocol.js';
 
-export interface RunComparison {
+interface RunComparison {
   run: string;
   arch: string;
   method: string;

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ManifestRow } from '../../data/manifest.js';
 
-export const PROTOCOLS = ['source-held-out', 'external', 'internal'] as const;
+const PROTOCOLS = ['source-held-out', 'external', 'internal'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export interface ProtocolInfo {
@@ -33,7 +33,7 @@ export function manifestSplitBy(manifestFile: string): string | null {
 }
 
 /** The value of the held-out key for a row (a column; `source` and rows without it fall back to the source). */
-export function groupKey(row: Pick<ManifestRow, 'source' | 'extra'>, key: string): string {
+function groupKey(row: Pick<ManifestRow, 'source' | 'extra'>, key: string): string {
   if (key === 'source') return row.source;
   return row.extra[key]?.trim() || `${row.source} (no ${key})`;
 }
@@ -55,7 +55,9 @@ export function decideProtocol(
     return externalHint
       ? {
           protocol: 'external',
-          why: `another manifest whose sources (${evalSources.join(', ')}) did not feed training (training manifest not on this machine)`,
+          why:
+            `another manifest whose sources (${evalSources.join(', ')}) did not feed training (training ` +
+            `manifest not on this machine)`,
         }
       : {
           protocol: 'internal',
@@ -77,13 +79,17 @@ export function decideProtocol(
       };
     return {
       protocol: 'internal',
-      why: `split by ${splitBy}, but ${shared.length} of its ${evalGroups.size} ${splitBy} group(s) also fed the training split`,
+      why:
+        `split by ${splitBy}, but ${shared.length} of its ${evalGroups.size} ${splitBy} group(s) also fed the ` +
+        `training split`,
     };
   }
   if (trainSources.size === 1 && evalSources.length === 1) {
     return {
       protocol: 'internal',
-      why: `every image comes from one source (${evalSources[0]}): held-out patients of the training source; no source-held-out figure is possible on this data`,
+      why:
+        `every image comes from one source (${evalSources[0]}): held-out patients of the training source; no ` +
+        `source-held-out figure is possible on this data`,
     };
   }
   return { protocol: 'internal', why: `held-out patients of sources that also fed training (${seen.join(', ')})` };
@@ -157,7 +163,9 @@ export function validationProtocolOf(
   if (!cfg?.manifest || !existsSync(cfg.manifest))
     return {
       protocol: 'internal',
-      why: "the training run's validation split; its manifest is not on this machine, so held-out sources cannot be shown",
+      why:
+        "the training run's validation split; its manifest is not on this machine, so held-out sources cannot " +
+        'be shown',
     };
   const rows = read(cfg.manifest).rows;
   const train = rows.filter((r) => r.split === (cfg.trainSplit ?? 'train'));

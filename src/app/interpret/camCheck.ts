@@ -22,7 +22,7 @@ import { writeJson } from '../train/runFolder.js';
 import { renderSvg } from '../report/plots.js';
 import { shareHistogramSpec } from '../report/evalPlots.js';
 
-export interface CamCheckOptions {
+interface CamCheckOptions {
   model: string;
   manifest: string;
   /** Default 'valid' if present, else every row. */
@@ -37,7 +37,7 @@ export interface CamCheckOptions {
   threads?: number | null;
 }
 
-export interface CamCheckImage {
+interface CamCheckImage {
   row: number;
   label: string;
   predicted: string;
@@ -153,7 +153,8 @@ export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
     files.galleryHtml,
     galleryHtml(
       'Grad-CAM gallery',
-      `Grad-CAM (${result.layer}) of the positive class '${posName}' on positives (white outline: lesion mask) and of the predicted class on the others.`,
+      `Grad-CAM (${result.layer}) of the positive class '${posName}' on positives (white outline: lesion ` +
+        `mask) and of the predicted class on the others.`,
       chosen,
     ),
   );
@@ -219,19 +220,21 @@ async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: st
       pixels: new Uint8Array(need.length * S * S * b.shape[3]),
       shape: [need.length, S, S, b.shape[3]] as [number, number, number, number],
     };
-    need.forEach((i, k) =>
+    need.forEach((i, k) => {
       sub.pixels.set(
         (b.pixels as Uint8Array).subarray(i * S * S * b.shape[3], (i + 1) * S * S * b.shape[3]),
         k * S * S * b.shape[3],
-      ),
-    );
+      );
+    });
     const r = await camFor(
       model,
       sub,
       need.map((i) => predicted[i]!),
       layer,
     );
-    need.forEach((i, k) => (predHeat[i] = r.heat[k]!));
+    need.forEach((i, k) => {
+      predHeat[i] = r.heat[k]!;
+    });
   }
   return { posCam, predicted, predHeat };
 }
@@ -261,7 +264,10 @@ async function measureImage(
   return { rec, lesion };
 }
 
-/** A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or miss. */
+/**
+ * A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or
+ * miss.
+ */
 async function camTile(
   b: Batch,
   i: number,

@@ -31,7 +31,9 @@ function pick(batch: Batch, idx: number[]): Batch {
   const [, h, w, c] = batch.shape;
   const per = h * w * c;
   const px = new Uint8Array(idx.length * per);
-  idx.forEach((i, k) => px.set((batch.pixels as Uint8Array).subarray(i * per, (i + 1) * per), k * per));
+  idx.forEach((i, k) => {
+    px.set((batch.pixels as Uint8Array).subarray(i * per, (i + 1) * per), k * per);
+  });
   return { pixels: px, shape: [idx.length, h, w, c] };
 }
 
@@ -96,12 +98,15 @@ export async function galleryPng(tiles: Tile[], size: number, cols = 4): Promise
     const x = gap + (k % cols) * (tileW + gap);
     const y = gap + Math.floor(k / cols) * (tileH + gap);
     const svg =
-      `<svg xmlns="http://www.w3.org/2000/svg" width="${tileW}" height="${capH}"><rect width="100%" height="100%" fill="${t.wrong ? '#fde2e2' : '#eef3f8'}"/>` +
-      `<text x="4" y="16" font-family="DejaVu Sans, sans-serif" font-size="13" font-weight="bold">${escapeHtml(t.title)}</text>` +
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${tileW}" height="${capH}"><rect width="100%" ` +
+      `height="100%" fill="${t.wrong ? '#fde2e2' : '#eef3f8'}"/>` +
+      `<text x="4" y="16" font-family="DejaVu Sans, sans-serif" font-size="13" ` +
+      `font-weight="bold">${escapeHtml(t.title)}</text>` +
       t.lines
         .map(
           (l, i) =>
-            `<text x="4" y="${31 + 13 * i}" font-family="DejaVu Sans, sans-serif" font-size="11">${escapeHtml(l)}</text>`,
+            `<text x="4" y="${31 + 13 * i}" font-family="DejaVu Sans, sans-serif" ` +
+            `font-size="11">${escapeHtml(l)}</text>`,
         )
         .join('') +
       '</svg>';
@@ -121,20 +126,24 @@ export function galleryHtml(title: string, intro: string, tiles: Tile[]): string
   const items = tiles
     .map(
       (t) =>
-        `<figure class="${t.wrong ? 'wrong' : ''}"><div class="pair"><img src="${pngDataUrl(t.image)}" alt="image"><img src="${pngDataUrl(t.overlay)}" alt="Grad-CAM overlay"></div>` +
+        `<figure class="${t.wrong ? 'wrong' : ''}"><div class="pair"><img src="${pngDataUrl(t.image)}" ` +
+        `alt="image"><img src="${pngDataUrl(t.overlay)}" alt="Grad-CAM overlay"></div>` +
         `<figcaption><b>${escapeHtml(t.title)}</b><br>${t.lines.map(escapeHtml).join('<br>')}</figcaption></figure>`,
     )
     .join('\n');
+  const css =
+    'body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222}' +
+    'figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}\n' +
+    'figure.wrong{background:#fde2e2}.pair img{width:180px;height:180px;image-rendering:auto;margin-right:4px}' +
+    'figcaption{font-size:12px;max-width:370px}\n';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>
-body{font:14px/1.4 system-ui,sans-serif;margin:20px;color:#222}figure{display:inline-block;margin:6px;padding:6px;background:#eef3f8;border-radius:6px;vertical-align:top}
-figure.wrong{background:#fde2e2}.pair img{width:180px;height:180px;image-rendering:auto;margin-right:4px}figcaption{font-size:12px;max-width:370px}
-</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro)}</p>
+${css}</style></head><body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(intro)}</p>
 ${items}
 </body></html>
 `;
 }
 
-export interface ExplainCommon {
+interface ExplainCommon {
   model: string;
   out: string;
   /** Grad-CAM layer (default: the engine's, the last block). */
@@ -144,7 +153,7 @@ export interface ExplainCommon {
   threads?: number | null;
 }
 
-export interface TopLossOptions extends ExplainCommon {
+interface TopLossOptions extends ExplainCommon {
   manifest: string;
   /** Default: 'valid' if present, else every row. */
   split?: string;
@@ -152,7 +161,7 @@ export interface TopLossOptions extends ExplainCommon {
   cols?: number;
 }
 
-export interface TopLossItem {
+interface TopLossItem {
   row: number;
   path: string;
   actual: string;
@@ -232,7 +241,9 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
     files.html,
     galleryHtml(
       'Top losses',
-      `predicted / actual, loss, probability of the actual class; most confused first; Grad-CAM of the predicted class. ${all.length} of ${pred.labels.length} images are misclassified at threshold ${meta.threshold}.`,
+      `predicted / actual, loss, probability of the actual class; most confused first; Grad-CAM of the ` +
+        `predicted class. ${all.length} of ${pred.labels.length} images are misclassified at threshold ` +
+        `${meta.threshold}.`,
       tiles,
     ),
   );
@@ -249,7 +260,7 @@ export async function explainTopLosses(o: TopLossOptions): Promise<TopLossResult
   return { items, files, evaluated: pred.labels.length, wrong: all.length };
 }
 
-export interface ImagesOptions extends ExplainCommon {
+interface ImagesOptions extends ExplainCommon {
   images: string[];
   /** Class to explain: 'predicted' (default) or a class name. */
   target?: string;
@@ -257,7 +268,7 @@ export interface ImagesOptions extends ExplainCommon {
   lungs?: string;
 }
 
-export interface ImageExplanation {
+interface ImageExplanation {
   image: string;
   overlay: string;
   heatmap: string;
@@ -269,7 +280,8 @@ export interface ImageExplanation {
 function requireSegmenter(dir: string | undefined): string {
   if (!dir)
     throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter with --lungs DIR',
+      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
+        'lung segmenter with --lungs DIR',
     );
   return dir;
 }

@@ -9,7 +9,7 @@ import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoin
 import type { Precision } from '../../engine/types.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 
-export interface SegEvalItem {
+interface SegEvalItem {
   image: string;
   mask: string;
   source: string;
@@ -65,7 +65,7 @@ export async function evaluateSegmenter(
   return { rows, sources: summarise(rows, opts.seed ?? 1) };
 }
 
-export function summarise(rows: SegEvalRow[], seed = 1): SegSourceSummary[] {
+function summarise(rows: SegEvalRow[], seed = 1): SegSourceSummary[] {
   const sources = [...new Set(rows.map((r) => r.source))];
   return [...sources, ...(sources.length > 1 ? ['all'] : [])].map((source) => {
     const rs = source === 'all' ? rows : rows.filter((r) => r.source === source);

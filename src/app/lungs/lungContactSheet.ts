@@ -67,5 +67,9 @@ export async function lungContactSheet(
 
 function svgText(text: string, w: number, h: number, size: number): string {
   const esc = text.replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
-  return `<svg width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg"><rect width="100%" height="100%" fill="black"/><text x="4" y="${h - 5}" font-family="sans-serif" font-size="${size}" fill="white">${esc}</text></svg>`;
+  return (
+    `<svg width="${w}" height="${h}" xmlns="http://www.w3.org/2000/svg"><rect width="100%" height="100%" ` +
+    `fill="black"/><text x="4" y="${h - 5}" font-family="sans-serif" font-size="${size}" ` +
+    `fill="white">${esc}</text></svg>`
+  );
 }

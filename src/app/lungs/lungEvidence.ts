@@ -18,10 +18,10 @@ import { decodeImageBuffer, type GrayImage } from '../../data/image.js';
 import { lungRegionOf, type Region } from '../../data/lungCrop.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 
-export const OUTSIDE_WARNING_SHARE = 0.5;
-export const MIN_LUNG_AREA = 0.05;
+const OUTSIDE_WARNING_SHARE = 0.5;
+const MIN_LUNG_AREA = 0.05;
 
-export interface LungEvidence {
+interface LungEvidence {
   /** Share of the Grad-CAM heat inside the lung field (null when no lung field was found). */
   insideShare: number | null;
   /** Lung field area as a share of the image (what a uniform heatmap would put inside). */
@@ -57,7 +57,8 @@ export function lungEvidence(heat: Float32Array, mask: Uint8Array): LungEvidence
   const insideShare = total > 0 ? inside / total : 0;
   const warning =
     insideShare < OUTSIDE_WARNING_SHARE
-      ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, borders, devices or text may be driving this result. Read the film yourself before acting on it.`
+      ? `Most of the evidence (${Math.round(100 * (1 - insideShare))} %) lies outside the lungs — markers, ` +
+        `borders, devices or text may be driving this result. Read the film yourself before acting on it.`
       : null;
   return { insideShare, lungArea, warning };
 }

@@ -15,7 +15,7 @@ import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoin
 import { maskAtSize, segmentProbs } from './segmentImages.js';
 import type { Precision } from '../../engine/types.js';
 
-export const MASK_COLUMN = 'lung_mask';
+const MASK_COLUMN = 'lung_mask';
 
 /** One folder per weights (and per precision other than fp32: bf16 masks may differ by a pixel). */
 export function lungMaskCacheDir(
@@ -39,7 +39,7 @@ function cacheFile(dir: string, image: string): string {
   return join(dir, `${key}.png`);
 }
 
-export interface PredictMasksResult {
+interface PredictMasksResult {
   image: string;
   mask: string;
   cached: boolean;
@@ -83,7 +83,9 @@ export async function predictMasks(
   return out;
 }
 
-/** Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`. */
+/**
+ * Fills `lung_mask` of every row (rows that have one keep it unless overwrite) and writes the manifest to `outFile`.
+ */
 export async function fillManifestMasks(
   model: Segmenter,
   meta: SegmenterMeta,
@@ -100,7 +102,9 @@ export async function fillManifestMasks(
     opts,
   );
   const outDir = resolve(outFile, '..');
-  todo.forEach((r, i) => (r.extra[MASK_COLUMN] = manifestPathFor(outDir, res[i]!.mask)));
+  todo.forEach((r, i) => {
+    r.extra[MASK_COLUMN] = manifestPathFor(outDir, res[i]!.mask);
+  });
   // Rows kept as they were are re-based to the new manifest's folder.
   for (const r of m.rows) {
     if (!todo.includes(r) && r.extra[MASK_COLUMN])

@@ -57,7 +57,7 @@ export function limitPerSource(pairs: LungPair[], n: number | undefined, seed: n
   return out;
 }
 
-export interface TrainLungsOptions extends LungDataOptions {
+interface TrainLungsOptions extends LungDataOptions {
   data: string;
   out: string;
   size: number;
@@ -126,7 +126,8 @@ export async function trainLungs(o: TrainLungsOptions): Promise<TrainLungsResult
     },
   });
   log(
-    `trained in ${r.seconds.toFixed(0)} s: ${r.imagesPerSecond.toFixed(2)} images/s (${samples.length} images × ${o.epochs} epochs)`,
+    `trained in ${r.seconds.toFixed(0)} s: ${r.imagesPerSecond.toFixed(2)} images/s (${samples.length} ` +
+      `images × ${o.epochs} epochs)`,
   );
   let heldOut: SegSourceSummary[] | null = null;
   let meta = r.meta;

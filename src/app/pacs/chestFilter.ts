@@ -9,10 +9,10 @@ export interface FilterTags {
   imageType: string[];
 }
 
-export const SCREENED_MODALITIES = ['CR', 'DX'] as const;
+const SCREENED_MODALITIES = ['CR', 'DX'] as const;
 /** BodyPartExamined values meaning the chest (DICOM defined term CHEST; some vendors send THORAX). */
-export const CHEST_BODY_PARTS = ['CHEST', 'THORAX'] as const;
-export const FRONTAL_VIEWS = ['PA', 'AP'] as const;
+const CHEST_BODY_PARTS = ['CHEST', 'THORAX'] as const;
+const FRONTAL_VIEWS = ['PA', 'AP'] as const;
 
 /** null when the instance is to be screened, else why not (one line). */
 export function skipReason(t: FilterTags): string | null {

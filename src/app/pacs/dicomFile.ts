@@ -5,7 +5,7 @@ import { IMPLEMENTATION_CLASS_UID } from './dicomUid.js';
 const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 export type Dataset = Record<string, unknown>;
 
-export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 /** Writes a dataset (with SOPClassUID and SOPInstanceUID) as Explicit VR Little Endian Part 10. */
 export function writeDicomFile(ds: Dataset): Buffer {
@@ -25,7 +25,7 @@ export function writeDicomFile(ds: Dataset): Buffer {
 /** Parses Part 10 bytes; `header` stops before the pixel data (tags only, cheap). */
 export function readDicomFile(bytes: Uint8Array, opts: { header?: boolean } = {}): Dataset {
   const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let dict;
+  let dict: ReturnType<typeof DicomMessage.readFile>;
   try {
     dict = DicomMessage.readFile(ab, opts.header ? { untilTag: '7FE00010', includeUntilTagValue: false } : {});
   } catch (e) {

@@ -11,11 +11,11 @@ import { SOP_CLASS, type ResultUids } from './resultUids.js';
 import type { SourceHeader } from './sourceHeader.js';
 
 /** Heat 1 covers the image at this opacity (the page's default overlay is 60 %). */
-export const OVERLAY_OPACITY = 0.6;
+const OVERLAY_OPACITY = 0.6;
 /** Shorter side of the overlay image (the model input is upscaled to at least this). */
-export const OVERLAY_MIN_SIZE = 512;
+const OVERLAY_MIN_SIZE = 512;
 
-export interface OverlayImage {
+interface OverlayImage {
   width: number;
   height: number;
   /** Interleaved RGB, 8 bits. */
@@ -71,7 +71,8 @@ export function buildOverlaySc(
     ContentDate: date,
     ContentTime: time,
     ImageType: ['DERIVED', 'SECONDARY'],
-    DerivationDescription: `Grad-CAM of ${model.arch} (weights sha256 ${model.sha256.slice(0, 16)}) over the model input`,
+    DerivationDescription:
+      `Grad-CAM of ${model.arch} ` + `(weights sha256 ${model.sha256.slice(0, 16)}) over the model input`,
     SourceImageSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }],
     ImageComments:
       `Grad-CAM: warm colours mark the regions that raised the probability of ${f.positiveClass} ` +

@@ -9,16 +9,16 @@ import { boundaryOf, buildMultipart, parseMultipart } from './multipartRelated.j
 /** The PACS could not be reached or answered 5xx: worth retrying later. */
 export class PacsUnavailableError extends Error {}
 /** The PACS answered but refused (4xx) or sent something unusable: retrying will not help. */
-export class PacsRefusedError extends Error {}
+class PacsRefusedError extends Error {}
 
-export interface Change {
+interface Change {
   seq: number;
   changeType: string;
   id: string;
   resourceType: string;
 }
 
-export interface PacsClientOptions {
+interface PacsClientOptions {
   /** DICOMweb root on the Orthanc server (default /dicom-web). */
   dicomWebRoot?: string;
   /** Per-request timeout (default 30 s). */
@@ -128,7 +128,9 @@ export class PacsClient {
     return r[0] ?? null;
   }
 
-  /** WADO-RS: the instance's Part 10 bytes, asking for Explicit VR Little Endian (Orthanc transcodes compressed images). */
+  /**
+   * WADO-RS: the instance's Part 10 bytes, asking for Explicit VR Little Endian (Orthanc transcodes compressed images).
+   */
   async wadoInstance(studyUid: string, seriesUid: string, sopUid: string): Promise<Buffer> {
     const path = `${this.root}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}`;
     const accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1';

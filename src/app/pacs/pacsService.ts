@@ -8,7 +8,7 @@
 // leaves an audit row naming the item's pseudonymous id, never a UID or patient attribute.
 import type { AuditLog } from '../serve/auditLog.js';
 import type { ServedModel } from '../serve/servedModel.js';
-import { QueueFullError, type StudyQueue } from '../serve/studyQueue.js';
+import { type QueuedResult, QueueFullError, type StudyQueue } from '../serve/studyQueue.js';
 import { StudyInputError } from '../serve/screen.js';
 import { skipReason } from './chestFilter.js';
 import { writeDicomFile } from './dicomFile.js';
@@ -18,10 +18,10 @@ import { PacsClient, PacsUnavailableError } from './pacsClient.js';
 import { PACS_DEFAULTS, type PacsOptions } from './pacsOptions.js';
 import { resultUids } from './resultUids.js';
 import { buildScreeningSr, type ModelIdentity } from './screeningSr.js';
-import { filterTagsFromJson, readSourceHeader } from './sourceHeader.js';
+import { filterTagsFromJson, readSourceHeader, type SourceHeader } from './sourceHeader.js';
 import { WorklistStore, type WorklistItem } from './worklistStore.js';
 
-export interface PacsDeps {
+interface PacsDeps {
   served: ServedModel;
   queue: StudyQueue;
   audit?: AuditLog;
@@ -144,7 +144,7 @@ export class PacsService {
   ingest(files: Buffer[]): StowOutcome[] {
     const out: StowOutcome[] = [];
     for (const bytes of files) {
-      let h;
+      let h: SourceHeader;
       try {
         h = readSourceHeader(bytes);
       } catch (e) {
@@ -250,7 +250,7 @@ export class PacsService {
     this.store.update(it.id, { modality: src.modality, view: src.view });
     const why = skipReason(src);
     if (why) return this.skip(it, why, t0);
-    let r;
+    let r: QueuedResult;
     try {
       r = await this.deps.queue.submit(bytes);
     } catch (e) {
@@ -343,7 +343,9 @@ export class PacsService {
       ...extra,
     });
     this.deps.log?.(
-      `${new Date().toISOString()} pacs ${step} ${itemId}${extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : ''}${extra.error ? ` ${extra.error}` : ''}`,
+      `${new Date().toISOString()} pacs ${step} ${itemId}` +
+        (extra.probability !== undefined ? ` p=${extra.probability.toFixed(3)} ${extra.label}` : '') +
+        (extra.error ? ` ${extra.error}` : ''),
     );
   }
 }

@@ -25,8 +25,8 @@ export interface ModelIdentity {
   software: string;
 }
 
-export const CXRTUNE_SCHEME = '99CXRTUNE';
-export const SR_CODES = {
+const CXRTUNE_SCHEME = '99CXRTUNE';
+const SR_CODES = {
   report: ['18748-4', 'LN', 'Diagnostic imaging report'],
   observerType: ['121005', 'DCM', 'Observer Type'],
   device: ['121007', 'DCM', 'Device'],

@@ -13,7 +13,7 @@ export interface SourceHeader extends FilterTags {
   patientStudy: Dataset;
 }
 
-export const PATIENT_STUDY_KEYWORDS = [
+const PATIENT_STUDY_KEYWORDS = [
   'PatientName',
   'PatientID',
   'IssuerOfPatientID',
@@ -28,7 +28,7 @@ export const PATIENT_STUDY_KEYWORDS = [
   'StudyDescription',
 ] as const;
 
-export function sourceHeaderOf(ds: Dataset): SourceHeader {
+function sourceHeaderOf(ds: Dataset): SourceHeader {
   const h: SourceHeader = {
     studyUid: str(ds, 'StudyInstanceUID'),
     seriesUid: str(ds, 'SeriesInstanceUID'),

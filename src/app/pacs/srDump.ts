@@ -9,7 +9,7 @@ const first = (v: unknown): Dataset | undefined => (Array.isArray(v) ? v[0] : v)
 const codeText = (c: Dataset | undefined) =>
   c ? `(${c.CodeValue}, ${c.CodingSchemeDesignator}, "${c.CodeMeaning}")` : '(no concept name)';
 
-function valueOf(v: unknown): string {
+function valueText(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (v instanceof ArrayBuffer) return `<${v.byteLength} bytes>`;
   if (Array.isArray(v)) {
@@ -36,7 +36,10 @@ function itemValue(it: Dataset): string {
     case 'NUM': {
       const mv = first(it.MeasuredValueSequence);
       if (!mv) return '(no value)';
-      return `${valueOf(mv.NumericValue)} [FD ${valueOf(mv.FloatingPointValue)}] ${codeText(first(mv.MeasurementUnitsCodeSequence))}`;
+      return (
+        `${valueText(mv.NumericValue)} [FD ${valueText(mv.FloatingPointValue)}] ` +
+        `${codeText(first(mv.MeasurementUnitsCodeSequence))}`
+      );
     }
     case 'IMAGE': {
       const r = first(it.ReferencedSOPSequence);
@@ -52,7 +55,8 @@ function itemValue(it: Dataset): string {
 function tree(items: Dataset[], depth: number, out: string[]): void {
   for (const it of items) {
     out.push(
-      `${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`,
+      `${'  '.repeat(depth)}${it.RelationshipType ? `${it.RelationshipType} ` : ''}${it.ValueType} ` +
+        `${codeText(first(it.ConceptNameCodeSequence))} = ${itemValue(it)}`,
     );
     const kids = it.ContentSequence;
     if (kids) tree((Array.isArray(kids) ? kids : [kids]) as Dataset[], depth + 1, out);
@@ -78,7 +82,7 @@ function attrs(ds: Dataset, depth: number, out: string[]): void {
     } else if (Array.isArray(v) && v.length === 0) {
       out.push(`${pad}${tagOf(k)} ${k}: (empty)`);
     } else {
-      out.push(`${pad}${tagOf(k)} ${k} = ${valueOf(v)}`);
+      out.push(`${pad}${tagOf(k)} ${k} = ${valueText(v)}`);
     }
   }
 }

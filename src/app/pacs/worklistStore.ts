@@ -9,8 +9,8 @@ import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { openSqliteFile } from '../../util/sqliteFile.js';
 
-export const ITEM_STATUSES = ['received', 'skipped', 'screened', 'sent', 'failed'] as const;
-export type ItemStatus = (typeof ITEM_STATUSES)[number];
+const ITEM_STATUSES = ['received', 'skipped', 'screened', 'sent', 'failed'] as const;
+type ItemStatus = (typeof ITEM_STATUSES)[number];
 
 export interface WorklistItem {
   id: string;
@@ -110,14 +110,14 @@ const SELECT = Object.entries(COLS)
   .map(([k, c]) => `${c} AS ${k}`)
   .join(', ');
 
-export type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & {
+type ItemUpdate = Partial<Omit<WorklistItem, 'id'>> & {
   overlayPng?: Buffer | null;
   inbox?: Buffer | null;
   outbox?: Buffer | null;
 };
 
 /** The row id: a pseudonym of (source SOP Instance UID, model), safe in URLs and logs. */
-export function itemId(sopUid: string, modelSha256: string): string {
+function itemId(sopUid: string, modelSha256: string): string {
   return createHash('sha256').update(`${sopUid}\0${modelSha256}`).digest('hex').slice(0, 24);
 }
 
@@ -150,9 +150,11 @@ export class WorklistStore {
     modelSha256: string,
     cursor?: { name: string; seq: number },
   ): string[] {
-    const ins =
-      this.db.prepare(`INSERT OR IGNORE INTO items (id, source, orthanc_id, study_uid, series_uid, sop_uid, model_sha256, status, received_at, arrived_ms, inbox)
-      VALUES (@id, @source, @orthanc_id, @study_uid, @series_uid, @sop_uid, @model_sha256, 'received', @received_at, @arrived_ms, @inbox)`);
+    const ins = this.db.prepare(
+      'INSERT OR IGNORE INTO items (id, source, orthanc_id, study_uid, series_uid, sop_uid, model_sha256, status, ' +
+        'received_at, arrived_ms, inbox)\n      VALUES (@id, @source, @orthanc_id, @study_uid, @series_uid, ' +
+        "@sop_uid, @model_sha256, 'received', @received_at, @arrived_ms, @inbox)",
+    );
     const cur = this.db.prepare(
       'INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq',
     );
@@ -213,7 +215,8 @@ export class WorklistStore {
   due(now: number, limit: number, exclude: ReadonlySet<string>): WorklistItem[] {
     const rows = this.db
       .prepare(
-        `SELECT ${SELECT} FROM items WHERE status IN ('received', 'screened') AND next_try_at <= ? ORDER BY next_try_at, rowid LIMIT ?`,
+        `SELECT ${SELECT} FROM items WHERE status IN ('received', 'screened') AND next_try_at <= ? ORDER BY ` +
+          `next_try_at, rowid LIMIT ?`,
       )
       .all(now, limit + exclude.size) as WorklistItem[];
     return rows.filter((r) => !exclude.has(r.id)).slice(0, limit);
@@ -232,7 +235,8 @@ export class WorklistStore {
     const where = opts.modelSha256 ? 'WHERE model_sha256 = @m' : '';
     return this.db
       .prepare(
-        `SELECT ${SELECT} FROM items ${where} ORDER BY probability IS NULL, probability DESC, arrived_ms DESC LIMIT @limit`,
+        `SELECT ${SELECT} FROM items ${where} ORDER BY probability IS NULL, probability DESC, arrived_ms ` +
+          `DESC LIMIT @limit`,
       )
       .all({ m: opts.modelSha256, limit: opts.limit ?? 500 }) as WorklistItem[];
   }

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
 `;
 
-export const AUDIT_COLUMNS = [
+const AUDIT_COLUMNS = [
   'id',
   'time',
   'client',

@@ -14,17 +14,17 @@ import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/
 export const DISCLAIMER =
   'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
 const DEFAULT_INTENDED_USE =
-  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia patterns. ' +
-  'Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
+  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia ' +
+  'patterns. Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
-export interface CardMetric {
+interface CardMetric {
   name: string;
   value: number;
   /** 95 % interval when the checkpoint carries one (or counts to compute a Wilson interval). */
   ci?: [number, number];
 }
 
-export interface CardFigure {
+interface CardFigure {
   protocol: Protocol;
   /** INTERNAL | SOURCE-HELD-OUT | EXTERNAL. */
   label: string;
@@ -147,20 +147,16 @@ export function modelCard(s: ServedModel): ModelCard {
   ];
   // The sample `cxrtune calibrate` chose the threshold on (source-held-out validation or a site's sample).
   const tc = m.thresholdChoice as
-    | { rule?: string; evaluation?: Record<string, any>; chosenOn?: { manifest?: string; split?: string } }
+    | { rule?: string; evaluation?: Record<string, unknown>; chosenOn?: { manifest?: string; split?: string } }
     | undefined;
   const ev = tc?.evaluation;
   if (ev && (ev.protocol === 'internal' || ev.protocol === 'source-held-out' || ev.protocol === 'external')) {
     const fig = ['auc', 'sensitivity', 'specificity']
-      .map((k) =>
-        metricOf(
-          k,
-          ev[k] && typeof ev[k] === 'object' && 'num' in ev[k]
-            ? { value: ev[k].value, lo: ev[k].lo, hi: ev[k].hi }
-            : ev[k],
-          undefined,
-        ),
-      )
+      .map((k) => {
+        const v = ev[k];
+        const est = v && typeof v === 'object' && 'num' in v ? (v as Record<string, unknown>) : undefined;
+        return metricOf(k, est ? { value: est.value, lo: est.lo, hi: est.hi } : v, undefined);
+      })
       .filter((x): x is CardMetric => x !== null);
     figures.push({
       protocol: ev.protocol,
@@ -168,7 +164,11 @@ export function modelCard(s: ServedModel): ModelCard {
       why: String(ev.why ?? ''),
       n: num(ev.n) ?? null,
       metrics: fig,
-      name: `threshold sample ${tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : ''}${tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : ''} at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
+      name:
+        'threshold sample ' +
+        (tc?.chosenOn?.manifest ? basename(tc.chosenOn.manifest) : '') +
+        (tc?.chosenOn?.split ? ` [${tc.chosenOn.split}]` : '') +
+        ` at threshold ${m.threshold.toFixed(3)} (rule ${tc?.rule ?? '?'})`,
       ...(typeof ev.note === 'string' ? { note: ev.note } : {}),
     });
   }

@@ -10,8 +10,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
       title: 'cxrtune screening API',
       version,
       description:
-        'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the probability, ' +
-        "the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.",
+        'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the ' +
+        "probability, the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a " +
+        'diagnosis.',
     },
     servers: [{ url: '/' }],
     security,
@@ -20,8 +21,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
         post: {
           summary: 'Screen one study',
           description:
-            'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) or as the ' +
-            'single file of a multipart/form-data form. The format is recognised by its bytes (PNG, JPEG, DICOM Part 10).',
+            'Send the image as the raw body (any Content-Type, e.g. application/octet-stream or application/dicom) ' +
+            'or as the single file of a multipart/form-data form. The format is recognised by its bytes (PNG, ' +
+            'JPEG, DICOM Part 10).',
           requestBody: {
             required: true,
             content: {
@@ -107,7 +109,8 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
             lungs: {
               type: ['object', 'null'],
               description:
-                'With serve --lungs: the lung field and how much of the Grad-CAM evidence lies in it (null without a segmenter)',
+                'With serve --lungs: the lung field and how much of the Grad-CAM evidence lies in it (null ' +
+                'without a segmenter)',
               properties: {
                 evidenceInside: {
                   type: ['number', 'null'],

@@ -11,8 +11,9 @@ const stow = (withStudy: boolean) => ({
   post: {
     summary: withStudy ? 'STOW-RS: store instances of one study' : 'STOW-RS: store instances',
     description:
-      'DICOM Part 10 files as the parts of a multipart/related; type="application/dicom" body. Each is kept in the worklist ' +
-      'and screened if it is a frontal chest CR/DX; with a PACS configured, the SR and the Grad-CAM secondary capture are stored there.',
+      'DICOM Part 10 files as the parts of a multipart/related; type="application/dicom" body. Each is kept in the ' +
+      'worklist and screened if it is a frontal chest CR/DX; with a PACS configured, the SR and the Grad-CAM ' +
+      'secondary capture are stored there.',
     ...(withStudy ? { parameters: [{ name: 'study', in: 'path', required: true, schema: { type: 'string' } }] } : {}),
     requestBody: { required: true, content: { 'multipart/related': { schema: { type: 'string', format: 'binary' } } } },
     responses: {
@@ -26,7 +27,7 @@ const stow = (withStudy: boolean) => ({
   },
 });
 
-export const PACS_OPENAPI_PATHS: Record<string, unknown> = {
+const PACS_OPENAPI_PATHS: Record<string, unknown> = {
   '/api/v1/studies': stow(false),
   '/api/v1/studies/{study}': stow(true),
   '/api/v1/worklist': {

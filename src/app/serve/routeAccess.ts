@@ -20,7 +20,7 @@ export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** The route pattern the router matched, or null when nothing matched (404, bad URL). */
-export function matchedRoute(req: FastifyRequest): string | null {
+function matchedRoute(req: FastifyRequest): string | null {
   // routeOptions.url is the registered pattern; the 404 handler has none.
   const url = req.routeOptions?.url;
   return typeof url === 'string' && req.is404 !== true ? url : null;

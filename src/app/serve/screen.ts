@@ -13,7 +13,7 @@ import { errorMessage } from '../../util/errorMessage.js';
 import { camHeatmap, turbo } from '../../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 
-export type StudyFormat = 'png' | 'jpeg' | 'dicom';
+type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
 /** Why an input was refused; the server maps each kind to a status code. */
 export type StudyInputProblem =
@@ -62,7 +62,7 @@ export interface PreprocessOptions {
 }
 
 /** What finds a study's lung box for a lung-cropping model (app/lungs/lungEvidence.ts LungField). */
-export interface LungRegionFinder {
+interface LungRegionFinder {
   regionOf(buf: Uint8Array, margin: number, limits: { maxPixels: number; maxBytes: number }): Promise<Region>;
 }
 
@@ -76,7 +76,8 @@ export function preprocessOf(
   const p = meta.preprocessing;
   if (p.crop === 'lungs' && !lungs) {
     throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
+      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
+        'lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
     );
   }
   const lungRegion =
@@ -201,7 +202,7 @@ export async function renderStudy(study: PreparedStudy, inf: StudyInference): Pr
   return { imagePng, heatmapPng, renderMs: performance.now() - t0 };
 }
 
-// recipe/gradcam's heatmapRgba evaluates the turbo polynomial per pixel; a 256-entry table
+// Evaluating recipe/gradcam's turbo polynomial per pixel is slow; a 256-entry table
 // gives the same colours (to 1/255 of heat) at a fraction of the cost on the request path.
 const TURBO_LUT = Array.from({ length: 256 }, (_, i) => turbo(i / 255));
 
@@ -232,7 +233,7 @@ export function decide(meta: CheckpointMeta, probabilities: number[]): { positiv
   return { positive, label: meta.classes[best]! };
 }
 
-export interface StudyResult extends RenderedStudy, StudyInference {
+interface StudyResult extends RenderedStudy, StudyInference {
   format: StudyFormat;
   sha256: string;
   bytes: number;

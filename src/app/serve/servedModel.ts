@@ -23,7 +23,7 @@ export interface ServedModel {
 }
 
 /** A checkpoint folder, or a run folder holding checkpoints/best or checkpoints/last. */
-export function resolveCheckpointDir(path: string): string {
+function resolveCheckpointDir(path: string): string {
   const p = resolve(path);
   if (!existsSync(p)) throw new Error(`--model: ${path} does not exist`);
   if (!statSync(p).isDirectory())
@@ -51,11 +51,13 @@ export async function loadServedModel(
   const declared = (await readCheckpointMeta(dir)).weightsSha256;
   if (declared === undefined) {
     opts.warn?.(
-      `warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the weights cannot be verified`,
+      `warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the ` +
+        `weights cannot be verified`,
     );
   } else if (declared !== sha256) {
     throw new Error(
-      `refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`,
+      `refusing to serve ${dir}: model.safetensors has SHA-256 ${sha256.slice(0, 16)}…, but model.json says ` +
+        `${String(declared).slice(0, 16)}… (the weights were changed or damaged after training)`,
     );
   }
   // The same Learner as evaluate and explain: same threads rule, same preprocessing record.

@@ -49,7 +49,7 @@ export interface Server {
 }
 
 /** Refuses settings that would expose patient images (no token off loopback, weak token). */
-export function checkExposure(host: string, token: string | undefined): void {
+function checkExposure(host: string, token: string | undefined): void {
   if (token !== undefined) {
     const p = tokenProblem(token);
     if (p) throw new Error(p);
@@ -171,7 +171,10 @@ async function registerBodyParsers(app: FastifyInstance, bodyLimit: number): Pro
   });
 }
 
-/** Security headers, then (off the public routes) the rate limit and the token check. Access is decided on the route the router matched (routeAccess.ts), whatever the encoding. */
+/**
+ * Security headers, then (off the public routes) the rate limit and the token check. Access is decided on the route the
+ * router matched (routeAccess.ts), whatever the encoding.
+ */
 function addAccessHook(
   app: FastifyInstance,
   limit: (req: FastifyRequest, reply: FastifyReply) => Promise<void>,

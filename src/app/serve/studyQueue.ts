@@ -204,11 +204,13 @@ export class StudyQueue {
         (infs) => {
           const ms = performance.now() - t0;
           this.msPerStudy = 0.8 * this.msPerStudy + 0.2 * (ms / batch.length);
-          batch.forEach((p, i) =>
-            p.resolve({ inf: infs[i]!, inferMs: ms, batch: batch.length, queueMs: t0 - p.readyAt }),
-          );
+          batch.forEach((p, i) => {
+            p.resolve({ inf: infs[i]!, inferMs: ms, batch: batch.length, queueMs: t0 - p.readyAt });
+          });
         },
-        (e) => batch.forEach((p) => p.reject(e)),
+        (e) => {
+          for (const p of batch) p.reject(e);
+        },
       )
       .finally(() => {
         this.engineBusy = false;

@@ -2,7 +2,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Refuse tokens a person could guess. */
-export const MIN_TOKEN_LENGTH = 16;
+const MIN_TOKEN_LENGTH = 16;
 
 export function tokenProblem(token: string): string | null {
   if (token.length < MIN_TOKEN_LENGTH)

@@ -3,7 +3,7 @@
 // --token still works but says why it should not be used.
 import { readFileSync, statSync } from 'node:fs';
 
-export interface TokenSources {
+interface TokenSources {
   token?: string;
   tokenFile?: string;
   env?: string;
@@ -15,7 +15,8 @@ export function resolveToken(s: TokenSources, warn: (line: string) => void = () 
   if (s.tokenFile !== undefined) return readTokenFile(s.tokenFile, warn);
   if (s.token !== undefined) {
     warn(
-      'warning: --token is visible to every user of this machine in the process list; use --token-file FILE or CXRTUNE_TOKEN',
+      'warning: --token is visible to every user of this machine in the process list; use --token-file FILE ' +
+        'or CXRTUNE_TOKEN',
     );
     return s.token;
   }

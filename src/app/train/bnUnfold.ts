@@ -50,7 +50,7 @@ export function isFoldedBatchNorm(state: TensorMap, bnNames: string[], eps = BN_
   );
 }
 
-export interface UnfoldReport {
+interface UnfoldReport {
   layers: number;
   images: number;
 }
@@ -67,8 +67,10 @@ export async function unfoldBatchNorm(
     images += n;
     for (const s of await model.batchNormInputStats(batch)) {
       let a = acc.get(s.name);
-      if (!a)
-        acc.set(s.name, (a = { n: 0, sum: new Float64Array(s.mean.length), sq: new Float64Array(s.mean.length) }));
+      if (!a) {
+        a = { n: 0, sum: new Float64Array(s.mean.length), sq: new Float64Array(s.mean.length) };
+        acc.set(s.name, a);
+      }
       a.n += n;
       for (let c = 0; c < s.mean.length; c++) {
         a.sum[c]! += n * s.mean[c]!;

@@ -27,7 +27,7 @@ export interface RunData {
   manifestSha256: string;
 }
 
-export interface RunDataOptions {
+interface RunDataOptions {
   manifest: string;
   size: number;
   fit?: Fit;
@@ -54,7 +54,7 @@ export function sha256File(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
-export function loaderSource(loader: BatchLoader, seedFor: (e: number) => number): EpochSource {
+function loaderSource(loader: BatchLoader, seedFor: (e: number) => number): EpochSource {
   return {
     batchesPerEpoch: loader.batchesPerEpoch,
     imagesPerEpoch: loader.length,
@@ -77,7 +77,8 @@ export function openRunData(o: RunDataOptions): RunData {
   if (!trainManifest.rows.some((r) => r.split === trainSplit)) {
     const splits = [...new Set(trainManifest.rows.map((r) => r.split || '(empty)'))].join(', ');
     throw new Error(
-      `manifest ${trainManifest.file} has no '${trainSplit}' rows (splits present: ${splits}); split it first (cxrtune data … --split)`,
+      `manifest ${trainManifest.file} has no '${trainSplit}' rows (splits present: ${splits}); split it ` +
+        `first (cxrtune data … --split)`,
     );
   }
   const classes = o.classes ?? defaultClasses([...manifest.rows, ...trainManifest.rows].map((r) => r.label));

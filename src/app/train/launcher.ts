@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
-export interface LaunchOptions {
+interface LaunchOptions {
   nproc: number;
   /** The command line each worker runs (this CLI without --nproc). */
   args: string[];
@@ -19,7 +19,7 @@ export interface LaunchOptions {
 }
 
 /** A TCP port free on the loopback interface right now (the OS picks it). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();

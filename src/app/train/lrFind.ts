@@ -45,7 +45,7 @@ export type LrFindRunOptions = Partial<
     onStep?: LrFindOptions['onStep'];
   };
 
-export interface LrFindRunResult {
+interface LrFindRunResult {
   result: LrFindResult;
   files: { json: string; svg: string };
   seconds: number;

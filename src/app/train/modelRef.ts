@@ -1,7 +1,7 @@
 // `--model RUN`: a run folder (its best checkpoint, else its last) or a checkpoint folder.
 // Also recovers what the model was trained on, so evaluation can refuse a test set that
 // shares patients with the training split (that would inflate every metric).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
 import { readManifest } from '../../data/manifest.js';
@@ -32,7 +32,7 @@ export async function resolveModel(path: string): Promise<ModelRef> {
   throw new Error(`${path} is neither a run folder (no ${RUN_FILES.best}) nor a checkpoint (no model.json)`);
 }
 
-export interface TrainingSet {
+interface TrainingSet {
   manifest: string;
   split: string;
   /** Patient ids of the training split; null when the training manifest is not available. */
@@ -64,11 +64,4 @@ export function trainingSet(meta: CheckpointMeta): TrainingSet | null {
     for (const r of readManifest(cfg.aug).rows) if (!r.split || r.split === split) patients.add(r.patientId);
   }
   return { manifest: cfg.manifest, split, patients };
-}
-
-/** The run's config.json, when there is a run. */
-export function readRunConfig(runDir: string | null): Record<string, unknown> | null {
-  if (!runDir) return null;
-  const f = join(runDir, RUN_FILES.config);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Record<string, unknown>) : null;
 }

@@ -29,7 +29,7 @@ export interface PredictSetOptions {
 }
 
 /** What predicting needs of a model's record: its classes and its preprocessing. */
-export type PredictMeta = Pick<CheckpointMeta, 'classes' | 'positiveClass' | 'preprocessing' | 'calibration'>;
+type PredictMeta = Pick<CheckpointMeta, 'classes' | 'positiveClass' | 'preprocessing' | 'calibration'>;
 
 export function loaderFor(
   manifest: Manifest,

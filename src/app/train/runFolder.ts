@@ -53,7 +53,7 @@ const HISTORY_COLUMNS = [
   'skipped_steps',
 ];
 
-export function historyCsv(history: EpochResult[]): string {
+function historyCsv(history: EpochResult[]): string {
   const num = (x: number) => (Number.isFinite(x) ? String(x) : '');
   const lines = history.map((h) =>
     [
@@ -88,7 +88,7 @@ export class HistoryWriter implements TrainerCallback {
   }
 }
 
-export const TRACE_HEADER = 'step,epoch,group,lr,momentum,weight_decay';
+const TRACE_HEADER = 'step,epoch,group,lr,momentum,weight_decay';
 
 /** Every step's per-group hyperparameters, exactly as given to the engine. */
 export class ScheduleTrace implements TrainerCallback {
@@ -102,7 +102,9 @@ export class ScheduleTrace implements TrainerCallback {
     this.lines = rows.filter((l) => Number(l.slice(0, l.indexOf(','))) < step);
   }
   onStep(s: StepInfo): void {
-    s.hyper.forEach((h, g) => this.lines.push(`${s.step},${s.epoch + 1},${g},${h.lr},${h.momentum},${h.weightDecay}`));
+    s.hyper.forEach((h, g) => {
+      this.lines.push(`${s.step},${s.epoch + 1},${g},${h.lr},${h.momentum},${h.weightDecay}`);
+    });
   }
   async flush(): Promise<void> {
     await writeFileAtomic(this.file, `${[TRACE_HEADER, ...this.lines].join('\n')}\n`);

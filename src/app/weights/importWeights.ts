@@ -14,7 +14,7 @@ import { metadataNormalisation, weightsInfo, weightsRef } from '../../engine/wei
 import { cxrtuneWeightsCache, HUB_ID } from '../../engine/weights/caches.js';
 import { familyOf } from '../../engine/models/registry.js';
 
-export interface ImportOptions {
+interface ImportOptions {
   source: string;
   arch?: Arch;
   /** Output folder (default: cxrtune's cache, weights/<name>). */
@@ -22,7 +22,7 @@ export interface ImportOptions {
   log?: (msg: string) => void;
 }
 
-export interface WeightsDescriptor {
+interface WeightsDescriptor {
   format: 'cxrtune-weights/1';
   arch: Arch;
   numClasses: number;
@@ -39,7 +39,7 @@ export interface WeightsDescriptor {
   created: string;
 }
 
-export interface ImportResult {
+interface ImportResult {
   out: string;
   descriptor: WeightsDescriptor;
   tensors: number;
@@ -47,14 +47,17 @@ export interface ImportResult {
   seconds: number;
 }
 
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const c of createReadStream(file, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
   return h.digest('hex');
 }
 
-/** A folder name for the cache: 'timm/resnet50.tv_in1k' → 'timm--resnet50.tv_in1k', 'x/resnet18-f37072fd.pth' → 'resnet18-f37072fd'. */
-export function importName(source: string): string {
+/**
+ * A folder name for the cache: 'timm/resnet50.tv_in1k' → 'timm--resnet50.tv_in1k', 'x/resnet18-f37072fd.pth' →
+ * 'resnet18-f37072fd'.
+ */
+function importName(source: string): string {
   if (!existsSync(source) && HUB_ID.test(source)) return source.replace('/', '--');
   const hub = /models--([^/]+)/.exec(resolve(source));
   if (hub) return hub[1]!;
@@ -123,7 +126,9 @@ export async function importWeights(o: ImportOptions): Promise<ImportResult> {
     mean: JSON.stringify(model.spec.normalisation.mean),
     std: JSON.stringify(model.spec.normalisation.std),
     classifier: descriptor.classifier,
-    source: `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, sha256 ${sourceSha256})`,
+    source:
+      `${info.metadata.source ?? basename(info.file)} (imported by cxrtune from ${basename(info.file)}, ` +
+      `sha256 ${sourceSha256})`,
   });
   await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(descriptor, null, 2)}\n`);
   // A TF.js model is model.json plus its shards; the hash is model.json's (it names the shards).

@@ -7,7 +7,7 @@ import { cxrtuneWeightsCache, hfHubCache, hubSnapshot, torchHubCheckpoints } fro
 import { resolveWeightsFile, weightsInfo } from '../../engine/weights/weightsFile.js';
 import { archFromFileName } from '../../engine/weights/archOf.js';
 
-export interface LocalWeights {
+interface LocalWeights {
   cache: 'torch-hub' | 'hf-hub' | 'cxrtune';
   /** What to pass to --pretrained / weights import. */
   id: string;

@@ -26,7 +26,7 @@ import { resolveWeightsFile } from '../../engine/weights/weightsFile.js';
 
 type Env = Record<string, string | undefined>;
 
-export interface PullOptions {
+interface PullOptions {
   repo: string;
   revision?: string;
   /** Files to fetch; default: config.json (if there) and the first of model.safetensors, pytorch_model.bin. */
@@ -39,7 +39,7 @@ export interface PullOptions {
   attempts?: number;
 }
 
-export interface PulledFile {
+interface PulledFile {
   name: string;
   path: string;
   bytes: number;
@@ -49,7 +49,7 @@ export interface PulledFile {
   cached: boolean;
 }
 
-export interface PullResult {
+interface PullResult {
   repo: string;
   snapshot: string;
   weights: string;
@@ -59,7 +59,7 @@ export interface PullResult {
 
 const DEFAULT_FILES = ['config.json', ['model.safetensors', 'pytorch_model.bin']] as const;
 
-export function hubEndpoint(env: Env = process.env): string {
+function hubEndpoint(env: Env = process.env): string {
   return (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
 }
 
@@ -68,12 +68,13 @@ function isOffline(env: Env): boolean {
 }
 
 /** What to do by hand when the Hub cannot be reached. */
-export function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
+function offlineAdvice(repo: string, env: Env, revision = 'main'): string {
   const base = `${hubEndpoint(env)}/${repo}/resolve/${revision}`;
   const dir = join(hubRepoDir(repo, env), 'snapshots', revision);
   return (
     `download ${base}/model.safetensors and ${base}/config.json on a connected machine and put them in ${dir}/ ` +
-    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); then --pretrained ${repo} finds them`
+    `(or run cxrtune weights pull ${repo} there and copy ${hubRepoDir(repo, env)} into ${hfHubCache(env)}); ` +
+    `then --pretrained ${repo} finds them`
   );
 }
 
@@ -184,7 +185,8 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
     }
     if (!snap || !weights)
       throw new Error(
-        `offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ${offlineAdvice(repo, env, revision)}`,
+        `offline (HF_HUB_OFFLINE=1) and ${repo} is not in the Hugging Face cache: ` +
+          `${offlineAdvice(repo, env, revision)}`,
       );
     return { repo, snapshot: snap, weights, files: [], offline: true };
   }
@@ -205,7 +207,8 @@ export async function pullWeights(o: PullOptions): Promise<PullResult> {
         const cause = (e as { cause?: { code?: string } }).cause?.code;
         if (cause || (e as Error).message === 'fetch failed') {
           throw new Error(
-            `cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ${offlineAdvice(repo, env, revision)}`,
+            `cannot reach ${hubEndpoint(env)} (${cause ?? (e as Error).message}): ` +
+              `${offlineAdvice(repo, env, revision)}`,
           );
         }
         throw e;

@@ -6,7 +6,7 @@ import { parseCsv, requireColumns } from '../csv.js';
 import { notAFile } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 
-export interface CovidChestxrayOptions {
+interface CovidChestxrayOptions {
   /** Source name (patient id namespace). Default 'covid-chestxray'. */
   name?: string;
   /** Keep only these views ('PA', 'AP', 'AP Supine', 'frontal', …). */

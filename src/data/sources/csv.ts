@@ -6,7 +6,7 @@ import { parseCsv, requireColumns } from '../csv.js';
 import { patientIdRule } from '../patientId.js';
 import { requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 
-export interface CsvSourceOptions {
+interface CsvSourceOptions {
   /** Source name. Default 'csv'. */
   name?: string;
   /** Column names (defaults: path, label, patient_id, view). */

@@ -1,15 +1,15 @@
 // A folder of DICOM files. Label from a mapping CSV (columns `file,label` with the path
 // relative to the folder or the bare file name, or `patient_id,label` keyed by the raw
 // PatientID); patient id = hashed PatientID so manifests carry no identifiers.
-import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { type Dirent, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import { parseCsv } from '../csv.js';
-import { hashPatientId, looksLikeDicom, readDicomHeader } from '../dicom.js';
+import { type DicomHeader, hashPatientId, looksLikeDicom, readDicomHeader } from '../dicom.js';
 import { probePath, unreadableReason } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 import { errorMessage } from '../../util/errorMessage.js';
 
-export interface DicomSourceOptions {
+interface DicomSourceOptions {
   name?: string;
   /** Mapping CSV (required unless `label` is given). */
   labels?: string;
@@ -24,7 +24,7 @@ export interface DicomSourceOptions {
  */
 function walk(dir: string, out: string[], problems: SourceResult['problems'], seen = new Set<string>()): string[] {
   let real: string;
-  let entries;
+  let entries: Dirent[];
   try {
     real = realpathSync(dir);
     entries = readdirSync(dir, { withFileTypes: true });
@@ -63,7 +63,8 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
     const t = parseCsv(readFileSync(lf, 'utf8'), lf);
     if (!t.header.includes('label') || !(t.header.includes('file') || t.header.includes('patient_id'))) {
       throw new Error(
-        `source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ${t.header.join(', ')})`,
+        `source ${name}: label file ${lf} needs columns 'label' and 'file' or 'patient_id' (has: ` +
+          `${t.header.join(', ')})`,
       );
     }
     for (const { values: v } of t.records) {
@@ -86,7 +87,7 @@ export function readDicomSource(dir: string, opts: DicomSourceOptions = {}): Sou
       if (/\.dcm$/i.test(path)) problems.push({ where: path, message: 'not a DICOM file (no DICM preamble)' });
       continue;
     }
-    let h;
+    let h: DicomHeader;
     try {
       h = readDicomHeader(buf, path);
     } catch (err) {

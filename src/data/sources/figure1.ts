@@ -10,7 +10,7 @@ import { parseCsv, requireColumns } from '../csv.js';
 import { notAFile } from '../fileProbe.js';
 import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
 
-export interface Figure1Options {
+interface Figure1Options {
   /** Source name (patient id namespace). Default 'figure1'. */
   name?: string;
   views?: string[];

@@ -6,7 +6,7 @@ import { patientIdRule } from '../patientId.js';
 import { notAFile, probePath } from '../fileProbe.js';
 import { IMAGE_EXTENSIONS, requireDir, type SourceResult, type SourceRow } from './source.js';
 
-export interface FolderSourceOptions {
+interface FolderSourceOptions {
   /** Source name (patient id namespace). Default: the folder's name. */
   name?: string;
   /** Patient id rule: kermany | nih | stem | regex:PATTERN (default stem). */

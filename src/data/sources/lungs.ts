@@ -7,13 +7,10 @@ import { parseCsv, requireColumns } from '../csv.js';
 import { assignSplits } from '../split.js';
 import { readManifest, rowPath } from '../manifest.js';
 
-export const LUNG_SOURCES = ['montgomery', 'shenzhen', 'v7-covid'] as const;
-export type LungSource = (typeof LUNG_SOURCES)[number];
-
 export interface LungPair {
   image: string;
   mask: string;
-  /** A LungSource, or a manifest's source column. */
+  /** montgomery, shenzhen or v7-covid, or a manifest's source column. */
   source: string;
   /** Namespaced by source, e.g. montgomery:MCUCXR_0001. */
   patientId: string;
@@ -107,7 +104,9 @@ function splitPerSource(pairs: Omit<LungPair, 'split'>[], frac: number, seed: nu
   for (const src of [...new Set(pairs.map((p) => p.source))]) {
     const rows = pairs.filter((p) => p.source === src);
     const splits = assignSplits(rows, { names: ['train', 'test'], fractions: [1 - frac, frac] }, seed);
-    rows.forEach((r, i) => out.push({ ...r, split: splits[i] as 'train' | 'test' }));
+    rows.forEach((r, i) => {
+      out.push({ ...r, split: splits[i] as 'train' | 'test' });
+    });
   }
   return out;
 }

@@ -8,8 +8,8 @@ import { readDicomSource } from './dicom.js';
 import { readTbScreening } from './tbScreening.js';
 import type { SourceResult } from './source.js';
 
-export const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom', 'tb-screening'] as const;
-export type SourceKind = (typeof SOURCE_KINDS)[number];
+const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom', 'tb-screening'] as const;
+type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface SourceSpec {
   kind: SourceKind;

@@ -8,13 +8,13 @@ import { basename, extname, join, resolve } from 'node:path';
 import { notAFile } from '../fileProbe.js';
 import { requireDir, type SourceResult, type SourceRow } from './source.js';
 
-export interface TbScreeningOptions {
+interface TbScreeningOptions {
   /** Source name (patient id namespace). Default: the folder's name (montgomery, shenzhen). */
   name?: string;
 }
 
 const EXTENSIONS = ['.jpg', '.jpeg', '.png'];
-export const TB_LABELS = { '0': 'normal', '1': 'tuberculosis' } as const;
+const TB_LABELS = { '0': 'normal', '1': 'tuberculosis' } as const;
 
 /** MCUCXR_0001_0 → 'normal'; CHNCXR_0327_1 → 'tuberculosis'; anything else → null. */
 export function tbLabelOf(stem: string): string | null {

@@ -46,7 +46,7 @@ export function isKerasResnet(model: TfjsLayersModel): boolean {
 }
 
 /** The architecture, whether the stride is in the 1x1 conv, and the BatchNorm eps, from the topology. */
-export function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1x1: boolean; eps: number } {
+function kerasResnetSpec(model: TfjsLayersModel): { arch: Arch; strideIn1x1: boolean; eps: number } {
   const blocks = new Map<number, Set<number>>();
   let eps: number | null = null;
   let strideIn1x1 = false;
@@ -166,6 +166,8 @@ export function kerasResnetMetadata(model: TfjsLayersModel, numClasses = 1000): 
     input_size: '224',
     num_classes: String(numClasses),
     source: `Keras ${arch} ImageNet (keras ${model.kerasVersion}) from a TensorFlow.js layers model`,
-    conversion: `conv biases folded into BatchNorm running_mean; BatchNorm eps ${eps} → running_var += ${eps} - 1e-5; conv1 input channels reversed (Keras caffe input is BGR); normalisation = caffe mean/255, std 1/255`,
+    conversion:
+      `conv biases folded into BatchNorm running_mean; BatchNorm eps ${eps} → running_var += ${eps} - 1e-5; ` +
+      `conv1 input channels reversed (Keras caffe input is BGR); normalisation = caffe mean/255, std 1/255`,
   };
 }

@@ -15,13 +15,6 @@ export function normaliseName(k0: string): string {
   return m ? m[1]! + m[2]! : k;
 }
 
-/** torchvision's own renames for old checkpoints, plus DataParallel's 'module.' prefix. */
-export function normaliseNames<T>(t: Map<string, T>): Map<string, T> {
-  const out = new Map<string, T>();
-  for (const [k, v] of t) out.set(normaliseName(k), v);
-  return out;
-}
-
 /**
  * The prefix every name carries beyond the model's own (e.g. 'model.' or 'densenet121.'),
  * found from the first of the model's names that some key ends with; '' when names match.

@@ -31,9 +31,9 @@ export class PyGlobal {
   }
 }
 
-export type PyKey = string | number | bigint | boolean | null | PyTuple;
+type PyKey = string | number | bigint | boolean | null | PyTuple;
 export type PyValue = PyKey | Uint8Array | PyValue[] | PyDict | PyGlobal | PySet | object;
-export class PySet {
+class PySet {
   readonly items: PyValue[] = [];
 }
 
@@ -42,7 +42,7 @@ export interface AllowedGlobal {
   call?: (args: PyValue[]) => PyValue;
 }
 
-export interface UnpickleOptions {
+interface UnpickleOptions {
   /** 'module.name' → how to treat it. Anything not listed is refused. */
   globals: Record<string, AllowedGlobal>;
   /** BINPERSID/PERSID: turns a persistent id into a value (torch's storages). */
@@ -57,7 +57,8 @@ export class RefusedGlobalError extends Error {
     what: string,
   ) {
     super(
-      `${what}: refused to load global '${global}' — it is not plain weights data, and cxrtune never runs code from a checkpoint${hint(global)}`,
+      `${what}: refused to load global '${global}' — it is not plain weights data, and cxrtune never runs ` +
+        `code from a checkpoint${hint(global)}`,
     );
   }
 }

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type { HostTensor, TensorMap } from '../types.js';
 import { f16BitsToF32 } from '../dtype.js';
 
-export interface KerasLayer {
+interface KerasLayer {
   class_name: string;
   name: string;
   config: Record<string, unknown>;

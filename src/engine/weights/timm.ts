@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { Arch } from '../types.js';
 import { familyOf, isArch } from '../models/registry.js';
 
-export interface TimmConfig {
+interface TimmConfig {
   architecture: string;
   num_classes?: number;
   pretrained_cfg?: {

@@ -18,7 +18,7 @@ const NESTED_KEYS = [
   'state_dict_ema',
 ];
 
-export interface TorchStateDict {
+interface TorchStateDict {
   /** Where the state dict was in the file ('' for the top level, else the key). */
   path: string;
   /** Name → dtype and shape, in the file's order. */
@@ -34,7 +34,7 @@ function isTensorDict(v: PyValue): v is PyDict {
   return true;
 }
 
-export function findStateDict(root: PyValue, file: string): { path: string; dict: PyDict; otherKeys: string[] } {
+function findStateDict(root: PyValue, file: string): { path: string; dict: PyDict; otherKeys: string[] } {
   if (isTensorDict(root)) return { path: '', dict: root, otherKeys: [] };
   if (!(root instanceof PyDict)) throw new Error(`${file} holds no state dict (its object is not a dict)`);
   const keys = [...root.map.keys()].map(String);
@@ -43,7 +43,8 @@ export function findStateDict(root: PyValue, file: string): { path: string; dict
     if (v !== undefined && isTensorDict(v)) return { path: k, dict: v, otherKeys: keys.filter((x) => x !== k) };
   }
   throw new Error(
-    `${file} holds no state dict: its keys are ${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`,
+    `${file} holds no state dict: its keys are ` +
+      `${keys.slice(0, 12).join(', ')}${keys.length > 12 ? ', …' : ''} and none is a dict of tensors`,
   );
 }
 

@@ -11,7 +11,7 @@ import type { HostTensor } from '../types.js';
 import { PyDict, PyGlobal, PyTuple, unpickle, type AllowedGlobal, type PyValue } from './pickle.js';
 
 /** Element types of torch storages. BOOL/I8/I16 have no engine dtype and are widened on read. */
-export type StorageDtype = HostTensor['dtype'] | 'BOOL' | 'I8' | 'I16';
+type StorageDtype = HostTensor['dtype'] | 'BOOL' | 'I8' | 'I16';
 
 const STORAGE_TYPES: Record<string, StorageDtype> = {
   FloatStorage: 'F32',
@@ -56,7 +56,7 @@ const ELEMENT_BYTES: Record<StorageDtype, number> = {
   I16: 2,
 };
 
-export interface TorchStorage {
+interface TorchStorage {
   key: string;
   dtype: StorageDtype;
   /** Elements (of dtype) in the storage; 0 for an untyped storage, whose size is the entry's. */
@@ -82,7 +82,7 @@ export class TorchTensorRef {
   buildState(): void {}
 }
 
-export function hostDtype(d: StorageDtype): HostTensor['dtype'] {
+function hostDtype(d: StorageDtype): HostTensor['dtype'] {
   return d === 'BOOL' ? 'U8' : d === 'I8' || d === 'I16' ? 'I32' : d;
 }
 
@@ -90,7 +90,9 @@ const LEGACY_MAGIC = Uint8Array.from([
   0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
 ]);
 const RESAVE =
-  "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', _use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its pickle)";
+  "re-save it with Python as a zip checkpoint: torch.save(torch.load(f, map_location='cpu'), 'new.pth', " +
+  '_use_new_zipfile_serialization=True) (only in an environment you trust: loading a legacy file runs its ' +
+  'pickle)';
 
 /** What kind of file this is, from its first bytes. */
 export function sniffWeights(head: Uint8Array): 'zip' | 'torch-legacy' | 'tar' | 'pickle' | 'safetensors' | 'unknown' {
@@ -225,7 +227,8 @@ export class TorchArchive {
         const script = [...entries.keys()].some((n) => /(^|\/)(code\/|constants\.pkl$)/.test(n));
         throw new Error(
           script
-            ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() with torch.save instead`
+            ? `${file} is a TorchScript archive (torch.jit.save), not a state dict: save model.state_dict() ` +
+                `with torch.save instead`
             : `${file} is a zip but not a torch.save checkpoint (${pkls.length ? 'several' : 'no'} <name>/data.pkl)`,
         );
       }
@@ -252,7 +255,10 @@ export class TorchArchive {
           if (!entries.has(`${prefix}/data/${key}`))
             throw new Error(`${file} is incomplete: storage ${key} is missing`);
           let s = storages.get(key);
-          if (!s) storages.set(key, (s = { key, dtype, numel: Number(numel), location: String(location), untyped }));
+          if (!s) {
+            s = { key, dtype, numel: Number(numel), location: String(location), untyped };
+            storages.set(key, s);
+          }
           return s;
         },
       });
@@ -272,7 +278,8 @@ export class TorchArchive {
     const storageNumel = Math.floor(bytes.byteLength / es);
     if (!t.storage.untyped && t.storage.numel * ELEMENT_BYTES[t.storage.dtype] !== bytes.byteLength) {
       throw new Error(
-        `${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`,
+        `${this.file} is corrupt: storage ${t.storage.key} has ${bytes.byteLength} bytes, expected ` +
+          `${t.storage.numel} × ${ELEMENT_BYTES[t.storage.dtype]}`,
       );
     }
     const n = t.shape.reduce((a, b) => a * b, 1);

@@ -17,9 +17,9 @@ import { HUB_ID, hubRepoDir, hubSnapshot } from './caches.js';
 import { isTfjsLayersModel, readTfjsLayersModel } from './tfjsLayers.js';
 import { isKerasResnet, kerasResnetMetadata, kerasResnetToTorchvision } from './kerasResnet.js';
 
-export type WeightsFormat = 'safetensors' | 'torch' | 'tfjs';
+type WeightsFormat = 'safetensors' | 'torch' | 'tfjs';
 
-export interface WeightsInfo {
+interface WeightsInfo {
   file: string;
   format: WeightsFormat;
   /** arch (when known), mean/std (JSON), input_size, num_classes, source, layout … */
@@ -30,7 +30,7 @@ export interface WeightsInfo {
   notes: string[];
 }
 
-export interface Weights extends WeightsInfo {
+interface Weights extends WeightsInfo {
   tensors: TensorMap;
 }
 
@@ -66,7 +66,8 @@ export function resolveWeightsFile(source: string): string {
       const snap = hubSnapshot(source);
       if (snap) return resolveWeightsFile(snap);
       throw new Error(
-        `pretrained weights not found: ${source} is neither a file nor in the Hugging Face cache (${hubRepoDir(source)}); fetch it with: cxrtune weights pull ${source}`,
+        `pretrained weights not found: ${source} is neither a file nor in the Hugging Face cache ` +
+          `(${hubRepoDir(source)}); fetch it with: cxrtune weights pull ${source}`,
       );
     }
     throw new Error(`pretrained weights not found: ${source}`);
@@ -197,7 +198,8 @@ async function load(source: string, data: boolean): Promise<WeightsInfo & { tens
     const arch = timmArch(timm);
     if (!arch)
       throw new Error(
-        `${file}: timm architecture '${timm.architecture}' has no torchvision counterpart in cxrtune (ResNet-18…152, DenseNet-121…201)`,
+        `${file}: timm architecture '${timm.architecture}' has no torchvision counterpart in cxrtune ` +
+          `(ResNet-18…152, DenseNet-121…201)`,
       );
     metadata = { ...metadata, ...timmMetadata(timm) };
   }

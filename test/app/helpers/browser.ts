@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-export interface PageCheck {
+interface PageCheck {
   errors: string[];
   title: string;
   sections: string[];

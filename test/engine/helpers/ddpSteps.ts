@@ -1,8 +1,8 @@
 // A few SGD-momentum steps on fixed synthetic batches, alone (batch 16) or as one rank of a
 // c10d group (WORLD_SIZE set: this rank's half of every batch). DDP_BN = frozen | train |
-// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT (rank 0's share of 16). Writes the trainable
-// parameters and the BatchNorm buffers, float32, concatenated in name order, to
-// $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
+// sync (BatchNorm training with SyncBatchNorm); DDP_PRECISION = fp32 | bf16; DDP_STEPS, DDP_SIZE; DDP_SPLIT
+// (rank 0's share of 16). Writes the trainable parameters and the BatchNorm buffers, float32, concatenated in
+// name order, to $DDP_OUT/rank<R>.{params,buffers}.bin. Used by test/engine/distributed.test.ts.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Model } from '../../../src/engine/model.js';
@@ -10,12 +10,12 @@ import { distEnvFrom, ProcessGroup } from '../../../src/engine/distributed.js';
 import { manualSeed, setThreads } from '../../../src/engine/runtime.js';
 import type { BatchNormMode, Precision } from '../../../src/engine/types.js';
 
-export const STEPS = 3;
-export const BATCH = 16;
-export const SIZE = 32;
+const STEPS = 3;
+const BATCH = 16;
+const SIZE = 32;
 
 /** Step s's full batch (16 images size², uint8 grey, labels 0/1): a fixed LCG stream. */
-export function batchAt(s: number, size = SIZE): { pixels: Uint8Array; labels: Int32Array } {
+function batchAt(s: number, size = SIZE): { pixels: Uint8Array; labels: Int32Array } {
   let x = ((s + 1) * 2654435761) >>> 0;
   const next = () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
   const pixels = new Uint8Array(BATCH * size * size);
@@ -36,9 +36,9 @@ function reverseBatch(b: { pixels: Uint8Array; labels: Int32Array }, size: numbe
 }
 
 /** 'sync': BatchNorm training, with SyncBatchNorm in a group (alone it is plain 'train'). */
-export type DdpBn = BatchNormMode | 'sync';
+type DdpBn = BatchNormMode | 'sync';
 
-export interface StepsOptions {
+interface StepsOptions {
   precision?: Precision;
   steps?: number;
   /** Image side (default SIZE). */

@@ -8,7 +8,8 @@ import { prepareStudy } from '../../../src/app/serve/screen.js';
 const [dir, maxPixelsArg] = process.argv.slice(2);
 const maxPixels = Number(maxPixelsArg);
 const corpus = await adversarialCorpus(dir!);
-for (const c of corpus.filter((x) => x.name.startsWith('ok-'))) await prepareStudy(c.bytes, { size: 224, maxPixels }); // warm up
+// warm up
+for (const c of corpus.filter((x) => x.name.startsWith('ok-'))) await prepareStudy(c.bytes, { size: 224, maxPixels });
 const peak = () => process.resourceUsage().maxRSS * 1024;
 const base = Math.max(peak(), process.memoryUsage().rss);
 const cases = [];

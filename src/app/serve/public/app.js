@@ -105,7 +105,11 @@ function renderCard(c) {
   if (c.calibration)
     add(
       'Calibration',
-      `${c.calibration.method}${c.calibration.n ? ` on ${c.calibration.n} site images` : ''}${c.calibration.eceBefore != null ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}` : ''}`,
+      `${c.calibration.method}` +
+        (c.calibration.n ? ` on ${c.calibration.n} site images` : '') +
+        (c.calibration.eceBefore != null
+          ? `; ECE ${fmt(c.calibration.eceBefore)} → ${fmt(c.calibration.eceAfter)}`
+          : ''),
     );
   add('Intended use', c.intendedUse);
   root.append(dl, el('p', c.disclaimer, 'disclaimer'));
@@ -138,7 +142,8 @@ function show(r) {
     $('lungs-outline').src = lungs.outline;
     if (lungs.evidenceInside !== null)
       $('lung-evidence').textContent =
-        `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of the image).`;
+        `Evidence inside the lungs: ${pct(lungs.evidenceInside)} (the lungs cover ${pct(lungs.lungArea)} of ` +
+        `the image).`;
     if (lungs.warning) $('lung-warning').textContent = lungs.warning;
   }
   $('probability').textContent = pct(r.probability);
@@ -196,7 +201,8 @@ async function screen(file) {
     show(r);
     addToSession(r);
     setStatus(
-      `Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the threshold ${pct(r.threshold)}.`,
+      `Done: probability ${pct(r.probability)}, ${r.decision === 'positive' ? 'at or above' : 'below'} the ` +
+        `threshold ${pct(r.threshold)}.`,
     );
     $('result-h').focus();
   } catch (e) {

@@ -42,7 +42,8 @@ function render(data) {
   const c = data.counts;
   $('wl-summary').textContent =
     `${data.items.length} instances: ${c.sent} sent back, ${c.screened} screened, ${c.received} waiting, ` +
-    `${c.skipped} skipped, ${c.failed} failed. ${data.pacs ? `PACS: ${data.pacs}` : 'No PACS configured (STOW-RS only).'}`;
+    `${c.skipped} skipped, ${c.failed} failed. ` +
+    `${data.pacs ? `PACS: ${data.pacs}` : 'No PACS configured (STOW-RS only).'}`;
   const body = $('worklist').tBodies[0];
   body.replaceChildren();
   for (const it of data.items) {
@@ -85,7 +86,8 @@ async function showOverlay(it) {
   overlayUrl = URL.createObjectURL(blob);
   $('overlay').src = overlayUrl;
   $('overlay-caption').textContent =
-    `Probability ${pct(it.probability)} (threshold ${pct(it.threshold)}): ${it.decision}. Warm colours mark the regions that raised the probability.`;
+    `Probability ${pct(it.probability)} (threshold ${pct(it.threshold)}): ${it.decision}. Warm colours mark ` +
+    `the regions that raised the probability.`;
   $('detail').hidden = false;
   $('detail').scrollIntoView({ block: 'nearest' });
 }

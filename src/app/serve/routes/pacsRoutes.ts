@@ -4,7 +4,7 @@
 // the PACS service. Under /api/v1, so the token and the audit row apply as for every API route.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../apiError.js';
-import { boundaryOf, parseMultipart } from '../../pacs/multipartRelated.js';
+import { boundaryOf, type Part, parseMultipart } from '../../pacs/multipartRelated.js';
 import type { PacsService, StowOutcome } from '../../pacs/pacsService.js';
 import { readSourceHeader } from '../../pacs/sourceHeader.js';
 
@@ -26,7 +26,7 @@ function instancesOf(req: FastifyRequest): Buffer[] {
   const body = req.body;
   if (!Buffer.isBuffer(body) || body.length === 0)
     throw new ApiError(400, 'empty_body', 'the request carried no DICOM instances');
-  let parts;
+  let parts: Part[];
   try {
     parts = parseMultipart(body, boundary);
   } catch (e) {

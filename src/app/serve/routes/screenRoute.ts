@@ -6,7 +6,7 @@ import { ApiError } from '../apiError.js';
 import { errorMessage } from '../../../util/errorMessage.js';
 import { DISCLAIMER } from '../modelCard.js';
 import type { ServedModel } from '../servedModel.js';
-import { AbortedError, QueueFullError, type StudyQueue } from '../studyQueue.js';
+import { AbortedError, type QueuedResult, QueueFullError, type StudyQueue } from '../studyQueue.js';
 import type { StudyAuditInfo } from '../studyAudit.js';
 
 const STATUS: Record<StudyInputProblem, [number, string]> = {
@@ -18,7 +18,7 @@ const STATUS: Record<StudyInputProblem, [number, string]> = {
   unsupported_dicom: [422, 'unsupported_dicom'],
 };
 
-export interface ScreenRouteDeps {
+interface ScreenRouteDeps {
   served: ServedModel;
   queue: StudyQueue;
   timeoutMs: number;
@@ -76,7 +76,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
     });
     const work = queue.submit(bytes, ac.signal);
     work.catch(() => undefined); // settled after a timeout: nobody awaits it any more
-    let r;
+    let r: QueuedResult;
     try {
       r = await Promise.race([work, timeout]);
     } catch (e) {

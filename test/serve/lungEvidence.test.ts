@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { lungEvidence, outlineRgba } from '../../src/app/lungs/lungEvidence.js';
 import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
-import { Segmenter } from '../../src/engine/segmentation/segmenter.js';
+import { Model } from '../../src/engine/model.js';
 import { saveSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
 import { decodeImageBuffer } from '../../src/data/image.js';
@@ -50,7 +50,7 @@ let srv: Server;
 before(async () => {
   ckpt = await makeCheckpoint();
   seg = mkdtempSync(join(tmpdir(), 'cxrtune-seg-'));
-  const model = Segmenter.create({ arch: 'unet_mobilenet_v2', decoderChannels: [32, 16, 8, 8, 4] });
+  const model = await Model.create({ task: 'segment', arch: 'unet_mobilenet_v2', decoderChannels: [32, 16, 8, 8, 4] });
   await saveSegmenter(seg, model, {
     classes: ['lung'],
     preprocessing: { size: 64, fit: 'stretch', equalize: 'none', channels: 1 },

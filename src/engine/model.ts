@@ -18,29 +18,29 @@ import {
   type SegmenterArch,
   type SegmenterSpec,
 } from './segmentation/segmenter.js';
-import {
-  type Arch,
-  type Batch,
-  type BatchNormMode,
-  type BatchNormStats,
-  type CamResult,
-  type EngineModel,
-  type FeatureResult,
-  type GroupHyper,
-  type HostTensor,
-  type LayerInfo,
-  type CrossEntropyLoss,
-  type DiceBceLoss,
-  type ModelSpec,
-  type Normalisation,
-  type OptimizerConfig,
-  type ParamInfo,
-  type PredictResult,
-  type Precision,
-  type StepOptions,
-  type StepResult,
-  type Task,
-  type TensorMap,
+import type {
+  Arch,
+  Batch,
+  BatchNormMode,
+  BatchNormStats,
+  CamResult,
+  EngineModel,
+  FeatureResult,
+  GroupHyper,
+  HostTensor,
+  LayerInfo,
+  CrossEntropyLoss,
+  DiceBceLoss,
+  ModelSpec,
+  Normalisation,
+  OptimizerConfig,
+  ParamInfo,
+  PredictResult,
+  Precision,
+  StepOptions,
+  StepResult,
+  Task,
+  TensorMap,
 } from './types.js';
 
 const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
@@ -82,7 +82,7 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
     this.spec = spec;
     this.native = native;
     this.entries = native.entries();
-    this.entries.forEach((e, i) => this.index.set(e.name, i));
+    for (const [i, e] of this.entries.entries()) this.index.set(e.name, i);
     const b = native.blocks();
     this.blockNames = b.blocks;
     const s = this.resolved;

@@ -209,12 +209,12 @@ export function segmentationEpochs(samples: SegSample[], S: number, st: Settings
         const idx = order.slice(b * bs, (b + 1) * bs);
         const pixels = new Uint8Array(idx.length * S * S),
           masks = new Uint8Array(idx.length * S * S);
-        idx.forEach((i, k) => {
+        for (const [k, i] of idx.entries()) {
           const s = samples[i]!;
           const a = st.augment ? augmentPair(s.pixels, s.mask, S, rng) : { pixels: s.pixels, mask: s.mask };
           pixels.set(a.pixels, k * S * S);
           masks.set(a.mask, k * S * S);
-        });
+        }
         yield { pixels, shape: [idx.length, S, S, 1], masks };
       }
     },
@@ -325,7 +325,7 @@ async function unfoldEncoderBatchNorm(
   for (let i = 0; i < use.length; i += 16) {
     const part = use.slice(i, i + 16);
     const px = new Uint8Array(part.length * S * S);
-    part.forEach((s, k) => px.set(s.pixels, k * S * S));
+    for (const [k, s] of part.entries()) px.set(s.pixels, k * S * S);
     batches.push({ pixels: px, shape: [part.length, S, S, 1] as [number, number, number, number] });
   }
   const r = await unfoldBatchNorm(encoderOnly, batches);

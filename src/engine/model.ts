@@ -270,7 +270,7 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
     return { loss: { kind: 'diceBce' as const, diceWeight: loss.diceWeight, bceWeight: loss.bceWeight }, masks };
   }
 
-  /** Eval mode. A classifier: logits and softmax [N, numClasses]; a segmenter: per-pixel logits and sigmoid [N, H, W]. */
+  /** Eval mode. A classifier: logits and softmax [N, numClasses]; a segmenter: per-pixel logits, sigmoid [N, H, W]. */
   async predict(batch: Batch, opts: { precision?: Precision } = {}): Promise<PredictResult> {
     const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
     checkBatch(batch);
@@ -376,7 +376,8 @@ function checkNormalisation(n: Normalisation): void {
     xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(n.mean, false) || !ok(n.std, true)) {
     throw new Error(
-      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
+      'normalisation needs 3 finite means and 3 positive standard deviations ' +
+        `(got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
     );
   }
 }

@@ -48,7 +48,7 @@ const base = (out: string): SegTrainOptions => ({
 
 before(() => setThreads(2));
 
-test('a segmenter run stopped after epoch 2 and resumed ends with the uninterrupted run’s weights and losses', async () => {
+test('a segmenter run stopped after epoch 2 and resumed ends with the uninterrupted run’s weights', async () => {
   const full = await trainSegmenter(base('full'));
   const stopAfter2: TrainerCallback = {
     onEpochEnd: (r: EpochResult) =>

@@ -95,7 +95,9 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
   await plain.close();
 });
 
-test("a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole image", async () => {
+const BOX_TEST =
+  "a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole image";
+test(BOX_TEST, async () => {
   const png = await phantomPng(200, 4);
   const S = served.lungs!.meta.preprocessing.size;
   const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });

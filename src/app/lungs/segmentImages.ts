@@ -18,7 +18,7 @@ export async function segmentProbs(
   for (let i = 0; i < inputs.length; i += bs) {
     const chunk = inputs.slice(i, i + bs);
     const px = new Uint8Array(chunk.length * S * S);
-    chunk.forEach((c, k) => px.set(c, k * S * S));
+    for (const [k, c] of chunk.entries()) px.set(c, k * S * S);
     const { logits } = await model.predict(
       { pixels: px, shape: [chunk.length, S, S, 1] },
       { precision: opts.precision ?? 'fp32' },

@@ -233,7 +233,8 @@ async function resumePoint(
   if (!state) throw new Error(`${o.out} holds no training state to resume (trainer.json is missing)`);
   if (t.epochs !== state.epoch)
     throw new Error(
-      `${o.out}: the weights are from epoch ${t.epochs} but the training state from epoch ${state.epoch} (an interrupted write); train anew`,
+      `${o.out}: the weights are from epoch ${t.epochs} but the training state from epoch ${state.epoch} ` +
+        '(an interrupted write); train anew',
     );
   const saved = {
     epochs: t.plannedEpochs,
@@ -292,14 +293,16 @@ class SegmenterLog implements TrainerCallback {
   onStep(s: StepInfo): void {
     this.lossSum += s.loss * s.images;
     this.seen += s.images;
-    if ((s.batch + 1) % 20 === 0)
-      this.log(
-        `  epoch ${s.epoch + 1} batch ${s.batch + 1}/${s.batchesPerEpoch} loss ${(this.lossSum / this.seen).toFixed(4)} (${((performance.now() - this.t0) / this.seen).toFixed(0)} ms/img)`,
-      );
+    if ((s.batch + 1) % 20 === 0) {
+      const loss = (this.lossSum / this.seen).toFixed(4);
+      const ms = ((performance.now() - this.t0) / this.seen).toFixed(0);
+      this.log(`  epoch ${s.epoch + 1} batch ${s.batch + 1}/${s.batchesPerEpoch} loss ${loss} (${ms} ms/img)`);
+    }
   }
   onEpochEnd(r: EpochResult): void {
     this.log(
-      `epoch ${r.epoch + 1}/${this.epochs}: loss ${r.trainLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s, ${r.imagesPerSecond.toFixed(2)} img/s`,
+      `epoch ${r.epoch + 1}/${this.epochs}: loss ${r.trainLoss.toFixed(4)}, ${r.seconds.toFixed(0)} s, ` +
+        `${r.imagesPerSecond.toFixed(2)} img/s`,
     );
   }
 }

@@ -49,7 +49,8 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   const rule = trainThresholdRule(cfg);
   if (!data.valid && rule.kind !== 'fixed')
     throw new Error(
-      `--threshold ${cfg.threshold} chooses the threshold on the '${cfg.validSplit}' split, which the manifest does not have; give a fixed threshold or a manifest with that split`,
+      `--threshold ${cfg.threshold} chooses the threshold on the '${cfg.validSplit}' split, which the manifest ` +
+        'does not have; give a fixed threshold or a manifest with that split',
     );
 
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
@@ -79,7 +80,8 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(
-      `the manifest ${cfg.manifest} changed since this run started (sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`,
+      `the manifest ${cfg.manifest} changed since this run started ` +
+        `(sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`,
     );
   }
   const learner = await Learner.resume(last, cfg, data, { worker: true });

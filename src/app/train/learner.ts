@@ -215,11 +215,12 @@ export class Learner {
     return saveCheckpoint(dir, this.model, { ...meta, ...extra });
   }
 
-  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs the file's lung box). */
+  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs its lung box). */
   async decode(file: string, region?: Region): Promise<GrayImage> {
     if (this.preprocessing.crop === 'lungs' && !region)
       throw new Error(
-        `${file}: this model crops every image to its lung field; its lung box is needed (a lung mask or the segmenter, --lungs DIR)`,
+        `${file}: this model crops every image to its lung field; its lung box is needed ` +
+          '(a lung mask or the segmenter, --lungs DIR)',
       );
     return decodeImage(file, { ...imageOptions(this.preprocessing), ...(region ? { region } : {}) });
   }

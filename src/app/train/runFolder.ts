@@ -105,7 +105,8 @@ export class ScheduleTrace implements TrainerCallback {
     this.lines = rows.filter((l) => Number(l.slice(0, l.indexOf(','))) < step);
   }
   onStep(s: StepInfo): void {
-    s.hyper.forEach((h, g) => this.lines.push(`${s.step},${s.epoch + 1},${g},${h.lr},${h.momentum},${h.weightDecay}`));
+    for (const [g, h] of s.hyper.entries())
+      this.lines.push(`${s.step},${s.epoch + 1},${g},${h.lr},${h.momentum},${h.weightDecay}`);
   }
   async flush(): Promise<void> {
     await writeFileAtomic(this.file, `${[TRACE_HEADER, ...this.lines].join('\n')}\n`);

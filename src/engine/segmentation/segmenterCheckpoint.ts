@@ -22,7 +22,10 @@ export interface SegmenterMeta {
   decoderChannels: number[];
   /** What the one output channel marks. */
   classes: string[];
-  /** The same record as a classifier's: size (a multiple of 32), fit 'stretch' (the mask is resized back to the image), normalisation. */
+  /**
+   * The same record as a classifier's: size (a multiple of 32), fit 'stretch' (the mask is resized
+   * back to the image), normalisation.
+   */
   preprocessing: Preprocessing;
   /** Probability threshold for the binary mask. */
   threshold: number;

@@ -1,7 +1,8 @@
-// The experiment runner: TrainConfig → run folder + data + Learner, then learner.fit.
-// trainRun starts a run; resumeRun continues one from checkpoints/last (fit.ts restores the
-// weights, optimizer state, schedule position and every seed-derived stream), so an
+// The experiment runner: TrainConfig → run folder + data + Learner, ready for learner.fit.
+// startRun prepares a new run; continueRun one to continue from checkpoints/last (fit.ts restores
+// the weights, optimizer state, schedule position and every seed-derived stream), so an
 // interrupted run resumed ends with the same weights as an uninterrupted one (bitwise on CPU fp32).
+// trainRun and resumeRun are either, then fit.
 //
 // Seeds: the engine RNG is seeded with `seed` before the model is built (initialisation,
 // a re-initialised head; Learner.forTraining), then per epoch by fit.ts.
@@ -13,7 +14,7 @@ import { weightsRef } from '../../engine/weights/weightsFile.js';
 import type { ResumePoint } from '../../recipe/trainer.js';
 import { isOfflineAug } from '../../data/augmentMode.js';
 import { openRunData } from './dataSource.js';
-import type { RunOptions, RunSummary } from './fit.js';
+import type { FitOptions, RunOptions, RunSummary } from './fit.js';
 import { Learner } from './learner.js';
 import { lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, writeJson } from './runFolder.js';
 import { DEFAULTS, trainThresholdRule, validateTrainConfig, type TrainConfig } from './trainConfig.js';
@@ -22,8 +23,28 @@ export type { RunOptions, RunSummary } from './fit.js';
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
 
-/** Starts a new run in cfg.out (which must not hold a run already). */
+/** A run ready to fit: its learner, its resolved config and, when continuing, where it stopped. */
+export interface PreparedRun {
+  learner: Learner;
+  cfg: TrainConfig;
+  /** Options for learner.fit: the resume point when continuing a run. */
+  fit: Pick<FitOptions, 'resume'>;
+}
+
+/** Starts a new run in cfg.out and fits it. */
 export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Promise<RunSummary> {
+  const run = await startRun(config, opts);
+  return run.learner.fit(run.cfg, { ...opts, ...run.fit });
+}
+
+/** Continues the run in runDir from its last checkpoint to its end. */
+export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<RunSummary> {
+  const run = await continueRun(runDir, opts);
+  return run.learner.fit(run.cfg, { ...opts, ...run.fit });
+}
+
+/** A new run in cfg.out (which must not hold a run already): config.json written, the learner built. */
+export async function startRun(config: TrainConfig, opts: RunOptions = {}): Promise<PreparedRun> {
   const log = opts.log ?? (() => undefined);
   validateTrainConfig(config);
   const cfg: TrainConfig = {
@@ -57,11 +78,11 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   const learner = await Learner.forTraining(cfg, data, { log, worker: true });
   if (g) await g.broadcastModel(learner.model); // rank 0's weights everywhere (as DDP's constructor)
   if (main) await writeJson(join(cfg.out, RUN_FILES.config), { ...cfg, manifestSha256: data.manifestSha256 });
-  return learner.fit(cfg, opts);
+  return { learner, cfg, fit: {} };
 }
 
-/** Continues the run in runDir from its last checkpoint. */
-export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<RunSummary> {
+/** The run in runDir, to continue from its last checkpoint (its own config.json). */
+export async function continueRun(runDir: string, opts: RunOptions = {}): Promise<PreparedRun> {
   const dir = resolve(runDir);
   const cfgFile = join(dir, RUN_FILES.config);
   if (!existsSync(cfgFile)) throw new Error(`${runDir} is not a cxrtune run folder (no ${RUN_FILES.config})`);
@@ -89,5 +110,5 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const { state, optimizer } = await readResumable(last);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
   if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.epochs} (step ${state.step})`);
-  return learner.fit(cfg, { ...opts, ...(resume ? { resume } : {}) });
+  return { learner, cfg, fit: resume ? { resume } : {} };
 }

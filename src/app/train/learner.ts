@@ -199,7 +199,7 @@ export class Learner {
     return lrFindOnModel(this.model, this.data.train, o);
   }
 
-  /** One image — a file, or an image decoded through this model's preprocessing — classified as serve classifies it. */
+  /** One image (a file, or one decoded through this model's preprocessing), classified as serve classifies it. */
   async predict(image: string | GrayImage, o: { region?: Region; precision?: Precision } = {}): Promise<Prediction> {
     const gray = typeof image === 'string' ? await this.decode(image, o.region) : image;
     const r = await this.model.predict(this.batchOf(gray.pixels), { precision: o.precision ?? 'fp32' });

@@ -195,7 +195,7 @@ export async function trainSegmenter(o: SegTrainOptions): Promise<SegTrainResult
 const historyRow = (h: EpochResult) => ({ epoch: h.epoch + 1, loss: h.trainLoss, seconds: h.seconds });
 
 /** Epoch e: the samples shuffled and (unless off) augmented with hash(seed, 'lungs-train', e), masks beside pixels. */
-export function segmentationEpochs(samples: SegSample[], S: number, st: Settings): EpochSource<Batch> {
+function segmentationEpochs(samples: SegSample[], S: number, st: Settings): EpochSource<Batch> {
   const bs = st.batchSize;
   const perEpoch = Math.ceil(samples.length / bs);
   return {

@@ -40,14 +40,21 @@ TrainRequest train_request_from_js(const Napi::Value& v, int64_t num_classes, si
   TrainRequest r;
   r.in = input_from_js(req);
   int64_t n = r.in.pixels.size(0);
-  if (req.Get("masks").IsTypedArray()) {  // segmenter: per-pixel 0/1 masks [N, H, W] instead of labels
+  if (!req.Get("loss").IsObject()) throw std::runtime_error("trainStep needs a loss object");
+  auto loss = req.Get("loss").As<Napi::Object>();
+  auto kind = string_from_js(loss.Get("kind"), "loss.kind");
+  if (kind == "diceBce") {  // segmenter: per-pixel 0/1 masks [N, H, W] instead of labels
+    r.loss = {LossSpec::Kind::DiceBce, number_from_js(loss.Get("diceWeight"), "loss.diceWeight"),
+              number_from_js(loss.Get("bceWeight"), "loss.bceWeight")};
     r.masks = tensor_from_typed(req.Get("masks"), torch::kByte, {n, r.in.pixels.size(1), r.in.pixels.size(2)}, "masks");
-  } else {
+  } else if (kind == "crossEntropy") {
     r.labels = tensor_from_typed(req.Get("labels"), torch::kInt, {n}, "labels").to(torch::kLong);
     if (n > 0 && (r.labels.min().item<int64_t>() < 0 || r.labels.max().item<int64_t>() >= num_classes))
       throw std::runtime_error("labels must be class indices in [0, " + std::to_string(num_classes) + ")");
     auto w = numbers_from_js(req.Get("classWeights"), size_t(num_classes), "classWeights");
     r.class_weights = torch::tensor(std::vector<float>(w.begin(), w.end()));
+  } else {
+    throw std::runtime_error("unknown loss '" + kind + "'");
   }
   r.hyper = hyper_from_js(req.Get("hyper"), groups);
   r.precision = precision(string_from_js(req.Get("precision"), "precision"));

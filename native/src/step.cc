@@ -55,8 +55,8 @@ torch::Tensor forward_loss(Core& m, const TrainRequest& r, TrainResult& out) {
     logits = m.net->run(x);
   }
   auto lf = logits.to(torch::kFloat);
-  if (r.masks.defined()) {  // segmenter (unet.cc)
-    auto loss = segmentation_loss(lf, r.masks.to(m.device));
+  if (r.loss.kind == LossSpec::Kind::DiceBce) {  // segmenter (unet.cc)
+    auto loss = segmentation_loss(lf, r.masks.to(m.device), r.loss.dice_weight, r.loss.bce_weight);
     out.loss = loss.item<double>();
     out.probs = torch::sigmoid(lf.detach()).mean({1, 2, 3}).cpu();
     return loss;

@@ -1,7 +1,7 @@
-// Forward, loss, backward and the optimizer step; inference. The loss is cross-entropy
-// with the class weights TypeScript sends; loss-scaling policy (the scale, when to
-// change it) is TypeScript's: the step multiplies by the scale it is given, unscales,
-// and reports an overflow instead of stepping.
+// Forward, loss, backward and the optimizer step; inference. The loss is the one the
+// request names (cross-entropy with its class weights, or Dice + BCE with its weights);
+// loss-scaling policy (the scale, when to change it) is TypeScript's: the step multiplies
+// by the scale it is given, unscales, and reports an overflow instead of stepping.
 #pragma once
 #include <string>
 #include <vector>
@@ -15,11 +15,18 @@ Precision precision(const std::string& name);  // an error for an unknown name
 // from the instruction set oneDNN runs at).
 void set_low_precision_onednn(bool on);
 
+// The loss a request asks for; every weight is TypeScript's (engine/model.ts).
+struct LossSpec {
+  enum class Kind { CrossEntropy, DiceBce } kind = Kind::CrossEntropy;
+  double dice_weight = 0, bce_weight = 0;  // DiceBce
+};
+
 struct TrainRequest {
   HostInput in;
-  torch::Tensor labels;         // int64 class indices, one per image (classifier)
-  torch::Tensor masks;          // uint8 0/1 [N, H, W] (segmenter: Dice + BCE instead of cross-entropy)
-  torch::Tensor class_weights;  // float32, one per class
+  LossSpec loss;
+  torch::Tensor labels;         // CrossEntropy: int64 class indices, one per image
+  torch::Tensor class_weights;  // CrossEntropy: float32, one per class
+  torch::Tensor masks;          // DiceBce: uint8 0/1 [N, H, W]
   std::vector<GroupHyper> hyper;
   Precision precision;
   double loss_scale;

@@ -133,13 +133,15 @@ std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, con
   return nullptr;
 }
 
-torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& masks) {
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& masks, double dice_weight,
+                                double bce_weight) {
   TORCH_CHECK(logits.dim() == 4 && logits.size(1) == 1, "segmentation loss needs [N, 1, H, W] logits");
   auto y = masks.to(logits.device(), torch::kFloat).view_as(logits);
   auto bce = torch::binary_cross_entropy_with_logits(logits, y);
   auto p = torch::sigmoid(logits);
   auto dice = (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1);
-  return bce + (1 - dice);
+  // A weight of 1 multiplies exactly, so weights 1/1 give the unweighted sum's bits.
+  return bce * bce_weight + (1 - dice) * dice_weight;
 }
 
 }  // namespace cxr

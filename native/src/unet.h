@@ -10,8 +10,9 @@ namespace cxr {
 // Returns nullptr for an unknown encoder. Output: [N, classes, H, W] logits (H, W % 32 == 0).
 std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, const std::vector<int64_t>& decoder_channels);
 
-// BCE-with-logits (mean over pixels) + soft Dice loss over the whole batch (smooth 1).
-// logits [N, 1, H, W] float, masks [N, H, W] of 0/1 (any dtype).
-torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& masks);
+// bce_weight × BCE-with-logits (mean over pixels) + dice_weight × soft Dice loss over the
+// whole batch (smooth 1). logits [N, 1, H, W] float, masks [N, H, W] of 0/1 (any dtype).
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& masks, double dice_weight,
+                                double bce_weight);
 
 }  // namespace cxr

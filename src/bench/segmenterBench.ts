@@ -26,11 +26,11 @@ export async function benchSegmenter(
   const px = new Uint8Array(S * S);
   for (let i = 0; i < px.length; i++) px[i] = (i * 2654435761) >>> 24;
   const batch = { pixels: px, shape: [1, S, S, 1] as [number, number, number, number] };
-  for (let i = 0; i < (o.warmup ?? 5); i++) await model.predict(batch, precision);
+  for (let i = 0; i < (o.warmup ?? 5); i++) await model.predict(batch, { precision });
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    await model.predict(batch, precision);
+    await model.predict(batch, { precision });
     ms.push(performance.now() - t);
   }
   return {

@@ -1,7 +1,8 @@
 // `cxrtune lungs bench`.
 import type { Command } from 'commander';
 import { intArg } from './args.js';
-import { Segmenter, SEGMENTER_ARCHS, type SegmenterArch } from '../engine/segmentation/segmenter.js';
+import { Model } from '../engine/model.js';
+import { SEGMENTER_ARCHS, type SegmenterArch } from '../engine/segmentation/segmenter.js';
 import { loadSegmenter } from '../engine/segmentation/segmenterCheckpoint.js';
 import { benchSegmenter } from '../bench/segmenterBench.js';
 import { precisionArg, threads, requireModel } from './lungsArgs.js';
@@ -23,12 +24,15 @@ export function registerLungsBench(lungs: Command): void {
       const cl = o.channelsLast ? { channelsLast: true } : {};
       const model = o.model
         ? (await loadSegmenter(requireModel(o.model), cl)).model
-        : Segmenter.create({ arch: o.arch as SegmenterArch, ...cl });
+        : await Model.create({ task: 'segment', arch: o.arch as SegmenterArch, ...cl });
       const r = await benchSegmenter(model, { size: o.size, runs: o.runs, precision: o.precision, threads: t });
       if (o.json) console.log(JSON.stringify(r));
       else
         console.log(
-          `${model.spec.arch} [${model.spec.decoderChannels}] ${r.size}px ${r.precision}${o.channelsLast ? ' channels_last' : ''} ${t} threads: median ${r.medianMs.toFixed(1)} ms/image (p10 ${r.p10Ms.toFixed(1)}, p90 ${r.p90Ms.toFixed(1)}, min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.runs} runs)`,
+          `${model.spec.arch} [${model.spec.decoderChannels}] ${r.size}px ${r.precision}` +
+            `${o.channelsLast ? ' channels_last' : ''} ${t} threads: median ${r.medianMs.toFixed(1)} ms/image ` +
+            `(p10 ${r.p10Ms.toFixed(1)}, p90 ${r.p90Ms.toFixed(1)}, min ${r.minMs.toFixed(1)}, ` +
+            `max ${r.maxMs.toFixed(1)}; ${r.runs} runs)`,
         );
     });
 }

@@ -10,7 +10,7 @@ import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { PRESETS } from '../app/train/presets.js';
 import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/train/trainConfig.js';
-import { resumeRun, trainRun, type RunSummary } from '../app/train/experiment.js';
+import { continueRun, startRun, type PreparedRun, type RunSummary } from '../app/train/experiment.js';
 import { act } from './act.js';
 import { launchOrJoin } from './distributedLaunch.js';
 import { formatThresholdSummary } from '../app/train/trainThreshold.js';
@@ -245,21 +245,22 @@ async function runTrain(o: Record<string, unknown>, opts: TrainCommandOptions): 
   callbacks.push(...(opts.callbacks?.() ?? []));
   const intr = interruptible();
   let summary: RunSummary;
+  const ro = { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) };
   try {
+    let run: PreparedRun;
     if (o.resume) {
       const extra = Object.keys(o).filter(
         (k) => o[k] !== undefined && !['resume', 'json', 'quiet', 'nproc', 'backend'].includes(k),
       );
-      if (extra.length)
-        throw new Error(
-          `--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
-        );
-      summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
+      const flags = extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+      if (extra.length) throw new Error(`--resume continues a run with its own config.json; drop ${flags.join(', ')}`);
+      run = await continueRun(String(o.resume), ro);
     } else {
       const file = o.config ? readConfigFile(String(o.config)) : {};
       const cfg = resolveTrainConfig(file as Partial<TrainConfig>, flagsToConfig(o));
-      summary = await trainRun(cfg, { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
+      run = await startRun(cfg, ro);
     }
+    summary = await run.learner.fit(run.cfg, { ...ro, ...run.fit });
   } finally {
     intr.dispose();
   }

@@ -1,8 +1,11 @@
 // The engine's Model: a typed facade over one native network. It validates every
 // request, serialises calls (one at a time per model, in order), and converts
 // between typed arrays and the plain types of engine/types.ts. Every default the
-// addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
-// layer, optimizer β2/ε, precision, loss scale): the C++ has none.
+// addon uses is set here and sent explicitly (normalisation, the loss and its class or
+// Dice/BCE weights, Grad-CAM layer, optimizer β2/ε, precision, loss scale): the C++ has none.
+// The task is data: a classifier (spec.task 'classify', an architecture family of
+// engine/models) or the lung segmenter ('segment', engine/segmentation) is the same class;
+// they differ in their targets (labels or masks), their loss and what predict returns.
 import { SerialQueue } from '../util/serialQueue.js';
 import { loadNative, nativeIsa, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
@@ -10,33 +13,63 @@ import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
 import { gradCamMaps } from './gradCam.js';
 import {
-  type Arch,
-  type Batch,
-  type BatchNormMode,
-  type BatchNormStats,
-  type CamResult,
-  type EngineModel,
-  type FeatureResult,
-  type GroupHyper,
-  type HostTensor,
-  type LayerInfo,
-  type ModelSpec,
-  type Normalisation,
-  type OptimizerConfig,
-  type ParamInfo,
-  type PredictResult,
-  type Precision,
-  type StepOptions,
-  type StepResult,
-  type TensorMap,
+  checkSegmenterSpec,
+  segmenterStageOf,
+  type SegmenterArch,
+  type SegmenterSpec,
+} from './segmentation/segmenter.js';
+import type {
+  Arch,
+  Batch,
+  BatchNormMode,
+  BatchNormStats,
+  CamResult,
+  EngineModel,
+  FeatureResult,
+  GroupHyper,
+  HostTensor,
+  LayerInfo,
+  CrossEntropyLoss,
+  DiceBceLoss,
+  ModelSpec,
+  Normalisation,
+  OptimizerConfig,
+  ParamInfo,
+  PredictResult,
+  Precision,
+  StepOptions,
+  StepResult,
+  Task,
+  TensorMap,
 } from './types.js';
 
 const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
 
-export type ResolvedSpec = ModelSpec & { arch: Arch; numClasses: number; normalisation: Normalisation; device: string };
+/** Each task's loss unless a step names one: cross-entropy, and Dice + BCE weighing 1 each. */
+export const DEFAULT_LOSS: { readonly classify: CrossEntropyLoss; readonly segment: DiceBceLoss } = {
+  classify: { kind: 'crossEntropy' },
+  segment: { kind: 'diceBce', diceWeight: 1, bceWeight: 1 },
+};
 
-export class Model implements EngineModel {
-  readonly spec: ResolvedSpec;
+export type ResolvedSpec = ModelSpec & {
+  task: 'classify';
+  arch: Arch;
+  numClasses: number;
+  normalisation: Normalisation;
+  device: string;
+};
+export type ResolvedSegmenterSpec = SegmenterSpec & {
+  arch: SegmenterArch;
+  numClasses: 1;
+  decoderChannels: number[];
+  normalisation: Normalisation;
+  device: string;
+  channelsLast: boolean;
+};
+type SpecOf<T extends Task> = T extends 'segment' ? ResolvedSegmenterSpec : ResolvedSpec;
+
+export class Model<T extends Task = 'classify'> implements EngineModel {
+  readonly spec: SpecOf<T>;
   private readonly native: NativeModel;
   private readonly entries: ParamInfo[];
   private readonly index = new Map<string, number>();
@@ -45,20 +78,37 @@ export class Model implements EngineModel {
   readonly blockNames: string[];
   readonly camLayer: string;
 
-  private constructor(spec: ResolvedSpec, native: NativeModel) {
+  private constructor(spec: SpecOf<T>, native: NativeModel) {
     this.spec = spec;
     this.native = native;
     this.entries = native.entries();
-    this.entries.forEach((e, i) => this.index.set(e.name, i));
+    for (const [i, e] of this.entries.entries()) this.index.set(e.name, i);
     const b = native.blocks();
     this.blockNames = b.blocks;
-    // The default layer is the family's (TypeScript): every call below names its layer.
-    this.camLayer = familyOf(spec.arch).camLayer;
-    if (!this.blockNames.includes(this.camLayer))
-      throw new Error(`${spec.arch}: the family's Grad-CAM layer '${this.camLayer}' is not one of its blocks`);
+    const s = this.resolved;
+    // The default layer is the family's (TypeScript): every call below names its layer. A segmenter has none.
+    this.camLayer = s.task === 'segment' ? '' : familyOf(s.arch).camLayer;
+    if (s.task === 'classify' && !this.blockNames.includes(this.camLayer))
+      throw new Error(`${s.arch}: the family's Grad-CAM layer '${this.camLayer}' is not one of its blocks`);
   }
 
-  static async create(spec: ModelSpec): Promise<Model> {
+  static create(spec: ModelSpec): Promise<Model>;
+  static create(spec: SegmenterSpec): Promise<Model<'segment'>>;
+  static async create(spec: ModelSpec | SegmenterSpec): Promise<Model<Task>> {
+    if (spec.task === 'segment') {
+      const resolved: ResolvedSegmenterSpec = {
+        task: 'segment',
+        arch: spec.arch,
+        numClasses: 1,
+        decoderChannels: checkSegmenterSpec(spec),
+        normalisation: spec.normalisation ?? IMAGENET,
+        device: spec.device ?? 'cpu',
+        channelsLast: !!spec.channelsLast,
+      };
+      checkNormalisation(resolved.normalisation);
+      const { NativeModel } = loadNative();
+      return new Model<'segment'>(resolved, new NativeModel(resolved));
+    }
     familyOf(spec.arch); // an unknown architecture is an error here, before the native call
     if (!Number.isInteger(spec.numClasses) || spec.numClasses < 1)
       throw new Error(`numClasses must be a positive integer (got ${spec.numClasses})`);
@@ -68,12 +118,18 @@ export class Model implements EngineModel {
       throw new Error(`strideIn1x1 is a bottleneck ResNet option (resnet50/101/152), not ${spec.arch}'s`);
     const resolved: ResolvedSpec = {
       ...spec,
+      task: 'classify',
       normalisation: spec.normalisation ?? IMAGENET,
       device: spec.device ?? 'cpu',
     };
     checkNormalisation(resolved.normalisation);
     const { NativeModel } = loadNative();
-    return new Model(resolved, new NativeModel(resolved));
+    return new Model<'classify'>(resolved, new NativeModel(resolved));
+  }
+
+  /** The spec as the union its task discriminates. */
+  private get resolved(): ResolvedSpec | ResolvedSegmenterSpec {
+    return this.spec;
   }
 
   /** Runs calls on this model one at a time, in the order they were made. */
@@ -86,9 +142,10 @@ export class Model implements EngineModel {
   }
 
   layers(): LayerInfo[] {
-    const fam = familyOf(this.spec.arch);
+    const r = this.resolved;
+    const stageOf = r.task === 'segment' ? segmenterStageOf : familyOf(r.arch).stageOf;
     return this.native.modules().map((m) => {
-      const s = fam.stageOf(m.name);
+      const s = stageOf(m.name);
       return { name: m.name, kind: m.kind, params: m.params, stage: s.stage, stageIndex: s.index };
     });
   }
@@ -145,10 +202,11 @@ export class Model implements EngineModel {
   private defaultWeightDecay = 0;
 
   async trainStep(batch: Batch, perGroup: GroupHyper[], opts: StepOptions = {}): Promise<StepResult> {
-    const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
+    const spec = this.resolved;
+    const precision = checkPrecision(opts.precision ?? 'fp32', spec.device);
     const n = checkBatch(batch);
-    if (!batch.labels || batch.labels.length !== n)
-      throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
+    const loss = opts.loss ?? DEFAULT_LOSS[spec.task];
+    const target = loss.kind === 'diceBce' ? this.maskTarget(batch, n, loss) : this.labelTarget(batch, n, opts);
     if (this.groupCount === 0) throw new Error('configureOptimizer must be called before trainStep');
     if (perGroup.length !== this.groupCount)
       throw new Error(
@@ -164,20 +222,12 @@ export class Model implements EngineModel {
     const lossScale = opts.lossScale ?? (precision === 'fp16' ? 2 ** 16 : 1);
     if (!(Number.isFinite(lossScale) && lossScale > 0))
       throw new Error(`loss scale must be finite and > 0 (got ${lossScale})`);
-    // Unweighted cross-entropy is cross-entropy with every class weighing 1 (the same numbers).
-    const classWeights = opts.classWeights ?? new Array<number>(this.spec.numClasses).fill(1);
-    if (classWeights.length !== this.spec.numClasses || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
-      throw new Error(
-        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`,
-      );
-    }
     const r = await this.serial(() =>
       this.native.trainStep({
         ...this.input(batch),
-        labels: batch.labels!,
+        ...target,
         precision,
         lossScale,
-        classWeights,
         hyper: perGroup.map((h) => ({
           lr: h.lr,
           momentum: h.momentum,
@@ -188,14 +238,66 @@ export class Model implements EngineModel {
     return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
   }
 
+  /** Cross-entropy's part of a step request: one label per image and a weight per class. */
+  private labelTarget(batch: Batch, n: number, opts: StepOptions) {
+    if (this.resolved.task !== 'classify')
+      throw new Error('cross-entropy is a classifier loss; a segmenter trains on masks');
+    if (!batch.labels || batch.labels.length !== n)
+      throw new Error(`trainStep needs one label per image (${n} images, ${batch.labels?.length ?? 0} labels)`);
+    // Unweighted cross-entropy is cross-entropy with every class weighing 1 (the same numbers).
+    const k = this.spec.numClasses;
+    const classWeights = opts.classWeights ?? new Array<number>(k).fill(1);
+    if (classWeights.length !== k || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
+      throw new Error(
+        `class weights must be ${k} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`,
+      );
+    }
+    return { loss: DEFAULT_LOSS.classify, labels: batch.labels, classWeights };
+  }
+
+  /** Dice + BCE's part of a step request: a 0/1 mask per image at the batch's size. */
+  private maskTarget(batch: Batch, n: number, loss: DiceBceLoss) {
+    if (this.resolved.task !== 'segment')
+      throw new Error('Dice + BCE is a segmenter loss; a classifier trains on labels');
+    const [, h, w] = batch.shape;
+    const masks = batch.masks;
+    if (!masks || masks.length !== n * h * w)
+      throw new Error(`masks hold ${masks?.length ?? 0} values; the batch needs ${n}×${h}×${w}`);
+    checkSegmenterSize(h, w);
+    for (const k of ['diceWeight', 'bceWeight'] as const)
+      if (!(Number.isFinite(loss[k]) && loss[k] >= 0))
+        throw new Error(`loss ${k} must be finite and >= 0 (got ${loss[k]})`);
+    return { loss: { kind: 'diceBce' as const, diceWeight: loss.diceWeight, bceWeight: loss.bceWeight }, masks };
+  }
+
+  /** Eval mode. A classifier: logits and softmax [N, numClasses]; a segmenter: per-pixel logits, sigmoid [N, H, W]. */
   async predict(batch: Batch, opts: { precision?: Precision } = {}): Promise<PredictResult> {
     const precision = checkPrecision(opts.precision ?? 'fp32', this.spec.device);
     checkBatch(batch);
+    const segment = this.resolved.task === 'segment';
+    if (segment) checkSegmenterSize(batch.shape[1], batch.shape[2]);
     const r = await this.serial(() => this.native.predict({ ...this.input(batch), precision }));
-    return { logits: r.logits, probs: softmax(r.logits, this.spec.numClasses), numClasses: this.spec.numClasses };
+    const k = this.spec.numClasses;
+    if (!segment) return { logits: r.logits, probs: softmax(r.logits, k), numClasses: k };
+    // The sigmoid on first read: mask callers threshold the logits, and a bench times the network alone.
+    let probs: Float32Array | undefined;
+    return {
+      logits: r.logits,
+      get probs() {
+        probs ??= sigmoid(r.logits);
+        return probs;
+      },
+      numClasses: k,
+    };
+  }
+
+  /** Grad-CAM and pooled features explain a classifier's class score; a segmenter has none. */
+  private checkClassifier(what: string): void {
+    if (this.resolved.task !== 'classify') throw new Error(`${what} needs a classifier; ${this.spec.arch} segments`);
   }
 
   async gradCamMaps(batch: Batch, classIndex: number, layer?: string): Promise<CamResult> {
+    this.checkClassifier('Grad-CAM');
     checkBatch(batch);
     if (!(Number.isInteger(classIndex) && classIndex >= 0 && classIndex < this.spec.numClasses)) {
       throw new Error(`class index ${classIndex} is out of range for ${this.spec.numClasses} classes`);
@@ -213,6 +315,7 @@ export class Model implements EngineModel {
 
   /** Pooled activations of `layer` (default: the Grad-CAM layer, i.e. the last block) and the softmax, in eval mode. */
   async features(batch: Batch, layer?: string): Promise<FeatureResult> {
+    this.checkClassifier('features');
     checkBatch(batch);
     if (layer !== undefined && !this.blockNames.includes(layer)) {
       throw new Error(`unknown feature layer '${layer}' (one of: ${this.blockNames.join(', ')})`);
@@ -273,7 +376,8 @@ function checkNormalisation(n: Normalisation): void {
     xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(n.mean, false) || !ok(n.std, true)) {
     throw new Error(
-      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
+      'normalisation needs 3 finite means and 3 positive standard deviations ' +
+        `(got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
     );
   }
 }
@@ -322,6 +426,17 @@ export function checkBatch(batch: Batch): number {
       if (!Number.isFinite(px[i]!)) throw new Error(`batch pixels contain NaN or infinity (at index ${i})`);
   }
   return n;
+}
+
+function checkSegmenterSize(h: number, w: number): void {
+  if (h % 32 !== 0 || w % 32 !== 0)
+    throw new Error(`segmenter input must be a multiple of 32 pixels on each side (got ${w}×${h})`);
+}
+
+function sigmoid(logits: Float32Array): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) out[i] = 1 / (1 + Math.exp(-logits[i]!));
+  return out;
 }
 
 export function softmax(logits: Float32Array, k: number): Float32Array {

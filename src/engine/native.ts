@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpEvents } from './profiler.js';
 import { isaInfo, type IsaInfo } from './isa.js';
+import type { CrossEntropyLoss, DiceBceLoss } from './types.js';
 
 export interface NativeTensor {
   name: string;
@@ -28,6 +29,8 @@ export interface NativeModelSpec {
   dropout?: number;
   strideIn1x1?: boolean;
   channelsLast?: boolean;
+  /** A segmenter's U-Net decoder (arch unet_*). */
+  decoderChannels?: number[];
 }
 /**
  * The addon's model (native/src/model.cc). Every field shown is required: the addon has
@@ -43,13 +46,16 @@ export interface NativeModel {
   getState(): Promise<NativeTensor[]>;
   setState(t: NativeTensor[]): Promise<void>;
   configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov: boolean; beta2: number; eps: number }): void;
-  /** Classifier: labels and class weights (cross-entropy); segmenter: 0/1 masks [N, H, W] (Dice + BCE). */
+  /** The loss the request names: cross-entropy on labels with class weights, or Dice + BCE on 0/1 masks [N, H, W]. */
   trainStep(
     req: NativeInput & {
       hyper: { lr: number; momentum: number; weightDecay: number }[];
       precision: string;
       lossScale: number;
-    } & ({ labels: Int32Array; classWeights: number[] } | { masks: Uint8Array }),
+    } & (
+        | { loss: CrossEntropyLoss; labels: Int32Array; classWeights: number[] }
+        | { loss: DiceBceLoss; masks: Uint8Array }
+      ),
   ): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
   predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
   /** A block's activations and the gradient of Σ logit[classIndex] w.r.t. them, [N, C, h, w]. */

@@ -6,6 +6,21 @@ export { ARCHS, type Arch } from './models/registry.js';
 import type { Arch } from './models/registry.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
+/** What a model answers: a class per image (classify) or a 0/1 mask per image (segment). */
+export type Task = 'classify' | 'segment';
+/**
+ * The training loss, sent with every step (the addon has no default): cross-entropy with the
+ * step's class weights, or BCE × bceWeight + (1 − soft Dice) × diceWeight on masks.
+ */
+export type LossSpec = CrossEntropyLoss | DiceBceLoss;
+export interface CrossEntropyLoss {
+  kind: 'crossEntropy';
+}
+export interface DiceBceLoss {
+  kind: 'diceBce';
+  diceWeight: number;
+  bceWeight: number;
+}
 export type BatchNormMode = 'train' | 'eval' | 'frozen';
 export type OptimizerKind = 'sgd' | 'adamw' | 'adam';
 
@@ -13,8 +28,10 @@ export type OptimizerKind = 'sgd' | 'adamw' | 'adam';
 export interface Batch {
   pixels: Uint8Array;
   shape: [n: number, h: number, w: number, c: number];
-  /** Class index per image (training only). */
+  /** Class index per image (training a classifier). */
   labels?: Int32Array;
+  /** 0/1 per pixel, [N, H, W] at the batch's size (training a segmenter). */
+  masks?: Uint8Array;
 }
 
 export interface Normalisation {
@@ -23,6 +40,7 @@ export interface Normalisation {
 }
 
 export interface ModelSpec {
+  task?: 'classify';
   arch: Arch;
   numClasses: number;
   /** Dropout before the classifier (mobilenet_v2 keeps torchvision's 0.2 by default). */
@@ -89,11 +107,13 @@ export interface StepOptions {
   classWeights?: number[];
   /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
   lossScale?: number;
+  /** Default: the task's (engine/model.ts DEFAULT_LOSS). */
+  loss?: LossSpec;
 }
 
 export interface StepResult {
   loss: number;
-  /** Softmax probabilities [N, numClasses], fp32. */
+  /** Softmax probabilities [N, numClasses], fp32 (a segmenter: each image's mean foreground probability, [N]). */
   probs: Float32Array;
   /** fp16: the step was skipped because a gradient was inf/NaN. */
   overflow: boolean;
@@ -102,7 +122,9 @@ export interface StepResult {
 }
 
 export interface PredictResult {
+  /** [N, numClasses] (a segmenter: [N, H, W], one logit per pixel). */
   logits: Float32Array;
+  /** Softmax of the logits (a segmenter: their sigmoid). */
   probs: Float32Array;
   numClasses: number;
 }
@@ -116,9 +138,7 @@ export interface CamResult {
 }
 
 export interface FeatureResult {
-  /**
-   * [N, C] global-average-pooled activations of one block (the network's penultimate features at the default layer).
-   */
+  /** [N, C] global-average-pooled activations of one block (the penultimate features at the default layer). */
   features: Float32Array;
   shape: [n: number, c: number];
   /** Softmax of the same forward pass. */
@@ -139,7 +159,7 @@ export interface BatchNormStats {
  * Every heavy call runs off the event loop; calls on one model are serialised.
  */
 export interface EngineModel {
-  readonly spec: Required<Pick<ModelSpec, 'arch' | 'numClasses'>> & ModelSpec;
+  readonly spec: { readonly arch: string; readonly numClasses: number; readonly task?: Task };
   /** Parameters then buffers, in torchvision's state_dict order. */
   parameters(): ParamInfo[];
   /** Parameterised layers, input → output, with their stage. */

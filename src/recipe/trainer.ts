@@ -15,7 +15,17 @@
 //   (no epoch end is reported, so no checkpoint of broken weights is written), an epoch-end
 //   callback's { stop } after the current epoch. The first stop asked for wins.
 // - An aborted signal ends training at the next step with status 'interrupted'.
-import type { BatchNormMode, EngineModel, GroupHyper, OptimizerKind, Precision, TensorMap } from '../engine/types.js';
+// - The model's task decides what a training batch carries (labels for a classifier, masks
+//   for a segmenter) and its loss; the loop is the same. Validation is a classifier's.
+import type {
+  BatchNormMode,
+  EngineModel,
+  GroupHyper,
+  LossSpec,
+  OptimizerKind,
+  Precision,
+  TensorMap,
+} from '../engine/types.js';
 import type { EpochResult, StopRequest, TrainerCallback, TrainResult } from './callbacks.js';
 import { DivergenceStop } from './divergenceStop.js';
 import { EarlyStopping } from './earlyStopping.js';
@@ -31,10 +41,10 @@ export interface LabelledBatch extends Batch {
 }
 
 /** A dataset the trainer can walk epoch by epoch; epoch(e) must be a pure function of e. */
-export interface EpochSource {
+export interface EpochSource<B extends Batch = LabelledBatch> {
   batchesPerEpoch: number;
   imagesPerEpoch: number;
-  epoch(e: number): AsyncIterable<LabelledBatch>;
+  epoch(e: number): AsyncIterable<B>;
 }
 
 export interface TrainerOptions {
@@ -49,8 +59,15 @@ export interface TrainerOptions {
   momentumSpacing?: Spacing;
   /** false: every group gets the schedule's value (the traditional baseline). Default true. */
   discriminative?: boolean;
+  /**
+   * Fixed multipliers of the schedule's LR, one per group (momentum is the schedule's), instead
+   * of interpolating from α_min (the segmenter's slower encoder).
+   */
+  lrFactors?: number[];
   precision?: Precision;
   classWeights?: number[];
+  /** Default: the model's task's (engine/model.ts DEFAULT_LOSS). */
+  loss?: LossSpec;
   transfer?: TransferMode;
   batchNorm?: BatchNormMode;
   monitor?: Monitor;
@@ -118,7 +135,9 @@ export interface ValidationPredictions {
 export class Trainer {
   /** The latest epoch's validation predictions (a threshold rule chooses on them; null before any). */
   lastValidation: ValidationPredictions | null = null;
-  private readonly o: Required<Omit<TrainerOptions, 'classWeights' | 'seedEpoch' | 'signal' | 'collective'>> &
+  private readonly o: Required<
+    Omit<TrainerOptions, 'classWeights' | 'loss' | 'seedEpoch' | 'signal' | 'collective' | 'lrFactors'>
+  > &
     TrainerOptions;
   private scaler: GradScaler;
   private st: TrainerState;
@@ -147,6 +166,9 @@ export class Trainer {
     };
     if (!Number.isInteger(opts.epochs) || opts.epochs < 1)
       throw new Error(`epochs must be a positive integer (got ${opts.epochs})`);
+    const f = opts.lrFactors;
+    if (f && (f.length !== opts.groups.length || !f.every((x) => Number.isFinite(x) && x >= 0)))
+      throw new Error(`lrFactors must be ${opts.groups.length} finite numbers >= 0, one per group (got [${f}])`);
     this.callbacks = [
       ...callbacks,
       new DivergenceStop({ precision: this.o.precision, maxConsecutiveOverflows: this.o.maxConsecutiveOverflows }),
@@ -171,6 +193,9 @@ export class Trainer {
 
   /** Hyperparameters of every group at step t (what the trace records). */
   hyperAt(t: number): GroupHyper[] {
+    const { lrFactors, schedule, weightDecay } = this.o;
+    if (lrFactors)
+      return lrFactors.map((f) => ({ lr: schedule.lr(t) * f, momentum: schedule.momentum(t), weightDecay }));
     return scheduleGroupHyper(this.o.schedule, t, this.o.groups.length, {
       spacing: this.o.spacing,
       momentumSpacing: this.o.momentumSpacing,
@@ -179,7 +204,7 @@ export class Trainer {
     });
   }
 
-  async fit(train: EpochSource, valid: EpochSource | null, resume?: ResumePoint): Promise<TrainResult> {
+  async fit(train: EpochSource<Batch>, valid: EpochSource | null, resume?: ResumePoint): Promise<TrainResult> {
     const totalSteps = await this.begin(train, resume);
     const t0 = performance.now();
     let stop: StopRequest | undefined;
@@ -205,12 +230,13 @@ export class Trainer {
   }
 
   /** Checks the schedule, configures the optimizer, restores a resume point; returns T. */
-  private async begin(train: EpochSource, resume?: ResumePoint): Promise<number> {
+  private async begin(train: EpochSource<Batch>, resume?: ResumePoint): Promise<number> {
     const o = this.o;
     const totalSteps = o.epochs * train.batchesPerEpoch;
     if (o.schedule.totalSteps !== totalSteps) {
       throw new Error(
-        `the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`,
+        `the schedule has ${o.schedule.totalSteps} steps; ` +
+          `the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`,
       );
     }
     this.model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
@@ -245,7 +271,7 @@ export class Trainer {
   }
 
   /** One epoch of steps; ends early with a stop request (abort, divergence, a callback). */
-  private async trainEpoch(train: EpochSource, e: number, totalSteps: number): Promise<EpochRun> {
+  private async trainEpoch(train: EpochSource<Batch>, e: number, totalSteps: number): Promise<EpochRun> {
     const o = this.o;
     const run: EpochRun = {
       step: e * train.batchesPerEpoch,
@@ -267,7 +293,9 @@ export class Trainer {
           ...run,
           stop: {
             status: 'interrupted',
-            stop: `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`,
+            stop:
+              `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} ` +
+              `(resume repeats epoch ${e + 1})`,
           },
         };
       }
@@ -277,6 +305,7 @@ export class Trainer {
         precision: o.precision,
         lossScale: this.scaler.scale,
         ...(o.classWeights ? { classWeights: o.classWeights } : {}),
+        ...(o.loss ? { loss: o.loss } : {}),
       });
       const { skip } = this.scaler.update(r.overflow);
       const n = batch.shape[0];
@@ -365,6 +394,8 @@ export class Trainer {
 
   /** Validation pass in eval mode; BatchNorm statistics are not touched. */
   private async validate(valid: EpochSource, e: number): Promise<ValidMetrics> {
+    if (this.model.spec.task === 'segment')
+      throw new Error("validation metrics are a classifier's; a segmenter trains without");
     const k = this.model.spec.numClasses;
     const probs: number[] = [];
     const labels: number[] = [];

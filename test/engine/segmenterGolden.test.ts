@@ -8,7 +8,8 @@ import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Segmenter, LIGHT_DECODER, type SegmenterArch } from '../../src/engine/segmentation/segmenter.js';
+import { LIGHT_DECODER, type Segmenter, type SegmenterArch } from '../../src/engine/segmentation/segmenter.js';
+import { Model } from '../../src/engine/model.js';
 import { readSafetensors, writeSafetensors } from '../../src/engine/safetensors.js';
 import { toFloat32 } from '../../src/engine/dtype.js';
 import { loadNative, projectRoot } from '../../src/engine/native.js';
@@ -56,7 +57,7 @@ before(async () => {
   loadNative().manualSeed(3);
   const dirs: string[] = [];
   for (const c of CASES) {
-    const model = Segmenter.create({ arch: c.arch, decoderChannels: LIGHT_DECODER });
+    const model = await Model.create({ task: 'segment', arch: c.arch, decoderChannels: LIGHT_DECODER });
     const d = join(dir, c.arch);
     mkdirSync(d, { recursive: true });
     await writeSafetensors(join(d, 'model.safetensors'), await model.state());
@@ -78,10 +79,14 @@ before(async () => {
         steps: LRS,
       }),
     );
-    const logits = await model.predict(b);
-    model.configureOptimizer('adamw', [model.parameters().flatMap((e, i) => (e.kind === 'param' ? [i] : []))]);
+    const { logits } = await model.predict(b);
+    model.configureOptimizer({
+      kind: 'adamw',
+      groups: [model.parameters().flatMap((e, i) => (e.kind === 'param' ? [i] : []))],
+    });
     const losses: number[] = [];
-    for (const lr of LRS) losses.push((await model.trainStep(b, masks, [{ lr, momentum: 0.9, weightDecay: 0 }])).loss);
+    for (const lr of LRS)
+      losses.push((await model.trainStep({ ...b, masks }, [{ lr, momentum: 0.9, weightDecay: 0 }])).loss);
     runs.set(c.arch, { model, logits, losses, after: await model.state() });
     dirs.push(d);
   }
@@ -132,12 +137,18 @@ for (const c of CASES) {
 
 test('bf16 predict stays close to fp32 and masks of the wrong size are refused', async () => {
   const model = runs.get('unet_mobilenet_v2')!.model;
-  const f = await model.predict(b, 'fp32');
-  const h = await model.predict(b, 'bf16');
+  const f = (await model.predict(b, { precision: 'fp32' })).logits;
+  const h = (await model.predict(b, { precision: 'bf16' })).logits;
   let agree = 0;
   for (let i = 0; i < f.length; i++) if (f[i]! > 0 === h[i]! > 0) agree++;
   assert.ok(agree / f.length > 0.95, `bf16 and fp32 masks agree on ${agree / f.length}`);
-  await assert.rejects(model.trainStep(b, masks.subarray(1), [{ lr: 0, momentum: 0.9, weightDecay: 0 }]), /masks hold/);
+  await assert.rejects(
+    model.trainStep({ ...b, masks: masks.subarray(1) }, [{ lr: 0, momentum: 0.9, weightDecay: 0 }]),
+    /masks hold/,
+  );
   await assert.rejects(model.predict({ pixels: new Uint8Array(48 * 48), shape: [1, 48, 48, 1] }), /multiple of 32/);
-  assert.throws(() => Segmenter.create({ arch: 'unet_vgg' as SegmenterArch }), /unknown segmenter architecture/);
+  await assert.rejects(
+    Model.create({ task: 'segment', arch: 'unet_vgg' as SegmenterArch }),
+    /unknown segmenter architecture/,
+  );
 });

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { lungEvidence, outlineRgba } from '../../src/app/lungs/lungEvidence.js';
 import { loadServedModel, type ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
-import { Segmenter } from '../../src/engine/segmentation/segmenter.js';
+import { Model } from '../../src/engine/model.js';
 import { saveSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
 import { decodeImageBuffer } from '../../src/data/image.js';
@@ -50,7 +50,7 @@ let srv: Server;
 before(async () => {
   ckpt = await makeCheckpoint();
   seg = mkdtempSync(join(tmpdir(), 'cxrtune-seg-'));
-  const model = Segmenter.create({ arch: 'unet_mobilenet_v2', decoderChannels: [32, 16, 8, 8, 4] });
+  const model = await Model.create({ task: 'segment', arch: 'unet_mobilenet_v2', decoderChannels: [32, 16, 8, 8, 4] });
   await saveSegmenter(seg, model, {
     classes: ['lung'],
     preprocessing: { size: 64, fit: 'stretch', equalize: 'none', channels: 1 },
@@ -95,23 +95,22 @@ test('serve --lungs: the result carries the outline, the lung area and the evide
   await plain.close();
 });
 
-test(
-  "a lung-cropping model gets each study's box from the segmenter: " + 'the box of its mask of the whole image',
-  async () => {
-    const png = await phantomPng(200, 4);
-    const S = served.lungs!.meta.preprocessing.size;
-    const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
-    const [mask] = await served.lungs!.masks([whole]);
-    const expected = lungRegionOf(mask!, S, S, 0.1);
-    assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
-    // The classifier's input is that box of the image, as any consumer cuts it.
-    const meta = {
-      ...served.meta,
-      preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 },
-    };
-    const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
-    const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
-    assert.deepEqual(study.input.pixels, direct.pixels);
-    assert.throws(() => preprocessOf(meta), /crops every image to its lung field.*--lungs DIR/);
-  },
-);
+const BOX_TEST =
+  "a lung-cropping model gets each study's box from the segmenter: the box of its mask of the whole image";
+test(BOX_TEST, async () => {
+  const png = await phantomPng(200, 4);
+  const S = served.lungs!.meta.preprocessing.size;
+  const whole = await decodeImageBuffer(png, 'phantom', { size: S, fit: 'stretch' });
+  const [mask] = await served.lungs!.masks([whole]);
+  const expected = lungRegionOf(mask!, S, S, 0.1);
+  assert.deepEqual(await served.lungs!.regionOf(png, 0.1), expected);
+  // The classifier's input is that box of the image, as any consumer cuts it.
+  const meta = {
+    ...served.meta,
+    preprocessing: { ...served.meta.preprocessing, crop: 'lungs' as const, cropMargin: 0.1 },
+  };
+  const study = await prepareStudy(png, preprocessOf(meta, undefined, undefined, served.lungs));
+  const direct = await decodeImageBuffer(png, 'phantom', { ...imageOptions(meta.preprocessing), region: expected });
+  assert.deepEqual(study.input.pixels, direct.pixels);
+  assert.throws(() => preprocessOf(meta), /crops every image to its lung field.*--lungs DIR/);
+});

@@ -27,7 +27,7 @@ import { formatDuration } from '../../recipe/progressBar.js';
 import { audit } from '../interpret/audit.js';
 import { camCheck, type CamCheckResult } from '../interpret/camCheck.js';
 import { evaluate, formatEvaluation, type Evaluation } from '../evaluate/evaluate.js';
-import { trainRun, type RunSummary } from '../train/experiment.js';
+import { startRun, type RunSummary } from '../train/experiment.js';
 import { explainTopLosses } from '../interpret/explain.js';
 import { runLrFind } from '../train/lrFind.js';
 import { familyOf } from '../../engine/models/registry.js';
@@ -450,11 +450,13 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
       `${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ` +
       `${precision}`,
   );
-  const run = await trainRun(cfg, {
-    log: (m) => log(`      ${m}`),
+  const ro = {
+    log: (m: string) => log(`      ${m}`),
     ...(o.callbacks ? { callbacks: o.callbacks } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
-  });
+  };
+  const prepared = await startRun(cfg, ro);
+  const run = await prepared.learner.fit(prepared.cfg, ro);
   if (run.status === 'diverged' || run.status === 'interrupted')
     throw new Error(`training ${run.status}: ${run.message}`);
   log(

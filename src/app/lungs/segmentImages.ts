@@ -18,10 +18,11 @@ export async function segmentProbs(
   for (let i = 0; i < inputs.length; i += bs) {
     const chunk = inputs.slice(i, i + bs);
     const px = new Uint8Array(chunk.length * S * S);
-    chunk.forEach((c, k) => {
-      px.set(c, k * S * S);
-    });
-    const logits = await model.predict({ pixels: px, shape: [chunk.length, S, S, 1] }, opts.precision ?? 'fp32');
+    for (const [k, c] of chunk.entries()) px.set(c, k * S * S);
+    const { logits } = await model.predict(
+      { pixels: px, shape: [chunk.length, S, S, 1] },
+      { precision: opts.precision ?? 'fp32' },
+    );
     for (let k = 0; k < chunk.length; k++) {
       const p = new Uint8Array(S * S);
       for (let j = 0; j < S * S; j++) p[j] = Math.round(255 / (1 + Math.exp(-logits[k * S * S + j]!)));

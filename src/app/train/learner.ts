@@ -1,8 +1,8 @@
 // The Learner: a model together with the preprocessing it reads images with, its classes and
-// (when training) its data and configuration — fastai's Learner. Every use case gets its model
-// here, the same way: train, lr-find, resume (Learner.forTraining / Learner.resume) and
-// evaluate, explain, audit, cam-check, calibrate and serve (Learner.load). Before it, each of
-// those rebuilt the model from paths and the copies had drifted.
+// (when training) its data — fastai's Learner, with its verbs: fit, lrFind, predict, save and
+// load. Every use case gets its model here, the same way: train, lr-find, resume
+// (Learner.forTraining / Learner.resume, then fit or lrFind) and evaluate, explain, audit,
+// cam-check, calibrate and serve (Learner.load).
 //
 // Choices:
 // - Threads are set here, once, from the caller's `threads` (default: physical cores, split
@@ -13,21 +13,30 @@
 //   training images in a fixed order; it is part of building the model, not of training.
 import type { Region } from '../../data/lungCrop.js';
 import { channelsLastFor } from '../../engine/models/registry.js';
-import { loadCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import {
+  loadCheckpoint,
+  readCheckpointMeta,
+  saveCheckpoint,
+  type CheckpointInput,
+  type CheckpointMeta,
+} from '../../engine/checkpoint.js';
 import { workerThreads } from '../../engine/distributed.js';
 import { Model } from '../../engine/model.js';
 import { loadPretrained } from '../../engine/pretrained.js';
 import { imageOptions, imagesBatch, type ImagePreprocessing, type Preprocessing } from '../../engine/preprocessing.js';
 import { checkDevice, manualSeed, physicalCores, setThreads } from '../../engine/runtime.js';
-import type { Batch, Normalisation } from '../../engine/types.js';
+import type { Batch, Normalisation, Precision } from '../../engine/types.js';
 import { metadataNormalisation, weightsInfo } from '../../engine/weights/weightsFile.js';
 import { decodeImage, type GrayImage } from '../../data/image.js';
 import type { Manifest } from '../../data/manifest.js';
+import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import type { LrFindResult } from '../../recipe/lrFinder.js';
 import { lrFindOnModel, type LrFindOnModelOptions } from '../../recipe/lrFindOnModel.js';
 import type { LoaderBatch } from '../../data/batchLoader.js';
 import { batchNormNames, isFoldedBatchNorm, unfoldBatchNorm } from './bnUnfold.js';
+import { decide } from '../serve/screen.js';
 import type { RunData } from './dataSource.js';
+import { fitLearner, type FitOptions, type RunSummary } from './fit.js';
 import { resolveModel, type ModelRef } from './modelRef.js';
 import { batchesOfRows, predictSet, type PredictedSet, type PredictSetOptions } from './predictSet.js';
 import { imageRecordOf, type TrainConfig } from './trainConfig.js';
@@ -51,6 +60,15 @@ export type BuildConfig = Pick<
   | 'cropMargin'
   | 'standardize'
 >;
+
+/** One image's answer: the decision at the model's threshold and every class's (calibrated) probability. */
+export interface Prediction {
+  label: string;
+  /** The positive class's probability reached the threshold. */
+  positive: boolean;
+  /** One per class, in meta.classes order, through the model's calibration. */
+  probabilities: number[];
+}
 
 /** A learner loaded from a checkpoint: its whole model.json, and where it came from. */
 export type LoadedLearner = Learner & { readonly meta: CheckpointMeta; readonly ref: ModelRef };
@@ -167,17 +185,42 @@ export class Learner {
     return new Learner(model, meta, null, data, unfolded);
   }
 
+  /**
+   * Trains on this learner's data with `cfg`, writing the run folder cfg.out (checkpoints,
+   * history, schedule trace, summary.json); `resume` continues from a run's last checkpoint.
+   */
+  fit(cfg: TrainConfig, o: FitOptions = {}): Promise<RunSummary> {
+    return fitLearner(this, cfg, o);
+  }
+
   /** The LR range test on this learner's training data; the weights are put back afterwards. */
   async lrFind(o: LrFindOnModelOptions = {}): Promise<LrFindResult> {
     if (!this.data) throw new Error('lr-find needs training data: build the learner with Learner.forTraining');
     return lrFindOnModel(this.model, this.data.train, o);
   }
 
-  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs the file's lung box). */
+  /** One image (a file, or one decoded through this model's preprocessing), classified as serve classifies it. */
+  async predict(image: string | GrayImage, o: { region?: Region; precision?: Precision } = {}): Promise<Prediction> {
+    const gray = typeof image === 'string' ? await this.decode(image, o.region) : image;
+    const r = await this.model.predict(this.batchOf(gray.pixels), { precision: o.precision ?? 'fp32' });
+    const { classes, positiveClass } = this.meta;
+    const probabilities = [...applyCalibration(r.probs, classes.length, positiveClass, calibrationOf(this.meta))];
+    // decide reads the classes, the positive class and the threshold, which every learner's meta has.
+    return { ...decide(this.meta as CheckpointMeta, probabilities), probabilities };
+  }
+
+  /** Writes this learner as a checkpoint folder (model.safetensors + model.json) that Learner.load reads. */
+  async save(dir: string, extra: Partial<CheckpointInput> = {}): Promise<CheckpointMeta> {
+    const { format, arch, created, weightsSha256, ...meta } = this.meta as LearnerMeta & Partial<CheckpointMeta>;
+    return saveCheckpoint(dir, this.model, { ...meta, ...extra });
+  }
+
+  /** Decode an image file exactly as this model's training images were (a lung-cropping model needs its lung box). */
   async decode(file: string, region?: Region): Promise<GrayImage> {
     if (this.preprocessing.crop === 'lungs' && !region)
       throw new Error(
-        `${file}: this model crops every image to its lung field; its lung box is needed (a lung mask or the segmenter, --lungs DIR)`,
+        `${file}: this model crops every image to its lung field; its lung box is needed ` +
+          '(a lung mask or the segmenter, --lungs DIR)',
       );
     return decodeImage(file, { ...imageOptions(this.preprocessing), ...(region ? { region } : {}) });
   }

@@ -14,7 +14,7 @@ import { removeStaleTemps, writeFileAtomic } from '../../util/atomicWrite.js';
 import { saveCheckpoint, type CheckpointInput } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import { readSafetensors, writeSafetensors } from '../../engine/safetensors.js';
-import type { TensorMap } from '../../engine/types.js';
+import type { EngineModel, TensorMap } from '../../engine/types.js';
 import type { EpochResult, StepInfo, TrainerCallback } from '../../recipe/callbacks.js';
 import type { Trainer, TrainerState } from '../../recipe/trainer.js';
 
@@ -27,6 +27,9 @@ export const RUN_FILES = {
   best: join('checkpoints', 'best'),
   summary: 'summary.json',
 } as const;
+
+/** Beside a resumable checkpoint's weights. */
+export const RESUME_FILES = { optimizer: 'optimizer.safetensors', trainer: 'trainer.json' } as const;
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(value, jsonSafe, 2)}\n`);
@@ -102,9 +105,8 @@ export class ScheduleTrace implements TrainerCallback {
     this.lines = rows.filter((l) => Number(l.slice(0, l.indexOf(','))) < step);
   }
   onStep(s: StepInfo): void {
-    s.hyper.forEach((h, g) => {
+    for (const [g, h] of s.hyper.entries())
       this.lines.push(`${s.step},${s.epoch + 1},${g},${h.lr},${h.momentum},${h.weightDecay}`);
-    });
   }
   async flush(): Promise<void> {
     await writeFileAtomic(this.file, `${[TRACE_HEADER, ...this.lines].join('\n')}\n`);
@@ -144,16 +146,19 @@ export async function saveResumable(
 ): Promise<void> {
   await swapDir(dir, async (tmp) => {
     await saveCheckpoint(tmp, model, meta);
-    if (state) {
-      await writeSafetensors(join(tmp, 'optimizer.safetensors'), await model.optimizerState());
-      await writeJson(join(tmp, 'trainer.json'), state);
-    }
+    if (state) await saveTrainerState(tmp, model, state);
   });
 }
 
+/** What resume needs beside a checkpoint's weights: the optimizer's tensors and the trainer's state. */
+export async function saveTrainerState(dir: string, model: EngineModel, state: TrainerState): Promise<void> {
+  await writeSafetensors(join(dir, RESUME_FILES.optimizer), await model.optimizerState());
+  await writeJson(join(dir, RESUME_FILES.trainer), state);
+}
+
 export async function readResumable(dir: string): Promise<{ state: TrainerState | null; optimizer: TensorMap | null }> {
-  const tf = join(dir, 'trainer.json');
-  const of = join(dir, 'optimizer.safetensors');
+  const tf = join(dir, RESUME_FILES.trainer);
+  const of = join(dir, RESUME_FILES.optimizer);
   const state = existsSync(tf) ? revive(JSON.parse(await readFile(tf, 'utf8')) as TrainerState) : null;
   const optimizer = existsSync(of) ? (await readSafetensors(of)).tensors : null;
   return { state, optimizer };

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { readSafetensors, serializeSafetensors } from '../safetensors.js';
 import { readModelJson } from '../checkpoint.js';
 import { removeStaleTemps, writeFileAtomic } from '../../util/atomicWrite.js';
-import { Segmenter, type SegmenterArch } from './segmenter.js';
+import { Model } from '../model.js';
+import type { Segmenter, SegmenterArch } from './segmenter.js';
 import {
   readPreprocessing,
   withImageDefaults,
@@ -21,7 +22,10 @@ export interface SegmenterMeta {
   decoderChannels: number[];
   /** What the one output channel marks. */
   classes: string[];
-  /** The same record as a classifier's: size (a multiple of 32), fit 'stretch' (the mask is resized back to the image), normalisation. */
+  /**
+   * The same record as a classifier's: size (a multiple of 32), fit 'stretch' (the mask is resized
+   * back to the image), normalisation.
+   */
   preprocessing: Preprocessing;
   /** Probability threshold for the binary mask. */
   threshold: number;
@@ -69,7 +73,8 @@ export async function loadSegmenter(
   meta = { ...meta, preprocessing: readPreprocessing(file, legacy) };
   for (const k of ['inputSize', 'channels', 'normalisation'] as const)
     delete (meta as unknown as Record<string, unknown>)[k];
-  const model = Segmenter.create({
+  const model = await Model.create({
+    task: 'segment',
     arch: meta.arch,
     decoderChannels: meta.decoderChannels,
     normalisation: meta.preprocessing.normalisation,

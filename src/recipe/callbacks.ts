@@ -59,7 +59,7 @@ export interface EpochResult {
   skippedSteps: number;
 }
 
-type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
+export type TrainStatus = 'completed' | 'early-stopped' | 'diverged' | 'interrupted';
 
 export interface TrainResult {
   status: TrainStatus;

@@ -89,13 +89,15 @@ export interface StepOptions {
   classWeights?: number[];
   /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
   lossScale?: number;
+  /** A step whose loss or gradients are inf/NaN is not applied (default true; recipe/gradScaler.ts decides). */
+  skipNonFinite?: boolean;
 }
 
 export interface StepResult {
   loss: number;
   /** Softmax probabilities [N, numClasses], fp32. */
   probs: Float32Array;
-  /** fp16: the step was skipped because a gradient was inf/NaN. */
+  /** The loss or a gradient was inf/NaN; with skipNonFinite (the default) the step was not applied. */
   overflow: boolean;
   /** Loss scale used for this step (1 unless fp16). */
   lossScale: number;

@@ -174,9 +174,10 @@ export class Segmenter {
         hyper,
         precision,
         lossScale: 1,
+        skipNonFinite: true, // a NaN gradient is never applied
       }),
     );
-    return { loss: r.loss, overflow: r.overflow };
+    return { loss: r.loss, overflow: !r.finite };
   }
 
   /** Per-pixel logits [N, H, W] (eval mode). */

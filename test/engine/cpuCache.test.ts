@@ -83,7 +83,7 @@ test('with the cache, a training step no longer faults its activations back in',
     const cached = await faultsPerStep(m, b, 3);
     addon.configureCpuCache(0);
     const uncached = await faultsPerStep(m, b, 3);
-    process.stderr.write(`minor faults per resnet18 step (8 × 96²): ${cached} cached, ${uncached} without the cache\n`);
+    process.stderr.write(`minor faults per resnet18 step (8 × 96²): ${cached} cached, ${uncached} uncached\n`);
     assert.ok(uncached > 2000, `without the cache the step faults (${uncached} per step)`);
     assert.ok(cached < uncached / 5, `the cache removes most faults (${cached} vs ${uncached} per step)`);
   } finally {

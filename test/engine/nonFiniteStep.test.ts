@@ -20,47 +20,65 @@ const floats = (m: TensorMap, name: string) => {
   return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
 };
 
-async function model() {
+// resnet18 whose classifier makes the step non-finite, whatever the random initialisation:
+// 'overflow': fc.weight rows +1e4 and -1e4, so the loss is finite (the features are ReLU outputs, ≥ 0,
+// and most images are confidently one class) but, scaled by 3e38, its gradient w.r.t. the features is
+// 3e38 × (p − y)/N × 2e4 = inf; 'nan': a NaN fc.bias, so the loss itself is NaN.
+async function model(kind: 'overflow' | 'nan') {
   const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
   m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
   m.setBatchNormMode('eval'); // running statistics stay put, so only the optimizer step can move the state
+  const st = await m.state();
+  const name = kind === 'overflow' ? 'fc.weight' : 'fc.bias';
+  const t = st.get(name)!;
+  const v = floats(st, name);
+  if (kind === 'overflow') {
+    v.fill(1e4, 0, v.length / 2); // row 0 (class 0)
+    v.fill(-1e4, v.length / 2); // row 1
+  } else v.fill(Number.NaN);
+  await m.loadState(new Map([[name, { ...t, data: new Uint8Array(v.buffer) }]]), { strict: false });
   return m;
 }
 
-// fp32 with the loss scaled by 3e38 (float32's largest finite is 3.4e38): the loss stays finite, the
-// classifier's gradients overflow to inf on the way back.
 const OVERFLOW = { precision: 'fp32' as const, lossScale: 3e38 };
 const H = [{ lr: 0.01, momentum: 0, weightDecay: 0 }];
 
-test('skipNonFinite true: an overflowing step is reported and leaves every weight as it was', async () => {
-  const m = await model();
-  const b = batchOf(2, 32);
-  const before = await m.state();
-  const r = await m.trainStep(b, H, { ...OVERFLOW, skipNonFinite: true });
-  assert.ok(Number.isFinite(r.loss), `the loss itself is finite (${r.loss})`);
-  assert.equal(r.overflow, true);
-  const after = await m.state();
-  for (const name of before.keys()) assert.deepEqual(after.get(name)!.data, before.get(name)!.data, name);
-  // The default is to skip, too.
-  const d = await m.trainStep(b, H, OVERFLOW);
-  assert.equal(d.overflow, true);
-  assert.deepEqual(floats(await m.state(), 'fc.weight'), floats(before, 'fc.weight'));
-  // A clean step is applied.
-  const ok = await m.trainStep(b, H, { skipNonFinite: true });
-  assert.equal(ok.overflow, false);
-  assert.notDeepEqual(floats(await m.state(), 'fc.weight'), floats(before, 'fc.weight'));
-});
+for (const kind of ['overflow', 'nan'] as const) {
+  test(`skipNonFinite true (${kind}): the step is reported non-finite and leaves every weight as it was`, async () => {
+    const m = await model(kind);
+    const b = batchOf(2, 32);
+    const before = await m.state();
+    const r = await m.trainStep(b, H, { ...OVERFLOW, skipNonFinite: true });
+    assert.equal(Number.isFinite(r.loss), kind === 'overflow', `loss ${r.loss}`);
+    assert.equal(r.overflow, true);
+    const after = await m.state();
+    for (const name of before.keys()) assert.deepEqual(after.get(name)!.data, before.get(name)!.data, name);
+    // The default is to skip, too.
+    assert.equal((await m.trainStep(b, H, OVERFLOW)).overflow, true);
+    assert.deepEqual(floats(await m.state(), 'conv1.weight'), floats(before, 'conv1.weight'));
+  });
 
-test('skipNonFinite false: the same step is reported and applied (its inf gradients reach the weights)', async () => {
-  const m = await model();
-  const before = await m.state();
-  const r = await m.trainStep(batchOf(2, 32), H, { ...OVERFLOW, skipNonFinite: false });
-  assert.equal(r.overflow, true);
-  assert.notDeepEqual(floats(await m.state(), 'conv1.weight'), floats(before, 'conv1.weight'), 'every layer stepped');
-  // The classifier's gradient is where the scaled loss overflows (as measured here: 2 of fc.weight's 1024).
-  const w = floats(await m.state(), 'fc.weight');
-  assert.ok(
-    w.some((v) => !Number.isFinite(v)),
-    'the optimizer stepped with the non-finite gradients',
-  );
+  test(`skipNonFinite false (${kind}): the same step is reported and applied, inf/NaN included`, async () => {
+    const m = await model(kind);
+    const before = await m.state();
+    const r = await m.trainStep(batchOf(2, 32), H, { ...OVERFLOW, skipNonFinite: false });
+    assert.equal(r.overflow, true);
+    const w = floats(await m.state(), 'conv1.weight');
+    assert.notDeepEqual(w, floats(before, 'conv1.weight'), 'the backbone stepped');
+    assert.ok(
+      w.some((x) => !Number.isFinite(x)),
+      'with the non-finite gradients',
+    );
+  });
+}
+
+test('a finite step is reported finite and applied, skipNonFinite or not', async () => {
+  for (const skipNonFinite of [true, false]) {
+    const m = await Model.create({ arch: 'resnet18', numClasses: 2 });
+    m.configureOptimizer({ kind: 'sgd', groups: [m.layers().flatMap((l) => l.params)] });
+    const before = floats(await m.state(), 'fc.weight');
+    const r = await m.trainStep(batchOf(2, 32), H, { skipNonFinite });
+    assert.equal(r.overflow, false);
+    assert.notDeepEqual(floats(await m.state(), 'fc.weight'), before);
+  }
 });

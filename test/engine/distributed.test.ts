@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { distEnvFrom } from '../../src/engine/distributed.js';
+import { distEnvFrom, PROCESS_GROUP_DEFAULTS, ProcessGroup } from '../../src/engine/distributed.js';
 import { launchLocal, withoutFlag } from '../../src/app/train/launcher.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { runSteps } from './helpers/ddpSteps.js';
@@ -67,7 +67,9 @@ async function twoRanks(bn: string, o: { precision?: string; steps?: number; spl
   }));
 }
 
-test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)', async () => {
+const GOLDEN =
+  'golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)';
+test(GOLDEN, async () => {
   setThreads(2);
   const one = await runSteps('frozen');
   const [r0, r1] = await twoRanks('frozen');
@@ -75,7 +77,8 @@ test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentu
   const moved = maxAbsDiff(one.params, start);
   const d = maxAbsDiff(one.params, r0!.params);
   process.stderr.write(
-    `ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (weights moved up to ${moved.toExponential(2)})\n`,
+    `ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} ` +
+      `(weights moved up to ${moved.toExponential(2)})\n`,
   );
   assert.ok(moved > 1e-3, 'the steps moved the weights');
   assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
@@ -89,7 +92,8 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
   const d = maxAbsDiff(one.params, r0!.params);
   const db = maxAbsDiff(r0!.buffers, r1!.buffers);
   process.stderr.write(
-    `ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`,
+    `ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; ` +
+      `running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`,
   );
   assert.ok(d > 1e-5, 'normalising by 8-image statistics is not normalising by 16');
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'parameters stay identical across ranks');
@@ -105,7 +109,9 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
 // after two it is 1.2e-4 at AVX2 (5.9e-7 at AVX-512), so a second step measures the CPU's
 // conditioning, not the algorithm. 1e-5 is 14 × that floor; a slip in the statistics
 // (per-process BatchNorm) lands 3e-1 away. The floor is measured and checked here too.
-test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training (weights and running statistics)', async () => {
+const SYNC_BN =
+  'SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training (weights and running statistics)';
+test(SYNC_BN, async () => {
   setThreads(2);
   const one = await runSteps('train', undefined, { steps: 1 });
   const reversed = await runSteps('train', undefined, { steps: 1, reversed: true });
@@ -116,7 +122,9 @@ test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNo
   const floor = maxAbsDiff(one.params, reversed.params);
   const floorB = maxAbsDiff(one.buffers, reversed.buffers);
   process.stderr.write(
-    `ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`,
+    `ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); ` +
+      `running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, ` +
+      `moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`,
   );
   assert.ok(maxAbsDiff(one.buffers, start.buffers) > 1e-2, 'the running statistics moved');
   assert.ok(floor < 1e-5, `the step is well conditioned here (reversed-order floor ${floor})`);
@@ -155,7 +163,9 @@ test('SyncBatchNorm under bf16 autocast: 2×8 is far closer to 1×16 than per-pr
   const d = rmsDiff(one.params, r0!.params);
   const dPlain = rmsDiff(one.params, p0!.params);
   process.stderr.write(
-    `ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`,
+    `ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} ` +
+      `(per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; ` +
+      `max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`,
   );
   assert.ok(d < 0.4 * dPlain, `rms |Δw| ${d} < 0.4 × per-process BatchNorm's ${dPlain}`);
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
@@ -177,6 +187,34 @@ async function initialParams(): Promise<Float32Array> {
     }),
   );
 }
+
+// The heartbeat's timings are the request's: with a 0.7 s silence, rank 0 names rank 1 after 0.7 s.
+test('heartbeat timings come from TypeScript: a stopped rank is named after the silence asked for', {
+  timeout: HANG_MS,
+}, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cxrtune-hb-'));
+  const worker = fileURLToPath(new URL('./helpers/heartbeatWorker.ts', import.meta.url));
+  const env = { HB_OUT: out, HB_MS: '100', HB_SILENCE_MS: '700' };
+  const code = await launchLocal({ nproc: 2, args: [worker], execArgv: ['--import', 'tsx'], env, graceMs: 20_000 });
+  assert.equal(code, 0, 'both workers exit 0');
+  const error = readFileSync(join(out, 'error.txt'), 'utf8');
+  assert.match(error, /^distributed allreduce failed on rank 0 of 2: rank 1 stopped \(no heartbeat for 0\.7 s\)/);
+  assert.match(error, /collective timeout 20 s\)$/);
+});
+
+test('process group settings are checked before the addon sees them', async () => {
+  const base = { rank: 0, worldSize: 2, localRank: 0, masterAddr: '127.0.0.1', masterPort: 29500 };
+  await assert.rejects(ProcessGroup.init({ ...base, glooThreads: 0 }), /glooThreads must be a positive integer/);
+  await assert.rejects(ProcessGroup.init({ ...base, heartbeatMs: 0 }), /heartbeatMs must be a whole number of ms/);
+  await assert.rejects(ProcessGroup.init({ ...base, timeoutMs: 10 }), /collective timeout must be at least 1000 ms/);
+  assert.deepEqual(PROCESS_GROUP_DEFAULTS, {
+    timeoutMs: 300_000,
+    glooThreads: 2,
+    heartbeatMs: 500,
+    heartbeatSilenceMs: 2500,
+    heartbeatStoreTimeoutMs: 5000,
+  });
+});
 
 // Rank 1 never stops on its own while its launcher lives (it leaves only if orphaned, so a failing run leaks
 // no process): the launcher must end it, and the log says in order what it did. The timeout guards against a
@@ -204,5 +242,5 @@ test('launcher: a worker that fails ends the run; one that does not stop within 
     /^distributed run failed: worker rank 0 \(pid \d+\) exited with code 3$/,
   ];
   assert.equal(logs.length, expected.length, logs.join('\n'));
-  expected.forEach((re, i) => assert.match(logs[i]!, re));
+  for (const [i, re] of expected.entries()) assert.match(logs[i]!, re);
 });

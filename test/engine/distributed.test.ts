@@ -110,7 +110,8 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
 // conditioning, not the algorithm. 1e-5 is 14 × that floor; a slip in the statistics
 // (per-process BatchNorm) lands 3e-1 away. The floor is measured and checked here too.
 const SYNC_BN =
-  'SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training (weights and running statistics)';
+  'SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training ' +
+  '(weights and running statistics)';
 test(SYNC_BN, async () => {
   setThreads(2);
   const one = await runSteps('train', undefined, { steps: 1 });

@@ -9,26 +9,26 @@ import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
 import { gradCamMaps } from './gradCam.js';
-import type {
-  Arch,
-  Batch,
-  BatchNormMode,
-  BatchNormStats,
-  CamResult,
-  EngineModel,
-  FeatureResult,
-  GroupHyper,
-  HostTensor,
-  LayerInfo,
-  ModelSpec,
-  Normalisation,
-  OptimizerConfig,
-  ParamInfo,
-  PredictResult,
-  Precision,
-  StepOptions,
-  StepResult,
-  TensorMap,
+import {
+  type Arch,
+  type Batch,
+  type BatchNormMode,
+  type BatchNormStats,
+  type CamResult,
+  type EngineModel,
+  type FeatureResult,
+  type GroupHyper,
+  type HostTensor,
+  type LayerInfo,
+  type ModelSpec,
+  type Normalisation,
+  type OptimizerConfig,
+  type ParamInfo,
+  type PredictResult,
+  type Precision,
+  type StepOptions,
+  type StepResult,
+  type TensorMap,
 } from './types.js';
 
 const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
@@ -49,7 +49,7 @@ export class Model implements EngineModel {
     this.spec = spec;
     this.native = native;
     this.entries = native.entries();
-    for (const [i, e] of this.entries.entries()) this.index.set(e.name, i);
+    this.entries.forEach((e, i) => this.index.set(e.name, i));
     const b = native.blocks();
     this.blockNames = b.blocks;
     // The default layer is the family's (TypeScript): every call below names its layer.
@@ -168,8 +168,7 @@ export class Model implements EngineModel {
     const classWeights = opts.classWeights ?? new Array<number>(this.spec.numClasses).fill(1);
     if (classWeights.length !== this.spec.numClasses || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
       throw new Error(
-        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class ` +
-          `(got [${classWeights.join(', ')}])`,
+        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`,
       );
     }
     const r = await this.serial(() =>
@@ -275,8 +274,7 @@ function checkNormalisation(n: Normalisation): void {
     xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(n.mean, false) || !ok(n.std, true)) {
     throw new Error(
-      'normalisation needs 3 finite means and 3 positive standard deviations ' +
-        `(got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
+      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
     );
   }
 }

@@ -59,8 +59,7 @@ export function checkDevice(device: string): void {
   const info = deviceInfo();
   if (!info.cuda)
     throw new Error(
-      `device ${device} asked for, but this libtorch (${info.torch}) has no CUDA or sees no GPU; ` +
-        'build with LIBTORCH=/path/to/cuda-libtorch',
+      `device ${device} asked for, but this libtorch (${info.torch}) has no CUDA or sees no GPU; build with LIBTORCH=/path/to/cuda-libtorch`,
     );
   if (Number(m[1] ?? 0) >= info.cudaDevices)
     throw new Error(`device ${device} does not exist (${info.cudaDevices} GPU(s))`);

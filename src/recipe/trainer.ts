@@ -210,8 +210,7 @@ export class Trainer {
     const totalSteps = o.epochs * train.batchesPerEpoch;
     if (o.schedule.totalSteps !== totalSteps) {
       throw new Error(
-        `the schedule has ${o.schedule.totalSteps} steps; ` +
-          `the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`,
+        `the schedule has ${o.schedule.totalSteps} steps; the run has ${o.epochs} epochs × ${train.batchesPerEpoch} batches = ${totalSteps}`,
       );
     }
     this.model.configureOptimizer({ kind: o.optimizer, groups: o.groups, weightDecay: o.weightDecay });
@@ -268,9 +267,7 @@ export class Trainer {
           ...run,
           stop: {
             status: 'interrupted',
-            stop:
-              `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} ` +
-              `(resume repeats epoch ${e + 1})`,
+            stop: `interrupted during epoch ${e + 1}; the last checkpoint is from epoch ${e} (resume repeats epoch ${e + 1})`,
           },
         };
       }

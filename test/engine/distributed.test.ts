@@ -67,9 +67,7 @@ async function twoRanks(bn: string, o: { precision?: string; steps?: number; spl
   }));
 }
 
-const GOLDEN =
-  'golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)';
-test(GOLDEN, async () => {
+test('golden: 2 processes × batch 8 = 1 process × batch 16 after 3 SGD-momentum steps (fp32, BatchNorm frozen)', async () => {
   setThreads(2);
   const one = await runSteps('frozen');
   const [r0, r1] = await twoRanks('frozen');
@@ -77,8 +75,7 @@ test(GOLDEN, async () => {
   const moved = maxAbsDiff(one.params, start);
   const d = maxAbsDiff(one.params, r0!.params);
   process.stderr.write(
-    `ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} ` +
-      `(weights moved up to ${moved.toExponential(2)})\n`,
+    `ddp golden (BN frozen): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (weights moved up to ${moved.toExponential(2)})\n`,
   );
   assert.ok(moved > 1e-3, 'the steps moved the weights');
   assert.ok(d < 1e-5, `max |Δw| ${d} < 1e-5`);
@@ -92,8 +89,7 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
   const d = maxAbsDiff(one.params, r0!.params);
   const db = maxAbsDiff(r0!.buffers, r1!.buffers);
   process.stderr.write(
-    `ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; ` +
-      `running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`,
+    `ddp BN train: max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)}; running stats rank 0 vs 1 differ by ${db.toExponential(2)}\n`,
   );
   assert.ok(d > 1e-5, 'normalising by 8-image statistics is not normalising by 16');
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'parameters stay identical across ranks');
@@ -109,10 +105,7 @@ test('BatchNorm training: per-process batch statistics (as DDP) make 2×8 differ
 // after two it is 1.2e-4 at AVX2 (5.9e-7 at AVX-512), so a second step measures the CPU's
 // conditioning, not the algorithm. 1e-5 is 14 × that floor; a slip in the statistics
 // (per-process BatchNorm) lands 3e-1 away. The floor is measured and checked here too.
-const SYNC_BN =
-  'SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training ' +
-  '(weights and running statistics)';
-test(SYNC_BN, async () => {
+test('SyncBatchNorm: 2 processes × batch 8 = 1 process × batch 16 with BatchNorm training (weights and running statistics)', async () => {
   setThreads(2);
   const one = await runSteps('train', undefined, { steps: 1 });
   const reversed = await runSteps('train', undefined, { steps: 1, reversed: true });
@@ -123,9 +116,7 @@ test(SYNC_BN, async () => {
   const floor = maxAbsDiff(one.params, reversed.params);
   const floorB = maxAbsDiff(one.buffers, reversed.buffers);
   process.stderr.write(
-    `ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); ` +
-      `running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, ` +
-      `moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`,
+    `ddp sync BN (1 step): max |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (floor ${floor.toExponential(2)}); running stats max |Δ| = ${db.toExponential(2)} (floor ${floorB.toExponential(2)}, moved up to ${maxAbsDiff(one.buffers, start.buffers).toExponential(2)})\n`,
   );
   assert.ok(maxAbsDiff(one.buffers, start.buffers) > 1e-2, 'the running statistics moved');
   assert.ok(floor < 1e-5, `the step is well conditioned here (reversed-order floor ${floor})`);
@@ -164,9 +155,7 @@ test('SyncBatchNorm under bf16 autocast: 2×8 is far closer to 1×16 than per-pr
   const d = rmsDiff(one.params, r0!.params);
   const dPlain = rmsDiff(one.params, p0!.params);
   process.stderr.write(
-    `ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} ` +
-      `(per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; ` +
-      `max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`,
+    `ddp sync BN bf16 (1 step): rms |Δw| 1×16 vs 2×8 = ${d.toExponential(2)} (per-process BN: ${dPlain.toExponential(2)}, ratio ${(d / dPlain).toFixed(2)}; max |Δw| ${maxAbsDiff(one.params, r0!.params).toExponential(2)})\n`,
   );
   assert.ok(d < 0.4 * dPlain, `rms |Δw| ${d} < 0.4 × per-process BatchNorm's ${dPlain}`);
   assert.equal(maxAbsDiff(r0!.params, r1!.params), 0, 'the ranks hold identical weights');
@@ -243,5 +232,5 @@ test('launcher: a worker that fails ends the run; one that does not stop within 
     /^distributed run failed: worker rank 0 \(pid \d+\) exited with code 3$/,
   ];
   assert.equal(logs.length, expected.length, logs.join('\n'));
-  for (const [i, re] of expected.entries()) assert.match(logs[i]!, re);
+  expected.forEach((re, i) => assert.match(logs[i]!, re));
 });

@@ -83,8 +83,7 @@ export class Segmenter {
     if (strict) for (const k of byName.keys()) if (!tensors.has(k)) bad.push(`missing ${k}`);
     if (bad.length)
       throw new Error(
-        `state does not fit ${this.spec.arch}: ${bad.slice(0, 6).join('; ')}` +
-          (bad.length > 6 ? ` … (${bad.length})` : ''),
+        `state does not fit ${this.spec.arch}: ${bad.slice(0, 6).join('; ')}${bad.length > 6 ? ` … (${bad.length})` : ''}`,
       );
     const list: NativeTensor[] = [...tensors].map(([name, t]) => ({
       name,
@@ -95,10 +94,7 @@ export class Segmenter {
     await this.serial(() => this.native.setState(list));
   }
 
-  /**
-   * Loads torchvision ImageNet weights of the encoder (features.* → encoder.features.*; the
-   * classifier is dropped).
-   */
+  /** Loads torchvision ImageNet weights of the encoder (features.* → encoder.features.*; the classifier is dropped). */
   async loadEncoder(source: string): Promise<number> {
     const w = await readWeights(source);
     const use: TensorMap = new Map();

@@ -72,6 +72,16 @@ export function distEnvFrom(env: NodeJS.ProcessEnv = process.env): DistEnv | nul
   };
 }
 
+export interface ProcessGroupOptions extends DistEnv {
+  backend?: Backend;
+  /** Every collective fails after this long without progress (default 300 s, as torch's). */
+  timeoutMs?: number;
+  glooThreads?: number;
+  heartbeatMs?: number;
+  heartbeatSilenceMs?: number;
+  heartbeatStoreTimeoutMs?: number;
+}
+
 /** The group's timings and Gloo's threads, when not given (native/src/distributed.cc has none). */
 export const PROCESS_GROUP_DEFAULTS = {
   /** Every collective fails after this long without progress (as torch's). */
@@ -85,16 +95,6 @@ export const PROCESS_GROUP_DEFAULTS = {
   /** The heartbeat's own store connection gives up after this long. */
   heartbeatStoreTimeoutMs: 5000,
 } as const;
-
-export interface ProcessGroupOptions extends DistEnv {
-  backend?: Backend;
-  /** Every collective fails after this long without progress (default 300 s, as torch's). */
-  timeoutMs?: number;
-  glooThreads?: number;
-  heartbeatMs?: number;
-  heartbeatSilenceMs?: number;
-  heartbeatStoreTimeoutMs?: number;
-}
 
 /** The process's group (torch's default group); one per process. */
 export class ProcessGroup {

@@ -87,10 +87,10 @@ export interface OptimizerConfig {
 export interface StepOptions {
   precision?: Precision;
   classWeights?: number[];
-  /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
-  lossScale?: number;
   /** A step whose loss or gradients are inf/NaN is not applied (default true; recipe/gradScaler.ts decides). */
   skipNonFinite?: boolean;
+  /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
+  lossScale?: number;
 }
 
 export interface StepResult {

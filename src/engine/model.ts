@@ -2,7 +2,7 @@
 // request, serialises calls (one at a time per model, in order), and converts
 // between typed arrays and the plain types of engine/types.ts. Every default the
 // addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
-// layer, optimizer β2/ε, precision, loss scale, skipping non-finite steps): the C++ has none.
+// layer, optimizer β2/ε, precision, loss scale): the C++ has none.
 import { SerialQueue } from '../util/serialQueue.js';
 import { loadNative, nativeIsa, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
@@ -177,13 +177,14 @@ export class Model implements EngineModel {
         labels: batch.labels!,
         precision,
         lossScale,
-        skipNonFinite: opts.skipNonFinite ?? true,
         classWeights,
         hyper: perGroup.map((h) => ({
           lr: h.lr,
           momentum: h.momentum,
           weightDecay: h.weightDecay ?? this.defaultWeightDecay,
         })),
+        // Whether an inf/NaN step is applied is the caller's (recipe/gradScaler.ts); by default it is not.
+        skipNonFinite: opts.skipNonFinite ?? true,
       }),
     );
     return { loss: r.loss, probs: r.probs, overflow: !r.finite, lossScale };

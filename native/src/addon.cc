@@ -1,8 +1,7 @@
-// Module entry: the NativeModel class and process-wide settings (threads, seed, info).
+// Module entry: the NativeModel class and process-wide settings (threads, seed, allocator, info).
 #include <dlfcn.h>
 #include <malloc.h>
 #include <napi.h>
-#include <cstdlib>
 #include <ATen/Version.h>
 #include "common.h"
 #include "cpu_block_cache.h"
@@ -59,13 +58,43 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("torch", TORCH_VERSION);
   o.Set("cuda", torch::cuda::is_available());
-  o.Set("cudaDevices", Napi::Number::New(env, double(torch::cuda::is_available() ? torch::cuda::device_count() : 0)));
+  const double gpus = torch::cuda::is_available() ? double(torch::cuda::device_count()) : 0;
+  o.Set("cudaDevices", Napi::Number::New(env, gpus));
   o.Set("threads", Napi::Number::New(env, at::get_num_threads()));
   o.Set("mkldnn", at::hasMKLDNN());
   o.Set("parallel", at::get_parallel_info());
   o.Set("onednnIsa", Napi::Number::New(env, onednn_isa()));
   o.Set("atenCapability", aten_capability());
+  o.Set("cpuCacheBytes", Napi::Number::New(env, double(cxr::CpuBlockCache::instance().cap())));
   return o;
+}
+
+// The CPU allocator's block cache cap in bytes (cpu_block_cache.h; 0: off). TypeScript sets it
+// right after load, before any tensor.
+Napi::Value ConfigureCpuCache(const Napi::CallbackInfo& info) {
+  double bytes = info[0].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 0 && bytes <= 9007199254740992.0))
+    throw Napi::Error::New(info.Env(), "the cache cap must be a byte count >= 0");
+  cxr::CpuBlockCache::instance().set_cap(size_t(bytes));
+  return info.Env().Undefined();
+}
+
+// mallopt(M_ARENA_MAX, n): at most n glibc malloc arenas. glibc gives each new thread its own
+// arena, and a thread arena cannot keep the tens-of-MB activation buffers of a training step:
+// every step mmaps, faults in and unmaps them again (measured: MobileNetV2 predict 52 vs 83
+// img/s, train 13.7 vs 15.2). With 1, new threads — the compute thread among them, started by
+// the first task — share the main arena, as the tensors of a Python process do. (That alone did
+// not stop the faults of the large blocks: see cpu_block_cache.h.) TypeScript calls it right
+// after load, before the first task, unless MALLOC_ARENA_MAX (which glibc reads itself) is set.
+// Returns false where glibc has no such setting.
+Napi::Value SetMallocArenaMax(const Napi::CallbackInfo& info) {
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1) throw Napi::Error::New(info.Env(), "arena count must be >= 1");
+#ifdef M_ARENA_MAX
+  return Napi::Boolean::New(info.Env(), mallopt(M_ARENA_MAX, n) == 1);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
 }
 
 // Whether bf16/fp16 calls may use oneDNN (torch.backends.mkldnn for those calls only).
@@ -75,15 +104,8 @@ Napi::Value SetLowPrecisionOneDnn(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-#ifdef M_ARENA_MAX
-  // glibc gives each new thread its own malloc arena, and a thread arena cannot keep
-  // the tens-of-MB activation buffers of a training step: every step mmaps, faults in
-  // and unmaps them again (measured: MobileNetV2 predict 52 vs 83 img/s, train 13.7 vs
-  // 15.2). New threads — our compute thread among them — share the main arena instead,
-  // as the tensors of a Python process do. MALLOC_ARENA_MAX in the environment wins.
-  // (That alone did not stop the faults of the large blocks: see cpu_block_cache.h.)
-  if (!std::getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 1);
-#endif
+  // Installed with no cache (cap 0) so that every tensor, the first included, goes through it;
+  // configureCpuCache turns the cache on.
   c10::SetCPUAllocator(&cxr::CpuBlockCache::instance(), /*priority=*/1);
   exports.Set("NativeModel", cxr::InitModel(env));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
@@ -91,6 +113,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setLowPrecisionOneDnn", Napi::Function::New(env, SetLowPrecisionOneDnn));
+  exports.Set("configureCpuCache", Napi::Function::New(env, ConfigureCpuCache));
+  exports.Set("setMallocArenaMax", Napi::Function::New(env, SetMallocArenaMax));
   cxr::InitDistributed(env, exports);
   cxr::InitProfiler(env, exports);
   return exports;

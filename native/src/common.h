@@ -20,8 +20,9 @@ namespace cxr {
 #define CXR_AUTOCAST_DEVICE_API 1
 #endif
 
-// Autocast state is thread-local and our calls run on libuv pool threads, so every
-// call sets it on entry and restores it on exit (RAII).
+// Autocast state is thread-local and every call runs on the one compute thread (executor.h),
+// where calls of other precisions run too, so every call sets it on entry and restores it on
+// exit (RAII).
 class AutocastScope {
  public:
   AutocastScope(c10::DeviceType device, c10::ScalarType dtype, bool enabled) : device_(device), enabled_(enabled) {

@@ -64,9 +64,12 @@ HostInput input_from_js(const Napi::Object& req) {
   if (shape.size() != 4) throw std::runtime_error("batch shape must be [N, H, W, C]");
   Napi::Value px = req.Get("pixels");
   auto kind = px.IsTypedArray() ? px.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
-  if (kind == napi_uint8_array || kind == napi_uint8_clamped_array) in.pixels = tensor_from_typed(px, torch::kByte, shape, "batch pixels");
-  else if (kind == napi_float32_array) in.pixels = tensor_from_typed(px, torch::kFloat, shape, "batch pixels");
-  else throw std::runtime_error("batch pixels must be a Uint8Array or Float32Array");
+  if (kind == napi_uint8_array || kind == napi_uint8_clamped_array)
+    in.pixels = tensor_from_typed(px, torch::kByte, shape, "batch pixels");
+  else if (kind == napi_float32_array)
+    in.pixels = tensor_from_typed(px, torch::kFloat, shape, "batch pixels");
+  else
+    throw std::runtime_error("batch pixels must be a Uint8Array or Float32Array");
   auto mean = numbers_from_js(req.Get("mean"), 3, "mean"), std = numbers_from_js(req.Get("std"), 3, "std");
   std::copy(mean.begin(), mean.end(), in.mean.begin());
   std::copy(std.begin(), std.end(), in.std.begin());
@@ -107,7 +110,8 @@ Napi::Value tensors_to_js(Napi::Env env, const NamedTensors& ts) {
 std::vector<double> numbers_from_js(const Napi::Value& v, size_t n, const std::string& what) {
   bool any = n == std::numeric_limits<size_t>::max();
   if (!v.IsArray() || (!any && v.As<Napi::Array>().Length() != n))
-    throw std::runtime_error(what + " must be an array of " + (any ? std::string("") : std::to_string(n) + " ") + "numbers");
+    throw std::runtime_error(what + " must be an array of " + (any ? std::string("") : std::to_string(n) + " ") +
+                             "numbers");
   auto a = v.As<Napi::Array>();
   std::vector<double> out;
   for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(number_from_js(a.Get(i), what));
@@ -117,6 +121,11 @@ std::vector<double> numbers_from_js(const Napi::Value& v, size_t n, const std::s
 double number_from_js(const Napi::Value& v, const std::string& what) {
   if (!v.IsNumber()) throw std::runtime_error(what + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
+}
+
+bool bool_from_js(const Napi::Value& v, const std::string& what) {
+  if (!v.IsBoolean()) throw std::runtime_error(what + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
 }
 
 std::string string_from_js(const Napi::Value& v, const std::string& what) {

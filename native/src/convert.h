@@ -31,6 +31,7 @@ Napi::Value tensors_to_js(Napi::Env env, const NamedTensors& ts);
 // Exactly n numbers (n = SIZE_MAX: any count).
 std::vector<double> numbers_from_js(const Napi::Value& v, size_t n, const std::string& what);
 double number_from_js(const Napi::Value& v, const std::string& what);
+bool bool_from_js(const Napi::Value& v, const std::string& what);
 std::string string_from_js(const Napi::Value& v, const std::string& what);
 // Integers in [0, size) that name entries of a list of `size` things.
 std::vector<int> indices_from_js(const Napi::Value& v, size_t size, const std::string& what);

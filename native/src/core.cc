@@ -18,7 +18,8 @@ Core::Core(const CoreSpec& spec) : channels_last(spec.channels_last) {
   net = make_net(spec.arch, spec.net);
   device = torch::Device(spec.device);
   if (device.is_cuda() && !torch::cuda::is_available())
-    throw std::runtime_error("device '" + spec.device + "' asked for, but this libtorch has no CUDA or no GPU is visible");
+    throw std::runtime_error("device '" + spec.device +
+                             "' asked for, but this libtorch has no CUDA or no GPU is visible");
   net->to(device);
   if (channels_last) {
     torch::NoGradGuard ng;

@@ -11,14 +11,12 @@
 //
 // Blocks under 1 MiB go to glibc as before (its bins reuse them without faults). A request takes
 // the smallest cached block that is at least its size and at most a quarter larger. What is cached
-// is capped (CXRTUNE_CPU_CACHE_MB, default a quarter of physical memory, at most 8 GiB; 0 turns
-// the cache off): past the cap the whole cache is given back to glibc first.
+// is capped by TypeScript (engine/native.ts sets the cap right after load, before any tensor; until
+// then it is 0: the cache is off): past the cap the whole cache is given back to glibc first.
 #pragma once
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
-#include <unistd.h>
-#include <algorithm>
-#include <cstdlib>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -32,9 +30,18 @@ class CpuBlockCache final : public c10::Allocator {
   static constexpr size_t kGranule = size_t{1} << 16;
 
   static CpuBlockCache& instance() {
-    static CpuBlockCache* c = new CpuBlockCache(default_cap());  // never destroyed: blocks outlive statics
+    static CpuBlockCache* c = new CpuBlockCache();  // never destroyed: blocks outlive statics
     return *c;
   }
+
+  // The most bytes of freed blocks kept (0: none, every block goes back to glibc). A lower cap
+  // gives the cache back at once if it holds more.
+  void set_cap(size_t bytes) {
+    std::lock_guard<std::mutex> g(mu_);
+    cap_ = bytes;
+    if (cached_ > cap_) empty_locked();
+  }
+  size_t cap() const { return cap_; }
 
   c10::DataPtr allocate(size_t n) const override {
     if (n < kMinBlock || cap_ == 0) {
@@ -63,13 +70,7 @@ class CpuBlockCache final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
  private:
-  explicit CpuBlockCache(size_t cap) : cap_(cap) {}
-
-  static size_t default_cap() {
-    if (const char* v = std::getenv("CXRTUNE_CPU_CACHE_MB")) return size_t(std::strtoull(v, nullptr, 10)) << 20;
-    const size_t phys = size_t(sysconf(_SC_PHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
-    return std::min(phys / 4, size_t{8} << 30);
-  }
+  CpuBlockCache() = default;
 
   // Blocks under kMinBlock never reach here with a cap (allocate frees them with free_cpu);
   // raw_deallocate of one does, and is not in live_.
@@ -98,7 +99,8 @@ class CpuBlockCache final : public c10::Allocator {
     cached_ = 0;
   }
 
-  const size_t cap_;
+  // Written under mu_; allocate() reads it without the lock to pass small and uncached blocks by.
+  std::atomic<size_t> cap_{0};
   mutable std::mutex mu_;
   mutable std::multimap<size_t, void*> free_;
   mutable std::unordered_map<void*, size_t> live_;

@@ -68,7 +68,8 @@ struct DenseNet : Net {
       f.dense.push_back(f.register_module("denseblock" + std::to_string(i + 1), blk));
       nf += config[i] * growth;
       if (i + 1 != config.size()) {
-        f.trans.push_back(f.register_module("transition" + std::to_string(i + 1), std::make_shared<Transition>(nf, nf / 2)));
+        auto name = "transition" + std::to_string(i + 1);
+        f.trans.push_back(f.register_module(name, std::make_shared<Transition>(nf, nf / 2)));
         nf /= 2;
       }
     }
@@ -88,10 +89,12 @@ struct DenseNet : Net {
                       }});
     for (size_t i = 0; i < F->dense.size(); ++i) {
       auto d = F->dense[i];
-      blocks.push_back({"features.denseblock" + std::to_string(i + 1), [d](const torch::Tensor& x) { return d->forward(x); }});
+      blocks.push_back(
+          {"features.denseblock" + std::to_string(i + 1), [d](const torch::Tensor& x) { return d->forward(x); }});
       if (i < F->trans.size()) {
         auto t = F->trans[i];
-        blocks.push_back({"features.transition" + std::to_string(i + 1), [t](const torch::Tensor& x) { return t->forward(x); }});
+        blocks.push_back(
+            {"features.transition" + std::to_string(i + 1), [t](const torch::Tensor& x) { return t->forward(x); }});
       }
     }
     blocks.push_back({"features.norm5", [F](const torch::Tensor& x) { return bn(F->norm5, x); }});

@@ -5,6 +5,7 @@
 // (when to broadcast, what to reduce) stays in TypeScript.
 #include "distributed.h"
 #include "sync_batch_norm.h"
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -30,16 +31,23 @@ using namespace std::chrono;
 
 #ifdef CXR_C10D_GLOO
 
-// Each rank bumps a counter in the store twice a second from its own thread; when a
+// The heartbeat's timings, all TypeScript's (engine/distributed.ts).
+struct HeartbeatTimes {
+  milliseconds every{0};    // between two bumps of a rank's counter
+  milliseconds silence{0};  // a counter still this long when a collective fails: that rank stopped
+  milliseconds store{0};    // the heartbeat's own store connection gives up after this
+};
+
+// Each rank bumps a counter in the store every `every` from its own thread; when a
 // collective fails, the ranks whose counter stopped are the ones named in the error.
 class Heartbeat {
  public:
-  Heartbeat(const std::string& host, uint16_t port, int rank) : rank_(rank) {
+  Heartbeat(const std::string& host, uint16_t port, int rank, HeartbeatTimes t) : rank_(rank), t_(t) {
     c10d::TCPStoreOptions o;
     o.port = port;
     o.isServer = false;
     o.waitWorkers = false;
-    o.timeout = milliseconds(5000);
+    o.timeout = t_.store;
     store_ = c10::make_intrusive<c10d::TCPStore>(host, o);
     thread_ = std::thread([this] { loop(); });
   }
@@ -47,7 +55,7 @@ class Heartbeat {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
   }
-  // Ranks whose heartbeat did not move in 2.5 s; rank 0 when the store (in rank 0) is gone.
+  // Ranks whose heartbeat did not move in `silence`; rank 0 when the store (in rank 0) is gone.
   std::string silent_ranks(int world) {
     auto read = [&](std::vector<int64_t>& out) {
       std::lock_guard<std::mutex> lk(mu_);
@@ -59,12 +67,14 @@ class Heartbeat {
     try {
       std::vector<int64_t> a, b;
       read(a);
-      std::this_thread::sleep_for(milliseconds(2500));
+      std::this_thread::sleep_for(t_.silence);
       read(b);
       std::string dead;
       for (int r = 0; r < world; ++r)
         if (r != rank_ && a[r] == b[r]) dead += (dead.empty() ? "" : ", ") + std::to_string(r);
-      return dead.empty() ? "" : "rank " + dead + " stopped (no heartbeat for 2.5 s)";
+      std::ostringstream s;
+      s << "rank " << dead << " stopped (no heartbeat for " << t_.silence.count() / 1000.0 << " s)";
+      return dead.empty() ? "" : s.str();
     } catch (const std::exception&) {
       return "rank 0 stopped (the rendezvous store it hosts does not answer)";
     }
@@ -80,10 +90,13 @@ class Heartbeat {
       } catch (const std::exception&) {
         return;  // the store is gone; the next collective reports it
       }
-      for (int i = 0; i < 5 && !stop_; ++i) std::this_thread::sleep_for(milliseconds(100));
+      // In steps of at most 100 ms, so that stopping never waits long.
+      for (auto left = t_.every; left.count() > 0 && !stop_; left -= milliseconds(100))
+        std::this_thread::sleep_for(std::min(left, milliseconds(100)));
     }
   }
   int rank_;
+  HeartbeatTimes t_;
   c10::intrusive_ptr<c10d::TCPStore> store_;
   std::mutex mu_;
   std::atomic<bool> stop_{false};
@@ -149,14 +162,17 @@ torch::Tensor view_typed(const Napi::Value& v) {
     case napi_int32_array: dt = torch::kInt; break;
     case napi_uint8_array: dt = torch::kByte; break;
     case napi_bigint64_array: dt = torch::kLong; break;
-    default: throw Napi::Error::New(v.Env(), "collectives take a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array");
+    default:
+      throw Napi::Error::New(v.Env(),
+                             "collectives take a Float32Array, Float64Array, Int32Array, Uint8Array or BigInt64Array");
   }
   auto* data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
   return torch::from_blob(data, {int64_t(ta.ElementLength())}, torch::TensorOptions().dtype(dt));
 }
 
 // initProcessGroup({ masterAddr, masterPort, rank, worldSize, timeoutMs, backend, hostStore,
-// socketInterface }) → { rank, worldSize }
+// socketInterface, glooThreads, heartbeatMs, heartbeatSilenceMs, heartbeatStoreTimeoutMs })
+// → { rank, worldSize, backend }
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
 #ifndef CXR_C10D_GLOO
   no_c10d();
@@ -173,15 +189,25 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   std::string backend = o.Get("backend").ToString().Utf8Value();
   bool host_store = o.Get("hostStore").ToBoolean();
   std::string ifname = o.Get("socketInterface").IsString() ? o.Get("socketInterface").ToString().Utf8Value() : "";
-  if (backend != "gloo") throw Napi::Error::New(env, "backend '" + backend + "' is not built into this addon (gloo only; NCCL needs a CUDA libtorch)");
+  int threads = o.Get("glooThreads").As<Napi::Number>().Int32Value();
+  auto ms = [&](const char* key) {
+    double v = o.Get(key).As<Napi::Number>().DoubleValue();
+    if (!(v >= 1 && v <= 86400000)) throw Napi::Error::New(env, std::string(key) + " must be in 1..86400000");
+    return milliseconds(int64_t(v));
+  };
+  HeartbeatTimes hb{ms("heartbeatMs"), ms("heartbeatSilenceMs"), ms("heartbeatStoreTimeoutMs")};
+  if (backend != "gloo")
+    throw Napi::Error::New(env, "backend '" + backend +
+                                    "' is not built into this addon (gloo only; NCCL needs a CUDA libtorch)");
   if (world < 1 || rank < 0 || rank >= world) throw Napi::Error::New(env, "rank must be in [0, worldSize)");
   if (port < 1 || port > 65535) throw Napi::Error::New(env, "masterPort must be in 1..65535");
   if (!(tmo >= 1000)) throw Napi::Error::New(env, "timeoutMs must be >= 1000");
+  if (threads < 1) throw Napi::Error::New(env, "glooThreads must be >= 1");
   auto out = std::make_shared<Group>();
   out->rank = rank;
   out->world = world;
   out->timeout = milliseconds(int64_t(tmo));
-  auto run = [out, addr, port, host_store, ifname]() {
+  auto run = [out, addr, port, host_store, ifname, threads, hb]() {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(port);
     so.isServer = host_store;
@@ -195,14 +221,17 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
                                std::to_string(out->rank) + ": " + clean_error(e.what()));
     }
     auto po = c10d::ProcessGroupGloo::Options::create(out->timeout);
-    if (!ifname.empty()) po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    else if (addr == "localhost" || addr.rfind("127.", 0) == 0) po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    else po->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    po->threads = 2;
+    if (!ifname.empty())
+      po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (addr == "localhost" || addr.rfind("127.", 0) == 0)
+      po->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      po->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    po->threads = threads;
     // The constructor connects every pair of ranks through the store (waits for all).
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("default_pg", out->store);
     out->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, out->rank, out->world, po);
-    out->heartbeat = std::make_unique<Heartbeat>(addr, uint16_t(port), out->rank);
+    out->heartbeat = std::make_unique<Heartbeat>(addr, uint16_t(port), out->rank, hb);
     g_group = new Group(std::move(*out));
   };
   return queue(info, env.Undefined(), run, [](Napi::Env env) -> Napi::Value {
@@ -370,7 +399,8 @@ bool sync_gradients(const std::vector<torch::Tensor>& params, bool finite) {
   if (!same) {
     g.buckets.clear();
     auto dev = params.empty() ? torch::Device(torch::kCPU) : params[0].device();
-    for (auto& l : layout) g.buckets.push_back(torch::empty({l.second}, torch::TensorOptions().dtype(l.first).device(dev)));
+    for (auto& l : layout)
+      g.buckets.push_back(torch::empty({l.second}, torch::TensorOptions().dtype(l.first).device(dev)));
   }
   // Fill a bucket, start its all-reduce, go on to the next while Gloo sends this one.
   std::vector<c10::intrusive_ptr<c10d::Work>> works;

@@ -158,7 +158,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto idx = indices_from_js(info[0], entries_.size(), "setTrainable");
       bool flag = info[1].ToBoolean();
       for (int i : idx) {
-        if (!entries_[i].is_param) throw std::runtime_error("setTrainable: '" + entries_[i].name + "' is not a parameter");
+        if (!entries_[i].is_param)
+          throw std::runtime_error("setTrainable: '" + entries_[i].name + "' is not a parameter");
         settings_.trainable[i] = flag;
       }
       return info.Env().Undefined();
@@ -185,7 +186,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       for (uint32_t g = 0; g < groups.Length(); ++g) {
         spec->groups.push_back(indices_from_js(groups.Get(g), entries_.size(), "optimizer group " + std::to_string(g)));
         for (int i : spec->groups.back())
-          if (!entries_[i].is_param) throw std::runtime_error("optimizer group " + std::to_string(g) + ": '" + entries_[i].name + "' is not a parameter");
+          if (!entries_[i].is_param)
+            throw std::runtime_error("optimizer group " + std::to_string(g) + ": '" + entries_[i].name +
+                                     "' is not a parameter");
       }
       settings_.optimizer = spec;
       return info.Env().Undefined();
@@ -213,7 +216,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info) {
     return js(info, [&] {
       if (!settings_.optimizer) throw std::runtime_error("configureOptimizer must be called before trainStep");
-      auto r = std::make_shared<TrainRequest>(train_request_from_js(info[0], num_classes_, settings_.optimizer->groups.size()));
+      const size_t groups = settings_.optimizer->groups.size();
+      auto r = std::make_shared<TrainRequest>(train_request_from_js(info[0], num_classes_, groups));
       auto out = std::make_shared<TrainResult>();
       return queue(info, [r, out](Core& m) { *out = train_step(m, *r); },
                    [out](Napi::Env env) { return train_result_to_js(env, *out); });
@@ -227,11 +231,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto in = std::make_shared<HostInput>(input_from_js(req));
       auto p = precision(string_from_js(req.Get("precision"), "precision"));
       auto out = std::make_shared<torch::Tensor>();
-      return queue(info, [in, p, out](Core& m) { *out = predict_logits(m, *in, p); }, [out](Napi::Env env) -> Napi::Value {
-        auto o = Napi::Object::New(env);
-        o.Set("logits", float_array(env, *out));
-        return o;
-      });
+      return queue(
+          info, [in, p, out](Core& m) { *out = predict_logits(m, *in, p); },
+          [out](Napi::Env env) -> Napi::Value {
+            auto o = Napi::Object::New(env);
+            o.Set("logits", float_array(env, *out));
+            return o;
+          });
     });
   }
 

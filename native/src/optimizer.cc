@@ -40,7 +40,8 @@ torch::Tensor field(const Fields& f, const std::string& key, const Entry& p) {
   auto it = f.find(key);
   if (it == f.end()) throw std::runtime_error("optimizer state of '" + p.name + "' lacks " + key);
   if (key == "step") return it->second;
-  if (it->second.sizes() != p.t.sizes()) throw std::runtime_error("optimizer state shape mismatch for '" + p.name + "'");
+  if (it->second.sizes() != p.t.sizes())
+    throw std::runtime_error("optimizer state shape mismatch for '" + p.name + "'");
   return it->second.to(p.t.device(), p.t.scalar_type()).contiguous(p.t.suggest_memory_format());
 }
 
@@ -69,20 +70,29 @@ Optimizer::Optimizer(const OptimizerSpec& spec, const Params& params) : kind_(sp
     for (int i : ids) ps.push_back(params.entries.at(size_t(i)).t);
     switch (kind_) {
       case OptimizerKind::Sgd:
-        groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(0.0).nesterov(spec.nesterov)));
+        groups.emplace_back(ps, std::make_unique<torch::optim::SGDOptions>(
+                                    torch::optim::SGDOptions(0.0).nesterov(spec.nesterov)));
         break;
       case OptimizerKind::Adam:
-        groups.emplace_back(ps, std::make_unique<torch::optim::AdamOptions>(torch::optim::AdamOptions(0.0).betas({0.9, spec.beta2}).eps(spec.eps)));
+        groups.emplace_back(ps, std::make_unique<torch::optim::AdamOptions>(
+                                    torch::optim::AdamOptions(0.0).betas({0.9, spec.beta2}).eps(spec.eps)));
         break;
       case OptimizerKind::AdamW:
-        groups.emplace_back(ps, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(0.0).betas({0.9, spec.beta2}).eps(spec.eps)));
+        groups.emplace_back(ps, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(0.0).betas({0.9, spec.beta2}).eps(spec.eps)));
         break;
     }
   }
   switch (kind_) {
-    case OptimizerKind::Sgd: opt_ = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.0)); break;
-    case OptimizerKind::Adam: opt_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(0.0)); break;
-    case OptimizerKind::AdamW: opt_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(0.0)); break;
+    case OptimizerKind::Sgd:
+      opt_ = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(0.0));
+      break;
+    case OptimizerKind::Adam:
+      opt_ = std::make_unique<torch::optim::Adam>(groups, torch::optim::AdamOptions(0.0));
+      break;
+    case OptimizerKind::AdamW:
+      opt_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(0.0));
+      break;
   }
 }
 
@@ -124,8 +134,12 @@ NamedTensors Optimizer::state(const Params& params) const {
         if (s.momentum_buffer().defined()) out.push_back({e.name + "::momentum_buffer", to_cpu(s.momentum_buffer())});
         break;
       }
-      case OptimizerKind::Adam: adam_state(out, e.name, static_cast<torch::optim::AdamParamState&>(*it->second)); break;
-      case OptimizerKind::AdamW: adam_state(out, e.name, static_cast<torch::optim::AdamWParamState&>(*it->second)); break;
+      case OptimizerKind::Adam:
+        adam_state(out, e.name, static_cast<torch::optim::AdamParamState&>(*it->second));
+        break;
+      case OptimizerKind::AdamW:
+        adam_state(out, e.name, static_cast<torch::optim::AdamWParamState&>(*it->second));
+        break;
     }
   }
   return out;

@@ -6,7 +6,8 @@ namespace {
 
 std::vector<GroupHyper> hyper_from_js(const Napi::Value& v, size_t groups) {
   if (!v.IsArray() || v.As<Napi::Array>().Length() != groups)
-    throw std::runtime_error("trainStep needs hyperparameters for each of the optimizer's " + std::to_string(groups) + " groups");
+    throw std::runtime_error("trainStep needs hyperparameters for each of the optimizer's " + std::to_string(groups) +
+                             " groups");
   auto a = v.As<Napi::Array>();
   std::vector<GroupHyper> out;
   for (uint32_t g = 0; g < a.Length(); ++g) {
@@ -28,7 +29,8 @@ CoreSpec core_spec_from_js(const Napi::Value& v) {
   if (spec.Get("dropout").IsNumber()) c.net.dropout = spec.Get("dropout").As<Napi::Number>().DoubleValue();
   c.net.stride_in_1x1 = spec.Get("strideIn1x1").ToBoolean();
   if (spec.Get("decoderChannels").IsArray()) {
-    for (double d : numbers_from_js(spec.Get("decoderChannels"), SIZE_MAX, "decoderChannels")) c.net.decoder_channels.push_back(int64_t(d));
+    for (double d : numbers_from_js(spec.Get("decoderChannels"), SIZE_MAX, "decoderChannels"))
+      c.net.decoder_channels.push_back(int64_t(d));
   }
   c.device = string_from_js(spec.Get("device"), "device");
   c.channels_last = spec.Get("channelsLast").ToBoolean();
@@ -59,6 +61,7 @@ TrainRequest train_request_from_js(const Napi::Value& v, int64_t num_classes, si
   r.hyper = hyper_from_js(req.Get("hyper"), groups);
   r.precision = precision(string_from_js(req.Get("precision"), "precision"));
   r.loss_scale = number_from_js(req.Get("lossScale"), "lossScale");
+  r.skip_non_finite = bool_from_js(req.Get("skipNonFinite"), "skipNonFinite");
   return r;
 }
 
@@ -71,7 +74,7 @@ int64_t class_index_from_js(const Napi::Value& v, int64_t num_classes) {
 Napi::Value train_result_to_js(Napi::Env env, const TrainResult& r) {
   auto o = Napi::Object::New(env);
   o.Set("loss", r.loss);
-  o.Set("overflow", r.overflow);
+  o.Set("finite", r.finite);
   o.Set("probs", float_array(env, r.probs));
   return o;
 }

@@ -14,8 +14,8 @@ namespace cxr {
 
 // { arch, numClasses, device, dropout?, strideIn1x1?, channelsLast? }
 CoreSpec core_spec_from_js(const Napi::Value& v);
-// { pixels, shape, mean, std, hyper: [{ lr, momentum, weightDecay }], precision, lossScale, loss } and, by loss.kind,
-// crossEntropy: labels, classWeights; diceBce (loss.diceWeight, loss.bceWeight): masks
+// { pixels, shape, mean, std, hyper: [{ lr, momentum, weightDecay }], precision, lossScale, skipNonFinite, loss }
+// and, by loss.kind, crossEntropy: labels, classWeights; diceBce (loss.diceWeight, loss.bceWeight): masks
 TrainRequest train_request_from_js(const Napi::Value& v, int64_t num_classes, size_t groups);
 // A class index in [0, num_classes).
 int64_t class_index_from_js(const Napi::Value& v, int64_t num_classes);

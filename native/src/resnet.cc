@@ -113,7 +113,8 @@ struct ResNet : Net {
                       }});
     for (int i = 0; i < 4; ++i) {
       auto layer = layers[i];
-      blocks.push_back({"layer" + std::to_string(i + 1), [layer](const torch::Tensor& x) { return layer->forward(x); }});
+      blocks.push_back(
+          {"layer" + std::to_string(i + 1), [layer](const torch::Tensor& x) { return layer->forward(x); }});
     }
   }
 

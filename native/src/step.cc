@@ -107,14 +107,16 @@ TrainResult train_step(Core& m, const TrainRequest& r) {
   auto loss = forward_loss(m, r, out);
   m.clear_grads();
   bool finite = std::isfinite(out.loss);
+  // The gradients this rank means to apply: none after a non-finite loss when told to skip.
+  const bool use_grads = finite || !r.skip_non_finite;
   // With SyncBatchNorm, backward holds collectives too: every rank runs it, also one whose
   // loss was not finite (its gradients are discarded below, as the others learn from sync_gradients).
-  if (finite || sync_bn_active()) (r.loss_scale != 1.0 ? loss * r.loss_scale : loss).backward();
-  // Data parallel: every rank joins the all-reduce, also one whose loss overflowed.
-  if (grad_sync_active()) finite = sync_gradients(m.trainable_params(), finite);
-  if (finite && r.loss_scale != 1.0) finite = unscale(m, r.loss_scale);
-  if (!finite) {
-    out.overflow = true;
+  if (use_grads || sync_bn_active()) (r.loss_scale != 1.0 ? loss * r.loss_scale : loss).backward();
+  // Data parallel: every rank joins the all-reduce, also one whose loss overflowed (it sends NaN).
+  if (grad_sync_active()) finite = sync_gradients(m.trainable_params(), use_grads) && finite;
+  if (r.loss_scale != 1.0 && (finite || !r.skip_non_finite)) finite = unscale(m, r.loss_scale) && finite;
+  out.finite = finite;
+  if (!finite && r.skip_non_finite) {
     m.clear_grads();
     return out;
   }

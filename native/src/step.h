@@ -1,7 +1,9 @@
 // Forward, loss, backward and the optimizer step; inference. The loss is the one the
 // request names (cross-entropy with its class weights, or Dice + BCE with its weights);
-// loss-scaling policy (the scale, when to change it) is TypeScript's: the step multiplies
-// by the scale it is given, unscales, and reports an overflow instead of stepping.
+// loss-scaling policy (the scale, when to change it, whether a non-finite step is skipped)
+// is TypeScript's: the step multiplies by the scale it is given, unscales, reports whether
+// loss and gradients were finite, and skips the optimizer step on inf/NaN only when the
+// request says so.
 #pragma once
 #include <string>
 #include <vector>
@@ -30,11 +32,12 @@ struct TrainRequest {
   std::vector<GroupHyper> hyper;
   Precision precision;
   double loss_scale;
+  bool skip_non_finite;  // inf/NaN loss or gradients: no optimizer step (the gradients are dropped)
 };
 
 struct TrainResult {
   double loss = 0;
-  bool overflow = false;  // not finite: no step was taken
+  bool finite = true;     // loss and gradients (all ranks' with gradient averaging) were finite
   torch::Tensor probs;    // softmax [N, classes], CPU fp32 (segmenter: mean foreground probability [N])
 };
 

@@ -75,12 +75,14 @@ struct UNet : Net {
       decoder->blocks.push_back(b);
     }
     seg_head = register_module("segmentation_head", std::make_shared<Head>());
-    head_conv = seg_head->register_module("0", torch::nn::Conv2d(torch::nn::Conv2dOptions(dec[4], classes, 3).padding(1)));
+    head_conv =
+        seg_head->register_module("0", torch::nn::Conv2d(torch::nn::Conv2dOptions(dec[4], classes, 3).padding(1)));
 
     // smp's init: decoder convs kaiming-uniform (fan_in, relu), BN 1/0; head xavier-uniform, bias 0.
     torch::NoGradGuard ng;
     for (auto& m : decoder->modules(false))
-      if (auto* c = m->as<torch::nn::Conv2d>()) torch::nn::init::kaiming_uniform_(c->weight, 0.0, torch::kFanIn, torch::kReLU);
+      if (auto* c = m->as<torch::nn::Conv2d>())
+        torch::nn::init::kaiming_uniform_(c->weight, 0.0, torch::kFanIn, torch::kReLU);
     torch::nn::init::xavier_uniform_(head_conv->weight);
     head_conv->bias.zero_();
   }
@@ -109,8 +111,8 @@ std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, con
     auto enc = make_mobilenet_v2(eo);
     enc->unregister_module("classifier");
     // smp's stages: features[:2] /2 16ch, [2:4] /4 24, [4:7] /8 32, [7:14] /16 96, [14:] /32 1280.
-    return std::make_shared<UNet>(enc, std::vector<int64_t>{1280, 96, 32, 24, 16}, std::vector<size_t>{1, 3, 6, 13}, dec,
-                                  o.num_classes);
+    return std::make_shared<UNet>(enc, std::vector<int64_t>{1280, 96, 32, 24, 16}, std::vector<size_t>{1, 3, 6, 13},
+                                  dec, o.num_classes);
   }
   if (arch == "unet_resnet18" || arch == "unet_resnet34") {
     NetOptions eo;
@@ -127,8 +129,8 @@ std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, con
     auto layer1 = enc->blocks[1].second;
     steps.push_back({"layer1", [layer1](const torch::Tensor& x) { return layer1(torch::max_pool2d(x, 3, 2, 1)); }});
     for (size_t i = 2; i < enc->blocks.size(); ++i) steps.push_back(enc->blocks[i]);
-    return std::make_shared<UNet>(enc, std::vector<int64_t>{512, 256, 128, 64, 64}, std::vector<size_t>{0, 1, 2, 3}, dec,
-                                  o.num_classes, steps);
+    return std::make_shared<UNet>(enc, std::vector<int64_t>{512, 256, 128, 64, 64}, std::vector<size_t>{0, 1, 2, 3},
+                                  dec, o.num_classes, steps);
   }
   return nullptr;
 }

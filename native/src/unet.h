@@ -6,9 +6,11 @@
 
 namespace cxr {
 
-// arch "unet_mobilenet_v2", "unet_resnet18" or "unet_resnet34"; decoder_channels from the head (deepest) to full resolution.
+// arch "unet_mobilenet_v2", "unet_resnet18" or "unet_resnet34"; decoder_channels from the head (deepest) to full
+// resolution.
 // Returns nullptr for an unknown encoder. Output: [N, classes, H, W] logits (H, W % 32 == 0).
-std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o, const std::vector<int64_t>& decoder_channels);
+std::shared_ptr<Net> make_unet(const std::string& arch, const NetOptions& o,
+                               const std::vector<int64_t>& decoder_channels);
 
 // bce_weight × BCE-with-logits (mean over pixels) + dice_weight × soft Dice loss over the
 // whole batch (smooth 1). logits [N, 1, H, W] float, masks [N, H, W] of 0/1 (any dtype).

@@ -26,6 +26,10 @@ interface DistNative {
     backend: string;
     hostStore: boolean;
     socketInterface: string;
+    glooThreads: number;
+    heartbeatMs: number;
+    heartbeatSilenceMs: number;
+    heartbeatStoreTimeoutMs: number;
   }): Promise<{ rank: number; worldSize: number; backend: string }>;
   destroyProcessGroup(): Promise<void>;
   allReduce(a: Float32Array | Float64Array | Int32Array, op?: 'sum' | 'max' | 'min'): Promise<void>;
@@ -72,7 +76,25 @@ interface ProcessGroupOptions extends DistEnv {
   backend?: Backend;
   /** Every collective fails after this long without progress (default 300 s, as torch's). */
   timeoutMs?: number;
+  glooThreads?: number;
+  heartbeatMs?: number;
+  heartbeatSilenceMs?: number;
+  heartbeatStoreTimeoutMs?: number;
 }
+
+/** The group's timings and Gloo's threads, when not given (native/src/distributed.cc has none). */
+export const PROCESS_GROUP_DEFAULTS = {
+  /** Every collective fails after this long without progress (as torch's). */
+  timeoutMs: 300_000,
+  /** Gloo's worker threads per process. */
+  glooThreads: 2,
+  /** Each rank bumps its heartbeat counter in the store this often... */
+  heartbeatMs: 500,
+  /** ...and, when a collective fails, a rank whose counter did not move for this long is named as stopped. */
+  heartbeatSilenceMs: 2500,
+  /** The heartbeat's own store connection gives up after this long. */
+  heartbeatStoreTimeoutMs: 5000,
+} as const;
 
 /** The process's group (torch's default group); one per process. */
 export class ProcessGroup {
@@ -91,12 +113,29 @@ export class ProcessGroup {
         'this build of the addon has no c10d Gloo: install libgloo-dev and run node scripts/build-native.mjs',
       );
     }
+    const d = PROCESS_GROUP_DEFAULTS;
+    const timing = {
+      timeoutMs: o.timeoutMs ?? d.timeoutMs,
+      glooThreads: o.glooThreads ?? d.glooThreads,
+      heartbeatMs: o.heartbeatMs ?? d.heartbeatMs,
+      heartbeatSilenceMs: o.heartbeatSilenceMs ?? d.heartbeatSilenceMs,
+      heartbeatStoreTimeoutMs: o.heartbeatStoreTimeoutMs ?? d.heartbeatStoreTimeoutMs,
+    };
+    if (!(timing.timeoutMs >= 1000 && Number.isFinite(timing.timeoutMs)))
+      throw new Error(`the collective timeout must be at least 1000 ms (got ${timing.timeoutMs})`);
+    if (!(Number.isInteger(timing.glooThreads) && timing.glooThreads >= 1))
+      throw new Error(`glooThreads must be a positive integer (got ${timing.glooThreads})`);
+    for (const k of ['heartbeatMs', 'heartbeatSilenceMs', 'heartbeatStoreTimeoutMs'] as const) {
+      const v = timing[k];
+      if (!(Number.isInteger(v) && v >= 1 && v <= 86_400_000))
+        throw new Error(`${k} must be a whole number of ms in 1..86400000 (got ${v})`);
+    }
     const r = await n.initProcessGroup({
       masterAddr: o.masterAddr,
       masterPort: o.masterPort,
       rank: o.rank,
       worldSize: o.worldSize,
-      timeoutMs: o.timeoutMs ?? 300_000,
+      ...timing,
       backend,
       // Rank 0 hosts the TCPStore (torch's env://) unless torchrun ≥ 2.0's agent already does.
       hostStore: o.rank === 0 && process.env.TORCHELASTIC_USE_AGENT_STORE !== 'True',

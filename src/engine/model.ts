@@ -233,9 +233,11 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
           momentum: h.momentum,
           weightDecay: h.weightDecay ?? this.defaultWeightDecay,
         })),
+        // Whether an inf/NaN step is applied is the caller's (recipe/gradScaler.ts); by default it is not.
+        skipNonFinite: opts.skipNonFinite ?? true,
       }),
     );
-    return { loss: r.loss, probs: r.probs, overflow: r.overflow, lossScale };
+    return { loss: r.loss, probs: r.probs, overflow: !r.finite, lossScale };
   }
 
   /** Cross-entropy's part of a step request: one label per image and a weight per class. */

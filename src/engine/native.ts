@@ -1,8 +1,9 @@
 // Loads the libtorch addon (native/build/Release/cxrtune.node) once, with a clear
-// message when it has not been built.
+// message when it has not been built, and gives it its process-wide settings from the
+// environment (the addon reads none): malloc arenas, the CPU block cache, threads, oneDNN.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpEvents } from './profiler.js';
@@ -46,17 +47,22 @@ export interface NativeModel {
   getState(): Promise<NativeTensor[]>;
   setState(t: NativeTensor[]): Promise<void>;
   configureOptimizer(cfg: { kind: string; groups: number[][]; nesterov: boolean; beta2: number; eps: number }): void;
-  /** The loss the request names: cross-entropy on labels with class weights, or Dice + BCE on 0/1 masks [N, H, W]. */
+  /**
+   * The loss the request names: cross-entropy on labels with class weights, or Dice + BCE on 0/1 masks [N, H, W].
+   * `finite`: the loss and every gradient (all ranks' when averaged) were finite; when they were not,
+   * the optimizer step is skipped only if `skipNonFinite` says so.
+   */
   trainStep(
     req: NativeInput & {
       hyper: { lr: number; momentum: number; weightDecay: number }[];
       precision: string;
       lossScale: number;
+      skipNonFinite: boolean;
     } & (
         | { loss: CrossEntropyLoss; labels: Int32Array; classWeights: number[] }
         | { loss: DiceBceLoss; masks: Uint8Array }
       ),
-  ): Promise<{ loss: number; overflow: boolean; probs: Float32Array }>;
+  ): Promise<{ loss: number; finite: boolean; probs: Float32Array }>;
   predict(req: NativeInput & { precision: string }): Promise<{ logits: Float32Array }>;
   /** A block's activations and the gradient of Σ logit[classIndex] w.r.t. them, [N, C, h, w]. */
   layerGradients(req: NativeInput & { classIndex: number; layer: string }): Promise<{
@@ -90,7 +96,13 @@ export interface NativeAddon {
     /** oneDNN's effective dnnl_cpu_isa_t, -1 where libtorch hides oneDNN. */
     onednnIsa: number;
     atenCapability: string;
+    /** The CPU allocator's block cache cap in bytes (0: off), as configureCpuCache set it. */
+    cpuCacheBytes: number;
   };
+  /** Caps the CPU allocator's cache of freed blocks of 1 MiB and more (native/src/cpu_block_cache.h); 0: off. */
+  configureCpuCache(bytes: number): void;
+  /** mallopt(M_ARENA_MAX, n); false where glibc has no such setting. */
+  setMallocArenaMax(n: number): boolean;
   /** false: bf16/fp16 CPU calls run on libtorch's own kernels, not oneDNN (engine/isa.ts). */
   setLowPrecisionOneDnn(on: boolean): void;
   profileStart(): Promise<void>;
@@ -108,6 +120,11 @@ export function loadNative(): NativeAddon {
     throw new Error(`the libtorch addon is not built (${path} is missing): run \`npm run bootstrap\``);
   }
   addon = createRequire(import.meta.url)(path) as NativeAddon;
+  // Before any tensor and before the first task starts the compute thread, or neither takes effect
+  // for it. One malloc arena for the threads started from now on, as a Python process's tensors
+  // share the main one; glibc itself reads MALLOC_ARENA_MAX when it is set.
+  if (process.env.MALLOC_ARENA_MAX === undefined) addon.setMallocArenaMax(1);
+  addon.configureCpuCache(cpuCacheBytes());
   // Default: one intra-op thread per physical core (CXRTUNE_THREADS overrides).
   const env = Number(process.env.CXRTUNE_THREADS);
   addon.setThreads(Number.isInteger(env) && env > 0 ? env : physicalCoreCount());
@@ -122,6 +139,24 @@ export function loadNative(): NativeAddon {
 export function nativeIsa(): IsaInfo {
   loadNative();
   return isa!;
+}
+
+const MiB = 2 ** 20;
+
+/**
+ * The cap of the addon's cache of freed CPU blocks (native/src/cpu_block_cache.h: without it the
+ * compute thread's glibc arena unmaps them and every step page-faults its activations back in):
+ * CXRTUNE_CPU_CACHE_MB, else a quarter of physical memory, at most 8 GiB. 0 turns the cache off.
+ */
+export function cpuCacheBytes(env: NodeJS.ProcessEnv = process.env, physicalBytes: number = totalmem()): number {
+  const v = env.CXRTUNE_CPU_CACHE_MB?.trim();
+  if (v) {
+    const bytes = Number(v) * MiB;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(bytes))
+      throw new Error(`CXRTUNE_CPU_CACHE_MB='${v}' is not a whole number of MiB (0 turns the cache off)`);
+    return bytes;
+  }
+  return Math.min(Math.floor(physicalBytes / 4), 8192 * MiB);
 }
 
 /** The package root (works from src/ under tsx and from dist/ once compiled). */

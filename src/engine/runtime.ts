@@ -26,6 +26,8 @@ interface DeviceInfo {
   isa: IsaInfo;
   /** The precision the demo (and `lungs predict`) pick on this CPU. */
   defaultPrecision: 'fp32' | 'bf16';
+  /** The cap of the CPU allocator's cache of freed blocks, in bytes (CXRTUNE_CPU_CACHE_MB; 0: off). */
+  cpuCacheBytes: number;
 }
 
 /** What this libtorch and machine offer. */
@@ -38,6 +40,7 @@ export function deviceInfo(): DeviceInfo {
     devices: ['cpu', ...Array.from({ length: i.cudaDevices }, (_, k) => `cuda:${k}`)],
     isa: cpuIsa(),
     defaultPrecision: cpuIsa().fastBf16 ? 'bf16' : 'fp32',
+    cpuCacheBytes: i.cpuCacheBytes,
   };
 }
 

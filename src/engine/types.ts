@@ -105,6 +105,8 @@ export interface OptimizerConfig {
 export interface StepOptions {
   precision?: Precision;
   classWeights?: number[];
+  /** A step whose loss or gradients are inf/NaN is not applied (default true; recipe/gradScaler.ts decides). */
+  skipNonFinite?: boolean;
   /** fp16: multiply the loss by this before backward (dynamic scaling is recipe/gradScaler.ts). */
   lossScale?: number;
   /** Default: the task's (engine/model.ts DEFAULT_LOSS). */
@@ -115,7 +117,7 @@ export interface StepResult {
   loss: number;
   /** Softmax probabilities [N, numClasses], fp32 (a segmenter: each image's mean foreground probability, [N]). */
   probs: Float32Array;
-  /** fp16: the step was skipped because a gradient was inf/NaN. */
+  /** The loss or a gradient was inf/NaN; with skipNonFinite (the default) the step was not applied. */
   overflow: boolean;
   /** Loss scale used for this step (1 unless fp16). */
   lossScale: number;

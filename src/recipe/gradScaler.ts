@@ -1,9 +1,10 @@
-// Dynamic loss scaling for fp16 (the policy; the native side multiplies the loss, unscales
-// the gradients and reports inf/NaN). Same rules as torch.cuda.amp.GradScaler:
-// start at 2^16; a step whose gradients overflow is skipped and the scale halves; after
-// `growthInterval` (2000) consecutive clean steps the scale doubles. For fp32/bf16 the
-// scaler is disabled: the scale stays 1 and nothing changes, but an overflow is still
-// reported as a step to skip (a NaN gradient is never applied).
+// Dynamic loss scaling for fp16 (the policy; the native side multiplies the loss by the scale
+// it is sent, unscales the gradients, reports whether they were finite and skips the step when
+// the request says so). Same rules as torch.cuda.amp.GradScaler: start at 2^16; a step whose
+// gradients overflow is skipped (`skipNonFinite`, sent with every step) and the scale halves;
+// after `growthInterval` (2000) consecutive clean steps the scale doubles. For fp32/bf16 the
+// scaler is disabled: the scale stays 1 and nothing changes, but an overflow is still a step
+// to skip (a NaN gradient is never applied).
 
 interface GradScalerOptions {
   initScale?: number;
@@ -11,6 +12,8 @@ interface GradScalerOptions {
   backoffFactor?: number;
   growthInterval?: number;
   enabled?: boolean;
+  /** Skip (do not apply) a step whose loss or gradients are inf/NaN (default true, as torch's). */
+  skipNonFinite?: boolean;
 }
 
 export interface GradScalerState {
@@ -26,6 +29,8 @@ export class GradScaler {
   readonly growthFactor: number;
   readonly backoffFactor: number;
   readonly growthInterval: number;
+  /** Sent with every step (StepOptions.skipNonFinite): whether the native step skips an inf/NaN step. */
+  readonly skipNonFinite: boolean;
   private s: GradScalerState;
 
   constructor(opts: GradScalerOptions = {}) {
@@ -33,6 +38,7 @@ export class GradScaler {
     this.growthFactor = opts.growthFactor ?? 2;
     this.backoffFactor = opts.backoffFactor ?? 0.5;
     this.growthInterval = opts.growthInterval ?? 2000;
+    this.skipNonFinite = opts.skipNonFinite ?? true;
     if (!(init > 0) || !Number.isFinite(init))
       throw new Error(`gradScaler: initScale must be a finite number > 0, got ${init}`);
     if (!(this.growthFactor > 1) || !Number.isFinite(this.growthFactor))
@@ -52,8 +58,9 @@ export class GradScaler {
   }
 
   /**
-   * Record the outcome of a step. Returns whether the caller must skip (not apply) the
-   * step, and the scale for the next one.
+   * Record the outcome of a step (overflow: its loss or gradients were not finite). Returns
+   * whether the step was skipped (not applied: an overflow under skipNonFinite, which the
+   * request told the native step), and the scale for the next one.
    */
   update(overflow: boolean): { skip: boolean; scale: number } {
     const s = this.s;
@@ -61,7 +68,7 @@ export class GradScaler {
       s.consecutiveOverflows++;
       s.cleanSteps = 0;
       if (s.enabled) s.scale *= this.backoffFactor;
-      return { skip: true, scale: s.scale };
+      return { skip: this.skipNonFinite, scale: s.scale };
     }
     s.consecutiveOverflows = 0;
     if (s.enabled) {

@@ -304,6 +304,7 @@ export class Trainer {
       const r = await this.model.trainStep(batch, hyper, {
         precision: o.precision,
         lossScale: this.scaler.scale,
+        skipNonFinite: this.scaler.skipNonFinite,
         ...(o.classWeights ? { classWeights: o.classWeights } : {}),
         ...(o.loss ? { loss: o.loss } : {}),
       });

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { distEnvFrom } from '../../src/engine/distributed.js';
+import { distEnvFrom, PROCESS_GROUP_DEFAULTS, ProcessGroup } from '../../src/engine/distributed.js';
 import { launchLocal, withoutFlag } from '../../src/app/train/launcher.js';
 import { setThreads } from '../../src/engine/runtime.js';
 import { runSteps } from './helpers/ddpSteps.js';
@@ -190,6 +190,34 @@ async function initialParams(): Promise<Float32Array> {
     }),
   );
 }
+
+// The heartbeat's timings are the request's: with a 0.7 s silence, rank 0 names rank 1 after 0.7 s.
+test('heartbeat timings come from TypeScript: a stopped rank is named after the silence asked for', {
+  timeout: HANG_MS,
+}, async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cxrtune-hb-'));
+  const worker = fileURLToPath(new URL('./helpers/heartbeatWorker.ts', import.meta.url));
+  const env = { HB_OUT: out, HB_MS: '100', HB_SILENCE_MS: '700' };
+  const code = await launchLocal({ nproc: 2, args: [worker], execArgv: ['--import', 'tsx'], env, graceMs: 20_000 });
+  assert.equal(code, 0, 'both workers exit 0');
+  const error = readFileSync(join(out, 'error.txt'), 'utf8');
+  assert.match(error, /^distributed allreduce failed on rank 0 of 2: rank 1 stopped \(no heartbeat for 0\.7 s\)/);
+  assert.match(error, /collective timeout 20 s\)$/);
+});
+
+test('process group settings are checked before the addon sees them', async () => {
+  const base = { rank: 0, worldSize: 2, localRank: 0, masterAddr: '127.0.0.1', masterPort: 29500 };
+  await assert.rejects(ProcessGroup.init({ ...base, glooThreads: 0 }), /glooThreads must be a positive integer/);
+  await assert.rejects(ProcessGroup.init({ ...base, heartbeatMs: 0 }), /heartbeatMs must be a whole number of ms/);
+  await assert.rejects(ProcessGroup.init({ ...base, timeoutMs: 10 }), /collective timeout must be at least 1000 ms/);
+  assert.deepEqual(PROCESS_GROUP_DEFAULTS, {
+    timeoutMs: 300_000,
+    glooThreads: 2,
+    heartbeatMs: 500,
+    heartbeatSilenceMs: 2500,
+    heartbeatStoreTimeoutMs: 5000,
+  });
+});
 
 // Rank 1 never stops on its own while its launcher lives (it leaves only if orphaned, so a failing run leaks
 // no process): the launcher must end it, and the log says in order what it did. The timeout guards against a

@@ -26,6 +26,8 @@ export class FakeModel implements EngineModel {
   bnMode: BatchNormMode | null = null;
   optimizer: OptimizerConfig | null = null;
   steps = 0;
+  /** The options of every trainStep, in order. */
+  readonly stepOptions: StepOptions[] = [];
   constructor(private readonly opts: { nanAboveLr?: number; overflowAt?: number } = {}) {}
   parameters(): ParamInfo[] {
     return STAGES.flatMap((s) => [
@@ -49,8 +51,9 @@ export class FakeModel implements EngineModel {
   configureOptimizer(cfg: OptimizerConfig): void {
     this.optimizer = cfg;
   }
-  async trainStep(batch: Batch, perGroup: GroupHyper[], _o?: StepOptions): Promise<StepResult> {
+  async trainStep(batch: Batch, perGroup: GroupHyper[], o: StepOptions = {}): Promise<StepResult> {
     this.hyperLog.push(perGroup.map((h) => ({ ...h })));
+    this.stepOptions.push({ ...o });
     const lr = perGroup[perGroup.length - 1]!.lr;
     const n = batch.shape[0];
     const overflow = this.opts.overflowAt === this.steps;

@@ -37,6 +37,16 @@ test('state()/load() resumes the exact sequence', () => {
   );
 });
 
+test('skipNonFinite: false applies an overflowing step (the scale still backs off); true is the default', () => {
+  assert.equal(new GradScaler().skipNonFinite, true);
+  const g = new GradScaler({ skipNonFinite: false });
+  assert.equal(g.skipNonFinite, false);
+  assert.deepEqual(g.update(true), { skip: false, scale: 32768 });
+  assert.equal(g.state().consecutiveOverflows, 1);
+  assert.deepEqual(g.update(false), { skip: false, scale: 32768 });
+  assert.deepEqual(new GradScaler({ enabled: false, skipNonFinite: false }).update(true), { skip: false, scale: 1 });
+});
+
 test('disabled (fp32/bf16): scale 1, overflows still mean skip', () => {
   const g = new GradScaler({ enabled: false });
   assert.equal(g.scale, 1);

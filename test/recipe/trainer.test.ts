@@ -137,6 +137,30 @@ test('an overflowing (NaN-gradient) step in fp32 also stops', async () => {
   assert.match(r.message, /gradients became NaN/);
 });
 
+test("fp16: each step asks for the scaler's scale and skipNonFinite; an overflow is one skipped step", async () => {
+  const m = new FakeModel({ overflowAt: 1 });
+  const schedule = createSchedule({ kind: 'constant', totalSteps: 4, lr: 0.1, momentum: 0.9 });
+  const r = await new Trainer(m, {
+    epochs: 1,
+    schedule,
+    groups,
+    optimizer: 'sgd',
+    weightDecay: 0,
+    precision: 'fp16',
+  }).fit(fakeSource(4), null);
+  assert.equal(r.status, 'completed');
+  assert.deepEqual(
+    m.stepOptions.map((o) => [o.lossScale, o.skipNonFinite]),
+    [
+      [65536, true],
+      [65536, true],
+      [32768, true], // halved after the overflow of step 2
+      [32768, true],
+    ],
+  );
+  assert.equal(r.history[0]!.skippedSteps, 1);
+});
+
 test('monitor, best epoch and early stopping', async () => {
   const m = new FakeModel();
   const schedule = createSchedule({ kind: 'constant', totalSteps: 20, lr: 0.1, momentum: 0.9 });

@@ -5,6 +5,7 @@ import { type Command, Option } from 'commander';
 import { calibrate, CALIBRATE_METHODS, formatCalibration } from '../app/evaluate/calibrate.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
+import { thresholdOption } from './thresholdOption.js';
 
 export function registerCalibrateCommand(program: Command): void {
   program
@@ -26,9 +27,11 @@ export function registerCalibrateCommand(program: Command): void {
         .choices([...CALIBRATE_METHODS])
         .makeOptionMandatory(),
     )
-    .option(
-      '--threshold <rule>',
-      "youden | sensitivity:X (chosen on the sample, after calibration) | keep (the checkpoint's threshold, read as a risk level) | mapped (the same decisions as before) | a number (default: keep; youden with --method none)",
+    .addOption(
+      thresholdOption('calibrate', {
+        where: 'the sample, after calibration (keep reads the old value as a risk level on the new scale)',
+        byDefault: 'keep; youden with --method none',
+      }),
     )
     .option('--no-smooth', "Platt: fit the 0/1 labels instead of Platt's smoothed targets")
     .option('--by <column>', 'report sensitivity/specificity for each value of this manifest column (default source)')

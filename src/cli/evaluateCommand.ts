@@ -1,17 +1,13 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { formatDuration } from '../recipe/progressBar.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
 import { intArg } from './args.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
+import { targetSensitivityRefusal, thresholdOption } from './thresholdOption.js';
 
-const prob = (v: string) => {
-  const n = Number(v);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`'${v}' is not a probability in [0, 1]`);
-  return n;
-};
 const progress = (what: string, quiet: boolean) =>
   quiet || !process.stderr.isTTY
     ? undefined
@@ -28,8 +24,13 @@ export function registerEvaluateCommand(program: Command): void {
     .requiredOption('--manifest <csv>', 'manifest to evaluate (any: the training one, or an external set)')
     .option('--split <name>', "split to evaluate, or 'all' (default: test if present, else valid, else every row)")
     .requiredOption('--out <dir>', 'output folder')
-    .option('--threshold <p>', "decision threshold on the positive probability (default: the checkpoint's)", prob)
-    .option('--target-sensitivity <s>', 'also report the operating point reaching this sensitivity', prob)
+    .addOption(
+      thresholdOption('evaluate', {
+        where: 'this set (its figures are then optimistic)',
+        byDefault: "keep, the checkpoint's",
+      }),
+    )
+    .addOption(targetSensitivityRefusal())
     .option('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)', intArg)
     .option('--bins <n>', 'reliability bins (default 10)', intArg)
     .option('--seed <n>', 'bootstrap seed (default 0)', intArg)
@@ -67,7 +68,6 @@ export function registerEvaluateCommand(program: Command): void {
         split: o.split,
         out: o.out,
         threshold: o.threshold,
-        targetSensitivity: o.targetSensitivity,
         bootstrap: o.bootstrap,
         bins: o.bins,
         seed: o.seed,

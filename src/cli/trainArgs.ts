@@ -3,7 +3,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import type { TrainConfig } from '../app/train/trainConfig.js';
-import { formatThresholdRule, parseThresholdRule } from '../recipe/operatingThreshold.js';
 
 export const num = (v: string): number => {
   const n = Number(v);
@@ -27,21 +26,6 @@ export const classWeightsArg = (v: string): 'none' | 'auto' | number[] => {
   if (!ws.length || !ws.every((w) => Number.isFinite(w) && w > 0))
     throw new InvalidArgumentError(`'${v}' is not none, auto or comma-separated positive weights`);
   return ws;
-};
-/** --threshold: a number stays a number (config.json as before); youden / sensitivity:X a normalised rule. */
-export const thresholdArg = (v: string): number | string => {
-  let rule;
-  try {
-    rule = parseThresholdRule(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-  if (rule.kind === 'fixed') return rule.value;
-  if (rule.kind === 'keep' || rule.kind === 'mapped')
-    throw new InvalidArgumentError(
-      `'${v}' is a calibrate rule; train takes youden, sensitivity:X or a number in [0, 1]`,
-    );
-  return formatThresholdRule(rule);
 };
 export const choice = (flags: string, desc: string, xs: readonly string[]) =>
   new Option(flags, desc).choices(xs as string[]);

@@ -14,16 +14,8 @@ import { continueRun, startRun, type PreparedRun, type RunSummary } from '../app
 import { act } from './act.js';
 import { launchOrJoin } from './distributedLaunch.js';
 import { formatThresholdSummary } from '../app/train/trainThreshold.js';
-import {
-  choice,
-  classWeightsArg,
-  flagsToConfig,
-  groupsArg,
-  int,
-  num,
-  readConfigFile,
-  thresholdArg,
-} from './trainArgs.js';
+import { thresholdOption } from './thresholdOption.js';
+import { choice, classWeightsArg, flagsToConfig, groupsArg, int, num, readConfigFile } from './trainArgs.js';
 
 function printSummary(s: RunSummary): void {
   const f = (x: number | undefined | null) =>
@@ -189,10 +181,8 @@ export function registerTrainCommand(program: Command, opts: TrainCommandOptions
     .option('--balanced', 'class-balanced sampler (with replacement) for the training set')
     .option('--classes <list>', 'class order, comma-separated (default: negatives first, then sorted)')
     .option('--positive <label>', 'positive class for sensitivity/specificity/AUC (default: class 1)')
-    .option(
-      '--threshold <rule>',
-      `decision threshold on the positive probability: a number (default ${d.threshold}), youden (max sensitivity + specificity − 1) or sensitivity:X (the most specific threshold reaching sensitivity X), chosen on each kept checkpoint's validation predictions and recorded in model.json with the validation split's protocol`,
-      thresholdArg,
+    .addOption(
+      thresholdOption('train', { where: "each kept checkpoint's validation predictions", byDefault: `${d.threshold}` }),
     )
     .option('--device <dev>', 'cpu or cuda:N (default cpu)')
     .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', int)

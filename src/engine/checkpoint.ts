@@ -43,8 +43,11 @@ export interface CheckpointMeta {
    * every consumer maps the network's softmax through it, and `threshold` is on that scale.
    */
   calibration?: Record<string, unknown>;
-  /** How `threshold` was chosen (rule, sample), when `cxrtune calibrate` chose it. */
-  thresholdChoice?: Record<string, unknown>;
+  /**
+   * How `threshold` was chosen (rule, sample), by train's rule or `cxrtune calibrate`
+   * (recipe/threshold's ThresholdChoice; consumers read it through thresholdRecordOf).
+   */
+  thresholdChoice?: object;
 }
 
 /** What a caller gives: the image side of preprocessing (normalisation is the model's own). */

@@ -156,6 +156,29 @@ export function thresholdForSensitivity(
   return { threshold: p.threshold, sensitivity: p.tpr, specificity: 1 - p.fpr, j: p.tpr - p.fpr };
 }
 
+/**
+ * The operating point that reaches a target specificity with the best sensitivity: the
+ * *lowest* observed-score threshold whose specificity is >= target (raising the threshold
+ * only drops calls, so this is the most sensitive threshold meeting the target).
+ */
+export function thresholdForSpecificity(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  target: number,
+  positiveClass = 1,
+): OperatingPoint {
+  if (!(target > 0 && target <= 1)) throw new Error(`metrics: target specificity must be in (0, 1], got ${target}`);
+  const roc = rocCurve(probs, labels, positiveClass).slice(1);
+  if (roc.length === 0 || !Number.isFinite(roc[0]!.fpr))
+    throw new Error('metrics: a target specificity needs negative rows');
+  let p: RocPoint | undefined;
+  for (const q of roc) if (1 - q.fpr >= target - 1e-12) p = q;
+  // The top-scored image is negative and the target allows no false call: no observed score reaches it.
+  if (!p)
+    throw new Error(`metrics: no observed score reaches specificity ${target} (the highest score is a negative's)`);
+  return { threshold: p.threshold, sensitivity: p.tpr, specificity: 1 - p.fpr, j: p.tpr - p.fpr };
+}
+
 /** The positive class's column of a [N, C] row-major probability array. */
 export function positiveColumn(probs: ArrayLike<number>, numClasses: number, positiveClass = 1): Float64Array {
   if (!Number.isInteger(numClasses) || numClasses < 1 || probs.length % numClasses !== 0) {

@@ -26,9 +26,14 @@ import {
   thresholdSummaryOf,
   trainThresholdChoice,
 } from '../../src/app/train/trainThreshold.js';
-import { thresholdArg } from '../../src/cli/trainArgs.js';
+import { thresholdArg as thresholdArgOf } from '../../src/cli/thresholdOption.js';
 import { registerTrainCommand } from '../../src/cli/trainCommand.js';
-import { positiveColumn, thresholdForSensitivity, youdenThreshold } from '../../src/recipe/metrics.js';
+import {
+  positiveColumn,
+  thresholdForSensitivity,
+  thresholdForSpecificity,
+  youdenThreshold,
+} from '../../src/recipe/metrics.js';
 import { wilson } from '../../src/recipe/wilson.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-thr-'));
@@ -191,6 +196,44 @@ test(
     }
     assert.match(formatEvaluation(e), /hospital-b\s+\[SOURCE-HELD-OUT\]\s+n \d+/);
     assert.match(formatEvaluation(e), /phantom\s+\[INTERNAL\]/);
+    // evaluate --threshold takes the same rules, chosen on the evaluated set (and says so).
+    assert.equal(e.model.thresholdRule, 'keep');
+    const spec = await evaluate({
+      model: out,
+      manifest,
+      split: 'valid',
+      out: join(dir, 'eval-spec'),
+      bootstrap: 0,
+      threshold: 'specificity:0.75',
+    });
+    const wantSpec = thresholdForSpecificity(pos, pred.labels, 0.75).threshold;
+    assert.ok(Math.abs(spec.model.threshold - wantSpec) < 1e-6, `${spec.model.threshold} vs ${wantSpec}`);
+    assert.equal(spec.model.thresholdRule, 'specificity:0.75');
+    assert.match(
+      formatEvaluation(spec),
+      /threshold [\d.]+ \(rule specificity:0\.75\)\n {2}note: threshold chosen on this same/,
+    );
+    const sens = await evaluate({
+      model: out,
+      manifest,
+      split: 'valid',
+      out: join(dir, 'eval-sens'),
+      bootstrap: 0,
+      threshold: 'sensitivity:1',
+    });
+    const wantSens = thresholdForSensitivity(pos, pred.labels, 1).threshold;
+    assert.ok(Math.abs(sens.model.threshold - wantSens) < 1e-6, `${sens.model.threshold} vs ${wantSens}`);
+    assert.equal(sens.metrics.sensitivity.value, 1);
+    assert.equal(sens.metrics.atTargetSensitivity?.target, 1);
+    // A set of one class cannot choose: the refusal names the flag.
+    const onlyCovid = await manifestCopy(
+      'only-covid',
+      valid.filter((x) => x.label === 'covid'),
+    );
+    await assert.rejects(
+      evaluate({ model: out, manifest: onlyCovid, split: 'valid', out: join(dir, 'eval-one'), threshold: 'youden' }),
+      /^Error: --threshold youden: metrics: choosing a threshold needs both positive and negative rows$/,
+    );
   },
 );
 
@@ -328,12 +371,13 @@ test("per source on a hand-made set: hand-computed sensitivity/specificity and e
 test(
   '--threshold: rules parse to the config, ' + 'calibrate-only rules and bad values are refused; --help documents them',
   () => {
+    const thresholdArg = thresholdArgOf('train');
     assert.equal(thresholdArg('0.3'), 0.3);
     assert.equal(thresholdArg('YOUDEN'), 'youden');
     assert.equal(thresholdArg('sens:0.9'), 'sensitivity:0.9');
     assert.throws(
       () => thresholdArg('keep'),
-      /'keep' is a calibrate rule; train takes youden, sensitivity:X or a number/,
+      /'keep' is a calibrate rule; train takes youden, sensitivity:X, specificity:X or a number/,
     );
     assert.throws(() => thresholdArg('1.5'), /a fixed threshold must be in \[0, 1\]/);
     assert.throws(() => thresholdArg('sensitivity:0'), /target sensitivity must be in \(0, 1\]/);

@@ -16,7 +16,7 @@ import {
   type CalibrationRecord,
 } from '../../src/recipe/calibrationMap.js';
 import { calibration } from '../../src/recipe/calibration.js';
-import { chooseThreshold, parseThresholdRule, ratesByGroup } from '../../src/recipe/operatingThreshold.js';
+import { chooseThreshold, parseThresholdRule, ratesByGroup } from '../../src/recipe/threshold.js';
 import { Rng } from '../../src/util/rng.js';
 
 const close = (a: number, b: number, tol: number, what = '') =>

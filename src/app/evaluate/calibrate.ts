@@ -16,21 +16,19 @@ import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Precision } from '../../engine/types.js';
 import { readManifest, type Manifest, type ManifestRow } from '../../data/manifest.js';
 import { calibration } from '../../recipe/calibration.js';
-import {
-  applyCalibration,
-  mapThreshold,
-  type CalibrationMethod,
-  type CalibrationRecord,
-} from '../../recipe/calibrationMap.js';
+import { applyCalibration, type CalibrationMethod, type CalibrationRecord } from '../../recipe/calibrationMap.js';
 import { positiveColumn } from '../../recipe/metrics.js';
 import {
-  chooseThreshold,
   formatThresholdRule,
   parseThresholdRule,
   ratesByGroup,
+  resolveThreshold,
+  thresholdEvaluation,
+  THRESHOLD_FORMS,
   type GroupRates,
+  type ThresholdChoice,
   type ThresholdRule,
-} from '../../recipe/operatingThreshold.js';
+} from '../../recipe/threshold.js';
 import { fitPlatt, type PlattFit } from '../../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../../recipe/temperatureScaling.js';
 import { sha256File } from '../train/dataSource.js';
@@ -43,7 +41,6 @@ import { reliabilitySpec } from '../report/evalPlots.js';
 import { writeJson } from '../train/runFolder.js';
 import { decideProtocol, manifestSplitBy, trainingRowsOf, type ProtocolInfo } from './protocol.js';
 import { bootstrapAuc, type AucInterval } from '../../recipe/roc.js';
-import { thresholdEvaluation } from './thresholdChoice.js';
 import { sha256File as sha256FileAsync } from '../serve/servedModel.js';
 
 export const CALIBRATE_METHODS = ['temperature', 'platt', 'none'] as const;
@@ -56,11 +53,11 @@ export interface CalibrateOptions {
   split?: string;
   method: CalibrateMethod;
   /**
-   * youden | sensitivity:X (chosen on the sample after calibration) | keep (the checkpoint's
-   * threshold value, read as a risk level) | mapped (the old decisions carried through the
-   * calibration) | a number. Default: keep with a method, youden with none.
+   * youden | sensitivity:X | specificity:X (chosen on the sample after calibration) | keep (the
+   * checkpoint's threshold value, read as a risk level) | mapped (the old decisions carried
+   * through the calibration) | a number (recipe/threshold.ts). Default: keep with a method, youden with none.
    */
-  threshold?: string;
+  threshold?: string | number;
   /** Platt's smoothed targets (default true). */
   smooth?: boolean;
   /** Column whose values get a sensitivity/specificity row each (default source). */
@@ -131,10 +128,15 @@ function operating(
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   if (!(CALIBRATE_METHODS as readonly string[]).includes(o.method))
     throw new Error(`--method must be one of ${CALIBRATE_METHODS.join(', ')} (got '${o.method}')`);
-  const rule = parseThresholdRule(o.threshold ?? (o.method === 'none' ? 'youden' : 'keep'));
+  const rule = parseThresholdRule(
+    String(o.threshold ?? (o.method === 'none' ? 'youden' : 'keep')),
+    THRESHOLD_FORMS.calibrate,
+    'calibrate',
+  );
   if (o.method === 'none' && (rule.kind === 'keep' || rule.kind === 'mapped'))
     throw new Error(
-      `--threshold ${formatThresholdRule(rule)} with --method none changes nothing; choose youden, sensitivity:X or a number`,
+      `--threshold ${formatThresholdRule(rule)} with --method none changes nothing; ` +
+        'choose youden, sensitivity:X, specificity:X or a number',
     );
   const ref = await resolveModel(o.model);
   const out = resolve(o.out);
@@ -144,7 +146,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const overlap = checkOverlap(ref, selected, false);
   if (overlap.sharedPatients > 0)
     throw new Error(
-      `${overlap.sharedPatients} patient(s) of the calibration sample are in the model's training split (e.g. ${overlap.examples[0]}): calibrate on a site's own held-out images`,
+      `${overlap.sharedPatients} patient(s) of the calibration sample are in the model's training split ` +
+        `(e.g. ${overlap.examples[0]}): calibrate on a site's own held-out images`,
     );
   const by = o.by ?? 'source';
   const groupOf = (r: (typeof selected)[number]) =>
@@ -167,7 +170,12 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const method = o.method === 'none' ? null : (o.method as CalibrationMethod);
   const probs = method ? applyCalibration(pred.probs, C, pc, { method, parameters } as CalibrationRecord) : pred.probs;
   const pos = positiveColumn(probs, C, pc);
-  const threshold = thresholdFor(rule, pos, labels, pc, meta.threshold, prevRaw, method, parameters);
+  const threshold = resolveThreshold(rule, {
+    current: meta.threshold,
+    raw: prevRaw,
+    calibration: method ? { method, parameters } : null,
+    sample: { pos, labels, positiveClass: pc },
+  });
   const after = operating(pos, labels, groups, threshold, pc);
   const sha256 = sha256File(manifest.file);
   const sample = { manifest: manifest.file, sha256, split: split || 'all', n: labels.length, positives, negatives, by };
@@ -292,19 +300,22 @@ function countClasses(
   const negatives = labels.length - positives;
   if (positives === 0 || negatives === 0) {
     throw new Error(
-      `the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`,
+      `the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} ` +
+        `and ${negatives} other image(s): fitting and choosing a threshold need both`,
     );
   }
   return { positives, negatives };
 }
 
-// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.
+// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a
+// valid-looking record.
 async function verifyWeights(ref: ModelRef): Promise<void> {
   const declared = ref.meta.weightsSha256;
   const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
   if (declared !== undefined && declared !== actual)
     throw new Error(
-      `${ref.checkpoint}: model.safetensors does not match its weightsSha256 (the weights changed after training); not calibrating it`,
+      `${ref.checkpoint}: model.safetensors does not match its weightsSha256 ` +
+        '(the weights changed after training); not calibrating it',
     );
 }
 
@@ -331,30 +342,6 @@ function fitMethod(
   return { fit: null, parameters: {} };
 }
 
-/** The threshold the rule gives on the calibrated scale. */
-function thresholdFor(
-  rule: ThresholdRule,
-  pos: Float64Array,
-  labels: Int32Array,
-  pc: number,
-  kept: number,
-  prevRaw: number,
-  method: CalibrationMethod | null,
-  parameters: CalibrationRecord['parameters'],
-): number {
-  switch (rule.kind) {
-    case 'youden':
-    case 'sensitivity':
-      return chooseThreshold(pos, labels, rule, pc).threshold;
-    case 'fixed':
-      return rule.value;
-    case 'keep':
-      return kept;
-    case 'mapped':
-      return mapThreshold(prevRaw, { method: method!, parameters });
-  }
-}
-
 /** model.json of the new checkpoint: the threshold, how it was chosen, its figures, and the calibration record. */
 function calibratedMeta(
   meta: CheckpointMeta,
@@ -368,26 +355,23 @@ function calibratedMeta(
   after: OperatingSummary,
 ): CheckpointMeta {
   const { n, positives, negatives } = chosenOn;
-  const next: CheckpointMeta = {
-    ...meta,
-    threshold,
-    thresholdChoice: {
-      rule: formatThresholdRule(rule),
-      value: threshold,
-      chosenOn,
-      calibrated: Boolean(record),
-      created,
-      // The figures at this threshold on the sample (the model card shows them with their protocol).
-      evaluation: thresholdEvaluation(rule, protocol, { n, positives, negatives }, auc, after.all, after.ece, {
-        bySource: after.groups.map((g) => ({
-          group: g.group,
-          n: g.n,
-          sensitivity: g.sensitivity,
-          specificity: g.specificity,
-        })),
-      }),
-    },
+  const thresholdChoice: ThresholdChoice = {
+    rule: formatThresholdRule(rule),
+    value: threshold,
+    chosenOn,
+    calibrated: Boolean(record),
+    created,
+    // The figures at this threshold on the sample (the model card shows them with their protocol).
+    evaluation: thresholdEvaluation(rule, protocol, { n, positives, negatives }, auc, after.all, after.ece, {
+      bySource: after.groups.map((g) => ({
+        group: g.group,
+        n: g.n,
+        sensitivity: g.sensitivity,
+        specificity: g.specificity,
+      })),
+    }),
   };
+  const next: CheckpointMeta = { ...meta, threshold, thresholdChoice };
   if (record) next.calibration = record as unknown as Record<string, unknown>;
   else if (meta.calibration) delete next.calibration; // --method none: thresholds on the raw scale again
   return next;
@@ -413,22 +397,29 @@ export function formatCalibration(r: CalibrateResult): string {
   const fitLine = !f
     ? 'no calibration (threshold only)'
     : 'temperature' in f
-      ? `temperature T = ${f.temperature.toFixed(4)}${f.atBound ? ' (at its bound: the sample is separated)' : ''}; NLL ${f.nllBefore.toFixed(4)} → ${f.nllAfter.toFixed(4)}`
-      : `Platt a = ${f.a.toFixed(4)}, b = ${f.b.toFixed(4)} (targets ${f.targets.positive.toFixed(3)}/${f.targets.negative.toFixed(3)}); loss ${f.lossBefore.toFixed(4)} → ${f.lossAfter.toFixed(4)}`;
+      ? `temperature T = ${f.temperature.toFixed(4)}${f.atBound ? ' (at its bound: the sample is separated)' : ''}; ` +
+        `NLL ${f.nllBefore.toFixed(4)} → ${f.nllAfter.toFixed(4)}`
+      : `Platt a = ${f.a.toFixed(4)}, b = ${f.b.toFixed(4)} ` +
+        `(targets ${f.targets.positive.toFixed(3)}/${f.targets.negative.toFixed(3)}); ` +
+        `loss ${f.lossBefore.toFixed(4)} → ${f.lossAfter.toFixed(4)}`;
   const s = r.sample;
   const lines = [
     `[${r.protocol.protocol.toUpperCase()}] ${r.protocol.why}`,
-    `${r.method}: fitted on ${s.n} images (${s.positives} positive, ${s.negatives} other) of ${s.manifest} [${s.split}]`,
+    `${r.method}: fitted on ${s.n} images (${s.positives} positive, ${s.negatives} other) ` +
+      `of ${s.manifest} [${s.split}]`,
     `  ${fitLine}`,
-    `  AUC ${r.auc.value.toFixed(3)} (${r.auc.lo.toFixed(3)}–${r.auc.hi.toFixed(3)}, bootstrap; the same before and after)   ECE ${r.before.ece.toFixed(3)} → ${r.after.ece.toFixed(3)}`,
+    `  AUC ${r.auc.value.toFixed(3)} (${r.auc.lo.toFixed(3)}–${r.auc.hi.toFixed(3)}, ` +
+      `bootstrap; the same before and after)   ECE ${r.before.ece.toFixed(3)} → ${r.after.ece.toFixed(3)}`,
     `  threshold ${r.before.threshold.toFixed(4)} → ${r.after.threshold.toFixed(4)} (rule ${r.thresholdRule})`,
-    `  ${s.by.padEnd(22)} ${'sensitivity before'.padEnd(30)} ${'sensitivity after'.padEnd(30)} ${'specificity before'.padEnd(30)} specificity after`,
+    `  ${s.by.padEnd(22)} ${'sensitivity before'.padEnd(30)} ${'sensitivity after'.padEnd(30)} ` +
+      `${'specificity before'.padEnd(30)} specificity after`,
   ];
   const b = new Map(r.before.groups.map((g) => [g.group, g]));
   for (const g of [...r.after.groups, r.after.all]) {
     const x = g.group === 'all' && g === r.after.all ? r.before.all : b.get(g.group)!;
     lines.push(
-      `  ${g.group.slice(0, 22).padEnd(22)} ${pct(x.sensitivity).padEnd(30)} ${pct(g.sensitivity).padEnd(30)} ${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
+      `  ${g.group.slice(0, 22).padEnd(22)} ${pct(x.sensitivity).padEnd(30)} ${pct(g.sensitivity).padEnd(30)} ` +
+        `${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
     );
   }
   lines.push(`wrote ${r.checkpoint} (model.json + the same model.safetensors) and ${r.files.json}`);

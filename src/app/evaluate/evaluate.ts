@@ -1,7 +1,8 @@
 // `cxrtune evaluate`: a model on any manifest (its validation split, a test split, or an
 // external set) → metrics.json (recipe/metrics' summary with Wilson and bootstrap intervals,
-// ECE, Youden / target-sensitivity operating points), predictions.csv (one line per image:
-// probability, label, loss) and the confusion-matrix, ROC, PR and reliability plots as SVG.
+// ECE, the Youden operating point; the threshold is the checkpoint's or --threshold's rule),
+// predictions.csv (one line per image: probability, label, loss) and the confusion-matrix, ROC,
+// PR and reliability plots as SVG.
 // A set that shares patients with the model's training split is refused unless allowed, and
 // then the result says so (the report repeats it next to every number).
 import { existsSync } from 'node:fs';
@@ -30,7 +31,20 @@ import {
   type Protocol,
   type ProtocolInfo,
 } from './protocol.js';
-import { ratesByGroup, type GroupRates } from '../../recipe/operatingThreshold.js';
+import {
+  formatThresholdRule,
+  isPositive,
+  isSampleRule,
+  parseThresholdRule,
+  ratesByGroup,
+  resolveThreshold,
+  SAME_SAMPLE_NOTE,
+  THRESHOLD_FORMS,
+  thresholdRecordOf,
+  type GroupRates,
+  type ThresholdRule,
+} from '../../recipe/threshold.js';
+import { errorMessage } from '../../util/errorMessage.js';
 
 /** One source's sensitivity and specificity at the threshold, and its protocol relative to training. */
 export type SourceRates = GroupRates & { protocol: Protocol; why: string };
@@ -76,7 +90,7 @@ export function scoreSet(
   const rows: ScoredRow[] = [];
   for (let i = 0; i < labels.length; i++) {
     let predicted: number;
-    if (numClasses === 2) predicted = pos[i]! >= threshold ? pc : 1 - pc;
+    if (numClasses === 2) predicted = isPositive(pos[i]!, threshold) ? pc : 1 - pc;
     else {
       predicted = 0;
       for (let c = 1; c < numClasses; c++)
@@ -144,9 +158,11 @@ interface EvaluateOptions {
   /** Split(s) to evaluate; default: 'test' if present, else 'valid', else every row. */
   split?: string;
   out: string;
-  /** Decision threshold; default the checkpoint's. */
-  threshold?: number;
-  targetSensitivity?: number;
+  /**
+   * Decision threshold rule (recipe/threshold.ts, evaluate's forms): keep (the checkpoint's,
+   * the default), a number, or youden / sensitivity:X / specificity:X chosen on this set.
+   */
+  threshold?: number | string;
   bootstrap?: number;
   seed?: number;
   bins?: number;
@@ -174,6 +190,10 @@ export interface Evaluation {
     inputSize: number;
     preprocessing: string;
     threshold: number;
+    /** The rule that gave `threshold` (keep: the checkpoint's); absent in files written before it. */
+    thresholdRule?: string;
+    /** Set when the rule chose the threshold on this same set. */
+    thresholdNote?: string;
   };
   data: {
     manifest: string;
@@ -248,8 +268,8 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const write = (file: string, data: string | Uint8Array) => (main ? writeFileAtomic(file, data) : Promise.resolve());
   const learner = await Learner.loadRef(ref, { threads: o.threads ?? null, worker: true });
   const meta = learner.meta;
-  const threshold = o.threshold ?? meta.threshold;
-  if (!(threshold >= 0 && threshold <= 1)) throw new Error(`--threshold must be in [0, 1] (got ${threshold})`);
+  const rule = parseThresholdRule(String(o.threshold ?? 'keep'), THRESHOLD_FORMS.evaluate, 'evaluate');
+  const current = thresholdRecordOf(meta).value;
   const pred = await learner.predictSet(manifest, {
     split: split === '' || split === 'all' ? undefined : split,
     batch: o.batch ?? 16,
@@ -257,13 +277,15 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     ...(o.onProgress ? { onBatch: o.onProgress } : {}),
     ...(o.group ? { group: o.group } : {}),
   });
+  const threshold = thresholdOnSet(rule, current, pred, meta.positiveClass);
   const { summary, rows } = scoreSet(pred.probs, pred.labels, pred.numClasses, {
     positiveClass: meta.positiveClass,
     threshold,
     bootstrapIterations: o.bootstrap ?? 2000,
     seed: o.seed ?? 0,
     bins: o.bins ?? 10,
-    ...(o.targetSensitivity !== undefined ? { targetSensitivity: o.targetSensitivity } : {}),
+    // metrics.json's atTargetSensitivity, as the former --target-sensitivity wrote it.
+    ...(rule.kind === 'sensitivity' ? { targetSensitivity: rule.target } : {}),
   });
   const out = resolve(o.out);
   const files = {
@@ -299,6 +321,8 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
       inputSize: meta.preprocessing.size,
       preprocessing: describePreprocessing(meta.preprocessing),
       threshold,
+      thresholdRule: formatThresholdRule(rule),
+      ...(isSampleRule(rule) ? { thresholdNote: SAME_SAMPLE_NOTE } : {}),
     },
     data: {
       manifest: manifest.file,
@@ -319,6 +343,18 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   };
   if (main) await writeJson(files.metrics, result);
   return result;
+}
+
+/** The threshold the rule gives: the checkpoint's, a number, or chosen on the evaluated set. */
+function thresholdOnSet(rule: ThresholdRule, current: number, pred: PredictedSet, positiveClass: number): number {
+  if (!isSampleRule(rule)) return resolveThreshold(rule, { current });
+  const pos = positiveColumn(pred.probs, pred.numClasses, positiveClass);
+  try {
+    return resolveThreshold(rule, { sample: { pos, labels: pred.labels, positiveClass } });
+  } catch (e) {
+    // A one-class set cannot choose: say which flag asked for it.
+    throw new Error(`--threshold ${formatThresholdRule(rule)}: ${errorMessage(e)}`);
+  }
 }
 
 /** Sensitivity and specificity at the threshold for every source of the set, each labelled with its protocol. */
@@ -426,10 +462,15 @@ export function formatEvaluation(e: Evaluation): string {
     p.den
       ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)}, ${p.num}/${p.den})`
       : '—';
+  // The rule is named when it is not the checkpoint's value or the number given.
+  const rule = e.model.thresholdRule;
+  const ruleText = rule && rule !== 'keep' && rule !== String(m.threshold) ? ` (rule ${rule})` : '';
+  const posName = e.model.classes[e.model.positiveClass];
+  const counts = `${m.n} images (${m.positives} ${posName}, ${m.negatives} other)`;
   return [
     ...(e.protocol ? [`[${protocolLabel(e.protocol.protocol)}] ${e.protocol.why}`] : []),
-    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} ` +
-      `other), threshold ${Number(m.threshold.toFixed(4))}`,
+    `${e.name}: ${counts}, threshold ${Number(m.threshold.toFixed(4))}${ruleText}`,
+    ...(e.model.thresholdNote ? [`  note: ${e.model.thresholdNote}`] : []),
     `  TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`,
     `  accuracy    ${pct(m.accuracy)}`,
     `  sensitivity ${pct(m.sensitivity)}`,
@@ -449,10 +490,9 @@ export function formatEvaluation(e: Evaluation): string {
       : []),
     ...(m.positives === 0 || m.negatives === 0
       ? [
-          `  one class only ` +
-            `(${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}): ` +
-            `${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other ` +
-            `rate need both classes`,
+          `  one class only (${m.positives ? `${m.positives} ${posName}` : `${m.negatives} other`}): ` +
+            `${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; ` +
+            'AUC and the other rate need both classes',
         ]
       : []),
     ...((e.bySource ?? []).length

@@ -16,6 +16,7 @@ import type { Batch } from '../../engine/types.js';
 import { readManifest, type Manifest, type ManifestRow } from '../../data/manifest.js';
 import { decodeMaskAsInput } from '../../data/inputImage.js';
 import { massInside, overlay, pointingHit } from '../../recipe/gradcam.js';
+import { isPositive } from '../../recipe/threshold.js';
 import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
 import { Learner } from '../train/learner.js';
 import { writeJson } from '../train/runFolder.js';
@@ -207,7 +208,7 @@ async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: st
     const p = posCam.probs[i * meta.classes.length + pc]!;
     predicted.push(
       meta.classes.length === 2
-        ? p >= meta.threshold
+        ? isPositive(p, meta.threshold)
           ? pc
           : 1 - pc
         : argmax(posCam.probs.subarray(i * meta.classes.length, (i + 1) * meta.classes.length)),

@@ -4,6 +4,7 @@
 // exactly as the model saw it (its preprocessing record), so the heatmap lines up with it.
 import { LungField } from '../lungs/lungEvidence.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
+import { isPositive } from '../../recipe/threshold.js';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
@@ -312,7 +313,9 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
     let predicted = 0;
     for (let c = 1; c < meta.classes.length; c++) if (p.probs[c]! > p.probs[predicted]!) predicted = c;
     if (meta.classes.length === 2)
-      predicted = p.probs[meta.positiveClass]! >= meta.threshold ? meta.positiveClass : 1 - meta.positiveClass;
+      predicted = isPositive(p.probs[meta.positiveClass]!, meta.threshold)
+        ? meta.positiveClass
+        : 1 - meta.positiveClass;
     const target = !o.target || o.target === 'predicted' ? predicted : meta.classes.indexOf(o.target);
     if (target < 0)
       throw new Error(

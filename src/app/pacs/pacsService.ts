@@ -260,7 +260,7 @@ export class PacsService {
     const m = this.deps.served.meta;
     const finding = {
       probability: r.probability,
-      threshold: m.threshold,
+      threshold: r.threshold,
       positive: r.positive,
       label: r.label,
       positiveClass: m.classes[m.positiveClass]!,
@@ -277,7 +277,7 @@ export class PacsService {
       probability: r.probability,
       label: r.label,
       decision: r.positive ? 'positive' : 'negative',
-      threshold: m.threshold,
+      threshold: r.threshold,
       srUid: uids.srSop,
       scUid: uids.scSop,
       studyUid: src.studyUid,
@@ -295,7 +295,7 @@ export class PacsService {
       format: r.study.format,
       probability: r.probability,
       label: r.label,
-      threshold: m.threshold,
+      threshold: r.threshold,
     });
     return true;
   }

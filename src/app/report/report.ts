@@ -35,7 +35,7 @@ import { auditSection } from './auditSection.js';
 import { findAudit } from '../interpret/audit.js';
 import { lrFinderSpec, renderSvg, type VegaLiteSpec } from './plots.js';
 import { protocolLabel, protocolOf, type Protocol } from '../evaluate/protocol.js';
-import type { GroupRates } from '../../recipe/operatingThreshold.js';
+import type { GroupRates } from '../../recipe/threshold.js';
 import type { SourceRates } from '../evaluate/evaluate.js';
 
 export interface ReportOptions {

@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import { describePreprocessing } from '../../engine/preprocessing.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
+import { thresholdRecordOf } from '../../recipe/threshold.js';
 import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
 import { readManifest } from '../../data/manifest.js';
@@ -53,7 +54,7 @@ export interface ModelCard {
   validation: { n: number | null; metrics: CardMetric[]; protocol: Protocol; label: string; why: string };
   /** Every figure the checkpoint carries, source-held-out and external before internal. */
   figures: CardFigure[];
-  /** How the threshold was chosen (`cxrtune calibrate`), when recorded. */
+  /** How the threshold was chosen (train's rule or `cxrtune calibrate`), when recorded. */
   thresholdRule: string | null;
   /** Recalibration (`cxrtune calibrate`): method, parameters, sample size, ECE before/after. */
   calibration: {
@@ -145,22 +146,20 @@ export function modelCard(s: ServedModel): ModelCard {
       metrics: validation.metrics,
     },
   ];
-  // The sample `cxrtune calibrate` chose the threshold on (source-held-out validation or a site's sample).
-  const tc = m.thresholdChoice as
-    | { rule?: string; evaluation?: Record<string, unknown>; chosenOn?: { manifest?: string; split?: string } }
-    | undefined;
+  // The sample the threshold was chosen on (train's validation split, or a site's sample for `cxrtune calibrate`).
+  const tc = thresholdRecordOf(m).choice;
   const ev = tc?.evaluation;
-  if (ev && (ev.protocol === 'internal' || ev.protocol === 'source-held-out' || ev.protocol === 'external')) {
-    const fig = ['auc', 'sensitivity', 'specificity']
-      .map((k) => {
-        const v = ev[k];
-        const est = v && typeof v === 'object' && 'num' in v ? (v as Record<string, unknown>) : undefined;
-        return metricOf(k, est ? { value: est.value, lo: est.lo, hi: est.hi } : v, undefined);
-      })
+  const evProtocol = ev?.protocol as Protocol | undefined;
+  if (ev && (evProtocol === 'internal' || evProtocol === 'source-held-out' || evProtocol === 'external')) {
+    // An interval without a proportion's counts (the card shows value and interval).
+    const interval = (p: { value: number; lo: number; hi: number } | undefined) =>
+      p && typeof p === 'object' ? { value: p.value, lo: p.lo, hi: p.hi } : p;
+    const fig = (['auc', 'sensitivity', 'specificity'] as const)
+      .map((k) => metricOf(k, interval(ev[k]), undefined))
       .filter((x): x is CardMetric => x !== null);
     figures.push({
-      protocol: ev.protocol,
-      label: protocolLabel(ev.protocol),
+      protocol: evProtocol,
+      label: protocolLabel(evProtocol),
       why: String(ev.why ?? ''),
       n: num(ev.n) ?? null,
       metrics: fig,
@@ -192,7 +191,7 @@ export function modelCard(s: ServedModel): ModelCard {
     data: { manifestSha256: m.manifestSha256 ?? null, summary: extra.data ?? extra.dataSummary ?? null },
     validation,
     figures,
-    thresholdRule: typeof tc?.rule === 'string' ? tc.rule : null,
+    thresholdRule: tc?.rule ?? null,
     calibration:
       cal && typeof cal.method === 'string'
         ? {

@@ -12,6 +12,7 @@ import type { Region } from '../../data/lungCrop.js';
 import { errorMessage } from '../../util/errorMessage.js';
 import { camHeatmap, turbo } from '../../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
+import { decideClass } from '../../recipe/threshold.js';
 
 type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -220,17 +221,13 @@ export function heatRgba(heat: Float32Array): Uint8Array {
   return out;
 }
 
-/** The decision at the checkpoint's threshold, named by class. */
-export function decide(meta: CheckpointMeta, probabilities: number[]): { positive: boolean; label: string } {
-  const p = probabilities[meta.positiveClass]!;
-  const positive = p >= meta.threshold;
-  if (positive) return { positive, label: meta.classes[meta.positiveClass]! };
-  // Below threshold: the most probable of the other classes (the negative class for 2).
-  let best = -1;
-  meta.classes.forEach((_, i) => {
-    if (i !== meta.positiveClass && (best < 0 || probabilities[i]! > probabilities[best]!)) best = i;
-  });
-  return { positive, label: meta.classes[best]! };
+/** The decision at the checkpoint's threshold, named by class, with the threshold it was made at. */
+export function decide(
+  meta: CheckpointMeta,
+  probabilities: number[],
+): { positive: boolean; label: string; threshold: number } {
+  const called = decideClass(probabilities, meta.positiveClass, meta.threshold);
+  return { positive: called === meta.positiveClass, label: meta.classes[called]!, threshold: meta.threshold };
 }
 
 interface StudyResult extends RenderedStudy, StudyInference {
@@ -263,7 +260,6 @@ export async function screenStudy(
     format: study.format,
     sha256: study.sha256,
     bytes: study.bytes,
-    threshold: meta.threshold,
     timings: { decodeMs: study.decodeMs, inferMs, renderMs: r.renderMs, totalMs: performance.now() - t0 },
   };
 }

@@ -10,6 +10,7 @@ import type { Model } from '../../engine/model.js';
 import { RUN_FILES, lastCheckpointDir } from '../train/runFolder.js';
 import { Learner } from '../train/learner.js';
 import { LungField } from '../lungs/lungEvidence.js';
+import { thresholdRecordOf } from '../../recipe/threshold.js';
 
 export interface ServedModel {
   model: Model;
@@ -79,7 +80,11 @@ function checkServable(m: CheckpointMeta): void {
   if (!Array.isArray(m.classes) || m.classes.length < 2) bad('it needs at least two classes');
   if (!(Number.isInteger(m.positiveClass) && m.positiveClass >= 0 && m.positiveClass < m.classes.length))
     bad(`positiveClass ${m.positiveClass} is not a class index`);
-  if (!(m.threshold >= 0 && m.threshold <= 1)) bad(`threshold ${m.threshold} is not in [0, 1]`);
+  try {
+    thresholdRecordOf(m, 'model.json'); // the value and how it was chosen, as the model card shows them
+  } catch (e) {
+    bad((e as Error).message);
+  }
   // The record itself was checked when model.json was read; serving bounds the size further.
   const S = m.preprocessing.size;
   if (S < 32 || S > 1024) bad(`input size ${S} is not in [32, 1024]`);

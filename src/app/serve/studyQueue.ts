@@ -38,6 +38,8 @@ export interface QueuedResult extends RenderedStudy, StudyInference {
   study: PreparedStudy;
   positive: boolean;
   label: string;
+  /** The threshold the decision was made at (the checkpoint's). */
+  threshold: number;
   timings: { decodeMs: number; queueMs: number; inferMs: number; renderMs: number; batch: number };
 }
 

@@ -17,7 +17,7 @@ import { SCHEDULE_KINDS, type MomentumMode, type ScheduleKind } from '../../reci
 import type { GroupMode, Spacing } from '../../recipe/discriminative.js';
 import { TRANSFER_MODES, type TransferMode } from '../../recipe/transfer.js';
 import { MONITORS, type Monitor } from '../../recipe/validationMetrics.js';
-import { parseThresholdRule, type ThresholdRule } from '../../recipe/operatingThreshold.js';
+import { parseThresholdRule, THRESHOLD_FORMS, type ThresholdRule } from '../../recipe/threshold.js';
 import { PRESETS, presetValues, type PresetName } from './presets.js';
 import { parseAug } from '../../data/augmentMode.js';
 
@@ -65,7 +65,10 @@ export interface TrainConfig {
   /** 'image': per-image intensity standardisation. */
   standardize: Standardize;
   precision: Precision;
-  /** 'none', 'online' (Table 1 on the fly), 'robust' (robustAugment.ts), 'online+robust' or an offline-augmented manifest. */
+  /**
+   * 'none', 'online' (Table 1 on the fly), 'robust' (robustAugment.ts), 'online+robust' or an
+   * offline-augmented manifest.
+   */
   aug: string;
   seed: number;
   monitor: Monitor;
@@ -80,7 +83,7 @@ export interface TrainConfig {
   positive: string | null;
   /**
    * Decision threshold: a fixed number (default 0.5), or a rule chosen at every checkpoint on
-   * its validation predictions — 'youden' or 'sensitivity:X' (recipe/operatingThreshold.ts).
+   * its validation predictions — 'youden', 'sensitivity:X' or 'specificity:X' (recipe/threshold.ts).
    */
   threshold: number | string;
   trainSplit: string;
@@ -255,22 +258,16 @@ export function imageRecordOf(
 }
 
 /**
- * The run's threshold rule: fixed (a number), or youden / sensitivity:X chosen on the
- * validation split. keep and mapped belong to `cxrtune calibrate` (they need an earlier threshold).
+ * The run's threshold rule: fixed (a number), or youden / sensitivity:X / specificity:X chosen
+ * on the validation split. keep and mapped belong to `cxrtune calibrate` (they need an earlier threshold).
  */
 export function trainThresholdRule(c: Pick<TrainConfig, 'threshold'>): ThresholdRule {
   if (typeof c.threshold === 'number') return { kind: 'fixed', value: c.threshold };
-  let rule: ThresholdRule;
   try {
-    rule = parseThresholdRule(String(c.threshold));
+    return parseThresholdRule(String(c.threshold), THRESHOLD_FORMS.train, 'train');
   } catch (e) {
     throw new Error(`invalid threshold: ${(e as Error).message}`);
   }
-  if (rule.kind === 'keep' || rule.kind === 'mapped')
-    throw new Error(
-      `invalid threshold: '${c.threshold}' is a calibrate rule; train takes youden, sensitivity:X or a number in [0, 1]`,
-    );
-  return rule;
 }
 
 /** The threshold a checkpoint carries before (or without) a choice on validation: the fixed one, else 0.5. */

@@ -1,7 +1,7 @@
-// The threshold a training run chooses (`train --threshold youden|sensitivity:X`): at every
+// The threshold a training run chooses (`train --threshold youden|sensitivity:X|specificity:X`): at every
 // checkpoint it writes, on that checkpoint's own validation predictions, by the same rules
-// as `cxrtune calibrate` (recipe/operatingThreshold.ts), recorded in model.json's
-// `thresholdChoice` in calibrate's form. The validation split's protocol travels with it:
+// as `cxrtune calibrate` (recipe/threshold.ts), recorded in model.json's `thresholdChoice`
+// (the same ThresholdChoice record calibrate writes). The validation split's protocol travels with it:
 // a threshold chosen on held-out patients of the training hospitals (INTERNAL) is the one
 // that does not travel, so the summary warns about it.
 import { calibration } from '../../recipe/calibration.js';
@@ -9,14 +9,17 @@ import { positiveColumn } from '../../recipe/metrics.js';
 import {
   chooseThreshold,
   formatThresholdRule,
+  isSampleRule,
   ratesByGroup,
+  thresholdEvaluation,
+  thresholdRecordOf,
+  type ThresholdChoice,
   type ThresholdRule,
-} from '../../recipe/operatingThreshold.js';
+} from '../../recipe/threshold.js';
 import { bootstrapAuc } from '../../recipe/roc.js';
 import type { ValidationPredictions } from '../../recipe/trainer.js';
 import type { Proportion } from '../../recipe/wilson.js';
 import { protocolLabel, type Protocol, type ProtocolInfo } from '../evaluate/protocol.js';
-import { thresholdEvaluation } from '../evaluate/thresholdChoice.js';
 
 /** Where the choice was made: the run's validation split and its protocol. */
 export interface ValidationSample {
@@ -41,9 +44,8 @@ export function trainThresholdChoice(
   epoch: number,
   positiveClass: number,
   sample: ValidationSample,
-): { threshold: number; thresholdChoice?: Record<string, unknown> } {
-  if ((rule.kind !== 'youden' && rule.kind !== 'sensitivity') || !pred || pred.epoch !== epoch)
-    return { threshold: provisional };
+): { threshold: number; thresholdChoice?: ThresholdChoice } {
+  if (!isSampleRule(rule) || !pred || pred.epoch !== epoch) return { threshold: provisional };
   const pos = positiveColumn(pred.probs, pred.numClasses, positiveClass);
   const labels = pred.labels;
   let positives = 0;
@@ -65,7 +67,7 @@ export function trainThresholdChoice(
     rule: formatThresholdRule(rule),
     calibrated: false,
     created,
-    chosenBy: 'train',
+    chosenBy: 'train' as const,
     epoch: epoch + 1,
     chosenOn,
   };
@@ -75,7 +77,9 @@ export function trainThresholdChoice(
       thresholdChoice: {
         ...base,
         value: provisional,
-        unavailable: `the '${sample.split}' split has ${positives} positive and ${negatives} other image(s): a threshold needs both; kept ${provisional}`,
+        unavailable:
+          `the '${sample.split}' split has ${positives} positive and ${negatives} other image(s): ` +
+          `a threshold needs both; kept ${provisional}`,
       },
     };
   }
@@ -126,51 +130,35 @@ export interface ThresholdSummary {
 }
 
 export const INTERNAL_THRESHOLD_WARNING =
-  "the threshold was chosen on INTERNAL validation (held-out patients of the training sources): a threshold chosen on the training hospitals may not travel; choose it on a source-held-out split (data build --split-by source) or on a site's own sample (cxrtune calibrate)";
+  'the threshold was chosen on INTERNAL validation (held-out patients of the training sources): ' +
+  'a threshold chosen on the training hospitals may not travel; choose it on a source-held-out split ' +
+  "(data build --split-by source) or on a site's own sample (cxrtune calibrate)";
 
 /** From a checkpoint's model.json (its threshold and thresholdChoice). */
 export function thresholdSummaryOf(
-  meta: { threshold: number; thresholdChoice?: Record<string, unknown> },
+  meta: { threshold: number; thresholdChoice?: object },
   checkpoint: string,
   configured: number | string,
 ): ThresholdSummary {
-  const tc = meta.thresholdChoice as
-    | {
-        rule?: string;
-        chosenOn?: { split?: string; n?: number };
-        unavailable?: string;
-        evaluation?: {
-          protocol?: Protocol;
-          why?: string;
-          n?: number;
-          sensitivity?: Proportion;
-          specificity?: Proportion;
-        };
-      }
-    | undefined;
+  const { value, choice: tc } = thresholdRecordOf(meta);
   const rule = tc?.rule ?? String(configured);
-  if (!tc) return { rule, value: meta.threshold, checkpoint, chosen: false };
+  if (!tc) return { rule, value, checkpoint, chosen: false };
   if (!tc.evaluation)
-    return {
-      rule,
-      value: meta.threshold,
-      checkpoint,
-      chosen: false,
-      ...(tc.unavailable ? { unavailable: tc.unavailable } : {}),
-    };
+    return { rule, value, checkpoint, chosen: false, ...(tc.unavailable ? { unavailable: tc.unavailable } : {}) };
   const ev = tc.evaluation;
+  const protocol = ev.protocol as Protocol | undefined;
   return {
     rule,
-    value: meta.threshold,
+    value,
     checkpoint,
     chosen: true,
     ...(tc.chosenOn?.split ? { split: tc.chosenOn.split } : {}),
-    ...(ev.protocol ? { protocol: ev.protocol } : {}),
+    ...(protocol ? { protocol } : {}),
     ...(ev.why ? { why: ev.why } : {}),
     ...(ev.n !== undefined ? { n: ev.n } : {}),
     ...(ev.sensitivity ? { sensitivity: ev.sensitivity } : {}),
     ...(ev.specificity ? { specificity: ev.specificity } : {}),
-    ...(ev.protocol === 'internal' ? { warning: INTERNAL_THRESHOLD_WARNING } : {}),
+    ...(protocol === 'internal' ? { warning: INTERNAL_THRESHOLD_WARNING } : {}),
   };
 }
 
@@ -182,13 +170,14 @@ const rate = (p: Proportion | undefined) =>
 /** The summary's threshold line, and the warning line when there is one. */
 export function formatThresholdSummary(t: ThresholdSummary): string[] {
   if (!t.chosen) {
-    return [
-      `threshold ${t.value} (${t.unavailable ? `rule ${t.rule} could not choose: ${t.unavailable}` : 'fixed'}) in ${t.checkpoint}`,
-    ];
+    const how = t.unavailable ? `rule ${t.rule} could not choose: ${t.unavailable}` : 'fixed';
+    return [`threshold ${t.value} (${how}) in ${t.checkpoint}`];
   }
-  const where = `${t.protocol ? protocolLabel(t.protocol) : '?'} validation${t.split && t.split !== 'valid' ? ` ('${t.split}' split)` : ''}`;
+  const split = t.split && t.split !== 'valid' ? ` ('${t.split}' split)` : '';
+  const where = `${t.protocol ? protocolLabel(t.protocol) : '?'} validation${split}`;
   return [
-    `threshold ${Number(t.value.toFixed(4))} chosen by ${t.rule} on ${where} (${t.n} images) for ${t.checkpoint}: sensitivity ${rate(t.sensitivity)}  specificity ${rate(t.specificity)}`,
+    `threshold ${Number(t.value.toFixed(4))} chosen by ${t.rule} on ${where} (${t.n} images) for ${t.checkpoint}: ` +
+      `sensitivity ${rate(t.sensitivity)}  specificity ${rate(t.specificity)}`,
     ...(t.warning ? [`warning: ${t.warning}`] : []),
   ];
 }

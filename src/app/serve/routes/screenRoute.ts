@@ -99,7 +99,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       format: r.study.format,
       probability: r.probability,
       label: r.label,
-      threshold: m.threshold,
+      threshold: r.threshold,
     });
     reply.header('cache-control', 'no-store');
     return {
@@ -107,7 +107,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       probability: r.probability,
       label: r.label,
       decision: r.positive ? 'positive' : 'negative',
-      threshold: m.threshold,
+      threshold: r.threshold,
       positiveClass: m.classes[m.positiveClass],
       probabilities: Object.fromEntries(m.classes.map((c, i) => [c, r.probabilities[i]])),
       format: r.study.format,

@@ -7,7 +7,8 @@ import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
 import { PATIENT_ID_RULES } from '../data/patientId.js';
 import { formatSummaryTable } from '../data/summary.js';
 import { act } from './act.js';
-import { collect, int, progress } from './dataArgs.js';
+import { collect, progress } from './dataArgs.js';
+import { jsonOption, seedOption } from './options.js';
 
 export function registerDataBuild(data: Command): void {
   data
@@ -45,7 +46,7 @@ export function registerDataBuild(data: Command): void {
       "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation",
       'patient',
     )
-    .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
+    .addOption(seedOption('seed for drawing, balancing and splitting', 0))
     .option(
       '--external',
       "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)",
@@ -61,7 +62,7 @@ export function registerDataBuild(data: Command): void {
         .choices(['decode', 'header', 'none'])
         .default('decode'),
     )
-    .option('--json', 'print the summary as JSON on stdout')
+    .addOption(jsonOption('print the summary as JSON on stdout'))
     .addHelpText(
       'after',
       `
@@ -77,7 +78,7 @@ Examples:
 }
 
 /** `data build`: preset and --source options → buildDataset, then the summary table or JSON. */
-async function runDataBuild(o: Record<string, any>): Promise<void> {
+async function runDataBuild(o: DataBuildFlags): Promise<void> {
   let base: Partial<BuildOptions> = {};
   if (o.preset) {
     if (!(DATA_PRESETS as readonly string[]).includes(o.preset))
@@ -121,4 +122,22 @@ async function runDataBuild(o: Record<string, any>): Promise<void> {
     process.stdout.write(
       `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
     );
+}
+
+interface DataBuildFlags {
+  preset?: string;
+  dataDir: string;
+  withKermany?: boolean;
+  source?: string[];
+  labelMap?: string;
+  views?: string;
+  balance?: string;
+  split: string;
+  splitBy?: BuildOptions['splitBy'];
+  seed: number;
+  out: string;
+  onError: BuildOptions['onError'];
+  verify: BuildOptions['verify'];
+  external?: boolean;
+  json?: boolean;
 }

@@ -203,7 +203,7 @@ test('without lung masks the fixed box is used; the CLI prints verdict lines, --
   assert.equal(bad.status, 1);
   assert.equal(
     bad.stderr.trim(),
-    `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`,
+    `error: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`,
   );
   assert.equal(existsSync(join(dir, 'audit-bad')), false);
 });

@@ -124,7 +124,7 @@ function cli(...args: string[]) {
 test('lungs CLI: a missing model is one line and exit 1; missing data and no input are named', async () => {
   const a = cli('lungs', 'evaluate', '--model', join(dir, 'nope'));
   assert.equal(a.status, 1);
-  assert.match(a.stderr.trim(), /^cxrtune: segmenter not found: .*nope/);
+  assert.match(a.stderr.trim(), /^error: segmenter not found: .*nope/);
   assert.equal(a.stderr.trim().split('\n').length, 1);
   // In process (no subprocess start-up): the same commands, errors as thrown.
   const run = (...args: string[]) => {

@@ -281,6 +281,6 @@ test('the cxrtune command: weights list --json and an offline pull that says whe
   assert.equal(r.status, 1);
   assert.match(
     r.stderr,
-    /^cxrtune: offline \(HF_HUB_OFFLINE=1\) and timm\/resnet152\.tv_in1k is not in the Hugging Face cache: download https:\/\/huggingface\.co\/timm\/resnet152\.tv_in1k\/resolve\/main\/model\.safetensors .*models--timm--resnet152\.tv_in1k\/snapshots\/main\//,
+    /^error: offline \(HF_HUB_OFFLINE=1\) and timm\/resnet152\.tv_in1k is not in the Hugging Face cache: download https:\/\/huggingface\.co\/timm\/resnet152\.tv_in1k\/resolve\/main\/model\.safetensors .*models--timm--resnet152\.tv_in1k\/snapshots\/main\//,
   );
 });

@@ -3,14 +3,16 @@
 import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
 import { formatDuration } from '../recipe/progressBar.js';
-import { DEFAULTS } from '../app/train/trainConfig.js';
-import { runLrFind, type LrFindRunOptions } from '../app/train/lrFind.js';
+import { FLAT_DEFAULTS, mergeTrainConfig } from '../app/train/trainConfig.js';
+import { runLrFind, type LrSweepOptions } from '../app/train/lrFind.js';
 import { act } from './act.js';
 import { flagsToConfig, readConfigFile, sharedTrainOptions } from './trainArgs.js';
 import { choiceOption, intOption, jsonOption, manifestOption, numOption, quietOption } from './options.js';
 
+const SWEEP_KEYS = ['start', 'end', 'iterations', 'suggestion', 'momentum'];
+
 export function registerLrFindCommand(program: Command): void {
-  const d = DEFAULTS;
+  const d = FLAT_DEFAULTS;
   const t = sharedTrainOptions(d);
   program
     .command('lr-find')
@@ -65,22 +67,28 @@ export function registerLrFindCommand(program: Command): void {
     .action(
       act(async (o: Record<string, unknown>) => {
         const file = o.config ? readConfigFile(String(o.config)) : {};
-        // The sweep's own keys, then the TrainConfig keys train reads (--bn → batchNorm …).
-        const sweep = Object.fromEntries(
-          ['start', 'end', 'iterations', 'suggestion', 'momentum'].flatMap((k) =>
-            o[k] !== undefined ? [[k, o[k]]] : [],
-          ),
-        );
-        const opts = { ...file, ...flagsToConfig(o), ...sweep } as Record<string, unknown>;
-        if (!opts.manifest) throw new Error('--manifest is required');
-        if (!opts.arch) throw new Error(`--arch is required (${ARCHS.join(', ')})`);
-        if (!opts.out) throw new Error('--out is required');
-        if (opts.precision === 'fp16' && !String(opts.device ?? 'cpu').startsWith('cuda'))
+        // The sweep's own keys (from the file, then the flags), and the TrainConfig settings train
+        // reads (--bn → batchNorm …; the file in either form).
+        const part = (src: Record<string, unknown>, sweep: boolean) =>
+          Object.fromEntries(
+            Object.entries(src).filter(([k, v]) => v !== undefined && SWEEP_KEYS.includes(k) === sweep),
+          );
+        const sweep = { ...part(file, true), ...part(o, true) } as LrSweepOptions;
+        const settings = mergeTrainConfig(part(file, false), flagsToConfig(o));
+        const { manifest, arch, out } = settings;
+        if (!manifest) throw new Error('--manifest is required');
+        if (!arch) throw new Error(`--arch is required (${ARCHS.join(', ')})`);
+        if (!out) throw new Error('--out is required');
+        if (settings.compute?.precision === 'fp16' && !String(settings.compute.device ?? 'cpu').startsWith('cuda'))
           throw new Error('--precision fp16 needs a CUDA device (--device cuda:0); on CPU use bf16 or fp32');
         const tty = Boolean(process.stderr.isTTY);
         const quiet = Boolean(o.quiet);
         const r = await runLrFind({
-          ...(opts as unknown as LrFindRunOptions),
+          ...settings,
+          ...sweep,
+          manifest,
+          arch,
+          out,
           log: (m) => {
             if (!quiet) process.stderr.write(`${m}\n`);
           },
@@ -89,7 +97,7 @@ export function registerLrFindCommand(program: Command): void {
               ? undefined
               : ({ i, lr, smoothed }) =>
                   process.stderr.write(
-                    `\r\x1b[Klr-find ${i + 1}/${(opts.iterations as number) ?? 100} lr ${lr.toExponential(2)} loss ${smoothed.toFixed(4)}`,
+                    `\r\x1b[Klr-find ${i + 1}/${sweep.iterations ?? 100} lr ${lr.toExponential(2)} loss ${smoothed.toFixed(4)}`,
                   ),
         });
         if (tty && !quiet) process.stderr.write('\r\x1b[K');

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/preprocessing.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
-import { DEFAULTS, type TrainConfig } from '../app/train/trainConfig.js';
+import { FLAT_DEFAULTS, type FlatTrainConfig } from '../app/train/trainConfig.js';
 import {
   archOption,
   batchOption,
@@ -51,7 +51,7 @@ export const thresholdArg = (v: string): number | string => {
   return formatThresholdRule(rule);
 };
 /** The options train and lr-find share (both build and feed a model the same way), declared once. */
-export function sharedTrainOptions(d = DEFAULTS) {
+export function sharedTrainOptions(d = FLAT_DEFAULTS) {
   return {
     arch: () => archOption(),
     pretrained: () =>
@@ -140,9 +140,9 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return rest;
 }
 
-/** Commander's option names → TrainConfig keys (only those given). */
-export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> {
-  const map: Record<string, keyof TrainConfig> = {
+/** Commander's option names → the flat TrainConfig keys (only those given). */
+export function flagsToConfig(o: Record<string, unknown>): Partial<FlatTrainConfig> {
+  const map: Record<string, keyof FlatTrainConfig> = {
     manifest: 'manifest',
     arch: 'arch',
     pretrained: 'pretrained',
@@ -195,5 +195,5 @@ export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> 
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  return c as Partial<TrainConfig>;
+  return c as Partial<FlatTrainConfig>;
 }

@@ -6,7 +6,7 @@ import { MONITORS } from '../recipe/validationMetrics.js';
 import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { PRESETS } from '../app/train/presets.js';
-import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/train/trainConfig.js';
+import { FLAT_DEFAULTS, resolveTrainConfig } from '../app/train/trainConfig.js';
 import { resumeRun, trainRun, type RunSummary } from '../app/train/experiment.js';
 import { act } from './act.js';
 import { launchOrJoin } from './distributedLaunch.js';
@@ -65,7 +65,7 @@ export interface TrainCommandOptions {
 }
 
 export function registerTrainCommand(program: Command, opts: TrainCommandOptions = {}): void {
-  const d = DEFAULTS;
+  const d = FLAT_DEFAULTS;
   const t = sharedTrainOptions(d);
   program
     .command('train')
@@ -210,7 +210,7 @@ async function runTrain(o: Record<string, unknown>, opts: TrainCommandOptions): 
       summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
     } else {
       const file = o.config ? readConfigFile(String(o.config)) : {};
-      const cfg = resolveTrainConfig(file as Partial<TrainConfig>, flagsToConfig(o));
+      const cfg = resolveTrainConfig(file, flagsToConfig(o));
       summary = await trainRun(cfg, { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
     }
   } finally {

@@ -139,7 +139,10 @@ test('train --nproc / --backend mistakes: one line, exit code 1', async () => {
   assert.match(a.err, /^error: --nproc must be at least 1 \(got 0\)\n$/);
   const b = await start([...base, '--nproc', '2', '--backend', 'nccl']).done;
   assert.equal(b.code, 1);
-  assert.match(b.err, /^error: option '--backend <b>' argument 'nccl' is invalid\. --backend nccl needs ProcessGroupNCCL from a CUDA libtorch/);
+  assert.match(
+    b.err,
+    /^error: option '--backend <b>' argument 'nccl' is invalid\. --backend nccl needs ProcessGroupNCCL from a CUDA libtorch/,
+  );
 });
 
 test('train --nproc 2 --sync-bn: recorded in config.json and model.json; with one process a note says it has no effect', async () => {
@@ -166,7 +169,7 @@ test('train --nproc 2 --sync-bn: recorded in config.json and model.json; with on
   assert.doesNotMatch(two.err, /no effect/);
   const meta = JSON.parse(readFileSync(join(dir, 'sync', 'checkpoints', 'last', 'model.json'), 'utf8'));
   assert.equal(meta.training.config.syncBn, true);
-  assert.equal(JSON.parse(readFileSync(join(dir, 'sync', 'config.json'), 'utf8')).syncBn, true);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'sync', 'config.json'), 'utf8')).distributed.syncBn, true);
 
   const one = await start([...base, '--out', join(dir, 'sync1')]).done;
   assert.equal(one.code, 0, one.err);

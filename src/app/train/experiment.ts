@@ -43,12 +43,14 @@ import {
   writeJson,
 } from './runFolder.js';
 import {
-  DEFAULTS,
-  imageRecordOf,
+  completeTrainConfig,
+  nestTrainConfig,
+  runDataOptionsOf,
   provisionalThreshold,
   trainThresholdRule,
   validateTrainConfig,
   type TrainConfig,
+  type TrainConfigPatch,
 } from './trainConfig.js';
 
 export interface RunOptions {
@@ -97,7 +99,7 @@ function prepared(cfg: TrainConfig, learner: Learner, runDir: string): Prepared 
   const validSources = [
     ...new Set(
       readManifest(cfg.manifest)
-        .rows.filter((r) => r.split === cfg.validSplit)
+        .rows.filter((r) => r.split === cfg.data.validSplit)
         .map((r) => r.source),
     ),
   ].sort();
@@ -118,11 +120,13 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   validateTrainConfig(config);
   const cfg: TrainConfig = {
     ...config,
+    data: { ...config.data }, // aug and monitor are resolved below, on this run's copy
+    validation: { ...config.validation },
     manifest: resolve(config.manifest),
     out: resolve(config.out),
     pretrained: config.pretrained ? weightsRef(config.pretrained) : null,
   };
-  if (isOfflineAug(cfg.aug)) cfg.aug = resolve(cfg.aug);
+  if (isOfflineAug(cfg.data.aug)) cfg.data.aug = resolve(cfg.data.aug);
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
   }
@@ -130,16 +134,16 @@ export async function trainRun(config: TrainConfig, opts: RunOptions = {}): Prom
   await g?.barrier(); // every rank has checked before rank 0 writes config.json
   const main = !g || g.isMain;
   if (main) await removeStaleRunTemps(cfg.out);
-  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
+  const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (!data.valid)
     log(
-      `no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`,
+      `no '${cfg.data.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`,
     );
-  if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
-  const rule = trainThresholdRule(cfg);
+  if (!data.valid && cfg.validation.monitor !== 'train_loss') cfg.validation.monitor = 'train_loss';
+  const rule = trainThresholdRule(cfg.validation);
   if (!data.valid && rule.kind !== 'fixed')
     throw new Error(
-      `--threshold ${cfg.threshold} chooses the threshold on the '${cfg.validSplit}' split, which the manifest does not have; give a fixed threshold or a manifest with that split`,
+      `--threshold ${cfg.validation.threshold} chooses the threshold on the '${cfg.data.validSplit}' split, which the manifest does not have; give a fixed threshold or a manifest with that split`,
     );
 
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
@@ -159,11 +163,12 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const dir = resolve(runDir);
   const cfgFile = join(dir, RUN_FILES.config);
   if (!existsSync(cfgFile)) throw new Error(`${runDir} is not a cxrtune run folder (no ${RUN_FILES.config})`);
-  const { manifestSha256, ...saved } = JSON.parse(await readFile(cfgFile, 'utf8')) as TrainConfig & {
+  const { manifestSha256, ...saved } = JSON.parse(await readFile(cfgFile, 'utf8')) as TrainConfigPatch & {
     manifestSha256: string;
   };
-  // Settings added since the run started (e.g. fit, equalize) take the defaults it ran with.
-  const cfg: TrainConfig = { ...DEFAULTS, ...saved, out: dir };
+  // A flat config.json (written before the nesting) reads as it ran; settings added since the
+  // run started (e.g. fit, equalize) take the defaults it ran with.
+  const cfg = { ...completeTrainConfig(nestTrainConfig(saved, { lenient: true })), out: dir } as TrainConfig;
   validateTrainConfig(cfg);
   const last = lastCheckpointDir(dir);
   if (!last) throw new Error(`${runDir} has no checkpoint to resume from (${RUN_FILES.last} is missing)`);
@@ -171,17 +176,17 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   const stale = !g || g.isMain ? await removeStaleRunTemps(dir) : [];
   if (stale.length)
     (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
-  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
+  const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(
       `the manifest ${cfg.manifest} changed since this run started (sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`,
     );
   }
-  const learner = await Learner.resume(last, cfg, data, { worker: true });
+  const learner = await Learner.resume(last, cfg.compute, data, { worker: true });
   if (g) await g.broadcastModel(learner.model);
   const { state, optimizer } = await readResumable(last);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
-  if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.epochs} (step ${state.step})`);
+  if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.schedule.epochs} (step ${state.step})`);
   return fitRun(prepared(cfg, learner, dir), resume, opts);
 }
 
@@ -195,25 +200,25 @@ function checkpointMeta(
   const sample: ValidationSample = {
     manifest: cfg.manifest,
     sha256: data.manifestSha256,
-    split: cfg.validSplit,
+    split: cfg.data.validSplit,
     protocol: p.validProtocol,
     sources: p.validSources,
   };
   // A rule chooses on this checkpoint's own validation predictions (epoch 0, before training: the provisional 0.5).
   const choice = r
     ? trainThresholdChoice(
-        trainThresholdRule(cfg),
-        provisionalThreshold(cfg),
+        trainThresholdRule(cfg.validation),
+        provisionalThreshold(cfg.validation),
         pred,
         r.epoch,
         data.positiveClass,
         sample,
       )
-    : { threshold: provisionalThreshold(cfg) };
+    : { threshold: provisionalThreshold(cfg.validation) };
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
-    preprocessing: imageRecordOf(cfg),
+    preprocessing: cfg.preprocessing,
     ...choice,
     training: {
       config: cfg,
@@ -221,7 +226,7 @@ function checkpointMeta(
       step: r ? r.step : 0,
       unfoldedBatchNorm: learner.unfoldedBatchNorm,
       validProtocol: p.validProtocol,
-      augment: augmentRecord(cfg.aug),
+      augment: augmentRecord(cfg.data.aug),
     },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
@@ -232,27 +237,27 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
   const { cfg, learner, runDir } = p;
   const { model } = learner;
   const data = learner.data!;
-  if (resume && resume.state.epoch >= cfg.epochs)
-    throw new Error(`${runDir} already finished all ${cfg.epochs} epochs; nothing to resume`);
-  const groups = layerGroups(model.layers(), cfg.groups);
-  const totalSteps = cfg.epochs * data.train.batchesPerEpoch;
+  if (resume && resume.state.epoch >= cfg.schedule.epochs)
+    throw new Error(`${runDir} already finished all ${cfg.schedule.epochs} epochs; nothing to resume`);
+  const groups = layerGroups(model.layers(), cfg.transfer.groups);
+  const totalSteps = cfg.schedule.epochs * data.train.batchesPerEpoch;
   const schedule = createSchedule({
-    kind: cfg.schedule,
+    kind: cfg.schedule.kind,
     totalSteps,
-    lrMin: cfg.lrMin,
-    lrMax: cfg.lrMax,
-    momMin: cfg.momMin,
-    momMax: cfg.momMax,
-    momentumMode: cfg.momentumMode,
+    lrMin: cfg.schedule.lrMin,
+    lrMax: cfg.schedule.lrMax,
+    momMin: cfg.schedule.momMin,
+    momMax: cfg.schedule.momMax,
+    momentumMode: cfg.schedule.momentumMode,
     seed: cfg.seed,
-    ...(cfg.pct !== null ? { pct: cfg.pct } : {}),
+    ...(cfg.schedule.pct !== null ? { pct: cfg.schedule.pct } : {}),
   });
   const classWeights =
-    cfg.classWeights === 'auto'
+    cfg.data.classWeights === 'auto'
       ? inverseFrequencyWeights(data.train.classCounts)
-      : cfg.classWeights === 'none'
+      : cfg.data.classWeights === 'none'
         ? undefined
-        : cfg.classWeights;
+        : cfg.data.classWeights;
   if (classWeights && classWeights.length !== data.classes.length) {
     throw new Error(
       `classWeights has ${classWeights.length} values for ${data.classes.length} classes (${data.classes.join(', ')})`,
@@ -280,22 +285,22 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
   trainer = new Trainer(
     model,
     {
-      epochs: cfg.epochs,
+      epochs: cfg.schedule.epochs,
       schedule,
       groups: groups.map((g) => g.params),
-      optimizer: cfg.optimizer,
-      weightDecay: cfg.wd,
-      spacing: cfg.spacing,
-      discriminative: cfg.discriminative,
-      precision: cfg.precision,
+      optimizer: cfg.optimizer.kind,
+      weightDecay: cfg.optimizer.wd,
+      spacing: cfg.transfer.spacing,
+      discriminative: cfg.transfer.discriminative,
+      precision: cfg.compute.precision,
       ...(classWeights ? { classWeights } : {}),
-      transfer: cfg.mode,
-      batchNorm: cfg.batchNorm,
-      monitor: cfg.monitor,
-      patience: cfg.patience,
+      transfer: cfg.transfer.mode,
+      batchNorm: cfg.transfer.batchNorm,
+      monitor: cfg.validation.monitor,
+      patience: cfg.validation.patience,
       // Per-epoch validation figures at the fixed threshold (0.5 under a rule: the choice comes at each checkpoint).
       positiveClass: data.positiveClass,
-      threshold: provisionalThreshold(cfg),
+      threshold: provisionalThreshold(cfg.validation),
       seedEpoch: (e) => manualSeed(hashSeed(cfg.seed, 'epoch', e) & 0x7fffffff),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(g
@@ -311,11 +316,11 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     callbacks,
   );
   await g?.setGradSync(true);
-  if (cfg.syncBn) {
+  if (cfg.distributed.syncBn) {
     // A note, not an error: a --sync-bn run may be resumed by one process, or BatchNorm may be fixed.
     if (!g || g.worldSize < 2) opts.log?.('--sync-bn has no effect with one process (its batch is the whole batch)');
-    else if (cfg.batchNorm !== 'train')
-      opts.log?.(`--sync-bn has no effect with --bn ${cfg.batchNorm} (BatchNorm uses its running statistics)`);
+    else if (cfg.transfer.batchNorm !== 'train')
+      opts.log?.(`--sync-bn has no effect with --bn ${cfg.transfer.batchNorm} (BatchNorm uses its running statistics)`);
     else await g.setSyncBatchNorm(true);
   }
   const result = await trainer.fit(data.train, data.valid, resume);
@@ -329,9 +334,9 @@ async function fitRun(p: Prepared, resume: ResumePoint | undefined, opts: RunOpt
     status: result.status,
     message: result.status === 'diverged' ? `${result.message}. The last good checkpoint is ${lastCk}` : result.message,
     epochsDone: result.epochsDone,
-    epochs: cfg.epochs,
+    epochs: cfg.schedule.epochs,
     stepsDone: result.stepsDone,
-    monitor: cfg.monitor,
+    monitor: cfg.validation.monitor,
     best: {
       value: result.bestValue,
       epoch: result.bestEpoch + 1,
@@ -366,5 +371,5 @@ async function thresholdOfRun(runDir: string, cfg: TrainConfig): Promise<Thresho
   const best = join(runDir, RUN_FILES.best);
   const dir = existsSync(join(best, 'model.json')) ? best : lastCheckpointDir(runDir);
   if (!dir) return null;
-  return thresholdSummaryOf(await readCheckpointMeta(dir), dir === best ? 'best' : 'last', cfg.threshold);
+  return thresholdSummaryOf(await readCheckpointMeta(dir), dir === best ? 'best' : 'last', cfg.validation.threshold);
 }

@@ -21,7 +21,10 @@ export function registerAuditCommand(program: Command): void {
   program
     .command('audit')
     .description(
-      "shortcut audit: does the model read the lungs or the image's provenance? frame-only and lungs-out AUC, a source probe on its features, a metadata-only baseline, per-source and leave-one-source-out metrics, each with a 95 % interval and a verdict → audit.json, SVGs, a report section",
+      "shortcut audit: does the model read the lungs or the image's provenance? frame-only and " +
+        'lungs-out AUC, a source probe on its features, a metadata-only baseline, per-source and ' +
+        'leave-one-source-out metrics, each with a 95 % interval and a verdict → audit.json, SVGs, a ' +
+        'report section',
     )
     .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
     .addOption(
@@ -50,7 +53,10 @@ export function registerAuditCommand(program: Command): void {
     .addOption(quietOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  cxrtune audit --model runs/r18 --manifest data/manifest.csv --split valid\n  cxrtune audit --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/audit-external\n\nVerdicts: FLAG = evidence of a shortcut; WARN = inconclusive or partial; PASS. Thresholds: src/recipe/shortcutAudit.ts.',
+      '\nExamples:\n  cxrtune audit --model runs/r18 --manifest data/manifest.csv --split valid\n  ' +
+        'cxrtune audit --model runs/r18 --manifest external/manifest.csv --split all --out ' +
+        'runs/r18/audit-external\n\nVerdicts: FLAG = evidence of a shortcut; WARN = inconclusive or ' +
+        'partial; PASS. Thresholds: src/recipe/shortcutAudit.ts.',
     )
     .action(
       act(async (o: AuditFlags) => {

@@ -11,7 +11,8 @@ export function registerAugmentCommand(program: Command): void {
   program
     .command('augment')
     .description(
-      'offline augmentation (paper Table 1): K copies per image with every parameter recorded, plus contact sheets to inspect',
+      'offline augmentation (paper Table 1): K copies per image with every parameter recorded, plus ' +
+        'contact sheets to inspect',
     )
     .addOption(manifestOption('input manifest.csv', { required: true, arg: 'file' }))
     .requiredOption('--out <dir>', 'output folder (images/, manifest.csv, sheets/)')
@@ -61,7 +62,9 @@ async function runAugment(o: AugmentFlags): Promise<void> {
   if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else
     process.stdout.write(
-      `${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ${r.manifestFile}; ${r.sheets.length} contact sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`,
+      `${r.inputs} inputs × ${o.perImage} − ${r.excluded} excluded = ${r.outputs} images → ` +
+        `${r.manifestFile}; ${r.sheets.length} contact ` +
+        `sheet(s)${r.skipped.length ? `; ${r.skipped.length} skipped (skipped.csv)` : ''}\n`,
     );
 }
 

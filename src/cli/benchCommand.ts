@@ -48,12 +48,14 @@ export function registerBenchCommand(program: Command): void {
     )
     .option(
       '--profile',
-      "also profile --steps train and predict steps op by op with libtorch's profiler (beside Python's torch.profiler with --vs-python)",
+      "also profile --steps train and predict steps op by op with libtorch's profiler (beside " +
+        "Python's torch.profiler with --vs-python)",
     )
     .addOption(jsonOption('print one JSON object per configuration'))
     .option(
       '--serve',
-      'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test',
+      'benchmark the screening server instead: one-study latency per --arch (default ' +
+        'resnet18,mobilenet_v2), then a load test',
     )
     .addOption(modelOption('--serve: model to load-test (default: an untrained-head mobilenet_v2)', { arg: 'dir' }))
     .option('--url <url>', '--serve: load-test a running server instead (token: env CXRTUNE_TOKEN)')
@@ -172,12 +174,14 @@ function printTable(rs: BenchResult[]): void {
   const r0 = rs[0];
   if (r0?.isa)
     console.log(
-      `CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap them`,
+      `CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ` +
+        `ATEN_CPU_CAPABILITY cap them`,
     );
   if (r0?.rounds && r0.rounds > 1) {
     console.log(
       `medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); ` +
-        `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`,
+        `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ` +
+        `${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`,
     );
   }
   const fmt = (key: 'train_channels_last' | 'predict_channels_last') => [
@@ -190,7 +194,8 @@ function printTable(rs: BenchResult[]): void {
     );
   if (cp.length)
     console.log(
-      `predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`,
+      `predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU ` +
+        `inference (Python: its default NCHW)`,
     );
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const basis of new Set(
@@ -213,7 +218,9 @@ function printTable(rs: BenchResult[]): void {
 function printProfile(r: BenchResult): void {
   const p = r.profile!;
   for (const kind of ['train', 'predict'] as const) {
-    const title = `${r.arch} ${r.size}px batch ${r.batch} ${r.precision} ${kind}: self time per step, mean of ${p.steps} profiled steps`;
+    const title =
+      `${r.arch} ${r.size}px batch ${r.batch} ${r.precision} ${kind}: self time per step, mean of ` +
+      `${p.steps} profiled steps`;
     console.log(formatOpTable(title, p[kind].ours, p.steps, p[kind].python));
     console.log('');
   }
@@ -226,6 +233,7 @@ async function benchDataCommand(source: string, size: number, batch: number, jso
   if (json) console.log(JSON.stringify(r));
   else
     console.log(
-      `data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`,
+      `data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ` +
+        `${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`,
     );
 }

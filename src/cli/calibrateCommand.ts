@@ -20,7 +20,9 @@ export function registerCalibrateCommand(program: Command): void {
   program
     .command('calibrate')
     .description(
-      "recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, model.json records the calibration), sensitivity/specificity per source before and after",
+      "recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and " +
+        'choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, ' +
+        'model.json records the calibration), sensitivity/specificity per source before and after',
     )
     .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
     .addOption(
@@ -51,12 +53,16 @@ export function registerCalibrateCommand(program: Command): void {
     .addOption(quietOption())
     .addHelpText(
       'after',
-      `
-Examples:
-  cxrtune calibrate --model runs/m --manifest data/by-site/manifest.csv --split valid --method none --threshold youden --out runs/m/held-out-threshold
-  cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all --method platt --out runs/m/site-b
-
-Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.`,
+      [
+        '',
+        'Examples:',
+        '  cxrtune calibrate --model runs/m --manifest data/by-site/manifest.csv --split valid --method none ' +
+          '--threshold youden --out runs/m/held-out-threshold',
+        '  cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all ' +
+          '--method platt --out runs/m/site-b',
+        '',
+        "Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.",
+      ].join('\n'),
     )
     .action(
       act(async (o: CalibrateFlags) => {

@@ -8,7 +8,8 @@ export function registerCompareCommand(program: Command): void {
   program
     .command('compare')
     .description(
-      "compare training runs side by side (the paper's Table 3): best metric and its epoch, metrics there, wall time, images/s, peak memory",
+      "compare training runs side by side (the paper's Table 3): best metric and its epoch, metrics " +
+        'there, wall time, images/s, peak memory',
     )
     .argument('<runs...>', 'run folders written by `cxrtune train`')
     .addOption(jsonOption())

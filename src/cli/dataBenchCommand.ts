@@ -22,7 +22,9 @@ export function registerDataBench(data: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         else
           process.stdout.write(
-            `${r.images} images at ${r.size} px, batch ${r.batch}: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached+augment ${r.augmentedCachedImagesPerSec} img/s\n`,
+            `${r.images} images at ${r.size} px, batch ${r.batch}: cold ${r.coldImagesPerSec} img/s, ` +
+              `cached ${r.cachedImagesPerSec} img/s, cached+augment ${r.augmentedCachedImagesPerSec} ` +
+              `img/s\n`,
           );
       }),
     );

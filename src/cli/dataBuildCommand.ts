@@ -16,12 +16,19 @@ export function registerDataBuild(data: Command): void {
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
     .option(
       '--source <KIND:PATH[:k=v,...]>',
-      `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
+      `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, ` +
+        `findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
+        `options views, name), folder (one sub-folder per class; options ` +
+        `rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options ` +
+        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
       collect,
     )
     .option(
       '--preset <name>',
-      "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources balanced across splits (reads --data-dir)",
+      'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
+        'nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + ' +
+        "Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
+        'balanced across splits (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
@@ -43,13 +50,15 @@ export function registerDataBuild(data: Command): void {
     )
     .option(
       '--split-by <what>',
-      "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation",
+      "hold out together: patient (default), source, or a column such as location (covid-chestxray's " +
+        'hospital/city; rows without it fall back to their source) — source-held-out validation',
       'patient',
     )
     .addOption(seedOption('seed for drawing, balancing and splitting', 0))
     .option(
       '--external',
-      "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)",
+      "an external evaluation set: every image in split 'test', and one class is allowed (a " +
+        "hospital's positives alone → evaluate reports sensitivity with its interval)",
     )
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
     .addOption(
@@ -65,14 +74,20 @@ export function registerDataBuild(data: Command): void {
     .addOption(jsonOption('print the summary as JSON on stdout'))
     .addHelpText(
       'after',
-      `
-Examples:
-  cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da
-  cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   # validation on unseen hospitals and sources
-  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   # adult negatives, unseen hospitals in validation
-  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
-  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
-  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`,
+      [
+        '',
+        'Examples:',
+        '  cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da',
+        '  cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   ' +
+          '# validation on unseen hospitals and sources',
+        '  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   ' +
+          '# adult negatives, unseen hospitals in validation',
+        '  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 ' +
+          '--out runs/data/figure1   # an external set',
+        '  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity ' +
+          '--balance undersample --out runs/data/kermany',
+        '  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine',
+      ].join('\n'),
     )
     .action(act(runDataBuild));
 }
@@ -120,7 +135,8 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
     );
   else
     process.stdout.write(
-      `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
+      `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ` +
+        `${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
     );
 }
 

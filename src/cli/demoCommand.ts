@@ -22,17 +22,22 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'end to end: data → LR finder → discriminative one-cycle training (bf16 where supported) → evaluate → explain → audit → report.html. Default: synthetic phantoms, a few minutes on 2 cores; --data DIR runs a real-data recipe (default: the recommended one, validated on held-out hospitals, lungs cropped by a segmenter trained or reused first)',
+      'end to end: data → LR finder → discriminative one-cycle training (bf16 where supported) → ' +
+        'evaluate → explain → audit → report.html. Default: synthetic phantoms, a few minutes on 2 ' +
+        'cores; --data DIR runs a real-data recipe (default: the recommended one, validated on ' +
+        'held-out hospitals, lungs cropped by a segmenter trained or reused first)',
     )
     .option('--out <dir>', 'output folder (replaced if an earlier demo made it)', 'runs/demo')
     .option(
       '--data <dir>',
-      "real data in ../shared/data's layout: build the recipe's dataset (recommended: adult-mixed split by location; paper: the paper's D_A) and train with the recipe",
+      "real data in ../shared/data's layout: build the recipe's dataset (recommended: adult-mixed " +
+        "split by location; paper: the paper's D_A) and train with the recipe",
     )
     .addOption(
       new Option(
         '--recipe <name>',
-        "real data: recommended (chosen on source-held-out validation; docs/generalisation-experiments.md) | paper (the paper's protocol; an INTERNAL figure)",
+        'real data: recommended (chosen on source-held-out validation; ' +
+          "docs/generalisation-experiments.md) | paper (the paper's protocol; an INTERNAL figure)",
       )
         .choices([...RECIPES])
         .default('recommended'),
@@ -44,7 +49,10 @@ export function registerDemoCommand(program: Command): void {
     .addOption(manifestOption('or any manifest with train and valid splits'))
     .option(
       '--pretrained <file|auto|none>',
-      'ImageNet weights (safetensors, a PyTorch .pth read safely, a folder or a local Hugging Face id; the architecture is read from the file unless --arch is given); auto (default): $CXRTUNE_PRETRAINED or ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors when present, else none (ResNet-18 from scratch)',
+      'ImageNet weights (safetensors, a PyTorch .pth read safely, a folder or a local Hugging Face ' +
+        'id; the architecture is read from the file unless --arch is given); auto (default): ' +
+        '$CXRTUNE_PRETRAINED or ../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors when ' +
+        'present, else none (ResNet-18 from scratch)',
     )
     .addOption(archOption("architecture (default resnet18, or the pretrained file's)"))
     .addOption(sizeOption('image side (default 128 phantoms, 224 real)'))
@@ -66,7 +74,9 @@ export function registerDemoCommand(program: Command): void {
     .addOption(quietOption('only the final summary'))
     .addHelpText(
       'after',
-      "\nExamples:\n  npm run demo\n  npm run demo -- --data ../shared/data                  # the recommended real-data recipe\n  npm run demo -- --data ../shared/data --recipe paper   # the paper's protocol, for comparison",
+      '\nExamples:\n  npm run demo\n  npm run demo -- --data ../shared/data                  # the ' +
+        'recommended real-data recipe\n  npm run demo -- --data ../shared/data --recipe paper   # the ' +
+        "paper's protocol, for comparison",
     )
     .action(
       act(async (o: DemoFlags) => {
@@ -109,10 +119,14 @@ export function registerDemoCommand(program: Command): void {
         else {
           process.stdout.write(
             `${[
-              `demo finished in ${formatDuration(r.seconds)} (${r.steps.map((s) => `${s.name} ${formatDuration(s.seconds)}`).join(', ')})`,
+              `demo finished in ${formatDuration(r.seconds)} ` +
+                `(${r.steps.map((s) => `${s.name} ${formatDuration(s.seconds)}`).join(', ')})`,
               ...(r.recipe ? [`recipe: ${r.recipe.name} — ${r.recipe.summary}`] : []),
               ...(r.lungs ? [`lungs: segmenter ${r.lungs.dir} (${r.lungs.from}); ${r.lungs.note}`] : []),
-              `model: ${r.arch}, ${r.pretrained ? `fine-tuned from ${r.pretrained}` : 'trained from scratch'}; α ${r.lr.lrMin.toExponential(1)}..${r.lr.lrMax.toExponential(1)} (finder proposed ${r.lr.proposed.lrMin.toExponential(1)}..${r.lr.proposed.lrMax.toExponential(1)})`,
+              `model: ${r.arch}, ` +
+                `${r.pretrained ? `fine-tuned from ${r.pretrained}` : 'trained from scratch'}; α ` +
+                `${r.lr.lrMin.toExponential(1)}..${r.lr.lrMax.toExponential(1)} (finder proposed ` +
+                `${r.lr.proposed.lrMin.toExponential(1)}..${r.lr.proposed.lrMax.toExponential(1)})`,
               // The honest figure first (source-held-out, else external); an internal one says so.
               ...[
                 r.headline,
@@ -124,11 +138,20 @@ export function registerDemoCommand(program: Command): void {
                   ? `, AUC ${em.auc.value.toFixed(3)} (${em.auc.lo.toFixed(3)}–${em.auc.hi.toFixed(3)})`
                   : '';
                 const spec = em.negatives ? `, specificity ${pct(em.specificity)}` : '';
-                return `${p.protocol.toUpperCase()} — ${e.name} (${em.n} images; ${p.why}): sensitivity ${pct(em.sensitivity)}${spec}${auc}${p.protocol === 'internal' && r.mode === 'real' ? ' — not evidence of generalisation; see the audit' : ''}`;
+                const internal =
+                  p.protocol === 'internal' && r.mode === 'real'
+                    ? ' — not evidence of generalisation; see the audit'
+                    : '';
+                return (
+                  `${p.protocol.toUpperCase()} — ${e.name} (${em.n} images; ${p.why}): sensitivity ` +
+                  `${pct(em.sensitivity)}${spec}${auc}${internal}`
+                );
               }),
               ...(r.gradcam?.pointing.n
                 ? [
-                    `Grad-CAM: pointing game ${(100 * r.gradcam.pointing.rate).toFixed(1)} % (${r.gradcam.pointing.hits}/${r.gradcam.pointing.n}), mean CAM mass in lesions ${(100 * r.gradcam.lesionMass.mean).toFixed(1)} %`,
+                    `Grad-CAM: pointing game ${(100 * r.gradcam.pointing.rate).toFixed(1)} % ` +
+                      `(${r.gradcam.pointing.hits}/${r.gradcam.pointing.n}), mean CAM mass in lesions ` +
+                      `${(100 * r.gradcam.lesionMass.mean).toFixed(1)} %`,
                   ]
                 : []),
               r.audit.headline,

@@ -35,7 +35,8 @@ export function registerEvaluateCommand(program: Command): void {
   program
     .command('evaluate')
     .description(
-      'score a model on a manifest (validation, test or external set): metrics with 95 % intervals → metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs',
+      'score a model on a manifest (validation, test or external set): metrics with 95 % intervals → ' +
+        'metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs',
     )
     .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
     .addOption(manifestOption('manifest to evaluate (any: the training one, or an external set)', { required: true }))
@@ -65,7 +66,9 @@ export function registerEvaluateCommand(program: Command): void {
     .addOption(quietOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid --out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"',
+      '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid ' +
+        '--out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest ' +
+        'external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"',
     )
     .action(
       act(async (o: EvaluateFlags) => {
@@ -98,7 +101,8 @@ export function registerEvaluateCommand(program: Command): void {
         if (o.json) process.stdout.write(json(e));
         else
           process.stdout.write(
-            `${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots (${formatDuration(e.seconds)})\n`,
+            `${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots ` +
+              `(${formatDuration(e.seconds)})\n`,
           );
         if (e.overlap.sharedPatients > 0) process.stderr.write(`warning: ${e.overlap.note}\n`);
       }),

@@ -20,7 +20,8 @@ export function registerExplainCommand(program: Command): void {
   program
     .command('explain')
     .description(
-      'Grad-CAM: a top-losses gallery for a manifest (Fig. 9), overlays for image files (Fig. 10), and on sets with masks the pointing game and the share of CAM mass in the lesions / lung field',
+      'Grad-CAM: a top-losses gallery for a manifest (Fig. 9), overlays for image files (Fig. 10), ' +
+        'and on sets with masks the pointing game and the share of CAM mass in the lesions / lung field',
     )
     .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
     .addOption(manifestOption('manifest: top losses (+ Grad-CAM checks when it has mask/lung_mask columns)'))
@@ -34,7 +35,8 @@ export function registerExplainCommand(program: Command): void {
     )
     .option(
       '--no-check',
-      'skip the Grad-CAM gallery and checks (pointing game and CAM mass inside masks, when the manifest has mask/lung_mask columns)',
+      'skip the Grad-CAM gallery and checks (pointing game and CAM mass inside masks, when the ' +
+        'manifest has mask/lung_mask columns)',
     )
     .option('--layer <name>', "Grad-CAM layer (default: the network's last block, e.g. layer4)")
     .addOption(numOption('--opacity <a>', 'overlay opacity in [0, 1] (default 0.5)'))
@@ -44,7 +46,9 @@ export function registerExplainCommand(program: Command): void {
     .addOption(jsonOption('print the results as JSON'))
     .addHelpText(
       'after',
-      '\nExamples:\n  cxrtune explain --model runs/r18 --manifest data/manifest.csv --top-losses 9 --out runs/r18/explain\n  cxrtune explain --model runs/r18 --images a.png b.dcm --opacity 0.4 --out cams/',
+      '\nExamples:\n  cxrtune explain --model runs/r18 --manifest data/manifest.csv --top-losses 9 ' +
+        '--out runs/r18/explain\n  cxrtune explain --model runs/r18 --images a.png b.dcm --opacity 0.4 ' +
+        '--out cams/',
     )
     .action(
       act(async (o: ExplainFlags) => {
@@ -57,7 +61,8 @@ export function registerExplainCommand(program: Command): void {
           res.topLosses = tl;
           if (!o.json)
             process.stdout.write(
-              `top losses: ${tl.items.length} shown, ${tl.wrong}/${tl.evaluated} misclassified → ${tl.files.png}, ${tl.files.html}\n`,
+              `top losses: ${tl.items.length} shown, ${tl.wrong}/${tl.evaluated} misclassified → ` +
+                `${tl.files.png}, ${tl.files.html}\n`,
             );
           const header = readFileSync(resolve(o.manifest), 'utf8').split('\n', 1)[0]!.split(',');
           const hasMasks = header.includes('mask') || header.includes('lung_mask');
@@ -66,14 +71,20 @@ export function registerExplainCommand(program: Command): void {
             res.gradcam = { ...c, perImage: undefined };
             if (!o.json && !hasMasks)
               process.stdout.write(
-                `Grad-CAM gallery (${c.layer}, ${c.images} images; no masks, so no pointing game) → ${c.files.galleryPng}\n`,
+                `Grad-CAM gallery (${c.layer}, ${c.images} images; no masks, so no pointing game) → ` +
+                  `${c.files.galleryPng}\n`,
               );
             else if (!o.json) {
+              const pc = (x: number) => `${(100 * x).toFixed(1)} %`;
+              const { pointing: pg, lesionMass: lesion, lungMass: lung } = c;
+              const pointing = pg.n ? `${pc(pg.rate)} (${pg.hits}/${pg.n}; chance ${pc(pg.chance)})` : 'n/a';
+              const inLesions = lesion.n ? `${pc(lesion.mean)} (lesion area ${pc(lesion.chance)})` : 'n/a';
+              const inLungs = lung.n ? `${pc(lung.mean)} (lung area ${pc(lung.chance)})` : 'n/a';
               process.stdout.write(
                 `Grad-CAM (${c.layer}) on ${c.images} images:\n` +
-                  `  pointing game ${c.pointing.n ? `${(100 * c.pointing.rate).toFixed(1)} % (${c.pointing.hits}/${c.pointing.n}; chance ${(100 * c.pointing.chance).toFixed(1)} %)` : 'n/a'}\n` +
-                  `  CAM mass inside lesions ${c.lesionMass.n ? `${(100 * c.lesionMass.mean).toFixed(1)} % (lesion area ${(100 * c.lesionMass.chance).toFixed(1)} %)` : 'n/a'}\n` +
-                  `  CAM mass inside the lung field ${c.lungMass.n ? `${(100 * c.lungMass.mean).toFixed(1)} % (lung area ${(100 * c.lungMass.chance).toFixed(1)} %)` : 'n/a'}\n` +
+                  `  pointing game ${pointing}\n` +
+                  `  CAM mass inside lesions ${inLesions}\n` +
+                  `  CAM mass inside the lung field ${inLungs}\n` +
                   `  → ${c.files.galleryPng}, ${c.files.json}\n`,
               );
             }

@@ -24,7 +24,8 @@ export function registerInfoCommand(program: Command): void {
           console.log(`${k.padEnd(16)} ${Array.isArray(v) ? v.join(', ') : v}`);
         console.log(`${'isa'.padEnd(16)} ${isa.level} (${isa.from}; ATen kernels ${isa.aten || 'unknown'})`);
         console.log(
-          `${'fastBf16'.padEnd(16)} ${isa.fastBf16}${isa.fastBf16 ? '' : ' (bf16 runs on reference kernels here: use fp32)'}`,
+          `${'fastBf16'.padEnd(16)} ` +
+            `${isa.fastBf16}${isa.fastBf16 ? '' : ' (bf16 runs on reference kernels here: use fp32)'}`,
         );
       }),
     );

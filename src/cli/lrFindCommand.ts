@@ -17,7 +17,9 @@ export function registerLrFindCommand(program: Command): void {
   program
     .command('lr-find')
     .description(
-      "LR range test (the paper's Fig. 7): sweep the LR exponentially, record the smoothed loss, suggest (α_min, α_max); writes lr_find.json and lr_find.svg. The model's weights are restored afterwards.",
+      "LR range test (the paper's Fig. 7): sweep the LR exponentially, record the smoothed loss, " +
+        "suggest (α_min, α_max); writes lr_find.json and lr_find.svg. The model's weights are restored " +
+        'afterwards.',
     )
     .addOption(manifestOption('dataset manifest (trains on its train split)'))
     .addOption(t.arch())
@@ -97,7 +99,8 @@ export function registerLrFindCommand(program: Command): void {
               ? undefined
               : ({ i, lr, smoothed }) =>
                   process.stderr.write(
-                    `\r\x1b[Klr-find ${i + 1}/${sweep.iterations ?? 100} lr ${lr.toExponential(2)} loss ${smoothed.toFixed(4)}`,
+                    `\r\x1b[Klr-find ${i + 1}/${sweep.iterations ?? 100} lr ${lr.toExponential(2)} ` +
+                      `loss ${smoothed.toFixed(4)}`,
                   ),
         });
         if (tty && !quiet) process.stderr.write('\r\x1b[K');
@@ -112,8 +115,11 @@ export function registerLrFindCommand(program: Command): void {
           process.stdout.write(
             `${[
               `lr-find: ${res.lrs.length} iterations (${res.stopped}), ${formatDuration(r.seconds)}`,
-              `suggestions: steepest ${res.suggestions.steepest.toExponential(2)}  valley ${res.suggestions.valley.toExponential(2)}  minimum/10 ${res.suggestions.minimumDiv10.toExponential(2)}`,
-              `proposed: --lr-min ${res.proposed.lrMin.toExponential(1)} --lr-max ${res.proposed.lrMax.toExponential(1)}  (${res.proposed.by})`,
+              `suggestions: steepest ${res.suggestions.steepest.toExponential(2)}  valley ` +
+                `${res.suggestions.valley.toExponential(2)}  minimum/10 ` +
+                `${res.suggestions.minimumDiv10.toExponential(2)}`,
+              `proposed: --lr-min ${res.proposed.lrMin.toExponential(1)} --lr-max ` +
+                `${res.proposed.lrMax.toExponential(1)}  (${res.proposed.by})`,
               `wrote ${r.files.json} and ${r.files.svg}`,
             ].join('\n')}\n`,
           );

@@ -32,7 +32,8 @@ export function printSummary(sources: SegSourceSummary[]): void {
   console.log('source           images patients  Dice [95% CI]           IoU [95% CI]            HD95 px [95% CI]');
   for (const s of sources)
     console.log(
-      `${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
+      `${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ` +
+        `${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
     );
   console.log(
     "(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask's own size)",

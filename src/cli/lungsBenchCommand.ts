@@ -32,7 +32,11 @@ export function registerLungsBench(lungs: Command): void {
         if (o.json) console.log(JSON.stringify(r));
         else
           console.log(
-            `${model.spec.arch} [${model.spec.decoderChannels}] ${r.size}px ${r.precision}${o.channelsLast ? ' channels_last' : ''} ${t} threads: median ${r.medianMs.toFixed(1)} ms/image (p10 ${r.p10Ms.toFixed(1)}, p90 ${r.p90Ms.toFixed(1)}, min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.runs} runs)`,
+            `${model.spec.arch} [${model.spec.decoderChannels}] ${r.size}px ` +
+              `${r.precision}${o.channelsLast ? ' channels_last' : ''} ${t} threads: median ` +
+              `${r.medianMs.toFixed(1)} ms/image (p10 ${r.p10Ms.toFixed(1)}, p90 ` +
+              `${r.p90Ms.toFixed(1)}, min ${r.minMs.toFixed(1)}, max ${r.maxMs.toFixed(1)}; ${r.runs} ` +
+              `runs)`,
           );
       }),
     );

@@ -19,7 +19,8 @@ export function registerLungsPredict(lungs: Command): void {
     .addOption(manifestOption('fill the lung_mask column of this manifest'))
     .option(
       '--out <path>',
-      'with --manifest: the manifest to write (default: beside it, *.lungs.csv); with files: a folder to copy the masks into',
+      'with --manifest: the manifest to write (default: beside it, *.lungs.csv); with files: a ' +
+        'folder to copy the masks into',
     )
     .option('--overwrite', 'with --manifest: replace lung_mask values already there')
     .option('--cache-dir <dir>', 'mask cache (default: $CXRTUNE_CACHE/lung-masks/<weights hash>[-bf16])')
@@ -45,7 +46,8 @@ export function registerLungsPredict(lungs: Command): void {
             log: (m) => console.error(m),
           });
           console.log(
-            `${out}: lung_mask filled for ${r.filled} rows (${r.cached} from the cache), ${r.kept} kept; masks in ${cacheDir}`,
+            `${out}: lung_mask filled for ${r.filled} rows (${r.cached} from the cache), ${r.kept} ` +
+              `kept; masks in ${cacheDir}`,
           );
           return;
         }

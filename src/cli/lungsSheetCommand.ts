@@ -19,7 +19,8 @@ export function registerLungsSheet(lungs: Command): void {
     lungs
       .command('sheet')
       .description(
-        'contact sheet of predicted (red) and reference (green) lung outlines: images from every source and the worst by Dice',
+        'contact sheet of predicted (red) and reference (green) lung outlines: images from every ' +
+          'source and the worst by Dice',
       ),
   )
     .addOption(modelOption('segmenter checkpoint', { required: true, arg: 'dir' }))

@@ -24,7 +24,8 @@ export function registerLungsTrain(lungs: Command): void {
     .addOption(precisionOption('fp32 or bf16 (fp16 on CUDA)', 'fp32'))
     .option(
       '--pretrained <file>',
-      'torchvision ImageNet weights of the encoder ("none" for random; default: ../shared/pretrained MobileNetV2 for unet_mobilenet_v2)',
+      'torchvision ImageNet weights of the encoder ("none" for random; default: ../shared/pretrained ' +
+        'MobileNetV2 for unet_mobilenet_v2)',
     )
     .option('--decoder <list>', 'decoder channels, 5 comma-separated, deepest first', LIGHT_DECODER.join(','))
     .option('--no-augment', 'no online augmentation')

@@ -28,7 +28,9 @@ const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')
 export function buildProgram(): Command {
   const program = new Command('cxrtune')
     .description(
-      'Fine-tune ImageNet CNNs on chest X-rays with discriminative, cyclical, mixed-precision training\n(Adedigba et al. 2021), evaluate them the way clinicians need, and serve them as a screening app.',
+      'Fine-tune ImageNet CNNs on chest X-rays with discriminative, cyclical, mixed-precision ' +
+        'training\n(Adedigba et al. 2021), evaluate them the way clinicians need, and serve them as a ' +
+        'screening app.',
     )
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');

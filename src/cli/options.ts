@@ -132,7 +132,8 @@ export function backendOption(): Option {
     if (v === 'gloo') return v;
     if (v === 'nccl')
       throw new InvalidArgumentError(
-        '--backend nccl needs ProcessGroupNCCL from a CUDA libtorch; this addon is built with Gloo only (use --backend gloo)',
+        '--backend nccl needs ProcessGroupNCCL from a CUDA libtorch; this addon is built with Gloo ' +
+          'only (use --backend gloo)',
       );
     throw new InvalidArgumentError(`--backend: '${v}' is not a backend this addon has (gloo)`);
   });

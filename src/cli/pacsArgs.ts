@@ -12,7 +12,8 @@ export function addPacsOptions(cmd: Command, opts: { required?: boolean } = {}):
       )
     : cmd.option(
         '--pacs <url>',
-        'follow this Orthanc (new CR/DX frontal chest instances are screened; SR + Grad-CAM overlay stored back by STOW-RS)',
+        'follow this Orthanc (new CR/DX frontal chest instances are screened; SR + Grad-CAM overlay ' +
+          'stored back by STOW-RS)',
       )
   )
     .option('--worklist <file>', 'SQLite worklist and retry queue of the PACS link', PACS_DEFAULTS.worklist)

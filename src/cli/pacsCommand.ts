@@ -23,7 +23,8 @@ export function registerPacsCommands(program: Command): void {
     pacs
       .command('follow')
       .description(
-        'follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, results stored back by STOW-RS',
+        'follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, ' +
+          'results stored back by STOW-RS',
       )
       .addOption(
         modelOption('run folder (uses checkpoints/best, else last) or checkpoint folder', {
@@ -61,7 +62,8 @@ export function registerPacsCommands(program: Command): void {
         );
         service.start();
         console.log(
-          `cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`,
+          `cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ` +
+            `${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`,
         );
         const stop = async () => {
           process.stderr.write('cxrtune pacs: stopping\n');

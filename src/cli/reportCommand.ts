@@ -9,7 +9,9 @@ export function registerReportCommand(program: Command): void {
   program
     .command('report')
     .description(
-      'one self-contained HTML report (opens offline): configuration, data, LR finder, schedules, training curves, Tables 2–5 with intervals, confusion matrix, ROC, reliability, top losses, Grad-CAM, limitations',
+      'one self-contained HTML report (opens offline): configuration, data, LR finder, schedules, ' +
+        'training curves, Tables 2–5 with intervals, confusion matrix, ROC, reliability, top losses, ' +
+        'Grad-CAM, limitations',
     )
     .argument('<run>', 'run folder (from cxrtune train)')
     .option('--eval <dirs...>', 'evaluation folders (from cxrtune evaluate); explain outputs inside them are used too')
@@ -20,7 +22,8 @@ export function registerReportCommand(program: Command): void {
     .addOption(jsonOption('print {file, bytes, sections} as JSON'))
     .addHelpText(
       'after',
-      '\nExample:\n  cxrtune report runs/r18 --eval runs/r18/eval-valid runs/r18/eval-external --out runs/r18/report.html',
+      '\nExample:\n  cxrtune report runs/r18 --eval runs/r18/eval-valid runs/r18/eval-external --out ' +
+        'runs/r18/report.html',
     )
     .action(
       act(async (run: string, o: ReportFlags) => {

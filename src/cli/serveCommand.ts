@@ -12,7 +12,8 @@ import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 export function registerServeCommand(program: Command): void {
   addPacsOptions(program.command('serve'))
     .description(
-      'serve a model to clinicians: web page (upload a CXR → probability, decision, Grad-CAM) and REST API, with an audit log',
+      'serve a model to clinicians: web page (upload a CXR → probability, decision, Grad-CAM) and ' +
+        'REST API, with an audit log',
     )
     .addOption(
       modelOption('run folder (uses checkpoints/best, else last) or checkpoint folder', { required: true, arg: 'dir' }),
@@ -38,7 +39,8 @@ export function registerServeCommand(program: Command): void {
     .addOption(deviceOption('cpu or cuda:N', 'cpu'))
     .option(
       '--lungs <dir>',
-      'lung segmenter (cxrtune lungs train): each result shows the lung outline and the share of the Grad-CAM evidence inside the lungs, with a warning when most lies outside',
+      'lung segmenter (cxrtune lungs train): each result shows the lung outline and the share of the ' +
+        'Grad-CAM evidence inside the lungs, with a warning when most lies outside',
     )
     .addOption(quietOption('no line per request on stderr'))
     .action(
@@ -67,14 +69,16 @@ export function registerServeCommand(program: Command): void {
         const url = await server.listen();
         const m = served.meta;
         console.log(
-          `cxrtune serve: ${m.arch} (${m.classes.join('/')}, threshold ${m.threshold}, sha256 ${served.sha256.slice(0, 12)}) on ${url}`,
+          `cxrtune serve: ${m.arch} (${m.classes.join('/')}, threshold ${m.threshold}, sha256 ` +
+            `${served.sha256.slice(0, 12)}) on ${url}`,
         );
         console.log(
           `  page ${url}/   API ${url}/api/v1/openapi.json   audit log ${o.db}${token ? '   token required' : ''}`,
         );
         if (server.pacs)
           console.log(
-            `  worklist ${url}/worklist   STOW-RS ${url}/api/v1/studies${server.pacs.client ? `   following ${server.pacs.client.base}` : ''}`,
+            `  worklist ${url}/worklist   STOW-RS ` +
+              `${url}/api/v1/studies${server.pacs.client ? `   following ${server.pacs.client.base}` : ''}`,
           );
         const stop = async () => {
           process.stderr.write('cxrtune serve: stopping\n');

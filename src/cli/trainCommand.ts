@@ -33,16 +33,21 @@ function printSummary(s: RunSummary): void {
   const f = (x: number | undefined | null) =>
     x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4);
   const v = s.lastValid;
+  const pct = s.schedule.pct !== undefined ? `, pct ${s.schedule.pct.toFixed(3)} (${s.schedule.pctSource})` : '';
   const lines = [
     `run: ${s.runDir} (${s.status}, ${s.epochsDone}/${s.epochs} epochs, ${formatDuration(s.seconds)})`,
     ...(v
       ? [
-          `last epoch valid: loss ${f(v.loss)}  accuracy ${f(v.accuracy)}  sensitivity ${f(v.sensitivity)}  specificity ${f(v.specificity)}  AUC ${f(v.auc)}`,
+          `last epoch valid: loss ${f(v.loss)}  accuracy ${f(v.accuracy)}  sensitivity ` +
+            `${f(v.sensitivity)}  specificity ${f(v.specificity)}  AUC ${f(v.auc)}`,
         ]
       : []),
-    `best ${s.monitor}: ${f(s.best.value)} at epoch ${s.best.epoch}${s.best.checkpoint ? ` → ${s.best.checkpoint}` : ''}`,
-    `speed: ${Number.isFinite(s.imagesPerSecond) ? s.imagesPerSecond.toFixed(1) : 'n/a'} images/s, ${formatDuration(s.secondsPerEpoch)} per epoch, peak RSS ${s.peakRssMiB} MiB`,
-    `schedule: ${s.schedule.kind} lr ${s.schedule.lrMin}..${s.schedule.lrMax}, momentum ${s.schedule.momMin}..${s.schedule.momMax}${s.schedule.pct !== undefined ? `, pct ${s.schedule.pct.toFixed(3)} (${s.schedule.pctSource})` : ''}, ${s.groups} group(s)`,
+    `best ${s.monitor}: ${f(s.best.value)} at epoch ` +
+      `${s.best.epoch}${s.best.checkpoint ? ` → ${s.best.checkpoint}` : ''}`,
+    `speed: ${Number.isFinite(s.imagesPerSecond) ? s.imagesPerSecond.toFixed(1) : 'n/a'} images/s, ` +
+      `${formatDuration(s.secondsPerEpoch)} per epoch, peak RSS ${s.peakRssMiB} MiB`,
+    `schedule: ${s.schedule.kind} lr ${s.schedule.lrMin}..${s.schedule.lrMax}, momentum ` +
+      `${s.schedule.momMin}..${s.schedule.momMax}${pct}, ${s.groups} group(s)`,
     ...(s.threshold ? formatThresholdSummary(s.threshold) : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -70,7 +75,9 @@ export function registerTrainCommand(program: Command, opts: TrainCommandOptions
   program
     .command('train')
     .description(
-      "fine-tune a CNN: discriminative per-group LRs on a per-iteration cyclical LR/momentum schedule (the paper's method), or the traditional constant-LR baseline; validation metrics each epoch, best checkpoint, early stopping, resume",
+      'fine-tune a CNN: discriminative per-group LRs on a per-iteration cyclical LR/momentum ' +
+        "schedule (the paper's method), or the traditional constant-LR baseline; validation metrics " +
+        'each epoch, best checkpoint, early stopping, resume',
     )
     .addOption(manifestOption('dataset manifest (train and valid splits)'))
     .addOption(t.arch())
@@ -165,16 +172,22 @@ export function registerTrainCommand(program: Command, opts: TrainCommandOptions
       'after',
       [
         '',
-        "Precedence: flags > --config > --preset > defaults. The run folder's config.json reruns it: cxrtune train --config RUN/config.json --out RUN2",
+        "Precedence: flags > --config > --preset > defaults. The run folder's config.json reruns it: " +
+          'cxrtune train --config RUN/config.json --out RUN2',
         'Examples:',
-        '  cxrtune train --manifest data/manifest.csv --arch resnet18 --size 128 --epochs 5 --lr-min 1e-4 --lr-max 1e-2 --out runs/r18',
-        '  cxrtune train --preset paper-resnet --manifest M --arch resnet50 --pretrained resnet50.safetensors --precision bf16 --out runs/paper',
+        '  cxrtune train --manifest data/manifest.csv --arch resnet18 --size 128 --epochs 5 --lr-min ' +
+          '1e-4 --lr-max 1e-2 --out runs/r18',
+        '  cxrtune train --preset paper-resnet --manifest M --arch resnet50 --pretrained ' +
+          'resnet50.safetensors --precision bf16 --out runs/paper',
         '  cxrtune train --resume runs/paper',
-        '  cxrtune train --config runs/paper/config.json --threshold youden --out runs/youden   (threshold chosen on the validation split:',
-        '      build it with data build --split-by source so it is SOURCE-HELD-OUT; chosen on INTERNAL validation, the summary warns)',
+        '  cxrtune train --config runs/paper/config.json --threshold youden --out runs/youden   ' +
+          '(threshold chosen on the validation split:',
+        '      build it with data build --split-by source so it is SOURCE-HELD-OUT; chosen on ' +
+          'INTERNAL validation, the summary warns)',
         '  cxrtune train --nproc 2 --config runs/paper/config.json --out runs/ddp   (2 workers × --batch each)',
         '  cxrtune train --nproc 4 --sync-bn --batch 4 …   (BatchNorm statistics over all 16 images, not 4 per worker)',
-        '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
+        '  torchrun --no-python --nnodes 2 --nproc-per-node 1 … cxrtune train …  (workers read RANK, ' +
+          'WORLD_SIZE, MASTER_ADDR, MASTER_PORT)',
       ].join('\n'),
     )
     .action(act((o: Record<string, unknown>) => runTrain(o, opts)));
@@ -205,7 +218,8 @@ async function runTrain(o: Record<string, unknown>, opts: TrainCommandOptions): 
       );
       if (extra.length)
         throw new Error(
-          `--resume continues a run with its own config.json; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+          `--resume continues a run with its own config.json; drop ` +
+            `${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
         );
       summary = await resumeRun(String(o.resume), { log, callbacks, signal: intr.signal, ...(group ? { group } : {}) });
     } else {

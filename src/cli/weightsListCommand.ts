@@ -8,7 +8,9 @@ export function registerWeightsList(weights: Command): void {
   weights
     .command('list')
     .description(
-      "weights already on this machine: torch hub checkpoints ($TORCH_HOME), the Hugging Face hub cache ($HF_HOME, $HF_HUB_CACHE) and cxrtune's imports ($CXRTUNE_CACHE), with the architecture each holds",
+      'weights already on this machine: torch hub checkpoints ($TORCH_HOME), the Hugging Face hub ' +
+        "cache ($HF_HOME, $HF_HUB_CACHE) and cxrtune's imports ($CXRTUNE_CACHE), with the architecture " +
+        'each holds',
     )
     .addOption(jsonOption('print JSON instead of a table'))
     .action(

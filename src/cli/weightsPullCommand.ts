@@ -28,7 +28,9 @@ export function downloadBar(
     const frac = total ? Math.min(1, done / total) : 0;
     const bar = '█'.repeat(Math.round(frac * 24)) + '░'.repeat(24 - Math.round(frac * 24));
     const eta = rate > 0 && total ? formatDuration((total - done) / 1e6 / rate) : '?';
-    const line = `${file} ${bar} ${(done / 1e6).toFixed(1)}/${(total / 1e6).toFixed(1)} MB ${rate.toFixed(1)} MB/s${finished ? '' : ` ETA ${eta}`}`;
+    const line =
+      `${file} ${bar} ${(done / 1e6).toFixed(1)}/${(total / 1e6).toFixed(1)} MB ${rate.toFixed(1)} ` +
+      `MB/s${finished ? '' : ` ETA ${eta}`}`;
     write(tty ? `\r\x1b[K${line}${finished ? '\n' : ''}` : `${line}\n`);
   };
 }
@@ -37,7 +39,9 @@ export function registerWeightsPull(weights: Command): void {
   weights
     .command('pull')
     .description(
-      "download a model's weights (+ config.json) from the Hugging Face Hub into its cache, resuming a partial download and checking size and SHA-256; honours HF_ENDPOINT, HF_HUB_OFFLINE, HF_TOKEN, HF_HOME/HF_HUB_CACHE",
+      "download a model's weights (+ config.json) from the Hugging Face Hub into its cache, resuming " +
+        'a partial download and checking size and SHA-256; honours HF_ENDPOINT, HF_HUB_OFFLINE, ' +
+        'HF_TOKEN, HF_HOME/HF_HUB_CACHE',
     )
     .argument('<repo>', 'ORG/NAME, e.g. timm/resnet152.tv_in1k or timm/densenet169.tv_in1k')
     .option('--revision <rev>', 'branch, tag or commit', 'main')
@@ -54,9 +58,13 @@ export function registerWeightsPull(weights: Command): void {
         });
         if (r.offline) process.stdout.write(`offline: ${repo} is in the cache: ${r.weights}\n`);
         for (const f of r.files) {
-          process.stdout.write(
-            `${f.name}: ${(f.bytes / 1e6).toFixed(1)} MB${f.cached ? ' (already cached)' : f.resumedFrom ? ` (resumed at ${(f.resumedFrom / 1e6).toFixed(1)} MB)` : ''}${f.sha256 ? `, sha256 ${f.sha256.slice(0, 16)}… verified` : ''}\n`,
-          );
+          const how = f.cached
+            ? ' (already cached)'
+            : f.resumedFrom
+              ? ` (resumed at ${(f.resumedFrom / 1e6).toFixed(1)} MB)`
+              : '';
+          const sha = f.sha256 ? `, sha256 ${f.sha256.slice(0, 16)}… verified` : '';
+          process.stdout.write(`${f.name}: ${(f.bytes / 1e6).toFixed(1)} MB${how}${sha}\n`);
         }
         if (!r.offline)
           process.stdout.write(

@@ -5,7 +5,7 @@ import { parseTransforms, TRANSFORMS } from '../data/augment.js';
 import { FITS, type Fit } from '../data/image.js';
 import { act } from './act.js';
 import { progress } from './dataArgs.js';
-import { intOption, jsonOption, manifestOption, seedOption, sizeOption } from './options.js';
+import { intOption, jsonOption, manifestOption, numOption, seedOption, sizeOption } from './options.js';
 
 export function registerAugmentCommand(program: Command): void {
   program
@@ -19,7 +19,13 @@ export function registerAugmentCommand(program: Command): void {
     .addOption(intOption('--per-image <k>', 'augmented copies per input image', { def: 5 }))
     .addOption(seedOption('seed (same seed → identical files)', 0))
     .option('--transforms <list>', `comma list of ${TRANSFORMS.join(', ')} (default all)`)
-    .option('--p <prob>', 'probability each transform is applied (at least one always is)', '0.75')
+    .addOption(
+      numOption('--p <prob>', 'probability each transform is applied (at least one always is)', {
+        min: 0,
+        max: 1,
+        def: 0.75,
+      }),
+    )
     .option('--splits <list>', 'splits to augment (never test)', 'train')
     .option(
       '--exclude <file>',
@@ -38,10 +44,8 @@ export function registerAugmentCommand(program: Command): void {
     .action(act(runAugment));
 }
 
-/** `augment`: checks --p, runs augmentDataset, then prints the counts or JSON. */
+/** `augment`: runs augmentDataset, then prints the counts or JSON. */
 async function runAugment(o: AugmentFlags): Promise<void> {
-  const p = Number(o.p);
-  if (!(p >= 0 && p <= 1)) throw new Error(`--p must be in [0, 1] (got ${o.p})`);
   const r = await augmentDataset({
     manifest: o.manifest,
     out: o.out,
@@ -50,7 +54,7 @@ async function runAugment(o: AugmentFlags): Promise<void> {
     splits: String(o.splits)
       .split(',')
       .map((s: string) => s.trim()),
-    config: { transforms: parseTransforms(o.transforms), p },
+    config: { transforms: parseTransforms(o.transforms), p: o.p },
     exclude: o.exclude,
     size: o.size,
     fit: o.fit as Fit,
@@ -74,7 +78,7 @@ interface AugmentFlags {
   perImage: number;
   seed: number;
   transforms?: string;
-  p: string;
+  p: number;
   splits: string;
   exclude?: string;
   size?: number;

@@ -8,6 +8,7 @@ import {
   type FlatTrainConfig,
   flattenTrainConfig,
   nestTrainConfig,
+  recordedTrainConfig,
   resolveTrainConfig,
 } from '../../src/app/train/trainConfig.js';
 
@@ -153,4 +154,15 @@ test('the flat defaults are the nested defaults by flag name', () => {
   assert.equal(FLAT_DEFAULTS.lrMax, 1e-2);
   assert.equal(FLAT_DEFAULTS.threads, null);
   assert.equal(Object.keys(FLAT_DEFAULTS).length, 40); // 43 less manifest, arch, out
+});
+
+test("a checkpoint's recorded config reads by flag name, flat (older model.json) or nested", () => {
+  const nested = resolveTrainConfig(OLD_FLAT, {});
+  const fromNew = recordedTrainConfig({ training: { config: nested } });
+  const fromOld = recordedTrainConfig({ training: { config: { ...OLD_FLAT, manifestSha256: 'ab' } } });
+  assert.deepEqual(fromNew, OLD_FLAT);
+  assert.deepEqual(fromOld, OLD_FLAT);
+  assert.equal(fromNew.trainSplit, 'tr');
+  assert.equal(fromNew.validSplit, 'va');
+  assert.deepEqual(recordedTrainConfig({}), {});
 });

@@ -292,6 +292,12 @@ export function flattenTrainConfig(input: object): Partial<FlatTrainConfig> {
   return flat as Partial<FlatTrainConfig>;
 }
 
+/** The training config a checkpoint records (model.json training.config) by flag name, in whichever form. */
+export function recordedTrainConfig(meta: { training?: unknown }): Partial<FlatTrainConfig> {
+  const cfg = (meta.training as { config?: unknown } | undefined)?.config;
+  return isRecord(cfg) ? flattenTrainConfig(cfg) : {};
+}
+
 /** The defaults by flat (flag) name, for help texts. */
 export const FLAT_DEFAULTS = flattenTrainConfig(DEFAULTS) as Omit<FlatTrainConfig, 'manifest' | 'arch' | 'out'>;
 

@@ -168,7 +168,7 @@ test('train --nproc 2 --sync-bn: recorded in config.json and model.json; with on
   assert.equal(JSON.parse(two.out).status, 'completed');
   assert.doesNotMatch(two.err, /no effect/);
   const meta = JSON.parse(readFileSync(join(dir, 'sync', 'checkpoints', 'last', 'model.json'), 'utf8'));
-  assert.equal(meta.training.config.syncBn, true);
+  assert.equal(meta.training.config.distributed.syncBn, true);
   assert.equal(JSON.parse(readFileSync(join(dir, 'sync', 'config.json'), 'utf8')).distributed.syncBn, true);
 
   const one = await start([...base, '--out', join(dir, 'sync1')]).done;

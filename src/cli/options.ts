@@ -127,7 +127,7 @@ export function archOption(desc = 'architecture'): Option {
 export function backendOption(): Option {
   return new Option(
     '--backend <b>',
-    'process-group backend: gloo (default gloo; NCCL needs a CUDA libtorch)',
+    'process-group backend: gloo, the one this addon is built with (default gloo)',
   ).argParser((v) => {
     if (v === 'gloo') return v;
     if (v === 'nccl')

@@ -4,7 +4,18 @@ import { ARCHS, type Arch, type Precision } from '../engine/types.js';
 import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../bench/bench.js';
 import { formatOpTable } from '../bench/opProfile.js';
 import { physicalCores } from '../engine/runtime.js';
-import { intArg, listArg } from './args.js';
+import { act } from './act.js';
+import {
+  batchOption,
+  deviceOption,
+  intOption,
+  jsonOption,
+  listArg,
+  modelOption,
+  PRECISIONS,
+  sizeOption,
+  threadsOption,
+} from './options.js';
 import { runServeBench } from '../bench/serveBench.js';
 import { existsSync, statSync } from 'node:fs';
 import { benchData, folderManifest } from '../bench/dataBench.js';
@@ -14,93 +25,103 @@ export function registerBenchCommand(program: Command): void {
     .command('bench')
     .description('measure training and inference images/s of the engine (optionally against Python torch/torchvision)')
     .addOption(new Option('--arch <list>', `architectures, comma-separated (${ARCHS.join(', ')})`).default('resnet18'))
-    .option('--size <px>', 'input side in pixels', intArg, 224)
-    .option('--batch <n>', 'batch size', intArg, 16)
+    .addOption(sizeOption('input side in pixels', 224))
+    .addOption(batchOption('batch size', 16))
     .option('--precision <list>', 'precisions, comma-separated: fp32, bf16 (CPU/CUDA), fp16 (CUDA)', 'fp32,bf16')
-    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
-    .option('--steps <n>', 'timed steps per configuration', intArg, 5)
-    .option('--warmup <n>', 'untimed warm-up steps', intArg, 2)
+    .addOption(threadsOption())
+    .addOption(intOption('--steps <n>', 'timed steps per configuration', { min: 1, def: 5 }))
+    .addOption(intOption('--warmup <n>', 'untimed warm-up steps', { def: 2 }))
     .option('--channels-last', 'use channels_last memory format')
-    .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .addOption(deviceOption('cpu or cuda:N', 'cpu'))
     .option(
       '--vs-python',
       "run the same step in Debian's Python torch, alternating in rounds; print median ratios and their spread",
     )
-    .option('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', intArg)
+    .addOption(
+      intOption('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', {
+        min: 1,
+      }),
+    )
     .option(
       '--data <dir|manifest>',
       'instead: decoded-and-resized images/s of the data loader at --size (cold and cached), e.g. ../shared/data/nih',
     )
     .option(
       '--profile',
-      "also profile --steps train and predict steps op by op with libtorch's profiler (beside Python's torch.profiler with --vs-python)",
+      "also profile --steps train and predict steps op by op with libtorch's profiler (beside " +
+        "Python's torch.profiler with --vs-python)",
     )
-    .option('--json', 'print one JSON object per configuration')
+    .addOption(jsonOption('print one JSON object per configuration'))
     .option(
       '--serve',
-      'benchmark the screening server instead: one-study latency per --arch (default resnet18,mobilenet_v2), then a load test',
+      'benchmark the screening server instead: one-study latency per --arch (default ' +
+        'resnet18,mobilenet_v2), then a load test',
     )
-    .option('--model <dir>', '--serve: model to load-test (default: an untrained-head mobilenet_v2)')
+    .addOption(modelOption('--serve: model to load-test (default: an untrained-head mobilenet_v2)', { arg: 'dir' }))
     .option('--url <url>', '--serve: load-test a running server instead (token: env CXRTUNE_TOKEN)')
-    .option('--clients <n>', '--serve: concurrent clients', intArg, 20)
-    .option('--duration <s>', '--serve: load-test seconds (0 = skip)', intArg, 60)
-    .option('--study-runs <n>', '--serve: timed one-study runs per arch (0 = skip)', intArg, 20)
-    .option(
-      '--hostile <n>',
-      '--serve: also N clients sending hostile inputs (decoder bombs, header-lie DICOM, truncations, no token); the server gets a token',
-      intArg,
-      0,
+    .addOption(intOption('--clients <n>', '--serve: concurrent clients', { min: 1, def: 20 }))
+    .addOption(intOption('--duration <s>', '--serve: load-test seconds (0 = skip)', { def: 60 }))
+    .addOption(intOption('--study-runs <n>', '--serve: timed one-study runs per arch (0 = skip)', { def: 20 }))
+    .addOption(
+      intOption(
+        '--hostile <n>',
+        '--serve: also N clients sending hostile inputs (decoder bombs, header-lie DICOM, truncations, no token); ' +
+          'the server gets a token',
+        { def: 0 },
+      ),
     )
-    .action(async (o, cmd: Command) => {
-      if (o.serve) {
-        const archs =
-          cmd.getOptionValueSource('arch') === 'default'
-            ? (['resnet18', 'mobilenet_v2'] as Arch[])
-            : (listArg(o.arch, ARCHS, 'architecture') as Arch[]);
-        return runServeBench({
-          archs,
-          size: o.size,
-          threads: o.threads,
-          model: o.model,
-          url: o.url,
-          token: process.env.CXRTUNE_TOKEN,
-          clients: o.clients,
-          duration: o.duration,
-          studyRuns: o.studyRuns,
-          hostile: o.hostile,
-          json: !!o.json,
-        });
-      }
-      if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
-      const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
-      const precs = listArg(o.precision, ['fp32', 'bf16', 'fp16'], 'precision') as Precision[];
-      const threads = o.threads ?? physicalCores();
-      const results: BenchResult[] = [];
-      for (const arch of archs) {
-        for (const precision of precs) {
-          if (!o.json)
-            process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
-          const r = await benchOne({
-            arch,
+    .action(
+      act(async (o, cmd: Command) => {
+        if (o.serve) {
+          const archs =
+            cmd.getOptionValueSource('arch') === 'default'
+              ? (['resnet18', 'mobilenet_v2'] as Arch[])
+              : (listArg(o.arch, ARCHS, 'architecture') as Arch[]);
+          return runServeBench({
+            archs,
             size: o.size,
-            batch: o.batch,
-            precision,
-            threads,
-            steps: o.steps,
-            warmup: o.warmup,
-            channelsLast: !!o.channelsLast,
-            vsPython: !!o.vsPython,
-            device: o.device,
-            profile: !!o.profile,
-            ...(o.rounds ? { rounds: o.rounds } : {}),
+            threads: o.threads,
+            model: o.model,
+            url: o.url,
+            token: process.env.CXRTUNE_TOKEN,
+            clients: o.clients,
+            duration: o.duration,
+            studyRuns: o.studyRuns,
+            hostile: o.hostile,
+            json: !!o.json,
           });
-          results.push(r);
-          if (o.json) console.log(JSON.stringify(r));
-          else if (r.profile) printProfile(r);
         }
-      }
-      if (!o.json) printTable(results);
-    });
+        if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
+        const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
+        const precs = listArg(o.precision, PRECISIONS, 'precision') as Precision[];
+        const threads = o.threads ?? physicalCores();
+        const results: BenchResult[] = [];
+        for (const arch of archs) {
+          for (const precision of precs) {
+            if (!o.json)
+              process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} ${precision} ${threads} threads…\n`);
+            const r = await benchOne({
+              arch,
+              size: o.size,
+              batch: o.batch,
+              precision,
+              threads,
+              steps: o.steps,
+              warmup: o.warmup,
+              channelsLast: !!o.channelsLast,
+              vsPython: !!o.vsPython,
+              device: o.device,
+              profile: !!o.profile,
+              ...(o.rounds ? { rounds: o.rounds } : {}),
+            });
+            results.push(r);
+            if (o.json) console.log(JSON.stringify(r));
+            else if (r.profile) printProfile(r);
+          }
+        }
+        if (!o.json) printTable(results);
+      }),
+    );
 }
 
 function printTable(rs: BenchResult[]): void {
@@ -153,12 +174,14 @@ function printTable(rs: BenchResult[]): void {
   const r0 = rs[0];
   if (r0?.isa)
     console.log(
-      `CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ATEN_CPU_CAPABILITY cap them`,
+      `CPU kernels at ${r0.isa} (oneDNN; ATen ${r0.isa_aten || 'unknown'}): ONEDNN_MAX_CPU_ISA and ` +
+        `ATEN_CPU_CAPABILITY cap them`,
     );
   if (r0?.rounds && r0.rounds > 1) {
     console.log(
       `medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (latency: Python's ms ÷ ours); ` +
-        `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`,
+        `'noise': rounds disagree by more than ${MAX_RATIO_SPREAD}×; load average ` +
+        `${rs.map((r) => r.load?.map((l) => l.toFixed(1)).join('→')).join(', ')}`,
     );
   }
   const fmt = (key: 'train_channels_last' | 'predict_channels_last') => [
@@ -171,7 +194,8 @@ function printTable(rs: BenchResult[]): void {
     );
   if (cp.length)
     console.log(
-      `predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU inference (Python: its default NCHW)`,
+      `predict and batch-1 of ${cp.join(', ')}: channels_last, as cxrtune loads them for CPU ` +
+        `inference (Python: its default NCHW)`,
     );
   for (const r of rs) if (r.python_error) console.log(`${r.arch} ${r.precision}: no Python figure — ${r.python_error}`);
   for (const basis of new Set(
@@ -194,7 +218,9 @@ function printTable(rs: BenchResult[]): void {
 function printProfile(r: BenchResult): void {
   const p = r.profile!;
   for (const kind of ['train', 'predict'] as const) {
-    const title = `${r.arch} ${r.size}px batch ${r.batch} ${r.precision} ${kind}: self time per step, mean of ${p.steps} profiled steps`;
+    const title =
+      `${r.arch} ${r.size}px batch ${r.batch} ${r.precision} ${kind}: self time per step, mean of ` +
+      `${p.steps} profiled steps`;
     console.log(formatOpTable(title, p[kind].ours, p.steps, p[kind].python));
     console.log('');
   }
@@ -207,6 +233,7 @@ async function benchDataCommand(source: string, size: number, batch: number, jso
   if (json) console.log(JSON.stringify(r));
   else
     console.log(
-      `data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`,
+      `data ${r.images} images at ${size}px: cold ${r.coldImagesPerSec} img/s, cached ` +
+        `${r.cachedImagesPerSec} img/s, cached + augment ${r.augmentedCachedImagesPerSec} img/s`,
     );
 }

@@ -3,7 +3,17 @@
 // source-held-out validation split). User mistakes end in one line (main.ts prints it).
 import { type Command, Option } from 'commander';
 import { calibrate, CALIBRATE_METHODS, formatCalibration } from '../app/evaluate/calibrate.js';
-import { intArg } from './args.js';
+import { act } from './act.js';
+import {
+  batchOption,
+  jsonOption,
+  manifestOption,
+  modelOption,
+  precisionOption,
+  quietOption,
+  splitOption,
+  threadsOption,
+} from './options.js';
 import { jsonOut as json } from './jsonOut.js';
 import { thresholdOption } from './thresholdOption.js';
 
@@ -11,14 +21,17 @@ export function registerCalibrateCommand(program: Command): void {
   program
     .command('calibrate')
     .description(
-      "recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, model.json records the calibration), sensitivity/specificity per source before and after",
+      "recalibrate a model on a site's own small labelled sample (temperature or Platt scaling) and " +
+        'choose its decision threshold by an explicit rule → a new checkpoint folder (same weights, ' +
+        'model.json records the calibration), sensitivity/specificity per source before and after',
     )
-    .requiredOption('--model <run|checkpoint>', 'run folder (uses checkpoints/best) or checkpoint folder')
-    .requiredOption(
-      '--manifest <csv>',
-      "the site's labelled sample (both classes), or a source-held-out validation manifest",
+    .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
+    .addOption(
+      manifestOption("the site's labelled sample (both classes), or a source-held-out validation manifest", {
+        required: true,
+      }),
     )
-    .option('--split <name>', "split to fit on, or 'all' (default: test if present, else valid, else every row)")
+    .addOption(splitOption("split to fit on, or 'all' (default: test if present, else valid, else every row)"))
     .addOption(
       new Option(
         '--method <m>',
@@ -36,41 +49,53 @@ export function registerCalibrateCommand(program: Command): void {
     .option('--no-smooth', "Platt: fit the 0/1 labels instead of Platt's smoothed targets")
     .option('--by <column>', 'report sensitivity/specificity for each value of this manifest column (default source)')
     .requiredOption('--out <dir>', 'new checkpoint folder (must not exist or be empty)')
-    .addOption(new Option('--precision <p>', 'inference precision (default fp32)').choices(['fp32', 'bf16', 'fp16']))
-    .option('--batch <n>', 'batch size (default 16)', intArg)
-    .option('--threads <n>', 'CPU threads (default: physical cores)', intArg)
-    .option('--json', 'print calibration.json on stdout')
-    .option('--quiet', 'no progress on stderr')
+    .addOption(precisionOption('inference precision (default fp32)'))
+    .addOption(batchOption('batch size (default 16)'))
+    .addOption(threadsOption())
+    .addOption(jsonOption('print calibration.json on stdout'))
+    .addOption(quietOption())
     .addHelpText(
       'after',
-      `
-Examples:
-  cxrtune calibrate --model runs/m --manifest data/by-site/manifest.csv --split valid --method none --threshold youden --out runs/m/held-out-threshold
-  cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all --method platt --out runs/m/site-b
-
-Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.`,
+      [
+        '',
+        'Examples:',
+        '  cxrtune calibrate --model runs/m --manifest data/by-site/manifest.csv --split valid --method none ' +
+          '--threshold youden --out runs/m/held-out-threshold',
+        '  cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all ' +
+          '--method platt --out runs/m/site-b',
+        '',
+        "Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.",
+      ].join('\n'),
     )
-    .action(async (o: Record<string, any>) => {
-      const quiet = Boolean(o.quiet || o.json) || !process.stderr.isTTY;
-      const r = await calibrate({
-        model: o.model,
-        manifest: o.manifest,
-        split: o.split,
-        method: o.method,
-        threshold: o.threshold,
-        smooth: o.smooth !== false,
-        by: o.by,
-        out: o.out,
-        precision: o.precision,
-        batch: o.batch,
-        threads: o.threads,
-        ...(quiet
-          ? {}
-          : {
-              onProgress: (d: number, t: number) =>
-                process.stderr.write(`\r\x1b[Kcalibrate ${d}/${t}${d === t ? '\n' : ''}`),
-            }),
-      });
-      process.stdout.write(o.json ? json(r) : `${formatCalibration(r)}\n`);
-    });
+    .action(
+      act(async (o: CalibrateFlags) => {
+        const quiet = Boolean(o.quiet || o.json) || !process.stderr.isTTY;
+        const r = await calibrate({
+          model: o.model,
+          manifest: o.manifest,
+          split: o.split,
+          method: o.method,
+          threshold: o.threshold,
+          smooth: o.smooth !== false,
+          by: o.by,
+          out: o.out,
+          precision: o.precision,
+          batch: o.batch,
+          threads: o.threads,
+          ...(quiet
+            ? {}
+            : {
+                onProgress: (d: number, t: number) =>
+                  process.stderr.write(`\r\x1b[Kcalibrate ${d}/${t}${d === t ? '\n' : ''}`),
+              }),
+        });
+        process.stdout.write(o.json ? json(r) : `${formatCalibration(r)}\n`);
+      }),
+    );
 }
+
+type CalibrateFlags = Omit<Parameters<typeof calibrate>[0], 'onProgress' | 'smooth'> & {
+  smooth?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+};

@@ -1,4 +1,4 @@
-// Shared by the data commands: a throttled progress line and integer/list flag parsers.
+// Shared by the data commands: a throttled progress line and a repeatable-flag collector.
 /** Throttled one-line progress on stderr: done/total, rate and ETA. */
 export function progress(label: string, quiet: boolean): (done: number, total: number) => void {
   const t0 = Date.now();
@@ -18,9 +18,4 @@ export function progress(label: string, quiet: boolean): (done: number, total: n
   };
 }
 
-export const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer (got '${v}')`);
-  return n;
-};
 export const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -7,7 +7,8 @@ import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
 import { PATIENT_ID_RULES } from '../data/patientId.js';
 import { formatSummaryTable } from '../data/summary.js';
 import { act } from './act.js';
-import { collect, int, progress } from './dataArgs.js';
+import { collect, progress } from './dataArgs.js';
+import { jsonOption, seedOption } from './options.js';
 
 export function registerDataBuild(data: Command): void {
   data
@@ -15,12 +16,19 @@ export function registerDataBuild(data: Command): void {
     .description('read sources into one manifest.csv (+ summary.json) with balanced, patient-level splits')
     .option(
       '--source <KIND:PATH[:k=v,...]>',
-      `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; options views, name), folder (one sub-folder per class; options rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
+      `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, ` +
+        `findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
+        `options views, name), folder (one sub-folder per class; options ` +
+        `rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options ` +
+        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
       collect,
     )
     .option(
       '--preset <name>',
-      "paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources balanced across splits (reads --data-dir)",
+      'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
+        'nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + ' +
+        "Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
+        'balanced across splits (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
@@ -42,13 +50,15 @@ export function registerDataBuild(data: Command): void {
     )
     .option(
       '--split-by <what>',
-      "hold out together: patient (default), source, or a column such as location (covid-chestxray's hospital/city; rows without it fall back to their source) — source-held-out validation",
+      "hold out together: patient (default), source, or a column such as location (covid-chestxray's " +
+        'hospital/city; rows without it fall back to their source) — source-held-out validation',
       'patient',
     )
-    .option('--seed <n>', 'seed for drawing, balancing and splitting', int('--seed'), 0)
+    .addOption(seedOption('seed for drawing, balancing and splitting', 0))
     .option(
       '--external',
-      "an external evaluation set: every image in split 'test', and one class is allowed (a hospital's positives alone → evaluate reports sensitivity with its interval)",
+      "an external evaluation set: every image in split 'test', and one class is allowed (a " +
+        "hospital's positives alone → evaluate reports sensitivity with its interval)",
     )
     .requiredOption('--out <dir>', 'output folder (manifest.csv, summary.json, skipped.csv)')
     .addOption(
@@ -61,23 +71,29 @@ export function registerDataBuild(data: Command): void {
         .choices(['decode', 'header', 'none'])
         .default('decode'),
     )
-    .option('--json', 'print the summary as JSON on stdout')
+    .addOption(jsonOption('print the summary as JSON on stdout'))
     .addHelpText(
       'after',
-      `
-Examples:
-  cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da
-  cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   # validation on unseen hospitals and sources
-  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   # adult negatives, unseen hospitals in validation
-  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 --out runs/data/figure1   # an external set
-  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity --balance undersample --out runs/data/kermany
-  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine`,
+      [
+        '',
+        'Examples:',
+        '  cxrtune data build --preset paper-da --data-dir ../shared/data --seed 1 --out runs/data/paper-da',
+        '  cxrtune data build --preset paper-da --split-by location --out runs/data/paper-da-by-site   ' +
+          '# validation on unseen hospitals and sources',
+        '  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   ' +
+          '# adult negatives, unseen hospitals in validation',
+        '  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 ' +
+          '--out runs/data/figure1   # an external set',
+        '  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity ' +
+          '--balance undersample --out runs/data/kermany',
+        '  cxrtune data build --source csv:labels.csv:path=file,label=finding,patient=pid --out runs/data/mine',
+      ].join('\n'),
     )
     .action(act(runDataBuild));
 }
 
 /** `data build`: preset and --source options → buildDataset, then the summary table or JSON. */
-async function runDataBuild(o: Record<string, any>): Promise<void> {
+async function runDataBuild(o: DataBuildFlags): Promise<void> {
   let base: Partial<BuildOptions> = {};
   if (o.preset) {
     if (!(DATA_PRESETS as readonly string[]).includes(o.preset))
@@ -119,6 +135,25 @@ async function runDataBuild(o: Record<string, any>): Promise<void> {
     );
   else
     process.stdout.write(
-      `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
+      `${formatSummaryTable(r.summary)}\nwrote ${r.manifestFile}, ` +
+        `${r.summaryFile}${r.skippedFile ? `, ${r.skippedFile}` : ''}\n`,
     );
+}
+
+interface DataBuildFlags {
+  preset?: string;
+  dataDir: string;
+  withKermany?: boolean;
+  source?: string[];
+  labelMap?: string;
+  views?: string;
+  balance?: string;
+  split: string;
+  splitBy?: BuildOptions['splitBy'];
+  seed: number;
+  out: string;
+  onError: BuildOptions['onError'];
+  verify: BuildOptions['verify'];
+  external?: boolean;
+  json?: boolean;
 }

@@ -2,9 +2,9 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writePhantoms } from '../data/phantom.js';
-import { floatArg } from './args.js';
 import { act } from './act.js';
-import { progress, int } from './dataArgs.js';
+import { progress } from './dataArgs.js';
+import { intOption, jsonOption, numOption, seedOption, sizeOption } from './options.js';
 
 export function registerDataPhantoms(data: Command): void {
   data
@@ -12,22 +12,23 @@ export function registerDataPhantoms(data: Command): void {
     .description(
       'draw synthetic chest radiographs (normal / covid with ground-glass opacities) with lesion and lung masks',
     )
-    .option('--n <count>', 'number of images (half normal, half covid)', int('--n'), 200)
-    .option('--size <px>', 'image side in pixels', int('--size'), 128)
-    .option('--seed <n>', 'seed (same seed → identical files)', int('--seed'), 0)
+    .addOption(intOption('--n <count>', 'number of images (half normal, half covid)', { def: 200 }))
+    .addOption(sizeOption('image side in pixels', 128))
+    .addOption(seedOption('seed (same seed → identical files)', 0))
     .option('--split <fractions>', 'train,valid[,test] fractions', '0.7,0.3')
-    .option(
-      '--lesion-intensity <x>',
-      "multiplier of the lesions' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)",
-      floatArg,
-      1,
+    .addOption(
+      numOption(
+        '--lesion-intensity <x>',
+        "multiplier of the lesions' peak opacity (1 = default ground glass; 0.6 ≈ the faint early version)",
+        { def: 1 },
+      ),
     )
-    .option('--sheet-size <n>', 'images on contact-sheet.png (0 = none)', int('--sheet-size'), 64)
+    .addOption(intOption('--sheet-size <n>', 'images on contact-sheet.png (0 = none)', { def: 64 }))
     .option('--marker', 'plant a shortcut: a bright corner marker on covid phantoms only (for testing cxrtune audit)')
     .requiredOption('--out <dir>', 'output folder (images/, masks/, manifest.csv, contact-sheet.png)')
-    .option('--json', 'print the result as JSON')
+    .addOption(jsonOption('print the result as JSON'))
     .action(
-      act(async (o: Record<string, any>) => {
+      act(async (o: PhantomFlags) => {
         const t = Date.now();
         const r = await writePhantoms({
           n: o.n,
@@ -51,4 +52,16 @@ export function registerDataPhantoms(data: Command): void {
           );
       }),
     );
+}
+
+interface PhantomFlags {
+  n: number;
+  size: number;
+  seed: number;
+  split: string;
+  lesionIntensity: number;
+  sheetSize: number;
+  marker?: boolean;
+  out: string;
+  json?: boolean;
 }

@@ -9,10 +9,7 @@ export type LaunchOrJoin = { launched: true; exitCode: number } | { launched: fa
 export async function launchOrJoin(o: { nproc?: number; backend?: string }): Promise<LaunchOrJoin> {
   const env = distEnvFrom();
   if (o.nproc !== undefined && o.nproc < 1) throw new Error(`--nproc must be at least 1 (got ${o.nproc})`);
-  if (o.backend === 'nccl')
-    throw new Error(
-      '--backend nccl needs ProcessGroupNCCL from a CUDA libtorch; this addon is built with Gloo only (use --backend gloo)',
-    );
+  // --backend is refused at parse time unless it is one this addon has (cli/options.ts: backendOption).
   if (o.nproc !== undefined && o.nproc > 1 && !env) {
     const args = [process.argv[1]!, ...withoutFlag(process.argv.slice(2), '--nproc')];
     const exitCode = await launchLocal({ nproc: o.nproc, args, log: (m) => process.stderr.write(`launcher: ${m}\n`) });

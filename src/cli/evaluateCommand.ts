@@ -1,9 +1,22 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { formatDuration } from '../recipe/progressBar.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
-import { intArg } from './args.js';
+import { act } from './act.js';
+import {
+  backendOption,
+  batchOption,
+  intOption,
+  jsonOption,
+  manifestOption,
+  modelOption,
+  precisionOption,
+  quietOption,
+  seedOption,
+  splitOption,
+  threadsOption,
+} from './options.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
 import { targetSensitivityRefusal, thresholdOption } from './thresholdOption.js';
@@ -18,11 +31,12 @@ export function registerEvaluateCommand(program: Command): void {
   program
     .command('evaluate')
     .description(
-      'score a model on a manifest (validation, test or external set): metrics with 95 % intervals → metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs',
+      'score a model on a manifest (validation, test or external set): metrics with 95 % intervals → ' +
+        'metrics.json, predictions.csv, confusion/ROC/PR/reliability SVGs',
     )
-    .requiredOption('--model <run|checkpoint>', 'run folder (uses checkpoints/best) or checkpoint folder')
-    .requiredOption('--manifest <csv>', 'manifest to evaluate (any: the training one, or an external set)')
-    .option('--split <name>', "split to evaluate, or 'all' (default: test if present, else valid, else every row)")
+    .addOption(modelOption('run folder (uses checkpoints/best) or checkpoint folder', { required: true }))
+    .addOption(manifestOption('manifest to evaluate (any: the training one, or an external set)', { required: true }))
+    .addOption(splitOption("split to evaluate, or 'all' (default: test if present, else valid, else every row)"))
     .requiredOption('--out <dir>', 'output folder')
     .addOption(
       thresholdOption('evaluate', {
@@ -31,60 +45,74 @@ export function registerEvaluateCommand(program: Command): void {
       }),
     )
     .addOption(targetSensitivityRefusal())
-    .option('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)', intArg)
-    .option('--bins <n>', 'reliability bins (default 10)', intArg)
-    .option('--seed <n>', 'bootstrap seed (default 0)', intArg)
+    .addOption(intOption('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)'))
+    .addOption(intOption('--bins <n>', 'reliability bins (default 10)'))
+    .addOption(seedOption('bootstrap seed (default 0)'))
     .option(
       '--allow-train-overlap',
       'evaluate even if the set shares patients with the training split (the result says so)',
     )
-    .addOption(new Option('--precision <p>', 'inference precision (default fp32)').choices(['fp32', 'bf16', 'fp16']))
-    .option('--batch <n>', 'batch size (default 16)', intArg)
-    .option('--threads <n>', 'CPU threads (default: physical cores, split between local workers)', intArg)
-    .option(
-      '--nproc <n>',
-      'data parallel: N local worker processes each predict a share of the rows (c10d, torchrun-compatible)',
-      intArg,
+    .addOption(precisionOption('inference precision (default fp32)'))
+    .addOption(batchOption('batch size (default 16)'))
+    .addOption(threadsOption({ workers: true }))
+    .addOption(
+      intOption(
+        '--nproc <n>',
+        'data parallel: N local worker processes each predict a share of the rows (c10d, torchrun-compatible)',
+      ),
     )
-    .addOption(new Option('--backend <b>', 'process-group backend (default gloo)').choices(['gloo', 'nccl']))
+    .addOption(backendOption())
     .option('--name <text>', 'name of this set in plots and the report')
-    .option('--json', 'print metrics.json on stdout')
-    .option('--quiet', 'no progress on stderr')
+    .addOption(jsonOption('print metrics.json on stdout'))
+    .addOption(quietOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid --out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"',
+      '\nExamples:\n  cxrtune evaluate --model runs/r18 --manifest data/manifest.csv --split valid ' +
+        '--out runs/r18/eval-valid\n  cxrtune evaluate --model runs/r18 --manifest ' +
+        'external/manifest.csv --split all --out runs/r18/eval-external --name "hospital B"',
     )
-    .action(async (o: Record<string, any>) => {
-      const lj = await launchOrJoin({ nproc: o.nproc, backend: o.backend });
-      if (lj.launched) {
-        process.exitCode = lj.exitCode;
-        return;
-      }
-      const group = lj.group;
-      if (group && !group.isMain) o.quiet = true;
-      const e = await evaluate({
-        model: o.model,
-        manifest: o.manifest,
-        split: o.split,
-        out: o.out,
-        threshold: o.threshold,
-        bootstrap: o.bootstrap,
-        bins: o.bins,
-        seed: o.seed,
-        allowTrainOverlap: Boolean(o.allowTrainOverlap),
-        precision: o.precision,
-        batch: o.batch,
-        threads: o.threads,
-        name: o.name,
-        onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
-        ...(group ? { group } : {}),
-      });
-      if (group && !group.isMain) return; // rank 0 reports
-      if (o.json) process.stdout.write(json(e));
-      else
-        process.stdout.write(
-          `${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots (${formatDuration(e.seconds)})\n`,
-        );
-      if (e.overlap.sharedPatients > 0) process.stderr.write(`warning: ${e.overlap.note}\n`);
-    });
+    .action(
+      act(async (o: EvaluateFlags) => {
+        const lj = await launchOrJoin({ nproc: o.nproc, backend: o.backend });
+        if (lj.launched) {
+          process.exitCode = lj.exitCode;
+          return;
+        }
+        const group = lj.group;
+        if (group && !group.isMain) o.quiet = true;
+        const e = await evaluate({
+          model: o.model,
+          manifest: o.manifest,
+          split: o.split,
+          out: o.out,
+          threshold: o.threshold,
+          bootstrap: o.bootstrap,
+          bins: o.bins,
+          seed: o.seed,
+          allowTrainOverlap: Boolean(o.allowTrainOverlap),
+          precision: o.precision,
+          batch: o.batch,
+          threads: o.threads,
+          name: o.name,
+          onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
+          ...(group ? { group } : {}),
+        });
+        if (group && !group.isMain) return; // rank 0 reports
+        if (o.json) process.stdout.write(json(e));
+        else
+          process.stdout.write(
+            `${formatEvaluation(e)}\nwrote ${e.files.metrics}, ${e.files.predictions} and plots ` +
+              `(${formatDuration(e.seconds)})\n`,
+          );
+        if (e.overlap.sharedPatients > 0) process.stderr.write(`warning: ${e.overlap.note}\n`);
+      }),
+    );
 }
+
+type EvaluateFlags = Omit<Parameters<typeof evaluate>[0], 'onProgress' | 'group' | 'allowTrainOverlap'> & {
+  allowTrainOverlap?: boolean;
+  nproc?: number;
+  backend?: string;
+  json?: boolean;
+  quiet?: boolean;
+};

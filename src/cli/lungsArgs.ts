@@ -2,21 +2,16 @@
 import { type Command, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { intArg, floatArg } from './args.js';
+import { intOption, numOption, seedOption, threadsOption } from './options.js';
 import { loadNative, projectRoot } from '../engine/native.js';
 import { physicalCores } from '../engine/runtime.js';
 import { limitPerSource, readLungData, type LungDataOptions } from '../app/lungs/trainLungs.js';
 import type { SegSourceSummary } from '../app/lungs/evaluateSegmenter.js';
-import type { Precision } from '../engine/types.js';
 
 export const DEFAULT_DATA = () => join(projectRoot(), '..', 'shared', 'data', 'lungs');
 export const DEFAULT_PRETRAINED = () =>
   join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
-export function precisionArg(v: string): Precision {
-  if (v !== 'fp32' && v !== 'bf16' && v !== 'fp16') throw new Error(`unknown precision '${v}' (fp32, bf16, fp16)`);
-  return v;
-}
 export function threads(n?: number): number {
   const t = n ?? physicalCores();
   loadNative().setThreads(t);
@@ -37,7 +32,8 @@ export function printSummary(sources: SegSourceSummary[]): void {
   console.log('source           images patients  Dice [95% CI]           IoU [95% CI]            HD95 px [95% CI]');
   for (const s of sources)
     console.log(
-      `${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
+      `${s.source.padEnd(16)} ${String(s.images).padStart(6)} ${String(s.patients).padStart(8)}  ` +
+        `${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
     );
   console.log(
     "(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask's own size)",
@@ -55,12 +51,12 @@ export function commonLungOptions(c: Command): Command {
       ).default(DEFAULT_DATA(), '../shared/data/lungs beside the project folder'),
     )
     .option('--covid-images <dir>', 'images of the V7 masks (default: ../covid-chestxray/images beside --data)')
-    .option('--test-fraction <f>', 'held-out patients per source', floatArg, 0.2)
-    .option('--seed <n>', 'seed of the split, shuffling and augmentation', intArg, 0)
+    .addOption(numOption('--test-fraction <f>', 'held-out patients per source', { def: 0.2 }))
+    .addOption(seedOption('seed of the split, shuffling and augmentation', 0))
     .option(
       '--sources <list>',
       'only these sources, comma-separated (e.g. montgomery,v7-covid: no non-commercial Shenzhen masks)',
     )
-    .option('--limit <n>', 'at most n images per source (quick runs)', intArg)
-    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg);
+    .addOption(intOption('--limit <n>', 'at most n images per source (quick runs)'))
+    .addOption(threadsOption());
 }

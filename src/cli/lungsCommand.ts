@@ -10,7 +10,8 @@ export function registerLungsCommand(program: Command): void {
   const lungs = program
     .command('lungs')
     .description(
-      'lung-field segmenter: U-Net on an ImageNet MobileNetV2 (train, evaluate Dice/IoU/HD95 per source, predict masks, bench, contact sheet)',
+      'lung-field segmenter: U-Net on an ImageNet MobileNetV2 (train, evaluate Dice/IoU/HD95 per ' +
+        'source, predict masks, bench, contact sheet)',
     );
   registerLungsTrain(lungs);
   registerLungsEvaluate(lungs);

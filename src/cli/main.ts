@@ -1,5 +1,5 @@
 // The `cxrtune` command. Each command lives in its own file and registers itself;
-// user errors end in one line on stderr and exit code 1 (CXRTUNE_DEBUG=1 for a stack).
+// user errors end in one line on stderr and exit code 1 (act.ts; CXRTUNE_DEBUG=1 for a stack).
 import { Command } from 'commander';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { registerLrFindCommand } from './lrFindCommand.js';
 import { registerTrainCommand } from './trainCommand.js';
 import { registerCompareCommand } from './compareCommand.js';
 import { registerServeCommand } from './serveCommand.js';
-import { errorMessage } from '../util/errorMessage.js';
+import { reportError } from './act.js';
 import { registerPacsCommands } from './pacsCommand.js';
 import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
@@ -29,7 +29,9 @@ const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')
 export function buildProgram(): Command {
   const program = new Command('cxrtune')
     .description(
-      'Fine-tune ImageNet CNNs on chest X-rays with discriminative, cyclical, mixed-precision training\n(Adedigba et al. 2021), evaluate them the way clinicians need, and serve them as a screening app.',
+      'Fine-tune ImageNet CNNs on chest X-rays with discriminative, cyclical, mixed-precision ' +
+        'training\n(Adedigba et al. 2021), evaluate them the way clinicians need, and serve them as a ' +
+        'screening app.',
     )
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
@@ -57,9 +59,7 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (e) {
-    if (process.env.CXRTUNE_DEBUG && e instanceof Error) console.error(e.stack);
-    console.error(`cxrtune: ${errorMessage(e)}`);
-    process.exitCode = 1;
+    reportError(e); // what an action's act() did not catch: the same one line
   }
 }
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { PACS_DEFAULTS, type PacsOptions } from '../app/pacs/pacsOptions.js';
 import { PacsClient } from '../app/pacs/pacsClient.js';
-import { intArg } from './args.js';
+import { intOption } from './options.js';
 
 export function addPacsOptions(cmd: Command, opts: { required?: boolean } = {}): Command {
   (opts.required
@@ -12,11 +12,14 @@ export function addPacsOptions(cmd: Command, opts: { required?: boolean } = {}):
       )
     : cmd.option(
         '--pacs <url>',
-        'follow this Orthanc (new CR/DX frontal chest instances are screened; SR + Grad-CAM overlay stored back by STOW-RS)',
+        'follow this Orthanc (new CR/DX frontal chest instances are screened; SR + Grad-CAM overlay ' +
+          'stored back by STOW-RS)',
       )
   )
     .option('--worklist <file>', 'SQLite worklist and retry queue of the PACS link', PACS_DEFAULTS.worklist)
-    .option('--pacs-poll-ms <n>', 'how often to ask the PACS for new instances', intArg, PACS_DEFAULTS.pollMs)
+    .addOption(
+      intOption('--pacs-poll-ms <n>', 'how often to ask the PACS for new instances', { def: PACS_DEFAULTS.pollMs }),
+    )
     .option(
       '--pacs-from-start',
       'on the first start, screen what the PACS already holds too (default: only new instances)',

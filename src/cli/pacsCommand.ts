@@ -11,7 +11,8 @@ import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { preprocessOf } from '../app/serve/screen.js';
 import { PacsService } from '../app/pacs/pacsService.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
-import { intArg } from './args.js';
+import { act } from './act.js';
+import { deviceOption, maxBatchOption, modelOption, threadsOption } from './options.js';
 import { registerPacsDumpSr } from './pacsDumpSrCommand.js';
 
 export function registerPacsCommands(program: Command): void {
@@ -22,48 +23,57 @@ export function registerPacsCommands(program: Command): void {
     pacs
       .command('follow')
       .description(
-        'follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, results stored back by STOW-RS',
+        'follow an Orthanc server (no web server): new CR/DX frontal chest instances are screened, ' +
+          'results stored back by STOW-RS',
       )
-      .requiredOption('--model <dir>', 'run folder (uses checkpoints/best, else last) or checkpoint folder'),
+      .addOption(
+        modelOption('run folder (uses checkpoints/best, else last) or checkpoint folder', {
+          required: true,
+          arg: 'dir',
+        }),
+      ),
     { required: true },
   )
     .option('--db <file>', 'SQLite audit log', SERVE_DEFAULTS.db)
-    .option('--max-batch <n>', 'studies per engine call at most', intArg, 4)
-    .option('--threads <n>', 'intra-op threads (default: physical cores)', intArg)
-    .option('--device <dev>', 'cpu or cuda:N', 'cpu')
+    .addOption(maxBatchOption())
+    .addOption(threadsOption())
+    .addOption(deviceOption('cpu or cuda:N', 'cpu'))
     .option('--lungs <dir>', 'lung segmenter (cxrtune lungs train); required by a model trained with --crop lungs')
-    .action(async (o) => {
-      const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
-      const served = await loadServedModel(o.model, {
-        device: o.device,
-        threads: o.threads,
-        ...(o.lungs ? { lungs: o.lungs } : {}),
-      });
-      const queue = new StudyQueue(
-        served.model,
-        served.meta,
-        preprocessOf(served.meta, undefined, undefined, served.lungs),
-        { maxBatch: o.maxBatch },
-      );
-      const audit = new AuditLog(o.db);
-      const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string })
-        .version;
-      const service = new PacsService(
-        { served, queue, audit, software: version, log: (l) => process.stderr.write(`${l}\n`) },
-        options,
-      );
-      service.start();
-      console.log(
-        `cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`,
-      );
-      const stop = async () => {
-        process.stderr.write('cxrtune pacs: stopping\n');
-        await service.close();
-        audit.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    .action(
+      act(async (o) => {
+        const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads
+        const served = await loadServedModel(o.model, {
+          device: o.device,
+          threads: o.threads,
+          ...(o.lungs ? { lungs: o.lungs } : {}),
+        });
+        const queue = new StudyQueue(
+          served.model,
+          served.meta,
+          preprocessOf(served.meta, undefined, undefined, served.lungs),
+          { maxBatch: o.maxBatch },
+        );
+        const audit = new AuditLog(o.db);
+        const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string })
+          .version;
+        const service = new PacsService(
+          { served, queue, audit, software: version, log: (l) => process.stderr.write(`${l}\n`) },
+          options,
+        );
+        service.start();
+        console.log(
+          `cxrtune pacs follow: ${served.meta.arch} (sha256 ${served.sha256.slice(0, 12)}) following ` +
+            `${service.client!.base}; worklist ${o.worklist}, audit log ${o.db}`,
+        );
+        const stop = async () => {
+          process.stderr.write('cxrtune pacs: stopping\n');
+          await service.close();
+          audit.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      }),
+    );
   registerPacsDumpSr(pacs);
 }

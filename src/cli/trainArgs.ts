@@ -2,18 +2,24 @@
 // way (app/learner.ts), so they read the same TrainConfig keys from flags and --config files.
 import { existsSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
-import type { TrainConfig } from '../app/train/trainConfig.js';
+import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/preprocessing.js';
+import { TRANSFER_MODES } from '../recipe/transfer.js';
+import { FLAT_DEFAULTS, type FlatTrainConfig } from '../app/train/trainConfig.js';
+import {
+  archOption,
+  batchOption,
+  choiceOption,
+  deviceOption,
+  numOption,
+  precisionOption,
+  seedOption,
+  sizeOption,
+  threadsOption,
+} from './options.js';
 
-export const num = (v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`'${v}' is not a number`);
-  return n;
-};
-export const int = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'${v}' is not a non-negative integer`);
-  return n;
-};
+const OPTIMIZERS = ['sgd', 'adam', 'adamw'];
+const BATCH_NORM_MODES = ['train', 'eval', 'frozen'];
+
 export const groupsArg = (v: string): 'layer' | 'stage' | number => {
   if (v === 'layer' || v === 'stage') return v;
   const n = Number(v);
@@ -27,8 +33,82 @@ export const classWeightsArg = (v: string): 'none' | 'auto' | number[] => {
     throw new InvalidArgumentError(`'${v}' is not none, auto or comma-separated positive weights`);
   return ws;
 };
-export const choice = (flags: string, desc: string, xs: readonly string[]) =>
-  new Option(flags, desc).choices(xs as string[]);
+/** The options train and lr-find share (both build and feed a model the same way), declared once. */
+export function sharedTrainOptions(d = FLAT_DEFAULTS) {
+  return {
+    arch: () => archOption(),
+    pretrained: () =>
+      new Option(
+        '--pretrained <file|dir|hub-id>',
+        'pretrained weights: safetensors, a PyTorch .pth (read safely, never unpickled into code), a folder holding ' +
+          'one, or a Hugging Face id in the local cache (e.g. timm/resnet50.tv_in1k; see cxrtune weights); ' +
+          'default random init',
+      ),
+    optimizer: () =>
+      choiceOption('--optimizer <kind>', `optimizer; momentum ↦ β1 for Adam (default ${d.optimizer})`, OPTIMIZERS),
+    wd: () => numOption('--wd <w>', `weight decay (default ${d.wd})`),
+    mode: () =>
+      choiceOption(
+        '--mode <m>',
+        'feature (frozen backbone) | gradual (unfreeze a stage per epoch) | finetune (default)',
+        TRANSFER_MODES,
+      ),
+    bn: () =>
+      choiceOption('--bn <mode>', 'BatchNorm: train | eval | frozen statistics (default train)', BATCH_NORM_MODES),
+    unfoldBn: () =>
+      choiceOption(
+        '--unfold-bn <when>',
+        'unfold folded BatchNorm on training images first (default auto: when every BN is folded)',
+        ['auto', 'on', 'off'],
+      ),
+    batch: () => batchOption(`batch size (default ${d.batch})`),
+    size: () => sizeOption(`image side (default ${d.size})`),
+    fit: () =>
+      choiceOption(
+        '--fit <mode>',
+        'how a non-square image becomes size×size: letterbox (pad) | crop (centre) | stretch ' +
+          `(default ${d.fit}); recorded in model.json`,
+        FITS,
+      ),
+    equalize: () =>
+      choiceOption(
+        '--equalize <mode>',
+        `contrast after resizing: none | hist | clahe (default ${d.equalize}); recorded in model.json`,
+        EQUALIZE_MODES,
+      ),
+    crop: () =>
+      choiceOption(
+        '--crop <mode>',
+        "none | lungs: cut each image to its lung field's box first; needs a lung_mask column " +
+          `(cxrtune lungs predict --manifest) (default ${d.crop}); recorded in model.json`,
+        CROP_MODES,
+      ),
+    cropMargin: () =>
+      numOption(
+        '--crop-margin <f>',
+        `margin around the lung box, a fraction of its width/height (default ${d.cropMargin})`,
+      ),
+    standardize: () =>
+      choiceOption(
+        '--standardize <mode>',
+        "none | image: each image to its own mean and std (removes a hospital's brightness/contrast signature) " +
+          `(default ${d.standardize}); recorded in model.json`,
+        STANDARDIZE_MODES,
+      ),
+    precision: () =>
+      precisionOption('fp32 | bf16 (CPU/CUDA autocast) | fp16 (CUDA, dynamic loss scaling) (default fp32)'),
+    aug: () =>
+      new Option(
+        '--aug <what>',
+        'none | online (Table 1 on the fly) | robust (provenance-blind: crop, blur, noise, gamma, contrast, JPEG) | ' +
+          'online+robust | OFFLINE_MANIFEST (from cxrtune augment) (default none); recorded in model.json',
+      ),
+    balanced: () => new Option('--balanced', 'class-balanced sampler (with replacement) for the training set'),
+    seed: () => seedOption(`seed for init, order, augmentation, dropout (default ${d.seed})`),
+    device: () => deviceOption('cpu or cuda:N (default cpu)'),
+    threads: (o: { workers?: boolean } = {}) => threadsOption(o),
+  };
+}
 
 export function readConfigFile(file: string): Record<string, unknown> {
   if (!existsSync(file)) throw new Error(`config file not found: ${file}`);
@@ -43,9 +123,9 @@ export function readConfigFile(file: string): Record<string, unknown> {
   return rest;
 }
 
-/** Commander's option names → TrainConfig keys (only those given). */
-export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> {
-  const map: Record<string, keyof TrainConfig> = {
+/** Commander's option names → the flat TrainConfig keys (only those given). */
+export function flagsToConfig(o: Record<string, unknown>): Partial<FlatTrainConfig> {
+  const map: Record<string, keyof FlatTrainConfig> = {
     manifest: 'manifest',
     arch: 'arch',
     pretrained: 'pretrained',
@@ -98,5 +178,5 @@ export function flagsToConfig(o: Record<string, unknown>): Partial<TrainConfig> 
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-  return c as Partial<TrainConfig>;
+  return c as Partial<FlatTrainConfig>;
 }

@@ -8,7 +8,8 @@ export function registerWeightsCommands(program: Command): void {
   const w = program
     .command('weights')
     .description(
-      'pretrained weights: list what is on this machine (torch hub, Hugging Face cache, cxrtune), import a .pth / timm / safetensors file safely, pull from the Hugging Face Hub',
+      'pretrained weights: list what is on this machine (torch hub, Hugging Face cache, cxrtune), ' +
+        'import a .pth / timm / safetensors file safely, pull from the Hugging Face Hub',
     );
   registerWeightsList(w);
   registerWeightsImport(w);

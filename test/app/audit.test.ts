@@ -211,7 +211,7 @@ test(
     assert.equal(bad.status, 1);
     assert.equal(
       bad.stderr.trim(),
-      `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one ` +
+      `error: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one ` +
         `with --split, or --split all`,
     );
     assert.equal(existsSync(join(dir, 'audit-bad')), false);

@@ -245,5 +245,5 @@ test('cxrtune calibrate: CLI errors are one line with exit code 1', () => {
   );
   assert.equal(missing.status, 1);
   assert.equal(missing.stderr.trim().split('\n').length, 1);
-  assert.match(missing.stderr, /cxrtune: model not found/);
+  assert.match(missing.stderr, /error: model not found/);
 });

@@ -46,7 +46,7 @@ test('the demo on a manifest runs the recommended recipe: lung crop, augmentatio
   const meta = JSON.parse(readFileSync(join(r.out, 'run', 'checkpoints', 'last', 'model.json'), 'utf8'));
   assert.equal(meta.preprocessing.crop, 'lungs');
   assert.equal(meta.preprocessing.cropMargin, 0.1);
-  assert.equal(meta.training.config.aug, RECOMMENDED.aug);
+  assert.equal(meta.training.config.data.aug, RECOMMENDED.aug);
   assert.equal(meta.thresholdChoice.rule, 'youden');
   assert.equal(meta.thresholdChoice.chosenBy, 'train');
   assert.equal(meta.threshold, meta.thresholdChoice.value);

@@ -12,7 +12,7 @@ import { setThreads } from '../../src/engine/runtime.js';
 import { softmax } from '../../src/engine/model.js';
 import { openRunData } from '../../src/app/train/dataSource.js';
 import { Learner } from '../../src/app/train/learner.js';
-import { resolveTrainConfig, type TrainConfig } from '../../src/app/train/trainConfig.js';
+import { resolveTrainConfig, runDataOptionsOf, type TrainConfig } from '../../src/app/train/trainConfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-learner-'));
 let manifest = '';
@@ -38,7 +38,7 @@ before(async () => {
 });
 
 test('fit, save, load and predict', async () => {
-  const data = openRunData({ ...cfg, needValid: false });
+  const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false });
   const learner = await Learner.forTraining(cfg, data);
   const s = await learner.fit(cfg);
   assert.equal(s.status, 'completed');

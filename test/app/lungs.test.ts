@@ -124,26 +124,40 @@ function cli(...args: string[]) {
 test('lungs CLI: a missing model is one line and exit 1; missing data and no input are named', async () => {
   const a = cli('lungs', 'evaluate', '--model', join(dir, 'nope'));
   assert.equal(a.status, 1);
-  assert.match(a.stderr.trim(), /^cxrtune: segmenter not found: .*nope/);
+  assert.match(a.stderr.trim(), /^error: segmenter not found: .*nope/);
   assert.equal(a.stderr.trim().split('\n').length, 1);
-  // In process (no subprocess start-up): the same commands, errors as thrown.
-  const run = (...args: string[]) => {
+  // In process (no subprocess start-up): the same commands, each error one line on stderr and exit code 1.
+  const run = async (...args: string[]): Promise<string> => {
     const p = new Command('cxrtune').exitOverride();
     registerLungsCommand(p);
-    return p.parseAsync(['node', 'cxrtune', ...args]);
+    const write = process.stderr.write;
+    let err = '';
+    process.stderr.write = ((s: string | Uint8Array) => {
+      err += String(s);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await p.parseAsync(['node', 'cxrtune', ...args]);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.equal(process.exitCode, 1, err);
+    process.exitCode = undefined;
+    assert.equal(err.split('\n').length, 2, err); // one line
+    return err;
   };
-  await assert.rejects(
-    run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')),
-    /lung data not found/,
+  assert.match(
+    await run('lungs', 'train', '--data', join(dir, 'missing'), '--out', join(dir, 'x')),
+    /^error: lung data not found/,
   );
-  await assert.rejects(run('lungs', 'predict', '--model', join(dir, 'seg')), /give image files or --manifest/);
-  await assert.rejects(
-    run('lungs', 'evaluate', '--model', join(dir, 'seg'), '--data', manifestFile, '--sources', 'nih'),
+  assert.match(await run('lungs', 'predict', '--model', join(dir, 'seg')), /^error: give image files or --manifest/);
+  assert.match(
+    await run('lungs', 'evaluate', '--model', join(dir, 'seg'), '--data', manifestFile, '--sources', 'nih'),
     /unknown source 'nih'/,
   );
-  await assert.rejects(
-    run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')),
-    /unknown segmenter architecture 'unet_vgg'/,
+  assert.match(
+    await run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')),
+    /^error: unknown segmenter architecture 'unet_vgg'/,
   );
 });
 

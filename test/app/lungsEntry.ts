@@ -7,6 +7,6 @@ registerLungsCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  console.error(`cxrtune: ${(e as Error).message}`);
+  console.error(`error: ${(e as Error).message}`);
   process.exitCode = 1;
 }

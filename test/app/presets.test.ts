@@ -9,7 +9,18 @@ const base = { manifest: 'm.csv', out: 'run' };
 test('paper-resnet: α 1e-3..1e-1, m 0.8–0.99, Adam(W) wd 0.01, 20 epochs, paperCycle, discriminative', () => {
   const c = resolveTrainConfig({}, { ...base, arch: 'resnet50', preset: 'paper-resnet' });
   assert.deepEqual(
-    [c.lrMin, c.lrMax, c.momMin, c.momMax, c.optimizer, c.wd, c.epochs, c.schedule, c.discriminative, c.mode],
+    [
+      c.schedule.lrMin,
+      c.schedule.lrMax,
+      c.schedule.momMin,
+      c.schedule.momMax,
+      c.optimizer.kind,
+      c.optimizer.wd,
+      c.schedule.epochs,
+      c.schedule.kind,
+      c.transfer.discriminative,
+      c.transfer.mode,
+    ],
     [1e-3, 1e-1, 0.8, 0.99, 'adamw', 0.01, 20, 'paperCycle', true, 'finetune'],
   );
 });
@@ -17,7 +28,15 @@ test('paper-resnet: α 1e-3..1e-1, m 0.8–0.99, Adam(W) wd 0.01, 20 epochs, pap
 test('paper-densenet: α 1e-4..1e-2, m 0.79–0.9', () => {
   const c = resolveTrainConfig({}, { ...base, arch: 'densenet121', preset: 'paper-densenet' });
   assert.deepEqual(
-    [c.lrMin, c.lrMax, c.momMin, c.momMax, c.optimizer, c.wd, c.epochs],
+    [
+      c.schedule.lrMin,
+      c.schedule.lrMax,
+      c.schedule.momMin,
+      c.schedule.momMax,
+      c.optimizer.kind,
+      c.optimizer.wd,
+      c.schedule.epochs,
+    ],
     [1e-4, 1e-2, 0.79, 0.9, 'adamw', 0.01, 20],
   );
 });
@@ -25,11 +44,21 @@ test('paper-densenet: α 1e-4..1e-2, m 0.79–0.9', () => {
 test('traditional: constant α/m per family (1e-3/0.99 ResNet, 1e-4/0.9 DenseNet), one LR for all layers', () => {
   const r = presetValues('traditional', 'resnet18');
   assert.deepEqual(
-    [r.schedule, r.lrMax, r.momMax, r.discriminative, r.wd, r.epochs],
+    [
+      r.schedule.kind,
+      r.schedule.lrMax,
+      r.schedule.momMax,
+      r.transfer.discriminative,
+      r.optimizer.wd,
+      r.schedule.epochs,
+    ],
     ['constant', 1e-3, 0.99, false, 0.01, 20],
   );
   const d = presetValues('traditional', 'densenet169');
-  assert.deepEqual([d.schedule, d.lrMax, d.momMax, d.discriminative], ['constant', 1e-4, 0.9, false]);
+  assert.deepEqual(
+    [d.schedule.kind, d.schedule.lrMax, d.schedule.momMax, d.transfer.discriminative],
+    ['constant', 1e-4, 0.9, false],
+  );
 });
 
 test('precedence: defaults < preset < config file < flags', () => {
@@ -37,10 +66,10 @@ test('precedence: defaults < preset < config file < flags', () => {
     { preset: 'paper-resnet', lrMax: 0.05, epochs: 7 },
     { ...base, arch: 'resnet18', epochs: 3 },
   );
-  assert.equal(c.lrMin, 1e-3); // preset
-  assert.equal(c.lrMax, 0.05); // file over preset
-  assert.equal(c.epochs, 3); // flag over file
-  assert.equal(c.batch, DEFAULTS.batch); // default
+  assert.equal(c.schedule.lrMin, 1e-3); // preset
+  assert.equal(c.schedule.lrMax, 0.05); // file over preset
+  assert.equal(c.schedule.epochs, 3); // flag over file
+  assert.equal(c.data.batch, DEFAULTS.data.batch); // default
   assert.equal(c.preset, 'paper-resnet');
 });
 
@@ -57,7 +86,7 @@ test('bad settings fail with the field named', () => {
     () => resolveTrainConfig({ syncBn: 'yes' as never }, { ...base, arch: 'resnet18' }),
     /invalid syncBn: must be true or false/,
   );
-  assert.equal(resolveTrainConfig({}, { ...base, arch: 'resnet18' }).syncBn, false);
+  assert.equal(resolveTrainConfig({}, { ...base, arch: 'resnet18' }).distributed.syncBn, false);
   assert.throws(
     () => resolveTrainConfig({}, { ...base, arch: 'resnet18', precision: 'fp16' }),
     /fp16 needs a CUDA device/,

@@ -12,7 +12,7 @@ import { loadCheckpoint } from '../../src/engine/checkpoint.js';
 import { readSafetensors } from '../../src/engine/safetensors.js';
 import { Model } from '../../src/engine/model.js';
 import { trainRun, resumeRun } from '../../src/app/train/experiment.js';
-import { resolveTrainConfig, type TrainConfig } from '../../src/app/train/trainConfig.js';
+import { resolveTrainConfig, type FlatTrainConfig, type TrainConfig } from '../../src/app/train/trainConfig.js';
 import { openRunData } from '../../src/app/train/dataSource.js';
 import { runLrFind } from '../../src/app/train/lrFind.js';
 import { lrFindOnModel } from '../../src/recipe/lrFindOnModel.js';
@@ -28,7 +28,7 @@ before(async () => {
   manifest = (await writePhantoms({ n: 48, size: 64, seed: 3, out: join(dir, 'data'), sheetSize: 0 })).manifestFile;
 });
 
-const cfg = (out: string, over: Partial<TrainConfig> = {}): TrainConfig =>
+const cfg = (out: string, over: Partial<FlatTrainConfig> = {}): TrainConfig =>
   resolveTrainConfig(
     {},
     {
@@ -81,7 +81,7 @@ test('a short phantom run: loss falls, the run folder is complete, the trace is 
   }
   const conf = JSON.parse(readFileSync(join(s.runDir, 'config.json'), 'utf8'));
   assert.match(conf.manifestSha256, /^[0-9a-f]{64}$/);
-  assert.equal(conf.epochs, 5);
+  assert.equal(conf.schedule.epochs, 5);
   const hist = JSON.parse(readFileSync(join(s.runDir, 'history.json'), 'utf8'));
   assert.equal(hist.length, 5);
   for (const h of hist)
@@ -182,7 +182,7 @@ test(
   'resume: interrupted after epoch 1, resumed, ends bitwise equal to an uninterrupted run (CPU fp32, with ' +
     'dropout)',
   async () => {
-    const over: Partial<TrainConfig> = {
+    const over: Partial<FlatTrainConfig> = {
       arch: 'mobilenet_v2',
       epochs: 3,
       schedule: 'paperCycle',

@@ -64,7 +64,7 @@ test('train --preset traditional with flags overriding, --json summary, config.j
   assert.equal(s.groups, 6);
   const conf = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.deepEqual(
-    [conf.preset, conf.discriminative, conf.epochs, conf.classWeights, conf.monitor],
+    [conf.preset, conf.transfer.discriminative, conf.schedule.epochs, conf.data.classWeights, conf.validation.monitor],
     ['traditional', false, 2, 'auto', 'valid_auc'],
   );
   // Rerun from config.json into another folder.

@@ -143,7 +143,7 @@ test(
     // One epoch: the last checkpoint is the same epoch and carries the same choice.
     assert.equal((await readCheckpointMeta(join(out, 'checkpoints', 'last'))).threshold, meta.threshold);
     // The per-epoch validation figures stay at the provisional 0.5; config.json keeps the rule.
-    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).threshold, 'youden');
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).validation.threshold, 'youden');
     // Summary: printed and in summary.json, naming the protocol, with the INTERNAL warning.
     const s = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     assert.deepEqual(
@@ -382,8 +382,8 @@ test(
     assert.throws(() => thresholdArg('1.5'), /a fixed threshold must be in \[0, 1\]/);
     assert.throws(() => thresholdArg('sensitivity:0'), /target sensitivity must be in \(0, 1\]/);
     const base = { manifest, arch: 'resnet18' as const, out: join(dir, 'x') };
-    assert.equal(resolveTrainConfig({ threshold: 'youden' }, base).threshold, 'youden');
-    assert.equal(resolveTrainConfig({}, base).threshold, 0.5, 'the default stays the fixed 0.5');
+    assert.equal(resolveTrainConfig({ threshold: 'youden' }, base).validation.threshold, 'youden');
+    assert.equal(resolveTrainConfig({}, base).validation.threshold, 0.5, 'the default stays the fixed 0.5');
     assert.throws(
       () => resolveTrainConfig({ threshold: 'mapped' }, base),
       /invalid threshold: 'mapped' is a calibrate rule/,

@@ -289,7 +289,7 @@ test('the cxrtune command: weights list --json and an offline pull that says whe
   assert.match(
     r.stderr,
     new RegExp(
-      /^cxrtune: offline \(HF_HUB_OFFLINE=1\) and timm\/resnet152\.tv_in1k is not in the Hugging Face cache: /.source +
+      /^error: offline \(HF_HUB_OFFLINE=1\) and timm\/resnet152\.tv_in1k is not in the Hugging Face cache: /.source +
         /download https:\/\/huggingface\.co\/timm\/resnet152\.tv_in1k\/resolve\/main\/model\.safetensors /.source +
         /.*models--timm--resnet152\.tv_in1k\/snapshots\/main\//.source,
     ),

@@ -282,7 +282,7 @@ test('--aug values: modes, manifests, a typo named in one line; the model.json r
   );
   const base = { manifest: 'm.csv', arch: 'resnet18' as const, out: 'runs/x' };
   assert.throws(() => resolveTrainConfig({}, { ...base, aug: 'robust+online' }), /invalid aug: 'robust\+online'/);
-  assert.equal(resolveTrainConfig({}, { ...base, aug: 'online+robust' }).aug, 'online+robust');
+  assert.equal(resolveTrainConfig({}, { ...base, aug: 'online+robust' }).data.aug, 'online+robust');
 
   assert.deepEqual(augmentRecord('none'), { mode: 'none', sets: [] });
   const rec = augmentRecord('online+robust') as {

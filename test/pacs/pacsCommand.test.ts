@@ -52,7 +52,7 @@ test('pacs dump-sr prints the tags and the content tree', async () => {
 test('pacs follow: a bad --pacs URL is one line, exit 1', async () => {
   const r = await run(['pacs', 'follow', '--model', '/nowhere', '--pacs', 'ftp://pacs']);
   assert.equal(r.code, 1);
-  assert.equal(r.err.trim(), 'cxrtune: --pacs: the URL must be http:// or https:// (got ftp:)');
+  assert.equal(r.err.trim(), 'error: --pacs: the URL must be http:// or https:// (got ftp:)');
   const r2 = await run(['pacs', 'follow', '--model', '/nowhere', '--pacs', 'not a url']);
-  assert.equal(r2.err.trim(), 'cxrtune: --pacs: not a URL (expected e.g. http://127.0.0.1:8042)');
+  assert.equal(r2.err.trim(), 'error: --pacs: not a URL (expected e.g. http://127.0.0.1:8042)');
 });

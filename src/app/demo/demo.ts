@@ -403,7 +403,7 @@ async function demoLrFind(c: DemoContext, manifest: string) {
         from: 'preset' as const,
         why: `the ${r!.name} recipe's range (chosen on source-held-out validation; docs/generalisation-experiments.md)`,
       }
-    : chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
+    : chooseLr(proposed, { lrMin: paper.schedule.lrMin, lrMax: paper.schedule.lrMax });
   log(
     `      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} ` +
       `(${proposed.by}) → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ` +
@@ -447,8 +447,8 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
   if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}`);
   log(
     `[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ` +
-      `${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ` +
-      `${precision}`,
+      `${cfg.schedule.kind} schedule per iteration, discriminative LRs over ${cfg.transfer.groups} groups, ` +
+      `${cfg.optimizer.kind}, ${precision}`,
   );
   const ro = {
     log: (m: string) => log(`      ${m}`),

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { RUN_FILES } from '../train/runFolder.js';
+import { flattenTrainConfig } from '../train/trainConfig.js';
 import { readManifest } from '../../data/manifest.js';
 import { protocolLabel, validationProtocolOf, type Protocol } from './protocol.js';
 
@@ -44,7 +45,8 @@ function readJson<T>(file: string): T {
 }
 
 export function compareRun(runDir: string): RunComparison {
-  const cfg = readJson<Record<string, unknown>>(join(runDir, RUN_FILES.config));
+  // By flag name, whichever form config.json has (runs before the nesting wrote it flat).
+  const cfg: Record<string, unknown> = flattenTrainConfig(readJson<object>(join(runDir, RUN_FILES.config)));
   const sum = readJson<{
     status: string;
     monitor: string;

@@ -45,6 +45,7 @@ import {
   type ThresholdRule,
 } from '../../recipe/threshold.js';
 import { errorMessage } from '../../util/errorMessage.js';
+import { recordedTrainConfig } from '../train/trainConfig.js';
 
 /** One source's sensitivity and specificity at the threshold, and its protocol relative to training. */
 export type SourceRates = GroupRates & { protocol: Protocol; why: string };
@@ -219,8 +220,8 @@ export interface Evaluation {
 
 /** Sources of the model's training split (null when its manifest is not here). */
 function trainingSources(meta: ModelRef['meta']): Set<string> | null {
-  const cfg = (meta.training as { config?: { manifest?: string; trainSplit?: string } } | undefined)?.config;
-  if (!cfg?.manifest || !existsSync(cfg.manifest)) return null;
+  const cfg = recordedTrainConfig(meta);
+  if (!cfg.manifest || !existsSync(cfg.manifest)) return null;
   return new Set(
     readManifest(cfg.manifest)
       .rows.filter((r) => r.split === (cfg.trainSplit ?? 'train'))

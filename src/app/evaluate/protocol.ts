@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ManifestRow } from '../../data/manifest.js';
+import { recordedTrainConfig } from '../train/trainConfig.js';
 
 const PROTOCOLS = ['source-held-out', 'external', 'internal'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
@@ -129,8 +130,8 @@ export function trainingRowsOf(
   meta: { training?: Record<string, unknown> },
   read: (file: string) => { rows: ManifestRow[] },
 ): ManifestRow[] | null {
-  const cfg = (meta.training as { config?: { manifest?: string; trainSplit?: string } } | undefined)?.config;
-  if (!cfg?.manifest || !existsSync(cfg.manifest)) return null;
+  const cfg = recordedTrainConfig(meta);
+  if (!cfg.manifest || !existsSync(cfg.manifest)) return null;
   const split = cfg.trainSplit ?? 'train';
   return read(cfg.manifest).rows.filter((r) => r.split === split);
 }
@@ -157,10 +158,8 @@ export function validationProtocolOf(
   // Recorded by training (model.json's training.validProtocol): true wherever the model travels.
   const recorded = (meta.training as { validProtocol?: ProtocolInfo } | undefined)?.validProtocol;
   if (recorded && (PROTOCOLS as readonly string[]).includes(recorded.protocol)) return recorded;
-  const cfg = (
-    meta.training as { config?: { manifest?: string; trainSplit?: string; validSplit?: string } } | undefined
-  )?.config;
-  if (!cfg?.manifest || !existsSync(cfg.manifest))
+  const cfg = recordedTrainConfig(meta);
+  if (!cfg.manifest || !existsSync(cfg.manifest))
     return {
       protocol: 'internal',
       why:

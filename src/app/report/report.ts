@@ -19,6 +19,7 @@ import type { CamCheckResult } from '../interpret/camCheck.js';
 import type { Evaluation } from '../evaluate/evaluate.js';
 import type { TopLossResult } from '../interpret/explain.js';
 import { RUN_FILES } from '../train/runFolder.js';
+import { flattenTrainConfig } from '../train/trainConfig.js';
 import {
   confusionSpec,
   prSpec,
@@ -192,7 +193,8 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   const cfgFile = join(run, RUN_FILES.config);
   if (!existsSync(cfgFile))
     throw new Error(`${o.run} is not a run folder (no ${RUN_FILES.config}); pass the folder given to train --out`);
-  const cfg = readJson<Record<string, unknown>>(cfgFile);
+  // By flag name, whichever form config.json has (runs before the nesting wrote it flat).
+  const cfg: Record<string, unknown> = flattenTrainConfig(readJson<object>(cfgFile));
   const history = existsSync(join(run, RUN_FILES.historyJson))
     ? readJson<EpochResult[]>(join(run, RUN_FILES.historyJson))
     : [];

@@ -11,6 +11,7 @@ import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
 import { readManifest } from '../../data/manifest.js';
 import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/protocol.js';
+import { recordedTrainConfig } from '../train/trainConfig.js';
 
 export const DISCLAIMER =
   'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
@@ -97,7 +98,7 @@ export function modelCard(s: ServedModel): ModelCard {
   const m: CheckpointMeta = s.meta;
   const metrics = (m.metrics ?? {}) as Record<string, unknown>;
   const n = num(metrics.n);
-  const cfg = (m.training?.config ?? {}) as Record<string, unknown>;
+  const cfg: Record<string, unknown> = recordedTrainConfig(m);
   const pick = (k: string) => (cfg[k] === undefined ? undefined : cfg[k]);
   const training: Record<string, unknown> = {};
   for (const k of [

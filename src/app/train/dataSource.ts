@@ -27,7 +27,7 @@ export interface RunData {
   manifestSha256: string;
 }
 
-interface RunDataOptions {
+export interface RunDataOptions {
   manifest: string;
   size: number;
   fit?: Fit;

@@ -17,7 +17,15 @@ import { openRunData } from './dataSource.js';
 import type { FitOptions, RunOptions, RunSummary } from './fit.js';
 import { Learner } from './learner.js';
 import { lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, writeJson } from './runFolder.js';
-import { DEFAULTS, trainThresholdRule, validateTrainConfig, type TrainConfig } from './trainConfig.js';
+import {
+  completeTrainConfig,
+  nestTrainConfig,
+  runDataOptionsOf,
+  trainThresholdRule,
+  validateTrainConfig,
+  type TrainConfig,
+  type TrainConfigPatch,
+} from './trainConfig.js';
 
 export type { RunOptions, RunSummary } from './fit.js';
 
@@ -49,11 +57,13 @@ export async function startRun(config: TrainConfig, opts: RunOptions = {}): Prom
   validateTrainConfig(config);
   const cfg: TrainConfig = {
     ...config,
+    data: { ...config.data }, // aug and monitor are resolved below, on this run's copy
+    validation: { ...config.validation },
     manifest: resolve(config.manifest),
     out: resolve(config.out),
     pretrained: config.pretrained ? weightsRef(config.pretrained) : null,
   };
-  if (isOfflineAug(cfg.aug)) cfg.aug = resolve(cfg.aug);
+  if (isOfflineAug(cfg.data.aug)) cfg.data.aug = resolve(cfg.data.aug);
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
     throw new Error(`${cfg.out} already holds a run; continue it with --resume ${config.out}, or choose another --out`);
   }
@@ -61,17 +71,18 @@ export async function startRun(config: TrainConfig, opts: RunOptions = {}): Prom
   await g?.barrier(); // every rank has checked before rank 0 writes config.json
   const main = !g || g.isMain;
   if (main) await removeStaleRunTemps(cfg.out);
-  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
+  const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (!data.valid)
     log(
-      `no '${cfg.validSplit}' rows in the manifest: validation metrics will be empty; monitor falls back to train_loss`,
+      `no '${cfg.data.validSplit}' rows in the manifest: validation metrics will be empty; ` +
+        'monitor falls back to train_loss',
     );
-  if (!data.valid && cfg.monitor !== 'train_loss') cfg.monitor = 'train_loss';
-  const rule = trainThresholdRule(cfg);
+  if (!data.valid && cfg.validation.monitor !== 'train_loss') cfg.validation.monitor = 'train_loss';
+  const rule = trainThresholdRule(cfg.validation);
   if (!data.valid && rule.kind !== 'fixed')
     throw new Error(
-      `--threshold ${cfg.threshold} chooses the threshold on the '${cfg.validSplit}' split, which the manifest ` +
-        'does not have; give a fixed threshold or a manifest with that split',
+      `--threshold ${cfg.validation.threshold} chooses the threshold on the '${cfg.data.validSplit}' split, ` +
+        'which the manifest does not have; give a fixed threshold or a manifest with that split',
     );
 
   // Local workers share the cores (torchrun and `train --nproc` set LOCAL_WORLD_SIZE).
@@ -86,11 +97,12 @@ export async function continueRun(runDir: string, opts: RunOptions = {}): Promis
   const dir = resolve(runDir);
   const cfgFile = join(dir, RUN_FILES.config);
   if (!existsSync(cfgFile)) throw new Error(`${runDir} is not a cxrtune run folder (no ${RUN_FILES.config})`);
-  const { manifestSha256, ...saved } = JSON.parse(await readFile(cfgFile, 'utf8')) as TrainConfig & {
+  const { manifestSha256, ...saved } = JSON.parse(await readFile(cfgFile, 'utf8')) as TrainConfigPatch & {
     manifestSha256: string;
   };
-  // Settings added since the run started (e.g. fit, equalize) take the defaults it ran with.
-  const cfg: TrainConfig = { ...DEFAULTS, ...saved, out: dir };
+  // A flat config.json (written before the nesting) reads as it ran; settings added since the
+  // run started (e.g. fit, equalize) take the defaults it ran with.
+  const cfg = { ...completeTrainConfig(nestTrainConfig(saved, { lenient: true })), out: dir } as TrainConfig;
   validateTrainConfig(cfg);
   const last = lastCheckpointDir(dir);
   if (!last) throw new Error(`${runDir} has no checkpoint to resume from (${RUN_FILES.last} is missing)`);
@@ -98,17 +110,18 @@ export async function continueRun(runDir: string, opts: RunOptions = {}): Promis
   const stale = !g || g.isMain ? await removeStaleRunTemps(dir) : [];
   if (stale.length)
     (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
-  const data = openRunData({ ...cfg, needValid: false, ...shardOf(g) });
+  const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(
       `the manifest ${cfg.manifest} changed since this run started ` +
         `(sha256 ${manifestSha256.slice(0, 12)}… → ${data.manifestSha256.slice(0, 12)}…); start a new run`,
     );
   }
-  const learner = await Learner.resume(last, cfg, data, { worker: true });
+  const learner = await Learner.resume(last, cfg.compute, data, { worker: true });
   if (g) await g.broadcastModel(learner.model);
   const { state, optimizer } = await readResumable(last);
   const resume: ResumePoint | undefined = state ? { state, ...(optimizer ? { optimizer } : {}) } : undefined;
-  if (state) opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.epochs} (step ${state.step})`);
+  if (state)
+    opts.log?.(`resuming ${runDir} at epoch ${state.epoch + 1}/${cfg.schedule.epochs} ` + `(step ${state.step})`);
   return { learner, cfg, fit: resume ? { resume } : {} };
 }

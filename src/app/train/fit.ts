@@ -32,7 +32,7 @@ import {
   ScheduleTrace,
   writeJson,
 } from './runFolder.js';
-import { imageRecordOf, provisionalThreshold, trainThresholdRule, type TrainConfig } from './trainConfig.js';
+import { provisionalThreshold, trainThresholdRule, type TrainConfig } from './trainConfig.js';
 import {
   thresholdSummaryOf,
   trainThresholdChoice,
@@ -98,7 +98,7 @@ function prepared(cfg: TrainConfig, learner: Fittable, runDir: string): Prepared
   const validSources = [
     ...new Set(
       readManifest(cfg.manifest)
-        .rows.filter((r) => r.split === cfg.validSplit)
+        .rows.filter((r) => r.split === cfg.data.validSplit)
         .map((r) => r.source),
     ),
   ].sort();
@@ -121,25 +121,25 @@ function checkpointMeta(
   const sample: ValidationSample = {
     manifest: cfg.manifest,
     sha256: data.manifestSha256,
-    split: cfg.validSplit,
+    split: cfg.data.validSplit,
     protocol: p.validProtocol,
     sources: p.validSources,
   };
   // A rule chooses on this checkpoint's own validation predictions (epoch 0, before training: the provisional 0.5).
   const choice = r
     ? trainThresholdChoice(
-        trainThresholdRule(cfg),
-        provisionalThreshold(cfg),
+        trainThresholdRule(cfg.validation),
+        provisionalThreshold(cfg.validation),
         pred,
         r.epoch,
         data.positiveClass,
         sample,
       )
-    : { threshold: provisionalThreshold(cfg) };
+    : { threshold: provisionalThreshold(cfg.validation) };
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
-    preprocessing: imageRecordOf(cfg),
+    preprocessing: cfg.preprocessing,
     ...choice,
     training: {
       config: cfg,
@@ -147,7 +147,7 @@ function checkpointMeta(
       step: r ? r.step : 0,
       unfoldedBatchNorm: learner.unfoldedBatchNorm,
       validProtocol: p.validProtocol,
-      augment: augmentRecord(cfg.aug),
+      augment: augmentRecord(cfg.data.aug),
     },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
@@ -161,28 +161,28 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
   const { model } = learner;
   const runDir = cfg.out;
   const resume = opts.resume;
-  if (resume && resume.state.epoch >= cfg.epochs)
-    throw new Error(`${runDir} already finished all ${cfg.epochs} epochs; nothing to resume`);
+  if (resume && resume.state.epoch >= cfg.schedule.epochs)
+    throw new Error(`${runDir} already finished all ${cfg.schedule.epochs} epochs; nothing to resume`);
   const p = prepared(cfg, learner, runDir);
-  const groups = layerGroups(model.layers(), cfg.groups);
-  const totalSteps = cfg.epochs * data.train.batchesPerEpoch;
+  const groups = layerGroups(model.layers(), cfg.transfer.groups);
+  const totalSteps = cfg.schedule.epochs * data.train.batchesPerEpoch;
   const schedule = createSchedule({
-    kind: cfg.schedule,
+    kind: cfg.schedule.kind,
     totalSteps,
-    lrMin: cfg.lrMin,
-    lrMax: cfg.lrMax,
-    momMin: cfg.momMin,
-    momMax: cfg.momMax,
-    momentumMode: cfg.momentumMode,
+    lrMin: cfg.schedule.lrMin,
+    lrMax: cfg.schedule.lrMax,
+    momMin: cfg.schedule.momMin,
+    momMax: cfg.schedule.momMax,
+    momentumMode: cfg.schedule.momentumMode,
     seed: cfg.seed,
-    ...(cfg.pct !== null ? { pct: cfg.pct } : {}),
+    ...(cfg.schedule.pct !== null ? { pct: cfg.schedule.pct } : {}),
   });
   const classWeights =
-    cfg.classWeights === 'auto'
+    cfg.data.classWeights === 'auto'
       ? inverseFrequencyWeights(data.train.classCounts)
-      : cfg.classWeights === 'none'
+      : cfg.data.classWeights === 'none'
         ? undefined
-        : cfg.classWeights;
+        : cfg.data.classWeights;
   if (classWeights && classWeights.length !== data.classes.length) {
     throw new Error(
       `classWeights has ${classWeights.length} values for ${data.classes.length} classes (${data.classes.join(', ')})`,
@@ -212,22 +212,22 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
   trainer = new Trainer(
     model,
     {
-      epochs: cfg.epochs,
+      epochs: cfg.schedule.epochs,
       schedule,
       groups: groups.map((g) => g.params),
-      optimizer: cfg.optimizer,
-      weightDecay: cfg.wd,
-      spacing: cfg.spacing,
-      discriminative: cfg.discriminative,
-      precision: cfg.precision,
+      optimizer: cfg.optimizer.kind,
+      weightDecay: cfg.optimizer.wd,
+      spacing: cfg.transfer.spacing,
+      discriminative: cfg.transfer.discriminative,
+      precision: cfg.compute.precision,
       ...(classWeights ? { classWeights } : {}),
-      transfer: cfg.mode,
-      batchNorm: cfg.batchNorm,
-      monitor: cfg.monitor,
-      patience: cfg.patience,
+      transfer: cfg.transfer.mode,
+      batchNorm: cfg.transfer.batchNorm,
+      monitor: cfg.validation.monitor,
+      patience: cfg.validation.patience,
       // Per-epoch validation figures at the fixed threshold (0.5 under a rule: the choice comes at each checkpoint).
       positiveClass: data.positiveClass,
-      threshold: provisionalThreshold(cfg),
+      threshold: provisionalThreshold(cfg.validation),
       seedEpoch: (e) => manualSeed(hashSeed(cfg.seed, 'epoch', e) & 0x7fffffff),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(g
@@ -243,11 +243,12 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
     callbacks,
   );
   await g?.setGradSync(true);
-  if (cfg.syncBn) {
+  if (cfg.distributed.syncBn) {
+    const bn = cfg.transfer.batchNorm;
     // A note, not an error: a --sync-bn run may be resumed by one process, or BatchNorm may be fixed.
     if (!g || g.worldSize < 2) opts.log?.('--sync-bn has no effect with one process (its batch is the whole batch)');
-    else if (cfg.batchNorm !== 'train')
-      opts.log?.(`--sync-bn has no effect with --bn ${cfg.batchNorm} (BatchNorm uses its running statistics)`);
+    else if (bn !== 'train')
+      opts.log?.(`--sync-bn has no effect with --bn ${bn} (BatchNorm uses its running statistics)`);
     else await g.setSyncBatchNorm(true);
   }
   const result = await trainer.fit(data.train, data.valid, resume);
@@ -261,9 +262,9 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
     status: result.status,
     message: result.status === 'diverged' ? `${result.message}. The last good checkpoint is ${lastCk}` : result.message,
     epochsDone: result.epochsDone,
-    epochs: cfg.epochs,
+    epochs: cfg.schedule.epochs,
     stepsDone: result.stepsDone,
-    monitor: cfg.monitor,
+    monitor: cfg.validation.monitor,
     best: {
       value: result.bestValue,
       epoch: result.bestEpoch + 1,
@@ -298,5 +299,5 @@ async function thresholdOfRun(runDir: string, cfg: TrainConfig): Promise<Thresho
   const best = join(runDir, RUN_FILES.best);
   const dir = existsSync(join(best, 'model.json')) ? best : lastCheckpointDir(runDir);
   if (!dir) return null;
-  return thresholdSummaryOf(await readCheckpointMeta(dir), dir === best ? 'best' : 'last', cfg.threshold);
+  return thresholdSummaryOf(await readCheckpointMeta(dir), dir === best ? 'best' : 'last', cfg.validation.threshold);
 }

@@ -39,27 +39,17 @@ import type { RunData } from './dataSource.js';
 import { fitLearner, type FitOptions, type RunSummary } from './fit.js';
 import { resolveModel, type ModelRef } from './modelRef.js';
 import { batchesOfRows, predictSet, type PredictedSet, type PredictSetOptions } from './predictSet.js';
-import { imageRecordOf, type TrainConfig } from './trainConfig.js';
+import type { TrainConfig } from './trainConfig.js';
 
 /** What the consumers of a trained model read (a subset of model.json). */
 export type LearnerMeta = Pick<CheckpointMeta, 'arch' | 'classes' | 'positiveClass' | 'threshold' | 'preprocessing'> &
   Partial<CheckpointMeta>;
 
 /** The TrainConfig fields that decide how the model is built and fed (lr-find shares them). */
-export type BuildConfig = Pick<
-  TrainConfig,
-  | 'arch'
-  | 'pretrained'
-  | 'seed'
-  | 'device'
-  | 'unfoldBn'
-  | 'size'
-  | 'fit'
-  | 'equalize'
-  | 'crop'
-  | 'cropMargin'
-  | 'standardize'
->;
+export type BuildConfig = Pick<TrainConfig, 'arch' | 'pretrained' | 'seed' | 'preprocessing'> & {
+  compute: Pick<TrainConfig['compute'], 'device' | 'threads'>;
+  transfer: Pick<TrainConfig['transfer'], 'unfoldBn'>;
+};
 
 /** One image's answer: the decision at the model's threshold and every class's (calibrated) probability. */
 export interface Prediction {
@@ -124,13 +114,14 @@ export class Learner {
 
   /** A fresh model for `cfg` on `data`: seeded init, pretrained weights, BatchNorm unfolding. */
   static async forTraining(
-    cfg: BuildConfig & { threads: number | null },
+    cfg: BuildConfig,
     data: RunData,
     o: { log?: (m: string) => void; worker?: boolean } = {},
   ): Promise<Learner> {
     const log = o.log ?? (() => undefined);
-    checkDevice(cfg.device);
-    useThreads(cfg.threads, o.worker);
+    const { device, threads } = cfg.compute;
+    checkDevice(device);
+    useThreads(threads, o.worker);
     manualSeed(cfg.seed);
     let normalisation: Normalisation | undefined;
     let strideIn1x1 = false;
@@ -139,11 +130,11 @@ export class Learner {
       normalisation = metadataNormalisation(meta);
       strideIn1x1 = meta.stride_in_1x1 === 'true'; // Keras' ResNet-50 is v1
     }
-    const channelsLast = channelsLastFor(cfg.arch, cfg.device, 'train');
+    const channelsLast = channelsLastFor(cfg.arch, device, 'train');
     const model = await Model.create({
       arch: cfg.arch,
       numClasses: data.classes.length,
-      device: cfg.device,
+      device,
       ...(normalisation ? { normalisation } : {}),
       ...(strideIn1x1 ? { strideIn1x1 } : {}),
       ...(channelsLast ? { channelsLast } : {}),
@@ -153,14 +144,15 @@ export class Learner {
       log(`pretrained: ${rep.loaded} tensors from ${rep.file}`);
     }
     let unfolded = false;
-    if (cfg.unfoldBn === 'on' || (cfg.unfoldBn === 'auto' && cfg.pretrained)) {
-      if (cfg.unfoldBn === 'on' || isFoldedBatchNorm(await model.state(), batchNormNames(model))) {
+    const { unfoldBn } = cfg.transfer;
+    if (unfoldBn === 'on' || (unfoldBn === 'auto' && cfg.pretrained)) {
+      if (unfoldBn === 'on' || isFoldedBatchNorm(await model.state(), batchNormNames(model))) {
         const rep = await unfoldBatchNorm(model, firstBatches(data, 64));
         unfolded = true;
         log(`BatchNorm: unfolded ${rep.layers} folded layers with statistics of ${rep.images} training images`);
       }
     }
-    const image: ImagePreprocessing = imageRecordOf(cfg);
+    const image: ImagePreprocessing = cfg.preprocessing;
     const meta: LearnerMeta = {
       arch: cfg.arch,
       classes: data.classes,
@@ -174,7 +166,7 @@ export class Learner {
   /** A run's last checkpoint with the run's data, to continue training. */
   static async resume(
     checkpointDir: string,
-    cfg: Pick<TrainConfig, 'device' | 'threads'>,
+    cfg: Pick<TrainConfig['compute'], 'device' | 'threads'>,
     data: RunData,
     o: { worker?: boolean } = {},
   ): Promise<Learner> {

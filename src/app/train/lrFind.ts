@@ -7,43 +7,28 @@ import { openRunData } from './dataSource.js';
 import { Learner } from './learner.js';
 import { lrFinderSvg } from '../report/plots.js';
 import { writeJson } from './runFolder.js';
-import { DEFAULTS, type TrainConfig } from './trainConfig.js';
+import { completeTrainConfig, runDataOptionsOf, type TrainConfig, type TrainConfigInput } from './trainConfig.js';
 
-/** Sweep settings, and the TrainConfig fields that build and feed the model (defaults: train's). */
-export type LrFindRunOptions = Partial<
-  Pick<
-    TrainConfig,
-    | 'pretrained'
-    | 'size'
-    | 'fit'
-    | 'equalize'
-    | 'crop'
-    | 'cropMargin'
-    | 'standardize'
-    | 'batch'
-    | 'seed'
-    | 'optimizer'
-    | 'wd'
-    | 'precision'
-    | 'mode'
-    | 'batchNorm'
-    | 'unfoldBn'
-    | 'aug'
-    | 'balanced'
-    | 'device'
-    | 'threads'
-  >
-> &
-  Pick<TrainConfig, 'manifest' | 'arch' | 'out'> & {
-    start?: number;
-    end?: number;
-    iterations?: number;
-    suggestion?: Suggestion;
-    /** SGD momentum / Adam β1 during the sweep (default: train's momMax). */
-    momentum?: number;
+/**
+ * Sweep settings, and the TrainConfig settings that build and feed the model, in either form
+ * (defaults: train's; the schedule, validation and distributed settings play no part).
+ */
+export type LrFindRunOptions = TrainConfigInput &
+  Pick<TrainConfig, 'manifest' | 'arch' | 'out'> &
+  LrSweepOptions & {
     log?: (msg: string) => void;
     onStep?: LrFindOptions['onStep'];
   };
+
+/** The sweep's own settings. */
+export interface LrSweepOptions {
+  start?: number;
+  end?: number;
+  iterations?: number;
+  suggestion?: Suggestion;
+  /** SGD momentum / Adam β1 during the sweep (default: train's momMax). */
+  momentum?: number;
+}
 
 interface LrFindRunResult {
   result: LrFindResult;
@@ -53,35 +38,23 @@ interface LrFindRunResult {
 
 export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
   const t0 = performance.now();
-  const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as LrFindRunOptions;
-  const c = { ...DEFAULTS, ...defined, pretrained: o.pretrained ?? null };
-  const momentum = o.momentum ?? c.momMax;
-  const data = openRunData({
-    manifest: c.manifest,
-    size: c.size,
-    fit: c.fit,
-    equalize: c.equalize,
-    crop: c.crop,
-    cropMargin: c.cropMargin,
-    standardize: c.standardize,
-    batch: c.batch,
-    seed: c.seed,
-    aug: c.aug,
-    balanced: c.balanced,
-  });
-  const learner = await Learner.forTraining(c, data, { ...(o.log ? { log: o.log } : {}) });
+  const { start, end, iterations, suggestion, momentum: sweepMomentum, log, onStep, ...settings } = o;
+  const c = { ...completeTrainConfig(settings), manifest: o.manifest, arch: o.arch, out: o.out };
+  const momentum = sweepMomentum ?? c.schedule.momMax;
+  const data = openRunData(runDataOptionsOf(c));
+  const learner = await Learner.forTraining(c, data, { ...(log ? { log } : {}) });
   const result = await learner.lrFind({
-    ...(o.start !== undefined ? { start: o.start } : {}),
-    ...(o.end !== undefined ? { end: o.end } : {}),
-    ...(o.iterations !== undefined ? { iterations: o.iterations } : {}),
-    ...(o.suggestion ? { suggestion: o.suggestion } : {}),
-    optimizer: c.optimizer,
+    ...(start !== undefined ? { start } : {}),
+    ...(end !== undefined ? { end } : {}),
+    ...(iterations !== undefined ? { iterations } : {}),
+    ...(suggestion ? { suggestion } : {}),
+    optimizer: c.optimizer.kind,
     momentum,
-    weightDecay: c.wd,
-    precision: c.precision,
-    transfer: c.mode,
-    batchNorm: c.batchNorm,
-    ...(o.onStep ? { onStep: o.onStep } : {}),
+    weightDecay: c.optimizer.wd,
+    precision: c.compute.precision,
+    transfer: c.transfer.mode,
+    batchNorm: c.transfer.batchNorm,
+    ...(onStep ? { onStep } : {}),
   });
   const out = resolve(o.out);
   const files = { json: join(out, 'lr_find.json'), svg: join(out, 'lr_find.svg') };
@@ -91,19 +64,19 @@ export async function runLrFind(o: LrFindRunOptions): Promise<LrFindRunResult> {
     pretrained: c.pretrained,
     manifest: resolve(c.manifest),
     manifestSha256: data.manifestSha256,
-    size: c.size,
-    fit: c.fit,
-    equalize: c.equalize,
-    crop: c.crop,
-    cropMargin: c.cropMargin,
-    standardize: c.standardize,
-    batch: c.batch,
+    size: c.preprocessing.size,
+    fit: c.preprocessing.fit,
+    equalize: c.preprocessing.equalize,
+    crop: c.preprocessing.crop,
+    cropMargin: c.preprocessing.cropMargin,
+    standardize: c.preprocessing.standardize,
+    batch: c.data.batch,
     seed: c.seed,
-    optimizer: c.optimizer,
+    optimizer: c.optimizer.kind,
     momentum,
-    wd: c.wd,
-    precision: c.precision,
-    mode: c.mode,
+    wd: c.optimizer.wd,
+    precision: c.compute.precision,
+    mode: c.transfer.mode,
   });
   await writeFileAtomic(
     files.svg,

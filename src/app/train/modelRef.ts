@@ -7,6 +7,7 @@ import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint
 import { readManifest } from '../../data/manifest.js';
 import { isOfflineAug } from '../../data/augmentMode.js';
 import { RUN_FILES } from './runFolder.js';
+import { recordedTrainConfig } from './trainConfig.js';
 
 export interface ModelRef {
   /** Folder holding model.json + model.safetensors. */
@@ -43,9 +44,8 @@ interface TrainingSet {
 
 /** The training manifest and split recorded in the checkpoint (training.config), and its patients. */
 export function trainingSet(meta: CheckpointMeta): TrainingSet | null {
-  const cfg = (meta.training as { config?: { manifest?: string; trainSplit?: string; aug?: string } } | undefined)
-    ?.config;
-  if (!cfg?.manifest) return null;
+  const cfg = recordedTrainConfig(meta);
+  if (!cfg.manifest) return null;
   const split = cfg.trainSplit ?? 'train';
   if (!existsSync(cfg.manifest))
     return {

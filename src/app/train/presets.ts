@@ -12,45 +12,52 @@
 //   architecture family (DenseNet vs the rest).
 // - Precision is not part of a preset: fp16 needs CUDA and bf16 is only fast on some CPUs,
 //   so it stays the user's (or the default fp32).
-import type { Arch } from '../../engine/types.js';
+import type { Arch, OptimizerKind } from '../../engine/types.js';
 import { familyOf } from '../../engine/models/registry.js';
-import type { TrainConfig } from './trainConfig.js';
+import type { GroupMode, Spacing } from '../../recipe/discriminative.js';
+import type { MomentumMode, ScheduleKind } from '../../recipe/schedules.js';
+import type { TransferMode } from '../../recipe/transfer.js';
 
 export const PRESETS = ['paper-resnet', 'paper-densenet', 'traditional'] as const;
 export type PresetName = (typeof PRESETS)[number];
 
-const PAPER_COMMON: Partial<TrainConfig> = {
-  schedule: 'paperCycle',
-  momentumMode: 'inverse',
-  optimizer: 'adamw',
-  wd: 0.01,
-  epochs: 20,
-  mode: 'finetune',
-  groups: 'stage',
-  spacing: 'geometric',
-  discriminative: true,
-};
+/** The settings a preset fills, in TrainConfig's groups (trainConfig.ts lays them over its defaults). */
+export interface PresetValues {
+  schedule: {
+    kind: ScheduleKind;
+    epochs: number;
+    lrMin: number;
+    lrMax: number;
+    momMin: number;
+    momMax: number;
+    momentumMode?: MomentumMode;
+  };
+  optimizer: { kind: OptimizerKind; wd: number };
+  transfer: { mode: TransferMode; discriminative: boolean; groups?: GroupMode; spacing?: Spacing };
+}
+
+const PAPER = {
+  optimizer: { kind: 'adamw', wd: 0.01 },
+  transfer: { mode: 'finetune', groups: 'stage', spacing: 'geometric', discriminative: true },
+} as const;
 
 /** The fields a preset sets (the arch decides `traditional`'s values). */
-export function presetValues(name: PresetName, arch: Arch | string): Partial<TrainConfig> {
+export function presetValues(name: PresetName, arch: Arch | string): PresetValues {
+  const paper = (lrMin: number, lrMax: number, momMin: number, momMax: number): PresetValues => ({
+    ...PAPER,
+    schedule: { kind: 'paperCycle', momentumMode: 'inverse', epochs: 20, lrMin, lrMax, momMin, momMax },
+  });
   switch (name) {
     case 'paper-resnet':
-      return { ...PAPER_COMMON, lrMin: 1e-3, lrMax: 1e-1, momMin: 0.8, momMax: 0.99 };
+      return paper(1e-3, 1e-1, 0.8, 0.99);
     case 'paper-densenet':
-      return { ...PAPER_COMMON, lrMin: 1e-4, lrMax: 1e-2, momMin: 0.79, momMax: 0.9 };
+      return paper(1e-4, 1e-2, 0.79, 0.9);
     case 'traditional': {
       const { lr, momentum: mom } = familyOf(arch).traditional;
       return {
-        schedule: 'constant',
-        lrMin: lr,
-        lrMax: lr,
-        momMin: mom,
-        momMax: mom,
-        optimizer: 'adamw',
-        wd: 0.01,
-        epochs: 20,
-        mode: 'finetune',
-        discriminative: false,
+        schedule: { kind: 'constant', epochs: 20, lrMin: lr, lrMax: lr, momMin: mom, momMax: mom },
+        optimizer: { kind: 'adamw', wd: 0.01 },
+        transfer: { mode: 'finetune', discriminative: false },
       };
     }
     default:

@@ -41,7 +41,7 @@ function readRecords(text: string, where: string): CsvRecord[] {
       relax_column_count: true,
       relax_quotes: true,
       skip_empty_lines: true,
-    }) as { record: string[]; raw: string }[];
+    }) as unknown as { record: string[]; raw: string }[];
     for (const { record, raw } of rows) {
       const lead = raw.match(LEADING_BREAKS)?.[0] ?? '';
       line += breaks(lead);

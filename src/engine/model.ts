@@ -3,7 +3,7 @@
 // between typed arrays and the plain types of engine/types.ts. Every default the
 // addon uses is set here and sent explicitly (normalisation, class weights, Grad-CAM
 // layer, optimizer β2/ε, precision, loss scale): the C++ has none.
-import { SerialQueue } from '../util/serialQueue.js';
+import pLimit from 'p-limit';
 import { loadNative, nativeIsa, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
@@ -40,7 +40,7 @@ export class Model implements EngineModel {
   private readonly native: NativeModel;
   private readonly entries: ParamInfo[];
   private readonly index = new Map<string, number>();
-  private readonly calls = new SerialQueue();
+  private readonly calls = pLimit(1);
   private groupCount = 0;
   readonly blockNames: string[];
   readonly camLayer: string;
@@ -76,9 +76,9 @@ export class Model implements EngineModel {
     return new Model(resolved, new NativeModel(resolved));
   }
 
-  /** Runs calls on this model one at a time, in the order they were made. */
+  /** Runs calls on this model one at a time, in the order they were made, each after the last settles (failed or not). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.calls.run(fn);
+    return this.calls(fn);
   }
 
   parameters(): ParamInfo[] {

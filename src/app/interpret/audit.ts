@@ -51,7 +51,7 @@ import { loaderFor } from '../train/predictSet.js';
 import { auditAucSpec, perSourceSpec, type AuditBar, type SourceBar } from '../report/auditPlots.js';
 import { renderSvg } from '../report/plots.js';
 import { writeJson } from '../train/runFolder.js';
-import { mapLimit } from '../../util/mapLimit.js';
+import pLimit from 'p-limit';
 
 /** Manifest columns read as the image's lung mask (PNG, non-zero inside the lungs). */
 export { LUNG_MASK_COLUMNS };
@@ -270,7 +270,7 @@ async function runTests(
   const frameOnly = occlusionTest('frame-only', pos.frame, y, full.auc.value, threshold, stat);
   const lungsOut = occlusionTest('lungs-out', pos.lungs, y, full.auc.value, threshold, stat);
   const probe = sourceProbe(sc.features!, sc.dims, labels, sources, patients, { ...stat, k: folds });
-  const cues = await mapLimit(rows, 4, (r) => provenanceCues(rowPath(manifest, r)));
+  const cues = await pLimit(4).map(rows, (r) => provenanceCues(rowPath(manifest, r)));
   const cueMatrix = Float64Array.from(cues.flatMap(cueVector));
   const metadata = metadataBaseline(cueMatrix, CUE_FEATURES, y, patients, { ...stat, k: folds });
   const per = perSource(pos.full, y, sources, threshold, stat);

@@ -2,7 +2,7 @@
 // state_dict names — encoder.<torchvision names>, decoder.blocks.N.conv{1,2}.{0,1}.*,
 // segmentation_head.0.* — and one logit per pixel. A separate facade from engine/model.ts
 // (classifiers): its outputs are maps, its loss is Dice + BCE on masks.
-import { SerialQueue } from '../../util/serialQueue.js';
+import pLimit from 'p-limit';
 import { loadNative, type NativeModel, type NativeTensor } from '../native.js';
 import { IMAGENET } from '../models/family.js';
 import { checkBatch } from '../model.js';
@@ -32,7 +32,7 @@ export interface SegStep {
 export class Segmenter {
   readonly spec: Required<Omit<SegmenterSpec, 'device' | 'channelsLast'>> & { device: string; channelsLast: boolean };
   private readonly native: NativeModel;
-  private readonly calls = new SerialQueue();
+  private readonly calls = pLimit(1);
   private groups = 0;
 
   private constructor(spec: Segmenter['spec'], native: NativeModel) {
@@ -57,8 +57,9 @@ export class Segmenter {
     return new Segmenter(full, new NativeModel({ ...full, numClasses: 1 }));
   }
 
+  /** Runs calls on this segmenter one at a time, in the order they were made (as the Model does). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.calls.run(fn);
+    return this.calls(fn);
   }
 
   parameters(): ParamInfo[] {

@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { formatDuration } from '../recipe/progressBar.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
 import { intArg } from './args.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
 
@@ -30,7 +31,11 @@ export function registerEvaluateCommand(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--threshold <p>', "decision threshold on the positive probability (default: the checkpoint's)", prob)
     .option('--target-sensitivity <s>', 'also report the operating point reaching this sensitivity', prob)
-    .option('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)', intArg)
+    .option(
+      '--bootstrap <n>',
+      `bootstrap resamples for the AUC interval (default ${BOOTSTRAP_RESAMPLES}; 0 = none)`,
+      intArg,
+    )
     .option('--bins <n>', 'reliability bins (default 10)', intArg)
     .option('--seed <n>', 'bootstrap seed (default 0)', intArg)
     .option(

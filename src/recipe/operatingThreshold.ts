@@ -3,7 +3,7 @@
 // threshold: `youden` (maximise sensitivity + specificity − 1 on the sample), `sensitivity:X`
 // (the most specific threshold reaching sensitivity X on the sample), or a fixed number.
 // On a source-held-out validation split, the sample is hospitals the model never trained on.
-import { thresholdForSensitivity, youdenThreshold, type OperatingPoint } from './metrics.js';
+import { confusionByGroup, thresholdForSensitivity, youdenThreshold, type OperatingPoint } from './metrics.js';
 import { wilson, type Proportion } from './wilson.js';
 
 export type ThresholdRule =
@@ -82,14 +82,7 @@ export function ratesByGroup(
 ): GroupRates[] {
   if (pos.length !== labels.length || pos.length !== groups.length)
     throw new Error(`ratesByGroup: ${pos.length} scores, ${labels.length} labels, ${groups.length} groups`);
-  const acc = new Map<string, { tp: number; fn: number; tn: number; fp: number }>();
-  for (let i = 0; i < pos.length; i++) {
-    const g = acc.get(groups[i]!) ?? { tp: 0, fn: 0, tn: 0, fp: 0 };
-    const called = pos[i]! >= threshold;
-    if (labels[i] === positiveClass) called ? g.tp++ : g.fn++;
-    else called ? g.fp++ : g.tn++;
-    acc.set(groups[i]!, g);
-  }
+  const acc = confusionByGroup(pos, labels, groups, threshold, positiveClass);
   return [...acc]
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([group, c]) => ({

@@ -39,6 +39,7 @@
 import { bootstrapAuc, auc as aucOf, type AucInterval } from './roc.js';
 import { wilson, type Proportion } from './wilson.js';
 import { confusionAtThreshold, rates } from './metrics.js';
+import { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
 import { crossValidate } from './crossValidation.js';
 
 export const FRAME_ONLY_LIMIT = 0.65;
@@ -84,7 +85,7 @@ export function occlusionTest(
   o: StatOptions = {},
 ): OcclusionResult {
   const limit = test === 'frame-only' ? FRAME_ONLY_LIMIT : LUNGS_OUT_LIMIT;
-  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
+  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 });
   const accuracy = rates(confusionAtThreshold(scores, y, threshold)).accuracy;
   const retained = (a.value - 0.5) / (fullAuc - 0.5);
   const what =
@@ -168,7 +169,7 @@ export function sourceProbe(
         ? bootstrapAuc(
             Float64Array.from(idx, (_, q) => cv.probs[q * 2 + 1]!),
             y,
-            { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 },
+            { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 },
           )
         : null;
     const verdict: Verdict =
@@ -241,7 +242,7 @@ export function metadataBaseline(
   }
   const cv = crossValidate(x, y, d, patients, { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA });
   const scores = Float64Array.from({ length: n }, (_, i) => cv.probs[i * 2 + 1]!);
-  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
+  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 });
   const verdict: Verdict =
     a.lo > 0.5 && a.value >= METADATA_FLAG_AUC ? 'flag' : a.lo > 0.5 && a.value >= METADATA_WARN_AUC ? 'warn' : 'pass';
   const top = single
@@ -309,7 +310,7 @@ export function perSource(
       accuracy: r.accuracy,
       sensitivity: r.sensitivity,
       specificity: r.specificity,
-      auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null,
+      auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 }) : null,
     };
   });
   const mixedShare = mixed / Math.max(1, sources.length);
@@ -377,7 +378,7 @@ export function leaveOneSourceOut(
         label,
         source,
         n: labels.filter((l, i) => l === label && sources[i] === source).length,
-        alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }),
+        alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 }),
         without: aucOf(sw, yw),
       });
     }

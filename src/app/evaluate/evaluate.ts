@@ -13,7 +13,7 @@ import type { Precision } from '../../engine/types.js';
 import { formatCsv } from '../../data/csv.js';
 import { readManifest, rowPath, type Manifest, type ManifestRow } from '../../data/manifest.js';
 import { summarise, type DatasetSummary } from '../../data/summary.js';
-import { positiveColumn, summarize, type Summary } from '../../recipe/metrics.js';
+import { BOOTSTRAP_RESAMPLES, positiveColumn, summarize, type Summary } from '../../recipe/metrics.js';
 import { sha256File } from '../train/dataSource.js';
 import { resolveModel, trainingSet, type ModelRef } from '../train/modelRef.js';
 import { Learner } from '../train/learner.js';
@@ -68,7 +68,7 @@ export function scoreSet(
   const pos = positiveColumn(probs, numClasses, pc);
   const summary = summarize(pos, labels, threshold, {
     positiveClass: pc,
-    bootstrapIterations: o.bootstrapIterations ?? 2000,
+    bootstrapIterations: o.bootstrapIterations ?? BOOTSTRAP_RESAMPLES,
     seed: o.seed ?? 0,
     bins: o.bins ?? 10,
     ...(o.targetSensitivity !== undefined ? { targetSensitivity: o.targetSensitivity } : {}),
@@ -252,7 +252,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const { summary, rows } = scoreSet(pred.probs, pred.labels, pred.numClasses, {
     positiveClass: meta.positiveClass,
     threshold,
-    bootstrapIterations: o.bootstrap ?? 2000,
+    bootstrapIterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES,
     seed: o.seed ?? 0,
     bins: o.bins ?? 10,
     ...(o.targetSensitivity !== undefined ? { targetSensitivity: o.targetSensitivity } : {}),

@@ -20,7 +20,7 @@ import { readManifest, rowPath, type Manifest, type ManifestRow } from '../../da
 import { decodeMaskAsInput, LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import { applyOcclusion, coverage, occlusionMask, type OcclusionKind } from '../../data/occlusion.js';
 import { CUE_FEATURES, cueVector, provenanceCues } from '../../data/provenance.js';
-import { positiveColumn } from '../../recipe/metrics.js';
+import { BOOTSTRAP_RESAMPLES, positiveColumn } from '../../recipe/metrics.js';
 import { bootstrapAuc, type AucInterval } from '../../recipe/roc.js';
 import {
   FRAME_ONLY_LIMIT,
@@ -164,7 +164,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const sources = rows.map((r) => r.source);
   const patients = rows.map((r) => r.patientId);
   const threshold = meta.threshold;
-  const stat = { bootstrap: o.bootstrap ?? 2000, seed: o.seed ?? 0 };
+  const stat = { bootstrap: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 };
   const pos = {
     full: positiveColumn(sc.probs.full, C, pc),
     frame: positiveColumn(sc.probs['frame-only'], C, pc),

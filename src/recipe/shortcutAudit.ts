@@ -1,6 +1,7 @@
 // The shortcut audit's tests and verdicts, as pure functions of scores, labels, sources,
 // features and provenance cues (app/audit.ts runs the model and reads the images). Each test
-// returns its figure with a 95 % interval and one verdict line: pass, warn or flag.
+// returns its figures with 95 % intervals and a Finding: the check, its verdict as data (pass,
+// warn, flag or n/a) and the sentence that explains it, which reports show as written.
 //
 // Choices (documented here because they decide what "flagged" means):
 // - Occlusion tests (frame only, lungs out; data/occlusion.ts defines the regions): the
@@ -52,6 +53,13 @@ export const METADATA_WARN_AUC = 0.65;
 export const LOSO_SPREAD = 0.1;
 
 export type Verdict = 'pass' | 'warn' | 'flag' | 'n/a';
+
+/** One check's conclusion: what was checked, the verdict, and the sentence that explains it. */
+export interface Finding {
+  check: string;
+  verdict: Verdict;
+  text: string;
+}
 const RANK: Record<Verdict, number> = { 'n/a': 0, pass: 1, warn: 2, flag: 3 };
 export const worst = (vs: Verdict[]): Verdict => vs.reduce<Verdict>((a, b) => (RANK[b] > RANK[a] ? b : a), 'n/a');
 
@@ -64,15 +72,13 @@ const ci = (a: { value: number; lo: number; hi: number }) => `${f3(a.value)} (95
 const pct = (p: Proportion) =>
   `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)})`;
 
-export interface OcclusionResult {
+export interface OcclusionResult extends Finding {
   test: 'frame-only' | 'lungs-out';
   auc: AucInterval;
   /** Accuracy at the model's threshold on the occluded images. */
   accuracy: Proportion;
   /** (AUC_occluded − 0.5) / (AUC_full − 0.5). */
   retained: number;
-  verdict: Verdict;
-  line: string;
 }
 
 /** y: 1 = positive class, 0 = other. */
@@ -92,21 +98,27 @@ export function occlusionTest(
     test === 'frame-only' ? 'with only the frame outside the lungs left' : 'with the lung fields blacked out';
   let verdict: Verdict = 'pass';
   let why = `the model is near chance ${what}, as a model that reads the lungs should be (limit ${limit})`;
-  if (!Number.isFinite(a.value)) (verdict = 'n/a'), (why = 'needs both classes');
-  else if (a.value >= limit && a.lo > 0.5)
-    (verdict = 'flag'),
-      (why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`);
-  else if (a.value >= limit)
-    (verdict = 'warn'), (why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`);
-  else if (a.value <= 1 - limit && a.hi < 0.5)
-    (verdict = 'warn'), (why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`);
+  if (!Number.isFinite(a.value)) {
+    verdict = 'n/a';
+    why = 'needs both classes';
+  } else if (a.value >= limit && a.lo > 0.5) {
+    verdict = 'flag';
+    why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`;
+  } else if (a.value >= limit) {
+    verdict = 'warn';
+    why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`;
+  } else if (a.value <= 1 - limit && a.hi < 0.5) {
+    verdict = 'warn';
+    why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`;
+  }
   return {
     test,
     auc: a,
     accuracy,
     retained,
+    check: test,
     verdict,
-    line: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}`,
+    text: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}`,
   };
 }
 
@@ -124,11 +136,9 @@ export interface ProbeLabel {
   verdict: Verdict;
 }
 
-export interface ProbeResult {
+export interface ProbeResult extends Finding {
   what: string;
   labels: ProbeLabel[];
-  verdict: Verdict;
-  line: string;
 }
 
 /**
@@ -181,22 +191,26 @@ export function sourceProbe(
     out.push({ label, n: idx.length, sources: counts, folds: cv.folds, accuracy, majority, lift, auc, verdict });
   }
   const verdict = worst(out.map((l) => l.verdict));
-  const line =
+  const text =
     out.length === 0
       ? 'source probe: n/a — no label has images from two or more sources'
       : `source probe: ${out.map((l) => `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)} vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`).join('; ')} — ${verdict.toUpperCase()}: ${verdict === 'flag' ? "the model's features encode where an image comes from" : verdict === 'warn' ? 'the features carry some of the source' : 'the features carry little of the source'}`;
-  return { what: 'penultimate features → source, within each label', labels: out, verdict, line };
+  return {
+    what: 'penultimate features → source, within each label',
+    labels: out,
+    check: 'source probe',
+    verdict,
+    text,
+  };
 }
 
-export interface MetadataResult {
+export interface MetadataResult extends Finding {
   features: string[];
   n: number;
   folds: number;
   auc: AucInterval;
   /** Each cue alone: max(AUC, 1 − AUC) of the raw cue, highest first. */
   single: { feature: string; auc: number }[];
-  verdict: Verdict;
-  line: string;
 }
 
 /** Metadata-only baseline: provenance cues x [n × d] → label (y 0/1), cross-validated. */
@@ -236,8 +250,9 @@ export function metadataBaseline(
       folds: 0,
       auc: nan,
       single,
+      check: 'metadata-only',
       verdict: 'n/a',
-      line: 'metadata-only: n/a — the set has one class',
+      text: 'metadata-only: n/a — the set has one class',
     };
   }
   const cv = crossValidate(x, y, d, patients, { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA });
@@ -261,8 +276,9 @@ export function metadataBaseline(
     folds: cv.folds,
     auc: a,
     single,
+    check: 'metadata-only',
     verdict,
-    line: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}`,
+    text: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}`,
   };
 }
 
@@ -277,12 +293,10 @@ export interface SourceMetrics {
   auc: AucInterval | null;
 }
 
-export interface PerSourceResult {
+export interface PerSourceResult extends Finding {
   sources: SourceMetrics[];
   /** Share of images whose source holds both classes. */
   mixedShare: number;
-  verdict: Verdict;
-  line: string;
 }
 
 export function perSource(
@@ -332,7 +346,13 @@ export function perSource(
         `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`,
     )
     .join('; ');
-  return { sources: rows, mixedShare, verdict, line: `per source: ${list} — ${verdict.toUpperCase()}: ${why}` };
+  return {
+    sources: rows,
+    mixedShare,
+    check: 'per source',
+    verdict,
+    text: `per source: ${list} — ${verdict.toUpperCase()}: ${why}`,
+  };
 }
 
 export interface LosoRow {
@@ -345,10 +365,8 @@ export interface LosoRow {
   without: number;
 }
 
-export interface LosoResult {
+export interface LosoResult extends Finding {
   rows: LosoRow[];
-  verdict: Verdict;
-  line: string;
 }
 
 /** labels: class names per row; y 1 = positive class. */
@@ -395,9 +413,9 @@ export function leaveOneSourceOut(
     );
   }
   const verdict = worst(verdicts);
-  const line =
+  const text =
     rows.length === 0
       ? 'leave one source out: n/a — no label has two or more sources'
       : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'} — ${verdict.toUpperCase()}: ${verdict === 'warn' ? 'the model separates some sources far better than others: its score tracks provenance' : 'the model separates each source about equally'}`;
-  return { rows, verdict, line };
+  return { rows, check: 'leave one source out', verdict, text };
 }

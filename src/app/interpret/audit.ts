@@ -3,7 +3,7 @@
 // (lungs region blanked) and with the lung fields blacked out (data/occlusion.ts), and pools
 // its penultimate features; the provenance cues of each file are read beside it. The tests
 // and their verdicts are recipe/shortcutAudit.ts. Writes audit.json (every figure, interval
-// and verdict line), audit_rows.csv (per image), audit_auc.svg, audit_sources.svg and
+// and finding), audit_rows.csv (per image), audit_auc.svg, audit_sources.svg and
 // audit_examples.png (what the model saw in each test); `cxrtune report` shows it.
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { existsSync } from 'node:fs';
@@ -41,6 +41,7 @@ import {
   type MetadataResult,
   type OcclusionResult,
   type PerSourceResult,
+  type Finding,
   type ProbeResult,
   type Verdict,
 } from '../../recipe/shortcutAudit.js';
@@ -56,6 +57,9 @@ import pLimit from 'p-limit';
 /** Manifest columns read as the image's lung mask (PNG, non-zero inside the lungs). */
 export { LUNG_MASK_COLUMNS };
 export const AUDIT_DIR = 'audit';
+
+/** A line of the audit's summary: a check's finding, or the model on the images as they are (no verdict). */
+export type AuditLine = Finding | { check: 'as is'; verdict: null; text: string };
 
 export interface AuditOptions {
   model: string;
@@ -112,8 +116,8 @@ export interface AuditResult {
   perSource: PerSourceResult;
   leaveOneSourceOut: LosoResult;
   verdict: Verdict;
-  /** One line per test, the overall verdict first. */
-  lines: string[];
+  /** One per test, the overall verdict first, then the model as is (a reference: no verdict). */
+  findings: AuditLine[];
   choices: Record<string, number | string>;
   seconds: number;
   files: { json: string; rows: string; aucPlot: string; sourcesPlot: string; examples: string };
@@ -224,16 +228,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     perSource: per,
     leaveOneSourceOut: loso,
     verdict,
-    lines: [
-      headlineOf(verdict, flagged),
-      `as is: AUC ${fmt(full.auc)} on ${n} images`,
-      frameOnly.line,
-      lungsOut.line,
-      probe.line,
-      metadata.line,
-      per.line,
-      loso.line,
-    ],
+    findings: auditFindings({ full, frameOnly, lungsOut, probe, metadata, per, loso, verdict, flagged }, n),
     choices: auditChoices(o, stat),
     seconds: (performance.now() - t0) / 1000,
     files,
@@ -285,7 +280,7 @@ async function runTests(
   ]);
   const flagged = [frameOnly, lungsOut, probe, metadata, per, loso]
     .filter((t) => t.verdict === 'flag')
-    .map((t) => t.line.split(':')[0]);
+    .map((t) => t.check);
   return { full, frameOnly, lungsOut, probe, cues, metadata, per, loso, verdict, flagged };
 }
 
@@ -375,7 +370,34 @@ async function scoreImages(
   return sc;
 }
 
-function headlineOf(verdict: Verdict, flagged: (string | undefined)[]): string {
+/** The audit's summary: the overall finding, the model as is, then each test's finding. */
+export function auditFindings(
+  t: {
+    full: { auc: AucInterval };
+    frameOnly: OcclusionResult;
+    lungsOut: OcclusionResult;
+    probe: ProbeResult;
+    metadata: MetadataResult;
+    per: PerSourceResult;
+    loso: LosoResult;
+    verdict: Verdict;
+    flagged: string[];
+  },
+  images: number,
+): AuditLine[] {
+  return [
+    { check: 'audit', verdict: t.verdict, text: headlineOf(t.verdict, t.flagged) },
+    { check: 'as is', verdict: null, text: `as is: AUC ${fmt(t.full.auc)} on ${images} images` },
+    t.frameOnly,
+    t.lungsOut,
+    t.probe,
+    t.metadata,
+    t.per,
+    t.loso,
+  ].map(({ check, verdict, text }) => ({ check, verdict, text }) as AuditLine);
+}
+
+function headlineOf(verdict: Verdict, flagged: string[]): string {
   return verdict === 'flag'
     ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data as evidence that it reads the lungs`
     : verdict === 'warn'
@@ -419,7 +441,7 @@ async function writeRowsCsv(
           p_lungs_out: pos.lungs[k]!.toFixed(6),
           bytes_per_pixel: Number(cues[k]!.bytesPerPixel.toPrecision(6)),
         };
-        cueVector(cues[k]!).forEach((v, j) => (rec[header[9 + j]!] = Number(v.toPrecision(6))));
+        for (const [j, v] of cueVector(cues[k]!).entries()) rec[header[9 + j]!] = Number(v.toPrecision(6));
         return rec;
       }),
     ),

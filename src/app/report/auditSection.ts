@@ -3,7 +3,7 @@
 // leave-one-source-out tables and the contact sheet of what the model saw in each test.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { AuditResult } from '../interpret/audit.js';
+import type { AuditLine, AuditResult } from '../interpret/audit.js';
 import { auditBars, sourceBars } from '../interpret/audit.js';
 import { auditAucSpec, perSourceSpec } from './auditPlots.js';
 import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
@@ -13,15 +13,19 @@ const CLS: Record<string, string> = { flag: 'bad', warn: 'warnText', pass: 'good
 const ci = (a: { value: number; lo: number; hi: number } | null) =>
   a && Number.isFinite(a.value) ? `${num(a.value)} (${num(a.lo)}–${num(a.hi)})` : 'n/a';
 
+/** An audit.json's findings; one written before findings had only its lines (the headline first). */
+function findingsOf(a: AuditResult & { lines?: string[] }): AuditLine[] {
+  return (
+    a.findings ??
+    (a.lines ?? []).map((text, i) => ({ check: '', verdict: i === 0 ? a.verdict : null, text }) as AuditLine)
+  );
+}
+
 export async function auditSection(file: string): Promise<string> {
   const a = JSON.parse(readFileSync(file, 'utf8')) as AuditResult;
+  const findings = findingsOf(a);
   const verdict = (v: string) => ({ html: `<span class="${CLS[v] ?? ''}">${escapeHtml(v.toUpperCase())}</span>` });
-  const lines = a.lines
-    .map((l, i) => {
-      const v = (/— (PASS|WARN|FLAG|N\/A):/.exec(l)?.[1] ?? (i === 0 ? a.verdict : '')).toLowerCase();
-      return `<li class="${CLS[v] ?? ''}">${escapeHtml(l)}</li>`;
-    })
-    .join('');
+  const lines = findings.map((f) => `<li class="${CLS[f.verdict ?? ''] ?? ''}">${escapeHtml(f.text)}</li>`).join('');
   const plot = async (spec: Parameters<typeof renderSvg>[0]) =>
     `<div class="plot">${inlineSvg(await renderSvg(spec))}</div>`;
   const tests: Cell[][] = [
@@ -92,7 +96,7 @@ export async function auditSection(file: string): Promise<string> {
     : '';
   const ex = join(dirname(file), 'audit_examples.png');
   return (
-    `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(a.lines[0] ?? '')}</p>` +
+    `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(findings[0]?.text ?? '')}</p>` +
     `<p class="muted">${escapeHtml(a.data.manifest)} [${escapeHtml(a.data.split)}]: ${a.data.images} images (${a.data.positives} positive, ${a.data.negatives} other) from ${a.data.patients} patients; lung region from masks on ${a.data.lungRegion.masks}, fixed box on ${a.data.lungRegion.fixedBox}${a.data.lungRegion.ignoredMasks ? ` (${a.data.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked shape a cue)` : ''}. Model ${escapeHtml(a.model.arch)}, threshold ${a.model.threshold}; source probe on ${escapeHtml(a.model.featureLayer)} (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples); proportions: Wilson.</p>` +
     `<ul>${lines}</ul>` +
     `<div class="row">${await plot(auditAucSpec(auditBars(a)))}${await plot(perSourceSpec(sourceBars(a)))}</div>` +

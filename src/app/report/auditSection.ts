@@ -8,6 +8,7 @@ import { auditBars, sourceBars } from '../interpret/audit.js';
 import { auditAucSpec, perSourceSpec } from './auditPlots.js';
 import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
 import { renderSvg } from './plots.js';
+import { thresholdText } from './figures.js';
 
 const CLS: Record<string, string> = { flag: 'bad', warn: 'warnText', pass: 'good', 'n/a': 'muted' };
 const ci = (a: { value: number; lo: number; hi: number } | null) =>
@@ -97,7 +98,7 @@ export async function auditSection(file: string): Promise<string> {
   const ex = join(dirname(file), 'audit_examples.png');
   return (
     `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(findings[0]?.text ?? '')}</p>` +
-    `<p class="muted">${escapeHtml(a.data.manifest)} [${escapeHtml(a.data.split)}]: ${a.data.images} images (${a.data.positives} positive, ${a.data.negatives} other) from ${a.data.patients} patients; lung region from masks on ${a.data.lungRegion.masks}, fixed box on ${a.data.lungRegion.fixedBox}${a.data.lungRegion.ignoredMasks ? ` (${a.data.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked shape a cue)` : ''}. Model ${escapeHtml(a.model.arch)}, threshold ${a.model.threshold}; source probe on ${escapeHtml(a.model.featureLayer)} (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples); proportions: Wilson.</p>` +
+    `<p class="muted">${escapeHtml(a.data.manifest)} [${escapeHtml(a.data.split)}]: ${a.data.images} images (${a.data.positives} positive, ${a.data.negatives} other) from ${a.data.patients} patients; lung region from masks on ${a.data.lungRegion.masks}, fixed box on ${a.data.lungRegion.fixedBox}${a.data.lungRegion.ignoredMasks ? ` (${a.data.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked shape a cue)` : ''}. Model ${escapeHtml(a.model.arch)}, threshold ${thresholdText(a.model.threshold)}; source probe on ${escapeHtml(a.model.featureLayer)} (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples); proportions: Wilson.</p>` +
     `<ul>${lines}</ul>` +
     `<div class="row">${await plot(auditAucSpec(auditBars(a)))}${await plot(perSourceSpec(sourceBars(a)))}</div>` +
     table(['test', 'AUC (95 % CI)', 'detail', 'verdict'], tests) +

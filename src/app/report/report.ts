@@ -29,7 +29,8 @@ import {
   trainingCurvesSpec,
   type TracePoint,
 } from './evalPlots.js';
-import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
+import { escapeHtml, inlineSvg, num, pngDataUrl, table, type Cell } from './html.js';
+import { aucText, oneClassText, rateText, thresholdText } from './figures.js';
 import { limitations } from './limitations.js';
 import { auditSection } from './auditSection.js';
 import { findAudit } from '../interpret/audit.js';
@@ -127,14 +128,14 @@ function metricsRow(e: Evaluation): Cell[] {
     { html: protocolBadge(protocolOf(e).protocol) },
     m.n,
     `${m.positives} / ${m.negatives}`,
-    pctCi(m.accuracy),
-    pctCi(m.sensitivity),
-    pctCi(m.specificity),
-    pctCi(m.ppv),
-    pctCi(m.npv),
+    rateText(m.accuracy),
+    rateText(m.sensitivity),
+    rateText(m.specificity),
+    rateText(m.ppv),
+    rateText(m.npv),
     num(m.f1),
     num(m.balancedAccuracy),
-    Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${num(m.auc.lo)}–${num(m.auc.hi)})` : 'n/a',
+    aucText(m),
     num(m.calibration.ece),
   ];
 }
@@ -162,7 +163,7 @@ function protocolBadge(p: Protocol): string {
 /** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals), each source's protocol beside it. */
 function bySourceTable(groups: (GroupRates & Partial<Pick<SourceRates, 'protocol' | 'why'>>)[] | undefined): string {
   if (!groups || groups.length === 0) return '';
-  const rate = (p: GroupRates['sensitivity']) => (p.den ? `${pctCi(p)} (${p.num}/${p.den})` : '—');
+  const rate = (p: GroupRates['sensitivity']) => (p.den ? `${rateText(p)} (${p.num}/${p.den})` : '—');
   return table(
     ['source', 'protocol', 'images', 'pos / neg', 'sensitivity (95 % CI)', 'specificity (95 % CI)'],
     groups.map((g) => [
@@ -290,20 +291,41 @@ function readEvaluations(evalDirs: string[]): Evaluation[] {
   });
 }
 
-/** An evaluation's headline cards (protocol, AUC, sensitivity, specificity, accuracy) and how they were measured. */
-function headlineCards(e: Evaluation): string {
+/**
+ * An evaluation's headline cards (protocol, AUC, sensitivity, specificity, accuracy) and how they
+ * were measured; a set of one class shows the one rate it measures and says what needs both.
+ */
+export function headlineCards(e: Evaluation): string {
+  const m = e.metrics;
+  const oneClass = oneClassText(m);
+  const cards = oneClass
+    ? [
+        ['protocol', protocolLabel(protocolOf(e).protocol)],
+        m.positives > 0 ? ['sensitivity', rateText(m.sensitivity)] : ['specificity', rateText(m.specificity)],
+      ]
+    : [
+        ['protocol', protocolLabel(protocolOf(e).protocol)],
+        ['AUC', aucText(m)],
+        ['sensitivity', rateText(m.sensitivity)],
+        ['specificity', rateText(m.specificity)],
+        ['accuracy', rateText(m.accuracy)],
+      ];
   return (
-    `<div class="cards">${[
-      ['protocol', protocolLabel(protocolOf(e).protocol)],
-      ['AUC', `${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)})`],
-      ['sensitivity', pctCi(e.metrics.sensitivity)],
-      ['specificity', pctCi(e.metrics.specificity)],
-      ['accuracy', pctCi(e.metrics.accuracy)],
-    ]
+    `<div class="cards">${cards
       .map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`)
       .join('')}</div>` +
-    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}. On ${escapeHtml(e.name)} (${e.metrics.n} images) at threshold ${e.metrics.threshold}; 95 % Wilson intervals, AUC stratified bootstrap (${e.metrics.auc.iterations} resamples).</p>`
+    (oneClass ? `<p>${escapeHtml(oneClass)}.</p>` : '') +
+    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}. On ${escapeHtml(e.name)} (${m.n} images) at threshold ${thresholdText(m.threshold)}; 95 % Wilson intervals${oneClass ? '' : `, AUC stratified bootstrap (${m.auc.iterations} resamples)`}.</p>`
   );
+}
+
+/** One line of the summary's other figures: AUC, sensitivity and specificity, or what a one-class set measures. */
+export function otherFigure(e: Evaluation): string {
+  const m = e.metrics;
+  const figures =
+    oneClassText(m) ??
+    `AUC ${aucText(m)}, sensitivity ${rateText(m.sensitivity)}, specificity ${rateText(m.specificity)}`;
+  return `<li>${protocolBadge(protocolOf(e).protocol)} ${escapeHtml(e.name)}: ${escapeHtml(figures)}</li>`;
 }
 
 /**
@@ -329,10 +351,7 @@ function summarySection(evals: Evaluation[], data: DatasetSummary | null): strin
   else
     headline = `<p class="warn"><b>No source-held-out or external figure.</b> The only evaluation is <b>INTERNAL</b> (held-out patients of the training sources), which provenance shortcuts inflate; it is listed in the tables below, not headlined. Build the data with <code>data build --split-by location</code> (or source) for a source-held-out validation, or evaluate an external set.</p>`;
   const others = evals.filter((e) => e !== head);
-  const otherFigures =
-    head && others.length
-      ? `<p>Other figures:</p><ul>${others.map((e) => `<li>${protocolBadge(protocolOf(e).protocol)} ${escapeHtml(e.name)}: AUC ${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)}), sensitivity ${escapeHtml(pctCi(e.metrics.sensitivity))}, specificity ${escapeHtml(pctCi(e.metrics.specificity))}</li>`).join('')}</ul>`
-      : '';
+  const otherFigures = head && others.length ? `<p>Other figures:</p><ul>${others.map(otherFigure).join('')}</ul>` : '';
   return warnings + headline + otherFigures;
 }
 
@@ -423,7 +442,7 @@ function tablesSection(
     evals
       .map((e) =>
         e.metrics.youden
-          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${num(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
+          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${thresholdText(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
           : '',
       )
       .join('')
@@ -436,15 +455,15 @@ async function evaluationSection(e: Evaluation): Promise<string> {
   const cls = e.model.classes;
   const pc = e.model.positiveClass;
   const neg = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
-  const ops = [{ fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${m.threshold}` }].filter(
-    (p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr),
-  );
+  const ops = [
+    { fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${thresholdText(m.threshold)}` },
+  ].filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
   const both = m.positives > 0 && m.negatives > 0;
   const pi = protocolOf(e);
   return (
     `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${protocolBadge(pi.protocol)}: ${escapeHtml(pi.why)}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>` +
     ((e.bySource ?? []).length
-      ? `<h3>Per source at threshold ${num(m.threshold)}</h3>${bySourceTable(e.bySource)}`
+      ? `<h3>Per source at threshold ${thresholdText(m.threshold)}</h3>${bySourceTable(e.bySource)}`
       : '') +
     `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}` +
     (both

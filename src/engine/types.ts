@@ -4,6 +4,10 @@
 // The architectures are the registry's (models/registry.ts: one file per family).
 export { ARCHS, type Arch } from './models/registry.js';
 import type { Arch } from './models/registry.js';
+// The input normalisation is the family files' (they hold ImageNet's); defined there so the
+// model files need nothing from this one.
+export type { Normalisation } from './models/family.js';
+import type { Normalisation } from './models/family.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
 export type BatchNormMode = 'train' | 'eval' | 'frozen';
@@ -15,11 +19,6 @@ export interface Batch {
   shape: [n: number, h: number, w: number, c: number];
   /** Class index per image (training only). */
   labels?: Int32Array;
-}
-
-export interface Normalisation {
-  mean: [number, number, number];
-  std: [number, number, number];
 }
 
 export interface ModelSpec {

@@ -1,7 +1,7 @@
 // `cxrtune audit`: the shortcut audit (app/audit.ts). Prints one verdict line per test;
 // --json prints audit.json. Exit code 0 whatever the verdict (a flag is a finding, not an error).
 import type { Command } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { audit } from '../app/interpret/audit.js';
 import { intArg } from './args.js';
 import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';

@@ -1,7 +1,7 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
 import { intArg } from './args.js';
 import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';

@@ -23,7 +23,7 @@ import { cpuHasBf16, physicalCores } from '../../engine/runtime.js';
 import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { ARCHS, type Arch, type Precision } from '../../engine/types.js';
 import type { TrainerCallback } from '../../recipe/callbacks.js';
-import { formatDuration } from '../../recipe/progressBar.js';
+import { formatDuration } from '../../util/progressLine.js';
 import { audit } from '../interpret/audit.js';
 import { camCheck, type CamCheckResult } from '../interpret/camCheck.js';
 import { evaluate, formatEvaluation, type Evaluation } from '../evaluate/evaluate.js';

@@ -14,7 +14,7 @@ import { summarise, type DatasetSummary } from '../../data/summary.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import { layerGroups, type GroupMode } from '../../recipe/discriminative.js';
 import type { LrFindResult } from '../../recipe/lrFinder.js';
-import { formatDuration } from '../../recipe/progressBar.js';
+import { formatDuration } from '../../util/progressLine.js';
 import type { CamCheckResult } from '../interpret/camCheck.js';
 import type { Evaluation } from '../evaluate/evaluate.js';
 import type { TopLossResult } from '../interpret/explain.js';

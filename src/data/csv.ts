@@ -99,7 +99,8 @@ export function requireColumns(table: CsvTable, columns: string[], where: string
   const missing = columns.filter((c) => !table.header.includes(c));
   if (missing.length > 0) {
     throw new Error(
-      `${where}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')} (has: ${headerList(table.header)})`,
+      `${where}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `'${m}'`).join(', ')}` +
+        ` (has: ${headerList(table.header)})`,
     );
   }
 }

@@ -76,7 +76,7 @@ export class Model implements EngineModel {
     return new Model(resolved, new NativeModel(resolved));
   }
 
-  /** Runs calls on this model one at a time, in the order they were made, each after the last settles (failed or not). */
+  /** Runs calls on this model one at a time, in order, each after the last settles (failed or not). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     return this.calls(fn);
   }

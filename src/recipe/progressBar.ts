@@ -50,7 +50,8 @@ export class ProgressBar implements TrainerCallback {
     this.write(
       overwrite(
         `epoch ${s.epoch + 1}/${this.epochs} ${bar} ${s.batch + 1}/${s.batchesPerEpoch}` +
-          ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s ETA ${formatDuration(eta)}`,
+          ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s` +
+          ` ETA ${formatDuration(eta)}`,
       ),
     );
   }

@@ -82,6 +82,7 @@ test('a two-class set: every card, the AUC at its interval precision', () => {
   assert.match(cards, /at threshold 0\.5; 95 % Wilson intervals, AUC stratified bootstrap \(200 resamples\)\.<\/p>$/);
   assert.equal(
     otherFigure(e),
-    '<li><span class="good">EXTERNAL</span> site b: AUC 1.000 (1.000–1.000), sensitivity 100 % (51–100), specificity 100 % (51–100)</li>',
+    '<li><span class="good">EXTERNAL</span> site b: AUC 1.000 (1.000–1.000), ' +
+      'sensitivity 100 % (51–100), specificity 100 % (51–100)</li>',
   );
 });

@@ -38,10 +38,12 @@ export function oneClassText(
   m: Pick<Summary, 'positives' | 'negatives' | 'sensitivity' | 'specificity'>,
 ): string | null {
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const only = (n: number, what: string, measured: string, rate: Interval & { den: number }, unmeasured: string) =>
+    `one class only (${plural(n, what)}): ${measured} ${rateText(rate)}; AUC and ${unmeasured} need both classes`;
   if (m.positives > 0 && m.negatives === 0)
-    return `one class only (${plural(m.positives, 'positive')}): sensitivity ${rateText(m.sensitivity)}; AUC and specificity need both classes`;
+    return only(m.positives, 'positive', 'sensitivity', m.sensitivity, 'specificity');
   if (m.negatives > 0 && m.positives === 0)
-    return `one class only (${plural(m.negatives, 'negative')}): specificity ${rateText(m.specificity)}; AUC and sensitivity need both classes`;
+    return only(m.negatives, 'negative', 'specificity', m.specificity, 'sensitivity');
   return null;
 }
 

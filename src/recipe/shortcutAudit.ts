@@ -191,10 +191,21 @@ export function sourceProbe(
     out.push({ label, n: idx.length, sources: counts, folds: cv.folds, accuracy, majority, lift, auc, verdict });
   }
   const verdict = worst(out.map((l) => l.verdict));
+  const each = out.map(
+    (l) =>
+      `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)}` +
+      ` vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`,
+  );
+  const why =
+    verdict === 'flag'
+      ? "the model's features encode where an image comes from"
+      : verdict === 'warn'
+        ? 'the features carry some of the source'
+        : 'the features carry little of the source';
   const text =
     out.length === 0
       ? 'source probe: n/a — no label has images from two or more sources'
-      : `source probe: ${out.map((l) => `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)} vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`).join('; ')} — ${verdict.toUpperCase()}: ${verdict === 'flag' ? "the model's features encode where an image comes from" : verdict === 'warn' ? 'the features carry some of the source' : 'the features carry little of the source'}`;
+      : `source probe: ${each.join('; ')} — ${verdict.toUpperCase()}: ${why}`;
   return {
     what: 'penultimate features → source, within each label',
     labels: out,
@@ -336,14 +347,18 @@ export function perSource(
     verdict === 'n/a'
       ? 'the set has one class, so the design check does not apply'
       : verdict === 'flag'
-        ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
+        ? 'every source holds a single class: source and label coincide, and no metric on this set can tell ' +
+          'a disease reader from a source reader'
         : verdict === 'warn'
           ? `only ${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`
           : `${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`;
   const list = rows
     .map(
       (r) =>
-        `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`,
+        `${r.source} (${r.n}: ${[
+          ...(r.positives > 0 ? [`sens ${pct(r.sensitivity)}`] : []),
+          ...(r.negatives > 0 ? [`spec ${pct(r.specificity)}`] : []),
+        ].join(', ')})`,
     )
     .join('; ');
   return {
@@ -409,13 +424,19 @@ export function leaveOneSourceOut(
     const v: Verdict = spread > LOSO_SPREAD && best.alone.lo > worstRow.alone.hi ? 'warn' : 'pass';
     verdicts.push(v);
     notes.push(
-      `${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source}) to ${f3(best.alone.value)} (${best.source})`,
+      `${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source})` +
+        ` to ${f3(best.alone.value)} (${best.source})`,
     );
   }
   const verdict = worst(verdicts);
   const text =
     rows.length === 0
       ? 'leave one source out: n/a — no label has two or more sources'
-      : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'} — ${verdict.toUpperCase()}: ${verdict === 'warn' ? 'the model separates some sources far better than others: its score tracks provenance' : 'the model separates each source about equally'}`;
+      : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'}` +
+        ` — ${verdict.toUpperCase()}: ${
+          verdict === 'warn'
+            ? 'the model separates some sources far better than others: its score tracks provenance'
+            : 'the model separates each source about equally'
+        }`;
   return { rows, check: 'leave one source out', verdict, text };
 }

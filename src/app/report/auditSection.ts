@@ -34,7 +34,8 @@ export async function auditSection(file: string): Promise<string> {
     [
       'frame only (lungs blanked)',
       ci(a.frameOnly.auc),
-      `${num(100 * a.data.blanked['frame-only'], 1)} % of the image blanked; ${num(a.frameOnly.retained, 2)} of the discrimination retained`,
+      `${num(100 * a.data.blanked['frame-only'], 1)} % of the image blanked;` +
+        ` ${num(a.frameOnly.retained, 2)} of the discrimination retained`,
       verdict(a.frameOnly.verdict),
     ],
     [
@@ -96,18 +97,34 @@ export async function auditSection(file: string): Promise<string> {
       )
     : '';
   const ex = join(dirname(file), 'audit_examples.png');
+  const d = a.data;
+  const region =
+    `lung region from masks on ${d.lungRegion.masks}, fixed box on ${d.lungRegion.fixedBox}` +
+    (d.lungRegion.ignoredMasks
+      ? ` (${d.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked` +
+        ' shape a cue)'
+      : '');
+  const about =
+    `${escapeHtml(d.manifest)} [${escapeHtml(d.split)}]: ${d.images} images (${d.positives} positive,` +
+    ` ${d.negatives} other) from ${d.patients} patients; ${region}. Model ${escapeHtml(a.model.arch)},` +
+    ` threshold ${thresholdText(a.model.threshold)}; source probe on ${escapeHtml(a.model.featureLayer)}` +
+    ` (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples);` +
+    ' proportions: Wilson.';
+  const folds = a.sourceProbe.labels[0]?.folds ?? a.choices.folds;
+  const gallery =
+    '<h3>What the model saw</h3><p class="muted">Each row: the image, frame only, lungs out.</p>' +
+    '<img class="gallery" alt="audit examples" src="';
   return (
     `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(findings[0]?.text ?? '')}</p>` +
-    `<p class="muted">${escapeHtml(a.data.manifest)} [${escapeHtml(a.data.split)}]: ${a.data.images} images (${a.data.positives} positive, ${a.data.negatives} other) from ${a.data.patients} patients; lung region from masks on ${a.data.lungRegion.masks}, fixed box on ${a.data.lungRegion.fixedBox}${a.data.lungRegion.ignoredMasks ? ` (${a.data.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked shape a cue)` : ''}. Model ${escapeHtml(a.model.arch)}, threshold ${thresholdText(a.model.threshold)}; source probe on ${escapeHtml(a.model.featureLayer)} (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples); proportions: Wilson.</p>` +
+    `<p class="muted">${about}</p>` +
     `<ul>${lines}</ul>` +
     `<div class="row">${await plot(auditAucSpec(auditBars(a)))}${await plot(perSourceSpec(sourceBars(a)))}</div>` +
     table(['test', 'AUC (95 % CI)', 'detail', 'verdict'], tests) +
-    `<h3>Source probe (penultimate features → source, within each label; ${a.sourceProbe.labels[0]?.folds ?? a.choices.folds}-fold, patient-grouped)</h3>${probe}` +
+    `<h3>Source probe (penultimate features → source, within each label; ${folds}-fold, patient-grouped)</h3>${probe}` +
     `<h3>Per source</h3>${per}` +
     (loso ? `<h3>Leave one source out (the model as trained; no retraining)</h3>${loso}` : '') +
-    (existsSync(ex)
-      ? `<h3>What the model saw</h3><p class="muted">Each row: the image, frame only, lungs out.</p><img class="gallery" alt="audit examples" src="${pngDataUrl(readFileSync(ex))}">`
-      : '') +
-    `<p class="muted">Regions: ${escapeHtml(String(a.choices.regions))}. Verdict thresholds: src/recipe/shortcutAudit.ts (Choices).</p>`
+    (existsSync(ex) ? `${gallery}${pngDataUrl(readFileSync(ex))}">` : '') +
+    `<p class="muted">Regions: ${escapeHtml(String(a.choices.regions))}.` +
+    ' Verdict thresholds: src/recipe/shortcutAudit.ts (Choices).</p>'
   );
 }

@@ -101,7 +101,7 @@ export interface AuditResult {
     positives: number;
     negatives: number;
     sources: Record<string, Record<string, number>>;
-    /** Images whose lung region came from a lung mask / from the fixed box; masks present on only some images (then unused). */
+    /** Images whose lung region came from a lung mask / from the fixed box; masks on only some images (then unused). */
     lungRegion: { masks: number; fixedBox: number; ignoredMasks: number };
     /** Mean share of the image blanked by each test. */
     blanked: Record<OcclusionKind, number>;
@@ -248,7 +248,10 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   return result;
 }
 
-/** The audit's tests, in order: as is, frame only, lungs out, source probe, metadata-only baseline, per source, leave one source out. */
+/**
+ * The audit's tests, in order: as is, frame only, lungs out, source probe, metadata-only baseline, per source,
+ * leave one source out.
+ */
 async function runTests(
   manifest: Manifest,
   rows: ManifestRow[],
@@ -399,9 +402,11 @@ export function auditFindings(
 
 function headlineOf(verdict: Verdict, flagged: string[]): string {
   return verdict === 'flag'
-    ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data as evidence that it reads the lungs`
+    ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this data` +
+        ' as evidence that it reads the lungs'
     : verdict === 'warn'
-      ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal (see below)'
+      ? 'AUDIT: WARN — no test flags a shortcut, but some are inconclusive or show partial provenance signal' +
+        ' (see below)'
       : 'AUDIT: PASS — the model falls to chance without the lungs, and provenance does not predict the label';
 }
 
@@ -463,7 +468,9 @@ function auditChoices(o: AuditOptions, stat: { bootstrap: number; seed: number }
     bootstrap: stat.bootstrap,
     seed: stat.seed,
     regions:
-      "frame-only blanks the lungs' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central 10 % kept, without a mask)",
+      "frame-only blanks the lungs' bounding box grown by 5 % of the side (fixed box x 12–88 %, y 10–85 % without" +
+      ' a mask); lungs-out blacks out the lung mask grown by 2 % (two superellipses in the fixed box, the central' +
+      ' 10 % kept, without a mask)',
   };
 }
 

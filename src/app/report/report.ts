@@ -160,7 +160,7 @@ function protocolBadge(p: Protocol): string {
   return `<span class="${PROTOCOL_CLASS[p]}">${protocolLabel(p)}</span>`;
 }
 
-/** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals), each source's protocol beside it. */
+/** Sensitivity and specificity per source at the threshold (Wilson intervals), each source's protocol beside it. */
 function bySourceTable(groups: (GroupRates & Partial<Pick<SourceRates, 'protocol' | 'why'>>)[] | undefined): string {
   if (!groups || groups.length === 0) return '';
   const rate = (p: GroupRates['sensitivity']) => (p.den ? `${rateText(p)} (${p.num}/${p.den})` : '—');
@@ -315,7 +315,9 @@ export function headlineCards(e: Evaluation): string {
       .map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`)
       .join('')}</div>` +
     (oneClass ? `<p>${escapeHtml(oneClass)}.</p>` : '') +
-    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}. On ${escapeHtml(e.name)} (${m.n} images) at threshold ${thresholdText(m.threshold)}; 95 % Wilson intervals${oneClass ? '' : `, AUC stratified bootstrap (${m.auc.iterations} resamples)`}.</p>`
+    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}.` +
+    ` On ${escapeHtml(e.name)} (${m.n} images) at threshold ${thresholdText(m.threshold)}; 95 % Wilson intervals` +
+    `${oneClass ? '' : `, AUC stratified bootstrap (${m.auc.iterations} resamples)`}.</p>`
   );
 }
 
@@ -442,7 +444,9 @@ function tablesSection(
     evals
       .map((e) =>
         e.metrics.youden
-          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${thresholdText(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
+          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${thresholdText(e.metrics.youden.threshold)}` +
+            ` gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %,` +
+            ` specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
           : '',
       )
       .join('')

@@ -32,11 +32,13 @@ function readRecords(text: string, where: string): CsvRecord[] {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const out: CsvRecord[] = [];
   // Each record's raw text runs on from the previous one's end (skipped blank lines included), so
-  // summing them gives the offset, hence the line, every record starts at.
+  // counting the line breaks in them gives the line every record starts on.
   let line = 1;
   try {
     const rows = parse(text, {
       raw: true,
+      // Any line end, as editors count lines (a file mixing them included).
+      record_delimiter: ['\r\n', '\n', '\r'],
       // Short rows read as empty fields (the caller fills them); a quote inside an unquoted field is literal.
       relax_column_count: true,
       relax_quotes: true,

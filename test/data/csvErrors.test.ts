@@ -35,6 +35,19 @@ test('CSV: line numbers count the lines inside quoted fields', () => {
   );
 });
 
+test('CSV: any line end ends a record, as before, in a file that mixes them too', () => {
+  assert.deepEqual(parseCsvRows('a,b\nx,y\r\nz,w\rq,"1\r\n2"\n'), [
+    ['a', 'b'],
+    ['x', 'y'],
+    ['z', 'w'],
+    ['q', '1\r\n2'],
+  ]);
+  assert.throws(
+    () => parseCsv('a,b\r\n1,2\r\n\r\nx,"abc\r\n\r\ndef\r\n', 'w.csv'),
+    /^Error: w\.csv: line 4: a quoted field never closes/,
+  );
+});
+
 test('CSV: short rows read as empty fields; blank lines are not records', () => {
   const t = parseCsv('a,b,c\n1\n\n2,3\n', 'f.csv');
   assert.deepEqual(

@@ -63,8 +63,6 @@ export function registerAuditCommand(program: Command): void {
       });
       if (o.json) process.stdout.write(json(r));
       else
-        process.stdout.write(
-          `${r.findings.map((f) => f.text).join('\n')}\nwrote ${r.files.json} and plots (${formatDuration(r.seconds)})\n`,
-        );
+        process.stdout.write(`${r.lines.join('\n')}\nwrote ${r.files.json} and plots (${formatDuration(r.seconds)})\n`);
     });
 }

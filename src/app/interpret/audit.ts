@@ -118,6 +118,8 @@ export interface AuditResult {
   verdict: Verdict;
   /** One per test, the overall verdict first, then the model as is (a reference: no verdict). */
   findings: AuditLine[];
+  /** The findings' sentences, in order (what audit.json held before findings; kept for its readers). */
+  lines: string[];
   choices: Record<string, number | string>;
   seconds: number;
   files: { json: string; rows: string; aucPlot: string; sourcesPlot: string; examples: string };
@@ -194,6 +196,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     examples: join(outDir, 'audit_examples.png'),
   };
   await writeRowsCsv(files.rows, rows, sc.rowIdx, pos, cues);
+  const findings = auditFindings({ full, frameOnly, lungsOut, probe, metadata, per, loso, verdict, flagged }, n);
   const result: AuditResult = {
     format: 'cxrtune-audit/1',
     created: new Date().toISOString(),
@@ -228,7 +231,8 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     perSource: per,
     leaveOneSourceOut: loso,
     verdict,
-    findings: auditFindings({ full, frameOnly, lungsOut, probe, metadata, per, loso, verdict, flagged }, n),
+    findings,
+    lines: findings.map((f) => f.text),
     choices: auditChoices(o, stat),
     seconds: (performance.now() - t0) / 1000,
     files,

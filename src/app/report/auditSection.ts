@@ -14,8 +14,8 @@ const CLS: Record<string, string> = { flag: 'bad', warn: 'warnText', pass: 'good
 const ci = (a: { value: number; lo: number; hi: number } | null) =>
   a && Number.isFinite(a.value) ? `${num(a.value)} (${num(a.lo)}–${num(a.hi)})` : 'n/a';
 
-/** An audit.json's findings; one written before findings had only its lines (the headline first). */
-function findingsOf(a: AuditResult & { lines?: string[] }): AuditLine[] {
+/** An audit.json's findings; one written before findings has only its lines (the headline first). */
+function findingsOf(a: Omit<AuditResult, 'findings'> & { findings?: AuditLine[] }): AuditLine[] {
   return (
     a.findings ??
     (a.lines ?? []).map((text, i) => ({ check: '', verdict: i === 0 ? a.verdict : null, text }) as AuditLine)

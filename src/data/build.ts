@@ -352,7 +352,7 @@ function buildNotes(
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
   if (units) {
     const sides = new Map<string, Set<string>>();
-    units.forEach((u, i) => sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u)));
+    for (const [i, u] of units.entries()) sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u));
     notes.push(
       `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`,
     );

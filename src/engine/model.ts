@@ -9,26 +9,26 @@ import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
 import { BOTTLENECK_RESNETS } from './models/resnet.js';
 import { gradCamMaps } from './gradCam.js';
-import {
-  type Arch,
-  type Batch,
-  type BatchNormMode,
-  type BatchNormStats,
-  type CamResult,
-  type EngineModel,
-  type FeatureResult,
-  type GroupHyper,
-  type HostTensor,
-  type LayerInfo,
-  type ModelSpec,
-  type Normalisation,
-  type OptimizerConfig,
-  type ParamInfo,
-  type PredictResult,
-  type Precision,
-  type StepOptions,
-  type StepResult,
-  type TensorMap,
+import type {
+  Arch,
+  Batch,
+  BatchNormMode,
+  BatchNormStats,
+  CamResult,
+  EngineModel,
+  FeatureResult,
+  GroupHyper,
+  HostTensor,
+  LayerInfo,
+  ModelSpec,
+  Normalisation,
+  OptimizerConfig,
+  ParamInfo,
+  PredictResult,
+  Precision,
+  StepOptions,
+  StepResult,
+  TensorMap,
 } from './types.js';
 
 const PRECISIONS: Precision[] = ['fp32', 'bf16', 'fp16'];
@@ -49,7 +49,7 @@ export class Model implements EngineModel {
     this.spec = spec;
     this.native = native;
     this.entries = native.entries();
-    this.entries.forEach((e, i) => this.index.set(e.name, i));
+    for (const [i, e] of this.entries.entries()) this.index.set(e.name, i);
     const b = native.blocks();
     this.blockNames = b.blocks;
     // The default layer is the family's (TypeScript): every call below names its layer.

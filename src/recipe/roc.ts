@@ -183,7 +183,7 @@ export function bootstrapAuc(
   if (!Number.isFinite(value)) return { value, lo: NaN, hi: NaN, ...base };
   const pos: number[] = [];
   const neg: number[] = [];
-  s.positive.forEach((p, i) => (p ? pos : neg).push(i));
+  for (const [i, p] of s.positive.entries()) (p ? pos : neg).push(i);
   const rng = createRng(seed);
   const n = s.positive.length;
   const wPos = new Float64Array(n);

@@ -124,7 +124,11 @@ export function checkOverlap(ref: ModelRef, rows: { patientId: string }[], allow
   }
   const shared = new Set<string>();
   let images = 0;
-  for (const r of rows) if (ts.patients.has(r.patientId)) shared.add(r.patientId), images++;
+  for (const r of rows) {
+    if (!ts.patients.has(r.patientId)) continue;
+    shared.add(r.patientId);
+    images++;
+  }
   const n = shared.size;
   const note =
     n === 0
@@ -358,7 +362,7 @@ function predictionsCsv(manifest: Manifest, pred: PredictedSet, rows: ScoredRow[
       predicted: cls[r.predicted],
       loss: r.loss.toFixed(6),
     };
-    cls.forEach((c, k) => (rec[`p_${c}`] = pred.probs[r.index * cls.length + k]!.toFixed(6)));
+    for (const [k, c] of cls.entries()) rec[`p_${c}`] = pred.probs[r.index * cls.length + k]!.toFixed(6);
     return rec;
   });
   return formatCsv(header, table);

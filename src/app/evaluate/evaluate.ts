@@ -20,6 +20,7 @@ import { Learner } from '../train/learner.js';
 import type { PredictedSet } from '../train/predictSet.js';
 import { renderSvg } from '../report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from '../report/evalPlots.js';
+import { thresholdText } from '../report/figures.js';
 import { writeJson } from '../train/runFolder.js';
 import {
   decideProtocol,
@@ -377,7 +378,13 @@ async function writePlots(
 ): Promise<void> {
   const { name, cls, pc, threshold } = c;
   const negName = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
-  const ops = [{ fpr: 1 - summary.specificity.value, tpr: summary.sensitivity.value, label: `threshold ${threshold}` }]
+  const ops = [
+    {
+      fpr: 1 - summary.specificity.value,
+      tpr: summary.sensitivity.value,
+      label: `threshold ${thresholdText(threshold)}`,
+    },
+  ]
     .concat(
       summary.youden
         ? [

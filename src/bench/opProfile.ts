@@ -97,22 +97,27 @@ export function formatOpTable(title: string, ours: OpSummary, steps: number, pyt
     lines.push(`${'op'.padEnd(44)} ${'calls'.padStart(6)} ${'self ms'.padStart(9)} ${'self %'.padStart(7)}`);
     for (const r of ours.rows.slice(0, limit)) {
       lines.push(
-        `${r.name.slice(0, 44).padEnd(44)} ${(r.calls / steps).toFixed(0).padStart(6)} ${ms(r.selfUs).padStart(9)} ${((100 * r.selfUs) / ours.selfUs).toFixed(1).padStart(7)}`,
+        `${r.name.slice(0, 44).padEnd(44)} ${(r.calls / steps).toFixed(0).padStart(6)} ${ms(r.selfUs).padStart(9)}` +
+          ` ${((100 * r.selfUs) / ours.selfUs).toFixed(1).padStart(7)}`,
       );
     }
     lines.push(`${'all ops'.padEnd(44)} ${''.padStart(6)} ${ms(ours.selfUs).padStart(9)}`);
     return lines.join('\n');
   }
   lines.push(
-    `${'op (largest difference first)'.padEnd(44)} ${'calls'.padStart(11)} ${'ours ms'.padStart(9)} ${'python ms'.padStart(9)} ${'Δ ms'.padStart(8)}`,
+    `${'op (largest difference first)'.padEnd(44)} ${'calls'.padStart(11)} ${'ours ms'.padStart(9)}` +
+      ` ${'python ms'.padStart(9)} ${'Δ ms'.padStart(8)}`,
   );
   for (const c of compareOps(ours, python, steps).slice(0, limit)) {
     lines.push(
-      `${c.name.slice(0, 44).padEnd(44)} ${`${c.oursCalls.toFixed(0)}/${c.pythonCalls.toFixed(0)}`.padStart(11)} ${c.oursMs.toFixed(2).padStart(9)} ${c.pythonMs.toFixed(2).padStart(9)} ${(c.oursMs - c.pythonMs).toFixed(2).padStart(8)}`,
+      `${c.name.slice(0, 44).padEnd(44)} ${`${c.oursCalls.toFixed(0)}/${c.pythonCalls.toFixed(0)}`.padStart(11)}` +
+        ` ${c.oursMs.toFixed(2).padStart(9)} ${c.pythonMs.toFixed(2).padStart(9)}` +
+        ` ${(c.oursMs - c.pythonMs).toFixed(2).padStart(8)}`,
     );
   }
   lines.push(
-    `${'all ops'.padEnd(44)} ${''.padStart(11)} ${ms(ours.selfUs).padStart(9)} ${ms(python.selfUs).padStart(9)} ${((ours.selfUs - python.selfUs) / 1000 / steps).toFixed(2).padStart(8)}`,
+    `${'all ops'.padEnd(44)} ${''.padStart(11)} ${ms(ours.selfUs).padStart(9)} ${ms(python.selfUs).padStart(9)}` +
+      ` ${((ours.selfUs - python.selfUs) / 1000 / steps).toFixed(2).padStart(8)}`,
   );
   return lines.join('\n');
 }

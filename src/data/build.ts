@@ -80,7 +80,8 @@ export function paperDaPreset(
     balance: 'undersample',
     split: '0.7,0.3',
     notes: [
-      'paper-da: positives = COVID-19 frontal (PA/AP/AP Supine) X-rays of covid-chestxray; negatives = as many images drawn at random, evenly over kermany NORMAL, kermany PNEUMONIA and nih No_findings',
+      'paper-da: positives = COVID-19 frontal (PA/AP/AP Supine) X-rays of covid-chestxray; negatives = as many' +
+        ' images drawn at random, evenly over kermany NORMAL, kermany PNEUMONIA and nih No_findings',
       'nih/No_findings stands in for the Montgomery adult set used by the paper (not available here)',
       'positives and negatives come from different hospitals and age groups: beware source confounding',
     ],
@@ -130,11 +131,14 @@ export function adultMixedPreset(
     split: '0.7,0.3',
     stratifyBySource: true,
     notes: [
-      "adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = as many adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen normals and covid-chestxray's non-COVID findings",
+      'adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = as many' +
+        ' adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen normals and' +
+        " covid-chestxray's non-COVID findings",
       o.kermany
         ? 'paediatric Kermany NORMAL + PNEUMONIA added on request (--with-kermany): age is then a cue for the label'
         : 'no paediatric images (Kermany left out)',
-      'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; use --split-by location (its hospitals and cities; the other sources are held out whole)',
+      'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; use' +
+        ' --split-by location (its hospitals and cities; the other sources are held out whole)',
     ],
   };
 }
@@ -160,7 +164,8 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
   const labels = [...new Set(candidates.map((r) => r.label))].sort();
   if (labels.length === 0 || (labels.length < 2 && !opts.external)) {
     throw new OptionError(
-      `only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`,
+      `only ${labels.length === 0 ? 'no images' : `one class ('${labels[0]}')`} after label mapping and filtering; a` +
+        ` classifier needs at least two (an external evaluation set may have one class, e.g. a hospital's positives)`,
       null,
       { option: 'external' },
     );
@@ -347,14 +352,21 @@ function buildNotes(
   }
   if (opts.external)
     notes.push(
-      `external evaluation set: every image in split 'test'${labels.length === 1 ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class (sensitivity for positives, specificity for negatives), not AUC` : ''}`,
+      `external evaluation set: every image in split` +
+        ` 'test'${
+          labels.length === 1
+            ? `; one class ('${labels[0]}'), so evaluate can report only the rate on that class` +
+              ' (sensitivity for positives, specificity for negatives), not AUC'
+            : ''
+        }`,
     );
   if (problems.length > 0) notes.push(`${problems.length} file(s) skipped (see skipped.csv)`);
   if (units) {
     const sides = new Map<string, Set<string>>();
     for (const [i, u] of units.entries()) sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u));
     notes.push(
-      `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy} group is on two sides`,
+      `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ${splitBy}` +
+        ` group is on two sides`,
     );
   }
   return notes;

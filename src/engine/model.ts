@@ -168,7 +168,8 @@ export class Model implements EngineModel {
     const classWeights = opts.classWeights ?? new Array<number>(this.spec.numClasses).fill(1);
     if (classWeights.length !== this.spec.numClasses || !classWeights.every((w) => Number.isFinite(w) && w >= 0)) {
       throw new Error(
-        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got [${classWeights.join(', ')}])`,
+        `class weights must be ${this.spec.numClasses} finite non-negative numbers, one per class (got` +
+          ` [${classWeights.join(', ')}])`,
       );
     }
     const r = await this.serial(() =>
@@ -273,7 +274,8 @@ function checkNormalisation(n: Normalisation): void {
     xs.every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok(n.mean, false) || !ok(n.std, true)) {
     throw new Error(
-      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std ${JSON.stringify(n.std)})`,
+      `normalisation needs 3 finite means and 3 positive standard deviations (got mean ${JSON.stringify(n.mean)}, std` +
+        ` ${JSON.stringify(n.std)})`,
     );
   }
 }

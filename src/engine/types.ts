@@ -115,7 +115,7 @@ export interface CamResult {
 }
 
 export interface FeatureResult {
-  /** [N, C] global-average-pooled activations of one block (the network's penultimate features at the default layer). */
+  /** [N, C] global-average-pooled activations of one block (the penultimate features at the default layer). */
   features: Float32Array;
   shape: [n: number, c: number];
   /** Softmax of the same forward pass. */

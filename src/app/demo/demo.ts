@@ -183,7 +183,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   log(
     c.pretrained
       ? `weights: ImageNet ${c.arch} from ${c.pretrained} (--pretrained none trains from scratch)`
-      : `weights: none — ${c.arch} from random initialisation${o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'}`,
+      : `weights: none — ${c.arch} from random` +
+          ` initialisation${
+            o.pretrained === 'none' ? '' : ' (no pretrained file found; --pretrained FILE to fine-tune)'
+          }`,
   );
   // A marker first: a crashed demo's folder can still be cleaned by the next one.
   mkdirSync(out, { recursive: true });
@@ -278,8 +281,10 @@ async function demoData(c: DemoContext): Promise<string> {
     const r = c.recipe!;
     log(
       r.data === 'paper-da'
-        ? `[1/${c.total}] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many negatives; ${r.splitBy}-level 70/30 split)`
-        : `[1/${c.total}] data: building ${r.data} from ${o.data} (adult negatives only; validation holds out whole ${r.splitBy === 'patient' ? 'patients' : `${r.splitBy}s and sources`})`,
+        ? `[1/${c.total}] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + as many` +
+            ` negatives; ${r.splitBy}-level 70/30 split)`
+        : `[1/${c.total}] data: building ${r.data} from ${o.data} (adult negatives only; validation holds out whole` +
+            ` ${r.splitBy === 'patient' ? 'patients' : `${r.splitBy}s and sources`})`,
     );
     const preset = r.data === 'paper-da' ? paperDaPreset(o.data) : adultMixedPreset(o.data);
     const b = await buildDataset({ ...preset, splitBy: r.splitBy, seed, out: join(out, 'data'), onError: 'skip' });
@@ -293,7 +298,8 @@ async function demoData(c: DemoContext): Promise<string> {
   }
   const n = o.n ?? PHANTOM_DEMO.n;
   log(
-    `[1/${c.total}] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) → ${join(out, 'data')}`,
+    `[1/${c.total}] data: drawing ${n} phantom radiographs (${size} px; half with ground-glass lesions) →` +
+      ` ${join(out, 'data')}`,
   );
   const r = await writePhantoms({ n, size, seed, out: join(out, 'data'), split: '0.7,0.3', sheetSize: 32 });
   return r.manifestFile;
@@ -310,14 +316,16 @@ async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: 
   const lungData = o.data ? join(resolve(o.data), 'lungs') : null;
   if (!o.lungs && !(lungData && existsSync(lungData))) {
     log(
-      `[2/${c.total}] lungs: no lung segmenter (--lungs DIR) and no lungs/ folder${lungData ? ` in ${o.data}` : ''} to train one on`,
+      `[2/${c.total}] lungs: no lung segmenter (--lungs DIR) and no lungs/ folder${lungData ? ` in ${o.data}` : ''}` +
+        ` to train one on`,
     );
     if (LUNG_MASK_COLUMNS.some((col) => readManifest(manifest).rows.every((r) => r.extra[col])))
       return { manifest, lungs: null };
     // The recipe goes on without its crop, and says so here, once.
     if (c.recipe) c.recipe = { ...c.recipe, crop: 'none' };
     log(
-      '      lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs; no CAM-in-lungs figure',
+      '      lung-based steps skipped: no lung crop; the audit blanks a fixed central box instead of the lungs;' +
+        ' no CAM-in-lungs figure',
     );
     return { manifest, lungs: null };
   }
@@ -325,7 +333,8 @@ async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: 
   const shared = sharedMobileNetV2();
   const pretrained = existsSync(shared) ? shared : undefined;
   log(
-    `[2/${c.total}] lungs: segmenter ${o.lungs ? o.lungs : `trained on ${lungData} (or the cached one)`}, then a lung mask for every image`,
+    `[2/${c.total}] lungs: segmenter ${o.lungs ? o.lungs : `trained on ${lungData} (or the cached one)`}, then a lung` +
+      ` mask for every image`,
   );
   const seg = await demoSegmenter({
     ...(o.lungs ? { given: o.lungs } : {}),
@@ -352,7 +361,8 @@ async function demoLungs(c: DemoContext, manifest: string): Promise<{ manifest: 
       from: seg.from,
       crop,
       note: crop
-        ? `every image cut to its lung box (${Math.round(100 * DEFAULT_CROP_MARGIN)} % margin) before training, evaluation, explanation and the audit`
+        ? `every image cut to its lung box (${Math.round(100 * DEFAULT_CROP_MARGIN)} % margin) before training,` +
+          ` evaluation, explanation and the audit`
         : 'masks for the CAM-in-lungs figure and the audit only',
     },
   };
@@ -397,7 +407,8 @@ async function demoLrFind(c: DemoContext, manifest: string) {
       }
     : chooseLr(proposed, { lrMin: paper.lrMin!, lrMax: paper.lrMax! });
   log(
-    `      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} (${proposed.by}) → training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ${lr.why}`,
+    `      finder proposes ${proposed.lrMin.toExponential(1)}..${proposed.lrMax.toExponential(1)} (${proposed.by}) →` +
+      ` training with α ${lr.lrMin.toExponential(1)}..${lr.lrMax.toExponential(1)}: ${lr.why}`,
   );
   return { proposed, lr };
 }
@@ -436,7 +447,8 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
   );
   if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}`);
   log(
-    `[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule} schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`,
+    `[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ${cfg.schedule}` +
+      ` schedule per iteration, discriminative LRs over ${cfg.groups} groups, ${cfg.optimizer}, ${precision}`,
   );
   const run = await trainRun(cfg, {
     log: (m) => log(`      ${m}`),
@@ -446,7 +458,8 @@ async function demoTrain(c: DemoContext, manifest: string, lr: { lrMin: number; 
   if (run.status === 'diverged' || run.status === 'interrupted')
     throw new Error(`training ${run.status}: ${run.message}`);
   log(
-    `      ${run.status}: best ${run.monitor} ${run.best.value.toFixed(4)} at epoch ${run.best.epoch}, ${run.imagesPerSecond.toFixed(1)} images/s`,
+    `      ${run.status}: best ${run.monitor} ${run.best.value.toFixed(4)} at epoch ${run.best.epoch},` +
+      ` ${run.imagesPerSecond.toFixed(1)} images/s`,
   );
   return run;
 }
@@ -522,7 +535,10 @@ async function demoExplain(c: DemoContext, manifest: string, evalDir: string): P
   let gradcam: CamCheckResult | null = null;
   const say = (g: CamCheckResult) =>
     log(
-      `      ${g.layer}: pointing game ${(100 * g.pointing.rate).toFixed(1)} % (${g.pointing.hits}/${g.pointing.n}; chance ${(100 * g.pointing.chance).toFixed(1)} %), mean CAM mass in lesions ${(100 * g.lesionMass.mean).toFixed(1)} % (area ${(100 * g.lesionMass.chance).toFixed(1)} %), in the lung field ${(100 * g.lungMass.mean).toFixed(1)} % (area ${(100 * g.lungMass.chance).toFixed(1)} %)`,
+      `      ${g.layer}: pointing game ${(100 * g.pointing.rate).toFixed(1)} % (${g.pointing.hits}/${g.pointing.n};` +
+        ` chance ${(100 * g.pointing.chance).toFixed(1)} %), mean CAM mass in lesions` +
+        ` ${(100 * g.lesionMass.mean).toFixed(1)} % (area ${(100 * g.lesionMass.chance).toFixed(1)} %), in the lung` +
+        ` field ${(100 * g.lungMass.mean).toFixed(1)} % (area ${(100 * g.lungMass.chance).toFixed(1)} %)`,
     );
   if (lesions) {
     const mid = familyOf(arch).stride8Layer; // finer maps than the last block: see models/family.ts
@@ -552,8 +568,11 @@ async function demoExplain(c: DemoContext, manifest: string, evalDir: string): P
     gradcam = await camCheck({ model: runDir, manifest, split: 'valid', out: evalDir, gallery: 8, threads });
     log(
       lungMasks && gradcam.lungMass.n
-        ? `      Grad-CAM (${gradcam.layer}) on ${gradcam.lungMass.n} validation images: mean CAM mass inside the lungs ${(100 * gradcam.lungMass.mean).toFixed(1)} % (the lungs cover ${(100 * gradcam.lungMass.chance).toFixed(1)} % of the input); gallery → ${gradcam.files.galleryPng}`
-        : `      Grad-CAM gallery (${gradcam.layer}) → ${gradcam.files.galleryPng}; no lesion or lung masks in this manifest, so no pointing game`,
+        ? `      Grad-CAM (${gradcam.layer}) on ${gradcam.lungMass.n} validation images: mean CAM mass inside the` +
+            ` lungs ${(100 * gradcam.lungMass.mean).toFixed(1)} % (the lungs cover` +
+            ` ${(100 * gradcam.lungMass.chance).toFixed(1)} % of the input); gallery → ${gradcam.files.galleryPng}`
+        : `      Grad-CAM gallery (${gradcam.layer}) → ${gradcam.files.galleryPng}; no lesion or lung masks in this` +
+            ` manifest, so no pointing game`,
     );
   }
   return gradcam;

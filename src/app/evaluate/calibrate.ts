@@ -134,7 +134,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const rule = parseThresholdRule(o.threshold ?? (o.method === 'none' ? 'youden' : 'keep'));
   if (o.method === 'none' && (rule.kind === 'keep' || rule.kind === 'mapped'))
     throw new Error(
-      `--threshold ${formatThresholdRule(rule)} with --method none changes nothing; choose youden, sensitivity:X or a number`,
+      `--threshold ${formatThresholdRule(rule)} with --method none changes nothing; choose youden, sensitivity:X or a` +
+        ` number`,
     );
   const ref = await resolveModel(o.model);
   const out = resolve(o.out);
@@ -144,7 +145,8 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   const overlap = checkOverlap(ref, selected, false);
   if (overlap.sharedPatients > 0)
     throw new Error(
-      `${overlap.sharedPatients} patient(s) of the calibration sample are in the model's training split (e.g. ${overlap.examples[0]}): calibrate on a site's own held-out images`,
+      `${overlap.sharedPatients} patient(s) of the calibration sample are in the model's training split (e.g.` +
+        ` ${overlap.examples[0]}): calibrate on a site's own held-out images`,
     );
   const by = o.by ?? 'source';
   const groupOf = (r: (typeof selected)[number]) =>
@@ -292,19 +294,22 @@ function countClasses(
   const negatives = labels.length - positives;
   if (positives === 0 || negatives === 0) {
     throw new Error(
-      `the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and ${negatives} other image(s): fitting and choosing a threshold need both`,
+      `the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} and` +
+        ` ${negatives} other image(s): fitting and choosing a threshold need both`,
     );
   }
   return { positives, negatives };
 }
 
-// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a valid-looking record.
+// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a
+// valid-looking record.
 async function verifyWeights(ref: ModelRef): Promise<void> {
   const declared = ref.meta.weightsSha256;
   const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
   if (declared !== undefined && declared !== actual)
     throw new Error(
-      `${ref.checkpoint}: model.safetensors does not match its weightsSha256 (the weights changed after training); not calibrating it`,
+      `${ref.checkpoint}: model.safetensors does not match its weightsSha256 (the weights changed after training);` +
+        ` not calibrating it`,
     );
 }
 
@@ -413,22 +418,29 @@ export function formatCalibration(r: CalibrateResult): string {
   const fitLine = !f
     ? 'no calibration (threshold only)'
     : 'temperature' in f
-      ? `temperature T = ${f.temperature.toFixed(4)}${f.atBound ? ' (at its bound: the sample is separated)' : ''}; NLL ${f.nllBefore.toFixed(4)} → ${f.nllAfter.toFixed(4)}`
-      : `Platt a = ${f.a.toFixed(4)}, b = ${f.b.toFixed(4)} (targets ${f.targets.positive.toFixed(3)}/${f.targets.negative.toFixed(3)}); loss ${f.lossBefore.toFixed(4)} → ${f.lossAfter.toFixed(4)}`;
+      ? `temperature T = ${f.temperature.toFixed(4)}${f.atBound ? ' (at its bound: the sample is separated)' : ''};` +
+        ` NLL ${f.nllBefore.toFixed(4)} → ${f.nllAfter.toFixed(4)}`
+      : `Platt a = ${f.a.toFixed(4)}, b = ${f.b.toFixed(4)} (targets` +
+        ` ${f.targets.positive.toFixed(3)}/${f.targets.negative.toFixed(3)}); loss ${f.lossBefore.toFixed(4)} →` +
+        ` ${f.lossAfter.toFixed(4)}`;
   const s = r.sample;
   const lines = [
     `[${r.protocol.protocol.toUpperCase()}] ${r.protocol.why}`,
-    `${r.method}: fitted on ${s.n} images (${s.positives} positive, ${s.negatives} other) of ${s.manifest} [${s.split}]`,
+    `${r.method}: fitted on ${s.n} images (${s.positives} positive, ${s.negatives} other) of ${s.manifest}` +
+      ` [${s.split}]`,
     `  ${fitLine}`,
-    `  AUC ${r.auc.value.toFixed(3)} (${r.auc.lo.toFixed(3)}–${r.auc.hi.toFixed(3)}, bootstrap; the same before and after)   ECE ${r.before.ece.toFixed(3)} → ${r.after.ece.toFixed(3)}`,
+    `  AUC ${r.auc.value.toFixed(3)} (${r.auc.lo.toFixed(3)}–${r.auc.hi.toFixed(3)}, bootstrap; the same before and` +
+      ` after)   ECE ${r.before.ece.toFixed(3)} → ${r.after.ece.toFixed(3)}`,
     `  threshold ${r.before.threshold.toFixed(4)} → ${r.after.threshold.toFixed(4)} (rule ${r.thresholdRule})`,
-    `  ${s.by.padEnd(22)} ${'sensitivity before'.padEnd(30)} ${'sensitivity after'.padEnd(30)} ${'specificity before'.padEnd(30)} specificity after`,
+    `  ${s.by.padEnd(22)} ${'sensitivity before'.padEnd(30)} ${'sensitivity after'.padEnd(30)}` +
+      ` ${'specificity before'.padEnd(30)} specificity after`,
   ];
   const b = new Map(r.before.groups.map((g) => [g.group, g]));
   for (const g of [...r.after.groups, r.after.all]) {
     const x = g.group === 'all' && g === r.after.all ? r.before.all : b.get(g.group)!;
     lines.push(
-      `  ${g.group.slice(0, 22).padEnd(22)} ${pct(x.sensitivity).padEnd(30)} ${pct(g.sensitivity).padEnd(30)} ${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
+      `  ${g.group.slice(0, 22).padEnd(22)} ${pct(x.sensitivity).padEnd(30)} ${pct(g.sensitivity).padEnd(30)}` +
+        ` ${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
     );
   }
   lines.push(`wrote ${r.checkpoint} (model.json + the same model.safetensors) and ${r.files.json}`);

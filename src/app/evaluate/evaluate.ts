@@ -134,7 +134,8 @@ export function checkOverlap(ref: ModelRef, rows: { patientId: string }[], allow
   const note =
     n === 0
       ? `no patient of this set is in the training split (${ts.patients.size} training patients checked)`
-      : `${n} patient(s) (${images} image(s)) of this set are in the model's training split: metrics are optimistic${allow ? ' (allowed by --allow-train-overlap)' : ''}`;
+      : `${n} patient(s) (${images} image(s)) of this set are in the model's training split: metrics are` +
+        ` optimistic${allow ? ' (allowed by --allow-train-overlap)' : ''}`;
   return { ...base, checked: true, sharedPatients: n, sharedImages: images, examples: [...shared].slice(0, 5), note };
 }
 
@@ -222,7 +223,8 @@ export function splitRows(manifest: Manifest, split: string, manifestArg: string
   if (!selected.length) {
     const present = [...new Set(manifest.rows.map((r) => r.split || '(none)'))].join(', ');
     throw new Error(
-      `manifest ${manifestArg} has no '${split}' rows (splits present: ${present}); choose one with --split, or --split all`,
+      `manifest ${manifestArg} has no '${split}' rows (splits present: ${present}); choose one with --split, or` +
+        ` --split all`,
     );
   }
   return selected;
@@ -237,7 +239,9 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const overlap = checkOverlap(ref, selected, Boolean(o.allowTrainOverlap));
   if (overlap.sharedPatients > 0 && !o.allowTrainOverlap) {
     throw new Error(
-      `${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it anyway (the result will say so)`,
+      `${overlap.sharedPatients} patient(s) of ${o.manifest}${split ? ` (${split})` : ''} are in the model's training` +
+        ` split (e.g. ${overlap.examples[0]}); evaluate on held-out patients, or pass --allow-train-overlap to do it` +
+        ` anyway (the result will say so)`,
     );
   }
   // Data parallel: every rank predicts its share and scores the gathered set; rank 0 writes.
@@ -338,7 +342,7 @@ export function ratesBySource(
   });
 }
 
-/** predictions.csv: per image its path, patient, source, label, score, prediction, loss and every class's probability. */
+/** predictions.csv: per image its path, patient, source, label, score, prediction, loss, each class's probability. */
 function predictionsCsv(manifest: Manifest, pred: PredictedSet, rows: ScoredRow[], cls: string[]): string {
   const header = [
     'row',
@@ -427,21 +431,31 @@ export function formatEvaluation(e: Evaluation): string {
       : '—';
   return [
     ...(e.protocol ? [`[${protocolLabel(e.protocol.protocol)}] ${e.protocol.why}`] : []),
-    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other), threshold ${Number(m.threshold.toFixed(4))}`,
+    `${e.name}: ${m.n} images (${m.positives} ${e.model.classes[e.model.positiveClass]}, ${m.negatives} other),` +
+      ` threshold ${Number(m.threshold.toFixed(4))}`,
     `  TP ${c.tp}  FN ${c.fn}  TN ${c.tn}  FP ${c.fp}`,
     `  accuracy    ${pct(m.accuracy)}`,
     `  sensitivity ${pct(m.sensitivity)}`,
     `  specificity ${pct(m.specificity)}`,
     `  PPV ${pct(m.ppv)}   NPV ${pct(m.npv)}   F1 ${Number.isFinite(m.f1) ? m.f1.toFixed(3) : 'n/a'}`,
-    `  AUC         ${Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)` : 'n/a'}   ECE ${m.calibration.ece.toFixed(3)}`,
+    `  AUC        ` +
+      ` ${
+        Number.isFinite(m.auc.value)
+          ? `${m.auc.value.toFixed(3)} (${m.auc.lo.toFixed(3)}–${m.auc.hi.toFixed(3)}, bootstrap)`
+          : 'n/a'
+      }   ECE ${m.calibration.ece.toFixed(3)}`,
     ...(m.youden
       ? [
-          `  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity ${(100 * m.youden.sensitivity).toFixed(1)} %, specificity ${(100 * m.youden.specificity).toFixed(1)} %`,
+          `  Youden threshold ${m.youden.threshold.toFixed(3)}: sensitivity` +
+            ` ${(100 * m.youden.sensitivity).toFixed(1)} %, specificity ${(100 * m.youden.specificity).toFixed(1)} %`,
         ]
       : []),
     ...(m.positives === 0 || m.negatives === 0
       ? [
-          `  one class only (${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}): ${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other rate need both classes`,
+          `  one class only` +
+            ` (${m.positives ? `${m.positives} ${e.model.classes[e.model.positiveClass]}` : `${m.negatives} other`}):` +
+            ` ${m.positives ? 'sensitivity' : 'specificity'} is the figure this set can give; AUC and the other rate` +
+            ` need both classes`,
         ]
       : []),
     ...((e.bySource ?? []).length
@@ -449,7 +463,9 @@ export function formatEvaluation(e: Evaluation): string {
           `  per source at threshold ${Number(m.threshold.toFixed(4))}:`,
           ...e.bySource.map(
             (g) =>
-              `    ${g.group.padEnd(20)} ${(g.protocol ? `[${protocolLabel(g.protocol)}]` : '').padEnd(17)} n ${String(g.n).padEnd(5)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity ${rate(g.specificity)}`,
+              `    ${g.group.padEnd(20)} ${(g.protocol ? `[${protocolLabel(g.protocol)}]` : '').padEnd(17)} n` +
+              ` ${String(g.n).padEnd(5)} sensitivity ${rate(g.sensitivity).padEnd(28)} specificity` +
+              ` ${rate(g.specificity)}`,
           ),
         ]
       : []),

@@ -84,7 +84,8 @@ export class Segmenter {
     if (strict) for (const k of byName.keys()) if (!tensors.has(k)) bad.push(`missing ${k}`);
     if (bad.length)
       throw new Error(
-        `state does not fit ${this.spec.arch}: ${bad.slice(0, 6).join('; ')}${bad.length > 6 ? ` … (${bad.length})` : ''}`,
+        `state does not fit ${this.spec.arch}:` +
+          ` ${bad.slice(0, 6).join('; ')}${bad.length > 6 ? ` … (${bad.length})` : ''}`,
       );
     const list: NativeTensor[] = [...tensors].map(([name, t]) => ({
       name,

@@ -106,7 +106,9 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
     n0 = valid.length - n1;
   const nullSd = Math.sqrt((n0 + n1 + 1) / (12 * n0 * n1));
   process.stderr.write(
-    `audit: clean AUC ${c.full.auc.value.toFixed(3)}, frame-only ${c.frameOnly.auc.value.toFixed(3)}, lungs-out ${c.lungsOut.auc.value.toFixed(3)} (null SD ${nullSd.toFixed(3)}); marker frame-only ${m.frameOnly.auc.value.toFixed(3)}\n`,
+    `audit: clean AUC ${c.full.auc.value.toFixed(3)}, frame-only ${c.frameOnly.auc.value.toFixed(3)},` +
+      ` lungs-out ${c.lungsOut.auc.value.toFixed(3)} (null SD ${nullSd.toFixed(3)});` +
+      ` marker frame-only ${m.frameOnly.auc.value.toFixed(3)}\n`,
   );
   assert.ok(c.full.auc.value > 0.75, `clean model AUC ${c.full.auc.value}`);
   assert.equal(c.frameOnly.verdict, 'pass', c.frameOnly.text);
@@ -131,7 +133,9 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
   assert.equal(rows.length, m.data.images + 1);
 });
 
-test("features(): the last block's pooled activations, [N, 512] for ResNet-18, with the same softmax as predict", async () => {
+const FEATURES =
+  "features(): the last block's pooled activations, [N, 512] for ResNet-18, with the same softmax as predict";
+test(FEATURES, async () => {
   const { model, meta } = await loadCheckpoint(join(runs.clean.run, 'checkpoints/best'));
   const loader = loaderFor(readManifest(runs.clean.manifest), meta, 'valid', 4);
   const b = (await loader.epoch(0).next()).value!;
@@ -158,7 +162,9 @@ test('report.html gets a "Shortcut audit" section when RUN/audit/audit.json exis
   assert.match(html, /frame-only: AUC/);
 });
 
-test('without lung masks the fixed box is used; the CLI prints verdict lines, --json the audit, mistakes end in one line', async () => {
+const FIXED_BOX =
+  'without lung masks the fixed box is used; the CLI prints verdict lines, --json the audit, mistakes end in one line';
+test(FIXED_BOX, async () => {
   const m = readManifest(runs.marker.manifest);
   const bare = join(dir, 'marker', 'no-masks.csv');
   await writeManifest(
@@ -216,7 +222,8 @@ test('without lung masks the fixed box is used; the CLI prints verdict lines, --
   assert.equal(bad.status, 1);
   assert.equal(
     bad.stderr.trim(),
-    `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid); choose one with --split, or --split all`,
+    `cxrtune: manifest ${runs.clean.manifest} has no 'nope' rows (splits present: train, valid);` +
+      ' choose one with --split, or --split all',
   );
   assert.equal(existsSync(join(dir, 'audit-bad')), false);
 });
@@ -237,7 +244,10 @@ test('lung masks are used only when every audited image has one (else the blanke
   assert.equal(maskColumn([row({ lung_mask: 'm1.png' }), row({ lung_mask: '' })]), null);
 });
 
-test('single-class external set: refused without --external; with it every image is in test and evaluate gives sensitivity with its interval', async () => {
+const ONE_CLASS =
+  'single-class external set: refused without --external; with it every image is in test and evaluate gives' +
+  ' sensitivity with its interval';
+test(ONE_CLASS, async () => {
   const src = join(dir, 'hospital', 'covid');
   mkdirSync(src, { recursive: true });
   const covid = readdirSync(join(dir, 'marker', 'images', 'covid')).slice(0, 12);

@@ -43,7 +43,8 @@ test('occlusion: a score that survives blanking the lungs is flagged, one that c
     0.5,
     { bootstrap: 500 },
   );
-  close(few.auc.value, 18 / 25, 1e-12, 'hand AUC'); // positives .9,.6,.3,.8,.35 vs negatives .2,.4,.7,.1,.55: 5+4+2+5+2 = 18 of 25
+  // positives .9,.6,.3,.8,.35 vs negatives .2,.4,.7,.1,.55: 5+4+2+5+2 = 18 of 25
+  close(few.auc.value, 18 / 25, 1e-12, 'hand AUC');
   assert.equal(few.verdict, 'warn');
   // Reversed separation is information too.
   const rev = occlusionTest(

@@ -1,9 +1,10 @@
 // `cxrtune audit`: the shortcut audit (app/audit.ts). Prints one verdict line per test;
 // --json prints audit.json. Exit code 0 whatever the verdict (a flag is a finding, not an error).
 import type { Command } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { audit } from '../app/interpret/audit.js';
 import { intArg } from './args.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 
 const json = (v: unknown) =>
   `${JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2)}\n`;
@@ -21,7 +22,7 @@ export function registerAuditCommand(program: Command): void {
     )
     .option('--split <name>', "split to audit, or 'all' (default: test if present, else valid, else every row)")
     .option('--out <dir>', 'output folder (default RUN/audit, which cxrtune report picks up)')
-    .option('--bootstrap <n>', 'bootstrap resamples for the AUC intervals (default 2000)', intArg)
+    .option('--bootstrap <n>', `bootstrap resamples for the AUC intervals (default ${BOOTSTRAP_RESAMPLES})`, intArg)
     .option(
       '--folds <k>',
       'cross-validation folds of the source probe and metadata baseline (default 5, grouped by patient)',

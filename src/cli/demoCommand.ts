@@ -1,7 +1,8 @@
 // `cxrtune demo` (what `npm run demo` runs): the whole method end to end.
 import { type Command, Option } from 'commander';
 import { ARCHS } from '../engine/types.js';
-import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
+import { ProgressBar } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { runDemo } from '../app/demo/demo.js';
 import { RECIPES } from '../app/demo/realDataRecipe.js';
 import { intArg } from './args.js';

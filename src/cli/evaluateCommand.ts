@@ -1,9 +1,10 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
 import { type Command, Option } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
 import { intArg } from './args.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
 import { targetSensitivityRefusal, thresholdOption } from './thresholdOption.js';
@@ -31,7 +32,11 @@ export function registerEvaluateCommand(program: Command): void {
       }),
     )
     .addOption(targetSensitivityRefusal())
-    .option('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)', intArg)
+    .option(
+      '--bootstrap <n>',
+      `bootstrap resamples for the AUC interval (default ${BOOTSTRAP_RESAMPLES}; 0 = none)`,
+      intArg,
+    )
     .option('--bins <n>', 'reliability bins (default 10)', intArg)
     .option('--seed <n>', 'bootstrap seed (default 0)', intArg)
     .option(

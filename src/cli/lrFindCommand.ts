@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
 import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/preprocessing.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { DEFAULTS } from '../app/train/trainConfig.js';
 import { runLrFind, type LrFindRunOptions } from '../app/train/lrFind.js';
 import { act } from './act.js';

@@ -6,7 +6,8 @@ import { CROP_MODES, EQUALIZE_MODES, FITS, STANDARDIZE_MODES } from '../engine/p
 import { SCHEDULE_KINDS } from '../recipe/schedules.js';
 import { TRANSFER_MODES } from '../recipe/transfer.js';
 import { MONITORS } from '../recipe/validationMetrics.js';
-import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
+import { ProgressBar } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { PRESETS } from '../app/train/presets.js';
 import { DEFAULTS, resolveTrainConfig, type TrainConfig } from '../app/train/trainConfig.js';

@@ -5,7 +5,7 @@
 // answers are tallied apart. On loopback each client sends from its own 127.x address, so
 // the server's per-client rate limit sees them as the distinct clients they stand for.
 import http from 'node:http';
-import { quantile } from '../app/serve/quantile.js';
+import { nearestRankQuantile as quantile } from '../recipe/quantile.js';
 import type { HostileRequest } from './hostileInputs.js';
 
 interface LoadOptions {

@@ -2,7 +2,7 @@
 // ops it called, as torch.profiler's "Self CPU"), total time and FLOPs; and ours beside
 // Python's, op by op, to say where a gap lives. Both sides' raw events go through the same
 // code here, so a difference in the table is a difference in the work, not in the bookkeeping.
-import type { OpEvents } from '../engine/profiler.js';
+import type { OpEvents } from '../engine/native.js';
 
 interface OpRow {
   name: string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { projectRoot } from '../engine/native.js';
 import type { Arch, Precision } from '../engine/types.js';
-import type { OpEvents } from '../engine/profiler.js';
+import type { OpEvents } from '../engine/native.js';
 
 export type TimedKind = 'train' | 'predict' | 'latency';
 

@@ -2,7 +2,7 @@
 // median and spread over `runs` timed calls after warm-up. Timing only — never asserted in tests.
 import type { Segmenter } from '../engine/segmentation/segmenter.js';
 import type { Precision } from '../engine/types.js';
-import { percentile } from '../recipe/segmentationMetrics.js';
+import { linearQuantile } from '../recipe/quantile.js';
 
 interface SegBench {
   size: number;
@@ -38,9 +38,9 @@ export async function benchSegmenter(
     runs,
     precision,
     threads: o.threads,
-    medianMs: percentile(ms, 50),
-    p10Ms: percentile(ms, 10),
-    p90Ms: percentile(ms, 90),
+    medianMs: linearQuantile(ms, 0.5),
+    p10Ms: linearQuantile(ms, 0.1),
+    p90Ms: linearQuantile(ms, 0.9),
     minMs: Math.min(...ms),
     maxMs: Math.max(...ms),
   };

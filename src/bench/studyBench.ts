@@ -9,7 +9,7 @@ import { encodePng } from '../data/image.js';
 import { generatePhantom } from '../data/phantom.js';
 import { screenStudy } from '../app/serve/screen.js';
 import { writeUntrainedCheckpoint } from './untrainedCheckpoint.js';
-import { quantile } from '../app/serve/quantile.js';
+import { nearestRankQuantile as quantile } from '../recipe/quantile.js';
 
 export interface StudyBenchResult {
   arch: Arch;

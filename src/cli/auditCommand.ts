@@ -1,7 +1,7 @@
 // `cxrtune audit`: the shortcut audit (app/audit.ts). Prints one verdict line per test;
 // --json prints audit.json. Exit code 0 whatever the verdict (a flag is a finding, not an error).
 import type { Command } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { audit } from '../app/interpret/audit.js';
 import { act } from './act.js';
 import { jsonOut as json } from './jsonOut.js';
@@ -16,6 +16,7 @@ import {
   splitOption,
   threadsOption,
 } from './options.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 
 export function registerAuditCommand(program: Command): void {
   program
@@ -35,7 +36,9 @@ export function registerAuditCommand(program: Command): void {
     )
     .addOption(splitOption("split to audit, or 'all' (default: test if present, else valid, else every row)"))
     .option('--out <dir>', 'output folder (default RUN/audit, which cxrtune report picks up)')
-    .addOption(intOption('--bootstrap <n>', 'bootstrap resamples for the AUC intervals (default 2000)'))
+    .addOption(
+      intOption('--bootstrap <n>', `bootstrap resamples for the AUC intervals (default ${BOOTSTRAP_RESAMPLES})`),
+    )
     .addOption(
       intOption(
         '--folds <k>',

@@ -1,6 +1,7 @@
 // `cxrtune demo` (what `npm run demo` runs): the whole method end to end.
 import { type Command, Option } from 'commander';
-import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
+import { ProgressBar } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { runDemo } from '../app/demo/demo.js';
 import { RECIPES } from '../app/demo/realDataRecipe.js';
 import { act } from './act.js';

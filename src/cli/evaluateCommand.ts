@@ -1,8 +1,9 @@
 // `cxrtune evaluate`: metrics with 95 % intervals on any manifest. User mistakes end in one
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
 import type { Command } from 'commander';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { act } from './act.js';
 import {
   backendOption,
@@ -45,7 +46,12 @@ export function registerEvaluateCommand(program: Command): void {
       }),
     )
     .addOption(targetSensitivityRefusal())
-    .addOption(intOption('--bootstrap <n>', 'bootstrap resamples for the AUC interval (default 2000; 0 = none)'))
+    .addOption(
+      intOption(
+        '--bootstrap <n>',
+        `bootstrap resamples for the AUC interval (default ${BOOTSTRAP_RESAMPLES}; 0 = none)`,
+      ),
+    )
     .addOption(intOption('--bins <n>', 'reliability bins (default 10)'))
     .addOption(seedOption('bootstrap seed (default 0)'))
     .option(

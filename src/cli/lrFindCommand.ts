@@ -2,7 +2,7 @@
 // Flags left out fall back to --config FILE, then to train's defaults (app/trainConfig.ts).
 import type { Command } from 'commander';
 import { ARCHS } from '../engine/types.js';
-import { formatDuration } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import { FLAT_DEFAULTS, mergeTrainConfig } from '../app/train/trainConfig.js';
 import { runLrFind, type LrSweepOptions } from '../app/train/lrFind.js';
 import { act } from './act.js';

@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { intOption, numOption, seedOption, threadsOption } from './options.js';
+import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { loadNative, projectRoot } from '../engine/native.js';
 import { physicalCores } from '../engine/runtime.js';
 import { limitPerSource, readLungData, type LungDataOptions } from '../app/lungs/trainLungs.js';
@@ -36,7 +37,8 @@ export function printSummary(sources: SegSourceSummary[]): void {
         `${f(s.dice, 4).padEnd(24)} ${f(s.iou, 4).padEnd(24)} ${f(s.hd95, 1)}`,
     );
   console.log(
-    "(95% intervals: percentile bootstrap over patients, 2000 resamples; HD95 in pixels at each mask's own size)",
+    `(95% intervals: percentile bootstrap over patients, ${BOOTSTRAP_RESAMPLES} resamples; ` +
+      "HD95 in pixels at each mask's own size)",
   );
 }
 

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { SCHEDULE_KINDS } from '../recipe/schedules.js';
 import { MONITORS } from '../recipe/validationMetrics.js';
-import { ProgressBar, formatDuration } from '../recipe/progressBar.js';
+import { ProgressBar } from '../recipe/progressBar.js';
+import { formatDuration } from '../util/progressLine.js';
 import type { TrainerCallback } from '../recipe/callbacks.js';
 import { PRESETS } from '../app/train/presets.js';
 import { FLAT_DEFAULTS, resolveTrainConfig } from '../app/train/trainConfig.js';

@@ -1,7 +1,7 @@
 // `cxrtune weights pull ORG/NAME`: download from the Hugging Face Hub into its cache.
 import type { Command } from 'commander';
 import { pullWeights } from '../app/weights/pullWeights.js';
-import { formatDuration } from '../recipe/progressBar.js';
+import { barGlyphs, formatDuration, overwrite, REDRAW_MS } from '../util/progressLine.js';
 import { act } from './act.js';
 import { quietOption } from './options.js';
 
@@ -22,16 +22,16 @@ export function downloadBar(
       last = 0;
     }
     const finished = total > 0 && done >= total;
-    if (!finished && (!tty || t - last < 100)) return;
+    if (!finished && (!tty || t - last < REDRAW_MS)) return;
     last = t;
     const rate = done / 1e6 / Math.max(1e-3, (t - t0) / 1000);
     const frac = total ? Math.min(1, done / total) : 0;
-    const bar = '█'.repeat(Math.round(frac * 24)) + '░'.repeat(24 - Math.round(frac * 24));
+    const bar = barGlyphs(frac);
     const eta = rate > 0 && total ? formatDuration((total - done) / 1e6 / rate) : '?';
     const line =
       `${file} ${bar} ${(done / 1e6).toFixed(1)}/${(total / 1e6).toFixed(1)} MB ${rate.toFixed(1)} ` +
       `MB/s${finished ? '' : ` ETA ${eta}`}`;
-    write(tty ? `\r\x1b[K${line}${finished ? '\n' : ''}` : `${line}\n`);
+    write(tty ? `${overwrite(line)}${finished ? '\n' : ''}` : `${line}\n`);
   };
 }
 

@@ -14,7 +14,7 @@ import { summarise, type DatasetSummary } from './summary.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
-import { mapLimit } from '../util/mapLimit.js';
+import pLimit from 'p-limit';
 
 type OnError = 'skip' | 'fail';
 type Verify = 'none' | 'header' | 'decode';
@@ -277,7 +277,7 @@ async function drawCheckedRows(
     const todo = verify === 'none' ? [] : rows.filter((r) => !checked.has(r.path));
     if (todo.length === 0) break;
     let done = 0;
-    await mapLimit(todo, opts.concurrency ?? 4, async (r) => {
+    await pLimit(Math.max(1, opts.concurrency ?? 4)).map(todo, async (r) => {
       try {
         // A tiny output size lets JPEG shrink-on-load skip most work while still reading
         // the whole entropy-coded stream, so truncated files are caught.

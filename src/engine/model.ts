@@ -6,7 +6,7 @@
 // The task is data: a classifier (spec.task 'classify', an architecture family of
 // engine/models) or the lung segmenter ('segment', engine/segmentation) is the same class;
 // they differ in their targets (labels or masks), their loss and what predict returns.
-import { SerialQueue } from '../util/serialQueue.js';
+import pLimit from 'p-limit';
 import { loadNative, nativeIsa, type NativeModel, type NativeTensor, type NativeInput } from './native.js';
 import { IMAGENET } from './models/family.js';
 import { familyOf } from './models/registry.js';
@@ -73,7 +73,7 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
   private readonly native: NativeModel;
   private readonly entries: ParamInfo[];
   private readonly index = new Map<string, number>();
-  private readonly calls = new SerialQueue();
+  private readonly calls = pLimit(1);
   private groupCount = 0;
   readonly blockNames: string[];
   readonly camLayer: string;
@@ -132,9 +132,9 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
     return this.spec;
   }
 
-  /** Runs calls on this model one at a time, in the order they were made. */
+  /** Runs calls on this model one at a time, in order, each after the last settles (failed or not). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.calls.run(fn);
+    return this.calls(fn);
   }
 
   parameters(): ParamInfo[] {

@@ -6,9 +6,17 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { OpEvents } from './profiler.js';
 import { isaInfo, type IsaInfo } from './isa.js';
 import type { CrossEntropyLoss, DiceBceLoss } from './types.js';
+
+/** One entry per op call of libtorch's op profiler; parallel arrays as the addon returns them. */
+export interface OpEvents {
+  name: string[];
+  startUs: ArrayLike<number>;
+  durationUs: ArrayLike<number>;
+  flops: ArrayLike<number>;
+  thread: ArrayLike<number>;
+}
 
 export interface NativeTensor {
   name: string;
@@ -106,7 +114,7 @@ export interface NativeAddon {
   /** false: bf16/fp16 CPU calls run on libtorch's own kernels, not oneDNN (engine/isa.ts). */
   setLowPrecisionOneDnn(on: boolean): void;
   profileStart(): Promise<void>;
-  /** libtorch's operator events (native/src/profiler.cc), as Float64Arrays. */
+  /** libtorch's operator events (native/src/profiler.cc), as Float64Arrays; engine/profiler.ts wraps them. */
   profileStop(): Promise<OpEvents>;
 }
 

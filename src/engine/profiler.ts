@@ -2,16 +2,7 @@
 // every op the compute thread runs between start and stop, with its FLOPs where libtorch
 // counts them (forward conv, mm/addmm, add, mul). The same instrument Python's
 // torch.profiler wraps, so both sides of `bench --vs-python --profile` compare like with like.
-import { loadNative } from './native.js';
-
-/** One entry per op call; parallel arrays as the addon returns them. */
-export interface OpEvents {
-  name: string[];
-  startUs: ArrayLike<number>;
-  durationUs: ArrayLike<number>;
-  flops: ArrayLike<number>;
-  thread: ArrayLike<number>;
-}
+import { loadNative, type OpEvents } from './native.js';
 
 /** Runs `work` with the profiler on; the profiler is stopped even when `work` throws. */
 export async function profileOps<T>(work: () => Promise<T>): Promise<{ result: T; events: OpEvents }> {

@@ -4,6 +4,10 @@
 // The architectures are the registry's (models/registry.ts: one file per family).
 export { ARCHS, type Arch } from './models/registry.js';
 import type { Arch } from './models/registry.js';
+// The input normalisation is the family files' (they hold ImageNet's); defined there so the
+// model files need nothing from this one.
+export type { Normalisation } from './models/family.js';
+import type { Normalisation } from './models/family.js';
 
 export type Precision = 'fp32' | 'bf16' | 'fp16';
 /** What a model answers: a class per image (classify) or a 0/1 mask per image (segment). */
@@ -32,11 +36,6 @@ export interface Batch {
   labels?: Int32Array;
   /** 0/1 per pixel, [N, H, W] at the batch's size (training a segmenter). */
   masks?: Uint8Array;
-}
-
-export interface Normalisation {
-  mean: [number, number, number];
-  std: [number, number, number];
 }
 
 export interface ModelSpec {

@@ -7,6 +7,7 @@
 // Proportions carry Wilson 95 % intervals (wilson.ts); AUC a stratified bootstrap interval.
 // Undefined ratios (0/0) are NaN (JSON: null).
 
+import { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
 import { calibration, type Calibration, type CalibrationMode } from './calibration.js';
 import {
   auc,
@@ -21,6 +22,7 @@ import {
 import { wilson, Z95, type Proportion } from './wilson.js';
 
 export { wilson } from './wilson.js';
+export { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
 export {
   auc,
   averagePrecision,
@@ -44,16 +46,21 @@ export function confusionMatrix(actual: ArrayLike<number>, predicted: ArrayLike<
   if (actual.length !== predicted.length) {
     throw new Error(`metrics: ${actual.length} labels but ${predicted.length} predictions`);
   }
-  const cm: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i] === positiveClass;
-    const p = predicted[i] === positiveClass;
-    if (a && p) cm.tp++;
-    else if (a) cm.fn++;
-    else if (p) cm.fp++;
-    else cm.tn++;
-  }
+  const cm = emptyConfusion();
+  for (let i = 0; i < actual.length; i++) count(cm, actual[i] === positiveClass, predicted[i] === positiveClass);
   return cm;
+}
+
+function emptyConfusion(): Confusion {
+  return { tp: 0, fp: 0, tn: 0, fn: 0 };
+}
+
+/** The one tally of the project: a row that is (or is not) positive, called positive (or not). */
+function count(cm: Confusion, positive: boolean, called: boolean): void {
+  if (positive && called) cm.tp++;
+  else if (positive) cm.fn++;
+  else if (called) cm.fp++;
+  else cm.tn++;
 }
 
 /** Confusion counts from positive-class probabilities at a threshold (p >= threshold → positive). */
@@ -67,19 +74,29 @@ export function confusionAtThreshold(
     throw new Error(`metrics: ${probs.length} probabilities but ${labels.length} labels`);
   if (typeof threshold !== 'number' || Number.isNaN(threshold))
     throw new Error(`metrics: threshold must be a number, got ${threshold}`);
-  const cm: Confusion = { tp: 0, fp: 0, tn: 0, fn: 0 };
-  for (let i = 0; i < probs.length; i++) {
-    const a = labels[i] === positiveClass;
-    const p = probs[i]! >= threshold;
-    if (a && p) cm.tp++;
-    else if (a) cm.fn++;
-    else if (p) cm.fp++;
-    else cm.tn++;
-  }
+  const cm = emptyConfusion();
+  for (let i = 0; i < probs.length; i++) count(cm, labels[i] === positiveClass, probs[i]! >= threshold);
   return cm;
 }
 
-interface Rates {
+/** Confusion counts at a threshold for each group of rows (e.g. each source), in order of first appearance. */
+export function confusionByGroup(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  groups: readonly string[],
+  threshold: number,
+  positiveClass = 1,
+): Map<string, Confusion> {
+  const out = new Map<string, Confusion>();
+  for (let i = 0; i < probs.length; i++) {
+    const g = groups[i]!;
+    const cm = out.get(g) ?? out.set(g, emptyConfusion()).get(g)!;
+    count(cm, labels[i] === positiveClass, probs[i]! >= threshold);
+  }
+  return out;
+}
+
+export interface Rates {
   accuracy: Proportion;
   sensitivity: Proportion;
   specificity: Proportion;
@@ -195,7 +212,7 @@ export function positiveColumn(probs: ArrayLike<number>, numClasses: number, pos
 
 interface SummarizeOptions {
   positiveClass?: number;
-  /** Bootstrap resamples for the AUC interval (default 2000; 0 skips the interval). */
+  /** Bootstrap resamples for the AUC interval (default BOOTSTRAP_RESAMPLES; 0 skips the interval). */
   bootstrapIterations?: number;
   /** Bootstrap seed (default 0). */
   seed?: number;
@@ -235,7 +252,7 @@ export function summarize(
   const confusion = confusionAtThreshold(probs, labels, threshold, pc);
   const positives = confusion.tp + confusion.fn;
   const negatives = confusion.tn + confusion.fp;
-  const B = opts.bootstrapIterations ?? 2000;
+  const B = opts.bootstrapIterations ?? BOOTSTRAP_RESAMPLES;
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(B) || B < 0)
     throw new Error(`summarize: bootstrapIterations must be a non-negative integer, got ${B}`);

@@ -1,7 +1,8 @@
 // A one-line progress bar for training (on stderr): epoch, steps, loss (EMA), images/s and
 // ETA for the whole run. On a terminal it redraws in place (at most every 100 ms); otherwise
 // it prints one line per epoch so logs stay readable. The writer and clock are injected so
-// the recipe layer does no I/O of its own and tests can drive it.
+// the recipe layer does no I/O of its own and tests can drive it. The drawing is util/progressLine.ts.
+import { barGlyphs, formatDuration, overwrite, REDRAW_MS } from '../util/progressLine.js';
 import type { EpochResult, StepInfo, TrainBeginInfo, TrainerCallback } from './callbacks.js';
 
 export interface ProgressBarOptions {
@@ -40,35 +41,28 @@ export class ProgressBar implements TrainerCallback {
     this.imagesThisSession += s.images;
     this.ema = Number.isFinite(this.ema) ? 0.9 * this.ema + 0.1 * s.loss : s.loss;
     const t = this.now();
-    if (!this.tty || (t - this.lastDraw < 100 && s.batch + 1 < s.batchesPerEpoch)) return;
+    if (!this.tty || (t - this.lastDraw < REDRAW_MS && s.batch + 1 < s.batchesPerEpoch)) return;
     this.lastDraw = t;
     const elapsed = (t - this.t0) / 1000;
     const perStep = elapsed / this.stepsThisSession;
     const eta = perStep * (s.totalSteps - s.step - 1);
-    const frac = (s.batch + 1) / s.batchesPerEpoch;
-    const fill = Math.round(frac * this.width);
-    const bar = '█'.repeat(fill) + '░'.repeat(this.width - fill);
+    const bar = barGlyphs((s.batch + 1) / s.batchesPerEpoch, this.width);
     this.write(
-      `\r\x1b[Kepoch ${s.epoch + 1}/${this.epochs} ${bar} ${s.batch + 1}/${s.batchesPerEpoch}` +
-        ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s ETA ${formatDuration(eta)}`,
+      overwrite(
+        `epoch ${s.epoch + 1}/${this.epochs} ${bar} ${s.batch + 1}/${s.batchesPerEpoch}` +
+          ` loss ${this.ema.toFixed(4)} ${(this.imagesThisSession / elapsed).toFixed(1)} img/s` +
+          ` ETA ${formatDuration(eta)}`,
+      ),
     );
   }
 
   onEpochEnd(r: EpochResult): void {
     const v = r.valid;
     const f = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
-    this.write(
-      `${this.tty ? '\r\x1b[K' : ''}epoch ${r.epoch + 1}/${this.epochs} train_loss ${f(r.trainLoss)} valid_loss ${f(v.loss)}` +
-        ` acc ${f(v.accuracy)} sens ${f(v.sensitivity)} spec ${f(v.specificity)} auc ${f(v.auc)}` +
-        ` ${r.imagesPerSecond.toFixed(1)} img/s ${formatDuration(r.seconds)}${r.improved ? ' *' : ''}\n`,
-    );
+    const line =
+      `epoch ${r.epoch + 1}/${this.epochs} train_loss ${f(r.trainLoss)} valid_loss ${f(v.loss)}` +
+      ` acc ${f(v.accuracy)} sens ${f(v.sensitivity)} spec ${f(v.specificity)} auc ${f(v.auc)}` +
+      ` ${r.imagesPerSecond.toFixed(1)} img/s ${formatDuration(r.seconds)}${r.improved ? ' *' : ''}`;
+    this.write(`${this.tty ? overwrite(line) : line}\n`);
   }
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }

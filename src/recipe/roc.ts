@@ -4,6 +4,8 @@
 // score >= threshold.
 
 import { createRng } from '../util/rng.js';
+import { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
+import { linearQuantileSorted } from './quantile.js';
 
 export interface RocPoint {
   threshold: number;
@@ -139,7 +141,7 @@ export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<nu
 }
 
 export interface BootstrapOptions {
-  /** Resamples; default 2000. */
+  /** Resamples; default BOOTSTRAP_RESAMPLES (2000). */
   iterations?: number;
   /** Default 0. */
   seed?: number;
@@ -170,7 +172,7 @@ export function bootstrapAuc(
   labels: ArrayLike<number>,
   opts: BootstrapOptions = {},
 ): AucInterval {
-  const B = opts.iterations ?? 2000;
+  const B = opts.iterations ?? BOOTSTRAP_RESAMPLES;
   const seed = opts.seed ?? 0;
   const level = opts.level ?? 0.95;
   if (!Number.isInteger(B) || B < 1) throw new Error(`bootstrapAuc: iterations must be a positive integer, got ${B}`);
@@ -181,7 +183,7 @@ export function bootstrapAuc(
   if (!Number.isFinite(value)) return { value, lo: NaN, hi: NaN, ...base };
   const pos: number[] = [];
   const neg: number[] = [];
-  s.positive.forEach((p, i) => (p ? pos : neg).push(i));
+  for (const [i, p] of s.positive.entries()) (p ? pos : neg).push(i);
   const rng = createRng(seed);
   const n = s.positive.length;
   const wPos = new Float64Array(n);
@@ -195,13 +197,10 @@ export function bootstrapAuc(
     values[b] = weightedAuc(s, wPos, wNeg);
   }
   values.sort();
-  return { value, lo: quantile(values, (1 - level) / 2), hi: quantile(values, (1 + level) / 2), ...base };
-}
-
-/** Type-7 quantile of sorted values. */
-export function quantile(sorted: ArrayLike<number>, q: number): number {
-  const h = (sorted.length - 1) * q;
-  const i = Math.floor(h);
-  const j = Math.min(i + 1, sorted.length - 1);
-  return sorted[i]! + (h - i) * (sorted[j]! - sorted[i]!);
+  return {
+    value,
+    lo: linearQuantileSorted(values, (1 - level) / 2),
+    hi: linearQuantileSorted(values, (1 + level) / 2),
+    ...base,
+  };
 }

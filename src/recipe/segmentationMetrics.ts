@@ -7,6 +7,8 @@
 // other (exact Euclidean distance transform); HD95 = max of the two directed 95th
 // percentiles, in pixels. NaN when either mask is empty.
 import { Rng } from '../util/rng.js';
+import { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
+import { linearQuantile, linearQuantileSorted } from './quantile.js';
 
 export function dice(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const { inter, sa, sb } = overlap(a, b);
@@ -92,16 +94,6 @@ export function squaredDistanceTransform(m: ArrayLike<number>, w: number, h: num
   return d;
 }
 
-/** Linear-interpolated percentile (numpy's default), p in [0, 100]. */
-export function percentile(values: ArrayLike<number>, p: number): number {
-  const s = Float64Array.from(values).sort();
-  if (s.length === 0) return NaN;
-  const r = (p / 100) * (s.length - 1);
-  const lo = Math.floor(r),
-    hi = Math.ceil(r);
-  return s[lo]! + (s[hi]! - s[lo]!) * (r - lo);
-}
-
 export function hausdorff95(a: ArrayLike<number>, b: ArrayLike<number>, w: number, h: number): number {
   if (a.length !== w * h || b.length !== w * h) throw new Error(`masks must hold ${w}×${h} pixels`);
   const ea = edges(a, w, h),
@@ -110,7 +102,7 @@ export function hausdorff95(a: ArrayLike<number>, b: ArrayLike<number>, w: numbe
     const dt = squaredDistanceTransform(to, w, h);
     const ds: number[] = [];
     for (let i = 0; i < from.length; i++) if (from[i]) ds.push(Math.sqrt(dt[i]!));
-    return ds.length ? percentile(ds, 95) : NaN;
+    return linearQuantile(ds, 0.95);
   };
   const ab = directed(ea, eb),
     ba = directed(eb, ea);
@@ -145,7 +137,7 @@ export function bootstrapMean(
   const mean = all.reduce((a, b) => a + b, 0) / (all.length || NaN);
   if (groups.length < 2) return { mean, lo: NaN, hi: NaN, n: all.length, patients: groups.length };
   const rng = new Rng(opts.seed ?? 1);
-  const B = opts.resamples ?? 2000;
+  const B = opts.resamples ?? BOOTSTRAP_RESAMPLES;
   const means = new Float64Array(B);
   for (let b = 0; b < B; b++) {
     let s = 0,
@@ -159,5 +151,7 @@ export function bootstrapMean(
     }
     means[b] = s / n;
   }
-  return { mean, lo: percentile(means, 2.5), hi: percentile(means, 97.5), n: all.length, patients: groups.length };
+  means.sort();
+  const lo = linearQuantileSorted(means, 0.025);
+  return { mean, lo, hi: linearQuantileSorted(means, 0.975), n: all.length, patients: groups.length };
 }

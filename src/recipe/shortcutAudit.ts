@@ -1,6 +1,7 @@
 // The shortcut audit's tests and verdicts, as pure functions of scores, labels, sources,
 // features and provenance cues (app/audit.ts runs the model and reads the images). Each test
-// returns its figure with a 95 % interval and one verdict line: pass, warn or flag.
+// returns its figures with 95 % intervals and a Finding: the check, its verdict as data (pass,
+// warn, flag or n/a) and the sentence that explains it, which reports show as written.
 //
 // Choices (documented here because they decide what "flagged" means):
 // - Occlusion tests (frame only, lungs out; data/occlusion.ts defines the regions): the
@@ -39,6 +40,7 @@
 import { bootstrapAuc, auc as aucOf, type AucInterval } from './roc.js';
 import { wilson, type Proportion } from './wilson.js';
 import { confusionAtThreshold, rates } from './metrics.js';
+import { BOOTSTRAP_RESAMPLES } from './bootstrap.js';
 import { crossValidate } from './crossValidation.js';
 
 export const FRAME_ONLY_LIMIT = 0.65;
@@ -51,6 +53,13 @@ export const METADATA_WARN_AUC = 0.65;
 export const LOSO_SPREAD = 0.1;
 
 export type Verdict = 'pass' | 'warn' | 'flag' | 'n/a';
+
+/** One check's conclusion: what was checked, the verdict, and the sentence that explains it. */
+export interface Finding {
+  check: string;
+  verdict: Verdict;
+  text: string;
+}
 const RANK: Record<Verdict, number> = { 'n/a': 0, pass: 1, warn: 2, flag: 3 };
 export const worst = (vs: Verdict[]): Verdict => vs.reduce<Verdict>((a, b) => (RANK[b] > RANK[a] ? b : a), 'n/a');
 
@@ -63,15 +72,13 @@ const ci = (a: { value: number; lo: number; hi: number }) => `${f3(a.value)} (95
 const pct = (p: Proportion) =>
   `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)})`;
 
-export interface OcclusionResult {
+export interface OcclusionResult extends Finding {
   test: 'frame-only' | 'lungs-out';
   auc: AucInterval;
   /** Accuracy at the model's threshold on the occluded images. */
   accuracy: Proportion;
   /** (AUC_occluded − 0.5) / (AUC_full − 0.5). */
   retained: number;
-  verdict: Verdict;
-  line: string;
 }
 
 /** y: 1 = positive class, 0 = other. */
@@ -84,28 +91,34 @@ export function occlusionTest(
   o: StatOptions = {},
 ): OcclusionResult {
   const limit = test === 'frame-only' ? FRAME_ONLY_LIMIT : LUNGS_OUT_LIMIT;
-  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
+  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 });
   const accuracy = rates(confusionAtThreshold(scores, y, threshold)).accuracy;
   const retained = (a.value - 0.5) / (fullAuc - 0.5);
   const what =
     test === 'frame-only' ? 'with only the frame outside the lungs left' : 'with the lung fields blacked out';
   let verdict: Verdict = 'pass';
   let why = `the model is near chance ${what}, as a model that reads the lungs should be (limit ${limit})`;
-  if (!Number.isFinite(a.value)) (verdict = 'n/a'), (why = 'needs both classes');
-  else if (a.value >= limit && a.lo > 0.5)
-    (verdict = 'flag'),
-      (why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`);
-  else if (a.value >= limit)
-    (verdict = 'warn'), (why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`);
-  else if (a.value <= 1 - limit && a.hi < 0.5)
-    (verdict = 'warn'), (why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`);
+  if (!Number.isFinite(a.value)) {
+    verdict = 'n/a';
+    why = 'needs both classes';
+  } else if (a.value >= limit && a.lo > 0.5) {
+    verdict = 'flag';
+    why = `the model still separates the classes ${what}: it uses cues outside the lungs (limit ${limit})`;
+  } else if (a.value >= limit) {
+    verdict = 'warn';
+    why = `AUC above ${limit} ${what}, but the interval reaches 0.5: too few images to tell`;
+  } else if (a.value <= 1 - limit && a.hi < 0.5) {
+    verdict = 'warn';
+    why = `the occluded images still separate the classes, in reverse (AUC ≤ ${f3(1 - limit)})`;
+  }
   return {
     test,
     auc: a,
     accuracy,
     retained,
+    check: test,
     verdict,
-    line: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}`,
+    text: `${test}: AUC ${ci(a)} — ${verdict.toUpperCase()}: ${why}`,
   };
 }
 
@@ -123,11 +136,9 @@ export interface ProbeLabel {
   verdict: Verdict;
 }
 
-export interface ProbeResult {
+export interface ProbeResult extends Finding {
   what: string;
   labels: ProbeLabel[];
-  verdict: Verdict;
-  line: string;
 }
 
 /**
@@ -168,7 +179,7 @@ export function sourceProbe(
         ? bootstrapAuc(
             Float64Array.from(idx, (_, q) => cv.probs[q * 2 + 1]!),
             y,
-            { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 },
+            { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 },
           )
         : null;
     const verdict: Verdict =
@@ -180,22 +191,37 @@ export function sourceProbe(
     out.push({ label, n: idx.length, sources: counts, folds: cv.folds, accuracy, majority, lift, auc, verdict });
   }
   const verdict = worst(out.map((l) => l.verdict));
-  const line =
+  const each = out.map(
+    (l) =>
+      `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)}` +
+      ` vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`,
+  );
+  const why =
+    verdict === 'flag'
+      ? "the model's features encode where an image comes from"
+      : verdict === 'warn'
+        ? 'the features carry some of the source'
+        : 'the features carry little of the source';
+  const text =
     out.length === 0
       ? 'source probe: n/a — no label has images from two or more sources'
-      : `source probe: ${out.map((l) => `${l.label} (${l.sources.length} sources) accuracy ${pct(l.accuracy)} vs ${(100 * l.majority).toFixed(1)} % by guessing the largest, lift ${f3(l.lift)}`).join('; ')} — ${verdict.toUpperCase()}: ${verdict === 'flag' ? "the model's features encode where an image comes from" : verdict === 'warn' ? 'the features carry some of the source' : 'the features carry little of the source'}`;
-  return { what: 'penultimate features → source, within each label', labels: out, verdict, line };
+      : `source probe: ${each.join('; ')} — ${verdict.toUpperCase()}: ${why}`;
+  return {
+    what: 'penultimate features → source, within each label',
+    labels: out,
+    check: 'source probe',
+    verdict,
+    text,
+  };
 }
 
-export interface MetadataResult {
+export interface MetadataResult extends Finding {
   features: string[];
   n: number;
   folds: number;
   auc: AucInterval;
   /** Each cue alone: max(AUC, 1 − AUC) of the raw cue, highest first. */
   single: { feature: string; auc: number }[];
-  verdict: Verdict;
-  line: string;
 }
 
 /** Metadata-only baseline: provenance cues x [n × d] → label (y 0/1), cross-validated. */
@@ -235,13 +261,14 @@ export function metadataBaseline(
       folds: 0,
       auc: nan,
       single,
+      check: 'metadata-only',
       verdict: 'n/a',
-      line: 'metadata-only: n/a — the set has one class',
+      text: 'metadata-only: n/a — the set has one class',
     };
   }
   const cv = crossValidate(x, y, d, patients, { k: o.k ?? 5, seed: o.seed ?? 0, lambda: o.lambda ?? PROBE_LAMBDA });
   const scores = Float64Array.from({ length: n }, (_, i) => cv.probs[i * 2 + 1]!);
-  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 });
+  const a = bootstrapAuc(scores, y, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 });
   const verdict: Verdict =
     a.lo > 0.5 && a.value >= METADATA_FLAG_AUC ? 'flag' : a.lo > 0.5 && a.value >= METADATA_WARN_AUC ? 'warn' : 'pass';
   const top = single
@@ -260,8 +287,9 @@ export function metadataBaseline(
     folds: cv.folds,
     auc: a,
     single,
+    check: 'metadata-only',
     verdict,
-    line: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}`,
+    text: `metadata-only: AUC ${ci(a)} (strongest single cues: ${top}) — ${verdict.toUpperCase()}: ${why}`,
   };
 }
 
@@ -276,12 +304,10 @@ export interface SourceMetrics {
   auc: AucInterval | null;
 }
 
-export interface PerSourceResult {
+export interface PerSourceResult extends Finding {
   sources: SourceMetrics[];
   /** Share of images whose source holds both classes. */
   mixedShare: number;
-  verdict: Verdict;
-  line: string;
 }
 
 export function perSource(
@@ -309,7 +335,7 @@ export function perSource(
       accuracy: r.accuracy,
       sensitivity: r.sensitivity,
       specificity: r.specificity,
-      auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }) : null,
+      auc: both ? bootstrapAuc(s, yy, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 }) : null,
     };
   });
   const mixedShare = mixed / Math.max(1, sources.length);
@@ -321,17 +347,27 @@ export function perSource(
     verdict === 'n/a'
       ? 'the set has one class, so the design check does not apply'
       : verdict === 'flag'
-        ? 'every source holds a single class: source and label coincide, and no metric on this set can tell a disease reader from a source reader'
+        ? 'every source holds a single class: source and label coincide, and no metric on this set can tell ' +
+          'a disease reader from a source reader'
         : verdict === 'warn'
           ? `only ${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`
           : `${(100 * mixedShare).toFixed(0)} % of the images come from sources holding both classes`;
   const list = rows
     .map(
       (r) =>
-        `${r.source} (${r.n}: ${r.positives > 0 ? `sens ${pct(r.sensitivity)}` : ''}${r.positives > 0 && r.negatives > 0 ? ', ' : ''}${r.negatives > 0 ? `spec ${pct(r.specificity)}` : ''})`,
+        `${r.source} (${r.n}: ${[
+          ...(r.positives > 0 ? [`sens ${pct(r.sensitivity)}`] : []),
+          ...(r.negatives > 0 ? [`spec ${pct(r.specificity)}`] : []),
+        ].join(', ')})`,
     )
     .join('; ');
-  return { sources: rows, mixedShare, verdict, line: `per source: ${list} — ${verdict.toUpperCase()}: ${why}` };
+  return {
+    sources: rows,
+    mixedShare,
+    check: 'per source',
+    verdict,
+    text: `per source: ${list} — ${verdict.toUpperCase()}: ${why}`,
+  };
 }
 
 export interface LosoRow {
@@ -344,10 +380,8 @@ export interface LosoRow {
   without: number;
 }
 
-export interface LosoResult {
+export interface LosoResult extends Finding {
   rows: LosoRow[];
-  verdict: Verdict;
-  line: string;
 }
 
 /** labels: class names per row; y 1 = positive class. */
@@ -377,7 +411,7 @@ export function leaveOneSourceOut(
         label,
         source,
         n: labels.filter((l, i) => l === label && sources[i] === source).length,
-        alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? 2000, seed: o.seed ?? 0 }),
+        alone: bootstrapAuc(sa, ya, { iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 }),
         without: aucOf(sw, yw),
       });
     }
@@ -390,13 +424,19 @@ export function leaveOneSourceOut(
     const v: Verdict = spread > LOSO_SPREAD && best.alone.lo > worstRow.alone.hi ? 'warn' : 'pass';
     verdicts.push(v);
     notes.push(
-      `${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source}) to ${f3(best.alone.value)} (${best.source})`,
+      `${label}: alone-AUC ${f3(worstRow.alone.value)} (${worstRow.source})` +
+        ` to ${f3(best.alone.value)} (${best.source})`,
     );
   }
   const verdict = worst(verdicts);
-  const line =
+  const text =
     rows.length === 0
       ? 'leave one source out: n/a — no label has two or more sources'
-      : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'} — ${verdict.toUpperCase()}: ${verdict === 'warn' ? 'the model separates some sources far better than others: its score tracks provenance' : 'the model separates each source about equally'}`;
-  return { rows, verdict, line };
+      : `leave one source out (no retraining): ${notes.join('; ') || 'too few images per source'}` +
+        ` — ${verdict.toUpperCase()}: ${
+          verdict === 'warn'
+            ? 'the model separates some sources far better than others: its score tracks provenance'
+            : 'the model separates each source about equally'
+        }`;
+  return { rows, check: 'leave one source out', verdict, text };
 }

@@ -7,7 +7,13 @@
 // value, read as a risk level on the new scale) or `mapped` (the old decisions carried through
 // the calibration). On a source-held-out split the sample is hospitals the model never trained on.
 import { mapThreshold, type CalibrationRecord } from './calibrationMap.js';
-import { thresholdForSensitivity, thresholdForSpecificity, youdenThreshold, type OperatingPoint } from './metrics.js';
+import {
+  confusionByGroup,
+  thresholdForSensitivity,
+  thresholdForSpecificity,
+  youdenThreshold,
+  type OperatingPoint,
+} from './metrics.js';
 import type { AucInterval } from './roc.js';
 import { wilson, type Proportion } from './wilson.js';
 
@@ -287,14 +293,8 @@ export function ratesByGroup(
 ): GroupRates[] {
   if (pos.length !== labels.length || pos.length !== groups.length)
     throw new Error(`ratesByGroup: ${pos.length} scores, ${labels.length} labels, ${groups.length} groups`);
-  const acc = new Map<string, { tp: number; fn: number; tn: number; fp: number }>();
-  for (let i = 0; i < pos.length; i++) {
-    const g = acc.get(groups[i]!) ?? { tp: 0, fn: 0, tn: 0, fp: 0 };
-    const called = isPositive(pos[i]!, threshold);
-    if (labels[i] === positiveClass) called ? g.tp++ : g.fn++;
-    else called ? g.fp++ : g.tn++;
-    acc.set(groups[i]!, g);
-  }
+  // The one confusion tally (recipe/metrics.ts); it calls a score positive as isPositive does.
+  const acc = confusionByGroup(pos, labels, groups, threshold, positiveClass);
   return [...acc]
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
     .map(([group, c]) => ({

@@ -76,14 +76,27 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
   const m = runs.marker.audit!;
   const c = runs.clean.audit!;
   // Marker model: as good without the lungs as with them.
-  assert.equal(m.verdict, 'flag', m.lines.join('\n'));
+  assert.equal(m.verdict, 'flag', m.findings.map((f) => f.text).join('\n'));
   assert.equal(m.frameOnly.verdict, 'flag');
   assert.equal(m.lungsOut.verdict, 'flag');
   assert.ok(m.frameOnly.auc.value > 0.9 && m.frameOnly.auc.lo > 0.65, `marker frame-only AUC ${m.frameOnly.auc.value}`);
   assert.ok(m.lungsOut.auc.value > 0.9, `marker lungs-out AUC ${m.lungsOut.auc.value}`);
-  assert.match(m.lines[0]!, /^AUDIT: FLAG/);
+  assert.match(m.findings[0]!.text, /^AUDIT: FLAG/);
+  assert.deepEqual(
+    m.findings.map((f) => [f.check, f.verdict]),
+    [
+      ['audit', 'flag'],
+      ['as is', null],
+      ['frame-only', 'flag'],
+      ['lungs-out', 'flag'],
+      ['source probe', m.sourceProbe.verdict],
+      ['metadata-only', m.metadata.verdict],
+      ['per source', m.perSource.verdict],
+      ['leave one source out', m.leaveOneSourceOut.verdict],
+    ],
+  );
   // The marker sits in the frame, so provenance-style cues see it too.
-  assert.notEqual(m.metadata.verdict, 'pass', m.metadata.line);
+  assert.notEqual(m.metadata.verdict, 'pass', m.metadata.text);
   // Clean model: it reads the lungs (AUC well above chance: measured 0.89–0.98 over seeds 0–2 at
   // AVX2 and AVX-512 with 160 phantoms, the worst case of the weaker set-up) and falls to chance
   // without them: within 4 SD of 0.5 under the null, SD² = (n₀ + n₁ + 1) / (12·n₀·n₁) (Hanley &
@@ -98,12 +111,12 @@ test('planted shortcut: the marker-trained model is FLAGGED, the clean one PASSE
       `${m.frameOnly.auc.value.toFixed(3)}\n`,
   );
   assert.ok(c.full.auc.value > 0.75, `clean model AUC ${c.full.auc.value}`);
-  assert.equal(c.frameOnly.verdict, 'pass', c.frameOnly.line);
-  assert.equal(c.lungsOut.verdict, 'pass', c.lungsOut.line);
+  assert.equal(c.frameOnly.verdict, 'pass', c.frameOnly.text);
+  assert.equal(c.lungsOut.verdict, 'pass', c.lungsOut.text);
   for (const t of [c.frameOnly, c.lungsOut])
-    assert.ok(Math.abs(t.auc.value - 0.5) < 4 * nullSd, `${t.line} (null SD ${nullSd})`);
-  assert.equal(c.metadata.verdict, 'pass', c.metadata.line);
-  assert.equal(c.verdict, 'pass', c.lines.join('\n'));
+    assert.ok(Math.abs(t.auc.value - 0.5) < 4 * nullSd, `${t.text} (null SD ${nullSd})`);
+  assert.equal(c.metadata.verdict, 'pass', c.metadata.text);
+  assert.equal(c.verdict, 'pass', c.findings.map((f) => f.text).join('\n'));
   // Bookkeeping: lung masks came from the manifest; one source → probe and LOSO do not apply.
   assert.deepEqual(c.data.lungRegion, { masks: c.data.images, fixedBox: 0, ignoredMasks: 0 });
   assert.ok(c.data.blanked['frame-only'] > c.data.blanked['lungs-out']);

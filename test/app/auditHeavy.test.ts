@@ -51,7 +51,7 @@ test('paper-da: a MobileNetV2 fine-tuned on it is flagged (it separates the clas
   const s = await trainRun(cfg);
   assert.equal(s.status, 'completed');
   const a = await audit({ model: s.runDir, manifest: data.manifestFile, split: 'valid', bootstrap: 1000 });
-  process.stderr.write(`${a.lines.join('\n')}\n`);
+  process.stderr.write(`${a.findings.map((f) => f.text).join('\n')}\n`);
   assert.ok(a.full.auc.value > 0.9);
   assert.equal(a.frameOnly.verdict, 'flag');
   assert.equal(a.perSource.verdict, 'flag', 'every paper-da source holds one class');

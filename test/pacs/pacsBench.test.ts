@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { ServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
-import { quantile } from '../../src/app/serve/quantile.js';
+import { nearestRankQuantile as quantile } from '../../src/recipe/quantile.js';
 import { cxrDicom } from './cxrDicom.js';
 import { type Orthanc, orthancSkip, pacsFixture, type PacsFixture } from './orthanc.js';
 import { HANG_MS, waitFor } from '../helpers/waitFor.js';

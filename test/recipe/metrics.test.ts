@@ -6,6 +6,7 @@ import {
   bootstrapAuc,
   calibration,
   confusionAtThreshold,
+  confusionByGroup,
   confusionMatrix,
   positiveColumn,
   prCurve,
@@ -81,6 +82,18 @@ test('Wilson intervals match Newcombe (1998), Table I, method 3', () => {
 test('confusionMatrix with another positive class index', () => {
   // rows (actual, predicted): (0,0) TP, (0,1) FN, (1,0) FP, (2,0) FP, (0,2) FN, (1,2) TN
   assert.deepEqual(confusionMatrix([0, 0, 1, 2, 0, 1], [0, 1, 0, 0, 2, 2], 0), { tp: 1, fn: 2, fp: 2, tn: 1 });
+});
+
+test('confusionByGroup: the same counts as confusionAtThreshold on each group, groups in order of appearance', () => {
+  const p = [0.9, 0.2, 0.6, 0.4, 0.5, 0.1];
+  const y = [1, 1, 0, 0, 1, 0];
+  const g = ['b', 'a', 'b', 'a', 'a', 'b'];
+  // b: (0.9,1) TP, (0.6,0) FP, (0.1,0) TN; a: (0.2,1) FN, (0.4,0) TN, (0.5,1) TP (0.5 >= 0.5).
+  const byGroup = confusionByGroup(p, y, g, 0.5);
+  assert.deepEqual([...byGroup.keys()], ['b', 'a']);
+  assert.deepEqual(byGroup.get('b'), { tp: 1, fn: 0, fp: 1, tn: 1 });
+  assert.deepEqual(byGroup.get('a'), { tp: 1, fn: 1, fp: 0, tn: 1 });
+  assert.deepEqual(byGroup.get('a'), confusionAtThreshold([0.2, 0.4, 0.5], [1, 0, 1], 0.5));
 });
 
 test('ROC, AUC and AP on a hand-worked example', () => {

@@ -7,9 +7,9 @@ import {
   edges,
   hausdorff95,
   iou,
-  percentile,
   squaredDistanceTransform,
 } from '../../src/recipe/segmentationMetrics.js';
+import { linearQuantile } from '../../src/recipe/quantile.js';
 
 // 4×4: a = 2×2 square at rows 1–2, cols 1–2; b = the same square one column to the right.
 const a = Uint8Array.from([0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
@@ -53,9 +53,9 @@ test('HD95: shifted squares 1 px; single pixels at (0,0) and (4,3) 5 px; empty m
 });
 
 test('percentile interpolates linearly like numpy', () => {
-  assert.equal(percentile([0, 0, 1, 1], 95), 1);
-  assert.equal(percentile([1, 2, 3, 4, 5], 50), 3);
-  assert.ok(Math.abs(percentile([0, 10], 25) - 2.5) < 1e-12);
+  assert.equal(linearQuantile([0, 0, 1, 1], 0.95), 1);
+  assert.equal(linearQuantile([1, 2, 3, 4, 5], 0.5), 3);
+  assert.ok(Math.abs(linearQuantile([0, 10], 0.25) - 2.5) < 1e-12);
 });
 
 test('bootstrapMean: equal values give a zero-width interval; NaNs are left out; patients are the unit', () => {

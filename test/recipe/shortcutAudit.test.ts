@@ -28,11 +28,11 @@ test('occlusion: a score that survives blanking the lungs is flagged, one that c
   assert.equal(s.verdict, 'flag');
   assert.ok(s.auc.value > 0.9 && s.auc.lo > 0.5);
   close(s.retained, (s.auc.value - 0.5) / 0.49, 1e-12, 'retained');
-  assert.match(s.line, /^frame-only: AUC 0\.9\d\d \(95 % CI .*\) — FLAG: the model still separates/);
+  assert.match(s.text, /^frame-only: AUC 0\.9\d\d \(95 % CI .*\) — FLAG: the model still separates/);
   // Clean: the score no longer depends on the label.
   const clean = Float64Array.from(y, () => 0.5 + 0.1 * rng.normal());
   const c = occlusionTest('lungs-out', clean, y, 0.95, 0.5, { bootstrap: 500 });
-  assert.equal(c.verdict, 'pass', c.line);
+  assert.equal(c.verdict, 'pass', c.text);
   assert.ok(Math.abs(c.auc.value - 0.5) < 0.15);
   // Above the limit on 10 images: the interval reaches 0.5 → warn, not flag.
   const few = occlusionTest(
@@ -56,7 +56,7 @@ test('occlusion: a score that survives blanking the lungs is flagged, one that c
     { bootstrap: 500 },
   );
   assert.equal(rev.verdict, 'warn');
-  assert.match(rev.line, /in reverse/);
+  assert.match(rev.text, /in reverse/);
   // Accuracy at the model's threshold: hand count on the 10-image case (TP .9,.6,.8 ; TN .2,.4,.1) = 6/10.
   assert.equal(few.accuracy.num, 6);
 });
@@ -84,7 +84,7 @@ test('source probe: features that encode the source within a label are flagged; 
   assert.equal(r.verdict, 'flag');
   const noise = Float64Array.from({ length: n * d }, () => rng.normal());
   const p = sourceProbe(noise, d, labels, sources, patients, { bootstrap: 300 });
-  assert.equal(p.verdict, 'pass', p.line);
+  assert.equal(p.verdict, 'pass', p.text);
   const one = sourceProbe(
     noise,
     d,
@@ -93,7 +93,7 @@ test('source probe: features that encode the source within a label are flagged; 
     patients,
   );
   assert.equal(one.verdict, 'n/a');
-  assert.match(one.line, /no label has images from two or more sources/);
+  assert.match(one.text, /no label has images from two or more sources/);
 });
 
 test('metadata-only baseline: a cue that carries the label is flagged (and named); uninformative cues pass', () => {
@@ -105,12 +105,12 @@ test('metadata-only baseline: a cue that carries the label is flagged (and named
     x[i * 3 + 2] = rng.normal();
   }
   const m = metadataBaseline(x, names, y, patients, { bootstrap: 300 });
-  assert.equal(m.verdict, 'flag', m.line);
+  assert.equal(m.verdict, 'flag', m.text);
   assert.equal(m.single[0]!.feature, 'frame mean');
   assert.ok(m.auc.value > 0.9);
   for (let i = 0; i < n; i++) x[i * 3 + 1] = rng.normal();
   const c = metadataBaseline(x, names, y, patients, { bootstrap: 300 });
-  assert.equal(c.verdict, 'pass', c.line);
+  assert.equal(c.verdict, 'pass', c.text);
   assert.equal(metadataBaseline(x, names, new Int32Array(n), patients).verdict, 'n/a');
 });
 
@@ -135,7 +135,7 @@ test('per source and leave one source out against hand counts', () => {
   assert.equal(per.sources[0]!.auc, null);
   assert.equal(per.mixedShare, 0);
   assert.equal(per.verdict, 'flag');
-  assert.match(per.line, /every source holds a single class/);
+  assert.match(per.text, /every source holds a single class/);
   const loso = leaveOneSourceOut(scores, yy, labels, sources, { bootstrap: 200 });
   assert.deepEqual(
     loso.rows.map((r) => [r.label, r.source, r.n]),
@@ -173,7 +173,7 @@ test('per source and leave one source out against hand counts', () => {
     Src.push('N');
   }
   const w = leaveOneSourceOut(S, Y, L, Src, { bootstrap: 300 });
-  assert.equal(w.verdict, 'warn', w.line);
+  assert.equal(w.verdict, 'warn', w.text);
   // One class in the whole set (a single-class external set): the design check does not apply.
   assert.equal(perSource([0.9, 0.8], [1, 1], ['A', 'B'], 0.5, { bootstrap: 100 }).verdict, 'n/a');
   // Mixed sources: every source holds both classes → pass.

@@ -23,7 +23,7 @@ import { cpuHasBf16, physicalCores } from '../../engine/runtime.js';
 import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { ARCHS, type Arch, type Precision } from '../../engine/types.js';
 import type { TrainerCallback } from '../../recipe/callbacks.js';
-import { formatDuration } from '../../recipe/progressBar.js';
+import { formatDuration } from '../../util/progressLine.js';
 import { audit } from '../interpret/audit.js';
 import { camCheck, type CamCheckResult } from '../interpret/camCheck.js';
 import { evaluate, formatEvaluation, type Evaluation } from '../evaluate/evaluate.js';
@@ -218,7 +218,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     external,
     headline,
     gradcam,
-    audit: { verdict: shortcut.verdict, headline: shortcut.lines[0]! },
+    audit: { verdict: shortcut.verdict, headline: shortcut.findings[0]!.text },
     report: reportFile,
     lr: { ...lr, proposed: { lrMin: proposed.lrMin, lrMax: proposed.lrMax } },
     recipe: c.recipe,
@@ -587,7 +587,7 @@ async function demoAudit(c: DemoContext, manifest: string) {
   const { runDir, threads, log } = c;
   log(`[${stepNo(c, 6)}] audit: frame only, lungs out, source probe, metadata-only baseline, per source`);
   const shortcut = await audit({ model: runDir, manifest, split: 'valid', out: join(runDir, 'audit'), threads });
-  log(shortcut.lines.map((l) => `      ${l}`).join('\n'));
+  log(shortcut.findings.map((l) => `      ${l.text}`).join('\n'));
   return shortcut;
 }
 

@@ -187,7 +187,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
     manifestSplitBy(manifest.file),
     sha256 !== meta.manifestSha256 && trainRows === null,
   );
-  const auc = bootstrapAuc(pos, labels, { iterations: 2000, seed: 0, positiveClass: pc });
+  const auc = bootstrapAuc(pos, labels, { seed: 0, positiveClass: pc });
   const created = new Date().toISOString();
   const record: CalibrationRecord | null = method
     ? {

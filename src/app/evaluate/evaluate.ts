@@ -14,13 +14,14 @@ import type { Precision } from '../../engine/types.js';
 import { formatCsv } from '../../data/csv.js';
 import { readManifest, rowPath, type Manifest, type ManifestRow } from '../../data/manifest.js';
 import { summarise, type DatasetSummary } from '../../data/summary.js';
-import { positiveColumn, summarize, type Summary } from '../../recipe/metrics.js';
+import { BOOTSTRAP_RESAMPLES, positiveColumn, summarize, type Summary } from '../../recipe/metrics.js';
 import { sha256File } from '../train/dataSource.js';
 import { resolveModel, trainingSet, type ModelRef } from '../train/modelRef.js';
 import { Learner } from '../train/learner.js';
 import type { PredictedSet } from '../train/predictSet.js';
 import { renderSvg } from '../report/plots.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from '../report/evalPlots.js';
+import { thresholdText } from '../report/figures.js';
 import { writeJson } from '../train/runFolder.js';
 import {
   decideProtocol,
@@ -83,7 +84,7 @@ export function scoreSet(
   const pos = positiveColumn(probs, numClasses, pc);
   const summary = summarize(pos, labels, threshold, {
     positiveClass: pc,
-    bootstrapIterations: o.bootstrapIterations ?? 2000,
+    bootstrapIterations: o.bootstrapIterations ?? BOOTSTRAP_RESAMPLES,
     seed: o.seed ?? 0,
     bins: o.bins ?? 10,
     ...(o.targetSensitivity !== undefined ? { targetSensitivity: o.targetSensitivity } : {}),
@@ -282,7 +283,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   const { summary, rows } = scoreSet(pred.probs, pred.labels, pred.numClasses, {
     positiveClass: meta.positiveClass,
     threshold,
-    bootstrapIterations: o.bootstrap ?? 2000,
+    bootstrapIterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES,
     seed: o.seed ?? 0,
     bins: o.bins ?? 10,
     // metrics.json's atTargetSensitivity, as the former --target-sensitivity wrote it.
@@ -422,7 +423,13 @@ async function writePlots(
 ): Promise<void> {
   const { name, cls, pc, threshold } = c;
   const negName = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
-  const ops = [{ fpr: 1 - summary.specificity.value, tpr: summary.sensitivity.value, label: `threshold ${threshold}` }]
+  const ops = [
+    {
+      fpr: 1 - summary.specificity.value,
+      tpr: summary.sensitivity.value,
+      label: `threshold ${thresholdText(threshold)}`,
+    },
+  ]
     .concat(
       summary.youden
         ? [

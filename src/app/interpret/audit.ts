@@ -3,7 +3,7 @@
 // (lungs region blanked) and with the lung fields blacked out (data/occlusion.ts), and pools
 // its penultimate features; the provenance cues of each file are read beside it. The tests
 // and their verdicts are recipe/shortcutAudit.ts. Writes audit.json (every figure, interval
-// and verdict line), audit_rows.csv (per image), audit_auc.svg, audit_sources.svg and
+// and finding), audit_rows.csv (per image), audit_auc.svg, audit_sources.svg and
 // audit_examples.png (what the model saw in each test); `cxrtune report` shows it.
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { readManifest, rowPath, type Manifest, type ManifestRow } from '../../da
 import { decodeMaskAsInput, LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import { applyOcclusion, coverage, occlusionMask, type OcclusionKind } from '../../data/occlusion.js';
 import { CUE_FEATURES, cueVector, provenanceCues } from '../../data/provenance.js';
-import { positiveColumn } from '../../recipe/metrics.js';
+import { BOOTSTRAP_RESAMPLES, positiveColumn } from '../../recipe/metrics.js';
 import { bootstrapAuc, type AucInterval } from '../../recipe/roc.js';
 import {
   FRAME_ONLY_LIMIT,
@@ -41,6 +41,7 @@ import {
   type MetadataResult,
   type OcclusionResult,
   type PerSourceResult,
+  type Finding,
   type ProbeResult,
   type Verdict,
 } from '../../recipe/shortcutAudit.js';
@@ -51,11 +52,14 @@ import { loaderFor } from '../train/predictSet.js';
 import { auditAucSpec, perSourceSpec, type AuditBar, type SourceBar } from '../report/auditPlots.js';
 import { renderSvg } from '../report/plots.js';
 import { writeJson } from '../train/runFolder.js';
-import { mapLimit } from '../../util/mapLimit.js';
+import pLimit from 'p-limit';
 
 const AUDIT_DIR = 'audit';
 
-interface AuditOptions {
+/** A line of the audit's summary: a check's finding, or the model on the images as they are (no verdict). */
+export type AuditLine = Finding | { check: 'as is'; verdict: null; text: string };
+
+export interface AuditOptions {
   model: string;
   manifest: string;
   /** Split to audit; default as evaluate: test, else valid, else every row ('all'). */
@@ -113,7 +117,9 @@ export interface AuditResult {
   perSource: PerSourceResult;
   leaveOneSourceOut: LosoResult;
   verdict: Verdict;
-  /** One line per test, the overall verdict first. */
+  /** One per test, the overall verdict first, then the model as is (a reference: no verdict). */
+  findings: AuditLine[];
+  /** The findings' sentences, in order (what audit.json held before findings; kept for its readers). */
   lines: string[];
   choices: Record<string, number | string>;
   seconds: number;
@@ -165,7 +171,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const sources = rows.map((r) => r.source);
   const patients = rows.map((r) => r.patientId);
   const threshold = meta.threshold;
-  const stat = { bootstrap: o.bootstrap ?? 2000, seed: o.seed ?? 0 };
+  const stat = { bootstrap: o.bootstrap ?? BOOTSTRAP_RESAMPLES, seed: o.seed ?? 0 };
   const pos = {
     full: positiveColumn(sc.probs.full, C, pc),
     frame: positiveColumn(sc.probs['frame-only'], C, pc),
@@ -191,6 +197,7 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     examples: join(outDir, 'audit_examples.png'),
   };
   await writeRowsCsv(files.rows, rows, sc.rowIdx, pos, cues);
+  const findings = auditFindings({ full, frameOnly, lungsOut, probe, metadata, per, loso, verdict, flagged }, n);
   const result: AuditResult = {
     format: 'cxrtune-audit/1',
     created: new Date().toISOString(),
@@ -225,16 +232,8 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
     perSource: per,
     leaveOneSourceOut: loso,
     verdict,
-    lines: [
-      headlineOf(verdict, flagged),
-      `as is: AUC ${fmt(full.auc)} on ${n} images`,
-      frameOnly.line,
-      lungsOut.line,
-      probe.line,
-      metadata.line,
-      per.line,
-      loso.line,
-    ],
+    findings,
+    lines: findings.map((f) => f.text),
     choices: auditChoices(o, stat),
     seconds: (performance.now() - t0) / 1000,
     files,
@@ -274,7 +273,7 @@ async function runTests(
   const frameOnly = occlusionTest('frame-only', pos.frame, y, full.auc.value, threshold, stat);
   const lungsOut = occlusionTest('lungs-out', pos.lungs, y, full.auc.value, threshold, stat);
   const probe = sourceProbe(sc.features!, sc.dims, labels, sources, patients, { ...stat, k: folds });
-  const cues = await mapLimit(rows, 4, (r) => provenanceCues(rowPath(manifest, r)));
+  const cues = await pLimit(4).map(rows, (r) => provenanceCues(rowPath(manifest, r)));
   const cueMatrix = Float64Array.from(cues.flatMap(cueVector));
   const metadata = metadataBaseline(cueMatrix, CUE_FEATURES, y, patients, { ...stat, k: folds });
   const per = perSource(pos.full, y, sources, threshold, stat);
@@ -289,7 +288,7 @@ async function runTests(
   ]);
   const flagged = [frameOnly, lungsOut, probe, metadata, per, loso]
     .filter((t) => t.verdict === 'flag')
-    .map((t) => t.line.split(':')[0]);
+    .map((t) => t.check);
   return { full, frameOnly, lungsOut, probe, cues, metadata, per, loso, verdict, flagged };
 }
 
@@ -379,7 +378,34 @@ async function scoreImages(
   return sc;
 }
 
-function headlineOf(verdict: Verdict, flagged: (string | undefined)[]): string {
+/** The audit's summary: the overall finding, the model as is, then each test's finding. */
+export function auditFindings(
+  t: {
+    full: { auc: AucInterval };
+    frameOnly: OcclusionResult;
+    lungsOut: OcclusionResult;
+    probe: ProbeResult;
+    metadata: MetadataResult;
+    per: PerSourceResult;
+    loso: LosoResult;
+    verdict: Verdict;
+    flagged: string[];
+  },
+  images: number,
+): AuditLine[] {
+  return [
+    { check: 'audit', verdict: t.verdict, text: headlineOf(t.verdict, t.flagged) },
+    { check: 'as is', verdict: null, text: `as is: AUC ${fmt(t.full.auc)} on ${images} images` },
+    t.frameOnly,
+    t.lungsOut,
+    t.probe,
+    t.metadata,
+    t.per,
+    t.loso,
+  ].map(({ check, verdict, text }) => ({ check, verdict, text }) as AuditLine);
+}
+
+function headlineOf(verdict: Verdict, flagged: string[]): string {
   return verdict === 'flag'
     ? `AUDIT: FLAG — shortcut evidence (${flagged.join(', ')}); do not trust this model's figures on this ` +
         `data as evidence that it reads the lungs`

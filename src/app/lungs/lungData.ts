@@ -2,7 +2,7 @@
 // set at 256 px is ~150 MB): the model sees the image stretched to S×S (fit 'stretch', as
 // model.json records), the mask resized the same way and thresholded at half.
 import { decodeImage } from '../../data/image.js';
-import { mapLimit } from '../../util/mapLimit.js';
+import pLimit from 'p-limit';
 
 export interface SegSample {
   image: string;
@@ -18,7 +18,7 @@ export async function loadSamples(
   onProgress?: (done: number) => void,
 ): Promise<SegSample[]> {
   let done = 0;
-  return mapLimit(items, 4, async (it) => {
+  return pLimit(4).map(items, async (it) => {
     const img = await decodeImage(it.image, { size, fit: 'stretch' });
     let mask = new Uint8Array(0);
     if (it.mask) {

@@ -3,25 +3,30 @@
 // leave-one-source-out tables and the contact sheet of what the model saw in each test.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { AuditResult } from '../interpret/audit.js';
+import type { AuditLine, AuditResult } from '../interpret/audit.js';
 import { auditBars, sourceBars } from '../interpret/audit.js';
 import { auditAucSpec, perSourceSpec } from './auditPlots.js';
 import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
 import { renderSvg } from './plots.js';
+import { thresholdText } from './figures.js';
 
 const CLS: Record<string, string> = { flag: 'bad', warn: 'warnText', pass: 'good', 'n/a': 'muted' };
 const ci = (a: { value: number; lo: number; hi: number } | null) =>
   a && Number.isFinite(a.value) ? `${num(a.value)} (${num(a.lo)}–${num(a.hi)})` : 'n/a';
 
+/** An audit.json's findings; one written before findings has only its lines (the headline first). */
+function findingsOf(a: Omit<AuditResult, 'findings'> & { findings?: AuditLine[] }): AuditLine[] {
+  return (
+    a.findings ??
+    (a.lines ?? []).map((text, i) => ({ check: '', verdict: i === 0 ? a.verdict : null, text }) as AuditLine)
+  );
+}
+
 export async function auditSection(file: string): Promise<string> {
   const a = JSON.parse(readFileSync(file, 'utf8')) as AuditResult;
+  const findings = findingsOf(a);
   const verdict = (v: string) => ({ html: `<span class="${CLS[v] ?? ''}">${escapeHtml(v.toUpperCase())}</span>` });
-  const lines = a.lines
-    .map((l, i) => {
-      const v = (/— (PASS|WARN|FLAG|N\/A):/.exec(l)?.[1] ?? (i === 0 ? a.verdict : '')).toLowerCase();
-      return `<li class="${CLS[v] ?? ''}">${escapeHtml(l)}</li>`;
-    })
-    .join('');
+  const lines = findings.map((f) => `<li class="${CLS[f.verdict ?? ''] ?? ''}">${escapeHtml(f.text)}</li>`).join('');
   const plot = async (spec: Parameters<typeof renderSvg>[0]) =>
     `<div class="plot">${inlineSvg(await renderSvg(spec))}</div>`;
   const tests: Cell[][] = [
@@ -29,7 +34,8 @@ export async function auditSection(file: string): Promise<string> {
     [
       'frame only (lungs blanked)',
       ci(a.frameOnly.auc),
-      `${num(100 * a.data.blanked['frame-only'], 1)} % of the image blanked; ${num(a.frameOnly.retained, 2)} of the discrimination retained`,
+      `${num(100 * a.data.blanked['frame-only'], 1)} % of the image blanked;` +
+        ` ${num(a.frameOnly.retained, 2)} of the discrimination retained`,
       verdict(a.frameOnly.verdict),
     ],
     [
@@ -91,18 +97,34 @@ export async function auditSection(file: string): Promise<string> {
       )
     : '';
   const ex = join(dirname(file), 'audit_examples.png');
+  const d = a.data;
+  const region =
+    `lung region from masks on ${d.lungRegion.masks}, fixed box on ${d.lungRegion.fixedBox}` +
+    (d.lungRegion.ignoredMasks
+      ? ` (${d.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked` +
+        ' shape a cue)'
+      : '');
+  const about =
+    `${escapeHtml(d.manifest)} [${escapeHtml(d.split)}]: ${d.images} images (${d.positives} positive,` +
+    ` ${d.negatives} other) from ${d.patients} patients; ${region}. Model ${escapeHtml(a.model.arch)},` +
+    ` threshold ${thresholdText(a.model.threshold)}; source probe on ${escapeHtml(a.model.featureLayer)}` +
+    ` (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples);` +
+    ' proportions: Wilson.';
+  const folds = a.sourceProbe.labels[0]?.folds ?? a.choices.folds;
+  const gallery =
+    '<h3>What the model saw</h3><p class="muted">Each row: the image, frame only, lungs out.</p>' +
+    '<img class="gallery" alt="audit examples" src="';
   return (
-    `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(a.lines[0] ?? '')}</p>` +
-    `<p class="muted">${escapeHtml(a.data.manifest)} [${escapeHtml(a.data.split)}]: ${a.data.images} images (${a.data.positives} positive, ${a.data.negatives} other) from ${a.data.patients} patients; lung region from masks on ${a.data.lungRegion.masks}, fixed box on ${a.data.lungRegion.fixedBox}${a.data.lungRegion.ignoredMasks ? ` (${a.data.lungRegion.ignoredMasks} images had masks, unused: masks on only some images would make the blanked shape a cue)` : ''}. Model ${escapeHtml(a.model.arch)}, threshold ${a.model.threshold}; source probe on ${escapeHtml(a.model.featureLayer)} (${a.model.featureDims} features). AUC intervals: stratified bootstrap (${a.full.auc.iterations} resamples); proportions: Wilson.</p>` +
+    `<p class="${CLS[a.verdict] ?? ''}" style="font-size:16px">${escapeHtml(findings[0]?.text ?? '')}</p>` +
+    `<p class="muted">${about}</p>` +
     `<ul>${lines}</ul>` +
     `<div class="row">${await plot(auditAucSpec(auditBars(a)))}${await plot(perSourceSpec(sourceBars(a)))}</div>` +
     table(['test', 'AUC (95 % CI)', 'detail', 'verdict'], tests) +
-    `<h3>Source probe (penultimate features → source, within each label; ${a.sourceProbe.labels[0]?.folds ?? a.choices.folds}-fold, patient-grouped)</h3>${probe}` +
+    `<h3>Source probe (penultimate features → source, within each label; ${folds}-fold, patient-grouped)</h3>${probe}` +
     `<h3>Per source</h3>${per}` +
     (loso ? `<h3>Leave one source out (the model as trained; no retraining)</h3>${loso}` : '') +
-    (existsSync(ex)
-      ? `<h3>What the model saw</h3><p class="muted">Each row: the image, frame only, lungs out.</p><img class="gallery" alt="audit examples" src="${pngDataUrl(readFileSync(ex))}">`
-      : '') +
-    `<p class="muted">Regions: ${escapeHtml(String(a.choices.regions))}. Verdict thresholds: src/recipe/shortcutAudit.ts (Choices).</p>`
+    (existsSync(ex) ? `${gallery}${pngDataUrl(readFileSync(ex))}">` : '') +
+    `<p class="muted">Regions: ${escapeHtml(String(a.choices.regions))}.` +
+    ' Verdict thresholds: src/recipe/shortcutAudit.ts (Choices).</p>'
   );
 }

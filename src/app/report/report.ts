@@ -14,7 +14,7 @@ import { summarise, type DatasetSummary } from '../../data/summary.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import { layerGroups, type GroupMode } from '../../recipe/discriminative.js';
 import type { LrFindResult } from '../../recipe/lrFinder.js';
-import { formatDuration } from '../../recipe/progressBar.js';
+import { formatDuration } from '../../util/progressLine.js';
 import type { CamCheckResult } from '../interpret/camCheck.js';
 import type { Evaluation } from '../evaluate/evaluate.js';
 import type { TopLossResult } from '../interpret/explain.js';
@@ -30,7 +30,8 @@ import {
   trainingCurvesSpec,
   type TracePoint,
 } from './evalPlots.js';
-import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
+import { escapeHtml, inlineSvg, num, pngDataUrl, table, type Cell } from './html.js';
+import { aucText, oneClassText, rateText, thresholdText } from './figures.js';
 import { limitations } from './limitations.js';
 import { auditSection } from './auditSection.js';
 import { findAudit } from '../interpret/audit.js';
@@ -115,7 +116,8 @@ function dataTable(s: DatasetSummary): string {
   rows.push([{ html: '<b>patients</b>' }, '', ...splits.map((sp) => s.patientsPerSplit[sp] ?? 0), '']);
   return (
     table(['label', 'source', ...splits, 'total'], rows) +
-    `<p>Patients shared between splits: <b>${s.sharedPatients}</b>${s.sharedPatients ? ' — <span class="bad">leak</span>' : ' (patient-level split)'}.</p>` +
+    `<p>Patients shared between splits: <b>${s.sharedPatients}</b>` +
+    `${s.sharedPatients ? ' — <span class="bad">leak</span>' : ' (patient-level split)'}.</p>` +
     (s.notes.length ? `<ul>${s.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>` : '')
   );
 }
@@ -128,14 +130,14 @@ function metricsRow(e: Evaluation): Cell[] {
     { html: protocolBadge(protocolOf(e).protocol) },
     m.n,
     `${m.positives} / ${m.negatives}`,
-    pctCi(m.accuracy),
-    pctCi(m.sensitivity),
-    pctCi(m.specificity),
-    pctCi(m.ppv),
-    pctCi(m.npv),
+    rateText(m.accuracy),
+    rateText(m.sensitivity),
+    rateText(m.specificity),
+    rateText(m.ppv),
+    rateText(m.npv),
     num(m.f1),
     num(m.balancedAccuracy),
-    Number.isFinite(m.auc.value) ? `${m.auc.value.toFixed(3)} (${num(m.auc.lo)}–${num(m.auc.hi)})` : 'n/a',
+    aucText(m),
     num(m.calibration.ece),
   ];
 }
@@ -160,10 +162,10 @@ function protocolBadge(p: Protocol): string {
   return `<span class="${PROTOCOL_CLASS[p]}">${protocolLabel(p)}</span>`;
 }
 
-/** Sensitivity and specificity per source at the evaluation's threshold (Wilson intervals), each source's protocol beside it. */
+/** Sensitivity and specificity per source at the threshold (Wilson intervals), each source's protocol beside it. */
 function bySourceTable(groups: (GroupRates & Partial<Pick<SourceRates, 'protocol' | 'why'>>)[] | undefined): string {
   if (!groups || groups.length === 0) return '';
-  const rate = (p: GroupRates['sensitivity']) => (p.den ? `${pctCi(p)} (${p.num}/${p.den})` : '—');
+  const rate = (p: GroupRates['sensitivity']) => (p.den ? `${rateText(p)} (${p.num}/${p.den})` : '—');
   return table(
     ['source', 'protocol', 'images', 'pos / neg', 'sensitivity (95 % CI)', 'specificity (95 % CI)'],
     groups.map((g) => [
@@ -221,7 +223,9 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
     'Summary',
     summarySection(evals, data) +
       (summary
-        ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)}, ${num(summary.imagesPerSecond, 1)} images/s, precision ${escapeHtml(String(cfg.precision))}.</p>`
+        ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs` +
+          ` (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)},` +
+          ` ${num(summary.imagesPerSecond, 1)} images/s, precision ${escapeHtml(String(cfg.precision))}.</p>`
         : ''),
   );
 
@@ -292,20 +296,43 @@ function readEvaluations(evalDirs: string[]): Evaluation[] {
   });
 }
 
-/** An evaluation's headline cards (protocol, AUC, sensitivity, specificity, accuracy) and how they were measured. */
-function headlineCards(e: Evaluation): string {
+/**
+ * An evaluation's headline cards (protocol, AUC, sensitivity, specificity, accuracy) and how they
+ * were measured; a set of one class shows the one rate it measures and says what needs both.
+ */
+export function headlineCards(e: Evaluation): string {
+  const m = e.metrics;
+  const oneClass = oneClassText(m);
+  const cards = oneClass
+    ? [
+        ['protocol', protocolLabel(protocolOf(e).protocol)],
+        m.positives > 0 ? ['sensitivity', rateText(m.sensitivity)] : ['specificity', rateText(m.specificity)],
+      ]
+    : [
+        ['protocol', protocolLabel(protocolOf(e).protocol)],
+        ['AUC', aucText(m)],
+        ['sensitivity', rateText(m.sensitivity)],
+        ['specificity', rateText(m.specificity)],
+        ['accuracy', rateText(m.accuracy)],
+      ];
   return (
-    `<div class="cards">${[
-      ['protocol', protocolLabel(protocolOf(e).protocol)],
-      ['AUC', `${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)})`],
-      ['sensitivity', pctCi(e.metrics.sensitivity)],
-      ['specificity', pctCi(e.metrics.specificity)],
-      ['accuracy', pctCi(e.metrics.accuracy)],
-    ]
+    `<div class="cards">${cards
       .map(([k, v]) => `<div class="card"><div class="k">${k}</div><div class="v">${escapeHtml(v!)}</div></div>`)
       .join('')}</div>` +
-    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}. On ${escapeHtml(e.name)} (${e.metrics.n} images) at threshold ${e.metrics.threshold}; 95 % Wilson intervals, AUC stratified bootstrap (${e.metrics.auc.iterations} resamples).</p>`
+    (oneClass ? `<p>${escapeHtml(oneClass)}.</p>` : '') +
+    `<p class="muted">${protocolBadge(protocolOf(e).protocol)} — ${escapeHtml(protocolOf(e).why)}.` +
+    ` On ${escapeHtml(e.name)} (${m.n} images) at threshold ${thresholdText(m.threshold)}; 95 % Wilson intervals` +
+    `${oneClass ? '' : `, AUC stratified bootstrap (${m.auc.iterations} resamples)`}.</p>`
   );
+}
+
+/** One line of the summary's other figures: AUC, sensitivity and specificity, or what a one-class set measures. */
+export function otherFigure(e: Evaluation): string {
+  const m = e.metrics;
+  const figures =
+    oneClassText(m) ??
+    `AUC ${aucText(m)}, sensitivity ${rateText(m.sensitivity)}, specificity ${rateText(m.specificity)}`;
+  return `<li>${protocolBadge(protocolOf(e).protocol)} ${escapeHtml(e.name)}: ${escapeHtml(figures)}</li>`;
 }
 
 /**
@@ -327,14 +354,18 @@ function summarySection(evals: Evaluation[], data: DatasetSummary | null): strin
   if (!head) headline = '<p>No evaluation given (add --eval DIR from cxrtune evaluate).</p>';
   else if (headProto!.protocol !== 'internal') headline = headlineCards(head);
   else if (oneSource)
-    headline = `<p class="warn">Every image comes from one source (synthetic phantoms), so only an <b>INTERNAL</b> figure exists: it shows that the pipeline works, not how a model would do at another hospital.</p>${headlineCards(head)}`;
+    headline =
+      `<p class="warn">Every image comes from one source (synthetic phantoms), so only an <b>INTERNAL</b>` +
+      ` figure exists: it shows that the pipeline works, not how a model would do at another` +
+      ` hospital.</p>${headlineCards(head)}`;
   else
-    headline = `<p class="warn"><b>No source-held-out or external figure.</b> The only evaluation is <b>INTERNAL</b> (held-out patients of the training sources), which provenance shortcuts inflate; it is listed in the tables below, not headlined. Build the data with <code>data build --split-by location</code> (or source) for a source-held-out validation, or evaluate an external set.</p>`;
+    headline =
+      `<p class="warn"><b>No source-held-out or external figure.</b> The only evaluation is <b>INTERNAL</b>` +
+      ` (held-out patients of the training sources), which provenance shortcuts inflate; it is listed in the tables` +
+      ` below, not headlined. Build the data with <code>data build --split-by location</code> (or source) for a` +
+      ` source-held-out validation, or evaluate an external set.</p>`;
   const others = evals.filter((e) => e !== head);
-  const otherFigures =
-    head && others.length
-      ? `<p>Other figures:</p><ul>${others.map((e) => `<li>${protocolBadge(protocolOf(e).protocol)} ${escapeHtml(e.name)}: AUC ${num(e.metrics.auc.value)} (${num(e.metrics.auc.lo)}–${num(e.metrics.auc.hi)}), sensitivity ${escapeHtml(pctCi(e.metrics.sensitivity))}, specificity ${escapeHtml(pctCi(e.metrics.specificity))}</li>`).join('')}</ul>`
-      : '';
+  const otherFigures = head && others.length ? `<p>Other figures:</p><ul>${others.map(otherFigure).join('')}</ul>` : '';
   return warnings + headline + otherFigures;
 }
 
@@ -358,7 +389,14 @@ async function lrFinderSection(
   r.smoothed = r.smoothed.map((x) => (x === null ? NaN : x));
   return (
     (await plot(lrFinderSpec(r, `LR range test — ${arch}`))) +
-    `<p>Suggestions: steepest ${r.suggestions.steepest.toExponential(2)}, valley ${r.suggestions.valley.toExponential(2)}, minimum/10 ${r.suggestions.minimumDiv10.toExponential(2)}. Proposed α_min..α_max = ${r.proposed.lrMin.toExponential(1)}..${r.proposed.lrMax.toExponential(1)}; the run used ${Number(cfg.lrMin).toExponential(1)}..${Number(cfg.lrMax).toExponential(1)}${Number(cfg.lrMax) === r.proposed.lrMax && Number(cfg.lrMin) === r.proposed.lrMin ? " — the finder's proposal" : " — not the finder's proposal (set by a flag, a --config file or a preset)"}.</p>`
+    `<p>Suggestions: steepest ${r.suggestions.steepest.toExponential(2)}, valley` +
+    ` ${r.suggestions.valley.toExponential(2)}, minimum/10 ${r.suggestions.minimumDiv10.toExponential(2)}. Proposed` +
+    ` α_min..α_max = ${r.proposed.lrMin.toExponential(1)}..${r.proposed.lrMax.toExponential(1)}; the run used` +
+    ` ${Number(cfg.lrMin).toExponential(1)}..${Number(cfg.lrMax).toExponential(1)}${
+      Number(cfg.lrMax) === r.proposed.lrMax && Number(cfg.lrMin) === r.proposed.lrMin
+        ? " — the finder's proposal"
+        : " — not the finder's proposal (set by a flag, a --config file or a preset)"
+    }.</p>`
   );
 }
 
@@ -367,7 +405,12 @@ async function scheduleSection(traceFile: string, arch: string, cfg: Record<stri
   const names = await groupNames(arch, cfg.groups as GroupMode);
   return (
     (await plot(scheduleSpec(readTrace(traceFile), names))) +
-    `<p>${escapeHtml(String(cfg.schedule))} schedule per iteration; ${cfg.discriminative ? `discriminative: ${names.length || '?'} groups (${escapeHtml(String(cfg.groups))}), ${escapeHtml(String(cfg.spacing))} spacing from α_min (input side) to the schedule's α_t (head)` : 'one LR for all layers (traditional)'}; momentum ${escapeHtml(String(cfg.momentumMode))} to the LR.</p>`
+    `<p>${escapeHtml(String(cfg.schedule))} schedule per iteration; ${
+      cfg.discriminative
+        ? `discriminative: ${names.length || '?'} groups (${escapeHtml(String(cfg.groups))}),` +
+          ` ${escapeHtml(String(cfg.spacing))} spacing from α_min (input side) to the schedule's α_t (head)`
+        : 'one LR for all layers (traditional)'
+    }; momentum ${escapeHtml(String(cfg.momentumMode))} to the LR.</p>`
   );
 }
 
@@ -396,7 +439,9 @@ function tablesSection(
     ['seed', String(cfg.seed)],
     [
       'preprocessing',
-      `${cfg.fit ?? 'letterbox'}; equalize ${cfg.equalize ?? 'none'}; ${cfg.crop === 'lungs' ? `cropped to the lungs' box (margin ${cfg.cropMargin ?? 0.1})` : 'whole image'}${cfg.standardize === 'image' ? '; per-image standardised' : ''}`,
+      `${cfg.fit ?? 'letterbox'}; equalize ${cfg.equalize ?? 'none'};` +
+        ` ${cfg.crop === 'lungs' ? `cropped to the lungs' box (margin ${cfg.cropMargin ?? 0.1})` : 'whole image'}` +
+        `${cfg.standardize === 'image' ? '; per-image standardised' : ''}`,
     ],
     ['threshold', String(cfg.threshold ?? 0.5)],
   ];
@@ -418,14 +463,23 @@ function tablesSection(
   return (
     `<h3>Table 2 — training setup</h3>${table(['', ''], t2)}` +
     (t3.length ? `<h3>Table 3 — training outcome</h3>${table(['', ''], t3)}` : '') +
-    `<h3>Table 4 — INTERNAL sets (held-out patients of the training sources: optimistic)</h3>${internal.length ? table(METRIC_HEADER, internal.map(metricsRow)) : '<p>None.</p>'}` +
-    `<h3>Table 5a — SOURCE-HELD-OUT validation (sources or hospitals that never fed training)</h3>${heldOut.length ? table(METRIC_HEADER, heldOut.map(metricsRow)) : '<p>None (build the data with --split-by source|location).</p>'}` +
-    `<h3>Table 5b — EXTERNAL sets (sources unseen in training)</h3>${external.length ? table(METRIC_HEADER, external.map(metricsRow)) : '<p>No external set evaluated.</p>'}` +
-    '<p class="muted">Sensitivity = TP/(TP+FN), specificity = TN/(TN+FP) (the standard definitions; the paper\'s eq. 12 is wrong). Proportions: value (95 % Wilson interval). AUC: stratified percentile bootstrap.</p>' +
+    '<h3>Table 4 — INTERNAL sets (held-out patients of the training sources: optimistic)</h3>' +
+    (internal.length ? table(METRIC_HEADER, internal.map(metricsRow)) : '<p>None.</p>') +
+    '<h3>Table 5a — SOURCE-HELD-OUT validation (sources or hospitals that never fed training)</h3>' +
+    (heldOut.length
+      ? table(METRIC_HEADER, heldOut.map(metricsRow))
+      : '<p>None (build the data with --split-by source|location).</p>') +
+    '<h3>Table 5b — EXTERNAL sets (sources unseen in training)</h3>' +
+    (external.length ? table(METRIC_HEADER, external.map(metricsRow)) : '<p>No external set evaluated.</p>') +
+    '<p class="muted">Sensitivity = TP/(TP+FN), specificity = TN/(TN+FP) (the standard definitions; the' +
+    " paper's eq. 12 is wrong). Proportions: value (95 % Wilson interval). AUC: stratified percentile bootstrap.</p>" +
     evals
       .map((e) =>
         e.metrics.youden
-          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold ${num(e.metrics.youden.threshold)} gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %, specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
+          ? `<p>${escapeHtml(e.name)}: Youden's operating point at threshold` +
+            ` ${thresholdText(e.metrics.youden.threshold)}` +
+            ` gives sensitivity ${num(100 * e.metrics.youden.sensitivity, 1)} %,` +
+            ` specificity ${num(100 * e.metrics.youden.specificity, 1)} % (chosen on this set: optimistic).</p>`
           : '',
       )
       .join('')
@@ -438,15 +492,17 @@ async function evaluationSection(e: Evaluation): Promise<string> {
   const cls = e.model.classes;
   const pc = e.model.positiveClass;
   const neg = cls.length === 2 ? cls[1 - pc]! : `not ${cls[pc]}`;
-  const ops = [{ fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${m.threshold}` }].filter(
-    (p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr),
-  );
+  const ops = [
+    { fpr: 1 - m.specificity.value, tpr: m.sensitivity.value, label: `threshold ${thresholdText(m.threshold)}` },
+  ].filter((p) => Number.isFinite(p.fpr) && Number.isFinite(p.tpr));
   const both = m.positives > 0 && m.negatives > 0;
   const pi = protocolOf(e);
   return (
-    `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from ${e.data.patients} patients; ${protocolBadge(pi.protocol)}: ${escapeHtml(pi.why)}. Patients vs training split: ${escapeHtml(e.overlap.note)}.</p>` +
+    `<p class="muted">${escapeHtml(e.data.manifest)} [${escapeHtml(e.data.split)}], ${e.data.images} images from` +
+    ` ${e.data.patients} patients; ${protocolBadge(pi.protocol)}: ${escapeHtml(pi.why)}. Patients vs training` +
+    ` split: ${escapeHtml(e.overlap.note)}.</p>` +
     ((e.bySource ?? []).length
-      ? `<h3>Per source at threshold ${num(m.threshold)}</h3>${bySourceTable(e.bySource)}`
+      ? `<h3>Per source at threshold ${thresholdText(m.threshold)}</h3>${bySourceTable(e.bySource)}`
       : '') +
     `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}` +
     (both
@@ -462,7 +518,8 @@ function topLossesSection(tl: string): string {
   const r = readJson<Omit<TopLossResult, 'files'> & { split: string; layer: string }>(tl);
   const png = tl.replace(/\.json$/, '.png');
   return (
-    `<p>The images the model gets most wrong (highest cross-entropy), each with the Grad-CAM (${escapeHtml(r.layer)}) of the predicted class. ${r.wrong} of ${r.evaluated} images are misclassified.</p>` +
+    `<p>The images the model gets most wrong (highest cross-entropy), each with the Grad-CAM (${escapeHtml(r.layer)})` +
+    ` of the predicted class. ${r.wrong} of ${r.evaluated} images are misclassified.</p>` +
     (existsSync(png) ? `<img class="gallery" alt="top losses" src="${pngDataUrl(readFileSync(png))}">` : '') +
     table(
       ['#', 'predicted', 'actual', 'loss', 'p(actual)', 'image'],
@@ -516,11 +573,15 @@ async function gradcamSection(gc: string): Promise<string> {
               ] as Cell[][],
           ),
         )
-      : `<p>Grad-CAM (${escapeHtml(r.layer)}) of the positive class on positives and of the predicted class on the others. This set has no lesion or lung masks, so where the model looks is shown, not measured.</p>`) +
+      : `<p>Grad-CAM (${escapeHtml(r.layer)}) of the positive class on positives and of the predicted class on the` +
+        ` others. This set has no lesion or lung masks, so where the model looks is shown, not measured.</p>`) +
     (lungs.length
       ? await plot(shareHistogramSpec(lungs, 'share of Grad-CAM mass inside the lung field', 'Where does it look?'))
       : '') +
-    `<p class="muted">Gallery and histogram: layer ${escapeHtml(r.layer)}; split ${escapeHtml(r.split)}. A deeper layer is more semantic but coarser (a 4×4 map at stride 32 cannot point inside a lesion a few percent of the image wide). Chance level: the share of the image the mask covers (a random point's hit rate; a uniform heatmap's mass).</p>`
+    `<p class="muted">Gallery and histogram: layer ${escapeHtml(r.layer)}; split ${escapeHtml(r.split)}. A deeper` +
+    ` layer is more semantic but coarser (a 4×4 map at stride 32 cannot point inside a lesion a few percent of the` +
+    ` image wide). Chance level: the share of the image the mask covers (a random point's hit rate; a uniform` +
+    ` heatmap's mass).</p>`
   );
 }
 
@@ -532,18 +593,26 @@ function pageHtml(title: string, run: string, sections: string[], parts: string[
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${escapeHtml(title)}</title>
 <style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1280px;padding:16px 24px;color:#1d232a}
-h1{font-size:24px;margin:8px 0}h2{font-size:19px;border-bottom:2px solid #dde3ea;padding-bottom:4px;margin-top:32px}h3{font-size:15px;margin:18px 0 6px}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1280px;
+padding:16px 24px;color:#1d232a}
+h1{font-size:24px;margin:8px 0}h2{font-size:19px;border-bottom:2px solid #dde3ea;padding-bottom:4px;margin-top:32px}
+h3{font-size:15px;margin:18px 0 6px}
 nav{font-size:13px;color:#567}nav a{color:#2a6bb0;text-decoration:none}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f2f5f8}td.num{text-align:right}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #dde3ea;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f2f5f8}
+td.num{text-align:right}
 table.config td:nth-child(odd){color:#567}
-.muted{color:#667;font-size:12.5px}.warn{background:#fff4d6;border:1px solid #e8c66a;padding:8px;border-radius:4px}.bad{color:#b3261e;font-weight:600}.good{color:#1e7b34;font-weight:600}.warnText{color:#9a6700;font-weight:600}
-.cards{display:flex;gap:12px;flex-wrap:wrap}.card{background:#f2f5f8;border-radius:8px;padding:10px 14px;min-width:180px}.card .k{color:#567;font-size:12px;text-transform:uppercase}.card .v{font-size:18px;font-weight:600}
+.muted{color:#667;font-size:12.5px}.warn{background:#fff4d6;border:1px solid #e8c66a;padding:8px;border-radius:4px}
+.bad{color:#b3261e;font-weight:600}.good{color:#1e7b34;font-weight:600}.warnText{color:#9a6700;font-weight:600}
+.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{background:#f2f5f8;border-radius:8px;padding:10px 14px;min-width:180px}
+.card .k{color:#567;font-size:12px;text-transform:uppercase}.card .v{font-size:18px;font-weight:600}
 .row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}.plot svg{max-width:100%;height:auto}
 img.gallery{max-width:100%;border:1px solid #dde3ea}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
-<p class="muted">Generated ${new Date().toISOString()} by cxrtune from ${escapeHtml(run)}. Self-contained: opens offline.</p>
+<p class="muted">Generated ${new Date().toISOString()} by cxrtune from ${escapeHtml(run)}.
+Self-contained: opens offline.</p>
 <nav>${nav}</nav>
 ${parts.join('\n')}
 </body></html>

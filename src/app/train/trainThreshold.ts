@@ -91,7 +91,7 @@ export function trainThresholdChoice(
     threshold,
     positiveClass,
   )[0]!;
-  const auc = bootstrapAuc(pos, labels, { iterations: 2000, seed: 0, positiveClass });
+  const auc = bootstrapAuc(pos, labels, { seed: 0, positiveClass });
   return {
     threshold,
     thresholdChoice: {

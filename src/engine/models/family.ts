@@ -4,7 +4,6 @@
 // state dict, the paper preset that fits it, and where pretrained weights come from. The
 // network itself is the native family file of the same name (native/src/<native>.cc).
 // models/registry.ts lists the families; nothing else in the code names an architecture.
-import type { Normalisation } from '../types.js';
 
 export interface Stage {
   /** Fine-grained stage name (stem, stage1..4, denseblockN, transitionN, head). */
@@ -78,6 +77,12 @@ export function blocksPerStage(names: Iterable<string>, re: RegExp): { counts: s
   }
   if (!blocks.has(1)) return null;
   return { counts: [1, 2, 3, 4].map((i) => blocks.get(i)?.size ?? 0).join(','), bottleneck };
+}
+
+/** Per-channel mean and std an image is normalised with before the network ((x − mean) / std). */
+export interface Normalisation {
+  mean: [number, number, number];
+  std: [number, number, number];
 }
 
 export const IMAGENET: Normalisation = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

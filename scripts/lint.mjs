@@ -7,7 +7,9 @@ const LIMIT = 120;
 const biome = spawnSync('npx', ['biome', 'ci', '.'], { stdio: 'inherit' });
 const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' })
   .split('\n')
-  .filter((f) => /\.(ts|mjs|cjs|js|cc|h|css|html)$/.test(f));
+  .filter((f) => /\.(ts|mjs|cjs|js|cc|h|css|html)$/.test(f))
+  // Recorded output that a test compares byte for byte keeps its lines as they were written.
+  .filter((f) => !f.startsWith('test/fixtures/'));
 const long = [];
 for (const f of files) {
   let text;

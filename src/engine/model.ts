@@ -17,7 +17,7 @@ import {
   segmenterStageOf,
   type SegmenterArch,
   type SegmenterSpec,
-} from './segmentation/segmenter.js';
+} from './segmentation/segmenterSpec.js';
 import type {
   Arch,
   Batch,

@@ -308,7 +308,7 @@ class SegmenterLog implements TrainerCallback {
 }
 
 /**
- * TFLite-converted encoders have BatchNorm folded into the convs (app/bnUnfold.ts): give the
+ * TFLite-converted encoders have BatchNorm folded into the convs (app/train/bnUnfold.ts): give the
  * encoder's BNs real statistics from up to 64 training images so train-mode BN starts from the
  * pretrained function. The decoder's fresh BNs are left alone: bnUnfold sees the segmenter with
  * only the encoder's BatchNorms as its layers.

@@ -158,7 +158,10 @@ export function prSpec(pr: PrPoint[], ap: number, prevalence: number, title = 'P
   } as VegaLiteSpec;
 }
 
-/** Reliability diagram: observed vs mean predicted per bin (point size = count) over the diagonal, plus a count histogram. */
+/**
+ * Reliability diagram: observed vs mean predicted per bin (point size = count) over the diagonal, plus a count
+ * histogram.
+ */
 export function reliabilitySpec(cal: Calibration, title = 'Reliability'): VegaLiteSpec {
   const bins = cal.bins.map((b) => ({
     mid: (b.lo + b.hi) / 2,

@@ -13,7 +13,10 @@ export function pngDataUrl(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
 }
 
-/** An SVG document as an inline element (drops the XML prolog; ids are made unique so several plots can share a page). */
+/**
+ * An SVG document as an inline element (drops the XML prolog; ids are made unique so several plots can share
+ * a page).
+ */
 let svgCounter = 0;
 export function inlineSvg(svg: string): string {
   const k = ++svgCounter;
@@ -32,7 +35,8 @@ export function table(header: string[], rows: Cell[][], cls = ''): string {
     return `<${tag}>${c.html}</${tag}>`;
   };
   return (
-    `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>` +
+    `<table${cls ? ` class="${cls}"` : ''}><thead><tr>` +
+    `${header.map((h) => cell(h, 'th')).join('')}</tr></thead><tbody>` +
     rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('') +
     '</tbody></table>'
   );

@@ -47,7 +47,9 @@ export function lrFinderSpec(r: LrFindResult, title = 'LR range test'): VegaLite
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
       text: title,
-      subtitle: `proposed range ${r.proposed.lrMin.toExponential(1)} – ${r.proposed.lrMax.toExponential(1)} (${r.stopped})`,
+      subtitle:
+        `proposed range ${r.proposed.lrMin.toExponential(1)} – ` +
+        `${r.proposed.lrMax.toExponential(1)} (${r.stopped})`,
     },
     width: 520,
     height: 320,

@@ -19,6 +19,7 @@ import type { CamCheckResult } from '../interpret/camCheck.js';
 import type { Evaluation } from '../evaluate/evaluate.js';
 import type { TopLossResult } from '../interpret/explain.js';
 import { RUN_FILES } from '../train/runFolder.js';
+import type { RunSummary } from '../train/fit.js';
 import { flattenTrainConfig } from '../train/trainConfig.js';
 import {
   confusionSpec,
@@ -200,9 +201,7 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   const history = existsSync(join(run, RUN_FILES.historyJson))
     ? readJson<EpochResult[]>(join(run, RUN_FILES.historyJson))
     : [];
-  const summary = existsSync(join(run, RUN_FILES.summary))
-    ? readJson<Record<string, any>>(join(run, RUN_FILES.summary))
-    : null;
+  const summary = existsSync(join(run, RUN_FILES.summary)) ? readJson<RunSummary>(join(run, RUN_FILES.summary)) : null;
   const evalDirs = (o.evals ?? []).map((d) => resolve(d));
   const evals = readEvaluations(evalDirs);
   const explainDirs = [...(o.explain ?? []).map((d) => resolve(d)), ...evalDirs];
@@ -418,7 +417,7 @@ async function scheduleSection(traceFile: string, arch: string, cfg: Record<stri
 function tablesSection(
   arch: string,
   cfg: Record<string, unknown>,
-  summary: Record<string, any> | null,
+  summary: RunSummary | null,
   evals: Evaluation[],
 ): string {
   const t2: Cell[][] = [

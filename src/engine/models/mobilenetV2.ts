@@ -36,7 +36,8 @@ export const mobilenetV2: Family<MobileNetArch> = {
     {
       arch: 'mobilenet_v2',
       source:
-        '../shared/pretrained/mobilenet_v2-imagenet-ptq.safetensors (TFLite-converted, BatchNorm folded: unfolded before training)',
+        'mobilenet_v2-imagenet-ptq.safetensors, an ImageNet MobileNetV2 converted from TFLite ' +
+        '(BatchNorm folded: unfolded before training)',
       normalisation: IMAGENET,
     },
     {

@@ -5,41 +5,19 @@
 // two stages, the encoder's ImageNet weights).
 import { metadataNormalisation, readWeights } from '../weights/weightsFile.js';
 import type { Model } from '../model.js';
-import type { Normalisation, TensorMap } from '../types.js';
+import type { TensorMap } from '../types.js';
 
-export const SEGMENTER_ARCHS = ['unet_mobilenet_v2', 'unet_resnet18', 'unet_resnet34'] as const;
-export type SegmenterArch = (typeof SEGMENTER_ARCHS)[number];
-/** Lighter than smp's default (256, 128, 64, 32, 16): 2-core CPU training and ≤ 50 ms inference at 256 px. */
-export const LIGHT_DECODER = [64, 32, 16, 16, 8];
-
-export interface SegmenterSpec {
-  task: 'segment';
-  arch: SegmenterArch;
-  /** Five channel counts, deepest first (smp's decoder_channels). */
-  decoderChannels?: number[];
-  normalisation?: Normalisation;
-  device?: string;
-  /** channels_last memory format (faster convolutions on some CPUs). */
-  channelsLast?: boolean;
-}
+export {
+  SEGMENTER_ARCHS,
+  LIGHT_DECODER,
+  checkSegmenterSpec,
+  segmenterStageOf,
+  type SegmenterArch,
+  type SegmenterSpec,
+} from './segmenterSpec.js';
 
 /** A segmenter: the engine Model with task 'segment'. */
 export type Segmenter = Model<'segment'>;
-
-/** Checks a segmenter spec; returns its decoder channels. */
-export function checkSegmenterSpec(spec: SegmenterSpec): number[] {
-  if (!SEGMENTER_ARCHS.includes(spec.arch))
-    throw new Error(`unknown segmenter architecture '${spec.arch}' (known: ${SEGMENTER_ARCHS.join(', ')})`);
-  const dec = spec.decoderChannels ?? LIGHT_DECODER;
-  if (dec.length !== 5 || !dec.every((c) => Number.isInteger(c) && c > 0))
-    throw new Error(`decoderChannels must be 5 positive integers (got ${JSON.stringify(dec)})`);
-  return dec;
-}
-
-/** Two stages: the pretrained encoder, then the fresh decoder and head (transfer modes, optimizer groups). */
-export function segmenterStageOf(name: string): { stage: string; index: number } {
-  return name.startsWith('encoder.') ? { stage: 'encoder', index: 0 } : { stage: 'decoder', index: 1 };
-}
 
 /** Parameter indices of the encoder and of the decoder + head (two optimizer groups). */
 export function segmenterGroups(model: Segmenter): { encoder: number[]; decoder: number[] } {

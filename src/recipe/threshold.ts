@@ -183,6 +183,17 @@ export interface ThresholdEvaluation {
 }
 
 /** model.json's `thresholdChoice`: how `threshold` was chosen (train's rule or `cxrtune calibrate`). */
+/** The set a rule was chosen or a calibration fitted on, as its record names it. */
+export interface ThresholdSample {
+  manifest: string;
+  sha256: string;
+  split: string;
+  n: number;
+  positives: number;
+  negatives: number;
+  by: string;
+}
+
 export interface ThresholdChoice {
   /** The rule's canonical text (formatThresholdRule). */
   rule: string;
@@ -194,16 +205,7 @@ export interface ThresholdChoice {
   chosenBy?: 'train';
   /** train: the 1-based epoch of the checkpoint. */
   epoch?: number;
-  chosenOn?: {
-    manifest: string;
-    sha256: string;
-    split: string;
-    n: number;
-    positives: number;
-    negatives: number;
-    by: string;
-    sources: string[];
-  };
+  chosenOn?: ThresholdSample & { sources: string[] };
   evaluation?: ThresholdEvaluation;
   /** Why the rule could not choose (a one-class sample); the value is the provisional one. */
   unavailable?: string;

@@ -28,6 +28,7 @@ import {
   type GroupRates,
   type ThresholdChoice,
   type ThresholdRule,
+  type ThresholdSample,
 } from '../../recipe/threshold.js';
 import { fitPlatt, type PlattFit } from '../../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../../recipe/temperatureScaling.js';
@@ -86,15 +87,7 @@ export interface CalibrateResult {
   fit: TemperatureFit | PlattFit | null;
   record: CalibrationRecord | null;
   thresholdRule: string;
-  sample: {
-    manifest: string;
-    sha256: string;
-    split: string;
-    n: number;
-    positives: number;
-    negatives: number;
-    by: string;
-  };
+  sample: ThresholdSample;
   /** Of the sample against the training split: source-held-out / external / internal. */
   protocol: ProtocolInfo;
   /** AUC on the sample (unchanged by either calibration: both keep the ranking). */

@@ -179,19 +179,23 @@ interface EvaluateOptions {
   group?: ProcessGroup;
 }
 
+/** The model a result was computed with, as evaluate and the audit record it. */
+export interface ResultModel {
+  checkpoint: string;
+  runDir: string | null;
+  arch: string;
+  classes: string[];
+  positiveClass: number;
+  inputSize: number;
+  threshold: number;
+}
+
 export interface Evaluation {
   format: 'cxrtune-evaluation/1';
   created: string;
   name: string;
-  model: {
-    checkpoint: string;
-    runDir: string | null;
-    arch: string;
-    classes: string[];
-    positiveClass: number;
-    inputSize: number;
+  model: ResultModel & {
     preprocessing: string;
-    threshold: number;
     /** The rule that gave `threshold` (keep: the checkpoint's); absent in files written before it. */
     thresholdRule?: string;
     /** Set when the rule chose the threshold on this same set. */

@@ -45,7 +45,7 @@ import {
   type ProbeResult,
   type Verdict,
 } from '../../recipe/shortcutAudit.js';
-import { checkOverlap, defaultSplit, splitRows } from '../evaluate/evaluate.js';
+import { checkOverlap, defaultSplit, splitRows, type ResultModel } from '../evaluate/evaluate.js';
 import { Learner } from '../train/learner.js';
 import { resolveModel } from '../train/modelRef.js';
 import { loaderFor } from '../train/predictSet.js';
@@ -80,14 +80,7 @@ export interface AuditOptions {
 export interface AuditResult {
   format: 'cxrtune-audit/1';
   created: string;
-  model: {
-    checkpoint: string;
-    runDir: string | null;
-    arch: string;
-    classes: string[];
-    positiveClass: number;
-    inputSize: number;
-    threshold: number;
+  model: ResultModel & {
     featureLayer: string;
     featureDims: number;
   };

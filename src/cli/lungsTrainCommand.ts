@@ -30,13 +30,18 @@ export function registerLungsTrain(lungs: Command): void {
     .option('--decoder <list>', 'decoder channels, 5 comma-separated, deepest first', LIGHT_DECODER.join(','))
     .option('--no-augment', 'no online augmentation')
     .option('--no-evaluate', 'skip the held-out evaluation')
+    .option(
+      '--resume',
+      "continue the stopped run in --out from its last epoch (the same settings; the encoder's weights " +
+        'come from the checkpoint)',
+    )
     .action(
       act(async (o) => {
         const dec = String(o.decoder).split(',').map(Number);
         if (!SEGMENTER_ARCHS.includes(o.arch))
           throw new Error(`unknown segmenter architecture '${o.arch}' (known: ${SEGMENTER_ARCHS.join(', ')})`);
         const pretrained =
-          o.pretrained === 'none'
+          o.pretrained === 'none' || o.resume
             ? undefined
             : (o.pretrained ?? (o.arch === 'unet_mobilenet_v2' ? DEFAULT_PRETRAINED() : undefined));
         const r = await trainLungs({
@@ -57,6 +62,7 @@ export function registerLungsTrain(lungs: Command): void {
           ...(o.limit ? { limit: o.limit } : {}),
           ...(pretrained ? { pretrained } : {}),
           evaluate: o.evaluate,
+          ...(o.resume ? { resume: true } : {}),
           threads: threads(o.threads),
         });
         if (r.heldOut) printSummary(r.heldOut);

@@ -127,7 +127,7 @@ test('lungs CLI: a missing model is one line and exit 1; missing data and no inp
   assert.match(a.stderr.trim(), /^error: segmenter not found: .*nope/);
   assert.equal(a.stderr.trim().split('\n').length, 1);
   // In process (no subprocess start-up): the same commands, each error one line on stderr and exit code 1.
-  const run = async (...args: string[]): Promise<string> => {
+  const capture = async (...args: string[]): Promise<string> => {
     const p = new Command('cxrtune').exitOverride();
     registerLungsCommand(p);
     const write = process.stderr.write;
@@ -143,6 +143,10 @@ test('lungs CLI: a missing model is one line and exit 1; missing data and no inp
     }
     assert.equal(process.exitCode, 1, err);
     process.exitCode = undefined;
+    return err;
+  };
+  const run = async (...args: string[]): Promise<string> => {
+    const err = await capture(...args);
     assert.equal(err.split('\n').length, 2, err); // one line
     return err;
   };
@@ -158,6 +162,13 @@ test('lungs CLI: a missing model is one line and exit 1; missing data and no inp
   assert.match(
     await run('lungs', 'train', '--arch', 'unet_vgg', '--data', manifestFile, '--out', join(dir, 'x')),
     /^error: unknown segmenter architecture 'unet_vgg'/,
+  );
+  // --resume reaches the trainer's resume: the finished run in seg/ was trained with other settings.
+  // (Its progress lines come first; the error is the last line.)
+  const resumed = await capture('lungs', 'train', '--resume', '--data', manifestFile, '--out', join(dir, 'seg'));
+  assert.match(
+    resumed.trim().split('\n').at(-1)!,
+    /^error: .*seg was trained with other settings \(.*epochs.*\); resume with the same ones$/,
   );
 });
 

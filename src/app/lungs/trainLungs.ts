@@ -71,6 +71,8 @@ interface TrainLungsOptions extends LungDataOptions {
   augment?: boolean;
   limit?: number;
   evaluate?: boolean;
+  /** Continue the stopped run in `out` (trainSegmenter's resume). */
+  resume?: boolean;
   threads: number;
   log?: (line: string) => void;
 }
@@ -114,6 +116,7 @@ export async function trainLungs(o: TrainLungsOptions): Promise<TrainLungsResult
     augment: o.augment ?? true,
     seed: o.seed,
     ...(o.pretrained ? { pretrained: o.pretrained } : {}),
+    ...(o.resume ? { resume: true } : {}),
     log,
     // ../shared/data/lungs/README: a model trained with the Shenzhen masks inherits their licence.
     ...(bySource.shenzhen?.train

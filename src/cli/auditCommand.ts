@@ -17,6 +17,7 @@ import {
   threadsOption,
 } from './options.js';
 import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
+import { countProgress } from './progress.js';
 
 export function registerAuditCommand(program: Command): void {
   program
@@ -75,12 +76,7 @@ export function registerAuditCommand(program: Command): void {
           seed: o.seed,
           batch: o.batch,
           threads: o.threads,
-          ...(quiet
-            ? {}
-            : {
-                onProgress: (d: number, t: number) =>
-                  process.stderr.write(`\r\x1b[Kaudit ${d}/${t}${d === t ? '\n' : ''}`),
-              }),
+          ...(quiet ? {} : { onProgress: countProgress('audit') }),
         });
         if (o.json) process.stdout.write(json(r));
         else

@@ -16,6 +16,7 @@ import {
 } from './options.js';
 import { jsonOut as json } from './jsonOut.js';
 import { thresholdOption } from './thresholdOption.js';
+import { countProgress } from './progress.js';
 
 export function registerCalibrateCommand(program: Command): void {
   program
@@ -82,12 +83,7 @@ export function registerCalibrateCommand(program: Command): void {
           precision: o.precision,
           batch: o.batch,
           threads: o.threads,
-          ...(quiet
-            ? {}
-            : {
-                onProgress: (d: number, t: number) =>
-                  process.stderr.write(`\r\x1b[Kcalibrate ${d}/${t}${d === t ? '\n' : ''}`),
-              }),
+          ...(quiet ? {} : { onProgress: countProgress('calibrate') }),
         });
         process.stdout.write(o.json ? json(r) : `${formatCalibration(r)}\n`);
       }),

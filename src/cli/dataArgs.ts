@@ -1,4 +1,6 @@
 // Shared by the data commands: a throttled progress line and a repeatable-flag collector.
+import { overwrite } from '../util/progressLine.js';
+
 /** Throttled one-line progress on stderr: done/total, rate and ETA. */
 export function progress(label: string, quiet: boolean): (done: number, total: number) => void {
   const t0 = Date.now();
@@ -13,7 +15,7 @@ export function progress(label: string, quiet: boolean): (done: number, total: n
     const eta = rate > 0 ? (total - done) / rate : 0;
     const line = `${label}: ${done}/${total}  ${rate.toFixed(1)}/s  ETA ${eta.toFixed(0)} s`;
     process.stderr.write(
-      process.stderr.isTTY ? `\r${line}\x1b[K${done === total ? '\n' : ''}` : done === total ? `${line}\n` : '',
+      process.stderr.isTTY ? overwrite(line) + (done === total ? '\n' : '') : done === total ? `${line}\n` : '',
     );
   };
 }

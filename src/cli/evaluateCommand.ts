@@ -21,12 +21,9 @@ import {
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
 import { targetSensitivityRefusal, thresholdOption } from './thresholdOption.js';
+import { countProgress } from './progress.js';
 
-const progress = (what: string, quiet: boolean) =>
-  quiet || !process.stderr.isTTY
-    ? undefined
-    : (done: number, total: number) =>
-        process.stderr.write(`\r\x1b[K${what} ${done}/${total}${done === total ? '\n' : ''}`);
+const progress = (what: string, quiet: boolean) => (quiet ? undefined : countProgress(what, true));
 
 export function registerEvaluateCommand(program: Command): void {
   program

@@ -8,6 +8,7 @@ import { runLrFind, type LrSweepOptions } from '../app/train/lrFind.js';
 import { act } from './act.js';
 import { flagsToConfig, readConfigFile, sharedTrainOptions } from './trainArgs.js';
 import { choiceOption, intOption, jsonOption, manifestOption, numOption, quietOption } from './options.js';
+import { overwrite } from '../util/progressLine.js';
 
 const SWEEP_KEYS = ['start', 'end', 'iterations', 'suggestion', 'momentum'];
 
@@ -99,11 +100,13 @@ export function registerLrFindCommand(program: Command): void {
               ? undefined
               : ({ i, lr, smoothed }) =>
                   process.stderr.write(
-                    `\r\x1b[Klr-find ${i + 1}/${sweep.iterations ?? 100} lr ${lr.toExponential(2)} ` +
-                      `loss ${smoothed.toFixed(4)}`,
+                    overwrite(
+                      `lr-find ${i + 1}/${sweep.iterations ?? 100} lr ${lr.toExponential(2)} ` +
+                        `loss ${smoothed.toFixed(4)}`,
+                    ),
                   ),
         });
-        if (tty && !quiet) process.stderr.write('\r\x1b[K');
+        if (tty && !quiet) process.stderr.write(overwrite(''));
         const res = r.result;
         if (o.json) {
           process.stdout.write(

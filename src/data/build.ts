@@ -490,8 +490,10 @@ function buildNotes(
       sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u));
     });
     notes.push(
-      `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ` +
-        `${splitBy} group is on two sides`,
+      `split by ${splitBy}: ${split.names
+        .filter((s) => sides.has(s))
+        .map((s) => `${s} ${sides.get(s)!.size} group(s)`)
+        .join(', ')}; no ` + `${splitBy} group is on two sides`,
     );
   }
   return notes;

@@ -17,7 +17,8 @@ export function registerDataBuild(data: Command): void {
     .option(
       '--source <KIND:PATH[:k=v,...]>',
       `a source, repeatable. KIND: covid-chestxray (folder with metadata.csv; options views, ` +
-        `findings, modality, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
+        `findings, modality, name), cxnet (COVID-CXNet: metadata.csv + images/; options adults=yes ` +
+        `(no pediatric rows), minage, views, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
         `options views, name), folder (one sub-folder per class; options ` +
         `rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options ` +
         `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
@@ -26,11 +27,12 @@ export function registerDataBuild(data: Command): void {
     .option(
       '--preset <name>',
       'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
-        'nih/No_findings; adult-mixed: the same positives vs adult negatives only (nih No_findings + ' +
-        "Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
+        'nih/No_findings; adult-mixed: the same positives (+ cxnet when present) vs adult negatives only ' +
+        "(nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
         'balanced across splits (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
+    .option('--without-cxnet', "adult-mixed: leave cxnet's positives out even when its folder is present")
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
     .option(
       '--label-map <file|preset>',
@@ -51,8 +53,15 @@ export function registerDataBuild(data: Command): void {
     .option(
       '--split-by <what>',
       "hold out together: patient (default), source, or a column such as location (covid-chestxray's " +
-        'hospital/city; rows without it fall back to their source) — source-held-out validation',
+        'hospital/city; rows without it fall back to their source), or collection (train on one collection ' +
+        "of positives, validate on another's with a held-out source's negatives) — source-held-out validation",
       'patient',
+    )
+    .option('--hold-out <source>', '--split-by collection: the collection whose positives validate (default cxnet)')
+    .option(
+      '--hold-out-negatives <sources>',
+      '--split-by collection: negative-only sources held out beside it, comma-separated (default: the one ' +
+        'closest in size to the held-out positives)',
     )
     .addOption(seedOption('seed for drawing, balancing and splitting', 0))
     .option(
@@ -82,6 +91,8 @@ export function registerDataBuild(data: Command): void {
           '# validation on unseen hospitals and sources',
         '  cxrtune data build --preset adult-mixed --split-by location --out runs/data/adult-mixed-by-site   ' +
           '# adult negatives, unseen hospitals in validation',
+        '  cxrtune data build --preset adult-mixed --split-by collection --out runs/data/adult-mixed-by-collection   ' +
+          '# train on covid-chestxray positives, validate on cxnet + a held-out negative source',
         '  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 ' +
           '--out runs/data/figure1   # an external set',
         '  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity ' +
@@ -101,11 +112,16 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
     if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
     base =
       o.preset === 'adult-mixed'
-        ? adultMixedPreset(o.dataDir, { kermany: Boolean(o.withKermany) })
+        ? adultMixedPreset(o.dataDir, {
+            kermany: Boolean(o.withKermany),
+            ...(o.withoutCxnet ? { cxnet: false } : {}),
+          })
         : paperDaPreset(o.dataDir);
-  } else if (o.withKermany) {
-    throw new Error('--with-kermany goes with --preset adult-mixed');
+  } else if (o.withKermany || o.withoutCxnet) {
+    throw new Error(`${o.withKermany ? '--with-kermany' : '--without-cxnet'} goes with --preset adult-mixed`);
   }
+  if ((o.holdOut || o.holdOutNegatives) && o.splitBy !== 'collection')
+    throw new Error('--hold-out and --hold-out-negatives go with --split-by collection');
   const sources = [...(base.sources ?? []), ...((o.source as string[] | undefined) ?? [])];
   const r = await buildDataset({
     ...base,
@@ -115,6 +131,15 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
     balance: (o.balance as BalanceMode | undefined) ?? base.balance ?? 'none',
     split: o.split === '0.7,0.3' && base.split ? base.split : o.split,
     splitBy: o.splitBy,
+    ...(o.holdOut ? { holdOut: o.holdOut } : {}),
+    ...(o.holdOutNegatives
+      ? {
+          holdOutNegatives: o.holdOutNegatives
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        }
+      : {}),
     seed: o.seed,
     out: o.out,
     onError: o.onError,
@@ -144,6 +169,9 @@ interface DataBuildFlags {
   preset?: string;
   dataDir: string;
   withKermany?: boolean;
+  withoutCxnet?: boolean;
+  holdOut?: string;
+  holdOutNegatives?: string;
   source?: string[];
   labelMap?: string;
   views?: string;

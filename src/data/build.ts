@@ -1,6 +1,7 @@
 // `data build`: sources → label map → image check → balance → patient-level split →
 // manifest.csv + summary.json (+ skipped.csv). Everything is seeded and written atomically.
 import { OptionError } from '../util/optionError.js';
+import { existsSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { decodeImage } from './image.js';
 import { notAFile } from './fileProbe.js';
@@ -30,9 +31,20 @@ export interface BuildOptions {
   /**
    * What is held out together: 'patient' (default), 'source', or a manifest column such as
    * 'location' (covid-chestxray's hospital/city); rows without that column fall back to
-   * their source. Whole groups land on one side: source-held-out validation.
+   * their source. Whole groups land on one side: source-held-out validation. 'collection':
+   * leave one collection of positives out (see `holdOut`).
    */
   splitBy?: string;
+  /**
+   * With splitBy 'collection': the source whose positives validate, held out whole (default
+   * cxnet when present). Every other collection of positives trains.
+   */
+  holdOut?: string;
+  /**
+   * With splitBy 'collection': the negative-only sources held out whole beside it (default: the
+   * one whose image count is closest to the held-out positives').
+   */
+  holdOutNegatives?: string[];
   /**
    * Stratify the patient-level split by label × source (each source keeps its share in every
    * split) instead of by label alone. Ignored with a group split-by, which holds whole groups out.
@@ -94,24 +106,28 @@ export type DataPreset = (typeof DATA_PRESETS)[number];
 interface AdultMixedOptions {
   /** Add the paediatric Kermany NORMAL + PNEUMONIA folders back (off by default). */
   kermany?: boolean;
+  /** Add cxnet's positives (default: when `cxnet/metadata.csv` is in the data folder). */
+  cxnet?: boolean;
 }
 
 /**
- * De-confounded alternative to paper-da: COVID-19 frontal X-rays of covid-chestxray against
- * adult negatives only — nih No_findings + Pneumonia, the Montgomery and Shenzhen normals
- * (lungs/, with their lung masks), and covid-chestxray's own non-COVID findings, which share
- * the positives' provenance (figures from publications) so provenance alone cannot separate
- * the classes. Negatives are drawn evenly over source × finding; the patient-level split keeps
- * each source's share in every split.
+ * De-confounded alternative to paper-da: COVID-19 frontal X-rays of covid-chestxray (and of
+ * cxnet when its folder is present) against adult negatives only — nih No_findings +
+ * Pneumonia, the Montgomery and Shenzhen normals (lungs/, with their lung masks), and
+ * covid-chestxray's own non-COVID findings, which share the positives' provenance (figures
+ * from publications) so provenance alone cannot separate the classes. Negatives are drawn
+ * evenly over source × finding; the patient-level split keeps each source's share in every split.
  */
 export function adultMixedPreset(
   dataDir: string,
   o: AdultMixedOptions = {},
 ): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
   const d = resolve(dataDir);
+  const cxnet = o.cxnet ?? existsSync(join(d, 'cxnet', 'metadata.csv'));
   return {
     sources: [
       { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
+      ...(cxnet ? [{ kind: 'cxnet' as const, path: join(d, 'cxnet'), options: { adults: 'yes', minage: '18' } }] : []),
       { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
       { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
       { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
@@ -131,17 +147,34 @@ export function adultMixedPreset(
     split: '0.7,0.3',
     stratifyBySource: true,
     notes: [
-      'adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray (known age >= 18); negatives = ' +
-        'as many adult images drawn evenly over nih No_findings, nih Pneumonia, Montgomery and Shenzhen ' +
-        "normals and covid-chestxray's non-COVID findings",
+      `adult-mixed: positives = COVID-19 frontal X-rays of covid-chestxray${cxnet ? ' and cxnet' : ''} (known ` +
+        'age >= 18); negatives = as many adult images drawn evenly over nih No_findings, nih Pneumonia, ' +
+        "Montgomery and Shenzhen normals and covid-chestxray's non-COVID findings",
       o.kermany
         ? 'paediatric Kermany NORMAL + PNEUMONIA added on request (--with-kermany): age is then a cue for the label'
         : 'no paediatric images (Kermany left out)',
-      'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; ' +
-        'use --split-by location (its hospitals and cities; the other sources are held out whole)',
+      ...(cxnet ? CXNET_NOTES : []),
+      cxnet
+        ? 'two collections of positives (covid-chestxray, cxnet): --split-by collection trains on one and ' +
+          'validates on the other, with the negatives of a held-out source (SOURCE-HELD-OUT); --split-by ' +
+          'location holds out hospitals, cities and countries'
+        : 'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; ' +
+          'use --split-by location (its hospitals and cities; the other sources are held out whole)',
     ],
   };
 }
+
+/** What a build with cxnet's positives must say about them. */
+const CXNET_NOTES = [
+  'cxnet: COVID-CXNet positives (figures from publications, teaching sites and social media; many carry ' +
+    'boxes, arrows and captions, some inside the lungs); rows marked pediatric and known ages < 18 left out',
+  'cxnet: the view is recorded for a third of its images; a recorded non-frontal view is left out, an ' +
+    'unrecorded one kept',
+  'cxnet: patient ids are known for some images only (patient_id_known = yes); every other image counts as ' +
+    'its own patient, so two films of one patient may fall on both sides of a patient split',
+  'cxnet: no negatives share its provenance: a patient split lets provenance give its positives away; ' +
+    '--split-by collection holds it out whole',
+];
 
 type Candidate = SourceRow & { label: string };
 
@@ -179,24 +212,39 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     if (!rows.some((r) => r.label === l)) throw new Error(`class '${l}' is empty after skipping unreadable images`);
 
   const splitBy = opts.splitBy ?? 'patient';
-  const units =
-    splitBy === 'patient'
-      ? null
-      : groupUnits(rows, (i) =>
-          splitBy === 'source'
-            ? rows[i]!.source
-            : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`,
-        );
-  // Stratum per row: label, or label × source (each source keeps its share in every split).
-  const stratum = (r: Candidate) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
-  const splits = assignSplits(
-    rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })),
-    split,
-    seed,
-  );
+  let design: string;
+  let units: string[] | null;
+  let splits: string[];
+  if (splitBy === 'collection' && !opts.external) {
+    const c = collectionSplit(rows, split, opts);
+    ({ design, splits } = c);
+    units = rows.map((r) => r.source);
+  } else {
+    units =
+      splitBy === 'patient'
+        ? null
+        : groupUnits(rows, (i) =>
+            splitBy === 'source' || splitBy === 'collection'
+              ? rows[i]!.source
+              : rows[i]!.extra[splitBy]?.trim() || `${rows[i]!.source} (no ${splitBy})`,
+          );
+    // Stratum per row: label, or label × source (each source keeps its share in every split).
+    const stratum = (r: Candidate) => (opts.stratifyBySource && !units ? `${r.label}|${r.source}` : r.label);
+    splits = assignSplits(
+      rows.map((r, i) => ({ label: stratum(r), patientId: units ? units[i]! : r.patientId })),
+      split,
+      seed,
+    );
+    design = opts.external
+      ? 'validation design: none (an external evaluation set)'
+      : units
+        ? `validation design: split by ${splitBy} (whole ${splitBy} groups on one side: validation on groups ` +
+          'the training split never saw)'
+        : 'validation design: patient-level split (held-out patients of the training sources: INTERNAL)';
+  }
   const manifestRows = toManifestRows(out, rows, splits, balance, seed);
 
-  const notes = buildNotes(opts, split, labels, manifestRows, problems, splitBy, units, splits);
+  const notes = [design, ...buildNotes(opts, split, labels, manifestRows, problems, splitBy, units, splits)];
   const summary = summarise(manifestRows, notes);
   const manifestFile = join(out, 'manifest.csv');
   const summaryFile = join(out, 'summary.json');
@@ -217,6 +265,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
         seed,
         split,
         splitBy,
+        ...(splitBy === 'collection' && !opts.external ? { validDesign: notes[0] } : {}),
         ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}),
         balance,
         labelMap: labelMap.name,
@@ -227,6 +276,81 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
     )}\n`,
   );
   return { manifestFile, summaryFile, skippedFile, rows: manifestRows, summary, skipped: problems };
+}
+
+/**
+ * `--split-by collection`: leave one collection of positives out. The held-out collection
+ * (`holdOut`, default cxnet) and the held-out negative-only sources go whole to 'valid';
+ * every other source trains. The positive label is the held-out collection's own (its most
+ * frequent); at least one other source must carry it, or nothing would train the positives.
+ */
+export function collectionSplit(
+  rows: readonly { label: string; source: string }[],
+  split: SplitSpec,
+  opts: Pick<BuildOptions, 'holdOut' | 'holdOutNegatives'>,
+): { splits: string[]; design: string } {
+  if (!split.names.includes('train') || !split.names.includes('valid') || split.names.length !== 2)
+    throw new OptionError('split by collection makes two splits (train, valid)', null, {
+      option: 'split',
+      value: '0.7,0.3',
+    });
+  const sources = [...new Set(rows.map((r) => r.source))].sort();
+  const held = opts.holdOut ?? (sources.includes('cxnet') ? 'cxnet' : undefined);
+  if (!held || !sources.includes(held))
+    throw new OptionError(
+      `split by collection: ${held ? `no source '${held}'` : 'no cxnet source'} to hold out (sources: ` +
+        `${sources.join(', ')})`,
+      null,
+      { option: 'holdOut' },
+    );
+  const count = (pred: (r: { label: string; source: string }) => boolean) => rows.filter(pred).length;
+  const heldLabels = new Map<string, number>();
+  for (const r of rows) if (r.source === held) heldLabels.set(r.label, (heldLabels.get(r.label) ?? 0) + 1);
+  const positive = [...heldLabels].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]![0];
+  const positiveSources = sources.filter((s) => rows.some((r) => r.source === s && r.label === positive));
+  const trainPositive = positiveSources.filter((s) => s !== held);
+  if (trainPositive.length === 0)
+    throw new OptionError(
+      `split by collection: only ${held} has '${positive}' images; a second collection must train them`,
+      null,
+      { option: 'holdOut' },
+    );
+  const negativeOnly = sources.filter((s) => !positiveSources.includes(s));
+  let negatives = opts.holdOutNegatives ?? [];
+  for (const n of negatives)
+    if (!negativeOnly.includes(n))
+      throw new OptionError(
+        `holdOutNegatives: '${n}' is not a source without '${positive}' images (${negativeOnly.join(', ')})`,
+        'holdOutNegatives',
+      );
+  if (!opts.holdOutNegatives && negativeOnly.length > 1) {
+    // The one source whose size is closest to the held-out positives (validation near balance).
+    const target = count((r) => r.source === held && r.label === positive);
+    const size = (s: string) => count((r) => r.source === s);
+    negatives = [
+      [...negativeOnly].sort((a, b) => Math.abs(size(a) - target) - Math.abs(size(b) - target) || (a < b ? -1 : 1))[0]!,
+    ];
+  }
+  if (negatives.length >= negativeOnly.length && negativeOnly.length > 0)
+    throw new OptionError(
+      `holdOutNegatives: holding out every negative-only source (${negativeOnly.join(', ')}) leaves none to train`,
+      'holdOutNegatives',
+    );
+  const valid = new Set([held, ...negatives]);
+  const splits = rows.map((r) => (valid.has(r.source) ? 'valid' : 'train'));
+  if (!rows.some((r, i) => splits[i] === 'valid' && r.label !== positive))
+    throw new OptionError(
+      `split by collection: validation would hold only '${positive}' images (no negative-only source to ` +
+        'hold out beside it)',
+      null,
+      { option: 'holdOutNegatives' },
+    );
+  const trainedOn = trainPositive.join(', ');
+  const design =
+    `validation design: split by collection (leave one collection out): train on the '${positive}' images of ` +
+    `${trainedOn}; validate on those of ${held} and the negatives of ${negatives.join(', ') || held}, each held ` +
+    'out whole (SOURCE-HELD-OUT)';
+  return { splits, design };
 }
 
 /** Reads every source and maps its labels; unknown labels become problems, dropped (null) ones vanish. */
@@ -366,8 +490,10 @@ function buildNotes(
       sides.set(splits[i]!, (sides.get(splits[i]!) ?? new Set()).add(u));
     });
     notes.push(
-      `split by ${splitBy}: ${[...sides].map(([s, us]) => `${s} ${us.size} group(s)`).join(', ')}; no ` +
-        `${splitBy} group is on two sides`,
+      `split by ${splitBy}: ${split.names
+        .filter((s) => sides.has(s))
+        .map((s) => `${s} ${sides.get(s)!.size} group(s)`)
+        .join(', ')}; no ` + `${splitBy} group is on two sides`,
     );
   }
   return notes;

@@ -29,6 +29,13 @@ test('decideProtocol: external, source-held-out, internal — never more favoura
   assert.equal(decideProtocol([row('covid-chestxray', 'Italy'), row('nih')], train, 'patient').protocol, 'internal');
   assert.equal(decideProtocol([row('nih')], train, 'source').protocol, 'internal');
   assert.equal(decideProtocol([row('shenzhen')], train, 'source').protocol, 'external');
+  // Leave-collection-out validation: whole collections held out by design, so SOURCE-HELD-OUT, not EXTERNAL;
+  // a collection that also trained makes it internal.
+  const coll = decideProtocol([row('cxnet', 'Spain'), row('shenzhen')], train, 'collection');
+  assert.equal(coll.protocol, 'source-held-out');
+  assert.match(coll.why, /split by collection: its collections \(cxnet, shenzhen\) never fed the training split/);
+  assert.equal(decideProtocol([row('cxnet'), row('nih')], train, 'collection').protocol, 'internal');
+  assert.equal(decideProtocol([row('cxnet')], train, 'patient').protocol, 'external');
   // Phantoms: one source throughout.
   assert.match(
     decideProtocol([row('phantom')], [row('phantom')], null).why,

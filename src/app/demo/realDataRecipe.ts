@@ -9,8 +9,8 @@
 // Choices (each a departure from the paper, for the reason measured in the experiments doc):
 // - Data: adult-mixed, not paper-da: paper-da's negatives are children (Kermany) and a US
 //   clinic, its positives figures from publications, so age and provenance give the label away.
-// - Validation held out by location (covid-chestxray's hospitals/cities; the other sources
-//   whole): model choice never sees a figure inflated by provenance.
+// - Validation held out by location (covid-chestxray's hospitals/cities, cxnet's countries; the
+//   other sources whole): model choice never sees a figure inflated by provenance.
 // - Lung crop: each image cut to its lung field's box (10 % margin) by the segmenter the demo
 //   trains (or reuses) first; what lies outside the lungs — markers, text, borders, devices —
 //   is mostly gone before the network sees the image.

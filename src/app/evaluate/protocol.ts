@@ -1,8 +1,9 @@
 // Which protocol produced a figure — the first thing a reader must know about it:
 // - internal: held-out patients of the same sources (hospitals, scanners) the model trained on;
 //   provenance shortcuts inflate it, so it is never the headline on real data;
-// - source-held-out: validation groups (sources, hospitals: `data build --split-by`) that never
-//   fed the training split — what model selection and thresholds should use;
+// - source-held-out: validation groups (sources, hospitals: `data build --split-by`; whole
+//   collections: `--split-by collection`) that never fed the training split — what model
+//   selection and thresholds should use;
 // - external: a set none of whose sources fed the training split (e.g. figure1).
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,7 +36,7 @@ export function manifestSplitBy(manifestFile: string): string | null {
 
 /** The value of the held-out key for a row (a column; `source` and rows without it fall back to the source). */
 function groupKey(row: Pick<ManifestRow, 'source' | 'extra'>, key: string): string {
-  if (key === 'source') return row.source;
+  if (key === 'source' || key === 'collection') return row.source;
   return row.extra[key]?.trim() || `${row.source} (no ${key})`;
 }
 
@@ -67,6 +68,13 @@ export function decideProtocol(
   }
   const trainSources = new Set(trainRows.map((r) => r.source));
   const seen = evalSources.filter((s) => trainSources.has(s));
+  // A leave-collection-out validation split: whole sources held out by design, for model choice
+  // and thresholds, so SOURCE-HELD-OUT (not EXTERNAL: the set was chosen beside the training one).
+  if (seen.length === 0 && splitBy === 'collection')
+    return {
+      protocol: 'source-held-out',
+      why: `split by collection: its collections (${evalSources.join(', ')}) never fed the training split`,
+    };
   if (seen.length === 0)
     return { protocol: 'external', why: `none of its sources (${evalSources.join(', ')}) fed the training split` };
   if (splitBy && splitBy !== 'patient') {

@@ -1,6 +1,8 @@
-// `--source KIND:PATH[:k=v,k=v]` → a reader call. Kinds: covid-chestxray, figure1, folder, csv, dicom, tb-screening.
+// `--source KIND:PATH[:k=v,k=v]` → a reader call.
+// Kinds: covid-chestxray, cxnet, figure1, folder, csv, dicom, tb-screening.
 import { OptionError } from '../../util/optionError.js';
 import { readCovidChestxray } from './covidChestxray.js';
+import { readCxnet } from './cxnet.js';
 import { readFigure1 } from './figure1.js';
 import { readFolderSource } from './folder.js';
 import { readCsvSource } from './csv.js';
@@ -8,7 +10,7 @@ import { readDicomSource } from './dicom.js';
 import { readTbScreening } from './tbScreening.js';
 import type { SourceResult } from './source.js';
 
-const SOURCE_KINDS = ['covid-chestxray', 'figure1', 'folder', 'csv', 'dicom', 'tb-screening'] as const;
+const SOURCE_KINDS = ['covid-chestxray', 'cxnet', 'figure1', 'folder', 'csv', 'dicom', 'tb-screening'] as const;
 type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface SourceSpec {
@@ -19,6 +21,7 @@ export interface SourceSpec {
 
 const OPTION_KEYS: Record<SourceKind, string[]> = {
   'covid-chestxray': ['name', 'views', 'modality', 'findings', 'minage'],
+  cxnet: ['name', 'views', 'adults', 'minage'],
   figure1: ['name', 'views'],
   folder: ['name', 'rule', 'classes', 'view'],
   csv: ['name', 'path', 'label', 'patient', 'view', 'rule', 'views', 'keep'],
@@ -72,6 +75,12 @@ function minAgeOf(v: string): number {
   return n;
 }
 
+function yesNo(v: string | undefined, key: string): boolean {
+  if (v === undefined || v === 'no') return false;
+  if (v === 'yes') return true;
+  throw new OptionError(`invalid source option ${key}=${v}: expected yes or no`, 'source');
+}
+
 export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
   const o = spec.options;
   const v = list(o.views) ?? views;
@@ -82,6 +91,13 @@ export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
         views: v,
         modality: o.modality,
         findings: list(o.findings),
+        ...(o.minage !== undefined ? { minAge: minAgeOf(o.minage) } : {}),
+      });
+    case 'cxnet':
+      return readCxnet(spec.path, {
+        name: o.name,
+        views: v,
+        adults: yesNo(o.adults, 'adults'),
         ...(o.minage !== undefined ? { minAge: minAgeOf(o.minage) } : {}),
       });
     case 'figure1':

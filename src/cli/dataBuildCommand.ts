@@ -27,12 +27,12 @@ export function registerDataBuild(data: Command): void {
     .option(
       '--preset <name>',
       'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
-        'nih/No_findings; adult-mixed: the same positives (+ cxnet when present) vs adult negatives only ' +
+        'nih/No_findings; adult-mixed: the same positives (+ cxnet with --with-cxnet) vs adult negatives only ' +
         "(nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
         'balanced across splits (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
-    .option('--without-cxnet', "adult-mixed: leave cxnet's positives out even when its folder is present")
+    .option('--with-cxnet', "adult-mixed: add cxnet's positives (DATA/cxnet; a stronger provenance cue, see the notes)")
     .option('--data-dir <dir>', 'data folder for --preset', '../shared/data')
     .option(
       '--label-map <file|preset>',
@@ -114,11 +114,11 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
       o.preset === 'adult-mixed'
         ? adultMixedPreset(o.dataDir, {
             kermany: Boolean(o.withKermany),
-            ...(o.withoutCxnet ? { cxnet: false } : {}),
+            ...(o.withCxnet ? { cxnet: true } : {}),
           })
         : paperDaPreset(o.dataDir);
-  } else if (o.withKermany || o.withoutCxnet) {
-    throw new Error(`${o.withKermany ? '--with-kermany' : '--without-cxnet'} goes with --preset adult-mixed`);
+  } else if (o.withKermany || o.withCxnet) {
+    throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
   }
   if ((o.holdOut || o.holdOutNegatives) && o.splitBy !== 'collection')
     throw new Error('--hold-out and --hold-out-negatives go with --split-by collection');
@@ -169,7 +169,7 @@ interface DataBuildFlags {
   preset?: string;
   dataDir: string;
   withKermany?: boolean;
-  withoutCxnet?: boolean;
+  withCxnet?: boolean;
   holdOut?: string;
   holdOutNegatives?: string;
   source?: string[];

@@ -106,13 +106,16 @@ export type DataPreset = (typeof DATA_PRESETS)[number];
 interface AdultMixedOptions {
   /** Add the paediatric Kermany NORMAL + PNEUMONIA folders back (off by default). */
   kermany?: boolean;
-  /** Add cxnet's positives (default: when `cxnet/metadata.csv` is in the data folder). */
+  /**
+   * Add cxnet's positives (default off: they make provenance a stronger cue for the label — the
+   * metadata-only baseline rises from 0.89 to 0.94 AUC — and the recipe was chosen without them).
+   */
   cxnet?: boolean;
 }
 
 /**
  * De-confounded alternative to paper-da: COVID-19 frontal X-rays of covid-chestxray (and of
- * cxnet when its folder is present) against adult negatives only — nih No_findings +
+ * cxnet with `cxnet: true`) against adult negatives only — nih No_findings +
  * Pneumonia, the Montgomery and Shenzhen normals (lungs/, with their lung masks), and
  * covid-chestxray's own non-COVID findings, which share the positives' provenance (figures
  * from publications) so provenance alone cannot separate the classes. Negatives are drawn
@@ -123,7 +126,9 @@ export function adultMixedPreset(
   o: AdultMixedOptions = {},
 ): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
   const d = resolve(dataDir);
-  const cxnet = o.cxnet ?? existsSync(join(d, 'cxnet', 'metadata.csv'));
+  const cxnet = o.cxnet === true;
+  if (cxnet && !existsSync(join(d, 'cxnet', 'metadata.csv')))
+    throw new Error(`adult-mixed with cxnet: ${join(d, 'cxnet', 'metadata.csv')} not found`);
   return {
     sources: [
       { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },

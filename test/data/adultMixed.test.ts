@@ -130,12 +130,8 @@ test('adult-mixed on ../shared/data: adult sources only, balanced, no Kermany; -
   const r = await buildDataset({ ...p, out: mkdtempSync(join(tmpdir(), 'cxr-am-real-')), seed: 1, verify: 'none' });
   const labels = (l: string) => r.rows.filter((x) => x.label === l);
   assert.equal(labels('covid').length, labels('non-covid').length, 'balanced');
-  // cxnet's positives join covid-chestxray's when its folder is present.
-  const withCxnet = existsSync(join(DATA, 'cxnet', 'metadata.csv'));
-  assert.deepEqual(
-    [...new Set(labels('covid').map((x) => x.source))].sort(),
-    withCxnet ? ['covid-chestxray', 'cxnet'] : ['covid-chestxray'],
-  );
+  // cxnet's positives join covid-chestxray's only when asked (--with-cxnet).
+  assert.deepEqual([...new Set(labels('covid').map((x) => x.source))].sort(), ['covid-chestxray']);
   assert.ok(
     r.rows.every((x) => x.extra.pediatric !== 'yes'),
     'no cxnet row marked pediatric',
@@ -152,7 +148,7 @@ test('adult-mixed on ../shared/data: adult sources only, balanced, no Kermany; -
     'no known child',
   );
   // Each source's share of the training split is within 3 points of its share of validation.
-  for (const src of ['covid-chestxray', 'montgomery', 'nih', 'shenzhen', ...(withCxnet ? ['cxnet'] : [])]) {
+  for (const src of ['covid-chestxray', 'montgomery', 'nih', 'shenzhen']) {
     const share = (split: string) =>
       r.rows.filter((x) => x.split === split && x.source === src).length /
       r.rows.filter((x) => x.split === split).length;

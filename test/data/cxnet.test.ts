@@ -219,17 +219,18 @@ test('collectionSplit: positives of only one collection cannot be held out', () 
   );
 });
 
-test('adult-mixed reads cxnet only when its folder is present', () => {
+test('adult-mixed reads cxnet only when asked, and refuses a missing folder', () => {
   const empty = mkdtempSync(join(tmpdir(), 'cxr-am-none-'));
   const has = (d: string, o = {}) =>
     adultMixedPreset(d, o).sources.some((s) => typeof s !== 'string' && s.kind === 'cxnet');
   assert.equal(has(empty), false);
   assert.ok(adultMixedPreset(empty).notes!.some((n) => n.includes('every positive comes from one source')));
+  assert.throws(() => adultMixedPreset(empty, { cxnet: true }), /cxnet.*metadata\.csv not found/);
   mkdirSync(join(empty, 'cxnet'));
   writeFileSync(join(empty, 'cxnet', 'metadata.csv'), `${HEADER}\n`);
-  assert.equal(has(empty), true);
-  assert.equal(has(empty, { cxnet: false }), false);
-  const notes = adultMixedPreset(empty).notes!;
+  assert.equal(has(empty), false, 'off by default even when the folder is there');
+  assert.equal(has(empty, { cxnet: true }), true);
+  const notes = adultMixedPreset(empty, { cxnet: true }).notes!;
   assert.ok(notes.some((n) => /every other image counts as its own patient/.test(n)));
   assert.ok(notes.some((n) => /--split-by collection/.test(n)));
 });

@@ -32,7 +32,8 @@ import { explainTopLosses } from '../interpret/explain.js';
 import { runLrFind } from '../train/lrFind.js';
 import { familyOf } from '../../engine/models/registry.js';
 import { presetValues } from '../train/presets.js';
-import { buildReport, headlineEvaluation } from '../report/report.js';
+import { buildReport } from '../report/report.js';
+import { headlineEvaluation } from '../report/summarySection.js';
 import { resolveTrainConfig } from '../train/trainConfig.js';
 
 interface DemoOptions {

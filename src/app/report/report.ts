@@ -11,7 +11,7 @@ import { readManifest } from '../../data/manifest.js';
 import { summarise, type DatasetSummary } from '../../data/summary.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import { formatDuration } from '../../util/progressLine.js';
-import { findAudit } from '../interpret/audit.js';
+import { findAudit } from '../interpret/auditRecord.js';
 import { protocolLabel, protocolOf } from '../evaluate/protocol.js';
 import { RUN_FILES } from '../train/runFolder.js';
 import type { RunSummary } from '../train/fit.js';

@@ -6,6 +6,7 @@ import { inlineSvg } from './html.js';
 import { renderSvg, type VegaLiteSpec } from './plots.js';
 
 export const readJson = <T>(f: string): T => JSON.parse(readFileSync(f, 'utf8')) as T;
+
 export const plot = async (spec: VegaLiteSpec) => `<div class="plot">${inlineSvg(await renderSvg(spec))}</div>`;
 
 const PROTOCOL_CLASS: Record<Protocol, string> = {
@@ -13,6 +14,7 @@ const PROTOCOL_CLASS: Record<Protocol, string> = {
   external: 'good',
   internal: 'warnText',
 };
+
 export function protocolBadge(p: Protocol): string {
   return `<span class="${PROTOCOL_CLASS[p]}">${protocolLabel(p)}</span>`;
 }

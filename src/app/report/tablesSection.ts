@@ -27,6 +27,7 @@ function metricsRow(e: Evaluation): Cell[] {
     num(m.calibration.ece),
   ];
 }
+
 const METRIC_HEADER = [
   'set',
   'protocol',

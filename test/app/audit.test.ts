@@ -19,7 +19,8 @@ import { resolveTrainConfig } from '../../src/app/train/trainConfig.js';
 import { audit } from '../../src/app/interpret/audit.js';
 import type { AuditResult } from '../../src/app/interpret/auditRecord.js';
 import { maskColumn } from '../../src/app/interpret/auditScoring.js';
-import { evaluate, formatEvaluation } from '../../src/app/evaluate/evaluate.js';
+import { evaluate } from '../../src/app/evaluate/evaluate.js';
+import { formatEvaluation } from '../../src/app/evaluate/formatEvaluation.js';
 import { loaderFor } from '../../src/app/train/predictSet.js';
 import { buildReport } from '../../src/app/report/report.js';
 

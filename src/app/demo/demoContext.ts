@@ -9,7 +9,7 @@ import { weightsInfo, weightsRef } from '../../engine/weights/weightsFile.js';
 import { ARCHS, type Arch, type Precision } from '../../engine/types.js';
 import type { TrainerCallback } from '../../recipe/callbacks.js';
 import type { CamCheckResult } from '../interpret/camCheck.js';
-import type { Evaluation } from '../evaluate/evaluate.js';
+import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import type { RunSummary } from '../train/experiment.js';
 import { recipeNamed, type RealDataRecipe, type RecipeName } from './realDataRecipe.js';
 

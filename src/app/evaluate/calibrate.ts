@@ -33,7 +33,7 @@ import {
 import { fitPlatt, type PlattFit } from '../../recipe/plattScaling.js';
 import { fitTemperature, type TemperatureFit } from '../../recipe/temperatureScaling.js';
 import { sha256File } from '../train/dataSource.js';
-import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from './evaluatedSet.js';
 import { Learner } from '../train/learner.js';
 import { resolveModel, type ModelRef } from '../train/modelRef.js';
 import { predictSet } from '../train/predictSet.js';

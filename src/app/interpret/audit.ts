@@ -14,7 +14,7 @@ import { readManifest, type Manifest, type ManifestRow } from '../../data/manife
 import { LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import { CUE_FEATURES, cueVector, type provenanceCues } from '../../data/provenance.js';
 import { BOOTSTRAP_RESAMPLES, positiveColumn } from '../../recipe/metrics.js';
-import { checkOverlap, defaultSplit, splitRows } from '../evaluate/evaluate.js';
+import { checkOverlap, defaultSplit, splitRows } from '../evaluate/evaluatedSet.js';
 import { Learner } from '../train/learner.js';
 import { resolveModel } from '../train/modelRef.js';
 import { loaderFor } from '../train/predictSet.js';

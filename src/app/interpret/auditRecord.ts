@@ -16,7 +16,7 @@ import {
   type ProbeResult,
   type Verdict,
 } from '../../recipe/shortcutAudit.js';
-import type { ResultModel } from '../evaluate/evaluate.js';
+import type { ResultModel } from '../evaluate/evaluationRecord.js';
 import type { AuditBar, SourceBar } from '../report/auditPlots.js';
 
 export const AUDIT_DIR = 'audit';

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GroupRates } from '../../recipe/threshold.js';
-import type { Evaluation, SourceRates } from '../evaluate/evaluate.js';
+import type { Evaluation, SourceRates } from '../evaluate/evaluationRecord.js';
 import { protocolOf } from '../evaluate/protocol.js';
 import { confusionSpec, prSpec, reliabilitySpec, rocSpec } from './evalPlots.js';
 import { rateText, thresholdText } from './figures.js';

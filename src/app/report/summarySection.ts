@@ -1,7 +1,7 @@
 // The report's summary: the headline evaluation (source-held-out, else external) as cards,
 // its warnings, and one line for each other figure.
 import type { DatasetSummary } from '../../data/summary.js';
-import type { Evaluation } from '../evaluate/evaluate.js';
+import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import { protocolLabel, protocolOf, type Protocol } from '../evaluate/protocol.js';
 import { aucText, oneClassText, rateText, thresholdText } from './figures.js';
 import { escapeHtml } from './html.js';

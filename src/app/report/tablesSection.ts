@@ -1,6 +1,6 @@
 // The report's tables: analogs of the paper's Tables 2–5 (training setup, training outcome,
 // internal, source-held-out and external sets) and each set's Youden operating point.
-import type { Evaluation } from '../evaluate/evaluate.js';
+import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import { protocolOf, type Protocol } from '../evaluate/protocol.js';
 import type { RunSummary } from '../train/fit.js';
 import { formatDuration } from '../../util/progressLine.js';

@@ -11,7 +11,7 @@ import { formatEvaluation } from '../evaluate/formatEvaluation.js';
 import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import { audit } from '../interpret/audit.js';
 import { camCheck, type CamCheckResult } from '../interpret/camCheck.js';
-import { explainTopLosses } from '../interpret/explain.js';
+import { explainTopLosses } from '../interpret/explainTopLosses.js';
 import { fillManifestMasks } from '../lungs/predictMasks.js';
 import { headlineEvaluation } from '../report/summarySection.js';
 import { stepNo, type DemoContext } from './demoContext.js';

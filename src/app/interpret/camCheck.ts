@@ -17,7 +17,8 @@ import { readManifest, type Manifest, type ManifestRow } from '../../data/manife
 import { decodeMaskAsInput } from '../../data/inputImage.js';
 import { massInside, overlay, pointingHit } from '../../recipe/gradcam.js';
 import { isPositive } from '../../recipe/threshold.js';
-import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
+import { camFor, grayOf } from './camMaps.js';
+import { galleryHtml, galleryPng, grayPng, rgbPng, type Tile } from './gallery.js';
 import { Learner } from '../train/learner.js';
 import { writeJson } from '../train/runFolder.js';
 import { renderSvg } from '../report/plots.js';

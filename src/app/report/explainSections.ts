@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { CamCheckResult } from '../interpret/camCheck.js';
-import type { TopLossResult } from '../interpret/explain.js';
+import type { TopLossResult } from '../interpret/explainTopLosses.js';
 import { shareHistogramSpec } from './evalPlots.js';
 import { escapeHtml, num, pngDataUrl, table, type Cell } from './html.js';
 import { plot, readJson } from './sectionParts.js';

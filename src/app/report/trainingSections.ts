@@ -7,7 +7,7 @@ import type { Arch } from '../../engine/types.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import { layerGroups, type GroupMode } from '../../recipe/discriminative.js';
 import type { LrFindResult } from '../../recipe/lrFinder.js';
-import { scheduleSpec, trainingCurvesSpec, type TracePoint } from './evalPlots.js';
+import { scheduleSpec, trainingCurvesSpec, type TracePoint } from './trainingPlots.js';
 import { escapeHtml, num, table, type Cell } from './html.js';
 import { lrFinderSpec } from './plots.js';
 import { plot, readJson } from './sectionParts.js';

@@ -4,6 +4,7 @@ import type { VegaLiteSpec } from './plots.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 const fin = (x: number) => Number.isFinite(x);
+
 export interface HistoryPoint {
   epoch: number;
   trainLoss: number;

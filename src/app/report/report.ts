@@ -14,7 +14,7 @@ import { formatDuration } from '../../util/progressLine.js';
 import { findAudit } from '../interpret/auditRecord.js';
 import { protocolLabel, protocolOf } from '../evaluate/protocol.js';
 import { RUN_FILES } from '../train/runFolder.js';
-import type { RunSummary } from '../train/fit.js';
+import type { RunSummary } from '../train/fitRecord.js';
 import { flattenTrainConfig } from '../train/trainConfig.js';
 import { auditSection } from './auditSection.js';
 import { dataTable } from './dataSection.js';

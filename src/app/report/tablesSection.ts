@@ -2,7 +2,7 @@
 // internal, source-held-out and external sets) and each set's Youden operating point.
 import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import { protocolOf, type Protocol } from '../evaluate/protocol.js';
-import type { RunSummary } from '../train/fit.js';
+import type { RunSummary } from '../train/fitRecord.js';
 import { formatDuration } from '../../util/progressLine.js';
 import { aucText, rateText, thresholdText } from './figures.js';
 import { escapeHtml, num, table, type Cell } from './html.js';

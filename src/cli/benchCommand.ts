@@ -1,7 +1,9 @@
 // `cxrtune bench`: engine throughput (train and predict images/s), optionally vs Python torch.
 import { type Command, Option } from 'commander';
 import { ARCHS, type Arch, type Precision } from '../engine/types.js';
-import { benchOne, MAX_RATIO_SPREAD, type BenchResult } from '../bench/bench.js';
+import { benchOne } from '../bench/bench.js';
+import type { BenchResult } from '../bench/benchRecord.js';
+import { MAX_RATIO_SPREAD } from '../bench/benchRounds.js';
 import { formatOpTable } from '../bench/opProfile.js';
 import { physicalCores } from '../engine/runtime.js';
 import { act } from './act.js';

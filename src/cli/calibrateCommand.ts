@@ -2,7 +2,9 @@
 // checkpoint (app/calibrate.ts); --method none only chooses the threshold (on a
 // source-held-out validation split). User mistakes end in one line (main.ts prints it).
 import { type Command, Option } from 'commander';
-import { calibrate, CALIBRATE_METHODS, formatCalibration } from '../app/evaluate/calibrate.js';
+import { calibrate } from '../app/evaluate/calibrate.js';
+import { CALIBRATE_METHODS } from '../app/evaluate/calibrateRecord.js';
+import { formatCalibration } from '../app/evaluate/formatCalibration.js';
 import { act } from './act.js';
 import {
   batchOption,

@@ -2,7 +2,8 @@
 // line on stderr and exit code 1 (main.ts prints it); --json prints the result on stdout.
 import type { Command } from 'commander';
 import { formatDuration } from '../util/progressLine.js';
-import { evaluate, formatEvaluation } from '../app/evaluate/evaluate.js';
+import { evaluate } from '../app/evaluate/evaluate.js';
+import { formatEvaluation } from '../app/evaluate/formatEvaluation.js';
 import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { act } from './act.js';
 import {

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { camCheck } from '../app/interpret/camCheck.js';
-import { explainImages, explainTopLosses } from '../app/interpret/explain.js';
+import { explainImages } from '../app/interpret/explainImages.js';
+import { explainTopLosses } from '../app/interpret/explainTopLosses.js';
 import { act } from './act.js';
 import {
   intOption,

@@ -16,8 +16,11 @@ import { setThreads } from '../../src/engine/runtime.js';
 import { loadCheckpoint } from '../../src/engine/checkpoint.js';
 import { trainRun } from '../../src/app/train/experiment.js';
 import { resolveTrainConfig } from '../../src/app/train/trainConfig.js';
-import { audit, maskColumn, type AuditResult } from '../../src/app/interpret/audit.js';
-import { evaluate, formatEvaluation } from '../../src/app/evaluate/evaluate.js';
+import { audit } from '../../src/app/interpret/audit.js';
+import type { AuditResult } from '../../src/app/interpret/auditRecord.js';
+import { maskColumn } from '../../src/app/interpret/auditScoring.js';
+import { evaluate } from '../../src/app/evaluate/evaluate.js';
+import { formatEvaluation } from '../../src/app/evaluate/formatEvaluation.js';
 import { loaderFor } from '../../src/app/train/predictSet.js';
 import { buildReport } from '../../src/app/report/report.js';
 

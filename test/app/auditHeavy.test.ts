@@ -12,7 +12,7 @@ import { setThreads } from '../../src/engine/runtime.js';
 import { trainRun } from '../../src/app/train/experiment.js';
 import { resolveTrainConfig } from '../../src/app/train/trainConfig.js';
 import { audit } from '../../src/app/interpret/audit.js';
-import { autoPretrained } from '../../src/app/demo/demo.js';
+import { autoPretrained } from '../../src/app/demo/demoContext.js';
 
 const DATA = process.env.CXR_DATA ?? resolve(fileURLToPath(import.meta.url), '../../../../shared/data');
 const weights = autoPretrained();

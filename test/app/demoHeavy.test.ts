@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { autoPretrained, runDemo } from '../../src/app/demo/demo.js';
+import { runDemo } from '../../src/app/demo/demo.js';
+import { autoPretrained } from '../../src/app/demo/demoContext.js';
 
 const heavy = process.env.CXRTUNE_HEAVY === '1';
 const weights = autoPretrained();

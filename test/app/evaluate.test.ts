@@ -3,12 +3,13 @@
 // ECE on a known case, per-row losses, the patient-overlap check and generated limitations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkOverlap, scoreSet } from '../../src/app/evaluate/evaluate.js';
+import { checkOverlap } from '../../src/app/evaluate/evaluatedSet.js';
+import { scoreSet } from '../../src/app/evaluate/scoring.js';
 import { limitations } from '../../src/app/report/limitations.js';
 import { wilson } from '../../src/recipe/metrics.js';
 import { summarise } from '../../src/data/summary.js';
 import type { ModelRef } from '../../src/app/train/modelRef.js';
-import type { Evaluation } from '../../src/app/evaluate/evaluate.js';
+import type { Evaluation } from '../../src/app/evaluate/evaluationRecord.js';
 
 /** [N, 2] softmax rows from positive probabilities. */
 const rows2 = (p: number[]) => Float32Array.from(p.flatMap((x) => [1 - x, x]));

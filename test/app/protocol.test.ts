@@ -7,9 +7,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decideProtocol, manifestSplitBy, protocolOf } from '../../src/app/evaluate/protocol.js';
-import { headlineEvaluation } from '../../src/app/report/report.js';
+import { headlineEvaluation } from '../../src/app/report/summarySection.js';
 import { limitations } from '../../src/app/report/limitations.js';
-import type { Evaluation } from '../../src/app/evaluate/evaluate.js';
+import type { Evaluation } from '../../src/app/evaluate/evaluationRecord.js';
 
 const row = (source: string, location?: string) => ({
   source,

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { summarize } from '../../src/recipe/metrics.js';
-import type { Evaluation } from '../../src/app/evaluate/evaluate.js';
-import { headlineCards, otherFigure } from '../../src/app/report/report.js';
+import type { Evaluation } from '../../src/app/evaluate/evaluationRecord.js';
+import { headlineCards, otherFigure } from '../../src/app/report/summarySection.js';
 import {
   aucText,
   decimalsFor,

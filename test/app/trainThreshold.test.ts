@@ -19,7 +19,9 @@ import { readCheckpointMeta } from '../../src/engine/checkpoint.js';
 import { Learner } from '../../src/app/train/learner.js';
 import { trainRun } from '../../src/app/train/experiment.js';
 import { resolveTrainConfig } from '../../src/app/train/trainConfig.js';
-import { evaluate, formatEvaluation, ratesBySource, scoreSet } from '../../src/app/evaluate/evaluate.js';
+import { evaluate } from '../../src/app/evaluate/evaluate.js';
+import { formatEvaluation } from '../../src/app/evaluate/formatEvaluation.js';
+import { ratesBySource, scoreSet } from '../../src/app/evaluate/scoring.js';
 import { decideProtocol, sourceProtocols } from '../../src/app/evaluate/protocol.js';
 import {
   formatThresholdSummary,

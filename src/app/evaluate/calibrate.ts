@@ -8,115 +8,25 @@
 // The fit always starts from the network's raw softmax (an earlier calibration is replaced,
 // not stacked). Sensitivity and specificity at the threshold are reported per source with
 // Wilson intervals, before and after.
-import { copyFile, mkdir, readdir, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+// Beside it: calibrateRecord, calibrationSample, calibratedCheckpoint and formatCalibration.
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
-import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Precision } from '../../engine/types.js';
-import { readManifest, type Manifest, type ManifestRow } from '../../data/manifest.js';
+import { readManifest } from '../../data/manifest.js';
 import { calibration } from '../../recipe/calibration.js';
 import { applyCalibration, type CalibrationMethod, type CalibrationRecord } from '../../recipe/calibrationMap.js';
 import { positiveColumn } from '../../recipe/metrics.js';
-import {
-  formatThresholdRule,
-  parseThresholdRule,
-  ratesByGroup,
-  resolveThreshold,
-  thresholdEvaluation,
-  THRESHOLD_FORMS,
-  type GroupRates,
-  type ThresholdChoice,
-  type ThresholdRule,
-  type ThresholdSample,
-} from '../../recipe/threshold.js';
-import { fitPlatt, type PlattFit } from '../../recipe/plattScaling.js';
-import { fitTemperature, type TemperatureFit } from '../../recipe/temperatureScaling.js';
+import { formatThresholdRule, parseThresholdRule, resolveThreshold, THRESHOLD_FORMS } from '../../recipe/threshold.js';
 import { sha256File } from '../train/dataSource.js';
-import { checkOverlap, defaultSplit, splitRows } from './evaluate.js';
-import { Learner } from '../train/learner.js';
-import { resolveModel, type ModelRef } from '../train/modelRef.js';
-import { predictSet } from '../train/predictSet.js';
+import { resolveModel } from '../train/modelRef.js';
 import { renderSvg } from '../report/plots.js';
 import { reliabilitySpec } from '../report/evalPlots.js';
 import { writeJson } from '../train/runFolder.js';
-import { decideProtocol, manifestSplitBy, trainingRowsOf, type ProtocolInfo } from './protocol.js';
-import { bootstrapAuc, type AucInterval } from '../../recipe/roc.js';
-import { sha256File as sha256FileAsync } from '../serve/servedModel.js';
-
-export const CALIBRATE_METHODS = ['temperature', 'platt', 'none'] as const;
-export type CalibrateMethod = (typeof CALIBRATE_METHODS)[number];
-
-export interface CalibrateOptions {
-  model: string;
-  manifest: string;
-  /** Split to fit on; default test if present, else valid, else every row ('all'). */
-  split?: string;
-  method: CalibrateMethod;
-  /**
-   * youden | sensitivity:X | specificity:X (chosen on the sample after calibration) | keep (the
-   * checkpoint's threshold value, read as a risk level) | mapped (the old decisions carried
-   * through the calibration) | a number (recipe/threshold.ts). Default: keep with a method, youden with none.
-   */
-  threshold?: string | number;
-  /** Platt's smoothed targets (default true). */
-  smooth?: boolean;
-  /** Column whose values get a sensitivity/specificity row each (default source). */
-  by?: string;
-  out: string;
-  batch?: number;
-  precision?: Precision;
-  threads?: number | null;
-  onProgress?: (done: number, total: number) => void;
-}
-
-export interface OperatingSummary {
-  threshold: number;
-  ece: number;
-  /** Per group of `by` at the threshold. */
-  groups: GroupRates[];
-  /** The whole sample at the threshold. */
-  all: GroupRates;
-}
-
-export interface CalibrateResult {
-  format: 'cxrtune-calibration/1';
-  checkpoint: string;
-  from: string;
-  method: CalibrateMethod;
-  fit: TemperatureFit | PlattFit | null;
-  record: CalibrationRecord | null;
-  thresholdRule: string;
-  sample: ThresholdSample;
-  /** Of the sample against the training split: source-held-out / external / internal. */
-  protocol: ProtocolInfo;
-  /** AUC on the sample (unchanged by either calibration: both keep the ranking). */
-  auc: AucInterval;
-  before: OperatingSummary;
-  after: OperatingSummary;
-  files: { json: string; reliabilityBefore: string; reliabilityAfter: string };
-}
-
-function operating(
-  pos: Float64Array,
-  labels: Int32Array,
-  groups: string[],
-  threshold: number,
-  pc: number,
-): OperatingSummary {
-  return {
-    threshold,
-    ece: calibration(pos, labels, { positiveClass: pc }).ece,
-    groups: ratesByGroup(pos, labels, groups, threshold, pc),
-    all: ratesByGroup(
-      pos,
-      labels,
-      groups.map(() => 'all'),
-      threshold,
-      pc,
-    )[0]!,
-  };
-}
+import { bootstrapAuc } from '../../recipe/roc.js';
+import { calibratedMeta, checkOutFolder, verifyWeights, writeCheckpointCopy } from './calibratedCheckpoint.js';
+import { CALIBRATE_METHODS, type CalibrateOptions, type CalibrateResult } from './calibrateRecord.js';
+import { countClasses, fitMethod, operating, predictRaw, selectSample } from './calibrationSample.js';
+import { checkOverlap } from './evaluatedSet.js';
+import { decideProtocol, manifestSplitBy, trainingRowsOf } from './protocol.js';
 
 export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   if (!(CALIBRATE_METHODS as readonly string[]).includes(o.method))
@@ -245,176 +155,4 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   };
   await writeJson(files.json, result);
   return result;
-}
-
-/** calibrate writes a new checkpoint: --out must be a new (or empty) folder, not the model's own. */
-async function checkOutFolder(o: CalibrateOptions, out: string, ref: ModelRef): Promise<void> {
-  if (out === resolve(ref.checkpoint))
-    throw new Error(
-      "--out is the model's own checkpoint folder: calibrate writes a new checkpoint, give another folder",
-    );
-  if (existsSync(out) && (await readdir(out)).length > 0)
-    throw new Error(`--out ${o.out} exists and is not empty: give a new folder`);
-}
-
-/** The chosen split (default as evaluate's) and its rows. */
-function selectSample(
-  o: CalibrateOptions,
-  manifest: Manifest,
-): { split: string; all: boolean; selected: ManifestRow[] } {
-  const split = o.split ?? defaultSplit(manifest);
-  return { split, all: split === '' || split === 'all', selected: splitRows(manifest, split, o.manifest) };
-}
-
-/** The network's own softmax on the sample (an earlier calibration is set aside: the fit starts from the raw scale). */
-async function predictRaw(o: CalibrateOptions, ref: ModelRef, manifest: Manifest, split: string | undefined) {
-  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
-  const raw: CheckpointMeta = { ...meta };
-  delete raw.calibration; // fit on the network's own softmax
-  const pred = await predictSet(model, raw, manifest, {
-    split,
-    batch: o.batch ?? 16,
-    precision: o.precision ?? 'fp32',
-    ...(o.onProgress ? { onBatch: o.onProgress } : {}),
-  });
-  return { meta, pred };
-}
-
-/** Positives and negatives of the sample; fitting and choosing a threshold need both. */
-function countClasses(
-  o: CalibrateOptions,
-  split: string,
-  labels: Int32Array,
-  meta: CheckpointMeta,
-): { positives: number; negatives: number } {
-  const pc = meta.positiveClass;
-  let positives = 0;
-  for (const y of labels) if (y === pc) positives++;
-  const negatives = labels.length - positives;
-  if (positives === 0 || negatives === 0) {
-    throw new Error(
-      `the calibration sample (${o.manifest}${split ? ` [${split}]` : ''}) has ${positives} ${meta.classes[pc]} ` +
-        `and ${negatives} other image(s): fitting and choosing a threshold need both`,
-    );
-  }
-  return { positives, negatives };
-}
-
-// Weights are verified before they are copied: a calibrated copy of tampered weights would carry a
-// valid-looking record.
-async function verifyWeights(ref: ModelRef): Promise<void> {
-  const declared = ref.meta.weightsSha256;
-  const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
-  if (declared !== undefined && declared !== actual)
-    throw new Error(
-      `${ref.checkpoint}: model.safetensors does not match its weightsSha256 ` +
-        '(the weights changed after training); not calibrating it',
-    );
-}
-
-/** Fits the chosen method on the sample's raw softmax (nothing for 'none'). */
-function fitMethod(
-  o: CalibrateOptions,
-  probs: Float32Array | Float64Array,
-  rawPos: Float64Array,
-  labels: Int32Array,
-  C: number,
-  pc: number,
-): { fit: TemperatureFit | PlattFit | null; parameters: CalibrationRecord['parameters'] } {
-  if (o.method === 'temperature') {
-    const f = fitTemperature(probs, labels, C);
-    return { fit: f, parameters: { temperature: f.temperature } };
-  } else if (o.method === 'platt') {
-    const f = fitPlatt(
-      rawPos,
-      Array.from(labels, (y) => y === pc),
-      { smooth: o.smooth ?? true },
-    );
-    return { fit: f, parameters: { a: f.a, b: f.b } };
-  }
-  return { fit: null, parameters: {} };
-}
-
-/** model.json of the new checkpoint: the threshold, how it was chosen, its figures, and the calibration record. */
-function calibratedMeta(
-  meta: CheckpointMeta,
-  record: CalibrationRecord | null,
-  rule: ThresholdRule,
-  threshold: number,
-  chosenOn: CalibrateResult['sample'] & { sources: string[] },
-  created: string,
-  protocol: ProtocolInfo,
-  auc: AucInterval,
-  after: OperatingSummary,
-): CheckpointMeta {
-  const { n, positives, negatives } = chosenOn;
-  const thresholdChoice: ThresholdChoice = {
-    rule: formatThresholdRule(rule),
-    value: threshold,
-    chosenOn,
-    calibrated: Boolean(record),
-    created,
-    // The figures at this threshold on the sample (the model card shows them with their protocol).
-    evaluation: thresholdEvaluation(rule, protocol, { n, positives, negatives }, auc, after.all, after.ece, {
-      bySource: after.groups.map((g) => ({
-        group: g.group,
-        n: g.n,
-        sensitivity: g.sensitivity,
-        specificity: g.specificity,
-      })),
-    }),
-  };
-  const next: CheckpointMeta = { ...meta, threshold, thresholdChoice };
-  if (record) next.calibration = record as unknown as Record<string, unknown>;
-  else if (meta.calibration) delete next.calibration; // --method none: thresholds on the raw scale again
-  return next;
-}
-
-/** Weights first, then model.json: a model.json never points at missing weights. */
-async function writeCheckpointCopy(out: string, from: string, next: CheckpointMeta): Promise<void> {
-  await mkdir(out, { recursive: true });
-  const tmp = join(out, `.model.safetensors.${process.pid}.tmp`);
-  await copyFile(join(from, 'model.safetensors'), tmp);
-  await rename(tmp, join(out, 'model.safetensors'));
-  await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(next, null, 2)}\n`);
-}
-
-const pct = (p: { value: number; lo: number; hi: number; num: number; den: number }) =>
-  p.den
-    ? `${(100 * p.value).toFixed(1)} % (${(100 * p.lo).toFixed(1)}–${(100 * p.hi).toFixed(1)}, ${p.num}/${p.den})`
-    : '—';
-
-/** The CLI's table: the fit, then sensitivity/specificity per group before and after. */
-export function formatCalibration(r: CalibrateResult): string {
-  const f = r.fit;
-  const fitLine = !f
-    ? 'no calibration (threshold only)'
-    : 'temperature' in f
-      ? `temperature T = ${f.temperature.toFixed(4)}${f.atBound ? ' (at its bound: the sample is separated)' : ''}; ` +
-        `NLL ${f.nllBefore.toFixed(4)} → ${f.nllAfter.toFixed(4)}`
-      : `Platt a = ${f.a.toFixed(4)}, b = ${f.b.toFixed(4)} ` +
-        `(targets ${f.targets.positive.toFixed(3)}/${f.targets.negative.toFixed(3)}); ` +
-        `loss ${f.lossBefore.toFixed(4)} → ${f.lossAfter.toFixed(4)}`;
-  const s = r.sample;
-  const lines = [
-    `[${r.protocol.protocol.toUpperCase()}] ${r.protocol.why}`,
-    `${r.method}: fitted on ${s.n} images (${s.positives} positive, ${s.negatives} other) ` +
-      `of ${s.manifest} [${s.split}]`,
-    `  ${fitLine}`,
-    `  AUC ${r.auc.value.toFixed(3)} (${r.auc.lo.toFixed(3)}–${r.auc.hi.toFixed(3)}, ` +
-      `bootstrap; the same before and after)   ECE ${r.before.ece.toFixed(3)} → ${r.after.ece.toFixed(3)}`,
-    `  threshold ${r.before.threshold.toFixed(4)} → ${r.after.threshold.toFixed(4)} (rule ${r.thresholdRule})`,
-    `  ${s.by.padEnd(22)} ${'sensitivity before'.padEnd(30)} ${'sensitivity after'.padEnd(30)} ` +
-      `${'specificity before'.padEnd(30)} specificity after`,
-  ];
-  const b = new Map(r.before.groups.map((g) => [g.group, g]));
-  for (const g of [...r.after.groups, r.after.all]) {
-    const x = g.group === 'all' && g === r.after.all ? r.before.all : b.get(g.group)!;
-    lines.push(
-      `  ${g.group.slice(0, 22).padEnd(22)} ${pct(x.sensitivity).padEnd(30)} ${pct(g.sensitivity).padEnd(30)} ` +
-        `${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
-    );
-  }
-  lines.push(`wrote ${r.checkpoint} (model.json + the same model.safetensors) and ${r.files.json}`);
-  return lines.join('\n');
 }

@@ -7,17 +7,18 @@
 //   for every image with a lung mask.
 // Chance levels are reported beside them (a uniformly random point hits a mask with
 // probability = its area share), so a score can be read against what it would be blind.
+// Beside it: camCheckMeasures (one image's measures) and camCheckTile (its gallery tile).
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
-import type { Preprocessing } from '../../engine/preprocessing.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import type { Batch } from '../../engine/types.js';
-import { readManifest, type Manifest, type ManifestRow } from '../../data/manifest.js';
-import { decodeMaskAsInput } from '../../data/inputImage.js';
-import { massInside, overlay, pointingHit } from '../../recipe/gradcam.js';
+import { readManifest, type Manifest } from '../../data/manifest.js';
 import { isPositive } from '../../recipe/threshold.js';
-import { camFor, galleryHtml, galleryPng, grayOf, grayPng, rgbPng, type Tile } from './explain.js';
+import { camFor } from './camMaps.js';
+import { measureImage, type CamCheckImage } from './camCheckMeasures.js';
+import { camTile } from './camCheckTile.js';
+import { galleryHtml, galleryPng, type Tile } from './gallery.js';
 import { Learner } from '../train/learner.js';
 import { writeJson } from '../train/runFolder.js';
 import { renderSvg } from '../report/plots.js';
@@ -38,19 +39,6 @@ interface CamCheckOptions {
   threads?: number | null;
 }
 
-interface CamCheckImage {
-  row: number;
-  label: string;
-  predicted: string;
-  pPositive: number;
-  /** Positive class's heatmap peak inside the lesion mask (positives with a lesion). */
-  hit?: boolean;
-  lesionMass?: number;
-  lesionArea?: number;
-  lungMass?: number;
-  lungArea?: number;
-}
-
 export interface CamCheckResult {
   layer: string;
   split: string;
@@ -62,16 +50,6 @@ export interface CamCheckResult {
   files: { json: string; galleryPng: string; galleryHtml: string; lungHistogram: string | null };
 }
 
-/** A mask placed exactly as the model's input (same size, fit and lung crop), thresholded. */
-async function loadMask(
-  m: Manifest,
-  row: ManifestRow,
-  rel: string | undefined,
-  p: Preprocessing,
-): Promise<Uint8Array | null> {
-  return rel ? decodeMaskAsInput(m, row, rel, p) : null;
-}
-const area = (m: Uint8Array) => m.reduce((a, b) => a + b, 0) / m.length;
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
@@ -240,81 +218,8 @@ async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: st
   return { posCam, predicted, predHeat };
 }
 
-/** One image's pointing hit and mass in the lesions (positives) and in the lung field, where it has the masks. */
-async function measureImage(
-  manifest: Manifest,
-  meta: CheckpointMeta,
-  base: { row: number; predicted: string; pPositive: number },
-  isPos: boolean,
-  posHeat: Float32Array,
-  predHeat: Float32Array,
-): Promise<{ rec: CamCheckImage; lesion: Uint8Array | null }> {
-  const mr = manifest.rows[base.row]!;
-  const rec: CamCheckImage = { row: base.row, label: mr.label, predicted: base.predicted, pPositive: base.pPositive };
-  const lesion = isPos ? await loadMask(manifest, mr, mr.extra.mask, meta.preprocessing) : null;
-  if (lesion?.some((v) => v)) {
-    rec.hit = pointingHit(posHeat, lesion);
-    rec.lesionMass = massInside(posHeat, lesion);
-    rec.lesionArea = area(lesion);
-  }
-  const lung = await loadMask(manifest, mr, mr.extra.lung_mask, meta.preprocessing);
-  if (lung) {
-    rec.lungMass = massInside(predHeat, lung);
-    rec.lungArea = area(lung);
-  }
-  return { rec, lesion };
-}
-
-/**
- * A gallery tile: the image and its Grad-CAM overlay, with the lesion outline drawn in (white) so a reader sees hit or
- * miss.
- */
-async function camTile(
-  b: Batch,
-  i: number,
-  rec: CamCheckImage,
-  heat: Float32Array,
-  lesion: Uint8Array | null,
-  t: { isPos: boolean; wrong: boolean; opacity: number; S: number },
-): Promise<Tile> {
-  const gray = grayOf(b, i);
-  const ov = overlay(gray, heat, t.opacity);
-  if (lesion) outline(ov, lesion, t.S);
-  return {
-    title: `${rec.label} → ${rec.predicted} (p ${rec.pPositive.toFixed(2)})`,
-    lines: [
-      t.isPos && rec.hit !== undefined
-        ? `peak ${rec.hit ? 'inside' : 'outside'} lesion; ${(100 * rec.lesionMass!).toFixed(0)} % mass in lesion`
-        : `Grad-CAM of '${rec.predicted}'`,
-      rec.lungMass !== undefined ? `${(100 * rec.lungMass).toFixed(0)} % of mass in the lung field` : '',
-    ],
-    image: await grayPng(gray, t.S),
-    overlay: await rgbPng(ov, t.S),
-    wrong: t.wrong,
-  };
-}
-
 function argmax(xs: ArrayLike<number>): number {
   let k = 0;
   for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[k]!) k = i;
   return k;
-}
-
-/** Paints the mask's boundary white into an RGB image. */
-function outline(rgb: Uint8Array, mask: Uint8Array, S: number): void {
-  for (let y = 0; y < S; y++)
-    for (let x = 0; x < S; x++) {
-      const i = y * S + x;
-      if (!mask[i]) continue;
-      const edge =
-        x === 0 ||
-        y === 0 ||
-        x === S - 1 ||
-        y === S - 1 ||
-        !mask[i - 1] ||
-        !mask[i + 1] ||
-        !mask[i - S] ||
-        !mask[i + S];
-      if (edge) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = 255;
-    }
 }

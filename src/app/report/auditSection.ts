@@ -3,8 +3,8 @@
 // leave-one-source-out tables and the contact sheet of what the model saw in each test.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { AuditLine, AuditResult } from '../interpret/audit.js';
-import { auditBars, sourceBars } from '../interpret/audit.js';
+import type { AuditLine, AuditResult } from '../interpret/auditRecord.js';
+import { auditBars, sourceBars } from '../interpret/auditRecord.js';
 import { auditAucSpec, perSourceSpec } from './auditPlots.js';
 import { escapeHtml, inlineSvg, num, pctCi, pngDataUrl, table, type Cell } from './html.js';
 import { renderSvg } from './plots.js';

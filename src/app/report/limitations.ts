@@ -1,7 +1,7 @@
 // The report's limitations section, generated from the data: what a reader must know before
 // trusting the numbers (source confounding, sample size, overlap, synthetic data, …).
 import type { DatasetSummary } from '../../data/summary.js';
-import type { Evaluation } from '../evaluate/evaluate.js';
+import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import { protocolOf } from '../evaluate/protocol.js';
 
 const PEDIATRIC = /kermany|pediatric|paediatric|guangzhou/i;

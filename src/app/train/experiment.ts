@@ -14,7 +14,7 @@ import { weightsRef } from '../../engine/weights/weightsFile.js';
 import type { ResumePoint } from '../../recipe/trainer.js';
 import { isOfflineAug } from '../../data/augmentMode.js';
 import { openRunData } from './dataSource.js';
-import type { FitOptions, RunOptions, RunSummary } from './fit.js';
+import type { FitOptions, RunOptions, RunSummary } from './fitRecord.js';
 import { Learner } from './learner.js';
 import { lastCheckpointDir, readResumable, removeStaleRunTemps, RUN_FILES, writeJson } from './runFolder.js';
 import {
@@ -27,7 +27,7 @@ import {
   type TrainConfigPatch,
 } from './trainConfig.js';
 
-export type { RunOptions, RunSummary } from './fit.js';
+export type { RunOptions, RunSummary } from './fitRecord.js';
 
 const shardOf = (g?: ProcessGroup) => (g ? { shard: { rank: g.rank, world: g.worldSize } } : {});
 

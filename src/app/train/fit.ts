@@ -6,23 +6,19 @@
 //
 // Seeds: the engine RNG is seeded with hash(seed, 'epoch', e) at every epoch start (dropout);
 // epoch e's batch order and online augmentation come from hash(seed, 'train', e).
+// Beside it: fitRecord (options, summary.json) and fitCheckpointMeta (what each checkpoint records).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CheckpointInput } from '../../engine/checkpoint.js';
 import { readCheckpointMeta } from '../../engine/checkpoint.js';
-import type { ProcessGroup } from '../../engine/distributed.js';
-import type { Model } from '../../engine/model.js';
 import { manualSeed } from '../../engine/runtime.js';
-import { augmentRecord } from '../../data/augmentMode.js';
-import { readManifest } from '../../data/manifest.js';
-import type { EpochResult, TrainerCallback, TrainResult } from '../../recipe/callbacks.js';
+import type { TrainerCallback } from '../../recipe/callbacks.js';
 import { layerGroups } from '../../recipe/discriminative.js';
-import { createSchedule, type ScheduleDescription } from '../../recipe/schedules.js';
-import { Trainer, type ResumePoint, type ValidationPredictions } from '../../recipe/trainer.js';
-import type { ValidMetrics } from '../../recipe/validationMetrics.js';
+import { createSchedule } from '../../recipe/schedules.js';
+import { Trainer } from '../../recipe/trainer.js';
 import { hashSeed } from '../../util/rng.js';
-import { validationProtocolOf, type ProtocolInfo } from '../evaluate/protocol.js';
-import { inverseFrequencyWeights, type RunData } from './dataSource.js';
+import { inverseFrequencyWeights } from './dataSource.js';
+import { checkpointMeta, memoByEpoch, prepared } from './fitCheckpointMeta.js';
+import type { Fittable, FitOptions, RunSummary } from './fitRecord.js';
 import {
   CheckpointWriter,
   HistoryWriter,
@@ -32,127 +28,8 @@ import {
   ScheduleTrace,
   writeJson,
 } from './runFolder.js';
-import { provisionalThreshold, trainThresholdRule, type TrainConfig } from './trainConfig.js';
-import {
-  thresholdSummaryOf,
-  trainThresholdChoice,
-  type ThresholdSummary,
-  type ValidationSample,
-} from './trainThreshold.js';
-
-export interface RunOptions {
-  /** One-line notes for the user (stderr in the CLI). */
-  log?: (msg: string) => void;
-  /** Extra callbacks (the CLI's progress bar, a test's interrupter). */
-  callbacks?: TrainerCallback[];
-  signal?: AbortSignal;
-  /** Data parallel: this process's group. Every rank trains its shard; rank 0 alone writes files. */
-  group?: ProcessGroup;
-}
-
-export interface RunSummary {
-  runDir: string;
-  status: TrainResult['status'];
-  message: string;
-  epochsDone: number;
-  epochs: number;
-  stepsDone: number;
-  monitor: string;
-  best: { value: number; epoch: number; checkpoint: string | null };
-  lastValid: ValidMetrics | null;
-  lastCheckpoint: string | null;
-  seconds: number;
-  imagesPerSecond: number;
-  secondsPerEpoch: number;
-  peakRssMiB: number;
-  schedule: ScheduleDescription;
-  groups: number;
-  unfoldedBatchNorm: boolean;
-  /** The threshold in the checkpoint a consumer loads (best, else last): fixed, or chosen on validation by a rule. */
-  threshold: ThresholdSummary | null;
-}
-
-/** What fitting needs of a learner (Learner.fit passes itself). */
-export interface Fittable {
-  readonly model: Model;
-  readonly data: RunData | null;
-  readonly unfoldedBatchNorm: boolean;
-}
-
-export interface FitOptions extends RunOptions {
-  /** Continue from a run's last checkpoint (its trainer state and optimizer tensors). */
-  resume?: ResumePoint;
-}
-
-interface Prepared {
-  cfg: TrainConfig;
-  learner: Fittable;
-  runDir: string;
-  /** The validation split's protocol (internal / source-held-out / external), recorded in model.json. */
-  validProtocol: ProtocolInfo;
-  /** Sources of the validation split (the threshold record names them). */
-  validSources: string[];
-}
-
-function prepared(cfg: TrainConfig, learner: Fittable, runDir: string): Prepared {
-  const validSources = [
-    ...new Set(
-      readManifest(cfg.manifest)
-        .rows.filter((r) => r.split === cfg.data.validSplit)
-        .map((r) => r.source),
-    ),
-  ].sort();
-  return {
-    cfg,
-    learner,
-    runDir,
-    validProtocol: validationProtocolOf({ training: { config: cfg } }, readManifest),
-    validSources,
-  };
-}
-
-function checkpointMeta(
-  p: Prepared,
-  r: EpochResult | null,
-  pred: ValidationPredictions | null = null,
-): CheckpointInput {
-  const { cfg, learner } = p;
-  const data = learner.data!;
-  const sample: ValidationSample = {
-    manifest: cfg.manifest,
-    sha256: data.manifestSha256,
-    split: cfg.data.validSplit,
-    protocol: p.validProtocol,
-    sources: p.validSources,
-  };
-  // A rule chooses on this checkpoint's own validation predictions (epoch 0, before training: the provisional 0.5).
-  const choice = r
-    ? trainThresholdChoice(
-        trainThresholdRule(cfg.validation),
-        provisionalThreshold(cfg.validation),
-        pred,
-        r.epoch,
-        data.positiveClass,
-        sample,
-      )
-    : { threshold: provisionalThreshold(cfg.validation) };
-  return {
-    classes: data.classes,
-    positiveClass: data.positiveClass,
-    preprocessing: cfg.preprocessing,
-    ...choice,
-    training: {
-      config: cfg,
-      epoch: r ? r.epoch + 1 : 0,
-      step: r ? r.step : 0,
-      unfoldedBatchNorm: learner.unfoldedBatchNorm,
-      validProtocol: p.validProtocol,
-      augment: augmentRecord(cfg.data.aug),
-    },
-    ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
-    manifestSha256: data.manifestSha256,
-  };
-}
+import { provisionalThreshold, type TrainConfig } from './trainConfig.js';
+import { thresholdSummaryOf, type ThresholdSummary } from './trainThreshold.js';
 
 /** Trains `learner` on its data with `cfg`, writing the run folder cfg.out. */
 export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitOptions = {}): Promise<RunSummary> {
@@ -283,15 +160,6 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
   };
   if (main) await writeJson(join(runDir, RUN_FILES.summary), summary);
   return summary;
-}
-
-/** The last and best checkpoints of an epoch share one meta (one threshold choice, one bootstrap). */
-function memoByEpoch(f: (r: EpochResult | null) => CheckpointInput): (r: EpochResult | null) => CheckpointInput {
-  let last: { r: EpochResult | null; meta: CheckpointInput } | null = null;
-  return (r) => {
-    if (!last || last.r !== r) last = { r, meta: f(r) };
-    return last.meta;
-  };
 }
 
 /** The threshold of the checkpoint a consumer loads (resolveModel: best, else last). */

@@ -3,8 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCsv, requireColumns } from '../csv.js';
-import { notAFile } from '../fileProbe.js';
-import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+import {
+  listedImageProblem,
+  requireDir,
+  requireFile,
+  viewMatches,
+  type SourceResult,
+  type SourceRow,
+} from './source.js';
 
 interface CovidChestxrayOptions {
   /** Source name (patient id namespace). Default 'covid-chestxray'. */
@@ -52,15 +58,9 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     const path = join(root, v.folder || 'images', v.filename);
     if (seen.has(path)) continue;
     seen.add(path);
-    const why = notAFile(path);
-    if (why) {
-      problems.push({
-        where: path,
-        message:
-          why === 'not found'
-            ? `image listed in metadata.csv line ${line} is missing`
-            : `image listed in metadata.csv line ${line}: ${why}`,
-      });
+    const problem = listedImageProblem(path, line);
+    if (problem) {
+      problems.push(problem);
       continue;
     }
     rows.push({

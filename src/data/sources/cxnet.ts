@@ -8,8 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseCsv, requireColumns } from '../csv.js';
-import { notAFile } from '../fileProbe.js';
-import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+import {
+  listedImageProblem,
+  requireDir,
+  requireFile,
+  viewMatches,
+  type SourceResult,
+  type SourceRow,
+} from './source.js';
 
 interface CxnetOptions {
   /** Source name (patient id namespace). Default 'cxnet'. */
@@ -70,15 +76,9 @@ export function readCxnet(dir: string, opts: CxnetOptions = {}): SourceResult {
     const path = join(root, 'images', file);
     if (seen.has(path)) continue;
     seen.add(path);
-    const why = notAFile(path);
-    if (why) {
-      problems.push({
-        where: path,
-        message:
-          why === 'not found'
-            ? `image listed in metadata.csv line ${line} is missing`
-            : `image listed in metadata.csv line ${line}: ${why}`,
-      });
+    const problem = listedImageProblem(path, line);
+    if (problem) {
+      problems.push(problem);
       continue;
     }
     const site = cxnetSite(v.url);

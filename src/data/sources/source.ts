@@ -1,7 +1,7 @@
 // What every source reader returns: rows with absolute paths and the source's raw label
 // (mapped to a dataset label later), plus the problems found (missing file, bad row, …),
 // which the builder turns into an error or a skip list (--on-error).
-import { probePath } from '../fileProbe.js';
+import { notAFile, probePath } from '../fileProbe.js';
 
 export interface SourceRow {
   /** Absolute image path. */
@@ -24,6 +24,19 @@ export interface SourceProblem {
 export interface SourceResult {
   rows: SourceRow[];
   problems: SourceProblem[];
+}
+
+/** The problem with an image a metadata.csv lists at `line`, or null when it is a readable file. */
+export function listedImageProblem(path: string, line: number): SourceProblem | null {
+  const why = notAFile(path);
+  if (!why) return null;
+  return {
+    where: path,
+    message:
+      why === 'not found'
+        ? `image listed in metadata.csv line ${line} is missing`
+        : `image listed in metadata.csv line ${line}: ${why}`,
+  };
 }
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.dcm', '.dicom'];

@@ -1,12 +1,10 @@
 // ieee8023 covid-chestxray-dataset: metadata.csv (patientid, finding, view, modality,
 // folder, filename). One row per image; the same file may be listed twice (kept once).
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseCsv, requireColumns } from '../csv.js';
+import { join } from 'node:path';
 import {
+  belowAge,
   listedImageProblem,
-  requireDir,
-  requireFile,
+  readMetadataCsv,
   viewMatches,
   type SourceResult,
   type SourceRow,
@@ -26,13 +24,8 @@ interface CovidChestxrayOptions {
 }
 
 export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}): SourceResult {
-  const root = resolve(dir);
   const name = opts.name ?? 'covid-chestxray';
-  requireDir(root, `source ${name}`);
-  const metaFile = join(root, 'metadata.csv');
-  requireFile(metaFile, `source ${name}`);
-  const table = parseCsv(readFileSync(metaFile, 'utf8'), metaFile);
-  requireColumns(table, ['patientid', 'finding', 'view', 'filename'], metaFile);
+  const { root, metaFile, table } = readMetadataCsv(dir, name, ['patientid', 'finding', 'view', 'filename']);
   const modality = opts.modality ?? 'X-ray';
   const findingRes = opts.findings?.map(
     (g) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i'),
@@ -44,8 +37,7 @@ export function readCovidChestxray(dir: string, opts: CovidChestxrayOptions = {}
     if (modality && v.modality !== undefined && v.modality !== modality) continue;
     if (!viewMatches(v.view, opts.views)) continue;
     if (findingRes && !findingRes.some((re) => re.test(v.finding))) continue;
-    if (opts.minAge !== undefined && v.age !== undefined && v.age.trim() !== '' && Number(v.age) < opts.minAge)
-      continue;
+    if (belowAge(v.age, opts.minAge)) continue;
     const where = `${metaFile}:${line}`;
     if (!v.filename) {
       problems.push({ where, message: 'empty filename' });

@@ -5,13 +5,11 @@
 // only (`patient_id_known` = yes); every other image is its own patient, so two films of one
 // patient may fall on both sides of a split. `site` is the host of `url` (the page the image
 // came from), `location` the country: the groups for `data build --split-by site|location`.
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseCsv, requireColumns } from '../csv.js';
+import { join } from 'node:path';
 import {
+  belowAge,
   listedImageProblem,
-  requireDir,
-  requireFile,
+  readMetadataCsv,
   viewMatches,
   type SourceResult,
   type SourceRow,
@@ -44,13 +42,13 @@ export function cxnetSite(url: string | undefined): string {
 }
 
 export function readCxnet(dir: string, opts: CxnetOptions = {}): SourceResult {
-  const root = resolve(dir);
   const name = opts.name ?? 'cxnet';
-  requireDir(root, `source ${name}`);
-  const metaFile = join(root, 'metadata.csv');
-  requireFile(metaFile, `source ${name}`);
-  const table = parseCsv(readFileSync(metaFile, 'utf8'), metaFile);
-  requireColumns(table, ['filename', 'patientid', 'patient_id_known', 'finding'], metaFile);
+  const { root, metaFile, table } = readMetadataCsv(dir, name, [
+    'filename',
+    'patientid',
+    'patient_id_known',
+    'finding',
+  ]);
   const rows: SourceRow[] = [];
   const problems: SourceResult['problems'] = [];
   const seen = new Set<string>();
@@ -62,8 +60,7 @@ export function readCxnet(dir: string, opts: CxnetOptions = {}): SourceResult {
     // Frontal only where the metadata says the view; an unrecorded view is kept.
     if (view && !viewMatches(view, opts.views)) continue;
     if (opts.adults && yes(v.pediatric)) continue;
-    const age = (v.age ?? '').trim();
-    if (opts.minAge !== undefined && age !== '' && Number(age) < opts.minAge) continue;
+    if (belowAge(v.age, opts.minAge)) continue;
     if (!file) {
       problems.push({ where, message: 'empty filename' });
       continue;
@@ -95,7 +92,7 @@ export function readCxnet(dir: string, opts: CxnetOptions = {}): SourceResult {
         no_visible_abnormality: yes(v.no_visible_abnormality) ? 'yes' : 'no',
         pediatric: yes(v.pediatric) ? 'yes' : 'no',
         ...(v.sex ? { sex: v.sex.trim() } : {}),
-        ...(age ? { age } : {}),
+        ...(v.age?.trim() ? { age: v.age.trim() } : {}),
         ...(v.pcr_test ? { pcr_test: v.pcr_test.trim() } : {}),
         ...(site ? { site } : {}),
         ...(location ? { location } : {}),

@@ -4,11 +4,9 @@
 // trailing letter is dropped for the patient id. Rows without a finding are not labelled
 // and are left out (counted in the notes, not as problems). Never seen in training, it is an
 // external set: sources and hospitals none of the training sources come from.
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseCsv, requireColumns } from '../csv.js';
+import { join } from 'node:path';
 import { notAFile } from '../fileProbe.js';
-import { requireDir, requireFile, viewMatches, type SourceResult, type SourceRow } from './source.js';
+import { readMetadataCsv, viewMatches, type SourceResult, type SourceRow } from './source.js';
 
 interface Figure1Options {
   /** Source name (patient id namespace). Default 'figure1'. */
@@ -24,14 +22,9 @@ export function figure1Patient(imageId: string): string {
 }
 
 export function readFigure1(dir: string, opts: Figure1Options = {}): SourceResult {
-  const root = resolve(dir);
   const name = opts.name ?? 'figure1';
-  requireDir(root, `source ${name}`);
-  const metaFile = join(root, 'metadata.csv');
-  requireFile(metaFile, `source ${name}`);
   // The published file is Latin-1 (degree signs in the notes), not UTF-8.
-  const table = parseCsv(readFileSync(metaFile, 'latin1'), metaFile);
-  requireColumns(table, ['patientid', 'finding', 'view'], metaFile);
+  const { root, metaFile, table } = readMetadataCsv(dir, name, ['patientid', 'finding', 'view'], 'latin1');
   const rows: SourceRow[] = [];
   const problems: SourceResult['problems'] = [];
   for (const { line, values: v } of table.records) {

@@ -1,6 +1,9 @@
 // What every source reader returns: rows with absolute paths and the source's raw label
 // (mapped to a dataset label later), plus the problems found (missing file, bad row, …),
 // which the builder turns into an error or a skip list (--on-error).
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseCsv, requireColumns, type CsvTable } from '../csv.js';
 import { notAFile, probePath } from '../fileProbe.js';
 
 export interface SourceRow {
@@ -24,6 +27,28 @@ export interface SourceProblem {
 export interface SourceResult {
   rows: SourceRow[];
   problems: SourceProblem[];
+}
+
+/** A collection folder's metadata.csv, checked to hold `columns`: its resolved root, the file and its table. */
+export function readMetadataCsv(
+  dir: string,
+  name: string,
+  columns: string[],
+  encoding: BufferEncoding = 'utf8',
+): { root: string; metaFile: string; table: CsvTable } {
+  const root = resolve(dir);
+  requireDir(root, `source ${name}`);
+  const metaFile = join(root, 'metadata.csv');
+  requireFile(metaFile, `source ${name}`);
+  const table = parseCsv(readFileSync(metaFile, encoding), metaFile);
+  requireColumns(table, columns, metaFile);
+  return { root, metaFile, table };
+}
+
+/** A row whose age is recorded and below `minAge` (unknown ages stay in). */
+export function belowAge(age: string | undefined, minAge: number | undefined): boolean {
+  const a = (age ?? '').trim();
+  return minAge !== undefined && a !== '' && Number(a) < minAge;
 }
 
 /** The problem with an image a metadata.csv lists at `line`, or null when it is a readable file. */

@@ -11,6 +11,7 @@ if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/torch/csrc/api/include/torch/to
 # Gloo's headers: c10d's ProcessGroupGloo needs them to build data-parallel training (train --nproc).
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ]; then apt_pkgs+=(libgloo-dev); fi
 if ! /usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1; then apt_pkgs+=(python3-torchvision); fi
+if ! /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1; then apt_pkgs+=(python3-onnx); fi
 if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then apt_pkgs+=(g++ make python3); fi
 if [ "${CXRTUNE_NO_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then apt_pkgs+=(chromium); fi
 # A real PACS for the PACS-link tests (the tests start their own; the system service stays off).

@@ -12,6 +12,7 @@ import { registerEvaluateCommand } from './evaluateCommand.js';
 import { registerExplainCommand } from './explainCommand.js';
 import { registerReportCommand } from './reportCommand.js';
 import { registerDemoCommand } from './demoCommand.js';
+import { registerReproduceCommand } from './reproduceCommand.js';
 import { registerInfoCommand } from './infoCommand.js';
 import { registerLrFindCommand } from './lrFindCommand.js';
 import { registerTrainCommand } from './trainCommand.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerExplainCommand(program);
   registerReportCommand(program);
   registerDemoCommand(program);
+  registerReproduceCommand(program);
   registerAuditCommand(program);
   registerCalibrateCommand(program);
   registerLungsCommand(program);

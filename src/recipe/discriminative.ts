@@ -175,9 +175,9 @@ export function constantGroupHyper(
 }
 
 /**
- * Per-group hyperparameters of a schedule at step t. A `constant` schedule (or
- * `discriminative: false`) gives every group the schedule's own values (the baseline);
- * otherwise groupHyper with α_min = the schedule's lrMin and the first group's momentum =
+ * Per-group hyperparameters of a schedule at step t. `discriminative: false`, or a `constant`
+ * schedule without an lrMin below its rate, gives every group the schedule's own values (the
+ * baseline); otherwise groupHyper with α_min = the schedule's lrMin and the first group's momentum =
  * the schedule's rest momentum (m_max for inverse, m_min for with).
  */
 export function scheduleGroupHyper(
@@ -193,7 +193,7 @@ export function scheduleGroupHyper(
 ): GroupHyper[] {
   const lr = schedule.lr(t);
   const mom = schedule.momentum(t);
-  if (schedule.kind === 'constant' || opts.discriminative === false) {
+  if (opts.discriminative === false || (schedule.kind === 'constant' && schedule.lrMin >= lr)) {
     return constantGroupHyper(groupCount, lr, mom, opts.weightDecay ?? 0);
   }
   const d = schedule.describe();

@@ -10,6 +10,10 @@
 //     inverse (Smith, fastai; default): m = m_max − (m_max − m_min)·level
 //     with    (Algorithm 1 as printed):  m = m_min + (m_max − m_min)·level
 // - Momentum means SGD momentum or Adam/AdamW β1.
+// - `constant` holds one rate; its α_min is the given lrMin when that is below it, so
+//   discriminative groups still spread from α_min (stem) to the constant rate (head) — the
+//   paper's "discriminative at a constant rate" ablation. Without an lrMin below the rate (the
+//   traditional baseline sets lrMin = lrMax), every group gets the rate.
 
 import { createRng } from '../util/rng.js';
 
@@ -45,7 +49,7 @@ interface ScheduleConfig {
   triangularMode?: TriangularMode;
   /** triangular exp_range: amplitude × gamma^t. */
   gamma?: number;
-  /** constant: the LR (default lrMax) and momentum (default momMax). */
+  /** constant: the LR (default lrMax) and momentum (default momMax); lrMin below it spreads discriminative groups. */
   lr?: number;
   momentum?: number;
 }
@@ -77,7 +81,7 @@ export interface ScheduleDescription {
 export interface Schedule {
   readonly kind: ScheduleKind;
   readonly totalSteps: number;
-  /** α_min (for constant: the constant LR). */
+  /** α_min (for constant: lrMin when given below the rate, else the rate). */
   readonly lrMin: number;
   lr(t: number): number;
   momentum(t: number): number;
@@ -138,10 +142,11 @@ function makeConstant(cfg: ScheduleConfig): Schedule {
   num('lr', lr, 0, Infinity, { minOpen: true });
   num('momentum', mom, 0, 1, { maxOpen: true });
   const T = cfg.totalSteps;
+  const floor = cfg.lrMin !== undefined && cfg.lrMin > 0 && cfg.lrMin < lr ? cfg.lrMin : lr;
   return {
     kind: 'constant',
     totalSteps: T,
-    lrMin: lr,
+    lrMin: floor,
     lr: (t) => {
       checkT(t, T);
       return lr;
@@ -161,7 +166,7 @@ function makeConstant(cfg: ScheduleConfig): Schedule {
     describe: () => ({
       kind: 'constant',
       totalSteps: T,
-      lrMin: lr,
+      lrMin: floor,
       lrMax: lr,
       lrEnd: lr,
       momMin: mom,

@@ -133,3 +133,19 @@ test('baseline: constant schedule and constantGroupHyper give every group the sa
     { lr: 1e-4, momentum: 0.9, weightDecay: 0 },
   ]);
 });
+
+test('discriminative at a constant rate: lrMin below the rate spreads the groups, geometric, every step alike', () => {
+  const s = constant({ totalSteps: 10, lrMin: 1e-5, lr: 1e-3, momentum: 0.9 });
+  for (const t of [0, 9]) {
+    const h = scheduleGroupHyper(s, t, 3, { spacing: 'geometric' });
+    // 1e-5 · (1e-3 / 1e-5)^f for f = 0, ½, 1: 1e-5, 1e-4, 1e-3; momentum is constant, so every group has it.
+    close(h[0]!.lr, 1e-5, 1e-20);
+    close(h[1]!.lr, 1e-4, 1e-18);
+    close(h[2]!.lr, 1e-3, 1e-18);
+    assert.ok(h.every((x) => x.momentum === 0.9));
+  }
+  // discriminative: false wins over lrMin, and an lrMin at the rate is the baseline.
+  assert.ok(scheduleGroupHyper(s, 3, 3, { discriminative: false }).every((x) => x.lr === 1e-3));
+  const same = constant({ totalSteps: 10, lrMin: 1e-3, lr: 1e-3, momentum: 0.9 });
+  assert.ok(scheduleGroupHyper(same, 3, 3).every((x) => x.lr === 1e-3));
+});

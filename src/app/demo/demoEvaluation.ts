@@ -18,7 +18,7 @@ import { stepNo, type DemoContext } from './demoContext.js';
 
 /** 4. Evaluate on the validation split (held-out patients), and on figure1 as an external set when present. */
 export async function demoEvaluate(c: DemoContext, manifest: string) {
-  const { o, out, runDir, seed, threads, real, log } = c;
+  const { o, out, runDir, threads, real, log } = c;
   const evalDir = join(out, 'eval-valid');
   log(`[${stepNo(c, 4)}] evaluate: validation split → ${evalDir}`);
   const evaluation = await evaluate({
@@ -39,30 +39,14 @@ export async function demoEvaluate(c: DemoContext, manifest: string) {
   );
   // Real data: figure1's labelled images (hospitals none of the training sources come from) as an external set.
   let external: Evaluation | null = null;
-  const figure1 = o.data ? join(resolve(o.data), 'figure1') : null;
-  if (figure1 && existsSync(join(figure1, 'metadata.csv'))) {
-    const ext = await buildDataset({
-      sources: [{ kind: 'figure1', path: figure1, options: {} }],
-      labelMap: 'paper-da',
-      views: ['PA', 'AP'],
-      external: true,
-      seed,
-      out: join(out, 'data-figure1'),
-      onError: 'skip',
-    });
-    let extManifest = ext.manifestFile;
-    if (c.segmenter) {
-      // The external images get their lung masks from the same segmenter (a lung-cropping model needs them).
-      const { model, meta } = await loadSegmenter(c.segmenter);
-      extManifest = join(out, 'data-figure1', 'manifest.lungs.csv');
-      await fillManifestMasks(model, meta, ext.manifestFile, extManifest, { precision: c.precision });
-    }
+  const ext = await demoExternalSet(c);
+  if (ext) {
     external = await evaluate({
       model: runDir,
-      manifest: extManifest,
+      manifest: ext.manifest,
       split: 'test',
       out: join(out, 'eval-figure1'),
-      name: 'figure1 (external)',
+      name: ext.name,
       threads,
     });
     log(
@@ -74,6 +58,31 @@ export async function demoEvaluate(c: DemoContext, manifest: string) {
   }
   const headline = headlineEvaluation(external ? [evaluation, external] : [evaluation])!;
   return { evalDir, evaluation, external, headline };
+}
+
+/**
+ * Real data: figure1's labelled frontal images as an external set (split `test`), with lung masks
+ * from the demo's segmenter when there is one (a lung-cropping model needs them); null without it.
+ */
+export async function demoExternalSet(c: DemoContext): Promise<{ name: string; manifest: string } | null> {
+  const { o, out, seed } = c;
+  const figure1 = o.data ? join(resolve(o.data), 'figure1') : null;
+  if (!figure1 || !existsSync(join(figure1, 'metadata.csv'))) return null;
+  const dir = join(out, 'data-figure1');
+  const ext = await buildDataset({
+    sources: [{ kind: 'figure1', path: figure1, options: {} }],
+    labelMap: 'paper-da',
+    views: ['PA', 'AP'],
+    external: true,
+    seed,
+    out: dir,
+    onError: 'skip',
+  });
+  if (!c.segmenter) return { name: 'figure1 (external)', manifest: ext.manifestFile };
+  const { model, meta } = await loadSegmenter(c.segmenter);
+  const manifest = join(dir, 'manifest.lungs.csv');
+  await fillManifestMasks(model, meta, ext.manifestFile, manifest, { precision: c.precision });
+  return { name: 'figure1 (external)', manifest };
 }
 
 /** 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game. */

@@ -4,7 +4,7 @@ import { familyOf } from '../../engine/models/registry.js';
 import { runLrFind } from '../train/lrFind.js';
 import { presetValues } from '../train/presets.js';
 import { startRun, type RunSummary } from '../train/experiment.js';
-import { resolveTrainConfig } from '../train/trainConfig.js';
+import { resolveTrainConfig, type FlatTrainConfig } from '../train/trainConfig.js';
 import { PHANTOM_DEMO, recipeImage, stepNo, type DemoContext } from './demoContext.js';
 
 /**
@@ -69,11 +69,15 @@ export async function demoLrFind(c: DemoContext, manifest: string) {
   return { proposed, lr };
 }
 
-/** 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo. */
+/**
+ * 3. Train with discriminative LRs over the chosen range; a diverged or interrupted run stops the demo.
+ * `overrides` (flat flags) replace the demo's choices: reproduce's ablations change the schedule and groups.
+ */
 export async function demoTrain(
   c: DemoContext,
   manifest: string,
   lr: { lrMin: number; lrMax: number },
+  overrides: Partial<FlatTrainConfig> = {},
 ): Promise<RunSummary> {
   const { o, arch, pretrained, precision, runDir, size, batch, epochs, seed, threads, real, log } = c;
   const preset = real && c.recipe && 'preset' in c.recipe.schedule ? familyOf(arch).paperPreset : null;
@@ -98,12 +102,16 @@ export async function demoTrain(
       ...recipeImage(c),
       ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
       monitor: c.recipe?.monitor ?? 'valid_loss',
+      ...overrides,
     },
   );
   if (c.recipe) log(`      recipe ${c.recipe.name}: ${c.recipe.summary}`);
   log(
     `[${stepNo(c, 3)}] train: ${arch}, ${epochs} epochs × ${batch}-image batches at ${size} px, ` +
-      `${cfg.schedule.kind} schedule per iteration, discriminative LRs over ${cfg.transfer.groups} groups, ` +
+      `${cfg.schedule.kind} schedule per iteration, ` +
+      (cfg.transfer.discriminative
+        ? `discriminative LRs over ${cfg.transfer.groups} groups, `
+        : 'one LR for all layers, ') +
       `${cfg.optimizer.kind}, ${precision}`,
   );
   const ro = {

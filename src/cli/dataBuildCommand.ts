@@ -1,7 +1,14 @@
 // `cxrtune data build`: sources (or a preset) → a manifest with patient-level splits.
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { adultMixedPreset, buildDataset, DATA_PRESETS, paperDaPreset, type BuildOptions } from '../data/build.js';
+import {
+  adultMixedPreset,
+  buildDataset,
+  DATA_PRESETS,
+  paperDaPreset,
+  threeClassPreset,
+  type BuildOptions,
+} from '../data/build.js';
 import { BALANCE_MODES, type BalanceMode } from '../data/balance.js';
 import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
 import { PATIENT_ID_RULES } from '../data/patientId.js';
@@ -29,7 +36,8 @@ export function registerDataBuild(data: Command): void {
       'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
         'nih/No_findings; adult-mixed: the same positives (+ cxnet with --with-cxnet) vs adult negatives only ' +
         "(nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
-        'balanced across splits (reads --data-dir)',
+        "balanced across splits; three-class: covid / other pneumonia / normal (COVID-Net's classes) from the same " +
+        'collections (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--with-cxnet', "adult-mixed: add cxnet's positives (DATA/cxnet; a stronger provenance cue, see the notes)")
@@ -116,7 +124,9 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
             kermany: Boolean(o.withKermany),
             ...(o.withCxnet ? { cxnet: true } : {}),
           })
-        : paperDaPreset(o.dataDir);
+        : o.preset === 'three-class'
+          ? threeClassPreset(o.dataDir)
+          : paperDaPreset(o.dataDir);
   } else if (o.withKermany || o.withCxnet) {
     throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
   }

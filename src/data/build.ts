@@ -100,7 +100,7 @@ export function paperDaPreset(
   };
 }
 
-export const DATA_PRESETS = ['paper-da', 'adult-mixed'] as const;
+export const DATA_PRESETS = ['paper-da', 'adult-mixed', 'three-class'] as const;
 export type DataPreset = (typeof DATA_PRESETS)[number];
 
 interface AdultMixedOptions {
@@ -165,6 +165,42 @@ export function adultMixedPreset(
           'location holds out hospitals, cities and countries'
         : 'every positive comes from one source (covid-chestxray): --split-by source cannot hold positives out; ' +
           'use --split-by location (its hospitals and cities; the other sources are held out whole)',
+    ],
+  };
+}
+
+/**
+ * Three classes, as COVID-Net and most chest-radiograph work classify: COVID-19 (covid-chestxray
+ * and cxnet, adults), other pneumonia (nih Pneumonia and covid-chestxray's bacterial, viral and
+ * fungal pneumonias) and normal (nih No_findings, the Montgomery and Shenzhen normals and
+ * covid-chestxray's No Finding), frontal views, undersampled to the smallest class. Each class
+ * still has its own mix of collections, so the audit's source probe applies here too.
+ */
+export function threeClassPreset(
+  dataDir: string,
+): Pick<BuildOptions, 'sources' | 'labelMap' | 'balance' | 'split' | 'views' | 'notes' | 'stratifyBySource'> {
+  const d = resolve(dataDir);
+  const cxnet = existsSync(join(d, 'cxnet', 'metadata.csv'));
+  return {
+    sources: [
+      { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
+      ...(cxnet ? [{ kind: 'cxnet' as const, path: join(d, 'cxnet'), options: { adults: 'yes', minage: '18' } }] : []),
+      { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
+      { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
+      { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
+    ],
+    labelMap: 'three-class',
+    views: ['PA', 'AP'],
+    balance: 'undersample',
+    split: '0.7,0.3',
+    stratifyBySource: true,
+    notes: [
+      `three-class: covid = COVID-19 frontal X-rays of covid-chestxray${cxnet ? ' and cxnet' : ''} (known age >= ` +
+        "18); pneumonia = nih Pneumonia and covid-chestxray's other pneumonias; normal = nih No_findings, " +
+        "Montgomery and Shenzhen normals and covid-chestxray's No Finding; tuberculosis and ARDS left out",
+      'each class has its own mix of collections (covid: publications and teaching sites; pneumonia and normal: ' +
+        'mostly nih): provenance can still separate them, so read the audit beside every figure',
+      ...(cxnet ? CXNET_NOTES : []),
     ],
   };
 }

@@ -68,6 +68,29 @@ export const LABEL_MAP_PRESETS: Record<string, LabelRule[]> = {
     { pattern: 'No finding', target: 'non-covid' },
     { pattern: '*', target: null },
   ],
+  // data build --preset three-class (COVID-Net's classes): COVID-19 / other pneumonia / normal. ARDS is
+  // not a pneumonia and tuberculosis is another question: both dropped, as is any finding not named.
+  'three-class': [
+    { pattern: 'COVID-19*', target: 'covid' },
+    { pattern: 'No Finding', target: 'normal' },
+    { pattern: 'No_findings', target: 'normal' },
+    { pattern: 'normal', target: 'normal' },
+    ...[
+      'Pneumonia',
+      'Bacterial',
+      'E.Coli',
+      'Influenza',
+      'Klebsiella',
+      'Legionella',
+      'Lipoid',
+      'Mycoplasma Bacterial Pneumonia',
+      'Pneumocystis',
+      'SARS',
+      'Streptococcus',
+      'Varicella',
+    ].map((pattern) => ({ pattern, target: 'pneumonia' })),
+    { pattern: '*', target: null },
+  ],
   // data build --preset adult-mixed: every non-COVID finding is a negative, except
   // tuberculosis (the TB screening sets' positives: another disease, another question).
   // Which sources are read (adults only, no Kermany unless asked) is the preset's choice.

@@ -7,6 +7,7 @@
 // then the result says so (the report repeats it next to every number).
 // Beside it: evaluatedSet (split, overlap), scoring, evaluationRecord (metrics.json),
 // evaluationFiles (predictions.csv, plots) and formatEvaluation (the printout).
+import { summarizeMultiClass } from '../../recipe/multiClass.js';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
 import type { ProcessGroup } from '../../engine/distributed.js';
@@ -146,6 +147,14 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
     overlap,
     protocol,
     metrics: summary,
+    ...(pred.numClasses > 2
+      ? {
+          multiClass: summarizeMultiClass(pred.probs, pred.labels, pred.numClasses, {
+            iterations: o.bootstrap ?? BOOTSTRAP_RESAMPLES,
+            seed: o.seed ?? 0,
+          }),
+        }
+      : {}),
     bySource: ratesBySource(rows, evalRows, threshold, pc, sourceProtocols(evalRows, trainRows, splitBy, protocol)),
     seconds: (performance.now() - t0) / 1000,
     files,

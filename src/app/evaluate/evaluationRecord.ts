@@ -1,5 +1,6 @@
 // What `cxrtune evaluate` records in metrics.json: the model a result was computed with, the
 // evaluated data and its protocol, the metrics, the rates per source and the files written.
+import type { MultiClassSummary } from '../../recipe/multiClass.js';
 import type { DatasetSummary } from '../../data/summary.js';
 import type { Summary } from '../../recipe/metrics.js';
 import type { GroupRates } from '../../recipe/threshold.js';
@@ -47,6 +48,8 @@ export interface Evaluation {
   /** internal | source-held-out | external, and why (app/protocol.ts). */
   protocol: ProtocolInfo;
   metrics: Summary;
+  /** More than two classes: the C × C confusion at arg-max and per-class figures (recipe/multiClass.ts). */
+  multiClass?: MultiClassSummary;
   /** Sensitivity and specificity (Wilson intervals) at the threshold, per source, with each source's protocol. */
   bySource: SourceRates[];
   seconds: number;

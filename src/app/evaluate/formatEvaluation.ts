@@ -1,4 +1,5 @@
 // An evaluation's printout: one paragraph of its headline numbers, for the CLI and the demo.
+import type { MultiClassSummary } from '../../recipe/multiClass.js';
 import type { Evaluation } from './evaluationRecord.js';
 import { protocolLabel } from './protocol.js';
 
@@ -58,6 +59,31 @@ export function formatEvaluation(e: Evaluation): string {
           ),
         ]
       : []),
+    ...(e.multiClass ? multiClassLines(e.multiClass, e.model.classes, pct) : []),
     `  patients vs training split: ${e.overlap.note}`,
   ].join('\n');
+}
+
+/** More than two classes: accuracy, per-class figures at arg-max, one-vs-rest AUCs and the confusion matrix. */
+function multiClassLines(
+  mc: MultiClassSummary,
+  classes: string[],
+  pct: (p: { value: number; lo: number; hi: number }) => string,
+): string[] {
+  const w = Math.max(9, ...classes.map((c) => c.length));
+  const auc = (a: { value: number; lo: number; hi: number }) =>
+    Number.isFinite(a.value) ? `${a.value.toFixed(3)} (${a.lo.toFixed(3)}–${a.hi.toFixed(3)})` : 'n/a';
+  return [
+    `  ${mc.numClasses} classes at arg-max: accuracy ${pct(mc.accuracy)}, macro one-vs-rest AUC ` +
+      `${Number.isFinite(mc.macroAuc) ? mc.macroAuc.toFixed(3) : 'n/a'}`,
+    ...mc.perClass.map(
+      (f) =>
+        `    ${classes[f.class]!.padEnd(w)} n ${String(f.support).padEnd(5)} sensitivity ${pct(f.sensitivity)}  ` +
+        `PPV ${pct(f.ppv)}  specificity ${pct(f.specificity)}  AUC ${auc(f.auc)}`,
+    ),
+    `  confusion (rows actual, columns predicted): ${classes.map((c) => c.padStart(w)).join(' ')}`,
+    ...mc.confusion.map(
+      (row, i) => `    ${classes[i]!.padEnd(w)} ${' '.repeat(37)}${row.map((v) => String(v).padStart(w)).join(' ')}`,
+    ),
+  ];
 }

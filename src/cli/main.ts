@@ -24,6 +24,7 @@ import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
 import { registerCalibrateCommand } from './calibrateCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
+import { registerOodCommand } from './oodCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program);
   registerCalibrateCommand(program);
   registerLungsCommand(program);
+  registerOodCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

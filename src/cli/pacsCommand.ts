@@ -46,12 +46,14 @@ export function registerPacsCommands(program: Command): void {
           device: o.device,
           threads: o.threads,
           ...(o.lungs ? { lungs: o.lungs } : {}),
+          warn: (line) => process.stderr.write(`${line}\n`),
         });
         const queue = new StudyQueue(
           served.model,
           served.meta,
           preprocessOf(served.meta, undefined, undefined, served.lungs),
           { maxBatch: o.maxBatch },
+          served.ood,
         );
         const audit = new AuditLog(o.db);
         const version = (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string })

@@ -312,7 +312,14 @@ export class Model<T extends Task = 'classify'> implements EngineModel {
     );
     const [n, c, h, w] = r.shape as [number, number, number, number];
     const maps = gradCamMaps(r.activations, r.gradients, [n, c, h, w]);
-    return { maps, shape: [n, h, w], probs: softmax(r.logits, this.spec.numClasses), layer: r.layer };
+    // The same activations pooled as features() pools them: the refusal's feature distance costs no second pass.
+    const pooled = new Float32Array(n * c);
+    for (let i = 0; i < n * c; i++) {
+      let s = 0;
+      for (let p = i * h * w; p < (i + 1) * h * w; p++) s += r.activations[p]!;
+      pooled[i] = s / (h * w);
+    }
+    return { maps, shape: [n, h, w], probs: softmax(r.logits, this.spec.numClasses), pooled, layer: r.layer };
   }
 
   /** Pooled activations of `layer` (default: the Grad-CAM layer, i.e. the last block) and the softmax, in eval mode. */

@@ -135,6 +135,8 @@ export interface CamResult {
   maps: Float32Array;
   shape: [n: number, h: number, w: number];
   probs: Float32Array;
+  /** [N, C] the layer's activations averaged over its h×w: what features() returns for the same layer. */
+  pooled: Float32Array;
   layer: string;
 }
 

@@ -134,7 +134,9 @@ test('--crop lungs: train, evaluate, explain and serve cut the same lung box', a
   assert.deepEqual((await learner.decode(join(dir, 'a.png'), region)).pixels, expected);
 
   assert.throws(() => preprocessOf(meta), /--lungs DIR/);
-  const finder = { regionOf: async () => region }; // stands in for the segmenter
+  // Stands in for the segmenter: the box, and two level fields side by side.
+  const shape = { area: 0.3, fields: 2, balance: 0.45, gap: 0.4, offset: 0, contrast: 0.1 };
+  const finder = { fieldOf: async () => ({ region, shape }) };
   const served = await prepareStudy(readFileSync(join(dir, 'a.png')), preprocessOf(meta, undefined, undefined, finder));
   assert.deepEqual(served.input.pixels, expected);
 });

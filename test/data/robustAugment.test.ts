@@ -316,6 +316,7 @@ test('the model card carries training.augment (an offline manifest by file name 
       model: null as never,
       dir: '/nowhere',
       sha256: '0'.repeat(64),
+      ood: null,
       version: 'test',
       meta: {
         arch: 'resnet18',

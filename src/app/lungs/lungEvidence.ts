@@ -17,9 +17,12 @@ import { readFile } from 'node:fs/promises';
 import { decodeImageBuffer, type GrayImage } from '../../data/image.js';
 import { lungRegionOf, type Region } from '../../data/lungCrop.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
+import { lungFieldShape, type LungFieldShape } from '../../recipe/lungFields.js';
+import { LUNG_FIELD_LIMITS } from '../../recipe/frontalCheck.js';
 
 const OUTSIDE_WARNING_SHARE = 0.5;
-const MIN_LUNG_AREA = 0.05;
+/** No lung field below this share of the image: the refusal's own floor. */
+const MIN_LUNG_AREA = LUNG_FIELD_LIMITS.minArea;
 
 interface LungEvidence {
   /** Share of the Grad-CAM heat inside the lung field (null when no lung field was found). */
@@ -125,20 +128,32 @@ export class LungField {
   }
 
   /**
-   * The lung box of an image file's bytes, for a lung-cropping classifier: the whole image
-   * stretched to the segmenter's input (as it was trained), so the mask's box, as fractions,
-   * is the box on the original image.
+   * The lung box of an image file's bytes, for a lung-cropping classifier, and the shape of its
+   * lung fields, for the refusal of what is not a frontal chest radiograph: the whole image
+   * stretched to the segmenter's input (as it was trained), so the mask's box, as fractions, is
+   * the box on the original image. One segmenter pass gives both.
    */
+  async fieldOf(
+    buf: Uint8Array,
+    margin: number,
+    limits: { maxPixels?: number; maxBytes?: number } = {},
+    where = 'upload',
+  ): Promise<{ region: Region; shape: LungFieldShape }> {
+    const S = this.meta.preprocessing.size;
+    const img = await decodeImageBuffer(buf, where, { size: S, fit: 'stretch', ...limits });
+    const [prob] = await segmentProbs(this.model, this.meta, [img.pixels]);
+    const mask = await maskAtSize(prob!, S, S, S, this.meta.threshold);
+    return { region: lungRegionOf(mask, S, S, margin), shape: lungFieldShape(mask, S, S, img.pixels) };
+  }
+
+  /** The lung box alone (fieldOf's). */
   async regionOf(
     buf: Uint8Array,
     margin: number,
     limits: { maxPixels?: number; maxBytes?: number } = {},
     where = 'upload',
   ): Promise<Region> {
-    const S = this.meta.preprocessing.size;
-    const img = await decodeImageBuffer(buf, where, { size: S, fit: 'stretch', ...limits });
-    const [prob] = await segmentProbs(this.model, this.meta, [img.pixels]);
-    return lungRegionOf(await maskAtSize(prob!, S, S, S, this.meta.threshold), S, S, margin);
+    return (await this.fieldOf(buf, margin, limits, where)).region;
   }
 
   /** As regionOf, for a file. */

@@ -2,7 +2,8 @@
 // works each instance through received → (skipped | screened) → sent, persisting every
 // step in the worklist (worklistStore.ts). Per instance: the tags are checked first (QIDO-RS;
 // non-chest instances are skipped with the reason, no pixels fetched), the image is fetched
-// (WADO-RS) and screened through the server's StudyQueue (so it batches with API requests),
+// (WADO-RS) and screened through the server's StudyQueue (so it batches with API requests; an
+// image the refusal finds not to be a frontal chest radiograph is skipped with its reason),
 // the SR and the Grad-CAM secondary capture are written (dcmjs) and stored in the source
 // study (STOW-RS). A PACS that is away is retried with backoff; nothing is dropped. Each step
 // leaves an audit row naming the item's pseudonymous id, never a UID or patient attribute.
@@ -10,6 +11,7 @@ import type { AuditLog } from '../serve/auditLog.js';
 import type { ServedModel } from '../serve/servedModel.js';
 import { type QueuedResult, QueueFullError, type StudyQueue } from '../serve/studyQueue.js';
 import { StudyInputError } from '../serve/screen.js';
+import { StudyRefusedError } from '../serve/frontalRefusal.js';
 import { skipReason } from './chestFilter.js';
 import { writeDicomFile } from './dicomFile.js';
 import { packFiles, unpackFiles } from './outbox.js';
@@ -255,6 +257,8 @@ export class PacsService {
       r = await this.deps.queue.submit(bytes);
     } catch (e) {
       if (e instanceof StudyInputError) throw new Error(`${e.problem}: ${e.message}`);
+      // Not a frontal chest radiograph by its pixels (whatever its tags said): no SR, no score, the reason kept.
+      if (e instanceof StudyRefusedError) return this.skip(it, e.message, t0);
       throw e;
     }
     const m = this.deps.served.meta;

@@ -49,7 +49,12 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
             401: err('Missing or wrong bearer token'),
             413: err('Body or image larger than the limits'),
             415: err('Not a PNG, JPEG or DICOM file'),
-            422: err('Corrupt image, unsupported DICOM transfer syntax, or an image too small'),
+            422: {
+              description:
+                'Corrupt image, unsupported DICOM transfer syntax, an image too small, or not a frontal chest ' +
+                'radiograph (not_frontal_chest_radiograph: the reason and every check, never a score)',
+              content: { 'application/json': { schema: { $ref: '#/components/schemas/Refusal' } } },
+            },
             429: {
               ...err('More requests per minute from this client than the server allows'),
               headers: { 'Retry-After': { schema: { type: 'integer' } } },
@@ -86,6 +91,44 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
           type: 'object',
           required: ['error', 'detail'],
           properties: { error: { type: 'string' }, detail: { type: 'string' } },
+        },
+        Refusal: {
+          type: 'object',
+          required: ['error', 'detail'],
+          properties: {
+            error: { type: 'string' },
+            detail: { type: 'string' },
+            refusal: {
+              type: 'object',
+              description: 'Only for not_frontal_chest_radiograph: why the image was refused',
+              properties: {
+                answer: { type: 'string', enum: ['not a frontal chest radiograph'] },
+                reason: { type: 'string', description: 'The first failed check, its value and its limit, in words' },
+                checks: { type: 'array', items: { $ref: '#/components/schemas/FrontalCheck' } },
+              },
+            },
+          },
+        },
+        FrontalCheck: {
+          type: 'object',
+          properties: {
+            check: {
+              type: 'string',
+              enum: [
+                'lung-area',
+                'lung-area-max',
+                'two-fields',
+                'side-by-side',
+                'level',
+                'dark-lungs',
+                'feature-distance',
+              ],
+            },
+            value: { type: 'number' },
+            limit: { type: 'number' },
+            bound: { type: 'string', enum: ['min', 'max'], description: 'value must be ≥ (min) or ≤ (max) limit' },
+            passed: { type: 'boolean' },
+          },
         },
         ScreenResult: {
           type: 'object',
@@ -127,6 +170,11 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
                 },
                 outline: { type: 'string', description: 'PNG data URL, RGBA lung outline, same size as image' },
               },
+            },
+            frontal: {
+              type: 'object',
+              description: 'The refusal checks this image passed (none without ood.json and --lungs)',
+              properties: { checks: { type: 'array', items: { $ref: '#/components/schemas/FrontalCheck' } } },
             },
             model: {
               type: 'object',

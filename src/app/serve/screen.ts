@@ -13,6 +13,7 @@ import { errorMessage } from '../../util/errorMessage.js';
 import { camHeatmap, turbo } from '../../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { decideClass } from '../../recipe/threshold.js';
+import type { LungFieldShape } from '../../recipe/lungFields.js';
 
 type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -54,17 +55,29 @@ export interface PreprocessOptions {
   fit?: Fit;
   equalize?: Equalize;
   standardize?: 'image';
-  /** A lung-cropping model: finds each study's lung box (the segmenter, serve --lungs). */
-  lungRegion?: (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => Promise<Region>;
+  /**
+   * The lung segmenter's reading of each study's whole image (serve --lungs): its lung box, which
+   * a lung-cropping model is cut to (`cropLungs`), and its fields' shape, which the refusal checks.
+   */
+  lungField?: (
+    buf: Uint8Array,
+    limits: { maxPixels: number; maxBytes: number },
+  ) => Promise<{ region: Region; shape: LungFieldShape }>;
+  /** Cut the input to the lung box (the model's record says crop "lungs"). */
+  cropLungs?: boolean;
   /** Pixel limit per image, enforced inside every decoder (embedded DICOM JPEGs too). */
   maxPixels?: number;
   /** Decoder memory budget per study in bytes (largest raster held); default maxPixels × 8. */
   maxDecodeBytes?: number;
 }
 
-/** What finds a study's lung box for a lung-cropping model (app/lungs/lungEvidence.ts LungField). */
-interface LungRegionFinder {
-  regionOf(buf: Uint8Array, margin: number, limits: { maxPixels: number; maxBytes: number }): Promise<Region>;
+/** What reads a study's lung fields (app/lungs/lungEvidence.ts LungField). */
+interface LungFieldReader {
+  fieldOf(
+    buf: Uint8Array,
+    margin: number,
+    limits: { maxPixels: number; maxBytes: number },
+  ): Promise<{ region: Region; shape: LungFieldShape }>;
 }
 
 /** The checkpoint's preprocessing record as decode options, with the server's limits. */
@@ -72,7 +85,7 @@ export function preprocessOf(
   meta: CheckpointMeta,
   maxPixels = DEFAULT_MAX_STUDY_PIXELS,
   maxDecodeBytes = decodeBudget(maxPixels),
-  lungs?: LungRegionFinder,
+  lungs?: LungFieldReader,
 ): PreprocessOptions {
   const p = meta.preprocessing;
   if (p.crop === 'lungs' && !lungs) {
@@ -81,11 +94,15 @@ export function preprocessOf(
         'lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
     );
   }
-  const lungRegion =
-    p.crop === 'lungs'
-      ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs!.regionOf(buf, p.cropMargin, limits)
-      : undefined;
-  return { ...imageOptions(p), maxPixels, maxDecodeBytes, ...(lungRegion ? { lungRegion } : {}) };
+  const lungField = lungs
+    ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs.fieldOf(buf, p.cropMargin, limits)
+    : undefined;
+  return {
+    ...imageOptions(p),
+    maxPixels,
+    maxDecodeBytes,
+    ...(lungField ? { lungField, cropLungs: p.crop === 'lungs' } : {}),
+  };
 }
 
 export interface PreparedStudy {
@@ -94,6 +111,8 @@ export interface PreparedStudy {
   bytes: number;
   /** The model's input (inputSize², grayscale): also what the page shows. */
   input: GrayImage;
+  /** The shape of the lung fields the segmenter found on the whole image (with a segmenter). */
+  lungShape?: LungFieldShape;
   decodeMs: number;
 }
 
@@ -111,10 +130,13 @@ export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Pr
   const maxBytes = opts.maxDecodeBytes ?? decodeBudget(maxPixels);
   const sha256 = createHash('sha256').update(buf).digest('hex');
   let input: GrayImage;
+  let lungShape: LungFieldShape | undefined;
   try {
     // 'upload' names the input in errors: the client's file name never reaches us or the log.
     // The decoders check every limit from the headers before they decode (DICOM too).
-    const region = opts.lungRegion ? await opts.lungRegion(buf, { maxPixels, maxBytes }) : undefined;
+    const field = opts.lungField ? await opts.lungField(buf, { maxPixels, maxBytes }) : undefined;
+    const region = opts.cropLungs ? field?.region : undefined;
+    lungShape = field?.shape;
     input = await decodeImageBuffer(buf, format === 'dicom' ? 'DICOM' : 'upload', {
       size: opts.size,
       fit: opts.fit ?? 'letterbox',
@@ -127,7 +149,14 @@ export async function prepareStudy(buf: Uint8Array, opts: PreprocessOptions): Pr
   } catch (e) {
     throw classify(e);
   }
-  return { format, sha256, bytes: buf.length, input, decodeMs: performance.now() - t0 };
+  return {
+    format,
+    sha256,
+    bytes: buf.length,
+    input,
+    ...(lungShape ? { lungShape } : {}),
+    decodeMs: performance.now() - t0,
+  };
 }
 
 /** Maps data/image.ts and data/dicom.ts messages to a problem kind. */
@@ -147,6 +176,8 @@ export interface StudyInference {
   probabilities: number[];
   /** Grad-CAM heatmap in [0, 1] at inputSize² (for the positive class). */
   heat: Float32Array;
+  /** The Grad-CAM layer's pooled activations (the refusal's feature distance reads them). */
+  features: Float32Array;
 }
 
 /**
@@ -169,6 +200,7 @@ export async function inferStudies(
   );
   const [, h, w] = cam.shape;
   const k = meta.classes.length;
+  const C = cam.pooled.length / studies.length;
   // A recalibrated checkpoint (cxrtune calibrate): the same mapping evaluate applies.
   const probs = applyCalibration(cam.probs, k, meta.positiveClass, calibrationOf(meta));
   return studies.map((_, i) => {
@@ -177,6 +209,7 @@ export async function inferStudies(
       probability: probabilities[meta.positiveClass]!,
       probabilities,
       heat: camHeatmap(cam.maps.subarray(i * h * w, (i + 1) * h * w), h, w, S, S),
+      features: cam.pooled.slice(i * C, (i + 1) * C),
     };
   });
 }

@@ -11,6 +11,8 @@ import { RUN_FILES, lastCheckpointDir } from '../train/runFolder.js';
 import { Learner } from '../train/learner.js';
 import { LungField } from '../lungs/lungEvidence.js';
 import { thresholdRecordOf } from '../../recipe/threshold.js';
+import type { OodRecord } from '../../recipe/frontalCheck.js';
+import { checkOodFor, OOD_FILE, readOodRecord } from '../ood/oodFile.js';
 
 export interface ServedModel {
   model: Model;
@@ -21,6 +23,8 @@ export interface ServedModel {
   version: string;
   /** The lung segmenter (`serve --lungs DIR`): each result says how much of its evidence lies in the lungs. */
   lungs?: LungField;
+  /** The refusal's statistics (ood.json beside model.json), null for a model fitted before them. */
+  ood: OodRecord | null;
 }
 
 /** A checkpoint folder, or a run folder holding checkpoints/best or checkpoints/last. */
@@ -70,7 +74,20 @@ export async function loadServedModel(
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
   const lungs = opts.lungs ? await LungField.load(opts.lungs, opts.device ? { device: opts.device } : {}) : undefined;
-  return { model, meta, dir, sha256, version, ...(lungs ? { lungs } : {}) };
+  const ood = await readOodRecord(dir);
+  if (ood) {
+    if (ood.features.layer !== model.camLayer)
+      throw new Error(`${join(dir, OOD_FILE)} was fitted on layer ${ood.features.layer}, not ${model.camLayer}`);
+    checkOodFor(ood, sha256, dir);
+  } else {
+    opts.warn?.(
+      `warning: ${dir} has no ${OOD_FILE}: images that are not frontal chest radiographs get a score too; ` +
+        `write it with cxrtune ood fit ${path}`,
+    );
+  }
+  if (ood && !lungs)
+    opts.warn?.('warning: without --lungs the refusal checks the feature distance alone, not the lung fields');
+  return { model, meta, dir, sha256, version, ood, ...(lungs ? { lungs } : {}) };
 }
 
 function checkServable(m: CheckpointMeta): void {

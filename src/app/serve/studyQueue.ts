@@ -4,7 +4,9 @@
 // engine step takes up to `maxBatch` decoded studies per call (one Grad-CAM pass), so a
 // burst is served in fewer, larger calls. A request that times out leaves the queue if it
 // has not reached the engine; a study already in the engine finishes and keeps its slot
-// until then, so the bound stays true.
+// until then, so the bound stays true. With the model's ood.json, a study that is not a frontal
+// chest radiograph is refused (StudyRefusedError): by its lung fields before the engine, by its
+// features after it.
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/model.js';
 import {
@@ -17,6 +19,8 @@ import {
   type RenderedStudy,
   type StudyInference,
 } from './screen.js';
+import type { FrontalVerdict, OodRecord } from '../../recipe/frontalCheck.js';
+import { refuseUnlessFrontal } from './frontalRefusal.js';
 
 export interface QueueOptions {
   /** Studies in flight at most (default 32). */
@@ -40,6 +44,8 @@ export interface QueuedResult extends RenderedStudy, StudyInference {
   label: string;
   /** The threshold the decision was made at (the checkpoint's). */
   threshold: number;
+  /** The refusal's checks, all passed (a refused study throws StudyRefusedError instead). */
+  frontal: FrontalVerdict;
   timings: { decodeMs: number; queueMs: number; inferMs: number; renderMs: number; batch: number };
 }
 
@@ -68,6 +74,8 @@ export class StudyQueue {
     private readonly meta: CheckpointMeta,
     private readonly pre: PreprocessOptions,
     opts: QueueOptions = {},
+    /** The model's ood.json: with it, and with a lung segmenter in `pre`, what is not a frontal CXR is refused. */
+    private readonly ood: OodRecord | null = null,
   ) {
     this.capacity = opts.capacity ?? 32;
     this.maxBatch = opts.maxBatch ?? 4;
@@ -115,13 +123,16 @@ export class StudyQueue {
         this.releaseDecode();
       }
       if (signal?.aborted) throw new AbortedError('aborted');
+      refuseUnlessFrontal(this.ood, study); // the lung fields: a refused study never reaches the engine
       const r = await this.infer(study, signal);
+      const frontal = refuseUnlessFrontal(this.ood, study, r.inf);
       const rendered = await renderStudy(study, r.inf);
       return {
         ...rendered,
         ...r.inf,
         ...decide(this.meta, r.inf.probabilities),
         study,
+        frontal,
         timings: {
           decodeMs: study.decodeMs,
           queueMs: r.queueMs,

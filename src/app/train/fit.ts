@@ -30,6 +30,7 @@ import {
 } from './runFolder.js';
 import { provisionalThreshold, type TrainConfig } from './trainConfig.js';
 import { thresholdSummaryOf, type ThresholdSummary } from './trainThreshold.js';
+import { fitOodForCheckpoint } from '../ood/fitOod.js';
 
 /** Trains `learner` on its data with `cfg`, writing the run folder cfg.out. */
 export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitOptions = {}): Promise<RunSummary> {
@@ -158,8 +159,32 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
     unfoldedBatchNorm: learner.unfoldedBatchNorm,
     threshold: main ? await thresholdOfRun(runDir, cfg) : null,
   };
-  if (main) await writeJson(join(runDir, RUN_FILES.summary), summary);
+  if (main) {
+    await writeJson(join(runDir, RUN_FILES.summary), summary);
+    await writeRefusalStats(runDir, cfg, opts.log);
+  }
   return summary;
+}
+
+/**
+ * ood.json beside the checkpoint consumers load (best, else last), so serve refuses what is not a
+ * frontal chest radiograph with --model alone. A failure here does not fail the run: it is said,
+ * and `cxrtune ood fit RUN` writes the file later.
+ */
+async function writeRefusalStats(runDir: string, cfg: TrainConfig, log?: (line: string) => void): Promise<void> {
+  const best = join(runDir, RUN_FILES.best);
+  const dir = existsSync(join(best, 'model.json')) ? best : lastCheckpointDir(runDir);
+  if (!dir) return;
+  try {
+    const { file, record } = await fitOodForCheckpoint(dir, {
+      manifest: cfg.manifest,
+      trainSplit: cfg.data.trainSplit,
+      validSplit: cfg.data.validSplit,
+    });
+    log?.(`refusal statistics: ${file} (feature distance limit ${record.features.limit.toFixed(2)})`);
+  } catch (e) {
+    log?.(`warning: no ood.json written (${(e as Error).message}); write it with cxrtune ood fit ${runDir}`);
+  }
 }
 
 /** The threshold of the checkpoint a consumer loads (resolveModel: best, else last). */

@@ -35,7 +35,9 @@ async function api(path, init = {}) {
   if (!r.ok) {
     const retry = r.headers.get('retry-after');
     const detail = body?.detail ? body.detail : `HTTP ${r.status}`;
-    throw new Error(retry ? `${detail} (server busy: try again in ${retry} s)` : detail);
+    const err = new Error(retry ? `${detail} (server busy: try again in ${retry} s)` : detail);
+    err.code = body?.error;
+    throw err;
   }
   return body;
 }
@@ -206,7 +208,11 @@ async function screen(file) {
     );
     $('result-h').focus();
   } catch (e) {
-    setStatus(`Could not screen this file: ${e.message}`, true);
+    // A refused image: no score at all, and no earlier study's result left on screen beside the message.
+    if (e.code === 'not_frontal_chest_radiograph') {
+      $('result').hidden = true;
+      setStatus(`Not screened: ${e.message}. This model only scores frontal (PA/AP) chest radiographs.`, true);
+    } else setStatus(`Could not screen this file: ${e.message}`, true);
   }
 }
 

@@ -2,6 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { StudyInputError, type StudyInputProblem } from '../screen.js';
+import { StudyRefusedError } from '../frontalRefusal.js';
+import { NOT_FRONTAL } from '../../../recipe/frontalCheck.js';
 import { ApiError } from '../apiError.js';
 import { errorMessage } from '../../../util/errorMessage.js';
 import { DISCLAIMER } from '../modelCard.js';
@@ -58,6 +60,23 @@ function multipartError(e: unknown): ApiError {
   return new ApiError(400, 'bad_multipart', `malformed multipart/form-data body: ${errorMessage(e)}`);
 }
 
+/**
+ * 422 with the reason and every check's value and limit, and no score: an image that is not a
+ * frontal chest radiograph gets no probability, whatever the model would say.
+ */
+export function refusalError(e: StudyRefusedError): ApiError {
+  return new ApiError(
+    422,
+    'not_frontal_chest_radiograph',
+    e.message,
+    {},
+    {
+      refusal: { answer: NOT_FRONTAL, reason: e.verdict.reason, checks: e.verdict.checks },
+      disclaimer: DISCLAIMER,
+    },
+  );
+}
+
 export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): void {
   const { served, queue } = d;
   app.post('/api/v1/screen', async (req, reply) => {
@@ -84,6 +103,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
         const [status, code] = STATUS[e.problem];
         throw new ApiError(status, code, e.message);
       }
+      if (e instanceof StudyRefusedError) throw refusalError(e);
       if (e instanceof QueueFullError)
         throw new ApiError(503, 'busy', e.message, { 'retry-after': String(e.retryAfterS) });
       if (e instanceof AbortedError) throw new ApiError(504, 'timeout', `the study took longer than ${d.timeoutMs} ms`);
@@ -123,6 +143,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
             outline: dataUrl(lungs.outlinePng),
           }
         : null,
+      frontal: { checks: r.frontal.checks },
       model: { arch: m.arch, version: served.version, sha256: served.sha256 },
       timings: {
         decodeMs: round(r.timings.decodeMs),

@@ -2,6 +2,7 @@
 // and protocol, per-source rates, confusion matrix (Fig. 8), ROC, PR and reliability.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MultiClassSummary } from '../../recipe/multiClass.js';
 import type { GroupRates } from '../../recipe/threshold.js';
 import type { Evaluation, SourceRates } from '../evaluate/evaluationRecord.js';
 import { protocolOf } from '../evaluate/protocol.js';
@@ -37,6 +38,32 @@ function bySourceTable(groups: (GroupRates & Partial<Pick<SourceRates, 'protocol
   );
 }
 
+/** More than two classes: per-class figures at arg-max and the C × C confusion matrix. */
+function multiClassTables(mc: MultiClassSummary, cls: string[]): string {
+  const auc = (a: { value: number; lo: number; hi: number }) =>
+    Number.isFinite(a.value) ? `${a.value.toFixed(3)} (${a.lo.toFixed(3)}–${a.hi.toFixed(3)})` : '—';
+  return (
+    `<h3>${mc.numClasses} classes at arg-max: accuracy ${rateText(mc.accuracy)}, macro one-vs-rest AUC ` +
+    `${Number.isFinite(mc.macroAuc) ? mc.macroAuc.toFixed(3) : '—'}</h3>` +
+    table(
+      ['class', 'images', 'sensitivity', 'PPV', 'specificity', 'one-vs-rest AUC'],
+      mc.perClass.map((f) => [
+        cls[f.class]!,
+        f.support,
+        rateText(f.sensitivity),
+        rateText(f.ppv),
+        rateText(f.specificity),
+        auc(f.auc),
+      ]),
+    ) +
+    '<h3>Confusion matrix, all classes (rows actual, columns predicted)</h3>' +
+    table(
+      ['actual \\ predicted', ...cls],
+      mc.confusion.map((row, i) => [cls[i]!, ...row]),
+    )
+  );
+}
+
 /** One evaluation: its data and protocol, per-source rates, confusion matrix, ROC, PR and reliability. */
 export async function evaluationSection(e: Evaluation): Promise<string> {
   const m = e.metrics;
@@ -55,6 +82,7 @@ export async function evaluationSection(e: Evaluation): Promise<string> {
     ((e.bySource ?? []).length
       ? `<h3>Per source at threshold ${thresholdText(m.threshold)}</h3>${bySourceTable(e.bySource)}`
       : '') +
+    (e.multiClass ? multiClassTables(e.multiClass, cls) : '') +
     `<div class="row">${await plot(confusionSpec(m.confusion, [neg, cls[pc]!], 'Confusion matrix (Fig. 8)'))}` +
     (both
       ? (await plot(rocSpec(m.roc, m.auc, ops, 'ROC'))) +

@@ -22,6 +22,7 @@ import { registerPacsCommands } from './pacsCommand.js';
 import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
 import { registerCalibrateCommand } from './calibrateCommand.js';
+import { registerEnsembleCommand } from './ensembleCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerAuditCommand(program);
   registerCalibrateCommand(program);
+  registerEnsembleCommand(program);
   registerLungsCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../../data/image.js';
 import { imageOptions, imagesBatch } from '../../engine/preprocessing.js';
 import { decodeBudget } from '../../data/decodeLimits.js';
@@ -13,6 +13,7 @@ import { errorMessage } from '../../util/errorMessage.js';
 import { camHeatmap, turbo } from '../../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { decideClass } from '../../recipe/threshold.js';
+import { NO_SEGMENTER } from '../lungs/carriedSegmenter.js';
 
 type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -54,7 +55,7 @@ export interface PreprocessOptions {
   fit?: Fit;
   equalize?: Equalize;
   standardize?: 'image';
-  /** A lung-cropping model: finds each study's lung box (the segmenter, serve --lungs). */
+  /** A lung-cropping model: finds each study's lung box (its segmenter, or serve --lungs). */
   lungRegion?: (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => Promise<Region>;
   /** Pixel limit per image, enforced inside every decoder (embedded DICOM JPEGs too). */
   maxPixels?: number;
@@ -75,12 +76,7 @@ export function preprocessOf(
   lungs?: LungRegionFinder,
 ): PreprocessOptions {
   const p = meta.preprocessing;
-  if (p.crop === 'lungs' && !lungs) {
-    throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
-        'lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
-    );
-  }
+  if (p.crop === 'lungs' && !lungs) throw new Error(NO_SEGMENTER);
   const lungRegion =
     p.crop === 'lungs'
       ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs!.regionOf(buf, p.cropMargin, limits)
@@ -155,7 +151,7 @@ export interface StudyInference {
  * every image's map is what it would be alone.
  */
 export async function inferStudies(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   studies: PreparedStudy[],
 ): Promise<StudyInference[]> {
@@ -242,7 +238,7 @@ interface StudyResult extends RenderedStudy, StudyInference {
 
 /** One study end to end: what the server does for a request, without the queue. */
 export async function screenStudy(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   buf: Uint8Array,
   opts: Partial<PreprocessOptions> = {},

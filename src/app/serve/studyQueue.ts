@@ -6,7 +6,7 @@
 // has not reached the engine; a study already in the engine finishes and keeps its slot
 // until then, so the bound stays true.
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import {
   decide,
   inferStudies,
@@ -64,7 +64,7 @@ export class StudyQueue {
   private msPerStudy = 200;
 
   constructor(
-    private readonly model: Model,
+    private readonly model: InferenceModel,
     private readonly meta: CheckpointMeta,
     private readonly pre: PreprocessOptions,
     opts: QueueOptions = {},

@@ -5,7 +5,15 @@ import { buildServer } from '../app/serve/server.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { DEFAULT_MAX_STUDY_PIXELS } from '../app/serve/screen.js';
 import { act } from './act.js';
-import { deviceOption, intOption, lungsOption, maxBatchOption, modelOption, quietOption, threadsOption } from './options.js';
+import {
+  deviceOption,
+  intOption,
+  lungsOption,
+  maxBatchOption,
+  modelOption,
+  quietOption,
+  threadsOption,
+} from './options.js';
 import { resolveToken } from '../app/serve/tokenSource.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 
@@ -39,7 +47,7 @@ export function registerServeCommand(program: Command): void {
     .addOption(deviceOption('cpu or cuda:N', 'cpu'))
     .addOption(
       lungsOption(
-        "a lung-cropping model crops each study with it; each result shows the lung outline and the share of the " +
+        'a lung-cropping model crops each study with it; each result shows the lung outline and the share of the ' +
           'Grad-CAM evidence inside the lungs, with a warning when most lies outside',
       ),
     )

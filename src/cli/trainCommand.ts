@@ -124,7 +124,7 @@ export function registerTrainCommand(program: Command, opts: TrainCommandOptions
     .addOption(t.crop())
     .option(
       '--lungs <dir>',
-      'the lung segmenter (cxrtune lungs train) that made the manifest\'s lung_mask column: copied into the run, ' +
+      "the lung segmenter (cxrtune lungs train) that made the manifest's lung_mask column: copied into the run, " +
         'so the model crops new images itself and evaluate, explain, audit, serve and pacs follow need only --model',
     )
     .addOption(t.cropMargin())

@@ -75,7 +75,8 @@ export async function ensemble(o: EnsembleOptions): Promise<EnsembleResult> {
   const out = resolve(o.out);
   for (const [i, r] of refs.entries()) {
     if (r.meta.arch === ENSEMBLE_ARCH) throw new Error(`${o.runs[i]} is an ensemble itself: give its members instead`);
-    if (!r.meta.weightsSha256) throw new Error(`${o.runs[i]}: model.json names no weightsSha256, so it cannot be pinned`);
+    if (!r.meta.weightsSha256)
+      throw new Error(`${o.runs[i]}: model.json names no weightsSha256, so it cannot be pinned`);
     if (resolve(r.checkpoint) === out) throw new Error(`--out ${o.out} is a member's own folder: give a new folder`);
   }
   const dup = refs.findIndex((r, i) => refs.findIndex((x) => x.meta.weightsSha256 === r.meta.weightsSha256) !== i);
@@ -97,7 +98,9 @@ export async function ensemble(o: EnsembleOptions): Promise<EnsembleResult> {
   const cfgs = refs.map((r) => recordedTrainConfig(r.meta));
   const ruleText = o.threshold ?? shared(refs, (m) => recordedTrainConfig(m).threshold ?? 0.5);
   if (ruleText === null)
-    throw new Error('the members were trained with different --threshold rules: give the ensemble one with --threshold');
+    throw new Error(
+      'the members were trained with different --threshold rules: give the ensemble one with --threshold',
+    );
   const rule = parseThresholdRule(String(ruleText), THRESHOLD_FORMS.ensemble, 'ensemble');
   const manifestFile = o.manifest ?? cfgs[0]!.manifest;
   const split = o.split ?? (o.manifest ? 'valid' : shared(refs, (m) => recordedTrainConfig(m).validSplit ?? 'valid'));
@@ -182,7 +185,7 @@ export async function ensemble(o: EnsembleOptions): Promise<EnsembleResult> {
     )[0]!;
     const auc = bootstrapAuc(pos, pred.labels, { seed: 0, positiveClass: pc });
     const n = pred.labels.length;
-    const correct = Array.from(pred.labels).filter((y, i) => (pos[i]! >= choice.threshold) === (y === pc)).length;
+    const correct = Array.from(pred.labels).filter((y, i) => pos[i]! >= choice.threshold === (y === pc)).length;
     const meta: CheckpointMeta = {
       ...base,
       ...choice,

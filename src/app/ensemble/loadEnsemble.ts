@@ -9,7 +9,9 @@ import { EnsembleModel, membersMismatch, type EnsembleMember } from './ensembleM
 
 /** An ensemble's weightsSha256: its members' weights, in order (serve and the PACS link name a model by it). */
 export function ensembleIdentity(memberShas: readonly string[]): string {
-  return createHash('sha256').update(`cxrtune-ensemble\n${memberShas.join('\n')}`).digest('hex');
+  return createHash('sha256')
+    .update(`cxrtune-ensemble\n${memberShas.join('\n')}`)
+    .digest('hex');
 }
 
 export async function loadEnsemble(

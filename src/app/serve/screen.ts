@@ -244,7 +244,9 @@ export async function screenStudy(
   opts: Partial<PreprocessOptions> = {},
 ): Promise<StudyResult> {
   const t0 = performance.now();
-  const study = await prepareStudy(buf, { ...preprocessOf(meta), ...opts });
+  // A lung-cropping model's caller gives the lung finder (preprocessOf refuses the record without one).
+  const base = opts.lungRegion ? { ...imageOptions(meta.preprocessing) } : preprocessOf(meta);
+  const study = await prepareStudy(buf, { ...base, ...opts });
   const t1 = performance.now();
   const [inf] = await inferStudies(model, meta, [study]);
   const inferMs = performance.now() - t1;

@@ -121,7 +121,10 @@ export class Learner<M extends InferenceModel = Model> {
       learner = new Learner<InferenceModel>(await loadEnsemble(ref.checkpoint, ref.meta, dev), ref.meta, ref, null);
     } else {
       const channelsLast = channelsLastFor(ref.meta.arch, o.device ?? 'cpu', 'inference');
-      const { model, meta } = await loadCheckpoint(ref.checkpoint, { ...dev, ...(channelsLast ? { channelsLast } : {}) });
+      const { model, meta } = await loadCheckpoint(ref.checkpoint, {
+        ...dev,
+        ...(channelsLast ? { channelsLast } : {}),
+      });
       learner = new Learner<InferenceModel>(model, meta, ref, null);
     }
     learner.lungsOverride = o.lungs;

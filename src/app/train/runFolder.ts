@@ -133,7 +133,8 @@ export class CheckpointWriter implements TrainerCallback {
 
   async onEpochEnd(r: EpochResult): Promise<void> {
     await saveResumable(join(this.dir, RUN_FILES.last), this.model, this.meta(r), this.trainer().state());
-    if (r.improved) await swapDir(join(this.dir, RUN_FILES.best), (tmp) => saveRunCheckpoint(tmp, this.model, this.meta(r)));
+    if (r.improved)
+      await swapDir(join(this.dir, RUN_FILES.best), (tmp) => saveRunCheckpoint(tmp, this.model, this.meta(r)));
   }
 }
 

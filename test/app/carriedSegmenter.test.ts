@@ -10,17 +10,19 @@ import { join } from 'node:path';
 import { writePhantoms } from '../../src/data/phantom.js';
 import { readManifest, rowPath, writeManifest } from '../../src/data/manifest.js';
 import { decodeImage } from '../../src/data/image.js';
+import { lungCropBox } from '../../src/data/lungCrop.js';
 import { parseCsv } from '../../src/data/csv.js';
 import { Model } from '../../src/engine/model.js';
 import { readCheckpointMeta, saveCheckpoint } from '../../src/engine/checkpoint.js';
 import { imageOptions } from '../../src/engine/preprocessing.js';
-import { setThreads } from '../../src/engine/runtime.js';
+import { manualSeed, setThreads } from '../../src/engine/runtime.js';
 import { loadSegmenter, saveSegmenter } from '../../src/engine/segmentation/segmenterCheckpoint.js';
 import { trainRun } from '../../src/app/train/experiment.js';
 import { resolveTrainConfig } from '../../src/app/train/trainConfig.js';
 import { RUN_FILES } from '../../src/app/train/runFolder.js';
 import { evaluate } from '../../src/app/evaluate/evaluate.js';
 import { fillManifestMasks } from '../../src/app/lungs/predictMasks.js';
+import { ensemble } from '../../src/app/ensemble/ensemble.js';
 import { LungField } from '../../src/app/lungs/lungEvidence.js';
 import { loadServedModel } from '../../src/app/serve/servedModel.js';
 import { prepareStudy, preprocessOf, screenStudy } from '../../src/app/serve/screen.js';
@@ -31,6 +33,7 @@ const S = 32;
 const seg = join(dir, 'seg');
 const run = join(dir, 'run');
 let external = ''; // another hospital's phantoms, without lung masks
+let trainManifest = '';
 
 /** Positive probability per image path of an evaluation's predictions.csv. */
 function probsOf(file: string): Map<string, number> {
@@ -42,6 +45,7 @@ function probsOf(file: string): Map<string, number> {
 before(async () => {
   setThreads(2);
   const train = (await writePhantoms({ n: 24, size: 48, seed: 3, out: join(dir, 'train'), sheetSize: 0 })).manifestFile;
+  trainManifest = train;
   const ext = (await writePhantoms({ n: 12, size: 48, seed: 9, out: join(dir, 'ext'), sheetSize: 0 })).manifestFile;
   const m = readManifest(ext);
   external = join(dir, 'ext', 'external.csv');
@@ -52,7 +56,10 @@ before(async () => {
       return { ...r, split: '', extra };
     }),
   );
-  // An untrained segmenter: its masks are arbitrary but fixed, which is all the comparison needs.
+  // An untrained segmenter (seeded): its probabilities are noise around 0.5, so a threshold just above
+  // that marks a few pixels of each image, a small lung box far from the whole image. Arbitrary but
+  // fixed masks are all the comparison needs.
+  manualSeed(0);
   const segModel = await Model.create({
     task: 'segment',
     arch: 'unet_mobilenet_v2',
@@ -61,7 +68,7 @@ before(async () => {
   await saveSegmenter(seg, segModel, {
     classes: ['lung'],
     preprocessing: { size: 64, fit: 'stretch', equalize: 'none', channels: 1 },
-    threshold: 0.5,
+    threshold: 0.515,
   });
   const cfg = resolveTrainConfig(
     {},
@@ -126,6 +133,15 @@ test('evaluate with only --model crops an external set itself: the figures of lu
     bootstrap: 0,
   });
   const pu = probsOf(un.files.predictions);
+  // Most boxes are small (an image whose mask is empty keeps the whole image).
+  const filledRows = readManifest(filled);
+  let small = 0;
+  for (const r of filledRows.rows) {
+    const mask = await decodeImage(rowPath(filledRows, { path: r.extra.lung_mask! }));
+    const b = lungCropBox(mask.pixels, mask.width, mask.height, 0.1);
+    if (b.width * b.height < 0.5 * mask.width * mask.height) small++;
+  }
+  assert.ok(small >= 6, `${small} of 12 lung boxes under half the image`);
   assert.ok(
     [...p1].some(([path, p]) => Math.abs(p - pu.get(path)!) > 1e-6),
     'cropped and whole images score alike',
@@ -201,4 +217,43 @@ test('a lung-cropping model without its segmenter, or with a changed one, ends i
     evaluate({ model: moved, manifest: external, split: 'all', out: join(dir, 'eval-moved'), bootstrap: 0 }),
     /carried lung segmenter .*moved\/segmenter: model\.safetensors has SHA-256 .* pins /,
   );
+});
+
+test('an ensemble of lung-cropping members carries their segmenter: only --model, the mean of the members', async () => {
+  const run2 = join(dir, 'run2');
+  const cfg = resolveTrainConfig(
+    {},
+    {
+      manifest: trainManifest,
+      arch: 'resnet18',
+      out: run2,
+      size: S,
+      epochs: 1,
+      batch: 8,
+      crop: 'lungs',
+      lungs: seg,
+      seed: 1,
+      threads: 2,
+    },
+  );
+  await trainRun(cfg, { log: () => undefined });
+  const ens = join(dir, 'ens');
+  await ensemble({ runs: [run, run2], out: ens });
+  const meta = await readCheckpointMeta(ens);
+  assert.deepEqual(meta.segmenter, (await readCheckpointMeta(join(run, RUN_FILES.best))).segmenter);
+  assert.deepEqual(
+    readFileSync(join(ens, 'segmenter', 'model.safetensors')),
+    readFileSync(join(seg, 'model.safetensors')),
+  );
+  const e = await evaluate({ model: ens, manifest: external, split: 'all', out: join(dir, 'eval-ens'), bootstrap: 0 });
+  const each = await Promise.all(
+    [run, run2].map(async (m, i) =>
+      probsOf(
+        (await evaluate({ model: m, manifest: external, split: 'all', out: join(dir, `eval-m${i}`), bootstrap: 0 }))
+          .files.predictions,
+      ),
+    ),
+  );
+  for (const [path, p] of probsOf(e.files.predictions))
+    assert.ok(Math.abs(p - (each[0]!.get(path)! + each[1]!.get(path)!) / 2) < 1e-6, path);
 });

@@ -5,9 +5,11 @@
 // one model; a member whose weights changed and members that read images differently are refused.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writePhantoms } from '../../src/data/phantom.js';
 import { readManifest, rowPath } from '../../src/data/manifest.js';
 import { parseCsv } from '../../src/data/csv.js';
@@ -27,6 +29,7 @@ import { loadServedModel } from '../../src/app/serve/servedModel.js';
 import { screenStudy } from '../../src/app/serve/screen.js';
 import { modelCard } from '../../src/app/serve/modelCard.js';
 
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-ensemble-'));
 const S = 32;
 const members = [1, 2, 3].map((k) => join(dir, `m${k}`));
@@ -178,4 +181,20 @@ test('a member whose weights changed, and members that read images differently, 
   );
   await assert.rejects(ensemble({ runs: [members[0]!], out: join(dir, 'ens-one') }), /at least two models/);
   await assert.rejects(ensemble({ runs: [members[0]!, members[0]!], out: join(dir, 'ens-dup') }), /same weights/);
+});
+
+test('cxrtune ensemble: the folder from the command line; a refusal is one line with exit code 1', () => {
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+  const ok = cli('ensemble', members[0]!, members[1]!, '--out', join(dir, 'ens-cli'), '--threshold', '0.4', '--json');
+  assert.equal(ok.status, 0, ok.stderr);
+  const r = JSON.parse(ok.stdout) as { threshold: number; members: unknown[] };
+  assert.deepEqual([r.threshold, r.members.length], [0.4, 2]);
+  const one = cli('ensemble', members[0]!, '--out', join(dir, 'ens-cli-1'));
+  assert.equal(one.status, 1);
+  assert.equal(one.stderr.trim().split('\n').length, 1);
+  assert.match(one.stderr, /^error: an ensemble needs at least two models/);
 });

@@ -219,7 +219,7 @@ test('a lung-cropping model without its segmenter, or with a changed one, ends i
   );
 });
 
-test('an ensemble of lung-cropping members carries their segmenter: only --model, the mean of the members', async () => {
+test("an ensemble of lung-cropping members carries their segmenter: only --model, the members' mean", async () => {
   const run2 = join(dir, 'run2');
   const cfg = resolveTrainConfig(
     {},

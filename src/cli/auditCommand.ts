@@ -54,7 +54,7 @@ export function registerAuditCommand(program: Command): void {
     .addOption(seedOption('seed for folds and bootstrap (default 0)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption())
-    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without lung_mask'))
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(jsonOption('print audit.json on stdout'))
     .addOption(quietOption())
     .addHelpText(

@@ -56,7 +56,7 @@ export function registerCalibrateCommand(program: Command): void {
     .addOption(precisionOption('inference precision (default fp32)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption())
-    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without lung_mask'))
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(jsonOption('print calibration.json on stdout'))
     .addOption(quietOption())
     .addHelpText(

@@ -60,7 +60,7 @@ export function registerEvaluateCommand(program: Command): void {
     .addOption(precisionOption('inference precision (default fp32)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption({ workers: true }))
-    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without lung_mask'))
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(
       intOption(
         '--nproc <n>',

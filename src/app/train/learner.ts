@@ -33,6 +33,7 @@ import { checkDevice, manualSeed, physicalCores, setThreads } from '../../engine
 import type { Batch, InferenceModel, Normalisation, Precision } from '../../engine/types.js';
 import { metadataNormalisation, weightsInfo } from '../../engine/weights/weightsFile.js';
 import { decodeImage, type GrayImage } from '../../data/image.js';
+import { LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import type { Manifest } from '../../data/manifest.js';
 import { loadEnsemble } from '../ensemble/loadEnsemble.js';
 import { loadModelSegmenter, NO_SEGMENTER } from '../lungs/carriedSegmenter.js';
@@ -239,15 +240,16 @@ export class Learner<M extends InferenceModel = Model> {
 
   /**
    * The manifest as this model reads it: a lung-cropping model gives the rows of `split` (all
-   * when absent) that have no lung_mask one from its segmenter (as `lungs predict` would, in
-   * memory); any other model, or a manifest with every mask, comes back as it is.
+   * when absent) that have no lung mask one from its segmenter (the masks `lungs predict` writes,
+   * in memory); any other model, or a manifest with every mask, comes back as it is.
    */
   async manifestFor(manifest: Manifest, split?: string | string[] | readonly number[]): Promise<Manifest> {
     if (this.preprocessing.crop !== 'lungs') return manifest;
-    const rowIdx = rowsOf(manifest, split);
-    if (rowIdx.every((i) => manifest.rows[i]!.extra.lung_mask)) return manifest;
+    // Rows with a mask of their own (lung_mask or masks) keep it, as the loader reads it.
+    const missing = rowsOf(manifest, split).filter((i) => !LUNG_MASK_COLUMNS.some((c) => manifest.rows[i]!.extra[c]));
+    if (!missing.length) return manifest;
     const f = await this.requireLungField();
-    return withLungMasks(f.model, f.meta, manifest, rowIdx);
+    return withLungMasks(f.model, f.meta, manifest, missing);
   }
 
   /** One image (a file, or one decoded through this model's preprocessing), classified as serve classifies it. */

@@ -15,6 +15,7 @@ import {
   seedOption,
   splitOption,
   threadsOption,
+  lungsOption,
 } from './options.js';
 import { BOOTSTRAP_RESAMPLES } from '../recipe/bootstrap.js';
 import { countProgress } from './progress.js';
@@ -53,6 +54,7 @@ export function registerAuditCommand(program: Command): void {
     .addOption(seedOption('seed for folds and bootstrap (default 0)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption())
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(jsonOption('print audit.json on stdout'))
     .addOption(quietOption())
     .addHelpText(
@@ -76,6 +78,7 @@ export function registerAuditCommand(program: Command): void {
           seed: o.seed,
           batch: o.batch,
           threads: o.threads,
+          ...(o.lungs ? { lungs: o.lungs } : {}),
           ...(quiet ? {} : { onProgress: countProgress('audit') }),
         });
         if (o.json) process.stdout.write(json(r));

@@ -15,6 +15,7 @@ import {
   quietOption,
   splitOption,
   threadsOption,
+  lungsOption,
 } from './options.js';
 import { jsonOut as json } from './jsonOut.js';
 import { thresholdOption } from './thresholdOption.js';
@@ -55,6 +56,7 @@ export function registerCalibrateCommand(program: Command): void {
     .addOption(precisionOption('inference precision (default fp32)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption())
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(jsonOption('print calibration.json on stdout'))
     .addOption(quietOption())
     .addHelpText(
@@ -85,6 +87,7 @@ export function registerCalibrateCommand(program: Command): void {
           precision: o.precision,
           batch: o.batch,
           threads: o.threads,
+          ...(o.lungs ? { lungs: o.lungs } : {}),
           ...(quiet ? {} : { onProgress: countProgress('calibrate') }),
         });
         process.stdout.write(o.json ? json(r) : `${formatCalibration(r)}\n`);

@@ -18,6 +18,7 @@ import {
   seedOption,
   splitOption,
   threadsOption,
+  lungsOption,
 } from './options.js';
 import { jsonOut as json } from './jsonOut.js';
 import { launchOrJoin } from './distributedLaunch.js';
@@ -59,6 +60,7 @@ export function registerEvaluateCommand(program: Command): void {
     .addOption(precisionOption('inference precision (default fp32)'))
     .addOption(batchOption('batch size (default 16)'))
     .addOption(threadsOption({ workers: true }))
+    .addOption(lungsOption('a lung-cropping model finds the lung box of each row without a lung mask'))
     .addOption(
       intOption(
         '--nproc <n>',
@@ -97,6 +99,7 @@ export function registerEvaluateCommand(program: Command): void {
           precision: o.precision,
           batch: o.batch,
           threads: o.threads,
+          ...(o.lungs ? { lungs: o.lungs } : {}),
           name: o.name,
           onProgress: progress('evaluate', Boolean(o.quiet || o.json)),
           ...(group ? { group } : {}),

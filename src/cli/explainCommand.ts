@@ -9,6 +9,7 @@ import { act } from './act.js';
 import {
   intOption,
   jsonOption,
+  lungsOption,
   manifestOption,
   modelOption,
   numOption,
@@ -30,10 +31,7 @@ export function registerExplainCommand(program: Command): void {
     .addOption(intOption('--top-losses <n>', 'top losses to show (default 9)'))
     .option('--images <files...>', 'image files to explain (PNG, JPEG, DICOM)')
     .option('--target <class>', "class to explain for --images: 'predicted' (default) or a class name")
-    .option(
-      '--lungs <dir>',
-      "lung segmenter for --images with a model trained with --crop lungs (finds each file's lung box)",
-    )
+    .addOption(lungsOption("a lung-cropping model finds each file's (or row's, without lung_mask) lung box"))
     .option(
       '--no-check',
       'skip the Grad-CAM gallery and checks (pointing game and CAM mass inside masks, when the ' +
@@ -56,7 +54,14 @@ export function registerExplainCommand(program: Command): void {
         if (!o.manifest && !o.images)
           throw new Error('give --manifest (top losses, Grad-CAM checks) and/or --images FILE…');
         const res: Record<string, unknown> = {};
-        const common = { model: o.model, out: o.out, layer: o.layer, opacity: o.opacity, threads: o.threads };
+        const common = {
+          model: o.model,
+          out: o.out,
+          layer: o.layer,
+          opacity: o.opacity,
+          threads: o.threads,
+          ...(o.lungs ? { lungs: o.lungs } : {}),
+        };
         if (o.manifest) {
           const tl = await explainTopLosses({ ...common, manifest: o.manifest, split: o.split, top: o.topLosses ?? 9 });
           res.topLosses = tl;
@@ -96,7 +101,6 @@ export function registerExplainCommand(program: Command): void {
             ...common,
             images: o.images,
             target: o.target,
-            ...(o.lungs ? { lungs: o.lungs } : {}),
           });
           res.images = r;
           if (!o.json)

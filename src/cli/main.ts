@@ -23,6 +23,7 @@ import { registerPacsCommands } from './pacsCommand.js';
 import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
 import { registerCalibrateCommand } from './calibrateCommand.js';
+import { registerEnsembleCommand } from './ensembleCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
 import { registerOodCommand } from './oodCommand.js';
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerReproduceCommand(program);
   registerAuditCommand(program);
   registerCalibrateCommand(program);
+  registerEnsembleCommand(program);
   registerLungsCommand(program);
   registerOodCommand(program);
   registerBenchCommand(program);

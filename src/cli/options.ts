@@ -109,6 +109,14 @@ export function modelOption(desc: string, o: { required?: boolean; arg?: string 
   return o.required ? opt.makeOptionMandatory() : opt;
 }
 
+/**
+ * --lungs: a lung segmenter (cxrtune lungs train) instead of the one a lung-cropping model carries;
+ * `what` says what it finds there.
+ */
+export function lungsOption(what: string): Option {
+  return new Option('--lungs <dir>', `lung segmenter instead of the one the model carries: ${what}`);
+}
+
 /** --device: cpu or cuda:N. */
 export function deviceOption(desc = 'cpu or cuda:N', def?: string): Option {
   const opt = new Option('--device <dev>', desc);

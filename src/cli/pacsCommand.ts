@@ -12,7 +12,7 @@ import { preprocessOf } from '../app/serve/screen.js';
 import { PacsService } from '../app/pacs/pacsService.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 import { act } from './act.js';
-import { deviceOption, maxBatchOption, modelOption, threadsOption } from './options.js';
+import { deviceOption, lungsOption, maxBatchOption, modelOption, threadsOption } from './options.js';
 import { registerPacsDumpSr } from './pacsDumpSrCommand.js';
 
 export function registerPacsCommands(program: Command): void {
@@ -38,7 +38,7 @@ export function registerPacsCommands(program: Command): void {
     .addOption(maxBatchOption())
     .addOption(threadsOption())
     .addOption(deviceOption('cpu or cuda:N', 'cpu'))
-    .option('--lungs <dir>', 'lung segmenter (cxrtune lungs train); required by a model trained with --crop lungs')
+    .addOption(lungsOption('a lung-cropping model crops each study with it'))
     .action(
       act(async (o) => {
         const options = pacsOptionsFrom(o)!; // a bad --pacs URL fails here, before the model loads

@@ -5,7 +5,15 @@ import { buildServer } from '../app/serve/server.js';
 import { SERVE_DEFAULTS } from '../app/serve/serveOptions.js';
 import { DEFAULT_MAX_STUDY_PIXELS } from '../app/serve/screen.js';
 import { act } from './act.js';
-import { deviceOption, intOption, maxBatchOption, modelOption, quietOption, threadsOption } from './options.js';
+import {
+  deviceOption,
+  intOption,
+  lungsOption,
+  maxBatchOption,
+  modelOption,
+  quietOption,
+  threadsOption,
+} from './options.js';
 import { resolveToken } from '../app/serve/tokenSource.js';
 import { addPacsOptions, pacsOptionsFrom } from './pacsArgs.js';
 
@@ -37,10 +45,11 @@ export function registerServeCommand(program: Command): void {
     .addOption(maxBatchOption())
     .addOption(threadsOption())
     .addOption(deviceOption('cpu or cuda:N', 'cpu'))
-    .option(
-      '--lungs <dir>',
-      'lung segmenter (cxrtune lungs train): each result shows the lung outline and the share of the ' +
-        'Grad-CAM evidence inside the lungs, with a warning when most lies outside',
+    .addOption(
+      lungsOption(
+        'a lung-cropping model crops each study with it; each result shows the lung outline and the share of the ' +
+          'Grad-CAM evidence inside the lungs, with a warning when most lies outside',
+      ),
     )
     .addOption(quietOption('no line per request on stderr'))
     .action(

@@ -80,7 +80,8 @@ export function sharedTrainOptions(d = FLAT_DEFAULTS) {
       choiceOption(
         '--crop <mode>',
         "none | lungs: cut each image to its lung field's box first; needs a lung_mask column " +
-          `(cxrtune lungs predict --manifest) (default ${d.crop}); recorded in model.json`,
+          `(cxrtune lungs predict --manifest) (default ${d.crop}); recorded in model.json; with --lungs the ` +
+          'model carries the segmenter',
         CROP_MODES,
       ),
     cropMargin: () =>
@@ -129,6 +130,7 @@ export function flagsToConfig(o: Record<string, unknown>): Partial<FlatTrainConf
     manifest: 'manifest',
     arch: 'arch',
     pretrained: 'pretrained',
+    lungs: 'lungs',
     preset: 'preset',
     schedule: 'schedule',
     lrMin: 'lrMin',

@@ -122,6 +122,11 @@ export function registerTrainCommand(program: Command, opts: TrainCommandOptions
     .addOption(t.fit())
     .addOption(t.equalize())
     .addOption(t.crop())
+    .option(
+      '--lungs <dir>',
+      "the lung segmenter (cxrtune lungs train) that made the manifest's lung_mask column: copied into the run, " +
+        'so the model crops new images itself and evaluate, explain, audit, serve and pacs follow need only --model',
+    )
     .addOption(t.cropMargin())
     .addOption(t.standardize())
     .addOption(t.precision())

@@ -16,9 +16,28 @@ import {
   type Preprocessing,
 } from './preprocessing.js';
 
+/** model.json's `arch` of an ensemble folder (app/ensemble): it has no weights of its own. */
+export const ENSEMBLE_ARCH = 'ensemble';
+
+/** A file set a model folder pins: where it lies (relative to the folder) and the SHA-256 of its weights. */
+export interface PinnedModel {
+  /** Relative to the folder whose model.json pins it (resolved first); `absolutePath` when that is missing. */
+  path: string;
+  absolutePath?: string;
+  weightsSha256: string;
+}
+
+/** An ensemble's record: its members and how their answers are combined. */
+export interface EnsembleRecord {
+  /** mean-probability: the mean of the members' (calibrated) class probabilities. */
+  combine: 'mean-probability';
+  members: (PinnedModel & { arch: Arch; created: string })[];
+}
+
 export interface CheckpointMeta {
   format: 'cxrtune-checkpoint/1';
-  arch: Arch;
+  /** The architecture; an ensemble folder says ENSEMBLE_ARCH and lists its members in `ensemble`. */
+  arch: Arch | typeof ENSEMBLE_ARCH;
   classes: string[];
   /** Index of the class whose probability is screened (e.g. 'covid'). */
   positiveClass: number;
@@ -48,6 +67,13 @@ export interface CheckpointMeta {
    * (recipe/threshold's ThresholdChoice; consumers read it through thresholdRecordOf).
    */
   thresholdChoice?: object;
+  /**
+   * The lung segmenter a lung-cropping model crops with, carried in the folder (`segmenter/`,
+   * written by `train --lungs`): consumers crop images that have no lung mask with it.
+   */
+  segmenter?: PinnedModel;
+  /** An ensemble folder (no model.safetensors): its pinned members. */
+  ensemble?: EnsembleRecord;
 }
 
 /** What a caller gives: the image side of preprocessing (normalisation is the model's own). */
@@ -110,6 +136,8 @@ export async function loadCheckpoint(
   opts: { device?: string; channelsLast?: boolean } = {},
 ): Promise<{ model: Model; meta: CheckpointMeta }> {
   const meta = await readCheckpointMeta(dir);
+  if (meta.arch === ENSEMBLE_ARCH)
+    throw new Error(`${dir} is an ensemble (its members are pinned in model.json): it has no weights to load`);
   const model = await Model.create({
     arch: meta.arch,
     numClasses: meta.classes.length,

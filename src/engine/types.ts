@@ -158,6 +158,21 @@ export interface BatchNormStats {
 }
 
 /**
+ * What inference needs of a classifier (evaluate, explain, audit, calibrate, serve): one engine
+ * `Model`, or an ensemble of them (app/ensemble/ensembleModel.ts) that answers the same calls.
+ */
+export interface InferenceModel {
+  readonly spec: { readonly arch: string; readonly numClasses: number };
+  /** The default Grad-CAM and feature layer. */
+  readonly camLayer: string;
+  /** The layers a caller may name instead. */
+  readonly blockNames: readonly string[];
+  predict(batch: Batch, opts?: { precision?: Precision }): Promise<PredictResult>;
+  gradCamMaps(batch: Batch, classIndex: number, layer?: string): Promise<CamResult>;
+  features(batch: Batch, layer?: string): Promise<FeatureResult>;
+}
+
+/**
  * What the layers above need from a model (implemented by engine/model.ts `Model`).
  * Every heavy call runs off the event loop; calls on one model are serialised.
  */

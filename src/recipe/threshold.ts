@@ -34,6 +34,8 @@ export const THRESHOLD_FORMS = {
   train: ['youden', 'sensitivity', 'specificity', 'fixed'],
   calibrate: ['youden', 'sensitivity', 'specificity', 'fixed', 'keep', 'mapped'],
   evaluate: ['keep', 'youden', 'sensitivity', 'specificity', 'fixed'],
+  // cxrtune ensemble chooses as train does, on the averaged model's validation predictions.
+  ensemble: ['youden', 'sensitivity', 'specificity', 'fixed'],
 } as const satisfies Record<string, readonly ThresholdRuleKind[]>;
 export type ThresholdCommand = keyof typeof THRESHOLD_FORMS;
 
@@ -201,8 +203,11 @@ export interface ThresholdChoice {
   /** True when the threshold is on a calibrated scale. */
   calibrated: boolean;
   created: string;
-  /** 'train' for a training run's rule; absent for calibrate (records written before the field). */
-  chosenBy?: 'train';
+  /**
+   * 'train' for a training run's rule, 'ensemble' for `cxrtune ensemble`'s (on the averaged model's
+   * validation predictions); absent for calibrate (records written before the field).
+   */
+  chosenBy?: 'train' | 'ensemble';
   /** train: the 1-based epoch of the checkpoint. */
   epoch?: number;
   chosenOn?: ThresholdSample & { sources: string[] };

@@ -12,11 +12,12 @@ import {
   resolveTrainConfig,
 } from '../../src/app/train/trainConfig.js';
 
-// A config.json as runs wrote it before the nesting: every one of its 43 flat fields.
+// A config.json as runs wrote it before the nesting: every one of its 43 flat fields, and lungs added since.
 const OLD_FLAT: FlatTrainConfig = {
   manifest: '/data/m.csv',
   arch: 'densenet121',
   pretrained: '/w/densenet121.safetensors',
+  lungs: '/seg/lungs',
   preset: 'paper-densenet',
   schedule: 'paperCycle',
   lrMin: 1e-4,
@@ -60,12 +61,13 @@ const OLD_FLAT: FlatTrainConfig = {
 };
 
 test('an old flat config.json converts to the nested TrainConfig with equal fields', () => {
-  assert.equal(Object.keys(OLD_FLAT).length, 43);
+  assert.equal(Object.keys(OLD_FLAT).length, 44);
   const c = resolveTrainConfig(OLD_FLAT, {});
   assert.deepEqual(c, {
     manifest: '/data/m.csv',
     arch: 'densenet121',
     pretrained: '/w/densenet121.safetensors',
+    lungs: '/seg/lungs',
     preset: 'paper-densenet',
     seed: 11,
     out: '/runs/old',
@@ -118,10 +120,11 @@ test('an old flat config.json converts to the nested TrainConfig with equal fiel
 });
 
 test('an old flat config without the settings added later takes their defaults', () => {
-  const { fit, equalize, crop, cropMargin, standardize, syncBn, ...older } = OLD_FLAT;
+  const { fit, equalize, crop, cropMargin, standardize, syncBn, lungs, ...older } = OLD_FLAT;
   const c = resolveTrainConfig({ ...older, preset: null }, {});
   assert.deepEqual(c.preprocessing, { ...DEFAULTS.preprocessing, size: 192 });
   assert.equal(c.distributed.syncBn, false);
+  assert.equal(c.lungs, null);
 });
 
 test('flags (flat) override a nested file group by group, keeping its other fields', () => {
@@ -153,7 +156,7 @@ test('the flat defaults are the nested defaults by flag name', () => {
   assert.equal(FLAT_DEFAULTS.optimizer, 'adamw');
   assert.equal(FLAT_DEFAULTS.lrMax, 1e-2);
   assert.equal(FLAT_DEFAULTS.threads, null);
-  assert.equal(Object.keys(FLAT_DEFAULTS).length, 40); // 43 less manifest, arch, out
+  assert.equal(Object.keys(FLAT_DEFAULTS).length, 41); // 44 less manifest, arch, out
 });
 
 test("a checkpoint's recorded config reads by flag name, flat (older model.json) or nested", () => {

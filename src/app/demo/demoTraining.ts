@@ -100,6 +100,8 @@ export async function demoTrain(
       discriminative: true,
       ...(preset ? { preset } : { schedule: 'oneCycle' as const }),
       ...recipeImage(c),
+      // The model carries the segmenter that made its lung masks: serve and evaluate need only --model.
+      ...(c.segmenter ? { lungs: c.segmenter } : {}),
       ...(c.recipe ? { aug: c.recipe.aug, threshold: c.recipe.threshold } : {}),
       monitor: c.recipe?.monitor ?? 'valid_loss',
       ...overrides,

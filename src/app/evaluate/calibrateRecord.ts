@@ -31,6 +31,8 @@ export interface CalibrateOptions {
   out: string;
   batch?: number;
   precision?: Precision;
+  /** A lung segmenter instead of the one a lung-cropping model carries (rows without lung_mask). */
+  lungs?: string;
   threads?: number | null;
   onProgress?: (done: number, total: number) => void;
 }

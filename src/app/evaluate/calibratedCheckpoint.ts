@@ -1,10 +1,14 @@
 // The checkpoint calibrate writes: a new (or empty) --out folder, the weights verified against their
 // hash and copied, and a model.json with the threshold, how it was chosen and the calibration record.
+// What the folder carries travels with it (its lung segmenter); an ensemble's members stay where
+// they are, their pins re-based to the new folder.
 import { copyFile, mkdir, readdir, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
-import type { CheckpointMeta } from '../../engine/checkpoint.js';
+import { ENSEMBLE_ARCH, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { copyCarriedSegmenter } from '../lungs/carriedSegmenter.js';
+import { repin } from '../train/modelRef.js';
 import type { CalibrationRecord } from '../../recipe/calibrationMap.js';
 import type { AucInterval } from '../../recipe/roc.js';
 import {
@@ -31,6 +35,7 @@ export async function checkOutFolder(o: CalibrateOptions, out: string, ref: Mode
 // Weights are verified before they are copied: a calibrated copy of tampered weights would carry a
 // valid-looking record.
 export async function verifyWeights(ref: ModelRef): Promise<void> {
+  if (ref.meta.arch === ENSEMBLE_ARCH) return; // its members are verified as they load
   const declared = ref.meta.weightsSha256;
   const actual = await sha256FileAsync(join(ref.checkpoint, 'model.safetensors'));
   if (declared !== undefined && declared !== actual)
@@ -78,8 +83,16 @@ export function calibratedMeta(
 /** Weights first, then model.json: a model.json never points at missing weights. */
 export async function writeCheckpointCopy(out: string, from: string, next: CheckpointMeta): Promise<void> {
   await mkdir(out, { recursive: true });
-  const tmp = join(out, `.model.safetensors.${process.pid}.tmp`);
-  await copyFile(join(from, 'model.safetensors'), tmp);
-  await rename(tmp, join(out, 'model.safetensors'));
+  if (next.ensemble) {
+    next = {
+      ...next,
+      ensemble: { ...next.ensemble, members: next.ensemble.members.map((m) => ({ ...m, ...repin(m, from, out) })) },
+    };
+  } else {
+    const tmp = join(out, `.model.safetensors.${process.pid}.tmp`);
+    await copyFile(join(from, 'model.safetensors'), tmp);
+    await rename(tmp, join(out, 'model.safetensors'));
+  }
+  copyCarriedSegmenter(from, next, out);
   await writeFileAtomic(join(out, 'model.json'), `${JSON.stringify(next, null, 2)}\n`);
 }

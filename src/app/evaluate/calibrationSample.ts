@@ -45,10 +45,11 @@ export function selectSample(
 
 /** The network's own softmax on the sample (an earlier calibration is set aside: the fit starts from the raw scale). */
 export async function predictRaw(o: CalibrateOptions, ref: ModelRef, manifest: Manifest, split: string | undefined) {
-  const { model, meta } = await Learner.loadRef(ref, { threads: o.threads ?? null });
+  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null, ...(o.lungs ? { lungs: o.lungs } : {}) });
+  const { model, meta } = learner;
   const raw: CheckpointMeta = { ...meta };
-  delete raw.calibration; // fit on the network's own softmax
-  const pred = await predictSet(model, raw, manifest, {
+  delete raw.calibration; // fit on the network's own softmax (an ensemble's: the mean of its members')
+  const pred = await predictSet(model, raw, await learner.manifestFor(manifest, split), {
     split,
     batch: o.batch ?? 16,
     precision: o.precision ?? 'fp32',

@@ -52,6 +52,8 @@ interface EvaluateOptions {
   precision?: Precision;
   batch?: number;
   threads?: number | null;
+  /** A lung segmenter instead of the one a lung-cropping model carries (rows without lung_mask). */
+  lungs?: string;
   /** Shown in plots and the report (default: manifest file name + split). */
   name?: string;
   onProgress?: (done: number, total: number) => void;
@@ -76,7 +78,11 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
   // Data parallel: every rank predicts its share and scores the gathered set; rank 0 writes.
   const main = !o.group || o.group.isMain;
   const write = (file: string, data: string | Uint8Array) => (main ? writeFileAtomic(file, data) : Promise.resolve());
-  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null, worker: true });
+  const learner = await Learner.loadRef(ref, {
+    threads: o.threads ?? null,
+    worker: true,
+    ...(o.lungs ? { lungs: o.lungs } : {}),
+  });
   const meta = learner.meta;
   const rule = parseThresholdRule(String(o.threshold ?? 'keep'), THRESHOLD_FORMS.evaluate, 'evaluate');
   const current = thresholdRecordOf(meta).value;

@@ -30,9 +30,12 @@ export async function audit(o: AuditOptions): Promise<AuditResult> {
   const ref = await resolveModel(o.model);
   const outDir = resolve(o.out ?? (ref.runDir ? join(ref.runDir, AUDIT_DIR) : ''));
   if (!o.out && !ref.runDir) throw new Error('--model is a checkpoint outside a run folder: give --out DIR');
-  const manifest = readManifest(o.manifest);
-  const { split, all, selected } = selectRows(o, manifest);
-  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null });
+  const learner = await Learner.loadRef(ref, { threads: o.threads ?? null, ...(o.lungs ? { lungs: o.lungs } : {}) });
+  const read = readManifest(o.manifest);
+  const { split, all } = selectRows(o, read);
+  // A lung-cropping model's own lung boxes for rows without a mask (these masks also place the occlusions).
+  const manifest = await learner.manifestFor(read, all ? undefined : split);
+  const { selected } = selectRows(o, manifest);
   const { model, meta } = learner;
   const pc = meta.positiveClass;
   const C = meta.classes.length;

@@ -38,6 +38,8 @@ export interface AuditOptions {
   /** Feature layer of the source probe (default: the Grad-CAM layer, the network's last block). */
   layer?: string;
   batch?: number;
+  /** A lung segmenter instead of the one a lung-cropping model carries (rows without lung_mask). */
+  lungs?: string;
   threads?: number | null;
   onProgress?: (done: number, total: number) => void;
 }

@@ -6,7 +6,7 @@ import { decodeMaskAsInput, LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import type { Manifest, ManifestRow } from '../../data/manifest.js';
 import { applyOcclusion, coverage, occlusionMask, type OcclusionKind } from '../../data/occlusion.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import type { Preprocessing } from '../../engine/preprocessing.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import type { AuditOptions } from './auditRecord.js';
@@ -41,7 +41,7 @@ export interface Scored {
 
 /** One pass over the split: each image as is (with its pooled features) and under both occlusions. */
 export async function scoreImages(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   manifest: Manifest,
   loader: BatchLoader,

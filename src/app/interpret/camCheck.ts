@@ -11,7 +11,7 @@
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import type { Batch } from '../../engine/types.js';
 import { readManifest, type Manifest } from '../../data/manifest.js';
 import { isPositive } from '../../recipe/threshold.js';
@@ -37,6 +37,8 @@ interface CamCheckOptions {
   /** Limit the rows examined (default all). */
   limit?: number;
   threads?: number | null;
+  /** A lung segmenter instead of the one a lung-cropping model carries. */
+  lungs?: string;
 }
 
 export interface CamCheckResult {
@@ -53,10 +55,11 @@ export interface CamCheckResult {
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
 export async function camCheck(o: CamCheckOptions): Promise<CamCheckResult> {
-  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null, ...(o.lungs ? { lungs: o.lungs } : {}) });
   const { model, meta } = learner;
-  const manifest = readManifest(o.manifest);
-  const { split, rowIdx } = selectCamRows(o, manifest, meta);
+  const read = readManifest(o.manifest);
+  const { split, rowIdx } = selectCamRows(o, read, meta);
+  const manifest = await learner.manifestFor(read, rowIdx); // lung boxes of a lung-cropping model
   const S = meta.preprocessing.size;
   const pc = meta.positiveClass;
   const posName = meta.classes[pc]!;
@@ -176,7 +179,7 @@ function selectCamRows(
 }
 
 /** Positive-class CAM for everyone (pointing game), then the predicted class's where it differs. */
-async function batchCams(model: Model, meta: CheckpointMeta, b: Batch, layer: string | undefined) {
+async function batchCams(model: InferenceModel, meta: CheckpointMeta, b: Batch, layer: string | undefined) {
   const n = b.shape[0];
   const S = meta.preprocessing.size;
   const pc = meta.positiveClass;

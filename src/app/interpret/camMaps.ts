@@ -1,6 +1,6 @@
 // Grad-CAM heatmaps of a batch from the engine's raw maps (recipe/gradcam: ReLU, bilinear
 // upsampling, normalisation), each image for its own target class, and an image's gray pixels.
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import type { Batch } from '../../engine/types.js';
 import { camHeatmap } from '../../recipe/gradcam.js';
 
@@ -30,7 +30,7 @@ function pick(batch: Batch, idx: number[]): Batch {
  * target so each group is one engine call.
  */
 export async function camFor(
-  model: Model,
+  model: InferenceModel,
   batch: Batch,
   targets: number[],
   layer?: string,

@@ -6,7 +6,6 @@ import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { overlay } from '../../recipe/gradcam.js';
 import { isPositive } from '../../recipe/threshold.js';
-import { LungField } from '../lungs/lungEvidence.js';
 import { writeJson } from '../train/runFolder.js';
 import { camFor } from './camMaps.js';
 import { type ExplainCommon, setup } from './explainSetup.js';
@@ -16,8 +15,6 @@ interface ImagesOptions extends ExplainCommon {
   images: string[];
   /** Class to explain: 'predicted' (default) or a class name. */
   target?: string;
-  /** Lung segmenter folder: needed by a model trained with --crop lungs (finds each file's lung box). */
-  lungs?: string;
 }
 
 interface ImageExplanation {
@@ -29,15 +26,6 @@ interface ImageExplanation {
   target: string;
 }
 
-function requireSegmenter(dir: string | undefined): string {
-  if (!dir)
-    throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
-        'lung segmenter with --lungs DIR',
-    );
-  return dir;
-}
-
 /** Fig. 10: Grad-CAM overlays for image files (any format decodeImage reads). */
 export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[]> {
   if (!o.images.length) throw new Error('no images given (--images FILE…)');
@@ -46,12 +34,10 @@ export async function explainImages(o: ImagesOptions): Promise<ImageExplanation[
   const results: ImageExplanation[] = [];
   const tiles: Tile[] = [];
   const used = new Set<string>();
-  const lungs = learner.preprocessing.crop === 'lungs' ? await LungField.load(requireSegmenter(o.lungs)) : null;
+  // A lung-cropping model finds each file's lung box with its segmenter (or --lungs DIR).
+  if (learner.preprocessing.crop === 'lungs') await learner.requireLungField();
   for (const file of o.images) {
-    const img = await learner.decode(
-      file,
-      lungs ? await lungs.regionOfFile(file, learner.preprocessing.cropMargin) : undefined,
-    );
+    const img = await learner.decode(file);
     const batch = learner.batchOf(img.pixels);
     const p = {
       probs: applyCalibration(

@@ -10,12 +10,14 @@ export interface ExplainCommon {
   /** Overlay opacity in [0, 1] (default 0.5). */
   opacity?: number;
   threads?: number | null;
+  /** A lung segmenter instead of the one a lung-cropping model carries (--lungs DIR). */
+  lungs?: string;
 }
 
 /** Both explanations: the opacity checked, then the model loaded as every consumer loads it. */
 export async function setup(o: ExplainCommon) {
   const opacity = checkOpacity(o.opacity);
-  const learner = await Learner.load(o.model, { threads: o.threads ?? null });
+  const learner = await Learner.load(o.model, { threads: o.threads ?? null, ...(o.lungs ? { lungs: o.lungs } : {}) });
   return {
     opacity,
     learner,

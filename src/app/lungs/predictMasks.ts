@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { decodeImage, encodePng } from '../../data/image.js';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
-import { readManifest, rowPath, writeManifest, manifestPathFor } from '../../data/manifest.js';
+import { readManifest, rowPath, writeManifest, manifestPathFor, type Manifest } from '../../data/manifest.js';
 import type { Segmenter } from '../../engine/segmentation/segmenter.js';
 import type { SegmenterMeta } from '../../engine/segmentation/segmenterCheckpoint.js';
 import { maskAtSize, segmentProbs } from './segmentImages.js';
@@ -81,6 +81,36 @@ export async function predictMasks(
     if (out.length % 50 === 0) opts.log?.(`masks: ${out.length}/${images.length}`);
   }
   return out;
+}
+
+/**
+ * The manifest with a lung mask for each of `rowIdx` (default: every row) that has no lung_mask, from
+ * this segmenter, in memory: what `lungs predict --manifest` writes, without the file. The masks
+ * are the same cached PNGs, so a model reads the same lung boxes either way.
+ */
+export async function withLungMasks(
+  model: Segmenter,
+  meta: SegmenterMeta,
+  manifest: Manifest,
+  rowIdx?: readonly number[],
+  opts: { log?: (m: string) => void } = {},
+): Promise<Manifest> {
+  // As `lungs predict`: a row without lung_mask gets the segmenter's even beside a hand-drawn
+  // `masks` column, so every box of the set comes from one source (a mask's origin is no label cue).
+  const idx = (rowIdx ?? manifest.rows.map((_, i) => i)).filter((i) => !manifest.rows[i]!.extra[MASK_COLUMN]);
+  if (!idx.length) return manifest;
+  const res = await predictMasks(
+    model,
+    meta,
+    idx.map((i) => rowPath(manifest, manifest.rows[i]!)),
+    opts,
+  );
+  const rows = manifest.rows.slice();
+  idx.forEach((i, k) => {
+    const r = rows[i]!;
+    rows[i] = { ...r, extra: { ...r.extra, [MASK_COLUMN]: res[k]!.mask } };
+  });
+  return { ...manifest, rows };
 }
 
 /**

@@ -3,7 +3,7 @@
 // request goes (prepareStudy with the segmenter, the mask checks, the model, the feature check:
 // app/serve/frontalRefusal.ts), tallied per kind with Wilson 95 % intervals.
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import type { FrontalVerdict, OodRecord } from '../../recipe/frontalCheck.js';
 import type { LungFieldShape } from '../../recipe/lungFields.js';
 import { wilson, type Proportion } from '../../recipe/wilson.js';
@@ -44,7 +44,7 @@ export interface OodKindResult {
 }
 
 export async function checkOod(
-  served: { model: Model; meta: CheckpointMeta; lungs?: LungField; ood: OodRecord | null },
+  served: { model: InferenceModel; meta: CheckpointMeta; lungs?: LungField; ood: OodRecord | null },
   sets: OodInputSet[],
   o: { batch?: number; onImage?: (kind: string, done: number, total: number) => void } = {},
 ): Promise<OodKindResult[]> {

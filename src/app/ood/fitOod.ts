@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import { loadCheckpoint, type CheckpointMeta } from '../../engine/checkpoint.js';
 import { writeOodRecord } from './oodFile.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import { readManifest, type Manifest } from '../../data/manifest.js';
 import { fitShrunkGaussian, mahalanobisDistance } from '../../recipe/mahalanobis.js';
 import { linearQuantile } from '../../recipe/quantile.js';
@@ -51,7 +51,7 @@ export const OOD_COMPONENTS = 256;
 
 /** The pooled features of one split's images, row-major [n, D]. */
 export async function splitFeatures(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   manifest: Manifest,
   split: string,
@@ -77,7 +77,7 @@ export async function splitFeatures(
   return { features: out ?? new Float32Array(0), n: done, dim, layer, rows };
 }
 
-export async function fitOod(model: Model, meta: CheckpointMeta, o: FitOodOptions = {}): Promise<OodRecord> {
+export async function fitOod(model: InferenceModel, meta: CheckpointMeta, o: FitOodOptions = {}): Promise<OodRecord> {
   if (!meta.weightsSha256)
     throw new Error(
       'this checkpoint names no weightsSha256 (written before cxrtune recorded it): retrain or re-save it',

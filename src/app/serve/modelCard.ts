@@ -65,6 +65,11 @@ export interface ModelCard {
     eceBefore: number | null;
     eceAfter: number | null;
   } | null;
+  /** An ensemble (cxrtune ensemble): how its members' answers combine, and each member. */
+  ensemble: {
+    combine: string;
+    members: { arch: string; created: string; sha256: string; seed: number | null; epoch: number | null }[];
+  } | null;
   intendedUse: string;
   disclaimer: string;
 }
@@ -125,6 +130,10 @@ export function modelCard(s: ServedModel): ModelCard {
   if (aug) training.augment = typeof aug.manifest === 'string' ? { ...aug, manifest: basename(aug.manifest) } : aug;
   if (typeof cfg.aug === 'string' && aug?.mode === 'offline') training.aug = basename(cfg.aug);
   if (m.training?.epoch !== undefined) training.epochsRun = m.training.epoch;
+  // An ensemble's seeds and epochs are its members' (below), not the first member's.
+  const members = m.ensemble?.members ?? null;
+  const of = (m.training?.ensembleOf ?? []) as { seed?: number | null; epoch?: number | null }[];
+  if (members) delete training.seed;
   const extra = (m.extra ?? {}) as Record<string, unknown>;
   const vp = validationProtocolOf(m, readManifest);
   const validation = {
@@ -203,6 +212,18 @@ export function modelCard(s: ServedModel): ModelCard {
             eceAfter: num(cal.eceAfter) ?? null,
           }
         : null,
+    ensemble: members
+      ? {
+          combine: m.ensemble!.combine,
+          members: members.map((x, i) => ({
+            arch: x.arch,
+            created: x.created,
+            sha256: x.weightsSha256,
+            seed: of[i]?.seed ?? null,
+            epoch: of[i]?.epoch ?? null,
+          })),
+        }
+      : null,
     intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : DEFAULT_INTENDED_USE,
     disclaimer: DISCLAIMER,
   };

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import { decodeImageBuffer, type Equalize, type Fit, type GrayImage } from '../../data/image.js';
 import { imageOptions, imagesBatch } from '../../engine/preprocessing.js';
 import { decodeBudget } from '../../data/decodeLimits.js';
@@ -14,6 +14,7 @@ import { camHeatmap, turbo } from '../../recipe/gradcam.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
 import { decideClass } from '../../recipe/threshold.js';
 import type { LungFieldShape } from '../../recipe/lungFields.js';
+import { NO_SEGMENTER } from '../lungs/carriedSegmenter.js';
 
 type StudyFormat = 'png' | 'jpeg' | 'dicom';
 
@@ -88,12 +89,7 @@ export function preprocessOf(
   lungs?: LungFieldReader,
 ): PreprocessOptions {
   const p = meta.preprocessing;
-  if (p.crop === 'lungs' && !lungs) {
-    throw new Error(
-      'this model crops every image to its lung field (model.json preprocessing.crop "lungs"): give the ' +
-        'lung segmenter it needs with --lungs DIR (cxrtune lungs train)',
-    );
-  }
+  if (p.crop === 'lungs' && !lungs) throw new Error(NO_SEGMENTER);
   const lungField = lungs
     ? (buf: Uint8Array, limits: { maxPixels: number; maxBytes: number }) => lungs.fieldOf(buf, p.cropMargin, limits)
     : undefined;
@@ -186,7 +182,7 @@ export interface StudyInference {
  * every image's map is what it would be alone.
  */
 export async function inferStudies(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   studies: PreparedStudy[],
 ): Promise<StudyInference[]> {
@@ -275,13 +271,15 @@ interface StudyResult extends RenderedStudy, StudyInference {
 
 /** One study end to end: what the server does for a request, without the queue. */
 export async function screenStudy(
-  model: Model,
+  model: InferenceModel,
   meta: CheckpointMeta,
   buf: Uint8Array,
   opts: Partial<PreprocessOptions> = {},
 ): Promise<StudyResult> {
   const t0 = performance.now();
-  const study = await prepareStudy(buf, { ...preprocessOf(meta), ...opts });
+  // A lung-cropping model's caller gives the lung finder (preprocessOf refuses the record without one).
+  const base = opts.lungField ? { ...imageOptions(meta.preprocessing) } : preprocessOf(meta);
+  const study = await prepareStudy(buf, { ...base, ...opts });
   const t1 = performance.now();
   const [inf] = await inferStudies(model, meta, [study]);
   const inferMs = performance.now() - t1;

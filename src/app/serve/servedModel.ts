@@ -1,27 +1,32 @@
 // The model the server screens with: a checkpoint folder (or a run folder: its best, else
-// last, checkpoint), loaded once, identified by the SHA-256 of its weights so every result
-// and audit row names exactly which model produced it; that hash must match the one
-// training wrote into model.json (weightsSha256), else the model is not served.
+// last, checkpoint) or an ensemble folder, loaded once, identified by the SHA-256 of its weights
+// so every result and audit row names exactly which model produced it; that hash must match the
+// one training wrote into model.json (weightsSha256), else the model is not served. An
+// ensemble's is the hash over its members' hashes, each member's weights checked as it loads.
+// The lung segmenter is --lungs DIR, else the one the model carries (lungs/carriedSegmenter.ts).
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import { ENSEMBLE_ARCH, readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import type { InferenceModel } from '../../engine/types.js';
 import { RUN_FILES, lastCheckpointDir } from '../train/runFolder.js';
 import { Learner } from '../train/learner.js';
-import { LungField } from '../lungs/lungEvidence.js';
+import type { LungField } from '../lungs/lungEvidence.js';
 import { thresholdRecordOf } from '../../recipe/threshold.js';
 import type { OodRecord } from '../../recipe/frontalCheck.js';
 import { checkOodFor, OOD_FILE, readOodRecord } from '../ood/oodFile.js';
 
 export interface ServedModel {
-  model: Model;
+  model: InferenceModel;
   meta: CheckpointMeta;
   dir: string;
   /** SHA-256 of model.safetensors. */
   sha256: string;
   version: string;
-  /** The lung segmenter (`serve --lungs DIR`): each result says how much of its evidence lies in the lungs. */
+  /**
+   * The lung segmenter (`serve --lungs DIR`, else the model's own): a lung-cropping model crops with it,
+   * and each result says how much of its evidence lies in the lungs.
+   */
   lungs?: LungField;
   /** The refusal's statistics (ood.json beside model.json), null for a model fitted before them. */
   ood: OodRecord | null;
@@ -51,9 +56,12 @@ export async function loadServedModel(
   opts: { device?: string; threads?: number; lungs?: string; warn?: (line: string) => void } = {},
 ): Promise<ServedModel> {
   const dir = resolveCheckpointDir(path);
-  // The weights are hashed before they are loaded: tampered weights never reach the engine.
-  const sha256 = await sha256File(join(dir, 'model.safetensors'));
-  const declared = (await readCheckpointMeta(dir)).weightsSha256;
+  const declaredMeta = await readCheckpointMeta(dir);
+  const declared = declaredMeta.weightsSha256;
+  const ensemble = declaredMeta.arch === ENSEMBLE_ARCH;
+  // The weights are hashed before they are loaded: tampered weights never reach the engine
+  // (an ensemble's members are hashed by its loader, which checks the identity below).
+  const sha256 = ensemble ? String(declared) : await sha256File(join(dir, 'model.safetensors'));
   if (declared === undefined) {
     opts.warn?.(
       `warning: ${join(dir, 'model.json')} names no weightsSha256 (written before cxrtune recorded it): the ` +
@@ -66,14 +74,16 @@ export async function loadServedModel(
     );
   }
   // The same Learner as evaluate and explain: same threads rule, same preprocessing record.
-  const { model, meta } = await Learner.loadCheckpointDir(dir, {
+  const learner = await Learner.loadCheckpointDir(dir, {
     threads: opts.threads ?? null,
     ...(opts.device ? { device: opts.device } : {}),
+    ...(opts.lungs ? { lungs: opts.lungs } : {}),
   });
+  const { model, meta } = learner;
   checkServable(meta);
   // A checkpoint's creation time identifies its version unless model.json names one.
   const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
-  const lungs = opts.lungs ? await LungField.load(opts.lungs, opts.device ? { device: opts.device } : {}) : undefined;
+  const lungs = await learner.lungField();
   const ood = await readOodRecord(dir);
   if (ood) {
     if (ood.features.layer !== model.camLayer)

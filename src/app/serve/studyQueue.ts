@@ -8,7 +8,7 @@
 // chest radiograph is refused (StudyRefusedError): by its lung fields before the engine, by its
 // features after it.
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import {
   decide,
   inferStudies,
@@ -70,7 +70,7 @@ export class StudyQueue {
   private msPerStudy = 200;
 
   constructor(
-    private readonly model: Model,
+    private readonly model: InferenceModel,
     private readonly meta: CheckpointMeta,
     private readonly pre: PreprocessOptions,
     opts: QueueOptions = {},

@@ -7,12 +7,13 @@
 // Seeds: the engine RNG is seeded with `seed` before the model is built (initialisation,
 // a re-initialised head; Learner.forTraining), then per epoch by fit.ts.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ProcessGroup } from '../../engine/distributed.js';
 import { weightsRef } from '../../engine/weights/weightsFile.js';
 import type { ResumePoint } from '../../recipe/trainer.js';
 import { isOfflineAug } from '../../data/augmentMode.js';
+import { copySegmenter, SEGMENTER_DIR } from '../lungs/carriedSegmenter.js';
 import { openRunData } from './dataSource.js';
 import type { FitOptions, RunOptions, RunSummary } from './fitRecord.js';
 import { Learner } from './learner.js';
@@ -51,6 +52,26 @@ export async function resumeRun(runDir: string, opts: RunOptions = {}): Promise<
   return run.learner.fit(run.cfg, { ...opts, ...run.fit });
 }
 
+/**
+ * The run's copy of its lung segmenter (RUN/segmenter/, once; a resumed run keeps its copy), or
+ * a note that a lung-cropping model without one will need --lungs wherever it is used.
+ */
+async function carrySegmenter(cfg: TrainConfig, log: (m: string) => void): Promise<void> {
+  if (!cfg.lungs) {
+    if (cfg.preprocessing.crop === 'lungs')
+      log(
+        'note: no --lungs given: the model will carry no lung segmenter, so images without a lung mask ' +
+          'need --lungs DIR wherever it is used',
+      );
+    return;
+  }
+  const to = join(cfg.out, SEGMENTER_DIR);
+  if (existsSync(join(to, 'model.safetensors'))) return;
+  await mkdir(cfg.out, { recursive: true });
+  const pin = await copySegmenter(cfg.lungs, to);
+  log(`lung segmenter ${cfg.lungs} (sha256 ${pin.weightsSha256.slice(0, 12)}) copied into the run: ${to}`);
+}
+
 /** A new run in cfg.out (which must not hold a run already): config.json written, the learner built. */
 export async function startRun(config: TrainConfig, opts: RunOptions = {}): Promise<PreparedRun> {
   const log = opts.log ?? (() => undefined);
@@ -62,6 +83,7 @@ export async function startRun(config: TrainConfig, opts: RunOptions = {}): Prom
     manifest: resolve(config.manifest),
     out: resolve(config.out),
     pretrained: config.pretrained ? weightsRef(config.pretrained) : null,
+    lungs: config.lungs ? resolve(config.lungs) : null,
   };
   if (isOfflineAug(cfg.data.aug)) cfg.data.aug = resolve(cfg.data.aug);
   if (existsSync(join(cfg.out, RUN_FILES.config))) {
@@ -71,6 +93,7 @@ export async function startRun(config: TrainConfig, opts: RunOptions = {}): Prom
   await g?.barrier(); // every rank has checked before rank 0 writes config.json
   const main = !g || g.isMain;
   if (main) await removeStaleRunTemps(cfg.out);
+  if (main) await carrySegmenter(cfg, log);
   const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (!data.valid)
     log(
@@ -110,6 +133,7 @@ export async function continueRun(runDir: string, opts: RunOptions = {}): Promis
   const stale = !g || g.isMain ? await removeStaleRunTemps(dir) : [];
   if (stale.length)
     (opts.log ?? (() => undefined))(`removed ${stale.length} temporary file(s) left by an interrupted write`);
+  if (!g || g.isMain) await carrySegmenter(cfg, opts.log ?? (() => undefined));
   const data = openRunData({ ...runDataOptionsOf(cfg), needValid: false, ...shardOf(g) });
   if (data.manifestSha256 !== manifestSha256) {
     throw new Error(

@@ -1,7 +1,11 @@
 // What each checkpoint of a fit records (model.json): classes, preprocessing, the threshold chosen
 // on its own validation predictions, the training record with the validation split's protocol, and
 // one meta per epoch shared by its last and best checkpoints.
-import type { CheckpointInput } from '../../engine/checkpoint.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CheckpointInput, PinnedModel } from '../../engine/checkpoint.js';
+import { SEGMENTER_DIR } from '../lungs/carriedSegmenter.js';
+import { sha256File } from './dataSource.js';
 import { augmentRecord } from '../../data/augmentMode.js';
 import { readManifest } from '../../data/manifest.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
@@ -19,6 +23,8 @@ export interface Prepared {
   validProtocol: ProtocolInfo;
   /** Sources of the validation split (the threshold record names them). */
   validSources: string[];
+  /** The run's lung segmenter (RUN/segmenter/), which every checkpoint carries; null without --lungs. */
+  segmenter: PinnedModel | null;
 }
 
 export function prepared(cfg: TrainConfig, learner: Fittable, runDir: string): Prepared {
@@ -29,10 +35,12 @@ export function prepared(cfg: TrainConfig, learner: Fittable, runDir: string): P
         .map((r) => r.source),
     ),
   ].sort();
+  const seg = join(runDir, SEGMENTER_DIR, 'model.safetensors');
   return {
     cfg,
     learner,
     runDir,
+    segmenter: cfg.lungs && existsSync(seg) ? { path: SEGMENTER_DIR, weightsSha256: sha256File(seg) } : null,
     validProtocol: validationProtocolOf({ training: { config: cfg } }, readManifest),
     validSources,
   };
@@ -78,6 +86,7 @@ export function checkpointMeta(
     },
     ...(r ? { metrics: { trainLoss: r.trainLoss, ...r.valid } } : {}),
     manifestSha256: data.manifestSha256,
+    ...(p.segmenter ? { segmenter: p.segmenter } : {}),
   };
 }
 

@@ -2,8 +2,9 @@
 // Also recovers what the model was trained on, so evaluation can refuse a test set that
 // shares patients with the training split (that would inflate every metric).
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { readCheckpointMeta, type CheckpointMeta, type PinnedModel } from '../../engine/checkpoint.js';
+import { sha256File } from './dataSource.js';
 import { readManifest } from '../../data/manifest.js';
 import { isOfflineAug } from '../../data/augmentMode.js';
 import { RUN_FILES } from './runFolder.js';
@@ -31,6 +32,37 @@ export async function resolveModel(path: string): Promise<ModelRef> {
     return { checkpoint: p, runDir, meta: await readCheckpointMeta(p) };
   }
   throw new Error(`${path} is neither a run folder (no ${RUN_FILES.best}) nor a checkpoint (no model.json)`);
+}
+
+/** A pin of `target` (a model folder with model.safetensors) written into `folder`'s model.json. */
+export function pinOf(folder: string, target: string, weightsSha256: string): PinnedModel {
+  const abs = resolve(target);
+  return { path: relative(resolve(folder), abs) || '.', absolutePath: abs, weightsSha256 };
+}
+
+/** The same pin, written into another folder (a calibrated copy): the relative path re-based. */
+export function repin(pin: PinnedModel, from: string, to: string): PinnedModel {
+  const abs = isAbsolute(pin.path) ? pin.path : resolve(from, pin.path);
+  return pinOf(to, existsSync(join(abs, 'model.json')) ? abs : (pin.absolutePath ?? abs), pin.weightsSha256);
+}
+
+/**
+ * The folder a pin names, its weights verified: the path relative to `folder` (the two moved
+ * together), else the absolute one it was made with. A missing folder or other weights end in one line.
+ */
+export function pinnedDir(folder: string, pin: PinnedModel, what: string): string {
+  const tries = [resolve(folder, pin.path), ...(pin.absolutePath ? [pin.absolutePath] : [])];
+  const dir = tries.find((d) => existsSync(join(d, 'model.json')));
+  if (!dir) throw new Error(`${what} not found: ${tries.join(' or ')} (pinned in ${join(folder, 'model.json')})`);
+  const weights = join(dir, 'model.safetensors');
+  if (!existsSync(weights)) throw new Error(`${what} ${dir} has no model.safetensors`);
+  const actual = sha256File(weights);
+  if (actual !== pin.weightsSha256)
+    throw new Error(
+      `${what} ${dir}: model.safetensors has SHA-256 ${actual.slice(0, 16)}…, but ${join(folder, 'model.json')} ` +
+        `pins ${pin.weightsSha256.slice(0, 16)}… (the weights changed after it was pinned)`,
+    );
+  return dir;
 }
 
 interface TrainingSet {

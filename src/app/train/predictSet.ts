@@ -5,7 +5,7 @@ import { BatchLoader, type LoaderBatch } from '../../data/batchLoader.js';
 import type { Manifest } from '../../data/manifest.js';
 import type { CheckpointMeta } from '../../engine/checkpoint.js';
 import { loaderOptions } from '../../engine/preprocessing.js';
-import type { Model } from '../../engine/model.js';
+import type { InferenceModel } from '../../engine/types.js';
 import type { Precision } from '../../engine/types.js';
 import type { ProcessGroup } from '../../engine/distributed.js';
 import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js';
@@ -49,7 +49,7 @@ export function loaderFor(
 }
 
 export async function predictSet(
-  model: Model,
+  model: InferenceModel,
   meta: PredictMeta,
   manifest: Manifest,
   o: PredictSetOptions = {},

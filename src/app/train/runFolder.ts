@@ -4,6 +4,8 @@
 //   schedule_trace.csv       step,epoch,group,lr,momentum,weight_decay for every step and group
 //   checkpoints/last/        weights + model.json + optimizer.safetensors + trainer.json (resume)
 //   checkpoints/best/        weights + model.json of the best epoch by --monitor
+//   segmenter/               the lung segmenter the model crops with (train --lungs), and a hard
+//                            link of it in each checkpoint folder (lungs/carriedSegmenter.ts)
 //   summary.json             how the run ended
 // Every file is written atomically; a checkpoint folder is built beside its target and
 // swapped in by renames, so `last` is always a complete checkpoint.
@@ -17,6 +19,7 @@ import { readSafetensors, writeSafetensors } from '../../engine/safetensors.js';
 import type { EngineModel, TensorMap } from '../../engine/types.js';
 import type { EpochResult, StepInfo, TrainerCallback } from '../../recipe/callbacks.js';
 import type { Trainer, TrainerState } from '../../recipe/trainer.js';
+import { placeSegmenter, SEGMENTER_DIR } from '../lungs/carriedSegmenter.js';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -131,10 +134,17 @@ export class CheckpointWriter implements TrainerCallback {
   async onEpochEnd(r: EpochResult): Promise<void> {
     await saveResumable(join(this.dir, RUN_FILES.last), this.model, this.meta(r), this.trainer().state());
     if (r.improved)
-      await swapDir(join(this.dir, RUN_FILES.best), (tmp) =>
-        saveCheckpoint(tmp, this.model, this.meta(r)).then(() => undefined),
-      );
+      await swapDir(join(this.dir, RUN_FILES.best), (tmp) => saveRunCheckpoint(tmp, this.model, this.meta(r)));
   }
+}
+
+/**
+ * A checkpoint of a run (tmp is RUN/checkpoints/<name>.tmp-…): with the run's segmenter beside
+ * its weights when model.json pins one, so the folder alone is a complete model.
+ */
+async function saveRunCheckpoint(tmp: string, model: Model, meta: CheckpointInput): Promise<void> {
+  await saveCheckpoint(tmp, model, meta);
+  if (meta.segmenter) placeSegmenter(join(dirname(dirname(tmp)), SEGMENTER_DIR), tmp);
 }
 
 /** A checkpoint plus optimizer state and trainer state. */
@@ -145,7 +155,7 @@ export async function saveResumable(
   state: TrainerState | null,
 ): Promise<void> {
   await swapDir(dir, async (tmp) => {
-    await saveCheckpoint(tmp, model, meta);
+    await saveRunCheckpoint(tmp, model, meta);
     if (state) await saveTrainerState(tmp, model, state);
   });
 }

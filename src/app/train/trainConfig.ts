@@ -103,6 +103,11 @@ export interface TrainConfig {
   arch: Arch;
   /** Pretrained weights (safetensors file or HF cache folder), or null for random init. */
   pretrained: string | null;
+  /**
+   * The lung segmenter (a `cxrtune lungs train` folder) that made the manifest's lung_mask column:
+   * copied into the run so the model carries it (lungs/carriedSegmenter.ts); null = none.
+   */
+  lungs: string | null;
   preset: PresetName | null;
   /** Seeds init, order, augmentation and dropout. */
   seed: number;
@@ -117,7 +122,7 @@ export interface TrainConfig {
   distributed: DistributedSettings;
 }
 
-type TopKey = 'manifest' | 'arch' | 'pretrained' | 'preset' | 'seed' | 'out';
+type TopKey = 'manifest' | 'arch' | 'pretrained' | 'lungs' | 'preset' | 'seed' | 'out';
 type Groups = Omit<TrainConfig, TopKey>;
 type GroupName = keyof Groups;
 
@@ -132,6 +137,7 @@ const FLAT = {
   manifest: [null, 'manifest'],
   arch: [null, 'arch'],
   pretrained: [null, 'pretrained'],
+  lungs: [null, 'lungs'],
   preset: [null, 'preset'],
   seed: [null, 'seed'],
   out: [null, 'out'],
@@ -194,6 +200,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 export const DEFAULTS: Omit<TrainConfig, 'manifest' | 'arch' | 'out'> = {
   pretrained: null,
+  lungs: null,
   preset: null,
   seed: 0,
   preprocessing: {
@@ -354,6 +361,8 @@ export function validateTrainConfig(c: TrainConfig): void {
   oneOf('arch', c.arch, ARCHS);
   if (!c.out || typeof c.out !== 'string') bad('out', 'a run folder is required (--out)');
   if (c.preset !== null) oneOf('preset', c.preset, PRESETS);
+  if (c.lungs !== null && (typeof c.lungs !== 'string' || !c.lungs))
+    bad('lungs', 'must be a lung segmenter folder (cxrtune lungs train)');
   oneOf('schedule', s.kind, SCHEDULE_KINDS);
   inRange('lrMin', s.lrMin, 0, 1e6);
   inRange('lrMax', s.lrMax, 0, 1e6);

@@ -44,6 +44,7 @@ export function trainThresholdChoice(
   epoch: number,
   positiveClass: number,
   sample: ValidationSample,
+  chosenBy: 'train' | 'ensemble' = 'train',
 ): { threshold: number; thresholdChoice?: ThresholdChoice } {
   if (!isSampleRule(rule) || !pred || pred.epoch !== epoch) return { threshold: provisional };
   const pos = positiveColumn(pred.probs, pred.numClasses, positiveClass);
@@ -67,8 +68,8 @@ export function trainThresholdChoice(
     rule: formatThresholdRule(rule),
     calibrated: false,
     created,
-    chosenBy: 'train' as const,
-    epoch: epoch + 1,
+    chosenBy,
+    ...(chosenBy === 'train' ? { epoch: epoch + 1 } : {}),
     chosenOn,
   };
   if (positives === 0 || negatives === 0) {

@@ -23,6 +23,7 @@ import { registerWeightsCommands } from './weightsCommand.js';
 import { registerAuditCommand } from './auditCommand.js';
 import { registerCalibrateCommand } from './calibrateCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
+import { registerExportCommand } from './exportCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program);
   registerCalibrateCommand(program);
   registerLungsCommand(program);
+  registerExportCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

@@ -11,6 +11,7 @@ import { RUN_FILES, lastCheckpointDir } from '../train/runFolder.js';
 import { Learner } from '../train/learner.js';
 import { LungField } from '../lungs/lungEvidence.js';
 import { thresholdRecordOf } from '../../recipe/threshold.js';
+import { checkpointVersion } from './modelCard.js';
 
 export interface ServedModel {
   model: Model;
@@ -67,8 +68,7 @@ export async function loadServedModel(
     ...(opts.device ? { device: opts.device } : {}),
   });
   checkServable(meta);
-  // A checkpoint's creation time identifies its version unless model.json names one.
-  const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
+  const version = checkpointVersion(meta);
   const lungs = opts.lungs ? await LungField.load(opts.lungs, opts.device ? { device: opts.device } : {}) : undefined;
   return { model, meta, dir, sha256, version, ...(lungs ? { lungs } : {}) };
 }

@@ -15,7 +15,7 @@ export const median = (xs: number[]) => {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Median of per-round ratios, their range, and whether the range is narrow enough to mean anything. */
-function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
+export function summariseRatios(ratios: number[]): { median: number; spread: [number, number]; conclusive: boolean } {
   const lo = Math.min(...ratios);
   const hi = Math.max(...ratios);
   return { median: median(ratios), spread: [lo, hi], conclusive: ratios.length >= 3 && hi / lo <= MAX_RATIO_SPREAD };

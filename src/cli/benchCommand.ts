@@ -21,6 +21,29 @@ import {
 import { runServeBench } from '../bench/serveBench.js';
 import { existsSync, statSync } from 'node:fs';
 import { benchData, folderManifest } from '../bench/dataBench.js';
+import { benchVsOnnxRuntime, formatOrtTable, type OrtBenchResult } from '../bench/onnxRuntimeBench.js';
+
+async function benchOrtCommand(
+  archs: Arch[],
+  o: { size: number; batch: number; threads?: number; steps: number; warmup: number; rounds?: number; json?: boolean },
+): Promise<void> {
+  const rs: OrtBenchResult[] = [];
+  for (const arch of archs) {
+    if (!o.json) process.stderr.write(`bench ${arch} ${o.size}px batch ${o.batch} fp32 vs onnxruntime…\n`);
+    const r = await benchVsOnnxRuntime({
+      arch,
+      size: o.size,
+      batch: o.batch,
+      ...(o.threads ? { threads: o.threads } : {}),
+      steps: o.steps,
+      warmup: o.warmup,
+      rounds: o.rounds ?? 5,
+    });
+    rs.push(r);
+    if (o.json) console.log(JSON.stringify(r));
+  }
+  if (!o.json) console.log(formatOrtTable(rs, MAX_RATIO_SPREAD));
+}
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -39,10 +62,19 @@ export function registerBenchCommand(program: Command): void {
       '--vs-python',
       "run the same step in Debian's Python torch, alternating in rounds; print median ratios and their spread",
     )
+    .option(
+      '--vs-onnxruntime',
+      'instead: predict (--batch) and batch-1 latency against ONNX Runtime (CPU, same threads) on the exported ' +
+        'model, fp32, alternating in rounds; median ratios and their spread',
+    )
     .addOption(
-      intOption('--rounds <n>', 'interleaved rounds per configuration (default 5 with --vs-python, else 1)', {
-        min: 1,
-      }),
+      intOption(
+        '--rounds <n>',
+        'interleaved rounds per configuration (default 5 with --vs-python or --vs-onnxruntime, else 1)',
+        {
+          min: 1,
+        },
+      ),
     )
     .option(
       '--data <dir|manifest>',
@@ -95,6 +127,7 @@ export function registerBenchCommand(program: Command): void {
         }
         if (o.data) return benchDataCommand(o.data, o.size, o.batch, !!o.json);
         const archs = listArg(o.arch, ARCHS, 'architecture') as Arch[];
+        if (o.vsOnnxruntime) return benchOrtCommand(archs, o);
         const precs = listArg(o.precision, PRECISIONS, 'precision') as Precision[];
         const threads = o.threads ?? physicalCores();
         const results: BenchResult[] = [];

@@ -26,6 +26,7 @@ import { registerCalibrateCommand } from './calibrateCommand.js';
 import { registerEnsembleCommand } from './ensembleCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
 import { registerOodCommand } from './oodCommand.js';
+import { registerExportCommand } from './exportCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerEnsembleCommand(program);
   registerLungsCommand(program);
   registerOodCommand(program);
+  registerExportCommand(program);
   registerBenchCommand(program);
   registerInfoCommand(program);
   registerServeCommand(program);

@@ -178,6 +178,11 @@ export function projectRoot(): string {
   return dir;
 }
 
+/** cxrtune's version (package.json). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 /** Physical cores (hyper-threads share a core's FPUs, so more threads rarely help). */
 export function physicalCoreCount(): number {
   try {

@@ -313,10 +313,7 @@ test('the model card carries training.augment (an offline manifest by file name 
   const { modelCard } = await import('../../src/app/serve/modelCard.js');
   const card = (aug: string) =>
     modelCard({
-      model: null as never,
-      dir: '/nowhere',
       sha256: '0'.repeat(64),
-      ood: null,
       version: 'test',
       meta: {
         arch: 'resnet18',

@@ -99,7 +99,13 @@ function metricOf(name: string, v: unknown, n: number | undefined): CardMetric |
   return null;
 }
 
-export function modelCard(s: ServedModel): ModelCard {
+/** A checkpoint's version: model.json's extra.version, else its creation time. */
+export function checkpointVersion(meta: CheckpointMeta): string {
+  return typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
+}
+
+/** The card of a checkpoint: its model.json, the SHA-256 of its weights and its version (a served model, an export). */
+export function modelCard(s: Pick<ServedModel, 'meta' | 'sha256' | 'version'>): ModelCard {
   const m: CheckpointMeta = s.meta;
   const metrics = (m.metrics ?? {}) as Record<string, unknown>;
   const n = num(metrics.n);

@@ -15,6 +15,7 @@ import type { LungField } from '../lungs/lungEvidence.js';
 import { thresholdRecordOf } from '../../recipe/threshold.js';
 import type { OodRecord } from '../../recipe/frontalCheck.js';
 import { checkOodFor, OOD_FILE, readOodRecord } from '../ood/oodFile.js';
+import { checkpointVersion } from './modelCard.js';
 
 export interface ServedModel {
   model: InferenceModel;
@@ -81,8 +82,7 @@ export async function loadServedModel(
   });
   const { model, meta } = learner;
   checkServable(meta);
-  // A checkpoint's creation time identifies its version unless model.json names one.
-  const version = typeof meta.extra?.version === 'string' ? meta.extra.version : meta.created;
+  const version = checkpointVersion(meta);
   const lungs = await learner.lungField();
   const ood = await readOodRecord(dir);
   if (ood) {

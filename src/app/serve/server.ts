@@ -7,9 +7,7 @@
 // Beside it: fastifyApp (the instance), accessHooks, errorHandlers and auditHook.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { projectRoot } from '../../engine/native.js';
+import { packageVersion } from '../../engine/native.js';
 import { DEFAULT_MAX_STUDY_PIXELS, preprocessOf } from './screen.js';
 import { addAccessHook, checkExposure, rateLimitHook } from './accessHooks.js';
 import { addAuditHook, type AuditNote } from './auditHook.js';
@@ -109,8 +107,4 @@ export async function buildServer(served: ServedModel, opts: ServeOptions = {}):
       audit.close();
     },
   };
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }

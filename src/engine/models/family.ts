@@ -4,6 +4,7 @@
 // state dict, the paper preset that fits it, and where pretrained weights come from. The
 // network itself is the native family file of the same name (native/src/<native>.cc).
 // models/registry.ts lists the families; nothing else in the code names an architecture.
+import type { OnnxGraph } from '../onnx/graph.js';
 
 export interface Stage {
   /** Fine-grained stage name (stem, stage1..4, denseblockN, transitionN, head). */
@@ -58,9 +59,29 @@ export interface Family<A extends string = string> {
    * whatever the training format, so nothing downstream sees it.
    */
   trainChannelsLast?: boolean;
+  /**
+   * The head applies a ReLU to the camLayer's output before pooling (DenseNet: norm5 → relu), so
+   * Grad-CAM's channel weights count only the positions where a channel is positive (docs/onnx.md).
+   */
+  reluAfterCamLayer?: boolean;
+  /**
+   * Writes the network up to its last block into an ONNX graph (engine/onnx), from the input
+   * value `x`, as the native family file runs it: every block's output by its native block name
+   * (the Grad-CAM taps), and the family's extra taps a U-Net encoder needs.
+   */
+  onnxBlocks(g: OnnxGraph, x: string, arch: A, o: OnnxOptions): Map<string, string>;
+  /** The head on the camLayer's output (pooling, the classifier): the logits' value name. */
+  onnxHead(g: OnnxGraph, features: string): string;
   /** The architecture these state-dict names describe, or null when they are not this family's. */
   fromStateNames(names: Iterable<string>): A | null;
   pretrained: readonly PretrainedConfig[];
+}
+
+export interface OnnxOptions {
+  /** Prefix of every weight name (a U-Net's encoder: 'encoder.'). */
+  prefix: string;
+  /** ResNet v1: the stride on the bottleneck's first 1x1 convolution. */
+  strideIn1x1?: boolean;
 }
 
 /** For fromStateNames: how many distinct blocks each stage (1–4) has, by a regex (stage, block). */

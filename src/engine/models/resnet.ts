@@ -1,18 +1,61 @@
 // ResNet family (torchvision.models.resnet): conv1/bn1 = stem, layer1..4 = stage1..4, fc = head.
 // Native: native/src/resnet.cc (BasicBlock for 18/34, Bottleneck for 50/101/152).
-import { blocksPerStage, HEAD, IMAGENET, type Family } from './family.js';
+import { blocksPerStage, HEAD, IMAGENET, type Family, type OnnxOptions } from './family.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 
 export const RESNET_ARCHS = ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'] as const;
 type ResNetArch = (typeof RESNET_ARCHS)[number];
 
-/** Blocks per stage, with the block kind, → architecture. */
-const BY_BLOCKS: Record<string, ResNetArch> = {
-  'basic:2,2,2,2': 'resnet18',
-  'basic:3,4,6,3': 'resnet34',
-  'bottleneck:3,4,6,3': 'resnet50',
-  'bottleneck:3,4,23,3': 'resnet101',
-  'bottleneck:3,8,36,3': 'resnet152',
+/** Each architecture's block kind and blocks per stage (native/src/resnet.cc make_resnet). */
+const LAYOUT: Record<ResNetArch, { bottleneck: boolean; counts: [number, number, number, number] }> = {
+  resnet18: { bottleneck: false, counts: [2, 2, 2, 2] },
+  resnet34: { bottleneck: false, counts: [3, 4, 6, 3] },
+  resnet50: { bottleneck: true, counts: [3, 4, 6, 3] },
+  resnet101: { bottleneck: true, counts: [3, 4, 23, 3] },
+  resnet152: { bottleneck: true, counts: [3, 8, 36, 3] },
 };
+
+/** Blocks per stage, with the block kind, → architecture. */
+const BY_BLOCKS: Record<string, ResNetArch> = Object.fromEntries(
+  RESNET_ARCHS.map((a) => [`${LAYOUT[a].bottleneck ? 'bottleneck' : 'basic'}:${LAYOUT[a].counts.join(',')}`, a]),
+);
+
+/**
+ * The ResNet as native/src/resnet.cc runs it, in ONNX: taps conv1 (the stem after its ReLU, a
+ * U-Net's first skip), maxpool, layer1..4. The stride of a downsampling block sits on its 3x3
+ * convolution (v1.5), or on the first 1x1 with strideIn1x1 (v1).
+ */
+function onnxBlocks(g: OnnxGraph, x: string, arch: ResNetArch, o: OnnxOptions): Map<string, string> {
+  const p = o.prefix;
+  const { bottleneck, counts } = LAYOUT[arch];
+  const taps = new Map<string, string>();
+  taps.set('conv1', g.relu(g.conv(x, `${p}conv1`, { stride: 2, pad: 3, bn: `${p}bn1` }), `${p}relu`));
+  let y = g.maxPool(taps.get('conv1')!, `${p}maxpool`, 3, 2, 1);
+  taps.set('maxpool', y);
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < counts[i]!; j++) {
+      const b = `${p}layer${i + 1}.${j}`;
+      const stride = j === 0 && i > 0 ? 2 : 1;
+      // torchvision's rule (stride ≠ 1 or a change of width) comes down to the first block of a
+      // stage, but layer1's only for bottlenecks (64 → 256 channels).
+      const identity =
+        j === 0 && (i > 0 || bottleneck) ? g.conv(y, `${b}.downsample.0`, { stride, bn: `${b}.downsample.1` }) : y;
+      let out: string;
+      if (bottleneck) {
+        const s1 = o.strideIn1x1 ? stride : 1;
+        out = g.relu(g.conv(y, `${b}.conv1`, { stride: s1, bn: `${b}.bn1` }), `${b}.relu1`);
+        out = g.relu(g.conv(out, `${b}.conv2`, { stride: stride / s1, pad: 1, bn: `${b}.bn2` }), `${b}.relu2`);
+        out = g.conv(out, `${b}.conv3`, { bn: `${b}.bn3` });
+      } else {
+        out = g.relu(g.conv(y, `${b}.conv1`, { stride, pad: 1, bn: `${b}.bn1` }), `${b}.relu1`);
+        out = g.conv(out, `${b}.conv2`, { pad: 1, bn: `${b}.bn2` });
+      }
+      y = g.relu(g.add(out, identity, `${b}.add`), `${b}.relu`);
+    }
+    taps.set(`layer${i + 1}`, y);
+  }
+  return taps;
+}
 
 /** The ResNet with these blocks per stage ('3,4,6,3'), or null. */
 export function resnetFromBlocks(bottleneck: boolean, counts: string): ResNetArch | null {
@@ -42,6 +85,8 @@ export const resnet: Family<ResNetArch> = {
   inferenceChannelsLast: true,
   trainChannelsLast: true,
   timmLayout: true,
+  onnxBlocks,
+  onnxHead: (g, features) => g.poolLinear(features, 'fc'),
   fromStateNames(names) {
     const b = blocksPerStage(names, /(?:^|\.)layer([1-4])\.(\d+)\.(conv\d)\./);
     return b ? (BY_BLOCKS[`${b.bottleneck ? 'bottleneck' : 'basic'}:${b.counts}`] ?? null) : null;

@@ -1,0 +1,39 @@
+// `cxrtune export RUN --format onnx --out model.onnx`: a trained classifier (run or checkpoint
+// folder) or lung segmenter folder as an ONNX file with its model card (app/export).
+import type { Command } from 'commander';
+import { EXPORT_FORMATS, exportModel, formatExport } from '../app/export/exportModel.js';
+import { act } from './act.js';
+import { jsonOption } from './options.js';
+import { jsonOut } from './jsonOut.js';
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description(
+      'write a trained model (classifier or lung segmenter) as an ONNX file for other runtimes (ONNX Runtime, ' +
+        'onnxruntime-web, OpenVINO, TensorRT): BatchNorm folded, dynamic batch, outputs logits and the ' +
+        'Grad-CAM layer, the model card in its metadata',
+    )
+    .argument('<model>', 'run folder (uses checkpoints/best), checkpoint folder, or lung segmenter folder')
+    .option('--format <f>', `output format: ${EXPORT_FORMATS.join(', ')}`, 'onnx')
+    .requiredOption('--out <file>', 'file to write (e.g. model.onnx)')
+    .addOption(jsonOption('print the export record as JSON'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  cxrtune export runs/m --format onnx --out runs/m/model.onnx',
+        '  cxrtune export models/lungs --format onnx --out lungs.onnx',
+        '',
+        "The input is 'pixels', uint8 [batch, H, W, 1|3]: the image as the model's preprocessing record",
+        'prepares it (docs/onnx.md); the normalisation is inside the graph.',
+      ].join('\n'),
+    )
+    .action(
+      act(async (model: string, o: { format: string; out: string; json?: boolean }) => {
+        const r = await exportModel({ model, format: o.format, out: o.out });
+        process.stdout.write(o.json ? jsonOut(r) : `${formatExport(r)}\n`);
+      }),
+    );
+}

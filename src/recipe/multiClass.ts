@@ -4,6 +4,7 @@
 //
 // Choices:
 // - Decisions are the arg-max class (ties to the lower index): a threshold is a two-class notion.
+// - No resamples asked (bootstrap 0): the AUC without an interval (NaN ends).
 // - One-vs-rest AUC ranks images by the class's own probability, class against all others, the
 //   usual reading for a screening question ("is it this class?"); the macro mean is their average.
 import { bootstrapAuc, type AucInterval, type BootstrapOptions } from './roc.js';
@@ -76,7 +77,15 @@ export function summarizeMultiClass(
       sensitivity: wilson(tp, support),
       ppv: wilson(tp, calledC),
       specificity: wilson(tn, negatives),
-      auc: bootstrapAuc(column, labels, { ...opts, positiveClass: c }),
+      auc:
+        opts.iterations === 0
+          ? {
+              ...bootstrapAuc(column, labels, { ...opts, iterations: 1, positiveClass: c }),
+              iterations: 0,
+              lo: NaN,
+              hi: NaN,
+            }
+          : bootstrapAuc(column, labels, { ...opts, positiveClass: c }),
     });
   }
   const macroAuc = perClass.reduce((a, f) => a + f.auc.value, 0) / numClasses;

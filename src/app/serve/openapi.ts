@@ -141,6 +141,11 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
             threshold: { type: 'number' },
             positiveClass: { type: 'string' },
             probabilities: { type: 'object', additionalProperties: { type: 'number' } },
+            heatmapClass: {
+              type: 'string',
+              description:
+                'The class the heatmap explains: the positive class, or with more than two classes the one called',
+            },
             format: { type: 'string', enum: ['png', 'jpeg', 'dicom'] },
             sha256: { type: 'string', description: 'SHA-256 of the uploaded bytes' },
             bytes: { type: 'integer' },

@@ -170,8 +170,10 @@ export interface StudyInference {
   /** Probability of the positive class. */
   probability: number;
   probabilities: number[];
-  /** Grad-CAM heatmap in [0, 1] at inputSize² (for the positive class). */
+  /** Grad-CAM heatmap in [0, 1] at inputSize², of `camClass`. */
   heat: Float32Array;
+  /** The class the heatmap explains: the positive class with two classes, the class called with more. */
+  camClass: number;
   /** The Grad-CAM layer's pooled activations (the refusal's feature distance reads them). */
   features: Float32Array;
 }
@@ -187,27 +189,45 @@ export async function inferStudies(
   studies: PreparedStudy[],
 ): Promise<StudyInference[]> {
   const S = meta.preprocessing.size;
-  const cam = await model.gradCamMaps(
+  const batchOf = (list: PreparedStudy[]) =>
     imagesBatch(
-      studies.map((s) => s.input.pixels),
+      list.map((s) => s.input.pixels),
       meta.preprocessing,
-    ),
-    meta.positiveClass,
-  );
+    );
+  const cam = await model.gradCamMaps(batchOf(studies), meta.positiveClass);
   const [, h, w] = cam.shape;
   const k = meta.classes.length;
   const C = cam.pooled.length / studies.length;
   // A recalibrated checkpoint (cxrtune calibrate): the same mapping evaluate applies.
   const probs = applyCalibration(cam.probs, k, meta.positiveClass, calibrationOf(meta));
-  return studies.map((_, i) => {
+  const out = studies.map((_, i) => {
     const probabilities = Array.from(probs.subarray(i * k, (i + 1) * k));
     return {
       probability: probabilities[meta.positiveClass]!,
       probabilities,
       heat: camHeatmap(cam.maps.subarray(i * h * w, (i + 1) * h * w), h, w, S, S),
+      camClass: meta.positiveClass,
       features: cam.pooled.slice(i * C, (i + 1) * C),
     };
   });
+  // More than two classes: the heatmap explains the class called, so a study called another class gets a
+  // second pass for that class (one per class called; two-class models never take it).
+  if (k > 2) {
+    const byClass = new Map<number, number[]>();
+    for (const [i, r] of out.entries()) {
+      const called = decideClass(r.probabilities, meta.positiveClass, meta.threshold);
+      if (called !== meta.positiveClass) byClass.set(called, [...(byClass.get(called) ?? []), i]);
+    }
+    for (const [c, idx] of byClass) {
+      const again = await model.gradCamMaps(batchOf(idx.map((i) => studies[i]!)), c);
+      const [, h2, w2] = again.shape;
+      for (const [j, i] of idx.entries()) {
+        out[i]!.heat = camHeatmap(again.maps.subarray(j * h2 * w2, (j + 1) * h2 * w2), h2, w2, S, S);
+        out[i]!.camClass = c;
+      }
+    }
+  }
+  return out;
 }
 
 export interface RenderedStudy {

@@ -130,6 +130,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       threshold: r.threshold,
       positiveClass: m.classes[m.positiveClass],
       probabilities: Object.fromEntries(m.classes.map((c, i) => [c, r.probabilities[i]])),
+      heatmapClass: m.classes[r.camClass],
       format: r.study.format,
       sha256: r.study.sha256,
       bytes: r.study.bytes,

@@ -137,7 +137,7 @@ interface Built {
 async function classifierExport(dir: string): Promise<Built> {
   const meta: CheckpointMeta = await readCheckpointMeta(dir);
   if (meta.arch === ENSEMBLE_ARCH)
-    throw new Error(`${dir} is an ensemble: export each member (cxrtune export MEMBER) and average their probabilities`);
+    throw new Error(`${dir} is an ensemble: export each member (cxrtune export MEMBER) and average their outputs`);
   const family = familyOf(meta.arch); // an unknown architecture ends here, in one line
   const sha256 = await verifiedSha256(dir, meta.weightsSha256);
   const { tensors } = await readSafetensors(join(dir, 'model.safetensors'));

@@ -1,7 +1,14 @@
 // `cxrtune data build`: sources (or a preset) → a manifest with patient-level splits.
 import { existsSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { adultMixedPreset, buildDataset, DATA_PRESETS, paperDaPreset, type BuildOptions } from '../data/build.js';
+import {
+  adultMixedPreset,
+  buildDataset,
+  DATA_PRESETS,
+  paperDaPreset,
+  tbShenzhenPreset,
+  type BuildOptions,
+} from '../data/build.js';
 import { BALANCE_MODES, type BalanceMode } from '../data/balance.js';
 import { LABEL_MAP_PRESETS } from '../data/labelMap.js';
 import { PATIENT_ID_RULES } from '../data/patientId.js';
@@ -21,7 +28,8 @@ export function registerDataBuild(data: Command): void {
         `(no pediatric rows), minage, views, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
         `options views, name), folder (one sub-folder per class; options ` +
         `rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options ` +
-        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
+        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views), tb-screening (the NLM ` +
+        `TB sets, images/ + masks/: the file name's last digit is the label; option name)`,
       collect,
     )
     .option(
@@ -29,7 +37,8 @@ export function registerDataBuild(data: Command): void {
       'paper-da: COVID-19 frontal X-rays of covid-chestxray vs as many negatives from kermany + ' +
         'nih/No_findings; adult-mixed: the same positives (+ cxnet with --with-cxnet) vs adult negatives only ' +
         "(nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
-        'balanced across splits (reads --data-dir)',
+        'balanced across splits; tb-shenzhen: normal vs tuberculosis of the Shenzhen hospital (lungs/shenzhen), ' +
+        'patient-level 80/20 split, with its task record (score lungs/montgomery as --external) (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--with-cxnet', "adult-mixed: add cxnet's positives (DATA/cxnet; a stronger provenance cue, see the notes)")
@@ -93,6 +102,9 @@ export function registerDataBuild(data: Command): void {
           '# adult negatives, unseen hospitals in validation',
         '  cxrtune data build --preset adult-mixed --split-by collection --out runs/data/adult-mixed-by-collection   ' +
           '# train on covid-chestxray positives, validate on cxnet + a held-out negative source',
+        '  cxrtune data build --preset tb-shenzhen --out runs/data/tb-shenzhen   # TB: train in Shenzhen',
+        '  cxrtune data build --source tb-screening:../shared/data/lungs/montgomery --external ' +
+          '--out runs/data/tb-montgomery   # TB: Montgomery County as the external set',
         '  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 ' +
           '--out runs/data/figure1   # an external set',
         '  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity ' +
@@ -110,13 +122,17 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
     if (!(DATA_PRESETS as readonly string[]).includes(o.preset))
       throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
     if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
+    if ((o.withKermany || o.withCxnet) && o.preset !== 'adult-mixed')
+      throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
     base =
       o.preset === 'adult-mixed'
         ? adultMixedPreset(o.dataDir, {
             kermany: Boolean(o.withKermany),
             ...(o.withCxnet ? { cxnet: true } : {}),
           })
-        : paperDaPreset(o.dataDir);
+        : o.preset === 'tb-shenzhen'
+          ? tbShenzhenPreset(o.dataDir)
+          : paperDaPreset(o.dataDir);
   } else if (o.withKermany || o.withCxnet) {
     throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
   }

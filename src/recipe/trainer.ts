@@ -65,6 +65,8 @@ export interface TrainerOptions {
    */
   lrFactors?: number[];
   precision?: Precision;
+  /** Precision of the validation pass (default `precision`). */
+  validPrecision?: Precision;
   classWeights?: number[];
   /** Default: the model's task's (engine/model.ts DEFAULT_LOSS). */
   loss?: LossSpec;
@@ -136,7 +138,10 @@ export class Trainer {
   /** The latest epoch's validation predictions (a threshold rule chooses on them; null before any). */
   lastValidation: ValidationPredictions | null = null;
   private readonly o: Required<
-    Omit<TrainerOptions, 'classWeights' | 'loss' | 'seedEpoch' | 'signal' | 'collective' | 'lrFactors'>
+    Omit<
+      TrainerOptions,
+      'classWeights' | 'loss' | 'seedEpoch' | 'signal' | 'collective' | 'lrFactors' | 'validPrecision'
+    >
   > &
     TrainerOptions;
   private scaler: GradScaler;
@@ -401,7 +406,7 @@ export class Trainer {
     const probs: number[] = [];
     const labels: number[] = [];
     for await (const batch of valid.epoch(e)) {
-      const r = await this.model.predict(batch, { precision: this.o.precision === 'fp16' ? 'fp16' : this.o.precision });
+      const r = await this.model.predict(batch, { precision: this.o.validPrecision ?? this.o.precision });
       for (const p of r.probs) probs.push(p);
       for (const l of batch.labels) labels.push(l);
     }

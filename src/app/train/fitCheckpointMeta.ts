@@ -4,6 +4,7 @@
 import type { CheckpointInput } from '../../engine/checkpoint.js';
 import { augmentRecord } from '../../data/augmentMode.js';
 import { readManifest } from '../../data/manifest.js';
+import { manifestTask, taskFor } from '../../data/task.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import type { ValidationPredictions } from '../../recipe/trainer.js';
 import { validationProtocolOf, type ProtocolInfo } from '../evaluate/protocol.js';
@@ -66,6 +67,8 @@ export function checkpointMeta(
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
+    // What it screens for: the dataset's task record (summary.json beside the manifest) over the class names.
+    task: taskFor(data.classes, data.positiveClass, manifestTask(cfg.manifest) ?? undefined),
     preprocessing: cfg.preprocessing,
     ...choice,
     training: {

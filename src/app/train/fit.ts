@@ -98,9 +98,10 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
       spacing: cfg.transfer.spacing,
       discriminative: cfg.transfer.discriminative,
       precision: cfg.compute.precision,
-      // A threshold rule chooses on the validation predictions: make them as every consumer does (fp32), or a
-      // rule's promise (sensitivity >= 0.9) breaks on the scores evaluate and serve compute.
-      ...(isSampleRule(trainThresholdRule(cfg.validation)) ? { validPrecision: 'fp32' as const } : {}),
+      // A threshold rule chooses on validation predictions made as every consumer makes them (fp32), or its
+      // promise (sensitivity >= 0.9) breaks on the scores evaluate and serve compute; the metrics that pick the
+      // best epoch stay in the training precision.
+      ...(isSampleRule(trainThresholdRule(cfg.validation)) ? { choicePrecision: 'fp32' as const } : {}),
       ...(classWeights ? { classWeights } : {}),
       transfer: cfg.transfer.mode,
       batchNorm: cfg.transfer.batchNorm,

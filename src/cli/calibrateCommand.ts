@@ -8,11 +8,13 @@ import { formatCalibration } from '../app/evaluate/formatCalibration.js';
 import { act } from './act.js';
 import {
   batchOption,
+  intOption,
   jsonOption,
   manifestOption,
   modelOption,
   precisionOption,
   quietOption,
+  seedOption,
   splitOption,
   threadsOption,
   lungsOption,
@@ -51,6 +53,16 @@ export function registerCalibrateCommand(program: Command): void {
       }),
     )
     .option('--no-smooth', "Platt: fit the 0/1 labels instead of Platt's smoothed targets")
+    .addOption(
+      intOption(
+        '--fit-sample <n>',
+        'fit on a seeded draw of about N images of the split (by patient, stratified by label) and hold the ' +
+          'rest apart: calibration.json reports them before and after (heldApart) and held-apart.csv lists them ' +
+          'for evaluate',
+        { min: 2 },
+      ),
+    )
+    .addOption(seedOption('seed of the --fit-sample draw (default 0)'))
     .option('--by <column>', 'report sensitivity/specificity for each value of this manifest column (default source)')
     .requiredOption('--out <dir>', 'new checkpoint folder (must not exist or be empty)')
     .addOption(precisionOption('inference precision (default fp32)'))
@@ -68,6 +80,8 @@ export function registerCalibrateCommand(program: Command): void {
           '--threshold youden --out runs/m/held-out-threshold',
         '  cxrtune calibrate --model runs/m/held-out-threshold --manifest site-b/manifest.csv --split all ' +
           '--method platt --out runs/m/site-b',
+        '  cxrtune calibrate --model runs/tb --manifest montgomery/manifest.csv --method platt ' +
+          '--threshold sensitivity:0.9 --fit-sample 30 --out runs/tb/montgomery   # the rest held apart',
         '',
         "Every consumer (evaluate, explain, audit, serve, pacs) applies model.json's calibration to the probabilities.",
       ].join('\n'),
@@ -83,6 +97,7 @@ export function registerCalibrateCommand(program: Command): void {
           threshold: o.threshold,
           smooth: o.smooth !== false,
           by: o.by,
+          ...(o.fitSample !== undefined ? { fitSample: o.fitSample, seed: o.seed ?? 0 } : {}),
           out: o.out,
           precision: o.precision,
           batch: o.batch,

@@ -7,6 +7,7 @@ import {
   DATA_PRESETS,
   paperDaPreset,
   threeClassPreset,
+  tbShenzhenPreset,
   type BuildOptions,
 } from '../data/build.js';
 import { BALANCE_MODES, type BalanceMode } from '../data/balance.js';
@@ -28,7 +29,8 @@ export function registerDataBuild(data: Command): void {
         `(no pediatric rows), minage, views, name), figure1 (the Figure 1 COVID-19 set: metadata.csv + images/; ` +
         `options views, name), folder (one sub-folder per class; options ` +
         `rule=${Object.keys(PATIENT_ID_RULES).join('|')}|regex:RE, classes=A|B, name), csv (options ` +
-        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views)`,
+        `path, label, patient, view, rule, keep), dicom (options labels=FILE, label, views), tb-screening (the NLM ` +
+        `TB sets, images/ + masks/: the file name's last digit is the label; option name)`,
       collect,
     )
     .option(
@@ -37,7 +39,8 @@ export function registerDataBuild(data: Command): void {
         'nih/No_findings; adult-mixed: the same positives (+ cxnet with --with-cxnet) vs adult negatives only ' +
         "(nih No_findings + Pneumonia, Montgomery + Shenzhen normals, covid-chestxray's non-COVID findings), sources " +
         "balanced across splits; three-class: covid / other pneumonia / normal (COVID-Net's classes) from the same " +
-        'collections (reads --data-dir)',
+        'collections; tb-shenzhen: normal vs tuberculosis of the Shenzhen hospital (lungs/shenzhen), ' +
+        'patient-level 80/20 split, with its task record (score lungs/montgomery as --external) (reads --data-dir)',
     )
     .option('--with-kermany', 'adult-mixed: add the paediatric Kermany negatives back (age then becomes a cue)')
     .option('--with-cxnet', "adult-mixed: add cxnet's positives (DATA/cxnet; a stronger provenance cue, see the notes)")
@@ -101,6 +104,9 @@ export function registerDataBuild(data: Command): void {
           '# adult negatives, unseen hospitals in validation',
         '  cxrtune data build --preset adult-mixed --split-by collection --out runs/data/adult-mixed-by-collection   ' +
           '# train on covid-chestxray positives, validate on cxnet + a held-out negative source',
+        '  cxrtune data build --preset tb-shenzhen --out runs/data/tb-shenzhen   # TB: train in Shenzhen',
+        '  cxrtune data build --source tb-screening:../shared/data/lungs/montgomery --external ' +
+          '--out runs/data/tb-montgomery   # TB: Montgomery County as the external set',
         '  cxrtune data build --source figure1:../shared/data/figure1 --label-map paper-da --split 1 ' +
           '--out runs/data/figure1   # an external set',
         '  cxrtune data build --source folder:../shared/data/kermany:rule=kermany --label-map identity ' +
@@ -118,6 +124,8 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
     if (!(DATA_PRESETS as readonly string[]).includes(o.preset))
       throw new Error(`unknown preset '${o.preset}' (${DATA_PRESETS.join(', ')})`);
     if (!existsSync(o.dataDir)) throw new Error(`data folder not found: ${o.dataDir} (set --data-dir)`);
+    if ((o.withKermany || o.withCxnet) && o.preset !== 'adult-mixed')
+      throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
     base =
       o.preset === 'adult-mixed'
         ? adultMixedPreset(o.dataDir, {
@@ -126,7 +134,9 @@ async function runDataBuild(o: DataBuildFlags): Promise<void> {
           })
         : o.preset === 'three-class'
           ? threeClassPreset(o.dataDir)
-          : paperDaPreset(o.dataDir);
+          : o.preset === 'tb-shenzhen'
+            ? tbShenzhenPreset(o.dataDir)
+            : paperDaPreset(o.dataDir);
   } else if (o.withKermany || o.withCxnet) {
     throw new Error(`${o.withKermany ? '--with-kermany' : '--with-cxnet'} goes with --preset adult-mixed`);
   }

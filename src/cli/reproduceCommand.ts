@@ -39,7 +39,10 @@ export function registerReproduceCommand(program: Command): void {
     )
     .option('--data <dir>', "real data in ../shared/data's layout (without it: phantoms, the mechanics only)")
     .option('--out <dir>', 'output folder (replaced if an earlier reproduce made it)', 'runs/reproduce')
-    .option('--task <list>', `tasks, comma-separated: ${REPRODUCE_TASK_NAMES.join(', ')} (default covid with --data)`)
+    .option(
+      '--task <list>',
+      `tasks, comma-separated: ${REPRODUCE_TASK_NAMES.join(', ')} (default covid,tb with --data)`,
+    )
     .option('--arms <list>', `arms, comma-separated: ${ARMS.join(', ')} (default all; traditional is always run)`)
     .addOption(intOption('--seeds <n>', 'seeds per arm (default 5)', { min: 1 }))
     .addOption(intOption('--epochs <n>', "epochs per run (default: the task recipe's)", { min: 1 }))

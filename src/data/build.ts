@@ -12,6 +12,7 @@ import type { SourceProblem, SourceRow } from './sources/source.js';
 import { undersample, oversample, type BalanceMode } from './balance.js';
 import { assignSplits, findPatientLeaks, groupUnits, parseSplit, type SplitSpec } from './split.js';
 import { summarise, type DatasetSummary } from './summary.js';
+import type { TaskDeclaration } from './task.js';
 import { writeFileAtomic } from '../util/atomicWrite.js';
 import { formatCsv } from './csv.js';
 import { errorMessage } from '../util/errorMessage.js';
@@ -57,6 +58,11 @@ export interface BuildOptions {
   verify?: Verify;
   /** Notes copied into the summary (e.g. what a preset stands in for). */
   notes?: string[];
+  /**
+   * What the dataset is for (data/task.ts): written to summary.json; training copies it into
+   * model.json so every consumer names the finding. Absent: it follows from the class names.
+   */
+  task?: TaskDeclaration;
   /** Concurrency of the image check (default 8). */
   concurrency?: number;
   /**
@@ -100,7 +106,7 @@ export function paperDaPreset(
   };
 }
 
-export const DATA_PRESETS = ['paper-da', 'adult-mixed', 'three-class'] as const;
+export const DATA_PRESETS = ['paper-da', 'adult-mixed', 'tb-shenzhen', 'three-class'] as const;
 export type DataPreset = (typeof DATA_PRESETS)[number];
 
 interface AdultMixedOptions {
@@ -204,6 +210,56 @@ export function threeClassPreset(
     ],
   };
 }
+
+/**
+ * Tuberculosis screening, trained in one hospital: the Shenzhen No. 3 People's Hospital set
+ * (lungs/shenzhen: 279 normal + 287 TB, each with its lung mask), split by patient 80/20
+ * (one image per patient: the file's stem). Both classes come from the one hospital, so its
+ * validation figure is INTERNAL but provenance cannot tell them apart; the honest figure is
+ * Montgomery County's set as an EXTERNAL one (`tbMontgomeryExternal`: another country, another
+ * scanner). The task record names the finding, so the page, the SR and the report say tuberculosis.
+ */
+export function tbShenzhenPreset(
+  dataDir: string,
+): Pick<BuildOptions, 'sources' | 'labelMap' | 'split' | 'notes' | 'task'> {
+  const d = resolve(dataDir);
+  return {
+    sources: [{ kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} }],
+    labelMap: 'identity',
+    split: '0.8,0.2',
+    task: TB_TASK,
+    notes: [
+      "tb-shenzhen: normal vs tuberculosis chest radiographs of the Shenzhen No. 3 People's Hospital (one " +
+        'image per patient); both classes from one hospital, so provenance cannot separate them',
+      'the validation split holds out patients of the same hospital (INTERNAL): score Montgomery County as ' +
+        'an external set (data build --source tb-screening:DATA/lungs/montgomery --external) for the honest figure',
+      "Shenzhen's lung masks are CC BY-NC-SA 4.0: a model trained with their lung crop inherits the " +
+        'non-commercial licence',
+    ],
+  };
+}
+
+/** The Montgomery County TB set (lungs/montgomery: 80 normal + 58 TB) as an external evaluation set. */
+export function tbMontgomeryExternal(
+  dataDir: string,
+): Pick<BuildOptions, 'sources' | 'labelMap' | 'external' | 'task'> {
+  return {
+    sources: [{ kind: 'tb-screening', path: join(resolve(dataDir), 'lungs', 'montgomery'), options: {} }],
+    labelMap: 'identity',
+    external: true,
+    task: TB_TASK,
+  };
+}
+
+/** The TB presets' task: the finding by name; its code and wording follow from data/task.ts' table. */
+const TB_TASK: TaskDeclaration = {
+  positive: 'tuberculosis',
+  finding: 'tuberculosis',
+  intendedUse:
+    'Research prototype to triage frontal (PA) adult chest radiographs for review for pulmonary tuberculosis ' +
+    'before a confirmatory test (the use WHO recommends for chest radiography). Not validated for children, ' +
+    'lateral views, other diseases, or as a sole basis for clinical decisions.',
+};
 
 /** What a build with cxnet's positives must say about them. */
 const CXNET_NOTES = [
@@ -310,6 +366,7 @@ export async function buildDataset(opts: BuildOptions): Promise<BuildResult> {
         ...(opts.stratifyBySource && !units ? { stratify: 'label × source' } : {}),
         balance,
         labelMap: labelMap.name,
+        ...(opts.task ? { task: opts.task } : {}),
         sources: opts.sources.map((s) => (typeof s === 'string' ? s : `${s.kind}:${s.path}`)),
       },
       null,

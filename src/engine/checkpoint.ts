@@ -39,8 +39,14 @@ export interface CheckpointMeta {
   /** The architecture; an ensemble folder says ENSEMBLE_ARCH and lists its members in `ensemble`. */
   arch: Arch | typeof ENSEMBLE_ARCH;
   classes: string[];
-  /** Index of the class whose probability is screened (e.g. 'covid'). */
+  /** Index of the class whose probability is screened (e.g. 'tuberculosis'). */
   positiveClass: number;
+  /**
+   * What the model screens for (data/task.ts TaskRecord: the finding's name and code, the classes'
+   * display names, the intended use); consumers read it through taskOfModel, which falls back on
+   * the class names for checkpoints without one.
+   */
+  task?: object;
   /** How an image file becomes this model's input (written by training, read by every consumer). */
   preprocessing: Preprocessing;
   dropout?: number;

@@ -65,6 +65,11 @@ export interface TrainerOptions {
    */
   lrFactors?: number[];
   precision?: Precision;
+  /**
+   * Precision of the validation predictions kept for a threshold rule (`lastValidation`); default
+   * `precision`. The validation metrics (and so the best epoch) stay in the training precision.
+   */
+  choicePrecision?: Precision;
   classWeights?: number[];
   /** Default: the model's task's (engine/model.ts DEFAULT_LOSS). */
   loss?: LossSpec;
@@ -136,7 +141,10 @@ export class Trainer {
   /** The latest epoch's validation predictions (a threshold rule chooses on them; null before any). */
   lastValidation: ValidationPredictions | null = null;
   private readonly o: Required<
-    Omit<TrainerOptions, 'classWeights' | 'loss' | 'seedEpoch' | 'signal' | 'collective' | 'lrFactors'>
+    Omit<
+      TrainerOptions,
+      'classWeights' | 'loss' | 'seedEpoch' | 'signal' | 'collective' | 'lrFactors' | 'choicePrecision'
+    >
   > &
     TrainerOptions;
   private scaler: GradScaler;
@@ -398,17 +406,23 @@ export class Trainer {
     if (this.model.spec.task === 'segment')
       throw new Error("validation metrics are a classifier's; a segmenter trains without");
     const k = this.model.spec.numClasses;
-    const probs: number[] = [];
-    const labels: number[] = [];
-    for await (const batch of valid.epoch(e)) {
-      const r = await this.model.predict(batch, { precision: this.o.precision === 'fp16' ? 'fp16' : this.o.precision });
-      for (const p of r.probs) probs.push(p);
-      for (const l of batch.labels) labels.push(l);
-    }
-    let p: Float64Array = Float64Array.from(probs);
-    let l: Int32Array = Int32Array.from(labels);
-    if (this.o.collective) ({ probs: p, labels: l } = await this.o.collective.gather(p, l));
-    this.lastValidation = { epoch: e, probs: p, labels: l, numClasses: k };
+    const pass = async (precision: Precision) => {
+      const probs: number[] = [];
+      const labels: number[] = [];
+      for await (const batch of valid.epoch(e)) {
+        const r = await this.model.predict(batch, { precision });
+        for (const p of r.probs) probs.push(p);
+        for (const l of batch.labels) labels.push(l);
+      }
+      let p: Float64Array = Float64Array.from(probs);
+      let l: Int32Array = Int32Array.from(labels);
+      if (this.o.collective) ({ probs: p, labels: l } = await this.o.collective.gather(p, l));
+      return { p, l };
+    };
+    const { p, l } = await pass(this.o.precision);
+    const choice = this.o.choicePrecision ?? this.o.precision;
+    const kept = choice === this.o.precision ? { p, l } : await pass(choice);
+    this.lastValidation = { epoch: e, probs: kept.p, labels: kept.l, numClasses: k };
     return validationMetrics(p, l, k, this.o.positiveClass, this.o.threshold);
   }
 }

@@ -20,7 +20,7 @@ import { evaluate } from '../../src/app/evaluate/evaluate.js';
 import { parseCsv } from '../../src/data/csv.js';
 import { applyPlatt } from '../../src/recipe/plattScaling.js';
 import { applyTemperature } from '../../src/recipe/temperatureScaling.js';
-import { youdenThreshold } from '../../src/recipe/metrics.js';
+import { chooseThreshold } from '../../src/recipe/threshold.js';
 import { loadServedModel } from '../../src/app/serve/servedModel.js';
 import { modelCard } from '../../src/app/serve/modelCard.js';
 import { screenStudy } from '../../src/app/serve/screen.js';
@@ -146,7 +146,7 @@ test(
       x.values.label === 'covid' ? 1 : 0,
     );
     assert.ok(
-      Math.abs(r.after.threshold - youdenThreshold(pos, labels).threshold) < 1e-6,
+      Math.abs(r.after.threshold - chooseThreshold(pos, labels, { kind: 'youden' }).threshold) < 1e-6,
       'the Youden point of the raw scores (predictions.csv keeps 6 decimals)',
     );
     const meta = await readCheckpointMeta(join(dir, 'ck-thr'));
@@ -179,6 +179,58 @@ test(
     assert.match(card.figures.map((f) => f.why).join(' '), /one source/);
   },
 );
+
+test('--fit-sample: fit on a seeded draw by patient, the rest held apart; evaluate there agrees', async () => {
+  // A site's own images: the phantoms under new patient ids (none trained the checkpoint).
+  const m = readManifest(manifest);
+  const site = join(dir, 'site', 'manifest.csv');
+  mkdirSync(join(dir, 'site'), { recursive: true });
+  await writeManifest(
+    site,
+    m.rows.map((r) => ({
+      ...r,
+      path: join(m.dir, r.path),
+      extra: {},
+      patientId: `site:${r.patientId}`,
+      split: 'test',
+    })),
+  );
+  const o = { model: ck, manifest: site, method: 'platt' as const, threshold: 'sensitivity:0.9', fitSample: 16 };
+  const r = await calibrate({ ...o, seed: 3, out: join(dir, 'ck-site') });
+  const h = r.heldApart!;
+  assert.equal(r.sample.n + h.n, 40);
+  assert.ok(Math.abs(r.sample.n - 16) <= 2, `fitted on ${r.sample.n}`);
+  assert.equal(r.record?.fittedOn.n, r.sample.n); // model.json names the fitted sample, not the whole set
+  // Both classes on both sides (the draw is stratified by label).
+  assert.ok(r.sample.positives > 0 && r.sample.negatives > 0 && h.positives > 0 && h.negatives > 0);
+  const held = readManifest(h.manifest);
+  assert.equal(held.rows.length, h.n);
+  assert.ok(held.rows.every((x) => x.split === 'test'));
+  // The held-apart figures are what evaluate measures on held-apart.csv, before and after.
+  const after = await evaluate({
+    model: join(dir, 'ck-site'),
+    manifest: h.manifest,
+    out: join(dir, 'ev-a'),
+    bootstrap: 0,
+  });
+  const before = await evaluate({ model: ck, manifest: h.manifest, out: join(dir, 'ev-b'), bootstrap: 0 });
+  const counts = (p: { num: number; den: number }) => [p.num, p.den];
+  assert.deepEqual(counts(after.metrics.sensitivity), counts(h.after.all.sensitivity));
+  assert.deepEqual(counts(after.metrics.specificity), counts(h.after.all.specificity));
+  assert.deepEqual(counts(before.metrics.sensitivity), counts(h.before.all.sensitivity));
+  assert.deepEqual(counts(before.metrics.specificity), counts(h.before.all.specificity));
+  assert.ok(Math.abs(after.metrics.auc.value - h.auc.value) < 1e-9);
+  // The same seed draws the same sample; another seed another one.
+  const again = await calibrate({ ...o, seed: 3, out: join(dir, 'ck-site-2') });
+  assert.deepEqual(
+    readManifest(again.heldApart!.manifest).rows.map((x) => x.path),
+    held.rows.map((x) => x.path),
+  );
+  await assert.rejects(
+    calibrate({ ...o, fitSample: 40, out: join(dir, 'ck-site-3') }),
+    /--fit-sample 40: needs at least 2 and fewer than the 40 images/,
+  );
+});
 
 test('calibrate refuses bad input with one line', async () => {
   await assert.rejects(

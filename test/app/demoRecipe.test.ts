@@ -22,6 +22,22 @@ test('recipes are named, and an unknown one is refused', () => {
   assert.throws(() => recipeNamed('best'), /unknown recipe 'best' \(recommended, paper\)/);
 });
 
+test('the tb task: Shenzhen by patient, the WHO sensitivity threshold; training as the recipe; covid unchanged', () => {
+  assert.equal(recipeNamed('recommended', 'covid'), RECOMMENDED);
+  const tb = recipeNamed('recommended', 'tb');
+  assert.deepEqual(
+    { task: tb.task, data: tb.data, splitBy: tb.splitBy, threshold: tb.threshold },
+    { task: 'tb', data: 'tb-shenzhen', splitBy: 'patient', threshold: 'sensitivity:0.9' },
+  );
+  // Everything that trains is the recommended recipe's.
+  const { task, data, splitBy, threshold, summary, ...training } = tb;
+  const { task: t0, data: d0, splitBy: s0, threshold: th0, summary: su0, ...training0 } = RECOMMENDED;
+  assert.deepEqual(training, training0);
+  assert.equal(recipeNamed('paper', 'tb').threshold, 0.5); // the paper's protocol keeps its own
+  assert.equal(recipeNamed('paper', 'tb').data, 'tb-shenzhen');
+  assert.throws(() => recipeNamed('recommended', 'flu' as never), /unknown task 'flu' \(covid, tb\)/);
+});
+
 test('the demo on a manifest runs the recommended recipe: lung crop, augmentation and threshold rule in model.json', {
   timeout: 10 * 60_000,
 }, async () => {

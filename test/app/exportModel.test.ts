@@ -112,7 +112,7 @@ test('a segmenter folder → ONNX: the engine’s per-pixel logits', async () =>
   assert.equal(r.task, 'segmentation');
   const bytes = new Uint8Array(readFileSync(out));
   const card = JSON.parse(onnxMetadata(bytes)[MODEL_CARD_KEY]!);
-  assert.equal(card.task, 'segmentation');
+  assert.equal(card.kind, 'segmentation');
   assert.equal(card.threshold, 0.5);
   const px = grayBatch(2, 9);
   const s = await ort.InferenceSession.create(bytes);

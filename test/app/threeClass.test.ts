@@ -57,7 +57,7 @@ test('evaluate: the 3 × 3 confusion and per-class figures are those of predicti
   const probs = recs.flatMap((r) => CLASSES.map((c) => Number(r[`p_${c}`])));
   const called = argMax(probs, 3);
   const want = CLASSES.map(() => [0, 0, 0]);
-  recs.forEach((r, i) => want[CLASSES.indexOf(r.label!)]![called[i]!]!++);
+  for (const [i, r] of recs.entries()) want[CLASSES.indexOf(r.label!)]![called[i]!]!++;
   assert.deepEqual(mc.confusion, want);
   assert.ok(
     mc.confusion.every((row) => row[2]! === row.reduce((a, b) => a + b, 0)),

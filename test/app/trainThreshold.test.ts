@@ -1,5 +1,5 @@
 // Thresholds that travel: `train --threshold youden|sensitivity:X` chooses the threshold on
-// each kept checkpoint's validation predictions (checked against youdenThreshold by hand on
+// each kept checkpoint's validation predictions (checked against the rule's choice recomputed on
 // the same predictions), model.json records it in calibrate's form with the validation
 // split's protocol, the summary names the protocol and warns on INTERNAL; evaluate labels
 // every source of the evaluated set with its protocol and its sensitivity/specificity.
@@ -30,12 +30,8 @@ import {
 } from '../../src/app/train/trainThreshold.js';
 import { thresholdArg as thresholdArgOf } from '../../src/cli/thresholdOption.js';
 import { registerTrainCommand } from '../../src/cli/trainCommand.js';
-import {
-  positiveColumn,
-  thresholdForSensitivity,
-  thresholdForSpecificity,
-  youdenThreshold,
-} from '../../src/recipe/metrics.js';
+import { positiveColumn } from '../../src/recipe/metrics.js';
+import { chooseThreshold } from '../../src/recipe/threshold.js';
 import { wilson } from '../../src/recipe/wilson.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxrtune-thr-'));
@@ -116,7 +112,7 @@ test(
     const learner = await Learner.load(best, { threads: 2 });
     const pred = await learner.predictSet(readManifest(manifest), { split: 'valid', batch: 8 });
     const pos = positiveColumn(pred.probs, 2, 1);
-    const y = youdenThreshold(pos, pred.labels);
+    const y = chooseThreshold(pos, pred.labels, { kind: 'youden' }); // Youden's point, halfway to the next score
     assert.ok(Math.abs(meta.threshold - y.threshold) < 1e-6, `model.json ${meta.threshold} vs youden ${y.threshold}`);
     const c = counts(pos, pred.labels, y.threshold);
     assert.ok(c.tp + c.fn > 0 && c.tn + c.fp > 0, 'both classes in the validation split');
@@ -208,7 +204,7 @@ test(
       bootstrap: 0,
       threshold: 'specificity:0.75',
     });
-    const wantSpec = thresholdForSpecificity(pos, pred.labels, 0.75).threshold;
+    const wantSpec = chooseThreshold(pos, pred.labels, { kind: 'specificity', target: 0.75 }).threshold;
     assert.ok(Math.abs(spec.model.threshold - wantSpec) < 1e-6, `${spec.model.threshold} vs ${wantSpec}`);
     assert.equal(spec.model.thresholdRule, 'specificity:0.75');
     assert.match(
@@ -223,7 +219,7 @@ test(
       bootstrap: 0,
       threshold: 'sensitivity:1',
     });
-    const wantSens = thresholdForSensitivity(pos, pred.labels, 1).threshold;
+    const wantSens = chooseThreshold(pos, pred.labels, { kind: 'sensitivity', target: 1 }).threshold;
     assert.ok(Math.abs(sens.model.threshold - wantSens) < 1e-6, `${sens.model.threshold} vs ${wantSens}`);
     assert.equal(sens.metrics.sensitivity.value, 1);
     assert.equal(sens.metrics.atTargetSensitivity?.target, 1);
@@ -270,11 +266,40 @@ test(
     const meta = await readCheckpointMeta(join(s.runDir, 'checkpoints', 'best'));
     const learner = await Learner.load(s.runDir, { threads: 2 });
     const pred = await learner.predictSet(readManifest(file), { split: 'valid', batch: 8 });
-    const want = thresholdForSensitivity(positiveColumn(pred.probs, 2, 1), pred.labels, 0.8);
+    const want = chooseThreshold(positiveColumn(pred.probs, 2, 1), pred.labels, { kind: 'sensitivity', target: 0.8 });
     assert.ok(Math.abs(meta.threshold - want.threshold) < 1e-6, `${meta.threshold} vs ${want.threshold}`);
     const lines = formatThresholdSummary(s.threshold!);
     assert.equal(lines.length, 1);
     assert.match(lines[0]!, /chosen by sensitivity:0\.8 on SOURCE-HELD-OUT validation/);
+    // Trained in bf16, the rule still chooses on fp32 predictions, the ones every consumer computes: a
+    // threshold set at one image's bf16 score would let that image (and its neighbours) fall below it.
+    const b = await trainRun(
+      resolveTrainConfig(
+        {},
+        {
+          manifest: file,
+          arch: 'resnet18',
+          out: join(dir, 'held-bf16'),
+          size: 32,
+          batch: 8,
+          epochs: 1,
+          lrMax: 3e-3,
+          threads: 2,
+          precision: 'bf16',
+          threshold: 'sensitivity:0.8',
+        },
+      ),
+    );
+    const metaB = await readCheckpointMeta(join(b.runDir, 'checkpoints', 'best'));
+    const predB = await (await Learner.load(b.runDir, { threads: 2 })).predictSet(readManifest(file), {
+      split: 'valid',
+      batch: 8,
+    });
+    const wantB = chooseThreshold(positiveColumn(predB.probs, 2, 1), predB.labels, {
+      kind: 'sensitivity',
+      target: 0.8,
+    });
+    assert.ok(Math.abs(metaB.threshold - wantB.threshold) < 1e-6, `${metaB.threshold} vs ${wantB.threshold}`);
   },
 );
 
@@ -292,13 +317,16 @@ test('trainThresholdChoice on hand-made predictions: youden, sensitivity:X, fixe
     sources: ['a'],
   };
   const y = trainThresholdChoice({ kind: 'youden' }, 0.5, pred, 2, 1, sample);
-  assert.equal(y.threshold, 0.4);
+  assert.equal(y.threshold, (0.4 + 0.3) / 2); // halfway down to the next score: the same decisions
   const ev = (y.thresholdChoice as { evaluation: { sensitivity: unknown; specificity: unknown; protocol: string } })
     .evaluation;
   assert.deepEqual(ev.sensitivity, wilson(3, 3));
   assert.deepEqual(ev.specificity, wilson(3, 4));
   assert.equal(ev.protocol, 'source-held-out');
-  assert.equal(trainThresholdChoice({ kind: 'sensitivity', target: 0.6 }, 0.5, pred, 2, 1, sample).threshold, 0.7);
+  assert.equal(
+    trainThresholdChoice({ kind: 'sensitivity', target: 0.6 }, 0.5, pred, 2, 1, sample).threshold,
+    (0.7 + 0.6) / 2,
+  );
   // Fixed rule, or predictions of another epoch: the provisional threshold, no record.
   assert.deepEqual(trainThresholdChoice({ kind: 'fixed', value: 0.3 }, 0.3, pred, 2, 1, sample), { threshold: 0.3 });
   assert.deepEqual(trainThresholdChoice({ kind: 'youden' }, 0.5, pred, 1, 1, sample), { threshold: 0.5 });

@@ -17,6 +17,7 @@ import { dumpSr } from '../../src/app/pacs/srDump.js';
 import { boundaryOf, buildMultipart, parseMultipart } from '../../src/app/pacs/multipartRelated.js';
 import { packFiles, unpackFiles } from '../../src/app/pacs/outbox.js';
 import { WorklistStore } from '../../src/app/pacs/worklistStore.js';
+import { taskFor } from '../../src/data/task.js';
 import { cxrDicom } from './cxrDicom.js';
 
 test('UIDs: 2.25 + the UUID as an integer; name-based ones are stable and distinct', () => {
@@ -63,7 +64,8 @@ test(
     const src = readSourceHeader(cxrDicom({ patientName: 'Doe^Jane', patientId: 'MRN-1' }).bytes);
     const p = 0.7306720018386841; // a float32 probability as the engine returns it
     const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
-    const f = { probability: p, threshold: 0.5, positive: true, label: 'covid', positiveClass: 'covid' };
+    const task = taskFor(['normal', 'covid'], 1);
+    const f = { probability: p, threshold: 0.5, positive: true, label: 'covid', positiveClass: 'covid', task };
     const sr = readDicomFile(writeDicomFile(buildScreeningSr(src, f, MODEL, uids)));
     assert.equal(srProbability(sr), p);
     assert.equal(str(sr, 'SOPInstanceUID'), uids.srSop);
@@ -84,7 +86,7 @@ test(
       'cxrtune mobilenet_v2',
       MODEL.version,
       MODEL.sha256,
-      'positive: covid (probability 0.731 >= threshold 0.5)',
+      'positive: COVID-19 pneumonia (probability 0.731 >= threshold 0.5)',
       SR_DISCLAIMER,
     ]);
     const evidence = (sr.CurrentRequestedProcedureEvidenceSequence as Dataset[])[0]!;
@@ -95,7 +97,10 @@ test(
     const dump = dumpSr(sr);
     assert.match(
       dump,
-      /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.7306720018 \[FD 0\.7306720018386841\]/,
+      new RegExp(
+        /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of COVID-19 pneumonia"\) = /.source +
+          /0\.7306720018 \[FD 0\.7306720018386841\]/.source,
+      ),
     );
     assert.match(
       dump,
@@ -110,11 +115,61 @@ test(
     );
     assert.ok(
       (neg.ContentSequence as Dataset[]).some(
-        (c) => c.TextValue === 'negative: normal (probability of covid 0.200 < threshold 0.5)',
+        (c) => c.TextValue === 'negative: normal (probability of COVID-19 pneumonia 0.200 < threshold 0.5)',
       ),
     );
   },
 );
+
+test('SR of a tuberculosis model: the coded finding is pulmonary TB (SNOMED CT), the words never COVID-19', () => {
+  const src = readSourceHeader(cxrDicom().bytes);
+  const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
+  const task = taskFor(['normal', 'tuberculosis'], 1);
+  const f = {
+    probability: 0.81,
+    threshold: 0.32,
+    positive: true,
+    label: 'tuberculosis',
+    positiveClass: 'tuberculosis',
+  };
+  const sr = readDicomFile(writeDicomFile(buildScreeningSr(src, { ...f, task }, MODEL, uids)));
+  const content = sr.ContentSequence as Dataset[];
+  const first = (v: unknown) => (Array.isArray(v) ? v[0] : v) as Dataset;
+  const coded = content.filter((c) => c.ValueType === 'CODE').map((c) => [first(c.ConceptNameCodeSequence), c]);
+  const screened = coded.find(([n]) => n.CodeValue === 'screened-for');
+  assert.ok(screened, 'a CODE item names the finding screened for');
+  const [name, it] = screened;
+  assert.equal(name.CodingSchemeDesignator, '99CXRTUNE');
+  const value = first(it.ConceptCodeSequence);
+  assert.deepEqual(
+    [value.CodeValue, value.CodingSchemeDesignator, value.CodeMeaning],
+    ['154283005', 'SCT', 'Pulmonary tuberculosis'],
+  );
+  const numName = first(content.find((c) => c.ValueType === 'NUM')!.ConceptNameCodeSequence);
+  assert.equal(numName.CodeMeaning, 'Probability of tuberculosis');
+  assert.ok(content.some((c) => c.TextValue === 'positive: tuberculosis (probability 0.810 >= threshold 0.32)'));
+  const dump = dumpSr(sr);
+  assert.match(
+    dump,
+    /CONTAINS CODE \(screened-for, 99CXRTUNE, "Finding screened for"\) = \(154283005, SCT, "Pulmonary tuberculosis"\)/,
+  );
+  assert.doesNotMatch(dump, /covid/i);
+  // The COVID-19 model's SR carries its own code (SNOMED CT 840539006).
+  const covid = dumpSr(
+    readDicomFile(
+      writeDicomFile(
+        buildScreeningSr(
+          src,
+          { ...f, positiveClass: 'covid', label: 'covid', task: taskFor(['normal', 'covid'], 1) },
+          MODEL,
+          uids,
+        ),
+      ),
+    ),
+  );
+  assert.match(covid, /= \(840539006, SCT, "COVID-19"\)/);
+  assert.doesNotMatch(covid, /tuberculosis/i);
+});
 
 test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey input', async () => {
   const src = readSourceHeader(cxrDicom().bytes);
@@ -129,7 +184,14 @@ test('secondary capture: RGB overlay; where heat is 0 the pixels are the grey in
     writeDicomFile(
       buildOverlaySc(
         src,
-        { probability: 0.4, threshold: 0.5, positive: false, label: 'normal', positiveClass: 'covid' },
+        {
+          probability: 0.4,
+          threshold: 0.5,
+          positive: false,
+          label: 'normal',
+          positiveClass: 'tuberculosis',
+          task: taskFor(['normal', 'tuberculosis'], 1),
+        },
         MODEL,
         uids,
         ov,

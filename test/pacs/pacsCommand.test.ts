@@ -12,6 +12,7 @@ import { buildScreeningSr } from '../../src/app/pacs/screeningSr.js';
 import { resultUids } from '../../src/app/pacs/resultUids.js';
 import { readSourceHeader } from '../../src/app/pacs/sourceHeader.js';
 import { cxrDicom } from './cxrDicom.js';
+import { taskFor } from '../../src/data/task.js';
 
 const ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'cliEntry.ts');
 const run = (args: string[]) =>
@@ -28,7 +29,14 @@ test('pacs dump-sr prints the tags and the content tree', async () => {
     const model = { arch: 'resnet18', version: 'v1', sha256: 'cd'.repeat(32), software: 'cxrtune 0.1.0' };
     const sr = buildScreeningSr(
       src,
-      { probability: 0.125, threshold: 0.4, positive: false, label: 'normal', positiveClass: 'covid' },
+      {
+        probability: 0.125,
+        threshold: 0.4,
+        positive: false,
+        label: 'normal',
+        positiveClass: 'covid',
+        task: taskFor(['normal', 'covid'], 1),
+      },
       model,
       resultUids(src.studyUid, src.sopUid, model.sha256),
     );
@@ -36,12 +44,15 @@ test('pacs dump-sr prints the tags and the content tree', async () => {
     const r = await run(['pacs', 'dump-sr', join(dir, 'sr.dcm')]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /\(0008,0060\) Modality = SR/);
-    assert.match(r.out, /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of covid"\) = 0\.125 \[FD 0\.125\]/);
+    assert.match(
+      r.out,
+      /CONTAINS NUM \(probability, 99CXRTUNE, "Probability of COVID-19 pneumonia"\) = 0\.125 \[FD 0\.125\]/,
+    );
     assert.match(
       r.out,
       new RegExp(
         /CONTAINS TEXT \(decision, 99CXRTUNE, "Decision"\) = /.source +
-          /"negative: normal \(probability of covid 0\.125 < threshold 0\.4\)"/.source,
+          /"negative: normal \(probability of COVID-19 pneumonia 0\.125 < threshold 0\.4\)"/.source,
       ),
     );
   } finally {

@@ -166,9 +166,10 @@ test('threshold rules are explicit; per-source rates carry Wilson intervals', ()
   assert.throws(() => parseThresholdRule('best'), /unknown threshold rule 'best'/);
   const pos = [0.9, 0.8, 0.7, 0.4, 0.6, 0.3, 0.2, 0.1];
   const y = [1, 1, 1, 1, 0, 0, 0, 0];
-  // Youden: at 0.7, sensitivity 3/4 and specificity 4/4 (J 0.75) beat 0.4 (4/4, 3/4, same J, lower threshold).
-  assert.equal(chooseThreshold(pos, y, { kind: 'youden' }).threshold, 0.7);
-  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 1 }).threshold, 0.4);
+  // Youden: at 0.7, sensitivity 3/4 and specificity 4/4 (J 0.75) beat 0.4 (4/4, 3/4, same J, lower threshold);
+  // the threshold lies halfway down to the next score (the same decisions).
+  assert.equal(chooseThreshold(pos, y, { kind: 'youden' }).threshold, (0.7 + 0.6) / 2);
+  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 1 }).threshold, (0.4 + 0.3) / 2);
   const g = ratesByGroup(pos, y, ['a', 'a', 'b', 'b', 'a', 'b', 'b', 'b'], 0.5);
   assert.deepEqual(
     g.map((r) => [r.group, r.n, r.positives, r.negatives]),

@@ -88,35 +88,38 @@ test('parse: bad input names the fault and the accepted forms of the command', (
 
 test('choose on the hand-worked table: Youden (ties: the highest threshold), sensitivity and specificity', () => {
   // J = .5 at .8, .6 and .4: the most specific, .8.
+  // Each threshold halfway down to the next lower score: the same decisions, with a margin.
   assert.deepEqual(chooseThreshold(pos, y, { kind: 'youden' }), {
-    threshold: 0.8,
+    threshold: 0.75,
     sensitivity: 0.5,
     specificity: 1,
     j: 0.5,
   });
   // The highest threshold whose sensitivity reaches the target.
   assert.deepEqual(chooseThreshold(pos, y, { kind: 'sensitivity', target: 0.75 }), {
-    threshold: 0.6,
+    threshold: (0.6 + 0.5) / 2,
     sensitivity: 0.75,
     specificity: 0.75,
     j: 0.5,
   });
-  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 0.7 }).threshold, 0.6);
-  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 1 }).threshold, 0.4);
-  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 0.25 }).threshold, 0.9);
+  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 0.7 }).threshold, (0.6 + 0.5) / 2);
+  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 1 }).threshold, (0.4 + 0.3) / 2);
+  assert.equal(chooseThreshold(pos, y, { kind: 'sensitivity', target: 0.25 }).threshold, (0.9 + 0.8) / 2);
   // The lowest threshold whose specificity reaches the target.
   assert.deepEqual(chooseThreshold(pos, y, { kind: 'specificity', target: 0.75 }), {
-    threshold: 0.6,
+    threshold: (0.6 + 0.5) / 2,
     sensitivity: 0.75,
     specificity: 0.75,
     j: 0.5,
   });
-  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 1 }).threshold, 0.8);
-  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 0.5 }).threshold, 0.4);
-  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 0.2 }).threshold, 0.3);
+  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 1 }).threshold, 0.75);
+  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 0.5 }).threshold, (0.4 + 0.3) / 2);
+  assert.equal(chooseThreshold(pos, y, { kind: 'specificity', target: 0.2 }).threshold, (0.3 + 0.2) / 2);
+  // The lowest score chosen: 1e-6 below it.
+  assert.equal(chooseThreshold([0.9, 0.2], [1, 1], { kind: 'sensitivity', target: 1 }).threshold, 0.2 - 1e-6);
   // Positive class 0: the same images positive, their label now 0.
   const y0 = y.map((v) => 1 - v);
-  assert.equal(chooseThreshold(pos, y0, { kind: 'youden' }, 0).threshold, 0.8);
+  assert.equal(chooseThreshold(pos, y0, { kind: 'youden' }, 0).threshold, 0.75);
   // The top score is a negative's: no observed threshold has specificity 1.
   assert.throws(
     () => chooseThreshold([0.9, 0.1], [0, 1], { kind: 'specificity', target: 1 }),
@@ -139,8 +142,8 @@ test('resolve: fixed, keep, mapped through temperature and Platt, sample rules',
   const p = { method: 'platt' as const, parameters: { a: 1, b: Math.log(3) } };
   assert.ok(Math.abs(resolveThreshold({ kind: 'mapped' }, { raw: 0.5, calibration: p }) - 0.75) < 1e-12);
   assert.throws(() => resolveThreshold({ kind: 'mapped' }, { current: 0.5 }), /needs a calibration/);
-  assert.equal(resolveThreshold({ kind: 'youden' }, { current: 0.5, sample: { pos, labels: y } }), 0.8);
-  assert.equal(resolveThreshold({ kind: 'specificity', target: 0.5 }, { sample: { pos, labels: y } }), 0.4);
+  assert.equal(resolveThreshold({ kind: 'youden' }, { current: 0.5, sample: { pos, labels: y } }), 0.75);
+  assert.equal(resolveThreshold({ kind: 'specificity', target: 0.5 }, { sample: { pos, labels: y } }), (0.4 + 0.3) / 2);
   assert.throws(() => resolveThreshold({ kind: 'youden' }, { current: 0.5 }), /'youden' needs a labelled sample/);
 });
 

@@ -55,13 +55,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   step('lr-find');
   const run = await demoTrain(c, manifest, lr);
   step('train');
-  const { evalDir, evaluation, external, headline } = await demoEvaluate(c, manifest);
+  const { evalDir, evaluation, external, externalDir, headline } = await demoEvaluate(c, manifest);
   step('evaluate');
   const gradcam = await demoExplain(c, manifest, evalDir);
   step('explain');
   const shortcut = await demoAudit(c, manifest);
   step('audit');
-  const reportFile = await demoReport(c, evalDir, external !== null);
+  const reportFile = await demoReport(c, evalDir, externalDir);
   step('report');
   return {
     out,
@@ -84,16 +84,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
 }
 
 /** 7. Report: report.html over the run and its evaluations. */
-async function demoReport(c: DemoContext, evalDir: string, external: boolean): Promise<string> {
+async function demoReport(c: DemoContext, evalDir: string, externalDir: string | null): Promise<string> {
   const { o, out, runDir, real, log } = c;
   const reportFile = join(out, 'report.html');
   log(`[${stepNo(c, 7)}] report → ${reportFile}`);
   await buildReport({
     run: runDir,
-    evals: external ? [evalDir, join(out, 'eval-figure1')] : [evalDir],
+    evals: externalDir ? [evalDir, externalDir] : [evalDir],
     out: reportFile,
     title: real
-      ? `cxrtune — the ${c.recipe?.name ?? 'paper'} recipe on ${o.data ?? o.manifest}`
+      ? `cxrtune — the ${c.recipe?.name ?? 'paper'} recipe${c.recipe?.task === 'tb' ? ' for tuberculosis' : ''} ` +
+        `on ${o.data ?? o.manifest}`
       : 'cxrtune demo — phantoms',
   });
   return reportFile;

@@ -11,7 +11,7 @@ import type { TrainerCallback } from '../../recipe/callbacks.js';
 import type { CamCheckResult } from '../interpret/camCheck.js';
 import type { Evaluation } from '../evaluate/evaluationRecord.js';
 import type { RunSummary } from '../train/experiment.js';
-import { recipeNamed, type RealDataRecipe, type RecipeName } from './realDataRecipe.js';
+import { recipeNamed, type DemoTaskName, type RealDataRecipe, type RecipeName } from './realDataRecipe.js';
 
 export interface DemoOptions {
   out: string;
@@ -21,6 +21,8 @@ export interface DemoOptions {
   manifest?: string;
   /** Real data: which recipe (default recommended). */
   recipe?: RecipeName;
+  /** Real data: which task (default covid; tb: train in Shenzhen, score Montgomery as the external set). */
+  task?: DemoTaskName;
   /** Real data: a lung segmenter to use instead of the cached or newly trained one. */
   lungs?: string;
   /** Weights file/folder, 'auto' (default: CXRTUNE_PRETRAINED, else the shared MobileNetV2 when present) or 'none'. */
@@ -51,7 +53,7 @@ export interface DemoResult {
   run: RunSummary;
   /** The validation split's evaluation (its protocol: evaluation.protocol). */
   evaluation: Evaluation;
-  /** Real data: figure1 as an external set, when ../shared/data has it. */
+  /** Real data: the task's external set (covid: figure1; tb: Montgomery), when the data folder has it. */
   external: Evaluation | null;
   /** The figure the report headlines: source-held-out, else external, else (labelled INTERNAL) the validation. */
   headline: Evaluation;
@@ -121,6 +123,8 @@ export interface DemoContext {
 /** Settings from the options: real data or phantoms, weights (and the arch they declare), sizes. */
 export async function demoContext(o: DemoOptions, out: string, log: (line: string) => void): Promise<DemoContext> {
   const real = Boolean(o.data || o.manifest);
+  if (o.task && o.task !== 'covid' && !real)
+    throw new Error(`--task ${o.task} runs on real radiographs: give --data DIR (or --manifest)`);
   const seed = o.seed ?? 0;
   const precision: Precision = o.precision ?? (cpuHasBf16() ? 'bf16' : 'fp32');
   const threads = o.threads ?? physicalCores();
@@ -135,7 +139,7 @@ export async function demoContext(o: DemoOptions, out: string, log: (line: strin
     const meta = (await weightsInfo(pretrained)).metadata;
     if (meta.arch && (ARCHS as readonly string[]).includes(meta.arch)) arch = meta.arch as Arch;
   }
-  const recipe = real ? { ...recipeNamed(o.recipe ?? 'recommended') } : null;
+  const recipe = real ? { ...recipeNamed(o.recipe ?? 'recommended', o.task ?? 'covid') } : null;
   if (recipe && !o.arch && !(pretrained && o.pretrained && o.pretrained !== 'auto')) arch = recipe.arch;
   const size = o.size ?? recipe?.size ?? PHANTOM_DEMO.size;
   const batch = o.batch ?? recipe?.batch ?? PHANTOM_DEMO.batch;

@@ -2,7 +2,7 @@
 // --data, or phantoms drawn now) and 2. on real data, a lung mask for every image.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { adultMixedPreset, buildDataset, paperDaPreset } from '../../data/build.js';
+import { adultMixedPreset, buildDataset, paperDaPreset, tbShenzhenPreset } from '../../data/build.js';
 import { readManifest } from '../../data/manifest.js';
 import { LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import { writePhantoms } from '../../data/phantom.js';
@@ -26,10 +26,18 @@ export async function demoData(c: DemoContext): Promise<string> {
       r.data === 'paper-da'
         ? `[1/${c.total}] data: building the paper's D_A from ${o.data} (covid-chestxray COVID-19 frontal + ` +
             `as many negatives; ${r.splitBy}-level 70/30 split)`
-        : `[1/${c.total}] data: building ${r.data} from ${o.data} (adult negatives only; validation holds out ` +
+        : r.data === 'tb-shenzhen'
+          ? `[1/${c.total}] data: building tb-shenzhen from ${o.data} (Shenzhen normal vs tuberculosis, one ` +
+            'hospital; patient-level 80/20 split; Montgomery County is the external set)'
+          : `[1/${c.total}] data: building ${r.data} from ${o.data} (adult negatives only; validation holds out ` +
             `whole ${r.splitBy === 'patient' ? 'patients' : `${r.splitBy}s and sources`})`,
     );
-    const preset = r.data === 'paper-da' ? paperDaPreset(o.data) : adultMixedPreset(o.data);
+    const preset =
+      r.data === 'paper-da'
+        ? paperDaPreset(o.data)
+        : r.data === 'tb-shenzhen'
+          ? tbShenzhenPreset(o.data)
+          : adultMixedPreset(o.data);
     const b = await buildDataset({ ...preset, splitBy: r.splitBy, seed, out: join(out, 'data'), onError: 'skip' });
     log(
       formatSummaryTable(b.summary)

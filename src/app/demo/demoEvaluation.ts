@@ -1,8 +1,8 @@
-// The demo's evaluation steps: the validation split and figure1 as an external set, top losses
+// The demo's evaluation steps: the validation split and the task's external set, top losses
 // and Grad-CAM with its checks, and the shortcut audit.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildDataset } from '../../data/build.js';
+import { buildDataset, tbMontgomeryExternal, type BuildOptions } from '../../data/build.js';
 import { LUNG_MASK_COLUMNS } from '../../data/inputImage.js';
 import { familyOf } from '../../engine/models/registry.js';
 import { loadSegmenter } from '../../engine/segmentation/segmenterCheckpoint.js';
@@ -16,7 +16,7 @@ import { fillManifestMasks } from '../lungs/predictMasks.js';
 import { headlineEvaluation } from '../report/summarySection.js';
 import { stepNo, type DemoContext } from './demoContext.js';
 
-/** 4. Evaluate on the validation split (held-out patients), and on figure1 as an external set when present. */
+/** 4. Evaluate on the validation split (held-out patients), and on the task's external set when present. */
 export async function demoEvaluate(c: DemoContext, manifest: string) {
   const { o, out, runDir, threads, real, log } = c;
   const evalDir = join(out, 'eval-valid');
@@ -37,15 +37,18 @@ export async function demoEvaluate(c: DemoContext, manifest: string) {
       .map((l) => `      ${l}`)
       .join('\n'),
   );
-  // Real data: figure1's labelled images (hospitals none of the training sources come from) as an external set.
+  // Real data: the task's external set (hospitals none of the training sources come from).
   let external: Evaluation | null = null;
+  let externalDir: string | null = null;
   const ext = await demoExternalSet(c);
   if (ext) {
+    externalDir = join(out, `eval-${ext.key}`);
+    log(`      external set: ${ext.name} → ${externalDir}`);
     external = await evaluate({
       model: runDir,
       manifest: ext.manifest,
       split: 'test',
-      out: join(out, 'eval-figure1'),
+      out: externalDir,
       name: ext.name,
       threads,
     });
@@ -57,32 +60,52 @@ export async function demoEvaluate(c: DemoContext, manifest: string) {
     );
   }
   const headline = headlineEvaluation(external ? [evaluation, external] : [evaluation])!;
-  return { evalDir, evaluation, external, headline };
+  return { evalDir, evaluation, external, externalDir, headline };
 }
 
 /**
- * Real data: figure1's labelled frontal images as an external set (split `test`), with lung masks
- * from the demo's segmenter when there is one (a lung-cropping model needs them); null without it.
+ * The external set of the recipe's task when the data folder has it: figure1's labelled images for
+ * covid, Montgomery County's TB set for tb (another country and scanner than Shenzhen's).
  */
-export async function demoExternalSet(c: DemoContext): Promise<{ name: string; manifest: string } | null> {
+function externalSet(
+  c: DemoContext,
+  data: string,
+): { name: string; title: string; build: Omit<BuildOptions, 'out' | 'seed'> } | null {
+  const d = resolve(data);
+  if (c.recipe?.task === 'tb') {
+    if (!existsSync(join(d, 'lungs', 'montgomery', 'images'))) return null;
+    return { name: 'montgomery', title: 'Montgomery County', build: tbMontgomeryExternal(d) };
+  }
+  const figure1 = join(d, 'figure1');
+  if (!existsSync(join(figure1, 'metadata.csv'))) return null;
+  return {
+    name: 'figure1',
+    title: 'figure1',
+    build: {
+      sources: [{ kind: 'figure1', path: figure1, options: {} }],
+      labelMap: 'paper-da',
+      views: ['PA', 'AP'],
+      external: true,
+    },
+  };
+}
+
+/**
+ * Real data: the task's external set (split `test`), with lung masks from the demo's segmenter when
+ * there is one (a lung-cropping model needs them); null when the data folder lacks it.
+ */
+export async function demoExternalSet(c: DemoContext): Promise<{ key: string; name: string; manifest: string } | null> {
   const { o, out, seed } = c;
-  const figure1 = o.data ? join(resolve(o.data), 'figure1') : null;
-  if (!figure1 || !existsSync(join(figure1, 'metadata.csv'))) return null;
-  const dir = join(out, 'data-figure1');
-  const ext = await buildDataset({
-    sources: [{ kind: 'figure1', path: figure1, options: {} }],
-    labelMap: 'paper-da',
-    views: ['PA', 'AP'],
-    external: true,
-    seed,
-    out: dir,
-    onError: 'skip',
-  });
-  if (!c.segmenter) return { name: 'figure1 (external)', manifest: ext.manifestFile };
+  const set = o.data ? externalSet(c, o.data) : null;
+  if (!set) return null;
+  const dir = join(out, `data-${set.name}`);
+  const ext = await buildDataset({ ...set.build, seed, out: dir, onError: 'skip' });
+  const name = `${set.title} (external)`;
+  if (!c.segmenter) return { key: set.name, name, manifest: ext.manifestFile };
   const { model, meta } = await loadSegmenter(c.segmenter);
   const manifest = join(dir, 'manifest.lungs.csv');
   await fillManifestMasks(model, meta, ext.manifestFile, manifest, { precision: c.precision });
-  return { name: 'figure1 (external)', manifest };
+  return { key: set.name, name, manifest };
 }
 
 /** 5. Explain: top losses, Grad-CAM gallery and (phantoms) the pointing game. */

@@ -24,7 +24,15 @@ import { writeJson } from '../train/runFolder.js';
 import { bootstrapAuc } from '../../recipe/roc.js';
 import { calibratedMeta, checkOutFolder, verifyWeights, writeCheckpointCopy } from './calibratedCheckpoint.js';
 import { CALIBRATE_METHODS, type CalibrateOptions, type CalibrateResult } from './calibrateRecord.js';
-import { countClasses, fitMethod, operating, predictRaw, selectSample } from './calibrationSample.js';
+import {
+  countClasses,
+  fitMethod,
+  heldApartFigures,
+  holdApart,
+  operating,
+  predictRaw,
+  selectSample,
+} from './calibrationSample.js';
 import { checkOverlap } from './evaluatedSet.js';
 import { decideProtocol, manifestSplitBy, trainingRowsOf } from './protocol.js';
 
@@ -57,7 +65,10 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
     (by === 'source' ? r.source : by === 'view' ? r.view : (r.extra[by] ?? '')) || '(none)';
   await verifyWeights(ref);
 
-  const { meta, pred } = await predictRaw(o, ref, manifest, all ? undefined : split);
+  const { meta, pred: whole } = await predictRaw(o, ref, manifest, all ? undefined : split);
+  // --fit-sample: fit on a seeded draw of the split, and keep the rest apart for the figure.
+  const parts = o.fitSample ? holdApart(whole, manifest.rows, o.fitSample, o.seed ?? 0) : null;
+  const pred = parts ? parts.fit : whole;
   const pc = meta.positiveClass;
   const C = meta.classes.length;
   const labels = pred.labels;
@@ -118,6 +129,17 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
   );
 
   await writeCheckpointCopy(out, ref.checkpoint, next);
+  const heldApart = parts
+    ? await heldApartFigures(parts.held, manifest, {
+        out,
+        groupOf: (i) => groupOf(manifest.rows[i]!),
+        prevRaw,
+        threshold,
+        method,
+        parameters,
+        pc,
+      })
+    : undefined;
   const files = {
     json: join(out, 'calibration.json'),
     reliabilityBefore: join(out, 'reliability-before.svg'),
@@ -151,6 +173,7 @@ export async function calibrate(o: CalibrateOptions): Promise<CalibrateResult> {
     auc,
     before,
     after,
+    ...(heldApart ? { heldApart } : {}),
     files,
   };
   await writeJson(files.json, result);

@@ -28,6 +28,13 @@ export interface CalibrateOptions {
   smooth?: boolean;
   /** Column whose values get a sensitivity/specificity row each (default source). */
   by?: string;
+  /**
+   * Fit on a seeded draw of about this many images of the split (by patient, stratified by label)
+   * and hold the rest apart: calibration.json's `heldApart` is measured on images the fit never saw.
+   */
+  fitSample?: number;
+  /** Seed of the fit-sample draw (default 0). */
+  seed?: number;
   out: string;
   batch?: number;
   precision?: Precision;
@@ -61,5 +68,21 @@ export interface CalibrateResult {
   auc: AucInterval;
   before: OperatingSummary;
   after: OperatingSummary;
+  /** With fitSample: the images held apart from the fit, before and after (the honest figure). */
+  heldApart?: HeldApartSummary;
   files: { json: string; reliabilityBefore: string; reliabilityAfter: string };
+}
+
+export interface HeldApartSummary {
+  /** Their manifest (split test), for `cxrtune evaluate`. */
+  manifest: string;
+  n: number;
+  positives: number;
+  negatives: number;
+  /** AUC on the held-apart images (the same before and after). */
+  auc: AucInterval;
+  /** The checkpoint's probabilities and threshold. */
+  before: OperatingSummary;
+  /** The calibration and the threshold chosen on the fitted sample. */
+  after: OperatingSummary;
 }

@@ -15,6 +15,7 @@ import { describePreprocessing } from '../../engine/preprocessing.js';
 import type { Precision } from '../../engine/types.js';
 import { readManifest } from '../../data/manifest.js';
 import { summarise } from '../../data/summary.js';
+import { taskOfModel } from '../../data/task.js';
 import { BOOTSTRAP_RESAMPLES } from '../../recipe/metrics.js';
 import {
   formatThresholdRule,
@@ -134,6 +135,7 @@ export async function evaluate(o: EvaluateOptions): Promise<Evaluation> {
       arch: meta.arch,
       classes: cls,
       positiveClass: pc,
+      task: taskOfModel(meta),
       inputSize: meta.preprocessing.size,
       preprocessing: describePreprocessing(meta.preprocessing),
       threshold,

@@ -2,6 +2,7 @@
 // evaluated data and its protocol, the metrics, the rates per source and the files written.
 import type { MultiClassSummary } from '../../recipe/multiClass.js';
 import type { DatasetSummary } from '../../data/summary.js';
+import type { TaskRecord } from '../../data/task.js';
 import type { Summary } from '../../recipe/metrics.js';
 import type { GroupRates } from '../../recipe/threshold.js';
 import type { OverlapCheck } from './evaluatedSet.js';
@@ -27,6 +28,8 @@ export interface Evaluation {
   name: string;
   model: ResultModel & {
     preprocessing: string;
+    /** What the model screens for (the finding's name and code); absent in files written before it. */
+    task?: TaskRecord;
     /** The rule that gave `threshold` (keep: the checkpoint's); absent in files written before it. */
     thresholdRule?: string;
     /** Set when the rule chose the threshold on this same set. */

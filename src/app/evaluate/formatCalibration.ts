@@ -37,6 +37,17 @@ export function formatCalibration(r: CalibrateResult): string {
         `${pct(x.specificity).padEnd(30)} ${pct(g.specificity)}`,
     );
   }
+  const h = r.heldApart;
+  if (h) {
+    // The figure that counts: images the fit and the threshold never saw.
+    lines.push(
+      `held apart: ${h.n} images (${h.positives} positive, ${h.negatives} other) the fit never saw → ${h.manifest}`,
+      `  AUC ${h.auc.value.toFixed(3)} (${h.auc.lo.toFixed(3)}–${h.auc.hi.toFixed(3)})   ` +
+        `ECE ${h.before.ece.toFixed(3)} → ${h.after.ece.toFixed(3)}`,
+      `  sensitivity ${pct(h.before.all.sensitivity)} → ${pct(h.after.all.sensitivity)}`,
+      `  specificity ${pct(h.before.all.specificity)} → ${pct(h.after.all.specificity)}`,
+    );
+  }
   lines.push(`wrote ${r.checkpoint} (model.json + the same model.safetensors) and ${r.files.json}`);
   return lines.join('\n');
 }

@@ -156,7 +156,7 @@ async function classifierExport(dir: string): Promise<Built> {
     sha256,
     card: {
       format: 'cxrtune-onnx-card/1',
-      task: 'classification',
+      kind: 'classification',
       ...card,
       positiveClassIndex: meta.positiveClass,
       weightsSha256: sha256,
@@ -201,7 +201,7 @@ async function segmenterExport(dir: string): Promise<Built> {
     sha256,
     card: {
       format: 'cxrtune-onnx-card/1',
-      task: 'segmentation',
+      kind: 'segmentation',
       arch: meta.arch,
       classes: meta.classes,
       threshold: meta.threshold,

@@ -75,7 +75,7 @@ export function buildOverlaySc(
       `Grad-CAM of ${model.arch} ` + `(weights sha256 ${model.sha256.slice(0, 16)}) over the model input`,
     SourceImageSequence: [{ ReferencedSOPClassUID: src.sopClassUid, ReferencedSOPInstanceUID: src.sopUid }],
     ImageComments:
-      `Grad-CAM: warm colours mark the regions that raised the probability of ${f.positiveClass} ` +
+      `Grad-CAM: warm colours mark the regions that raised the probability of ${f.task.finding} ` +
       `(p = ${f.probability.toFixed(3)}, threshold ${f.threshold}). Decision support, not a diagnosis.`,
     BurnedInAnnotation: 'NO',
     SamplesPerPixel: 3,

@@ -7,6 +7,7 @@
 // the SR and the Grad-CAM secondary capture are written (dcmjs) and stored in the source
 // study (STOW-RS). A PACS that is away is retried with backoff; nothing is dropped. Each step
 // leaves an audit row naming the item's pseudonymous id, never a UID or patient attribute.
+import { taskOfModel, type TaskRecord } from '../../data/task.js';
 import type { AuditLog } from '../serve/auditLog.js';
 import type { ServedModel } from '../serve/servedModel.js';
 import { type QueuedResult, QueueFullError, type StudyQueue } from '../serve/studyQueue.js';
@@ -51,6 +52,8 @@ const NEVER = Number.MAX_SAFE_INTEGER;
 export class PacsService {
   readonly store: WorklistStore;
   readonly client: PacsClient | null;
+  /** What the served model screens for (its SR, overlay and worklist name the finding from it). */
+  readonly task: TaskRecord;
   private readonly opts: Required<Omit<PacsOptions, 'url' | 'fromStart'>> & Pick<PacsOptions, 'fromStart'>;
   private readonly model: ModelIdentity;
   private readonly running = new Map<string, Promise<void>>();
@@ -82,6 +85,7 @@ export class PacsService {
     this.store = new WorklistStore(this.opts.worklist);
     const s = deps.served;
     this.model = { arch: s.meta.arch, version: s.version, sha256: s.sha256, software: `cxrtune ${deps.software}` };
+    this.task = taskOfModel(s.meta);
   }
 
   /** Starts following the PACS (if any) and resumes whatever the worklist left unfinished. */
@@ -268,6 +272,7 @@ export class PacsService {
       positive: r.positive,
       label: r.label,
       positiveClass: m.classes[m.positiveClass]!,
+      task: this.task,
     };
     const uids = resultUids(src.studyUid, src.sopUid, this.model.sha256);
     const overlay = await renderOverlay(r.study.input, r.heat);

@@ -1,8 +1,11 @@
-// The screening result as a DICOM Comprehensive SR, filed in the source study: probability,
-// threshold, decision, the model (name, version, weights SHA-256), the disclaimer, and
-// references to the source image (what was measured) and the Grad-CAM secondary capture.
-// Standard codes where DICOM has them (DCM observer context TID 1004, algorithm
-// identification TID 4019, LOINC report title); cxrtune's own under coding scheme 99CXRTUNE.
+// The screening result as a DICOM Comprehensive SR, filed in the source study: the finding
+// screened for (coded: SNOMED CT where the model's task has a code), probability, threshold,
+// decision, the model (name, version, weights SHA-256), the disclaimer, and references to the
+// source image (what was measured) and the Grad-CAM secondary capture. Standard codes where
+// DICOM has them (DCM observer context TID 1004, algorithm identification TID 4019, LOINC report
+// title); cxrtune's own under coding scheme 99CXRTUNE. The wording is the model's task's
+// (data/task.ts), so a tuberculosis model's SR says tuberculosis.
+import { CXRTUNE_SCHEME, type TaskRecord } from '../../data/task.js';
 import type { Dataset } from './dicomFile.js';
 import { nameUid } from './dicomUid.js';
 import { SOP_CLASS, type ResultUids } from './resultUids.js';
@@ -15,6 +18,8 @@ export interface ScreeningFinding {
   /** Class decided (positive class at/above the threshold, else the most likely other). */
   label: string;
   positiveClass: string;
+  /** What the model screens for: the finding's name and code, the classes' display names. */
+  task: Pick<TaskRecord, 'finding' | 'code' | 'classNames'>;
 }
 
 export interface ModelIdentity {
@@ -25,7 +30,6 @@ export interface ModelIdentity {
   software: string;
 }
 
-const CXRTUNE_SCHEME = '99CXRTUNE';
 const SR_CODES = {
   report: ['18748-4', 'LN', 'Diagnostic imaging report'],
   observerType: ['121005', 'DCM', 'Observer Type'],
@@ -37,6 +41,7 @@ const SR_CODES = {
   algorithmName: ['111001', 'DCM', 'Algorithm Name'],
   algorithmVersion: ['111003', 'DCM', 'Algorithm Version'],
   weightsSha: ['weights-sha256', CXRTUNE_SCHEME, 'Model weights SHA-256'],
+  screenedFor: ['screened-for', CXRTUNE_SCHEME, 'Finding screened for'],
   probability: ['probability', CXRTUNE_SCHEME, 'Probability of positive class'],
   threshold: ['threshold', CXRTUNE_SCHEME, 'Decision threshold'],
   decision: ['decision', CXRTUNE_SCHEME, 'Decision'],
@@ -93,10 +98,13 @@ export function buildScreeningSr(
   now = new Date(),
 ): Dataset {
   const { date, time } = dicomDateTime(now);
+  const finding = f.task.finding;
   const decision = f.positive
-    ? `positive: ${f.positiveClass} (probability ${f.probability.toFixed(3)} >= threshold ${f.threshold})`
-    : `negative: ${f.label} (probability of ${f.positiveClass} ${f.probability.toFixed(3)} < threshold ${f.threshold})`;
-  const probabilityName = [SR_CODES.probability[0], CXRTUNE_SCHEME, `Probability of ${f.positiveClass}`] as const;
+    ? `positive: ${finding} (probability ${f.probability.toFixed(3)} >= threshold ${f.threshold})`
+    : `negative: ${f.task.classNames[f.label] ?? f.label} (probability of ${finding} ` +
+      `${f.probability.toFixed(3)} < threshold ${f.threshold})`;
+  const probabilityName = [SR_CODES.probability[0], CXRTUNE_SCHEME, `Probability of ${finding}`] as const;
+  const findingCode = [f.task.code.value, f.task.code.scheme, f.task.code.meaning] as const;
   return {
     SpecificCharacterSet: 'ISO_IR 192',
     SOPClassUID: SOP_CLASS.comprehensiveSr,
@@ -149,6 +157,7 @@ export function buildScreeningSr(
       text('CONTAINS', SR_CODES.algorithmName, `cxrtune ${model.arch}`),
       text('CONTAINS', SR_CODES.algorithmVersion, model.version),
       text('CONTAINS', SR_CODES.weightsSha, model.sha256),
+      item('CONTAINS', 'CODE', SR_CODES.screenedFor, { ConceptCodeSequence: [code(findingCode)] }),
       num(probabilityName, f.probability, {
         ContentSequence: [imageRef('INFERRED FROM', SR_CODES.sourceImage, src.sopClassUid, src.sopUid)],
       }),

@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../util/atomicWrite.js';
 import { readManifest } from '../../data/manifest.js';
 import { summarise, type DatasetSummary } from '../../data/summary.js';
+import { taskFor, taskOfModel, type TaskRecord } from '../../data/task.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import { formatDuration } from '../../util/progressLine.js';
 import { findAudit } from '../interpret/auditRecord.js';
@@ -53,6 +54,27 @@ function find(dirs: string[], file: string): string | null {
   return null;
 }
 
+/** What the model screens for: its evaluations' record, else its best checkpoint's, else its classes'. */
+function reportTask(run: string, evals: { model: { classes: string[]; positiveClass: number; task?: TaskRecord } }[]) {
+  const m = evals[0]?.model;
+  if (m?.task) return m.task;
+  const best = join(run, RUN_FILES.best, 'model.json');
+  if (existsSync(best))
+    return taskOfModel(readJson<{ classes: string[]; positiveClass: number; task?: unknown }>(best));
+  return m ? taskFor(m.classes, m.positiveClass) : null;
+}
+
+/** The finding screened for, against which classes, and the intended use. */
+function taskParagraph(t: TaskRecord): string {
+  const others = Object.entries(t.classNames)
+    .filter(([c]) => c !== t.positive)
+    .map(([, name]) => name);
+  return (
+    `<p>Screens for <b>${escapeHtml(t.finding)}</b> (class ${escapeHtml(t.classNames[t.positive] ?? t.positive)}` +
+    `${others.length ? ` against ${escapeHtml(others.join(', '))}` : ''}). ${escapeHtml(t.intendedUse)}</p>`
+  );
+}
+
 export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   const run = resolve(o.run);
   const cfgFile = join(run, RUN_FILES.config);
@@ -78,11 +100,13 @@ export async function buildReport(o: ReportOptions): Promise<ReportResult> {
   let data: DatasetSummary | null = null;
   if (existsSync(manifestFile)) data = summarise(readManifest(manifestFile).rows);
   const positive = evals[0]?.model.classes[evals[0].model.positiveClass] ?? String(cfg.positive ?? '');
+  const task = reportTask(run, evals);
 
   section(
     'summary',
     'Summary',
-    summarySection(evals, data) +
+    (task ? taskParagraph(task) : '') +
+      summarySection(evals, data) +
       (summary
         ? `<p>Run ${escapeHtml(run)}: ${escapeHtml(arch)}, ${summary.epochsDone}/${summary.epochs} epochs` +
           ` (${escapeHtml(String(summary.status))}) in ${formatDuration(summary.seconds)},` +

@@ -80,7 +80,7 @@ export async function runReproduce(o: ReproduceOptions): Promise<ReproduceResult
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer (got ${o.seeds})`);
   const epochs = o.epochs ?? (o.quick ? QUICK.epochs : undefined);
   const size = o.size ?? (o.quick ? QUICK.size : undefined);
-  const tasks = o.tasks ?? (o.data ? (['covid'] as const) : (['phantoms'] as const));
+  const tasks = o.tasks ?? (o.data ? (['covid', 'tb'] as const) : (['phantoms'] as const));
   const results: ReproduceTaskResult[] = [];
   for (const name of tasks) {
     const t = REPRODUCE_TASKS[name];

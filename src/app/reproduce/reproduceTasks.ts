@@ -2,10 +2,12 @@
 // - covid: the recommended real-data recipe (adult-mixed, validation on held-out hospitals and
 //   sources, lung crop), figure1 as the external set. Positives and negatives still come from
 //   different collections, so even the source-held-out figure can reward provenance.
+// - tb: tuberculosis, trained in Shenzhen (both classes from one hospital: INTERNAL validation) and
+//   scored in Montgomery County (EXTERNAL), where provenance cannot separate the classes.
 // - phantoms: the method's mechanics on drawn radiographs (INTERNAL only; no claim about X-rays).
 import type { DemoOptions } from '../demo/demoContext.js';
 
-export const REPRODUCE_TASK_NAMES = ['covid', 'phantoms'] as const;
+export const REPRODUCE_TASK_NAMES = ['covid', 'tb', 'phantoms'] as const;
 export type ReproduceTaskName = (typeof REPRODUCE_TASK_NAMES)[number];
 
 export interface ReproduceTask {
@@ -25,6 +27,14 @@ export const REPRODUCE_TASKS: Record<ReproduceTaskName, ReproduceTask> = {
       'negatives come from different collections, so provenance can still help',
     needsData: true,
     demo: (data) => ({ data: data!, recipe: 'recommended' }),
+  },
+  tb: {
+    title: 'tuberculosis, Shenzhen → Montgomery County',
+    why:
+      "both classes of each set come from one hospital, so provenance cannot separate them; Shenzhen's validation " +
+      'is INTERNAL, Montgomery County (another country and scanner) is EXTERNAL and the headline',
+    needsData: true,
+    demo: (data) => ({ data: data!, task: 'tb', recipe: 'recommended' }),
   },
   phantoms: {
     title: 'phantom radiographs (the mechanics only)',

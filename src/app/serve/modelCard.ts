@@ -10,14 +10,12 @@ import { thresholdRecordOf } from '../../recipe/threshold.js';
 import { wilson } from '../../recipe/wilson.js';
 import type { ServedModel } from './servedModel.js';
 import { readManifest } from '../../data/manifest.js';
+import { taskOfModel, type TaskRecord } from '../../data/task.js';
 import { protocolLabel, validationProtocolOf, type Protocol } from '../evaluate/protocol.js';
 import { recordedTrainConfig } from '../train/trainConfig.js';
 
 export const DISCLAIMER =
   'Decision support, not a diagnosis. A clinician must review every image; the result does not replace reading it.';
-const DEFAULT_INTENDED_USE =
-  'Research prototype to help prioritise frontal (PA/AP) adult chest radiographs for review for COVID-19 pneumonia ' +
-  'patterns. Not validated for children, lateral views, other diseases, or as a sole basis for clinical decisions.';
 
 interface CardMetric {
   name: string;
@@ -44,6 +42,8 @@ export interface ModelCard {
   created: string;
   classes: string[];
   positiveClass: string;
+  /** What the model screens for: the finding's name and code, each class's display name (data/task.ts). */
+  task: Pick<TaskRecord, 'finding' | 'code' | 'classNames'>;
   threshold: number;
   inputSize: number;
   /** The preprocessing record in one line (fit, equalisation, normalisation). */
@@ -189,6 +189,7 @@ export function modelCard(s: Pick<ServedModel, 'meta' | 'sha256' | 'version'>): 
   }
   const rank: Record<Protocol, number> = { 'source-held-out': 0, external: 1, internal: 2 };
   figures.sort((a, b) => rank[a.protocol] - rank[b.protocol]);
+  const task = taskOfModel(m);
   const cal = m.calibration as
     | { method?: string; parameters?: unknown; fittedOn?: { n?: number }; eceBefore?: number; eceAfter?: number }
     | undefined;
@@ -199,6 +200,7 @@ export function modelCard(s: Pick<ServedModel, 'meta' | 'sha256' | 'version'>): 
     created: m.created,
     classes: m.classes,
     positiveClass: m.classes[m.positiveClass]!,
+    task: { finding: task.finding, code: task.code, classNames: task.classNames },
     threshold: m.threshold,
     inputSize: m.preprocessing.size,
     channels: m.preprocessing.channels,
@@ -230,7 +232,7 @@ export function modelCard(s: Pick<ServedModel, 'meta' | 'sha256' | 'version'>): 
           })),
         }
       : null,
-    intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : DEFAULT_INTENDED_USE,
+    intendedUse: typeof extra.intendedUse === 'string' ? extra.intendedUse : task.intendedUse,
     disclaimer: DISCLAIMER,
   };
 }

@@ -10,9 +10,9 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
       title: 'cxrtune screening API',
       version,
       description:
-        'Screens a chest radiograph (PNG, JPEG or DICOM) for COVID-19 with a fine-tuned CNN and returns the ' +
-        "probability, the decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a " +
-        'diagnosis.',
+        "Screens a chest radiograph (PNG, JPEG or DICOM) for the model's finding (GET /api/v1/model names it: " +
+        'e.g. COVID-19 pneumonia or tuberculosis) with a fine-tuned CNN and returns the probability, the ' +
+        "decision at the model's threshold and a Grad-CAM heatmap. Decision support, not a diagnosis.",
     },
     servers: [{ url: '/' }],
     security,
@@ -135,11 +135,12 @@ export function openApiDocument(version: string, tokenRequired: boolean): Record
           required: ['id', 'probability', 'label', 'decision', 'threshold', 'heatmap', 'model', 'timings'],
           properties: {
             id: { type: 'string', description: 'Request id; the audit log row has the same id' },
-            probability: { type: 'number', description: 'Probability of the positive class (e.g. covid)' },
+            probability: { type: 'number', description: 'Probability of the positive class (e.g. tuberculosis)' },
             label: { type: 'string', description: 'Class decided at the threshold' },
             decision: { type: 'string', enum: ['positive', 'negative'] },
             threshold: { type: 'number' },
             positiveClass: { type: 'string' },
+            finding: { type: 'string', description: "The finding screened for, in words (the model's task)" },
             probabilities: { type: 'object', additionalProperties: { type: 'number' } },
             heatmapClass: {
               type: 'string',

@@ -15,6 +15,7 @@ import type { TrainerCallback } from '../../recipe/callbacks.js';
 import { layerGroups } from '../../recipe/discriminative.js';
 import { createSchedule } from '../../recipe/schedules.js';
 import { Trainer } from '../../recipe/trainer.js';
+import { isSampleRule } from '../../recipe/threshold.js';
 import { hashSeed } from '../../util/rng.js';
 import { inverseFrequencyWeights } from './dataSource.js';
 import { checkpointMeta, memoByEpoch, prepared } from './fitCheckpointMeta.js';
@@ -28,7 +29,7 @@ import {
   ScheduleTrace,
   writeJson,
 } from './runFolder.js';
-import { provisionalThreshold, type TrainConfig } from './trainConfig.js';
+import { provisionalThreshold, trainThresholdRule, type TrainConfig } from './trainConfig.js';
 import { thresholdSummaryOf, type ThresholdSummary } from './trainThreshold.js';
 import { fitOodForCheckpoint } from '../ood/fitOod.js';
 
@@ -98,6 +99,10 @@ export async function fitLearner(learner: Fittable, cfg: TrainConfig, opts: FitO
       spacing: cfg.transfer.spacing,
       discriminative: cfg.transfer.discriminative,
       precision: cfg.compute.precision,
+      // A threshold rule chooses on validation predictions made as every consumer makes them (fp32), or its
+      // promise (sensitivity >= 0.9) breaks on the scores evaluate and serve compute; the metrics that pick the
+      // best epoch stay in the training precision.
+      ...(isSampleRule(trainThresholdRule(cfg.validation)) ? { choicePrecision: 'fp32' as const } : {}),
       ...(classWeights ? { classWeights } : {}),
       transfer: cfg.transfer.mode,
       batchNorm: cfg.transfer.batchNorm,

@@ -8,6 +8,7 @@ import { SEGMENTER_DIR } from '../lungs/carriedSegmenter.js';
 import { sha256File } from './dataSource.js';
 import { augmentRecord } from '../../data/augmentMode.js';
 import { readManifest } from '../../data/manifest.js';
+import { manifestTask, taskFor } from '../../data/task.js';
 import type { EpochResult } from '../../recipe/callbacks.js';
 import type { ValidationPredictions } from '../../recipe/trainer.js';
 import { validationProtocolOf, type ProtocolInfo } from '../evaluate/protocol.js';
@@ -74,6 +75,8 @@ export function checkpointMeta(
   return {
     classes: data.classes,
     positiveClass: data.positiveClass,
+    // What it screens for: the dataset's task record (summary.json beside the manifest) over the class names.
+    task: taskFor(data.classes, data.positiveClass, manifestTask(cfg.manifest) ?? undefined),
     preprocessing: cfg.preprocessing,
     ...choice,
     training: {

@@ -18,7 +18,9 @@ function setStatus(text, isError = false) {
 
 const pct = (p) => `${(p * 100).toFixed(1)} %`;
 const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
-const className = (c) => (/^covid/i.test(c) ? 'COVID-19' : c);
+// Class names and the finding come from the model card (the model's task), never from the page.
+const className = (c) => model?.task?.classNames?.[c] ?? c;
+const findingName = (c) => c.task?.finding ?? className(c.positiveClass);
 
 async function api(path, init = {}) {
   const r = await fetch(path, { ...init, headers: headers(init.headers) });
@@ -59,7 +61,7 @@ function renderCard(c) {
   };
   add('Architecture', `${c.arch} (${c.inputSize}×${c.inputSize}, ${c.channels === 1 ? 'grayscale' : 'RGB'})`);
   add('Classes', c.classes.map(className).join(', '));
-  add('Screened class', className(c.positiveClass));
+  add('Screened for', `${findingName(c)} (class ${className(c.positiveClass)})`);
   add('Decision threshold', c.threshold.toFixed(3));
   add('Version', c.version);
   add('Weights SHA-256', c.sha256);
@@ -115,10 +117,9 @@ function renderCard(c) {
     );
   add('Intended use', c.intendedUse);
   root.append(dl, el('p', c.disclaimer, 'disclaimer'));
-  for (const id of ['pos-name']) $(id).textContent = className(c.positiveClass);
-  $('prob-label').textContent = `Probability of ${className(c.positiveClass)}`;
-  $('heatmap').alt =
-    `Grad-CAM heatmap: warmer colours mark the regions that raised the ${className(c.positiveClass)} probability`;
+  for (const id of ['pos-name']) $(id).textContent = findingName(c);
+  $('prob-label').textContent = `Probability of ${findingName(c)}`;
+  $('heatmap').alt = `Grad-CAM heatmap: warmer colours mark the regions that raised the ${findingName(c)} probability`;
 }
 const fmt = (x) => (Math.abs(x) <= 1 ? x.toFixed(3) : x.toFixed(2));
 

@@ -41,6 +41,7 @@ function cell(tr, text, cls) {
 function render(data) {
   const c = data.counts;
   $('wl-summary').textContent =
+    `${data.finding ? `Screening for ${data.finding}. ` : ''}` +
     `${data.items.length} instances: ${c.sent} sent back, ${c.screened} screened, ${c.received} waiting, ` +
     `${c.skipped} skipped, ${c.failed} failed. ` +
     `${data.pacs ? `PACS: ${data.pacs}` : 'No PACS configured (STOW-RS only).'}`;
@@ -51,7 +52,7 @@ function render(data) {
     cell(tr, pct(it.probability), 'prob-cell');
     cell(
       tr,
-      it.decision ?? '–',
+      it.decision === 'positive' && data.finding ? `positive: ${data.finding} suspected` : (it.decision ?? '–'),
       it.decision === 'positive' ? 'decision-pos' : it.decision === 'negative' ? 'decision-neg' : '',
     );
     cell(tr, STATUS_TEXT[it.status] ?? it.status);

@@ -7,6 +7,7 @@ import { NOT_FRONTAL } from '../../../recipe/frontalCheck.js';
 import { ApiError } from '../apiError.js';
 import { errorMessage } from '../../../util/errorMessage.js';
 import { DISCLAIMER } from '../modelCard.js';
+import { taskOfModel } from '../../../data/task.js';
 import type { ServedModel } from '../servedModel.js';
 import { AbortedError, type QueuedResult, QueueFullError, type StudyQueue } from '../studyQueue.js';
 import type { StudyAuditInfo } from '../studyAudit.js';
@@ -129,6 +130,7 @@ export function registerScreenRoute(app: FastifyInstance, d: ScreenRouteDeps): v
       decision: r.positive ? 'positive' : 'negative',
       threshold: r.threshold,
       positiveClass: m.classes[m.positiveClass],
+      finding: taskOfModel(m).finding,
       probabilities: Object.fromEntries(m.classes.map((c, i) => [c, r.probabilities[i]])),
       heatmapClass: m.classes[r.camClass],
       format: r.study.format,

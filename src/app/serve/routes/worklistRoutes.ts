@@ -47,7 +47,7 @@ export function registerWorklistRoutes(app: FastifyInstance, pacs: PacsService):
   const base = pacs.client?.base ?? null;
   app.get('/api/v1/worklist', async () => {
     const items = pacs.store.list().map((it) => view(it, base));
-    return { pacs: base, counts: pacs.store.counts(), items };
+    return { pacs: base, finding: pacs.task.finding, counts: pacs.store.counts(), items };
   });
   app.get<{ Params: { id: string } }>('/api/v1/worklist/:id', async (req) => {
     const it = /^[0-9a-f]{24}$/.test(req.params.id) ? pacs.store.get(req.params.id) : null;

@@ -99,7 +99,7 @@ function reduceAxis(
       let sum = COEF_ONE >> 1;
       for (let i = 0; i < n; i++) sum += k[i]! * read(o, Math.min(len - 1, Math.max(0, first + i - pad)));
       const v = sum >> 12;
-      out[o * outLen + y] = v < 0 ? 0 : v > 255 ? 255 : v;
+      out[o * outLen + y] = Math.min(255, Math.max(0, v));
     }
   }
   return { out, len: outLen };

@@ -14,7 +14,7 @@
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { readCheckpointMeta, type CheckpointMeta } from '../../engine/checkpoint.js';
+import { readCheckpointMeta, readModelJson, type CheckpointMeta } from '../../engine/checkpoint.js';
 import { familyOf } from '../../engine/models/registry.js';
 import { projectRoot } from '../../engine/native.js';
 import { readSafetensors } from '../../engine/safetensors.js';
@@ -87,9 +87,13 @@ export async function exportWeb(o: { model: string; out: string }): Promise<WebE
   const out = resolve(o.out);
   if (existsSync(out) && !statSync(out).isDirectory())
     throw new Error(`export --format web: ${o.out} is a file, not a folder`);
-  const model = await exportModel({ model: o.model, format: 'onnx', out: join(out, 'model.onnx') });
-  if (model.task !== 'classification')
+  const top = join(resolve(o.model), 'model.json');
+  if (
+    existsSync(top) &&
+    (await readModelJson<{ format?: unknown; task?: string }>(resolve(o.model))).meta.task === 'segmentation'
+  )
     throw new Error(`export --format web needs a classifier; ${o.model} is a lung segmenter`);
+  const model = await exportModel({ model: o.model, format: 'onnx', out: join(out, 'model.onnx') });
   const dir = model.checkpoint;
   const meta: CheckpointMeta = await readCheckpointMeta(dir);
   if (meta.preprocessing.equalize === 'clahe')
@@ -173,7 +177,7 @@ export async function exportWeb(o: { model: string; out: string }): Promise<WebE
 
 /** Human summary of a web export, for the CLI. */
 export function formatWebExport(r: WebExportResult): string {
-  const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  const mib = (b: number) => (b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
   const total = r.files.reduce((a, f) => a + f.bytes, 0);
   return [
     `web page for ${r.model.arch} → ${r.out} (${r.files.length} files, ${mib(total)})`,

@@ -53,6 +53,8 @@ export interface ExportResult {
   weightsSha256: string;
   /** SHA-256 of the written file. */
   fileSha256: string;
+  /** The model card written into metadata_props. */
+  card: Record<string, unknown>;
 }
 
 /** What the graph's input and outputs are, for the card (the graph itself is engine/onnx/graph.ts'). */
@@ -123,6 +125,7 @@ export async function exportModel(o: ExportOptions): Promise<ExportResult> {
     checkpoint: dir,
     weightsSha256: built.sha256,
     fileSha256: createHash('sha256').update(bytes).digest('hex'),
+    card: built.card as Record<string, unknown>,
   };
 }
 

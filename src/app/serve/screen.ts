@@ -15,8 +15,8 @@ import { applyCalibration, calibrationOf } from '../../recipe/calibrationMap.js'
 import { decideClass } from '../../recipe/threshold.js';
 import type { LungFieldShape } from '../../recipe/lungFields.js';
 import { NO_SEGMENTER } from '../lungs/carriedSegmenter.js';
-
-type StudyFormat = 'png' | 'jpeg' | 'dicom';
+import { sniffFormat, type StudyFormat } from '../../data/sniff.js';
+export { sniffFormat } from '../../data/sniff.js';
 
 /** Why an input was refused; the server maps each kind to a status code. */
 export type StudyInputProblem =
@@ -39,17 +39,6 @@ export class StudyInputError extends Error {
 
 /** 25 Mpx: a 5000×5000 detector; CXRs are ≤ ~4300×4300 (18.5 Mpx). */
 export const DEFAULT_MAX_STUDY_PIXELS = 25_000_000;
-
-/** Recognises the format by its magic bytes; never by name or declared type. */
-export function sniffFormat(buf: Uint8Array): StudyFormat | null {
-  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (buf.length >= 8 && png.every((b, i) => buf[i] === b)) return 'png';
-  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
-  // DICOM Part 10: 128-byte preamble then 'DICM'.
-  if (buf.length >= 132 && buf[128] === 0x44 && buf[129] === 0x49 && buf[130] === 0x43 && buf[131] === 0x4d)
-    return 'dicom';
-  return null;
-}
 
 export interface PreprocessOptions {
   size: number;

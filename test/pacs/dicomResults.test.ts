@@ -272,3 +272,36 @@ test(
     }
   },
 );
+
+test('SR of a three-class model: one NUM per class, the decision names the class called', () => {
+  const src = readSourceHeader(cxrDicom().bytes);
+  const uids = resultUids(src.studyUid, src.sopUid, MODEL.sha256);
+  const task = taskFor(['covid', 'pneumonia', 'normal'], 0);
+  const f = {
+    probability: 0.2,
+    threshold: 0.5,
+    positive: false,
+    label: 'pneumonia',
+    positiveClass: 'covid',
+    task,
+    probabilities: { covid: 0.2, pneumonia: 0.7, normal: 0.1 },
+  };
+  const sr = readDicomFile(writeDicomFile(buildScreeningSr(src, f, MODEL, uids)));
+  const content = sr.ContentSequence as Dataset[];
+  const first = (v: unknown) => (Array.isArray(v) ? v[0] : v) as Dataset;
+  const nums = content
+    .filter((c) => c.ValueType === 'NUM')
+    .map((c) => [first(c.ConceptNameCodeSequence).CodeValue, first(c.MeasuredValueSequence).FloatingPointValue]);
+  assert.deepEqual(nums, [
+    ['probability', 0.2],
+    ['probability-pneumonia', 0.7],
+    ['probability-normal', 0.1],
+    ['threshold', 0.5],
+  ]);
+  assert.equal(srProbability(sr), 0.2); // the positive class's, as before
+  const decision = content.find((c) => first(c.ConceptNameCodeSequence).CodeValue === 'decision')!.TextValue;
+  assert.match(String(decision), /^negative: Pneumonia/i);
+  // Two classes: no per-class items.
+  const two = buildScreeningSr(src, { ...f, probabilities: { normal: 0.8, covid: 0.2 } }, MODEL, uids);
+  assert.equal((two.ContentSequence as Dataset[]).filter((c) => c.ValueType === 'NUM').length, 2);
+});

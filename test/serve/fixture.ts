@@ -14,18 +14,21 @@ import { augmentRecord } from '../../src/data/augmentMode.js';
 
 const PRETRAINED = join(projectRoot(), '..', 'shared', 'pretrained', 'mobilenet_v2-imagenet-ptq.safetensors');
 
-export async function makeCheckpoint(arch: 'mobilenet_v2' | 'resnet18' = 'mobilenet_v2'): Promise<string> {
+export async function makeCheckpoint(
+  arch: 'mobilenet_v2' | 'resnet18' = 'mobilenet_v2',
+  classes: { names: string[]; positive: number } = { names: ['normal', 'covid'], positive: 1 },
+): Promise<string> {
   manualSeed(0);
   const dir = mkdtempSync(join(tmpdir(), 'cxrtune-serve-ckpt-'));
   const model = await Model.create({
     arch,
-    numClasses: 2,
+    numClasses: classes.names.length,
     normalisation: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
   });
   if (arch === 'mobilenet_v2' && existsSync(PRETRAINED)) await loadPretrained(model, PRETRAINED, () => undefined);
   await saveCheckpoint(dir, model, {
-    classes: ['normal', 'covid'],
-    positiveClass: 1,
+    classes: classes.names,
+    positiveClass: classes.positive,
     preprocessing: { size: 224, fit: 'letterbox', equalize: 'none', channels: 1 },
     threshold: 0.5,
     metrics: { n: 120, accuracy: 0.9, sensitivity: { value: 0.92, lo: 0.81, hi: 0.97 }, specificity: 0.88, auc: 0.95 },

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { loadServedModel } from '../../src/app/serve/servedModel.js';
 import { buildServer, type Server } from '../../src/app/serve/server.js';
+import { taskFor } from '../../src/data/task.js';
 import { makeCheckpoint, phantomPng } from './fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -106,4 +107,43 @@ test('upload a phantom → probability, decision and heatmap on the page; screen
   });
   assert.deepEqual(wide, [], 'nothing wider than a phone screen');
   await page.screenshot({ path: join(tmp, 'phone.png'), fullPage: true });
+});
+
+test('a three-class model on the page: the probability of every class, and the class the heatmap explains', {
+  skip,
+  timeout: 90_000,
+}, async () => {
+  const three = await makeCheckpoint('resnet18', { names: ['covid', 'pneumonia', 'normal'], positive: 0 });
+  const srv3 = await buildServer(await loadServedModel(three), { host: '127.0.0.1', port: 0 });
+  try {
+    const url3 = await srv3.listen();
+    const page = await ctx.newPage();
+    await page.goto(`${url3}/`);
+    await page.locator('#model-card dl').waitFor();
+    const file = join(tmp, 'phantom3.png');
+    writeFileSync(file, await phantomPng(512));
+    await page.getByLabel('Choose a chest radiograph').setInputFiles(file);
+    await page.locator('#result:not([hidden])').waitFor({ timeout: 30_000 });
+    // The API's own answer for the same file, to read the page against.
+    const res = await fetch(`${url3}/api/v1/screen`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: new Uint8Array(await phantomPng(512)),
+    });
+    const api = (await res.json()) as { probabilities: Record<string, number>; heatmapClass: string; label: string };
+    assert.deepEqual(Object.keys(api.probabilities), ['covid', 'pneumonia', 'normal']);
+    const shown = (await page.locator('#classes').textContent()) ?? '';
+    const names = taskFor(['covid', 'pneumonia', 'normal'], 0).classNames;
+    for (const [c, p] of Object.entries(api.probabilities))
+      assert.ok(
+        shown.toLowerCase().includes(`${names[c]!.toLowerCase()} ${(100 * p).toFixed(1)} %`),
+        `${c} in "${shown}"`,
+      );
+    assert.ok(shown.toLowerCase().includes(`heatmap: ${names[api.heatmapClass]!.toLowerCase()}`), shown);
+    assert.equal(await page.locator('#classes').isVisible(), true);
+    await page.close();
+  } finally {
+    await srv3.close();
+    rmSync(three, { recursive: true, force: true });
+  }
 });

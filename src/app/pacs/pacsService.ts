@@ -273,6 +273,7 @@ export class PacsService {
       label: r.label,
       positiveClass: m.classes[m.positiveClass]!,
       task: this.task,
+      probabilities: Object.fromEntries(m.classes.map((c, i) => [c, r.probabilities[i]!])),
     };
     const uids = resultUids(src.studyUid, src.sopUid, this.model.sha256);
     const overlay = await renderOverlay(r.study.input, r.heat);

@@ -20,6 +20,8 @@ export interface ScreeningFinding {
   positiveClass: string;
   /** What the model screens for: the finding's name and code, the classes' display names. */
   task: Pick<TaskRecord, 'finding' | 'code' | 'classNames'>;
+  /** Every class's probability; with more than two classes the SR holds one NUM item per class. */
+  probabilities?: Record<string, number>;
 }
 
 export interface ModelIdentity {
@@ -161,12 +163,22 @@ export function buildScreeningSr(
       num(probabilityName, f.probability, {
         ContentSequence: [imageRef('INFERRED FROM', SR_CODES.sourceImage, src.sopClassUid, src.sopUid)],
       }),
+      ...classProbabilities(f),
       num(SR_CODES.threshold, f.threshold),
       text('CONTAINS', SR_CODES.decision, decision),
       imageRef('CONTAINS', SR_CODES.overlay, SOP_CLASS.secondaryCapture, uids.scSop),
       text('CONTAINS', SR_CODES.comment, SR_DISCLAIMER),
     ],
   };
+}
+
+/** More than two classes: the probability of each class other than the positive one, by its name. */
+function classProbabilities(f: ScreeningFinding): Dataset[] {
+  const entries = Object.entries(f.probabilities ?? {});
+  if (entries.length <= 2) return [];
+  return entries
+    .filter(([c]) => c !== f.positiveClass)
+    .map(([c, p]) => num([`probability-${c}`, CXRTUNE_SCHEME, `Probability of ${f.task.classNames[c] ?? c}`], p));
 }
 
 /** The probability an SR holds (FloatingPointValue, else NumericValue), for readers and tests. */

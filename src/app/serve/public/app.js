@@ -161,6 +161,15 @@ function show(r) {
       ? `At or above threshold: ${className(r.label)} suspected, review with priority`
       : `Below threshold: ${cap(className(r.label))}`;
   d.className = r.decision === 'positive' ? 'decision-pos' : 'decision-neg';
+  // More than two classes: each class's probability, and which one the heatmap explains.
+  const classes = Object.entries(r.probabilities ?? {});
+  const many = classes.length > 2;
+  $('classes').hidden = !many;
+  $('classes-label').hidden = !many;
+  if (many)
+    $('classes').textContent =
+      `${classes.map(([c, p]) => `${cap(className(c))} ${pct(p)}`).join(', ')}; ` +
+      `heatmap: ${className(r.heatmapClass ?? r.label)}`;
   $('format').textContent = r.format.toUpperCase();
   $('timing').textContent = `${Math.round(r.timings.totalMs)} ms`;
   $('study-id').textContent = r.id;

@@ -26,6 +26,7 @@ import { registerCalibrateCommand } from './calibrateCommand.js';
 import { registerEnsembleCommand } from './ensembleCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
 import { registerOodCommand } from './oodCommand.js';
+import { registerPretrainCommand } from './pretrainCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerAugmentCommand(program);
   registerLrFindCommand(program);
   registerTrainCommand(program);
+  registerPretrainCommand(program);
   registerCompareCommand(program);
   registerEvaluateCommand(program);
   registerExplainCommand(program);

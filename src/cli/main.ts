@@ -27,6 +27,7 @@ import { registerEnsembleCommand } from './ensembleCommand.js';
 import { registerLungsCommand } from './lungsCommand.js';
 import { registerOodCommand } from './oodCommand.js';
 import { registerExportCommand } from './exportCommand.js';
+import { registerPretrainCommand } from './pretrainCommand.js';
 
 const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
 
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerAugmentCommand(program);
   registerLrFindCommand(program);
   registerTrainCommand(program);
+  registerPretrainCommand(program);
   registerCompareCommand(program);
   registerEvaluateCommand(program);
   registerExplainCommand(program);

@@ -91,6 +91,13 @@ export const LABEL_MAP_PRESETS: Record<string, LabelRule[]> = {
     ].map((pattern) => ({ pattern, target: 'pneumonia' })),
     { pattern: '*', target: null },
   ],
+  // cxrtune pretrain's task on Kermany (folder source with sublabel=bacteria|virus): the type of pneumonia.
+  'pneumonia-type': [
+    { pattern: 'NORMAL', target: 'normal' },
+    { pattern: 'PNEUMONIA/bacteria', target: 'bacterial' },
+    { pattern: 'PNEUMONIA/virus', target: 'viral' },
+    { pattern: '*', target: null },
+  ],
   // data build --preset adult-mixed: every non-COVID finding is a negative, except
   // tuberculosis (the TB screening sets' positives: another disease, another question).
   // Which sources are read (adults only, no Kermany unless asked) is the preset's choice.

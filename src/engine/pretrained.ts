@@ -1,8 +1,8 @@
 // Loads ImageNet (or any) weights into a model: safetensors (cxrtune's, timm's), torch.save
 // checkpoints read without unpickling code, a folder or a hub id in the local Hugging Face
 // cache (engine/weights/weightsFile.ts), checking names and shapes strictly. Only the
-// classifier may differ (a head of another size or name is left freshly initialised, with
-// a message); anything else is an error listing it.
+// classifier may differ (a head of another size or name, or none in the file, is left freshly
+// initialised, with a message); anything else is an error listing it.
 import { readWeights } from './weights/weightsFile.js';
 import { stripPrefix, wrapperPrefix } from './weights/names.js';
 import type { Model } from './model.js';
@@ -57,7 +57,13 @@ export async function loadPretrained(
         !(otherHead.length && headParams.has(e.name)),
     )
     .map((e) => e.name);
-  if (otherHead.length)
+  // A backbone without its classifier (`cxrtune pretrain` writes one): the head stays fresh.
+  const headless =
+    missing.length > 0 &&
+    missing.every((n) => headParams.has(n)) &&
+    ![...tensors.keys()].some((k) => headParams.has(k));
+  if (headless) missing.length = 0;
+  if (otherHead.length || headless)
     reinitialised.push(...entries.filter((e) => headParams.has(e.name) && !tensors.has(e.name)).map((e) => e.name));
   const problems = [
     missing.length ? `missing ${missing.length}: ${preview(missing)}` : '',
@@ -72,7 +78,13 @@ export async function loadPretrained(
     const t = tensors.get(reinitialised[0]!);
     log(
       `pretrained: head ${reinitialised.join(', ')} re-initialised ` +
-        `(${t ? `${t.shape[0]} → ${model.spec.numClasses} classes` : `the file's head is ${otherHead.join(', ')}`})`,
+        `(${
+          t
+            ? `${t.shape[0]} → ${model.spec.numClasses} classes`
+            : headless
+              ? 'the file holds no classifier'
+              : `the file's head is ${otherHead.join(', ')}`
+        })`,
     );
   }
   return { file, loaded: use.size, reinitialised, metadata };

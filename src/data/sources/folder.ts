@@ -15,6 +15,11 @@ interface FolderSourceOptions {
   classes?: string[];
   /** View to record (folders rarely say; default ''). */
   view?: string;
+  /**
+   * Words that name a sub-class in the file name (Kermany's `person1_bacteria_1.jpeg`: bacteria|virus): a
+   * file whose name holds one between `_`, `-` or `.` gets the raw label `CLASS/word` (e.g. PNEUMONIA/virus).
+   */
+  sublabel?: string[];
 }
 
 export function readFolderSource(dir: string, opts: FolderSourceOptions = {}): SourceResult {
@@ -73,15 +78,18 @@ export function readFolderSource(dir: string, opts: FolderSourceOptions = {}): S
         });
         continue;
       }
+      const sub = opts.sublabel?.find((w) => new RegExp(`(^|[_.-])${escapeRe(w)}([_.-]|$)`, 'i').test(f));
       rows.push({
         path,
-        rawLabel: cls,
+        rawLabel: sub ? `${cls}/${sub}` : cls,
         patientId: `${name}:${pid}`,
         source: name,
         view: opts.view ?? '',
-        extra: { class_folder: cls },
+        extra: { class_folder: cls, ...(sub ? { sublabel: sub } : {}) },
       });
     }
   }
   return { rows, problems };
 }
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

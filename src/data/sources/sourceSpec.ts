@@ -23,7 +23,7 @@ const OPTION_KEYS: Record<SourceKind, string[]> = {
   'covid-chestxray': ['name', 'views', 'modality', 'findings', 'minage'],
   cxnet: ['name', 'views', 'adults', 'minage'],
   figure1: ['name', 'views'],
-  folder: ['name', 'rule', 'classes', 'view'],
+  folder: ['name', 'rule', 'classes', 'view', 'sublabel'],
   csv: ['name', 'path', 'label', 'patient', 'view', 'rule', 'views', 'keep'],
   dicom: ['name', 'labels', 'label', 'views'],
   'tb-screening': ['name'],
@@ -103,7 +103,13 @@ export function readSource(spec: SourceSpec, views?: string[]): SourceResult {
     case 'figure1':
       return readFigure1(spec.path, { name: o.name, views: v });
     case 'folder':
-      return readFolderSource(spec.path, { name: o.name, rule: o.rule, classes: list(o.classes), view: o.view });
+      return readFolderSource(spec.path, {
+        name: o.name,
+        rule: o.rule,
+        classes: list(o.classes),
+        view: o.view,
+        sublabel: list(o.sublabel),
+      });
     case 'csv':
       return readCsvSource(spec.path, {
         name: o.name,

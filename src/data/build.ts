@@ -137,11 +137,7 @@ export function adultMixedPreset(
     throw new Error(`adult-mixed with cxnet: ${join(d, 'cxnet', 'metadata.csv')} not found`);
   return {
     sources: [
-      { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
-      ...(cxnet ? [{ kind: 'cxnet' as const, path: join(d, 'cxnet'), options: { adults: 'yes', minage: '18' } }] : []),
-      { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
-      { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
-      { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
+      ...adultSources(d, cxnet),
       ...(o.kermany
         ? [
             {
@@ -188,13 +184,7 @@ export function threeClassPreset(
   const d = resolve(dataDir);
   const cxnet = existsSync(join(d, 'cxnet', 'metadata.csv'));
   return {
-    sources: [
-      { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
-      ...(cxnet ? [{ kind: 'cxnet' as const, path: join(d, 'cxnet'), options: { adults: 'yes', minage: '18' } }] : []),
-      { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
-      { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
-      { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
-    ],
+    sources: [...adultSources(d, cxnet)],
     labelMap: 'three-class',
     views: ['PA', 'AP'],
     balance: 'undersample',
@@ -260,6 +250,17 @@ const TB_TASK: TaskDeclaration = {
     'before a confirmatory test (the use WHO recommends for chest radiography). Not validated for children, ' +
     'lateral views, other diseases, or as a sole basis for clinical decisions.',
 };
+
+/** The adult collections adult-mixed and three-class read (their label maps choose what each row becomes). */
+function adultSources(d: string, cxnet: boolean): SourceSpec[] {
+  return [
+    { kind: 'covid-chestxray', path: join(d, 'covid-chestxray'), options: { minage: '18' } },
+    ...(cxnet ? [{ kind: 'cxnet' as const, path: join(d, 'cxnet'), options: { adults: 'yes', minage: '18' } }] : []),
+    { kind: 'folder', path: join(d, 'nih'), options: { rule: 'nih', classes: 'No_findings|Pneumonia' } },
+    { kind: 'tb-screening', path: join(d, 'lungs', 'montgomery'), options: {} },
+    { kind: 'tb-screening', path: join(d, 'lungs', 'shenzhen'), options: {} },
+  ];
+}
 
 /** What a build with cxnet's positives must say about them. */
 const CXNET_NOTES = [

@@ -17,16 +17,29 @@ export function gradCamMaps(
       `Grad-CAM: ${activations.length} activations and ${gradients.length} gradients for shape [${shape}]`,
     );
   }
+  return weightedChannelSum(activations, shape, (at) => {
+    let g = 0;
+    for (let p = 0; p < hw; p++) g += gradients[at + p]!;
+    return g / hw;
+  });
+}
+
+/** Σ_k α_k A_k per image, [N, h, w], where α_k = alpha(offset of channel k's map in A). */
+function weightedChannelSum(
+  activations: Float32Array,
+  [n, c, h, w]: [n: number, c: number, h: number, w: number],
+  alpha: (at: number, k: number) => number,
+): Float32Array {
+  const hw = h * w;
   const maps = new Float32Array(n * hw);
   const acc = new Float64Array(hw);
   for (let i = 0; i < n; i++) {
     acc.fill(0);
     for (let k = 0; k < c; k++) {
       const at = (i * c + k) * hw;
-      let g = 0;
-      for (let p = 0; p < hw; p++) g += gradients[at + p]!;
-      const wk = g / hw;
-      for (let p = 0; p < hw; p++) acc[p]! += wk * activations[at + p]!;
+      const a = alpha(at, k);
+      if (a === 0) continue;
+      for (let p = 0; p < hw; p++) acc[p]! += a * activations[at + p]!;
     }
     maps.set(acc, i * hw);
   }
@@ -55,23 +68,13 @@ export function classActivationMaps(
   if (features.length !== n * c * hw) throw new Error(`CAM: ${features.length} feature values for shape [${shape}]`);
   if (weight.length % c !== 0 || !(classIndex >= 0 && classIndex < weight.length / c))
     throw new Error(`CAM: a classifier weight of ${weight.length} values has no row ${classIndex} of ${c}`);
-  const maps = new Float32Array(n * hw);
-  const acc = new Float64Array(hw);
-  for (let i = 0; i < n; i++) {
-    acc.fill(0);
-    for (let k = 0; k < c; k++) {
-      const at = (i * c + k) * hw;
-      let share = 1;
-      if (o.reluInHead) {
-        let positive = 0;
-        for (let p = 0; p < hw; p++) if (features[at + p]! > 0) positive++;
-        share = positive / hw;
-      }
-      const alpha = (weight[classIndex * c + k]! * share) / hw;
-      if (alpha === 0) continue;
-      for (let p = 0; p < hw; p++) acc[p]! += alpha * features[at + p]!;
+  return weightedChannelSum(features, shape, (at, k) => {
+    let share = 1;
+    if (o.reluInHead) {
+      let positive = 0;
+      for (let p = 0; p < hw; p++) if (features[at + p]! > 0) positive++;
+      share = positive / hw;
     }
-    maps.set(acc, i * hw);
-  }
-  return maps;
+    return (weight[classIndex * c + k]! * share) / hw;
+  });
 }

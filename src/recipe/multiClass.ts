@@ -7,7 +7,7 @@
 // - No resamples asked (bootstrap 0): the AUC without an interval (NaN ends).
 // - One-vs-rest AUC ranks images by the class's own probability, class against all others, the
 //   usual reading for a screening question ("is it this class?"); the macro mean is their average.
-import { bootstrapAuc, type AucInterval, type BootstrapOptions } from './roc.js';
+import { auc, bootstrapAuc, type AucInterval, type BootstrapOptions } from './roc.js';
 import { wilson, type Proportion } from './wilson.js';
 
 export interface ClassFigures {
@@ -28,6 +28,12 @@ export interface MultiClassSummary {
   perClass: ClassFigures[];
   /** Mean of the classes' one-vs-rest AUCs (NaN where a class is absent). */
   macroAuc: number;
+}
+
+/** The AUC without resamples: an interval of NaN ends, recorded as 0 iterations. */
+function pointAuc(scores: Float64Array, labels: ArrayLike<number>, c: number, seed: number): AucInterval {
+  const value = auc(scores, labels, c);
+  return { value, lo: NaN, hi: NaN, level: 0.95, iterations: 0, seed, method: 'stratified percentile bootstrap' };
 }
 
 /** The arg-max class of each row (ties to the lower index). */
@@ -79,12 +85,7 @@ export function summarizeMultiClass(
       specificity: wilson(tn, negatives),
       auc:
         opts.iterations === 0
-          ? {
-              ...bootstrapAuc(column, labels, { ...opts, iterations: 1, positiveClass: c }),
-              iterations: 0,
-              lo: NaN,
-              hi: NaN,
-            }
+          ? pointAuc(column, labels, c, opts.seed ?? 0)
           : bootstrapAuc(column, labels, { ...opts, positiveClass: c }),
     });
   }

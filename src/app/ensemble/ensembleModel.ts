@@ -108,11 +108,11 @@ export class EnsembleModel implements InferenceModel {
     const [n, H, W] = batch.shape;
     const maps = new Float32Array(n * H * W);
     const rows: Float32Array[] = [];
-    const pooledParts: { pooled: Float32Array; c: number }[] = [];
+    const pooledParts: Float32Array[] = [];
     const memberLayer = this.memberLayer(layer);
     for (const m of this.members) {
       const r = await m.model.gradCamMaps(batch, classIndex, memberLayer);
-      pooledParts.push({ pooled: r.pooled, c: r.pooled.length / n });
+      pooledParts.push(r.pooled);
       const [, h, w] = r.shape;
       for (let i = 0; i < n; i++) {
         const heat = camHeatmap(r.maps.subarray(i * h * w, (i + 1) * h * w), h, w, H, W);
@@ -121,15 +121,7 @@ export class EnsembleModel implements InferenceModel {
       rows.push(r.probs);
     }
     // The members' pooled activations side by side, as features() gives them.
-    const dims = pooledParts.reduce((a, p) => a + p.c, 0);
-    const pooled = new Float32Array(n * dims);
-    for (let i = 0; i < n; i++) {
-      let o = 0;
-      for (const p of pooledParts) {
-        pooled.set(p.pooled.subarray(i * p.c, (i + 1) * p.c), i * dims + o);
-        o += p.c;
-      }
-    }
+    const pooled = sideBySide(pooledParts, n);
     return { maps, shape: [n, H, W], probs: this.meanProbs(rows), pooled, layer: memberLayer ?? this.camLayer };
   }
 
@@ -138,21 +130,30 @@ export class EnsembleModel implements InferenceModel {
     const parts: FeatureResult[] = [];
     for (const m of this.members) parts.push(await m.model.features(batch, memberLayer));
     const n = batch.shape[0];
-    const dims = parts.reduce((a, f) => a + f.shape[1], 0);
-    const features = new Float32Array(n * dims);
-    for (let i = 0; i < n; i++) {
-      let at = i * dims;
-      for (const f of parts) {
-        const d = f.shape[1];
-        features.set(f.features.subarray(i * d, (i + 1) * d), at);
-        at += d;
-      }
-    }
+    const features = sideBySide(
+      parts.map((f) => f.features),
+      n,
+    );
     return {
       features,
-      shape: [n, dims],
+      shape: [n, features.length / n],
       probs: this.meanProbs(parts.map((f) => f.probs)),
       layer: memberLayer ?? this.camLayer,
     };
   }
+}
+
+/** Row i of the result is row i of every part, one after another: [n, Σ d_j] from parts [n, d_j]. */
+function sideBySide(parts: Float32Array[], n: number): Float32Array {
+  const dims = parts.reduce((a, p) => a + p.length / n, 0);
+  const out = new Float32Array(n * dims);
+  for (let i = 0; i < n; i++) {
+    let at = i * dims;
+    for (const p of parts) {
+      const d = p.length / n;
+      out.set(p.subarray(i * d, (i + 1) * d), at);
+      at += d;
+    }
+  }
+  return out;
 }

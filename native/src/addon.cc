@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <napi.h>
+#include <omp.h>
 #include <ATen/Version.h>
 #include "common.h"
 #include "cpu_block_cache.h"
@@ -16,16 +17,24 @@ void InitProfiler(Napi::Env env, Napi::Object exports);
 
 namespace {
 
+// libtorch work on the JS thread (copying typed arrays in) runs on that thread alone: an OpenMP
+// team of its own would put libgomp in its throttled mode (task.h, run_on_compute_thread).
+void SingleThreadedHere() {
+  at::get_num_threads();  // libtorch's per-thread lazy init first, so that it cannot undo the next line
+  omp_set_num_threads(1);
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throw Napi::Error::New(info.Env(), "threads must be >= 1");
   cxr::set_compute_threads(n);
-  at::set_num_threads(n);
+  cxr::run_on_compute_thread([] {});  // applies n there
   return info.Env().Undefined();
 }
 
 Napi::Value GetThreads(const Napi::CallbackInfo& info) {
-  int n = cxr::compute_threads() > 0 ? cxr::compute_threads() : at::get_num_threads();
+  int n = cxr::compute_threads();
+  if (n == 0) cxr::run_on_compute_thread([&n] { n = at::get_num_threads(); });
   return Napi::Number::New(info.Env(), n);
 }
 
@@ -107,6 +116,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Installed with no cache (cap 0) so that every tensor, the first included, goes through it;
   // configureCpuCache turns the cache on.
   c10::SetCPUAllocator(&cxr::CpuBlockCache::instance(), /*priority=*/1);
+  SingleThreadedHere();
   exports.Set("NativeModel", cxr::InitModel(env));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads));

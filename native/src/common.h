@@ -191,12 +191,39 @@ inline bool plain_padding(const torch::nn::Conv2dImpl& m) {
          c10::holds_alternative<torch::enumtype::kZeros>(m.options.padding_mode());
 }
 
+// Whether an eval call's convolution runs oneDNN's prepacked form (eval_weights.h): fp32 on the
+// CPU with oneDNN on, plain padding, and no autograd (Grad-CAM keeps the differentiable path).
+inline bool packable(const EvalWeightsUse& use, const torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
+  return use.weights && use.dtype == torch::kFloat && !m.is_training() && !torch::GradMode::is_enabled() &&
+         x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.layout() == torch::kStrided &&
+         m.weight.scalar_type() == torch::kFloat && at::globalContext().userEnabledMkldnn();
+}
+inline torch::Tensor packed_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
+                                 const torch::Tensor& x_, bool relu) {
+  static const auto run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
+  auto x = x_.contiguous(x_.suggest_memory_format());
+  const auto& ctx = use.weights->packed(m, bn, x, relu);
+  // Recorded as the aten::conv2d it replaces, so the profiler counts its FLOPs (as conv_call).
+  const auto& o = m.options;
+  auto wb = use.weights->get(m, bn, torch::kFloat);
+  RECORD_FUNCTION("aten::conv2d",
+                  std::vector<c10::IValue>(
+                      {x, wb.first, wb.second, c10::IntArrayRef(*o.stride()).vec(),
+                       c10::IntArrayRef(*c10::get<torch::ExpandingArray<2>>(o.padding())).vec(),
+                       c10::IntArrayRef(*o.dilation()).vec(), o.groups()}));
+  torch::jit::Stack s{x, ctx};
+  run.callBoxed(&s);
+  return s[0].toTensor();
+}
+
 // A convolution in an eval call: its weights, and `bn` (if any) folded in, from the thread's
-// EvalWeights in the call's dtype.
+// EvalWeights in the call's dtype; prepacked where packable().
 inline torch::Tensor eval_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
-                               const torch::Tensor& x) {
+                               const torch::Tensor& x, bool relu = false) {
+  if (packable(use, m, x)) return packed_conv(use, m, bn, x, relu);
   auto wb = use.weights->get(m, bn, use.dtype);
-  return conv_call(m, x.to(use.dtype), wb.first, wb.second);
+  auto y = conv_call(m, x.to(use.dtype), wb.first, wb.second);
+  return relu ? y.relu_() : y;
 }
 
 // A convolution module's forward. In an eval call (EvalWeightsScope) its weights come from
@@ -205,20 +232,29 @@ inline torch::Tensor eval_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl&
 inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
   if (!plain_padding(m)) return m.forward(x);
   auto use = eval_weights();
-  if (use.weights && !m.is_training() && use.dtype != m.weight.scalar_type()) return eval_conv(use, m, nullptr, x);
+  if (use.weights && !m.is_training() && (use.dtype != m.weight.scalar_type() || packable(use, m, x)))
+    return eval_conv(use, m, nullptr, x);
   return conv_call(m, x, m.weight, m.bias);
 }
 inline torch::Tensor conv2d(const torch::nn::Conv2d& m, const torch::Tensor& x) { return conv2d(*m.ptr(), x); }
 
-// A convolution and the BatchNorm after it. In an eval call the BatchNorm is folded into the
-// convolution (EvalWeights); anywhere else, and while a BnObserver needs the BatchNorm's
-// input, they run as two modules.
+// A convolution and the BatchNorm after it (and the ReLU after both, for conv_bn_relu). In an
+// eval call the BatchNorm is folded into the convolution (EvalWeights) and a prepacked
+// convolution fuses the ReLU; anywhere else, and while a BnObserver needs the BatchNorm's input,
+// they run as separate modules.
+inline bool folds_bn(const EvalWeightsUse& use, const torch::nn::Conv2d& c, const torch::nn::BatchNorm2d& b) {
+  return use.weights && !c->is_training() && !b->is_training() && !bn_observer() && plain_padding(*c) &&
+         b->options.track_running_stats();
+}
 inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
   auto use = eval_weights();
-  if (use.weights && !c->is_training() && !b->is_training() && !bn_observer() && plain_padding(*c) &&
-      b->options.track_running_stats())
-    return eval_conv(use, *c.ptr(), b.get(), x);
+  if (folds_bn(use, c, b)) return eval_conv(use, *c.ptr(), b.get(), x);
   return bn(b, conv2d(c, x));
+}
+inline torch::Tensor conv_bn_relu(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
+  auto use = eval_weights();
+  if (folds_bn(use, c, b)) return eval_conv(use, *c.ptr(), b.get(), x, /*relu=*/true);
+  return bn(b, conv2d(c, x)).relu_();
 }
 inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }
 

@@ -15,8 +15,8 @@ struct DenseLayer : torch::nn::Module {
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& inputs) {
     auto x = torch::cat(inputs, 1);
-    auto b = conv_bn(conv1, norm2, bn(norm1, x).relu_());
-    return conv2d(conv2, b.relu_());
+    auto b = conv_bn_relu(conv1, norm2, bn(norm1, x).relu_());
+    return conv2d(conv2, b);
   }
 };
 
@@ -85,7 +85,7 @@ struct DenseNet : Net {
 
     auto F = features;
     blocks.push_back({"features.pool0", [F](const torch::Tensor& x) {
-                        return torch::max_pool2d(conv_bn(F->conv0, F->norm0, x).relu_(), 3, 2, 1);
+                        return torch::max_pool2d(conv_bn_relu(F->conv0, F->norm0, x), 3, 2, 1);
                       }});
     for (size_t i = 0; i < F->dense.size(); ++i) {
       auto d = F->dense[i];

@@ -10,8 +10,16 @@
 // (EvalWeightsScope); training never does, so training and its bitwise baselines are untouched.
 // An entry is remade when any source's storage or version changes (loadState, a training step)
 // and all are dropped when training starts.
+//
+// A third cost Python pays and ONNX Runtime does not: at::mkldnn_convolution reorders the weight
+// into oneDNN's blocked layout and builds the primitive on every call. An fp32 CPU eval call
+// without autograd runs oneDNN's prepacked convolution instead (mkldnn_prepacked::conv2d_run, the
+// op torch.jit.optimize_for_inference uses on x86), packed once per input shape, with the ReLU
+// that follows fused where the family asks for it (docs/performance.md has the figures).
 #pragma once
 #include <torch/torch.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <map>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -46,8 +54,40 @@ class EvalWeights {
       }
       e.w = w.to(dtype).contiguous(c.weight.suggest_memory_format());
       e.b = b.defined() ? b.to(dtype) : b;
+      e.packed.clear();
     }
     return {e.w, e.b};
+  }
+
+  // get()'s weights packed by oneDNN for inputs shaped and laid out as `x`, ReLU fused when
+  // `relu`. A few shapes are kept per convolution (a predict's full and last batch, serve's 1).
+  const c10::IValue& packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x,
+                            bool relu) {
+    auto wb = get(c, bn, x.scalar_type());
+    auto& e = entries_[{&c, x.scalar_type()}];
+    auto format = x.suggest_memory_format();
+    auto key = x.sizes().vec();
+    key.push_back(int64_t(format));
+    key.push_back(relu);
+    auto it = e.packed.find(key);
+    if (it != e.packed.end()) return it->second;
+    if (e.packed.size() >= kPackedShapes) e.packed.clear();
+    static const auto prepack =
+        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
+    c10::InferenceMode normal(false);
+    torch::NoGradGuard ng;
+    const auto& o = c.options;
+    const auto& pad = c10::get<torch::ExpandingArray<2>>(o.padding());
+    torch::jit::Stack s{wb.first.contiguous(format),
+                        wb.second.defined() ? c10::IValue(wb.second) : c10::IValue(),
+                        c10::IntArrayRef(*o.stride()).vec(),
+                        c10::IntArrayRef(*pad).vec(),
+                        c10::IntArrayRef(*o.dilation()).vec(),
+                        o.groups(),
+                        x.sizes().vec(),
+                        std::string(relu ? "relu" : "none")};
+    prepack.callBoxed(&s);
+    return e.packed.emplace(key, std::move(s[0])).first->second;
   }
   void clear() { entries_.clear(); }
 
@@ -57,6 +97,7 @@ class EvalWeights {
     std::vector<const void*> data;
     std::vector<int64_t> version;
     torch::Tensor w, b;
+    std::map<std::vector<int64_t>, c10::IValue> packed;  // by input sizes, memory format, fused ReLU
     bool same(const std::vector<torch::Tensor>& s) const {
       if (s.size() != src.size()) return false;
       for (size_t i = 0; i < s.size(); ++i) {
@@ -87,6 +128,7 @@ class EvalWeights {
     size_t operator()(const Key& k) const { return std::hash<const void*>()(k.conv) ^ size_t(k.dtype); }
   };
   std::unordered_map<Key, Entry, KeyHash> entries_;
+  static constexpr size_t kPackedShapes = 4;
 };
 
 // The EvalWeights in use on this thread and their dtype (core.cc); null outside an eval call.

@@ -66,8 +66,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       on_js_thread(info.Env(), [&]() -> Napi::Value {
         auto spec = core_spec_from_js(info[0]);
         num_classes_ = spec.net.num_classes;
-        core_ = std::make_unique<Core>(spec);
-        describe(*core_);
+        // Built (weights initialised) on the compute thread: see run_on_compute_thread.
+        run_on_compute_thread([&] {
+          core_ = std::make_unique<Core>(spec);
+          describe(*core_);
+        });
         return info.Env().Undefined();
       });
     } catch (const Napi::Error& e) {

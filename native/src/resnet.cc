@@ -36,7 +36,7 @@ struct BasicBlock : ResBlock {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     // In place where torchvision is (ReLU(inplace=True), out += identity): fewer allocations.
-    auto out = conv_bn(conv1, bn1, x).relu_();
+    auto out = conv_bn_relu(conv1, bn1, x);
     out = conv_bn(conv2, bn2, out);
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
@@ -59,8 +59,8 @@ struct Bottleneck : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = conv_bn(conv1, bn1, x).relu_();
-    out = conv_bn(conv2, bn2, out).relu_();
+    auto out = conv_bn_relu(conv1, bn1, x);
+    out = conv_bn_relu(conv2, bn2, out);
     out = conv_bn(conv3, bn3, out);
     out += downsample ? downsample->forward(x) : x;
     return out.relu_();
@@ -109,7 +109,7 @@ struct ResNet : Net {
     }
 
     blocks.push_back({"maxpool", [this](const torch::Tensor& x) {
-                        return torch::max_pool2d(conv_bn(conv1, bn1, x).relu_(), 3, 2, 1);
+                        return torch::max_pool2d(conv_bn_relu(conv1, bn1, x), 3, 2, 1);
                       }});
     for (int i = 0; i < 4; ++i) {
       auto layer = layers[i];

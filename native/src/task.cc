@@ -6,8 +6,12 @@
 namespace cxr {
 
 namespace {
-
 std::atomic<int> g_threads{0};
+}  // namespace
+
+void run_on_compute_thread(const Run& run);
+
+namespace {
 
 class Task : public Napi::AsyncWorker {
  public:
@@ -19,12 +23,7 @@ class Task : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
-      Executor::get().run([this] {
-        // OpenMP's thread count is per thread: set it on the compute thread itself.
-        int n = g_threads;
-        if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
-        run_();
-      });
+      run_on_compute_thread(run_);
     } catch (const c10::Error& e) {
       SetError(clean_error(e.what_without_backtrace()));
     } catch (const std::exception& e) {
@@ -50,6 +49,15 @@ class Task : public Napi::AsyncWorker {
 };
 
 }  // namespace
+
+void run_on_compute_thread(const Run& run) {
+  Executor::get().run([&run] {
+    // OpenMP's thread count is per thread: set it on the compute thread itself.
+    int n = g_threads;
+    if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+    run();
+  });
+}
 
 std::string clean_error(const char* what) {
   std::string s(what);

@@ -1,6 +1,7 @@
-// Batch-1 inference runs every fp32 CPU convolution in oneDNN (native/src/common.h, conv2d):
-// libtorch's own choice sends small batch-1 convolutions to its im2col path, which cost
-// MobileNetV2 55 of 75 ms per image. The override must change the kernel, not the answer.
+// Inference runs every fp32 CPU convolution in oneDNN's prepacked form (native/src/common.h,
+// eval_weights.h): libtorch's own choice sends small batch-1 convolutions to its im2col path,
+// which cost MobileNetV2 55 of 75 ms per image, and at::mkldnn_convolution reorders the weight
+// on every call. The override must change the kernel, not the answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
@@ -34,7 +35,8 @@ for (const channelsLast of [false, true]) {
       const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
       const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
       assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
-      assert.ok(names.has('aten::mkldnn_convolution'));
+      assert.ok(names.has('mkldnn_prepacked::conv2d_run'), 'prepacked oneDNN convolutions');
+      assert.ok(!names.has('aten::mkldnn_convolution'), 'every convolution prepacked');
       // Recorded as the aten::conv2d it replaces: the profiler still counts its FLOPs.
       const f1 = await flops(() => m.predict(one, { precision: 'fp32' }));
       const f2 = await flops(() => m.predict(two, { precision: 'fp32' }));
@@ -53,6 +55,21 @@ for (const channelsLast of [false, true]) {
     },
   );
 }
+
+test('weights are packed once per input shape: a repeated predict packs nothing, a new batch size packs again', async () => {
+  setThreads(1);
+  manualSeed(5);
+  const m = await Model.create({ arch: 'resnet18', numClasses: 2, channelsLast: true });
+  const convs = m.layers().filter((l) => l.kind === 'conv').length;
+  const packs = async (work: () => Promise<unknown>) =>
+    (await profileOps(work)).events.name.filter((n: string) => n === 'mkldnn_prepacked::conv2d_prepack').length;
+  const one = benchBatch(1, 64);
+  const two = benchBatch(2, 64);
+  assert.equal(await packs(() => m.predict(one, { precision: 'fp32' })), convs, 'the first call packs each conv');
+  assert.equal(await packs(() => m.predict(one, { precision: 'fp32' })), 0, 'the same shape again: none');
+  assert.equal(await packs(() => m.predict(two, { precision: 'fp32' })), convs, 'batch 2: each conv again');
+  assert.equal(await packs(() => m.predict(one, { precision: 'fp32' })), 0, 'batch 1 is still kept');
+});
 
 test("training keeps libtorch's own kernel choice (the bitwise baselines depend on it)", async () => {
   setThreads(1);

@@ -56,7 +56,7 @@ for (const channelsLast of [false, true]) {
   );
 }
 
-test('weights are packed once per input shape: a repeated predict packs nothing, a new batch size packs again', async () => {
+test('weights are packed once per input shape: a repeated predict packs nothing, a new shape packs', async () => {
   setThreads(1);
   manualSeed(5);
   const m = await Model.create({ arch: 'resnet18', numClasses: 2, channelsLast: true });

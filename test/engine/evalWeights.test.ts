@@ -45,30 +45,34 @@ test('a repeated bf16 predict casts no weight again, and answers as the first di
 });
 
 for (const precision of ['bf16', 'fp32'] as const)
-  test(`the kept ${precision === 'bf16' ? 'bf16 copies' : 'prepacked fp32 weights'} follow the weights: after loadState and after a training step`, async () => {
-    setThreads(1);
-    const x = benchBatch(2, SIZE);
-    manualSeed(1);
-    const a = await Model.create({ arch: 'resnet18', numClasses: 2 });
-    manualSeed(2);
-    const b = await Model.create({ arch: 'resnet18', numClasses: 2 });
-    await a.predict(x, { precision }); // fills a's copies
-    await a.loadState(await b.state());
-    same((await a.predict(x, { precision })).logits, (await b.predict(x, { precision })).logits, 'after loadState');
+  test(
+    `the kept ${precision === 'bf16' ? 'bf16 copies' : 'prepacked fp32 weights'} follow the weights: ` +
+      'after loadState and after a training step',
+    async () => {
+      setThreads(1);
+      const x = benchBatch(2, SIZE);
+      manualSeed(1);
+      const a = await Model.create({ arch: 'resnet18', numClasses: 2 });
+      manualSeed(2);
+      const b = await Model.create({ arch: 'resnet18', numClasses: 2 });
+      await a.predict(x, { precision }); // fills a's copies
+      await a.loadState(await b.state());
+      same((await a.predict(x, { precision })).logits, (await b.predict(x, { precision })).logits, 'after loadState');
 
-    a.configureOptimizer({ kind: 'sgd', groups: [a.layers().flatMap((l) => l.params)] });
-    await a.trainStep(x, [{ lr: 0.5, momentum: 0, weightDecay: 0 }], { precision: 'fp32' });
-    manualSeed(3);
-    const c = await Model.create({ arch: 'resnet18', numClasses: 2 });
-    await c.loadState(await a.state());
-    const after = (await a.predict(x, { precision })).logits;
-    same(after, (await c.predict(x, { precision })).logits, 'after a training step');
-    assert.notDeepEqual(
-      Array.from(after),
-      Array.from((await b.predict(x, { precision })).logits),
-      'the step changed the answer',
-    );
-  });
+      a.configureOptimizer({ kind: 'sgd', groups: [a.layers().flatMap((l) => l.params)] });
+      await a.trainStep(x, [{ lr: 0.5, momentum: 0, weightDecay: 0 }], { precision: 'fp32' });
+      manualSeed(3);
+      const c = await Model.create({ arch: 'resnet18', numClasses: 2 });
+      await c.loadState(await a.state());
+      const after = (await a.predict(x, { precision })).logits;
+      same(after, (await c.predict(x, { precision })).logits, 'after a training step');
+      assert.notDeepEqual(
+        Array.from(after),
+        Array.from((await b.predict(x, { precision })).logits),
+        'the step changed the answer',
+      );
+    },
+  );
 
 test(
   'eval calls fold every BatchNorm that follows a convolution; ' + 'training and BatchNorm statistics do not',

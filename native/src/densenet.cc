@@ -13,10 +13,20 @@ struct DenseLayer : torch::nn::Module {
     norm2 = register_module("norm2", batchnorm(bn_size * growth));
     conv2 = register_module("conv2", conv(bn_size * growth, growth, 3, 1, 1));
   }
-  torch::Tensor forward(const std::vector<torch::Tensor>& inputs) {
-    auto x = torch::cat(inputs, 1);
-    auto b = conv_bn_relu(conv1, norm2, bn(norm1, x).relu_());
+  torch::Tensor forward(const std::vector<torch::Tensor>& inputs) { return forward(torch::cat(inputs, 1)); }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto b = conv_bn_relu(conv1, norm2, norm_relu(x));
     return conv2d(conv2, b);
+  }
+  // norm1 and its ReLU. In an eval call without autograd, as an affine map: x is then a view of
+  // the block's buffer (DenseBlock), which BatchNorm's kernel would first copy.
+  torch::Tensor norm_relu(const torch::Tensor& x) {
+    auto use = eval_weights();
+    if (!use.weights || norm1->is_training() || torch::GradMode::is_enabled() || bn_observer() ||
+        x.scalar_type() != torch::kFloat || !norm1->options.track_running_stats())
+      return bn(norm1, x).relu_();
+    auto a = use.weights->affine(*norm1);
+    return at::addcmul(a.second, x, a.first).relu_();
   }
 };
 
@@ -28,9 +38,26 @@ struct DenseBlock : torch::nn::Module {
                                        std::make_shared<DenseLayer>(in + i * growth, growth, bn_size)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    std::vector<torch::Tensor> feats{x};
-    for (auto& l : layers) feats.push_back(l->forward(feats));
-    return torch::cat(feats, 1);
+    if (is_training() || torch::GradMode::is_enabled()) {
+      std::vector<torch::Tensor> feats{x};
+      for (auto& l : layers) feats.push_back(l->forward(feats));
+      return torch::cat(feats, 1);
+    }
+    // Eval without autograd: one buffer holds the block's features and each layer reads the
+    // channels before its own, a view; each output is copied in once instead of the whole
+    // concatenation being rebuilt for every layer (copies linear in depth, not quadratic).
+    const int64_t growth = layers.front()->conv2->options.out_channels();
+    auto sizes = x.sizes().vec();
+    const int64_t c0 = sizes[1];
+    sizes[1] = c0 + growth * int64_t(layers.size());
+    auto buf = torch::empty(sizes, x.options().memory_format(x.suggest_memory_format()));
+    buf.narrow(1, 0, c0).copy_(x);
+    int64_t c = c0;
+    for (auto& l : layers) {
+      buf.narrow(1, c, growth).copy_(l->forward(buf.narrow(1, 0, c)));
+      c += growth;
+    }
+    return buf;
   }
 };
 

@@ -59,6 +59,25 @@ class EvalWeights {
     return {e.w, e.b};
   }
 
+  // An eval-mode BatchNorm as the affine map it is, y = x·scale + shift, in fp32 (DenseNet's
+  // BatchNorms that read a view of the block's buffer, eval without autograd).
+  std::pair<torch::Tensor, torch::Tensor> affine(torch::nn::BatchNorm2dImpl& bn) {
+    std::vector<torch::Tensor> src{bn.weight, bn.bias, bn.running_mean, bn.running_var};
+    auto& e = entries_[{&bn, torch::kFloat}];
+    if (!e.w.defined() || !e.same(src)) {
+      e.keep(src);
+      c10::InferenceMode normal(false);
+      torch::NoGradGuard ng;
+      auto scale = (bn.running_var.detach().to(torch::kFloat) + bn.options.eps()).rsqrt();
+      if (bn.weight.defined()) scale = scale * bn.weight.detach().to(torch::kFloat);
+      auto shift = -bn.running_mean.detach().to(torch::kFloat) * scale;
+      if (bn.bias.defined()) shift = shift + bn.bias.detach().to(torch::kFloat);
+      e.w = scale.view({1, -1, 1, 1});
+      e.b = shift.view({1, -1, 1, 1});
+    }
+    return {e.w, e.b};
+  }
+
   // get()'s weights packed by oneDNN for inputs shaped and laid out as `x`, ReLU fused when
   // `relu`. A few shapes are kept per convolution (a predict's full and last batch, serve's 1).
   const c10::IValue& packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x,

@@ -63,6 +63,30 @@ test('armTable: mean ± sd over seeds, the median seed’s interval, differences
   assert.equal(t.cost.find((c) => c.arm === 'paper')!.seconds.mean, 20);
 });
 
+test('armTable: on an external set of one class (no AUC) the claim is read on its sensitivity', () => {
+  const ext = (sens: number): Figures => ({
+    ...figs(Number.NaN, sens, Number.NaN),
+    name: 'figure1',
+    protocol: 'external',
+    auc: { value: Number.NaN, lo: Number.NaN, hi: Number.NaN },
+  });
+  const withExt = (arm: ReproduceRun['arm'], seed: number, sens: number) => ({
+    ...run(arm, seed, 0.8),
+    external: ext(sens),
+  });
+  const runs = [
+    withExt('paper', 1, 0.9),
+    withExt('paper', 2, 0.8),
+    withExt('paper', 3, 0.85),
+    withExt('traditional', 1, 0.8),
+    withExt('traditional', 2, 0.75),
+    withExt('traditional', 3, 0.7),
+  ];
+  const claim = armTable(runs, ['paper', 'traditional'], 'fp32').claim.find((c) => c.protocol === 'external')!;
+  // Δ per seed: 10, 5, 15 points → mean +10.0.
+  assert.match(claim.says, /Δsensitivity \(points; one class, so no AUC\) \+10\.0 \(95 % /);
+});
+
 test('claimText: reversed and not shown are said as such', () => {
   const base = { mean: -0.05, sd: 0.01, lo: -0.07, hi: -0.03, n: 3, differences: [] };
   assert.match(claimText({ ...base, verdict: 'b' }), /^reversed/);

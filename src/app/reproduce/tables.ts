@@ -127,13 +127,12 @@ export function armTable(all: ReproduceRun[], arms: Arm[], precision: Precision)
       }
       const first = mine[0]![set]!;
       rows.push({ arm, set, name: first.name, protocol: first.protocol, seeds: mine.map((r) => r.seed), metrics });
-      if (arm === 'paper' && metrics.auc.vsBaseline)
-        claim.push({
-          set,
-          protocol: first.protocol,
-          difference: metrics.auc.vsBaseline,
-          says: claimText(metrics.auc.vsBaseline),
-        });
+      if (arm === 'paper' && metrics.auc.vsBaseline) {
+        // A set of one class (figure1: positives only) has no AUC: its claim is read on the rate it has.
+        const on = claimMetric(metrics);
+        const difference = metrics[on].vsBaseline!;
+        claim.push({ set, protocol: first.protocol, difference, says: claimText(difference, on) });
+      }
     }
   }
   const cost = arms
@@ -148,10 +147,25 @@ export function armTable(all: ReproduceRun[], arms: Arm[], precision: Precision)
   return { rows, claim, cost };
 }
 
-/** The paper's claim (its recipe beats the traditional baseline) read off the paired AUC difference. */
-export function claimText(d: PairedDifference): string {
+/** The metric a claim is read on: the AUC, or on a set without one (a single class) the rate it has. */
+function claimMetric(metrics: ArmRow['metrics']): Metric {
+  if ((metrics.auc.vsBaseline?.n ?? 0) >= 2) return 'auc';
+  const has = (m: Metric) => (metrics[m].vsBaseline?.n ?? 0) >= 2;
+  return has('sensitivity') ? 'sensitivity' : has('specificity') ? 'specificity' : 'auc';
+}
+
+/**
+ * The paper's claim (its recipe beats the traditional baseline) read off the paired difference of
+ * the AUC, or of the sensitivity or specificity on a set of one class.
+ */
+export function claimText(d: PairedDifference, metric: Metric = 'auc'): string {
   if (d.n < 2) return 'not testable: fewer than two paired seeds';
-  const iv = `ΔAUC ${signed(d.mean)} (95 % ${signed(d.lo)} to ${signed(d.hi)}, ${d.n} seeds)`;
+  const k = metric === 'auc' ? 1 : 100;
+  const digits = metric === 'auc' ? 3 : 1;
+  const name = metric === 'auc' ? 'ΔAUC' : `Δ${metric} (points; one class, so no AUC)`;
+  const iv =
+    `${name} ${signed(k * d.mean, digits)} (95 % ${signed(k * d.lo, digits)} to ${signed(k * d.hi, digits)}, ` +
+    `${d.n} seeds)`;
   if (d.verdict === 'a') return `holds: ${iv}`;
   if (d.verdict === 'b') return `reversed — the traditional baseline is better: ${iv}`;
   return `not shown — the interval includes no difference: ${iv}`;

@@ -202,16 +202,15 @@ inline torch::Tensor packed_conv(const EvalWeightsUse& use, torch::nn::Conv2dImp
                                  const torch::Tensor& x_, bool relu) {
   static const auto run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
   auto x = x_.contiguous(x_.suggest_memory_format());
-  const auto& ctx = use.weights->packed(m, bn, x, relu);
+  auto p = use.weights->packed(m, bn, x, relu);
   // Recorded as the aten::conv2d it replaces, so the profiler counts its FLOPs (as conv_call).
   const auto& o = m.options;
-  auto wb = use.weights->get(m, bn, torch::kFloat);
   RECORD_FUNCTION("aten::conv2d",
                   std::vector<c10::IValue>(
-                      {x, wb.first, wb.second, c10::IntArrayRef(*o.stride()).vec(),
+                      {x, p.wb.first, p.wb.second, c10::IntArrayRef(*o.stride()).vec(),
                        c10::IntArrayRef(*c10::get<torch::ExpandingArray<2>>(o.padding())).vec(),
                        c10::IntArrayRef(*o.dilation()).vec(), o.groups()}));
-  torch::jit::Stack s{x, ctx};
+  torch::jit::Stack s{x, p.ctx};
   run.callBoxed(&s);
   return s[0].toTensor();
 }

@@ -80,8 +80,12 @@ class EvalWeights {
 
   // get()'s weights packed by oneDNN for inputs shaped and laid out as `x`, ReLU fused when
   // `relu`. A few shapes are kept per convolution (a predict's full and last batch, serve's 1).
-  const c10::IValue& packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x,
-                            bool relu) {
+  // Also returns get()'s weights (the profiler records them as the call's arguments).
+  struct Packed {
+    const c10::IValue& ctx;
+    std::pair<torch::Tensor, torch::Tensor> wb;
+  };
+  Packed packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x, bool relu) {
     auto wb = get(c, bn, x.scalar_type());
     auto& e = entries_[{&c, x.scalar_type()}];
     auto format = x.suggest_memory_format();
@@ -89,7 +93,7 @@ class EvalWeights {
     key.push_back(int64_t(format));
     key.push_back(relu);
     auto it = e.packed.find(key);
-    if (it != e.packed.end()) return it->second;
+    if (it != e.packed.end()) return {it->second, wb};
     if (e.packed.size() >= kPackedShapes) e.packed.clear();
     static const auto prepack =
         c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
@@ -106,7 +110,7 @@ class EvalWeights {
                         x.sizes().vec(),
                         std::string(relu ? "relu" : "none")};
     prepack.callBoxed(&s);
-    return e.packed.emplace(key, std::move(s[0])).first->second;
+    return {e.packed.emplace(key, std::move(s[0])).first->second, wb};
   }
   void clear() { entries_.clear(); }
 

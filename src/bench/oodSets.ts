@@ -1,6 +1,6 @@
 // The inputs `cxrtune ood check` measures the refusal on. Real files where there are real files:
-// frontal radiographs no training used (figure1; NIH ChestX-ray8 images outside the model's
-// manifest), the lateral views of covid-chestxray (metadata view L), the same held-out frontal
+// frontal radiographs no training used (figure1; NIH ChestX-ray8, Montgomery, Shenzhen and Kermany
+// images outside the model's manifests; cxnet's publication figures), the lateral views of covid-chestxray (metadata view L), the same held-out frontal
 // films inverted (a negative, as some viewers export), and whatever non-medical images the given
 // folders hold (--photos: icons, screenshots, diagrams, photographs). Synthetic where nothing real
 // exists, and named so: blank images, noise, rendered scenes.
@@ -15,14 +15,14 @@ import { createRng, hashSeed } from '../util/rng.js';
 import type { OodInputSet } from '../app/ood/checkOod.js';
 
 export interface OodSetOptions {
-  /** The shared data folder (covid-chestxray/, figure1/, nih/). */
+  /** The data folder (covid-chestxray/, figure1/, nih/, lungs/, kermany/, cxnet/: each optional). */
   data: string;
   /** Manifests whose images the model saw (training or validation): never counted as held out. */
   seen: string[];
   /** Folders searched (recursively) for non-medical PNG/JPEG files. */
   photos?: string[];
-  /** Held-out NIH images at most (seeded sample). */
-  maxNih?: number;
+  /** Held-out images at most per sampled frontal source (a seeded sample; default 300). */
+  maxPerSource?: number;
   seed?: number;
 }
 
@@ -128,17 +128,39 @@ export function oodSets(o: OodSetOptions): OodInputSet[] {
       source: 'Figure 1 COVID-19 chest X-ray dataset',
       images: fileImages(figFiles),
     });
-  const nihDirs = ['No_findings', 'Pneumonia'].map((d) => join(data, 'nih', d)).filter((d) => existsSync(d));
-  const nihHeld = nihDirs.flatMap((d) => listImages(d)).filter((f) => !seen.has(f));
-  const nih = createRng(hashSeed(seed, 'nih')).sample(nihHeld, Math.min(nihHeld.length, o.maxNih ?? 300));
-  if (nih.length)
-    sets.push({
-      kind: 'frontal: NIH held out',
-      frontal: true,
-      synthetic: false,
-      source: `NIH ChestX-ray8, ${nih.length} of the ${nihHeld.length} images outside the model's manifests`,
-      images: fileImages(nih),
-    });
+  const cap = o.maxPerSource ?? 300;
+  // A seeded sample of one source's files outside the model's manifests.
+  const heldOut = (key: string, dirs: string[]) => {
+    const held = dirs.filter((d) => existsSync(d)).flatMap((d) => listImages(d).filter((f) => !seen.has(f)));
+    return { held: held.length, files: createRng(hashSeed(seed, key)).sample(held, Math.min(held.length, cap)) };
+  };
+  const frontal = (kind: string, source: string, key: string, dirs: string[]) => {
+    const { held, files } = heldOut(key, dirs);
+    if (files.length)
+      sets.push({
+        kind,
+        frontal: true,
+        synthetic: false,
+        source: `${source}, ${files.length} of the ${held} images outside the model's manifests`,
+        images: fileImages(files),
+      });
+    return files;
+  };
+  const nih = frontal('frontal: NIH held out', 'NIH ChestX-ray8', 'nih', [
+    join(data, 'nih', 'No_findings'),
+    join(data, 'nih', 'Pneumonia'),
+  ]);
+  // Two TB screening hospitals (US, China) and a children's hospital: other scanners and patients.
+  frontal('frontal: Montgomery held out', 'Montgomery County TB set', 'montgomery', [
+    join(data, 'lungs', 'montgomery', 'images'),
+  ]);
+  frontal('frontal: Shenzhen held out', 'Shenzhen TB set', 'shenzhen', [join(data, 'lungs', 'shenzhen', 'images')]);
+  frontal('frontal: Kermany paediatric', 'Kermany paediatric radiographs', 'kermany', [
+    join(data, 'kermany', 'NORMAL'),
+    join(data, 'kermany', 'PNEUMONIA'),
+  ]);
+  // Publication figures of COVID-19 films: arrows, letters and crop borders, but frontal films.
+  frontal('frontal: cxnet figures', 'COVID-CXNet figures', 'cxnet', [join(data, 'cxnet', 'images')]);
   const cc = join(data, 'covid-chestxray');
   if (existsSync(join(cc, 'metadata.csv'))) {
     const { root, table } = readMetadataCsv(cc, 'covid-chestxray', ['view', 'filename'], 'latin1');

@@ -61,15 +61,22 @@ export function registerOodCommand(program: Command): void {
   ood
     .command('check')
     .description(
-      'measure the refusal as serve applies it: frontal radiographs no training used (figure1, NIH outside the ' +
-        "model's manifest) against lateral views, inverted films, non-medical images, blank, noise and rendered " +
+      'measure the refusal as serve applies it: frontal radiographs no training used (figure1, cxnet; NIH, ' +
+        "Montgomery, Shenzhen and Kermany outside the model's manifests) against lateral views, inverted films, non-medical images, blank, noise and rendered " +
         'scenes; refused share per kind with Wilson 95 % intervals',
     )
     .argument('<model>', 'run folder or checkpoint folder (with its ood.json)')
     .requiredOption('--lungs <dir>', 'lung segmenter (cxrtune lungs train)')
-    .requiredOption('--data <dir>', 'folder with covid-chestxray/, figure1/ and nih/ (see the README for the sources)')
+    .requiredOption(
+      '--data <dir>',
+      'folder with covid-chestxray/, figure1/, nih/, lungs/, kermany/, cxnet/ (see the README for the sources)',
+    )
     .option('--photos <dirs...>', 'folders searched for non-medical PNG/JPEG files (e.g. /usr/share)')
-    .addOption(intOption('--max-nih <n>', 'held-out NIH images at most (default 300)', { min: 1 }))
+    .addOption(
+      intOption('--max-per-source <n>', 'held-out frontal images at most per source, sampled (default 300)', {
+        min: 1,
+      }),
+    )
     .option('--out <file>', 'write every image’s outcome (check, lung-field shape, distance) as JSON')
     .addOption(threadsOption())
     .addOption(jsonOption('print the per-kind results as JSON'))
@@ -87,7 +94,7 @@ export function registerOodCommand(program: Command): void {
           data: o.data,
           seen: [...new Set(seen)],
           ...(o.photos ? { photos: o.photos } : {}),
-          ...(o.maxNih ? { maxNih: o.maxNih } : {}),
+          ...(o.maxPerSource ? { maxPerSource: o.maxPerSource } : {}),
         });
         const rows = await checkOod(served, sets, {
           ...(o.quiet ? {} : { onImage: (k, d, t) => countProgress(k)?.(d, t) }),

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Learner } from '../app/train/learner.js';
 import { fitOod, OOD_COMPONENTS } from '../app/ood/fitOod.js';
-import { writeOodRecord } from '../app/ood/oodFile.js';
+import { OOD_FILE, writeOodRecord } from '../app/ood/oodFile.js';
 import { checkOod, formatOodTable } from '../app/ood/checkOod.js';
 import { loadServedModel } from '../app/serve/servedModel.js';
 import { recordedTrainConfig } from '../app/train/trainConfig.js';
@@ -62,8 +62,8 @@ export function registerOodCommand(program: Command): void {
     .command('check')
     .description(
       'measure the refusal as serve applies it: frontal radiographs no training used (figure1, cxnet; NIH, ' +
-        "Montgomery, Shenzhen and Kermany outside the model's manifests) against lateral views, inverted films, non-medical images, blank, noise and rendered " +
-        'scenes; refused share per kind with Wilson 95 % intervals',
+        "Montgomery, Shenzhen and Kermany outside the model's manifests) against lateral views, inverted films, " +
+        'non-medical images, blank, noise and rendered scenes; refused share per kind with Wilson 95 % intervals',
     )
     .argument('<model>', 'run folder or checkpoint folder (with its ood.json)')
     .requiredOption('--lungs <dir>', 'lung segmenter (cxrtune lungs train)')
@@ -88,6 +88,9 @@ export function registerOodCommand(program: Command): void {
           ...(o.threads ? { threads: o.threads } : {}),
           warn: (line) => process.stderr.write(`${line}\n`),
         });
+        // Without its statistics the serving path refuses nothing: a table of zeros would measure nothing.
+        if (!served.ood)
+          throw new Error(`${served.dir} has no ${OOD_FILE}: write it first with cxrtune ood fit ${model}`);
         const cfg = recordedTrainConfig(served.meta);
         const seen = [cfg.manifest, served.ood?.features.fittedOn.manifest].filter((m): m is string => !!m);
         const sets = oodSets({

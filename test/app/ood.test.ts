@@ -4,7 +4,8 @@
 // failed check, its value and limit and no score, while a frontal phantom gets its probability.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -156,4 +157,28 @@ test("Grad-CAM's pooled activations are features(): serve's distance needs no se
   const f = await model.features(b);
   assert.equal(cam.pooled.length, f.features.length);
   for (let i = 0; i < f.features.length; i++) assert.ok(Math.abs(cam.pooled[i]! - f.features[i]!) <= 1e-5);
+});
+
+test('ood check on a model without ood.json is one clear error, not a table of zeros', () => {
+  const bare = mkdtempSync(join(dir, 'bare-'));
+  for (const f of ['model.json', 'model.safetensors']) copyFileSync(join(best, f), join(bare, f));
+  const root = new URL('../..', import.meta.url).pathname;
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'src/cli/main.ts'),
+      'ood',
+      'check',
+      bare,
+      '--lungs',
+      join(dir, 'seg'),
+      '--data',
+      dir,
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^error: .* has no ood\.json: write it first with cxrtune ood fit /m);
 });

@@ -22,10 +22,8 @@ for (const [d, names] of Object.entries(files)) {
   for (const n of names) writeFileSync(join(data, d, n), 'x');
 }
 const manifest = join(data, 'seen.csv');
-writeFileSync(
-  manifest,
-  `path,label\n${join(data, 'nih/No_findings/n1.png')},normal\n${join(data, 'lungs/montgomery/images/m1.png')},normal\n`,
-);
+const seenFiles = ['nih/No_findings/n1.png', 'lungs/montgomery/images/m1.png'];
+writeFileSync(manifest, `path,label\n${seenFiles.map((f) => `${join(data, f)},normal\n`).join('')}`);
 
 test('every frontal source is a kind of its own, without the images the model saw, capped per source', () => {
   const sets = oodSets({ data, seen: [manifest], maxPerSource: 3 });

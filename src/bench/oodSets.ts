@@ -2,8 +2,9 @@
 // frontal radiographs no training used (figure1; NIH ChestX-ray8, Montgomery, Shenzhen and Kermany
 // images outside the model's manifests; cxnet's publication figures), the lateral views of
 // covid-chestxray (metadata view L), the same held-out frontal films inverted (a negative, as some
-// viewers export), and whatever non-medical images the given folders hold (--photos: icons, screenshots, diagrams, photographs). Synthetic where nothing real
-// exists, and named so: blank images, noise, rendered scenes.
+// viewers export), and whatever non-medical images the given folders hold (--photos: icons,
+// screenshots, diagrams, photographs). Synthetic where nothing real exists, and named so: blank
+// images, noise, rendered scenes.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

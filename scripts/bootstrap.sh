@@ -10,6 +10,8 @@ apt_pkgs=()
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/torch/csrc/api/include/torch/torch.h ]; then apt_pkgs+=(libtorch-dev); fi
 # Gloo's headers: c10d's ProcessGroupGloo needs them to build data-parallel training (train --nproc).
 if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/gloo/algorithm.h ]; then apt_pkgs+=(libgloo-dev); fi
+# oneDNN's headers: inference convolutions call it directly (one cached primitive per shape).
+if [ -z "${LIBTORCH:-}" ] && [ ! -f /usr/include/dnnl.hpp ]; then apt_pkgs+=(libdnnl-dev); fi
 if ! /usr/bin/python3 -c 'import torchvision' >/dev/null 2>&1; then apt_pkgs+=(python3-torchvision); fi
 if ! /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1; then apt_pkgs+=(python3-onnx); fi
 if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then apt_pkgs+=(g++ make python3); fi

@@ -34,6 +34,10 @@ export function torchConfig(env = process.env) {
     };
   }
   const inc = '/usr/include/torch/csrc/api/include';
+  // Debian's libtorch links the system oneDNN (libdnnl.so.2); with its headers (libdnnl-dev) the
+  // addon calls the same library directly for inference convolutions. A pytorch.org libtorch
+  // carries its own oneDNN inside, hidden: there the addon uses libtorch's prepacked ops.
+  const onednn = existsSync('/usr/include/dnnl.hpp') && existsSync('/usr/lib/x86_64-linux-gnu/libdnnl.so');
   if (!existsSync(inc))
     throw new Error('libtorch not found: install it (apt-get install libtorch-dev) or set LIBTORCH=/path/to/libtorch');
   return {
@@ -42,8 +46,9 @@ export function torchConfig(env = process.env) {
     defines: [
       `_GLIBCXX_USE_CXX11_ABI=${cxx11Abi('/usr/lib/x86_64-linux-gnu/cmake/Torch/TorchConfig.cmake')}`,
       ...glooDefines(['/usr/include']),
+      ...(onednn ? ['CXR_ONEDNN'] : []),
     ],
-    libs: ['-ltorch', '-ltorch_cpu', '-lc10'],
+    libs: ['-ltorch', '-ltorch_cpu', '-lc10', ...(onednn ? ['-ldnnl'] : [])],
     cuda: false,
   };
 }

@@ -74,6 +74,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("parallel", at::get_parallel_info());
   o.Set("onednnIsa", Napi::Number::New(env, onednn_isa()));
   o.Set("atenCapability", aten_capability());
+#ifdef CXR_ONEDNN
+  o.Set("inferenceConv", "onednn");
+#else
+  o.Set("inferenceConv", "mkldnn_prepacked");
+#endif
   o.Set("cpuCacheBytes", Napi::Number::New(env, double(cxr::CpuBlockCache::instance().cap())));
   return o;
 }

@@ -191,18 +191,31 @@ inline bool plain_padding(const torch::nn::Conv2dImpl& m) {
          c10::holds_alternative<torch::enumtype::kZeros>(m.options.padding_mode());
 }
 
-// Whether an eval call's convolution runs oneDNN's prepacked form (eval_weights.h): fp32 on the
+// Whether an eval call's convolution runs a kept oneDNN primitive (eval_weights.h): fp32 on the
 // CPU with oneDNN on, plain padding, and no autograd (Grad-CAM keeps the differentiable path).
 inline bool packable(const EvalWeightsUse& use, const torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
   return use.weights && use.dtype == torch::kFloat && !m.is_training() && !torch::GradMode::is_enabled() &&
          x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.layout() == torch::kStrided &&
          m.weight.scalar_type() == torch::kFloat && at::globalContext().userEnabledMkldnn();
 }
+// What follows a convolution, unfused: the residual added in place (torchvision's
+// `out += identity`), then the activation in place.
+inline torch::Tensor finish(torch::Tensor y, Act act, const torch::Tensor* residual) {
+  if (residual) y += *residual;
+  if (act == Act::Relu) return y.relu_();
+  if (act == Act::Relu6) return cxr::relu6(y);
+  return y;
+}
+
 inline torch::Tensor packed_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
-                                 const torch::Tensor& x_, bool relu) {
-  static const auto run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
+                                 const torch::Tensor& x_, Act act, const torch::Tensor* residual) {
   auto x = x_.contiguous(x_.suggest_memory_format());
-  auto p = use.weights->packed(m, bn, x, relu);
+#ifdef CXR_ONEDNN
+  const bool fused = true;
+#else
+  const bool fused = !residual && act != Act::Relu6;  // libtorch's prepacked op fuses a ReLU only
+#endif
+  auto p = use.weights->packed(m, bn, x, fused ? act : Act::None, fused && residual);
   // Recorded as the aten::conv2d it replaces, so the profiler counts its FLOPs (as conv_call).
   const auto& o = m.options;
   RECORD_FUNCTION("aten::conv2d",
@@ -210,19 +223,26 @@ inline torch::Tensor packed_conv(const EvalWeightsUse& use, torch::nn::Conv2dImp
                       {x, p.wb.first, p.wb.second, c10::IntArrayRef(*o.stride()).vec(),
                        c10::IntArrayRef(*c10::get<torch::ExpandingArray<2>>(o.padding())).vec(),
                        c10::IntArrayRef(*o.dilation()).vec(), o.groups()}));
-  torch::jit::Stack s{x, p.ctx};
+#ifdef CXR_ONEDNN
+  return [&] {
+    RECORD_FUNCTION("onednn::convolution", std::vector<c10::IValue>());
+    return p.conv->run(x, residual);
+  }();
+#else
+  static const auto run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
+  torch::jit::Stack s{x, p.conv};
   run.callBoxed(&s);
-  return s[0].toTensor();
+  return fused ? s[0].toTensor() : finish(s[0].toTensor(), act, residual);
+#endif
 }
 
 // A convolution in an eval call: its weights, and `bn` (if any) folded in, from the thread's
-// EvalWeights in the call's dtype; prepacked where packable().
+// EvalWeights in the call's dtype; a kept oneDNN primitive where packable(), with what follows fused.
 inline torch::Tensor eval_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
-                               const torch::Tensor& x, bool relu = false) {
-  if (packable(use, m, x)) return packed_conv(use, m, bn, x, relu);
+                               const torch::Tensor& x, Act act = Act::None, const torch::Tensor* residual = nullptr) {
+  if (packable(use, m, x)) return packed_conv(use, m, bn, x, act, residual);
   auto wb = use.weights->get(m, bn, use.dtype);
-  auto y = conv_call(m, x.to(use.dtype), wb.first, wb.second);
-  return relu ? y.relu_() : y;
+  return finish(conv_call(m, x.to(use.dtype), wb.first, wb.second), act, residual);
 }
 
 // A convolution module's forward. In an eval call (EvalWeightsScope) its weights come from
@@ -237,23 +257,25 @@ inline torch::Tensor conv2d(torch::nn::Conv2dImpl& m, const torch::Tensor& x) {
 }
 inline torch::Tensor conv2d(const torch::nn::Conv2d& m, const torch::Tensor& x) { return conv2d(*m.ptr(), x); }
 
-// A convolution and the BatchNorm after it (and the ReLU after both, for conv_bn_relu). In an
-// eval call the BatchNorm is folded into the convolution (EvalWeights) and a prepacked
-// convolution fuses the ReLU; anywhere else, and while a BnObserver needs the BatchNorm's input,
-// they run as separate modules.
+// A convolution and the BatchNorm after it, then `residual` added and `act` applied:
+// act(bn(conv(x)) + residual). In an eval call the BatchNorm is folded into the convolution
+// (EvalWeights) and a kept oneDNN primitive fuses the rest; anywhere else, and while a
+// BnObserver needs the BatchNorm's input, they run as separate modules.
 inline bool folds_bn(const EvalWeightsUse& use, const torch::nn::Conv2d& c, const torch::nn::BatchNorm2d& b) {
   return use.weights && !c->is_training() && !b->is_training() && !bn_observer() && plain_padding(*c) &&
          b->options.track_running_stats();
 }
-inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
+inline torch::Tensor conv_bn_act(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x,
+                                 Act act, const torch::Tensor* residual = nullptr) {
   auto use = eval_weights();
-  if (folds_bn(use, c, b)) return eval_conv(use, *c.ptr(), b.get(), x);
-  return bn(b, conv2d(c, x));
+  if (folds_bn(use, c, b)) return eval_conv(use, *c.ptr(), b.get(), x, act, residual);
+  return finish(bn(b, conv2d(c, x)), act, residual);
+}
+inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
+  return conv_bn_act(c, b, x, Act::None);
 }
 inline torch::Tensor conv_bn_relu(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
-  auto use = eval_weights();
-  if (folds_bn(use, c, b)) return eval_conv(use, *c.ptr(), b.get(), x, /*relu=*/true);
-  return bn(b, conv2d(c, x)).relu_();
+  return conv_bn_act(c, b, x, Act::Relu);
 }
 inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }
 

@@ -13,16 +13,19 @@
 //
 // A third cost Python pays and ONNX Runtime does not: at::mkldnn_convolution reorders the weight
 // into oneDNN's blocked layout and builds the primitive on every call. An fp32 CPU eval call
-// without autograd runs oneDNN's prepacked convolution instead (mkldnn_prepacked::conv2d_run, the
-// op torch.jit.optimize_for_inference uses on x86), packed once per input shape, with the ReLU
-// that follows fused where the family asks for it (docs/performance.md has the figures).
+// without autograd runs a kept oneDNN primitive instead (onednn_conv.h), made once per input
+// shape, with what follows the convolution fused where the family asks for it: the residual add,
+// ReLU, ReLU6. Where the addon has no oneDNN headers, libtorch's prepacked op (the one
+// torch.jit.optimize_for_inference uses on x86) with a ReLU fused (docs/performance.md).
 #pragma once
 #include <torch/torch.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/record_function.h>
 #include <map>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#include "onednn_conv.h"
 
 namespace cxr {
 
@@ -78,39 +81,61 @@ class EvalWeights {
     return {e.w, e.b};
   }
 
-  // get()'s weights packed by oneDNN for inputs shaped and laid out as `x`, ReLU fused when
-  // `relu`. A few shapes are kept per convolution (a predict's full and last batch, serve's 1).
-  // Also returns get()'s weights (the profiler records them as the call's arguments).
+  // get()'s weights packed by oneDNN for inputs shaped and laid out as `x`, with `act` (and the
+  // residual add, when `residual`) fused. A few shapes are kept per convolution (a predict's full
+  // and last batch, serve's 1). Also returns get()'s weights (the profiler records them as the
+  // call's arguments). Without CXR_ONEDNN: libtorch's prepacked op, which fuses a ReLU only.
+#ifdef CXR_ONEDNN
+  using PackedConv = std::shared_ptr<const OnednnConv>;
+#else
+  using PackedConv = c10::IValue;
+#endif
   struct Packed {
-    const c10::IValue& ctx;
+    const PackedConv& conv;
     std::pair<torch::Tensor, torch::Tensor> wb;
   };
-  Packed packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x, bool relu) {
+  Packed packed(torch::nn::Conv2dImpl& c, torch::nn::BatchNorm2dImpl* bn, const torch::Tensor& x, Act act,
+                bool residual) {
     auto wb = get(c, bn, x.scalar_type());
     auto& e = entries_[{&c, x.scalar_type()}];
     auto format = x.suggest_memory_format();
     auto key = x.sizes().vec();
-    key.push_back(int64_t(format));
-    key.push_back(relu);
+    key.insert(key.end(), {int64_t(format), int64_t(act), residual});
     auto it = e.packed.find(key);
     if (it != e.packed.end()) return {it->second, wb};
     if (e.packed.size() >= kPackedShapes) e.packed.clear();
-    static const auto prepack =
-        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
     c10::InferenceMode normal(false);
     torch::NoGradGuard ng;
     const auto& o = c.options;
-    const auto& pad = c10::get<torch::ExpandingArray<2>>(o.padding());
-    torch::jit::Stack s{wb.first.contiguous(format),
+    auto stride = c10::IntArrayRef(*o.stride()).vec(), dilation = c10::IntArrayRef(*o.dilation()).vec(),
+         pad = c10::IntArrayRef(*c10::get<torch::ExpandingArray<2>>(o.padding())).vec();
+#ifdef CXR_ONEDNN
+    RECORD_FUNCTION("onednn::convolution_pack", std::vector<c10::IValue>());
+    PackedConv p =
+        std::make_shared<const OnednnConv>(wb.first, wb.second, x, stride, pad, dilation, o.groups(), act, residual);
+#else
+    TORCH_CHECK(!residual && act != Act::Relu6, "the prepacked convolution fuses a ReLU only");
+    static const auto prepack =
+        c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_prepack", "");
+    // oneDNN picks the weights' packed layout for an NHWC input only when the weights' strides
+    // say channels_last (libtorch reads weight.suggest_memory_format()). A 1x1 kernel's plain
+    // strides are channels_last-contiguous too, so contiguous() keeps them and they read as NCHW:
+    // the pack then suits the wrong kernel and every call reorders the weights again. Lay them
+    // out explicitly.
+    auto w = wb.first;
+    if (format == at::MemoryFormat::ChannelsLast) w = torch::empty_like(w, w.options().memory_format(format)).copy_(w);
+    torch::jit::Stack s{w.contiguous(format),
                         wb.second.defined() ? c10::IValue(wb.second) : c10::IValue(),
-                        c10::IntArrayRef(*o.stride()).vec(),
-                        c10::IntArrayRef(*pad).vec(),
-                        c10::IntArrayRef(*o.dilation()).vec(),
+                        stride,
+                        pad,
+                        dilation,
                         o.groups(),
                         x.sizes().vec(),
-                        std::string(relu ? "relu" : "none")};
+                        std::string(act == Act::Relu ? "relu" : "none")};
     prepack.callBoxed(&s);
-    return {e.packed.emplace(key, std::move(s[0])).first->second, wb};
+    PackedConv p = std::move(s[0]);
+#endif
+    return {e.packed.emplace(key, std::move(p)).first->second, wb};
   }
   void clear() { entries_.clear(); }
 
@@ -120,7 +145,7 @@ class EvalWeights {
     std::vector<const void*> data;
     std::vector<int64_t> version;
     torch::Tensor w, b;
-    std::map<std::vector<int64_t>, c10::IValue> packed;  // by input sizes, memory format, fused ReLU
+    std::map<std::vector<int64_t>, PackedConv> packed;  // by input sizes, memory format, fusion
     bool same(const std::vector<torch::Tensor>& s) const {
       if (s.size() != src.size()) return false;
       for (size_t i = 0; i < s.size(); ++i) {

@@ -18,7 +18,7 @@ struct ConvBNReLU : torch::nn::Module {
     c = register_module("0", conv(in, out, k, stride, (k - 1) / 2, groups));
     b = register_module("1", batchnorm(out));
   }
-  torch::Tensor forward(const torch::Tensor& x) { return cxr::relu6(conv_bn(c, b, x)); }
+  torch::Tensor forward(const torch::Tensor& x) { return conv_bn_act(c, b, x, Act::Relu6); }
 };
 
 // conv = Sequential([ConvBNReLU expand (if t != 1)], ConvBNReLU depthwise, Conv2d project, BatchNorm2d).
@@ -41,9 +41,8 @@ struct InvertedResidual : torch::nn::Module {
     project_bn = seq->register_module(std::to_string(idx++), batchnorm(out));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    auto y = expand ? expand->forward(x) : x;
-    y = conv_bn(project, project_bn, dw->forward(y));
-    return use_res ? x + y : y;
+    auto y = dw->forward(expand ? expand->forward(x) : x);
+    return conv_bn_act(project, project_bn, y, Act::None, use_res ? &x : nullptr);
   }
 };
 

@@ -35,11 +35,10 @@ struct BasicBlock : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    // In place where torchvision is (ReLU(inplace=True), out += identity): fewer allocations.
-    auto out = conv_bn_relu(conv1, bn1, x);
-    out = conv_bn(conv2, bn2, out);
-    out += downsample ? downsample->forward(x) : x;
-    return out.relu_();
+    // relu(bn2(conv2(·)) + identity): in place where torchvision is (out += identity,
+    // ReLU(inplace=True)), fused into the convolution in an eval call.
+    auto identity = downsample ? downsample->forward(x) : x;
+    return conv_bn_act(conv2, bn2, conv_bn_relu(conv1, bn1, x), Act::Relu, &identity);
   }
 };
 
@@ -59,11 +58,9 @@ struct Bottleneck : ResBlock {
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    auto out = conv_bn_relu(conv1, bn1, x);
-    out = conv_bn_relu(conv2, bn2, out);
-    out = conv_bn(conv3, bn3, out);
-    out += downsample ? downsample->forward(x) : x;
-    return out.relu_();
+    auto identity = downsample ? downsample->forward(x) : x;
+    auto out = conv_bn_relu(conv2, bn2, conv_bn_relu(conv1, bn1, x));
+    return conv_bn_act(conv3, bn3, out, Act::Relu, &identity);
   }
 };
 

@@ -104,6 +104,11 @@ export interface NativeAddon {
     /** oneDNN's effective dnnl_cpu_isa_t, -1 where libtorch hides oneDNN. */
     onednnIsa: number;
     atenCapability: string;
+    /**
+     * What runs fp32 CPU inference convolutions (native/src/eval_weights.h): oneDNN called directly
+     * where the addon was built with its headers, else libtorch's prepacked op.
+     */
+    inferenceConv: 'onednn' | 'mkldnn_prepacked';
     /** The CPU allocator's block cache cap in bytes (0: off), as configureCpuCache set it. */
     cpuCacheBytes: number;
   };

@@ -28,6 +28,8 @@ interface DeviceInfo {
   defaultPrecision: 'fp32' | 'bf16';
   /** The cap of the CPU allocator's cache of freed blocks, in bytes (CXRTUNE_CPU_CACHE_MB; 0: off). */
   cpuCacheBytes: number;
+  /** What runs fp32 CPU inference convolutions: oneDNN called directly, or libtorch's prepacked op. */
+  inferenceConv: 'onednn' | 'mkldnn_prepacked';
 }
 
 /** What this libtorch and machine offer. */
@@ -41,6 +43,7 @@ export function deviceInfo(): DeviceInfo {
     isa: cpuIsa(),
     defaultPrecision: cpuIsa().fastBf16 ? 'bf16' : 'fp32',
     cpuCacheBytes: i.cpuCacheBytes,
+    inferenceConv: i.inferenceConv,
   };
 }
 

@@ -1,16 +1,21 @@
-// Inference runs every fp32 CPU convolution in oneDNN's prepacked form (native/src/common.h,
-// eval_weights.h): libtorch's own choice sends small batch-1 convolutions to its im2col path,
-// which cost MobileNetV2 55 of 75 ms per image, and at::mkldnn_convolution reorders the weight
-// on every call. The override must change the kernel, not the answer.
+// Inference runs every fp32 CPU convolution as a kept oneDNN primitive (native/src/common.h,
+// eval_weights.h, onednn_conv.h; libtorch's prepacked op where the addon has no oneDNN headers):
+// libtorch's own choice sends small batch-1 convolutions to its im2col path, which cost
+// MobileNetV2 55 of 75 ms per image, and at::mkldnn_convolution reorders the weight on every
+// call. The override must change the kernel, not the answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Model } from '../../src/engine/model.js';
-import { setThreads, manualSeed } from '../../src/engine/runtime.js';
+import { deviceInfo, setThreads, manualSeed } from '../../src/engine/runtime.js';
 import { profileOps } from '../../src/engine/profiler.js';
 import { benchBatch } from '../../src/bench/bench.js';
 import { summariseOps } from '../../src/bench/opProfile.js';
 import type { Batch } from '../../src/engine/types.js';
 
+// The op the addon records for an inference convolution, and for making one.
+const direct = deviceInfo().inferenceConv === 'onednn';
+const RUN = direct ? 'onednn::convolution' : 'mkldnn_prepacked::conv2d_run';
+const PACK = direct ? 'onednn::convolution_pack' : 'mkldnn_prepacked::conv2d_prepack';
 const opNames = async (work: () => Promise<unknown>) => new Set((await profileOps(work)).events.name);
 const flops = async (work: () => Promise<unknown>) => summariseOps((await profileOps(work)).events).flops;
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -35,7 +40,7 @@ for (const channelsLast of [false, true]) {
       const one: Batch = { pixels: two.pixels.subarray(0, 224 * 224), shape: [1, 224, 224, 1] };
       const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
       assert.ok(!names.has('aten::_slow_conv2d_forward'), 'batch-1 predict avoids the im2col path');
-      assert.ok(names.has('mkldnn_prepacked::conv2d_run'), 'prepacked oneDNN convolutions');
+      assert.ok(names.has(RUN), 'kept oneDNN convolutions');
       assert.ok(!names.has('aten::mkldnn_convolution'), 'every convolution prepacked');
       // Recorded as the aten::conv2d it replaces: the profiler still counts its FLOPs.
       const f1 = await flops(() => m.predict(one, { precision: 'fp32' }));
@@ -62,7 +67,7 @@ test('weights are packed once per input shape: a repeated predict packs nothing,
   const m = await Model.create({ arch: 'resnet18', numClasses: 2, channelsLast: true });
   const convs = m.layers().filter((l) => l.kind === 'conv').length;
   const packs = async (work: () => Promise<unknown>) =>
-    (await profileOps(work)).events.name.filter((n: string) => n === 'mkldnn_prepacked::conv2d_prepack').length;
+    (await profileOps(work)).events.name.filter((n: string) => n === PACK).length;
   const one = benchBatch(1, 64);
   const two = benchBatch(2, 64);
   assert.equal(await packs(() => m.predict(one, { precision: 'fp32' })), convs, 'the first call packs each conv');
@@ -78,4 +83,19 @@ test("training keeps libtorch's own kernel choice (the bitwise baselines depend 
   const one = benchBatch(1, 224);
   const names = await opNames(() => m.trainStep(one, [{ lr: 0, momentum: 0, weightDecay: 0 }], { precision: 'fp32' }));
   assert.ok(names.has('aten::_slow_conv2d_forward'), "a training step at batch 1 still takes libtorch's choice");
+});
+
+test('what follows a convolution is fused where oneDNN is called directly: no residual add, ReLU or ReLU6 op', {
+  skip: direct ? false : 'the addon calls libtorch prepacked op (no oneDNN headers at build): it fuses a ReLU only',
+}, async () => {
+  setThreads(1);
+  const one = benchBatch(1, 64);
+  for (const arch of ['resnet18', 'resnet50', 'mobilenet_v2'] as const) {
+    const m = await Model.create({ arch, numClasses: 2, channelsLast: true });
+    await m.predict(one, { precision: 'fp32' }); // the first call folds the BatchNorms (adds of its own)
+    const names = await opNames(() => m.predict(one, { precision: 'fp32' }));
+    assert.ok(names.has(RUN));
+    for (const op of ['aten::add_', 'aten::add', 'aten::relu_', 'aten::hardtanh_', 'aten::clamp'])
+      assert.ok(!names.has(op), `${arch}: ${op} runs outside the convolutions`);
+  }
 });

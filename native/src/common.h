@@ -7,6 +7,8 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -277,6 +279,29 @@ inline torch::Tensor conv_bn(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d&
 inline torch::Tensor conv_bn_relu(const torch::nn::Conv2d& c, torch::nn::BatchNorm2d& b, const torch::Tensor& x) {
   return conv_bn_act(c, b, x, Act::Relu);
 }
+// max_pool2d(x, k, stride, pad) of a stem. In an eval call without autograd on fp32 CPU input,
+// a kept oneDNN pooling (onednn_conv.h) that computes no indices.
+inline torch::Tensor max_pool2d(const torch::Tensor& x_, int64_t k, int64_t stride, int64_t pad) {
+#ifdef CXR_ONEDNN
+  auto use = eval_weights();
+  if (use.weights && use.dtype == torch::kFloat && !torch::GradMode::is_enabled() && x_.dim() == 4 &&
+      x_.device().is_cpu() && x_.scalar_type() == torch::kFloat && x_.layout() == torch::kStrided) {
+    auto x = x_.contiguous(x_.suggest_memory_format());
+    thread_local std::map<std::vector<int64_t>, std::shared_ptr<const OnednnMaxPool>> kept;
+    auto key = x.sizes().vec();
+    key.insert(key.end(), {int64_t(x.suggest_memory_format()), k, stride, pad});
+    auto it = kept.find(key);
+    if (it == kept.end()) {
+      if (kept.size() >= 16) kept.clear();
+      it = kept.emplace(key, std::make_shared<const OnednnMaxPool>(x, k, stride, pad)).first;
+    }
+    RECORD_FUNCTION("onednn::max_pool2d", std::vector<c10::IValue>());
+    return it->second->run(x);
+  }
+#endif
+  return torch::max_pool2d(x_, k, stride, pad);
+}
+
 inline torch::nn::BatchNorm2d batchnorm(int64_t c) { return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(c)); }
 
 }  // namespace cxr

@@ -112,7 +112,7 @@ struct DenseNet : Net {
 
     auto F = features;
     blocks.push_back({"features.pool0", [F](const torch::Tensor& x) {
-                        return torch::max_pool2d(conv_bn_relu(F->conv0, F->norm0, x), 3, 2, 1);
+                        return cxr::max_pool2d(conv_bn_relu(F->conv0, F->norm0, x), 3, 2, 1);
                       }});
     for (size_t i = 0; i < F->dense.size(); ++i) {
       auto d = F->dense[i];

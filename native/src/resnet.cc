@@ -106,7 +106,7 @@ struct ResNet : Net {
     }
 
     blocks.push_back({"maxpool", [this](const torch::Tensor& x) {
-                        return torch::max_pool2d(conv_bn_relu(conv1, bn1, x), 3, 2, 1);
+                        return cxr::max_pool2d(conv_bn_relu(conv1, bn1, x), 3, 2, 1);
                       }});
     for (int i = 0; i < 4; ++i) {
       auto layer = layers[i];

@@ -85,7 +85,7 @@ test("training keeps libtorch's own kernel choice (the bitwise baselines depend 
   assert.ok(names.has('aten::_slow_conv2d_forward'), "a training step at batch 1 still takes libtorch's choice");
 });
 
-test('what follows a convolution is fused where oneDNN is called directly: no residual add, ReLU, ReLU6 or index-keeping pool', {
+test('fused where oneDNN is called directly: no residual add, ReLU, ReLU6 or index-keeping pool outside it', {
   skip: direct ? false : 'the addon calls libtorch prepacked op (no oneDNN headers at build): it fuses a ReLU only',
 }, async () => {
   setThreads(1);

@@ -203,33 +203,43 @@ inline bool packable(const EvalWeightsUse& use, const torch::nn::Conv2dImpl& m, 
 // What follows a convolution, unfused: the residual added in place (torchvision's
 // `out += identity`), then the activation in place.
 inline torch::Tensor finish(torch::Tensor y, Act act, const torch::Tensor* residual) {
+  // One pass instead of two where no gradient is needed (aten's own fused add+ReLU).
+  if (residual && act == Act::Relu && !torch::GradMode::is_enabled() && y.scalar_type() == torch::kFloat &&
+      residual->scalar_type() == torch::kFloat)
+    return at::_add_relu_(y, *residual);
   if (residual) y += *residual;
   if (act == Act::Relu) return y.relu_();
   if (act == Act::Relu6) return cxr::relu6(y);
   return y;
 }
 
+inline bool o1x1(const torch::nn::Conv2dImpl& m) {
+  return (*m.options.kernel_size())[0] == 1 && (*m.options.kernel_size())[1] == 1;
+}
 inline torch::Tensor packed_conv(const EvalWeightsUse& use, torch::nn::Conv2dImpl& m, torch::nn::BatchNorm2dImpl* bn,
                                  const torch::Tensor& x_, Act act, const torch::Tensor* residual) {
   auto x = x_.contiguous(x_.suggest_memory_format());
+  const auto& o = m.options;
 #ifdef CXR_ONEDNN
-  const bool fused = true;
+  // Not the residual into a 1x1 kernel: oneDNN 2.6's sum post-op there costs more than a separate
+  // add at batch 16 (ResNet-50's conv3: 6.8 ms fused, 3.9 + the add apart; even at batch 1).
+  const bool fused = !(residual && o1x1(m));
 #else
   const bool fused = !residual && act != Act::Relu6;  // libtorch's prepacked op fuses a ReLU only
 #endif
   auto p = use.weights->packed(m, bn, x, fused ? act : Act::None, fused && residual);
   // Recorded as the aten::conv2d it replaces, so the profiler counts its FLOPs (as conv_call).
-  const auto& o = m.options;
   RECORD_FUNCTION("aten::conv2d",
                   std::vector<c10::IValue>(
                       {x, p.wb.first, p.wb.second, c10::IntArrayRef(*o.stride()).vec(),
                        c10::IntArrayRef(*c10::get<torch::ExpandingArray<2>>(o.padding())).vec(),
                        c10::IntArrayRef(*o.dilation()).vec(), o.groups()}));
 #ifdef CXR_ONEDNN
-  return [&] {
+  auto y = [&] {
     RECORD_FUNCTION("onednn::convolution", std::vector<c10::IValue>());
-    return p.conv->run(x, residual);
+    return p.conv->run(x, fused ? residual : nullptr);
   }();
+  return fused ? y : finish(y, act, residual);
 #else
   static const auto run = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn_prepacked::conv2d_run", "");
   torch::jit::Stack s{x, p.conv};

@@ -6,8 +6,11 @@
 namespace cxr {
 namespace {
 
+// A block takes its input by value: the layer hands it over (std::move), so in an eval call the
+// identity is the only reference left to it and the fused residual convolution accumulates into
+// its buffer instead of a copy (onednn_conv.h).
 struct ResBlock : torch::nn::Module {
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
 };
 
 // torchvision: downsample = Sequential(conv1x1(stride), BatchNorm2d) -> names "0", "1".
@@ -34,11 +37,12 @@ struct BasicBlock : ResBlock {
     if (stride != 1 || in != planes * expansion)
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
-  torch::Tensor forward(const torch::Tensor& x) override {
+  torch::Tensor forward(torch::Tensor x) override {
     // relu(bn2(conv2(·)) + identity): in place where torchvision is (out += identity,
     // ReLU(inplace=True)), fused into the convolution in an eval call.
-    auto identity = downsample ? downsample->forward(x) : x;
-    return conv_bn_act(conv2, bn2, conv_bn_relu(conv1, bn1, x), Act::Relu, &identity);
+    auto out = conv_bn_relu(conv1, bn1, x);
+    auto identity = downsample ? downsample->forward(x) : std::move(x);
+    return conv_bn_act(conv2, bn2, out, Act::Relu, &identity);
   }
 };
 
@@ -57,9 +61,9 @@ struct Bottleneck : ResBlock {
     if (stride != 1 || in != planes * expansion)
       downsample = register_module("downsample", std::make_shared<Downsample>(in, planes * expansion, stride));
   }
-  torch::Tensor forward(const torch::Tensor& x) override {
-    auto identity = downsample ? downsample->forward(x) : x;
+  torch::Tensor forward(torch::Tensor x) override {
     auto out = conv_bn_relu(conv2, bn2, conv_bn_relu(conv1, bn1, x));
+    auto identity = downsample ? downsample->forward(x) : std::move(x);
     return conv_bn_act(conv3, bn3, out, Act::Relu, &identity);
   }
 };
@@ -67,7 +71,7 @@ struct Bottleneck : ResBlock {
 struct Layer : torch::nn::Module {
   std::vector<std::shared_ptr<ResBlock>> blocks;
   torch::Tensor forward(torch::Tensor x) {
-    for (auto& b : blocks) x = b->forward(x);
+    for (auto& b : blocks) x = b->forward(std::move(x));
     return x;
   }
 };

@@ -183,7 +183,12 @@ before(async () => {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    // CXRTUNE_WEB_ISOLATED=1: the headers of a cross-origin isolated host, under which the page
+    // runs the model on several threads (docs/web.md).
+    const isolated = process.env.CXRTUNE_WEB_ISOLATED
+      ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }
+      : {};
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', ...isolated });
     res.end(await readFile(file));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -156,7 +156,13 @@ test("Grad-CAM's pooled activations are features(): serve's distance needs no se
   const cam = await model.gradCamMaps(b, 1);
   const f = await model.features(b);
   assert.equal(cam.pooled.length, f.features.length);
-  for (let i = 0; i < f.features.length; i++) assert.ok(Math.abs(cam.pooled[i]! - f.features[i]!) <= 1e-5);
+  // Two kernel paths (Grad-CAM's differentiable one, inference's fused oneDNN primitives): equal
+  // to fp32 accumulation order, the bound the ONNX parity uses.
+  let worst = 0;
+  for (let i = 0; i < f.features.length; i++)
+    worst = Math.max(worst, Math.abs(cam.pooled[i]! - f.features[i]!) / Math.max(1, Math.abs(f.features[i]!)));
+  assert.ok(worst <= 1e-4, `pooled activations differ by ${worst} (relative)`);
+  console.log(`Grad-CAM pooled vs features: max relative difference ${worst.toExponential(2)}`);
 });
 
 test('ood check on a model without ood.json is one clear error, not a table of zeros', () => {

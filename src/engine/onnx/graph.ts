@@ -116,12 +116,6 @@ export class OnnxGraph {
     );
   }
 
-  /** An int64 initializer (shapes, axes). */
-  int64s(name: string, v: number[]): string {
-    const a = BigInt64Array.from(v.map(BigInt));
-    return this.addInit(name, [v.length], onnx.TensorProto.DataType.INT64, new Uint8Array(a.buffer));
-  }
-
   /** A float scalar constant shared by every node that needs it. */
   private scalar(value: number): string {
     const name = `const.${value}`;
@@ -160,8 +154,9 @@ export class OnnxGraph {
     const x = this.input('pixels', onnx.TensorProto.DataType.UINT8, ['batch', size, size, 'channels']);
     const f = this.node('Cast', 'input/cast', [x], { to: onnx.TensorProto.DataType.FLOAT });
     const unit = this.node('Div', 'input/scale', [f, this.scalar(255)]);
-    const rgb = this.node('Expand', 'input/rgb', [unit, this.int64s('input.rgb_shape', [1, 1, 1, 3])]);
-    const nchw = this.node('Transpose', 'input/nchw', [rgb], { perm: [0, 3, 1, 2] });
+    const nchw = this.node('Transpose', 'input/nchw', [unit], { perm: [0, 3, 1, 2] });
+    // A grey image becomes three channels in the subtraction's broadcast ([N,1,H,W] − [1,3,1,1]):
+    // no Expand, and the scale and transpose run on one channel. The same arithmetic, value for value.
     const mean = this.floats('input.mean', [1, 3, 1, 1], Float32Array.from(normalisation.mean));
     const std = this.floats('input.std', [1, 3, 1, 1], Float32Array.from(normalisation.std));
     return this.node('Div', 'input/normalise', [this.node('Sub', 'input/center', [nchw, mean]), std]);

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { Model } from '../engine/model.js';
 import { channelsLastFor } from '../engine/models/registry.js';
 import { classifierGraph } from '../engine/onnx/classifierOnnx.js';
-import { getThreads, manualSeed, setThreads } from '../engine/runtime.js';
+import { deviceInfo, getThreads, manualSeed, setThreads } from '../engine/runtime.js';
 import type { Arch, Batch } from '../engine/types.js';
 import { benchBatch } from './bench.js';
 import { median, summariseRatios, timed } from './benchRounds.js';
@@ -46,6 +46,8 @@ export interface OrtBenchResult {
   rounds: number;
   load: [number, number];
   ort_version: string;
+  /** What ran the engine's convolutions (info().inferenceConv). */
+  engine_conv: 'onednn' | 'mkldnn_prepacked';
 }
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -112,6 +114,7 @@ export async function benchVsOnnxRuntime(c: OrtBenchConfig): Promise<OrtBenchRes
     rounds: c.rounds,
     load: [load0, loadavg()[0]!],
     ort_version: ort.env.versions.node ?? 'unknown',
+    engine_conv: deviceInfo().inferenceConv,
   };
 }
 
@@ -148,6 +151,7 @@ export function formatOrtTable(rs: OrtBenchResult[], maxSpread: number): string 
   if (r0)
     lines.push(
       `fp32, ${r0.threads} threads on both sides, onnxruntime-node ${r0.ort_version} (CPU execution provider), ` +
+        `engine convolutions ${r0.engine_conv}, ` +
         `medians of ${r0.rounds} interleaved rounds; ratios > 1: cxrtune faster (batch-1: ONNX Runtime's ms ÷ ours); ` +
         `'noise': rounds disagree by more than ${maxSpread}× or fewer than 3 rounds; load average ` +
         rs.map((r) => r.load.map((l) => l.toFixed(1)).join('→')).join(', '),

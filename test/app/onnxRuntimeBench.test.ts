@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchVsOnnxRuntime, formatOrtTable } from '../../src/bench/onnxRuntimeBench.js';
+import { deviceInfo } from '../../src/engine/runtime.js';
 
 test('one round: each ratio is the quotient of the two sides, and the table says it is noise', async () => {
   const r = await benchVsOnnxRuntime({
@@ -21,4 +22,7 @@ test('one round: each ratio is the quotient of the two sides, and the table says
   assert.deepEqual(r.predict_ratio_spread, [r.predict_ratio, r.predict_ratio]);
   assert.deepEqual(r.conclusive, { predict: false, latency: false }, 'one round concludes nothing');
   assert.match(formatOrtTable([r], 1.3), /mobilenet_v2 +64 +2 .*noise/);
+  // The table names what ran the engine's convolutions, as `cxrtune info` does.
+  assert.equal(r.engine_conv, deviceInfo().inferenceConv);
+  assert.match(formatOrtTable([r], 1.3), new RegExp(`engine convolutions ${r.engine_conv}`));
 });

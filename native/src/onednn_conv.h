@@ -65,9 +65,12 @@ class OnednnConv {
     weights_ = memory(pd.weights_desc(), engine());
     dnnl::reorder(user, weights_).execute(stream(), const_cast<memory&>(user), weights_);
     stream().wait();
+    src_ = memory(src_md_, engine(), DNNL_MEMORY_NONE);
+    dst_ = memory(dst_md_, engine(), DNNL_MEMORY_NONE);
+    args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
     if (b.defined()) {
       b_ = b.contiguous().clone();
-      bias_ = memory(b_md, engine(), b_.data_ptr());
+      args_.emplace(DNNL_ARG_BIAS, memory(b_md, engine(), b_.data_ptr()));
     }
   }
 
@@ -86,11 +89,11 @@ class OnednnConv {
     } else {
       out = torch::empty(out_sizes_, x.options().memory_format(format_));
     }
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(src_md_, engine(), x.data_ptr())},
-                                               {DNNL_ARG_WEIGHTS, weights_},
-                                               {DNNL_ARG_DST, dnnl::memory(dst_md_, engine(), out.data_ptr())}};
-    if (b_.defined()) args.emplace(DNNL_ARG_BIAS, bias_);
-    prim_.execute(stream(), args);
+    // The memory objects are made once and pointed at this call's tensors (a few microseconds a
+    // call saved, of 52 calls in a MobileNetV2). One compute thread runs a model's calls.
+    src_.set_data_handle(x.data_ptr());
+    dst_.set_data_handle(out.data_ptr());
+    prim_.execute(stream(), args_);
     stream().wait();
     return out;
   }
@@ -111,7 +114,9 @@ class OnednnConv {
   std::vector<int64_t> out_sizes_;
   dnnl::memory::desc src_md_, dst_md_;
   dnnl::convolution_forward prim_;
-  dnnl::memory weights_, bias_;
+  dnnl::memory weights_;
+  mutable dnnl::memory src_, dst_;  // their data handles set by each run()
+  std::unordered_map<int, dnnl::memory> args_;
   torch::Tensor b_;
 };
 

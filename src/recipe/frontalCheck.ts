@@ -153,6 +153,13 @@ export function featureCheck(f: FeatureDistanceRecord, features: ArrayLike<numbe
   return check('feature-distance', mahalanobisDistance(f, features), f.limit, 'max');
 }
 
+// What a reader should know where a real frontal film can fail a check too: such a film must not
+// be taken for a wrong upload (measured: one hemithorax white in NIH films, docs/refusal.md).
+const CAVEAT: Partial<Record<CheckName, string>> = {
+  'two-fields':
+    'a frontal film with one lung white (effusion, collapse, pneumonectomy) fails this check too: have it read',
+};
+
 /** Combines check results into the verdict (frontal when every check passed). */
 export function verdictOf(checks: CheckResult[]): FrontalVerdict {
   const failed = checks.find((c) => !c.passed);
@@ -161,7 +168,8 @@ export function verdictOf(checks: CheckResult[]): FrontalVerdict {
     checks,
     reason: failed
       ? `${SENTENCE[failed.check]} (${failed.check} ${fmt(failed.value)}, ` +
-        `limit ${failed.bound === 'min' ? '≥' : '≤'} ${fmt(failed.limit)})`
+        `limit ${failed.bound === 'min' ? '≥' : '≤'} ${fmt(failed.limit)})` +
+        (CAVEAT[failed.check] ? `; ${CAVEAT[failed.check]}` : '')
       : null,
   };
 }

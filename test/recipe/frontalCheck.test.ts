@@ -152,6 +152,8 @@ test('the verdict: every check listed, the first failure in words with value and
   );
   const lateral = frontalVerdict(record, { ...shape, fields: 1, balance: 0.01 }, null);
   assert.match(lateral.reason!, /does not find two lung fields \(two-fields 0\.010, limit ≥ 0\.200\)/);
+  // A frontal film with one lung white fails it too: the reason says so, for the reader.
+  assert.match(lateral.reason!, /; a frontal film with one lung white .* fails this check too: have it read$/);
   assert.deepEqual(frontalVerdict(null, { ...shape, area: 0 }, [9, 9]), { frontal: true, checks: [], reason: null });
   assert.equal(verdictOf([]).frontal, true);
 });

@@ -10,6 +10,13 @@
 // Only where libtorch links this same oneDNN (Debian's libtorch; CXR_ONEDNN): one library, one
 // OpenMP, one primitive cache. The threads are the calling thread's OpenMP team, as libtorch's.
 #pragma once
+
+namespace cxr {
+// What a fused convolution applies after its bias, in this order: the residual (if any) added,
+// then the activation — torchvision's `out += identity; relu(out)`.
+enum class Act { None, Relu, Relu6 };
+}  // namespace cxr
+
 #ifdef CXR_ONEDNN
 #include <dnnl.hpp>
 #include <torch/torch.h>
@@ -18,9 +25,15 @@
 
 namespace cxr {
 
-// What a fused convolution applies after its bias, in this order: the residual (if any) added,
-// then the activation — torchvision's `out += identity; relu(out)`.
-enum class Act { None, Relu, Relu6 };
+inline dnnl::engine& onednn_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+// One stream per thread: a CPU stream runs on its caller's OpenMP team.
+inline dnnl::stream& onednn_stream() {
+  thread_local dnnl::stream s(onednn_engine());
+  return s;
+}
 
 class OnednnConv {
  public:
@@ -56,21 +69,21 @@ class OnednnConv {
     attr.set_post_ops(ops);
     const dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                             src_md_, w_any, b_md, dst_md_, {stride[0], stride[1]}, dil, pad_l, pad_r);
-    const dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
+    const dnnl::convolution_forward::primitive_desc pd(d, attr, onednn_engine());
     prim_ = dnnl::convolution_forward(pd);
     // The weights, reordered once into the kernel's layout; the bias copied (it outlives `b`).
     auto wc = w.contiguous();
     const auto wtag = groups == 1 ? memory::format_tag::oihw : memory::format_tag::goihw;
-    const memory user({wdims, memory::data_type::f32, wtag}, engine(), wc.data_ptr());
-    weights_ = memory(pd.weights_desc(), engine());
-    dnnl::reorder(user, weights_).execute(stream(), const_cast<memory&>(user), weights_);
-    stream().wait();
-    src_ = memory(src_md_, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(dst_md_, engine(), DNNL_MEMORY_NONE);
+    memory user({wdims, memory::data_type::f32, wtag}, onednn_engine(), wc.data_ptr());
+    weights_ = memory(pd.weights_desc(), onednn_engine());
+    dnnl::reorder(user, weights_).execute(onednn_stream(), user, weights_);
+    onednn_stream().wait();
+    src_ = memory(src_md_, onednn_engine(), DNNL_MEMORY_NONE);
+    dst_ = memory(dst_md_, onednn_engine(), DNNL_MEMORY_NONE);
     args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}};
     if (b.defined()) {
       b_ = b.contiguous().clone();
-      args_.emplace(DNNL_ARG_BIAS, memory(b_md, engine(), b_.data_ptr()));
+      args_.emplace(DNNL_ARG_BIAS, memory(b_md, onednn_engine(), b_.data_ptr()));
     }
   }
 
@@ -93,20 +106,11 @@ class OnednnConv {
     // call saved, of 52 calls in a MobileNetV2). One compute thread runs a model's calls.
     src_.set_data_handle(x.data_ptr());
     dst_.set_data_handle(out.data_ptr());
-    prim_.execute(stream(), args_);
-    stream().wait();
+    prim_.execute(onednn_stream(), args_);
+    onednn_stream().wait();
     return out;
   }
 
-  static dnnl::engine& engine() {
-    static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-    return e;
-  }
-  // One stream per thread: a CPU stream runs on its caller's OpenMP team.
-  static dnnl::stream& stream() {
-    thread_local dnnl::stream s(engine());
-    return s;
-  }
 
  private:
   bool residual_;
@@ -137,14 +141,14 @@ class OnednnMaxPool {
     const memory::dims pad_r{(oh - 1) * stride + k - h - pad, (ow - 1) * stride + k - w - pad};
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src_md_,
                                         dst_md_, {stride, stride}, {k, k}, {pad, pad}, pad_r);
-    prim_ = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, OnednnConv::engine()));
+    prim_ = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, onednn_engine()));
   }
   torch::Tensor run(const torch::Tensor& x) const {
     TORCH_CHECK(x.is_contiguous(format_) && x.scalar_type() == torch::kFloat, "onednn pool: unexpected input");
     auto out = torch::empty(out_sizes_, x.options().memory_format(format_));
-    prim_.execute(OnednnConv::stream(), {{DNNL_ARG_SRC, dnnl::memory(src_md_, OnednnConv::engine(), x.data_ptr())},
-                                         {DNNL_ARG_DST, dnnl::memory(dst_md_, OnednnConv::engine(), out.data_ptr())}});
-    OnednnConv::stream().wait();
+    prim_.execute(onednn_stream(), {{DNNL_ARG_SRC, dnnl::memory(src_md_, onednn_engine(), x.data_ptr())},
+                                         {DNNL_ARG_DST, dnnl::memory(dst_md_, onednn_engine(), out.data_ptr())}});
+    onednn_stream().wait();
     return out;
   }
 
@@ -155,9 +159,5 @@ class OnednnMaxPool {
   dnnl::pooling_forward prim_;
 };
 
-}  // namespace cxr
-#else
-namespace cxr {
-enum class Act { None, Relu, Relu6 };
 }  // namespace cxr
 #endif

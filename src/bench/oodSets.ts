@@ -119,34 +119,24 @@ export function oodSets(o: OodSetOptions): OodInputSet[] {
     }),
   );
   const sets: OodInputSet[] = [];
-  const fig = join(data, 'figure1', 'images');
-  const figFiles = existsSync(fig) ? listImages(fig).filter((f) => !seen.has(f)) : [];
-  if (figFiles.length)
-    sets.push({
-      kind: 'frontal: figure1',
-      frontal: true,
-      synthetic: false,
-      source: 'Figure 1 COVID-19 chest X-ray dataset',
-      images: fileImages(figFiles),
-    });
   const cap = o.maxPerSource ?? 300;
-  // A seeded sample of one source's files outside the model's manifests.
-  const heldOut = (key: string, dirs: string[]) => {
-    const held = dirs.filter((d) => existsSync(d)).flatMap((d) => listImages(d).filter((f) => !seen.has(f)));
-    return { held: held.length, files: createRng(hashSeed(seed, key)).sample(held, Math.min(held.length, cap)) };
-  };
+  // One frontal source's files outside the model's manifests, a seeded sample of at most `cap`.
   const frontal = (kind: string, source: string, key: string, dirs: string[]) => {
-    const { held, files } = heldOut(key, dirs);
+    const held = dirs.filter((d) => existsSync(d)).flatMap((d) => listImages(d).filter((f) => !seen.has(f)));
+    const files = createRng(hashSeed(seed, key)).sample(held, Math.min(held.length, cap));
     if (files.length)
       sets.push({
         kind,
         frontal: true,
         synthetic: false,
-        source: `${source}, ${files.length} of the ${held} images outside the model's manifests`,
+        source: `${source}, ${files.length} of the ${held.length} images outside the model's manifests`,
         images: fileImages(files),
       });
     return files;
   };
+  const figFiles = frontal('frontal: figure1', 'Figure 1 COVID-19 chest X-ray dataset', 'figure1', [
+    join(data, 'figure1', 'images'),
+  ]);
   const nih = frontal('frontal: NIH held out', 'NIH ChestX-ray8', 'nih', [
     join(data, 'nih', 'No_findings'),
     join(data, 'nih', 'Pneumonia'),

@@ -92,7 +92,7 @@ export function registerOodCommand(program: Command): void {
         if (!served.ood)
           throw new Error(`${served.dir} has no ${OOD_FILE}: write it first with cxrtune ood fit ${model}`);
         const cfg = recordedTrainConfig(served.meta);
-        const seen = [cfg.manifest, served.ood?.features.fittedOn.manifest].filter((m): m is string => !!m);
+        const seen = [cfg.manifest, served.ood.features.fittedOn.manifest].filter((m): m is string => !!m);
         const sets = oodSets({
           data: o.data,
           seen: [...new Set(seen)],

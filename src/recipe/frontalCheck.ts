@@ -13,7 +13,7 @@
 //
 // A refused image gets the reason (the check, its value, its limit) and never a score.
 import { mahalanobisDistance, type ShrunkGaussian } from './mahalanobis.js';
-import type { LungFieldShape } from './lungFields.js';
+import { type LungFieldShape, TWO_FIELDS_BALANCE } from './lungFields.js';
 
 export const OOD_FORMAT = 'cxrtune-ood/1';
 /** The feature check's share of false refusals on frontal films (split-conformal α). */
@@ -38,7 +38,7 @@ export interface LungFieldLimits {
 export const LUNG_FIELD_LIMITS: LungFieldLimits = {
   minArea: 0.05,
   maxArea: 0.6,
-  minBalance: 0.2,
+  minBalance: TWO_FIELDS_BALANCE,
   minGap: 0.2,
   maxOffset: 0.2,
   minContrast: 0,

@@ -3,7 +3,11 @@
 //
 // - area: lung pixels over image pixels (the whole image, stretched to the segmenter's input);
 // - the two largest 4-connected components are the two fields; `balance` is the smaller one's
-//   share of the two (a frontal film: ~0.4–0.5; one blob, as a lateral view gives: ~0);
+//   share of the two (a frontal film: ~0.4–0.5; one blob, as a lateral view gives: ~0). Where the
+//   segmenter joins the two fields by a thin bridge (tightly cropped ICU films, rotated children's
+//   films), the mask is eroded a pixel at a time, up to 3 % of its width, until two fields of
+//   comparable size come apart; the fields, and all but `area`, are then read on the eroded mask.
+//   A lateral view's single blob does not come apart (measured: docs/refusal.md);
 // - their centroids, as fractions of the width and height: side by side means a horizontal gap
 //   between them (`gap`) and little vertical offset (`offset`);
 // - with the image's pixels, `contrast`: how much darker the two fields are than the mediastinum
@@ -27,6 +31,10 @@ export interface LungFieldShape {
 
 /** A component smaller than this share of the image is noise, not a field. */
 const MIN_FIELD_SHARE = 0.005;
+/** Two fields whose smaller holds at least this share of both are a pair (the refusal's limit too). */
+export const TWO_FIELDS_BALANCE = 0.2;
+/** The widest bridge between two fields that erosion may cut, as a share of the mask's width (each side). */
+const MAX_ERODE_SHARE = 0.03;
 
 export function lungFieldShape(
   mask: ArrayLike<number>,
@@ -37,48 +45,25 @@ export function lungFieldShape(
   const N = width * height;
   if (mask.length !== N) throw new Error(`lung mask holds ${mask.length} pixels, not ${width}×${height}`);
   if (pixels && pixels.length !== N) throw new Error(`image holds ${pixels.length} pixels, not ${width}×${height}`);
-  const label = new Int32Array(N).fill(-1);
-  const comps: Array<{ id: number; size: number; sx: number; sy: number }> = [];
-  const stack = new Int32Array(N);
-  let area = 0;
-  for (let start = 0; start < N; start++) {
-    if (!mask[start] || label[start]! >= 0) continue;
-    const id = comps.length;
-    const c = { id, size: 0, sx: 0, sy: 0 };
-    let top = 0;
-    stack[top++] = start;
-    label[start] = id;
-    while (top > 0) {
-      const p = stack[--top]!;
-      const x = p % width;
-      const y = (p - x) / width;
-      c.size++;
-      c.sx += x;
-      c.sy += y;
-      const push = (q: number) => {
-        if (mask[q] && label[q]! < 0) {
-          label[q] = id;
-          stack[top++] = q;
-        }
-      };
-      if (x > 0) push(p - 1);
-      if (x < width - 1) push(p + 1);
-      if (y > 0) push(p - width);
-      if (y < height - 1) push(p + width);
-    }
-    area += c.size;
-    comps.push(c);
+  let m: Uint8Array = Uint8Array.from(mask, (v) => (v ? 1 : 0));
+  const whole = components(m, width, height);
+  let read = whole;
+  for (let r = 1; balanceOf(read.comps) < TWO_FIELDS_BALANCE && r <= Math.round(MAX_ERODE_SHARE * width); r++) {
+    m = erode(m, width, height);
+    const c = components(m, width, height);
+    if (balanceOf(c.comps) >= TWO_FIELDS_BALANCE) read = c;
   }
-  comps.sort((a, b) => b.size - a.size);
+  const { label, comps } = read;
   const fields = comps.filter((c) => c.size >= MIN_FIELD_SHARE * N).length;
+  const area = whole.area / N;
   const [a, b] = comps;
-  if (!a || !b) return { area: area / N, fields, balance: 0, gap: 0, offset: 1, contrast: 0 };
-  const cx = (c: typeof a) => (c.sx / c.size + 0.5) / width;
-  const cy = (c: typeof a) => (c.sy / c.size + 0.5) / height;
+  if (!a || !b) return { area, fields, balance: 0, gap: 0, offset: 1, contrast: 0 };
+  const cx = (c: Component) => (c.sx / c.size + 0.5) / width;
+  const cy = (c: Component) => (c.sy / c.size + 0.5) / height;
   return {
-    area: area / N,
+    area,
     fields,
-    balance: b.size / (a.size + b.size),
+    balance: balanceOf(comps),
     gap: Math.abs(cx(a) - cx(b)),
     offset: Math.abs(cy(a) - cy(b)),
     contrast: pixels
@@ -93,6 +78,75 @@ export function lungFieldShape(
         )
       : 0,
   };
+}
+
+interface Component {
+  id: number;
+  size: number;
+  sx: number;
+  sy: number;
+}
+
+/** The smaller of the two largest components' share of both (0 with fewer than two). */
+function balanceOf(comps: Component[]): number {
+  const [a, b] = comps;
+  return a && b ? b.size / (a.size + b.size) : 0;
+}
+
+/** 4-connected components of a 0/1 mask, largest first, with each pixel's component (−1: none). */
+function components(mask: Uint8Array, width: number, height: number) {
+  const N = width * height;
+  const label = new Int32Array(N).fill(-1);
+  const comps: Component[] = [];
+  const stack = new Int32Array(N);
+  let area = 0;
+  for (let start = 0; start < N; start++) {
+    if (!mask[start] || label[start]! >= 0) continue;
+    const c = { id: comps.length, size: 0, sx: 0, sy: 0 };
+    let top = 0;
+    stack[top++] = start;
+    label[start] = c.id;
+    while (top > 0) {
+      const p = stack[--top]!;
+      const x = p % width;
+      const y = (p - x) / width;
+      c.size++;
+      c.sx += x;
+      c.sy += y;
+      const push = (q: number) => {
+        if (mask[q] && label[q]! < 0) {
+          label[q] = c.id;
+          stack[top++] = q;
+        }
+      };
+      if (x > 0) push(p - 1);
+      if (x < width - 1) push(p + 1);
+      if (y > 0) push(p - width);
+      if (y < height - 1) push(p + width);
+    }
+    area += c.size;
+    comps.push(c);
+  }
+  comps.sort((a, b) => b.size - a.size);
+  return { label, comps, area };
+}
+
+/** One step of erosion by the 4-neighbourhood (the image's edge counts as set). */
+function erode(m: Uint8Array, width: number, height: number): Uint8Array {
+  const o = new Uint8Array(m.length);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const p = y * width + x;
+      o[p] =
+        m[p] &&
+        (x === 0 || m[p - 1]) &&
+        (x === width - 1 || m[p + 1]) &&
+        (y === 0 || m[p - width]) &&
+        (y === height - 1 || m[p + width])
+          ? 1
+          : 0;
+    }
+  return o;
 }
 
 /**

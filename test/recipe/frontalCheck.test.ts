@@ -124,6 +124,26 @@ test('lung fields: two level fields side by side, one blob, and the mediastinum 
   assert.throws(() => lungFieldShape(new Uint8Array(3), 2, 2), /holds 3 pixels, not 2×2/);
 });
 
+test('lung fields joined by a thin bridge are taken apart by erosion; a blob and a wide join are not', () => {
+  const W = 100; // erosion up to 3 px (3 % of the width)
+  // Two 20×40 fields joined by a bridge 4 px high (y 48–51) across the mediastinum (x 40–59).
+  const bridged = rects(W, [20, 30, 40, 70], [60, 30, 80, 70], [40, 48, 60, 52]);
+  const s = lungFieldShape(bridged, W, W);
+  close(s.area, 0.168); // the whole mask's share, not the eroded one's
+  assert.equal(s.fields, 2);
+  // Read after 2 erosions: two 16×36 fields, each with a 6-pixel stub of the bridge (582 px), so
+  // the centroids sit 0.09 px inward (by hand: x 29.591 and 69.409).
+  close(s.balance, 0.5);
+  close(s.gap, 0.39818, 1e-4);
+  close(s.offset, 0);
+  // A bridge 8 px high needs 4 erosions: beyond 3 %, one field.
+  const wide = lungFieldShape(rects(W, [20, 30, 40, 70], [60, 30, 80, 70], [40, 46, 60, 54]), W, W);
+  assert.deepEqual({ fields: wide.fields, balance: wide.balance }, { fields: 1, balance: 0 });
+  // A square never comes apart, and a small second blob that erosion removes keeps the first reading.
+  assert.equal(lungFieldShape(rects(W, [30, 30, 70, 70]), W, W).balance, 0);
+  close(lungFieldShape(rects(W, [10, 10, 50, 90], [70, 40, 74, 44]), W, W).balance, 16 / (3200 + 16));
+});
+
 test('the conformal limit: the ⌈(n+1)(1−α)⌉-th smallest, the largest when n is too small', () => {
   const v = [5, 1, 9, 3, 7, 2, 8, 4, 10, 6];
   assert.deepEqual(conformalLimit(v, 0.2), { limit: 9, rank: 9, guaranteed: true }); // ⌈11 × 0.8⌉ = 9

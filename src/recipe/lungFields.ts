@@ -7,7 +7,9 @@
 //   segmenter joins the two fields by a thin bridge (tightly cropped ICU films, rotated children's
 //   films), the mask is eroded a pixel at a time, up to 3 % of its width, until two fields of
 //   comparable size come apart; the fields, and all but `area`, are then read on the eroded mask.
-//   A lateral view's single blob does not come apart (measured: docs/refusal.md);
+//   That reading is weaker evidence, so it also needs the fields clearly darker than the
+//   mediastinum (SEPARATED_CONTRAST, with the image's pixels): otherwise smooth noise and some
+//   inverted films come apart too. A lateral view's single blob does not (docs/refusal.md);
 // - their centroids, as fractions of the width and height: side by side means a horizontal gap
 //   between them (`gap`) and little vertical offset (`offset`);
 // - with the image's pixels, `contrast`: how much darker the two fields are than the mediastinum
@@ -35,6 +37,12 @@ const MIN_FIELD_SHARE = 0.005;
 export const TWO_FIELDS_BALANCE = 0.2;
 /** The widest bridge between two fields that erosion may cut, as a share of the mask's width (each side). */
 const MAX_ERODE_SHARE = 0.03;
+/**
+ * The contrast fields taken apart by erosion need (grey levels / 255): 0.5 % of the demo's training
+ * films with two fields fall below 0.056 (595 films), smooth noise and inverted films that erosion
+ * splits sit at 0.005–0.036.
+ */
+const SEPARATED_CONTRAST = 0.05;
 
 export function lungFieldShape(
   mask: ArrayLike<number>,
@@ -47,15 +55,27 @@ export function lungFieldShape(
   if (pixels && pixels.length !== N) throw new Error(`image holds ${pixels.length} pixels, not ${width}×${height}`);
   let m: Uint8Array = Uint8Array.from(mask, (v) => (v ? 1 : 0));
   const whole = components(m, width, height);
-  let read = whole;
-  for (let r = 1; balanceOf(read.comps) < TWO_FIELDS_BALANCE && r <= Math.round(MAX_ERODE_SHARE * width); r++) {
+  const area = whole.area / N;
+  const shape = read(whole, area, width, height, pixels);
+  for (let r = 1; shape.balance < TWO_FIELDS_BALANCE && r <= Math.round(MAX_ERODE_SHARE * width); r++) {
     m = erode(m, width, height);
     const c = components(m, width, height);
-    if (balanceOf(c.comps) >= TWO_FIELDS_BALANCE) read = c;
+    if (balanceOf(c.comps) < TWO_FIELDS_BALANCE) continue;
+    const apart = read(c, area, width, height, pixels);
+    return apart.contrast >= SEPARATED_CONTRAST ? apart : shape;
   }
-  const { label, comps } = read;
-  const fields = comps.filter((c) => c.size >= MIN_FIELD_SHARE * N).length;
-  const area = whole.area / N;
+  return shape;
+}
+
+/** The shape of one set of components (all but `area`, which is the whole mask's). */
+function read(
+  { label, comps }: ReturnType<typeof components>,
+  area: number,
+  width: number,
+  height: number,
+  pixels?: ArrayLike<number>,
+): LungFieldShape {
+  const fields = comps.filter((c) => c.size >= MIN_FIELD_SHARE * width * height).length;
   const [a, b] = comps;
   if (!a || !b) return { area, fields, balance: 0, gap: 0, offset: 1, contrast: 0 };
   const cx = (c: Component) => (c.sx / c.size + 0.5) / width;

@@ -128,7 +128,9 @@ test('lung fields joined by a thin bridge are taken apart by erosion; a blob and
   const W = 100; // erosion up to 3 px (3 % of the width)
   // Two 20×40 fields joined by a bridge 4 px high (y 48–51) across the mediastinum (x 40–59).
   const bridged = rects(W, [20, 30, 40, 70], [60, 30, 80, 70], [40, 48, 60, 52]);
-  const s = lungFieldShape(bridged, W, W);
+  const px = new Uint8Array(W * W).fill(200);
+  for (let i = 0; i < px.length; i++) if (bridged[i]) px[i] = 50; // dark lungs, bright mediastinum
+  const s = lungFieldShape(bridged, W, W, px);
   close(s.area, 0.168); // the whole mask's share, not the eroded one's
   assert.equal(s.fields, 2);
   // Read after 2 erosions: two 16×36 fields, each with a 6-pixel stub of the bridge (582 px), so
@@ -136,8 +138,15 @@ test('lung fields joined by a thin bridge are taken apart by erosion; a blob and
   close(s.balance, 0.5);
   close(s.gap, 0.39818, 1e-4);
   close(s.offset, 0);
+  // Apart only where the fields are darker than the mediastinum (≥ 0.05): not on a flat image, nor
+  // without pixels.
+  for (const flat of [new Uint8Array(W * W).fill(120), undefined])
+    assert.deepEqual((({ fields, balance }) => ({ fields, balance }))(lungFieldShape(bridged, W, W, flat)), {
+      fields: 1,
+      balance: 0,
+    });
   // A bridge 8 px high needs 4 erosions: beyond 3 %, one field.
-  const wide = lungFieldShape(rects(W, [20, 30, 40, 70], [60, 30, 80, 70], [40, 46, 60, 54]), W, W);
+  const wide = lungFieldShape(rects(W, [20, 30, 40, 70], [60, 30, 80, 70], [40, 46, 60, 54]), W, W, px);
   assert.deepEqual({ fields: wide.fields, balance: wide.balance }, { fields: 1, balance: 0 });
   // A square never comes apart, and a small second blob that erosion removes keeps the first reading.
   assert.equal(lungFieldShape(rects(W, [30, 30, 70, 70]), W, W).balance, 0);

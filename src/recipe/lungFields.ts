@@ -57,7 +57,8 @@ export function lungFieldShape(
   const whole = components(m, width, height);
   const area = whole.area / N;
   const shape = read(whole, area, width, height, pixels);
-  for (let r = 1; shape.balance < TWO_FIELDS_BALANCE && r <= Math.round(MAX_ERODE_SHARE * width); r++) {
+  if (shape.balance >= TWO_FIELDS_BALANCE) return shape;
+  for (let r = 1; r <= Math.round(MAX_ERODE_SHARE * width); r++) {
     m = erode(m, width, height);
     const c = components(m, width, height);
     if (balanceOf(c.comps) < TWO_FIELDS_BALANCE) continue;

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { armFlags, parseArms } from '../../src/app/reproduce/ablations.js';
 import { runReproduce } from '../../src/app/reproduce/reproduce.js';
-import { armTable, claimText, type Figures, type ReproduceRun } from '../../src/app/reproduce/tables.js';
+import {
+  armTable,
+  claimText,
+  oneLine,
+  type Figures,
+  type ReproduceRun,
+} from '../../src/app/reproduce/tables.js';
 import { parseCsv } from '../../src/data/csv.js';
 
 const iv = (value: number) => ({ value, lo: value - 0.05, hi: value + 0.05 });
@@ -85,6 +91,21 @@ test('armTable: on an external set of one class (no AUC) the claim is read on it
   const claim = armTable(runs, ['paper', 'traditional'], 'fp32').claim.find((c) => c.protocol === 'external')!;
   // Δ per seed: 10, 5, 15 points → mean +10.0.
   assert.match(claim.says, /Δsensitivity \(points; one class, so no AUC\) \+10\.0 \(95 % /);
+});
+
+test('oneLine: a one-class external set reports its sensitivity, not a NaN AUC', () => {
+  const valid = figs(0.8, 0.75, 0.8);
+  const ext: Figures = {
+    ...figs(Number.NaN, 0.875, Number.NaN),
+    name: 'figure1',
+    protocol: 'external',
+    auc: { value: Number.NaN, lo: Number.NaN, hi: Number.NaN },
+    sensitivity: { value: 0.875, lo: 0.529, hi: 0.978 },
+  };
+  const line = oneLine({ valid, external: ext, seconds: 170 });
+  assert.doesNotMatch(line, /NaN/);
+  assert.match(line, /external sensitivity 87\.5 % \(52\.9–97\.8; one class, no AUC\)/);
+  assert.match(line, /^source-held-out AUC 0\.800 \(0\.750–0\.850\); external /);
 });
 
 test('claimText: reversed and not shown are said as such', () => {

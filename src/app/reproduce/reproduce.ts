@@ -24,6 +24,7 @@ import {
   armTable,
   formatReproduce,
   headlineOf,
+  oneLine,
   type Figures,
   type ReproduceRun,
   type ReproduceTaskResult,
@@ -231,12 +232,6 @@ function figures(e: Evaluation): Figures {
     threshold: m.threshold,
   };
 }
-
-const oneLine = (r: ReproduceRun) => {
-  const f = (x: Figures | null) =>
-    x ? `${x.protocol} AUC ${x.auc.value.toFixed(3)} (${x.auc.lo.toFixed(3)}–${x.auc.hi.toFixed(3)})` : '';
-  return [f(r.valid), f(r.external), `${formatDuration(r.seconds)}`].filter(Boolean).join('; ');
-};
 
 async function medianReport(
   c: DemoContext,

@@ -5,6 +5,7 @@ import { meanSd, pairedDifference, type MeanSd, type PairedDifference } from '..
 import type { Protocol } from '../evaluate/protocol.js';
 import { protocolLabel } from '../evaluate/protocol.js';
 import type { Precision } from '../../engine/types.js';
+import { formatDuration } from '../../util/progressLine.js';
 import { ARM_LABEL, BASELINE, type Arm } from './ablations.js';
 import type { ReproduceResult } from './reproduce.js';
 
@@ -261,3 +262,16 @@ function precisionText(t: ReproduceTaskResult): string {
     ...rows,
   ].join('\n');
 }
+
+/** One run's progress line; a one-class set (figure1: positives only) has no AUC, so its sensitivity. */
+export const oneLine = (r: Pick<ReproduceRun, 'valid' | 'external' | 'seconds'>) => {
+  const f = (x: Figures | null) => {
+    if (!x) return '';
+    if (Number.isFinite(x.auc.value)) {
+      return `${x.protocol} AUC ${x.auc.value.toFixed(3)} (${x.auc.lo.toFixed(3)}–${x.auc.hi.toFixed(3)})`;
+    }
+    const s = x.sensitivity;
+    return `${x.protocol} sensitivity ${pct(s.value)} % (${pct(s.lo)}–${pct(s.hi)}; one class, no AUC)`;
+  };
+  return [f(r.valid), f(r.external), `${formatDuration(r.seconds)}`].filter(Boolean).join('; ');
+};

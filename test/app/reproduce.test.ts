@@ -7,13 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { armFlags, parseArms } from '../../src/app/reproduce/ablations.js';
 import { runReproduce } from '../../src/app/reproduce/reproduce.js';
-import {
-  armTable,
-  claimText,
-  oneLine,
-  type Figures,
-  type ReproduceRun,
-} from '../../src/app/reproduce/tables.js';
+import { armTable, claimText, oneLine, type Figures, type ReproduceRun } from '../../src/app/reproduce/tables.js';
 import { parseCsv } from '../../src/data/csv.js';
 
 const iv = (value: number) => ({ value, lo: value - 0.05, hi: value + 0.05 });

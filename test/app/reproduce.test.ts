@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { armFlags, parseArms } from '../../src/app/reproduce/ablations.js';
 import { runReproduce } from '../../src/app/reproduce/reproduce.js';
-import { armTable, claimText, oneLine, type Figures, type ReproduceRun } from '../../src/app/reproduce/tables.js';
+import { armTable, cell, claimText, oneLine, type Figures, type ReproduceRun } from '../../src/app/reproduce/tables.js';
 import { parseCsv } from '../../src/data/csv.js';
 
 const iv = (value: number) => ({ value, lo: value - 0.05, hi: value + 0.05 });
@@ -82,7 +82,12 @@ test('armTable: on an external set of one class (no AUC) the claim is read on it
     withExt('traditional', 2, 0.75),
     withExt('traditional', 3, 0.7),
   ];
-  const claim = armTable(runs, ['paper', 'traditional'], 'fp32').claim.find((c) => c.protocol === 'external')!;
+  const table = armTable(runs, ['paper', 'traditional'], 'fp32');
+  const claim = table.claim.find((c) => c.protocol === 'external')!;
+  const paperExt = table.rows.find((r) => r.arm === 'paper' && r.protocol === 'external')!;
+  // No negatives: no specificity to show, not a Wilson interval of 0–100 %.
+  assert.equal(cell('specificity', paperExt.metrics.specificity), '—');
+  assert.match(cell('sensitivity', paperExt.metrics.sensitivity), /^85\.0 ± 5\.0 \[/);
   // Δ per seed: 10, 5, 15 points → mean +10.0.
   assert.match(claim.says, /Δsensitivity \(points; one class, so no AUC\) \+10\.0 \(95 % /);
 });

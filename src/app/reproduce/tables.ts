@@ -176,7 +176,9 @@ const signed = (x: number, digits = 3) =>
   Number.isNaN(x) ? '—' : `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 const pct = (x: number) => (Number.isNaN(x) ? '—' : (100 * x).toFixed(1));
 
-function cell(metric: Metric, c: ArmRow['metrics'][Metric]): string {
+/** One Table 3 cell; a figure a set cannot have (specificity without negatives) is a bare dash. */
+export function cell(metric: Metric, c: ArmRow['metrics'][Metric]): string {
+  if (Number.isNaN(c.over.mean)) return '—';
   const scale = metric === 'auc' ? (x: number) => (Number.isNaN(x) ? '—' : x.toFixed(3)) : pct;
   const sd = Number.isNaN(c.over.sd) ? '' : ` ± ${scale(c.over.sd)}`;
   return `${scale(c.over.mean)}${sd} [${scale(c.median.lo)}–${scale(c.median.hi)}]`;

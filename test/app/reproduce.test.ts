@@ -105,6 +105,13 @@ test('oneLine: a one-class external set reports its sensitivity, not a NaN AUC',
   assert.doesNotMatch(line, /NaN/);
   assert.match(line, /external sensitivity 87\.5 % \(52\.9–97\.8; one class, no AUC\)/);
   assert.match(line, /^source-held-out AUC 0\.800 \(0\.750–0\.850\); external /);
+  // A set of negatives only (a hospital's normals) reports its specificity instead.
+  const normals: Figures = {
+    ...ext,
+    sensitivity: { value: Number.NaN, lo: Number.NaN, hi: Number.NaN },
+    specificity: { value: 0.9, lo: 0.8, hi: 0.95 },
+  };
+  assert.match(oneLine({ valid, external: normals, seconds: 170 }), /external specificity 90\.0 % \(80\.0–95\.0;/);
 });
 
 test('claimText: reversed and not shown are said as such', () => {

@@ -265,15 +265,16 @@ function precisionText(t: ReproduceTaskResult): string {
   ].join('\n');
 }
 
-/** One run's progress line; a one-class set (figure1: positives only) has no AUC, so its sensitivity. */
+/** One run's progress line; a set of one class has no AUC, so the rate it has (as claimMetric reads it). */
 export const oneLine = (r: Pick<ReproduceRun, 'valid' | 'external' | 'seconds'>) => {
   const f = (x: Figures | null) => {
     if (!x) return '';
-    if (Number.isFinite(x.auc.value)) {
+    if (!Number.isNaN(x.auc.value)) {
       return `${x.protocol} AUC ${x.auc.value.toFixed(3)} (${x.auc.lo.toFixed(3)}–${x.auc.hi.toFixed(3)})`;
     }
-    const s = x.sensitivity;
-    return `${x.protocol} sensitivity ${pct(s.value)} % (${pct(s.lo)}–${pct(s.hi)}; one class, no AUC)`;
+    const on = Number.isNaN(x.sensitivity.value) ? 'specificity' : 'sensitivity';
+    const v = x[on];
+    return `${x.protocol} ${on} ${pct(v.value)} % (${pct(v.lo)}–${pct(v.hi)}; one class, no AUC)`;
   };
   return [f(r.valid), f(r.external), `${formatDuration(r.seconds)}`].filter(Boolean).join('; ');
 };
